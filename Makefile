@@ -1,0 +1,118 @@
+# dwcp — one non-recursive Makefile. Every binary links DPDK the same way
+# (same libraries, same order), because DPDK's per-process tables (mempool
+# ops, drivers) must be registered in the same order in every process that
+# shares the hugepage memory (DESIGN §3 invariant 2).
+
+BUILD    ?= build
+CC       ?= cc
+SAN      ?=
+PKGS     := libdpdk libibverbs liburcu libisal libxxhash liblz4 libzstd libcrypto libsystemd libcjson numa
+
+# libev ships no pkg-config file on Debian 12; fall back to -lev.
+EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
+EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CRIT_CFLAGS := $(shell pkg-config --cflags criterion)
+CRIT_LIBS   := $(shell pkg-config --libs criterion)
+
+# DPDK's pkg-config asks for -march=corei7; we build for the machine
+# baseline and dispatch wider SIMD at run time (common/cpu.h).
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing \
+            -I. $(filter-out -march=%,$(PKG_CFLAGS)) -march=x86-64-v2 -mrtm \
+            $(EV_CFLAGS) -MMD -MP $(SAN)
+LDFLAGS  += $(SAN)
+LDLIBS   := $(PKG_LIBS) $(EV_LIBS) -ldl -lpthread -lm
+
+ifneq ($(SAN),)
+BUILD := build/asan
+endif
+
+common_SRCS := $(wildcard common/*.c common/ops/*.c)
+ipc_SRCS    := $(wildcard ipc/*.c)
+LIB_COMMON  := $(BUILD)/lib/libdwcp_common.a
+LIB_IPC     := $(BUILD)/lib/libdwcp_ipc.a
+LIBS        := $(LIB_IPC) $(LIB_COMMON)
+
+SERVICES    := svc-net svc-rdma svc-gpu svc-simd svc-mem svc-prof
+BINS        := $(BUILD)/bin/dwcp-supervisor $(BUILD)/bin/dwcpctl $(BUILD)/bin/dwcp \
+               $(addprefix $(BUILD)/bin/,$(SERVICES))
+
+sup_SRCS    := $(filter-out svc-supervisor/dwcpctl.c,$(wildcard svc-supervisor/*.c))
+ctl_SRCS    := svc-supervisor/dwcpctl.c svc-supervisor/ctl_cli.c
+cli_SRCS    := $(wildcard cli/*.c bench/*.c)
+
+UNIT_SRCS   := $(wildcard tests/unit/*/*_test.c)
+UNIT_BINS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+INTEG_SRCS  := $(wildcard tests/integration/*_test.c)
+INTEG_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(INTEG_SRCS))
+# Helper binaries the integration tests start (e.g. a service built with
+# another ABI version).
+TESTBIN_SRCS := $(wildcard tests/bin/*.c)
+TESTBINS    := $(patsubst tests/bin/%.c,$(BUILD)/tests/bin/%,$(TESTBIN_SRCS))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+.PHONY: all test unit integration test-asan check clean bench
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB_COMMON): $(call obj,$(common_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+$(LIB_IPC): $(call obj,$(ipc_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/bin/dwcp-supervisor: $(call obj,$(sup_SRCS)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/bin/dwcpctl: $(call obj,$(ctl_SRCS)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/bin/dwcp: $(call obj,$(cli_SRCS)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+define svc_rule
+$(BUILD)/bin/$(1): $(call obj,$(wildcard $(1)/*.c)) $(LIBS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) $$^ -o $$@ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
+
+$(BUILD)/tests/%: tests/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CRIT_CFLAGS) $(LDFLAGS) $< $(LIBS) -o $@ $(CRIT_LIBS) $(LDLIBS)
+
+# A service built with another ABI version, for the attach-refusal test.
+$(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DDWCP_ABI_VERSION_OVERRIDE=9999 $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+unit: $(UNIT_BINS)
+	@tests/run-unit.sh $(BUILD) $(UNIT_BINS)
+
+integration: all $(INTEG_BINS) $(BUILD)/tests/bin/svc-abi-mismatch
+	@tests/run-integration.sh $(BUILD) $(INTEG_BINS)
+
+test: unit integration
+
+test-asan:
+	$(MAKE) SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" unit
+
+check:
+	@tests/check-style.sh
+
+bench: all
+	$(BUILD)/bin/dwcp bench handoff
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

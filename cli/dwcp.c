@@ -1,0 +1,30 @@
+/* dwcp: the user's command for data-path work on a node (send, recv,
+ * bench). Subcommands dispatch to their own files. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "cli_internal.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: dwcp COMMAND ...\n"
+		"commands:\n"
+		"  bench handoff [--instance NAME] [--count N] [--size BYTES] [--window N]\n"
+		"        descriptors client -> svc-simd (crc32c) -> client, beside raw rte_ring SPSC\n"
+		"        between the same two processes; poll-then-sleep and dedicated-poll modes\n");
+}
+
+int main(int argc, char **argv)
+{
+	dwcp_log_init("dwcp", DWCP_LOG_INFO);
+	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "handoff") == 0)
+		return dwcp_cli_bench_handoff(argc - 2, argv + 2);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,81 @@
+/* dwcp's INI configuration: one file per node instance, every key with a
+ * built-in default that works on a laptop-class machine (no NIC, RDMA
+ * device or GPU), so `dwcp-supervisor start` needs no file at all.
+ *
+ * Parsing is strict: an unknown section or key, a value out of range, or a
+ * malformed line is an error that names the file, the line, the key, what
+ * was wrong and what is accepted. A typo must never silently fall back to
+ * a default.
+ *
+ * Format: `[section]` headers, `key = value` lines, `#` or `;` comments
+ * (whole-line, or after whitespace), surrounding whitespace trimmed, keys
+ * case-sensitive, booleans true/false/yes/no/on/off/1/0, sizes accept
+ * K/M/G suffixes (powers of 1024) where the key says "bytes".
+ */
+#ifndef DWCP_COMMON_CONFIG_H
+#define DWCP_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define DWCP_NAME_MAX      32   /* instance and service names, incl. NUL */
+#define DWCP_PATH_MAX      256
+#define DWCP_CFG_MAX_SVCS  8
+
+struct dwcp_config {
+	/* [supervisor] */
+	char     instance[DWCP_NAME_MAX];    /* instance; default "dwcp"; [A-Za-z0-9_-]{1,31} */
+	uint32_t hugepage_mb;         /* hugepage_mb; 64..65536; default 512 */
+	char     huge_dir[DWCP_PATH_MAX];    /* huge_dir; default "/dev/hugepages" */
+	char     run_dir[DWCP_PATH_MAX];     /* run_dir; default "/run/dwcp" (instance dir below it) */
+	char     bin_dir[DWCP_PATH_MAX];     /* bin_dir; default "" = next to dwcp-supervisor */
+	uint32_t heartbeat_ms;        /* heartbeat_ms; 10..10000; default 100 */
+	uint32_t heartbeat_timeout_ms;/* heartbeat_timeout_ms; must be >= 3*heartbeat_ms, <= 600000; default 1000 */
+	uint32_t init_timeout_ms;     /* init_timeout_ms; 100..600000; default 10000 */
+	uint32_t backoff_ms;          /* restart_backoff_ms; 1..60000; default 100 */
+	uint32_t backoff_max_ms;      /* restart_backoff_max_ms; >= backoff_ms, <= 600000; default 5000 */
+	/* [pool] */
+	uint32_t pool_buffers;        /* buffers; 64..1048576; default 4096 */
+	uint32_t pool_buf_size;       /* buf_size (bytes); 4096..16777216, multiple of 64; default 69632 (64 KiB chunk + 4 KiB headroom for expansion) */
+	/* [link] */
+	uint32_t link_depth;          /* depth; power of two, 64..1048576; default 1024 */
+	/* [runtime] */
+	uint32_t spin_us;             /* spin_us; 0..1000000; default 50 (poll budget before sleeping) */
+	bool     poll_mode;           /* poll_mode; default false (true = dedicated core, never sleeps) */
+	/* [services] */
+	char     services[DWCP_CFG_MAX_SVCS][DWCP_NAME_MAX]; /* enable = comma list; default all six */
+	unsigned n_services;
+};
+
+/** Fill @p cfg with the built-in defaults. */
+void dwcp_config_defaults(struct dwcp_config *cfg);
+
+/**
+ * Apply the INI text @p text on top of what @p cfg holds.
+ * @param origin name used in messages (file path, or "<string>").
+ * @return 0, or -EINVAL with @p err naming origin:line, the key and the
+ *         accepted values. @p cfg may be partly updated on error.
+ */
+int dwcp_config_parse(struct dwcp_config *cfg, const char *text, const char *origin,
+		      struct dwcp_err *err);
+
+/**
+ * Read @p path and apply it (dwcp_config_parse). Then validate.
+ * @return 0; -ENOENT/-EACCES/... when the file cannot be read (message
+ *         names the path and the errno text); -EINVAL as above.
+ */
+int dwcp_config_load(struct dwcp_config *cfg, const char *path, struct dwcp_err *err);
+
+/**
+ * Cross-field checks (heartbeat_timeout_ms >= 3*heartbeat_ms, backoff_max
+ * >= backoff, instance name charset). dwcp_config_load calls it; call it
+ * after changing fields by hand (e.g. from command-line overrides).
+ */
+int dwcp_config_validate(const struct dwcp_config *cfg, struct dwcp_err *err);
+
+/** Check an instance name: [A-Za-z0-9_-], 1..31 characters. */
+int dwcp_config_check_instance(const char *name, struct dwcp_err *err);
+
+#endif

@@ -1,0 +1,16 @@
+/* CPU features for run-time SIMD dispatch. Read once with cpuid; the
+ * result is a plain value the caller keeps (no global). */
+#ifndef DWCP_COMMON_CPU_H
+#define DWCP_COMMON_CPU_H
+
+#include <stdbool.h>
+
+struct dwcp_cpu_features {
+	bool sse42, avx2, avx512f, avx512bw, aesni, vaes, vpclmulqdq, sha;
+};
+
+void dwcp_cpu_detect(struct dwcp_cpu_features *f);
+/** "avx2 sse4.2 aes ..." into @p buf; returns @p buf. */
+const char *dwcp_cpu_describe(const struct dwcp_cpu_features *f, char *buf, unsigned len);
+
+#endif

@@ -1,0 +1,67 @@
+/* The dwcp shared-memory ABI: its version, its limits, the identity of
+ * each slot, and the rendezvous names a process looks up to find it.
+ *
+ * Everything another process reads lives in ONE DPDK memzone
+ * (DWCP_MZ_SHM) created by the supervisor; its parts are found by the
+ * offsets the control block publishes (ipc/ctl_block.h), never by raw
+ * pointers, so a process that maps it elsewhere (a future non-DPDK client)
+ * can still read it.
+ *
+ * A binary built against another DWCP_ABI_VERSION refuses to attach: bump
+ * the version whenever any shared struct or the meaning of a field changes.
+ */
+#ifndef DWCP_IPC_ABI_H
+#define DWCP_IPC_ABI_H
+
+#include <stdint.h>
+
+#define DWCP_ABI_MAGIC   0x50435744u          /* "DWCP" little-endian */
+#ifdef DWCP_ABI_VERSION_OVERRIDE              /* tests build a mismatching binary */
+#define DWCP_ABI_VERSION ((uint32_t)DWCP_ABI_VERSION_OVERRIDE)
+#else
+#define DWCP_ABI_VERSION 1u
+#endif
+
+/* Rendezvous: the memzone every process looks up after rte_eal_init. */
+#define DWCP_MZ_SHM      "dwcp_shm"
+
+/* Slots: 0 is the supervisor, 1..6 the services, the rest clients
+ * (`dwcp send`, benchmarks, agents using the client API). */
+#define DWCP_MAX_SLOTS    16u
+#define DWCP_SLOT_SUP     0u
+#define DWCP_SLOT_NET     1u
+#define DWCP_SLOT_RDMA    2u
+#define DWCP_SLOT_GPU     3u
+#define DWCP_SLOT_SIMD    4u
+#define DWCP_SLOT_MEM     5u
+#define DWCP_SLOT_PROF    6u
+#define DWCP_N_SERVICES   6u
+#define DWCP_SLOT_CLIENT0 7u
+#define DWCP_SLOT_NONE    0xffu
+
+/* One link per directed slot pair (src != dst). */
+#define DWCP_MAX_LINKS    (DWCP_MAX_SLOTS * DWCP_MAX_SLOTS)
+
+/* DPDK lcore ids: the supervisor runs on lcore 0; slot s generation g runs
+ * on 1 + 2*s + (g & 1), so two generations of one slot alive at once (an
+ * upgrade) never share an lcore id, and no two slots ever do. */
+#define DWCP_LCORE_SUP    0u
+static inline unsigned dwcp_abi_lcore(unsigned slot, uint32_t generation)
+{
+	return 1u + 2u * slot + (generation & 1u);
+}
+
+/** Link id of the directed pair src -> dst. */
+static inline unsigned dwcp_abi_link_id(unsigned src, unsigned dst)
+{
+	return src * DWCP_MAX_SLOTS + dst;
+}
+static inline unsigned dwcp_abi_link_src(unsigned link) { return link / DWCP_MAX_SLOTS; }
+static inline unsigned dwcp_abi_link_dst(unsigned link) { return link % DWCP_MAX_SLOTS; }
+
+/** Service name of a slot ("svc-simd"), "supervisor", "client" or NULL. */
+const char *dwcp_abi_slot_name(unsigned slot);
+/** Slot of a service name; -EINVAL if @p name is not one of the six. */
+int dwcp_abi_service_slot(const char *name);
+
+#endif

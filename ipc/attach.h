@@ -1,0 +1,61 @@
+/* Attaching a process to a running dwcp node: the sequence every service
+ * and every client goes through, in this order, each step with its own
+ * refusal message:
+ *
+ *   1. connect to the control socket   "no dwcp supervisor for instance X"
+ *   2. HELLO (ABI version, role, name) supervisor assigns slot, generation
+ *                                       and lcore id, or refuses (ABI
+ *                                       mismatch, already running)
+ *   3. rte_eal_init as secondary        "no hugepages" / DPDK's reason
+ *   4. look up the dwcp memzone         "no dwcp region"
+ *   5. check ABI magic/version          "ABI mismatch"
+ *   6. check the mempool-ops order      "ops order differs"
+ *   7. check the slot's generation      "slot taken over"
+ *
+ * The control socket stays open for the process's lifetime; the
+ * supervisor watches the process through a pidfd, not the socket.
+ */
+#ifndef DWCP_IPC_ATTACH_H
+#define DWCP_IPC_ATTACH_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "ipc/ctl_msg.h"
+#include "ipc/shm.h"
+
+#define DWCP_DEFAULT_INSTANCE "dwcp"
+#define DWCP_DEFAULT_RUN_DIR  "/run/dwcp"
+
+struct dwcp_attach {
+	struct dwcp_shm shm;
+	unsigned slot;
+	uint32_t gen;
+	unsigned lcore;
+	int ctl_fd;
+	int sup_pidfd;          /* readable when the supervisor dies */
+	char instance[DWCP_CTL_NAME_MAX];
+};
+
+struct dwcp_attach_opts {
+	const char *instance;   /* NULL = "dwcp" */
+	const char *run_dir;    /* NULL = $DWCP_RUN_DIR or /run/dwcp */
+	enum dwcp_ctl_role role;
+	const char *name;       /* service name, or client label */
+	const char *prog;       /* argv[0] for the EAL */
+};
+
+/**
+ * Run the attach sequence above.
+ * @return 0 with @p a filled; -errno with the refusal in @p err.
+ * Concurrency: once per process (DPDK's EAL can be initialised once).
+ */
+int dwcp_attach(struct dwcp_attach *a, const struct dwcp_attach_opts *o, struct dwcp_err *err);
+
+/** Nonzero once the supervisor has died (polls the pidfd, never blocks). */
+int dwcp_attach_supervisor_gone(const struct dwcp_attach *a);
+
+/** The run directory: @p opt, else $DWCP_RUN_DIR, else /run/dwcp. */
+const char *dwcp_attach_run_dir(const char *opt);
+
+#endif

@@ -1,0 +1,125 @@
+/* The buffer header: the home of a descriptor, and its owner.
+ *
+ * Payload buffers never move between processes; what moves through a link
+ * is a 32-bit buffer index. The header at that index says what the payload
+ * is (stream, sequence, length, the op program and how far along it is)
+ * and, in one 64-bit word, who owns it. DESIGN §3 invariant 3 — every
+ * buffer is at every instant owned by exactly one of the free pool, one
+ * link, or one service generation — is this word:
+ *
+ *   kind  | fields            | meaning
+ *   FREE  | -                 | in the pool
+ *   HELD  | slot, generation  | allocated by that process, being filled;
+ *         |                   | freed if it dies (the data is re-sent end to end)
+ *   WORK  | slot, generation  | received through a link, a step to do;
+ *         |                   | re-delivered to the next generation if it dies
+ *   LINK  | link id, position | written into that link's ring at that
+ *         |                   | free-running position by its producer
+ *
+ * Each handoff is a single store or CAS of this word, so a process killed
+ * at any instruction leaves every buffer with exactly one owner, and the
+ * LINK position (compared with the ring's published tails) tells the
+ * reclaimer whether a buffer was published, consumed, or neither
+ * (ipc/reclaim.c; the protocol is model-checked in tests/model/).
+ *
+ * Synchronization:
+ *   owner      | written by the current owner (store) or by the consumer
+ *              | claiming / allocator / reclaimer (CAS); read by anyone
+ *   descriptor | written only by the process that owns the buffer (HELD
+ *   fields     | or WORK); read by the next owner after the link's
+ *              | release/acquire pair orders them
+ */
+#ifndef DWCP_IPC_BUF_HDR_H
+#define DWCP_IPC_BUF_HDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum dwcp_owner_kind {
+	DWCP_OWNER_FREE = 0,
+	DWCP_OWNER_HELD = 1,
+	DWCP_OWNER_WORK = 2,
+	DWCP_OWNER_LINK = 3,
+};
+
+#define DWCP_OWNER_FREE_WORD 0ull
+
+static inline uint64_t dwcp_owner_make(enum dwcp_owner_kind kind, unsigned id, uint32_t low)
+{
+	return ((uint64_t)kind << 60) | ((uint64_t)(id & 0xffffu) << 40) | low;
+}
+static inline uint64_t dwcp_owner_held(unsigned slot, uint32_t gen)
+{
+	return dwcp_owner_make(DWCP_OWNER_HELD, slot, gen);
+}
+static inline uint64_t dwcp_owner_work(unsigned slot, uint32_t gen)
+{
+	return dwcp_owner_make(DWCP_OWNER_WORK, slot, gen);
+}
+static inline uint64_t dwcp_owner_link(unsigned link, uint32_t pos)
+{
+	return dwcp_owner_make(DWCP_OWNER_LINK, link, pos);
+}
+static inline enum dwcp_owner_kind dwcp_owner_kind(uint64_t w)
+{
+	return (enum dwcp_owner_kind)(w >> 60);
+}
+/** Slot (HELD/WORK) or link id (LINK). */
+static inline unsigned dwcp_owner_id(uint64_t w)
+{
+	return (unsigned)((w >> 40) & 0xffffu);
+}
+/** Generation (HELD/WORK) or ring position (LINK). */
+static inline uint32_t dwcp_owner_low(uint64_t w)
+{
+	return (uint32_t)w;
+}
+
+/* Op program: up to 8 steps, each (slot << 8 | opcode). A service does the
+ * step at pc when the step's slot is its own, advances pc, and forwards the
+ * buffer to the slot of the next step. */
+#define DWCP_PROG_MAX 8
+static inline uint16_t dwcp_prog_step(unsigned slot, unsigned op)
+{
+	return (uint16_t)((slot << 8) | (op & 0xffu));
+}
+static inline unsigned dwcp_prog_slot(uint16_t step) { return step >> 8; }
+static inline unsigned dwcp_prog_op(uint16_t step) { return step & 0xffu; }
+
+/* Opcodes. */
+enum dwcp_op {
+	DWCP_OP_NONE = 0,
+	DWCP_OP_DELIVER = 1,   /* the client at that slot takes the result */
+	DWCP_OP_CRC32C = 2,    /* svc-simd: result = CRC32C(data[0..len)) */
+	DWCP_OP_MAX
+};
+
+/* status */
+#define DWCP_BUF_OK       0
+#define DWCP_BUF_EBADOP   1   /* a step named an op its service does not have */
+#define DWCP_BUF_EBADLEN  2   /* len > buffer capacity */
+
+struct dwcp_buf_hdr {
+	uint64_t owner;            /* see the table above */
+	uint64_t stream;           /* writer: owner; stream id */
+	uint64_t seq;              /* writer: owner; sequence in the stream */
+	uint32_t len;              /* writer: owner; payload bytes at data offset */
+	uint16_t status;           /* writer: owner; DWCP_BUF_* */
+	uint8_t  prog_len;         /* writer: owner; steps in prog */
+	uint8_t  pc;               /* writer: owner; index of the next step */
+	uint16_t prog[DWCP_PROG_MAX]; /* writer: owner */
+	uint64_t result;           /* writer: owner; e.g. the CRC32C of the payload */
+	uint64_t t_submit_ns;      /* writer: owner; CLOCK_MONOTONIC at submission */
+	uint64_t t_step_ns;        /* writer: owner; when the last step finished */
+	uint32_t redeliveries;     /* writer: reclaimer; times re-delivered after a death */
+	uint32_t reserved0;
+	uint64_t reserved[6];
+};
+
+_Static_assert(sizeof(struct dwcp_buf_hdr) == 128, "buffer header is two cache lines");
+_Static_assert(offsetof(struct dwcp_buf_hdr, owner) == 0, "owner word first");
+_Static_assert(offsetof(struct dwcp_buf_hdr, seq) == 16, "seq offset is ABI");
+_Static_assert(offsetof(struct dwcp_buf_hdr, prog) == 32, "prog offset is ABI");
+_Static_assert(offsetof(struct dwcp_buf_hdr, result) == 48, "result offset is ABI");
+
+#endif

@@ -1,0 +1,127 @@
+/* Client side of the data path (client.h). */
+#include <errno.h>
+
+#include "ipc/client.h"
+#include "ipc/link.h"
+#include "ipc/pool.h"
+#include "common/timeutil.h"
+#include <unistd.h>
+
+static void discard_stale_inputs(struct dwcp_client *c)
+{
+	uint32_t idx[64];
+	unsigned n;
+
+	for (unsigned src = 0; src < DWCP_MAX_SLOTS; src++) {
+		if (src == c->at.slot)
+			continue;
+		dwcp_link_reset_consumer(&c->at.shm, src, c->at.slot);
+		while ((n = dwcp_link_dequeue_burst(&c->at.shm, src, c->at.slot, c->at.gen, idx, 64)))
+			for (unsigned i = 0; i < n; i++)
+				dwcp_pool_free(&c->at.shm, idx[i]);
+		dwcp_link_reset_producer(&c->at.shm, c->at.slot, src);
+	}
+}
+
+int dwcp_client_open(struct dwcp_client *c, const char *instance, const char *run_dir,
+		     const char *label, const char *prog, struct dwcp_err *err)
+{
+	struct dwcp_attach_opts o = { .instance = instance, .run_dir = run_dir,
+				      .role = DWCP_ROLE_CLIENT, .name = label, .prog = prog };
+	struct dwcp_slot_svc *s;
+	int rc = dwcp_attach(&c->at, &o, err);
+
+	if (rc)
+		return rc;
+	c->stats = &c->at.shm.stats[c->at.slot];
+	c->cursor = 0;
+	discard_stale_inputs(c);
+	s = &c->at.shm.ctl->slots[c->at.slot].svc;
+	s->pid = (int32_t)getpid();
+	__atomic_store_n(&s->generation, c->at.gen, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->state, DWCP_SVC_READY, __ATOMIC_RELEASE);
+	return 0;
+}
+
+unsigned dwcp_client_alloc(struct dwcp_client *c, uint32_t *idx, unsigned n)
+{
+	return dwcp_pool_alloc_burst(&c->at.shm, c->at.slot, c->at.gen, idx, n, &c->cursor);
+}
+
+int dwcp_client_set_prog(struct dwcp_client *c, uint32_t idx, const uint16_t *steps,
+			 unsigned n)
+{
+	struct dwcp_buf_hdr *h = dwcp_client_hdr(c, idx);
+
+	if (n + 1 > DWCP_PROG_MAX)
+		return -E2BIG;
+	for (unsigned i = 0; i < n; i++)
+		h->prog[i] = steps[i];
+	h->prog[n] = dwcp_prog_step(c->at.slot, DWCP_OP_DELIVER);
+	h->prog_len = (uint8_t)(n + 1);
+	h->pc = 0;
+	h->status = DWCP_BUF_OK;
+	return 0;
+}
+
+unsigned dwcp_client_submit(struct dwcp_client *c, const uint32_t *idx, unsigned n)
+{
+	unsigned dst, k;
+
+	if (!n)
+		return 0;
+	dst = dwcp_prog_slot(dwcp_client_hdr(c, idx[0])->prog[0]);
+	if (dst == 0 || dst >= DWCP_MAX_SLOTS || dst == c->at.slot)
+		return 0;
+	k = dwcp_link_enqueue_burst(&c->at.shm, c->at.slot, dst, idx, n);
+	if (k) {
+		dwcp_stats_add(c->stats, DWCP_STAT_ENQUEUED, k);
+		dwcp_stats_add(c->stats, DWCP_STAT_WAKEUPS, (uint64_t)dwcp_link_notify(&c->at.shm, dst));
+	}
+	if (k < n)
+		dwcp_stats_add(c->stats, DWCP_STAT_LINK_FULL, 1);
+	return k;
+}
+
+unsigned dwcp_client_poll(struct dwcp_client *c, uint32_t *idx, unsigned n)
+{
+	unsigned got = 0;
+
+	for (unsigned src = 0; src < DWCP_MAX_SLOTS && got < n; src++) {
+		if (src == c->at.slot)
+			continue;
+		got += dwcp_link_dequeue_burst(&c->at.shm, src, c->at.slot, c->at.gen, idx + got,
+					       n - got);
+	}
+	for (unsigned i = 0; i < got; i++) {
+		struct dwcp_buf_hdr *h = dwcp_client_hdr(c, idx[i]);
+
+		if (h->pc < h->prog_len)
+			h->pc++;  /* the DELIVER step is this poll */
+	}
+	if (got)
+		dwcp_stats_add(c->stats, DWCP_STAT_DEQUEUED, got);
+	return got;
+}
+
+static int client_has_input(void *arg)
+{
+	const struct dwcp_client *c = arg;
+
+	for (unsigned src = 0; src < DWCP_MAX_SLOTS; src++)
+		if (src != c->at.slot && dwcp_link_count(&c->at.shm, src, c->at.slot))
+			return 1;
+	return 0;
+}
+
+void dwcp_client_wait(struct dwcp_client *c, uint64_t timeout_ns)
+{
+	__atomic_store_n(&c->at.shm.ctl->slots[c->at.slot].svc.heartbeat_ns, dwcp_now_ns(),
+			 __ATOMIC_RELAXED);
+	dwcp_link_wait(&c->at.shm, c->at.slot, timeout_ns, client_has_input, c);
+}
+
+void dwcp_client_free(struct dwcp_client *c, uint32_t idx)
+{
+	dwcp_pool_free(&c->at.shm, idx);
+}

@@ -1,0 +1,160 @@
+/* EAL bring-up and the checks DPDK does not do for multi-process setups. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_mempool.h>
+
+#include "ipc/eal.h"
+
+long dwcp_eal_free_hugepages(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	long v = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* "0-1" style list of the CPUs we may run on. */
+static void cpu_list(char *buf, size_t n)
+{
+	cpu_set_t set;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+		snprintf(buf, n, "0");
+		return;
+	}
+	for (int c = 0; c < CPU_SETSIZE && used + 8 < n; c++)
+		if (CPU_ISSET(c, &set))
+			used += (size_t)snprintf(buf + used, n - used, "%s%d", used ? "," : "", c);
+	if (!used)
+		snprintf(buf, n, "0");
+}
+
+int dwcp_eal_init(const struct dwcp_eal_params *p, struct dwcp_err *err)
+{
+	char lcores[600], cpus[512], prefix[64], huge[300], mem[32];
+	char *argv[16];
+	int argc = 0, rc;
+	long free_pages;
+
+	if (p->primary) {
+		free_pages = dwcp_eal_free_hugepages();
+		if (free_pages >= 0 && (uint64_t)free_pages * 2 < p->memory_mb)
+			return dwcp_err_set(err, -ENOMEM,
+					    "no free 2 MiB hugepages for %u MiB (%ld free): run deploy/hugepages.sh %u",
+					    p->memory_mb, free_pages, p->memory_mb / 2 + 256);
+		if (access(p->huge_dir, W_OK) != 0)
+			return dwcp_err_set(err, -ENOENT,
+					    "hugetlbfs directory %s is missing or not writable: run deploy/hugepages.sh",
+					    p->huge_dir);
+	}
+	cpu_list(cpus, sizeof(cpus));
+	snprintf(lcores, sizeof(lcores), "--lcores=%u@(%s)", p->lcore, cpus);
+	snprintf(prefix, sizeof(prefix), "--file-prefix=%s", p->file_prefix);
+	snprintf(huge, sizeof(huge), "--huge-dir=%s", p->huge_dir);
+	snprintf(mem, sizeof(mem), "-m%u", p->memory_mb);
+	argv[argc++] = (char *)p->prog;
+	argv[argc++] = lcores;
+	argv[argc++] = prefix;
+	argv[argc++] = huge;
+	argv[argc++] = p->primary ? "--proc-type=primary" : "--proc-type=secondary";
+	argv[argc++] = "--single-file-segments";
+	argv[argc++] = "--no-pci";
+	argv[argc++] = "--no-telemetry";
+	argv[argc++] = "--log-level=lib.eal:error";
+	if (p->primary)
+		argv[argc++] = mem;
+	argv[argc] = NULL;
+	rc = rte_eal_init(argc, argv);
+	if (rc < 0)
+		return dwcp_err_set(err, -(rte_errno ? rte_errno : EINVAL),
+				    "DPDK EAL init failed as %s of '%s': %s%s",
+				    p->primary ? "primary" : "secondary", p->file_prefix,
+				    rte_strerror(rte_errno),
+				    p->primary ? "" : ": is its supervisor running and are hugepages mounted?");
+	return 0;
+}
+
+void dwcp_eal_publish_ops(struct dwcp_ctl_block *ctl)
+{
+	uint32_t n = rte_mempool_ops_table.num_ops;
+
+	if (n > DWCP_OPS_MAX)
+		n = DWCP_OPS_MAX;
+	for (uint32_t i = 0; i < n; i++)
+		snprintf(ctl->mempool_ops[i], DWCP_OPS_NAME_MAX, "%s",
+			 rte_mempool_ops_table.ops[i].name);
+	ctl->n_mempool_ops = n;
+}
+
+int dwcp_eal_check_ops(const struct dwcp_ctl_block *ctl, struct dwcp_err *err)
+{
+	uint32_t n = rte_mempool_ops_table.num_ops;
+
+	if (n > DWCP_OPS_MAX)
+		n = DWCP_OPS_MAX;
+	if (n != ctl->n_mempool_ops)
+		return dwcp_err_set(err, -EPROTO,
+				    "DPDK mempool ops order differs from the supervisor's (%u ops here, %u there): this binary links DPDK differently; rebuild all dwcp binaries together (make) with the same DPDK",
+				    n, ctl->n_mempool_ops);
+	for (uint32_t i = 0; i < n; i++)
+		if (strncmp(ctl->mempool_ops[i], rte_mempool_ops_table.ops[i].name,
+			    DWCP_OPS_NAME_MAX) != 0)
+			return dwcp_err_set(err, -EPROTO,
+					    "DPDK mempool ops order differs from the supervisor's at index %u ('%s' here, '%s' there): rebuild all dwcp binaries together (make) with the same DPDK",
+					    i, rte_mempool_ops_table.ops[i].name, ctl->mempool_ops[i]);
+	return 0;
+}
+
+static void remove_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+void dwcp_eal_remove_leftovers(const char *file_prefix, const char *huge_dir)
+{
+	char want[80], p[300];
+	DIR *d = opendir(huge_dir);
+	struct dirent *e;
+
+	snprintf(want, sizeof(want), "%smap_", file_prefix);
+	if (d) {
+		while ((e = readdir(d)) != NULL) {
+			if (strncmp(e->d_name, want, strlen(want)) != 0)
+				continue;
+			unlinkat(dirfd(d), e->d_name, 0);
+		}
+		closedir(d);
+	}
+	snprintf(p, sizeof(p), "/var/run/dpdk/%s", file_prefix);
+	remove_dir(p);
+}

@@ -1,0 +1,412 @@
+/* The service loop (svc_runtime.h).
+ *
+ * Back-pressure is by parking: a buffer whose next link is full stays in
+ * this process (owner WORK, so a crash re-delivers it) and no new input is
+ * taken until every parked buffer has left. Input therefore waits in the
+ * upstream links, in shared memory, where a restart does not lose it.
+ *
+ * The stop flag is the one process-wide variable: a signal handler can
+ * reach nothing else.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_pause.h>
+#include <systemd/sd-daemon.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "ipc/link.h"
+#include "ipc/pool.h"
+#include "ipc/svc_runtime.h"
+
+#define BURST      32u
+#define PARK_MAX   (BURST * DWCP_MAX_SLOTS)
+#define DRAIN_NS   (5ull * 1000000000ull)
+#define PARK_WAIT_NS 50000ull
+
+static volatile sig_atomic_t stop_requested;
+
+struct rt {
+	struct dwcp_svc_ctx ctx;
+	const struct dwcp_svc *svc;
+	uint32_t park[PARK_MAX];
+	unsigned n_park;
+	uint32_t *adopted;           /* buffers re-delivered to this generation */
+	unsigned n_adopted, adopted_next;
+	uint64_t spin_ns, hb_ns;
+	int poll_mode;
+	int draining;
+	unsigned watchdog;           /* sd_watchdog_enabled() said so */
+};
+
+static void on_sigterm(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static struct dwcp_slot *my_slot(const struct rt *rt)
+{
+	return &rt->ctx.at.shm.ctl->slots[rt->ctx.at.slot];
+}
+
+/* The one place the service half's state changes; logs old -> new. */
+static void set_state(struct rt *rt, enum dwcp_svc_state st, const char *reason)
+{
+	struct dwcp_slot_svc *s = &my_slot(rt)->svc;
+	static const char *const names[] = { "NONE", "READY", "STANDBY", "DRAINING" };
+	uint32_t old = s->state;
+
+	snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : "");
+	if (st == DWCP_SVC_READY || st == DWCP_SVC_STANDBY)
+		s->ready_ns = dwcp_now_ns();
+	__atomic_store_n(&s->state, st, __ATOMIC_RELEASE);
+	DWCP_INFO("%s: %s -> %s%s%s (generation %u)", rt->svc->name,
+		  names[old < 4 ? old : 0], names[st], reason && *reason ? ": " : "",
+		  reason ? reason : "", rt->ctx.at.gen);
+}
+
+/* Do every step of @h that names this slot. @return the slot the buffer
+ * goes to next, or -1 when it was consumed here (freed). */
+static int run_steps(struct rt *rt, uint32_t idx)
+{
+	const unsigned me = rt->ctx.at.slot;
+	struct dwcp_buf_hdr *h = dwcp_shm_hdr(&rt->ctx.at.shm, idx);
+
+	if (h->prog_len > DWCP_PROG_MAX || h->pc > h->prog_len) {
+		dwcp_stats_add(rt->ctx.stats, DWCP_STAT_ERRORS, 1);
+		dwcp_pool_free(&rt->ctx.at.shm, idx);
+		return -1;
+	}
+	while (h->pc < h->prog_len) {
+		uint16_t step = h->prog[h->pc];
+		unsigned slot = dwcp_prog_slot(step);
+
+		if (slot == 0 || slot >= DWCP_MAX_SLOTS) {
+			h->status = DWCP_BUF_EBADOP;
+			break;
+		}
+		if (slot != me)
+			return (int)slot;
+		if (h->status == DWCP_BUF_OK) {
+			uint64_t t0 = dwcp_now_ns();
+			int st = h->len > rt->ctx.at.shm.buf_size ? DWCP_BUF_EBADLEN :
+				 rt->svc->step ? rt->svc->step(&rt->ctx, idx, h, dwcp_prog_op(step)) :
+				 DWCP_BUF_EBADOP;
+
+			h->t_step_ns = dwcp_now_ns();
+			dwcp_hist_record(&rt->ctx.stats->step_ns, h->t_step_ns - t0);
+			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_OPS, 1);
+			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_BYTES, h->len);
+			if (st != DWCP_BUF_OK) {
+				h->status = (uint16_t)st;
+				dwcp_stats_add(rt->ctx.stats, DWCP_STAT_ERRORS, 1);
+			}
+		}
+		h->pc++;
+	}
+	dwcp_pool_free(&rt->ctx.at.shm, idx);
+	return -1;
+}
+
+/* Send each buffer of @idx to its destination; what does not fit is
+ * parked. @return buffers that left. */
+static unsigned forward(struct rt *rt, const uint32_t *idx, const int *dst, unsigned n)
+{
+	const struct dwcp_shm *shm = &rt->ctx.at.shm;
+	uint32_t group[PARK_MAX];
+	unsigned sent = 0;
+
+	for (unsigned d = 1; d < DWCP_MAX_SLOTS; d++) {
+		unsigned g = 0, k;
+
+		for (unsigned i = 0; i < n; i++)
+			if (dst[i] == (int)d)
+				group[g++] = idx[i];
+		if (!g)
+			continue;
+		k = dwcp_link_enqueue_burst(shm, rt->ctx.at.slot, d, group, g);
+		if (k) {
+			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_ENQUEUED, k);
+			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_WAKEUPS, (uint64_t)dwcp_link_notify(shm, d));
+		}
+		if (k < g)
+			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_LINK_FULL, 1);
+		for (unsigned i = k; i < g && rt->n_park < PARK_MAX; i++)
+			rt->park[rt->n_park++] = group[i];
+		sent += k;
+	}
+	return sent;
+}
+
+static unsigned process(struct rt *rt, const uint32_t *idx, unsigned n)
+{
+	uint32_t out[PARK_MAX];
+	int dst[PARK_MAX];
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		int d = run_steps(rt, idx[i]);
+
+		if (d >= 0) {
+			out[m] = idx[i];
+			dst[m++] = d;
+		}
+	}
+	forward(rt, out, dst, m);
+	return n;
+}
+
+static unsigned flush_park(struct rt *rt)
+{
+	uint32_t idx[PARK_MAX];
+	int dst[PARK_MAX];
+	unsigned n = rt->n_park, before = n;
+
+	memcpy(idx, rt->park, n * sizeof(idx[0]));
+	for (unsigned i = 0; i < n; i++)
+		dst[i] = dwcp_prog_slot(dwcp_shm_hdr(&rt->ctx.at.shm, idx[i])->prog[
+			dwcp_shm_hdr(&rt->ctx.at.shm, idx[i])->pc]);
+	rt->n_park = 0;
+	forward(rt, idx, dst, n);
+	return before - rt->n_park;
+}
+
+static unsigned take_adopted(struct rt *rt)
+{
+	unsigned n = rt->n_adopted - rt->adopted_next;
+
+	if (n > BURST)
+		n = BURST;
+	if (!n)
+		return 0;
+	process(rt, rt->adopted + rt->adopted_next, n);
+	rt->adopted_next += n;
+	return n;
+}
+
+static unsigned take_inputs(struct rt *rt)
+{
+	const unsigned me = rt->ctx.at.slot;
+	uint32_t idx[BURST];
+	unsigned total = 0;
+
+	for (unsigned src = 0; src < DWCP_MAX_SLOTS && !rt->n_park; src++) {
+		unsigned n;
+
+		if (src == me)
+			continue;
+		n = dwcp_link_dequeue_burst(&rt->ctx.at.shm, src, me, rt->ctx.at.gen, idx, BURST);
+		if (!n)
+			continue;
+		dwcp_stats_add(rt->ctx.stats, DWCP_STAT_DEQUEUED, n);
+		total += process(rt, idx, n);
+	}
+	return total;
+}
+
+static int has_input(void *arg)
+{
+	const struct rt *rt = arg;
+
+	for (unsigned src = 0; src < DWCP_MAX_SLOTS; src++)
+		if (src != rt->ctx.at.slot && dwcp_link_count(&rt->ctx.at.shm, src, rt->ctx.at.slot))
+			return 1;
+	return 0;
+}
+
+/* Buffers the reclaimer handed to this generation (WORK(slot, gen)). */
+static int adopt(struct rt *rt)
+{
+	const struct dwcp_shm *shm = &rt->ctx.at.shm;
+	const uint64_t mine = dwcp_owner_work(rt->ctx.at.slot, rt->ctx.at.gen);
+
+	rt->adopted = calloc(shm->n_bufs, sizeof(uint32_t));
+	if (!rt->adopted)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < shm->n_bufs; i++)
+		if (__atomic_load_n(&shm->hdrs[i].owner, __ATOMIC_ACQUIRE) == mine)
+			rt->adopted[rt->n_adopted++] = i;
+	if (rt->n_adopted) {
+		dwcp_stats_add(rt->ctx.stats, DWCP_STAT_REDELIVERED, rt->n_adopted);
+		DWCP_INFO("%s: adopted %u buffers from the previous generation", rt->svc->name,
+			  rt->n_adopted);
+	}
+	return 0;
+}
+
+static void heartbeat(struct rt *rt, uint64_t now)
+{
+	__atomic_store_n(&my_slot(rt)->svc.heartbeat_ns, now, __ATOMIC_RELEASE);
+}
+
+/* @return nonzero when the loop should end. */
+static int idle(struct rt *rt, uint64_t now, uint64_t *last_work, uint64_t *last_check)
+{
+	if (rt->draining && !rt->n_park && rt->adopted_next == rt->n_adopted)
+		return 1;
+	if (now - *last_check >= rt->hb_ns) {
+		*last_check = now;
+		if (dwcp_attach_supervisor_gone(&rt->ctx.at)) {
+			DWCP_WARN("%s: the supervisor died; exiting", rt->svc->name);
+			return 1;
+		}
+		if (rt->watchdog)
+			sd_notify(0, "WATCHDOG=1");
+	}
+	if (rt->poll_mode || now - *last_work < rt->spin_ns) {
+		rte_pause();
+		return 0;
+	}
+	if (rt->n_park) {
+		struct timespec ts = { 0, (long)PARK_WAIT_NS };
+
+		nanosleep(&ts, NULL);
+	} else if (dwcp_link_wait(&rt->ctx.at.shm, rt->ctx.at.slot, rt->hb_ns, has_input, rt)) {
+		dwcp_stats_add(rt->ctx.stats, DWCP_STAT_SLEEPS, 1);
+	}
+	*last_work = dwcp_now_ns() - rt->spin_ns;  /* after a sleep, do not spin again */
+	return 0;
+}
+
+static void loop(struct rt *rt)
+{
+	uint64_t last_work = dwcp_now_ns(), last_check = last_work, drain_deadline = 0;
+
+	for (;;) {
+		unsigned work = 0;
+		uint64_t now;
+
+		if (stop_requested && !rt->draining) {
+			rt->draining = 1;
+			drain_deadline = dwcp_now_ns() + DRAIN_NS;
+			set_state(rt, DWCP_SVC_DRAINING, "SIGTERM");
+		}
+		if (rt->n_park)
+			work += flush_park(rt);
+		if (!rt->n_park)
+			work += take_adopted(rt);
+		if (!rt->n_park && !rt->draining)
+			work += take_inputs(rt);
+		now = dwcp_now_ns();
+		heartbeat(rt, now);
+		if (rt->draining && now > drain_deadline) {
+			DWCP_WARN("%s: drain timed out with %u buffers parked; the next generation takes them",
+				  rt->svc->name, rt->n_park);
+			break;
+		}
+		if (work) {
+			last_work = now;
+			continue;
+		}
+		if (idle(rt, now, &last_work, &last_check))
+			break;
+	}
+}
+
+static void usage(FILE *f, const char *name)
+{
+	fprintf(f,
+		"usage: %s [--instance NAME] [--run-dir DIR] [--verbose] [--help]\n"
+		"  A dwcp service. dwcp-supervisor starts it; it attaches to the node's\n"
+		"  hugepage memory as a DPDK secondary process.\n"
+		"  --instance NAME  node instance to attach to (default dwcp)\n"
+		"  --run-dir DIR    where the node's control socket lives (default /run/dwcp)\n",
+		name);
+}
+
+static int parse_args(int argc, char **argv, const char *name, struct dwcp_attach_opts *o)
+{
+	static const struct option opts[] = {
+		{ "instance", required_argument, NULL, 'i' },
+		{ "run-dir", required_argument, NULL, 'r' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "systemd", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': o->instance = optarg; break;
+		case 'r': o->run_dir = optarg; break;
+		case 'v': dwcp_log_init(name, DWCP_LOG_DEBUG); break;
+		case 's': break;  /* sd_notify is a no-op without NOTIFY_SOCKET */
+		case 'h': usage(stdout, name); exit(0);
+		default: usage(stderr, name); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", name, argv[optind]);
+		usage(stderr, name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int start(struct rt *rt, struct dwcp_err *err)
+{
+	char reason[DWCP_REASON_MAX] = "";
+	struct dwcp_ctl_block *ctl = rt->ctx.at.shm.ctl;
+	struct dwcp_slot_svc *s = &my_slot(rt)->svc;
+	uint64_t wd_usec = 0;
+	int rc;
+
+	rt->ctx.stats = &rt->ctx.at.shm.stats[rt->ctx.at.slot];
+	rt->spin_ns = (uint64_t)ctl->spin_us * 1000;
+	rt->hb_ns = (uint64_t)ctl->heartbeat_ms * 1000000;
+	rt->poll_mode = (int)ctl->poll_mode;
+	rt->watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+	s->pid = getpid();
+	s->state = DWCP_SVC_NONE;
+	heartbeat(rt, dwcp_now_ns());
+	/* Attached as this generation: the supervisor now shows STARTING for us. */
+	__atomic_store_n(&s->generation, rt->ctx.at.gen, __ATOMIC_RELEASE);
+	if (adopt(rt))
+		return dwcp_err_set(err, -ENOMEM, "out of memory");
+	rc = rt->svc->init ? rt->svc->init(&rt->ctx, reason, sizeof(reason)) : 0;
+	if (rc < 0)
+		return dwcp_err_set(err, rc, "%s: engine init failed: %s", rt->svc->name,
+				    reason[0] ? reason : strerror(-rc));
+	set_state(rt, rc ? DWCP_SVC_STANDBY : DWCP_SVC_READY, reason);
+	sd_notify(0, "READY=1");
+	return 0;
+}
+
+int dwcp_svc_main(int argc, char **argv, const struct dwcp_svc *svc)
+{
+	struct dwcp_attach_opts o = { .role = DWCP_ROLE_SERVICE, .name = svc->name,
+				      .prog = argv[0] };
+	struct sigaction sa = { .sa_handler = on_sigterm };
+	struct dwcp_err err = { 0 };
+	struct rt *rt;
+
+	dwcp_log_init(svc->name, DWCP_LOG_INFO);
+	if (parse_args(argc, argv, svc->name, &o))
+		return 2;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return 1;
+	rt->svc = svc;
+	if (dwcp_attach(&rt->ctx.at, &o, &err) || start(rt, &err)) {
+		DWCP_ERR("%s", err.msg);
+		return err.code == -EPROTO ? 78 : 1;   /* 78: EX_CONFIG, do not retry blindly */
+	}
+	loop(rt);
+	if (svc->fini)
+		svc->fini(&rt->ctx);
+	DWCP_INFO("%s: exiting (generation %u)", svc->name, rt->ctx.at.gen);
+	free(rt->adopted);
+	free(rt);
+	return 0;
+}

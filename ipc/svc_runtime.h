@@ -1,0 +1,56 @@
+/* The service runtime: what every dwcp service process runs around its
+ * own steps. A service's main() fills a struct dwcp_svc and calls
+ * dwcp_svc_main(); the runtime attaches (ipc/attach.h), adopts the work
+ * its dead predecessor left (buffers reclaimed as WORK(slot, this gen)),
+ * reports READY or STANDBY, and loops:
+ *
+ *   take a burst from every input link -> do each buffer's steps that name
+ *   this slot -> forward it to the next step's slot (or park it while that
+ *   link is full) -> heartbeat -> when idle for spin_us, sleep on the
+ *   wakeup word (ipc/link.h) for at most one heartbeat period.
+ *
+ * With poll_mode the loop never sleeps (a dedicated core). SIGTERM drains:
+ * state DRAINING, no new input once the parked outputs are gone, exit 0
+ * within a bounded time. The supervisor's death ends the service too.
+ */
+#ifndef DWCP_IPC_SVC_RUNTIME_H
+#define DWCP_IPC_SVC_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc/attach.h"
+#include "ipc/buf_hdr.h"
+#include "ipc/stats.h"
+
+struct dwcp_svc_ctx {
+	struct dwcp_attach at;         /* shm, slot, gen */
+	struct dwcp_stats *stats;      /* this slot's block */
+	void *priv;                    /* the service's own state */
+};
+
+struct dwcp_svc {
+	const char *name;              /* "svc-simd": must be one of the six */
+	/**
+	 * Bring the engine up. @return 0 = READY; 1 = STANDBY with the
+	 * reason written to @p reason ("no CUDA device"); <0 = fatal.
+	 */
+	int (*init)(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len);
+	/**
+	 * Do one step @p op on buffer @p h (owned by this service).
+	 * @return DWCP_BUF_OK or a DWCP_BUF_* status to stamp on the buffer.
+	 * Must be idempotent on its input: after a crash the step is redone.
+	 * NULL: the service has no ops yet (every step fails EBADOP).
+	 */
+	int (*step)(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op);
+	void (*fini)(struct dwcp_svc_ctx *ctx);
+};
+
+/**
+ * Parse the common options (--instance, --run-dir, --verbose, --help),
+ * attach, run the loop until SIGTERM or the supervisor's death.
+ * @return the process exit status.
+ */
+int dwcp_svc_main(int argc, char **argv, const struct dwcp_svc *svc);
+
+#endif

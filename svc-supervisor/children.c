@@ -1,0 +1,343 @@
+/* Children: the supervisor's one recovery path (MINIX 3's reincarnation
+ * server, STYLE #8).
+ *
+ * Deaths are learnt from a pidfd per process (readable the moment it
+ * dies, whoever started it); hangs from the heartbeat timer, which turns a
+ * missed heartbeat or an ignored SIGTERM into SIGKILL so that the same
+ * death handler runs: reclaim the slot's buffers, reset its links, bump
+ * its generation, restart it. The first restart is immediate; a process
+ * that dies again quickly (or before it ever got READY) waits a capped,
+ * doubling backoff, so a service that cannot start is not restarted in a
+ * tight loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "ipc/reclaim.h"
+#include "sup_internal.h"
+
+#define STABLE_NS   (10ull * 1000000000ull)  /* up this long: next death restarts at once */
+#define TERM_GRACE  5.0                      /* seconds between SIGTERM and SIGKILL */
+
+static struct dwcp_slot *pub(const struct sup_child *c)
+{
+	return &c->sup->shm.ctl->slots[c->slot];
+}
+
+static const char *name_of(const struct sup_child *c)
+{
+	return pub(c)->sup.name;
+}
+
+/* The one place the supervisor half's state changes; logs old -> new. */
+static void set_sup_state(struct sup_child *c, enum dwcp_sup_state st, const char *why)
+{
+	static const char *const n[] = { "EMPTY", "STARTING", "RUNNING", "DEAD", "STOPPED" };
+	struct dwcp_slot_sup *p = &pub(c)->sup;
+	uint32_t old = p->state;
+
+	__atomic_store_n(&p->state, st, __ATOMIC_RELEASE);
+	DWCP_INFO("%s: %s -> %s (generation %u)%s%s", name_of(c), n[old < 5 ? old : 0], n[st],
+		  p->generation, why ? ": " : "", why ? why : "");
+}
+
+static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents);
+static void on_restart_timer(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+void sup_children_init(struct sup *s)
+{
+	for (unsigned i = 0; i < DWCP_MAX_SLOTS; i++) {
+		struct sup_child *c = &s->child[i];
+		const char *n = dwcp_abi_slot_name(i);
+
+		c->sup = s;
+		c->slot = i;
+		c->pidfd = -1;
+		c->is_client = i >= DWCP_SLOT_CLIENT0;
+		c->backoff_ms = s->cfg.backoff_ms;
+		ev_init(&c->pid_w, on_pidfd);
+		c->pid_w.data = c;
+		ev_init(&c->restart_w, on_restart_timer);
+		c->restart_w.data = c;
+		ev_init(&c->kill_w, on_kill_timer);
+		c->kill_w.data = c;
+		snprintf(s->shm.ctl->slots[i].sup.name, sizeof(s->shm.ctl->slots[i].sup.name), "%s",
+			 c->is_client ? "" : n);
+		s->shm.ctl->slots[i].sup.kind = c->is_client;
+		s->shm.ctl->slots[i].sup.generation = 0;
+	}
+	for (unsigned k = 0; k < s->cfg.n_services; k++) {
+		int slot = dwcp_abi_service_slot(s->cfg.services[k]);
+
+		if (slot > 0)
+			s->child[slot].enabled = true;
+	}
+}
+
+void sup_child_watch(struct sup_child *c, pid_t pid, int pidfd, bool spawned)
+{
+	struct dwcp_slot_sup *p = &pub(c)->sup;
+
+	c->pid = pid;
+	c->pidfd = pidfd;
+	c->spawned = spawned;
+	c->kill_sent = false;
+	p->pid = pid;
+	p->lcore = dwcp_abi_lcore(c->slot, p->generation);
+	p->spawned_ns = dwcp_now_ns();
+	ev_io_set(&c->pid_w, pidfd, EV_READ);
+	ev_io_start(c->sup->loop, &c->pid_w);
+}
+
+static void exec_child(const struct sup_child *c, const char *path)
+{
+	const struct sup *s = c->sup;
+	char *argv[] = { (char *)path, "--instance", (char *)s->cfg.instance,
+			 "--run-dir", (char *)s->cfg.run_dir, NULL };
+	sigset_t none;
+
+	/* A service must not outlive a supervisor that dies without
+	 * telling it (it also polls the supervisor's pidfd). */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execv(path, argv);
+	fprintf(stderr, "dwcp-supervisor: cannot run %s: %s\n", path, strerror(errno));
+	_exit(127);
+}
+
+int sup_child_spawn(struct sup_child *c)
+{
+	char path[DWCP_PATH_MAX * 2];
+	pid_t pid;
+	int pidfd;
+
+	snprintf(path, sizeof(path), "%s/%s", c->sup->bin_dir, name_of(c));
+	if (access(path, X_OK) != 0) {
+		DWCP_ERR("%s: cannot start %s: %s (set [supervisor] bin_dir)", name_of(c), path,
+			 strerror(errno));
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		exec_child(c, path);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		DWCP_ERR("%s: pidfd_open(%d): %s", name_of(c), (int)pid, strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -errno;
+	}
+	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+	sup_child_watch(c, pid, pidfd, true);
+	set_sup_state(c, DWCP_SUP_STARTING, "spawned");
+	return 0;
+}
+
+static void describe_exit(const siginfo_t *si, char *buf, size_t n)
+{
+	if (si->si_code == CLD_EXITED)
+		snprintf(buf, n, "exited with status %d", si->si_status);
+	else if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED)
+		snprintf(buf, n, "killed by signal %d (%s)", si->si_status, strsignal(si->si_status));
+	else
+		snprintf(buf, n, "died");
+}
+
+static void schedule_restart(struct sup_child *c, uint64_t up_ns, bool reached_ready)
+{
+	double delay = 0;
+
+	if (c->restart_now || (reached_ready && up_ns >= STABLE_NS)) {
+		c->backoff_ms = c->sup->cfg.backoff_ms;
+	} else if (reached_ready && pub(c)->sup.restarts == 0) {
+		/* the first crash of a service that worked: at once */
+	} else {
+		delay = c->backoff_ms / 1000.0;
+		c->backoff_ms = c->backoff_ms * 2 > c->sup->cfg.backoff_max_ms ?
+				c->sup->cfg.backoff_max_ms : c->backoff_ms * 2;
+	}
+	c->restart_now = false;
+	ev_timer_set(&c->restart_w, delay, 0);
+	ev_timer_start(c->sup->loop, &c->restart_w);
+	if (delay > 0)
+		DWCP_WARN("%s: restarting in %.0f ms (backoff)", name_of(c), delay * 1000);
+}
+
+/* The death handler: every way a process can end comes here. */
+static void handle_death(struct sup_child *c, const char *why)
+{
+	struct dwcp_slot *p = pub(c);
+	struct dwcp_reclaim_result r;
+	uint32_t dead = p->sup.generation;
+	uint64_t now = dwcp_now_ns(), up = now - p->sup.spawned_ns;
+	bool ready = p->svc.generation == dead && p->svc.ready_ns != 0;
+
+	ev_io_stop(c->sup->loop, &c->pid_w);
+	ev_timer_stop(c->sup->loop, &c->kill_w);
+	close(c->pidfd);
+	c->pidfd = -1;
+	c->pid = 0;
+	p->sup.pid = 0;
+	set_sup_state(c, DWCP_SUP_DEAD, why);
+	dwcp_reclaim_slot(&c->sup->shm, c->slot, dead, dead + 1, !c->is_client, &r);
+	DWCP_INFO("%s: reclaimed generation %u: %u freed, %u re-delivered, %u drained",
+		  name_of(c), dead, r.freed, r.redelivered, r.drained);
+	__atomic_store_n(&p->sup.generation, dead + 1, __ATOMIC_RELEASE);
+	if (c->is_client || c->sup->stopping || !c->enabled) {
+		set_sup_state(c, c->is_client ? DWCP_SUP_EMPTY : DWCP_SUP_STOPPED, NULL);
+		return;
+	}
+	p->sup.died_ns = now;
+	p->sup.restarts++;
+	c->recovery_pending = true;
+	schedule_restart(c, up, ready);
+}
+
+static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sup_child *c = w->data;
+	siginfo_t si = { 0 };
+	char why[96] = "died";
+
+	(void)loop;
+	(void)revents;
+	if (c->spawned && waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG) == 0 &&
+	    si.si_pid != 0)
+		describe_exit(&si, why, sizeof(why));
+	else if (!c->spawned)
+		snprintf(why, sizeof(why), "pid %d exited", (int)c->pid);
+	handle_death(c, why);
+	if (c->sup->stopping && sup_children_none_alive(c->sup))
+		ev_break(c->sup->loop, EVBREAK_ALL);
+}
+
+static void on_restart_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sup_child *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (c->sup->stopping || c->pid)
+		return;
+	if (sup_child_spawn(c) != 0)
+		schedule_restart(c, 0, false);
+}
+
+static void kill_child(struct sup_child *c, const char *why)
+{
+	if (!c->pid || c->kill_sent)
+		return;
+	DWCP_WARN("%s (pid %d): %s: SIGKILL", name_of(c), (int)c->pid, why);
+	c->kill_sent = true;
+	syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+}
+
+static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	kill_child(w->data, "did not exit after SIGTERM");
+}
+
+static void terminate(struct sup_child *c)
+{
+	if (!c->pid)
+		return;
+	syscall(SYS_pidfd_send_signal, c->pidfd, SIGTERM, NULL, 0);
+	ev_timer_set(&c->kill_w, TERM_GRACE, 0);
+	ev_timer_start(c->sup->loop, &c->kill_w);
+}
+
+void sup_child_request_restart(struct sup_child *c)
+{
+	c->restart_now = true;
+	if (c->pid) {
+		terminate(c);
+		return;
+	}
+	ev_timer_stop(c->sup->loop, &c->restart_w);
+	c->restart_now = false;
+	if (sup_child_spawn(c) != 0)
+		schedule_restart(c, 0, false);
+}
+
+void sup_children_stop_all(struct sup *s)
+{
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
+		ev_timer_stop(s->loop, &s->child[i].restart_w);
+		terminate(&s->child[i]);
+	}
+}
+
+bool sup_children_none_alive(const struct sup *s)
+{
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+		if (s->child[i].pid)
+			return false;
+	return true;
+}
+
+bool sup_children_all_up(const struct sup *s)
+{
+	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0; i++) {
+		enum dwcp_state st;
+
+		if (!s->child[i].enabled)
+			continue;
+		st = dwcp_slot_state(&s->shm.ctl->slots[i]);
+		if (st != DWCP_STATE_READY && st != DWCP_STATE_STANDBY)
+			return false;
+	}
+	return true;
+}
+
+/* Heartbeat check of one live process; also times recoveries. */
+static void check_child(struct sup_child *c, uint64_t now)
+{
+	struct dwcp_slot *p = pub(c);
+	enum dwcp_state st = dwcp_slot_state(p);
+	uint64_t hb_limit = (uint64_t)c->sup->cfg.heartbeat_timeout_ms * 1000000ull;
+	uint64_t init_limit = (uint64_t)c->sup->cfg.init_timeout_ms * 1000000ull;
+	uint64_t hb = __atomic_load_n(&p->svc.heartbeat_ns, __ATOMIC_ACQUIRE);
+	char why[96];
+
+	if (st == DWCP_STATE_STARTING && now - p->sup.spawned_ns > init_limit) {
+		snprintf(why, sizeof(why), "not READY %u ms after start", c->sup->cfg.init_timeout_ms);
+		kill_child(c, why);
+	} else if (!c->is_client && st != DWCP_STATE_STARTING && hb && now > hb &&
+		   now - hb > hb_limit) {
+		/* Clients run user code between calls: only their death counts. */
+		snprintf(why, sizeof(why), "no heartbeat for %llu ms (hung?)",
+			 (unsigned long long)((now - hb) / 1000000));
+		kill_child(c, why);
+	}
+	if (c->recovery_pending && (st == DWCP_STATE_READY || st == DWCP_STATE_STANDBY)) {
+		p->sup.recovery_ns = p->svc.ready_ns - p->sup.died_ns;
+		c->recovery_pending = false;
+		DWCP_INFO("%s: recovered in %.1f ms (death to READY)", name_of(c),
+			  p->sup.recovery_ns / 1e6);
+	}
+}
+
+void sup_children_check(struct sup *s)
+{
+	uint64_t now = dwcp_now_ns();
+
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+		if (s->child[i].pid)
+			check_child(&s->child[i], now);
+}

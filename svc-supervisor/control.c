@@ -1,0 +1,287 @@
+/* The control socket: one request, one reply, dispatched from a table of
+ * do_* handlers (STYLE #10). Connections stay open — a service or client
+ * keeps its socket for life — but nothing depends on that: deaths are
+ * learnt from pidfds.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ipc/abi.h"
+#include "ipc/ctl_msg.h"
+#include "sup_internal.h"
+
+typedef void (*handler_fn)(struct sup_conn *cn, const struct dwcp_ctl_req *req);
+
+static void reply_text(struct sup_conn *cn, enum dwcp_ctl_type t, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void reply_text(struct sup_conn *cn, enum dwcp_ctl_type t, int status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dwcp_ctl_send_reply(cn->fd, t, status, msg, strlen(msg) + 1);
+}
+
+static pid_t peer_pid(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) ? -1 : cr.pid;
+}
+
+static int hello_service_slot(struct sup_conn *cn, const struct dwcp_ctl_hello *h, pid_t pid)
+{
+	struct sup *s = cn->sup;
+	int slot = dwcp_abi_service_slot(h->name);
+	struct sup_child *c;
+
+	if (slot < 0) {
+		reply_text(cn, DWCP_CTL_HELLO, -EINVAL, "'%s' is not a dwcp service", h->name);
+		return -1;
+	}
+	c = &s->child[slot];
+	if (c->pid == pid)
+		return slot;               /* the process we spawned */
+	if (c->pid) {
+		reply_text(cn, DWCP_CTL_HELLO, -EBUSY,
+			   "%s already runs as pid %d (generation %u): use `dwcpctl restart %s`",
+			   h->name, (int)c->pid, s->shm.ctl->slots[slot].sup.generation, h->name);
+		return -1;
+	}
+	/* Started by someone else (systemd, an operator): adopt it. */
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (pidfd < 0) {
+		reply_text(cn, DWCP_CTL_HELLO, -ESRCH, "cannot watch pid %d", (int)pid);
+		return -1;
+	}
+	ev_timer_stop(s->loop, &c->restart_w);
+	c->enabled = true;
+	sup_child_watch(c, pid, pidfd, false);
+	return slot;
+}
+
+static int hello_client_slot(struct sup_conn *cn, pid_t pid)
+{
+	struct sup *s = cn->sup;
+
+	for (unsigned i = DWCP_SLOT_CLIENT0; i < DWCP_MAX_SLOTS; i++) {
+		struct sup_child *c = &s->child[i];
+		int pidfd;
+
+		if (c->pid)
+			continue;
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (pidfd < 0)
+			break;
+		__atomic_add_fetch(&s->shm.ctl->slots[i].sup.generation, 1, __ATOMIC_RELEASE);
+		sup_child_watch(c, pid, pidfd, false);
+		return (int)i;
+	}
+	reply_text(cn, DWCP_CTL_HELLO, -EBUSY, "all %u client slots are in use",
+		   DWCP_MAX_SLOTS - DWCP_SLOT_CLIENT0);
+	return -1;
+}
+
+static void do_hello(struct sup_conn *cn, const struct dwcp_ctl_req *req)
+{
+	const struct dwcp_ctl_hello *h = &req->u.hello;
+	struct sup *s = cn->sup;
+	struct dwcp_ctl_hello_reply r = { 0 };
+	struct dwcp_slot *p;
+	pid_t pid = peer_pid(cn->fd);
+	int slot;
+
+	if (h->abi_version != DWCP_ABI_VERSION) {
+		reply_text(cn, DWCP_CTL_HELLO, -EPROTO,
+			   "ABI mismatch: %s was built for dwcp ABI %u, but the supervisor of instance '%s' runs ABI %u: install binaries from the same build as the supervisor (make) or restart the node with the new build",
+			   h->name, h->abi_version, s->cfg.instance, DWCP_ABI_VERSION);
+		DWCP_WARN("refused %s (pid %d): ABI %u, expected %u", h->name, (int)pid,
+			  h->abi_version, DWCP_ABI_VERSION);
+		return;
+	}
+	if (s->stopping) {
+		reply_text(cn, DWCP_CTL_HELLO, -ESHUTDOWN, "instance '%s' is stopping",
+			   s->cfg.instance);
+		return;
+	}
+	slot = h->role == DWCP_ROLE_SERVICE ? hello_service_slot(cn, h, pid) :
+					      hello_client_slot(cn, pid);
+	if (slot < 0)
+		return;
+	p = &s->shm.ctl->slots[slot];
+	if (h->role == DWCP_ROLE_CLIENT)
+		snprintf(p->sup.name, sizeof(p->sup.name), "%s", h->name);
+	p->sup.state = DWCP_SUP_RUNNING;
+	r.slot = (uint32_t)slot;
+	r.generation = p->sup.generation;
+	r.lcore = p->sup.lcore;
+	r.abi_version = DWCP_ABI_VERSION;
+	snprintf(r.file_prefix, sizeof(r.file_prefix), "%s", s->cfg.instance);
+	snprintf(r.huge_dir, sizeof(r.huge_dir), "%s", s->cfg.huge_dir);
+	DWCP_INFO("%s (pid %d) attached to slot %d as generation %u, lcore %u", h->name,
+		  (int)pid, slot, r.generation, r.lcore);
+	dwcp_ctl_send_reply(cn->fd, DWCP_CTL_HELLO, 0, &r, sizeof(r));
+}
+
+static void do_status(struct sup_conn *cn, const struct dwcp_ctl_req *req)
+{
+	char *json = sup_status_json(cn->sup);
+
+	(void)req;
+	if (!json) {
+		reply_text(cn, DWCP_CTL_STATUS, -ENOMEM, "out of memory");
+		return;
+	}
+	dwcp_ctl_send_reply(cn->fd, DWCP_CTL_STATUS, 0, json, strlen(json) + 1);
+	free(json);
+}
+
+static void do_restart(struct sup_conn *cn, const struct dwcp_ctl_req *req)
+{
+	int slot = dwcp_abi_service_slot(req->u.target.name);
+	struct sup_child *c;
+
+	if (slot < 0) {
+		reply_text(cn, DWCP_CTL_RESTART, -EINVAL,
+			   "'%s' is not a dwcp service (svc-net, svc-rdma, svc-gpu, svc-simd, svc-mem, svc-prof)",
+			   req->u.target.name);
+		return;
+	}
+	c = &cn->sup->child[slot];
+	c->enabled = true;
+	reply_text(cn, DWCP_CTL_RESTART, 0, "restarting %s%s", req->u.target.name,
+		   c->pid ? " (drain, then start a new generation)" : "");
+	sup_child_request_restart(c);
+}
+
+static void do_stop(struct sup_conn *cn, const struct dwcp_ctl_req *req)
+{
+	(void)req;
+	reply_text(cn, DWCP_CTL_STOP, 0, "stopping instance '%s'", cn->sup->cfg.instance);
+	sup_request_stop(cn->sup, "dwcpctl stop");
+}
+
+static const handler_fn handlers[DWCP_CTL_TYPE_MAX] = {
+	[DWCP_CTL_HELLO] = do_hello,
+	[DWCP_CTL_STATUS] = do_status,
+	[DWCP_CTL_RESTART] = do_restart,
+	[DWCP_CTL_STOP] = do_stop,
+};
+
+static void close_conn(struct sup_conn *cn)
+{
+	ev_io_stop(cn->sup->loop, &cn->w);
+	close(cn->fd);
+	cn->used = false;
+}
+
+static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sup_conn *cn = w->data;
+	uint8_t buf[sizeof(struct dwcp_ctl_req) + 64];
+	struct dwcp_ctl_req req;
+	struct dwcp_err err = { 0 };
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	n = recv(cn->fd, buf, sizeof(buf), MSG_TRUNC | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		close_conn(cn);
+		return;
+	}
+	if (dwcp_ctl_decode_req(buf, (size_t)n, &req, &err) != 0) {
+		DWCP_WARN("control: rejected a message from pid %d: %s", (int)peer_pid(cn->fd),
+			  err.msg);
+		/* The type is unknown or untrusted: answer as STATUS-shaped text. */
+		dwcp_ctl_send_reply(cn->fd, DWCP_CTL_STATUS, -EBADMSG, err.msg, strlen(err.msg) + 1);
+		return;
+	}
+	handlers[req.hdr.type](cn, &req);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sup *s = w->data;
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	(void)revents;
+	if (fd < 0)
+		return;
+	for (unsigned i = 0; i < SUP_MAX_CONNS; i++) {
+		struct sup_conn *cn = &s->conn[i];
+
+		if (cn->used)
+			continue;
+		cn->used = true;
+		cn->sup = s;
+		cn->fd = fd;
+		ev_io_init(&cn->w, on_conn, fd, EV_READ);
+		cn->w.data = cn;
+		ev_io_start(loop, &cn->w);
+		return;
+	}
+	DWCP_WARN("control: %u connections open; refusing one", SUP_MAX_CONNS);
+	close(fd);
+}
+
+int sup_control_listen(struct sup *s, struct dwcp_err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int rc;
+
+	if (dwcp_ctl_sock_path(sa.sun_path, sizeof(sa.sun_path), s->cfg.run_dir, s->cfg.instance))
+		return dwcp_err_set(err, -ENAMETOOLONG, "run_dir %s is too long for a socket path",
+				    s->cfg.run_dir);
+	s->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->listen_fd < 0)
+		return dwcp_err_set(err, -errno, "socket: %s", strerror(errno));
+	unlink(sa.sun_path);  /* a stale one from a crashed run; we hold the lock */
+	old = umask(0077);    /* owner-only from the first instant */
+	rc = bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc || listen(s->listen_fd, 64))
+		return dwcp_err_set(err, -errno, "cannot listen on %s: %s", sa.sun_path,
+				    strerror(errno));
+	chmod(sa.sun_path, 0600);
+	ev_io_init(&s->listen_w, on_accept, s->listen_fd, EV_READ);
+	s->listen_w.data = s;
+	ev_io_start(s->loop, &s->listen_w);
+	return 0;
+}
+
+void sup_control_close(struct sup *s)
+{
+	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
+
+	for (unsigned i = 0; i < SUP_MAX_CONNS; i++)
+		if (s->conn[i].used)
+			close_conn(&s->conn[i]);
+	if (s->listen_fd >= 0) {
+		ev_io_stop(s->loop, &s->listen_w);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
+	if (dwcp_ctl_sock_path(p, sizeof(p), s->cfg.run_dir, s->cfg.instance) == 0)
+		unlink(p);
+}

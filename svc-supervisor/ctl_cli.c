@@ -1,0 +1,196 @@
+/* Control-socket commands and the status table (ctl_cli.h). The
+ * supervisor sends status as JSON; `--json` prints it as is, otherwise it
+ * becomes a table an operator reads at a glance. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/err.h"
+#include "ipc/ctl_msg.h"
+#include "ctl_cli.h"
+
+static int call(const char *run_dir, const char *instance, const struct dwcp_ctl_req *req,
+		const char **text, uint8_t *buf)
+{
+	const struct dwcp_ctl_hdr *h;
+	const void *payload;
+	struct dwcp_err err = { 0 };
+	int fd = dwcp_ctl_connect(run_dir, instance, &err), rc;
+
+	if (fd < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 3;
+	}
+	rc = dwcp_ctl_call(fd, req, buf, DWCP_CTL_REPLY_MAX, 10000, &h, &payload, &err);
+	close(fd);
+	if (rc) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	*text = payload;
+	if (h->status) {
+		fprintf(stderr, "%s\n", *text);
+		return 1;
+	}
+	return 0;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void fmt_age(char *b, size_t n, double ms)
+{
+	if (ms < 0)
+		snprintf(b, n, "-");
+	else
+		snprintf(b, n, "%.0f", ms);
+}
+
+static void print_row(const cJSON *s)
+{
+	char hb[16], up[16];
+	double p99 = num(s, "step_p99_us");
+
+	fmt_age(hb, sizeof(hb), num(s, "heartbeat_age_ms"));
+	snprintf(up, sizeof(up), "%.0fs", num(s, "uptime_s"));
+	printf("%-10s %-9s %7.0f %4.0f %5.0f %8s %6s %6.0f %5.0f %5.0f %9.0f %8.1f %8s  %s\n",
+	       str(s, "name"), str(s, "state"), num(s, "pid"), num(s, "generation"),
+	       num(s, "restarts"), num(s, "pid") ? up : "-", hb, num(s, "buffers_held"),
+	       num(s, "link_in"), num(s, "link_out"), num(s, "ops_per_s"),
+	       num(s, "bytes_per_s") / 1e6, "", str(s, "reason"));
+	if (p99 > 0)
+		printf("%-10s step latency p50 %.1f us, p99 %.1f us, p99.99 %.1f us\n", "",
+		       num(s, "step_p50_us"), p99, num(s, "step_p9999_us"));
+}
+
+static void print_table(const cJSON *root)
+{
+	const cJSON *sup = cJSON_GetObjectItemCaseSensitive(root, "supervisor");
+	const cJSON *pool = cJSON_GetObjectItemCaseSensitive(root, "pool");
+	const cJSON *s;
+
+	printf("instance %s: supervisor pid %.0f, up %.0fs, ABI %.0f; pool %.0f/%.0f buffers free of %.0f bytes\n",
+	       str(root, "instance"), num(sup, "pid"), num(sup, "uptime_s"),
+	       num(sup, "abi_version"), num(pool, "free"), num(pool, "buffers"),
+	       num(pool, "buf_size"));
+	printf("%-10s %-9s %7s %4s %5s %8s %6s %6s %5s %5s %9s %8s %8s  %s\n", "SERVICE", "STATE",
+	       "PID", "GEN", "RESTR", "UPTIME", "HB_MS", "HELD", "IN", "OUT", "OPS/S", "MB/S", "",
+	       "NOTE");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "services"))
+		print_row(s);
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "clients"))
+		print_row(s);
+}
+
+int sup_cli_status(const char *run_dir, const char *instance, bool json)
+{
+	uint8_t *buf = malloc(DWCP_CTL_REPLY_MAX);
+	struct dwcp_ctl_req req;
+	const char *text = NULL;
+	cJSON *root;
+	int rc;
+
+	if (!buf)
+		return 1;
+	dwcp_ctl_req_init(&req, DWCP_CTL_STATUS);
+	rc = call(run_dir, instance, &req, &text, buf);
+	if (rc == 0 && json) {
+		printf("%s\n", text);
+	} else if (rc == 0) {
+		root = cJSON_Parse(text);
+		if (root)
+			print_table(root);
+		else
+			rc = 1;
+		cJSON_Delete(root);
+	}
+	free(buf);
+	return rc;
+}
+
+int sup_cli_restart(const char *run_dir, const char *instance, const char *service)
+{
+	uint8_t *buf = malloc(DWCP_CTL_REPLY_MAX);
+	struct dwcp_ctl_req req;
+	const char *text = NULL;
+	int rc;
+
+	if (!buf)
+		return 1;
+	if (dwcp_ctl_req_restart(&req, service)) {
+		fprintf(stderr, "service name '%s' is too long\n", service);
+		free(buf);
+		return 2;
+	}
+	rc = call(run_dir, instance, &req, &text, buf);
+	if (rc == 0)
+		printf("%s\n", text);
+	free(buf);
+	return rc;
+}
+
+/* The supervisor holds its lock until its very last step. */
+static int wait_unlocked(const char *run_dir, const char *instance, int timeout_s)
+{
+	char p[512];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s/supervisor.lock", run_dir, instance);
+	fd = open(p, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	for (int i = 0; i < timeout_s * 10; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			close(fd);
+			return 0;
+		}
+		usleep(100000);
+	}
+	close(fd);
+	return -ETIMEDOUT;
+}
+
+int sup_cli_stop(const char *run_dir, const char *instance, int timeout_s)
+{
+	uint8_t *buf = malloc(DWCP_CTL_REPLY_MAX);
+	struct dwcp_ctl_req req;
+	const char *text = NULL;
+	int rc;
+
+	if (!buf)
+		return 1;
+	dwcp_ctl_req_init(&req, DWCP_CTL_STOP);
+	rc = call(run_dir, instance, &req, &text, buf);
+	if (rc == 0)
+		printf("%s\n", text);
+	free(buf);
+	if (rc == 3) {
+		printf("instance '%s' is not running\n", instance);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (wait_unlocked(run_dir, instance, timeout_s)) {
+		fprintf(stderr, "instance '%s' did not stop within %d s\n", instance, timeout_s);
+		return 1;
+	}
+	printf("instance '%s' stopped\n", instance);
+	return 0;
+}

@@ -1,0 +1,148 @@
+/* The node: everything the supervisor sets up before it starts a service
+ * and takes down after the last one exits.
+ *
+ * Order matters for stale state: the instance lock comes first (a second
+ * supervisor is refused before it touches anything), then whatever a
+ * crashed predecessor left (hugepage files, DPDK runtime dir, socket) is
+ * removed — safe, because holding the lock proves no supervisor of this
+ * instance runs. After the region is formatted the supervisor never
+ * allocates DPDK memory again, so it never takes the memory write locks
+ * a killed secondary might have left a reader count in.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_memzone.h>
+
+#include "common/log.h"
+#include "ipc/eal.h"
+#include "sup_internal.h"
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[512];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) && errno != EEXIST)
+		return -errno;
+	return chmod(tmp, mode) ? -errno : 0;
+}
+
+static pid_t read_pid(const char *inst_dir)
+{
+	char p[512], buf[32] = "";
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/supervisor.pid", inst_dir);
+	f = fopen(p, "re");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
+int sup_node_lock(struct sup *s, struct dwcp_err *err)
+{
+	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
+	int rc;
+
+	snprintf(s->inst_dir, sizeof(s->inst_dir), "%s/%s", s->cfg.run_dir, s->cfg.instance);
+	rc = mkdir_p(s->inst_dir, 0700);
+	if (rc)
+		return dwcp_err_set(err, rc, "cannot create %s: %s (run as root, or set run_dir)",
+				    s->inst_dir, strerror(-rc));
+	snprintf(p, sizeof(p), "%s/supervisor.lock", s->inst_dir);
+	s->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0)
+		return dwcp_err_set(err, -errno, "cannot open %s: %s", p, strerror(errno));
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return dwcp_err_set(err, -EBUSY,
+				    "a dwcp-supervisor for instance '%s' is already running (pid %d): stop it with `dwcp-supervisor --instance %s stop`, or pick another --instance",
+				    s->cfg.instance, (int)read_pid(s->inst_dir), s->cfg.instance);
+	return 0;
+}
+
+static void write_pid(const struct sup *s)
+{
+	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/supervisor.pid", s->inst_dir);
+	f = fopen(p, "we");
+	if (f) {
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+	}
+}
+
+static int make_region(struct sup *s, struct dwcp_err *err)
+{
+	struct dwcp_shm_params p = {
+		.n_bufs = s->cfg.pool_buffers, .buf_size = s->cfg.pool_buf_size,
+		.link_depth = s->cfg.link_depth, .heartbeat_ms = s->cfg.heartbeat_ms,
+		.spin_us = s->cfg.spin_us, .poll_mode = s->cfg.poll_mode,
+		.instance = s->cfg.instance,
+	};
+	size_t size = dwcp_shm_size(&p);
+	const struct rte_memzone *mz;
+	int rc;
+
+	if (!size)
+		return dwcp_err_set(err, -EINVAL, "invalid pool/link parameters");
+	mz = rte_memzone_reserve_aligned(DWCP_MZ_SHM, size, SOCKET_ID_ANY, 0, 4096);
+	if (!mz)
+		return dwcp_err_set(err, -ENOMEM,
+				    "cannot reserve %zu MiB of hugepage memory for %u buffers of %u bytes (hugepage_mb = %u): raise [supervisor] hugepage_mb and run deploy/hugepages.sh, or lower [pool] buffers",
+				    size >> 20, p.n_bufs, p.buf_size, s->cfg.hugepage_mb);
+	rc = dwcp_shm_format(mz->addr, mz->len, &p, &s->shm, err);
+	if (rc)
+		return rc;
+	dwcp_eal_publish_ops(s->shm.ctl);
+	s->shm.ctl->sup_pid = getpid();
+	return 0;
+}
+
+int sup_node_up(struct sup *s, struct dwcp_err *err)
+{
+	struct dwcp_eal_params ep = {
+		.prog = "dwcp-supervisor", .file_prefix = s->cfg.instance,
+		.huge_dir = s->cfg.huge_dir, .lcore = DWCP_LCORE_SUP,
+		.memory_mb = s->cfg.hugepage_mb, .primary = 1,
+	};
+	int rc;
+
+	dwcp_eal_remove_leftovers(s->cfg.instance, s->cfg.huge_dir);
+	write_pid(s);
+	rc = dwcp_eal_init(&ep, err);
+	if (rc)
+		return rc;
+	return make_region(s, err);
+}
+
+void sup_node_down(struct sup *s)
+{
+	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
+
+	rte_eal_cleanup();
+	dwcp_eal_remove_leftovers(s->cfg.instance, s->cfg.huge_dir);
+	snprintf(p, sizeof(p), "%s/supervisor.pid", s->inst_dir);
+	unlink(p);
+	DWCP_INFO("instance '%s' stopped; hugepage and runtime files removed", s->cfg.instance);
+}

@@ -1,0 +1,163 @@
+/* Status: the supervisor's reading of every slot's public half, its
+ * stats block and its links, as one JSON document (dwcpctl formats it).
+ * Rates and percentiles are over the last sampling interval (1 s), from
+ * two snapshots of the lock-free stats block.
+ */
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/timeutil.h"
+#include "ipc/link.h"
+#include "ipc/pool.h"
+#include "sup_internal.h"
+
+static void sample_child(struct sup_child *c, uint64_t now)
+{
+	const struct dwcp_stats *st = &c->sup->shm.stats[c->slot];
+	uint64_t ops = dwcp_stats_read(st, DWCP_STAT_OPS);
+	uint64_t bytes = dwcp_stats_read(st, DWCP_STAT_BYTES);
+	struct dwcp_hist *snap = malloc(sizeof(*snap)), *diff = malloc(sizeof(*diff));
+
+	if (c->rate_prev_ns && now > c->rate_prev_ns) {
+		double dt = (now - c->rate_prev_ns) / 1e9;
+
+		c->ops_per_s = (ops - c->rate_prev_ops) / dt;
+		c->bytes_per_s = (bytes - c->rate_prev_bytes) / dt;
+	}
+	c->rate_prev_ops = ops;
+	c->rate_prev_bytes = bytes;
+	c->rate_prev_ns = now;
+	if (!snap || !diff)
+		goto out;
+	dwcp_hist_snapshot(snap, &st->step_ns);
+	dwcp_hist_diff(diff, snap, &c->hist_prev);
+	if (diff->count) {
+		c->p50_ns = dwcp_hist_percentile(diff, 50);
+		c->p99_ns = dwcp_hist_percentile(diff, 99);
+		c->p9999_ns = dwcp_hist_percentile(diff, 99.99);
+	}
+	c->hist_prev = *snap;
+out:
+	free(snap);
+	free(diff);
+}
+
+void sup_status_sample(struct sup *s)
+{
+	uint64_t now = dwcp_now_ns();
+
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+		sample_child(&s->child[i], now);
+}
+
+static const char *peer_name(unsigned slot, char *buf, size_t n)
+{
+	if (slot < DWCP_SLOT_CLIENT0)
+		return dwcp_abi_slot_name(slot);
+	snprintf(buf, n, "client%u", slot);
+	return buf;
+}
+
+static bool slot_active(const struct sup *s, unsigned slot)
+{
+	enum dwcp_state st = dwcp_slot_state(&s->shm.ctl->slots[slot]);
+
+	return slot != DWCP_SLOT_SUP && (st != DWCP_STATE_EMPTY || slot < DWCP_SLOT_CLIENT0);
+}
+
+static cJSON *links_json(const struct sup *s, unsigned slot, unsigned *in, unsigned *out)
+{
+	cJSON *arr = cJSON_CreateArray();
+	char b1[16];
+
+	*in = *out = 0;
+	for (unsigned x = 1; x < DWCP_MAX_SLOTS; x++) {
+		unsigned din, dout;
+		cJSON *l;
+
+		if (x == slot || !slot_active(s, x))
+			continue;
+		din = dwcp_link_count(&s->shm, x, slot);
+		dout = dwcp_link_count(&s->shm, slot, x);
+		*in += din;
+		*out += dout;
+		l = cJSON_CreateObject();
+		cJSON_AddStringToObject(l, "peer", peer_name(x, b1, sizeof(b1)));
+		cJSON_AddNumberToObject(l, "in", din);
+		cJSON_AddNumberToObject(l, "out", dout);
+		cJSON_AddItemToArray(arr, l);
+	}
+	return arr;
+}
+
+static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
+{
+	const struct sup_child *c = &s->child[i];
+	const struct dwcp_slot *p = &s->shm.ctl->slots[i];
+	enum dwcp_state st = dwcp_slot_state(p);
+	cJSON *o = cJSON_CreateObject();
+	uint64_t hb = p->svc.heartbeat_ns;
+	unsigned in, out;
+	char nb[16];
+
+	cJSON_AddStringToObject(o, "name", c->is_client ? peer_name(i, nb, sizeof(nb)) : p->sup.name);
+	if (c->is_client)
+		cJSON_AddStringToObject(o, "label", p->sup.name);
+	cJSON_AddNumberToObject(o, "slot", i);
+	cJSON_AddStringToObject(o, "state", dwcp_state_name(st));
+	cJSON_AddNumberToObject(o, "pid", p->sup.pid);
+	cJSON_AddNumberToObject(o, "generation", p->sup.generation);
+	cJSON_AddNumberToObject(o, "restarts", p->sup.restarts);
+	cJSON_AddNumberToObject(o, "lcore", p->sup.lcore);
+	cJSON_AddNumberToObject(o, "uptime_s", p->sup.pid ? (now - p->sup.spawned_ns) / 1e9 : 0);
+	cJSON_AddNumberToObject(o, "heartbeat_age_ms",
+				p->sup.pid && hb && now > hb ? (now - hb) / 1e6 : -1);
+	cJSON_AddNumberToObject(o, "buffers_held", dwcp_pool_count_slot(&s->shm, i));
+	cJSON_AddStringToObject(o, "reason", st == DWCP_STATE_STANDBY || st == DWCP_STATE_DRAINING ?
+				p->svc.reason : "");
+	cJSON_AddNumberToObject(o, "last_recovery_ms", p->sup.recovery_ns / 1e6);
+	cJSON_AddItemToObject(o, "links", links_json(s, i, &in, &out));
+	cJSON_AddNumberToObject(o, "link_in", in);
+	cJSON_AddNumberToObject(o, "link_out", out);
+	cJSON_AddNumberToObject(o, "ops", dwcp_stats_read(&s->shm.stats[i], DWCP_STAT_OPS));
+	cJSON_AddNumberToObject(o, "errors", dwcp_stats_read(&s->shm.stats[i], DWCP_STAT_ERRORS));
+	cJSON_AddNumberToObject(o, "redelivered",
+				dwcp_stats_read(&s->shm.stats[i], DWCP_STAT_REDELIVERED));
+	cJSON_AddNumberToObject(o, "ops_per_s", c->ops_per_s);
+	cJSON_AddNumberToObject(o, "bytes_per_s", c->bytes_per_s);
+	cJSON_AddNumberToObject(o, "step_p50_us", c->p50_ns / 1e3);
+	cJSON_AddNumberToObject(o, "step_p99_us", c->p99_ns / 1e3);
+	cJSON_AddNumberToObject(o, "step_p9999_us", c->p9999_ns / 1e3);
+	return o;
+}
+
+char *sup_status_json(struct sup *s)
+{
+	const struct dwcp_ctl_block *ctl = s->shm.ctl;
+	uint64_t now = dwcp_now_ns();
+	cJSON *root = cJSON_CreateObject(), *sv, *cl, *pool, *sup;
+	char *out;
+
+	cJSON_AddStringToObject(root, "instance", s->cfg.instance);
+	sup = cJSON_AddObjectToObject(root, "supervisor");
+	cJSON_AddNumberToObject(sup, "pid", ctl->sup_pid);
+	cJSON_AddNumberToObject(sup, "uptime_s", (now - ctl->sup_start_ns) / 1e9);
+	cJSON_AddNumberToObject(sup, "abi_version", ctl->abi_version);
+	cJSON_AddBoolToObject(sup, "stopping", s->stopping);
+	pool = cJSON_AddObjectToObject(root, "pool");
+	cJSON_AddNumberToObject(pool, "buffers", s->shm.n_bufs);
+	cJSON_AddNumberToObject(pool, "free", dwcp_pool_count_free(&s->shm));
+	cJSON_AddNumberToObject(pool, "buf_size", s->shm.buf_size);
+	sv = cJSON_AddArrayToObject(root, "services");
+	cl = cJSON_AddArrayToObject(root, "clients");
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
+		if (i < DWCP_SLOT_CLIENT0)
+			cJSON_AddItemToArray(sv, slot_json(s, i, now));
+		else if (slot_active(s, i))
+			cJSON_AddItemToArray(cl, slot_json(s, i, now));
+	}
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return out;
+}
