@@ -55,7 +55,7 @@ TESTBINS    := $(patsubst tests/bin/%.c,$(BUILD)/tests/bin/%,$(TESTBIN_SRCS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all test unit integration test-asan check clean bench
+.PHONY: all test unit integration model test-asan check clean bench
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -86,9 +86,16 @@ $(BUILD)/bin/$(1): $(call obj,$(wildcard $(1)/*.c)) $(LIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
 
-$(BUILD)/tests/%: tests/%.c $(LIBS)
+# Shared helpers of the test suites (starting nodes, reading /proc, ...).
+testlib_SRCS := $(wildcard tests/lib/*.c)
+LIB_TEST    := $(BUILD)/lib/libdwcp_testlib.a
+$(LIB_TEST): $(call obj,$(testlib_SRCS)) | $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CRIT_CFLAGS) $(LDFLAGS) $< $(LIBS) -o $@ $(CRIT_LIBS) $(LDLIBS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%: tests/%.c $(LIB_TEST) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CRIT_CFLAGS) $(LDFLAGS) $< $(LIB_TEST) $(LIBS) -o $@ $(CRIT_LIBS) $(LDLIBS)
 
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)
@@ -101,7 +108,10 @@ unit: $(UNIT_BINS)
 integration: all $(INTEG_BINS) $(BUILD)/tests/bin/svc-abi-mismatch
 	@tests/run-integration.sh $(BUILD) $(INTEG_BINS)
 
-test: unit integration
+model:
+	@tests/model/run.sh $(BUILD)
+
+test: unit integration model
 
 test-asan:
 	$(MAKE) SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" unit

@@ -91,6 +91,7 @@ enum dwcp_op {
 	DWCP_OP_NONE = 0,
 	DWCP_OP_DELIVER = 1,   /* the client at that slot takes the result */
 	DWCP_OP_CRC32C = 2,    /* svc-simd: result = CRC32C(data[0..len)) */
+	DWCP_OP_BENCH_RAW_ECHO = 3, /* svc-simd: the raw rte_ring reference of `dwcp bench handoff` */
 	DWCP_OP_MAX
 };
 
@@ -110,7 +111,7 @@ struct dwcp_buf_hdr {
 	uint16_t prog[DWCP_PROG_MAX]; /* writer: owner */
 	uint64_t result;           /* writer: owner; e.g. the CRC32C of the payload */
 	uint64_t t_submit_ns;      /* writer: owner; CLOCK_MONOTONIC at submission */
-	uint64_t t_step_ns;        /* writer: owner; when the last step finished */
+	uint64_t t_step_ns;        /* writer: owner; reserved for per-hop timestamps (svc-prof) */
 	uint32_t redeliveries;     /* writer: reclaimer; times re-delivered after a death */
 	uint32_t reserved0;
 	uint64_t reserved[6];

@@ -49,6 +49,7 @@ int dwcp_link_wait(const struct dwcp_shm *shm, unsigned slot, uint64_t timeout_n
 	return slept;
 }
 
+/* Modelled in tests/model/handoff.pml (died: reset). */
 void dwcp_link_reset_producer(const struct dwcp_shm *shm, unsigned src, unsigned dst)
 {
 	struct rte_ring *r = dwcp_shm_link(shm, src, dst);

@@ -20,6 +20,7 @@ static int try_claim(const struct dwcp_shm *shm, uint32_t i, uint64_t want)
 	return 1;
 }
 
+/* Modelled in tests/model/handoff.pml (client_alloc). */
 unsigned dwcp_pool_alloc_burst(const struct dwcp_shm *shm, unsigned slot, uint32_t gen,
 			       uint32_t *idx, unsigned n, uint32_t *cursor)
 {
@@ -47,6 +48,7 @@ unsigned dwcp_pool_alloc_burst(const struct dwcp_shm *shm, unsigned slot, uint32
 	return got;
 }
 
+/* Modelled in tests/model/handoff.pml (free). */
 void dwcp_pool_free(const struct dwcp_shm *shm, uint32_t idx)
 {
 	__atomic_store_n(&shm->hdrs[idx].owner, DWCP_OWNER_FREE_WORD, __ATOMIC_RELEASE);

@@ -3,6 +3,7 @@
 #include "ipc/pool.h"
 #include "ipc/reclaim.h"
 
+/* Modelled in tests/model/handoff.pml (the BEFORE() rules of died:). */
 uint64_t dwcp_reclaim_decide(uint64_t w, unsigned slot, uint32_t dead_gen, uint32_t next_gen,
 			     bool redeliver, uint32_t prod_tail, uint32_t cons_tail)
 {
@@ -70,6 +71,7 @@ static void link_tails(const struct dwcp_shm *shm, uint64_t w, uint32_t *prod, u
 	*cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
 }
 
+/* Modelled in tests/model/handoff.pml (died: one CAS per buffer). */
 void dwcp_reclaim_slot(const struct dwcp_shm *shm, unsigned slot, uint32_t dead_gen,
 		       uint32_t next_gen, bool redeliver, struct dwcp_reclaim_result *res)
 {

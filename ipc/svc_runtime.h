@@ -47,6 +47,12 @@ struct dwcp_svc {
 };
 
 /**
+ * Say "alive" from inside a long step (the loop does it between steps).
+ * Concurrency: the service's own thread.
+ */
+void dwcp_svc_heartbeat(struct dwcp_svc_ctx *ctx);
+
+/**
  * Parse the common options (--instance, --run-dir, --verbose, --help),
  * attach, run the loop until SIGTERM or the supervisor's death.
  * @return the process exit status.

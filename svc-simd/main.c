@@ -4,6 +4,7 @@
 #include "common/ops/crc32c.h"
 #include "ipc/shm.h"
 #include "ipc/svc_runtime.h"
+#include "simd_internal.h"
 
 static int simd_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op)
 {
@@ -11,6 +12,8 @@ static int simd_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr
 	case DWCP_OP_CRC32C:
 		h->result = dwcp_crc32c(0, dwcp_shm_data(&ctx->at.shm, idx), h->len);
 		return DWCP_BUF_OK;
+	case DWCP_OP_BENCH_RAW_ECHO:
+		return simd_bench_raw_echo(ctx, idx, h);
 	default:
 		return DWCP_BUF_EBADOP;
 	}

@@ -6,6 +6,7 @@
 #   make all                   every binary
 #   make unit                  Criterion unit tests          } = make test
 #   make integration           real supervisor and services  }
+#   make model                 spin model check of the handoff protocol }
 #   make test-asan             unit tests under ASan/UBSan
 #   make check                 tests/check-style.sh
 #
@@ -87,6 +88,7 @@ stage hugepages   ./deploy/hugepages.sh 1024
 stage build       make -j"$jobs" all
 stage unit        make -j"$jobs" unit
 stage integration make -j"$jobs" integration
+stage model       make model
 stage unit-asan   make -j"$jobs" test-asan
 stage check       make check
 

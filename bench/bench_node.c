@@ -1,0 +1,62 @@
+/* Starting and stopping a benchmark's own node (bench_node.h). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_node.h"
+
+extern char **environ;
+
+static int run(const char *bin_dir, char *const argv[])
+{
+	char path[600];
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st = 0;
+
+	snprintf(path, sizeof(path), "%s/dwcp-supervisor", bin_dir);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (posix_spawn(&pid, path, &fa, NULL, argv, environ) != 0)
+		return -1;
+	posix_spawn_file_actions_destroy(&fa);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int bench_node_start(const char *bin_dir, const char *instance, int poll_mode, char *err,
+		     size_t err_len)
+{
+	char cfg[64];
+	FILE *f;
+	int fd, rc;
+
+	snprintf(cfg, sizeof(cfg), "/tmp/dwcp-bench-XXXXXX");
+	fd = mkstemp(cfg);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		snprintf(err, err_len, "cannot write a config file in /tmp");
+		return -1;
+	}
+	fprintf(f, "[supervisor]\nhugepage_mb = 256\n[pool]\nbuffers = 1024\nbuf_size = %u\n"
+		   "[runtime]\npoll_mode = %s\n[services]\nenable = svc-simd\n",
+		BENCH_BUF_SIZE, poll_mode ? "true" : "false");
+	fclose(f);
+	rc = run(bin_dir, (char *const[]){ "dwcp-supervisor", "--instance", (char *)instance,
+					   "--config", cfg, "start", NULL });
+	unlink(cfg);
+	if (rc != 0)
+		snprintf(err, err_len, "could not start a bench node (instance %s): see /run/dwcp/%s/supervisor.log",
+			 instance, instance);
+	return rc ? -1 : 0;
+}
+
+void bench_node_stop(const char *bin_dir, const char *instance)
+{
+	run(bin_dir, (char *const[]){ "dwcp-supervisor", "--instance", (char *)instance, "stop", NULL });
+}
