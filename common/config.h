@@ -36,6 +36,9 @@ struct dwcp_config {
 	uint32_t init_timeout_ms;     /* init_timeout_ms; 100..600000; default 10000 */
 	uint32_t backoff_ms;          /* restart_backoff_ms; 1..60000; default 100 */
 	uint32_t backoff_max_ms;      /* restart_backoff_max_ms; >= backoff_ms, <= 600000; default 5000 */
+	bool     systemd_services;    /* systemd_services; default false. true: the services are
+	                               * dwcp-svc@ units; the supervisor waits for them to attach,
+	                               * watches and reclaims, and leaves (re)starting to systemd */
 	/* [pool] */
 	uint32_t pool_buffers;        /* buffers; 64..1048576; default 4096 */
 	uint32_t pool_buf_size;       /* buf_size (bytes); 4096..16777216, multiple of 64; default 69632 (64 KiB chunk + 4 KiB headroom for expansion) */

@@ -83,6 +83,11 @@ void sup_children_init(struct sup *s)
 		if (slot > 0)
 			s->child[slot].enabled = true;
 	}
+	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0; i++)
+		if (!s->child[i].enabled)
+			set_sup_state(&s->child[i], DWCP_SUP_STOPPED, "not enabled in [services]");
+		else if (s->cfg.systemd_services)
+			set_sup_state(&s->child[i], DWCP_SUP_STARTING, "waiting for its systemd unit");
 }
 
 void sup_child_watch(struct sup_child *c, pid_t pid, int pidfd, bool spawned)
@@ -197,14 +202,20 @@ static void handle_death(struct sup_child *c, const char *why)
 	DWCP_INFO("%s: reclaimed generation %u: %u freed, %u re-delivered, %u drained",
 		  name_of(c), dead, r.freed, r.redelivered, r.drained);
 	__atomic_store_n(&p->sup.generation, dead + 1, __ATOMIC_RELEASE);
-	if (c->is_client || c->sup->stopping || !c->enabled) {
-		set_sup_state(c, c->is_client ? DWCP_SUP_EMPTY : DWCP_SUP_STOPPED, NULL);
+	if (c->is_client) {
+		set_sup_state(c, DWCP_SUP_EMPTY, NULL);
+		return;
+	}
+	if (c->sup->stopping || !c->enabled) {
+		set_sup_state(c, DWCP_SUP_STOPPED, NULL);
 		return;
 	}
 	p->sup.died_ns = now;
 	p->sup.restarts++;
 	c->recovery_pending = true;
-	schedule_restart(c, up, ready);
+	/* systemd mode: systemd restarts the unit; it attaches as dead + 1. */
+	if (!c->sup->cfg.systemd_services)
+		schedule_restart(c, up, ready);
 }
 
 static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents)

@@ -164,6 +164,12 @@ static void do_restart(struct sup_conn *cn, const struct dwcp_ctl_req *req)
 			   req->u.target.name);
 		return;
 	}
+	if (cn->sup->cfg.systemd_services) {
+		reply_text(cn, DWCP_CTL_RESTART, -EOPNOTSUPP,
+			   "instance '%s' runs its services as systemd units: systemctl restart dwcp-svc@%s",
+			   cn->sup->cfg.instance, req->u.target.name);
+		return;
+	}
 	c = &cn->sup->child[slot];
 	c->enabled = true;
 	reply_text(cn, DWCP_CTL_RESTART, 0, "restarting %s%s", req->u.target.name,

@@ -244,7 +244,7 @@ static int run(struct sup *s, bool daemon_child)
 	start_watchers(s);
 	DWCP_INFO("instance '%s' up: pid %d, %u buffers of %u bytes, services from %s",
 		  s->cfg.instance, (int)getpid(), s->shm.n_bufs, s->shm.buf_size, s->bin_dir);
-	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0; i++)
+	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0 && !s->cfg.systemd_services; i++)
 		if (s->child[i].enabled && sup_child_spawn(&s->child[i]) != 0)
 			sup_child_request_restart(&s->child[i]);
 	ev_run(s->loop, 0);
