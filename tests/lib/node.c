@@ -342,6 +342,10 @@ static void guardian_main(struct dwcp_test_node *n, int rfd)
 	ssize_t r;
 
 	setsid();
+	/* Hold nothing of the test process open (Criterion's pipes). */
+	if (rfd > 3)
+		close_range(3, (unsigned)rfd - 1, 0);
+	close_range((unsigned)rfd + 1, ~0u, 0);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	do
@@ -660,6 +664,7 @@ long dwcp_test_wait_pool_full(const char *instance, unsigned timeout_ms)
 void dwcp_test_log_tail(const char *instance, unsigned lines)
 {
 	char path[PATH_MAX], *buf, *start;
+	unsigned k = 0;
 	long size, from;
 	size_t n;
 	FILE *f;
@@ -680,10 +685,14 @@ void dwcp_test_log_tail(const char *instance, unsigned lines)
 	if (!buf)
 		return;
 	buf[n] = '\0';
-	start = buf + n;
-	for (unsigned k = 0; start > buf; start--)
-		if (start[-1] == '\n' && start != buf + n && ++k > lines)
+	start = buf;
+	for (char *p = buf + n; p > buf; p--) {
+		/* p starts a line: count those from the end */
+		if (p[-1] == '\n' && p != buf + n && ++k == lines) {
+			start = p;
 			break;
+		}
+	}
 	fprintf(stderr, "---- last %u lines of %s ----\n%s---- end of log ----\n", lines, path,
 		start);
 	free(buf);
