@@ -48,7 +48,7 @@ enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES };
 
 #define F_BYTES    0x01   /* accepts K/M/G suffixes */
 #define F_POW2     0x02
-#define F_MULT64   0x04
+#define F_PAGE     0x04   /* a multiple of 4096: payload buffers stay page-aligned (DMA, O_DIRECT) */
 #define F_EMPTY_OK 0x08   /* path may be "" */
 
 struct key_desc {
@@ -77,7 +77,7 @@ static const struct key_desc keys[] = {
 	{ SEC_SUPERVISOR, K_U32, 0, "restart_backoff_max_ms", OFF(backoff_max_ms), 1, 600000 },
 	{ SEC_SUPERVISOR, K_BOOL, 0, "systemd_services", OFF(systemd_services), 0, 0 },
 	{ SEC_POOL, K_U32, 0, "buffers", OFF(pool_buffers), 64, 1048576 },
-	{ SEC_POOL, K_U32, F_BYTES | F_MULT64, "buf_size", OFF(pool_buf_size), 4096, 16777216 },
+	{ SEC_POOL, K_U32, F_BYTES | F_PAGE, "buf_size", OFF(pool_buf_size), 4096, 16777216 },
 	{ SEC_LINK, K_U32, F_POW2, "depth", OFF(link_depth), 64, 1048576 },
 	{ SEC_RUNTIME, K_U32, 0, "spin_us", OFF(spin_us), 0, 1000000 },
 	{ SEC_RUNTIME, K_BOOL, 0, "poll_mode", OFF(poll_mode), 0, 0 },
@@ -166,7 +166,7 @@ static int u32_ok(const struct key_desc *k, uint64_t v)
 		return 0;
 	if ((k->flags & F_POW2) && (v & (v - 1)) != 0)
 		return 0;
-	return !(k->flags & F_MULT64) || v % 64 == 0;
+	return !(k->flags & F_PAGE) || v % 4096 == 0;
 }
 
 static int instance_ok(const char *name)
@@ -197,7 +197,7 @@ static void expect_u32(const struct key_desc *k, char *buf, size_t len)
 			   k->flags & F_BYTES ? "a size in bytes" : "an integer";
 
 	snprintf(buf, len, "%s in %u..%u%s%s", what, k->min, k->max,
-		 k->flags & F_MULT64 ? " that is a multiple of 64" : "",
+		 k->flags & F_PAGE ? " that is a multiple of 4096" : "",
 		 k->flags & F_BYTES ? " (suffix K, M or G for KiB, MiB, GiB)" : "");
 }
 

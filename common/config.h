@@ -41,7 +41,7 @@ struct dwcp_config {
 	                               * watches and reclaims, and leaves (re)starting to systemd */
 	/* [pool] */
 	uint32_t pool_buffers;        /* buffers; 64..1048576; default 4096 */
-	uint32_t pool_buf_size;       /* buf_size (bytes); 4096..16777216, multiple of 64; default 69632 (64 KiB chunk + 4 KiB headroom for expansion) */
+	uint32_t pool_buf_size;       /* buf_size (bytes); 4096..16777216, multiple of 4096; default 69632 (64 KiB chunk + 4 KiB headroom for expansion) */
 	/* [link] */
 	uint32_t link_depth;          /* depth; power of two, 64..1048576; default 1024 */
 	/* [runtime] */

@@ -183,6 +183,8 @@ int dwcp_ctl_call(int fd, const struct dwcp_ctl_req *req, void *buf, size_t cap,
 	if (rc == 0)
 		return dwcp_err_set(err, -ETIMEDOUT, "the supervisor did not answer within %d ms",
 				    timeout_ms);
+	if (rc < 0)
+		return dwcp_err_set(err, -errno, "poll: %s", strerror(errno));
 	n = recv(fd, buf, cap, MSG_TRUNC);
 	if (n <= 0)
 		return dwcp_err_set(err, n ? -errno : -ECONNRESET,

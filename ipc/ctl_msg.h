@@ -120,7 +120,8 @@ int dwcp_ctl_connect(const char *run_dir, const char *instance, struct dwcp_err 
 
 /**
  * Send @p req and receive the reply into @p buf (@p cap bytes; use
- * DWCP_CTL_REPLY_MAX). Waits at most @p timeout_ms.
+ * DWCP_CTL_REPLY_MAX). Waits at most @p timeout_ms; after -ETIMEDOUT the
+ * connection must be closed (a late reply would answer the next call).
  * @return 0 with @p hdr/@p payload set (check hdr->status); -errno on a
  *         transport failure or a malformed reply.
  */

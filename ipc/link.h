@@ -96,9 +96,13 @@ static inline unsigned dwcp_link_dequeue_burst(const struct dwcp_shm *shm, unsig
 static inline unsigned dwcp_link_count(const struct dwcp_shm *shm, unsigned src, unsigned dst)
 {
 	const struct rte_ring *r = dwcp_shm_link(shm, src, dst);
+	/* Consumer tail first: it never passes the producer tail, so read in
+	 * this order the difference cannot go negative; clamp for a reader
+	 * preempted long enough for the link to fill and drain meanwhile. */
+	uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+	uint32_t n = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE) - cons;
 
-	return __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE) -
-	       __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+	return n < r->capacity ? n : r->capacity;
 }
 
 /**

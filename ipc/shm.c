@@ -1,7 +1,8 @@
 /* Layout of the dwcp region. Parts are placed in the order a cold reader
  * needs them (control block, stats, links, headers, free map, payload),
  * each aligned to 4 KiB so that payload buffers start page-aligned for
- * DMA and O_DIRECT. All offsets are written into the control block, which
+ * DMA and O_DIRECT (and stay so: the config only accepts buf_size in
+ * multiples of 4096). All offsets are written into the control block, which
  * is the only thing a reader must trust the layout of.
  */
 #include <errno.h>
@@ -36,8 +37,11 @@ static int compute_layout(const struct dwcp_shm_params *p, struct layout *l)
 	l->off_hdrs = ALIGN_UP(l->off_links + l->link_stride * DWCP_MAX_LINKS, PART_ALIGN);
 	l->off_free_map = ALIGN_UP(l->off_hdrs + sizeof(struct dwcp_buf_hdr) * (uint64_t)p->n_bufs,
 				   PART_ALIGN);
-	l->off_data = ALIGN_UP(l->off_free_map + 8ull * ((p->n_bufs + 63) / 64), PART_ALIGN);
-	l->total = l->off_data + (uint64_t)p->n_bufs * p->buf_size;
+	l->off_data = ALIGN_UP(l->off_free_map + 8ull * (((uint64_t)p->n_bufs + 63) / 64), PART_ALIGN);
+	if (p->n_bufs > (1u << 30) ||
+	    __builtin_add_overflow(l->off_data, (uint64_t)p->n_bufs * p->buf_size, &l->total) ||
+	    l->total > SIZE_MAX)
+		return -EINVAL;
 	return 0;
 }
 

@@ -267,7 +267,7 @@ Test(config, bad_out_of_range)
 	EXPECT_BAD("[runtime]\nspin_us = 1000001\n", 2, "spin_us", "0..1000000");
 	EXPECT_BAD("[pool]\nbuf_size = 1G\n", 2, "buf_size", "'1G'", "4096..16777216");
 	EXPECT_BAD("[pool]\nbuf_size = 17179869184G\n", 2, "buf_size");
-	EXPECT_BAD("[pool]\nbuf_size = 4100\n", 2, "buf_size", "'4100'", "multiple of 64");
+	EXPECT_BAD("[pool]\nbuf_size = 4100\n", 2, "buf_size", "'4100'", "multiple of 4096");
 }
 
 Test(config, bad_link_depth_not_power_of_two)
