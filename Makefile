@@ -24,7 +24,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing \
             -I. $(filter-out -march=%,$(PKG_CFLAGS)) -march=x86-64-v2 -mrtm \
             $(EV_CFLAGS) -MMD -MP $(SAN)
 LDFLAGS  += $(SAN)
-LDLIBS   := $(PKG_LIBS) $(EV_LIBS) -ldl -lpthread -lm
+LDLIBS   := $(PKG_LIBS) -lIPSec_MB $(EV_LIBS) -ldl -lpthread -lm
 
 ifneq ($(SAN),)
 BUILD := build/asan
@@ -61,6 +61,12 @@ all: $(BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# SIMD variants: a file named *_avx2.c is built for AVX2 and only called
+# after run-time dispatch (common/cpu.h) has seen the CPU has it.
+$(BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -mavx2 -mbmi -mbmi2 -mfma -c $< -o $@
 
 $(LIB_COMMON): $(call obj,$(common_SRCS))
 	@mkdir -p $(dir $@)

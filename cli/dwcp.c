@@ -13,7 +13,10 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  bench handoff [--instance NAME] [--count N] [--size BYTES] [--window N]\n"
 		"        descriptors client -> svc-simd (crc32c) -> client, beside raw rte_ring SPSC\n"
-		"        between the same two processes; poll-then-sleep and dedicated-poll modes\n");
+		"        between the same two processes; poll-then-sleep and dedicated-poll modes\n"
+		"  bench ops [--size BYTES] [--ms N] [--no-avx512]\n"
+		"        GB/s of each data-path op on one buffer (checksums, delta scans,\n"
+		"        LZ4/zstd, AES-256-GCM with both backends), beside references\n");
 }
 
 int main(int argc, char **argv)
@@ -21,6 +24,8 @@ int main(int argc, char **argv)
 	dwcp_log_init("dwcp", DWCP_LOG_INFO);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "handoff") == 0)
 		return dwcp_cli_bench_handoff(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "ops") == 0)
+		return dwcp_cli_bench_ops(argc - 2, argv + 2);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
 		usage(stdout);
 		return 0;

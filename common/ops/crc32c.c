@@ -7,6 +7,13 @@
  * public value is chainable: feeding the result of one call as @p crc of
  * the next undoes the final inversion, and starting from 0 gives the
  * all-ones seed. ISA-L takes an int length, so huge buffers go in chunks.
+ *
+ * ISA-L 2.30's AVX-512 CRC returns with the upper vector halves still set
+ * (no vzeroupper), and after that every legacy-SSE instruction the thread
+ * runs is slowed: `dwcp bench ops` measured SSE2 XXH3 (ours and
+ * libxxhash.so) at about a third of its speed right after one CRC. So we
+ * clear them on the way out, wherever the CPU and OS have AVX (elsewhere
+ * the instruction does not exist, and there is no upper half to clear).
  */
 #include <isa-l/crc.h>
 
@@ -27,5 +34,8 @@ uint32_t dwcp_crc32c(uint32_t crc, const void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
+	/* libgcc's cpu model: read-only after start-up, checks XCR0 too */
+	if (__builtin_cpu_supports("avx"))
+		__asm__ volatile("vzeroupper" ::: "memory");
 	return ~reg;
 }
