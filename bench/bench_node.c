@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ipc/attach.h"
 #include "bench_node.h"
 
 extern char **environ;
@@ -51,12 +52,29 @@ int bench_node_start(const char *bin_dir, const char *instance, int poll_mode, c
 					   "--config", cfg, "start", NULL });
 	unlink(cfg);
 	if (rc != 0)
-		snprintf(err, err_len, "could not start a bench node (instance %s): see /run/dwcp/%s/supervisor.log",
-			 instance, instance);
+		snprintf(err, err_len, "could not start a bench node (instance %s): see %s/%s/supervisor.log",
+			 instance, dwcp_attach_run_dir(NULL), instance);
 	return rc ? -1 : 0;
+}
+
+/* A bench node is throw-away: after it stops, its run directory (log,
+ * lock) goes too, so repeated runs leave nothing in /run. */
+static void remove_run_dir(const char *instance)
+{
+	static const char *const files[] = { "supervisor.log", "supervisor.lock" };
+	char p[300];
+
+	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s/%s", dwcp_attach_run_dir(NULL), instance, files[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof(p), "%s/%s", dwcp_attach_run_dir(NULL), instance);
+	rmdir(p);
 }
 
 void bench_node_stop(const char *bin_dir, const char *instance)
 {
-	run(bin_dir, (char *const[]){ "dwcp-supervisor", "--instance", (char *)instance, "stop", NULL });
+	if (run(bin_dir, (char *const[]){ "dwcp-supervisor", "--instance", (char *)instance, "stop",
+					  NULL }) == 0)
+		remove_run_dir(instance);
 }
