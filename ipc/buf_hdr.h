@@ -113,7 +113,9 @@ struct dwcp_buf_hdr {
 	uint64_t t_submit_ns;      /* writer: owner; CLOCK_MONOTONIC at submission */
 	uint64_t t_step_ns;        /* writer: owner; reserved for per-hop timestamps (svc-prof) */
 	uint32_t redeliveries;     /* writer: reclaimer; times re-delivered after a death */
-	uint32_t reserved0;
+	uint32_t parent_plus1;     /* writer: owner; 1 + index of the input this buffer was made
+	                            * from, freed once this one has left (0 = none); see
+	                            * dwcp_svc step() */
 	uint64_t reserved[6];
 };
 

@@ -37,8 +37,10 @@ static volatile sig_atomic_t stop_requested;
 struct rt {
 	struct dwcp_svc_ctx ctx;
 	const struct dwcp_svc *svc;
-	uint32_t park[PARK_MAX];
+	uint32_t park[PARK_MAX];         /* outputs waiting for room on their link */
 	unsigned n_park;
+	uint32_t retry[PARK_MAX];        /* inputs whose step asked to be called again */
+	unsigned n_retry;
 	uint32_t *adopted;           /* buffers re-delivered to this generation */
 	unsigned n_adopted, adopted_next;
 	uint64_t spin_ns, hb_ns;
@@ -75,64 +77,118 @@ static void set_state(struct rt *rt, enum dwcp_svc_state st, const char *reason)
 		  reason ? reason : "", rt->ctx.at.gen);
 }
 
-/* Do every step of @h that names this slot. @return the slot the buffer
- * goes to next, or -1 when it was consumed here (freed). */
-static int run_steps(struct rt *rt, uint32_t idx)
+/* A step wrote its result to @out: the descriptor moves there, and the
+ * original input (the first buffer of the chain) is remembered in the
+ * output so it is freed once the output has left. An intermediate output
+ * (two swapping steps in a row here) was never seen by anyone: free it. */
+static void adopt_output(struct rt *rt, uint32_t in, uint32_t out)
+{
+	const struct dwcp_shm *shm = &rt->ctx.at.shm;
+	struct dwcp_buf_hdr *h = dwcp_shm_hdr(shm, in), *o = dwcp_shm_hdr(shm, out);
+	uint32_t len = o->len;
+
+	memcpy((uint8_t *)o + sizeof(o->owner), (uint8_t *)h + sizeof(h->owner),
+	       sizeof(*o) - sizeof(o->owner));
+	o->len = len;
+	o->parent_plus1 = h->parent_plus1 ? h->parent_plus1 : in + 1;
+	if (h->parent_plus1)
+		dwcp_pool_free(shm, in);
+}
+
+static void free_chain(struct rt *rt, uint32_t idx)
+{
+	struct dwcp_buf_hdr *h = dwcp_shm_hdr(&rt->ctx.at.shm, idx);
+
+	if (h->parent_plus1)
+		dwcp_pool_free(&rt->ctx.at.shm, h->parent_plus1 - 1);
+	dwcp_pool_free(&rt->ctx.at.shm, idx);
+}
+
+static int do_step(struct rt *rt, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op, uint32_t *out)
+{
+	/* TSC, not clock_gettime: this runs once per step. */
+	uint64_t t0 = rte_rdtsc();
+	int st = h->len > rt->ctx.at.shm.buf_size ? DWCP_BUF_EBADLEN :
+		 rt->svc->step ? rt->svc->step(&rt->ctx, idx, h, op, out) : DWCP_BUF_EBADOP;
+
+	if (st == -EAGAIN)
+		return st;
+	dwcp_hist_record(&rt->ctx.stats->step_ns, (uint64_t)((rte_rdtsc() - t0) * rt->ns_per_tsc));
+	dwcp_stats_add(rt->ctx.stats, DWCP_STAT_OPS, 1);
+	dwcp_stats_add(rt->ctx.stats, DWCP_STAT_BYTES, h->len);
+	if (st != DWCP_BUF_OK) {
+		*out = idx;
+		h->status = (uint16_t)(st < 0 ? DWCP_BUF_EBADOP : st);
+		dwcp_stats_add(rt->ctx.stats, DWCP_STAT_ERRORS, 1);
+	}
+	return 0;
+}
+
+#define STEPS_DONE  (-1)   /* consumed here */
+#define STEPS_RETRY (-2)   /* a step asked to be called again */
+
+/* Do every step of *@pidx that names this slot. @return the slot the
+ * buffer (*@pidx, which a step may have replaced) goes to next, or
+ * STEPS_DONE / STEPS_RETRY. */
+static int run_steps(struct rt *rt, uint32_t *pidx)
 {
 	const unsigned me = rt->ctx.at.slot;
+	uint32_t idx = *pidx;
 	struct dwcp_buf_hdr *h = dwcp_shm_hdr(&rt->ctx.at.shm, idx);
 
 	if (h->prog_len > DWCP_PROG_MAX || h->pc > h->prog_len) {
 		dwcp_stats_add(rt->ctx.stats, DWCP_STAT_ERRORS, 1);
-		dwcp_pool_free(&rt->ctx.at.shm, idx);
-		return -1;
+		free_chain(rt, idx);
+		return STEPS_DONE;
 	}
 	while (h->pc < h->prog_len) {
 		uint16_t step = h->prog[h->pc];
 		unsigned slot = dwcp_prog_slot(step);
+		uint32_t out = idx;
 
 		if (slot == 0 || slot >= DWCP_MAX_SLOTS) {
 			h->status = DWCP_BUF_EBADOP;
 			break;
 		}
-		if (slot != me)
+		if (slot != me) {
+			*pidx = idx;
 			return (int)slot;
-		if (h->status == DWCP_BUF_OK) {
-			/* TSC, not clock_gettime: this runs once per step. */
-			uint64_t t0 = rte_rdtsc();
-			int st = h->len > rt->ctx.at.shm.buf_size ? DWCP_BUF_EBADLEN :
-				 rt->svc->step ? rt->svc->step(&rt->ctx, idx, h, dwcp_prog_op(step)) :
-				 DWCP_BUF_EBADOP;
-
-			dwcp_hist_record(&rt->ctx.stats->step_ns,
-					 (uint64_t)((rte_rdtsc() - t0) * rt->ns_per_tsc));
-			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_OPS, 1);
-			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_BYTES, h->len);
-			if (st != DWCP_BUF_OK) {
-				h->status = (uint16_t)st;
-				dwcp_stats_add(rt->ctx.stats, DWCP_STAT_ERRORS, 1);
-			}
+		}
+		if (h->status == DWCP_BUF_OK && do_step(rt, idx, h, dwcp_prog_op(step), &out)) {
+			*pidx = idx;
+			return STEPS_RETRY;
+		}
+		if (out != idx) {
+			adopt_output(rt, idx, out);
+			idx = out;
+			h = dwcp_shm_hdr(&rt->ctx.at.shm, idx);
 		}
 		h->pc++;
 	}
-	dwcp_pool_free(&rt->ctx.at.shm, idx);
-	return -1;
+	free_chain(rt, idx);
+	return STEPS_DONE;
 }
 
 /* Send each buffer of @idx to its destination; what does not fit is
- * parked. @return buffers that left. */
+ * parked. The input a buffer was made from is freed once it has left
+ * (read before the enqueue: after it the buffer is someone else's).
+ * @return buffers that left. */
 static unsigned forward(struct rt *rt, const uint32_t *idx, const int *dst, unsigned n)
 {
 	const struct dwcp_shm *shm = &rt->ctx.at.shm;
-	uint32_t group[PARK_MAX];
+	uint32_t group[PARK_MAX], parent[PARK_MAX];
 	unsigned sent = 0;
 
 	for (unsigned d = 1; d < DWCP_MAX_SLOTS; d++) {
 		unsigned g = 0, k;
 
-		for (unsigned i = 0; i < n; i++)
-			if (dst[i] == (int)d)
-				group[g++] = idx[i];
+		for (unsigned i = 0; i < n; i++) {
+			if (dst[i] != (int)d)
+				continue;
+			parent[g] = dwcp_shm_hdr(shm, idx[i])->parent_plus1;
+			dwcp_shm_hdr(shm, idx[i])->parent_plus1 = 0;
+			group[g++] = idx[i];
+		}
 		if (!g)
 			continue;
 		k = dwcp_link_enqueue_burst(shm, rt->ctx.at.slot, d, group, g);
@@ -140,10 +196,15 @@ static unsigned forward(struct rt *rt, const uint32_t *idx, const int *dst, unsi
 			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_ENQUEUED, k);
 			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_WAKEUPS, (uint64_t)dwcp_link_notify(shm, d));
 		}
+		for (unsigned i = 0; i < k; i++)
+			if (parent[i])
+				dwcp_pool_free(shm, parent[i] - 1);
 		if (k < g)
 			dwcp_stats_add(rt->ctx.stats, DWCP_STAT_LINK_FULL, 1);
-		for (unsigned i = k; i < g && rt->n_park < PARK_MAX; i++)
+		for (unsigned i = k; i < g && rt->n_park < PARK_MAX; i++) {
+			dwcp_shm_hdr(shm, group[i])->parent_plus1 = parent[i];
 			rt->park[rt->n_park++] = group[i];
+		}
 		sent += k;
 	}
 	return sent;
@@ -156,15 +217,29 @@ static unsigned process(struct rt *rt, const uint32_t *idx, unsigned n)
 	unsigned m = 0;
 
 	for (unsigned i = 0; i < n; i++) {
-		int d = run_steps(rt, idx[i]);
+		uint32_t b = idx[i];
+		int d = run_steps(rt, &b);
 
 		if (d >= 0) {
-			out[m] = idx[i];
+			out[m] = b;
 			dst[m++] = d;
+		} else if (d == STEPS_RETRY && rt->n_retry < PARK_MAX) {
+			rt->retry[rt->n_retry++] = b;
 		}
 	}
 	forward(rt, out, dst, m);
 	return n;
+}
+
+static unsigned take_retries(struct rt *rt)
+{
+	uint32_t idx[PARK_MAX];
+	unsigned n = rt->n_retry;
+
+	memcpy(idx, rt->retry, n * sizeof(idx[0]));
+	rt->n_retry = 0;
+	process(rt, idx, n);
+	return n - rt->n_retry;
 }
 
 static unsigned flush_park(struct rt *rt)
@@ -201,7 +276,7 @@ static unsigned take_inputs(struct rt *rt)
 	uint32_t idx[BURST];
 	unsigned total = 0;
 
-	for (unsigned src = 0; src < DWCP_MAX_SLOTS && !rt->n_park; src++) {
+	for (unsigned src = 0; src < DWCP_MAX_SLOTS && !rt->n_park && !rt->n_retry; src++) {
 		unsigned n;
 
 		if (src == me)
@@ -251,6 +326,12 @@ static void heartbeat(struct rt *rt, uint64_t now)
 	__atomic_store_n(&my_slot(rt)->svc.heartbeat_ns, now, __ATOMIC_RELEASE);
 }
 
+int dwcp_svc_alloc(struct dwcp_svc_ctx *ctx, uint32_t *idx)
+{
+	return dwcp_pool_alloc_burst(&ctx->at.shm, ctx->at.slot, ctx->at.gen, idx, 1,
+				     &ctx->alloc_cursor) == 1 ? 0 : -EAGAIN;
+}
+
 void dwcp_svc_heartbeat(struct dwcp_svc_ctx *ctx)
 {
 	__atomic_store_n(&ctx->at.shm.ctl->slots[ctx->at.slot].svc.heartbeat_ns, dwcp_now_ns(),
@@ -260,7 +341,7 @@ void dwcp_svc_heartbeat(struct dwcp_svc_ctx *ctx)
 /* @return nonzero when the loop should end. */
 static int idle(struct rt *rt, uint64_t now, uint64_t *last_work, uint64_t *last_check)
 {
-	if (rt->draining && !rt->n_park && rt->adopted_next == rt->n_adopted)
+	if (rt->draining && !rt->n_park && !rt->n_retry && rt->adopted_next == rt->n_adopted)
 		return 1;
 	if (now - *last_check >= rt->hb_ns) {
 		*last_check = now;
@@ -275,7 +356,7 @@ static int idle(struct rt *rt, uint64_t now, uint64_t *last_work, uint64_t *last
 		rte_pause();
 		return 0;
 	}
-	if (rt->n_park) {
+	if (rt->n_park || rt->n_retry) {
 		struct timespec ts = { 0, (long)PARK_WAIT_NS };
 
 		nanosleep(&ts, NULL);
@@ -301,9 +382,11 @@ static void loop(struct rt *rt)
 		}
 		if (rt->n_park)
 			work += flush_park(rt);
-		if (!rt->n_park)
+		if (rt->n_retry)
+			work += take_retries(rt);
+		if (!rt->n_park && !rt->n_retry)
 			work += take_adopted(rt);
-		if (!rt->n_park && !rt->draining)
+		if (!rt->n_park && !rt->n_retry && !rt->draining)
 			work += take_inputs(rt);
 		now = dwcp_now_ns();
 		heartbeat(rt, now);

@@ -26,6 +26,7 @@
 struct dwcp_svc_ctx {
 	struct dwcp_attach at;         /* shm, slot, gen */
 	struct dwcp_stats *stats;      /* this slot's block */
+	uint32_t alloc_cursor;         /* private scan position of dwcp_svc_alloc */
 	void *priv;                    /* the service's own state */
 };
 
@@ -38,13 +39,26 @@ struct dwcp_svc {
 	int (*init)(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len);
 	/**
 	 * Do one step @p op on buffer @p h (owned by this service).
-	 * @return DWCP_BUF_OK or a DWCP_BUF_* status to stamp on the buffer.
-	 * Must be idempotent on its input: after a crash the step is redone.
+	 * A step that writes its result to a new buffer (compress, encrypt)
+	 * takes one with dwcp_svc_alloc(), fills its payload and len, and sets
+	 * @p *out to it; the runtime copies the descriptor over, sends the new
+	 * buffer on, and frees the input only once the output has left — so
+	 * a crash before that frees the output and re-delivers the input, and
+	 * the step must never modify its input.
+	 * @return DWCP_BUF_OK or a DWCP_BUF_* status to stamp on the buffer;
+	 *         -EAGAIN to be called again later (no buffer free).
 	 * NULL: the service has no ops yet (every step fails EBADOP).
 	 */
-	int (*step)(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op);
+	int (*step)(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op,
+		    uint32_t *out);
 	void (*fini)(struct dwcp_svc_ctx *ctx);
 };
+
+/**
+ * Take a buffer (HELD by this service) for a step's output.
+ * @return 0 or -EAGAIN when the pool is empty.
+ */
+int dwcp_svc_alloc(struct dwcp_svc_ctx *ctx, uint32_t *idx);
 
 /**
  * Say "alive" from inside a long step (the loop does it between steps).

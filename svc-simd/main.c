@@ -6,8 +6,10 @@
 #include "ipc/svc_runtime.h"
 #include "simd_internal.h"
 
-static int simd_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op)
+static int simd_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op,
+		     uint32_t *out)
 {
+	(void)out;
 	switch (op) {
 	case DWCP_OP_CRC32C:
 		h->result = dwcp_crc32c(0, dwcp_shm_data(&ctx->at.shm, idx), h->len);
