@@ -40,8 +40,8 @@ SERVICES    := svc-net svc-rdma svc-gpu svc-simd svc-mem svc-prof
 BINS        := $(BUILD)/bin/dwcp-supervisor $(BUILD)/bin/dwcpctl $(BUILD)/bin/dwcp \
                $(addprefix $(BUILD)/bin/,$(SERVICES))
 
-sup_SRCS    := $(filter-out svc-supervisor/dwcpctl.c,$(wildcard svc-supervisor/*.c))
-ctl_SRCS    := svc-supervisor/dwcpctl.c svc-supervisor/ctl_cli.c
+sup_SRCS    := $(filter-out svc-supervisor/dwcpctl.c svc-supervisor/tune.c,$(wildcard svc-supervisor/*.c))
+ctl_SRCS    := svc-supervisor/dwcpctl.c svc-supervisor/ctl_cli.c svc-supervisor/tune.c
 cli_SRCS    := $(wildcard cli/*.c bench/*.c)
 
 UNIT_SRCS   := $(wildcard tests/unit/*/*_test.c)

@@ -1,5 +1,5 @@
 /* dwcp: the user's command for data-path work on a node (send, recv,
- * bench). Subcommands dispatch to their own files. */
+ * bench, keygen). Subcommands dispatch to their own files. */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +16,9 @@ static void usage(FILE *f)
 		"        between the same two processes; poll-then-sleep and dedicated-poll modes\n"
 		"  bench ops [--size BYTES] [--ms N] [--no-avx512]\n"
 		"        GB/s of each data-path op on one buffer (checksums, delta scans,\n"
-		"        LZ4/zstd, AES-256-GCM with both backends), beside references\n");
+		"        LZ4/zstd, AES-256-GCM with both backends), beside references\n"
+		"  keygen PATH\n"
+		"        write a new random AES-256 key file (mode 0600) for [crypto] key_file\n");
 }
 
 int main(int argc, char **argv)
@@ -26,6 +28,8 @@ int main(int argc, char **argv)
 		return dwcp_cli_bench_handoff(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "ops") == 0)
 		return dwcp_cli_bench_ops(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
+		return dwcp_cli_keygen(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
 		usage(stdout);
 		return 0;

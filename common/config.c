@@ -28,7 +28,8 @@
 #define CFG_FILE_MAX   (1024 * 1024)       /* bytes */
 #define CFG_SHOW_MAX   80                  /* value characters quoted in a message */
 
-enum section { SEC_SUPERVISOR, SEC_POOL, SEC_LINK, SEC_RUNTIME, SEC_SERVICES, SEC_COUNT };
+enum section { SEC_SUPERVISOR, SEC_POOL, SEC_LINK, SEC_RUNTIME, SEC_SERVICES, SEC_CRYPTO,
+	       SEC_COUNT };
 
 static const char *const section_names[SEC_COUNT] = {
 	[SEC_SUPERVISOR] = "supervisor",
@@ -36,6 +37,7 @@ static const char *const section_names[SEC_COUNT] = {
 	[SEC_LINK] = "link",
 	[SEC_RUNTIME] = "runtime",
 	[SEC_SERVICES] = "services",
+	[SEC_CRYPTO] = "crypto",
 };
 
 static const char *const service_names[] = {
@@ -50,6 +52,7 @@ enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES };
 #define F_POW2     0x02
 #define F_PAGE     0x04   /* a multiple of 4096: payload buffers stay page-aligned (DMA, O_DIRECT) */
 #define F_EMPTY_OK 0x08   /* path may be "" */
+#define F_ABSOLUTE 0x10   /* a non-empty path must start with '/' */
 
 struct key_desc {
 	enum section section;
@@ -82,6 +85,7 @@ static const struct key_desc keys[] = {
 	{ SEC_RUNTIME, K_U32, 0, "spin_us", OFF(spin_us), 0, 1000000 },
 	{ SEC_RUNTIME, K_BOOL, 0, "poll_mode", OFF(poll_mode), 0, 0 },
 	{ SEC_SERVICES, K_SERVICES, 0, "enable", OFF(services), 0, 0 },
+	{ SEC_CRYPTO, K_PATH, F_EMPTY_OK | F_ABSOLUTE, "key_file", OFF(key_file), 0, 0 },
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -188,6 +192,8 @@ static int path_ok(const struct key_desc *k, const char *path)
 {
 	size_t n = strnlen(path, DWCP_PATH_MAX);
 
+	if (n > 0 && (k->flags & F_ABSOLUTE) && path[0] != '/')
+		return 0;
 	return n < DWCP_PATH_MAX && (n > 0 || (k->flags & F_EMPTY_OK));
 }
 
@@ -225,7 +231,8 @@ static void expect_text(const struct key_desc *k, char *buf, size_t len)
 		snprintf(buf, len, "1..%d characters from A-Z a-z 0-9 _ -", DWCP_NAME_MAX - 1);
 		break;
 	case K_PATH:
-		snprintf(buf, len, "a path of %s..%d characters",
+		snprintf(buf, len, "%s path of %s..%d characters",
+			 k->flags & F_ABSOLUTE ? "an absolute" : "a",
 			 k->flags & F_EMPTY_OK ? "0" : "1", DWCP_PATH_MAX - 1);
 		break;
 	case K_SERVICES:
@@ -534,6 +541,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	for (unsigned i = 0; i < N_SERVICE_NAMES; i++)
 		snprintf(cfg->services[i], DWCP_NAME_MAX, "%s", service_names[i]);
 	cfg->n_services = N_SERVICE_NAMES;
+	cfg->key_file[0] = '\0';   /* no encryption configured */
 }
 
 int dwcp_config_parse(struct dwcp_config *cfg, const char *text, const char *origin,

@@ -50,6 +50,11 @@ struct dwcp_config {
 	/* [services] */
 	char     services[DWCP_CFG_MAX_SVCS][DWCP_NAME_MAX]; /* enable = comma list; default all six */
 	unsigned n_services;
+	/* [crypto] */
+	char     key_file[DWCP_PATH_MAX];    /* key_file; absolute path of the AES-256 key file
+	                               * (`dwcp keygen`, common/keyfile.h); default "" = no
+	                               * encryption configured. Absolute because the services
+	                               * that read it need not share the supervisor's cwd */
 };
 
 /** Fill @p cfg with the built-in defaults. */

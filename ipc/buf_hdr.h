@@ -79,9 +79,11 @@ static inline uint32_t dwcp_owner_low(uint64_t w)
  * step at pc when the step's slot is its own, advances pc, and forwards the
  * buffer to the slot of the next step. */
 #define DWCP_PROG_MAX 8
+/* A constant expression, for static programs. */
+#define DWCP_PROG_STEP(slot, op) ((uint16_t)(((slot) << 8) | ((op) & 0xffu)))
 static inline uint16_t dwcp_prog_step(unsigned slot, unsigned op)
 {
-	return (uint16_t)((slot << 8) | (op & 0xffu));
+	return DWCP_PROG_STEP(slot, op);
 }
 static inline unsigned dwcp_prog_slot(uint16_t step) { return step >> 8; }
 static inline unsigned dwcp_prog_op(uint16_t step) { return step & 0xffu; }
@@ -92,6 +94,14 @@ enum dwcp_op {
 	DWCP_OP_DELIVER = 1,   /* the client at that slot takes the result */
 	DWCP_OP_CRC32C = 2,    /* svc-simd: result = CRC32C(data[0..len)) */
 	DWCP_OP_BENCH_RAW_ECHO = 3, /* svc-simd: the raw rte_ring reference of `dwcp bench handoff` */
+	/* Chunk transforms (payload = ipc/chunk.h); svc-simd, later svc-gpu. */
+	DWCP_OP_LZ4 = 4,        /* compress the body with LZ4 (kept raw when that is smaller) */
+	DWCP_OP_ZSTD = 5,       /* compress the body with zstd */
+	DWCP_OP_SEAL = 6,       /* AES-256-GCM encrypt the body */
+	DWCP_OP_CHECKSUM = 7,   /* set the chunk's CRC32C */
+	DWCP_OP_VERIFY = 8,     /* check the chunk's header and CRC32C */
+	DWCP_OP_OPEN = 9,       /* AES-256-GCM decrypt and authenticate the body */
+	DWCP_OP_DECOMPRESS = 10,/* undo LZ4/zstd */
 	DWCP_OP_MAX
 };
 
@@ -99,6 +109,11 @@ enum dwcp_op {
 #define DWCP_BUF_OK       0
 #define DWCP_BUF_EBADOP   1   /* a step named an op its service does not have */
 #define DWCP_BUF_EBADLEN  2   /* len > buffer capacity */
+#define DWCP_BUF_EBADCRC  3   /* chunk checksum mismatch */
+#define DWCP_BUF_EAUTH    4   /* chunk failed authentication (wrong key or tampered) */
+#define DWCP_BUF_EBADCHUNK 5  /* malformed chunk header, or a step in the wrong order */
+#define DWCP_BUF_ENOKEY   6   /* encryption asked for, no key configured */
+#define DWCP_BUF_ENOMEM   7   /* a library failed to get memory */
 
 struct dwcp_buf_hdr {
 	uint64_t owner;            /* see the table above */
@@ -116,7 +131,10 @@ struct dwcp_buf_hdr {
 	uint32_t parent_plus1;     /* writer: owner; 1 + index of the input this buffer was made
 	                            * from, freed once this one has left (0 = none); see
 	                            * dwcp_svc step() */
-	uint64_t reserved[6];
+	uint32_t deliver_gen;      /* writer: owner; generation of the client its DELIVER step is
+	                            * for: a later client in the same slot drops it */
+	uint32_t reserved1;
+	uint64_t reserved[5];
 };
 
 _Static_assert(sizeof(struct dwcp_buf_hdr) == 128, "buffer header is two cache lines");

@@ -59,6 +59,7 @@ int dwcp_client_set_prog(struct dwcp_client *c, uint32_t idx, const uint16_t *st
 		h->prog[i] = steps[i];
 	h->prog[n] = dwcp_prog_step(c->at.slot, DWCP_OP_DELIVER);
 	h->prog_len = (uint8_t)(n + 1);
+	h->deliver_gen = c->at.gen;
 	h->pc = 0;
 	h->status = DWCP_BUF_OK;
 	return 0;
@@ -83,24 +84,40 @@ unsigned dwcp_client_submit(struct dwcp_client *c, const uint32_t *idx, unsigned
 	return k;
 }
 
+/* Keep what is for this client; free what a dead predecessor in this
+ * slot was sent (its work finished after it died). @return kept. */
+static unsigned keep_mine(struct dwcp_client *c, uint32_t *idx, unsigned got)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0; i < got; i++) {
+		struct dwcp_buf_hdr *h = dwcp_client_hdr(c, idx[i]);
+
+		if (h->deliver_gen != c->at.gen) {
+			dwcp_pool_free(&c->at.shm, idx[i]);
+			continue;
+		}
+		if (h->pc < h->prog_len)
+			h->pc++;  /* the DELIVER step is this poll */
+		idx[kept++] = idx[i];
+	}
+	return kept;
+}
+
 unsigned dwcp_client_poll(struct dwcp_client *c, uint32_t *idx, unsigned n)
 {
 	unsigned got = 0;
 
 	for (unsigned src = 0; src < DWCP_MAX_SLOTS && got < n; src++) {
+		unsigned k;
+
 		if (src == c->at.slot)
 			continue;
-		got += dwcp_link_dequeue_burst(&c->at.shm, src, c->at.slot, c->at.gen, idx + got,
-					       n - got);
+		k = dwcp_link_dequeue_burst(&c->at.shm, src, c->at.slot, c->at.gen, idx + got, n - got);
+		if (k)
+			dwcp_stats_add(c->stats, DWCP_STAT_DEQUEUED, k);
+		got += keep_mine(c, idx + got, k);
 	}
-	for (unsigned i = 0; i < got; i++) {
-		struct dwcp_buf_hdr *h = dwcp_client_hdr(c, idx[i]);
-
-		if (h->pc < h->prog_len)
-			h->pc++;  /* the DELIVER step is this poll */
-	}
-	if (got)
-		dwcp_stats_add(c->stats, DWCP_STAT_DEQUEUED, got);
 	return got;
 }
 

@@ -123,7 +123,11 @@ struct dwcp_ctl_block {
 	uint64_t sup_start_ns;
 	char     instance[32];
 	char     mempool_ops[DWCP_OPS_MAX][DWCP_OPS_NAME_MAX];
-	uint8_t  pad[1024 - 648];
+	/* config snapshot for services (writer: supervisor, once) */
+	char     key_file[256];     /* AES-256 key file; "" = no key */
+	uint32_t zstd_level;
+	uint32_t lz4_level;
+	uint8_t  pad[1024 - 912];
 	struct dwcp_slot slots[DWCP_MAX_SLOTS];
 };
 

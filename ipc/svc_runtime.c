@@ -332,6 +332,11 @@ int dwcp_svc_alloc(struct dwcp_svc_ctx *ctx, uint32_t *idx)
 				     &ctx->alloc_cursor) == 1 ? 0 : -EAGAIN;
 }
 
+void dwcp_svc_free(struct dwcp_svc_ctx *ctx, uint32_t idx)
+{
+	dwcp_pool_free(&ctx->at.shm, idx);
+}
+
 void dwcp_svc_heartbeat(struct dwcp_svc_ctx *ctx)
 {
 	__atomic_store_n(&ctx->at.shm.ctl->slots[ctx->at.slot].svc.heartbeat_ns, dwcp_now_ns(),

@@ -60,6 +60,9 @@ struct dwcp_svc {
  */
 int dwcp_svc_alloc(struct dwcp_svc_ctx *ctx, uint32_t *idx);
 
+/** Give back a buffer from dwcp_svc_alloc() that a step did not use. */
+void dwcp_svc_free(struct dwcp_svc_ctx *ctx, uint32_t idx);
+
 /**
  * Say "alive" from inside a long step (the loop does it between steps).
  * Concurrency: the service's own thread.

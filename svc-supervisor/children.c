@@ -23,6 +23,8 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "ipc/link.h"
+#include "ipc/pool.h"
 #include "ipc/reclaim.h"
 #include "sup_internal.h"
 
@@ -316,6 +318,25 @@ bool sup_children_all_up(const struct sup *s)
 	return true;
 }
 
+/* Work a dead client submitted can finish after its death and land in its
+ * input links. While the slot is empty nobody else reads them, and this
+ * runs in the same thread that hands slots out (HELLO), so the supervisor
+ * may stand in as their consumer. */
+static void drain_orphan_results(struct sup_child *c)
+{
+	const struct dwcp_shm *shm = &c->sup->shm;
+	uint32_t gen = pub(c)->sup.generation, idx[64];
+	unsigned n;
+
+	for (unsigned src = 1; src < DWCP_MAX_SLOTS; src++) {
+		if (src == c->slot || !dwcp_link_count(shm, src, c->slot))
+			continue;
+		while ((n = dwcp_link_dequeue_burst(shm, src, c->slot, gen, idx, 64)) > 0)
+			for (unsigned i = 0; i < n; i++)
+				dwcp_pool_free(shm, idx[i]);
+	}
+}
+
 /* Heartbeat check of one live process; also times recoveries. */
 static void check_child(struct sup_child *c, uint64_t now)
 {
@@ -348,7 +369,10 @@ void sup_children_check(struct sup *s)
 {
 	uint64_t now = dwcp_now_ns();
 
-	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
 		if (s->child[i].pid)
 			check_child(&s->child[i], now);
+		else if (s->child[i].is_client)
+			drain_orphan_results(&s->child[i]);
+	}
 }

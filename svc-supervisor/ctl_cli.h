@@ -10,4 +10,11 @@ int sup_cli_status(const char *run_dir, const char *instance, bool json);
 int sup_cli_restart(const char *run_dir, const char *instance, const char *service);
 int sup_cli_stop(const char *run_dir, const char *instance, int timeout_s);
 
+/* tune.c, for dwcpctl (dwcp-supervisor's wildcard build links it too but
+ * never calls it); these need no running node: check this host's
+ * network sysctls against dwcp's recommendation (0 all as recommended,
+ * 1 something to change), or print the recommendation as a sysctl.d file. */
+int sup_cli_tune_check(bool json);
+int sup_cli_tune_print_conf(void);
+
 #endif

@@ -1,5 +1,7 @@
-/* dwcpctl: the operator's command for a running node. Every command goes
- * through the node's control socket; nothing here attaches to DPDK. */
+/* dwcpctl: the operator's command for a running node. Every node command
+ * goes through the node's control socket; nothing here attaches to DPDK.
+ * `tune` is the exception that needs no node: it checks the host's
+ * kernel network settings (tune.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,25 @@ static void usage(FILE *f)
 		"  status [--json]   every service: state, pid, generation, restarts, uptime,\n"
 		"                    heartbeat age, buffers held, link depths, rates\n"
 		"  restart SVC       drain SVC and start a new generation of it\n"
-		"  stop              stop the node (same as dwcp-supervisor stop)\n");
+		"  stop              stop the node (same as dwcp-supervisor stop)\n"
+		"  tune --check [--json]\n"
+		"                    this host's network sysctls beside dwcp's recommendation,\n"
+		"                    with the command that sets each; exit 1 if any differs\n"
+		"                    (limits count as OK at or above the recommended value)\n"
+		"  tune --print-conf the recommendation as a sysctl.d file\n"
+		"                    (deploy/sysctl.d/90-dwcp-net.conf)\n");
+}
+
+/* `tune` takes exactly one of --check and --print-conf; --json only
+ * with --check. */
+static int tune(bool check, bool print_conf, bool json)
+{
+	if (check == print_conf || (print_conf && json)) {
+		fprintf(stderr, "dwcpctl tune: expected --check [--json] or --print-conf\n");
+		usage(stderr);
+		return 2;
+	}
+	return check ? sup_cli_tune_check(json) : sup_cli_tune_print_conf();
 }
 
 int main(int argc, char **argv)
@@ -25,10 +45,11 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "instance", required_argument, NULL, 'i' }, { "run-dir", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+		{ "check", no_argument, NULL, 'c' }, { "print-conf", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *instance = DWCP_DEFAULT_INSTANCE, *run_dir = NULL, *cmd;
-	bool json = false;
+	bool json = false, check = false, print_conf = false;
 	int c;
 
 	dwcp_log_init("dwcpctl", DWCP_LOG_INFO);
@@ -37,6 +58,8 @@ int main(int argc, char **argv)
 		case 'i': instance = optarg; break;
 		case 'r': run_dir = optarg; break;
 		case 'j': json = true; break;
+		case 'c': check = true; break;
+		case 'p': print_conf = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -47,6 +70,13 @@ int main(int argc, char **argv)
 	}
 	run_dir = dwcp_attach_run_dir(run_dir);
 	cmd = argv[optind];
+	if (strcmp(cmd, "tune") == 0 && optind + 1 == argc)
+		return tune(check, print_conf, json);
+	if ((check || print_conf) && strcmp(cmd, "tune") != 0) {
+		fprintf(stderr, "dwcpctl: --check and --print-conf go with the tune command only\n");
+		usage(stderr);
+		return 2;
+	}
 	if (strcmp(cmd, "status") == 0 && optind + 1 == argc)
 		return sup_cli_status(run_dir, instance, json);
 	if (strcmp(cmd, "restart") == 0 && optind + 2 == argc)

@@ -234,7 +234,9 @@ static int run(struct sup *s, bool daemon_child)
 		return 1;
 	}
 	find_bin_dir(s);
-	s->loop = ev_default_loop(EVFLAG_AUTO);
+	/* Not the default loop: it would install a SIGCHLD handler that reaps
+	 * our children before waitid(P_PIDFD) can read how they died. */
+	s->loop = ev_loop_new(EVFLAG_AUTO);
 	sup_children_init(s);
 	if (sup_control_listen(s, &err)) {
 		fail(s, err.msg);

@@ -115,6 +115,7 @@ static int make_region(struct sup *s, struct dwcp_err *err)
 	if (rc)
 		return rc;
 	dwcp_eal_publish_ops(s->shm.ctl);
+	snprintf(s->shm.ctl->key_file, sizeof(s->shm.ctl->key_file), "%s", s->cfg.key_file);
 	s->shm.ctl->sup_pid = getpid();
 	return 0;
 }

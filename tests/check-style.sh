@@ -19,6 +19,10 @@
 #  4. room boundaries (shared/DESIGN.md section 2): a svc-X folder includes no
 #     header of another svc-Y folder; common/ includes nothing from ipc/,
 #     svc-*/, cli/ or bench/; ipc/ nothing from svc-*/, cli/ or bench/.
+#  5. deploy/sysctl.d/90-dwcp-net.conf is exactly what
+#     `build/bin/dwcpctl tune --print-conf` prints (the settings table in
+#     svc-supervisor/tune.c is the one source); skipped when that binary
+#     has not been built.
 #
 # Prints each problem as file:line: message, then "check: ok" or
 # "check: N problem(s)"; exit status 0 or 1.
@@ -177,6 +181,14 @@ for d in "${src_dirs[@]}"; do
 		}' "$f")"
 	done < <(src_files "$d")
 done
+
+# 5. the sysctl.d file matches the table it is generated from
+conf=deploy/sysctl.d/90-dwcp-net.conf
+if [ -x build/bin/dwcpctl ]; then
+	if ! out=$(build/bin/dwcpctl tune --print-conf 2>&1 | diff -u "$conf" - 2>&1); then
+		report_block "$conf:1: differs from \`build/bin/dwcpctl tune --print-conf\` (the table in svc-supervisor/tune.c); after \`make all\`, regenerate it with: build/bin/dwcpctl tune --print-conf > $conf"$'\n'"$(head -n 30 <<<"$out" | sed 's/^/    /')"
+	fi
+fi
 
 if [ "$problems" -eq 0 ]; then
 	echo "check: ok"

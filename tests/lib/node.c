@@ -32,8 +32,8 @@ const char *const dwcp_test_service_names[DWCP_TEST_SERVICES] = {
 /* "<build>" from "<build>/tests/<suite>/<binary>". */
 static const char *build_dir(void)
 {
-	static char dir[PATH_MAX];
-	char exe[PATH_MAX];
+	static char dir[400];
+	char exe[400];
 	ssize_t len;
 	char *cut;
 
@@ -52,7 +52,7 @@ static const char *build_dir(void)
 
 const char *dwcp_test_bin_dir(void)
 {
-	static char bin[PATH_MAX + 8];
+	static char bin[408];
 
 	if (!bin[0])
 		snprintf(bin, sizeof(bin), "%s/bin", build_dir());
@@ -257,16 +257,26 @@ bool dwcp_test_proc_exited(pid_t pid)
 	return st == 0 || st == 'Z' || st == 'X';
 }
 
-bool dwcp_test_wait_exited(pid_t pid, unsigned timeout_ms)
+bool dwcp_test_wait_until(bool (*pred)(void *arg), void *arg, unsigned timeout_ms)
 {
 	uint64_t deadline = dwcp_test_now_ms() + timeout_ms;
 
-	while (!dwcp_test_proc_exited(pid)) {
+	while (!pred(arg)) {
 		if (dwcp_test_now_ms() > deadline)
 			return false;
 		dwcp_test_sleep_ms(10);
 	}
 	return true;
+}
+
+static bool pid_exited(void *arg)
+{
+	return dwcp_test_proc_exited(*(pid_t *)arg);
+}
+
+bool dwcp_test_wait_exited(pid_t pid, unsigned timeout_ms)
+{
+	return dwcp_test_wait_until(pid_exited, &pid, timeout_ms);
 }
 
 /* ---- config ---- */
@@ -383,11 +393,15 @@ static void guardian_start(struct dwcp_test_node *n)
 
 static void guardian_release(struct dwcp_test_node *n)
 {
+	void (*old)(int);
+
 	if (!n->guardian)
 		return;
+	old = signal(SIGPIPE, SIG_IGN);   /* a guardian that is gone must not kill us */
 	if (write(n->guardian_fd, "d", 1) != 1) {
 		/* it is gone already */
 	}
+	signal(SIGPIPE, old);
 	close(n->guardian_fd);
 	waitpid(n->guardian, NULL, 0);
 	n->guardian = 0;

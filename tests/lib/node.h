@@ -72,6 +72,11 @@ long dwcp_test_clock_ticks(void);
 char dwcp_test_proc_state(pid_t pid);
 /** True when @p pid is gone or a zombie (reparented zombies may linger). */
 bool dwcp_test_proc_exited(pid_t pid);
+/**
+ * Poll @p pred every 10 ms until it holds. @return false when it still
+ * does not after @p timeout_ms (a hang guard).
+ */
+bool dwcp_test_wait_until(bool (*pred)(void *arg), void *arg, unsigned timeout_ms);
 /** Wait until dwcp_test_proc_exited(@p pid); false after @p timeout_ms. */
 bool dwcp_test_wait_exited(pid_t pid, unsigned timeout_ms);
 /** CLOCK_MONOTONIC in ms. */

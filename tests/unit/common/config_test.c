@@ -96,6 +96,7 @@ Test(config, defaults)
 	cr_assert_eq(c.n_services, 6u, "n_services %u", c.n_services);
 	for (unsigned i = 0; i < 6; i++)
 		cr_assert_str_eq(c.services[i], all[i]);
+	cr_assert_str_eq(c.key_file, "");
 	cr_assert_eq(dwcp_config_validate(&c, &e), 0, "defaults invalid: %s", e.msg);
 }
 
@@ -133,7 +134,9 @@ Test(config, every_key_parsed)
 		  "spin_us = 0\n"
 		  "poll_mode = yes\n"
 		  "[services]\n"
-		  "enable = svc-simd, svc-net\n");
+		  "enable = svc-simd, svc-net\n"
+		  "[crypto]\n"
+		  "key_file = /etc/dwcp/node.key\n");
 	cr_assert_str_eq(c.instance, "nodeB_2-x");
 	cr_assert_eq(c.hugepage_mb, 2048u, "hugepage_mb %u", c.hugepage_mb);
 	cr_assert_str_eq(c.huge_dir, "/mnt/huge");
@@ -152,6 +155,7 @@ Test(config, every_key_parsed)
 	cr_assert_eq(c.n_services, 2u, "n_services %u", c.n_services);
 	cr_assert_str_eq(c.services[0], "svc-simd");
 	cr_assert_str_eq(c.services[1], "svc-net");
+	cr_assert_str_eq(c.key_file, "/etc/dwcp/node.key");
 }
 
 Test(config, booleans)
@@ -296,7 +300,7 @@ Test(config, bad_unknown_key_lists_valid_keys)
 Test(config, bad_unknown_section)
 {
 	EXPECT_BAD("# c\n[pools]\nbuffers = 128\n", 2, "[pools]", "[supervisor]", "[pool]",
-		   "[services]");
+		   "[services]", "[crypto]");
 	EXPECT_BAD("[]\n", 1, "[]");
 }
 
@@ -378,6 +382,34 @@ Test(config, bad_path)
 	text[n + 255] = '\0';
 	EXPECT_BAD(text, 2, "[supervisor] run_dir", "1..255");
 	EXPECT_BAD("[supervisor]\nhuge_dir =\n", 2, "huge_dir", "''");
+}
+
+/* The key file is read by the services, whose working directory need not
+ * be the supervisor's: only an absolute path means the same file to all. */
+Test(config, key_file)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+	static char text[512];
+	size_t n;
+
+	expect_ok(&c, "[crypto]\nkey_file =\n");
+	cr_assert_str_eq(c.key_file, "");
+	expect_ok(&c, "[crypto]\nkey_file = /a#b/k.key # comment\n");
+	cr_assert_str_eq(c.key_file, "/a#b/k.key");
+	EXPECT_BAD("[crypto]\nkey_file = node.key\n", 2, "[crypto] key_file = 'node.key'",
+		   "an absolute path of 0..255 characters");
+	EXPECT_BAD("[crypto]\nkey_file = ./node.key\n", 2, "key_file", "absolute");
+	EXPECT_BAD("[crypto]\nkey = /k\n", 2, "'key'", "[crypto]", "key_file");
+	n = (size_t)snprintf(text, sizeof(text), "[crypto]\nkey_file = /");
+	memset(text + n, 'k', 255);
+	text[n + 255] = '\0';
+	EXPECT_BAD(text, 2, "[crypto] key_file", "0..255");
+
+	dwcp_config_defaults(&c);
+	snprintf(c.key_file, sizeof(c.key_file), "rel/k.key");
+	cr_assert_eq(dwcp_config_validate(&c, &e), -EINVAL);
+	cr_assert(strstr(e.msg, "[crypto] key_file = 'rel/k.key'"), "message: '%s'", e.msg);
 }
 
 Test(config, bad_duplicate_key)

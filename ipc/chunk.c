@@ -1,0 +1,59 @@
+/* Chunk header helpers (chunk.h). */
+#include <errno.h>
+#include <string.h>
+
+#include "common/ops/crc32c.h"
+#include "ipc/chunk.h"
+
+void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, uint32_t orig_len)
+{
+	memset(c, 0, sizeof(*c));
+	c->magic = DWCP_CHUNK_MAGIC;
+	c->version = DWCP_CHUNK_VERSION;
+	c->hdr_len = DWCP_CHUNK_HDR_LEN;
+	c->stream = stream;
+	c->seq = seq;
+	c->orig_len = orig_len;
+	c->body_len = orig_len;
+	c->inner_len = orig_len;
+}
+
+int dwcp_chunk_check(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_t max_data,
+		     struct dwcp_err *err)
+{
+	if (len < DWCP_CHUNK_HDR_LEN || c->magic != DWCP_CHUNK_MAGIC)
+		return dwcp_err_set(err, -EBADMSG, "not a dwcp chunk (length %u, magic 0x%08x)", len,
+				    len >= 4 ? c->magic : 0);
+	if (c->version != DWCP_CHUNK_VERSION || c->hdr_len != DWCP_CHUNK_HDR_LEN)
+		return dwcp_err_set(err, -EBADMSG, "chunk version %u / header length %u, expected %u / %u",
+				    c->version, c->hdr_len, DWCP_CHUNK_VERSION, DWCP_CHUNK_HDR_LEN);
+	if (c->flags & ~DWCP_CHUNK_F_ALL || c->codec > 2 || c->reserved)
+		return dwcp_err_set(err, -EBADMSG, "chunk with unknown flags 0x%x or codec %u",
+				    c->flags, c->codec);
+	if (c->body_len != len - DWCP_CHUNK_HDR_LEN)
+		return dwcp_err_set(err, -EBADMSG, "chunk body length %u, but %u bytes follow the header",
+				    c->body_len, len - DWCP_CHUNK_HDR_LEN);
+	if (c->orig_len > max_data || c->inner_len > max_data || c->body_len > max_data)
+		return dwcp_err_set(err, -EBADMSG,
+				    "chunk lengths (data %u, inner %u, body %u) exceed the %u-byte buffer",
+				    c->orig_len, c->inner_len, c->body_len, max_data);
+	if (!(c->flags & DWCP_CHUNK_F_DELTA) && c->base_hash)
+		return dwcp_err_set(err, -EBADMSG, "chunk names a delta base but is no delta");
+	return 0;
+}
+
+uint32_t dwcp_chunk_crc(const struct dwcp_chunk_hdr *c)
+{
+	struct dwcp_chunk_hdr h = *c;
+
+	h.crc = 0;
+	return dwcp_crc32c(dwcp_crc32c(0, &h, sizeof(h)), (const uint8_t *)c + DWCP_CHUNK_HDR_LEN,
+			   c->body_len);
+}
+
+void dwcp_chunk_aad(const struct dwcp_chunk_hdr *c, struct dwcp_chunk_hdr *aad)
+{
+	*aad = *c;
+	aad->crc = 0;
+	memset(aad->tag, 0, sizeof(aad->tag));
+}
