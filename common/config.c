@@ -29,7 +29,7 @@
 #define CFG_SHOW_MAX   80                  /* value characters quoted in a message */
 
 enum section { SEC_SUPERVISOR, SEC_POOL, SEC_LINK, SEC_RUNTIME, SEC_SERVICES, SEC_CRYPTO,
-	       SEC_COUNT };
+	       SEC_MEM, SEC_COMPRESS, SEC_COUNT };
 
 static const char *const section_names[SEC_COUNT] = {
 	[SEC_SUPERVISOR] = "supervisor",
@@ -38,6 +38,8 @@ static const char *const section_names[SEC_COUNT] = {
 	[SEC_RUNTIME] = "runtime",
 	[SEC_SERVICES] = "services",
 	[SEC_CRYPTO] = "crypto",
+	[SEC_MEM] = "mem",
+	[SEC_COMPRESS] = "compress",
 };
 
 static const char *const service_names[] = {
@@ -86,6 +88,9 @@ static const struct key_desc keys[] = {
 	{ SEC_RUNTIME, K_BOOL, 0, "poll_mode", OFF(poll_mode), 0, 0 },
 	{ SEC_SERVICES, K_SERVICES, 0, "enable", OFF(services), 0, 0 },
 	{ SEC_CRYPTO, K_PATH, F_EMPTY_OK | F_ABSOLUTE, "key_file", OFF(key_file), 0, 0 },
+	{ SEC_MEM, K_U32, 0, "delta_cache_mb", OFF(delta_cache_mb), 0, 65536 },
+	{ SEC_COMPRESS, K_U32, 0, "zstd_level", OFF(zstd_level), 1, 19 },
+	{ SEC_COMPRESS, K_U32, 0, "lz4_level", OFF(lz4_level), 1, 12 },
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -538,6 +543,9 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->link_depth = 1024;
 	cfg->spin_us = 50;
 	cfg->poll_mode = false;
+	cfg->delta_cache_mb = 64;
+	cfg->zstd_level = 1;
+	cfg->lz4_level = 1;
 	for (unsigned i = 0; i < N_SERVICE_NAMES; i++)
 		snprintf(cfg->services[i], DWCP_NAME_MAX, "%s", service_names[i]);
 	cfg->n_services = N_SERVICE_NAMES;

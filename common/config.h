@@ -51,6 +51,11 @@ struct dwcp_config {
 	char     services[DWCP_CFG_MAX_SVCS][DWCP_NAME_MAX]; /* enable = comma list; default all six */
 	unsigned n_services;
 	/* [crypto] */
+	/* [mem] */
+	uint32_t delta_cache_mb;      /* delta_cache_mb; 0..65536; default 64 (HDE previous versions, 4 KiB pages) */
+	/* [compress] */
+	uint32_t zstd_level;          /* zstd_level; 1..19; default 1 */
+	uint32_t lz4_level;           /* lz4_level; 1..12 (3+ = LZ4 HC); default 1 */
 	char     key_file[DWCP_PATH_MAX];    /* key_file; absolute path of the AES-256 key file
 	                               * (`dwcp keygen`, common/keyfile.h); default "" = no
 	                               * encryption configured. Absolute because the services

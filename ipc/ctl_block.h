@@ -127,7 +127,9 @@ struct dwcp_ctl_block {
 	char     key_file[256];     /* AES-256 key file; "" = no key */
 	uint32_t zstd_level;
 	uint32_t lz4_level;
-	uint8_t  pad[1024 - 912];
+	uint64_t off_dcache;        /* the HDE delta cache (ipc/dcache.h) */
+	uint64_t dcache_size;       /* its bytes; 0 = none */
+	uint8_t  pad[1024 - 928];
 	struct dwcp_slot slots[DWCP_MAX_SLOTS];
 };
 

@@ -18,7 +18,7 @@
 #define PART_ALIGN 4096u
 
 struct layout {
-	uint64_t off_stats, off_links, link_stride, off_hdrs, off_free_map, off_data, total;
+	uint64_t off_stats, off_links, link_stride, off_hdrs, off_free_map, off_data, off_dcache, total;
 };
 
 static int compute_layout(const struct dwcp_shm_params *p, struct layout *l)
@@ -38,8 +38,9 @@ static int compute_layout(const struct dwcp_shm_params *p, struct layout *l)
 	l->off_free_map = ALIGN_UP(l->off_hdrs + sizeof(struct dwcp_buf_hdr) * (uint64_t)p->n_bufs,
 				   PART_ALIGN);
 	l->off_data = ALIGN_UP(l->off_free_map + 8ull * (((uint64_t)p->n_bufs + 63) / 64), PART_ALIGN);
-	if (p->n_bufs > (1u << 30) ||
-	    __builtin_add_overflow(l->off_data, (uint64_t)p->n_bufs * p->buf_size, &l->total) ||
+	if (p->n_bufs > (1u << 30) || p->dcache_size > (1ull << 40) ||
+	    __builtin_add_overflow(l->off_data, (uint64_t)p->n_bufs * p->buf_size, &l->off_dcache) ||
+	    __builtin_add_overflow(l->off_dcache, p->dcache_size, &l->total) ||
 	    l->total > SIZE_MAX)
 		return -EINVAL;
 	return 0;
@@ -67,6 +68,8 @@ static void fill_view(void *base, struct dwcp_shm *v)
 	v->n_bufs = c->n_bufs;
 	v->buf_size = c->buf_size;
 	v->link_depth = c->link_depth;
+	v->dcache_size = c->dcache_size;
+	v->dcache = c->dcache_size ? b + c->off_dcache : NULL;
 }
 
 static int init_links(struct dwcp_shm *v, struct dwcp_err *err)
@@ -97,7 +100,7 @@ int dwcp_shm_format(void *base, size_t size, const struct dwcp_shm_params *p,
 		return dwcp_err_set(err, -EINVAL,
 				    "bad region parameters: %u buffers of %u bytes, link depth %u, %zu bytes",
 				    p->n_bufs, p->buf_size, p->link_depth, size);
-	memset(base, 0, l.off_data);  /* payload is left as the kernel zeroed it */
+	memset(base, 0, l.off_data);  /* payload and cache are left as the kernel zeroed them */
 	c->n_bufs = p->n_bufs;
 	c->buf_size = p->buf_size;
 	c->link_depth = p->link_depth;
@@ -111,6 +114,8 @@ int dwcp_shm_format(void *base, size_t size, const struct dwcp_shm_params *p,
 	c->off_hdrs = l.off_hdrs;
 	c->off_free_map = l.off_free_map;
 	c->off_data = l.off_data;
+	c->off_dcache = l.off_dcache;
+	c->dcache_size = p->dcache_size;
 	c->sup_start_ns = dwcp_now_ns();
 	snprintf(c->instance, sizeof(c->instance), "%s", p->instance ? p->instance : "");
 	fill_view(base, view);
@@ -140,7 +145,7 @@ int dwcp_shm_map(void *base, size_t size, struct dwcp_shm *view, struct dwcp_err
 				    "ABI mismatch: this binary speaks dwcp ABI %u, the running supervisor of instance '%s' speaks ABI %u: install binaries from the same build as the supervisor (make) or restart the node with this build",
 				    DWCP_ABI_VERSION, c->instance, c->abi_version);
 	p = (struct dwcp_shm_params){ .n_bufs = c->n_bufs, .buf_size = c->buf_size,
-				      .link_depth = c->link_depth };
+				      .link_depth = c->link_depth, .dcache_size = c->dcache_size };
 	if (compute_layout(&p, &l) || l.total != c->total_size || c->total_size > size ||
 	    l.off_data != c->off_data || l.off_hdrs != c->off_hdrs || l.off_links != c->off_links)
 		return dwcp_err_set(err, -EINVAL,

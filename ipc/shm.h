@@ -28,6 +28,8 @@ struct dwcp_shm {
 	uint32_t n_bufs;
 	uint32_t buf_size;
 	uint32_t link_depth;
+	uint8_t *dcache;             /* the HDE delta cache (ipc/dcache.h), dcache_size bytes */
+	uint64_t dcache_size;
 };
 
 struct dwcp_shm_params {
@@ -37,6 +39,7 @@ struct dwcp_shm_params {
 	uint32_t heartbeat_ms;
 	uint32_t spin_us;
 	uint32_t poll_mode;
+	uint64_t dcache_size;       /* bytes for the delta cache; 0 = none */
 	const char *instance;
 };
 

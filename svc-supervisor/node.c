@@ -98,6 +98,7 @@ static int make_region(struct sup *s, struct dwcp_err *err)
 		.n_bufs = s->cfg.pool_buffers, .buf_size = s->cfg.pool_buf_size,
 		.link_depth = s->cfg.link_depth, .heartbeat_ms = s->cfg.heartbeat_ms,
 		.spin_us = s->cfg.spin_us, .poll_mode = s->cfg.poll_mode,
+		.dcache_size = (uint64_t)s->cfg.delta_cache_mb << 20,
 		.instance = s->cfg.instance,
 	};
 	size_t size = dwcp_shm_size(&p);
@@ -116,6 +117,8 @@ static int make_region(struct sup *s, struct dwcp_err *err)
 		return rc;
 	dwcp_eal_publish_ops(s->shm.ctl);
 	snprintf(s->shm.ctl->key_file, sizeof(s->shm.ctl->key_file), "%s", s->cfg.key_file);
+	s->shm.ctl->zstd_level = s->cfg.zstd_level;
+	s->shm.ctl->lz4_level = s->cfg.lz4_level;
 	s->shm.ctl->sup_pid = getpid();
 	return 0;
 }
