@@ -49,11 +49,12 @@ done
 echo "== node"
 if timeout 10 build/bin/dwcpctl status >/dev/null 2>&1 </dev/null; then
 	echo "a dwcp supervisor for the default instance is already running:"
+	build/bin/dwcpctl status </dev/null ||
+		die "build/bin/dwcpctl status failed (see above); stop the node with build/bin/dwcp-supervisor stop"
 else
-	# dwcp-supervisor daemonizes and returns once the services are up.
+	# dwcp-supervisor daemonizes, returns once the services are up, and
+	# prints their status.
 	build/bin/dwcp-supervisor start </dev/null ||
 		die "build/bin/dwcp-supervisor start failed (its message is above)"
 fi
-build/bin/dwcpctl status </dev/null ||
-	die "build/bin/dwcpctl status failed (see above); stop the node with build/bin/dwcp-supervisor stop"
 echo "node running: build/bin/dwcpctl status, build/bin/dwcp-supervisor stop"

@@ -70,11 +70,11 @@ static void print_row(const cJSON *s)
 
 	fmt_age(hb, sizeof(hb), num(s, "heartbeat_age_ms"));
 	snprintf(up, sizeof(up), "%.0fs", num(s, "uptime_s"));
-	printf("%-10s %-9s %7.0f %4.0f %5.0f %8s %6s %6.0f %5.0f %5.0f %9.0f %8.1f %8s  %s\n",
+	printf("%-10s %-9s %7.0f %4.0f %5.0f %8s %6s %6.0f %5.0f %5.0f %9.0f %8.1f  %s\n",
 	       str(s, "name"), str(s, "state"), num(s, "pid"), num(s, "generation"),
 	       num(s, "restarts"), num(s, "pid") ? up : "-", hb, num(s, "buffers_held"),
 	       num(s, "link_in"), num(s, "link_out"), num(s, "ops_per_s"),
-	       num(s, "bytes_per_s") / 1e6, "", str(s, "reason"));
+	       num(s, "bytes_per_s") / 1e6, str(s, "reason"));
 	if (p99 > 0)
 		printf("%-10s step latency p50 %.1f us, p99 %.1f us, p99.99 %.1f us\n", "",
 		       num(s, "step_p50_us"), p99, num(s, "step_p9999_us"));
@@ -90,9 +90,8 @@ static void print_table(const cJSON *root)
 	       str(root, "instance"), num(sup, "pid"), num(sup, "uptime_s"),
 	       num(sup, "abi_version"), num(pool, "free"), num(pool, "buffers"),
 	       num(pool, "buf_size"));
-	printf("%-10s %-9s %7s %4s %5s %8s %6s %6s %5s %5s %9s %8s %8s  %s\n", "SERVICE", "STATE",
-	       "PID", "GEN", "RESTR", "UPTIME", "HB_MS", "HELD", "IN", "OUT", "OPS/S", "MB/S", "",
-	       "NOTE");
+	printf("%-10s %-9s %7s %4s %5s %8s %6s %6s %5s %5s %9s %8s  %s\n", "SERVICE", "STATE",
+	       "PID", "GEN", "RESTR", "UPTIME", "HB_MS", "HELD", "IN", "OUT", "OPS/S", "MB/S", "NOTE");
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "services"))
 		print_row(s);
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "clients"))
