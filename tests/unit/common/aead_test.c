@@ -18,55 +18,12 @@
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 
+#include "tests/lib/util.h"
 #include "common/cpu.h"
 #include "common/ops/aead.h"
 
 #define MAXN 70000u
 #define NIMPL 5
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* XINUSE (xgetbv 1): which register state is live. Bits 2 and 6 are the
- * upper halves of ymm0-15/zmm0-15; left set, they slow every later
- * legacy-SSE instruction of the thread (libraries built for SSE2, e.g.).
- * Returns 0 with *ok false where the CPU lacks xgetbv 1. */
-#define XINUSE_UPPER 0x44u
-
-static uint64_t xinuse_upper(bool *ok)
-{
-	unsigned a, b, c, d;
-	uint32_t lo, hi;
-
-	*ok = __get_cpuid_max(0, NULL) >= 0xd;
-	if (*ok) {
-		__cpuid_count(0xd, 1, a, b, c, d);
-		*ok = (a >> 2) & 1;
-	}
-	if (!*ok)
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
-	return (((uint64_t)hi << 32) | lo) & XINUSE_UPPER;
-}
-
-static void fill_random(uint8_t *p, size_t n, uint64_t *s)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(next_rand(s) >> 32);
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	cr_assert_not_null(p);
-	return p;
-}
 
 static size_t unhex(const char *h, uint8_t *out)
 {
@@ -251,22 +208,22 @@ static size_t pick_len(uint64_t *s, int it)
 
 	if (it < (int)(sizeof(edge) / sizeof(edge[0])))
 		return edge[it];
-	return (size_t)(next_rand(s) % (MAXN + 1));
+	return (size_t)(dwcp_test_rand(s) % (MAXN + 1));
 }
 
 Test(aead, backends_agree_and_open_each_other)
 {
-	uint8_t *pt = xmalloc(MAXN), *ct0 = xmalloc(MAXN), *ct = xmalloc(MAXN), *back = xmalloc(MAXN);
+	uint8_t *pt = dwcp_test_xmalloc(MAXN), *ct0 = dwcp_test_xmalloc(MAXN), *ct = dwcp_test_xmalloc(MAXN), *back = dwcp_test_xmalloc(MAXN);
 	uint8_t key[32], nonce[12], aad[300], tag0[16], tag[16];
 	uint64_t s = 1;
 
 	for (int it = 0; it < 120; it++) {
-		size_t len = pick_len(&s, it), alen = (size_t)(next_rand(&s) % 300);
+		size_t len = pick_len(&s, it), alen = (size_t)(dwcp_test_rand(&s) % 300);
 		struct dwcp_aead_key *k[NIMPL];
 		int n;
 
-		fill_random(key, 32, &s), fill_random(nonce, 12, &s), fill_random(aad, alen, &s);
-		fill_random(pt, len, &s);
+		dwcp_test_fill_random(key, 32, &s), dwcp_test_fill_random(nonce, 12, &s), dwcp_test_fill_random(aad, alen, &s);
+		dwcp_test_fill_random(pt, len, &s);
 		n = impls(k, key);
 		if (it == 0)
 			for (int j = 0; j < n; j++)
@@ -290,17 +247,17 @@ Test(aead, backends_agree_and_open_each_other)
 
 Test(aead, sealed_opens_with_plain_openssl_and_in_place)
 {
-	uint8_t *pt = xmalloc(MAXN), *ct = xmalloc(MAXN + 16), *back = xmalloc(MAXN + 16);
+	uint8_t *pt = dwcp_test_xmalloc(MAXN), *ct = dwcp_test_xmalloc(MAXN + 16), *back = dwcp_test_xmalloc(MAXN + 16);
 	uint8_t key[32], nonce[12], aad[64], tag[16];
 	uint64_t s = 2;
 
 	for (int it = 0; it < 40; it++) {
-		size_t len = pick_len(&s, it), alen = (size_t)(next_rand(&s) % 64);
+		size_t len = pick_len(&s, it), alen = (size_t)(dwcp_test_rand(&s) % 64);
 		struct dwcp_aead_key *k[NIMPL];
 		int n;
 
-		fill_random(key, 32, &s), fill_random(nonce, 12, &s), fill_random(aad, alen, &s);
-		fill_random(pt, len, &s);
+		dwcp_test_fill_random(key, 32, &s), dwcp_test_fill_random(nonce, 12, &s), dwcp_test_fill_random(aad, alen, &s);
+		dwcp_test_fill_random(pt, len, &s);
 		n = impls(k, key);
 		for (int j = 0; j < n; j++) {
 			const char *who = dwcp_aead_key_describe(k[j]);
@@ -334,26 +291,26 @@ static void assert_rejected(struct dwcp_aead_key *k, const char *what, const uin
 
 Test(aead, tampering_is_ebadmsg_and_output_zeroed)
 {
-	uint8_t *pt = xmalloc(5000), *ct = xmalloc(5000), *out = xmalloc(5000);
+	uint8_t *pt = dwcp_test_xmalloc(5000), *ct = dwcp_test_xmalloc(5000), *out = dwcp_test_xmalloc(5000);
 	uint8_t key[32], key2[32], nonce[12], aad[40], tag[16];
 	uint64_t s = 3;
 
 	for (int it = 0; it < 12; it++) {
-		size_t len = it == 0 ? 0 : (size_t)(next_rand(&s) % 5000), alen = 1 + (size_t)it;
+		size_t len = it == 0 ? 0 : (size_t)(dwcp_test_rand(&s) % 5000), alen = 1 + (size_t)it;
 		struct dwcp_aead_key *k[NIMPL], *wrong;
 		int n;
 
-		fill_random(key, 32, &s), fill_random(nonce, 12, &s), fill_random(aad, alen, &s);
-		fill_random(pt, len, &s);
+		dwcp_test_fill_random(key, 32, &s), dwcp_test_fill_random(nonce, 12, &s), dwcp_test_fill_random(aad, alen, &s);
+		dwcp_test_fill_random(pt, len, &s);
 		memcpy(key2, key, 32);
 		key2[(size_t)it % 32] ^= 0x01;
 		n = impls(k, key);
 		for (int j = 0; j < n; j++) {
-			size_t bit = (size_t)(next_rand(&s) % 8);
+			size_t bit = (size_t)(dwcp_test_rand(&s) % 8);
 
 			cr_assert_eq(dwcp_aead_seal(k[j], nonce, aad, alen, pt, len, ct, tag), 0);
 			if (len) {
-				size_t at = (size_t)(next_rand(&s) % len);
+				size_t at = (size_t)(dwcp_test_rand(&s) % len);
 
 				ct[at] ^= (uint8_t)(1u << bit);
 				assert_rejected(k[j], "ciphertext", nonce, aad, alen, ct, len, tag, out);
@@ -412,12 +369,12 @@ Test(aead, key_objects)
 Test(aead, leaves_no_upper_vector_state)
 {
 	uint8_t key[32] = { 1 }, nonce[12] = { 2 }, tag[16];
-	uint8_t *pt = xmalloc(65536), *ct = xmalloc(65536);
+	uint8_t *pt = dwcp_test_xmalloc(65536), *ct = dwcp_test_xmalloc(65536);
 	struct dwcp_aead_key *k[NIMPL];
 	int n = impls(k, key);
 	bool ok;
 
-	xinuse_upper(&ok);
+	dwcp_test_xinuse_upper(&ok);
 	if (!ok)
 		cr_skip_test("CPU lacks xgetbv 1: cannot see the register state");
 	memset(pt, 7, 65536);
@@ -425,10 +382,10 @@ Test(aead, leaves_no_upper_vector_state)
 		uint64_t st;
 
 		dwcp_aead_seal(k[j], nonce, key, 32, pt, 65536, ct, tag);
-		st = xinuse_upper(&ok);
+		st = dwcp_test_xinuse_upper(&ok);
 		cr_assert_eq(st, 0u, "%s seal: 0x%llx", dwcp_aead_key_describe(k[j]), (unsigned long long)st);
 		dwcp_aead_open(k[j], nonce, key, 32, ct, 65536, tag, pt);
-		st = xinuse_upper(&ok);
+		st = dwcp_test_xinuse_upper(&ok);
 		cr_assert_eq(st, 0u, "%s open: 0x%llx", dwcp_aead_key_describe(k[j]), (unsigned long long)st);
 	}
 	free_impls(k, n);

@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "tests/lib/util.h"
 #include "common/ops/crc32c.h"
 
 #define CRC32C_POLY_REFLECTED 0x82F63B78u
@@ -26,36 +27,6 @@ static uint32_t crc32c_ref(uint32_t crc, const uint8_t *p, size_t n)
 }
 
 /* xorshift64: deterministic, so a failure reproduces. */
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* XINUSE (xgetbv 1): which register state is live. Bits 2 and 6 are the
- * upper halves of ymm0-15/zmm0-15; left set, they slow every later
- * legacy-SSE instruction of the thread (libraries built for SSE2, e.g.).
- * Returns 0 with *ok false where the CPU lacks xgetbv 1. */
-#define XINUSE_UPPER 0x44u
-
-static uint64_t xinuse_upper(bool *ok)
-{
-	unsigned a, b, c, d;
-	uint32_t lo, hi;
-
-	*ok = __get_cpuid_max(0, NULL) >= 0xd;
-	if (*ok) {
-		__cpuid_count(0xd, 1, a, b, c, d);
-		*ok = (a >> 2) & 1;
-	}
-	if (!*ok)
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
-	return (((uint64_t)hi << 32) | lo) & XINUSE_UPPER;
-}
-
 static void check_vector(const char *name, const uint8_t *buf, size_t len, uint32_t want)
 {
 	uint32_t got = dwcp_crc32c(0, buf, len);
@@ -133,11 +104,11 @@ Test(crc32c, matches_bitwise_reference_random)
 	uint64_t seed = 0x9E3779B97F4A7C15ull;
 
 	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = (uint8_t)next_rand(&seed);
+		buf[i] = (uint8_t)dwcp_test_rand(&seed);
 	for (int iter = 0; iter < 300; iter++) {
-		size_t len = (size_t)(next_rand(&seed) % 10001);
-		size_t off = (size_t)(next_rand(&seed) % 64);
-		size_t cut = len ? (size_t)(next_rand(&seed) % (len + 1)) : 0;
+		size_t len = (size_t)(dwcp_test_rand(&seed) % 10001);
+		size_t off = (size_t)(dwcp_test_rand(&seed) % 64);
+		size_t cut = len ? (size_t)(dwcp_test_rand(&seed) % (len + 1)) : 0;
 		uint32_t want = crc32c_ref(0, buf + off, len);
 		uint32_t whole = dwcp_crc32c(0, buf + off, len);
 		uint32_t split = dwcp_crc32c(dwcp_crc32c(0, buf + off, cut), buf + off + cut, len - cut);
@@ -157,14 +128,14 @@ Test(crc32c, leaves_no_upper_vector_state)
 	static const size_t lens[] = { 9, 64, 4096, 65536 };
 	bool ok;
 
-	xinuse_upper(&ok);
+	dwcp_test_xinuse_upper(&ok);
 	if (!ok)
 		cr_skip_test("CPU lacks xgetbv 1: cannot see the register state");
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		uint64_t st;
 
 		dwcp_crc32c(0, buf, lens[i]);
-		st = xinuse_upper(&ok);
+		st = dwcp_test_xinuse_upper(&ok);
 		cr_assert_eq(st, 0u, "after %zu bytes: XINUSE upper bits 0x%llx", lens[i],
 			     (unsigned long long)st);
 	}

@@ -18,55 +18,12 @@
 
 #include <criterion/criterion.h>
 
+#include "tests/lib/util.h"
 #include "common/cpu.h"
 #include "common/ops/delta.h"
 
 #define BLK 65536u
 #define NVAR 3
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* XINUSE (xgetbv 1): which register state is live. Bits 2 and 6 are the
- * upper halves of ymm0-15/zmm0-15; left set, they slow every later
- * legacy-SSE instruction of the thread (libraries built for SSE2, e.g.).
- * Returns 0 with *ok false where the CPU lacks xgetbv 1. */
-#define XINUSE_UPPER 0x44u
-
-static uint64_t xinuse_upper(bool *ok)
-{
-	unsigned a, b, c, d;
-	uint32_t lo, hi;
-
-	*ok = __get_cpuid_max(0, NULL) >= 0xd;
-	if (*ok) {
-		__cpuid_count(0xd, 1, a, b, c, d);
-		*ok = (a >> 2) & 1;
-	}
-	if (!*ok)
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
-	return (((uint64_t)hi << 32) | lo) & XINUSE_UPPER;
-}
-
-static void fill_random(uint8_t *p, size_t n, uint64_t *s)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(next_rand(s) >> 32);
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	cr_assert_not_null(p);
-	return p;
-}
 
 /* Every code path this CPU runs; the scalar one first. */
 static int variants(struct dwcp_delta_impl out[NVAR])
@@ -148,14 +105,14 @@ static size_t pick_len(uint64_t *s, int it)
 {
 	if (it < (int)N_EDGE)
 		return edge_lens[it];
-	return (size_t)(next_rand(s) % (BLK + 1));
+	return (size_t)(dwcp_test_rand(s) % (BLK + 1));
 }
 
 Test(delta_scan, is_zero_every_position)
 {
 	struct dwcp_delta_impl im[NVAR];
 	int nv = variants(im);
-	uint8_t *buf = xmalloc(600 + 64);
+	uint8_t *buf = dwcp_test_xmalloc(600 + 64);
 
 	memset(buf, 0, 600 + 64);
 	for (size_t off = 0; off < 64; off += 13)
@@ -176,15 +133,15 @@ Test(delta_scan, is_zero_random_lengths_and_alignments)
 {
 	struct dwcp_delta_impl im[NVAR];
 	int nv = variants(im);
-	uint8_t *buf = xmalloc(BLK + 64);
+	uint8_t *buf = dwcp_test_xmalloc(BLK + 64);
 	uint64_t s = 1;
 
 	for (int it = 0; it < 400; it++) {
-		size_t len = pick_len(&s, it), off = (size_t)(next_rand(&s) % 64);
+		size_t len = pick_len(&s, it), off = (size_t)(dwcp_test_rand(&s) % 64);
 
 		memset(buf, 0, BLK + 64);
 		if (len && (it & 1))
-			buf[off + (size_t)(next_rand(&s) % len)] = (uint8_t)(1u << (it % 8));
+			buf[off + (size_t)(dwcp_test_rand(&s) % len)] = (uint8_t)(1u << (it % 8));
 		for (int v = 0; v < nv; v++)
 			cr_assert_eq(im[v].is_zero(buf + off, len), ref_is_zero(buf + off, len),
 				     "%s len %zu off %zu", im[v].name, len, off);
@@ -196,16 +153,16 @@ Test(delta_scan, xor_matches_reference_and_works_in_place)
 {
 	struct dwcp_delta_impl im[NVAR];
 	int nv = variants(im);
-	uint8_t *a = xmalloc(BLK + 64), *b = xmalloc(BLK + 64);
-	uint8_t *want = xmalloc(BLK + 64), *got = xmalloc(BLK + 64);
+	uint8_t *a = dwcp_test_xmalloc(BLK + 64), *b = dwcp_test_xmalloc(BLK + 64);
+	uint8_t *want = dwcp_test_xmalloc(BLK + 64), *got = dwcp_test_xmalloc(BLK + 64);
 	uint64_t s = 2;
 
 	for (int it = 0; it < 300; it++) {
-		size_t len = pick_len(&s, it), off = (size_t)(next_rand(&s) % 64);
-		size_t doff = (size_t)(next_rand(&s) % 64);
+		size_t len = pick_len(&s, it), off = (size_t)(dwcp_test_rand(&s) % 64);
+		size_t doff = (size_t)(dwcp_test_rand(&s) % 64);
 
-		fill_random(a, BLK + 64, &s);
-		fill_random(b, BLK + 64, &s);
+		dwcp_test_fill_random(a, BLK + 64, &s);
+		dwcp_test_fill_random(b, BLK + 64, &s);
 		for (size_t i = 0; i < len; i++)
 			want[i] = a[off + i] ^ b[i + (off ^ 1) % 64];
 		for (int v = 0; v < nv; v++) {
@@ -226,10 +183,10 @@ Test(delta_scan, same_len_every_first_difference)
 {
 	struct dwcp_delta_impl im[NVAR];
 	int nv = variants(im);
-	uint8_t *a = xmalloc(700), *b = xmalloc(700);
+	uint8_t *a = dwcp_test_xmalloc(700), *b = dwcp_test_xmalloc(700);
 	uint64_t s = 3;
 
-	fill_random(a, 700, &s);
+	dwcp_test_fill_random(a, 700, &s);
 	for (size_t len = 0; len <= 640; len += (len < 300 ? 1 : 17))
 		for (size_t k = 0; k <= len; k++) {
 			memcpy(b, a, 700);
@@ -246,17 +203,17 @@ Test(delta_scan, same_len_random_lengths_and_alignments)
 {
 	struct dwcp_delta_impl im[NVAR];
 	int nv = variants(im);
-	uint8_t *a = xmalloc(BLK + 64), *b = xmalloc(BLK + 64);
+	uint8_t *a = dwcp_test_xmalloc(BLK + 64), *b = dwcp_test_xmalloc(BLK + 64);
 	uint64_t s = 4;
 
-	fill_random(a, BLK + 64, &s);
+	dwcp_test_fill_random(a, BLK + 64, &s);
 	for (int it = 0; it < 400; it++) {
-		size_t len = pick_len(&s, it), oa = (size_t)(next_rand(&s) % 64);
-		size_t ob = (size_t)(next_rand(&s) % 64);
+		size_t len = pick_len(&s, it), oa = (size_t)(dwcp_test_rand(&s) % 64);
+		size_t ob = (size_t)(dwcp_test_rand(&s) % 64);
 
 		memcpy(b + ob, a + oa, len);
 		if (len && (it % 3))
-			b[ob + (size_t)(next_rand(&s) % len)] ^= 0x80;
+			b[ob + (size_t)(dwcp_test_rand(&s) % len)] ^= 0x80;
 		for (int v = 0; v < nv; v++)
 			cr_assert_eq(im[v].same_len(a + oa, b + ob, len),
 				     ref_same_len(a + oa, b + ob, len), "%s len %zu", im[v].name, len);
@@ -289,7 +246,7 @@ static size_t roundtrip(const uint8_t *old, const uint8_t *cur, size_t len)
 	struct dwcp_delta_impl im[NVAR];
 	int nv = variants(im);
 	size_t cap = DWCP_DELTA_BOUND(len);
-	uint8_t *d0 = xmalloc(cap), *d = xmalloc(cap), *out = xmalloc(len), *inpl = xmalloc(len);
+	uint8_t *d0 = dwcp_test_xmalloc(cap), *d = dwcp_test_xmalloc(cap), *out = dwcp_test_xmalloc(len), *inpl = dwcp_test_xmalloc(len);
 	ssize_t n0 = dwcp_delta_encode(&im[0], old, cur, len, d0, cap);
 
 	cr_assert_gt(n0, 0, "encode len %zu: %zd", len, n0);
@@ -328,10 +285,10 @@ Test(delta_codec, format_is_pinned)
 
 Test(delta_codec, unchanged_block_costs_a_few_bytes)
 {
-	uint8_t *a = xmalloc(BLK);
+	uint8_t *a = dwcp_test_xmalloc(BLK);
 	uint64_t s = 5;
 
-	fill_random(a, BLK, &s);
+	dwcp_test_fill_random(a, BLK, &s);
 	cr_assert_leq(roundtrip(a, a, BLK), 8u);
 	cr_assert_eq(roundtrip(a, a, 0), 2u);
 	free(a);
@@ -339,11 +296,11 @@ Test(delta_codec, unchanged_block_costs_a_few_bytes)
 
 Test(delta_codec, few_changed_bytes_cost_about_those_bytes)
 {
-	uint8_t *a = xmalloc(BLK), *b = xmalloc(BLK);
+	uint8_t *a = dwcp_test_xmalloc(BLK), *b = dwcp_test_xmalloc(BLK);
 	uint64_t s = 6;
 	size_t n;
 
-	fill_random(a, BLK, &s);
+	dwcp_test_fill_random(a, BLK, &s);
 	memcpy(b, a, BLK);
 	for (int k = 0; k < 10; k++)
 		b[(size_t)k * 6007 + 3] ^= 0x5A;       /* 10 isolated bytes */
@@ -358,11 +315,11 @@ Test(delta_codec, few_changed_bytes_cost_about_those_bytes)
 
 Test(delta_codec, rewritten_block_costs_its_length_plus_a_few)
 {
-	uint8_t *a = xmalloc(BLK), *b = xmalloc(BLK);
+	uint8_t *a = dwcp_test_xmalloc(BLK), *b = dwcp_test_xmalloc(BLK);
 	uint64_t s = 7;
 	size_t n;
 
-	fill_random(a, BLK, &s);
+	dwcp_test_fill_random(a, BLK, &s);
 	for (size_t i = 0; i < BLK; i++)
 		b[i] = (uint8_t)~a[i];
 	n = roundtrip(a, b, BLK);
@@ -374,10 +331,10 @@ Test(delta_codec, rewritten_block_costs_its_length_plus_a_few)
  * alternating bytes: the patterns that stress the bound and the gap rule. */
 Test(delta_codec, adversarial_patterns_fit_the_bound)
 {
-	uint8_t *a = xmalloc(BLK), *b = xmalloc(BLK);
+	uint8_t *a = dwcp_test_xmalloc(BLK), *b = dwcp_test_xmalloc(BLK);
 	uint64_t s = 8;
 
-	fill_random(a, BLK, &s);
+	dwcp_test_fill_random(a, BLK, &s);
 	for (size_t gap = 0; gap <= 9; gap++)
 		for (size_t run = 1; run <= 3; run++) {
 			memcpy(b, a, BLK);
@@ -399,20 +356,20 @@ Test(delta_codec, adversarial_patterns_fit_the_bound)
 
 Test(delta_codec, random_blocks_and_edits_roundtrip)
 {
-	uint8_t *a = xmalloc(BLK), *b = xmalloc(BLK);
+	uint8_t *a = dwcp_test_xmalloc(BLK), *b = dwcp_test_xmalloc(BLK);
 	uint64_t s = 9;
 
 	for (int it = 0; it < 200; it++) {
-		size_t len = pick_len(&s, it), edits = (size_t)(next_rand(&s) % 50);
+		size_t len = pick_len(&s, it), edits = (size_t)(dwcp_test_rand(&s) % 50);
 
-		fill_random(a, BLK, &s);
+		dwcp_test_fill_random(a, BLK, &s);
 		memcpy(b, a, BLK);
 		for (size_t e = 0; len && e < edits; e++) {
-			size_t at = (size_t)(next_rand(&s) % len);
-			size_t n = (size_t)(next_rand(&s) % 64);
+			size_t at = (size_t)(dwcp_test_rand(&s) % len);
+			size_t n = (size_t)(dwcp_test_rand(&s) % 64);
 
 			for (size_t k = at; k < len && k < at + n; k++)
-				b[k] = (uint8_t)next_rand(&s);
+				b[k] = (uint8_t)dwcp_test_rand(&s);
 		}
 		roundtrip(a, b, len);
 	}
@@ -427,17 +384,17 @@ Test(delta_codec, small_capacity_is_enospc_and_stays_in_bounds)
 	ssize_t full;
 	uint8_t *d;
 
-	fill_random(a, sizeof(a), &s);
+	dwcp_test_fill_random(a, sizeof(a), &s);
 	memcpy(b, a, sizeof(b));
 	for (size_t i = 0; i < sizeof(b); i += 11)
 		b[i] ^= 0x33;
 	dwcp_delta_select_variant(&im, DWCP_DELTA_SCALAR, &(struct dwcp_cpu_features){ 0 });
-	d = xmalloc(DWCP_DELTA_BOUND(sizeof(a)));
+	d = dwcp_test_xmalloc(DWCP_DELTA_BOUND(sizeof(a)));
 	full = dwcp_delta_encode(&im, a, b, sizeof(a), d, DWCP_DELTA_BOUND(sizeof(a)));
 	cr_assert_gt(full, 0);
 	free(d);
 	for (size_t cap = 0; cap < (size_t)full; cap++) {
-		d = xmalloc(cap);   /* exact size: ASan sees any write past it */
+		d = dwcp_test_xmalloc(cap);   /* exact size: ASan sees any write past it */
 		cr_assert_eq(dwcp_delta_encode(&im, a, b, sizeof(a), d, cap), -ENOSPC, "cap %zu", cap);
 		free(d);
 	}
@@ -450,7 +407,7 @@ Test(delta_codec, small_capacity_is_enospc_and_stays_in_bounds)
 static int decode_checked(const struct dwcp_delta_impl *im, const uint8_t *old, size_t len,
 			  const uint8_t *d, size_t dlen, uint8_t *out)
 {
-	uint8_t *copy = xmalloc(dlen);
+	uint8_t *copy = dwcp_test_xmalloc(dlen);
 	int rc;
 
 	memcpy(copy, d, dlen);
@@ -499,13 +456,13 @@ Test(delta_decode, rejects_malformed_streams)
 Test(delta_decode, every_truncation_and_bit_flip_is_safe)
 {
 	struct dwcp_delta_impl im;
-	uint8_t *a = xmalloc(4096), *b = xmalloc(4096), *out = xmalloc(4096);
-	uint8_t *d = xmalloc(DWCP_DELTA_BOUND(4096));
+	uint8_t *a = dwcp_test_xmalloc(4096), *b = dwcp_test_xmalloc(4096), *out = dwcp_test_xmalloc(4096);
+	uint8_t *d = dwcp_test_xmalloc(DWCP_DELTA_BOUND(4096));
 	uint64_t s = 11;
 	ssize_t n;
 
 	dwcp_delta_select_variant(&im, DWCP_DELTA_SCALAR, &(struct dwcp_cpu_features){ 0 });
-	fill_random(a, 4096, &s);
+	dwcp_test_fill_random(a, 4096, &s);
 	memcpy(b, a, 4096);
 	for (size_t i = 5; i < 4096; i += 97)
 		memset(b + i, (int)i, i % 9);
@@ -526,29 +483,29 @@ Test(delta_decode, fuzz_random_and_mutated_streams)
 {
 	struct dwcp_delta_impl im[NVAR];
 	int nv = variants(im);
-	uint8_t *a = xmalloc(BLK), *b = xmalloc(BLK), *out = xmalloc(BLK);
-	uint8_t *d = xmalloc(DWCP_DELTA_BOUND(BLK));
+	uint8_t *a = dwcp_test_xmalloc(BLK), *b = dwcp_test_xmalloc(BLK), *out = dwcp_test_xmalloc(BLK);
+	uint8_t *d = dwcp_test_xmalloc(DWCP_DELTA_BOUND(BLK));
 	uint64_t s = 12;
 	int accepted = 0;
 
-	fill_random(a, BLK, &s);
+	dwcp_test_fill_random(a, BLK, &s);
 	for (int it = 0; it < 20000; it++) {
-		size_t len = (size_t)(next_rand(&s) % 2048), dlen;
+		size_t len = (size_t)(dwcp_test_rand(&s) % 2048), dlen;
 
 		memcpy(b, a, len);
 		for (size_t e = 0; len && e < 8; e++)
-			b[next_rand(&s) % len] ^= 0x10;
+			b[dwcp_test_rand(&s) % len] ^= 0x10;
 		dlen = (size_t)dwcp_delta_encode(&im[0], a, b, len, d, DWCP_DELTA_BOUND(BLK));
 		switch (it % 3) {
 		case 0:   /* random bytes after a valid header */
-			fill_random(d + 2, dlen > 2 ? dlen - 2 : 0, &s);
+			dwcp_test_fill_random(d + 2, dlen > 2 ? dlen - 2 : 0, &s);
 			break;
 		case 1:   /* a few random byte changes */
 			for (int k = 0; k < 3; k++)
-				d[next_rand(&s) % dlen] = (uint8_t)next_rand(&s);
+				d[dwcp_test_rand(&s) % dlen] = (uint8_t)dwcp_test_rand(&s);
 			break;
 		default:  /* random length, possibly past the real end */
-			dlen = (size_t)(next_rand(&s) % (dlen + 16));
+			dlen = (size_t)(dwcp_test_rand(&s) % (dlen + 16));
 			break;
 		}
 		if (decode_checked(&im[it % nv], a, len, d, dlen, out) == 0)
@@ -565,10 +522,10 @@ Test(delta_scan, leaves_no_upper_vector_state)
 {
 	struct dwcp_delta_impl im[NVAR];
 	int nv = variants(im);
-	uint8_t *a = xmalloc(BLK), *b = xmalloc(BLK), *d = xmalloc(DWCP_DELTA_BOUND(BLK));
+	uint8_t *a = dwcp_test_xmalloc(BLK), *b = dwcp_test_xmalloc(BLK), *d = dwcp_test_xmalloc(DWCP_DELTA_BOUND(BLK));
 	bool ok;
 
-	xinuse_upper(&ok);
+	dwcp_test_xinuse_upper(&ok);
 	if (!ok)
 		cr_skip_test("CPU lacks xgetbv 1: cannot see the register state");
 	memset(a, 0, BLK);
@@ -576,13 +533,13 @@ Test(delta_scan, leaves_no_upper_vector_state)
 	b[BLK - 1] = 1;
 	for (int v = 0; v < nv; v++) {
 		im[v].is_zero(a, BLK);
-		cr_assert_eq(xinuse_upper(&ok), 0u, "%s is_zero", im[v].name);
+		cr_assert_eq(dwcp_test_xinuse_upper(&ok), 0u, "%s is_zero", im[v].name);
 		im[v].xor_buf(d, a, b, BLK);
-		cr_assert_eq(xinuse_upper(&ok), 0u, "%s xor", im[v].name);
+		cr_assert_eq(dwcp_test_xinuse_upper(&ok), 0u, "%s xor", im[v].name);
 		im[v].same_len(a, b, BLK);
-		cr_assert_eq(xinuse_upper(&ok), 0u, "%s same_len", im[v].name);
+		cr_assert_eq(dwcp_test_xinuse_upper(&ok), 0u, "%s same_len", im[v].name);
 		dwcp_delta_encode(&im[v], a, b, BLK, d, DWCP_DELTA_BOUND(BLK));
-		cr_assert_eq(xinuse_upper(&ok), 0u, "%s encode", im[v].name);
+		cr_assert_eq(dwcp_test_xinuse_upper(&ok), 0u, "%s encode", im[v].name);
 	}
 	free(a), free(b), free(d);
 }

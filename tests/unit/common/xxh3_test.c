@@ -18,40 +18,11 @@
 #include <criterion/criterion.h>
 #include <xxhash.h>
 
+#include "tests/lib/util.h"
 #include "common/cpu.h"
 #include "common/ops/xxh3.h"
 
 #define MAX_BIG (1u << 20)
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* XINUSE (xgetbv 1): which register state is live. Bits 2 and 6 are the
- * upper halves of ymm0-15/zmm0-15; left set, they slow every later
- * legacy-SSE instruction of the thread (libraries built for SSE2, e.g.).
- * Returns 0 with *ok false where the CPU lacks xgetbv 1. */
-#define XINUSE_UPPER 0x44u
-
-static uint64_t xinuse_upper(bool *ok)
-{
-	unsigned a, b, c, d;
-	uint32_t lo, hi;
-
-	*ok = __get_cpuid_max(0, NULL) >= 0xd;
-	if (*ok) {
-		__cpuid_count(0xd, 1, a, b, c, d);
-		*ok = (a >> 2) & 1;
-	}
-	if (!*ok)
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
-	return (((uint64_t)hi << 32) | lo) & XINUSE_UPPER;
-}
 
 static uint8_t *random_buf(size_t n, uint64_t seed)
 {
@@ -59,7 +30,7 @@ static uint8_t *random_buf(size_t n, uint64_t seed)
 
 	cr_assert_not_null(p);
 	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(next_rand(&seed) >> 24);
+		p[i] = (uint8_t)(dwcp_test_rand(&seed) >> 24);
 	return p;
 }
 
@@ -146,8 +117,8 @@ Test(xxh3, all_lengths_to_4096_match_libxxhash)
 
 	variants(im, &n);
 	for (size_t len = 0; len <= 4096; len++) {
-		size_t off = (size_t)(next_rand(&rng) % 64);
-		uint64_t seed = (len % 3 == 0) ? 0 : next_rand(&rng);
+		size_t off = (size_t)(dwcp_test_rand(&rng) % 64);
+		uint64_t seed = (len % 3 == 0) ? 0 : dwcp_test_rand(&rng);
 
 		for (int v = 0; v < n; v++)
 			check_one(&im[v], buf + off, len, seed);
@@ -170,7 +141,7 @@ Test(xxh3, large_inputs_match_libxxhash)
 
 		for (int v = 0; v < n; v++) {
 			check_one(&im[v], buf + off, lens[i], 0);
-			check_one(&im[v], buf + off, lens[i], next_rand(&rng));
+			check_one(&im[v], buf + off, lens[i], dwcp_test_rand(&rng));
 		}
 	}
 	free(buf);
@@ -185,9 +156,9 @@ Test(xxh3, variants_agree_on_random_sizes)
 
 	variants(im, &n);
 	for (int it = 0; it < 200; it++) {
-		size_t len = (size_t)(next_rand(&rng) % (MAX_BIG / 4));
-		size_t off = (size_t)(next_rand(&rng) % (MAX_BIG - len + 1));
-		uint64_t seed = next_rand(&rng);
+		size_t len = (size_t)(dwcp_test_rand(&rng) % (MAX_BIG / 4));
+		size_t off = (size_t)(dwcp_test_rand(&rng) % (MAX_BIG - len + 1));
+		uint64_t seed = dwcp_test_rand(&rng);
 
 		for (int v = 0; v < n; v++)
 			check_one(&im[v], buf + off, len, seed);
@@ -205,17 +176,17 @@ Test(xxh3, avx2_leaves_no_upper_vector_state)
 	int n;
 
 	variants(im, &n);
-	xinuse_upper(&ok);
+	dwcp_test_xinuse_upper(&ok);
 	if (!ok || n < 2)
 		cr_skip_test("no AVX2 copy, or CPU lacks xgetbv 1");
 	for (size_t len = 1; len <= sizeof(buf); len *= 4) {
 		uint64_t st;
 
 		im[1].h64(buf, len, 1);
-		st = xinuse_upper(&ok);
+		st = dwcp_test_xinuse_upper(&ok);
 		cr_assert_eq(st, 0u, "h64 %zu bytes: XINUSE upper 0x%llx", len, (unsigned long long)st);
 		im[1].h128(buf, len, 1);
-		st = xinuse_upper(&ok);
+		st = dwcp_test_xinuse_upper(&ok);
 		cr_assert_eq(st, 0u, "h128 %zu bytes: XINUSE upper 0x%llx", len, (unsigned long long)st);
 	}
 }
