@@ -31,6 +31,11 @@
 
 #define MAX_WINDOW 256u
 #define BURST      32u
+/* Sparse latency: one descriptor every 200 us, longer than the default
+ * 50 us spin budget, so in poll-then-sleep mode svc-simd is asleep when
+ * each one arrives and the round trip includes the futex wakeup. */
+#define SPARSE_N      2000u
+#define SPARSE_GAP_NS 200000ull
 
 struct opts {
 	unsigned count, size, window;
@@ -45,7 +50,7 @@ struct phase {
 
 struct mode_result {
 	int ok;
-	struct phase link_tp, link_lat, raw_tp, raw_lat;
+	struct phase link_tp, link_lat, link_sparse, raw_tp, raw_lat, raw_sparse;
 	char err[DWCP_ERR_MSG_MAX];
 };
 
@@ -56,6 +61,7 @@ struct bench {
 	uint32_t crc[MAX_WINDOW];
 	uint64_t t_sent[MAX_WINDOW];
 	uint32_t ctl_buf;
+	struct rte_ring *req, *rsp;  /* the raw reference rings */
 	uint64_t spin_ns;
 	int poll_mode;
 	struct dwcp_hist *hist;
@@ -112,7 +118,55 @@ static void check(struct bench *b, struct phase *p, uint32_t idx, uint64_t now)
 	dwcp_hist_record(b->hist, now - h->t_submit_ns);
 }
 
-static void run_link(struct bench *b, unsigned window, uint64_t n, struct phase *p)
+/* The two paths under test differ only in how a descriptor goes out and
+ * comes back, and in how the client waits. */
+struct path {
+	unsigned (*submit)(struct bench *b, const uint32_t *idx, unsigned n);
+	unsigned (*poll)(struct bench *b, uint32_t *idx, unsigned n);
+	void (*idle)(struct bench *b, uint64_t *since);
+};
+
+static unsigned link_submit(struct bench *b, const uint32_t *idx, unsigned n)
+{
+	return dwcp_client_submit(&b->c, idx, n);
+}
+
+static unsigned link_poll(struct bench *b, uint32_t *idx, unsigned n)
+{
+	return dwcp_client_poll(&b->c, idx, n);
+}
+
+static unsigned raw_submit(struct bench *b, const uint32_t *idx, unsigned n)
+{
+	return rte_ring_sp_enqueue_burst_elem(b->req, idx, sizeof(uint32_t), n, NULL);
+}
+
+static unsigned raw_poll(struct bench *b, uint32_t *idx, unsigned n)
+{
+	return rte_ring_sc_dequeue_burst_elem(b->rsp, idx, sizeof(uint32_t), n, NULL);
+}
+
+static void raw_idle(struct bench *b, uint64_t *since)
+{
+	(void)b;
+	(void)since;
+	rte_pause();   /* a hand-rolled ring busy-polls */
+}
+
+static const struct path link_path = { link_submit, link_poll, idle };
+static const struct path raw_path = { raw_submit, raw_poll, raw_idle };
+
+static void pause_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+
+	nanosleep(&ts, NULL);
+}
+
+/* n descriptors, @window in flight; with @gap_ns, the next one goes out
+ * that long after the previous came back (so the service may sleep). */
+static void run(struct bench *b, const struct path *pa, unsigned window, uint64_t n,
+		uint64_t gap_ns, struct phase *p)
 {
 	uint32_t ready[MAX_WINDOW], got[BURST];
 	unsigned n_ready = window;
@@ -128,12 +182,12 @@ static void run_link(struct bench *b, unsigned window, uint64_t n, struct phase 
 
 		for (unsigned i = 0; i < k; i++)
 			prepare(b, ready[n_ready - k + i], sent + i);
-		m = k ? dwcp_client_submit(&b->c, ready + n_ready - k, k) : 0;
+		m = k ? pa->submit(b, ready + n_ready - k, k) : 0;
 		n_ready -= m;
 		sent += m;
-		m = dwcp_client_poll(&b->c, got, BURST);
+		m = pa->poll(b, got, BURST);
 		if (!m) {
-			idle(b, &since);
+			pa->idle(b, &since);
 			continue;
 		}
 		since = dwcp_now_ns();
@@ -142,70 +196,37 @@ static void run_link(struct bench *b, unsigned window, uint64_t n, struct phase 
 			ready[n_ready++] = got[i];
 		}
 		done += m;
+		if (gap_ns)
+			pause_ns(gap_ns);
 	}
 	finish(b, p, n, t0);
 	p->simd_sleeps = dwcp_stats_read(simd, DWCP_STAT_SLEEPS) - sleeps0;
 }
 
-static int start_raw(struct bench *b, struct rte_ring **req, struct rte_ring **rsp)
+static int start_raw(struct bench *b)
 {
 	const uint16_t echo_step[] = { dwcp_prog_step(DWCP_SLOT_SIMD, DWCP_OP_BENCH_RAW_ECHO) };
 	uint8_t *base = dwcp_client_data(&b->c, b->ctl_buf);
 	struct dwcp_buf_hdr *h = dwcp_client_hdr(&b->c, b->ctl_buf);
 
-	*req = (struct rte_ring *)base;
-	*rsp = (struct rte_ring *)(base + dwcp_bench_rsp_offset());
-	if (rte_ring_init(*req, "bench_req", DWCP_BENCH_RING_DEPTH, RING_F_SP_ENQ | RING_F_SC_DEQ) ||
-	    rte_ring_init(*rsp, "bench_rsp", DWCP_BENCH_RING_DEPTH, RING_F_SP_ENQ | RING_F_SC_DEQ))
+	b->req = (struct rte_ring *)base;
+	b->rsp = (struct rte_ring *)(base + dwcp_bench_rsp_offset());
+	if (rte_ring_init(b->req, "bench_req", DWCP_BENCH_RING_DEPTH, RING_F_SP_ENQ | RING_F_SC_DEQ) ||
+	    rte_ring_init(b->rsp, "bench_rsp", DWCP_BENCH_RING_DEPTH, RING_F_SP_ENQ | RING_F_SC_DEQ))
 		return -EINVAL;
 	dwcp_client_set_prog(&b->c, b->ctl_buf, echo_step, 1);
 	h->len = dwcp_bench_rings_size();
 	return dwcp_client_submit(&b->c, &b->ctl_buf, 1) == 1 ? 0 : -EAGAIN;
 }
 
-static void stop_raw(struct bench *b, struct rte_ring *req)
+static void stop_raw(struct bench *b)
 {
 	uint32_t stop = DWCP_BENCH_STOP, got;
 
-	while (rte_ring_sp_enqueue_elem(req, &stop, sizeof(stop)) != 0)
+	while (rte_ring_sp_enqueue_elem(b->req, &stop, sizeof(stop)) != 0)
 		rte_pause();
 	while (dwcp_client_poll(&b->c, &got, 1) == 0)
 		dwcp_client_wait(&b->c, 10000000ull);
-}
-
-static void run_raw(struct bench *b, struct rte_ring *req, struct rte_ring *rsp, unsigned window,
-		    uint64_t n, struct phase *p)
-{
-	uint32_t ready[MAX_WINDOW], got[BURST];
-	unsigned n_ready = window;
-	uint64_t sent = 0, done = 0, t0;
-
-	memcpy(ready, b->bufs, window * sizeof(ready[0]));
-	dwcp_hist_reset(b->hist);
-	t0 = dwcp_now_ns();
-	while (done < n) {
-		unsigned k = n_ready < n - sent ? n_ready : (unsigned)(n - sent), m;
-		uint64_t now;
-
-		for (unsigned i = 0; i < k; i++)
-			prepare(b, ready[n_ready - k + i], sent + i);
-		m = k ? rte_ring_sp_enqueue_burst_elem(req, ready + n_ready - k, sizeof(uint32_t), k,
-						       NULL) : 0;
-		n_ready -= m;
-		sent += m;
-		m = rte_ring_sc_dequeue_burst_elem(rsp, got, sizeof(uint32_t), BURST, NULL);
-		if (!m) {
-			rte_pause();
-			continue;
-		}
-		now = dwcp_now_ns();
-		for (unsigned i = 0; i < m; i++) {
-			check(b, p, got[i], now);
-			ready[n_ready++] = got[i];
-		}
-		done += m;
-	}
-	finish(b, p, n, t0);
 }
 
 static int setup(struct bench *b, const char *instance, struct dwcp_err *err)
@@ -237,7 +258,6 @@ static void client_main(const char *instance, const struct opts *o, struct mode_
 {
 	struct bench b = { .o = o };
 	struct dwcp_err err = { 0 };
-	struct rte_ring *req, *rsp;
 	uint64_t lat_n = o->count / 10 ? o->count / 10 : 1;
 
 	b.hist = malloc(sizeof(*b.hist));
@@ -245,15 +265,17 @@ static void client_main(const char *instance, const struct opts *o, struct mode_
 		snprintf(r->err, sizeof(r->err), "%s", b.hist ? err.msg : "out of memory");
 		return;
 	}
-	run_link(&b, o->window, o->count, &r->link_tp);
-	run_link(&b, 1, lat_n, &r->link_lat);
-	if (start_raw(&b, &req, &rsp)) {
+	run(&b, &link_path, o->window, o->count, 0, &r->link_tp);
+	run(&b, &link_path, 1, lat_n, 0, &r->link_lat);
+	run(&b, &link_path, 1, SPARSE_N, SPARSE_GAP_NS, &r->link_sparse);
+	if (start_raw(&b)) {
 		snprintf(r->err, sizeof(r->err), "could not start the raw echo in svc-simd");
 		return;
 	}
-	run_raw(&b, req, rsp, o->window, o->count, &r->raw_tp);
-	run_raw(&b, req, rsp, 1, lat_n, &r->raw_lat);
-	stop_raw(&b, req);
+	run(&b, &raw_path, o->window, o->count, 0, &r->raw_tp);
+	run(&b, &raw_path, 1, lat_n, 0, &r->raw_lat);
+	run(&b, &raw_path, 1, SPARSE_N, SPARSE_GAP_NS, &r->raw_sparse);
+	stop_raw(&b);
 	r->ok = 1;
 }
 
@@ -282,23 +304,29 @@ static int run_mode(const char *bin_dir, const struct opts *o, int poll_mode, st
 	return r->ok ? 0 : -1;
 }
 
-static void row(const char *mode, const char *path, const struct phase *tp, const struct phase *lat)
+static void row(const char *mode, const char *path, const struct phase *tp, const struct phase *lat,
+		const struct phase *sp)
 {
-	printf("%-16s %-18s %10.3f %9.2f %9.2f %9.2f %8u\n", mode, path, tp->desc_per_s / 1e6,
-	       lat->p50 / 1e3, lat->p99 / 1e3, lat->p999 / 1e3, tp->errors + lat->errors);
+	printf("%-16s %-18s %9.3f %8.2f %8.2f %8.2f %9.2f %9.2f %6u\n", mode, path,
+	       tp->desc_per_s / 1e6, lat->p50 / 1e3, lat->p99 / 1e3, lat->p999 / 1e3, sp->p50 / 1e3,
+	       sp->p99 / 1e3, tp->errors + lat->errors + sp->errors);
+}
+
+static double ratio(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0;
 }
 
 static void print_mode(const char *mode, const struct mode_result *r, unsigned count)
 {
-	row(mode, "dwcp link", &r->link_tp, &r->link_lat);
-	row(mode, "raw rte_ring SPSC", &r->raw_tp, &r->raw_lat);
-	printf("%-16s %-18s %9.2fx %8.2fx %8.2fx %8.2fx\n", mode, "ratio dwcp/raw",
-	       r->link_tp.desc_per_s / r->raw_tp.desc_per_s,
-	       (double)r->link_lat.p50 / (double)r->raw_lat.p50,
-	       (double)r->link_lat.p99 / (double)r->raw_lat.p99,
-	       (double)r->link_lat.p999 / (double)r->raw_lat.p999);
-	printf("%-16s (svc-simd went to sleep %.1f times per 1000 descriptors in the throughput run)\n",
-	       "", r->link_tp.simd_sleeps * 1000.0 / count);
+	row(mode, "dwcp link", &r->link_tp, &r->link_lat, &r->link_sparse);
+	row(mode, "raw rte_ring SPSC", &r->raw_tp, &r->raw_lat, &r->raw_sparse);
+	printf("%-16s %-18s %8.2fx %7.2fx %7.2fx %7.2fx %8.2fx %8.2fx\n", mode, "ratio dwcp/raw",
+	       r->link_tp.desc_per_s / r->raw_tp.desc_per_s, ratio(r->link_lat.p50, r->raw_lat.p50),
+	       ratio(r->link_lat.p99, r->raw_lat.p99), ratio(r->link_lat.p999, r->raw_lat.p999),
+	       ratio(r->link_sparse.p50, r->raw_sparse.p50), ratio(r->link_sparse.p99, r->raw_sparse.p99));
+	printf("%-16s (svc-simd slept %.1f times per 1000 descriptors in the throughput run, %.0f per 1000 in the sparse run)\n",
+	       "", r->link_tp.simd_sleeps * 1000.0 / count, r->link_sparse.simd_sleeps * 1000.0 / SPARSE_N);
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -341,15 +369,17 @@ int dwcp_cli_bench_handoff(int argc, char **argv)
 	exe[n > 0 ? n : 0] = '\0';
 	dir = dirname(exe);
 	printf("dwcp bench handoff: %u descriptors of %u B, client -> svc-simd (crc32c) -> client\n"
-	       "throughput with %u in flight; latency = round trip with 1 in flight (%u samples)\n\n",
-	       o.count, o.size, o.window, o.count / 10);
+	       "throughput with %u in flight; latency = round trip with 1 in flight (%u samples);\n"
+	       "sparse = round trip of one descriptor every %llu us (%u samples: the service may sleep)\n\n",
+	       o.count, o.size, o.window, o.count / 10, SPARSE_GAP_NS / 1000, SPARSE_N);
 	if (run_mode(dir, &o, 0, &sleep_r) || run_mode(dir, &o, 1, &poll_r)) {
 		fprintf(stderr, "dwcp bench handoff: %s\n", sleep_r.err[0] ? sleep_r.err : poll_r.err);
 		return 1;
 	}
-	printf("%-16s %-18s %10s %9s %9s %9s %8s\n", "mode", "path", "Mdesc/s", "p50_us", "p99_us",
-	       "p99.9_us", "errors");
+	printf("%-16s %-18s %9s %8s %8s %8s %9s %9s %6s\n", "mode", "path", "Mdesc/s", "p50_us",
+	       "p99_us", "p99.9_us", "sparse50", "sparse99", "errors");
 	print_mode("poll-then-sleep", &sleep_r, o.count);
 	print_mode("dedicated-poll", &poll_r, o.count);
-	return sleep_r.link_tp.errors || poll_r.link_tp.errors ? 1 : 0;
+	return sleep_r.link_tp.errors || poll_r.link_tp.errors || sleep_r.link_sparse.errors ||
+	       poll_r.link_sparse.errors ? 1 : 0;
 }
