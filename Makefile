@@ -102,6 +102,9 @@ $(LIB_TEST): $(call obj,$(testlib_SRCS)) | $(LIBS)
 $(BUILD)/tests/%: tests/%.c $(LIB_TEST) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CRIT_CFLAGS) $(LDFLAGS) $< $(LIB_TEST) $(LIBS) -o $@ $(CRIT_LIBS) $(LDLIBS)
+# frame.c is svc-net's, outside the libraries above; the rule links $(LDFLAGS) before them.
+$(BUILD)/tests/unit/net/frame_test: $(BUILD)/obj/svc-net/frame.o
+$(BUILD)/tests/unit/net/frame_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o
 
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)

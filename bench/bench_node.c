@@ -57,6 +57,34 @@ int bench_node_start(const char *bin_dir, const char *instance, int poll_mode, c
 	return rc ? -1 : 0;
 }
 
+int bench_node_start_cfg(const char *bin_dir, const char *instance,
+			 const struct bench_node_cfg *c, char *err, size_t err_len)
+{
+	char cfg[64];
+	FILE *f;
+	int fd, rc;
+
+	snprintf(cfg, sizeof(cfg), "/tmp/dwcp-bench-XXXXXX");
+	fd = mkstemp(cfg);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		snprintf(err, err_len, "cannot write a config file in /tmp");
+		return -1;
+	}
+	fprintf(f, "[supervisor]\nhugepage_mb = %u\n", c->hugepage_mb);
+	if (c->services)
+		fprintf(f, "[services]\nenable = %s\n", c->services);
+	fprintf(f, "%s", c->extra ? c->extra : "");
+	fclose(f);
+	rc = run(bin_dir, (char *const[]){ "dwcp-supervisor", "--instance", (char *)instance,
+					   "--config", cfg, "start", NULL });
+	unlink(cfg);
+	if (rc != 0)
+		snprintf(err, err_len, "could not start a bench node (instance %s): see %s/%s/supervisor.log",
+			 instance, dwcp_attach_run_dir(NULL), instance);
+	return rc ? -1 : 0;
+}
+
 /* A bench node is throw-away: after it stops, its run directory (log,
  * lock) goes too, so repeated runs leave nothing in /run. */
 static void remove_run_dir(const char *instance)

@@ -5,8 +5,14 @@
 int dwcp_cli_bench_handoff(int argc, char **argv);
 /* bench/ops.c: function-level timing of the data-path ops (no services). */
 int dwcp_cli_bench_ops(int argc, char **argv);
+/* bench/transfer.c: send -> recv between two local nodes beside its references. */
+int dwcp_cli_bench_transfer(int argc, char **argv);
 /* cli/keygen.c: `dwcp keygen PATH`, a new AES-256 key file; argv[0] is
  * "keygen". Returns the exit status (0, 1 failed, 2 usage). */
 int dwcp_cli_keygen(int argc, char **argv);
+
+/* cli/send.c, cli/recv.c: the transfer commands; argv[0] is the command. */
+int dwcp_cli_send(int argc, char **argv);
+int dwcp_cli_recv(int argc, char **argv);
 
 #endif

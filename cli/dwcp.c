@@ -11,12 +11,19 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dwcp COMMAND ...\n"
 		"commands:\n"
+		"  send --stream NAME --file PATH --to PEER [--instance NAME] [--json] ...\n"
+		"        send a file to another node (dwcp send --help)\n"
+		"  recv --stream NAME [--out PATH] [--instance NAME] [--json] ...\n"
+		"        wait for a stream on this node and write it (dwcp recv --help)\n"
 		"  bench handoff [--instance NAME] [--count N] [--size BYTES] [--window N]\n"
 		"        descriptors client -> svc-simd (crc32c) -> client, beside raw rte_ring SPSC\n"
 		"        between the same two processes; poll-then-sleep and dedicated-poll modes\n"
 		"  bench ops [--size BYTES] [--ms N] [--no-avx512]\n"
 		"        GB/s of each data-path op on one buffer (checksums, delta scans,\n"
 		"        LZ4/zstd, AES-256-GCM with both backends), beside references\n"
+		"  bench transfer [--size MiB] [--connections N] [--keep]\n"
+		"        dwcp send -> recv between two local nodes, beside the same ops in one\n"
+		"        thread and raw TCP; then the bytes of a delta send against zstd -1\n"
 		"  keygen PATH\n"
 		"        write a new random AES-256 key file (mode 0600) for [crypto] key_file\n");
 }
@@ -28,6 +35,12 @@ int main(int argc, char **argv)
 		return dwcp_cli_bench_handoff(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "ops") == 0)
 		return dwcp_cli_bench_ops(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "transfer") == 0)
+		return dwcp_cli_bench_transfer(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "send") == 0)
+		return dwcp_cli_send(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "recv") == 0)
+		return dwcp_cli_recv(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
 		return dwcp_cli_keygen(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {

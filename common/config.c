@@ -29,7 +29,7 @@
 #define CFG_SHOW_MAX   80                  /* value characters quoted in a message */
 
 enum section { SEC_SUPERVISOR, SEC_POOL, SEC_LINK, SEC_RUNTIME, SEC_SERVICES, SEC_CRYPTO,
-	       SEC_MEM, SEC_COMPRESS, SEC_COUNT };
+	       SEC_MEM, SEC_COMPRESS, SEC_NET, SEC_PEERS, SEC_STREAM, SEC_RECV, SEC_COUNT };
 
 static const char *const section_names[SEC_COUNT] = {
 	[SEC_SUPERVISOR] = "supervisor",
@@ -40,6 +40,10 @@ static const char *const section_names[SEC_COUNT] = {
 	[SEC_CRYPTO] = "crypto",
 	[SEC_MEM] = "mem",
 	[SEC_COMPRESS] = "compress",
+	[SEC_NET] = "net",
+	[SEC_PEERS] = "peers",
+	[SEC_STREAM] = "stream",
+	[SEC_RECV] = "recv",
 };
 
 static const char *const service_names[] = {
@@ -48,7 +52,7 @@ static const char *const service_names[] = {
 #define N_SERVICE_NAMES (sizeof(service_names) / sizeof(service_names[0]))
 _Static_assert(N_SERVICE_NAMES <= DWCP_CFG_MAX_SVCS, "every service fits in the enable list");
 
-enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES };
+enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC };
 
 #define F_BYTES    0x01   /* accepts K/M/G suffixes */
 #define F_POW2     0x02
@@ -91,6 +95,18 @@ static const struct key_desc keys[] = {
 	{ SEC_MEM, K_U32, 0, "delta_cache_mb", OFF(delta_cache_mb), 0, 65536 },
 	{ SEC_COMPRESS, K_U32, 0, "zstd_level", OFF(zstd_level), 1, 19 },
 	{ SEC_COMPRESS, K_U32, 0, "lz4_level", OFF(lz4_level), 1, 12 },
+	{ SEC_NET, K_ADDR, F_EMPTY_OK, "listen", OFF(net_listen), 0, 0 },
+	{ SEC_NET, K_U32, 0, "connections", OFF(net_connections), 1, 64 },
+	{ SEC_NET, K_BOOL, 0, "zerocopy", OFF(net_zerocopy), 0, 0 },
+	{ SEC_NET, K_U32, 0, "busy_poll_us", OFF(net_busy_poll_us), 0, 100000 },
+	{ SEC_NET, K_U32, F_BYTES, "socket_buffer", OFF(net_sockbuf), 65536, 1u << 30 },
+	{ SEC_NET, K_U32, 0, "resend_ms", OFF(net_resend_ms), 50, 600000 },
+	{ SEC_NET, K_WORD, 0, "congestion", OFF(net_congestion), 0, 0 },
+	{ SEC_STREAM, K_U32, F_BYTES | F_PAGE, "chunk_size", OFF(chunk_size), 4096, 65536 },
+	{ SEC_STREAM, K_U32, 0, "window", OFF(window), 1, 65536 },
+	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
+	{ SEC_STREAM, K_BOOL, 0, "delta", OFF(delta), 0, 0 },
+	{ SEC_RECV, K_PATH, F_ABSOLUTE, "dir", OFF(recv_dir), 0, 0 },
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -193,6 +209,56 @@ static int instance_ok(const char *name)
 	return 1;
 }
 
+static int addr_ok(const struct key_desc *k, const char *a)
+{
+	char host[DWCP_ADDR_MAX];
+	uint16_t port;
+
+	if (!*a)
+		return (k->flags & F_EMPTY_OK) != 0;
+	return dwcp_addr_split(a, host, &port, NULL) == 0;
+}
+
+static int word_ok(const char *w)
+{
+	size_t n = strnlen(w, 16);
+
+	if (n == 0 || n >= 16)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)w[i]) && !isdigit((unsigned char)w[i]) && w[i] != '_')
+			return 0;
+	return 1;
+}
+
+static int codec_parse(const char *s, uint32_t *out)
+{
+	static const char *const names[] = { [DWCP_CFG_CODEC_NONE] = "none",
+					     [DWCP_CFG_CODEC_LZ4] = "lz4",
+					     [DWCP_CFG_CODEC_ZSTD] = "zstd" };
+
+	for (uint32_t i = 0; i < 3; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = i;
+			return 1;
+		}
+	return 0;
+}
+
+const char *dwcp_config_codec_name(uint32_t codec)
+{
+	return codec == DWCP_CFG_CODEC_ZSTD ? "zstd" : codec == DWCP_CFG_CODEC_LZ4 ? "lz4" :
+	       codec == DWCP_CFG_CODEC_NONE ? "none" : "?";
+}
+
+const char *dwcp_config_peer(const struct dwcp_config *cfg, const char *name)
+{
+	for (unsigned i = 0; i < cfg->n_peers; i++)
+		if (strcmp(cfg->peers[i].name, name) == 0)
+			return cfg->peers[i].addr;
+	return NULL;
+}
+
 static int path_ok(const struct key_desc *k, const char *path)
 {
 	size_t n = strnlen(path, DWCP_PATH_MAX);
@@ -242,6 +308,16 @@ static void expect_text(const struct key_desc *k, char *buf, size_t len)
 		break;
 	case K_SERVICES:
 		expect_services(buf, len);
+		break;
+	case K_ADDR:
+		snprintf(buf, len, "HOST:PORT (e.g. 0.0.0.0:7100, [::]:7100, nodeb:7100), port 1..65535%s",
+			 k->flags & F_EMPTY_OK ? ", or empty for none" : "");
+		break;
+	case K_WORD:
+		snprintf(buf, len, "1..15 characters from a-z 0-9 _");
+		break;
+	case K_CODEC:
+		snprintf(buf, len, "zstd, lz4 or none");
 		break;
 	}
 }
@@ -410,6 +486,18 @@ static int apply_value(const struct parser *ps, const struct key_desc *k, const 
 		return 0;
 	case K_SERVICES:
 		return parse_services(ps, k, value);
+	case K_ADDR:
+		if (!addr_ok(k, value))
+			return bad_value(ps, k, value, NULL);
+		snprintf(field, DWCP_ADDR_MAX, "%s", value);
+		return 0;
+	case K_WORD:
+		if (!word_ok(value))
+			return bad_value(ps, k, value, NULL);
+		snprintf(field, 16, "%s", value);
+		return 0;
+	case K_CODEC:
+		return codec_parse(value, field) ? 0 : bad_value(ps, k, value, NULL);
 	}
 	return bad_value(ps, k, value, "internal: unhandled key kind");
 }
@@ -480,6 +568,33 @@ static int split_assignment(const struct parser *ps, char *s, char **key, char *
 	return 0;
 }
 
+/* [peers] NAME = HOST:PORT: the names are the user's, so no key table. */
+static int parse_peer(struct parser *ps, const char *name, const char *value)
+{
+	struct dwcp_config *cfg = ps->cfg;
+	struct dwcp_err sub = { 0 };
+	char host[DWCP_ADDR_MAX];
+	uint16_t port;
+
+	if (!instance_ok(name))
+		return dwcp_err_set(ps->err, -EINVAL,
+				    "%s:%u: [peers] '%.*s': a peer name is 1..%d characters from A-Z a-z 0-9 _ -",
+				    ps->origin, ps->line, CFG_SHOW_MAX, name, DWCP_NAME_MAX - 1);
+	if (dwcp_config_peer(cfg, name))
+		return dwcp_err_set(ps->err, -EINVAL, "%s:%u: [peers] %s defined twice; expected each peer once",
+				    ps->origin, ps->line, name);
+	if (cfg->n_peers >= DWCP_CFG_MAX_PEERS)
+		return dwcp_err_set(ps->err, -EINVAL, "%s:%u: [peers] %s: more than %d peers",
+				    ps->origin, ps->line, name, DWCP_CFG_MAX_PEERS);
+	if (dwcp_addr_split(value, host, &port, &sub))
+		return dwcp_err_set(ps->err, -EINVAL, "%s:%u: [peers] %s: %s", ps->origin, ps->line,
+				    name, sub.msg);
+	snprintf(cfg->peers[cfg->n_peers].name, DWCP_NAME_MAX, "%s", name);
+	snprintf(cfg->peers[cfg->n_peers].addr, DWCP_ADDR_MAX, "%s", value);
+	cfg->n_peers++;
+	return 0;
+}
+
 static int parse_assignment(struct parser *ps, char *s)
 {
 	char *key = NULL, *value = NULL;
@@ -488,6 +603,8 @@ static int parse_assignment(struct parser *ps, char *s)
 
 	if (rc < 0)
 		return rc;
+	if (ps->section == SEC_PEERS)
+		return parse_peer(ps, key, value);
 	idx = find_key((enum section)ps->section, key);
 	if (idx < 0)
 		return unknown_key(ps, key);
@@ -550,6 +667,18 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 		snprintf(cfg->services[i], DWCP_NAME_MAX, "%s", service_names[i]);
 	cfg->n_services = N_SERVICE_NAMES;
 	cfg->key_file[0] = '\0';   /* no encryption configured */
+	snprintf(cfg->net_listen, sizeof(cfg->net_listen), "0.0.0.0:7100");
+	cfg->net_connections = 4;
+	cfg->net_zerocopy = true;
+	cfg->net_busy_poll_us = 0;
+	cfg->net_sockbuf = 16u << 20;
+	cfg->net_resend_ms = 2000;
+	snprintf(cfg->net_congestion, sizeof(cfg->net_congestion), "bbr");
+	cfg->chunk_size = 65536;
+	cfg->window = 256;
+	cfg->codec = DWCP_CFG_CODEC_ZSTD;
+	cfg->delta = true;
+	snprintf(cfg->recv_dir, sizeof(cfg->recv_dir), "/var/lib/dwcp/recv");
 }
 
 int dwcp_config_parse(struct dwcp_config *cfg, const char *text, const char *origin,
@@ -590,6 +719,12 @@ static int field_ok(const struct dwcp_config *cfg, const struct key_desc *k)
 		return instance_ok(field);
 	case K_PATH:
 		return path_ok(k, field);
+	case K_ADDR:
+		return addr_ok(k, field);
+	case K_WORD:
+		return word_ok(field);
+	case K_CODEC:
+		return *(const uint32_t *)field <= DWCP_CFG_CODEC_ZSTD;
 	case K_BOOL:
 	case K_SERVICES:   /* checked on their own: no single value to show */
 		return 1;
@@ -639,6 +774,10 @@ static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 		return dwcp_err_set(err, -EINVAL,
 				    "[supervisor] heartbeat_timeout_ms = %u: expected at least 3 * heartbeat_ms = %llu, so a service is declared dead only after three missed heartbeats",
 				    cfg->heartbeat_timeout_ms, 3ull * cfg->heartbeat_ms);
+	if ((uint64_t)cfg->chunk_size + 4096 > cfg->pool_buf_size)
+		return dwcp_err_set(err, -EINVAL,
+				    "[stream] chunk_size = %u: expected at most [pool] buf_size - 4096 = %u (a chunk plus its header and worst-case growth must fit one buffer)",
+				    cfg->chunk_size, cfg->pool_buf_size - 4096);
 	if (cfg->backoff_max_ms < cfg->backoff_ms)
 		return dwcp_err_set(err, -EINVAL,
 				    "[supervisor] restart_backoff_max_ms = %u: expected at least restart_backoff_ms = %u",

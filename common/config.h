@@ -19,10 +19,19 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/netaddr.h"
 
 #define DWCP_NAME_MAX      32   /* instance and service names, incl. NUL */
 #define DWCP_PATH_MAX      256
 #define DWCP_CFG_MAX_SVCS  8
+#define DWCP_CFG_MAX_PEERS 16
+
+enum dwcp_cfg_codec { DWCP_CFG_CODEC_NONE = 0, DWCP_CFG_CODEC_LZ4 = 1, DWCP_CFG_CODEC_ZSTD = 2 };
+
+struct dwcp_cfg_peer {
+	char name[DWCP_NAME_MAX];
+	char addr[DWCP_ADDR_MAX];
+};
 
 struct dwcp_config {
 	/* [supervisor] */
@@ -60,7 +69,36 @@ struct dwcp_config {
 	                               * (`dwcp keygen`, common/keyfile.h); default "" = no
 	                               * encryption configured. Absolute because the services
 	                               * that read it need not share the supervisor's cwd */
+	/* [net] (svc-net, the AMST kernel-TCP transport) */
+	char     net_listen[DWCP_ADDR_MAX]; /* listen; HOST:PORT or "" = accept nothing; default
+	                               * "0.0.0.0:7100"; `dwcp-supervisor start --listen` overrides */
+	uint32_t net_connections;     /* connections; 1..64 per peer; default 4 */
+	bool     net_zerocopy;        /* zerocopy; MSG_ZEROCOPY for chunk sends; default true */
+	uint32_t net_busy_poll_us;    /* busy_poll_us; SO_BUSY_POLL, 0..100000; default 0 = off */
+	uint32_t net_sockbuf;         /* socket_buffer (bytes); 64K..1G; default 16M */
+	uint32_t net_resend_ms;       /* resend_ms; 50..600000; default 2000: resend a chunk not
+	                               * acknowledged for this long */
+	char     net_congestion[16];  /* congestion; default "bbr" (cubic, with a log line, if the
+	                               * kernel lacks it) */
+	/* [peers] NAME = HOST:PORT, any number up to DWCP_CFG_MAX_PEERS */
+	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
+	unsigned n_peers;
+	/* [stream] (defaults of `dwcp send`) */
+	uint32_t chunk_size;          /* chunk_size (bytes); 4096..65536, multiple of 4096, and at
+	                               * most pool buf_size - 4096; default 64K */
+	uint32_t window;              /* window; chunks in flight per send, 1..65536; default 256 */
+	uint32_t codec;               /* codec; zstd | lz4 | none; default zstd */
+	bool     delta;               /* delta; HDE against the previous version; default true */
+	/* [recv] */
+	char     recv_dir[DWCP_PATH_MAX]; /* dir; where `dwcp recv` writes without --out;
+	                               * default "/var/lib/dwcp/recv" */
 };
+
+/** "zstd", "lz4", "none". */
+const char *dwcp_config_codec_name(uint32_t codec);
+
+/** The address of peer @p name in @p cfg, or NULL. */
+const char *dwcp_config_peer(const struct dwcp_config *cfg, const char *name);
 
 /** Fill @p cfg with the built-in defaults. */
 void dwcp_config_defaults(struct dwcp_config *cfg);

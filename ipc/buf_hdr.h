@@ -102,6 +102,14 @@ enum dwcp_op {
 	DWCP_OP_VERIFY = 8,     /* check the chunk's header and CRC32C */
 	DWCP_OP_OPEN = 9,       /* AES-256-GCM decrypt and authenticate the body */
 	DWCP_OP_DECOMPRESS = 10,/* undo LZ4/zstd */
+	/* HDE (ipc/hde.h), svc-mem, against its delta cache (ipc/dcache.h). */
+	DWCP_OP_DELTA = 11,     /* sender: data body -> HDE body, then remember the new pages */
+	DWCP_OP_UNDELTA = 12,   /* receiver: HDE body -> data body, then remember the new pages */
+	/* Transport (svc-net). */
+	DWCP_OP_TRANSMIT = 13,  /* sender: send the chunk to its stream's peer and keep it
+	                         * until the receiver acknowledges it as written */
+	DWCP_OP_ACK = 14,       /* receiver: acknowledge (stream, seq) to where it came from */
+	DWCP_OP_NACK = 15,      /* receiver: refuse it; result = the DWCP_BUF_* reason */
 	DWCP_OP_MAX
 };
 
@@ -114,6 +122,17 @@ enum dwcp_op {
 #define DWCP_BUF_EBADCHUNK 5  /* malformed chunk header, or a step in the wrong order */
 #define DWCP_BUF_ENOKEY   6   /* encryption asked for, no key configured */
 #define DWCP_BUF_ENOMEM   7   /* a library failed to get memory */
+#define DWCP_BUF_EBASE    8   /* HDE: a delta base the receiver's cache does not hold;
+                               * resend this chunk raw */
+#define DWCP_BUF_ENORECV  9   /* no `dwcp recv` registered for the stream at the receiver */
+#define DWCP_BUF_ESINK    10  /* the receiver could not write the data (disk full, I/O error) */
+#define DWCP_BUF_ESTALE   11  /* a chunk of an older transfer of the stream */
+#define DWCP_BUF_ENACK    12  /* sender side: the receiver refused the chunk; result = its
+                               * reason (one of the codes above) */
+#define DWCP_BUF_ENOPEER  13  /* sender side: the stream's peer is unreachable */
+
+/** What a DWCP_BUF_* status means, for messages (ipc/names.c). */
+const char *dwcp_buf_status_name(unsigned status);
 
 struct dwcp_buf_hdr {
 	uint64_t owner;            /* see the table above */
@@ -133,8 +152,11 @@ struct dwcp_buf_hdr {
 	                            * dwcp_svc step() */
 	uint32_t deliver_gen;      /* writer: owner; generation of the client its DELIVER step is
 	                            * for: a later client in the same slot drops it */
-	uint32_t reserved1;
-	uint64_t reserved[5];
+	uint32_t wire_len;         /* writer: owner; bytes this chunk took on the wire (frame
+	                            * included), set by the transport that sent or received it */
+	uint64_t origin;           /* writer: svc-net; receiver: (svc-net generation << 32 | peer
+	                            * id) the chunk came from, where ACK/NACK for it go */
+	uint64_t reserved[4];
 };
 
 _Static_assert(sizeof(struct dwcp_buf_hdr) == 128, "buffer header is two cache lines");

@@ -5,7 +5,8 @@
 #include "common/ops/crc32c.h"
 #include "ipc/chunk.h"
 
-void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, uint32_t orig_len)
+void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, uint64_t offset,
+		     uint32_t orig_len)
 {
 	memset(c, 0, sizeof(*c));
 	c->magic = DWCP_CHUNK_MAGIC;
@@ -13,6 +14,7 @@ void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, ui
 	c->hdr_len = DWCP_CHUNK_HDR_LEN;
 	c->stream = stream;
 	c->seq = seq;
+	c->offset = offset;
 	c->orig_len = orig_len;
 	c->body_len = orig_len;
 	c->inner_len = orig_len;

@@ -1,5 +1,5 @@
 /* The chunk: how a piece of a stream looks inside a buffer and on the
- * wire. A chunk buffer's payload is an 80-byte header followed by the
+ * wire. A chunk buffer's payload is an 96-byte header followed by the
  * body; each step of the sender's program rewrites the body and records
  * what it did in the header, the receiver's program undoes the steps in
  * reverse reading only the header. The header is also the wire format
@@ -34,7 +34,7 @@
 
 #define DWCP_CHUNK_MAGIC    0x4b434457u   /* "DWCK" */
 #define DWCP_CHUNK_VERSION  1u
-#define DWCP_CHUNK_HDR_LEN  80u
+#define DWCP_CHUNK_HDR_LEN  96u
 
 #define DWCP_CHUNK_F_DELTA  0x01u   /* body is an HDE delta against base_hash */
 #define DWCP_CHUNK_F_SEALED 0x02u   /* body is AES-256-GCM ciphertext */
@@ -58,7 +58,11 @@ struct dwcp_chunk_hdr {
 	uint32_t crc;             /* CRC32C of the header (crc = 0) and the body */
 	uint8_t  tag[16];
 	uint32_t inner_len;       /* body length before compression */
-	uint32_t reserved;        /* 0 */
+	uint32_t xfer;            /* the transfer (one `dwcp send` run) this chunk belongs to:
+	                           * a receiver refuses a stale run's resends */
+	uint64_t offset;          /* byte offset of the chunk's data in the stream; HDE keys
+	                           * pages by offset / 4096, so it is a multiple of 4096 */
+	uint64_t reserved;        /* 0 */
 };
 
 _Static_assert(sizeof(struct dwcp_chunk_hdr) == DWCP_CHUNK_HDR_LEN, "chunk header is wire format");
@@ -72,7 +76,8 @@ static inline uint8_t *dwcp_chunk_body(struct dwcp_chunk_hdr *c)
 }
 
 /** Start a chunk header for @p orig_len bytes of data (body = the data). */
-void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, uint32_t orig_len);
+void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, uint64_t offset,
+		     uint32_t orig_len);
 
 /**
  * Check a header before trusting it: magic, version, header length, known

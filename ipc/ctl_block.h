@@ -129,7 +129,8 @@ struct dwcp_ctl_block {
 	uint32_t lz4_level;
 	uint64_t off_dcache;        /* the HDE delta cache (ipc/dcache.h) */
 	uint64_t dcache_size;       /* its bytes; 0 = none */
-	uint8_t  pad[1024 - 928];
+	uint64_t off_node;          /* struct dwcp_node_part (ipc/streams.h) */
+	uint8_t  pad[1024 - 936];
 	struct dwcp_slot slots[DWCP_MAX_SLOTS];
 };
 

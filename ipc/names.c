@@ -1,4 +1,5 @@
 /* Display names for the enums of the shared ABI. */
+#include "ipc/buf_hdr.h"
 #include "ipc/ctl_block.h"
 #include "ipc/stats.h"
 
@@ -21,8 +22,32 @@ const char *dwcp_stats_name(enum dwcp_stat_counter c)
 		[DWCP_STAT_ERRORS] = "errors", [DWCP_STAT_DEQUEUED] = "dequeued",
 		[DWCP_STAT_ENQUEUED] = "enqueued", [DWCP_STAT_LINK_FULL] = "link_full",
 		[DWCP_STAT_SLEEPS] = "sleeps", [DWCP_STAT_WAKEUPS] = "wakeups",
-		[DWCP_STAT_REDELIVERED] = "redelivered",
+		[DWCP_STAT_REDELIVERED] = "redelivered", [DWCP_STAT_TX_BYTES] = "tx_bytes",
+		[DWCP_STAT_RX_BYTES] = "rx_bytes", [DWCP_STAT_RESENT] = "resent",
+		[DWCP_STAT_REJECTED] = "rejected",
 	};
 
 	return (unsigned)c < DWCP_STAT_N ? n[c] : "?";
+}
+
+const char *dwcp_buf_status_name(unsigned status)
+{
+	static const char *const n[] = {
+		[DWCP_BUF_OK] = "ok",
+		[DWCP_BUF_EBADOP] = "no such op in that service",
+		[DWCP_BUF_EBADLEN] = "length exceeds the buffer",
+		[DWCP_BUF_EBADCRC] = "checksum mismatch",
+		[DWCP_BUF_EAUTH] = "authentication failed (tampered, or the two nodes' keys differ)",
+		[DWCP_BUF_EBADCHUNK] = "malformed chunk",
+		[DWCP_BUF_ENOKEY] = "no key configured ([crypto] key_file)",
+		[DWCP_BUF_ENOMEM] = "out of memory in a library",
+		[DWCP_BUF_EBASE] = "delta base not held by the receiver",
+		[DWCP_BUF_ENORECV] = "no `dwcp recv` for the stream at the receiver",
+		[DWCP_BUF_ESINK] = "the receiver could not write the data",
+		[DWCP_BUF_ESTALE] = "chunk of an older transfer",
+		[DWCP_BUF_ENACK] = "refused by the receiver",
+		[DWCP_BUF_ENOPEER] = "peer unreachable",
+	};
+
+	return status < sizeof(n) / sizeof(n[0]) && n[status] ? n[status] : "unknown status";
 }

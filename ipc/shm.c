@@ -13,12 +13,13 @@
 
 #include "common/timeutil.h"
 #include "ipc/shm.h"
+#include "ipc/streams.h"
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 #define PART_ALIGN 4096u
 
 struct layout {
-	uint64_t off_stats, off_links, link_stride, off_hdrs, off_free_map, off_data, off_dcache, total;
+	uint64_t off_stats, off_node, off_links, link_stride, off_hdrs, off_free_map, off_data, off_dcache, total;
 };
 
 static int compute_layout(const struct dwcp_shm_params *p, struct layout *l)
@@ -32,7 +33,8 @@ static int compute_layout(const struct dwcp_shm_params *p, struct layout *l)
 	if (ring_size < 0)
 		return -EINVAL;
 	l->off_stats = ALIGN_UP(sizeof(struct dwcp_ctl_block), PART_ALIGN);
-	l->off_links = ALIGN_UP(l->off_stats + sizeof(struct dwcp_stats) * DWCP_MAX_SLOTS, PART_ALIGN);
+	l->off_node = ALIGN_UP(l->off_stats + sizeof(struct dwcp_stats) * DWCP_MAX_SLOTS, PART_ALIGN);
+	l->off_links = ALIGN_UP(l->off_node + sizeof(struct dwcp_node_part), PART_ALIGN);
 	l->link_stride = ALIGN_UP((uint64_t)ring_size, 64);
 	l->off_hdrs = ALIGN_UP(l->off_links + l->link_stride * DWCP_MAX_LINKS, PART_ALIGN);
 	l->off_free_map = ALIGN_UP(l->off_hdrs + sizeof(struct dwcp_buf_hdr) * (uint64_t)p->n_bufs,
@@ -70,6 +72,7 @@ static void fill_view(void *base, struct dwcp_shm *v)
 	v->link_depth = c->link_depth;
 	v->dcache_size = c->dcache_size;
 	v->dcache = c->dcache_size ? b + c->off_dcache : NULL;
+	v->node = (struct dwcp_node_part *)(b + c->off_node);
 }
 
 static int init_links(struct dwcp_shm *v, struct dwcp_err *err)
@@ -109,6 +112,7 @@ int dwcp_shm_format(void *base, size_t size, const struct dwcp_shm_params *p,
 	c->poll_mode = p->poll_mode;
 	c->total_size = l.total;
 	c->off_stats = l.off_stats;
+	c->off_node = l.off_node;
 	c->off_links = l.off_links;
 	c->link_stride = l.link_stride;
 	c->off_hdrs = l.off_hdrs;

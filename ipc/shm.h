@@ -16,6 +16,7 @@
 #include "ipc/stats.h"
 
 struct rte_ring;
+struct dwcp_node_part;
 
 struct dwcp_shm {
 	struct dwcp_ctl_block *ctl;
@@ -30,6 +31,7 @@ struct dwcp_shm {
 	uint32_t link_depth;
 	uint8_t *dcache;             /* the HDE delta cache (ipc/dcache.h), dcache_size bytes */
 	uint64_t dcache_size;
+	struct dwcp_node_part *node; /* transport config and stream table (ipc/streams.h) */
 };
 
 struct dwcp_shm_params {

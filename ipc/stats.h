@@ -25,6 +25,10 @@ enum dwcp_stat_counter {
 	DWCP_STAT_SLEEPS,       /* times the loop went to sleep */
 	DWCP_STAT_WAKEUPS,      /* futex wakes this slot's producers issued to consumers */
 	DWCP_STAT_REDELIVERED,  /* buffers adopted from a dead predecessor */
+	DWCP_STAT_TX_BYTES,     /* transports: bytes written to the wire (frames included) */
+	DWCP_STAT_RX_BYTES,     /* transports: bytes read from the wire */
+	DWCP_STAT_RESENT,       /* transports: chunks sent again (NACK, timeout, reconnect) */
+	DWCP_STAT_REJECTED,     /* chunks refused by a receiver (counted where refused) */
 	DWCP_STAT_N
 };
 

@@ -104,6 +104,8 @@ static void free_chain(struct rt *rt, uint32_t idx)
 	dwcp_pool_free(&rt->ctx.at.shm, idx);
 }
 
+/* @return 0 (done, status stamped), -EAGAIN (call again later) or
+ * DWCP_SVC_KEEP (the service kept the buffer). */
 static int do_step(struct rt *rt, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op, uint32_t *out)
 {
 	/* TSC, not clock_gettime: this runs once per step. */
@@ -116,6 +118,8 @@ static int do_step(struct rt *rt, uint32_t idx, struct dwcp_buf_hdr *h, unsigned
 	dwcp_hist_record(&rt->ctx.stats->step_ns, (uint64_t)((rte_rdtsc() - t0) * rt->ns_per_tsc));
 	dwcp_stats_add(rt->ctx.stats, DWCP_STAT_OPS, 1);
 	dwcp_stats_add(rt->ctx.stats, DWCP_STAT_BYTES, h->len);
+	if (st == DWCP_SVC_KEEP)
+		return st;
 	if (st != DWCP_BUF_OK) {
 		*out = idx;
 		h->status = (uint16_t)(st < 0 ? DWCP_BUF_EBADOP : st);
@@ -126,6 +130,7 @@ static int do_step(struct rt *rt, uint32_t idx, struct dwcp_buf_hdr *h, unsigned
 
 #define STEPS_DONE  (-1)   /* consumed here */
 #define STEPS_RETRY (-2)   /* a step asked to be called again */
+#define STEPS_KEPT  (-3)   /* the service kept it (DWCP_SVC_KEEP) */
 
 /* Do every step of *@pidx that names this slot. @return the slot the
  * buffer (*@pidx, which a step may have replaced) goes to next, or
@@ -154,9 +159,13 @@ static int run_steps(struct rt *rt, uint32_t *pidx)
 			*pidx = idx;
 			return (int)slot;
 		}
-		if (h->status == DWCP_BUF_OK && do_step(rt, idx, h, dwcp_prog_op(step), &out)) {
-			*pidx = idx;
-			return STEPS_RETRY;
+		if (h->status == DWCP_BUF_OK) {
+			int rc = do_step(rt, idx, h, dwcp_prog_op(step), &out);
+
+			if (rc) {
+				*pidx = idx;
+				return rc == DWCP_SVC_KEEP ? STEPS_KEPT : STEPS_RETRY;
+			}
 		}
 		if (out != idx) {
 			adopt_output(rt, idx, out);
@@ -231,6 +240,36 @@ static unsigned process(struct rt *rt, const uint32_t *idx, unsigned n)
 	return n;
 }
 
+void dwcp_svc_pass(struct dwcp_svc_ctx *ctx, uint32_t idx, int status)
+{
+	struct rt *rt = (struct rt *)ctx;   /* ctx is rt's first member */
+	struct dwcp_buf_hdr *h = dwcp_shm_hdr(&ctx->at.shm, idx);
+
+	if (status != DWCP_BUF_OK) {
+		h->status = (uint16_t)status;
+		dwcp_stats_add(ctx->stats, DWCP_STAT_ERRORS, 1);
+	}
+	h->pc++;
+	process(rt, &idx, 1);
+}
+
+void dwcp_svc_submit(struct dwcp_svc_ctx *ctx, uint32_t idx)
+{
+	struct rt *rt = (struct rt *)ctx;
+
+	/* HELD -> WORK: from here a crash re-delivers it instead of freeing it. */
+	__atomic_store_n(&dwcp_shm_hdr(&ctx->at.shm, idx)->owner,
+			 dwcp_owner_work(ctx->at.slot, ctx->at.gen), __ATOMIC_RELEASE);
+	process(rt, &idx, 1);
+}
+
+unsigned dwcp_svc_backlog(const struct dwcp_svc_ctx *ctx)
+{
+	const struct rt *rt = (const struct rt *)ctx;
+
+	return rt->n_park + rt->n_retry;
+}
+
 static unsigned take_retries(struct rt *rt)
 {
 	uint32_t idx[PARK_MAX];
@@ -292,12 +331,12 @@ static unsigned take_inputs(struct rt *rt)
 
 static int has_input(void *arg)
 {
-	const struct rt *rt = arg;
+	struct rt *rt = arg;
 
 	for (unsigned src = 0; src < DWCP_MAX_SLOTS; src++)
 		if (src != rt->ctx.at.slot && dwcp_link_count(&rt->ctx.at.shm, src, rt->ctx.at.slot))
 			return 1;
-	return 0;
+	return rt->svc->pending ? rt->svc->pending((struct dwcp_svc_ctx *)&rt->ctx) : 0;
 }
 
 /* Modelled in tests/model/handoff.pml (service start: adopt). */
@@ -394,6 +433,8 @@ static void loop(struct rt *rt)
 		if (!rt->n_park && !rt->n_retry && !rt->draining)
 			work += take_inputs(rt);
 		now = dwcp_now_ns();
+		if (rt->svc->poll)
+			work += rt->svc->poll(&rt->ctx, now);
 		heartbeat(rt, now);
 		if (rt->draining && now > drain_deadline) {
 			DWCP_WARN("%s: drain timed out with %u buffers parked; the next generation takes them",

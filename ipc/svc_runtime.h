@@ -52,7 +52,47 @@ struct dwcp_svc {
 	int (*step)(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op,
 		    uint32_t *out);
 	void (*fini)(struct dwcp_svc_ctx *ctx);
+	/**
+	 * The service's own I/O (sockets, timers), called every loop turn.
+	 * @return units of work done (0 lets the loop go idle). NULL: none.
+	 */
+	unsigned (*poll)(struct dwcp_svc_ctx *ctx, uint64_t now_ns);
+	/**
+	 * Checked right before the loop sleeps, after it announced it may:
+	 * nonzero = poll has work, do not sleep. A service whose events come
+	 * from elsewhere (a socket) sets a flag from a thread that watches
+	 * them and then calls dwcp_link_notify() on its own slot, so an event
+	 * between the last poll and the sleep is never lost. NULL: none.
+	 */
+	int (*pending)(struct dwcp_svc_ctx *ctx);
 };
+
+/* step() result: the service keeps the buffer (it stays WORK(slot, gen),
+ * so if the process dies the next generation gets it again and redoes the
+ * step) and passes it on later with dwcp_svc_pass(). */
+#define DWCP_SVC_KEEP 0x10000
+
+/**
+ * Go on with a buffer a step kept: stamp @p status (DWCP_BUF_OK leaves it
+ * as it is), advance past the kept step and run/forward the rest of the
+ * program. Concurrency: the service's own thread, outside step().
+ */
+void dwcp_svc_pass(struct dwcp_svc_ctx *ctx, uint32_t idx, int status);
+
+/**
+ * Start a buffer this service took with dwcp_svc_alloc() and filled
+ * (payload, len, program, pc) on its program, from outside step() — a
+ * chunk that arrived from the network. Ownership becomes WORK first, so
+ * from this call on a crash re-delivers it rather than freeing it.
+ */
+void dwcp_svc_submit(struct dwcp_svc_ctx *ctx, uint32_t idx);
+
+/**
+ * Outputs the runtime holds because their next link was full, plus steps
+ * waiting to be retried. A service that injects work (dwcp_svc_submit)
+ * stops taking more from outside while this is nonzero.
+ */
+unsigned dwcp_svc_backlog(const struct dwcp_svc_ctx *ctx);
 
 /**
  * Take a buffer (HELD by this service) for a step's output.

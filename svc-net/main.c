@@ -1,11 +1,130 @@
-/* svc-net: the NIC service. Kernel-TCP multi-stream transport and DPDK
- * ethdev ports arrive with the transfer work (issue 3); today it attaches,
- * reports READY — kernel TCP needs no device — and has no ops yet. */
-#include "ipc/svc_runtime.h"
+/* svc-net: the NIC service. Today: the kernel-TCP multi-stream transport
+ * (AMST, net_internal.h); DPDK ethdev ports come later. Kernel TCP needs no
+ * device, so it is READY wherever it can listen (STANDBY with the reason
+ * when it cannot: it still sends).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "net_internal.h"
+
+static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	int rc, standby = 0;
+
+	if (!n)
+		return -ENOMEM;
+	ctx->priv = n;
+	n->ctx = ctx;
+	n->conf = &ctx->at.shm.node->net;
+	n->zerocopy = n->conf->zerocopy != 0;
+	n->n_connections = n->conf->connections ? n->conf->connections : 1;
+	if (n->n_connections > DWCP_FRAME_MAX_CONNS)
+		n->n_connections = DWCP_FRAME_MAX_CONNS;
+	n->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (n->epfd < 0 || net_fl_init(n))
+		return -ENOMEM;
+	if (net_listen_open(n, reason, reason_len)) {
+		DWCP_ERR("svc-net: %s; this node can send but not receive", reason);
+		standby = 1;
+	}
+	rc = net_waker_start(n);
+	if (rc)
+		return rc;
+	DWCP_INFO("svc-net: AMST, %u connections per peer, zerocopy %s, congestion %s", n->n_connections,
+		  n->zerocopy ? "on" : "off", n->conf->congestion);
+	return standby;
+}
+
+static int net_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op,
+		    uint32_t *out)
+{
+	struct net *n = ctx->priv;
+
+	(void)out;
+	switch (op) {
+	case DWCP_OP_TRANSMIT: return net_transmit(n, idx, h);
+	case DWCP_OP_ACK: return net_ack(n, h, true);
+	case DWCP_OP_NACK: return net_ack(n, h, false);
+	default: return DWCP_BUF_EBADOP;
+	}
+}
+
+static unsigned net_poll(struct dwcp_svc_ctx *ctx, uint64_t now)
+{
+	struct net *n = ctx->priv;
+	unsigned work = 0;
+
+	__atomic_store_n(&n->pending, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&n->listen_events, 0, __ATOMIC_ACQ_REL) && n->listen_fd >= 0)
+		work += (unsigned)net_conn_accept(n);
+	for (unsigned c = 0; c < NET_MAX_CONNS; c++) {
+		struct net_conn *k = &n->conns[c];
+		uint32_t ev;
+
+		if (k->state == CONN_FREE)
+			continue;
+		ev = __atomic_exchange_n(&k->events, 0, __ATOMIC_ACQ_REL);
+		if (!ev)
+			continue;
+		work++;
+		if (ev & EPOLLERR && k->state == CONN_UP)
+			net_conn_zc_complete(n, (int)c);
+		if (ev & EPOLLOUT)
+			k->tx_blocked = false;
+		if (k->state == CONN_CONNECTING || ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			work += net_conn_read(n, (int)c);
+		if (k->state == CONN_UP && k->q_head != k->q_tail)
+			work += net_conn_flush(n, (int)c);
+	}
+	return work + net_timers(n, now);
+}
+
+static int net_pending(struct dwcp_svc_ctx *ctx)
+{
+	const struct net *n = ctx->priv;
+
+	return n && __atomic_load_n(&n->pending, __ATOMIC_SEQ_CST);
+}
+
+static void net_fini(struct dwcp_svc_ctx *ctx)
+{
+	struct net *n = ctx->priv;
+
+	if (!n)
+		return;
+	net_waker_stop(n);
+	/* Chunks in flight stay WORK of this generation: the next one resends them. */
+	for (unsigned c = 0; c < NET_MAX_CONNS; c++)
+		if (n->conns[c].state != CONN_FREE) {
+			n->conns[c].q_head = n->conns[c].q_tail;
+			close(n->conns[c].fd);
+			free(n->conns[c].q);
+		}
+	if (n->listen_fd >= 0)
+		close(n->listen_fd);
+	close(n->epfd);
+	for (unsigned p = 0; p < NET_MAX_PEERS; p++)
+		free(n->peers[p].pending);
+	free(n->fl);
+	free(n->fl_hash);
+	free(n);
+	ctx->priv = NULL;
+}
 
 int main(int argc, char **argv)
 {
-	static const struct dwcp_svc svc = { .name = "svc-net" };
+	static const struct dwcp_svc svc = {
+		.name = "svc-net", .init = net_init, .step = net_step, .fini = net_fini,
+		.poll = net_poll, .pending = net_pending,
+	};
 
 	return dwcp_svc_main(argc, argv, &svc);
 }

@@ -32,6 +32,7 @@ struct opts {
 	const char *config;
 	const char *instance;
 	const char *run_dir;
+	const char *listen;
 	bool foreground;
 	bool json;
 };
@@ -41,7 +42,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dwcp-supervisor [--instance NAME] [--config FILE] [--run-dir DIR] COMMAND\n"
 		"commands:\n"
-		"  start [--foreground]  bring the node up: hugepage memory, links, all services\n"
+		"  start [--foreground] [--listen HOST:PORT]\n"
+		"                        bring the node up: hugepage memory, links, all services;\n"
+		"                        --listen overrides [net] listen (\"\" = accept no transfers)\n"
 		"  stop                  stop every service, remove hugepage and runtime files\n"
 		"  status [--json]       show every service (same as dwcpctl status)\n"
 		"options:\n"
@@ -56,6 +59,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "instance", required_argument, NULL, 'i' }, { "config", required_argument, NULL, 'c' },
 		{ "run-dir", required_argument, NULL, 'r' }, { "foreground", no_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' }, { "verbose", no_argument, NULL, 'v' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -67,6 +71,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'r': o->run_dir = optarg; break;
 		case 'f': o->foreground = true; break;
 		case 'j': o->json = true; break;
+		case 'l': o->listen = optarg; break;
 		case 'v': dwcp_log_init("dwcp-supervisor", DWCP_LOG_DEBUG); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -101,6 +106,14 @@ static int load_config(struct dwcp_config *cfg, const struct opts *o, struct dwc
 		return rc;
 	if (o->instance)
 		snprintf(cfg->instance, sizeof(cfg->instance), "%s", o->instance);
+	if (o->listen) {
+		char host[DWCP_ADDR_MAX];
+		uint16_t port;
+
+		if (*o->listen && dwcp_addr_split(o->listen, host, &port, err))
+			return dwcp_err_set(err, -EINVAL, "--listen: %s", err->msg);
+		snprintf(cfg->net_listen, sizeof(cfg->net_listen), "%s", o->listen);
+	}
 	if (o->run_dir)
 		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", o->run_dir);
 	else if (getenv("DWCP_RUN_DIR") && *getenv("DWCP_RUN_DIR"))

@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "ipc/eal.h"
+#include "ipc/streams.h"
 #include "sup_internal.h"
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -119,6 +120,7 @@ static int make_region(struct sup *s, struct dwcp_err *err)
 	snprintf(s->shm.ctl->key_file, sizeof(s->shm.ctl->key_file), "%s", s->cfg.key_file);
 	s->shm.ctl->zstd_level = s->cfg.zstd_level;
 	s->shm.ctl->lz4_level = s->cfg.lz4_level;
+	dwcp_net_conf_fill(&s->shm.node->net, &s->cfg);
 	s->shm.ctl->sup_pid = getpid();
 	return 0;
 }

@@ -76,7 +76,7 @@ static uint32_t fill(struct dwcp_client *c, uint32_t idx, uint64_t seq, const ui
 	struct dwcp_chunk_hdr *ch = dwcp_client_data(c, idx);
 	uint32_t len = make_data(seq, dwcp_chunk_body(ch));
 
-	dwcp_chunk_init(ch, STREAM, seq, len);
+	dwcp_chunk_init(ch, STREAM, seq, seq * 65536, len);
 	dwcp_client_set_prog(c, idx, prog, n);
 	dwcp_client_hdr(c, idx)->len = DWCP_CHUNK_HDR_LEN + len;
 	dwcp_client_hdr(c, idx)->seq = seq;

@@ -1,0 +1,370 @@
+/* `dwcp recv`: the sink of a stream on the receiving node.
+ *
+ * It registers the stream in the node's stream table, so svc-net gives
+ * each arriving chunk the program verify -> open -> decompress -> undelta
+ * -> DELIVER here. Chunks arrive in any order (striped over connections,
+ * resent after losses); the sink keeps a reorder window and writes
+ * strictly in sequence, so every byte is written exactly once and in
+ * order. Each chunk is acknowledged once written; one that arrives again
+ * (the acknowledgement was lost) is only acknowledged again. A chunk that
+ * failed a step is refused with the reason, and the sender resends it or
+ * gives up.
+ *
+ * Nothing appears at the output path until the whole stream is written
+ * and synced: the data goes to PATH.partial, renamed at the end and
+ * removed on failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/reorder.h"
+#include "common/timeutil.h"
+#include "ipc/abi.h"
+#include "ipc/chunk.h"
+#include "ipc/streams.h"
+#include "cli_internal.h"
+#include "xfer.h"
+
+#define PROG "dwcp recv"
+#define BATCH 32u
+#define AUTH_FAIL_MAX 3    /* consecutive authentication failures before giving up */
+
+struct recv_opts {
+	const char *instance, *run_dir, *stream, *out;
+	bool json, no_progress;
+	unsigned timeout_s;        /* 0 = wait for the stream as long as it takes */
+};
+
+struct receiver {
+	struct recv_opts o;
+	struct dwcp_client c;
+	char path[PATH_MAX], partial[PATH_MAX];
+	int fd;
+	int ent;
+	uint32_t xfer;             /* the transfer this sink locked onto (0 = none yet) */
+	struct dwcp_reorder *win;
+	uint64_t next_seq;         /* the next chunk to write */
+	uint64_t written;
+	bool done;
+	unsigned auth_fails;       /* consecutive */
+	uint64_t first_ns, last_progress_ns;
+	struct xfer_summary sum;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: dwcp recv --stream NAME [--out PATH] [options]\n"
+		"  Wait for stream NAME on this node and write it to PATH (default: the node's\n"
+		"  [recv] dir/NAME). PATH appears only once the whole stream is written.\n"
+		"options:\n"
+		"  --instance NAME  this node (default dwcp)\n"
+		"  --run-dir DIR    runtime directory root (default /run/dwcp)\n"
+		"  --timeout SEC    give up after SEC seconds without a chunk (default: wait)\n"
+		"  --json           print the summary as one JSON object\n"
+		"  --no-progress    no progress line\n");
+}
+
+static int parse(int argc, char **argv, struct recv_opts *o)
+{
+	static const struct option lo[] = {
+		{ "instance", required_argument, NULL, 'i' }, { "run-dir", required_argument, NULL, 'r' },
+		{ "stream", required_argument, NULL, 's' }, { "out", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' }, { "timeout", required_argument, NULL, 'T' },
+		{ "no-progress", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int ch;
+
+	*o = (struct recv_opts){ .instance = DWCP_DEFAULT_INSTANCE };
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'i': o->instance = optarg; break;
+		case 'r': o->run_dir = optarg; break;
+		case 's': o->stream = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'j': o->json = true; break;
+		case 'P': o->no_progress = true; break;
+		case 'T':
+			o->timeout_s = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || !o->timeout_s || o->timeout_s > 86400) {
+				fprintf(stderr, PROG ": --timeout '%s': expected 1..86400 seconds\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc || !o->stream) {
+		fprintf(stderr, PROG ": %s\n", optind < argc ? "unexpected argument" : "--stream is required");
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+__attribute__((format(printf, 2, 3)))
+static int fail(struct receiver *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	xfer_progress_end();
+	fprintf(stderr, PROG ": stream %s: ", r->o.stream);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (r->fd >= 0) {
+		close(r->fd);
+		r->fd = -1;
+		unlink(r->partial);
+	}
+	return 1;
+}
+
+/* Send a buffer back to svc-net with one step: ACK, or NACK with @p why. */
+static void answer(struct receiver *r, uint32_t idx, unsigned why)
+{
+	struct dwcp_buf_hdr *h = dwcp_client_hdr(&r->c, idx);
+
+	h->prog[0] = DWCP_PROG_STEP(DWCP_SLOT_NET, why ? DWCP_OP_NACK : DWCP_OP_ACK);
+	h->prog_len = 1;
+	h->pc = 0;
+	h->status = DWCP_BUF_OK;
+	h->result = why;
+	h->parent_plus1 = 0;
+	/* The link to svc-net is as deep as the pool share we hold: it has room. */
+	while (dwcp_client_submit(&r->c, &idx, 1) != 1)
+		dwcp_client_wait(&r->c, 1000000ull);
+}
+
+static int open_output(struct receiver *r)
+{
+	r->fd = open(r->partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (r->fd < 0) {
+		int e = errno;
+
+		r->fd = -1;
+		return fail(r, "cannot create %s: %s", r->partial, strerror(e));
+	}
+	return 0;
+}
+
+/* Write every chunk that is next in sequence. */
+static int drain_in_order(struct receiver *r)
+{
+	void *item;
+	uint64_t seq;
+
+	while ((item = dwcp_reorder_pop(r->win, &seq)) != NULL) {
+		uint32_t idx = (uint32_t)((uintptr_t)item - 1);
+		struct dwcp_buf_hdr *h = dwcp_client_hdr(&r->c, idx);
+		const struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
+		const uint8_t *p = (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN;
+		size_t left = ch->orig_len;
+		bool last = ch->flags & DWCP_CHUNK_F_LAST;
+
+		if (r->fd < 0 && open_output(r)) {
+			answer(r, idx, DWCP_BUF_ESINK);
+			return 1;
+		}
+		while (left) {
+			ssize_t w = write(r->fd, p, left);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				int e = w < 0 ? errno : EIO;
+
+				answer(r, idx, DWCP_BUF_ESINK);
+				return fail(r, "writing %s: %s", r->partial, strerror(e));
+			}
+			p += w;
+			left -= (size_t)w;
+		}
+		r->written += ch->orig_len;
+		r->sum.chunks++;
+		r->sum.bytes_wire += h->wire_len;
+		dwcp_hist_record(&r->sum.lat, dwcp_now_ns() - h->t_submit_ns);
+		r->next_seq = seq + 1;
+		answer(r, idx, 0);
+		if (last)
+			r->done = true;
+	}
+	return 0;
+}
+
+/* One chunk delivered by the pipeline. */
+static int on_chunk(struct receiver *r, uint32_t idx)
+{
+	struct dwcp_buf_hdr *h = dwcp_client_hdr(&r->c, idx);
+	const struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
+	unsigned st = h->status;
+	int rc;
+
+	r->last_progress_ns = dwcp_now_ns();
+	if (!r->first_ns)
+		r->first_ns = r->last_progress_ns;
+	if (st != DWCP_BUF_OK) {
+		r->sum.rejected++;
+		if (!r->o.json)
+			fprintf(stderr, "\n" PROG ": chunk %llu refused: %s\n", (unsigned long long)h->seq,
+				dwcp_buf_status_name(st));
+		answer(r, idx, st);
+		if (st == DWCP_BUF_EAUTH && ++r->auth_fails >= AUTH_FAIL_MAX)
+			return fail(r, "authentication failed %u times in a row: the sender's key differs from this node's [crypto] key_file (or the data is being tampered with); nothing was written",
+				    r->auth_fails);
+		return 0;
+	}
+	r->auth_fails = 0;
+	if (!r->xfer)
+		r->xfer = ch->xfer;
+	if (ch->xfer != r->xfer) {
+		answer(r, idx, DWCP_BUF_ESTALE);
+		return 0;
+	}
+	if (h->seq < r->next_seq) {
+		r->sum.duplicates++;
+		answer(r, idx, 0);   /* written already; its acknowledgement was lost */
+		return 0;
+	}
+	rc = dwcp_reorder_put(r->win, h->seq, (void *)(uintptr_t)(idx + 1));
+	if (rc == -EALREADY) {
+		r->sum.duplicates++;
+		dwcp_client_free(&r->c, idx);   /* the held copy gets acknowledged when written */
+		return 0;
+	}
+	if (rc) {
+		answer(r, idx, DWCP_BUF_EBADCHUNK);   /* beyond the window: resent later */
+		return 0;
+	}
+	return drain_in_order(r);
+}
+
+static int run(struct receiver *r)
+{
+	uint64_t next_draw = 0;
+	const uint64_t t_start = dwcp_now_ns();
+
+	r->last_progress_ns = t_start;
+	while (!r->done) {
+		uint32_t got[BATCH];
+		unsigned n = dwcp_client_poll(&r->c, got, BATCH);
+
+		for (unsigned i = 0; i < n; i++) {
+			int rc = on_chunk(r, got[i]);
+
+			if (rc) {
+				for (unsigned j = i + 1; j < n; j++)
+					dwcp_client_free(&r->c, got[j]);
+				return rc;
+			}
+		}
+		if (r->o.timeout_s &&
+		    dwcp_now_ns() - r->last_progress_ns > (uint64_t)r->o.timeout_s * 1000000000ull)
+			return fail(r, "no chunk for %u s%s", r->o.timeout_s,
+				    r->first_ns ? " (the sender stopped)" : " (nobody sent this stream)");
+		if (!r->o.no_progress && !r->o.json && r->first_ns && dwcp_now_ns() >= next_draw) {
+			next_draw = dwcp_now_ns() + 200000000ull;
+			xfer_progress(r->written, 0, xfer_since(r->first_ns), "receiving");
+		}
+		if (!n)
+			dwcp_client_wait(&r->c, 50000000ull);
+	}
+	if (r->fd < 0 && open_output(r))   /* cannot happen: the last chunk opened it */
+		return 1;
+	if (fsync(r->fd) || close(r->fd)) {
+		int e = errno;
+
+		r->fd = -1;
+		unlink(r->partial);
+		return fail(r, "syncing %s: %s", r->partial, strerror(e));
+	}
+	r->fd = -1;
+	if (rename(r->partial, r->path)) {
+		int e = errno;
+
+		unlink(r->partial);
+		return fail(r, "renaming %s to %s: %s", r->partial, r->path, strerror(e));
+	}
+	r->sum.seconds = xfer_since(r->first_ns ? r->first_ns : t_start);
+	xfer_progress_end();
+	return 0;
+}
+
+static int make_paths(struct receiver *r)
+{
+	const char *dir = r->c.at.shm.node->net.recv_dir;
+
+	if (r->o.out)
+		snprintf(r->path, sizeof(r->path), "%s", r->o.out);
+	else {
+		if (mkdir(dir, 0755) && errno != EEXIST) {
+			fprintf(stderr, PROG ": cannot create [recv] dir %s: %s (give --out PATH)\n", dir,
+				strerror(errno));
+			return -errno;
+		}
+		snprintf(r->path, sizeof(r->path), "%s/%s", dir, r->o.stream);
+	}
+	if ((size_t)snprintf(r->partial, sizeof(r->partial), "%s.partial", r->path) >= sizeof(r->partial)) {
+		fprintf(stderr, PROG ": output path too long\n");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int dwcp_cli_recv(int argc, char **argv)
+{
+	struct receiver *r = calloc(1, sizeof(*r));
+	struct dwcp_err err = { 0 };
+	int rc = 1;
+
+	if (!r)
+		return 1;
+	r->fd = -1;
+	if (parse(argc, argv, &r->o) || dwcp_stream_check_name(r->o.stream, &err)) {
+		if (err.msg[0])
+			fprintf(stderr, PROG ": %s\n", err.msg);
+		free(r);
+		return 2;
+	}
+	if (xfer_client_open(&r->c, r->o.instance, r->o.run_dir, "dwcp recv", PROG) || make_paths(r))
+		goto out;
+	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
+	if (!r->win)
+		goto out;
+	r->ent = dwcp_streams_register(&r->c.at.shm, DWCP_STREAM_RECV, r->o.stream, 0, NULL,
+				       r->c.at.slot, r->c.at.gen, &err);
+	if (r->ent < 0) {
+		fprintf(stderr, PROG ": %s\n", err.msg);
+		goto out;
+	}
+	if (!r->o.json)
+		fprintf(stderr, PROG ": waiting for stream %s on node %s\n", r->o.stream, r->o.instance);
+	r->sum = (struct xfer_summary){ .role = "recv", .stream = r->o.stream, .path = r->path };
+	dwcp_hist_reset(&r->sum.lat);
+	rc = run(r);
+	dwcp_streams_unregister(&r->c.at.shm, r->ent, r->c.at.slot, r->c.at.gen);
+	if (rc == 0) {
+		r->sum.bytes = r->written;
+		xfer_print_summary(&r->sum, r->o.json);
+	}
+out:
+	/* Buffers still held (reorder window) go back when this client exits. */
+	if (r->win)
+		dwcp_reorder_destroy(r->win, NULL, NULL);
+	free(r);
+	return rc;
+}

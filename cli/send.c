@@ -1,0 +1,453 @@
+/* `dwcp send`: read a file as a stream of chunks and push each through this
+ * node's sender program
+ *
+ *   svc-mem DELTA -> svc-simd ZSTD|LZ4 -> svc-simd SEAL -> svc-simd CHECKSUM
+ *   -> svc-net TRANSMIT -> DELIVER back here
+ *
+ * A chunk comes back only once the receiver has acknowledged it as
+ * written (svc-net keeps it until then), so "every chunk came back OK" is
+ * the end-to-end success condition. A chunk refused because the receiver
+ * lacks its delta base is read again and sent raw; any other refusal ends
+ * the transfer with the receiver's reason.
+ *
+ * At most `window` chunks are in flight; each holds one buffer of the
+ * node's pool until acknowledged.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/netaddr.h"
+#include "common/timeutil.h"
+#include "ipc/abi.h"
+#include "ipc/chunk.h"
+#include "ipc/streams.h"
+#include "cli_internal.h"
+#include "xfer.h"
+
+#define PROG "dwcp send"
+#define BATCH 32u
+
+struct send_opts {
+	const char *instance, *run_dir, *stream, *file, *to;
+	bool json, no_progress, no_delta;
+	int codec;                 /* -1 = the node's [stream] codec */
+	unsigned window;           /* 0 = the node's */
+	unsigned timeout_s;
+};
+
+struct sender {
+	struct send_opts o;
+	struct dwcp_client c;
+	int fd;
+	uint64_t size, n_chunks, next_seq, acked, acked_bytes;
+	uint32_t chunk_size, xfer, window;
+	uint64_t id;
+	int ent;
+	bool seal;
+	uint16_t prog[DWCP_PROG_MAX];
+	unsigned prog_len;
+	unsigned n_redo;
+	uint64_t redo_seq[4096];   /* chunks to send again raw (the receiver lacked a base) */
+	uint32_t unsent[BATCH];    /* filled but not yet accepted by the first link */
+	unsigned n_unsent;
+	uint64_t inflight;
+	uint64_t last_progress_ns;
+	struct xfer_summary sum;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: dwcp send --stream NAME --file PATH --to PEER [options]\n"
+		"  Send PATH to PEER's node as stream NAME (a `dwcp recv --stream NAME` there writes it).\n"
+		"  PEER is a name from this node's [peers] or HOST:PORT.\n"
+		"options:\n"
+		"  --instance NAME  this node (default dwcp)\n"
+		"  --run-dir DIR    runtime directory root (default /run/dwcp)\n"
+		"  --codec C        zstd | lz4 | none (default: the node's [stream] codec)\n"
+		"  --no-delta       send every page whole (no HDE against the previous version)\n"
+		"  --window N       chunks in flight (default: the node's [stream] window)\n"
+		"  --timeout SEC    give up after SEC seconds without progress (default 60)\n"
+		"  --json           print the summary as one JSON object\n"
+		"  --no-progress    no progress bar\n");
+}
+
+static int parse(int argc, char **argv, struct send_opts *o)
+{
+	static const struct option lo[] = {
+		{ "instance", required_argument, NULL, 'i' }, { "run-dir", required_argument, NULL, 'r' },
+		{ "stream", required_argument, NULL, 's' }, { "file", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
+		{ "codec", required_argument, NULL, 'c' }, { "no-delta", no_argument, NULL, 'D' },
+		{ "window", required_argument, NULL, 'w' }, { "timeout", required_argument, NULL, 'T' },
+		{ "no-progress", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int ch;
+
+	*o = (struct send_opts){ .instance = DWCP_DEFAULT_INSTANCE, .codec = -1, .timeout_s = 60 };
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'i': o->instance = optarg; break;
+		case 'r': o->run_dir = optarg; break;
+		case 's': o->stream = optarg; break;
+		case 'f': o->file = optarg; break;
+		case 't': o->to = optarg; break;
+		case 'j': o->json = true; break;
+		case 'D': o->no_delta = true; break;
+		case 'P': o->no_progress = true; break;
+		case 'c':
+			o->codec = strcmp(optarg, "zstd") == 0 ? DWCP_CFG_CODEC_ZSTD :
+				   strcmp(optarg, "lz4") == 0 ? DWCP_CFG_CODEC_LZ4 :
+				   strcmp(optarg, "none") == 0 ? DWCP_CFG_CODEC_NONE : -2;
+			if (o->codec == -2) {
+				fprintf(stderr, PROG ": --codec '%s': expected zstd, lz4 or none\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'w':
+			o->window = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || !o->window || o->window > 65536) {
+				fprintf(stderr, PROG ": --window '%s': expected 1..65536\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'T':
+			o->timeout_s = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || !o->timeout_s || o->timeout_s > 86400) {
+				fprintf(stderr, PROG ": --timeout '%s': expected 1..86400 seconds\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc || !o->stream || !o->file || !o->to) {
+		fprintf(stderr, PROG ": %s\n", optind < argc ? "unexpected argument" :
+			"--stream, --file and --to are required");
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The program of a chunk; @p raw leaves out the delta step. */
+static unsigned make_prog(const struct sender *s, bool raw, uint16_t *prog)
+{
+	const struct dwcp_net_conf *nc = &s->c.at.shm.node->net;
+	int codec = s->o.codec >= 0 ? s->o.codec : (int)nc->codec;
+	unsigned n = 0;
+
+	if (!raw && !s->o.no_delta && nc->delta)
+		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_MEM, DWCP_OP_DELTA);
+	if (codec == DWCP_CFG_CODEC_ZSTD)
+		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_ZSTD);
+	else if (codec == DWCP_CFG_CODEC_LZ4)
+		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_LZ4);
+	if (s->seal)
+		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_SEAL);
+	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM);
+	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
+	return n;
+}
+
+__attribute__((format(printf, 2, 3)))
+static int fail(struct sender *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	xfer_progress_end();
+	fprintf(stderr, PROG ": stream %s: ", s->o.stream);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* Read chunk @p seq into a fresh buffer. @return 0, -EAGAIN (no buffer) or -EIO. */
+static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
+{
+	uint64_t off = seq * s->chunk_size;
+	uint32_t len = off >= s->size ? 0 :
+		       (uint32_t)(s->size - off < s->chunk_size ? s->size - off : s->chunk_size);
+	uint16_t prog[DWCP_PROG_MAX];
+	struct dwcp_chunk_hdr *ch;
+	struct dwcp_buf_hdr *h;
+	uint32_t idx;
+	size_t got = 0;
+
+	if (dwcp_client_alloc(&s->c, &idx, 1) != 1)
+		return -EAGAIN;
+	ch = dwcp_client_data(&s->c, idx);
+	while (got < len) {
+		ssize_t r = pread(s->fd, dwcp_chunk_body(ch) + got, len - got, (off_t)(off + got));
+
+		if (r <= 0) {
+			dwcp_client_free(&s->c, idx);
+			return r < 0 ? -errno : -EIO;
+		}
+		got += (size_t)r;
+	}
+	dwcp_chunk_init(ch, s->id, seq, off, len);
+	ch->xfer = s->xfer;
+	if (seq + 1 == s->n_chunks)
+		ch->flags |= DWCP_CHUNK_F_LAST;
+	h = dwcp_client_hdr(&s->c, idx);
+	dwcp_client_set_prog(&s->c, idx, prog, make_prog(s, raw, prog));
+	h->stream = s->id;
+	h->seq = seq;
+	h->len = DWCP_CHUNK_HDR_LEN + len;
+	h->result = 0;
+	h->wire_len = 0;
+	h->t_submit_ns = dwcp_now_ns();
+	*out = idx;
+	return 0;
+}
+
+static void flush_unsent(struct sender *s)
+{
+	unsigned k;
+
+	/* The first step's service: every program starts at svc-mem or svc-simd. */
+	while (s->n_unsent) {
+		unsigned dst = dwcp_prog_slot(dwcp_client_hdr(&s->c, s->unsent[0])->prog[0]), same = 1;
+
+		while (same < s->n_unsent &&
+		       dwcp_prog_slot(dwcp_client_hdr(&s->c, s->unsent[same])->prog[0]) == dst)
+			same++;
+		k = dwcp_client_submit(&s->c, s->unsent, same);
+		memmove(s->unsent, s->unsent + k, (s->n_unsent - k) * sizeof(s->unsent[0]));
+		s->n_unsent -= k;
+		if (k < same)
+			return;
+	}
+}
+
+/* Queue new chunks and raw redos while the window has room. */
+static int feed(struct sender *s)
+{
+	while (s->n_unsent < BATCH && s->inflight < s->window) {
+		bool redo = s->n_redo > 0;
+		uint64_t seq = redo ? s->redo_seq[s->n_redo - 1] : s->next_seq;
+		uint32_t idx = 0;
+		int rc;
+
+		if (!redo && s->next_seq >= s->n_chunks)
+			break;
+		rc = fill_chunk(s, seq, redo, &idx);
+		if (rc == -EAGAIN)
+			break;
+		if (rc)
+			return fail(s, "reading %s: %s", s->o.file, strerror(-rc));
+		if (redo)
+			s->n_redo--;
+		else
+			s->next_seq++;
+		s->unsent[s->n_unsent++] = idx;
+		s->inflight++;
+	}
+	flush_unsent(s);
+	return 0;
+}
+
+static const char *net_note(struct sender *s, char *buf, size_t len)
+{
+	const struct dwcp_stream_ent *e = &s->c.at.shm.node->streams[s->ent];
+	int err = __atomic_load_n(&e->net_error, __ATOMIC_ACQUIRE);
+
+	if (!err)
+		return NULL;
+	if (err == ENOENT)
+		snprintf(buf, len, "waiting for `dwcp recv --stream %s` at %s", s->o.stream, e->peer);
+	else
+		snprintf(buf, len, "peer %s unreachable: %s (retrying)", e->peer, strerror(err));
+	return buf;
+}
+
+/* One delivered chunk. @return 0 or the exit status of a failure. */
+static int on_done(struct sender *s, uint32_t idx)
+{
+	struct dwcp_buf_hdr *h = dwcp_client_hdr(&s->c, idx);
+	const struct dwcp_chunk_hdr *ch = dwcp_client_data(&s->c, idx);
+	unsigned st = h->status, why = (unsigned)h->result;
+	uint64_t seq = h->seq;
+	char note[160];
+
+	s->inflight--;
+	if (st == DWCP_BUF_OK) {
+		s->acked++;
+		s->acked_bytes += ch->orig_len;
+		s->sum.bytes_wire += h->wire_len;
+		s->sum.resent += h->result;
+		dwcp_hist_record(&s->sum.lat, dwcp_now_ns() - h->t_submit_ns);
+		s->last_progress_ns = dwcp_now_ns();
+		dwcp_client_free(&s->c, idx);
+		return 0;
+	}
+	dwcp_client_free(&s->c, idx);
+	if (st == DWCP_BUF_ENACK && why == DWCP_BUF_EBASE && s->n_redo < 4096) {
+		s->sum.raw_resends++;
+		s->redo_seq[s->n_redo++] = seq;
+		return 0;
+	}
+	s->sum.rejected++;
+	if (st == DWCP_BUF_ENACK)
+		return fail(s, "the receiver refused a chunk: %s%s", dwcp_buf_status_name(why),
+			    why == DWCP_BUF_EAUTH ? "; check that both nodes' [crypto] key_file hold the same key" : "");
+	if (st == DWCP_BUF_ENOPEER)
+		return fail(s, "%s", net_note(s, note, sizeof(note)) ?: "peer unreachable");
+	return fail(s, "a chunk failed on this node: %s (see the node's log)", dwcp_buf_status_name(st));
+}
+
+static int run(struct sender *s)
+{
+	const uint64_t t0 = dwcp_now_ns();
+	uint64_t next_draw = 0;
+	char note[160];
+
+	s->last_progress_ns = t0;
+	while (s->acked < s->n_chunks) {
+		uint32_t got[BATCH];
+		unsigned n;
+		int rc = feed(s);
+
+		if (rc)
+			return rc;
+		n = dwcp_client_poll(&s->c, got, BATCH);
+		for (unsigned i = 0; i < n; i++) {
+			rc = on_done(s, got[i]);
+			if (rc) {
+				for (unsigned j = i + 1; j < n; j++)
+					dwcp_client_free(&s->c, got[j]);
+				return rc;
+			}
+		}
+		if (dwcp_now_ns() - s->last_progress_ns > (uint64_t)s->o.timeout_s * 1000000000ull) {
+			const char *why = net_note(s, note, sizeof(note));
+
+			return fail(s, "no progress for %u s: %s", s->o.timeout_s, why ? why :
+				    "the receiver acknowledged nothing (is its node up?)");
+		}
+		if (!s->o.no_progress && !s->o.json && dwcp_now_ns() >= next_draw) {
+			next_draw = dwcp_now_ns() + 200000000ull;
+			xfer_progress(s->acked_bytes, s->size, xfer_since(t0), net_note(s, note, sizeof(note)));
+		}
+		if (!n)
+			dwcp_client_wait(&s->c, 20000000ull);
+	}
+	s->sum.seconds = xfer_since(t0);
+	if (!s->o.no_progress && !s->o.json)
+		xfer_progress(s->acked_bytes, s->size, s->sum.seconds, "done");
+	xfer_progress_end();
+	return 0;
+}
+
+static int resolve_peer(struct sender *s, char addr[DWCP_ADDR_MAX])
+{
+	const struct dwcp_net_conf *nc = &s->c.at.shm.node->net;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct dwcp_err err = { 0 };
+	const char *a = NULL;
+
+	for (unsigned i = 0; i < nc->n_peers && i < DWCP_CFG_MAX_PEERS; i++)
+		if (strcmp(nc->peers[i].name, s->o.to) == 0)
+			a = nc->peers[i].addr;
+	if (!a && !strchr(s->o.to, ':')) {
+		fprintf(stderr, PROG ": bad peer '%s': not a peer name in this node's [peers] and not HOST:PORT\n",
+			s->o.to);
+		return -EINVAL;
+	}
+	if (!a)
+		a = s->o.to;
+	if (dwcp_addr_resolve(a, &ss, &len, &err)) {
+		fprintf(stderr, PROG ": bad peer '%s': %s\n", s->o.to, err.msg);
+		return err.code;
+	}
+	snprintf(addr, DWCP_ADDR_MAX, "%s", a);
+	return 0;
+}
+
+int dwcp_cli_send(int argc, char **argv)
+{
+	struct sender *s = calloc(1, sizeof(*s));
+	struct dwcp_err err = { 0 };
+	char addr[DWCP_ADDR_MAX];
+	struct stat st;
+	int rc = 1;
+
+	if (!s)
+		return 1;
+	if (parse(argc, argv, &s->o)) {
+		free(s);
+		return 2;
+	}
+	s->fd = -1;
+	if (dwcp_stream_check_name(s->o.stream, &err)) {
+		fprintf(stderr, PROG ": %s\n", err.msg);
+		free(s);
+		return 2;
+	}
+	s->fd = open(s->o.file, O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0 || fstat(s->fd, &st) || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, PROG ": %s: %s\n", s->o.file,
+			s->fd < 0 ? strerror(errno) : "not a regular file");
+		goto out;
+	}
+	s->size = (uint64_t)st.st_size;
+	if (xfer_client_open(&s->c, s->o.instance, s->o.run_dir, "dwcp send", PROG))
+		goto out;
+	if (resolve_peer(s, addr))
+		goto out_client;
+	s->chunk_size = s->c.at.shm.node->net.chunk_size;
+	if (!s->chunk_size || s->chunk_size + 4096 > s->c.at.shm.buf_size)
+		s->chunk_size = (s->c.at.shm.buf_size - 4096) & ~4095u;
+	s->n_chunks = s->size ? (s->size + s->chunk_size - 1) / s->chunk_size : 1;
+	s->window = s->o.window ? s->o.window : s->c.at.shm.node->net.window;
+	/* Leave the pool room for the pipeline's out-of-place steps and other users. */
+	if (s->window > s->c.at.shm.n_bufs / 4)
+		s->window = s->c.at.shm.n_bufs / 4 ? s->c.at.shm.n_bufs / 4 : 1;
+	s->seal = s->c.at.shm.ctl->key_file[0] != '\0';
+	if (!s->seal && !s->o.json)
+		fprintf(stderr, PROG ": no [crypto] key_file on this node: chunks travel unencrypted (checksummed only)\n");
+	s->id = dwcp_stream_id(s->o.stream);
+	do {
+		if (getrandom(&s->xfer, sizeof(s->xfer), 0) != sizeof(s->xfer))
+			s->xfer = (uint32_t)dwcp_now_ns();
+	} while (!s->xfer);
+	s->ent = dwcp_streams_register(&s->c.at.shm, DWCP_STREAM_SEND, s->o.stream, s->xfer, addr,
+				       s->c.at.slot, s->c.at.gen, &err);
+	if (s->ent < 0) {
+		fprintf(stderr, PROG ": %s\n", err.msg);
+		goto out_client;
+	}
+	s->sum = (struct xfer_summary){ .role = "send", .stream = s->o.stream, .path = s->o.file };
+	dwcp_hist_reset(&s->sum.lat);
+	rc = run(s);
+	if (rc == 0) {
+		s->sum.bytes = s->size;
+		s->sum.chunks = s->n_chunks;
+		xfer_print_summary(&s->sum, s->o.json);
+	}
+	dwcp_streams_unregister(&s->c.at.shm, s->ent, s->c.at.slot, s->c.at.gen);
+out_client:
+	/* Exiting detaches: the supervisor frees what this client still held. */
+out:
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s);
+	return rc;
+}

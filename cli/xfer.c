@@ -1,0 +1,96 @@
+/* Shared parts of `dwcp send` / `dwcp recv` (xfer.h). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+#include "xfer.h"
+
+static double us(const struct dwcp_hist *h, double p)
+{
+	return (double)dwcp_hist_percentile(h, p) / 1000.0;
+}
+
+void xfer_print_summary(const struct xfer_summary *s, bool json)
+{
+	double ratio = s->bytes ? (double)s->bytes_wire / (double)s->bytes : 0.0;
+	double gbs = s->seconds > 0 ? (double)s->bytes / s->seconds / 1e9 : 0.0;
+	bool send = strcmp(s->role, "send") == 0;
+
+	if (json) {
+		printf("{\"role\": \"%s\", \"stream\": \"%s\", \"path\": \"%s\", \"%s\": %llu, "
+		       "\"bytes_wire\": %llu, \"wire_ratio\": %.6f, \"seconds\": %.6f, \"gbps\": %.4f, "
+		       "\"chunks\": %llu, \"resent\": %llu, \"rejected\": %llu, \"duplicates\": %llu, "
+		       "\"raw_resends\": %llu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f}\n",
+		       s->role, s->stream, s->path, send ? "bytes_in" : "bytes_out",
+		       (unsigned long long)s->bytes, (unsigned long long)s->bytes_wire, ratio, s->seconds,
+		       gbs, (unsigned long long)s->chunks, (unsigned long long)s->resent,
+		       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
+		       (unsigned long long)s->raw_resends, us(&s->lat, 50), us(&s->lat, 99),
+		       us(&s->lat, 99.9));
+		fflush(stdout);
+		return;
+	}
+	printf("%s %s: %s\n", send ? "sent" : "received", s->stream, s->path);
+	printf("  bytes %s     %llu\n", send ? "in " : "out", (unsigned long long)s->bytes);
+	printf("  bytes on wire %llu (%.2f%% of the data)\n", (unsigned long long)s->bytes_wire,
+	       ratio * 100.0);
+	printf("  time          %.3f s, %.3f GB/s\n", s->seconds, gbs);
+	printf("  chunks        %llu (resent %llu, rejected %llu, duplicates %llu, raw resends %llu)\n",
+	       (unsigned long long)s->chunks, (unsigned long long)s->resent,
+	       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
+	       (unsigned long long)s->raw_resends);
+	printf("  chunk latency P50 %.1f us, P99 %.1f us, P99.9 %.1f us (%s)\n", us(&s->lat, 50),
+	       us(&s->lat, 99), us(&s->lat, 99.9),
+	       send ? "read -> acknowledged as written by the receiver" : "off the wire -> written");
+	fflush(stdout);
+}
+
+static bool drawn;
+
+void xfer_progress(uint64_t done, uint64_t total, double seconds, const char *note)
+{
+	char bar[31];
+	double frac = total ? (double)done / (double)total : 0.0, rate;
+	unsigned fill;
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	if (frac > 1.0)
+		frac = 1.0;
+	fill = (unsigned)(frac * 30.0);
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', 30 - fill);
+	bar[30] = '\0';
+	rate = seconds > 0 ? (double)done / seconds : 0.0;
+	fprintf(stderr, "\r[%s] %5.1f%% %8.1f MB/s", bar, frac * 100.0, rate / 1e6);
+	if (total && rate > 0 && done < total)
+		fprintf(stderr, " ETA %5.0fs", (double)(total - done) / rate);
+	else
+		fprintf(stderr, "           ");
+	fprintf(stderr, " %-40.40s", note ? note : "");
+	drawn = true;
+}
+
+void xfer_progress_end(void)
+{
+	if (drawn)
+		fputc('\n', stderr);
+	drawn = false;
+}
+
+int xfer_client_open(struct dwcp_client *c, const char *instance, const char *run_dir,
+		     const char *label, const char *prog)
+{
+	struct dwcp_err err = { 0 };
+	int rc = dwcp_client_open(c, instance, run_dir, label, prog, &err);
+
+	if (rc)
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+	return rc;
+}
+
+double xfer_since(uint64_t t0_ns)
+{
+	return (double)(dwcp_now_ns() - t0_ns) / 1e9;
+}

@@ -1,0 +1,46 @@
+/* What `dwcp send` and `dwcp recv` share: the summary they print, the
+ * progress line, and attaching as a client of a node. */
+#ifndef DWCP_CLI_XFER_H
+#define DWCP_CLI_XFER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/hist.h"
+#include "ipc/client.h"
+
+struct xfer_summary {
+	const char *role;          /* "send" / "recv" */
+	const char *stream;
+	const char *path;
+	uint64_t bytes;            /* data bytes read (send) or written (recv) */
+	uint64_t bytes_wire;       /* frame bytes of the chunks, as they crossed the wire once */
+	uint64_t chunks;
+	uint64_t resent;           /* send: chunks sent again */
+	uint64_t rejected;         /* chunks refused (send: NACKs seen; recv: NACKs sent) */
+	uint64_t duplicates;       /* recv: chunks that arrived again and were only acknowledged */
+	uint64_t raw_resends;      /* send: chunks re-sent without delta (receiver lacked a base) */
+	double seconds;
+	struct dwcp_hist lat;      /* ns per chunk: send = submit -> acknowledged as written;
+	                            * recv = off the wire -> written */
+};
+
+/** Print @p s as text (stdout) or one JSON object. */
+void xfer_print_summary(const struct xfer_summary *s, bool json);
+
+/**
+ * The progress line on stderr when it is a terminal: bar, percent, rate,
+ * ETA and @p note (e.g. "waiting for the receiver"). @p total 0 = unknown.
+ */
+void xfer_progress(uint64_t done, uint64_t total, double seconds, const char *note);
+/** End the progress line (newline) if one was drawn. */
+void xfer_progress_end(void);
+
+/** Attach as a client of @p instance; the error is printed. @return 0 or -errno. */
+int xfer_client_open(struct dwcp_client *c, const char *instance, const char *run_dir,
+		     const char *label, const char *prog);
+
+/** Seconds since @p t0_ns (CLOCK_MONOTONIC). */
+double xfer_since(uint64_t t0_ns);
+
+#endif

@@ -1,0 +1,180 @@
+/* HDE chunk encoding: how a chunk's data travels as "what differs from the
+ * version the receiver already has" (DESIGN §5). The DWCP_OP_DELTA step
+ * (svc-mem) turns a chunk body of raw data into an HDE body and sets
+ * DWCP_CHUNK_F_DELTA; DWCP_OP_UNDELTA turns it back. The previous versions
+ * (the bases) live in each node's delta cache (ipc/dcache.h), one per
+ * 4 KiB page; this file is only the codec, pure functions over memory.
+ *
+ * Wire format (version 1). It travels between hosts, so a decoder rejects
+ * every body that is not exactly this. A chunk of orig_len bytes
+ * (0..DWCP_HDE_MAX_DATA) is P = ceil(orig_len / 4096) pages; page i is
+ * bytes [4096 i, min(4096 (i + 1), orig_len)), so only the last may be
+ * short. The body is
+ *
+ *     byte 0      version, DWCP_HDE_VERSION
+ *     P records, one per page in page order; the body ends exactly after
+ *     the last. A record is a kind byte and its fields:
+ *       1 ZERO    -                      the page is all zero bytes
+ *       2 SAME    u64 base               the page is the receiver's cached
+ *                                        version whose hash is base
+ *       3 XOR     u64 base, u16 dlen,    the page is that version XOR the
+ *                 dlen bytes             dwcp_delta stream (common/ops/
+ *                                        delta.h, block length = the page's
+ *                                        length); 1 <= dlen < page length
+ *       4 RAW     page-length bytes      the page itself
+ *
+ * Integers are little-endian. base is the XXH3-64 (seed 0) of the base
+ * page's bytes (its real length, no padding), so a receiver whose cached
+ * version differs, or that has none, sees it and fails the chunk
+ * (-ENODATA here, DWCP_BUF_EBASE on the buffer: "resend this chunk raw")
+ * rather than rebuilding a wrong page. A SAME or XOR base must have the
+ * page's length.
+ *
+ * The chunk header's base_hash is the XXH3-64 (seed 0) of the u64 bases of
+ * the SAME and XOR records, in page order, as little-endian bytes; 0 when
+ * no record has a base. The decoder checks it against the records.
+ *
+ * The encoder picks, per page: ZERO when the page is all zeros; SAME when
+ * it equals its base and is longer than 8 bytes (a SAME record is 9, so a
+ * shorter last page is cheaper RAW); XOR when the delta record is smaller
+ * than a RAW one; RAW otherwise. So no record is longer than RAW, and the
+ * body is at most DWCP_HDE_BOUND(orig_len) bytes. Decoders accept any
+ * valid choice (a SAME for a short page, too).
+ *
+ * Concurrency: every function is reentrant and allocation-free; a codec
+ * struct is read-only after dwcp_hde_codec_init and may be shared.
+ */
+#ifndef DWCP_IPC_HDE_H
+#define DWCP_IPC_HDE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/cpu.h"
+#include "common/ops/delta.h"
+#include "common/ops/xxh3.h"
+
+#define DWCP_HDE_VERSION   1u
+#define DWCP_HDE_PAGE      4096u
+#define DWCP_HDE_MAX_PAGES 16u
+#define DWCP_HDE_MAX_DATA  (DWCP_HDE_PAGE * DWCP_HDE_MAX_PAGES)
+
+/* Record kinds (the first byte of a record). */
+#define DWCP_HDE_ZERO 1u
+#define DWCP_HDE_SAME 2u
+#define DWCP_HDE_XOR  3u
+#define DWCP_HDE_RAW  4u
+
+/* Fixed bytes of a record, before its variable part. */
+#define DWCP_HDE_SAME_LEN 9u     /* kind + base */
+#define DWCP_HDE_XOR_HDR  11u    /* kind + base + dlen */
+
+/** Body bytes that always suffice for @p orig_len bytes of data. */
+#define DWCP_HDE_BOUND(orig_len) \
+	(1u + ((uint32_t)(orig_len) + DWCP_HDE_PAGE - 1) / DWCP_HDE_PAGE + (uint32_t)(orig_len))
+
+/** Pages of a chunk of @p len bytes. */
+static inline unsigned dwcp_hde_pages(uint32_t len)
+{
+	return (len + DWCP_HDE_PAGE - 1) / DWCP_HDE_PAGE;
+}
+
+/** Length of page @p i of a chunk of @p len bytes. */
+static inline uint32_t dwcp_hde_page_len(uint32_t len, unsigned i)
+{
+	uint32_t off = i * DWCP_HDE_PAGE;
+
+	return len - off < DWCP_HDE_PAGE ? len - off : DWCP_HDE_PAGE;
+}
+
+/** The scan and hash code paths the codec uses (chosen once). */
+struct dwcp_hde_codec {
+	struct dwcp_delta_impl delta;
+	struct dwcp_xxh3_impl xxh3;
+};
+
+/** Fill @p x with the fastest code paths @p cpu can run. */
+void dwcp_hde_codec_init(struct dwcp_hde_codec *x, const struct dwcp_cpu_features *cpu);
+
+/** A page's previous version. data NULL: there is none. */
+struct dwcp_hde_base {
+	const uint8_t *data;
+	uint32_t len;
+	uint64_t hash;             /* XXH3-64 of the len bytes; the caller vouches for it */
+};
+
+/** What the encoder chose, per page. */
+struct dwcp_hde_summary {
+	unsigned n_pages;
+	uint8_t kind[DWCP_HDE_MAX_PAGES];
+	uint64_t base_hash;        /* the chunk header's base_hash */
+};
+
+/** XXH3-64 of each page of @p data (@p len bytes) into @p hashes. */
+void dwcp_hde_page_hashes(const struct dwcp_hde_codec *x, const void *data, uint32_t len,
+			  uint64_t hashes[DWCP_HDE_MAX_PAGES]);
+
+/**
+ * Encode @p len bytes of @p data as an HDE body.
+ * @param bases  one per page (dwcp_hde_pages(len)), or NULL for none; a
+ *               base whose length differs from its page's is not used
+ * @param out    receives the body; must not overlap @p data or the bases
+ * @param cap    capacity of @p out; DWCP_HDE_BOUND(len) always suffices
+ * @param sum    receives the kinds and the base_hash (may be NULL)
+ * @return the body length; -ENOSPC when it does not fit in @p cap (@p out
+ *         then unspecified); -EINVAL when @p len > DWCP_HDE_MAX_DATA
+ */
+ssize_t dwcp_hde_encode(const struct dwcp_hde_codec *x, const void *data, uint32_t len,
+			const struct dwcp_hde_base *bases, void *out, size_t cap,
+			struct dwcp_hde_summary *sum);
+
+/** One record of a parsed body; pointers point into the body. */
+struct dwcp_hde_rec {
+	uint8_t kind;
+	uint32_t page_len;
+	uint64_t base;             /* SAME, XOR */
+	const uint8_t *payload;    /* XOR: the delta stream; RAW: the page */
+	uint32_t payload_len;
+};
+
+/**
+ * Check a whole body for @p orig_len bytes of data and split it into
+ * records: version, every kind, every length, nothing after the last.
+ * Delta streams are checked when applied.
+ * @return the number of records (pages), or -EBADMSG.
+ */
+int dwcp_hde_parse(const void *body, size_t body_len, uint32_t orig_len,
+		   struct dwcp_hde_rec recs[DWCP_HDE_MAX_PAGES]);
+
+/** The base_hash (see above) of @p n parsed records. */
+uint64_t dwcp_hde_base_hash(const struct dwcp_hde_codec *x, const struct dwcp_hde_rec *recs,
+			    unsigned n);
+
+/**
+ * Rebuild one page (r->page_len bytes) into @p out.
+ * @param base  its previous version, NULL or data NULL when none; used
+ *              only by SAME and XOR, and only when its hash and length
+ *              are the record's
+ * @param out   must not overlap the base or the body
+ * @return 0; -ENODATA when the record needs a base and @p base is not it;
+ *         -EBADMSG when the delta stream is corrupt (out untouched)
+ */
+int dwcp_hde_apply(const struct dwcp_hde_codec *x, const struct dwcp_hde_rec *r,
+		   const struct dwcp_hde_base *base, void *out);
+
+/**
+ * Decode a whole body: parse, check @p base_hash (the chunk header's),
+ * check every needed base is given, apply every record.
+ * @param bases  one per page, or NULL, as for the encoder
+ * @param out    receives @p orig_len bytes
+ * @return 0; -EBADMSG for a corrupt body or a base_hash that does not
+ *         match it; -ENODATA when a base is missing or differs (nothing
+ *         written then); on -EBADMSG from a delta stream, @p out is
+ *         partly written
+ */
+int dwcp_hde_decode(const struct dwcp_hde_codec *x, const void *body, size_t body_len,
+		    uint32_t orig_len, uint64_t base_hash, const struct dwcp_hde_base *bases,
+		    void *out);
+
+#endif

@@ -1,0 +1,156 @@
+/* The stream table (streams.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "common/timeutil.h"
+#include "ipc/streams.h"
+
+#define CLAIM_LIVE (1ull << 63)
+
+static struct dwcp_stream_ent *table(const struct dwcp_shm *shm)
+{
+	return shm->node->streams;
+}
+
+uint64_t dwcp_stream_id(const char *name)
+{
+	return XXH3_64bits(name, strlen(name));
+}
+
+int dwcp_stream_check_name(const char *name, struct dwcp_err *err)
+{
+	size_t n = name ? strnlen(name, DWCP_STREAM_NAME_MAX) : 0;
+
+	for (size_t i = 0; i < n && n < DWCP_STREAM_NAME_MAX; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			n = 0;
+	}
+	if (n == 0 || n >= DWCP_STREAM_NAME_MAX)
+		return dwcp_err_set(err, -EINVAL,
+				    "bad stream name '%.60s': expected 1..%d characters from A-Z a-z 0-9 . _ -",
+				    name ? name : "", DWCP_STREAM_NAME_MAX - 1);
+	return 0;
+}
+
+void dwcp_net_conf_fill(struct dwcp_net_conf *nc, const struct dwcp_config *cfg)
+{
+	memset(nc, 0, sizeof(*nc));
+	snprintf(nc->listen, sizeof(nc->listen), "%s", cfg->net_listen);
+	nc->connections = cfg->net_connections;
+	nc->zerocopy = cfg->net_zerocopy;
+	nc->busy_poll_us = cfg->net_busy_poll_us;
+	nc->sockbuf = cfg->net_sockbuf;
+	nc->resend_ms = cfg->net_resend_ms;
+	nc->chunk_size = cfg->chunk_size;
+	nc->window = cfg->window;
+	nc->codec = cfg->codec;
+	nc->delta = cfg->delta;
+	snprintf(nc->congestion, sizeof(nc->congestion), "%s", cfg->net_congestion);
+	snprintf(nc->recv_dir, sizeof(nc->recv_dir), "%s", cfg->recv_dir);
+	nc->n_peers = cfg->n_peers;
+	memcpy(nc->peers, cfg->peers, sizeof(nc->peers));
+}
+
+static uint64_t claim_word(unsigned slot, uint32_t gen)
+{
+	return CLAIM_LIVE | (uint64_t)slot << 32 | gen;
+}
+
+/* Whether the client named by @p claim is still the one in its slot. */
+static int claim_live(const struct dwcp_shm *shm, uint64_t claim)
+{
+	unsigned slot = (unsigned)(claim >> 32) & 0xffffu;
+	const struct dwcp_slot_sup *s;
+
+	if (!(claim & CLAIM_LIVE) || slot >= DWCP_MAX_SLOTS)
+		return 0;
+	s = &shm->ctl->slots[slot].sup;
+	return __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE) == (uint32_t)claim &&
+	       __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == DWCP_SUP_RUNNING;
+}
+
+int dwcp_streams_find(const struct dwcp_shm *shm, enum dwcp_stream_role role, uint64_t id,
+		      struct dwcp_stream_ent *out)
+{
+	struct dwcp_stream_ent *t = table(shm);
+
+	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
+		uint64_t c = __atomic_load_n(&t[i].claim, __ATOMIC_ACQUIRE);
+
+		if (!claim_live(shm, c) || !__atomic_load_n(&t[i].ready, __ATOMIC_ACQUIRE))
+			continue;
+		memcpy(out, &t[i], sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&t[i].claim, __ATOMIC_RELAXED) != c)
+			continue;      /* taken over while we copied */
+		if (out->role == (uint32_t)role && out->id == id)
+			return i;
+	}
+	return -ENOENT;
+}
+
+int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role, const char *name,
+			  uint32_t xfer, const char *peer, unsigned slot, uint32_t gen,
+			  struct dwcp_err *err)
+{
+	struct dwcp_stream_ent *t = table(shm), cur;
+	uint64_t id = dwcp_stream_id(name);
+
+	if (dwcp_streams_find(shm, role, id, &cur) >= 0)
+		return dwcp_err_set(err, -EBUSY, "stream '%s' is already %s on this node by pid %d", name,
+				    role == DWCP_STREAM_SEND ? "being sent" : "being received",
+				    shm->ctl->slots[cur.slot].sup.pid);
+	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
+		uint64_t c = __atomic_load_n(&t[i].claim, __ATOMIC_ACQUIRE);
+
+		if (claim_live(shm, c))
+			continue;
+		if (!__atomic_compare_exchange_n(&t[i].claim, &c, claim_word(slot, gen), 0,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue;
+		__atomic_store_n(&t[i].ready, 0, __ATOMIC_RELAXED);
+		t[i].role = role;
+		t[i].id = id;
+		t[i].xfer = xfer;
+		t[i].slot = slot;
+		t[i].gen = gen;
+		snprintf(t[i].name, sizeof(t[i].name), "%s", name);
+		snprintf(t[i].peer, sizeof(t[i].peer), "%s", peer ? peer : "");
+		t[i].net_error = 0;
+		t[i].net_error_ns = 0;
+		__atomic_store_n(&t[i].ready, 1, __ATOMIC_RELEASE);
+		return i;
+	}
+	return dwcp_err_set(err, -ENOSPC, "the node's stream table is full (%d streams in use)",
+			    DWCP_MAX_STREAMS);
+}
+
+void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, uint32_t gen)
+{
+	uint64_t c = claim_word(slot, gen);
+
+	if (i < 0 || i >= DWCP_MAX_STREAMS)
+		return;
+	__atomic_store_n(&table(shm)[i].ready, 0, __ATOMIC_RELEASE);
+	__atomic_compare_exchange_n(&table(shm)[i].claim, &c, 0, 0, __ATOMIC_ACQ_REL,
+				    __ATOMIC_RELAXED);
+}
+
+void dwcp_streams_set_net_error(const struct dwcp_shm *shm, int i, int err_no)
+{
+	struct dwcp_stream_ent *e;
+
+	if (i < 0 || i >= DWCP_MAX_STREAMS)
+		return;
+	e = &table(shm)[i];
+	if (__atomic_load_n(&e->net_error, __ATOMIC_RELAXED) == err_no)
+		return;
+	__atomic_store_n(&e->net_error_ns, dwcp_now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&e->net_error, err_no, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,112 @@
+/* The node part of the region: the transport's configuration (a snapshot
+ * the supervisor writes once, before anything attaches) and the stream
+ * table through which `dwcp send` / `dwcp recv` tell svc-net about their
+ * streams.
+ *
+ * A stream is named by the user ("vm42"); its id is the XXH3-64 of the
+ * name, so both nodes derive the same id without talking, and the HDE
+ * delta cache keys pages by it across runs.
+ *
+ * Stream table entries. A client claims a free or stale entry with one CAS
+ * of `claim` (its slot and generation), writes the fields, then publishes
+ * them with a release store of `ready`. An entry is live while the slot's
+ * current generation is the one in `claim` and the supervisor shows that
+ * generation attached; so a client that dies without unregistering leaves
+ * an entry that every reader already treats as free, and the next
+ * registrant takes it over with the same CAS. Readers copy an entry and
+ * re-check `claim` afterwards (seqlock style): a copy torn by a takeover is
+ * discarded.
+ *
+ *   field                 | writer                 | readers
+ *   claim, ready, fields  | the registering client | svc-net, dwcpctl
+ *   net_error, net_state  | svc-net                | the client (progress line)
+ */
+#ifndef DWCP_IPC_STREAMS_H
+#define DWCP_IPC_STREAMS_H
+
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/err.h"
+#include "ipc/shm.h"
+
+#define DWCP_MAX_STREAMS      64
+#define DWCP_STREAM_NAME_MAX  48
+
+struct dwcp_net_conf {                   /* writer: supervisor, once */
+	char     listen[DWCP_ADDR_MAX];
+	uint32_t connections;
+	uint32_t zerocopy;
+	uint32_t busy_poll_us;
+	uint32_t sockbuf;
+	uint32_t resend_ms;
+	uint32_t chunk_size;
+	uint32_t window;
+	uint32_t codec;                  /* enum dwcp_cfg_codec */
+	uint32_t delta;
+	uint32_t n_peers;
+	char     congestion[16];
+	char     recv_dir[DWCP_PATH_MAX];
+	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
+};
+
+enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };
+
+struct dwcp_stream_ent {
+	uint64_t claim;                  /* 0 = never used; else 1 << 63 | slot << 32 | gen */
+	uint32_t ready;                  /* 1 once the fields below are written */
+	uint32_t role;                   /* enum dwcp_stream_role */
+	uint64_t id;
+	uint32_t xfer;                   /* the transfer's id (send: chosen; recv: 0 = any) */
+	uint32_t slot, gen;              /* the client's; DELIVER steps go there */
+	char     name[DWCP_STREAM_NAME_MAX];
+	char     peer[DWCP_ADDR_MAX];    /* send: HOST:PORT of the receiver */
+	/* writer: svc-net */
+	int32_t  net_error;              /* errno of the last failure to reach the peer; 0 = fine */
+	uint64_t net_error_ns;           /* CLOCK_MONOTONIC of it */
+	uint8_t  pad[256 - 160];
+};
+
+_Static_assert(sizeof(struct dwcp_stream_ent) == 256, "stream entry size is ABI");
+
+struct dwcp_node_part {
+	struct dwcp_net_conf net;
+	uint8_t pad[4096 - sizeof(struct dwcp_net_conf)];
+	struct dwcp_stream_ent streams[DWCP_MAX_STREAMS];
+};
+
+_Static_assert(sizeof(struct dwcp_net_conf) <= 4096, "net conf fits its page");
+
+/** The stream id of @p name. */
+uint64_t dwcp_stream_id(const char *name);
+
+/** Check a stream name: 1..47 characters from A-Z a-z 0-9 . _ - */
+int dwcp_stream_check_name(const char *name, struct dwcp_err *err);
+
+/** Copy the config's transport part into @p nc (supervisor, before attach). */
+void dwcp_net_conf_fill(struct dwcp_net_conf *nc, const struct dwcp_config *cfg);
+
+/**
+ * Register the stream @p name in @p role for the client (@p slot, @p gen).
+ * @return the entry index; -EBUSY when a live client already has this
+ *         stream in this role (message names its pid); -ENOSPC when the
+ *         table is full.
+ */
+int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role, const char *name,
+			  uint32_t xfer, const char *peer, unsigned slot, uint32_t gen,
+			  struct dwcp_err *err);
+
+/** Give entry @p i back (only its registrant, @p slot @p gen). */
+void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, uint32_t gen);
+
+/**
+ * A consistent copy of the live entry for (@p role, @p id).
+ * @return its index, or -ENOENT.
+ */
+int dwcp_streams_find(const struct dwcp_shm *shm, enum dwcp_stream_role role, uint64_t id,
+		      struct dwcp_stream_ent *out);
+
+/** svc-net: record (0 = clear) the last error reaching entry @p i's peer. */
+void dwcp_streams_set_net_error(const struct dwcp_shm *shm, int i, int err_no);
+
+#endif

@@ -1,0 +1,279 @@
+/* svc-mem's HDE steps (DESIGN §5): DWCP_OP_DELTA on the sender turns a
+ * chunk of raw data into "what differs from the previous version of each
+ * page" (ipc/hde.h), DWCP_OP_UNDELTA on the receiver turns it back. The
+ * previous versions are this node's delta cache (ipc/dcache.h), keyed by
+ * (chunk stream, offset / 4096 + page). Both sides remember every page
+ * they pass — the sender the data it encodes, the receiver the data it
+ * decodes or receives raw — so the two caches hold the same history and
+ * a delta finds its base on the far side. When they do not (a cache
+ * evicted, formatted, or a receiver that missed a version), the receiver
+ * answers DWCP_BUF_EBASE and the sender resends the chunk raw, which
+ * brings both back in step.
+ *
+ * Like svc-simd's transforms, a step that changes the body writes a new
+ * buffer and leaves its input untouched; UNDELTA of a chunk that is no
+ * delta only remembers it and passes it on in place.
+ *
+ * Crash safety. svc-mem may die at any instruction. Each step inserts
+ * its pages into the cache before its output leaves (the runtime gives a
+ * step no later moment, and the output must leave consistent with the
+ * cache that the next chunk is encoded against). A death after some
+ * inserts and before the output left re-delivers the intact input to
+ * the next generation, which finds the cache already holding this very
+ * data:
+ *  - DELTA redone encodes against the new version (SAME records naming
+ *    its hash). The receiver still holds the old version, so its hash
+ *    check fails, it answers EBASE and the sender resends raw. If the
+ *    first output did leave (a death between its enqueue and the freeing
+ *    of the input), the receiver already holds the new version and
+ *    decodes the duplicate too; the sink's dedup drops it.
+ *  - UNDELTA redone finds the new version where the record names the
+ *    old: EBASE, the sender resends raw (an unchanged page still
+ *    decodes: its base is the same).
+ *  - An insert cut short is the cache's business: it never hands out a
+ *    page whose content does not match the hash it stored (dcache.h).
+ * So a crash can cost a resend, never wrong data: every base the decoder
+ * uses is checked against the record's hash (hde.h), and every cached
+ * page against its own (dcache.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/cpu.h"
+#include "common/log.h"
+#include "ipc/chunk.h"
+#include "ipc/shm.h"
+#include "mem_internal.h"
+
+static struct dwcp_chunk_hdr *chunk_at(struct dwcp_svc_ctx *ctx, uint32_t idx)
+{
+	return dwcp_shm_data(&ctx->at.shm, idx);
+}
+
+static uint32_t max_body(const struct dwcp_svc_ctx *ctx)
+{
+	return ctx->at.shm.buf_size - DWCP_CHUNK_HDR_LEN;
+}
+
+static int checked(struct dwcp_svc_ctx *ctx, const struct dwcp_buf_hdr *h,
+		   const struct dwcp_chunk_hdr *c)
+{
+	struct dwcp_err err = { 0 };
+
+	if (dwcp_chunk_check(c, h->len, max_body(ctx), &err) == 0)
+		return 0;
+	DWCP_WARN("svc-mem: stream %llu seq %llu: %s", (unsigned long long)h->stream,
+		  (unsigned long long)h->seq, err.msg);
+	return -1;
+}
+
+/* A chunk whose data can be keyed by page: neither sealed nor compressed
+ * (those steps run after DELTA and before UNDELTA), page-aligned in its
+ * stream, no more pages than the codec takes. */
+static bool pageable(const struct dwcp_chunk_hdr *c)
+{
+	return !(c->flags & DWCP_CHUNK_F_SEALED) && c->codec == DWCP_CHUNK_CODEC_NONE &&
+	       c->offset % DWCP_HDE_PAGE == 0 && c->orig_len <= DWCP_HDE_MAX_DATA;
+}
+
+static int begin_output(struct dwcp_svc_ctx *ctx, const struct dwcp_chunk_hdr *c, uint32_t *out,
+			struct dwcp_chunk_hdr **oc)
+{
+	if (dwcp_svc_alloc(ctx, out))
+		return -EAGAIN;
+	*oc = chunk_at(ctx, *out);
+	**oc = *c;
+	return 0;
+}
+
+static void end_output(struct dwcp_svc_ctx *ctx, uint32_t out, const struct dwcp_chunk_hdr *oc)
+{
+	dwcp_shm_hdr(&ctx->at.shm, out)->len = DWCP_CHUNK_HDR_LEN + oc->body_len;
+}
+
+static void drop_output(struct dwcp_svc_ctx *ctx, uint32_t idx, uint32_t *out)
+{
+	dwcp_svc_free(ctx, *out);
+	*out = idx;
+}
+
+/* The cached versions of the chunk's pages: all of them (@p recs NULL),
+ * or those whose record needs a base. A page without one gets data NULL.
+ * The pointers stay valid until the next insert. */
+static void find_bases(struct mem_state *st, const struct dwcp_chunk_hdr *c,
+		       const struct dwcp_hde_rec *recs, struct dwcp_hde_base *bases)
+{
+	const uint64_t first = c->offset / DWCP_HDE_PAGE;
+	unsigned n = dwcp_hde_pages(c->orig_len);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct dwcp_dcache_ref ref;
+		bool need = !recs || recs[i].kind == DWCP_HDE_SAME || recs[i].kind == DWCP_HDE_XOR;
+
+		bases[i] = (struct dwcp_hde_base){ 0 };
+		if (st->have_cache && need &&
+		    dwcp_dcache_lookup(&st->cache, c->stream, first + i, &ref) == 0)
+			bases[i] = (struct dwcp_hde_base){ .data = ref.data, .len = ref.len,
+							   .hash = ref.hash };
+	}
+}
+
+/* Make @p data (the chunk's orig_len bytes) the cached version of its
+ * pages, zero pages included: a later change to one is then a small XOR. */
+static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const uint8_t *data)
+{
+	const uint64_t first = c->offset / DWCP_HDE_PAGE;
+	uint64_t hashes[DWCP_HDE_MAX_PAGES];
+	unsigned n = dwcp_hde_pages(c->orig_len);
+
+	if (!st->have_cache)
+		return;
+	dwcp_hde_page_hashes(&st->codec, data, c->orig_len, hashes);
+	for (unsigned i = 0; i < n; i++) {
+		int rc = dwcp_dcache_insert(&st->cache, c->stream, first + i,
+					    data + (size_t)i * DWCP_HDE_PAGE,
+					    dwcp_hde_page_len(c->orig_len, i), hashes[i], c->seq);
+
+		/* Only a damaged index refuses; the page is then just not
+		 * remembered, and its next version travels without a base. */
+		if (rc)
+			DWCP_DEBUG("svc-mem: stream %llu page %llu not cached: %s",
+				   (unsigned long long)c->stream, (unsigned long long)(first + i),
+				   strerror(-rc));
+	}
+}
+
+int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
+	      struct dwcp_buf_hdr *h, uint32_t *out)
+{
+	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx), *oc;
+	struct dwcp_hde_base bases[DWCP_HDE_MAX_PAGES];
+	struct dwcp_hde_summary sum;
+	ssize_t n;
+
+	if (checked(ctx, h, c) || !pageable(c) || c->flags & DWCP_CHUNK_F_DELTA ||
+	    c->body_len != c->orig_len)
+		return DWCP_BUF_EBADCHUNK;
+	if (begin_output(ctx, c, out, &oc))
+		return -EAGAIN;
+	find_bases(st, c, NULL, bases);
+	n = dwcp_hde_encode(&st->codec, dwcp_chunk_body(c), c->orig_len, bases, dwcp_chunk_body(oc),
+			    max_body(ctx), &sum);
+	if (n < 0) {
+		/* No room for the record bytes (data within a few bytes of the
+		 * buffer size): the chunk travels raw, and the receiver
+		 * remembers a raw chunk just as this side does. */
+		drop_output(ctx, idx, out);
+		remember(st, c, dwcp_chunk_body(c));
+		return DWCP_BUF_OK;
+	}
+	oc->flags |= DWCP_CHUNK_F_DELTA;
+	oc->base_hash = sum.base_hash;
+	oc->body_len = (uint32_t)n;
+	oc->inner_len = (uint32_t)n;
+	oc->crc = 0;
+	remember(st, c, dwcp_chunk_body(c));
+	end_output(ctx, *out, oc);
+	return DWCP_BUF_OK;
+}
+
+/* UNDELTA of a DELTA chunk. */
+static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
+			const struct dwcp_chunk_hdr *c, uint32_t *out)
+{
+	struct dwcp_hde_rec recs[DWCP_HDE_MAX_PAGES];
+	struct dwcp_hde_base bases[DWCP_HDE_MAX_PAGES];
+	struct dwcp_chunk_hdr *oc;
+	int n = dwcp_hde_parse(dwcp_chunk_body((struct dwcp_chunk_hdr *)c), c->body_len, c->orig_len,
+			       recs), rc;
+
+	if (n < 0 || dwcp_hde_base_hash(&st->codec, recs, (unsigned)n) != c->base_hash) {
+		DWCP_WARN("svc-mem: stream %llu seq %llu: corrupt delta body (%u bytes for %u)",
+			  (unsigned long long)c->stream, (unsigned long long)c->seq, c->body_len,
+			  c->orig_len);
+		return DWCP_BUF_EBADCHUNK;
+	}
+	if (begin_output(ctx, c, out, &oc))
+		return -EAGAIN;
+	find_bases(st, c, recs, bases);
+	rc = dwcp_hde_decode(&st->codec, dwcp_chunk_body((struct dwcp_chunk_hdr *)c), c->body_len,
+			     c->orig_len, c->base_hash, bases, dwcp_chunk_body(oc));
+	if (rc) {
+		drop_output(ctx, idx, out);
+		if (rc == -ENODATA) {
+			/* Expected after an eviction or a restart on either side. */
+			DWCP_DEBUG("svc-mem: stream %llu seq %llu: delta base not cached; resend raw",
+				   (unsigned long long)c->stream, (unsigned long long)c->seq);
+			return DWCP_BUF_EBASE;
+		}
+		DWCP_WARN("svc-mem: stream %llu seq %llu: corrupt delta record",
+			  (unsigned long long)c->stream, (unsigned long long)c->seq);
+		return DWCP_BUF_EBADCHUNK;
+	}
+	oc->flags &= (uint8_t)~DWCP_CHUNK_F_DELTA;
+	oc->base_hash = 0;
+	oc->body_len = c->orig_len;
+	oc->inner_len = c->orig_len;
+	oc->crc = 0;
+	remember(st, oc, dwcp_chunk_body(oc));
+	end_output(ctx, *out, oc);
+	return DWCP_BUF_OK;
+}
+
+int mem_undelta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
+		struct dwcp_buf_hdr *h, uint32_t *out)
+{
+	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx);
+
+	if (checked(ctx, h, c) || !pageable(c))
+		return DWCP_BUF_EBADCHUNK;
+	if (c->flags & DWCP_CHUNK_F_DELTA)
+		return undelta_body(ctx, st, idx, c, out);
+	/* Sent raw (a first version, or a resend after EBASE): the data is
+	 * the body; remember it and pass the chunk on untouched. */
+	if (c->body_len != c->orig_len)
+		return DWCP_BUF_EBADCHUNK;
+	remember(st, c, dwcp_chunk_body(c));
+	return DWCP_BUF_OK;
+}
+
+void mem_delta_init(struct dwcp_svc_ctx *ctx, struct mem_state *st)
+{
+	const struct dwcp_shm *shm = &ctx->at.shm;
+	struct dwcp_cpu_features cpu;
+	struct dwcp_dcache_stats fig;
+
+	dwcp_cpu_detect(&cpu);
+	dwcp_hde_codec_init(&st->codec, &cpu);
+	if (!shm->dcache || !shm->dcache_size) {
+		DWCP_INFO("svc-mem: no delta cache ([mem] delta_cache_mb = 0): chunks travel without "
+			  "delta bases");
+		return;
+	}
+	if (dwcp_dcache_attach(&st->cache, shm->dcache, shm->dcache_size)) {
+		DWCP_WARN("svc-mem: the %llu-byte delta cache holds not one page; chunks travel without "
+			  "delta bases (raise [mem] delta_cache_mb)",
+			  (unsigned long long)shm->dcache_size);
+		return;
+	}
+	st->have_cache = true;
+	dwcp_dcache_stats(&st->cache, &fig);
+	DWCP_INFO("svc-mem: delta cache: %llu pages, %s (%llu held)",
+		  (unsigned long long)fig.capacity, st->cache.formatted ? "formatted" : "kept",
+		  (unsigned long long)fig.live);
+}
+
+void mem_delta_report(const struct mem_state *st)
+{
+	struct dwcp_dcache_stats fig;
+
+	if (!st->have_cache)
+		return;
+	dwcp_dcache_stats(&st->cache, &fig);
+	DWCP_INFO("svc-mem: delta cache: %llu hits, %llu misses, %llu corrupt, %llu inserts, "
+		  "%llu evictions, %llu of %llu pages held",
+		  (unsigned long long)fig.hits, (unsigned long long)fig.misses,
+		  (unsigned long long)fig.corrupt, (unsigned long long)fig.inserts,
+		  (unsigned long long)fig.evictions, (unsigned long long)fig.live,
+		  (unsigned long long)fig.capacity);
+}

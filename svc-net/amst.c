@@ -1,0 +1,522 @@
+/* svc-net: AMST peers, the sender's in-flight table, and what frames mean
+ * (net_internal.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "ipc/abi.h"
+#include "ipc/chunk.h"
+#include "net_internal.h"
+
+#define FL_TOMB        UINT32_MAX
+#define TIMER_NS       (50ull * 1000000ull)
+#define BACKOFF_MIN_NS (100ull * 1000000ull)
+#define BACKOFF_MAX_NS (5000ull * 1000000ull)
+#define AUTH_RETRIES   3     /* an AEAD failure can be wire damage: resend this often first */
+
+/* ---- the in-flight table: (stream, seq) -> buffer ---- */
+
+static uint32_t fl_hash(uint64_t stream, uint64_t seq)
+{
+	uint64_t x = stream ^ (seq * 0x9e3779b97f4a7c15ull);
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(x ^ (x >> 29));
+}
+
+int net_fl_init(struct net *n)
+{
+	uint32_t size = 1;
+
+	while (size < 2u * n->ctx->at.shm.n_bufs)
+		size <<= 1;
+	n->fl = calloc(n->ctx->at.shm.n_bufs, sizeof(*n->fl));
+	n->fl_hash = calloc(size, sizeof(*n->fl_hash));
+	if (!n->fl || !n->fl_hash)
+		return -ENOMEM;
+	n->fl_mask = size - 1;
+	return 0;
+}
+
+static void fl_insert(struct net *n, uint32_t idx)
+{
+	const struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
+
+	for (uint32_t i = fl_hash(h->stream, h->seq), k = 0; k <= n->fl_mask; i++, k++) {
+		uint32_t *s = &n->fl_hash[i & n->fl_mask];
+
+		if (*s == 0 || *s == FL_TOMB) {
+			*s = idx + 1;
+			return;
+		}
+	}
+}
+
+/* @return the slot holding (stream, seq), or NULL. */
+static uint32_t *fl_slot(struct net *n, uint64_t stream, uint64_t seq)
+{
+	for (uint32_t i = fl_hash(stream, seq), k = 0; k <= n->fl_mask; i++, k++) {
+		uint32_t *s = &n->fl_hash[i & n->fl_mask];
+		const struct dwcp_buf_hdr *h;
+
+		if (*s == 0)
+			return NULL;
+		if (*s == FL_TOMB)
+			continue;
+		h = dwcp_shm_hdr(&n->ctx->at.shm, *s - 1);
+		if (h->stream == stream && h->seq == seq)
+			return s;
+	}
+	return NULL;
+}
+
+/* Hand a transmitted chunk on to its client: acknowledged, or refused. */
+static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
+{
+	const struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
+	uint32_t *s = fl_slot(n, h->stream, h->seq);
+
+	if (s && *s == idx + 1)
+		*s = FL_TOMB;
+	n->fl[idx].state = FL_FREE;
+	dwcp_shm_hdr(&n->ctx->at.shm, idx)->result = result;
+	dwcp_svc_pass(n->ctx, idx, status);
+}
+
+/* ---- peers ---- */
+
+static void peer_set_error(struct net *n, int p, int e)
+{
+	uint64_t m = n->peers[p].streams;
+
+	for (int i = 0; m; i++, m >>= 1)
+		if (m & 1)
+			dwcp_streams_set_net_error(&n->ctx->at.shm, i, e);
+}
+
+int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
+{
+	int free_p = -1;
+	struct net_peer *p;
+
+	for (unsigned i = 0; i < NET_MAX_PEERS; i++) {
+		if (n->peers[i].used && n->peers[i].outgoing && strcmp(n->peers[i].addr, addr) == 0)
+			return (int)i;
+		if (!n->peers[i].used && free_p < 0)
+			free_p = (int)i;
+	}
+	if (free_p < 0)
+		return dwcp_err_set(err, -ENOSPC, "more than %u peers", NET_MAX_PEERS);
+	p = &n->peers[free_p];
+	memset(p, 0, sizeof(*p));
+	if (dwcp_addr_resolve(addr, &p->sa, &p->sa_len, err))
+		return err->code;
+	p->cap_pending = 256;
+	p->pending = malloc(p->cap_pending * sizeof(*p->pending));
+	if (!p->pending)
+		return dwcp_err_set(err, -ENOMEM, "out of memory");
+	if (getrandom(p->session, sizeof(p->session), 0) != sizeof(p->session))
+		memset(p->session, (int)free_p, sizeof(p->session));
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	p->outgoing = true;
+	p->n_conns = n->n_connections;
+	p->used = true;
+	return free_p;
+}
+
+static int peer_conns(const struct net *n, int p, int *out, unsigned max)
+{
+	int k = 0;
+
+	for (unsigned c = 0; c < NET_MAX_CONNS && (unsigned)k < max; c++)
+		if (n->conns[c].state != CONN_FREE && n->conns[c].peer == p)
+			out[k++] = (int)c;
+	return k;
+}
+
+static void pending_push(struct net *n, int p, uint32_t idx)
+{
+	struct net_peer *pe = &n->peers[p];
+
+	if (pe->n_pending == pe->cap_pending) {
+		uint32_t *q = realloc(pe->pending, 2u * pe->cap_pending * sizeof(*q));
+
+		if (!q) {
+			/* Keep it in flight: the resend timer picks it up. */
+			n->fl[idx].state = FL_SENT;
+			n->fl[idx].sent_ns = 0;
+			return;
+		}
+		pe->pending = q;
+		pe->cap_pending *= 2;
+	}
+	n->fl[idx].state = FL_QUEUED;
+	n->fl[idx].conn = -1;
+	pe->pending[pe->n_pending++] = idx;
+}
+
+/* Stripe the peer's queued chunks over its connections. */
+static unsigned peer_dispatch(struct net *n, int p)
+{
+	struct net_peer *pe = &n->peers[p];
+	int cs[DWCP_FRAME_MAX_CONNS];
+	int k = peer_conns(n, p, cs, DWCP_FRAME_MAX_CONNS);
+	unsigned moved = pe->n_pending;
+
+	if (!k || !pe->n_pending)
+		return 0;
+	for (uint32_t i = 0; i < pe->n_pending; i++) {
+		int c = cs[pe->rr++ % (unsigned)k];
+
+		if (n->conns[c].state != CONN_FREE)
+			net_conn_queue_chunk(n, c, pe->pending[i]);
+	}
+	pe->n_pending = 0;
+	for (int i = 0; i < k; i++)
+		if (n->conns[cs[i]].state == CONN_UP)
+			net_conn_flush(n, cs[i]);
+	return moved;
+}
+
+static void peer_connect(struct net *n, int p, uint64_t now)
+{
+	struct net_peer *pe = &n->peers[p];
+	int cs[DWCP_FRAME_MAX_CONNS];
+	int k = peer_conns(n, p, cs, DWCP_FRAME_MAX_CONNS);
+
+	if (now < pe->next_try_ns)
+		return;
+	while ((unsigned)k < pe->n_conns) {
+		int c = net_conn_open_out(n, p);
+
+		if (c < 0) {
+			pe->last_error = -c;
+			peer_set_error(n, p, -c);
+			pe->backoff_ns = pe->backoff_ns ? pe->backoff_ns * 2 : BACKOFF_MIN_NS;
+			if (pe->backoff_ns > BACKOFF_MAX_NS)
+				pe->backoff_ns = BACKOFF_MAX_NS;
+			pe->next_try_ns = now + pe->backoff_ns;
+			return;
+		}
+		k++;
+	}
+}
+
+/* ---- sender ---- */
+
+int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
+{
+	struct dwcp_stream_ent e;
+	struct dwcp_err err = { 0 };
+	int ent = dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_SEND, h->stream, &e), p;
+	struct inflight *f = &n->fl[idx];
+
+	if (ent < 0)
+		return DWCP_BUF_ENOPEER;    /* its `dwcp send` is gone */
+	p = net_peer_out(n, e.peer, &err);
+	if (p < 0) {
+		DWCP_WARN("svc-net: stream %s: %s", e.name, err.msg);
+		dwcp_streams_set_net_error(&n->ctx->at.shm, ent, -p);
+		return DWCP_BUF_ENOPEER;
+	}
+	memset(f, 0, sizeof(*f));
+	f->conn = -1;
+	f->stream_ent = (int8_t)ent;
+	f->peer = (uint8_t)p;
+	f->zc_seq = UINT64_MAX;
+	n->peers[p].streams |= 1ull << ent;
+	h->wire_len = DWCP_FRAME_HDR_LEN + h->len;
+	fl_insert(n, idx);
+	pending_push(n, p, idx);
+	peer_connect(n, p, dwcp_now_ns());
+	peer_dispatch(n, p);
+	return DWCP_SVC_KEEP;
+}
+
+static void resend(struct net *n, uint32_t idx)
+{
+	n->fl[idx].resends++;
+	dwcp_stats_add(n->ctx->stats, DWCP_STAT_RESENT, 1);
+	pending_push(n, n->fl[idx].peer, idx);
+}
+
+static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
+{
+	uint32_t *s = fl_slot(n, a->stream, a->seq);
+	uint32_t idx;
+	struct inflight *f;
+
+	if (!s)
+		return;    /* a duplicate's answer, or for a previous generation's send */
+	idx = *s - 1;
+	f = &n->fl[idx];
+	dwcp_streams_set_net_error(&n->ctx->at.shm, f->stream_ent, 0);
+	if (ok) {
+		f->acked = true;
+		/* The kernel may still read the pages of a zerocopy send. */
+		if (f->state == FL_SENT && f->zc_seq != UINT64_MAX && f->conn >= 0 &&
+		    n->conns[f->conn].state != CONN_FREE && n->conns[f->conn].zc_done <= f->zc_seq) {
+			f->state = FL_WAIT_ZC;
+			return;
+		}
+		if (f->state == FL_QUEUED)
+			return;   /* a resend is queued: released when it has been written */
+		fl_release(n, idx, DWCP_BUF_OK, f->resends);
+		return;
+	}
+	if (f->state == FL_QUEUED)
+		return;
+	switch (a->status) {
+	case DWCP_BUF_EBADCRC:
+	case DWCP_BUF_EBADCHUNK:
+		resend(n, idx);   /* damaged on the wire: our copy is intact */
+		break;
+	case DWCP_BUF_EAUTH:
+		if (++f->auth_nacks < AUTH_RETRIES)
+			resend(n, idx);
+		else
+			fl_release(n, idx, DWCP_BUF_ENACK, a->status);
+		break;
+	case DWCP_BUF_ENORECV:
+		/* Nobody receives the stream yet: try again after resend_ms, and
+		 * let `dwcp send` say what it waits for. */
+		dwcp_streams_set_net_error(&n->ctx->at.shm, f->stream_ent, ENOENT);
+		f->state = FL_SENT;
+		f->sent_ns = dwcp_now_ns();
+		break;
+	default:
+		fl_release(n, idx, DWCP_BUF_ENACK, a->status);
+		break;
+	}
+	peer_dispatch(n, f->peer);
+}
+
+void net_on_zc_done(struct net *n, int c)
+{
+	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
+		struct inflight *f = &n->fl[i];
+
+		if (f->state == FL_WAIT_ZC && f->conn == c && n->conns[c].zc_done > f->zc_seq)
+			fl_release(n, i, DWCP_BUF_OK, f->resends);
+	}
+}
+
+void net_on_conn_lost(struct net *n, int c)
+{
+	struct net_conn *k = &n->conns[c];
+	uint64_t now = dwcp_now_ns();
+
+	/* Queued chunks: to the peer's queue, to go out on another connection. */
+	for (uint32_t i = k->q_head; i != k->q_tail; i++) {
+		uint32_t idx = k->q[i % k->q_cap].idx;
+
+		if (idx != NET_NO_BUF && n->fl[idx].state == FL_QUEUED)
+			pending_push(n, n->fl[idx].peer, idx);
+	}
+	k->q_head = k->q_tail;
+	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
+		struct inflight *f = &n->fl[i];
+
+		if (f->conn != c)
+			continue;
+		if (f->state == FL_WAIT_ZC)
+			fl_release(n, i, DWCP_BUF_OK, f->resends);   /* acked; the socket is gone */
+		else if (f->state == FL_SENT)
+			resend(n, i);
+	}
+	if (k->outgoing && k->peer >= 0) {
+		struct net_peer *pe = &n->peers[k->peer];
+
+		if (!pe->last_error)
+			pe->last_error = ECONNRESET;
+		peer_set_error(n, k->peer, pe->last_error);
+		pe->backoff_ns = pe->backoff_ns ? pe->backoff_ns * 2 : BACKOFF_MIN_NS;
+		if (pe->backoff_ns > BACKOFF_MAX_NS)
+			pe->backoff_ns = BACKOFF_MAX_NS;
+		pe->next_try_ns = now + pe->backoff_ns;
+	}
+}
+
+/* ---- receiver ---- */
+
+static int peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
+{
+	int free_p = -1;
+	struct net_peer *p;
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+
+	for (unsigned i = 0; i < NET_MAX_PEERS; i++) {
+		if (n->peers[i].used && !n->peers[i].outgoing &&
+		    memcmp(n->peers[i].session, h->session, sizeof(h->session)) == 0)
+			return (int)i;
+		if (!n->peers[i].used && free_p < 0)
+			free_p = (int)i;
+	}
+	if (free_p < 0) {
+		/* Forget the incoming peer with no connection left. */
+		for (unsigned i = 0; i < NET_MAX_PEERS && free_p < 0; i++) {
+			int cs[1];
+
+			if (!n->peers[i].outgoing && !peer_conns(n, (int)i, cs, 1)) {
+				free(n->peers[i].pending);
+				free_p = (int)i;
+			}
+		}
+		if (free_p < 0)
+			return -ENOSPC;
+	}
+	p = &n->peers[free_p];
+	memset(p, 0, sizeof(*p));
+	memcpy(p->session, h->session, sizeof(p->session));
+	snprintf(p->name, sizeof(p->name), "%s", h->instance);
+	if (getpeername(n->conns[c].fd, (struct sockaddr *)&ss, &l) == 0)
+		dwcp_addr_format((struct sockaddr *)&ss, p->addr);
+	p->n_conns = h->n_conns;
+	p->used = true;
+	DWCP_INFO("svc-net: peer '%s' (%s) connected", p->name, p->addr);
+	return free_p;
+}
+
+static void send_ack(struct net *n, int c, uint64_t stream, uint64_t seq, uint32_t status)
+{
+	struct dwcp_frame_ack a = { .stream = stream, .seq = seq, .status = status };
+	uint8_t buf[DWCP_FRAME_HDR_LEN + sizeof(a)];
+	size_t len = dwcp_frame_encode_ack(buf, status ? DWCP_FRAME_NACK : DWCP_FRAME_ACK, &a);
+
+	net_conn_queue_small(n, c, buf, len);
+	if (n->conns[c].state == CONN_UP)
+		net_conn_flush(n, c);
+}
+
+void net_on_frame(struct net *n, int c, struct dwcp_frame *f)
+{
+	struct net_conn *k = &n->conns[c];
+	int p;
+
+	switch (f->type) {
+	case DWCP_FRAME_HELLO:
+		if (k->outgoing)
+			return;      /* the receiver's answer to ours */
+		if (k->peer >= 0)
+			return;
+		p = peer_in(n, c, &f->u.hello);
+		if (p < 0) {
+			net_conn_close(n, c, "too many peers");
+			return;
+		}
+		k->peer = p;
+		{
+			struct dwcp_frame_hello h = f->u.hello;
+			uint8_t buf[NET_SMALL_MAX];
+
+			snprintf(h.instance, sizeof(h.instance), "%s", n->ctx->at.shm.ctl->instance);
+			net_conn_queue_small(n, c, buf, dwcp_frame_encode_hello(buf, &h));
+		}
+		return;
+	case DWCP_FRAME_ACK:
+	case DWCP_FRAME_NACK:
+		if (k->outgoing)
+			on_ack(n, &f->u.ack, f->type == DWCP_FRAME_ACK);
+		return;
+	case DWCP_FRAME_BYE:
+		DWCP_INFO("svc-net: connection %d: peer says goodbye: %s", c, f->u.bye);
+		return;
+	default:
+		return;
+	}
+}
+
+void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
+{
+	struct net_conn *k = &n->conns[c];
+	struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
+	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
+	struct dwcp_stream_ent e;
+	unsigned np = 0;
+
+	if (k->outgoing || k->peer < 0) {
+		dwcp_svc_free(n->ctx, idx);
+		net_conn_close(n, c, k->outgoing ? "a chunk from the receiver" : "a chunk before HELLO");
+		return;
+	}
+	if (dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_RECV, ch->stream, &e) < 0) {
+		send_ack(n, c, ch->stream, ch->seq, DWCP_BUF_ENORECV);
+		dwcp_svc_free(n->ctx, idx);
+		return;
+	}
+	memset((uint8_t *)h + sizeof(h->owner), 0, sizeof(*h) - sizeof(h->owner));
+	h->stream = ch->stream;
+	h->seq = ch->seq;
+	h->len = len;
+	h->t_submit_ns = dwcp_now_ns();
+	h->wire_len = DWCP_FRAME_HDR_LEN + len;
+	h->origin = (uint64_t)n->ctx->at.gen << 32 | (uint32_t)k->peer;
+	/* Verify first: until the CRC matched, the flags that choose the
+	 * next steps may be damaged, and verify refuses such a chunk. */
+	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_VERIFY);
+	if (ch->flags & DWCP_CHUNK_F_SEALED)
+		h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_OPEN);
+	if (ch->codec != DWCP_CHUNK_CODEC_NONE)
+		h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_DECOMPRESS);
+	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_MEM, DWCP_OP_UNDELTA);
+	h->prog[np++] = dwcp_prog_step(e.slot, DWCP_OP_DELIVER);
+	h->prog_len = (uint8_t)np;
+	h->deliver_gen = e.gen;
+	dwcp_svc_submit(n->ctx, idx);
+}
+
+int net_ack(struct net *n, struct dwcp_buf_hdr *h, bool ok)
+{
+	uint32_t gen = (uint32_t)(h->origin >> 32), p = (uint32_t)h->origin;
+	int cs[DWCP_FRAME_MAX_CONNS], k;
+
+	/* From a previous generation of svc-net: its connections are gone,
+	 * the sender resends and the receiver answers the duplicate. */
+	if (gen != n->ctx->at.gen || p >= NET_MAX_PEERS || !n->peers[p].used)
+		return DWCP_BUF_OK;
+	k = peer_conns(n, (int)p, cs, DWCP_FRAME_MAX_CONNS);
+	if (!k)
+		return DWCP_BUF_OK;
+	send_ack(n, cs[n->peers[p].rr++ % (unsigned)k], h->stream, h->seq,
+		 ok ? 0 : (uint32_t)(h->result ? h->result : DWCP_BUF_EBADCHUNK));
+	return DWCP_BUF_OK;
+}
+
+/* ---- timers ---- */
+
+unsigned net_timers(struct net *n, uint64_t now)
+{
+	const uint64_t rto = (uint64_t)n->conf->resend_ms * 1000000ull;
+	unsigned work = 0;
+
+	if (now < n->next_timer_ns)
+		return 0;
+	n->next_timer_ns = now + TIMER_NS;
+	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
+		struct inflight *f = &n->fl[i];
+
+		if (f->state == FL_SENT && now - f->sent_ns >= rto) {
+			resend(n, i);
+			work++;
+		}
+	}
+	for (unsigned p = 0; p < NET_MAX_PEERS; p++) {
+		if (!n->peers[p].used || !n->peers[p].outgoing)
+			continue;
+		if (n->peers[p].n_pending)
+			peer_connect(n, p, now);
+		work += peer_dispatch(n, (int)p);
+	}
+	for (unsigned c = 0; c < NET_MAX_CONNS; c++)
+		if (n->conns[c].state == CONN_UP && n->conns[c].rx_stalled)
+			work += net_conn_read(n, (int)c);
+	return work;
+}

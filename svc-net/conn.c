@@ -1,0 +1,513 @@
+/* svc-net: sockets, and the bytes on them (net_internal.h).
+ *
+ * Every socket is non-blocking and registered edge-triggered with the
+ * waker's epoll set; the loop reads and writes until EAGAIN, so an edge is
+ * never needed twice. Frames are written with one sendmsg per frame (frame
+ * header and chunk payload as two iovecs, the payload straight from the
+ * hugepage buffer); chunk payloads of at least ZC_MIN bytes go with
+ * MSG_ZEROCOPY when the socket accepted SO_ZEROCOPY, and their buffers
+ * are held until the kernel reports the send complete on the error queue.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "ipc/link.h"
+#include "net_internal.h"
+
+#ifndef SO_ZEROCOPY
+#define SO_ZEROCOPY 60
+#endif
+#ifndef MSG_ZEROCOPY
+#define MSG_ZEROCOPY 0x4000000
+#endif
+#ifndef SO_EE_ORIGIN_ZEROCOPY
+#define SO_EE_ORIGIN_ZEROCOPY 5
+#endif
+
+#define ZC_MIN (16u * 1024u)  /* below this, pinning pages costs more than the copy */
+#define EP_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+static void set_sockopts(struct net *n, int fd)
+{
+	const struct dwcp_net_conf *cf = n->conf;
+	int one = 1, buf = (int)cf->sockbuf;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* FORCE (root) may exceed net.core.{w,r}mem_max; plain is capped by it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	if (cf->congestion[0] &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cf->congestion, strlen(cf->congestion))) {
+		if (!n->congestion_warned)
+			DWCP_WARN("svc-net: congestion control '%s' unavailable (%s); using the kernel default. For BBR: modprobe tcp_bbr (deploy/modules-load.d)",
+				  cf->congestion, strerror(errno));
+		n->congestion_warned = true;
+	}
+	if (cf->busy_poll_us) {
+		int us = (int)cf->busy_poll_us;
+
+		setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof(us));
+	}
+	if (n->zerocopy && setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one))) {
+		DWCP_WARN("svc-net: SO_ZEROCOPY refused (%s); sending with copies", strerror(errno));
+		n->zerocopy = false;
+	}
+}
+
+static int epoll_add(struct net *n, int fd, uint32_t id)
+{
+	struct epoll_event ev = { .events = EP_EVENTS, .data.u64 = id };
+
+	return epoll_ctl(n->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+int net_listen_open(struct net *n, char *reason, size_t reason_len)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct dwcp_err err = { 0 };
+	int one = 1, fd;
+
+	n->listen_fd = -1;
+	if (!n->conf->listen[0])
+		return 0;
+	if (dwcp_addr_resolve(n->conf->listen, &ss, &len, &err)) {
+		snprintf(reason, reason_len, "listen: %s", err.msg);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128) || epoll_add(n, fd, NET_LISTEN_ID))
+		goto fail;
+	n->listen_fd = fd;
+	DWCP_INFO("svc-net: listening on %s", n->conf->listen);
+	return 0;
+fail:
+	snprintf(reason, reason_len, "cannot listen on %s: %s", n->conf->listen, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -errno;
+}
+
+static int conn_slot(struct net *n)
+{
+	for (unsigned i = 0; i < NET_MAX_CONNS; i++)
+		if (n->conns[i].state == CONN_FREE)
+			return (int)i;
+	return -1;
+}
+
+static int conn_init(struct net *n, int c, int fd, int peer, bool outgoing, enum conn_state st)
+{
+	struct net_conn *k = &n->conns[c];
+
+	memset(k, 0, sizeof(*k));
+	k->q_cap = 64;
+	k->q = calloc(k->q_cap, sizeof(*k->q));
+	if (!k->q)
+		return -ENOMEM;
+	k->fd = fd;
+	k->peer = peer;
+	k->outgoing = outgoing;
+	k->rx_idx = NET_NO_BUF;
+	dwcp_frame_dec_init(&k->dec, n->ctx->at.shm.buf_size);
+	if (epoll_add(n, fd, (uint32_t)c)) {
+		free(k->q);
+		return -errno;
+	}
+	k->state = st;
+	return 0;
+}
+
+static void queue_hello(struct net *n, int c)
+{
+	const struct net_peer *p = &n->peers[n->conns[c].peer];
+	struct dwcp_frame_hello h = { .proto_version = DWCP_FRAME_PROTO_VERSION };
+	uint8_t buf[NET_SMALL_MAX];
+	size_t len;
+
+	snprintf(h.instance, sizeof(h.instance), "%s", n->ctx->at.shm.ctl->instance);
+	h.conn_index = (uint16_t)c;
+	h.n_conns = (uint16_t)(p->n_conns ? p->n_conns : 1);
+	if (h.conn_index >= h.n_conns)
+		h.conn_index = (uint16_t)(c % h.n_conns);
+	memcpy(h.session, p->session, sizeof(h.session));
+	len = dwcp_frame_encode_hello(buf, &h);
+	net_conn_queue_small(n, c, buf, len);
+}
+
+int net_conn_open_out(struct net *n, int peer)
+{
+	struct net_peer *p = &n->peers[peer];
+	int c = conn_slot(n), fd, rc;
+
+	if (c < 0)
+		return -EMFILE;
+	fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	set_sockopts(n, fd);
+	if (connect(fd, (struct sockaddr *)&p->sa, p->sa_len) && errno != EINPROGRESS) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = conn_init(n, c, fd, peer, true, CONN_CONNECTING);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	queue_hello(n, c);
+	return c;
+}
+
+int net_conn_accept(struct net *n)
+{
+	int accepted = 0;
+
+	for (;;) {
+		int fd = accept4(n->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), c;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				DWCP_WARN("svc-net: accept: %s", strerror(errno));
+			return accepted;
+		}
+		c = conn_slot(n);
+		if (c < 0) {
+			DWCP_WARN("svc-net: %u connections open; refusing one more", NET_MAX_CONNS);
+			close(fd);
+			continue;
+		}
+		set_sockopts(n, fd);
+		if (conn_init(n, c, fd, -1, false, CONN_UP))
+			close(fd);
+		else
+			accepted++;
+	}
+}
+
+void net_conn_close(struct net *n, int c, const char *why)
+{
+	struct net_conn *k = &n->conns[c];
+	void *dest;
+
+	if (k->state == CONN_FREE)
+		return;
+	DWCP_INFO("svc-net: connection %d (%s %s) closed: %s", c, k->outgoing ? "to" : "from",
+		  k->peer >= 0 ? n->peers[k->peer].addr : "?", why);
+	epoll_ctl(n->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+	close(k->fd);
+	dest = dwcp_frame_dec_reset(&k->dec);
+	if (dest && k->rx_idx != NET_NO_BUF)
+		dwcp_svc_free(n->ctx, k->rx_idx);
+	k->rx_idx = NET_NO_BUF;
+	/* What was queued or sent here goes back to the peer (amst.c). */
+	net_on_conn_lost(n, c);
+	free(k->q);
+	k->q = NULL;
+	k->state = CONN_FREE;
+}
+
+static struct txq_item *queue_push(struct net_conn *k)
+{
+	if (k->q_tail - k->q_head == k->q_cap) {
+		struct txq_item *q = calloc(2u * k->q_cap, sizeof(*q));
+
+		if (!q)
+			return NULL;
+		for (uint32_t i = 0; i < k->q_cap; i++)
+			q[i] = k->q[(k->q_head + i) % k->q_cap];
+		free(k->q);
+		k->q = q;
+		k->q_tail -= k->q_head;
+		k->q_head = 0;
+		k->q_cap *= 2;
+	}
+	return &k->q[k->q_tail++ % k->q_cap];
+}
+
+void net_conn_queue_small(struct net *n, int c, const void *bytes, size_t len)
+{
+	struct txq_item *it = queue_push(&n->conns[c]);
+
+	if (!it || len > NET_SMALL_MAX) {
+		net_conn_close(n, c, "out of memory for the send queue");
+		return;
+	}
+	it->idx = NET_NO_BUF;
+	it->small_len = (uint16_t)len;
+	memcpy(it->small, bytes, len);
+}
+
+void net_conn_queue_chunk(struct net *n, int c, uint32_t idx)
+{
+	struct txq_item *it = queue_push(&n->conns[c]);
+	uint32_t len = dwcp_shm_hdr(&n->ctx->at.shm, idx)->len;
+
+	if (!it) {
+		net_conn_close(n, c, "out of memory for the send queue");
+		return;
+	}
+	it->idx = idx;
+	it->small_len = (uint16_t)dwcp_frame_encode_hdr(it->small, DWCP_FRAME_CHUNK, len);
+}
+
+/* The head item is written: a chunk is now on the wire (amst.c's state). */
+static void item_sent(struct net *n, int c, const struct txq_item *it, bool zc)
+{
+	struct inflight *f;
+
+	if (it->idx == NET_NO_BUF)
+		return;
+	f = &n->fl[it->idx];
+	f->state = FL_SENT;
+	f->conn = (int16_t)c;
+	f->sent_ns = dwcp_now_ns();
+	f->zc_seq = zc ? n->conns[c].zc_sent - 1 : UINT64_MAX;
+}
+
+unsigned net_conn_flush(struct net *n, int c)
+{
+	struct net_conn *k = &n->conns[c];
+	unsigned frames = 0;
+	bool zc_any = false;
+
+	while (k->state == CONN_UP && !k->tx_blocked && k->q_head != k->q_tail) {
+		struct txq_item *it = &k->q[k->q_head % k->q_cap];
+		size_t total = it->small_len, off = k->head_off;
+		struct iovec iov[2];
+		struct msghdr mh = { .msg_iov = iov };
+		int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+		uint32_t plen = 0;
+		ssize_t w;
+
+		if (it->idx != NET_NO_BUF) {
+			plen = dwcp_shm_hdr(&n->ctx->at.shm, it->idx)->len;
+			total += plen;
+		}
+		if (off < it->small_len) {
+			iov[mh.msg_iovlen].iov_base = it->small + off;
+			iov[mh.msg_iovlen++].iov_len = it->small_len - off;
+		}
+		if (plen) {
+			size_t poff = off > it->small_len ? off - it->small_len : 0;
+
+			iov[mh.msg_iovlen].iov_base = (uint8_t *)dwcp_shm_data(&n->ctx->at.shm, it->idx) + poff;
+			iov[mh.msg_iovlen++].iov_len = plen - poff;
+			if (n->zerocopy && plen - poff >= ZC_MIN)
+				flags |= MSG_ZEROCOPY;
+		}
+		w = sendmsg(k->fd, &mh, flags);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == ENOBUFS) {
+				k->tx_blocked = errno == EAGAIN;
+				break;
+			}
+			if (errno == EINTR)
+				continue;
+			net_conn_close(n, c, strerror(errno));
+			return frames;
+		}
+		if (flags & MSG_ZEROCOPY) {
+			k->zc_sent++;
+			zc_any = true;
+		}
+		dwcp_stats_add(n->ctx->stats, DWCP_STAT_TX_BYTES, (uint64_t)w);
+		k->head_off += (size_t)w;
+		if (k->head_off < total)
+			continue;
+		item_sent(n, c, it, zc_any);
+		zc_any = false;
+		k->head_off = 0;
+		k->q_head++;
+		frames++;
+	}
+	return frames;
+}
+
+/* Zerocopy completions: ranges of send numbers the kernel is done with. */
+void net_conn_zc_complete(struct net *n, int c)
+{
+	struct net_conn *k = &n->conns[c];
+	bool any = false;
+
+	for (;;) {
+		char ctrl[128];
+		struct msghdr mh = { .msg_control = ctrl, .msg_controllen = sizeof(ctrl) };
+		struct cmsghdr *cm;
+
+		if (recvmsg(k->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			break;
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			const struct sock_extended_err *ee = (const void *)CMSG_DATA(cm);
+
+			if (!((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_RECVERR) ||
+			      (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+				continue;
+			if (ee->ee_errno != 0 || ee->ee_origin != SO_EE_ORIGIN_ZEROCOPY)
+				continue;
+			if ((uint64_t)ee->ee_data + 1 > k->zc_done)
+				k->zc_done = (uint64_t)ee->ee_data + 1;
+			any = true;
+		}
+	}
+	if (any)
+		net_on_zc_done(n, c);
+}
+
+static int connect_result(struct net *n, int c)
+{
+	struct net_conn *k = &n->conns[c];
+	int e = 0;
+	socklen_t l = sizeof(e);
+
+	getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &e, &l);
+	if (e) {
+		n->peers[k->peer].last_error = e;
+		net_conn_close(n, c, strerror(e));
+		return -e;
+	}
+	k->state = CONN_UP;
+	n->peers[k->peer].last_error = 0;
+	n->peers[k->peer].backoff_ns = 0;
+	return 0;
+}
+
+unsigned net_conn_read(struct net *n, int c)
+{
+	struct net_conn *k = &n->conns[c];
+	unsigned work = 0;
+
+	if (k->state == CONN_CONNECTING && connect_result(n, c))
+		return 1;
+	while (k->state == CONN_UP) {
+		struct dwcp_frame f;
+		struct dwcp_err err = { 0 };
+		int rc = dwcp_frame_dec_next(&k->dec, &f, &err);
+
+		if (rc == DWCP_FRAME_NEED_BYTES) {
+			struct iovec iov[2];
+			int cnt = dwcp_frame_dec_iov(&k->dec, iov);
+			ssize_t r = readv(k->fd, iov, cnt);
+
+			if (r == 0) {
+				net_conn_close(n, c, "closed by the peer");
+				return work + 1;
+			}
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN)
+					net_conn_close(n, c, strerror(errno));
+				return work;
+			}
+			dwcp_stats_add(n->ctx->stats, DWCP_STAT_RX_BYTES, (uint64_t)r);
+			dwcp_frame_dec_got(&k->dec, (size_t)r);
+			work++;
+		} else if (rc == DWCP_FRAME_NEED_DEST) {
+			uint32_t idx;
+
+			/* No buffer, or the runtime is holding outputs it could not
+			 * forward: stop reading, TCP pushes back on the sender. */
+			if (dwcp_svc_backlog(n->ctx) || dwcp_svc_alloc(n->ctx, &idx)) {
+				k->rx_stalled = true;
+				return work;
+			}
+			k->rx_stalled = false;
+			k->rx_idx = idx;
+			dwcp_frame_dec_set_dest(&k->dec, dwcp_shm_data(&n->ctx->at.shm, idx));
+		} else if (rc == DWCP_FRAME_READY) {
+			work++;
+			if (f.type == DWCP_FRAME_CHUNK) {
+				uint32_t idx = k->rx_idx;
+
+				k->rx_idx = NET_NO_BUF;
+				net_on_chunk(n, c, idx, f.len);
+			} else {
+				net_on_frame(n, c, &f);
+			}
+		} else {
+			DWCP_WARN("svc-net: connection %d: bad frame: %s", c, err.msg);
+			dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
+			net_conn_close(n, c, "bad frame");
+			return work + 1;
+		}
+	}
+	return work;
+}
+
+/* ---- the waker thread ---- */
+
+static void *waker_main(void *arg)
+{
+	struct net *n = arg;
+	struct epoll_event ev[64];
+
+	for (;;) {
+		int k = epoll_wait(n->epfd, ev, 64, -1);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return NULL;
+		}
+		for (int i = 0; i < k; i++) {
+			uint64_t id = ev[i].data.u64;
+
+			if (id == UINT64_MAX)
+				return NULL;   /* net_waker_stop */
+			if (id == NET_LISTEN_ID)
+				__atomic_fetch_or(&n->listen_events, ev[i].events, __ATOMIC_RELEASE);
+			else if (id < NET_MAX_CONNS)
+				__atomic_fetch_or(&n->conns[id].events, ev[i].events, __ATOMIC_RELEASE);
+		}
+		__atomic_store_n(&n->pending, 1, __ATOMIC_SEQ_CST);
+		dwcp_link_notify(&n->ctx->at.shm, n->ctx->at.slot);
+	}
+}
+
+int net_waker_start(struct net *n)
+{
+	int rc = pthread_create(&n->waker, NULL, waker_main, n);
+
+	if (rc)
+		return -rc;
+	n->waker_running = true;
+	return 0;
+}
+
+void net_waker_stop(struct net *n)
+{
+	int efd;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
+
+	if (!n->waker_running)
+		return;
+	/* An always-readable fd tagged "stop" ends the thread's wait. */
+	efd = eventfd(1, EFD_CLOEXEC);
+	if (efd >= 0 && epoll_ctl(n->epfd, EPOLL_CTL_ADD, efd, &ev) == 0)
+		pthread_join(n->waker, NULL);
+	else
+		pthread_cancel(n->waker);
+	if (efd >= 0)
+		close(efd);
+	n->waker_running = false;
+}

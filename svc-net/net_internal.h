@@ -1,0 +1,147 @@
+/* svc-net's private state: the AMST kernel-TCP transport.
+ *
+ * One thread does all the work (the runtime loop calls net_poll and the
+ * steps); a second thread, the waker, only blocks in epoll_wait on every
+ * socket (edge-triggered) and, when one becomes ready, records the events
+ * on the connection and wakes the loop through the slot's futex word
+ * (svc_runtime.h: pending). So svc-net sleeps like every other service
+ * when there is nothing to do, and no socket event is lost between the
+ * loop's last look and its sleep.
+ *
+ * Sender side: TRANSMIT keeps the chunk buffer (WORK, so a crash hands it
+ * to the next generation, which sends it again) in the in-flight table
+ * until the receiver acknowledges (stream, seq, xfer) as written, then
+ * passes it on to the client's DELIVER step. Chunks are striped round-robin
+ * over the peer's N connections; a connection that drops gives its
+ * unacknowledged chunks back to the peer's queue, and every chunk not
+ * acknowledged after resend_ms is sent again. The receiver deduplicates.
+ *
+ * Receiver side: a CHUNK frame is read straight into a pool buffer (no
+ * copy), given the program verify -> open -> decompress -> undelta ->
+ * DELIVER to the `dwcp recv` registered for the stream, and submitted;
+ * the client sends it back with an ACK or NACK step, which svc-net turns
+ * into a frame on a connection of the peer the chunk came from.
+ */
+#ifndef DWCP_SVC_NET_INTERNAL_H
+#define DWCP_SVC_NET_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/netaddr.h"
+#include "ipc/streams.h"
+#include "ipc/svc_runtime.h"
+#include "frame.h"
+
+#define NET_MAX_CONNS   256u        /* connection slots, listener excluded */
+#define NET_MAX_PEERS   64u
+#define NET_LISTEN_ID   NET_MAX_CONNS
+#define NET_NO_BUF      UINT32_MAX
+#define NET_SMALL_MAX   (DWCP_FRAME_HDR_LEN + 56u)   /* HELLO, the largest small frame */
+
+/* One frame waiting to be written. */
+struct txq_item {
+	uint32_t idx;                   /* a chunk buffer, or NET_NO_BUF for a small frame */
+	uint16_t small_len;
+	uint8_t  small[NET_SMALL_MAX];  /* small frame bytes; for a chunk, its frame header */
+};
+
+enum conn_state { CONN_FREE = 0, CONN_CONNECTING, CONN_UP };
+
+struct net_conn {
+	enum conn_state state;
+	int fd;
+	int peer;                       /* index in net.peers, -1 before HELLO (incoming) */
+	bool outgoing;
+	bool tx_blocked;                /* last write hit EAGAIN: wait for EPOLLOUT */
+	bool rx_stalled;                /* no pool buffer for the next chunk: retry later */
+	uint32_t events;                /* writer: waker (atomic or); reader: loop (exchange) */
+	struct dwcp_frame_dec dec;
+	uint32_t rx_idx;                /* buffer the decoder is filling */
+	struct txq_item *q;             /* ring of cap items */
+	uint32_t q_head, q_tail, q_cap;
+	size_t head_off;                /* bytes of the head item already written */
+	uint64_t zc_sent;               /* MSG_ZEROCOPY sends issued on this socket */
+	uint64_t zc_done;               /* ... and completed (all below this number) */
+};
+
+struct net_peer {
+	bool used;
+	bool outgoing;
+	char addr[DWCP_ADDR_MAX];       /* outgoing: as configured; incoming: as seen */
+	char name[DWCP_FRAME_NAME_MAX]; /* incoming: the sender's instance (HELLO) */
+	uint8_t session[DWCP_FRAME_SESSION_LEN];
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	unsigned n_conns;               /* outgoing: how many to keep */
+	unsigned rr;                    /* striping cursor */
+	uint32_t *pending;              /* chunk buffers waiting for a connection */
+	uint32_t n_pending, cap_pending;
+	uint64_t next_try_ns, backoff_ns;
+	int last_error;                 /* errno of the last connect failure, 0 = fine */
+	uint64_t streams;               /* bitmask of stream-table entries sending here */
+};
+
+enum fl_state { FL_FREE = 0, FL_QUEUED, FL_SENT, FL_WAIT_ZC };
+
+/* A chunk this svc-net transmitted and keeps until acknowledged; indexed
+ * by buffer index. */
+struct inflight {
+	uint8_t state;                  /* enum fl_state */
+	bool acked;
+	int16_t conn;                   /* where it was last sent, -1 = none */
+	int8_t stream_ent;              /* stream-table index */
+	uint8_t peer;
+	uint16_t resends;
+	uint16_t auth_nacks;
+	uint64_t zc_seq;                /* zerocopy send number on conn, UINT64_MAX = copied */
+	uint64_t sent_ns;
+};
+
+struct net {
+	struct dwcp_svc_ctx *ctx;
+	const struct dwcp_net_conf *conf;
+	int epfd;
+	int listen_fd;
+	pthread_t waker;
+	bool waker_running;
+	uint32_t pending;               /* writer: waker; the loop's "do not sleep" flag */
+	uint32_t listen_events;
+	struct net_conn conns[NET_MAX_CONNS];
+	struct net_peer peers[NET_MAX_PEERS];
+	struct inflight *fl;            /* [n_bufs] */
+	uint32_t *fl_hash;              /* (stream, seq) -> 1 + buffer index; 0 empty, TOMB */
+	uint32_t fl_mask;
+	uint64_t next_timer_ns;
+	bool congestion_warned;
+	bool zerocopy;
+	unsigned n_connections;
+};
+
+/* conn.c: sockets and the bytes on them */
+int net_listen_open(struct net *n, char *reason, size_t reason_len);
+int net_conn_open_out(struct net *n, int peer);
+void net_conn_close(struct net *n, int c, const char *why);
+int net_conn_accept(struct net *n);
+void net_conn_queue_small(struct net *n, int c, const void *bytes, size_t len);
+void net_conn_queue_chunk(struct net *n, int c, uint32_t idx);
+unsigned net_conn_flush(struct net *n, int c);
+unsigned net_conn_read(struct net *n, int c);
+void net_conn_zc_complete(struct net *n, int c);
+int net_waker_start(struct net *n);
+void net_waker_stop(struct net *n);
+
+/* amst.c: peers, the in-flight table, frames */
+int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err);
+void net_on_frame(struct net *n, int c, struct dwcp_frame *f);
+void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len);
+void net_on_conn_lost(struct net *n, int c);
+void net_on_zc_done(struct net *n, int c);
+int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h);
+int net_ack(struct net *n, struct dwcp_buf_hdr *h, bool ok);
+unsigned net_timers(struct net *n, uint64_t now);
+int net_fl_init(struct net *n);
+
+#endif

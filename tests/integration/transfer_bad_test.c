@@ -1,0 +1,516 @@
+/* Transfers that go wrong, and what the user sees then (two dwcp nodes,
+ * `dwcp send` on A and `dwcp recv` on B as separate processes):
+ *
+ *  - chunks tampered with on the wire (a TCP proxy of this test, between
+ *    A and B, flips one body byte of the 3rd and 7th CHUNK frames): the
+ *    receiver rejects them, the sender resends them, and the file still
+ *    arrives bit-identical; both summaries count it;
+ *  - a receiver with another key: both commands fail naming
+ *    authentication, and nothing appears at --out;
+ *  - the receiving node stopped mid-transfer: send fails within its
+ *    --timeout with a message about the connection / unreachable peer;
+ *  - a file that does not exist and peer addresses that cannot be one:
+ *    send fails at once with a message;
+ *  - a full disk at the sink (a small tmpfs): recv fails with "No space
+ *    left", nothing at --out, and send fails too.
+ *
+ * After each failure every buffer of node A is back in its pool (nothing
+ * leaks when a transfer fails). Timeouts are hang guards.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <criterion/criterion.h>
+
+#include "tests/lib/node.h"
+#include "tests/lib/xfer.h"
+
+#define MIB (1024ull * 1024ull)
+
+/* The wire format the proxy reads (svc-net/frame.h, ipc/chunk.h), spelled
+ * out here: the test reads the bytes as a third party on the wire would. */
+#define FRAME_MAGIC     0x52465744u   /* "DWFR" little-endian */
+#define FRAME_HDR_LEN   16u
+#define FRAME_CHUNK     2u
+#define CHUNK_HDR_LEN   96u
+
+static struct dwcp_xfer_pair pair;
+static struct dwcp_xfer_proc snd, rcv;
+static struct dwcp_xfer_guard mount_guard;
+static char dir[64];
+
+/* ---- the tampering proxy ---- */
+
+struct proxy_stats {
+	atomic_uint_fast64_t conns;        /* connections accepted */
+	atomic_uint_fast64_t chunk_frames; /* CHUNK frames seen A -> B */
+	atomic_uint_fast64_t tampered;     /* of them, changed */
+	atomic_uint_fast64_t not_frames;   /* A -> B streams that did not parse as frames */
+};
+
+static struct proxy_stats *pst;
+static pid_t proxy_pid;
+
+static void proxy_stop(void)
+{
+	if (proxy_pid > 0) {
+		kill(-proxy_pid, SIGKILL);   /* its own process group: main and handlers */
+		kill(proxy_pid, SIGKILL);
+		waitpid(proxy_pid, NULL, 0);
+	}
+	proxy_pid = 0;
+}
+
+static bool read_full(int fd, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+
+	while (n) {
+		ssize_t r = read(fd, p, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		p += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+static bool write_full(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static void pump_verbatim(int from, int to)
+{
+	uint8_t buf[65536];
+
+	for (;;) {
+		ssize_t r = read(from, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || !write_full(to, buf, (size_t)r))
+			break;
+	}
+	shutdown(to, SHUT_WR);
+}
+
+/* A -> B: frame by frame; flip one body byte of the 3rd and 7th CHUNK
+ * frames (counted over all connections), everything else verbatim. */
+static void pump_frames(int from, int to)
+{
+	uint8_t hdr[FRAME_HDR_LEN], *payload = NULL;
+	size_t cap = 0;
+
+	for (;;) {
+		uint32_t magic, len;
+
+		if (!read_full(from, hdr, sizeof(hdr)))
+			break;
+		memcpy(&magic, hdr, 4);
+		memcpy(&len, hdr + 8, 4);
+		if (magic != FRAME_MAGIC || len > 64u * MIB) {
+			atomic_fetch_add(&pst->not_frames, 1);
+			if (write_full(to, hdr, sizeof(hdr)))
+				pump_verbatim(from, to);
+			break;
+		}
+		if (len > cap) {
+			free(payload);
+			cap = len;
+			payload = malloc(cap);
+			if (!payload)
+				break;
+		}
+		if (len && !read_full(from, payload, len))
+			break;
+		if (hdr[5] == FRAME_CHUNK) {
+			uint64_t nth = atomic_fetch_add(&pst->chunk_frames, 1) + 1;
+
+			if ((nth == 3 || nth == 7) && len > CHUNK_HDR_LEN) {
+				payload[CHUNK_HDR_LEN + (len - CHUNK_HDR_LEN) / 2] ^= 0x20;
+				atomic_fetch_add(&pst->tampered, 1);
+			}
+		}
+		if (!write_full(to, hdr, sizeof(hdr)) || (len && !write_full(to, payload, len)))
+			break;
+	}
+	free(payload);
+	shutdown(to, SHUT_WR);
+}
+
+static int connect_local(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	for (int tries = 0; tries < 50; tries++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+		usleep(100000);
+	}
+	return -1;
+}
+
+static void proxy_conn(int client, int up_port)
+{
+	int up = connect_local(up_port);
+	pid_t back;
+
+	if (up < 0)
+		_exit(1);
+	back = fork();
+	if (back == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pump_verbatim(up, client);     /* B -> A */
+		_exit(0);
+	}
+	pump_frames(client, up);           /* A -> B */
+	waitpid(back, NULL, 0);
+	_exit(0);
+}
+
+/* Listen on 127.0.0.1:@listen_port (bound before this returns), forward
+ * every connection to 127.0.0.1:@up_port. */
+static void proxy_start(int listen_port, int up_port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, lfd;
+
+	pst = mmap(NULL, sizeof(*pst), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert(pst != MAP_FAILED);
+	memset(pst, 0, sizeof(*pst));
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0, "proxy bind %d: %s",
+		     listen_port, strerror(errno));
+	cr_assert_eq(listen(lfd, 64), 0);
+	fflush(NULL);
+	proxy_pid = fork();
+	cr_assert_geq(proxy_pid, 0);
+	if (proxy_pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGCHLD, SIG_IGN);    /* handlers are reaped by the kernel */
+		for (;;) {
+			int c = accept(lfd, NULL, NULL);
+
+			if (c < 0) {
+				if (errno == EINTR || errno == ECONNABORTED)
+					continue;
+				_exit(1);
+			}
+			atomic_fetch_add(&pst->conns, 1);
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				close(lfd);
+				proxy_conn(c, up_port);
+			}
+			close(c);
+		}
+	}
+	setpgid(proxy_pid, proxy_pid);
+	close(lfd);
+}
+
+/* ---- common ---- */
+
+static void teardown(void)
+{
+	proxy_stop();
+	if (pst)
+		munmap(pst, sizeof(*pst));
+	pst = NULL;
+	dwcp_xfer_proc_free(&snd);
+	dwcp_xfer_proc_free(&rcv);
+	dwcp_xfer_pair_stop(&pair);
+	dwcp_xfer_guard_release(&mount_guard);
+	if (dir[0])
+		dwcp_xfer_sh(NULL, 0, "rm -rf '%s'", dir);
+	dir[0] = '\0';
+}
+
+static void make_dir(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/dwcp-xferbad-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+}
+
+static void path_in_dir(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/%s", dir, name);
+}
+
+static void start_pair(struct dwcp_xfer_pair_cfg *c, bool separate_keys)
+{
+	static char ka[128], kb[128];
+	int rc;
+
+	path_in_dir(ka, sizeof(ka), "a.key");
+	cr_assert_eq(dwcp_xfer_keygen(ka), 0, "dwcp keygen %s failed", ka);
+	c->key_a = c->key_b = ka;
+	if (separate_keys) {
+		path_in_dir(kb, sizeof(kb), "b.key");
+		cr_assert_eq(dwcp_xfer_keygen(kb), 0, "dwcp keygen %s failed", kb);
+		c->key_b = kb;
+	}
+	rc = dwcp_xfer_pair_start(&pair, c);
+	cr_assert_eq(rc, 0, "node %c did not start", rc);
+}
+
+static bool has(const char *text, const char *what)
+{
+	return text && strcasestr(text, what) != NULL;
+}
+
+/* After a failed transfer: every buffer of node A is back in its pool. */
+static void expect_a_pool_full(void)
+{
+	cJSON *st = dwcp_test_status(pair.a.instance, NULL);
+	long total = dwcp_test_pool_buffers(st);
+	long free_n;
+
+	cJSON_Delete(st);
+	free_n = dwcp_test_wait_pool_full(pair.a.instance, 30000);
+	if (free_n != total)
+		dwcp_test_dump(pair.a.instance, "buffers not back after a failed transfer");
+	cr_expect_eq(free_n, total, "node A: %ld of %ld buffers free after the failed send", free_n,
+		     total);
+}
+
+static void print_both(const char *why)
+{
+	dwcp_xfer_print(&snd);
+	dwcp_xfer_print(&rcv);
+	dwcp_xfer_pair_dump(&pair, why);
+}
+
+/* ---- the tests ---- */
+
+Test(transfer_bad, tampered_chunks_on_the_wire_are_rejected_and_resent, .fini = teardown,
+     .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "tamper", .connections = 1, .via_extra_port = true };
+	char src[128], out[128], h_src[65], h_out[65];
+	double rejected, resent;
+	int rs, rr;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "src.bin");
+	path_in_dir(out, sizeof(out), "out.bin");
+	/* Random data: every chunk has a body as long as its data. */
+	cr_assert_eq(dwcp_xfer_make_random(src, 4 * MIB, 3), 0);
+	start_pair(&c, false);
+	proxy_start(pair.port_extra, pair.port_b);
+
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tamper", out, 300), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tamper", src, "nodeb", 60, NULL), 0);
+	rs = dwcp_xfer_wait(&snd, 300000);
+	rr = dwcp_xfer_wait(&rcv, rs == 0 ? 60000 : 300000);
+	fprintf(stderr,
+		"tamper proxy: %llu connections, %llu CHUNK frames A->B, %llu tampered, %llu unparsed streams\n",
+		(unsigned long long)pst->conns, (unsigned long long)pst->chunk_frames,
+		(unsigned long long)pst->tampered, (unsigned long long)pst->not_frames);
+	if (rs || rr)
+		print_both("transfer through the tampering proxy failed");
+	cr_assert_eq(pst->tampered, 2, "the proxy tampered with %llu frames (of %llu CHUNK frames)",
+		     (unsigned long long)pst->tampered, (unsigned long long)pst->chunk_frames);
+	cr_assert_eq(rs, 0, "dwcp send exited %d: %s", rs, snd.err);
+	cr_assert_eq(rr, 0, "dwcp recv exited %d: %s", rr, rcv.err);
+	cr_assert_eq(dwcp_xfer_sha256(src, h_src), 0);
+	cr_assert_eq(dwcp_xfer_sha256(out, h_out), 0, "no file at %s", out);
+	cr_expect_str_eq(h_out, h_src, "the received file differs from the sent one");
+	rejected = dwcp_xfer_json_num(rcv.out, "rejected");
+	resent = dwcp_xfer_json_num(snd.out, "resent");
+	fprintf(stderr, "tamper: recv rejected %.0f, send resent %.0f, send rejected %.0f\n", rejected,
+		resent, dwcp_xfer_json_num(snd.out, "rejected"));
+	cr_expect_geq(rejected, 2, "recv summary: rejected %.0f: %s", rejected, rcv.out);
+	cr_expect_geq(resent, 2, "send summary: resent %.0f: %s", resent, snd.out);
+}
+
+Test(transfer_bad, wrong_key_at_the_receiver_fails_authentication, .fini = teardown, .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "wkey" };
+	char src[128], out[128];
+	int rs, rr;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "src.img");
+	path_in_dir(out, sizeof(out), "out.img");
+	cr_assert_eq(dwcp_xfer_make_image(src, 4 * MIB, 5), 0);
+	start_pair(&c, true);
+
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "wkey", out, 120), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "wkey", src, "nodeb", 20, NULL), 0);
+	rs = dwcp_xfer_wait(&snd, 180000);
+	rr = dwcp_xfer_wait(&rcv, 180000);
+	print_both("wrong key (expected to fail)");
+	cr_expect(rr != 0 && rr != -ETIMEDOUT, "dwcp recv with the wrong key exited %d", rr);
+	cr_expect(has(rcv.err, "authentication"), "dwcp recv's message does not say authentication: %s",
+		  rcv.err);
+	cr_expect_eq(dwcp_xfer_file_size(out), -1, "a file appeared at --out %s (%lld bytes)", out,
+		     dwcp_xfer_file_size(out));
+	cr_expect(rs != 0 && rs != -ETIMEDOUT, "dwcp send to a receiver with another key exited %d", rs);
+	cr_expect(has(snd.err, "authentication"), "dwcp send's message does not say authentication: %s",
+		  snd.err);
+	expect_a_pool_full();
+}
+
+Test(transfer_bad, receiver_node_stopped_mid_transfer_fails_the_send, .fini = teardown,
+     .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "gone" };
+	char src[128], out[128], partial[160];
+	uint64_t guard;
+	long long seen = -1;
+	bool send_ran;
+	int rs, rr;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "src.bin");
+	path_in_dir(out, sizeof(out), "out.bin");
+	snprintf(partial, sizeof(partial), "%s.partial", out);
+	cr_assert_eq(dwcp_xfer_make_random(src, 64 * MIB, 11), 0);
+	start_pair(&c, false);
+
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "gone", out, 300), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "gone", src, "nodeb", 10, NULL), 0);
+	/* Mid-transfer: the sink has started writing (PATH.partial has
+	 * bytes) and the sender has not finished. */
+	guard = dwcp_test_now_ms() + 120000;
+	while ((send_ran = dwcp_xfer_running(&snd)) && dwcp_test_now_ms() < guard) {
+		seen = dwcp_xfer_file_size(partial);
+		if (seen >= (long long)(4 * MIB))
+			break;
+		dwcp_test_sleep_ms(5);
+	}
+	if (!send_ran) {
+		dwcp_xfer_wait(&snd, 1000);
+		print_both("send ended before node B was stopped");
+		cr_assert_fail("dwcp send ended (status %d) before node B could be stopped mid-transfer",
+			       snd.status);
+	}
+	cr_assert_geq(seen, (long long)(4 * MIB),
+		      "hang guard: %s never reached 4 MiB while dwcp send ran (%lld bytes)", partial,
+		      seen);
+	fprintf(stderr, "stopping node B with %lld bytes at the sink\n", seen);
+	dwcp_test_node_stop(&pair.b);
+
+	rs = dwcp_xfer_wait(&snd, 120000);
+	rr = dwcp_xfer_wait(&rcv, 120000);
+	print_both("node B stopped mid-transfer (expected to fail)");
+	cr_expect(rs != 0 && rs != -ETIMEDOUT && rs < 128,
+		  "dwcp send whose receiver went away exited %d (want a non-zero exit of its own)", rs);
+	cr_expect(has(snd.err, "unreachable") || has(snd.err, "connection"),
+		  "dwcp send's message names neither an unreachable peer nor the connection: %s",
+		  snd.err);
+	cr_expect(rr != 0, "dwcp recv on the stopped node exited 0");
+	cr_expect_eq(dwcp_xfer_file_size(out), -1, "a file appeared at --out %s (%lld bytes)", out,
+		     dwcp_xfer_file_size(out));
+	expect_a_pool_full();
+}
+
+Test(transfer_bad, nonexistent_file_and_bad_peer_addresses_fail_at_once, .fini = teardown,
+     .timeout = 300)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "badarg", .no_b = true };
+	const char *const bad_peers[] = { "nosuchpeer", "1.2.3.4:99999", "::::" };
+	char src[128], missing[128];
+	int rs;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "src.img");
+	path_in_dir(missing, sizeof(missing), "no-such-file.img");
+	cr_assert_eq(dwcp_xfer_make_image(src, 1 * MIB, 1), 0);
+	start_pair(&c, false);
+
+	/* --timeout 300 and a 60 s hang guard: a command that waited for its
+	 * peer instead of refusing the address would be killed here. */
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "nofile", missing, "nodeb", 300, NULL), 0);
+	rs = dwcp_xfer_wait(&snd, 60000);
+	dwcp_xfer_print(&snd);
+	cr_expect(rs != 0 && rs != -ETIMEDOUT && rs < 128, "dwcp send of a missing file exited %d", rs);
+	cr_expect(has(snd.err, "No such file"), "message does not say 'No such file': %s", snd.err);
+
+	for (unsigned i = 0; i < sizeof(bad_peers) / sizeof(bad_peers[0]); i++) {
+		dwcp_xfer_proc_free(&snd);
+		cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "badpeer", src, bad_peers[i], 300,
+						  NULL), 0);
+		rs = dwcp_xfer_wait(&snd, 60000);
+		dwcp_xfer_print(&snd);
+		cr_expect(rs != 0 && rs != -ETIMEDOUT && rs < 128, "dwcp send --to '%s' exited %d",
+			  bad_peers[i], rs);
+		cr_expect(has(snd.err, "bad peer"), "dwcp send --to '%s': message does not say 'bad peer': %s",
+			  bad_peers[i], snd.err);
+	}
+	expect_a_pool_full();
+}
+
+Test(transfer_bad, full_disk_at_the_sink_fails_both_ends, .fini = teardown, .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "full" };
+	char src[128], mnt[128], out[160], msg[1024], cleanup[256];
+	int rc, rs, rr;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "src.bin");
+	path_in_dir(mnt, sizeof(mnt), "small");
+	snprintf(out, sizeof(out), "%s/out.bin", mnt);
+	cr_assert_eq(mkdir(mnt, 0755), 0);
+	snprintf(cleanup, sizeof(cleanup), "umount -l '%s' 2>/dev/null; true", mnt);
+	cr_assert_eq(dwcp_xfer_guard_start(&mount_guard, cleanup), 0);
+	rc = dwcp_xfer_sh(msg, sizeof(msg), "mount -t tmpfs -o size=8m tmpfs '%s'", mnt);
+	if (rc) {
+		fprintf(stderr, "skipped: no tmpfs mount (%s)\n", msg);
+		cr_skip_test("skipped: no tmpfs mount");
+	}
+	cr_assert_eq(dwcp_xfer_make_random(src, 32 * MIB, 17), 0);
+	start_pair(&c, false);
+
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "full", out, 120), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "full", src, "nodeb", 20, NULL), 0);
+	rr = dwcp_xfer_wait(&rcv, 180000);
+	rs = dwcp_xfer_wait(&snd, 180000);
+	print_both("full disk at the sink (expected to fail)");
+	cr_expect(rr != 0 && rr != -ETIMEDOUT && rr < 128, "dwcp recv onto a full disk exited %d", rr);
+	cr_expect(has(rcv.err, "No space left"), "dwcp recv's message does not say 'No space left': %s",
+		  rcv.err);
+	cr_expect_eq(dwcp_xfer_file_size(out), -1, "a file appeared at --out %s (%lld bytes)", out,
+		     dwcp_xfer_file_size(out));
+	cr_expect(rs != 0 && rs != -ETIMEDOUT && rs < 128, "dwcp send to a full sink exited %d", rs);
+	expect_a_pool_full();
+}
