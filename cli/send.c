@@ -412,6 +412,11 @@ int dwcp_cli_send(int argc, char **argv)
 		goto out;
 	if (resolve_peer(s, addr))
 		goto out_client;
+	if (s->c.at.shm.buf_size < 8192) {
+		fprintf(stderr, PROG ": node %s has %u-byte buffers; chunks need at least 8192 (raise [pool] buf_size)\n",
+			s->o.instance, s->c.at.shm.buf_size);
+		goto out_client;
+	}
 	s->chunk_size = s->c.at.shm.node->net.chunk_size;
 	if (!s->chunk_size || s->chunk_size + 4096 > s->c.at.shm.buf_size)
 		s->chunk_size = (s->c.at.shm.buf_size - 4096) & ~4095u;

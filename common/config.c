@@ -774,10 +774,6 @@ static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 		return dwcp_err_set(err, -EINVAL,
 				    "[supervisor] heartbeat_timeout_ms = %u: expected at least 3 * heartbeat_ms = %llu, so a service is declared dead only after three missed heartbeats",
 				    cfg->heartbeat_timeout_ms, 3ull * cfg->heartbeat_ms);
-	if ((uint64_t)cfg->chunk_size + 4096 > cfg->pool_buf_size)
-		return dwcp_err_set(err, -EINVAL,
-				    "[stream] chunk_size = %u: expected at most [pool] buf_size - 4096 = %u (a chunk plus its header and worst-case growth must fit one buffer)",
-				    cfg->chunk_size, cfg->pool_buf_size - 4096);
 	if (cfg->backoff_max_ms < cfg->backoff_ms)
 		return dwcp_err_set(err, -EINVAL,
 				    "[supervisor] restart_backoff_max_ms = %u: expected at least restart_backoff_ms = %u",

@@ -84,8 +84,9 @@ struct dwcp_config {
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
 	unsigned n_peers;
 	/* [stream] (defaults of `dwcp send`) */
-	uint32_t chunk_size;          /* chunk_size (bytes); 4096..65536, multiple of 4096, and at
-	                               * most pool buf_size - 4096; default 64K */
+	uint32_t chunk_size;          /* chunk_size (bytes); 4096..65536, multiple of 4096; default
+	                               * 64K. `dwcp send` uses at most [pool] buf_size - 4096 (a chunk
+	                               * plus header and worst-case growth must fit one buffer) */
 	uint32_t window;              /* window; chunks in flight per send, 1..65536; default 256 */
 	uint32_t codec;               /* codec; zstd | lz4 | none; default zstd */
 	bool     delta;               /* delta; HDE against the previous version; default true */

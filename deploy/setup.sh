@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set up and start a dwcp node on a fresh Debian 12 machine, as root:
 # install the packages (deploy/deps.sh), build (make), reserve 2 MiB
-# hugepages (deploy/hugepages.sh), start the supervisor of the default
-# instance and print its status.
+# hugepages (deploy/hugepages.sh), make the default key (/etc/dwcp/dwcp.key),
+# start the supervisor of the default instance, print its status, and run
+# the main job: a transfer between it and a second local node
+# (deploy/demo.sh), which prints both sides' summaries.
 #
 # Usage: deploy/setup.sh [--no-run]
 #   --no-run   stop after the build and the hugepages; start nothing
@@ -18,7 +20,7 @@ run=1
 case "${1:-}" in
 	"") ;;
 	--no-run) run=0 ;;
-	-h|--help) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die "unknown argument '$1' (usage: deploy/setup.sh [--no-run])" ;;
 esac
 [ $# -le 1 ] || die "too many arguments (usage: deploy/setup.sh [--no-run])"
@@ -46,6 +48,14 @@ for b in dwcp-supervisor dwcpctl; do
 	[ -x "build/bin/$b" ] || die "build/bin/$b is missing although make succeeded: run make and look for errors"
 done
 
+echo "== key"
+if [ ! -e /etc/dwcp/dwcp.key ]; then
+	mkdir -p /etc/dwcp
+	build/bin/dwcp keygen /etc/dwcp/dwcp.key || die "cannot write /etc/dwcp/dwcp.key (above)"
+else
+	echo "keeping /etc/dwcp/dwcp.key (copy the same file to every peer)"
+fi
+
 echo "== node"
 if timeout 10 build/bin/dwcpctl status >/dev/null 2>&1 </dev/null; then
 	echo "a dwcp supervisor for the default instance is already running:"
@@ -57,4 +67,7 @@ else
 	build/bin/dwcp-supervisor start </dev/null ||
 		die "build/bin/dwcp-supervisor start failed (its message is above)"
 fi
+
+echo "== transfer"
+./deploy/demo.sh || die "the demo transfer failed (see above)"
 echo "node running: build/bin/dwcpctl status, build/bin/dwcp-supervisor stop"

@@ -257,6 +257,8 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		return;    /* a duplicate's answer, or for a previous generation's send */
 	idx = *s - 1;
 	f = &n->fl[idx];
+	if (((const struct dwcp_chunk_hdr *)dwcp_shm_data(&n->ctx->at.shm, idx))->xfer != a->xfer)
+		return;    /* meant for an earlier transfer of this stream */
 	dwcp_streams_set_net_error(&n->ctx->at.shm, f->stream_ent, 0);
 	if (ok) {
 		f->acked = true;
@@ -385,9 +387,10 @@ static int peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
 	return free_p;
 }
 
-static void send_ack(struct net *n, int c, uint64_t stream, uint64_t seq, uint32_t status)
+static void send_ack(struct net *n, int c, const struct dwcp_chunk_hdr *ch, uint32_t status)
 {
-	struct dwcp_frame_ack a = { .stream = stream, .seq = seq, .status = status };
+	struct dwcp_frame_ack a = { .stream = ch->stream, .seq = ch->seq, .status = status,
+				    .xfer = ch->xfer };
 	uint8_t buf[DWCP_FRAME_HDR_LEN + sizeof(a)];
 	size_t len = dwcp_frame_encode_ack(buf, status ? DWCP_FRAME_NACK : DWCP_FRAME_ACK, &a);
 
@@ -448,7 +451,7 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 		return;
 	}
 	if (dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_RECV, ch->stream, &e) < 0) {
-		send_ack(n, c, ch->stream, ch->seq, DWCP_BUF_ENORECV);
+		send_ack(n, c, ch, DWCP_BUF_ENORECV);
 		dwcp_svc_free(n->ctx, idx);
 		return;
 	}
@@ -473,8 +476,9 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	dwcp_svc_submit(n->ctx, idx);
 }
 
-int net_ack(struct net *n, struct dwcp_buf_hdr *h, bool ok)
+int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
 {
+	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
 	uint32_t gen = (uint32_t)(h->origin >> 32), p = (uint32_t)h->origin;
 	int cs[DWCP_FRAME_MAX_CONNS], k;
 
@@ -485,7 +489,9 @@ int net_ack(struct net *n, struct dwcp_buf_hdr *h, bool ok)
 	k = peer_conns(n, (int)p, cs, DWCP_FRAME_MAX_CONNS);
 	if (!k)
 		return DWCP_BUF_OK;
-	send_ack(n, cs[n->peers[p].rr++ % (unsigned)k], h->stream, h->seq,
+	if (h->len < DWCP_CHUNK_HDR_LEN)
+		return DWCP_BUF_EBADLEN;
+	send_ack(n, cs[n->peers[p].rr++ % (unsigned)k], ch,
 		 ok ? 0 : (uint32_t)(h->result ? h->result : DWCP_BUF_EBADCHUNK));
 	return DWCP_BUF_OK;
 }
@@ -504,7 +510,14 @@ unsigned net_timers(struct net *n, uint64_t now)
 		struct inflight *f = &n->fl[i];
 
 		if (f->state == FL_SENT && now - f->sent_ns >= rto) {
-			resend(n, i);
+			struct dwcp_stream_ent e;
+
+			/* Its `dwcp send` is gone: stop resending, let the pool have it. */
+			if (dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_SEND,
+					      dwcp_shm_hdr(&n->ctx->at.shm, i)->stream, &e) < 0)
+				fl_release(n, i, DWCP_BUF_ENOPEER, 0);
+			else
+				resend(n, i);
 			work++;
 		}
 	}

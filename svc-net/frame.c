@@ -14,6 +14,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,6 +65,7 @@ size_t dwcp_frame_encode_ack(void *out, enum dwcp_frame_type type, const struct 
 {
 	struct dwcp_frame_ack w = {
 		.stream = htole64(a->stream), .seq = htole64(a->seq), .status = htole32(a->status),
+		.xfer = htole32(a->xfer),
 	};
 
 	dwcp_frame_encode_hdr(out, type, sizeof(w));
@@ -164,14 +166,15 @@ static int frame_check_hello(struct dwcp_frame_hello *h, struct dwcp_err *err)
 	return 0;
 }
 
-static int frame_check_ack(struct dwcp_frame_ack *a, struct dwcp_err *err)
+static int frame_check_ack(struct dwcp_frame_ack *a, bool nack, struct dwcp_err *err)
 {
 	a->stream = le64toh(a->stream);
 	a->seq = le64toh(a->seq);
 	a->status = le32toh(a->status);
-	a->reserved = le32toh(a->reserved);
-	if (a->reserved != 0)
-		return dwcp_err_set(err, -EBADMSG, "ACK/NACK reserved field 0x%x is not zero", a->reserved);
+	a->xfer = le32toh(a->xfer);
+	if (nack != (a->status != 0))
+		return dwcp_err_set(err, -EBADMSG, "%s with status %u: an ACK has status 0, a NACK a reason",
+				    nack ? "NACK" : "ACK", a->status);
 	return 0;
 }
 
@@ -242,7 +245,7 @@ static int frame_dec_finish(struct dwcp_frame_dec *d, struct dwcp_frame *f, stru
 		break;
 	case DWCP_FRAME_ACK:
 	case DWCP_FRAME_NACK:
-		rc = frame_check_ack(&d->small.ack, err);
+		rc = frame_check_ack(&d->small.ack, d->hdr.type == DWCP_FRAME_NACK, err);
 		f->u.ack = d->small.ack;
 		break;
 	case DWCP_FRAME_BYE:

@@ -66,8 +66,8 @@
 enum dwcp_frame_type {
 	DWCP_FRAME_HELLO = 1,
 	DWCP_FRAME_CHUNK = 2,
-	DWCP_FRAME_ACK = 3,
-	DWCP_FRAME_NACK = 4,
+	DWCP_FRAME_ACK = 3,    /* status must be 0 */
+	DWCP_FRAME_NACK = 4,   /* status must not be 0 */
 	DWCP_FRAME_BYE = 5,
 };
 
@@ -105,12 +105,14 @@ _Static_assert(offsetof(struct dwcp_frame_hello, session) == 40, "HELLO session 
 struct dwcp_frame_ack {
 	uint64_t stream;
 	uint64_t seq;
-	uint32_t status;    /* ACK: 0; NACK: the receiver's reason (an errno value) */
-	uint32_t reserved;  /* 0 */
+	uint32_t status;    /* ACK: 0; NACK: the receiver's reason (a DWCP_BUF_* code, ipc/buf_hdr.h) */
+	uint32_t xfer;      /* the chunk's transfer id (chunk.h): a sender ignores an answer
+	                     * meant for an earlier transfer of the same stream */
 };
 
 _Static_assert(sizeof(struct dwcp_frame_ack) == 24, "ACK is wire format");
 _Static_assert(offsetof(struct dwcp_frame_ack, status) == 16, "ACK status offset");
+_Static_assert(offsetof(struct dwcp_frame_ack, xfer) == 20, "ACK xfer offset");
 
 /** A decoded frame, in host byte order. */
 struct dwcp_frame {

@@ -51,8 +51,8 @@ static int net_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr 
 	(void)out;
 	switch (op) {
 	case DWCP_OP_TRANSMIT: return net_transmit(n, idx, h);
-	case DWCP_OP_ACK: return net_ack(n, h, true);
-	case DWCP_OP_NACK: return net_ack(n, h, false);
+	case DWCP_OP_ACK: return net_ack(n, idx, h, true);
+	case DWCP_OP_NACK: return net_ack(n, idx, h, false);
 	default: return DWCP_BUF_EBADOP;
 	}
 }

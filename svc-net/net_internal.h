@@ -140,7 +140,7 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len);
 void net_on_conn_lost(struct net *n, int c);
 void net_on_zc_done(struct net *n, int c);
 int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h);
-int net_ack(struct net *n, struct dwcp_buf_hdr *h, bool ok);
+int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok);
 unsigned net_timers(struct net *n, uint64_t now);
 int net_fl_init(struct net *n);
 

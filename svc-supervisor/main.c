@@ -26,6 +26,7 @@
 #include "sup_internal.h"
 
 #define SYSTEM_CONFIG_DIR "/etc/dwcp"
+#define DEFAULT_KEY_FILE SYSTEM_CONFIG_DIR "/dwcp.key"
 
 struct opts {
 	const char *cmd;
@@ -49,7 +50,8 @@ static void usage(FILE *f)
 		"  status [--json]       show every service (same as dwcpctl status)\n"
 		"options:\n"
 		"  --instance NAME  node name: DPDK file-prefix, runtime dir, control socket (default dwcp)\n"
-		"  --config FILE    INI config (default " SYSTEM_CONFIG_DIR "/NAME.ini if it exists, else built-in defaults)\n"
+		"  --config FILE    INI config (default " SYSTEM_CONFIG_DIR "/NAME.ini if it exists, else built-in\n"
+		"                   defaults, which encrypt with " DEFAULT_KEY_FILE " if it exists)\n"
 		"  --run-dir DIR    runtime directory root (default /run/dwcp)\n");
 }
 
@@ -102,6 +104,10 @@ static int load_config(struct dwcp_config *cfg, const struct opts *o, struct dwc
 		rc = dwcp_config_load(cfg, o->config, err);
 	else if (access(sys, F_OK) == 0)
 		rc = dwcp_config_load(cfg, sys, err);
+	else if (access(DEFAULT_KEY_FILE, F_OK) == 0)
+		/* Built-in defaults encrypt when the machine has the default key
+		 * (deploy/setup.sh makes it); a config file says so explicitly. */
+		snprintf(cfg->key_file, sizeof(cfg->key_file), "%s", DEFAULT_KEY_FILE);
 	if (rc)
 		return rc;
 	if (o->instance)

@@ -290,8 +290,11 @@ struct cfg_entry {
 /* "section.key = value" */
 static int cfg_split(const char *s, struct cfg_entry *e)
 {
-	return sscanf(s, " %31[^. ] . %47[^= ] = %127[^\n]", e->section, e->key, e->value) == 3 ?
-		       0 : -EINVAL;
+	int k;
+
+	e->value[0] = '\0';
+	k = sscanf(s, " %31[^. ] . %47[^= ] = %127[^\n]", e->section, e->key, e->value);
+	return k == 3 || (k == 2 && strchr(s, '=')) ? 0 : -EINVAL;   /* "key = " is an empty value */
 }
 
 static void cfg_set(struct cfg_entry *t, unsigned *n, const char *s)
@@ -316,6 +319,9 @@ int dwcp_test_write_config(const char *path, const char *const *overrides)
 {
 	static const char *const defaults[] = {
 		"supervisor.hugepage_mb = 128", "pool.buffers = 1024", "pool.buf_size = 4096",
+		/* Test nodes accept no transfers unless a test gives them a port:
+		 * the built-in 0.0.0.0:7100 would collide between nodes. */
+		"net.listen = ",
 	};
 	struct cfg_entry t[CFG_MAX];
 	unsigned n = 0;

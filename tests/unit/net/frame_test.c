@@ -424,7 +424,7 @@ Test(frame, every_type_round_trips)
 
 	f = &r.fr[3].f;
 	cr_assert(f->type == DWCP_FRAME_ACK && f->u.ack.stream == 7 && f->u.ack.seq == 1 &&
-			  f->u.ack.status == 0 && f->u.ack.reserved == 0,
+			  f->u.ack.status == 0 && f->u.ack.xfer == 0,
 		  "ACK type %u stream %lu seq %lu status %u", f->type, f->u.ack.stream,
 		  f->u.ack.seq, f->u.ack.status);
 	f = &r.fr[5].f;
@@ -779,13 +779,14 @@ Test(frame, bad_payloads_are_refused)
 	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
 	assert_refused(&s, "protocol version 2", "HELLO proto version");
 
-	a.reserved = htole32(1);
+	a.status = htole32(3);
 	lead(&s);
 	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_ACK, 0, sizeof(a), &a, sizeof(a));
-	assert_refused(&s, "reserved", "ACK reserved");
+	assert_refused(&s, "status", "ACK with a reason");
+	a.status = 0;
 	lead(&s);
 	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_NACK, 0, sizeof(a), &a, sizeof(a));
-	assert_refused(&s, "reserved", "NACK reserved");
+	assert_refused(&s, "status", "NACK without a reason");
 }
 
 /* A CHUNK whose own header is bad: refused after the payload arrived,
