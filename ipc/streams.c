@@ -137,6 +137,10 @@ void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, u
 
 	if (i < 0 || i >= DWCP_MAX_STREAMS)
 		return;
+	/* Only a live claim's owner gets here with it, and nobody takes a live
+	 * claim, so the check cannot race with a takeover. */
+	if (__atomic_load_n(&table(shm)[i].claim, __ATOMIC_ACQUIRE) != c)
+		return;
 	__atomic_store_n(&table(shm)[i].ready, 0, __ATOMIC_RELEASE);
 	__atomic_compare_exchange_n(&table(shm)[i].claim, &c, 0, 0, __ATOMIC_ACQ_REL,
 				    __ATOMIC_RELAXED);

@@ -1,0 +1,158 @@
+/* Config: the transfer sections ([net], [peers], [stream], [recv]) and the
+ * HOST:PORT syntax they share with the command line (common/netaddr.h).
+ * Same contract as config_test.c: bad input is refused with the line, the
+ * key and what is accepted. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "common/config.h"
+#include "common/netaddr.h"
+
+static int parse(struct dwcp_config *c, const char *text, struct dwcp_err *e)
+{
+	dwcp_config_defaults(c);
+	dwcp_err_clear(e);
+	return dwcp_config_parse(c, text, "t.ini", e);
+}
+
+static void expect_bad(const char *text, const char *needle)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+	int rc = parse(&c, text, &e);
+
+	cr_assert_eq(rc, -EINVAL, "accepted '%s'", text);
+	cr_assert(strstr(e.msg, needle), "message for '%s' lacks '%s': %s", text, needle, e.msg);
+}
+
+Test(config_net, defaults_are_usable)
+{
+	struct dwcp_config c;
+	struct dwcp_err e = { 0 };
+
+	dwcp_config_defaults(&c);
+	cr_assert_str_eq(c.net_listen, "0.0.0.0:7100");
+	cr_assert_eq(c.net_connections, 4);
+	cr_assert_eq(c.net_sockbuf, 16u << 20);
+	cr_assert_str_eq(c.net_congestion, "bbr");
+	cr_assert_eq(c.chunk_size, 65536);
+	cr_assert_eq(c.codec, DWCP_CFG_CODEC_ZSTD);
+	cr_assert(c.delta);
+	cr_assert_eq(c.n_peers, 0);
+	cr_assert_eq(dwcp_config_validate(&c, &e), 0, "%s", e.msg);
+}
+
+Test(config_net, all_keys_parse)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+	int rc = parse(&c,
+		       "[net]\nlisten = [::1]:9000\nconnections = 8\nzerocopy = off\n"
+		       "busy_poll_us = 50\nsocket_buffer = 4M\nresend_ms = 500\ncongestion = cubic\n"
+		       "[peers]\nnodeb = 10.0.0.2:7100\nnode-c = hostc.example:7200\n"
+		       "[stream]\nchunk_size = 32K\nwindow = 64\ncodec = lz4\ndelta = no\n"
+		       "[recv]\ndir = /srv/dwcp\n",
+		       &e);
+
+	cr_assert_eq(rc, 0, "%s", e.msg);
+	cr_assert_str_eq(c.net_listen, "[::1]:9000");
+	cr_assert_eq(c.net_connections, 8);
+	cr_assert(!c.net_zerocopy);
+	cr_assert_eq(c.net_busy_poll_us, 50);
+	cr_assert_eq(c.net_sockbuf, 4u << 20);
+	cr_assert_eq(c.net_resend_ms, 500);
+	cr_assert_str_eq(c.net_congestion, "cubic");
+	cr_assert_eq(c.n_peers, 2);
+	cr_assert_str_eq(dwcp_config_peer(&c, "nodeb"), "10.0.0.2:7100");
+	cr_assert_str_eq(dwcp_config_peer(&c, "node-c"), "hostc.example:7200");
+	cr_assert_null(dwcp_config_peer(&c, "noded"));
+	cr_assert_eq(c.chunk_size, 32768);
+	cr_assert_eq(c.window, 64);
+	cr_assert_eq(c.codec, DWCP_CFG_CODEC_LZ4);
+	cr_assert(!c.delta);
+	cr_assert_str_eq(c.recv_dir, "/srv/dwcp");
+	cr_assert_eq(dwcp_config_validate(&c, &e), 0, "%s", e.msg);
+}
+
+Test(config_net, empty_listen_means_none)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	cr_assert_eq(parse(&c, "[net]\nlisten =\n", &e), 0, "%s", e.msg);
+	cr_assert_str_eq(c.net_listen, "");
+}
+
+Test(config_net, bad_values_are_refused_with_the_accepted_forms)
+{
+	expect_bad("[net]\nlisten = 0.0.0.0\n", "HOST:PORT");
+	expect_bad("[net]\nlisten = 0.0.0.0:0\n", "HOST:PORT");
+	expect_bad("[net]\nlisten = 0.0.0.0:65536\n", "HOST:PORT");
+	expect_bad("[net]\nlisten = ::1:7100\n", "HOST:PORT");
+	expect_bad("[net]\nconnections = 0\n", "1..64");
+	expect_bad("[net]\nconnections = 65\n", "1..64");
+	expect_bad("[net]\ncongestion = BBR!\n", "a-z 0-9");
+	expect_bad("[net]\nsocket_buffer = 1K\n", "65536");
+	expect_bad("[stream]\nchunk_size = 5000\n", "multiple of 4096");
+	expect_bad("[stream]\nchunk_size = 128K\n", "4096..65536");
+	expect_bad("[stream]\ncodec = gzip\n", "zstd, lz4 or none");
+	expect_bad("[stream]\nwindow = 0\n", "1..65536");
+	expect_bad("[recv]\ndir = relative/path\n", "absolute");
+	expect_bad("[peers]\nnodeb = nowhere\n", "no ':PORT'");
+	expect_bad("[peers]\nnodeb = 10.0.0.2:7100\nnodeb = 10.0.0.3:7100\n", "defined twice");
+	expect_bad("[peers]\nnode b = 10.0.0.2:7100\n", "peer name");
+	expect_bad("[net]\nmtu = 9000\n", "unknown key");
+}
+
+Test(netaddr, split_accepts_the_documented_forms)
+{
+	char host[DWCP_ADDR_MAX];
+	uint16_t port;
+
+	cr_assert_eq(dwcp_addr_split("10.0.0.2:7100", host, &port, NULL), 0);
+	cr_assert_str_eq(host, "10.0.0.2");
+	cr_assert_eq(port, 7100);
+	cr_assert_eq(dwcp_addr_split("[fd00::2]:1", host, &port, NULL), 0);
+	cr_assert_str_eq(host, "fd00::2");
+	cr_assert_eq(port, 1);
+	cr_assert_eq(dwcp_addr_split("nodeb.example:65535", host, &port, NULL), 0);
+	cr_assert_eq(port, 65535);
+}
+
+Test(netaddr, split_refuses_garbage)
+{
+	static const char *const bad[] = {
+		"", ":", ":7100", "host:", "host:abc", "host:-1", "host:+5", "host:70000", "::::",
+		"[::1]7100", "[::1", "a b:7100", "1.2.3.4:99999",
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx:1",
+	};
+	char host[DWCP_ADDR_MAX];
+	uint16_t port;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct dwcp_err e = { 0 };
+
+		cr_assert_eq(dwcp_addr_split(bad[i], host, &port, &e), -EINVAL, "accepted '%s'", bad[i]);
+		cr_assert(strstr(e.msg, "bad peer address"), "message: %s", e.msg);
+	}
+}
+
+Test(netaddr, resolve_and_format_round_trip)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char out[DWCP_ADDR_MAX];
+	struct dwcp_err e = { 0 };
+
+	cr_assert_eq(dwcp_addr_resolve("127.0.0.1:7101", &ss, &len, &e), 0, "%s", e.msg);
+	dwcp_addr_format((struct sockaddr *)&ss, out);
+	cr_assert_str_eq(out, "127.0.0.1:7101");
+	cr_assert_eq(dwcp_addr_resolve("[::1]:80", &ss, &len, &e), 0, "%s", e.msg);
+	dwcp_addr_format((struct sockaddr *)&ss, out);
+	cr_assert_str_eq(out, "[::1]:80");
+	cr_assert_eq(dwcp_addr_resolve("no-such-host.invalid:80", &ss, &len, &e), -EHOSTUNREACH);
+	cr_assert(strstr(e.msg, "cannot resolve"), "%s", e.msg);
+}
