@@ -67,13 +67,18 @@ static int checked(struct dwcp_svc_ctx *ctx, const struct dwcp_buf_hdr *h,
 	return -1;
 }
 
-/* A chunk whose data can be keyed by page: neither sealed nor compressed
- * (those steps run after DELTA and before UNDELTA), page-aligned in its
- * stream, no more pages than the codec takes. */
+/* Neither sealed nor compressed: those steps run after DELTA and are
+ * undone before UNDELTA. */
+static bool plain(const struct dwcp_chunk_hdr *c)
+{
+	return !(c->flags & DWCP_CHUNK_F_SEALED) && c->codec == DWCP_CHUNK_CODEC_NONE;
+}
+
+/* Data the cache can key by page: page-aligned in its stream, no more
+ * pages than the codec takes. */
 static bool pageable(const struct dwcp_chunk_hdr *c)
 {
-	return !(c->flags & DWCP_CHUNK_F_SEALED) && c->codec == DWCP_CHUNK_CODEC_NONE &&
-	       c->offset % DWCP_HDE_PAGE == 0 && c->orig_len <= DWCP_HDE_MAX_DATA;
+	return c->offset % DWCP_HDE_PAGE == 0 && c->orig_len <= DWCP_HDE_MAX_DATA;
 }
 
 static int begin_output(struct dwcp_svc_ctx *ctx, const struct dwcp_chunk_hdr *c, uint32_t *out,
@@ -151,7 +156,7 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	struct dwcp_hde_summary sum;
 	ssize_t n;
 
-	if (checked(ctx, h, c) || !pageable(c) || c->flags & DWCP_CHUNK_F_DELTA ||
+	if (checked(ctx, h, c) || !plain(c) || !pageable(c) || c->flags & DWCP_CHUNK_F_DELTA ||
 	    c->body_len != c->orig_len)
 		return DWCP_BUF_EBADCHUNK;
 	if (begin_output(ctx, c, out, &oc))
@@ -179,13 +184,12 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 
 /* UNDELTA of a DELTA chunk. */
 static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
-			const struct dwcp_chunk_hdr *c, uint32_t *out)
+			struct dwcp_chunk_hdr *c, uint32_t *out)
 {
 	struct dwcp_hde_rec recs[DWCP_HDE_MAX_PAGES];
 	struct dwcp_hde_base bases[DWCP_HDE_MAX_PAGES];
 	struct dwcp_chunk_hdr *oc;
-	int n = dwcp_hde_parse(dwcp_chunk_body((struct dwcp_chunk_hdr *)c), c->body_len, c->orig_len,
-			       recs), rc;
+	int n = dwcp_hde_parse(dwcp_chunk_body(c), c->body_len, c->orig_len, recs), rc;
 
 	if (n < 0 || dwcp_hde_base_hash(&st->codec, recs, (unsigned)n) != c->base_hash) {
 		DWCP_WARN("svc-mem: stream %llu seq %llu: corrupt delta body (%u bytes for %u)",
@@ -196,8 +200,8 @@ static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t
 	if (begin_output(ctx, c, out, &oc))
 		return -EAGAIN;
 	find_bases(st, c, recs, bases);
-	rc = dwcp_hde_decode(&st->codec, dwcp_chunk_body((struct dwcp_chunk_hdr *)c), c->body_len,
-			     c->orig_len, c->base_hash, bases, dwcp_chunk_body(oc));
+	rc = dwcp_hde_decode(&st->codec, dwcp_chunk_body(c), c->body_len, c->orig_len, c->base_hash,
+			     bases, dwcp_chunk_body(oc));
 	if (rc) {
 		drop_output(ctx, idx, out);
 		if (rc == -ENODATA) {
@@ -225,15 +229,19 @@ int mem_undelta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 {
 	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx);
 
-	if (checked(ctx, h, c) || !pageable(c))
+	if (checked(ctx, h, c) || !plain(c))
 		return DWCP_BUF_EBADCHUNK;
 	if (c->flags & DWCP_CHUNK_F_DELTA)
-		return undelta_body(ctx, st, idx, c, out);
-	/* Sent raw (a first version, or a resend after EBASE): the data is
-	 * the body; remember it and pass the chunk on untouched. */
+		return pageable(c) ? undelta_body(ctx, st, idx, c, out) : DWCP_BUF_EBADCHUNK;
+	/* Sent raw (a first version, a resend after EBASE, or a sender that
+	 * does no delta): the data is the body; remember it and pass the
+	 * chunk on untouched. Data the cache cannot key (a misaligned or
+	 * larger chunk, which the sender's DELTA would have refused too)
+	 * just passes. */
 	if (c->body_len != c->orig_len)
 		return DWCP_BUF_EBADCHUNK;
-	remember(st, c, dwcp_chunk_body(c));
+	if (pageable(c))
+		remember(st, c, dwcp_chunk_body(c));
 	return DWCP_BUF_OK;
 }
 

@@ -509,7 +509,8 @@ unsigned net_timers(struct net *n, uint64_t now)
 	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
 		struct inflight *f = &n->fl[i];
 
-		if (f->state == FL_SENT && now - f->sent_ns >= rto) {
+		/* sent_ns may be later than now (sent during this turn): no underflow. */
+		if (f->state == FL_SENT && now >= f->sent_ns + rto) {
 			struct dwcp_stream_ent e;
 
 			/* Its `dwcp send` is gone: stop resending, let the pool have it. */

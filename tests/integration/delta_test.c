@@ -13,8 +13,10 @@
  *    step, and the next delta decodes;
  *  - a node without a cache (delta_cache_mb = 0): DELTA emits only ZERO and
  *    RAW records, UNDELTA decodes those and answers EBASE for the rest;
- *  - chunks that are not pageable (misaligned offset, sealed, compressed)
- *    fail EBADCHUNK and come back untouched.
+ *  - chunks DELTA cannot take (misaligned offset, sealed, compressed,
+ *    already a delta, not a chunk, over 64 KiB) fail EBADCHUNK and come
+ *    back untouched; UNDELTA passes a raw chunk the cache cannot key on
+ *    as it is.
  *
  * A process attaches to one node once (a DPDK secondary), so each batch
  * of chunks is run by a forked client child on its node; the children
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -54,6 +57,8 @@ struct job {
 
 struct shared {
 	int failed, done;
+	unsigned dups;             /* deliveries of a chunk already delivered (after a kill) */
+	unsigned submitted;        /* jobs the client has submitted (the killer watches it) */
 	char err[DWCP_ERR_MSG_MAX + 64];
 	unsigned op, n;
 	struct job jobs[MAX_JOBS];
@@ -73,8 +78,11 @@ static void teardown(void)
 
 static void start(struct dwcp_test_node *n, const char *name, const char *cache)
 {
+	/* Restart at once, every time: the kill tests kill svc-mem often, and
+	 * the default backoff would make them wait seconds for nothing. */
 	const char *ovr[] = { "pool.buf_size = 69632", "pool.buffers = 128",
-			      "supervisor.hugepage_mb = 128", cache, NULL };
+			      "supervisor.hugepage_mb = 128", "supervisor.restart_backoff_ms = 1",
+			      "supervisor.restart_backoff_max_ms = 1", cache, NULL };
 
 	if (!sh) {
 		sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -149,7 +157,10 @@ static const struct dwcp_chunk_hdr *out_hdr(unsigned i)
 
 /* ---- the client child ------------------------------------------------- */
 
-static int run_one(struct dwcp_client *c, struct job *j, unsigned op)
+/* One job through [svc-mem op]. After a kill a chunk may come back twice
+ * (architecture.md: "one duplicate chunk downstream"); a delivery of an
+ * earlier job is dropped and counted. */
+static void run_one(struct dwcp_client *c, struct job *j, unsigned op)
 {
 	const uint16_t prog[] = { dwcp_prog_step(DWCP_SLOT_MEM, op) };
 	const struct dwcp_chunk_hdr *ch = (const struct dwcp_chunk_hdr *)j->in;
@@ -166,14 +177,20 @@ static int run_one(struct dwcp_client *c, struct job *j, unsigned op)
 	dwcp_client_set_prog(c, idx, prog, 1);
 	while (dwcp_client_submit(c, &idx, 1) != 1)
 		dwcp_client_wait(c, 1000000);
-	while (dwcp_client_poll(c, &got, 1) != 1)
-		dwcp_client_wait(c, 5000000);
-	h = dwcp_client_hdr(c, got);
+	__atomic_add_fetch(&sh->submitted, 1, __ATOMIC_RELEASE);
+	for (;;) {
+		while (dwcp_client_poll(c, &got, 1) != 1)
+			dwcp_client_wait(c, 5000000);
+		h = dwcp_client_hdr(c, got);
+		if (h->seq == ch->seq)
+			break;
+		sh->dups++;
+		dwcp_client_free(c, got);
+	}
 	j->status = h->status;
 	j->out_len = h->len <= SLOT ? h->len : SLOT;
 	memcpy(j->out, dwcp_client_data(c, got), j->out_len);
 	dwcp_client_free(c, got);
-	return 0;
 }
 
 static void client_main(const char *inst)
@@ -191,20 +208,51 @@ static void client_main(const char *inst)
 	sh->done = 1;
 }
 
-/* Run every job through [svc-mem @p op] on node @p n. */
-static void run_jobs(const struct dwcp_test_node *n, unsigned op)
+static void spin_us(unsigned us)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000 < us);
+}
+
+/* Run every job through [svc-mem @p op] on node @p n. With @p kill_job
+ * >= 0, kill -9 its svc-mem @p kill_us after the client submitted that
+ * job (so it lands before, inside or after the step: a step takes some
+ * tens of µs) and wait for the next generation. */
+static void run_jobs_kill(const struct dwcp_test_node *n, unsigned op, int kill_job, unsigned kill_us)
 {
 	uint64_t t0 = dwcp_test_now_ms();
-	pid_t pid;
+	pid_t pid, mem = -1;
+	double gen = -1;
 	int st;
 
+	if (kill_job >= 0) {
+		cJSON *s = dwcp_test_status(n->instance, NULL);
+
+		mem = s ? (pid_t)dwcp_test_svc_num(s, "svc-mem", "pid") : -1;
+		gen = s ? dwcp_test_svc_num(s, "svc-mem", "generation") : -1;
+		cJSON_Delete(s);
+		DWCP_NODE_ASSERT(n->instance, mem > 0 && gen >= 0, "no svc-mem in status");
+	}
 	sh->op = op;
 	sh->done = sh->failed = 0;
+	sh->submitted = 0;
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		client_main(n->instance);
 		_exit(0);
+	}
+	if (mem > 0) {
+		/* Busy: the kill must follow the submit within microseconds. */
+		while (__atomic_load_n(&sh->submitted, __ATOMIC_ACQUIRE) <= (unsigned)kill_job &&
+		       waitpid(pid, &st, WNOHANG) == 0 && dwcp_test_now_ms() - t0 < CLIENT_MS)
+			;
+		spin_us(kill_us);
+		cr_assert_eq(kill(mem, SIGKILL), 0);
 	}
 	while (waitpid(pid, &st, WNOHANG) == 0) {
 		if (dwcp_test_now_ms() - t0 > CLIENT_MS) {
@@ -213,10 +261,19 @@ static void run_jobs(const struct dwcp_test_node *n, unsigned op)
 			dwcp_test_dump(n->instance, "client hung");
 			cr_assert_fail("client on %s did not finish within %u ms", n->instance, CLIENT_MS);
 		}
-		dwcp_test_sleep_ms(5);
+		dwcp_test_sleep_ms(1);
 	}
+	if (kill_job >= 0)
+		DWCP_NODE_ASSERT(n->instance, dwcp_test_wait_service_up(n->instance, "svc-mem", gen + 1,
+									 UP_MS) > 0,
+				 "svc-mem did not come back");
 	cr_assert(!sh->failed, "client failed: %s", sh->err);
 	cr_assert(sh->done, "client died (wait status %d)", st);
+}
+
+static void run_jobs(const struct dwcp_test_node *n, unsigned op)
+{
+	run_jobs_kill(n, op, -1, 0);
 }
 
 /* ---- checks ------------------------------------------------------------- */
@@ -474,7 +531,7 @@ Test(delta, without_a_cache_only_zero_and_raw_records_and_ebase_for_the_rest, .f
 			   "job %u: status %u", i, sh->jobs[i].status);
 }
 
-Test(delta, chunks_that_are_not_pageable_fail_ebadchunk_untouched, .fini = teardown,
+Test(delta, chunks_delta_cannot_take_fail_ebadchunk_untouched, .fini = teardown,
      .timeout = 120)
 {
 	start(&node_a, "delta-bad", "mem.delta_cache_mb = 16");
@@ -486,6 +543,17 @@ Test(delta, chunks_that_are_not_pageable_fail_ebadchunk_untouched, .fini = teard
 	((struct dwcp_chunk_hdr *)sh->jobs[3].in)->flags |= DWCP_CHUNK_F_DELTA; /* DELTA twice */
 	((struct dwcp_chunk_hdr *)sh->jobs[3].in)->base_hash = 1;
 	((struct dwcp_chunk_hdr *)sh->jobs[4].in)->magic ^= 1;                 /* not a chunk */
+	{
+		/* More data than HDE takes (64 KiB), though it fits the buffer. */
+		struct dwcp_chunk_hdr *c = (struct dwcp_chunk_hdr *)sh->jobs[5].in;
+		const uint32_t big = DWCP_HDE_MAX_DATA + 3000;
+
+		cr_assert_leq(DWCP_CHUNK_HDR_LEN + big, BUF_SIZE);
+		memset(dwcp_chunk_body(c), 0x3c, big);
+		dwcp_chunk_init(c, STREAM, 5, 0, big);
+		sh->jobs[5].in_len = DWCP_CHUNK_HDR_LEN + big;
+		sh->n = 6;
+	}
 	run_jobs(&node_a, DWCP_OP_DELTA);
 	for (unsigned i = 0; i < sh->n; i++) {
 		JOB_ASSERT(i, sh->jobs[i].status == DWCP_BUF_EBADCHUNK, "DELTA job %u: status %u", i,
@@ -493,13 +561,82 @@ Test(delta, chunks_that_are_not_pageable_fail_ebadchunk_untouched, .fini = teard
 		JOB_ASSERT(i, !memcmp(sh->jobs[i].out, sh->jobs[i].in, sh->jobs[i].in_len),
 			   "DELTA job %u: input modified", i);
 	}
-	/* UNDELTA: the same, except job 3 is now a (corrupt) delta body. */
+	/* UNDELTA: the same, except that a raw chunk the cache cannot key
+	 * (jobs 0 and 5) just passes, and job 3 is now a (corrupt) delta body. */
 	run_jobs(&node_a, DWCP_OP_UNDELTA);
 	for (unsigned i = 0; i < sh->n; i++) {
-		JOB_ASSERT(i, sh->jobs[i].status == DWCP_BUF_EBADCHUNK, "UNDELTA job %u: status %u", i,
-			   sh->jobs[i].status);
+		unsigned want = i == 0 || i == 5 ? DWCP_BUF_OK : DWCP_BUF_EBADCHUNK;
+
+		JOB_ASSERT(i, sh->jobs[i].status == want, "UNDELTA job %u: status %u, want %u", i,
+			   sh->jobs[i].status, want);
 		JOB_ASSERT(i, !memcmp(sh->jobs[i].out, sh->jobs[i].in, sh->jobs[i].in_len),
 			   "UNDELTA job %u: input modified", i);
 	}
 	cr_expect_eq(dwcp_test_wait_pool_full(node_a.instance, 30000), 128, "buffers leaked");
+}
+
+/* Kill svc-mem at random instants, on the sender during DELTA and on the
+ * receiver during UNDELTA, version after version. A kill may cost an
+ * EBASE (the redone step finds the cache already holding the new
+ * version) and a raw resend, or a duplicate delivery; it never costs a
+ * wrong byte, and after the resend the caches are in step again. */
+Test(delta, svc_mem_killed_mid_step_never_yields_wrong_data, .fini = teardown, .timeout = 400)
+{
+	unsigned ebase = 0, rounds = 40;
+	uint64_t seed = 0x5eed;
+
+	start(&node_a, "delta-ka", "mem.delta_cache_mb = 16");
+	start(&node_b, "delta-kb", "mem.delta_cache_mb = 16");
+	send_version(1);
+	for (unsigned v = 2; v < 2 + rounds; v++) {
+		uint64_t r = (seed = seed * 6364136223846793005ull + 1442695040888963407ull) >> 24;
+		int job = (int)(r % N_CHUNKS);
+		unsigned us = (unsigned)(r >> 8) % 150;
+		bool on_sender = v % 2;
+
+		prepare_raw(v);
+		run_jobs_kill(&node_a, DWCP_OP_DELTA, on_sender ? job : -1, us);
+		check_deltas();
+		outputs_to_inputs();
+		run_jobs_kill(&node_b, DWCP_OP_UNDELTA, on_sender ? -1 : job, us);
+		/* Resend raw what the receiver could not rebuild. */
+		{
+			static uint8_t want[16 * PG];
+			bool resend[N_CHUNKS] = { false };
+			unsigned k = 0;
+
+			for (unsigned i = 0; i < N_CHUNKS; i++) {
+				const struct dwcp_chunk_hdr *c = out_hdr(i);
+				uint32_t len = make_data(v, i, want);
+
+				if (sh->jobs[i].status == DWCP_BUF_EBASE) {
+					resend[i] = true;
+					ebase++;
+					continue;
+				}
+				JOB_ASSERT(i, sh->jobs[i].status == DWCP_BUF_OK, "v%u job %u: status %u", v, i,
+					   sh->jobs[i].status);
+				JOB_ASSERT(i, c->orig_len == len && c->body_len == len &&
+					   !memcmp(dwcp_chunk_body((struct dwcp_chunk_hdr *)c), want, len),
+					   "v%u job %u: WRONG DATA after a kill", v, i);
+			}
+			prepare_raw(v);
+			for (unsigned i = 0; i < N_CHUNKS; i++)
+				if (resend[i])
+					memmove(&sh->jobs[k++], &sh->jobs[i], sizeof(sh->jobs[0]));
+			if (k) {
+				sh->n = k;
+				run_jobs(&node_b, DWCP_OP_UNDELTA);
+				for (unsigned i = 0; i < k; i++)
+					JOB_ASSERT(i, sh->jobs[i].status == DWCP_BUF_OK, "raw resend: status %u",
+						   sh->jobs[i].status);
+			}
+		}
+	}
+	/* In step again: the next version decodes whole, and is small. */
+	cr_expect_lt(send_version(2 + rounds), data_bytes() / 50);
+	fprintf(stderr, "delta kill: %u rounds, %u EBASE answers resent raw, %u duplicates\n", rounds,
+		ebase, sh->dups);
+	cr_expect_eq(dwcp_test_wait_pool_full(node_a.instance, 30000), 128, "A: buffers leaked");
+	cr_expect_eq(dwcp_test_wait_pool_full(node_b.instance, 30000), 128, "B: buffers leaked");
 }
