@@ -13,6 +13,9 @@
  *    step, and the next delta decodes;
  *  - a node without a cache (delta_cache_mb = 0): DELTA emits only ZERO and
  *    RAW records, UNDELTA decodes those and answers EBASE for the rest;
+ *  - svc-mem killed at random instants mid-step, on either node, forty
+ *    times: some chunks come back EBASE (resent raw) or twice, none with
+ *    a wrong byte, and the caches end in step;
  *  - chunks DELTA cannot take (misaligned offset, sealed, compressed,
  *    already a delta, not a chunk, over 64 KiB) fail EBADCHUNK and come
  *    back untouched; UNDELTA passes a raw chunk the cache cannot key on
@@ -76,19 +79,24 @@ static void teardown(void)
 	sh = NULL;
 }
 
-static void start(struct dwcp_test_node *n, const char *name, const char *cache)
+static void start2(struct dwcp_test_node *n, const char *name, const char *cache, const char *more)
 {
 	/* Restart at once, every time: the kill tests kill svc-mem often, and
 	 * the default backoff would make them wait seconds for nothing. */
 	const char *ovr[] = { "pool.buf_size = 69632", "pool.buffers = 128",
 			      "supervisor.hugepage_mb = 128", "supervisor.restart_backoff_ms = 1",
-			      "supervisor.restart_backoff_max_ms = 1", cache, NULL };
+			      "supervisor.restart_backoff_max_ms = 1", cache, more, NULL };
 
 	if (!sh) {
 		sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		cr_assert(sh != MAP_FAILED);
 	}
 	cr_assert_eq(dwcp_test_node_start(n, name, ovr), 0, "node %s did not start", name);
+}
+
+static void start(struct dwcp_test_node *n, const char *name, const char *cache)
+{
+	start2(n, name, cache, NULL);
 }
 
 /* ---- the data ---------------------------------------------------------- */
@@ -222,7 +230,8 @@ static void spin_us(unsigned us)
  * >= 0, kill -9 its svc-mem @p kill_us after the client submitted that
  * job (so it lands before, inside or after the step: a step takes some
  * tens of µs) and wait for the next generation. */
-static void run_jobs_kill(const struct dwcp_test_node *n, unsigned op, int kill_job, unsigned kill_us)
+static void run_jobs_kill(const struct dwcp_test_node *n, unsigned op, int kill_job,
+			  unsigned kill_us)
 {
 	uint64_t t0 = dwcp_test_now_ms();
 	pid_t pid, mem = -1;
@@ -573,6 +582,37 @@ Test(delta, chunks_delta_cannot_take_fail_ebadchunk_untouched, .fini = teardown,
 			   "UNDELTA job %u: input modified", i);
 	}
 	cr_expect_eq(dwcp_test_wait_pool_full(node_a.instance, 30000), 128, "buffers leaked");
+}
+
+/* A buffer too small for the records (8 KiB, a chunk that fills it):
+ * DELTA sends the chunk raw instead, and still remembers it, so the next
+ * DELTA of the same data is a small delta that fits. */
+Test(delta, a_delta_that_does_not_fit_travels_raw_and_is_remembered, .fini = teardown,
+     .timeout = 120)
+{
+	const uint32_t len = 8192 - DWCP_CHUNK_HDR_LEN;
+	struct dwcp_chunk_hdr *c;
+
+	start2(&node_a, "delta-fit", "mem.delta_cache_mb = 16", "pool.buf_size = 8192");
+	for (int round = 0; round < 2; round++) {
+		sh->n = 1;
+		c = (struct dwcp_chunk_hdr *)sh->jobs[0].in;
+		for (uint32_t i = 0; i < len; i++)     /* no zero page: no ZERO record */
+			dwcp_chunk_body(c)[i] = (uint8_t)(i * 131 + 7);
+		dwcp_chunk_init(c, STREAM, 1, 0, len);
+		sh->jobs[0].in_len = DWCP_CHUNK_HDR_LEN + len;
+		run_jobs(&node_a, DWCP_OP_DELTA);
+		JOB_ASSERT(0, sh->jobs[0].status == DWCP_BUF_OK, "round %d: status %u", round,
+			   sh->jobs[0].status);
+		if (round == 0)
+			JOB_ASSERT(0, sh->jobs[0].out_len == sh->jobs[0].in_len &&
+				   !memcmp(sh->jobs[0].out, sh->jobs[0].in, sh->jobs[0].in_len),
+				   "a delta that does not fit did not travel raw");
+		else
+			JOB_ASSERT(0, out_hdr(0)->flags & DWCP_CHUNK_F_DELTA &&
+				   out_hdr(0)->body_len == 1 + 2 * DWCP_HDE_SAME_LEN,
+				   "the raw chunk was not remembered");
+	}
 }
 
 /* Kill svc-mem at random instants, on the sender during DELTA and on the

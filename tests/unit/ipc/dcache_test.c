@@ -84,7 +84,8 @@ static int insert_v(struct dwcp_dcache *c, uint64_t stream, uint64_t page, uint3
 }
 
 /* Lookup must hit with version @p v of the key. */
-static void expect_v(struct dwcp_dcache *c, uint64_t stream, uint64_t page, uint32_t v, uint32_t len)
+static void expect_v(struct dwcp_dcache *c, uint64_t stream, uint64_t page, uint32_t v,
+		     uint32_t len)
 {
 	struct dwcp_dcache_ref r;
 	uint8_t buf[PG];
