@@ -18,7 +18,6 @@
 #define TIMER_NS       (50ull * 1000000ull)
 #define BACKOFF_MIN_NS (100ull * 1000000ull)
 #define BACKOFF_MAX_NS (5000ull * 1000000ull)
-#define AUTH_RETRIES   3     /* an AEAD failure can be wire damage: resend this often first */
 
 /* ---- the in-flight table: (stream, seq) -> buffer ---- */
 
@@ -94,12 +93,31 @@ static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
 
 static void peer_set_error(struct net *n, int p, int e)
 {
-	uint64_t m = n->peers[p].streams;
+	const struct dwcp_stream_ent *t = n->ctx->at.shm.node->streams;
+	struct net_peer *pe = &n->peers[p];
 
-	for (int i = 0; m; i++, m >>= 1)
-		if (m & 1)
-			dwcp_streams_set_net_error(&n->ctx->at.shm, i, e);
+	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
+		if (!(pe->streams & (1ull << i)))
+			continue;
+		/* The entry may have been given to another send since. */
+		if (t[i].role != DWCP_STREAM_SEND || strcmp(t[i].peer, pe->addr) != 0) {
+			pe->streams &= ~(1ull << i);
+			continue;
+		}
+		dwcp_streams_set_net_error(&n->ctx->at.shm, i, e);
+	}
 }
+
+static bool sender_alive(struct net *n, uint32_t idx)
+{
+	struct dwcp_stream_ent e;
+
+	return dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_SEND,
+				 dwcp_shm_hdr(&n->ctx->at.shm, idx)->stream, &e) >= 0;
+}
+
+/* Queued chunks whose `dwcp send` is gone leave the queue for the pool. */
+static void peer_drop_orphans(struct net *n, int p);
 
 int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
 {
@@ -281,10 +299,10 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		resend(n, idx);   /* damaged on the wire: our copy is intact */
 		break;
 	case DWCP_BUF_EAUTH:
-		if (++f->auth_nacks < AUTH_RETRIES)
-			resend(n, idx);
-		else
-			fl_release(n, idx, DWCP_BUF_ENACK, a->status);
+		/* Damage on the wire fails the CRC, checked before authentication;
+		 * a chunk that passed it and failed AEAD was sealed with another
+		 * key (or forged): resending cannot help, the transfer stops. */
+		fl_release(n, idx, DWCP_BUF_ENACK, a->status);
 		break;
 	case DWCP_BUF_ENORECV:
 		/* Nobody receives the stream yet: try again after resend_ms, and
@@ -498,6 +516,22 @@ int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
 
 /* ---- timers ---- */
 
+static void peer_drop_orphans(struct net *n, int p)
+{
+	struct net_peer *pe = &n->peers[p];
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < pe->n_pending; i++) {
+		uint32_t idx = pe->pending[i];
+
+		if (sender_alive(n, idx))
+			pe->pending[k++] = idx;
+		else
+			fl_release(n, idx, DWCP_BUF_ENOPEER, 0);
+	}
+	pe->n_pending = k;
+}
+
 unsigned net_timers(struct net *n, uint64_t now)
 {
 	const uint64_t rto = (uint64_t)n->conf->resend_ms * 1000000ull;
@@ -511,11 +545,8 @@ unsigned net_timers(struct net *n, uint64_t now)
 
 		/* sent_ns may be later than now (sent during this turn): no underflow. */
 		if (f->state == FL_SENT && now >= f->sent_ns + rto) {
-			struct dwcp_stream_ent e;
-
 			/* Its `dwcp send` is gone: stop resending, let the pool have it. */
-			if (dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_SEND,
-					      dwcp_shm_hdr(&n->ctx->at.shm, i)->stream, &e) < 0)
+			if (!sender_alive(n, i))
 				fl_release(n, i, DWCP_BUF_ENOPEER, 0);
 			else
 				resend(n, i);
@@ -525,6 +556,7 @@ unsigned net_timers(struct net *n, uint64_t now)
 	for (unsigned p = 0; p < NET_MAX_PEERS; p++) {
 		if (!n->peers[p].used || !n->peers[p].outgoing)
 			continue;
+		peer_drop_orphans(n, (int)p);
 		if (n->peers[p].n_pending)
 			peer_connect(n, p, now);
 		work += peer_dispatch(n, (int)p);

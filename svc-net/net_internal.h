@@ -95,7 +95,6 @@ struct inflight {
 	int8_t stream_ent;              /* stream-table index */
 	uint8_t peer;
 	uint16_t resends;
-	uint16_t auth_nacks;
 	uint64_t zc_seq;                /* zerocopy send number on conn, UINT64_MAX = copied */
 	uint64_t sent_ns;
 };
