@@ -124,7 +124,12 @@ static void find_bases(struct mem_state *st, const struct dwcp_chunk_hdr *c,
 }
 
 /* Make @p data (the chunk's orig_len bytes) the cached version of its
- * pages, zero pages included: a later change to one is then a small XOR. */
+ * pages, zero pages included: a later change to one is then a small XOR.
+ * A page the cache already holds in this version is left where it is:
+ * re-storing it would move it to the young end of the FIFO and evict an
+ * older base instead — one the receiver, which sees chunks out of order
+ * by up to a window, may not have used yet. So a resend of a stream needs
+ * a cache the size of its pages plus the changed ones, not more. */
 static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const uint8_t *data)
 {
 	const uint64_t first = c->offset / DWCP_HDE_PAGE;
@@ -135,9 +140,15 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 		return;
 	dwcp_hde_page_hashes(&st->codec, data, c->orig_len, hashes);
 	for (unsigned i = 0; i < n; i++) {
-		int rc = dwcp_dcache_insert(&st->cache, c->stream, first + i,
-					    data + (size_t)i * DWCP_HDE_PAGE,
-					    dwcp_hde_page_len(c->orig_len, i), hashes[i], c->seq);
+		const uint32_t len = dwcp_hde_page_len(c->orig_len, i);
+		struct dwcp_dcache_ref ref;
+		int rc;
+
+		if (dwcp_dcache_lookup(&st->cache, c->stream, first + i, &ref) == 0 &&
+		    ref.len == len && ref.hash == hashes[i])
+			continue;
+		rc = dwcp_dcache_insert(&st->cache, c->stream, first + i,
+					data + (size_t)i * DWCP_HDE_PAGE, len, hashes[i], c->seq);
 
 		/* Only a damaged index refuses; the page is then just not
 		 * remembered, and its next version travels without a base. */
