@@ -327,6 +327,18 @@ int dwcp_dcache_lookup(struct dwcp_dcache *c, uint64_t stream, uint64_t page,
 	return 0;
 }
 
+bool dwcp_dcache_holds(struct dwcp_dcache *c, uint64_t stream, uint64_t page, uint32_t len,
+		       uint64_t hash)
+{
+	uint32_t empty, i = find_key(c, stream, page, &empty);
+	const struct dwcp_dcache_entry *x;
+
+	if (i == UINT32_MAX)
+		return false;
+	x = &c->ent[c->index[i] - 1];
+	return x->len == len && x->hash == hash;
+}
+
 /* Step 1 of an insert: the ring entry to overwrite leaves the index and dies. */
 static void evict(struct dwcp_dcache *c, uint32_t e)
 {

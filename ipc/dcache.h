@@ -174,6 +174,15 @@ int dwcp_dcache_lookup(struct dwcp_dcache *c, uint64_t stream, uint64_t page,
 int dwcp_dcache_insert(struct dwcp_dcache *c, uint64_t stream, uint64_t page, const void *data,
 		       uint32_t len, uint64_t hash, uint64_t tag);
 
+/**
+ * Whether (@p stream, @p page) is held with this length and content hash,
+ * judged by the stored hash alone (no page read, no figures counted): for
+ * skipping the insert of a version the cache already has. A page damaged
+ * in place still fails its next lookup.
+ */
+bool dwcp_dcache_holds(struct dwcp_dcache *c, uint64_t stream, uint64_t page, uint32_t len,
+		       uint64_t hash);
+
 /** A snapshot of the figures. */
 void dwcp_dcache_stats(const struct dwcp_dcache *c, struct dwcp_dcache_stats *st);
 

@@ -141,11 +141,9 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 	dwcp_hde_page_hashes(&st->codec, data, c->orig_len, hashes);
 	for (unsigned i = 0; i < n; i++) {
 		const uint32_t len = dwcp_hde_page_len(c->orig_len, i);
-		struct dwcp_dcache_ref ref;
 		int rc;
 
-		if (dwcp_dcache_lookup(&st->cache, c->stream, first + i, &ref) == 0 &&
-		    ref.len == len && ref.hash == hashes[i])
+		if (dwcp_dcache_holds(&st->cache, c->stream, first + i, len, hashes[i]))
 			continue;
 		rc = dwcp_dcache_insert(&st->cache, c->stream, first + i,
 					data + (size_t)i * DWCP_HDE_PAGE, len, hashes[i], c->seq);

@@ -84,7 +84,7 @@ static void print_table(const cJSON *root)
 {
 	const cJSON *sup = cJSON_GetObjectItemCaseSensitive(root, "supervisor");
 	const cJSON *pool = cJSON_GetObjectItemCaseSensitive(root, "pool");
-	const cJSON *s;
+	const cJSON *s, *dc;
 
 	printf("instance %s: supervisor pid %.0f, up %.0fs, ABI %.0f; pool %.0f/%.0f buffers free of %.0f bytes\n",
 	       str(root, "instance"), num(sup, "pid"), num(sup, "uptime_s"),
@@ -96,6 +96,15 @@ static void print_table(const cJSON *root)
 		print_row(s);
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "clients"))
 		print_row(s);
+	dc = cJSON_GetObjectItemCaseSensitive(root, "delta_cache");
+	if (cJSON_GetObjectItemCaseSensitive(dc, "pages"))
+		printf("delta cache: %.0f of %.0f pages held, %.0f hits, %.0f misses, %.0f evictions\n",
+		       num(dc, "live"), num(dc, "pages"), num(dc, "hits"), num(dc, "misses"),
+		       num(dc, "evictions"));
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "streams"))
+		printf("stream %s: %s by pid %.0f%s%s%s%s\n", str(s, "name"), str(s, "role"),
+		       num(s, "client_pid"), *str(s, "peer") ? " to " : "", str(s, "peer"),
+		       *str(s, "net_error") ? ": " : "", str(s, "net_error"));
 }
 
 int sup_cli_status(const char *run_dir, const char *instance, bool json)

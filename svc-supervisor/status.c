@@ -4,12 +4,15 @@
  * two snapshots of the lock-free stats block.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "common/timeutil.h"
+#include "ipc/dcache.h"
 #include "ipc/link.h"
 #include "ipc/pool.h"
+#include "ipc/streams.h"
 #include "sup_internal.h"
 
 static void sample_child(struct sup_child *c, uint64_t now)
@@ -91,6 +94,46 @@ static cJSON *links_json(const struct sup *s, unsigned slot, unsigned *in, unsig
 	return arr;
 }
 
+/* The delta cache's figures (svc-mem writes them; a snapshot may be a
+ * turn stale, never torn in a way that matters for display). */
+static void add_dcache(cJSON *root, const struct dwcp_shm *shm)
+{
+	const struct dwcp_dcache_hdr *h = (const void *)shm->dcache;
+	cJSON *o = cJSON_AddObjectToObject(root, "delta_cache");
+
+	cJSON_AddNumberToObject(o, "bytes", shm->dcache_size);
+	if (!h || __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != DWCP_DCACHE_MAGIC)
+		return;   /* not formatted yet (svc-mem not up) */
+	cJSON_AddNumberToObject(o, "pages", h->n_entries);
+	cJSON_AddNumberToObject(o, "live", h->live);
+	cJSON_AddNumberToObject(o, "hits", h->hits);
+	cJSON_AddNumberToObject(o, "misses", h->misses);
+	cJSON_AddNumberToObject(o, "inserts", h->inserts);
+	cJSON_AddNumberToObject(o, "evictions", h->evictions);
+	cJSON_AddNumberToObject(o, "corrupt", h->corrupt);
+}
+
+static void add_streams(cJSON *root, const struct dwcp_shm *shm)
+{
+	cJSON *arr = cJSON_AddArrayToObject(root, "streams");
+
+	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
+		const struct dwcp_stream_ent *t = &shm->node->streams[i];
+		struct dwcp_stream_ent e;
+		cJSON *o;
+
+		if (!t->ready || dwcp_streams_find(shm, (enum dwcp_stream_role)t->role, t->id, &e) != i)
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", e.name);
+		cJSON_AddStringToObject(o, "role", e.role == DWCP_STREAM_SEND ? "send" : "recv");
+		cJSON_AddNumberToObject(o, "client_pid", shm->ctl->slots[e.slot].sup.pid);
+		cJSON_AddStringToObject(o, "peer", e.peer);
+		cJSON_AddStringToObject(o, "net_error", e.net_error ? strerror(e.net_error) : "");
+		cJSON_AddItemToArray(arr, o);
+	}
+}
+
 static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 {
 	const struct sup_child *c = &s->child[i];
@@ -149,6 +192,8 @@ char *sup_status_json(struct sup *s)
 	cJSON_AddNumberToObject(pool, "buffers", s->shm.n_bufs);
 	cJSON_AddNumberToObject(pool, "free", dwcp_pool_count_free(&s->shm));
 	cJSON_AddNumberToObject(pool, "buf_size", s->shm.buf_size);
+	add_dcache(root, &s->shm);
+	add_streams(root, &s->shm);
 	sv = cJSON_AddArrayToObject(root, "services");
 	cl = cJSON_AddArrayToObject(root, "clients");
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {

@@ -455,3 +455,35 @@ Test(dcache, an_insert_cut_short_at_any_step_never_yields_a_wrong_page)
 	}
 	free(m), free(snap);
 }
+
+/* holds() is how svc-mem skips re-storing a version it already has: it
+ * must say yes only for this key, length and hash, count nothing, and say
+ * no once the entry is evicted or replaced. */
+Test(dcache, holds_matches_key_length_and_hash_only)
+{
+	struct dwcp_dcache c;
+	struct dwcp_dcache_stats before, after;
+	uint64_t size = size_for(4);
+	uint8_t *m = cache_mem(size);
+	uint8_t buf[PG];
+
+	cr_assert_eq(dwcp_dcache_attach(&c, m, size), 0);
+	content(buf, 7, 0, 1, PG);
+	cr_assert_eq(insert_v(&c, 7, 0, 1, PG), 0);
+	dwcp_dcache_stats(&c, &before);
+	cr_assert(dwcp_dcache_holds(&c, 7, 0, PG, h64(buf, PG)));
+	cr_assert(!dwcp_dcache_holds(&c, 7, 0, PG, h64(buf, PG) ^ 1), "another hash");
+	cr_assert(!dwcp_dcache_holds(&c, 7, 0, PG - 1, h64(buf, PG)), "another length");
+	cr_assert(!dwcp_dcache_holds(&c, 7, 1, PG, h64(buf, PG)), "another page");
+	cr_assert(!dwcp_dcache_holds(&c, 8, 0, PG, h64(buf, PG)), "another stream");
+	dwcp_dcache_stats(&c, &after);
+	cr_assert_eq(after.hits, before.hits);
+	cr_assert_eq(after.misses, before.misses);
+	cr_assert_eq(insert_v(&c, 7, 0, 2, PG), 0);   /* a new version */
+	cr_assert(!dwcp_dcache_holds(&c, 7, 0, PG, h64(buf, PG)), "replaced version");
+	for (uint64_t p = 1; p <= 4; p++)             /* push it out of the ring */
+		cr_assert_eq(insert_v(&c, 9, p, 1, PG), 0);
+	content(buf, 7, 0, 2, PG);
+	cr_assert(!dwcp_dcache_holds(&c, 7, 0, PG, h64(buf, PG)), "evicted");
+	free(m);
+}
