@@ -311,10 +311,23 @@ static int make_paths(struct receiver *r)
 	if (r->o.out)
 		snprintf(r->path, sizeof(r->path), "%s", r->o.out);
 	else {
-		if (mkdir(dir, 0755) && errno != EEXIST) {
-			fprintf(stderr, PROG ": cannot create [recv] dir %s: %s (give --out PATH)\n", dir,
-				strerror(errno));
-			return -errno;
+		char p[PATH_MAX];
+
+		snprintf(p, sizeof(p), "%s", dir);
+		for (char *q = p + 1; ; q++) {   /* mkdir -p */
+			bool end = *q == '\0';
+
+			if (*q != '/' && !end)
+				continue;
+			*q = '\0';
+			if (mkdir(p, 0755) && errno != EEXIST) {
+				fprintf(stderr, PROG ": cannot create [recv] dir %s: %s (give --out PATH)\n",
+					p, strerror(errno));
+				return -errno;
+			}
+			if (end)
+				break;
+			*q = '/';
 		}
 		snprintf(r->path, sizeof(r->path), "%s/%s", dir, r->o.stream);
 	}
