@@ -306,7 +306,7 @@ static int run(struct receiver *r)
 
 static int make_paths(struct receiver *r)
 {
-	const char *dir = r->c.at.shm.node->net.recv_dir;
+	const char *dir = r->c.at.shm.node->conf.recv_dir;
 
 	if (r->o.out)
 		snprintf(r->path, sizeof(r->path), "%s", r->o.out);

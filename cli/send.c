@@ -29,6 +29,7 @@
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
+#include "ipc/chunk_ops.h"
 #include "ipc/streams.h"
 #include "cli_internal.h"
 #include "xfer.h"
@@ -146,18 +147,19 @@ static int parse(int argc, char **argv, struct send_opts *o)
 /* The program of a chunk; @p raw leaves out the delta step. */
 static unsigned make_prog(const struct sender *s, bool raw, uint16_t *prog)
 {
-	const struct dwcp_net_conf *nc = &s->c.at.shm.node->net;
+	const struct dwcp_shm *shm = &s->c.at.shm;
+	const struct dwcp_node_conf *nc = &shm->node->conf;
 	int codec = s->o.codec >= 0 ? s->o.codec : (int)nc->codec;
 	unsigned n = 0;
 
 	if (!raw && !s->o.no_delta && nc->delta)
 		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_MEM, DWCP_OP_DELTA);
 	if (codec == DWCP_CFG_CODEC_ZSTD)
-		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_ZSTD);
+		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_ZSTD), DWCP_OP_ZSTD);
 	else if (codec == DWCP_CFG_CODEC_LZ4)
-		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_LZ4);
+		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_LZ4), DWCP_OP_LZ4);
 	if (s->seal)
-		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_SEAL);
+		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_SEAL), DWCP_OP_SEAL);
 	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM);
 	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
 	return n;
@@ -207,6 +209,7 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 		ch->flags |= DWCP_CHUNK_F_LAST;
 	h = dwcp_client_hdr(&s->c, idx);
 	dwcp_client_set_prog(&s->c, idx, prog, make_prog(s, raw, prog));
+	dwcp_chunk_route(&s->c.at.shm, h);   /* the first engine may be down right now */
 	h->stream = s->id;
 	h->seq = seq;
 	h->len = DWCP_CHUNK_HDR_LEN + len;
@@ -357,7 +360,7 @@ static int run(struct sender *s)
 
 static int resolve_peer(struct sender *s, char addr[DWCP_ADDR_MAX])
 {
-	const struct dwcp_net_conf *nc = &s->c.at.shm.node->net;
+	const struct dwcp_node_conf *nc = &s->c.at.shm.node->conf;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct dwcp_err err = { 0 };
@@ -417,11 +420,11 @@ int dwcp_cli_send(int argc, char **argv)
 			s->o.instance, s->c.at.shm.buf_size);
 		goto out_client;
 	}
-	s->chunk_size = s->c.at.shm.node->net.chunk_size;
+	s->chunk_size = s->c.at.shm.node->conf.chunk_size;
 	if (!s->chunk_size || s->chunk_size + 4096 > s->c.at.shm.buf_size)
 		s->chunk_size = (s->c.at.shm.buf_size - 4096) & ~4095u;
 	s->n_chunks = s->size ? (s->size + s->chunk_size - 1) / s->chunk_size : 1;
-	s->window = s->o.window ? s->o.window : s->c.at.shm.node->net.window;
+	s->window = s->o.window ? s->o.window : s->c.at.shm.node->conf.window;
 	/* Leave the pool room for the pipeline's out-of-place steps and other users. */
 	if (s->window > s->c.at.shm.n_bufs / 4)
 		s->window = s->c.at.shm.n_bufs / 4 ? s->c.at.shm.n_bufs / 4 : 1;

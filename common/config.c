@@ -29,7 +29,7 @@
 #define CFG_SHOW_MAX   80                  /* value characters quoted in a message */
 
 enum section { SEC_SUPERVISOR, SEC_POOL, SEC_LINK, SEC_RUNTIME, SEC_SERVICES, SEC_CRYPTO,
-	       SEC_MEM, SEC_COMPRESS, SEC_NET, SEC_PEERS, SEC_STREAM, SEC_RECV, SEC_COUNT };
+	       SEC_MEM, SEC_COMPRESS, SEC_NET, SEC_PEERS, SEC_STREAM, SEC_RECV, SEC_GPU, SEC_COUNT };
 
 static const char *const section_names[SEC_COUNT] = {
 	[SEC_SUPERVISOR] = "supervisor",
@@ -44,6 +44,7 @@ static const char *const section_names[SEC_COUNT] = {
 	[SEC_PEERS] = "peers",
 	[SEC_STREAM] = "stream",
 	[SEC_RECV] = "recv",
+	[SEC_GPU] = "gpu",
 };
 
 static const char *const service_names[] = {
@@ -107,6 +108,7 @@ static const struct key_desc keys[] = {
 	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
 	{ SEC_STREAM, K_BOOL, 0, "delta", OFF(delta), 0, 0 },
 	{ SEC_RECV, K_PATH, F_ABSOLUTE, "dir", OFF(recv_dir), 0, 0 },
+	{ SEC_GPU, K_BOOL, 0, "cpu_backend", OFF(gpu_cpu_backend), 0, 0 },
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -90,6 +90,11 @@ struct dwcp_config {
 	uint32_t window;              /* window; chunks in flight per send, 1..65536; default 256 */
 	uint32_t codec;               /* codec; zstd | lz4 | none; default zstd */
 	bool     delta;               /* delta; HDE against the previous version; default true */
+	/* [gpu] */
+	bool     gpu_cpu_backend;     /* cpu_backend; default false. true: without a CUDA device
+	                               * svc-gpu runs the chunk ops on the CPU (the same code as
+	                               * svc-simd) and is READY, so routing between the two
+	                               * engines works, and is tested, without a GPU */
 	/* [recv] */
 	char     recv_dir[DWCP_PATH_MAX]; /* dir; where `dwcp recv` writes without --out;
 	                               * default "/var/lib/dwcp/recv" */

@@ -38,7 +38,7 @@ int dwcp_stream_check_name(const char *name, struct dwcp_err *err)
 	return 0;
 }
 
-void dwcp_net_conf_fill(struct dwcp_net_conf *nc, const struct dwcp_config *cfg)
+void dwcp_node_conf_fill(struct dwcp_node_conf *nc, const struct dwcp_config *cfg)
 {
 	memset(nc, 0, sizeof(*nc));
 	snprintf(nc->listen, sizeof(nc->listen), "%s", cfg->net_listen);
@@ -55,6 +55,7 @@ void dwcp_net_conf_fill(struct dwcp_net_conf *nc, const struct dwcp_config *cfg)
 	snprintf(nc->recv_dir, sizeof(nc->recv_dir), "%s", cfg->recv_dir);
 	nc->n_peers = cfg->n_peers;
 	memcpy(nc->peers, cfg->peers, sizeof(nc->peers));
+	nc->gpu_cpu_backend = cfg->gpu_cpu_backend;
 }
 
 static uint64_t claim_word(unsigned slot, uint32_t gen)

@@ -33,7 +33,8 @@
 #define DWCP_MAX_STREAMS      64
 #define DWCP_STREAM_NAME_MAX  48
 
-struct dwcp_net_conf {                   /* writer: supervisor, once */
+/* What services and clients need of the config beyond the control block. */
+struct dwcp_node_conf {                  /* writer: supervisor, once */
 	char     listen[DWCP_ADDR_MAX];
 	uint32_t connections;
 	uint32_t zerocopy;
@@ -48,6 +49,7 @@ struct dwcp_net_conf {                   /* writer: supervisor, once */
 	char     congestion[16];
 	char     recv_dir[DWCP_PATH_MAX];
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
+	uint32_t gpu_cpu_backend;        /* [gpu] cpu_backend */
 };
 
 enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };
@@ -70,12 +72,12 @@ struct dwcp_stream_ent {
 _Static_assert(sizeof(struct dwcp_stream_ent) == 256, "stream entry size is ABI");
 
 struct dwcp_node_part {
-	struct dwcp_net_conf net;
-	uint8_t pad[4096 - sizeof(struct dwcp_net_conf)];
+	struct dwcp_node_conf conf;
+	uint8_t pad[4096 - sizeof(struct dwcp_node_conf)];
 	struct dwcp_stream_ent streams[DWCP_MAX_STREAMS];
 };
 
-_Static_assert(sizeof(struct dwcp_net_conf) <= 4096, "net conf fits its page");
+_Static_assert(sizeof(struct dwcp_node_conf) <= 4096, "net conf fits its page");
 
 /** The stream id of @p name. */
 uint64_t dwcp_stream_id(const char *name);
@@ -83,8 +85,8 @@ uint64_t dwcp_stream_id(const char *name);
 /** Check a stream name: 1..47 characters from A-Z a-z 0-9 . _ - */
 int dwcp_stream_check_name(const char *name, struct dwcp_err *err);
 
-/** Copy the config's transport part into @p nc (supervisor, before attach). */
-void dwcp_net_conf_fill(struct dwcp_net_conf *nc, const struct dwcp_config *cfg);
+/** Copy the config's part for services and clients into @p nc (supervisor, before attach). */
+void dwcp_node_conf_fill(struct dwcp_node_conf *nc, const struct dwcp_config *cfg);
 
 /**
  * Register the stream @p name in @p role for the client (@p slot, @p gen).

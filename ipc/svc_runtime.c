@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "ipc/chunk_ops.h"
 #include "ipc/link.h"
 #include "ipc/pool.h"
 #include "ipc/svc_runtime.h"
@@ -154,6 +155,12 @@ static int run_steps(struct rt *rt, uint32_t *pidx)
 		if (slot == 0 || slot >= DWCP_MAX_SLOTS) {
 			h->status = DWCP_BUF_EBADOP;
 			break;
+		}
+		/* A step for an engine that is down may move to the other one,
+		 * possibly this service. */
+		if (slot != me) {
+			slot = dwcp_chunk_route(&rt->ctx.at.shm, h);
+			step = h->prog[h->pc];
 		}
 		if (slot != me) {
 			*pidx = idx;

@@ -12,6 +12,7 @@
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
+#include "ipc/chunk_ops.h"
 #include "net_internal.h"
 
 #define FL_TOMB        UINT32_MAX
@@ -484,9 +485,11 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	 * next steps may be damaged, and verify refuses such a chunk. */
 	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_VERIFY);
 	if (ch->flags & DWCP_CHUNK_F_SEALED)
-		h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_OPEN);
+		h->prog[np++] = dwcp_prog_step(dwcp_chunk_op_engine(&n->ctx->at.shm, DWCP_OP_OPEN),
+					       DWCP_OP_OPEN);
 	if (ch->codec != DWCP_CHUNK_CODEC_NONE)
-		h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_DECOMPRESS);
+		h->prog[np++] = dwcp_prog_step(dwcp_chunk_op_engine(&n->ctx->at.shm, DWCP_OP_DECOMPRESS),
+					       DWCP_OP_DECOMPRESS);
 	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_MEM, DWCP_OP_UNDELTA);
 	h->prog[np++] = dwcp_prog_step(e.slot, DWCP_OP_DELIVER);
 	h->prog_len = (uint8_t)np;

@@ -42,7 +42,7 @@
 
 static void set_sockopts(struct net *n, int fd)
 {
-	const struct dwcp_net_conf *cf = n->conf;
+	const struct dwcp_node_conf *cf = n->conf;
 	int one = 1, buf = (int)cf->sockbuf;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

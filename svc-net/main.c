@@ -23,7 +23,7 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 		return -ENOMEM;
 	ctx->priv = n;
 	n->ctx = ctx;
-	n->conf = &ctx->at.shm.node->net;
+	n->conf = &ctx->at.shm.node->conf;
 	n->zerocopy = n->conf->zerocopy != 0;
 	n->n_connections = n->conf->connections ? n->conf->connections : 1;
 	if (n->n_connections > DWCP_FRAME_MAX_CONNS)

@@ -101,7 +101,7 @@ struct inflight {
 
 struct net {
 	struct dwcp_svc_ctx *ctx;
-	const struct dwcp_net_conf *conf;
+	const struct dwcp_node_conf *conf;
 	int epfd;
 	int listen_fd;
 	pthread_t waker;

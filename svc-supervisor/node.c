@@ -120,7 +120,7 @@ static int make_region(struct sup *s, struct dwcp_err *err)
 	snprintf(s->shm.ctl->key_file, sizeof(s->shm.ctl->key_file), "%s", s->cfg.key_file);
 	s->shm.ctl->zstd_level = s->cfg.zstd_level;
 	s->shm.ctl->lz4_level = s->cfg.lz4_level;
-	dwcp_net_conf_fill(&s->shm.node->net, &s->cfg);
+	dwcp_node_conf_fill(&s->shm.node->conf, &s->cfg);
 	s->shm.ctl->sup_pid = getpid();
 	return 0;
 }

@@ -1,5 +1,6 @@
-/* svc-simd's chunk transforms: compress, seal, checksum and their
- * inverses, each on one chunk buffer (ipc/chunk.h).
+/* The CPU chunk transforms (chunk_ops.h): compress, seal, checksum and
+ * their inverses, each on one chunk buffer (ipc/chunk.h). svc-simd runs
+ * them, and so does svc-gpu's CPU backend: one implementation (DESIGN §6).
  *
  * Compress, seal, open and decompress write a new buffer and leave their
  * input untouched (the runtime frees it once the output has left), so a
@@ -9,15 +10,21 @@
  * bytes came off the network.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/cpu.h"
+#include "common/keyfile.h"
 #include "common/log.h"
 #include "common/ops/aead.h"
 #include "common/ops/compress.h"
+#include "common/ops/crc32c.h"
+#include "ipc/abi.h"
 #include "ipc/chunk.h"
+#include "ipc/chunk_ops.h"
 #include "ipc/shm.h"
-#include "simd_internal.h"
 
 static struct dwcp_chunk_hdr *chunk_at(struct dwcp_svc_ctx *ctx, uint32_t idx)
 {
@@ -36,7 +43,7 @@ static int checked(struct dwcp_svc_ctx *ctx, const struct dwcp_buf_hdr *h,
 
 	if (dwcp_chunk_check(c, h->len, max_body(ctx), &err) == 0)
 		return 0;
-	DWCP_WARN("svc-simd: stream %llu seq %llu: %s", (unsigned long long)h->stream,
+	DWCP_WARN("%s: stream %llu seq %llu: %s", ctx->at.shm.ctl->slots[ctx->at.slot].sup.name, (unsigned long long)h->stream,
 		  (unsigned long long)h->seq, err.msg);
 	return -1;
 }
@@ -62,7 +69,7 @@ static void drop_output(struct dwcp_svc_ctx *ctx, uint32_t out)
 	dwcp_svc_free(ctx, out);
 }
 
-int simd_compress(struct dwcp_svc_ctx *ctx, struct simd_state *st, uint32_t idx,
+static int engine_compress(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *st, uint32_t idx,
 		  struct dwcp_buf_hdr *h, enum dwcp_codec codec, uint32_t *out)
 {
 	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx), *oc;
@@ -93,12 +100,12 @@ int simd_compress(struct dwcp_svc_ctx *ctx, struct simd_state *st, uint32_t idx,
 	return DWCP_BUF_OK;
 }
 
-static void next_nonce(struct simd_state *st, uint8_t nonce[DWCP_AEAD_NONCE_LEN])
+static void next_nonce(struct dwcp_chunk_engine *st, uint8_t nonce[DWCP_AEAD_NONCE_LEN])
 {
 	if (st->counter == UINT32_MAX || !st->salted) {
 		/* New random half before the counter could repeat. */
 		if (getrandom(st->salt, sizeof(st->salt), 0) != (ssize_t)sizeof(st->salt))
-			DWCP_WARN("svc-simd: getrandom failed; nonce salt from the clock");
+			DWCP_WARN("getrandom failed; nonce salt from the clock");
 		st->counter = 0;
 		st->salted = 1;
 	}
@@ -107,7 +114,7 @@ static void next_nonce(struct simd_state *st, uint8_t nonce[DWCP_AEAD_NONCE_LEN]
 	memcpy(nonce + sizeof(st->salt), &st->counter, sizeof(st->counter));
 }
 
-int simd_seal(struct dwcp_svc_ctx *ctx, struct simd_state *st, uint32_t idx,
+static int engine_seal(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *st, uint32_t idx,
 	      struct dwcp_buf_hdr *h, uint32_t *out)
 {
 	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx), *oc, aad;
@@ -133,7 +140,7 @@ int simd_seal(struct dwcp_svc_ctx *ctx, struct simd_state *st, uint32_t idx,
 	return DWCP_BUF_OK;
 }
 
-int simd_open(struct dwcp_svc_ctx *ctx, struct simd_state *st, uint32_t idx,
+static int engine_open(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *st, uint32_t idx,
 	      struct dwcp_buf_hdr *h, uint32_t *out)
 {
 	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx), *oc, aad;
@@ -159,7 +166,7 @@ int simd_open(struct dwcp_svc_ctx *ctx, struct simd_state *st, uint32_t idx,
 	return DWCP_BUF_OK;
 }
 
-int simd_decompress(struct dwcp_svc_ctx *ctx, struct simd_state *st, uint32_t idx,
+static int engine_decompress(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *st, uint32_t idx,
 		    struct dwcp_buf_hdr *h, uint32_t *out)
 {
 	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx), *oc;
@@ -185,7 +192,7 @@ int simd_decompress(struct dwcp_svc_ctx *ctx, struct simd_state *st, uint32_t id
 	return DWCP_BUF_OK;
 }
 
-int simd_checksum(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h)
+static int engine_checksum(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h)
 {
 	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx);
 
@@ -195,11 +202,127 @@ int simd_checksum(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h
 	return DWCP_BUF_OK;
 }
 
-int simd_verify(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h)
+static int engine_verify(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr *h)
 {
 	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx);
 
 	if (checked(ctx, h, c))
 		return DWCP_BUF_EBADCHUNK;
 	return c->crc == dwcp_chunk_crc(c) ? DWCP_BUF_OK : DWCP_BUF_EBADCRC;
+}
+
+static int load_key(struct dwcp_chunk_engine *st, const char *path, const char *who, char *reason,
+		    size_t n)
+{
+	struct dwcp_cpu_features cpu;
+	struct dwcp_err err = { 0 };
+	uint8_t key[DWCP_AEAD_KEY_LEN];
+
+	if (dwcp_keyfile_read(path, key, &err)) {
+		snprintf(reason, n, "%s", err.msg);
+		return err.code;
+	}
+	dwcp_cpu_detect(&cpu);
+	st->key = dwcp_aead_key_create(DWCP_AEAD_BACKEND_DEFAULT, key, &cpu);
+	if (!st->key)
+		st->key = dwcp_aead_key_create(DWCP_AEAD_OPENSSL, key, &cpu);
+	explicit_bzero(key, sizeof(key));
+	if (!st->key) {
+		snprintf(reason, n, "cannot set up AES-256-GCM: %s", strerror(errno));
+		return -errno;
+	}
+	DWCP_INFO("%s: AES-256-GCM key from %s (%s)", who, path, dwcp_aead_key_describe(st->key));
+	return 0;
+}
+
+int dwcp_chunk_engine_init(struct dwcp_chunk_engine *st, const struct dwcp_ctl_block *ctl,
+			   const char *who, char *reason, size_t n)
+{
+	memset(st, 0, sizeof(*st));
+	st->cc = dwcp_compress_ctx_create();
+	if (!st->cc)
+		return -ENOMEM;
+	st->zstd_level = ctl->zstd_level ? ctl->zstd_level : 1;
+	st->lz4_level = ctl->lz4_level ? ctl->lz4_level : DWCP_LZ4_LEVEL_FAST;
+	/* A bad key file is an operator's fix, not a crash loop: the caller
+	 * reports STANDBY with the reason, and SEAL/OPEN steps fail ENOKEY. */
+	if (ctl->key_file[0] && load_key(st, ctl->key_file, who, reason, n))
+		return 1;
+	return 0;
+}
+
+void dwcp_chunk_engine_fini(struct dwcp_chunk_engine *st)
+{
+	dwcp_aead_key_destroy(st->key);
+	dwcp_compress_ctx_destroy(st->cc);
+	st->key = NULL;
+	st->cc = NULL;
+}
+
+int dwcp_chunk_engine_step(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *st, uint32_t idx,
+			   struct dwcp_buf_hdr *h, unsigned op, uint32_t *out)
+{
+	switch (op) {
+	case DWCP_OP_CRC32C:
+		h->result = dwcp_crc32c(0, dwcp_shm_data(&ctx->at.shm, idx), h->len);
+		return DWCP_BUF_OK;
+	case DWCP_OP_LZ4:
+		return engine_compress(ctx, st, idx, h, DWCP_CODEC_LZ4, out);
+	case DWCP_OP_ZSTD:
+		return engine_compress(ctx, st, idx, h, DWCP_CODEC_ZSTD, out);
+	case DWCP_OP_SEAL:
+		return engine_seal(ctx, st, idx, h, out);
+	case DWCP_OP_CHECKSUM:
+		return engine_checksum(ctx, idx, h);
+	case DWCP_OP_VERIFY:
+		return engine_verify(ctx, idx, h);
+	case DWCP_OP_OPEN:
+		return engine_open(ctx, st, idx, h, out);
+	case DWCP_OP_DECOMPRESS:
+		return engine_decompress(ctx, st, idx, h, out);
+	default:
+		return DWCP_BUF_EBADOP;
+	}
+}
+
+unsigned dwcp_chunk_op_alternate(unsigned slot, unsigned op)
+{
+	switch (op) {
+	case DWCP_OP_LZ4: case DWCP_OP_ZSTD: case DWCP_OP_SEAL: case DWCP_OP_CHECKSUM:
+	case DWCP_OP_VERIFY: case DWCP_OP_OPEN: case DWCP_OP_DECOMPRESS:
+		return slot == DWCP_SLOT_SIMD ? DWCP_SLOT_GPU :
+		       slot == DWCP_SLOT_GPU ? DWCP_SLOT_SIMD : DWCP_SLOT_NONE;
+	default:
+		return DWCP_SLOT_NONE;
+	}
+}
+
+static bool slot_ready(const struct dwcp_shm *shm, unsigned slot)
+{
+	return slot < DWCP_MAX_SLOTS && dwcp_slot_state(&shm->ctl->slots[slot]) == DWCP_STATE_READY;
+}
+
+unsigned dwcp_chunk_op_engine(const struct dwcp_shm *shm, unsigned op)
+{
+	switch (op) {
+	case DWCP_OP_LZ4: case DWCP_OP_ZSTD: case DWCP_OP_SEAL: case DWCP_OP_OPEN:
+	case DWCP_OP_DECOMPRESS:
+		return slot_ready(shm, DWCP_SLOT_GPU) ? DWCP_SLOT_GPU : DWCP_SLOT_SIMD;
+	default:
+		return DWCP_SLOT_SIMD;
+	}
+}
+
+unsigned dwcp_chunk_route(const struct dwcp_shm *shm, struct dwcp_buf_hdr *h)
+{
+	uint16_t step = h->prog[h->pc];
+	unsigned slot = dwcp_prog_slot(step), op = dwcp_prog_op(step), alt;
+
+	if (slot_ready(shm, slot))
+		return slot;
+	alt = dwcp_chunk_op_alternate(slot, op);
+	if (alt == DWCP_SLOT_NONE || !slot_ready(shm, alt))
+		return slot;
+	h->prog[h->pc] = dwcp_prog_step(alt, op);
+	return alt;
 }
