@@ -196,7 +196,6 @@ static int drain_in_order(struct receiver *r)
 		}
 		r->written += ch->orig_len;
 		r->sum.chunks++;
-		r->sum.bytes_wire += h->wire_len;
 		dwcp_hist_record(&r->sum.lat, dwcp_now_ns() - h->t_submit_ns);
 		r->next_seq = seq + 1;
 		answer(r, idx, 0);
@@ -217,6 +216,15 @@ static int on_chunk(struct receiver *r, uint32_t idx)
 	r->last_progress_ns = dwcp_now_ns();
 	if (!r->first_ns)
 		r->first_ns = r->last_progress_ns;
+	r->sum.bytes_wire += h->wire_len;
+	/* Written already (its acknowledgement was lost or late): whatever a
+	 * step made of the copy — a delta whose base this node has already
+	 * moved past fails UNDELTA — the answer is the acknowledgement. */
+	if (r->xfer && ch->xfer == r->xfer && h->seq < r->next_seq) {
+		r->sum.duplicates++;
+		answer(r, idx, 0);
+		return 0;
+	}
 	if (st != DWCP_BUF_OK) {
 		r->sum.rejected++;
 		if (!r->o.json)

@@ -290,10 +290,10 @@ static int on_done(struct sender *s, uint32_t idx)
 	char note[160];
 
 	s->inflight--;
+	s->sum.bytes_wire += h->wire_len;   /* every transmission of it, resends included */
 	if (st == DWCP_BUF_OK) {
 		s->acked++;
 		s->acked_bytes += ch->orig_len;
-		s->sum.bytes_wire += h->wire_len;
 		s->sum.resent += h->result;
 		dwcp_hist_record(&s->sum.lat, dwcp_now_ns() - h->t_submit_ns);
 		s->last_progress_ns = dwcp_now_ns();

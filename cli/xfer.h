@@ -14,7 +14,8 @@ struct xfer_summary {
 	const char *stream;
 	const char *path;
 	uint64_t bytes;            /* data bytes read (send) or written (recv) */
-	uint64_t bytes_wire;       /* frame bytes of the chunks, as they crossed the wire once */
+	uint64_t bytes_wire;       /* frame bytes of the stream's chunks on the wire, every
+	                            * transmission counted (send: sent; recv: received) */
 	uint64_t chunks;
 	uint64_t resent;           /* send: chunks sent again */
 	uint64_t rejected;         /* chunks refused (send: NACKs seen; recv: NACKs sent) */

@@ -19,6 +19,7 @@
 #define TIMER_NS       (50ull * 1000000ull)
 #define BACKOFF_MIN_NS (100ull * 1000000ull)
 #define BACKOFF_MAX_NS (5000ull * 1000000ull)
+#define ENORECV_RETRY_NS (200ull * 1000000ull)
 
 /* ---- the in-flight table: (stream, seq) -> buffer ---- */
 
@@ -251,7 +252,6 @@ int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 	f->peer = (uint8_t)p;
 	f->zc_seq = UINT64_MAX;
 	n->peers[p].streams |= 1ull << ent;
-	h->wire_len = DWCP_FRAME_HDR_LEN + h->len;
 	fl_insert(n, idx);
 	pending_push(n, p, idx);
 	peer_connect(n, p, dwcp_now_ns());
@@ -306,11 +306,13 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		fl_release(n, idx, DWCP_BUF_ENACK, a->status);
 		break;
 	case DWCP_BUF_ENORECV:
-		/* Nobody receives the stream yet: try again after resend_ms, and
-		 * let `dwcp send` say what it waits for. */
+		/* Nobody receives the stream yet (a `dwcp recv` started after
+		 * `dwcp send`): try again soon — not after a whole resend_ms, a
+		 * receiver that appears would otherwise wait that long — and let
+		 * `dwcp send` say what it waits for. */
 		dwcp_streams_set_net_error(&n->ctx->at.shm, f->stream_ent, ENOENT);
 		f->state = FL_SENT;
-		f->sent_ns = dwcp_now_ns();
+		f->sent_ns = dwcp_now_ns() + ENORECV_RETRY_NS - (uint64_t)n->conf->resend_ms * 1000000ull;
 		break;
 	default:
 		fl_release(n, idx, DWCP_BUF_ENACK, a->status);

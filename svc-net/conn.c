@@ -278,6 +278,8 @@ static void item_sent(struct net *n, int c, const struct txq_item *it, bool zc)
 	if (it->idx == NET_NO_BUF)
 		return;
 	f = &n->fl[it->idx];
+	dwcp_shm_hdr(&n->ctx->at.shm, it->idx)->wire_len += it->small_len +
+		dwcp_shm_hdr(&n->ctx->at.shm, it->idx)->len;
 	f->state = FL_SENT;
 	f->conn = (int16_t)c;
 	f->sent_ns = dwcp_now_ns();

@@ -73,6 +73,22 @@ static void start_pair(struct dwcp_xfer_pair_cfg *c, bool with_key)
 }
 
 /*
+ * Not a failure (a resend is how a stall is survived), but over a link
+ * that loses nothing a resend means a chunk or its ack waited
+ * net.resend_ms somewhere: leave the evidence for whoever looks.
+ */
+static void note_resends(const char *what)
+{
+	if (dwcp_xfer_json_num(snd.out, "resent") <= 0)
+		return;
+	fprintf(stderr, "note: %s: %.0f chunks were resent over a link that loses nothing\n", what,
+		dwcp_xfer_json_num(snd.out, "resent"));
+	dwcp_xfer_print(&snd);
+	dwcp_xfer_print(&rcv);
+	dwcp_xfer_pair_dump(&pair, "resends on a lossless link");
+}
+
+/*
  * recv on B (inside @p netns_b unless NULL) and send on A; both must exit
  * 0, and @p out must hold the same bytes as @p src. Hang guard @p guard_s
  * for each command.
@@ -110,11 +126,11 @@ static void transfer_ok(const char *stream, const char *src, const char *out, co
 		     "recv --json bytes_out: %s", rcv.out);
 }
 
-Test(transfer, vm_image_twice_second_send_moves_only_deltas, .fini = teardown, .timeout = 900)
+Test(transfer, vm_image_twice_second_send_moves_only_deltas, .fini = teardown, .timeout = 600)
 {
 	struct dwcp_xfer_pair_cfg c = { .tag = "img", .hugepage_mb = 512, .cache_mb = 320 };
 	char src[128], out1[128], out2[128];
-	double wire1, wire2, chunks1, chunks2, sec1, sec2;
+	double wire1, wire2, chunks1, chunks2, sec1, sec2, resent1, resent2;
 	uint64_t changed;
 
 	make_dir();
@@ -128,6 +144,8 @@ Test(transfer, vm_image_twice_second_send_moves_only_deltas, .fini = teardown, .
 	wire1 = dwcp_xfer_json_num(snd.out, "bytes_wire");
 	chunks1 = dwcp_xfer_json_num(snd.out, "chunks");
 	sec1 = dwcp_xfer_json_num(snd.out, "seconds");
+	resent1 = dwcp_xfer_json_num(snd.out, "resent");
+	note_resends("vm image, first send");
 	cr_assert_gt(wire1, 0, "send --json has no bytes_wire: %s", snd.out);
 	unlink(out1);
 
@@ -136,13 +154,16 @@ Test(transfer, vm_image_twice_second_send_moves_only_deltas, .fini = teardown, .
 	wire2 = dwcp_xfer_json_num(snd.out, "bytes_wire");
 	chunks2 = dwcp_xfer_json_num(snd.out, "chunks");
 	sec2 = dwcp_xfer_json_num(snd.out, "seconds");
+	resent2 = dwcp_xfer_json_num(snd.out, "resent");
+	note_resends("vm image, second send");
 
 	fprintf(stderr,
-		"transfer vm image: 256 MiB, first send bytes_wire %.0f (%.0f chunks, %.3f s); second "
-		"send after changing %llu of %llu pages: bytes_wire %.0f (%.0f chunks, %.3f s) = "
-		"%.3f %% of the first\n",
-		wire1, chunks1, sec1, (unsigned long long)changed,
-		(unsigned long long)(256 * MIB / 4096), wire2, chunks2, sec2, 100.0 * wire2 / wire1);
+		"transfer vm image: 256 MiB, first send bytes_wire %.0f (%.0f chunks, %.0f resent, "
+		"%.3f s); second send after changing %llu of %llu pages: bytes_wire %.0f (%.0f chunks, "
+		"%.0f resent, %.3f s) = %.3f %% of the first\n",
+		wire1, chunks1, resent1, sec1, (unsigned long long)changed,
+		(unsigned long long)(256 * MIB / 4096), wire2, chunks2, resent2, sec2,
+		100.0 * wire2 / wire1);
 	cr_expect_geq(wire2, 0, "second send --json has no bytes_wire: %s", snd.out);
 	cr_expect_lt(wire2, 0.02 * wire1,
 		     "second send moved %.0f bytes on the wire, the first %.0f: not < 2 %%", wire2,
@@ -208,15 +229,8 @@ static void veth_transfer(bool netem)
 	fprintf(stderr, "transfer over veth%s: 32 MiB, bytes_wire %.0f, resent %.0f, %.3f s\n",
 		netem ? " with netem" : "", dwcp_xfer_json_num(snd.out, "bytes_wire"),
 		dwcp_xfer_json_num(snd.out, "resent"), dwcp_xfer_json_num(snd.out, "seconds"));
-	if (!netem && dwcp_xfer_json_num(snd.out, "resent") > 0) {
-		/* Not a failure (a resend is how a stall is survived), but on a
-		 * link that loses nothing it means a chunk or its ack waited
-		 * net.resend_ms somewhere: leave the evidence. */
-		fprintf(stderr, "note: chunks were resent over a link that loses nothing\n");
-		dwcp_xfer_print(&snd);
-		dwcp_xfer_print(&rcv);
-		dwcp_xfer_pair_dump(&pair, "resends on a lossless link");
-	}
+	if (!netem)
+		note_resends("veth");
 }
 
 Test(transfer, over_veth_between_network_namespaces, .fini = teardown, .timeout = 400)
