@@ -56,12 +56,18 @@ static int map_region(struct dwcp_attach *a, struct dwcp_err *err)
 	return dwcp_eal_check_ops(a->shm.ctl, err);
 }
 
-static int check_slot(struct dwcp_attach *a, struct dwcp_err *err)
+static int check_slot(struct dwcp_attach *a, bool takeover, struct dwcp_err *err)
 {
 	const struct dwcp_slot *s = &a->shm.ctl->slots[a->slot];
 	uint32_t gen = __atomic_load_n(&s->sup.generation, __ATOMIC_ACQUIRE);
 
-	if (gen != a->gen)
+	/* A takeover attaches as the next generation while the current one
+	 * still runs (or has just died, and then the slot is already its). */
+	if (takeover && gen + 1 != a->gen && gen != a->gen)
+		return dwcp_err_set(err, -ESTALE,
+				    "--takeover: slot %u runs generation %u, but this process was given %u: --takeover is only for the binary `dwcpctl upgrade` starts",
+				    a->slot, gen, a->gen);
+	if (!takeover && gen != a->gen)
 		return dwcp_err_set(err, -ESTALE,
 				    "slot %u was given to generation %u while this process attached as %u",
 				    a->slot, gen, a->gen);
@@ -100,7 +106,7 @@ int dwcp_attach(struct dwcp_attach *a, const struct dwcp_attach_opts *o, struct 
 	rc = map_region(a, err);
 	if (rc)
 		return rc;
-	return check_slot(a, err);
+	return check_slot(a, o->takeover, err);
 }
 
 int dwcp_attach_supervisor_gone(const struct dwcp_attach *a)

@@ -12,12 +12,21 @@
  *   6. check the mempool-ops order      "ops order differs"
  *   7. check the slot's generation      "slot taken over"
  *
+ * A takeover (the new binary of `dwcpctl upgrade`, started with
+ * --takeover) runs the same sequence while the slot's old generation still
+ * runs: the supervisor knows its pid and gives it the next generation and
+ * that generation's lcore id, so step 7 accepts the slot's generation + 1
+ * (or the slot's own, if the old one died meanwhile). Such a process must
+ * not write the slot's svc half or touch links or buffers before the
+ * supervisor's "go" (svc_runtime.c).
+ *
  * The control socket stays open for the process's lifetime; the
  * supervisor watches the process through a pidfd, not the socket.
  */
 #ifndef DWCP_IPC_ATTACH_H
 #define DWCP_IPC_ATTACH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -43,6 +52,7 @@ struct dwcp_attach_opts {
 	enum dwcp_ctl_role role;
 	const char *name;       /* service name, or client label */
 	const char *prog;       /* argv[0] for the EAL */
+	bool takeover;          /* the new binary of an upgrade (see above) */
 };
 
 /**

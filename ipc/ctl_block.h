@@ -71,7 +71,8 @@ struct dwcp_slot_sup {              /* writer: supervisor; readers: all */
 	uint64_t died_ns;           /* when the previous generation died, 0 if never */
 	uint64_t recovery_ns;       /* died -> READY of the last restart */
 	char     name[32];
-	uint8_t  pad[128 - 80];
+	uint32_t drain;             /* 1: `dwcpctl drain`: take no new input (any generation) */
+	uint8_t  pad[128 - 84];
 };
 
 struct dwcp_slot_svc {              /* writer: the process in the slot */
@@ -80,7 +81,7 @@ struct dwcp_slot_svc {              /* writer: the process in the slot */
 	int32_t  pid;
 	uint32_t pad0;
 	uint64_t heartbeat_ns;      /* CLOCK_MONOTONIC of the last loop turn */
-	uint64_t ready_ns;          /* when it reached READY/STANDBY */
+	uint64_t ready_ns;          /* when it reached READY/STANDBY (or DRAINING, started drained) */
 	char     reason[DWCP_REASON_MAX]; /* STANDBY/DRAINING reason */
 	uint8_t  pad[128 - 96];
 };
@@ -95,6 +96,7 @@ struct dwcp_slot {
 };
 
 _Static_assert(sizeof(struct dwcp_slot_sup) == 128, "sup half is two lines");
+_Static_assert(offsetof(struct dwcp_slot_sup, drain) == 80, "drain flag offset is ABI");
 _Static_assert(sizeof(struct dwcp_slot_svc) == 128, "svc half is two lines");
 _Static_assert(offsetof(struct dwcp_slot, svc) % 64 == 0, "svc half on its own line");
 _Static_assert(offsetof(struct dwcp_slot, sleeping) % 64 == 0, "sleeping on its own line");

@@ -7,6 +7,20 @@
  *
  * The stop flag is the one process-wide variable: a signal handler can
  * reach nothing else.
+ *
+ * Two ways to stop taking input, both shown as DRAINING: SIGTERM (finish
+ * what this process holds, then exit) and the slot's drain flag, which
+ * `dwcpctl drain` sets and `dwcpctl resume` clears (finish what it holds,
+ * then sleep until the flag clears; input waits in the links meanwhile).
+ *
+ * With --takeover (`dwcpctl upgrade`) the process attaches while the old
+ * generation still runs, says so (TAKEOVER) and blocks on the control
+ * socket until the supervisor answers "go" — after the old generation
+ * drained and exited and its buffers and links were reclaimed for this
+ * one. Only then does it write the slot's svc half, adopt, run the
+ * service's init and loop. init waits for "go" too: services' inits bind
+ * listening ports (svc-net) and rebuild shared indexes (svc-mem's delta
+ * cache), which must not happen while the old generation still uses them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,7 +61,10 @@ struct rt {
 	uint64_t spin_ns, hb_ns;
 	double ns_per_tsc;
 	int poll_mode;
-	int draining;
+	int draining;                /* SIGTERM: finish, then exit */
+	int paused;                  /* the slot's drain flag: finish, then wait */
+	enum dwcp_svc_state run_state;   /* what init said (READY or STANDBY) ... */
+	char run_reason[DWCP_REASON_MAX];   /* ... and why; restored on resume */
 	unsigned watchdog;           /* sd_watchdog_enabled() said so */
 };
 
@@ -70,7 +87,9 @@ static void set_state(struct rt *rt, enum dwcp_svc_state st, const char *reason)
 	uint32_t old = s->state;
 
 	snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : "");
-	if (st == DWCP_SVC_READY || st == DWCP_SVC_STANDBY)
+	/* ready_ns: when this generation first served (an upgrade's blackout
+	 * ends there); one that starts drained serves from DRAINING. */
+	if (st == DWCP_SVC_READY || st == DWCP_SVC_STANDBY || !s->ready_ns)
 		s->ready_ns = dwcp_now_ns();
 	__atomic_store_n(&s->state, st, __ATOMIC_RELEASE);
 	DWCP_INFO("%s: %s -> %s%s%s (generation %u)", rt->svc->name,
@@ -316,6 +335,27 @@ static unsigned take_adopted(struct rt *rt)
 	return n;
 }
 
+static uint32_t drain_flag(const struct rt *rt)
+{
+	return __atomic_load_n(&my_slot(rt)->sup.drain, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Follow `dwcpctl drain` / `resume`: one load per loop turn. */
+static void follow_drain_flag(struct rt *rt)
+{
+	uint32_t want = drain_flag(rt);
+
+	if (want == (uint32_t)rt->paused)
+		return;
+	rt->paused = (int)want;
+	if (rt->draining)
+		return;   /* SIGTERM's DRAINING stays */
+	if (want)
+		set_state(rt, DWCP_SVC_DRAINING, "dwcpctl drain");
+	else
+		set_state(rt, rt->run_state, rt->run_reason);
+}
+
 static unsigned take_inputs(struct rt *rt)
 {
 	const unsigned me = rt->ctx.at.slot;
@@ -340,7 +380,11 @@ static int has_input(void *arg)
 {
 	struct rt *rt = arg;
 
-	for (unsigned src = 0; src < DWCP_MAX_SLOTS; src++)
+	/* While drained, waiting input is not a reason to stay awake (that
+	 * would spin); a change of the flag is (the supervisor wakes us). */
+	if (drain_flag(rt) != (uint32_t)rt->paused)
+		return 1;
+	for (unsigned src = 0; src < DWCP_MAX_SLOTS && !rt->paused && !rt->draining; src++)
 		if (src != rt->ctx.at.slot && dwcp_link_count(&rt->ctx.at.shm, src, rt->ctx.at.slot))
 			return 1;
 	return rt->svc->pending ? rt->svc->pending((struct dwcp_svc_ctx *)&rt->ctx) : 0;
@@ -431,13 +475,14 @@ static void loop(struct rt *rt)
 			drain_deadline = dwcp_now_ns() + DRAIN_NS;
 			set_state(rt, DWCP_SVC_DRAINING, "SIGTERM");
 		}
+		follow_drain_flag(rt);
 		if (rt->n_park)
 			work += flush_park(rt);
 		if (rt->n_retry)
 			work += take_retries(rt);
 		if (!rt->n_park && !rt->n_retry)
 			work += take_adopted(rt);
-		if (!rt->n_park && !rt->n_retry && !rt->draining)
+		if (!rt->n_park && !rt->n_retry && !rt->draining && !rt->paused)
 			work += take_inputs(rt);
 		now = dwcp_now_ns();
 		if (rt->svc->poll)
@@ -460,11 +505,13 @@ static void loop(struct rt *rt)
 static void usage(FILE *f, const char *name)
 {
 	fprintf(f,
-		"usage: %s [--instance NAME] [--run-dir DIR] [--verbose] [--help]\n"
+		"usage: %s [--instance NAME] [--run-dir DIR] [--takeover] [--verbose] [--help]\n"
 		"  A dwcp service. dwcp-supervisor starts it; it attaches to the node's\n"
 		"  hugepage memory as a DPDK secondary process.\n"
 		"  --instance NAME  node instance to attach to (default dwcp)\n"
-		"  --run-dir DIR    where the node's control socket lives (default /run/dwcp)\n",
+		"  --run-dir DIR    where the node's control socket lives (default /run/dwcp)\n"
+		"  --takeover       take the slot over from the running generation\n"
+		"                   (`dwcpctl upgrade` starts the new binary so)\n",
 		name);
 }
 
@@ -475,6 +522,7 @@ static int parse_args(int argc, char **argv, const char *name, struct dwcp_attac
 		{ "run-dir", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "systemd", no_argument, NULL, 's' },
+		{ "takeover", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -486,6 +534,7 @@ static int parse_args(int argc, char **argv, const char *name, struct dwcp_attac
 		case 'r': o->run_dir = optarg; break;
 		case 'v': dwcp_log_init(name, DWCP_LOG_DEBUG); break;
 		case 's': break;  /* sd_notify is a no-op without NOTIFY_SOCKET */
+		case 't': o->takeover = true; break;
 		case 'h': usage(stdout, name); exit(0);
 		default: usage(stderr, name); return -EINVAL;
 		}
@@ -514,6 +563,7 @@ static int start(struct rt *rt, struct dwcp_err *err)
 	rt->watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
 	s->pid = getpid();
 	s->state = DWCP_SVC_NONE;
+	s->ready_ns = 0;
 	heartbeat(rt, dwcp_now_ns());
 	/* Attached as this generation: the supervisor now shows STARTING for us. */
 	__atomic_store_n(&s->generation, rt->ctx.at.gen, __ATOMIC_RELEASE);
@@ -523,8 +573,67 @@ static int start(struct rt *rt, struct dwcp_err *err)
 	if (rc < 0)
 		return dwcp_err_set(err, rc, "%s: engine init failed: %s", rt->svc->name,
 				    reason[0] ? reason : strerror(-rc));
-	set_state(rt, rc ? DWCP_SVC_STANDBY : DWCP_SVC_READY, reason);
+	rt->run_state = rc ? DWCP_SVC_STANDBY : DWCP_SVC_READY;
+	snprintf(rt->run_reason, sizeof(rt->run_reason), "%s", reason);
+	/* A drained slot stays drained across restarts and upgrades. */
+	rt->paused = (int)drain_flag(rt);
+	set_state(rt, rt->paused ? DWCP_SVC_DRAINING : rt->run_state,
+		  rt->paused ? "dwcpctl drain" : reason);
 	sd_notify(0, "READY=1");
+	return 0;
+}
+
+/* An attach that failed in takeover mode: tell the supervisor why, so the
+ * operator's `dwcpctl upgrade` prints it (our stderr goes to a log). It
+ * acknowledges before we exit, so the reason is in before the death. */
+static void report_takeover_failure(struct dwcp_attach *at, const struct dwcp_err *why)
+{
+	static uint8_t buf[DWCP_CTL_REPLY_MAX];
+	struct dwcp_ctl_req_ext req;
+	const struct dwcp_ctl_hdr *h;
+	const void *p;
+	struct dwcp_err err = { 0 };
+
+	if (at->ctl_fd < 0)
+		return;
+	dwcp_ctl_req_takeover(&req, why->code < 0 ? why->code : -EPROTO, at->gen, why->msg);
+	dwcp_ctl_call_ext(at->ctl_fd, &req, buf, sizeof(buf), 5000, &h, &p, &err);
+}
+
+/* Attached in takeover mode: say so, then wait for "go" — a blocking read
+ * on the control socket, woken by the answer, by SIGTERM (the supervisor
+ * gave up or stops) or by the supervisor's death (the socket closes).
+ * @return 0 on "go"; 1 to exit quietly; <0 with the reason in @p err. */
+static int await_go(struct rt *rt, struct dwcp_err *err)
+{
+	static uint8_t buf[DWCP_CTL_REPLY_MAX];
+	struct dwcp_attach *at = &rt->ctx.at;
+	struct dwcp_ctl_req_ext req;
+	const struct dwcp_ctl_hdr *h;
+	const void *p;
+	char what[96];
+	int rc;
+
+	snprintf(what, sizeof(what), "attached as generation %u (lcore %u)", at->gen, at->lcore);
+	dwcp_ctl_req_takeover(&req, 0, at->gen, what);
+	rc = dwcp_ctl_send_req_ext(at->ctl_fd, &req, err);
+	if (rc)
+		return rc;
+	DWCP_INFO("%s: %s; waiting for the old generation to hand over", rt->svc->name, what);
+	while ((rc = dwcp_ctl_recv_reply(at->ctl_fd, DWCP_CTL_TAKEOVER, buf, sizeof(buf), -1, &h,
+					 &p, err)) == -EINTR)
+		if (stop_requested)
+			return 1;
+	if (rc)
+		return rc;
+	if (h->status) {
+		DWCP_WARN("%s: the supervisor called the takeover off: %s", rt->svc->name,
+			  (const char *)p);
+		return 1;
+	}
+	if (__atomic_load_n(&my_slot(rt)->sup.generation, __ATOMIC_ACQUIRE) != at->gen)
+		return dwcp_err_set(err, -ESTALE, "takeover: \"go\" for generation %u, but the slot runs %u",
+				    at->gen, my_slot(rt)->sup.generation);
 	return 0;
 }
 
@@ -545,9 +654,23 @@ int dwcp_svc_main(int argc, char **argv, const struct dwcp_svc *svc)
 	if (!rt)
 		return 1;
 	rt->svc = svc;
-	if (dwcp_attach(&rt->ctx.at, &o, &err) || start(rt, &err)) {
+	if (dwcp_attach(&rt->ctx.at, &o, &err)) {
 		DWCP_ERR("%s", err.msg);
+		if (o.takeover)
+			report_takeover_failure(&rt->ctx.at, &err);
 		return err.code == -EPROTO ? 78 : 1;   /* 78: EX_CONFIG, do not retry blindly */
+	}
+	if (o.takeover) {
+		int rc = await_go(rt, &err);
+
+		if (rc)
+			DWCP_ERR("%s", rc < 0 ? err.msg : "takeover called off; exiting");
+		if (rc)
+			return rc < 0 ? 1 : 0;
+	}
+	if (start(rt, &err)) {
+		DWCP_ERR("%s", err.msg);
+		return err.code == -EPROTO ? 78 : 1;
 	}
 	loop(rt);
 	if (svc->fini)

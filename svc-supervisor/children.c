@@ -9,6 +9,11 @@
  * that dies again quickly (or before it ever got READY) waits a capped,
  * doubling backoff, so a service that cannot start is not restarted in a
  * tight loop.
+ *
+ * A planned upgrade (upgrade.c) goes through the same handler: the old
+ * generation's exit is reclaimed and its generation bumped like any
+ * death, and then its successor, already attached, takes the slot instead
+ * of a restart.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,7 +47,7 @@ static const char *name_of(const struct sup_child *c)
 }
 
 /* The one place the supervisor half's state changes; logs old -> new. */
-static void set_sup_state(struct sup_child *c, enum dwcp_sup_state st, const char *why)
+void sup_child_set_state(struct sup_child *c, enum dwcp_sup_state st, const char *why)
 {
 	static const char *const n[] = { "EMPTY", "STARTING", "RUNNING", "DEAD", "STOPPED" };
 	struct dwcp_slot_sup *p = &pub(c)->sup;
@@ -78,6 +83,7 @@ void sup_children_init(struct sup *s)
 			 c->is_client ? "" : n);
 		s->shm.ctl->slots[i].sup.kind = c->is_client;
 		s->shm.ctl->slots[i].sup.generation = 0;
+		sup_upgrade_init(c);
 	}
 	for (unsigned k = 0; k < s->cfg.n_services; k++) {
 		int slot = dwcp_abi_service_slot(s->cfg.services[k]);
@@ -87,9 +93,9 @@ void sup_children_init(struct sup *s)
 	}
 	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0; i++)
 		if (!s->child[i].enabled)
-			set_sup_state(&s->child[i], DWCP_SUP_STOPPED, "not enabled in [services]");
+			sup_child_set_state(&s->child[i], DWCP_SUP_STOPPED, "not enabled in [services]");
 		else if (s->cfg.systemd_services)
-			set_sup_state(&s->child[i], DWCP_SUP_STARTING, "waiting for its systemd unit");
+			sup_child_set_state(&s->child[i], DWCP_SUP_STARTING, "waiting for its systemd unit");
 }
 
 void sup_child_watch(struct sup_child *c, pid_t pid, int pidfd, bool spawned)
@@ -107,11 +113,11 @@ void sup_child_watch(struct sup_child *c, pid_t pid, int pidfd, bool spawned)
 	ev_io_start(c->sup->loop, &c->pid_w);
 }
 
-static void exec_child(const struct sup_child *c, const char *path)
+static void exec_child(const struct sup_child *c, const char *path, bool takeover)
 {
 	const struct sup *s = c->sup;
 	char *argv[] = { (char *)path, "--instance", (char *)s->cfg.instance,
-			 "--run-dir", (char *)s->cfg.run_dir, NULL };
+			 "--run-dir", (char *)s->cfg.run_dir, takeover ? "--takeover" : NULL, NULL };
 	sigset_t none;
 
 	/* A service must not outlive a supervisor that dies without
@@ -124,33 +130,53 @@ static void exec_child(const struct sup_child *c, const char *path)
 	_exit(127);
 }
 
+const char *sup_child_binary(const struct sup_child *c, char *buf, size_t n)
+{
+	if (c->bin[0])
+		snprintf(buf, n, "%s", c->bin);
+	else
+		snprintf(buf, n, "%s/%s", c->sup->bin_dir, name_of(c));
+	return buf;
+}
+
+int sup_child_exec(struct sup_child *c, const char *path, bool takeover, pid_t *pid, int *pidfd)
+{
+	int e;
+
+	if (access(path, X_OK) != 0) {
+		e = errno;
+		DWCP_ERR("%s: cannot start %s: %s (set [supervisor] bin_dir)", name_of(c), path,
+			 strerror(e));
+		return -e;
+	}
+	*pid = fork();
+	if (*pid < 0)
+		return -errno;
+	if (*pid == 0)
+		exec_child(c, path, takeover);
+	*pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
+	if (*pidfd < 0) {
+		e = errno;
+		DWCP_ERR("%s: pidfd_open(%d): %s", name_of(c), (int)*pid, strerror(e));
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		return -e;
+	}
+	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
 int sup_child_spawn(struct sup_child *c)
 {
-	char path[DWCP_PATH_MAX * 2];
+	char path[DWCP_CTL_TEXT_MAX + DWCP_PATH_MAX];
 	pid_t pid;
-	int pidfd;
+	int pidfd, rc;
 
-	snprintf(path, sizeof(path), "%s/%s", c->sup->bin_dir, name_of(c));
-	if (access(path, X_OK) != 0) {
-		DWCP_ERR("%s: cannot start %s: %s (set [supervisor] bin_dir)", name_of(c), path,
-			 strerror(errno));
-		return -errno;
-	}
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0)
-		exec_child(c, path);
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
-		DWCP_ERR("%s: pidfd_open(%d): %s", name_of(c), (int)pid, strerror(errno));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return -errno;
-	}
-	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+	rc = sup_child_exec(c, sup_child_binary(c, path, sizeof(path)), false, &pid, &pidfd);
+	if (rc)
+		return rc;
 	sup_child_watch(c, pid, pidfd, true);
-	set_sup_state(c, DWCP_SUP_STARTING, "spawned");
+	sup_child_set_state(c, DWCP_SUP_STARTING, "spawned");
 	return 0;
 }
 
@@ -199,22 +225,28 @@ static void handle_death(struct sup_child *c, const char *why)
 	c->pidfd = -1;
 	c->pid = 0;
 	p->sup.pid = 0;
-	set_sup_state(c, DWCP_SUP_DEAD, why);
+	sup_child_set_state(c, DWCP_SUP_DEAD, why);
 	dwcp_reclaim_slot(&c->sup->shm, c->slot, dead, dead + 1, !c->is_client, &r);
 	DWCP_INFO("%s: reclaimed generation %u: %u freed, %u re-delivered, %u drained",
 		  name_of(c), dead, r.freed, r.redelivered, r.drained);
 	__atomic_store_n(&p->sup.generation, dead + 1, __ATOMIC_RELEASE);
 	if (c->is_client) {
-		set_sup_state(c, DWCP_SUP_EMPTY, NULL);
+		sup_child_set_state(c, DWCP_SUP_EMPTY, NULL);
 		return;
 	}
 	if (c->sup->stopping || !c->enabled) {
-		set_sup_state(c, DWCP_SUP_STOPPED, NULL);
+		sup_child_set_state(c, DWCP_SUP_STOPPED, NULL);
 		return;
 	}
+	/* A planned upgrade's old generation exiting is no restart. */
+	if (c->up.phase == UP_HANDOVER && sup_upgrade_old_died(c, why))
+		return;
 	p->sup.died_ns = now;
 	p->sup.restarts++;
 	c->recovery_pending = true;
+	/* A crash while an upgrade's successor attaches: it takes over. */
+	if (c->up.phase != UP_NONE && sup_upgrade_old_died(c, why))
+		return;
 	/* systemd mode: systemd restarts the unit; it attaches as dead + 1. */
 	if (!c->sup->cfg.systemd_services)
 		schedule_restart(c, up, ready);
@@ -266,7 +298,7 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	kill_child(w->data, "did not exit after SIGTERM");
 }
 
-static void terminate(struct sup_child *c)
+void sup_child_terminate(struct sup_child *c)
 {
 	if (!c->pid)
 		return;
@@ -275,11 +307,16 @@ static void terminate(struct sup_child *c)
 	ev_timer_start(c->sup->loop, &c->kill_w);
 }
 
+void sup_child_restart_later(struct sup_child *c)
+{
+	schedule_restart(c, 0, false);
+}
+
 void sup_child_request_restart(struct sup_child *c)
 {
 	c->restart_now = true;
 	if (c->pid) {
-		terminate(c);
+		sup_child_terminate(c);
 		return;
 	}
 	ev_timer_stop(c->sup->loop, &c->restart_w);
@@ -292,14 +329,15 @@ void sup_children_stop_all(struct sup *s)
 {
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
 		ev_timer_stop(s->loop, &s->child[i].restart_w);
-		terminate(&s->child[i]);
+		sup_child_terminate(&s->child[i]);
+		sup_upgrade_stop(&s->child[i]);
 	}
 }
 
 bool sup_children_none_alive(const struct sup *s)
 {
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
-		if (s->child[i].pid)
+		if (s->child[i].pid || s->child[i].up.pid)
 			return false;
 	return true;
 }
@@ -357,7 +395,9 @@ static void check_child(struct sup_child *c, uint64_t now)
 			 (unsigned long long)((now - hb) / 1000000));
 		kill_child(c, why);
 	}
-	if (c->recovery_pending && (st == DWCP_STATE_READY || st == DWCP_STATE_STANDBY)) {
+	/* A drained slot comes back DRAINING: serving, without new input. */
+	if (c->recovery_pending && (st == DWCP_STATE_READY || st == DWCP_STATE_STANDBY ||
+				    st == DWCP_STATE_DRAINING)) {
 		p->sup.recovery_ns = p->svc.ready_ns - p->sup.died_ns;
 		c->recovery_pending = false;
 		DWCP_INFO("%s: recovered in %.1f ms (death to READY)", name_of(c),
@@ -374,5 +414,9 @@ void sup_children_check(struct sup *s)
 			check_child(&s->child[i], now);
 		else if (s->child[i].is_client)
 			drain_orphan_results(&s->child[i]);
+		if (!s->child[i].is_client) {
+			sup_upgrade_check(&s->child[i], now);
+			sup_drain_check(&s->child[i], now);
+		}
 	}
 }

@@ -17,24 +17,53 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/ctl_msg.h"
 #include "sup_internal.h"
 
-typedef void (*handler_fn)(struct sup_conn *cn, const struct dwcp_ctl_req *req);
+typedef void (*handler_fn)(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req);
 
-static void reply_text(struct sup_conn *cn, enum dwcp_ctl_type t, int status, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void reply_text(struct sup_conn *cn, enum dwcp_ctl_type t, int status, const char *fmt, ...)
+static void vreply(struct sup_conn *cn, enum dwcp_ctl_type t, int status, const char *fmt,
+		   va_list ap)
 {
-	char msg[1024];
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	dwcp_ctl_send_reply(cn->fd, t, status, msg, strlen(msg) + 1);
+}
+
+void sup_control_reply(struct sup_conn *cn, enum dwcp_ctl_type t, int status, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreply(cn, t, status, fmt, ap);
 	va_end(ap);
-	dwcp_ctl_send_reply(cn->fd, t, status, msg, strlen(msg) + 1);
+}
+
+#define reply_text sup_control_reply
+
+void sup_control_defer(struct sup_child *c, struct sup_conn *cn, enum dwcp_ctl_type type,
+		       uint32_t timeout_ms)
+{
+	c->pending.cn = cn;
+	c->pending.type = type;
+	c->pending.t0_ns = dwcp_now_ns();
+	c->pending.deadline_ns = c->pending.t0_ns + (uint64_t)timeout_ms * 1000000ull;
+}
+
+void sup_control_answer(struct sup_child *c, int status, const char *fmt, ...)
+{
+	struct sup_conn *cn = c->pending.cn;
+	va_list ap;
+
+	if (!cn)
+		return;
+	c->pending.cn = NULL;
+	va_start(ap, fmt);
+	vreply(cn, (enum dwcp_ctl_type)c->pending.type, status, fmt, ap);
+	va_end(ap);
 }
 
 static pid_t peer_pid(int fd)
@@ -99,22 +128,66 @@ static int hello_client_slot(struct sup_conn *cn, pid_t pid)
 	return -1;
 }
 
-static void do_hello(struct sup_conn *cn, const struct dwcp_ctl_req *req)
+/* Refuse a HELLO; the successor of an upgrade keeps the reason for the
+ * operator's `dwcpctl upgrade`. */
+static void refuse_hello(struct sup_conn *cn, struct sup_child *succ, int status,
+			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void refuse_hello(struct sup_conn *cn, struct sup_child *succ, int status,
+			 const char *fmt, ...)
 {
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (succ)
+		sup_upgrade_note(succ, msg);
+	dwcp_ctl_send_reply(cn->fd, DWCP_CTL_HELLO, status, msg, strlen(msg) + 1);
+}
+
+/* The new binary of an upgrade: the next generation of its slot, beside
+ * the running one (a different lcore id, DWCP_LCORE scheme in abi.h). It
+ * must name the slot the upgrade is for. */
+static int hello_successor(struct sup_conn *cn, struct sup_child *c,
+			   const struct dwcp_ctl_hello *h, struct dwcp_ctl_hello_reply *r)
+{
+	if (h->role != DWCP_ROLE_SERVICE || dwcp_abi_service_slot(h->name) != (int)c->slot) {
+		refuse_hello(cn, c, -EINVAL, "the new binary says it is %s '%s', not %s",
+			     h->role == DWCP_ROLE_SERVICE ? "service" : "client", h->name,
+			     cn->sup->shm.ctl->slots[c->slot].sup.name);
+		return -1;
+	}
+	r->slot = c->slot;
+	r->generation = c->up.gen;
+	r->lcore = dwcp_abi_lcore(c->slot, c->up.gen);
+	return 0;
+}
+
+static void do_hello(struct sup_conn *cn, const struct dwcp_ctl_req_ext *x)
+{
+	const struct dwcp_ctl_req *req = &x->req;
 	const struct dwcp_ctl_hello *h = &req->u.hello;
 	struct sup *s = cn->sup;
 	struct dwcp_ctl_hello_reply r = { 0 };
 	struct dwcp_slot *p;
 	pid_t pid = peer_pid(cn->fd);
+	struct sup_child *succ = sup_upgrade_successor_of(s, pid);
 	int slot;
 
 	if (h->abi_version != DWCP_ABI_VERSION) {
-		reply_text(cn, DWCP_CTL_HELLO, -EPROTO,
-			   "ABI mismatch: %s was built for dwcp ABI %u, but the supervisor of instance '%s' runs ABI %u: install binaries from the same build as the supervisor (make) or restart the node with the new build",
-			   h->name, h->abi_version, s->cfg.instance, DWCP_ABI_VERSION);
+		refuse_hello(cn, succ, -EPROTO,
+			     "ABI mismatch: %s was built for dwcp ABI %u, but the supervisor of instance '%s' runs ABI %u: install binaries from the same build as the supervisor (make) or restart the node with the new build",
+			     h->name, h->abi_version, s->cfg.instance, DWCP_ABI_VERSION);
 		DWCP_WARN("refused %s (pid %d): ABI %u, expected %u", h->name, (int)pid,
 			  h->abi_version, DWCP_ABI_VERSION);
 		return;
+	}
+	if (succ && !s->stopping) {
+		if (hello_successor(cn, succ, h, &r))
+			return;
+		goto answer;
 	}
 	if (s->stopping) {
 		reply_text(cn, DWCP_CTL_HELLO, -ESHUTDOWN, "instance '%s' is stopping",
@@ -132,15 +205,16 @@ static void do_hello(struct sup_conn *cn, const struct dwcp_ctl_req *req)
 	r.slot = (uint32_t)slot;
 	r.generation = p->sup.generation;
 	r.lcore = p->sup.lcore;
+answer:
 	r.abi_version = DWCP_ABI_VERSION;
 	snprintf(r.file_prefix, sizeof(r.file_prefix), "%s", s->cfg.instance);
 	snprintf(r.huge_dir, sizeof(r.huge_dir), "%s", s->cfg.huge_dir);
-	DWCP_INFO("%s (pid %d) attached to slot %d as generation %u, lcore %u", h->name,
-		  (int)pid, slot, r.generation, r.lcore);
+	DWCP_INFO("%s (pid %d) attached to slot %u as generation %u, lcore %u%s", h->name,
+		  (int)pid, r.slot, r.generation, r.lcore, succ ? " (upgrade successor)" : "");
 	dwcp_ctl_send_reply(cn->fd, DWCP_CTL_HELLO, 0, &r, sizeof(r));
 }
 
-static void do_status(struct sup_conn *cn, const struct dwcp_ctl_req *req)
+static void do_status(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req)
 {
 	char *json = sup_status_json(cn->sup);
 
@@ -153,8 +227,9 @@ static void do_status(struct sup_conn *cn, const struct dwcp_ctl_req *req)
 	free(json);
 }
 
-static void do_restart(struct sup_conn *cn, const struct dwcp_ctl_req *req)
+static void do_restart(struct sup_conn *cn, const struct dwcp_ctl_req_ext *x)
 {
+	const struct dwcp_ctl_req *req = &x->req;
 	int slot = dwcp_abi_service_slot(req->u.target.name);
 	struct sup_child *c;
 
@@ -171,17 +246,33 @@ static void do_restart(struct sup_conn *cn, const struct dwcp_ctl_req *req)
 		return;
 	}
 	c = &cn->sup->child[slot];
+	if (c->up.phase != UP_NONE) {
+		reply_text(cn, DWCP_CTL_RESTART, -EBUSY,
+			   "an upgrade of %s is in progress: wait for `dwcpctl upgrade` to finish",
+			   req->u.target.name);
+		return;
+	}
 	c->enabled = true;
 	reply_text(cn, DWCP_CTL_RESTART, 0, "restarting %s%s", req->u.target.name,
 		   c->pid ? " (drain, then start a new generation)" : "");
 	sup_child_request_restart(c);
 }
 
-static void do_stop(struct sup_conn *cn, const struct dwcp_ctl_req *req)
+static void do_stop(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req)
 {
 	(void)req;
 	reply_text(cn, DWCP_CTL_STOP, 0, "stopping instance '%s'", cn->sup->cfg.instance);
 	sup_request_stop(cn->sup, "dwcpctl stop");
+}
+
+static void do_drain(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req)
+{
+	sup_drain_request(cn, &req->req);
+}
+
+static void do_resume(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req)
+{
+	sup_drain_resume(cn, &req->req);
 }
 
 static const handler_fn handlers[DWCP_CTL_TYPE_MAX] = {
@@ -189,10 +280,16 @@ static const handler_fn handlers[DWCP_CTL_TYPE_MAX] = {
 	[DWCP_CTL_STATUS] = do_status,
 	[DWCP_CTL_RESTART] = do_restart,
 	[DWCP_CTL_STOP] = do_stop,
+	[DWCP_CTL_DRAIN] = do_drain,
+	[DWCP_CTL_RESUME] = do_resume,
+	[DWCP_CTL_UPGRADE] = sup_upgrade_request,
+	[DWCP_CTL_TAKEOVER] = sup_upgrade_takeover,
 };
 
 static void close_conn(struct sup_conn *cn)
 {
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+		sup_upgrade_forget_conn(&cn->sup->child[i], cn);
 	ev_io_stop(cn->sup->loop, &cn->w);
 	close(cn->fd);
 	cn->used = false;
@@ -201,8 +298,8 @@ static void close_conn(struct sup_conn *cn)
 static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct sup_conn *cn = w->data;
-	uint8_t buf[sizeof(struct dwcp_ctl_req) + 64];
-	struct dwcp_ctl_req req;
+	uint8_t buf[sizeof(struct dwcp_ctl_req_ext) + 64];
+	struct dwcp_ctl_req_ext req;
 	struct dwcp_err err = { 0 };
 	ssize_t n;
 
@@ -215,14 +312,14 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 		close_conn(cn);
 		return;
 	}
-	if (dwcp_ctl_decode_req(buf, (size_t)n, &req, &err) != 0) {
+	if (dwcp_ctl_decode_req_ext(buf, (size_t)n, &req, &err) != 0) {
 		DWCP_WARN("control: rejected a message from pid %d: %s", (int)peer_pid(cn->fd),
 			  err.msg);
 		/* The type is unknown or untrusted: answer as STATUS-shaped text. */
 		dwcp_ctl_send_reply(cn->fd, DWCP_CTL_STATUS, -EBADMSG, err.msg, strlen(err.msg) + 1);
 		return;
 	}
-	handlers[req.hdr.type](cn, &req);
+	handlers[req.req.hdr.type](cn, &req);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)

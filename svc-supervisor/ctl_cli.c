@@ -3,6 +3,7 @@
  * becomes a table an operator reads at a glance. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,14 @@
 #include "ipc/ctl_msg.h"
 #include "ctl_cli.h"
 
-static int call(const char *run_dir, const char *instance, const struct dwcp_ctl_req *req,
-		const char **text, uint8_t *buf)
+#define CALL_MS 10000   /* requests answered at once */
+
+/* One request (@p req, or the ext request @p xreq), its reply's text in
+ * *@p text (inside @p buf). @return the exit status: 0, 1 (refused or
+ * failed, printed), 3 (no supervisor). */
+static int call_any(const char *run_dir, const char *instance, const struct dwcp_ctl_req *req,
+		    const struct dwcp_ctl_req_ext *xreq, int timeout_ms, const char **text,
+		    uint8_t *buf)
 {
 	const struct dwcp_ctl_hdr *h;
 	const void *payload;
@@ -27,7 +34,9 @@ static int call(const char *run_dir, const char *instance, const struct dwcp_ctl
 		fprintf(stderr, "%s\n", err.msg);
 		return 3;
 	}
-	rc = dwcp_ctl_call(fd, req, buf, DWCP_CTL_REPLY_MAX, 10000, &h, &payload, &err);
+	rc = req ? dwcp_ctl_call(fd, req, buf, DWCP_CTL_REPLY_MAX, timeout_ms, &h, &payload, &err) :
+		   dwcp_ctl_call_ext(fd, xreq, buf, DWCP_CTL_REPLY_MAX, timeout_ms, &h, &payload,
+				     &err);
 	close(fd);
 	if (rc) {
 		fprintf(stderr, "%s\n", err.msg);
@@ -39,6 +48,12 @@ static int call(const char *run_dir, const char *instance, const struct dwcp_ctl
 		return 1;
 	}
 	return 0;
+}
+
+static int call(const char *run_dir, const char *instance, const struct dwcp_ctl_req *req,
+		const char **text, uint8_t *buf)
+{
+	return call_any(run_dir, instance, req, NULL, CALL_MS, text, buf);
 }
 
 static double num(const cJSON *o, const char *k)
@@ -201,4 +216,75 @@ int sup_cli_stop(const char *run_dir, const char *instance, int timeout_s)
 	}
 	printf("instance '%s' stopped\n", instance);
 	return 0;
+}
+
+/* Print the text of a request answered when done. */
+static int run_print(const char *run_dir, const char *instance, const struct dwcp_ctl_req *req,
+		     const struct dwcp_ctl_req_ext *xreq, int timeout_ms)
+{
+	uint8_t *buf = malloc(DWCP_CTL_REPLY_MAX);
+	const char *text = NULL;
+	int rc;
+
+	if (!buf)
+		return 1;
+	rc = call_any(run_dir, instance, req, xreq, timeout_ms, &text, buf);
+	if (rc == 0)
+		printf("%s\n", text);
+	free(buf);
+	return rc;
+}
+
+int sup_cli_drain(const char *run_dir, const char *instance, const char *service, int timeout_s)
+{
+	struct dwcp_ctl_req req;
+
+	if (timeout_s < 1 || timeout_s > 3600) {
+		fprintf(stderr, "dwcpctl drain: --timeout %d: give 1..3600 seconds\n", timeout_s);
+		return 2;
+	}
+	if (dwcp_ctl_req_drain(&req, service, (uint32_t)timeout_s * 1000u)) {
+		fprintf(stderr, "service name '%s' is too long\n", service);
+		return 2;
+	}
+	/* The supervisor answers by its own timeout; ours is a hang guard. */
+	return run_print(run_dir, instance, &req, NULL, timeout_s * 1000 + CALL_MS);
+}
+
+int sup_cli_resume(const char *run_dir, const char *instance, const char *service)
+{
+	struct dwcp_ctl_req req;
+
+	if (dwcp_ctl_req_resume(&req, service)) {
+		fprintf(stderr, "service name '%s' is too long\n", service);
+		return 2;
+	}
+	return run_print(run_dir, instance, &req, NULL, 4 * CALL_MS);
+}
+
+int sup_cli_upgrade(const char *run_dir, const char *instance, const char *service,
+		    const char *binary)
+{
+	static struct dwcp_ctl_req_ext req;
+	char abs[PATH_MAX];
+
+	/* The supervisor runs in another directory: send an absolute path,
+	 * and say here what is wrong with a path that leads nowhere. */
+	if (!realpath(binary, abs)) {
+		fprintf(stderr, "dwcpctl upgrade: --binary %s: %s\n", binary, strerror(errno));
+		return 2;
+	}
+	if (access(abs, X_OK) != 0) {
+		fprintf(stderr, "dwcpctl upgrade: --binary %s is not executable: chmod +x %s\n", abs,
+			abs);
+		return 2;
+	}
+	if (dwcp_ctl_req_upgrade(&req, service, abs)) {
+		fprintf(stderr, "dwcpctl upgrade: service name '%s' or path '%s' is too long (%d bytes at most)\n",
+			service, abs, DWCP_CTL_TEXT_MAX - 1);
+		return 2;
+	}
+	/* Attach, drain and init each have the supervisor's bounds; a hang
+	 * guard only. */
+	return run_print(run_dir, instance, NULL, &req, 300000);
 }

@@ -9,6 +9,13 @@
 int sup_cli_status(const char *run_dir, const char *instance, bool json);
 int sup_cli_restart(const char *run_dir, const char *instance, const char *service);
 int sup_cli_stop(const char *run_dir, const char *instance, int timeout_s);
+/* Answered when done: drain once SVC holds no buffers (or an error after
+ * @p timeout_s), resume once it is READY, upgrade once the new binary is
+ * READY (with the pause it caused) or refused (with the reason). */
+int sup_cli_drain(const char *run_dir, const char *instance, const char *service, int timeout_s);
+int sup_cli_resume(const char *run_dir, const char *instance, const char *service);
+int sup_cli_upgrade(const char *run_dir, const char *instance, const char *service,
+		    const char *binary);
 
 /* tune.c, for dwcpctl (dwcp-supervisor's wildcard build links it too but
  * never calls it); these need no running node: check this host's

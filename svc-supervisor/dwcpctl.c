@@ -19,6 +19,15 @@ static void usage(FILE *f)
 		"  status [--json]   every service: state, pid, generation, restarts, uptime,\n"
 		"                    heartbeat age, buffers held, link depths, rates\n"
 		"  restart SVC       drain SVC and start a new generation of it\n"
+		"  upgrade SVC --binary PATH\n"
+		"                    replace SVC by the binary PATH without stopping the node:\n"
+		"                    PATH attaches beside the running SVC, which then drains\n"
+		"                    and hands over; prints the pause it caused. A binary that\n"
+		"                    cannot attach (another ABI) is refused, SVC keeps running\n"
+		"  drain SVC [--timeout SEC]\n"
+		"                    SVC takes no new input and finishes what it holds; returns\n"
+		"                    when it holds no buffers (error after SEC, default 30)\n"
+		"  resume SVC        undo drain: SVC takes input again\n"
 		"  stop              stop the node (same as dwcp-supervisor stop)\n"
 		"  tune --check [--json]\n"
 		"                    this host's network sysctls beside dwcp's recommendation,\n"
@@ -46,11 +55,13 @@ int main(int argc, char **argv)
 		{ "instance", required_argument, NULL, 'i' }, { "run-dir", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
 		{ "check", no_argument, NULL, 'c' }, { "print-conf", no_argument, NULL, 'p' },
+		{ "binary", required_argument, NULL, 'b' }, { "timeout", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *instance = DWCP_DEFAULT_INSTANCE, *run_dir = NULL, *cmd;
+	const char *instance = DWCP_DEFAULT_INSTANCE, *run_dir = NULL, *cmd, *binary = NULL;
 	bool json = false, check = false, print_conf = false;
-	int c;
+	int c, timeout_s = 30;
+	char *end;
 
 	dwcp_log_init("dwcpctl", DWCP_LOG_INFO);
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -60,6 +71,15 @@ int main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'c': check = true; break;
 		case 'p': print_conf = true; break;
+		case 'b': binary = optarg; break;
+		case 't':
+			timeout_s = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || timeout_s < 1 || timeout_s > 3600) {
+				fprintf(stderr, "dwcpctl: --timeout '%s': give 1..3600 seconds\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -77,6 +97,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if ((binary != NULL) != (strcmp(cmd, "upgrade") == 0)) {
+		fprintf(stderr, "dwcpctl: upgrade takes --binary PATH, and --binary goes with upgrade only\n");
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(cmd, "upgrade") == 0 && optind + 2 == argc)
+		return sup_cli_upgrade(run_dir, instance, argv[optind + 1], binary);
+	if (strcmp(cmd, "drain") == 0 && optind + 2 == argc)
+		return sup_cli_drain(run_dir, instance, argv[optind + 1], timeout_s);
+	if (strcmp(cmd, "resume") == 0 && optind + 2 == argc)
+		return sup_cli_resume(run_dir, instance, argv[optind + 1]);
 	if (strcmp(cmd, "status") == 0 && optind + 1 == argc)
 		return sup_cli_status(run_dir, instance, json);
 	if (strcmp(cmd, "restart") == 0 && optind + 2 == argc)

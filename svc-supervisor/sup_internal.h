@@ -12,11 +12,49 @@
 
 #include "common/config.h"
 #include "common/err.h"
+#include "ipc/ctl_msg.h"
 #include "ipc/shm.h"
 
 #define SUP_MAX_CONNS 64
 
 struct sup;
+struct sup_conn;
+
+/* A control request answered when done, not when accepted (DRAIN, RESUME,
+ * UPGRADE): one per slot at a time. */
+struct sup_pending {
+	struct sup_conn *cn;     /* NULL: none; cleared if the caller hangs up */
+	int type;                /* enum dwcp_ctl_type */
+	uint64_t t0_ns, deadline_ns;
+};
+
+enum sup_upgrade_phase {
+	UP_NONE = 0,
+	UP_ATTACHING,            /* successor spawned; old generation untouched */
+	UP_HANDOVER,             /* successor attached; old generation told to drain (SIGTERM) */
+	UP_STARTING,             /* old gone, successor told "go"; waiting for READY */
+};
+
+/* A planned upgrade in progress (upgrade.c): the successor runs beside the
+ * slot's current process until it is told "go". */
+struct sup_upgrade {
+	enum sup_upgrade_phase phase;
+	pid_t pid;               /* the successor; 0 once it is the slot's process */
+	int pidfd;
+	ev_io pid_w;
+	ev_timer attach_w;       /* init_timeout_ms to attach */
+	uint32_t gen;            /* the generation it attaches as */
+	bool attached;           /* it sent TAKEOVER (status 0) */
+	bool old_dead;           /* the old generation is gone (drained, or crashed) */
+	bool old_crashed;        /* ... without being told to */
+	struct sup_conn *succ_cn;   /* its control connection, for "go" */
+	pid_t old_pid;
+	uint32_t old_gen;
+	uint64_t t_spawn, t_attached, t_term, t_old_dead, t_go;
+	char path[DWCP_CTL_TEXT_MAX];   /* the new binary */
+	char prev[DWCP_CTL_TEXT_MAX];   /* the binary it replaces */
+	char why[DWCP_CTL_TEXT_MAX];    /* the successor's own reason for failing */
+};
 
 struct sup_child {
 	struct sup *sup;
@@ -37,6 +75,11 @@ struct sup_child {
 	double ops_per_s, bytes_per_s;
 	struct dwcp_hist hist_prev;
 	uint64_t p50_ns, p99_ns, p9999_ns;   /* over the last sampling interval */
+	char bin[DWCP_CTL_TEXT_MAX];   /* binary it runs; "" = <bin_dir>/<name> */
+	uint32_t upgrades;             /* planned upgrades (restarts do not count them) */
+	uint64_t blackout_ns;          /* the last upgrade's: SIGTERM of the old -> READY */
+	struct sup_pending pending;
+	struct sup_upgrade up;
 };
 
 struct sup_conn {
@@ -72,6 +115,16 @@ void sup_node_down(struct sup *s);
 /* children.c: spawning, the death handler, heartbeats, restarts. */
 void sup_children_init(struct sup *s);
 int sup_child_spawn(struct sup_child *c);
+/** fork+exec @p path for slot @p c (with --takeover when @p takeover);
+ * @return 0 with *@p pid / *@p pidfd, or -errno (logged). */
+int sup_child_exec(struct sup_child *c, const char *path, bool takeover, pid_t *pid, int *pidfd);
+/** The binary slot @p c runs: its upgraded one, or <bin_dir>/<name>. */
+const char *sup_child_binary(const struct sup_child *c, char *buf, size_t n);
+void sup_child_set_state(struct sup_child *c, enum dwcp_sup_state st, const char *why);
+/** SIGTERM now, SIGKILL after the grace period (the drain of an exit). */
+void sup_child_terminate(struct sup_child *c);
+/** Start the slot again (after backoff if it keeps dying). */
+void sup_child_restart_later(struct sup_child *c);
 void sup_child_watch(struct sup_child *c, pid_t pid, int pidfd, bool spawned);
 void sup_child_request_restart(struct sup_child *c);
 void sup_children_stop_all(struct sup *s);
@@ -82,6 +135,43 @@ void sup_children_check(struct sup *s);
 /* control.c: the control socket. */
 int sup_control_listen(struct sup *s, struct dwcp_err *err);
 void sup_control_close(struct sup *s);
+/** Send @p cn a text reply of @p type. */
+void sup_control_reply(struct sup_conn *cn, enum dwcp_ctl_type type, int status,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/** Remember @p cn's request of @p type on @p c, to answer within @p timeout_ms. */
+void sup_control_defer(struct sup_child *c, struct sup_conn *cn, enum dwcp_ctl_type type,
+		       uint32_t timeout_ms);
+/** Answer @p c's deferred request (if its caller is still there) and forget it. */
+void sup_control_answer(struct sup_child *c, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* drain.c: DRAIN and RESUME (the slot's drain flag). */
+void sup_drain_request(struct sup_conn *cn, const struct dwcp_ctl_req *req);
+void sup_drain_resume(struct sup_conn *cn, const struct dwcp_ctl_req *req);
+/** Answer a deferred DRAIN/RESUME once done or timed out (heartbeat tick). */
+void sup_drain_check(struct sup_child *c, uint64_t now);
+
+/* upgrade.c: the planned upgrade (dwcpctl upgrade). */
+void sup_upgrade_init(struct sup_child *c);
+void sup_upgrade_request(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req);
+/** The slot whose successor is @p pid, or NULL. */
+struct sup_child *sup_upgrade_successor_of(struct sup *s, pid_t pid);
+/** Keep @p msg as the reason the successor of @p c failed (a HELLO refusal). */
+void sup_upgrade_note(struct sup_child *c, const char *msg);
+void sup_upgrade_takeover(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req);
+/**
+ * The death handler's question, after reclaim and the generation bump:
+ * does the upgrade decide what comes next? true: the successor takes the
+ * slot (now or once it attached), do not restart; false: restart as after
+ * any death (no upgrade, or it failed).
+ */
+bool sup_upgrade_old_died(struct sup_child *c, const char *why);
+/** Complete an upgrade whose successor is READY (heartbeat tick). */
+void sup_upgrade_check(struct sup_child *c, uint64_t now);
+/** The supervisor stops: end the successor too. */
+void sup_upgrade_stop(struct sup_child *c);
+/** A connection closes: forget it wherever an upgrade or a request waits on it. */
+void sup_upgrade_forget_conn(struct sup_child *c, const struct sup_conn *cn);
 
 /* status.c: rates and the status document. */
 void sup_status_sample(struct sup *s);
