@@ -117,6 +117,16 @@ unit: $(UNIT_BINS)
 integration: all $(INTEG_BINS) $(BUILD)/tests/bin/svc-abi-mismatch
 	@tests/run-integration.sh $(BUILD) $(INTEG_BINS)
 
+# Chaos (tests/chaos/): a 1 GiB transfer between two nodes while their
+# services are killed and hung at random, CHAOS_EVENTS times (a long run:
+# CHAOS_EVENTS=500 make chaos). The hang guard grows with the count.
+CHAOS_SRCS  := $(wildcard tests/chaos/*_test.c)
+CHAOS_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHAOS_SRCS))
+CHAOS_EVENTS ?= 50
+.PHONY: chaos
+chaos: all $(CHAOS_BINS)
+	@CHAOS_EVENTS=$(CHAOS_EVENTS) tests/run-criterion.sh chaos $(BUILD) $$((900 + 10 * $(CHAOS_EVENTS))) 1 $(CHAOS_BINS)
+
 model:
 	@tests/model/run.sh $(BUILD)
 

@@ -88,6 +88,7 @@ stage hugepages   ./deploy/hugepages.sh 1024
 stage build       make -j"$jobs" all
 stage unit        make -j"$jobs" unit
 stage integration make -j"$jobs" integration
+stage chaos       make -j"$jobs" chaos
 stage model       make model
 stage unit-asan   make -j"$jobs" test-asan
 stage check       make check

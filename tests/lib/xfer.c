@@ -738,3 +738,86 @@ void dwcp_xfer_pair_dump(const struct dwcp_xfer_pair *p, const char *why)
 	if (p->b.instance[0])
 		dwcp_test_dump(p->b.instance, why);
 }
+
+void dwcp_xfer_pair_save_logs(const struct dwcp_xfer_pair *p, const char *dest)
+{
+	const struct dwcp_test_node *n[2] = { &p->a, &p->b };
+
+	for (unsigned i = 0; i < 2; i++)
+		if (n[i]->instance[0] && n[i]->inst_dir[0])
+			dwcp_xfer_sh(NULL, 0, "mkdir -p '%s/%s' && cp -p '%s'/*.log '%s/%s/' 2>/dev/null; true",
+				     dest, n[i]->instance, n[i]->inst_dir, dest, n[i]->instance);
+}
+
+/* ---- comparing files ---- */
+
+static ssize_t read_full(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int dwcp_xfer_first_diff(const char *a, const char *b, uint64_t block, long long *first,
+			 uint64_t *blocks)
+{
+	uint8_t *ba = NULL, *bb = NULL;
+	int fa, fb, rc = 0;
+	uint64_t off = 0;
+
+	*first = -1;
+	*blocks = 0;
+	if (!block)
+		return -EINVAL;
+	fa = open(a, O_RDONLY | O_CLOEXEC);
+	fb = open(b, O_RDONLY | O_CLOEXEC);
+	ba = malloc(block);
+	bb = malloc(block);
+	if (fa < 0 || fb < 0 || !ba || !bb) {
+		rc = fa < 0 || fb < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t ra = read_full(fa, ba, block), rb = read_full(fb, bb, block);
+		size_t common;
+
+		if (ra < 0 || rb < 0) {
+			rc = ra < 0 ? (int)ra : (int)rb;
+			goto out;
+		}
+		if (ra == 0 && rb == 0)
+			break;
+		common = (size_t)(ra < rb ? ra : rb);
+		if (ra != rb || memcmp(ba, bb, common)) {
+			(*blocks)++;
+			if (*first < 0) {
+				size_t k = 0;
+
+				while (k < common && ba[k] == bb[k])
+					k++;
+				*first = (long long)(off + k);
+			}
+		}
+		off += block;
+	}
+	rc = *blocks ? 1 : 0;
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	free(ba);
+	free(bb);
+	return rc;
+}

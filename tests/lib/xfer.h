@@ -217,4 +217,22 @@ void dwcp_xfer_pair_stop(struct dwcp_xfer_pair *p);
 /** Dump both nodes' status and log tails with @p why (after a failure). */
 void dwcp_xfer_pair_dump(const struct dwcp_xfer_pair *p, const char *why);
 
+/**
+ * Copy both nodes' logs (every *.log of their instance dirs) into
+ * @p dest/<instance>/ (created), so that they outlive the teardown.
+ */
+void dwcp_xfer_pair_save_logs(const struct dwcp_xfer_pair *p, const char *dest);
+
+/* ---- comparing files ---- */
+
+/**
+ * Compare @p a and @p b in blocks of @p block bytes. @p first receives the
+ * offset of the first differing byte (-1 when none; the shorter length
+ * when one is a prefix of the other), @p blocks the number of blocks that
+ * differ (a block missing from one file counts). @return 0 equal,
+ * 1 different, -errno.
+ */
+int dwcp_xfer_first_diff(const char *a, const char *b, uint64_t block, long long *first,
+			 uint64_t *blocks);
+
 #endif
