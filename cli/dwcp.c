@@ -24,6 +24,9 @@ static void usage(FILE *f)
 		"  bench transfer [--size MiB] [--connections N] [--keep]\n"
 		"        dwcp send -> recv between two local nodes, beside the same ops in one\n"
 		"        thread and raw TCP; then the bytes of a delta send against zstd -1\n"
+		"  bench recovery [--count N]\n"
+		"        crash restart and upgrade pause per service, blackout under load,\n"
+		"        beside a bare secondary rte_eal_init of the same node\n"
 		"  keygen PATH\n"
 		"        write a new random AES-256 key file (mode 0600) for [crypto] key_file\n");
 }
@@ -37,6 +40,8 @@ int main(int argc, char **argv)
 		return dwcp_cli_bench_ops(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "transfer") == 0)
 		return dwcp_cli_bench_transfer(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "recovery") == 0)
+		return dwcp_cli_bench_recovery(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "send") == 0)
 		return dwcp_cli_send(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "recv") == 0)

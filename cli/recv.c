@@ -307,6 +307,8 @@ static int run(struct receiver *r)
 		unlink(r->partial);
 		return fail(r, "renaming %s to %s: %s", r->partial, r->path, strerror(e));
 	}
+	/* So that resends whose ACKs were lost are still answered after we go. */
+	dwcp_streams_record_done(&r->c.at.shm, dwcp_stream_id(r->o.stream), r->xfer, r->next_seq);
 	r->sum.seconds = xfer_since(r->first_ns ? r->first_ns : t_start);
 	xfer_progress_end();
 	return 0;

@@ -61,6 +61,10 @@ struct sender {
 	uint32_t unsent[BATCH];    /* filled but not yet accepted by the first link */
 	unsigned n_unsent;
 	uint64_t inflight;
+	uint64_t *acked_map;       /* bit per chunk: acknowledged. A step that writes a new
+	                            * buffer can, when its service is killed at the wrong
+	                            * instant, leave two copies of a chunk in the pipeline
+	                            * (docs/architecture.md); only the first answer counts */
 	uint64_t last_progress_ns;
 	struct xfer_summary sum;
 };
@@ -289,9 +293,17 @@ static int on_done(struct sender *s, uint32_t idx)
 	uint64_t seq = h->seq;
 	char note[160];
 
-	s->inflight--;
+	/* A second copy's answer makes this one low by one for a while: one
+	 * chunk more in flight, never an underflow. */
+	if (s->inflight)
+		s->inflight--;
 	s->sum.bytes_wire += h->wire_len;   /* every transmission of it, resends included */
+	if (seq >= s->n_chunks || (s->acked_map[seq / 64] >> (seq % 64) & 1)) {
+		dwcp_client_free(&s->c, idx);   /* a second copy's answer */
+		return 0;
+	}
 	if (st == DWCP_BUF_OK) {
+		s->acked_map[seq / 64] |= 1ull << (seq % 64);
 		s->acked++;
 		s->acked_bytes += ch->orig_len;
 		s->sum.resent += h->result;
@@ -442,6 +454,11 @@ int dwcp_cli_send(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out_client;
 	}
+	s->acked_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
+	if (!s->acked_map) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out_client;
+	}
 	s->sum = (struct xfer_summary){ .role = "send", .stream = s->o.stream, .path = s->o.file };
 	dwcp_hist_reset(&s->sum.lat);
 	rc = run(s);
@@ -456,6 +473,7 @@ out_client:
 out:
 	if (s->fd >= 0)
 		close(s->fd);
+	free(s->acked_map);
 	free(s);
 	return rc;
 }

@@ -159,3 +159,39 @@ void dwcp_streams_set_net_error(const struct dwcp_shm *shm, int i, int err_no)
 	__atomic_store_n(&e->net_error_ns, dwcp_now_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&e->net_error, err_no, __ATOMIC_RELEASE);
 }
+
+void dwcp_streams_record_done(const struct dwcp_shm *shm, uint64_t id, uint32_t xfer,
+			      uint64_t chunks)
+{
+	struct dwcp_node_part *np = shm->node;
+	uint64_t k = __atomic_fetch_add(&np->done_next, 1, __ATOMIC_ACQ_REL);
+	struct dwcp_stream_done *d = &np->done[k % DWCP_DONE_MAX];
+
+	__atomic_store_n(&d->xfer, 0, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	d->id = id;
+	d->chunks = chunks;
+	d->done_ns = dwcp_now_ns();
+	__atomic_store_n(&d->xfer, xfer, __ATOMIC_RELEASE);
+}
+
+bool dwcp_streams_is_done(const struct dwcp_shm *shm, uint64_t id, uint32_t xfer, uint64_t seq)
+{
+	const struct dwcp_node_part *np = shm->node;
+
+	if (!xfer)
+		return false;
+	for (unsigned i = 0; i < DWCP_DONE_MAX; i++) {
+		const struct dwcp_stream_done *d = &np->done[i];
+		uint64_t did, chunks;
+
+		if (__atomic_load_n(&d->xfer, __ATOMIC_ACQUIRE) != xfer)
+			continue;
+		did = d->id;
+		chunks = d->chunks;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&d->xfer, __ATOMIC_RELAXED) == xfer && did == id && seq < chunks)
+			return true;
+	}
+	return false;
+}

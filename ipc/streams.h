@@ -24,6 +24,7 @@
 #ifndef DWCP_IPC_STREAMS_H
 #define DWCP_IPC_STREAMS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/config.h"
@@ -71,10 +72,34 @@ struct dwcp_stream_ent {
 
 _Static_assert(sizeof(struct dwcp_stream_ent) == 256, "stream entry size is ABI");
 
+/* A transfer this node received completely. A `dwcp recv` records it
+ * before it exits, because the sender may still be missing the ACKs of
+ * the last chunks (lost with a svc-net that died after they were written):
+ * its resends then reach a node where nobody receives the stream any
+ * more, and svc-net answers them from here — ACK when the chunk is part of
+ * the finished transfer — instead of "no receiver" forever.
+ *
+ * A ring of DWCP_DONE_MAX; a writer claims a place with an atomic add on
+ * done_next, zeroes xfer, writes the fields, then publishes with a release
+ * store of xfer. Readers copy and re-check xfer (a reused place is
+ * discarded). */
+#define DWCP_DONE_MAX 64
+
+struct dwcp_stream_done {
+	uint32_t xfer;                   /* 0 = empty / being written */
+	uint32_t pad;
+	uint64_t id;                     /* stream id */
+	uint64_t chunks;                 /* sequence numbers 0 .. chunks - 1 */
+	uint64_t done_ns;                /* CLOCK_MONOTONIC */
+};
+
 struct dwcp_node_part {
 	struct dwcp_node_conf conf;
 	uint8_t pad[4096 - sizeof(struct dwcp_node_conf)];
 	struct dwcp_stream_ent streams[DWCP_MAX_STREAMS];
+	uint64_t done_next;              /* writers: recv clients (atomic add) */
+	uint64_t pad2[7];
+	struct dwcp_stream_done done[DWCP_DONE_MAX];
 };
 
 _Static_assert(sizeof(struct dwcp_node_conf) <= 4096, "net conf fits its page");
@@ -107,6 +132,13 @@ void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, u
  */
 int dwcp_streams_find(const struct dwcp_shm *shm, enum dwcp_stream_role role, uint64_t id,
 		      struct dwcp_stream_ent *out);
+
+/** `dwcp recv`: transfer @p xfer of stream @p id, @p chunks chunks, is written. */
+void dwcp_streams_record_done(const struct dwcp_shm *shm, uint64_t id, uint32_t xfer,
+			      uint64_t chunks);
+
+/** svc-net: whether chunk @p seq of (@p id, @p xfer) belongs to a finished transfer. */
+bool dwcp_streams_is_done(const struct dwcp_shm *shm, uint64_t id, uint32_t xfer, uint64_t seq);
 
 /** svc-net: record (0 = clear) the last error reaching entry @p i's peer. */
 void dwcp_streams_set_net_error(const struct dwcp_shm *shm, int i, int err_no);

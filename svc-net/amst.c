@@ -205,6 +205,14 @@ static unsigned peer_dispatch(struct net *n, int p)
 	return moved;
 }
 
+static void peer_backoff(struct net_peer *pe, uint64_t now)
+{
+	pe->backoff_ns = pe->backoff_ns ? pe->backoff_ns * 2 : BACKOFF_MIN_NS;
+	if (pe->backoff_ns > BACKOFF_MAX_NS)
+		pe->backoff_ns = BACKOFF_MAX_NS;
+	pe->next_try_ns = now + pe->backoff_ns;
+}
+
 static void peer_connect(struct net *n, int p, uint64_t now)
 {
 	struct net_peer *pe = &n->peers[p];
@@ -219,10 +227,7 @@ static void peer_connect(struct net *n, int p, uint64_t now)
 		if (c < 0) {
 			pe->last_error = -c;
 			peer_set_error(n, p, -c);
-			pe->backoff_ns = pe->backoff_ns ? pe->backoff_ns * 2 : BACKOFF_MIN_NS;
-			if (pe->backoff_ns > BACKOFF_MAX_NS)
-				pe->backoff_ns = BACKOFF_MAX_NS;
-			pe->next_try_ns = now + pe->backoff_ns;
+			peer_backoff(pe, now);
 			return;
 		}
 		k++;
@@ -357,13 +362,20 @@ void net_on_conn_lost(struct net *n, int c)
 	if (k->outgoing && k->peer >= 0) {
 		struct net_peer *pe = &n->peers[k->peer];
 
-		if (!pe->last_error)
-			pe->last_error = ECONNRESET;
+		if (k->state == CONN_UP) {
+			/* An established connection went away (the peer's svc-net
+			 * restarted, say): reconnect at once; backoff is for
+			 * attempts that fail. */
+			if (!pe->last_error)
+				pe->last_error = ECONNRESET;
+			pe->backoff_ns = 0;
+			pe->next_try_ns = now;
+		} else if (pe->next_try_ns <= now) {
+			/* The first failed attempt of this round: the others of
+			 * the same round must not double the backoff again. */
+			peer_backoff(pe, now);
+		}
 		peer_set_error(n, k->peer, pe->last_error);
-		pe->backoff_ns = pe->backoff_ns ? pe->backoff_ns * 2 : BACKOFF_MIN_NS;
-		if (pe->backoff_ns > BACKOFF_MAX_NS)
-			pe->backoff_ns = BACKOFF_MAX_NS;
-		pe->next_try_ns = now + pe->backoff_ns;
 	}
 }
 
@@ -472,7 +484,11 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 		return;
 	}
 	if (dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_RECV, ch->stream, &e) < 0) {
-		send_ack(n, c, ch, DWCP_BUF_ENORECV);
+		/* A resend of a transfer already written whose last ACKs were
+		 * lost: acknowledge it, or its sender would wait forever. */
+		bool done = dwcp_streams_is_done(&n->ctx->at.shm, ch->stream, ch->xfer, ch->seq);
+
+		send_ack(n, c, ch, done ? 0 : DWCP_BUF_ENORECV);
 		dwcp_svc_free(n->ctx, idx);
 		return;
 	}

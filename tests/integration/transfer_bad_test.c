@@ -515,3 +515,51 @@ Test(transfer_bad, full_disk_at_the_sink_fails_both_ends, .fini = teardown, .tim
 	cr_expect(rs != 0 && rs != -ETIMEDOUT && rs < 128, "dwcp send to a full sink exited %d", rs);
 	expect_a_pool_full();
 }
+
+/* The receiving node's svc-net hangs just before the end: `dwcp recv` has
+ * the remaining chunks already (past svc-net), writes them and exits 0,
+ * while the ACKs of the last chunks die with svc-net. The sender's resends
+ * then reach a node where nobody receives the stream any more; the node
+ * remembers the finished transfer and acknowledges them, so `dwcp send`
+ * completes. (Timing decides whether the window is hit; when it is not,
+ * the transfer simply completes as usual.) */
+Test(transfer_bad, acks_lost_after_the_receiver_finished, .fini = teardown, .timeout = 300)
+{
+	static const char *const extra[] = {
+		"net.resend_ms = 300", "supervisor.heartbeat_ms = 20",
+		"supervisor.heartbeat_timeout_ms = 200", NULL,
+	};
+	struct dwcp_xfer_pair_cfg c = { .tag = "lack", .extra = extra };
+	char src[128], out[128], part[140];
+	const long long size = 64ll << 20;
+	pid_t net_b;
+	cJSON *st;
+	int rr, rs;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "src");
+	path_in_dir(out, sizeof(out), "out");
+	snprintf(part, sizeof(part), "%s.partial", out);
+	cr_assert_eq(dwcp_xfer_make_random(src, (uint64_t)size, 5), 0);
+	start_pair(&c, false);
+	st = dwcp_test_status(pair.b.instance, NULL);
+	cr_assert_not_null(st);
+	net_b = (pid_t)dwcp_test_svc_num(st, "svc-net", "pid");
+	cJSON_Delete(st);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "lack", out, 60), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "lack", src, "nodeb", 30, NULL), 0);
+	while (dwcp_xfer_file_size(part) < size - (2ll << 20) && dwcp_xfer_file_size(out) < 0 &&
+	       dwcp_xfer_running(&rcv))
+		usleep(200);
+	kill(net_b, SIGSTOP);   /* the supervisor's heartbeat check kills and restarts it */
+	rr = dwcp_xfer_wait(&rcv, 60000);
+	rs = dwcp_xfer_wait(&snd, 120000);
+	if (rr || rs) {
+		dwcp_xfer_print(&snd);
+		dwcp_xfer_print(&rcv);
+		dwcp_xfer_pair_dump(&pair, "lost acks");
+	}
+	cr_assert_eq(rr, 0, "dwcp recv exited %d: %s", rr, rcv.err);
+	cr_assert_eq(rs, 0, "dwcp send exited %d although dwcp recv wrote every byte: %s", rs, snd.err);
+	expect_a_pool_full();
+}
