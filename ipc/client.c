@@ -7,6 +7,7 @@
 #include "common/timeutil.h"
 #include <unistd.h>
 
+/* Modelled in tests/model/clientdeath.pml (client: discard_stale_inputs). */
 static void discard_stale_inputs(struct dwcp_client *c)
 {
 	uint32_t idx[64];
@@ -84,6 +85,7 @@ unsigned dwcp_client_submit(struct dwcp_client *c, const uint32_t *idx, unsigned
 	return k;
 }
 
+/* Modelled in tests/model/clientdeath.pml (client: keep_mine, deliver_gen). */
 /* Keep what is for this client; free what a dead predecessor in this
  * slot was sent (its work finished after it died). @return kept. */
 static unsigned keep_mine(struct dwcp_client *c, uint32_t *idx, unsigned got)

@@ -49,7 +49,7 @@ int dwcp_link_wait(const struct dwcp_shm *shm, unsigned slot, uint64_t timeout_n
 	return slept;
 }
 
-/* Modelled in tests/model/handoff.pml (died: reset). */
+/* Modelled in tests/model/handoff.pml (died: reset) and tests/model/proto.pml (reclaim). */
 void dwcp_link_reset_producer(const struct dwcp_shm *shm, unsigned src, unsigned dst)
 {
 	struct rte_ring *r = dwcp_shm_link(shm, src, dst);
@@ -58,6 +58,8 @@ void dwcp_link_reset_producer(const struct dwcp_shm *shm, unsigned src, unsigned
 			 __ATOMIC_RELEASE);
 }
 
+/* Modelled in tests/model/handoff.pml (died: reset), tests/model/proto.pml (reclaim)
+ * and tests/model/clientdeath.pml (client: discard_stale_inputs). */
 void dwcp_link_reset_consumer(const struct dwcp_shm *shm, unsigned src, unsigned dst)
 {
 	struct rte_ring *r = dwcp_shm_link(shm, src, dst);

@@ -48,7 +48,8 @@
  * src -> dst. Owner words of the accepted ones become LINK.
  * @return how many were accepted, from the front of @p idx (0 when full).
  */
-/* Modelled in tests/model/handoff.pml (enqueue): owner, slot, head, tail. */
+/* Modelled in tests/model/handoff.pml (enqueue): owner, slot, head, tail;
+ * and in tests/model/proto.pml (enqueue), used by every other model. */
 static inline unsigned dwcp_link_enqueue_burst(const struct dwcp_shm *shm, unsigned src,
 					       unsigned dst, const uint32_t *idx, unsigned n)
 {
@@ -71,7 +72,8 @@ static inline unsigned dwcp_link_enqueue_burst(const struct dwcp_shm *shm, unsig
  * WORK(dst, gen).
  * @return how many were taken.
  */
-/* Modelled in tests/model/handoff.pml (dequeue): tail publish, then claim. */
+/* Modelled in tests/model/handoff.pml (dequeue): tail publish, then claim;
+ * and in tests/model/proto.pml (dequeue), used by every other model. */
 static inline unsigned dwcp_link_dequeue_burst(const struct dwcp_shm *shm, unsigned src,
 					       unsigned dst, uint32_t gen, uint32_t *idx, unsigned n)
 {

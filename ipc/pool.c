@@ -20,7 +20,7 @@ static int try_claim(const struct dwcp_shm *shm, uint32_t i, uint64_t want)
 	return 1;
 }
 
-/* Modelled in tests/model/handoff.pml (client_alloc). */
+/* Modelled in tests/model/handoff.pml (client_alloc) and tests/model/proto.pml (pool_alloc). */
 unsigned dwcp_pool_alloc_burst(const struct dwcp_shm *shm, unsigned slot, uint32_t gen,
 			       uint32_t *idx, unsigned n, uint32_t *cursor)
 {
@@ -48,7 +48,7 @@ unsigned dwcp_pool_alloc_burst(const struct dwcp_shm *shm, unsigned slot, uint32
 	return got;
 }
 
-/* Modelled in tests/model/handoff.pml (free). */
+/* Modelled in tests/model/handoff.pml (free) and tests/model/proto.pml (pool_free). */
 void dwcp_pool_free(const struct dwcp_shm *shm, uint32_t idx)
 {
 	__atomic_store_n(&shm->hdrs[idx].owner, DWCP_OWNER_FREE_WORD, __ATOMIC_RELEASE);

@@ -3,7 +3,8 @@
 #include "ipc/pool.h"
 #include "ipc/reclaim.h"
 
-/* Modelled in tests/model/handoff.pml (the BEFORE() rules of died:). */
+/* Modelled in tests/model/handoff.pml (the BEFORE() rules of died:) and
+ * tests/model/proto.pml (reclaim, redeliver true and false). */
 uint64_t dwcp_reclaim_decide(uint64_t w, unsigned slot, uint32_t dead_gen, uint32_t next_gen,
 			     bool redeliver, uint32_t prod_tail, uint32_t cons_tail)
 {
@@ -39,6 +40,7 @@ static void reset_links(const struct dwcp_shm *shm, unsigned slot)
 	}
 }
 
+/* Modelled in tests/model/proto.pml (drain_input), used by clientdeath.pml. */
 /* A dead client's inputs will never be read: take its place as consumer
  * (it is dead, so the ring still has one consumer) and free them. */
 static unsigned drain_inputs(const struct dwcp_shm *shm, unsigned slot, uint32_t gen)
@@ -71,7 +73,8 @@ static void link_tails(const struct dwcp_shm *shm, uint64_t w, uint32_t *prod, u
 	*cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
 }
 
-/* Modelled in tests/model/handoff.pml (died: one CAS per buffer). */
+/* Modelled in tests/model/handoff.pml (died: one CAS per buffer) and
+ * tests/model/proto.pml (reclaim), used by upgrade, outofplace, keep, clientdeath.pml. */
 void dwcp_reclaim_slot(const struct dwcp_shm *shm, unsigned slot, uint32_t dead_gen,
 		       uint32_t next_gen, bool redeliver, struct dwcp_reclaim_result *res)
 {

@@ -78,6 +78,7 @@ static uint32_t *fl_slot(struct net *n, uint64_t stream, uint64_t seq)
 	return NULL;
 }
 
+/* Modelled in tests/model/keep.pml (svc: an ACK of this generation). */
 /* Hand a transmitted chunk on to its client: acknowledged, or refused. */
 static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
 {
@@ -236,6 +237,7 @@ static void peer_connect(struct net *n, int p, uint64_t now)
 
 /* ---- sender ---- */
 
+/* Modelled in tests/model/keep.pml (svc: net_transmit, DWCP_SVC_KEEP). */
 int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 {
 	struct dwcp_stream_ent e;

@@ -210,6 +210,8 @@ static void schedule_restart(struct sup_child *c, uint64_t up_ns, bool reached_r
 		DWCP_WARN("%s: restarting in %.0f ms (backoff)", name_of(c), delay * 1000);
 }
 
+/* Modelled in tests/model/upgrade.pml, outofplace.pml, keep.pml, clientdeath.pml
+ * (supervisor: a death) and handoff.pml (died:). */
 /* The death handler: every way a process can end comes here. */
 static void handle_death(struct sup_child *c, const char *why)
 {
@@ -356,6 +358,7 @@ bool sup_children_all_up(const struct sup *s)
 	return true;
 }
 
+/* Modelled in tests/model/clientdeath.pml (supervisor: drain_orphan_results). */
 /* Work a dead client submitted can finish after its death and land in its
  * input links. While the slot is empty nobody else reads them, and this
  * runs in the same thread that hands slots out (HELLO), so the supervisor

@@ -106,6 +106,7 @@ static int hello_service_slot(struct sup_conn *cn, const struct dwcp_ctl_hello *
 	return slot;
 }
 
+/* Modelled in tests/model/clientdeath.pml (supervisor: a new client's HELLO). */
 static int hello_client_slot(struct sup_conn *cn, pid_t pid)
 {
 	struct sup *s = cn->sup;

@@ -158,6 +158,7 @@ static int check_slot(const struct sup_child *c, char *msg, size_t n)
 	return 0;
 }
 
+/* Modelled in tests/model/upgrade.pml (supervisor: spawn_successor). */
 static int spawn_successor(struct sup_child *c, const char *path)
 {
 	struct sup_upgrade *u = &c->up;
@@ -216,6 +217,7 @@ void sup_upgrade_request(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req
 
 static void go(struct sup_child *c);
 
+/* Modelled in tests/model/upgrade.pml (supervisor: TAKEOVER -> SIGTERM the old). */
 void sup_upgrade_takeover(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req)
 {
 	struct ucred cr;
@@ -260,6 +262,7 @@ void sup_upgrade_takeover(struct sup_conn *cn, const struct dwcp_ctl_req_ext *re
 	sup_child_terminate(c);
 }
 
+/* Modelled in tests/model/upgrade.pml (supervisor: a death -> go). */
 /* The successor becomes the slot's process; the death handler has already
  * reclaimed the old generation's buffers and links for it and bumped the
  * generation to its. */
@@ -284,6 +287,7 @@ static void go(struct sup_child *c)
 	u->succ_cn = NULL;
 }
 
+/* Modelled in tests/model/upgrade.pml (supervisor: a death -> go or restart). */
 bool sup_upgrade_old_died(struct sup_child *c, const char *why)
 {
 	struct sup_upgrade *u = &c->up;
@@ -349,6 +353,7 @@ static void describe(const siginfo_t *si, char *buf, size_t n)
 		snprintf(buf, n, "died");
 }
 
+/* Modelled in tests/model/upgrade.pml (supervisor: the successor died before go). */
 /* The successor died before "go": it owned nothing, so nothing to reclaim. */
 static void on_succ_pidfd(struct ev_loop *loop, ev_io *w, int revents)
 {
