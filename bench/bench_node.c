@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ipc/attach.h"
+#include "ipc/ctl_msg.h"
 #include "bench_node.h"
 
 extern char **environ;
@@ -89,7 +90,7 @@ int bench_node_start_cfg(const char *bin_dir, const char *instance,
  * lock) goes too, so repeated runs leave nothing in /run. */
 static void remove_run_dir(const char *instance)
 {
-	static const char *const files[] = { "supervisor.log", "supervisor.lock" };
+	static const char *const files[] = { "supervisor.log", "supervisor.lock", "attach.lock" };
 	char p[300];
 
 	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -105,4 +106,25 @@ void bench_node_stop(const char *bin_dir, const char *instance)
 	if (run(bin_dir, (char *const[]){ "dwcp-supervisor", "--instance", (char *)instance, "stop",
 					  NULL }) == 0)
 		remove_run_dir(instance);
+}
+
+cJSON *bench_node_status(const char *instance)
+{
+	struct dwcp_err err = { 0 };
+	struct dwcp_ctl_req req;
+	const struct dwcp_ctl_hdr *h;
+	const void *payload;
+	uint8_t *buf = malloc(DWCP_CTL_REPLY_MAX);
+	cJSON *root = NULL;
+	int fd = buf ? dwcp_ctl_connect(dwcp_attach_run_dir(NULL), instance, &err) : -1;
+
+	if (fd >= 0) {
+		dwcp_ctl_req_init(&req, DWCP_CTL_STATUS);
+		if (dwcp_ctl_call(fd, &req, buf, DWCP_CTL_REPLY_MAX, 10000, &h, &payload, &err) == 0 &&
+		    h->status == 0)
+			root = cJSON_Parse(payload);
+		close(fd);
+	}
+	free(buf);
+	return root;
 }

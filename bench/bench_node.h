@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #define BENCH_BUF_SIZE 16384u
 
 int bench_node_start(const char *bin_dir, const char *instance, int poll_mode, char *err,
@@ -25,5 +27,11 @@ struct bench_node_cfg {
 
 int bench_node_start_cfg(const char *bin_dir, const char *instance,
 			 const struct bench_node_cfg *c, char *err, size_t err_len);
+
+/* The node's status document, the JSON `dwcpctl status --json` prints,
+ * read over the control socket (so the caller stays unattached and may
+ * still fork clients); NULL when the supervisor does not answer.
+ * cJSON_Delete it. */
+cJSON *bench_node_status(const char *instance);
 
 #endif

@@ -22,12 +22,20 @@
  *
  * The control socket stays open for the process's lifetime; the
  * supervisor watches the process through a pidfd, not the socket.
+ *
+ * From HELLO on, every attached process holds a shared flock on
+ * <run_dir>/<instance>/attach.lock. It is how the last process of a node
+ * whose supervisor died knows it is the last (dwcp_attach_leave): nobody
+ * else can be using the hugepage file and the DPDK runtime dir then, so it
+ * removes them, instead of leaving hugepages allocated until the next
+ * `dwcp-supervisor start`.
  */
 #ifndef DWCP_IPC_ATTACH_H
 #define DWCP_IPC_ATTACH_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/err.h"
 #include "ipc/ctl_msg.h"
@@ -43,7 +51,13 @@ struct dwcp_attach {
 	unsigned lcore;
 	int ctl_fd;
 	int sup_pidfd;          /* readable when the supervisor dies */
+	int inst_lock_fd;       /* shared flock on attach.lock; -1 when none */
+	pid_t sup_pid;          /* the supervisor attached to; 0 before that */
 	char instance[DWCP_CTL_NAME_MAX];
+	/* What dwcp_attach_leave removes, from the HELLO reply. */
+	char file_prefix[DWCP_CTL_NAME_MAX];
+	char huge_dir[DWCP_CTL_PATH_MAX];
+	char inst_dir[DWCP_CTL_PATH_MAX + DWCP_CTL_NAME_MAX + 2];
 };
 
 struct dwcp_attach_opts {
@@ -61,6 +75,19 @@ struct dwcp_attach_opts {
  * Concurrency: once per process (DPDK's EAL can be initialised once).
  */
 int dwcp_attach(struct dwcp_attach *a, const struct dwcp_attach_opts *o, struct dwcp_err *err);
+
+/**
+ * Call once, as the process exits (services do, in dwcp_svc_main; a
+ * client should when it sees the supervisor gone; dwcp_attach does on its
+ * own failure): drop this process's share of attach.lock, and if then no
+ * process of the instance is attached and no supervisor holds its lock,
+ * remove the instance's hugepage files, its DPDK runtime dir and the dead
+ * supervisor's socket and pid file — the state a clean `stop` leaves. A
+ * process killed before it gets here just drops its share; the next
+ * `dwcp-supervisor start` removes what is left.
+ * @return 1 when this call removed the files, else 0. Idempotent.
+ */
+int dwcp_attach_leave(struct dwcp_attach *a);
 
 /** Nonzero once the supervisor has died (polls the pidfd, never blocks). */
 int dwcp_attach_supervisor_gone(const struct dwcp_attach *a);

@@ -97,6 +97,7 @@ static void set_state(struct rt *rt, enum dwcp_svc_state st, const char *reason)
 		  reason ? reason : "", rt->ctx.at.gen);
 }
 
+/* Modelled in tests/model/outofplace.pml (svc: adopt_output). */
 /* A step wrote its result to @out: the descriptor moves there, and the
  * original input (the first buffer of the chain) is remembered in the
  * output so it is freed once the output has left. An intermediate output
@@ -152,6 +153,7 @@ static int do_step(struct rt *rt, uint32_t idx, struct dwcp_buf_hdr *h, unsigned
 #define STEPS_RETRY (-2)   /* a step asked to be called again */
 #define STEPS_KEPT  (-3)   /* the service kept it (DWCP_SVC_KEEP) */
 
+/* Modelled in tests/model/outofplace.pml and keep.pml (svc: run_steps). */
 /* Do every step of *@pidx that names this slot. @return the slot the
  * buffer (*@pidx, which a step may have replaced) goes to next, or
  * STEPS_DONE / STEPS_RETRY. */
@@ -204,6 +206,7 @@ static int run_steps(struct rt *rt, uint32_t *pidx)
 	return STEPS_DONE;
 }
 
+/* Modelled in tests/model/outofplace.pml (svc: fwd), upgrade.pml and keep.pml (svc: forward). */
 /* Send each buffer of @idx to its destination; what does not fit is
  * parked. The input a buffer was made from is freed once it has left
  * (read before the enqueue: after it the buffer is someone else's).
@@ -266,6 +269,7 @@ static unsigned process(struct rt *rt, const uint32_t *idx, unsigned n)
 	return n;
 }
 
+/* Modelled in tests/model/keep.pml (svc: an ACK -> pass). */
 void dwcp_svc_pass(struct dwcp_svc_ctx *ctx, uint32_t idx, int status)
 {
 	struct rt *rt = (struct rt *)ctx;   /* ctx is rt's first member */
@@ -296,6 +300,7 @@ unsigned dwcp_svc_backlog(const struct dwcp_svc_ctx *ctx)
 	return rt->n_park + rt->n_retry;
 }
 
+/* Modelled in tests/model/outofplace.pml (svc: take_retries). */
 static unsigned take_retries(struct rt *rt)
 {
 	uint32_t idx[PARK_MAX];
@@ -307,6 +312,7 @@ static unsigned take_retries(struct rt *rt)
 	return n - rt->n_retry;
 }
 
+/* Modelled in tests/model/upgrade.pml, outofplace.pml, keep.pml (svc: flush_park). */
 static unsigned flush_park(struct rt *rt)
 {
 	uint32_t idx[PARK_MAX];
@@ -322,6 +328,7 @@ static unsigned flush_park(struct rt *rt)
 	return before - rt->n_park;
 }
 
+/* Modelled in tests/model/upgrade.pml, outofplace.pml, keep.pml (svc: take_adopted). */
 static unsigned take_adopted(struct rt *rt)
 {
 	unsigned n = rt->n_adopted - rt->adopted_next;
@@ -356,6 +363,7 @@ static void follow_drain_flag(struct rt *rt)
 		set_state(rt, rt->run_state, rt->run_reason);
 }
 
+/* Modelled in tests/model/upgrade.pml, outofplace.pml, keep.pml (svc: take_inputs). */
 static unsigned take_inputs(struct rt *rt)
 {
 	const unsigned me = rt->ctx.at.slot;
@@ -390,7 +398,8 @@ static int has_input(void *arg)
 	return rt->svc->pending ? rt->svc->pending((struct dwcp_svc_ctx *)&rt->ctx) : 0;
 }
 
-/* Modelled in tests/model/handoff.pml (service start: adopt). */
+/* Modelled in tests/model/handoff.pml (service start: adopt) and in upgrade.pml,
+ * outofplace.pml, keep.pml (svc: adopt). */
 /* Buffers the reclaimer handed to this generation (WORK(slot, gen)). */
 static int adopt(struct rt *rt)
 {
@@ -462,6 +471,7 @@ static int idle(struct rt *rt, uint64_t now, uint64_t *last_work, uint64_t *last
 	return 0;
 }
 
+/* Modelled in tests/model/upgrade.pml (svc: SIGTERM -> draining, exit when idle). */
 static void loop(struct rt *rt)
 {
 	uint64_t last_work = dwcp_now_ns(), last_check = last_work, drain_deadline = 0;
@@ -600,6 +610,7 @@ static void report_takeover_failure(struct dwcp_attach *at, const struct dwcp_er
 	dwcp_ctl_call_ext(at->ctl_fd, &req, buf, sizeof(buf), 5000, &h, &p, &err);
 }
 
+/* Modelled in tests/model/upgrade.pml (svc: --takeover, TAKEOVER, wait for go). */
 /* Attached in takeover mode: say so, then wait for "go" — a blocking read
  * on the control socket, woken by the answer, by SIGTERM (the supervisor
  * gave up or stops) or by the supervisor's death (the socket closes).
@@ -665,17 +676,23 @@ int dwcp_svc_main(int argc, char **argv, const struct dwcp_svc *svc)
 
 		if (rc)
 			DWCP_ERR("%s", rc < 0 ? err.msg : "takeover called off; exiting");
-		if (rc)
+		if (rc) {
+			dwcp_attach_leave(&rt->ctx.at);
 			return rc < 0 ? 1 : 0;
+		}
 	}
 	if (start(rt, &err)) {
 		DWCP_ERR("%s", err.msg);
+		dwcp_attach_leave(&rt->ctx.at);
 		return err.code == -EPROTO ? 78 : 1;
 	}
 	loop(rt);
 	if (svc->fini)
 		svc->fini(&rt->ctx);
 	DWCP_INFO("%s: exiting (generation %u)", svc->name, rt->ctx.at.gen);
+	/* After the supervisor's death the last one out removes the node's
+	 * hugepage and runtime files (attach.h); otherwise a no-op. */
+	dwcp_attach_leave(&rt->ctx.at);
 	free(rt->adopted);
 	free(rt);
 	return 0;

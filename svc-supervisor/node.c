@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -59,6 +61,48 @@ static pid_t read_pid(const char *inst_dir)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
+/* True while @p pid runs and is not a zombie. */
+static bool pid_running(pid_t pid)
+{
+	char p[64], buf[256], *rp;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+		return false;
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	f = fopen(p, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+/* Besides a running supervisor, three holders have the lock for a moment:
+ * a supervisor just killed, until the kernel has closed its files; the
+ * last process of a node whose supervisor died, while it removes the
+ * node's files (ipc/attach.c); and `stop` making sure the supervisor has
+ * gone. So wait (bounded) rather than refuse a start that would succeed
+ * a few ms later — but refuse after WAIT_ALIVE_MS when the recorded
+ * supervisor still runs: that one is a live supervisor, not a dying one.
+ * @return true with the lock held. */
+#define WAIT_ALIVE_MS 200
+#define WAIT_MAX_MS   3000
+static bool lock_from_departing(struct sup *s)
+{
+	for (int waited = 0; waited < WAIT_MAX_MS; waited += 10) {
+		if (waited >= WAIT_ALIVE_MS && pid_running(read_pid(s->inst_dir)))
+			return false;
+		usleep(10000);
+		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+			return true;
+	}
+	return false;
+}
+
 int sup_node_lock(struct sup *s, struct dwcp_err *err)
 {
 	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
@@ -73,7 +117,7 @@ int sup_node_lock(struct sup *s, struct dwcp_err *err)
 	s->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0)
 		return dwcp_err_set(err, -errno, "cannot open %s: %s", p, strerror(errno));
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0 && !lock_from_departing(s))
 		return dwcp_err_set(err, -EBUSY,
 				    "a dwcp-supervisor for instance '%s' is already running (pid %d): stop it with `dwcp-supervisor --instance %s stop`, or pick another --instance",
 				    s->cfg.instance, (int)read_pid(s->inst_dir), s->cfg.instance);
