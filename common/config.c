@@ -86,6 +86,7 @@ static const struct key_desc keys[] = {
 	/* lower bound restart_backoff_ms: checked in dwcp_config_validate */
 	{ SEC_SUPERVISOR, K_U32, 0, "restart_backoff_max_ms", OFF(backoff_max_ms), 1, 600000 },
 	{ SEC_SUPERVISOR, K_BOOL, 0, "systemd_services", OFF(systemd_services), 0, 0 },
+	{ SEC_SUPERVISOR, K_BOOL, 0, "hot_standby", OFF(hot_standby), 0, 0 },
 	{ SEC_POOL, K_U32, 0, "buffers", OFF(pool_buffers), 64, 1048576 },
 	{ SEC_POOL, K_U32, F_BYTES | F_PAGE, "buf_size", OFF(pool_buf_size), 4096, 16777216 },
 	{ SEC_LINK, K_U32, F_POW2, "depth", OFF(link_depth), 64, 1048576 },

@@ -48,6 +48,10 @@ struct dwcp_config {
 	bool     systemd_services;    /* systemd_services; default false. true: the services are
 	                               * dwcp-svc@ units; the supervisor waits for them to attach,
 	                               * watches and reclaims, and leaves (re)starting to systemd */
+	bool     hot_standby;         /* hot_standby; default false. true: a second process per
+	                               * service attaches ahead of need and waits; when the
+	                               * service dies it takes over at once, without the cold
+	                               * start (DPDK attach) a restart costs */
 	/* [pool] */
 	uint32_t pool_buffers;        /* buffers; 64..1048576; default 4096 */
 	uint32_t pool_buf_size;       /* buf_size (bytes); 4096..16777216, multiple of 4096; default 69632 (64 KiB chunk + 4 KiB headroom for expansion) */

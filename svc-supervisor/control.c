@@ -247,7 +247,7 @@ static void do_restart(struct sup_conn *cn, const struct dwcp_ctl_req_ext *x)
 		return;
 	}
 	c = &cn->sup->child[slot];
-	if (c->up.phase != UP_NONE) {
+	if (sup_upgrade_busy(c)) {
 		reply_text(cn, DWCP_CTL_RESTART, -EBUSY,
 			   "an upgrade of %s is in progress: wait for `dwcpctl upgrade` to finish",
 			   req->u.target.name);

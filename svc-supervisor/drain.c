@@ -49,10 +49,10 @@ static struct sup_child *target(struct sup_conn *cn, enum dwcp_ctl_type t, const
 				  name, cn->sup->cfg.instance);
 		return NULL;
 	}
-	if (c->pending.cn || c->up.phase != UP_NONE) {
+	if (c->pending.cn || sup_upgrade_busy(c)) {
 		sup_control_reply(cn, t, -EBUSY,
 				  "another dwcpctl command on %s (%s) is in progress; retry when it is done",
-				  name, c->up.phase != UP_NONE ? "upgrade" : "drain or resume");
+				  name, sup_upgrade_busy(c) ? "upgrade" : "drain or resume");
 		return NULL;
 	}
 	return c;

@@ -162,7 +162,8 @@ static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 	cJSON_AddNumberToObject(o, "last_recovery_ms", p->sup.recovery_ns / 1e6);
 	if (!c->is_client) {
 		char bin[DWCP_CTL_TEXT_MAX + DWCP_PATH_MAX];
-		static const char *const phases[] = { "", "attaching", "handover", "starting" };
+		static const char *const phases[] = { "", "attaching", "handover", "starting",
+						      "standby" };
 
 		cJSON_AddBoolToObject(o, "drained", __atomic_load_n(&p->sup.drain, __ATOMIC_ACQUIRE));
 		cJSON_AddNumberToObject(o, "upgrades", c->upgrades);
@@ -170,6 +171,7 @@ static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 		cJSON_AddStringToObject(o, "binary", sup_child_binary(c, bin, sizeof(bin)));
 		cJSON_AddStringToObject(o, "upgrade", phases[c->up.phase]);
 		cJSON_AddNumberToObject(o, "successor_pid", c->up.pid);
+		cJSON_AddNumberToObject(o, "hot_standby_pid", sup_upgrade_standby_pid(c));
 	}
 	cJSON_AddItemToObject(o, "links", links_json(s, i, &in, &out));
 	cJSON_AddNumberToObject(o, "link_in", in);

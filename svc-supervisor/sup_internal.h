@@ -33,6 +33,7 @@ enum sup_upgrade_phase {
 	UP_ATTACHING,            /* successor spawned; old generation untouched */
 	UP_HANDOVER,             /* successor attached; old generation told to drain (SIGTERM) */
 	UP_STARTING,             /* old gone, successor told "go"; waiting for READY */
+	UP_STANDBY,              /* hot standby: attached, parked until the slot's process dies */
 };
 
 /* A planned upgrade in progress (upgrade.c): the successor runs beside the
@@ -47,6 +48,8 @@ struct sup_upgrade {
 	bool attached;           /* it sent TAKEOVER (status 0) */
 	bool old_dead;           /* the old generation is gone (drained, or crashed) */
 	bool old_crashed;        /* ... without being told to */
+	bool standby;            /* a hot standby ([supervisor] hot_standby), not an upgrade */
+	uint64_t standby_next_ns;   /* earliest next standby spawn (after one failed) */
 	struct sup_conn *succ_cn;   /* its control connection, for "go" */
 	pid_t old_pid;
 	uint32_t old_gen;
@@ -158,6 +161,10 @@ void sup_upgrade_request(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req
 struct sup_child *sup_upgrade_successor_of(struct sup *s, pid_t pid);
 /** Keep @p msg as the reason the successor of @p c failed (a HELLO refusal). */
 void sup_upgrade_note(struct sup_child *c, const char *msg);
+/** An operator's upgrade (or a standby's takeover) is under way: other commands wait. */
+bool sup_upgrade_busy(const struct sup_child *c);
+/** The parked hot standby's pid, or 0. */
+pid_t sup_upgrade_standby_pid(const struct sup_child *c);
 void sup_upgrade_takeover(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req);
 /**
  * The death handler's question, after reclaim and the generation bump:

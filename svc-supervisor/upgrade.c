@@ -23,6 +23,14 @@
  * From SIGTERM on there is no way back to the old process; a successor
  * that fails then is followed by an ordinary restart from the old binary.
  *
+ * Hot standby ([supervisor] hot_standby) is the same machinery without the
+ * SIGTERM: a successor of the slot's own binary attaches ahead of need and
+ * parks (UP_STANDBY). When the slot's process dies, the death handler
+ * reclaims for the standby's generation and the standby is told "go" at
+ * once — recovery without the cold start's DPDK attach. A new standby is
+ * spawned once the slot is READY again. An operator's upgrade first
+ * dismisses the standby (it owns nothing).
+ *
  * The pause (blackout) runs from the old generation's SIGTERM — it takes
  * no input from then — to the successor's READY, both CLOCK_MONOTONIC:
  * drain (SIGTERM -> exit seen) + takeover (exit -> READY: reclaim, "go",
@@ -52,6 +60,8 @@ static const char *name_of(const struct sup_child *c)
 	return pub(c)->sup.name;
 }
 
+#define STANDBY_RETRY_NS (1000ull * 1000000ull)
+
 static double ms(uint64_t ns)
 {
 	return ns / 1e6;
@@ -77,6 +87,18 @@ struct sup_child *sup_upgrade_successor_of(struct sup *s, pid_t pid)
 	return NULL;
 }
 
+bool sup_upgrade_busy(const struct sup_child *c)
+{
+	return c->up.phase != UP_NONE &&
+	       !(c->up.standby && (c->up.phase == UP_ATTACHING || c->up.phase == UP_STANDBY));
+}
+
+pid_t sup_upgrade_standby_pid(const struct sup_child *c)
+{
+	return c->up.standby && (c->up.phase == UP_ATTACHING || c->up.phase == UP_STANDBY) ?
+		       c->up.pid : 0;
+}
+
 void sup_upgrade_note(struct sup_child *c, const char *msg)
 {
 	snprintf(c->up.why, sizeof(c->up.why), "%s", msg);
@@ -95,7 +117,26 @@ static void end_upgrade(struct sup_child *c)
 	ev_timer_stop(c->sup->loop, &c->up.attach_w);
 	c->up.phase = UP_NONE;
 	c->up.succ_cn = NULL;
-	c->up.attached = c->up.old_dead = c->up.old_crashed = false;
+	c->up.attached = c->up.old_dead = c->up.old_crashed = c->up.standby = false;
+}
+
+/* Dismiss a hot standby before an upgrade: it owns nothing, so SIGKILL
+ * and reap it here (it dies at once; no reclaim). */
+static void dismiss_standby(struct sup_child *c)
+{
+	struct sup_upgrade *u = &c->up;
+	siginfo_t si;
+
+	if (!u->standby || !u->pid)
+		return;
+	ev_io_stop(c->sup->loop, &u->pid_w);
+	syscall(SYS_pidfd_send_signal, u->pidfd, SIGKILL, NULL, 0);
+	waitid(P_PIDFD, (id_t)u->pidfd, &si, WEXITED);
+	close(u->pidfd);
+	DWCP_INFO("%s: hot standby pid %d dismissed for an upgrade", name_of(c), (int)u->pid);
+	u->pidfd = -1;
+	u->pid = 0;
+	end_upgrade(c);
 }
 
 /* ---- the request ---- */
@@ -179,8 +220,9 @@ static int spawn_successor(struct sup_child *c, const char *path)
 	ev_io_start(c->sup->loop, &u->pid_w);
 	ev_timer_set(&u->attach_w, c->sup->cfg.init_timeout_ms / 1000.0, 0);
 	ev_timer_start(c->sup->loop, &u->attach_w);
-	DWCP_INFO("%s: upgrade: started %s (pid %d) to take over from pid %d (generation %u -> %u)",
-		  name_of(c), path, (int)u->pid, (int)u->old_pid, u->old_gen, u->gen);
+	DWCP_INFO("%s: %s: started %s (pid %d) to take over from pid %d (generation %u -> %u)",
+		  name_of(c), u->standby ? "hot standby" : "upgrade", path, (int)u->pid,
+		  (int)u->old_pid, u->old_gen, u->gen);
 	return 0;
 }
 
@@ -198,9 +240,11 @@ void sup_upgrade_request(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req
 		return;
 	}
 	c = &cn->sup->child[slot];
-	rc = check_slot(c, msg, sizeof(msg));
+	rc = check_binary(path, msg, sizeof(msg));
+	if (!rc && c->up.standby && c->up.phase != UP_STARTING)
+		dismiss_standby(c);
 	if (!rc)
-		rc = check_binary(path, msg, sizeof(msg));
+		rc = check_slot(c, msg, sizeof(msg));
 	if (!rc && (rc = spawn_successor(c, path)) != 0)
 		snprintf(msg, sizeof(msg), "cannot start %s: %s", path, strerror(-rc));
 	if (rc) {
@@ -250,10 +294,15 @@ void sup_upgrade_takeover(struct sup_conn *cn, const struct dwcp_ctl_req_ext *re
 	c->up.attached = true;
 	c->up.succ_cn = cn;
 	c->up.t_attached = dwcp_now_ns();
-	DWCP_INFO("%s: upgrade: pid %d %s in %.1f ms", name_of(c), (int)pid, req->text,
+	DWCP_INFO("%s: %s: pid %d %s in %.1f ms", name_of(c),
+		  c->up.standby ? "hot standby" : "upgrade", (int)pid, req->text,
 		  ms(c->up.t_attached - c->up.t_spawn));
 	if (c->up.old_dead) {
 		go(c);      /* the old one crashed meanwhile: nothing to drain */
+		return;
+	}
+	if (c->up.standby) {
+		c->up.phase = UP_STANDBY;   /* parked until the slot's process dies */
 		return;
 	}
 	c->up.phase = UP_HANDOVER;
@@ -294,6 +343,13 @@ bool sup_upgrade_old_died(struct sup_child *c, const char *why)
 	char bin[DWCP_CTL_TEXT_MAX + DWCP_PATH_MAX];
 
 	switch (u->phase) {
+	case UP_STANDBY:
+		u->old_dead = u->old_crashed = true;
+		u->t_old_dead = u->t_term = dwcp_now_ns();
+		DWCP_INFO("%s: pid %d %s: hot standby pid %d takes over", name_of(c), (int)u->old_pid,
+			  why, (int)u->pid);
+		go(c);
+		return true;
 	case UP_HANDOVER:
 		u->old_dead = true;
 		u->t_old_dead = dwcp_now_ns();
@@ -376,6 +432,12 @@ static void on_succ_pidfd(struct ev_loop *loop, ev_io *w, int revents)
 			 c->sup->inst_dir);
 	u->pid = 0;
 	sup_child_binary(c, bin, sizeof(bin));
+	if (u->standby && !u->old_dead) {
+		/* Nobody waits for a standby: note it, try again later. */
+		u->standby_next_ns = dwcp_now_ns() + STANDBY_RETRY_NS;
+		end_upgrade(c);
+		return;
+	}
 	if (c->sup->stopping) {
 		sup_control_answer(c, -ESHUTDOWN, "upgrade of %s called off: the instance stops",
 				   name_of(c));
@@ -403,6 +465,25 @@ static void on_succ_pidfd(struct ev_loop *loop, ev_io *w, int revents)
 		ev_break(c->sup->loop, EVBREAK_ALL);
 }
 
+/* Keep a hot standby behind a running service ([supervisor] hot_standby). */
+static void spawn_standby(struct sup_child *c, uint64_t now)
+{
+	enum dwcp_state st = dwcp_slot_state(pub(c));
+	char bin[DWCP_CTL_TEXT_MAX + DWCP_PATH_MAX];
+
+	if (!c->sup->cfg.hot_standby || c->sup->cfg.systemd_services || c->sup->stopping ||
+	    !c->enabled || !c->pid || c->pending.cn || now < c->up.standby_next_ns ||
+	    (st != DWCP_STATE_READY && st != DWCP_STATE_STANDBY && st != DWCP_STATE_DRAINING))
+		return;
+	sup_child_binary(c, bin, sizeof(bin));
+	c->up.standby = true;
+	if (spawn_successor(c, bin)) {
+		c->up.standby = false;
+		c->up.phase = UP_NONE;
+		c->up.standby_next_ns = now + STANDBY_RETRY_NS;
+	}
+}
+
 void sup_upgrade_check(struct sup_child *c, uint64_t now)
 {
 	struct sup_upgrade *u = &c->up;
@@ -410,13 +491,23 @@ void sup_upgrade_check(struct sup_child *c, uint64_t now)
 	enum dwcp_state st;
 	uint64_t ready;
 
-	(void)now;
+	if (u->phase == UP_NONE) {
+		spawn_standby(c, now);
+		return;
+	}
 	if (u->phase != UP_STARTING)
 		return;
 	st = dwcp_slot_state(p);
 	if (st != DWCP_STATE_READY && st != DWCP_STATE_STANDBY && st != DWCP_STATE_DRAINING)
 		return;
 	ready = __atomic_load_n(&p->svc.ready_ns, __ATOMIC_ACQUIRE);
+	if (u->standby) {
+		DWCP_INFO("%s: hot standby took over: pid %d -> %d, generation %u -> %u, %.1f ms from the death to READY",
+			  name_of(c), (int)u->old_pid, (int)c->pid, u->old_gen, u->gen,
+			  ms(ready - u->t_old_dead));
+		end_upgrade(c);
+		return;
+	}
 	if (!u->old_crashed) {
 		c->upgrades++;
 		c->blackout_ns = ready - u->t_term;
