@@ -391,11 +391,36 @@ int dwcp_xfer_recv_start(struct dwcp_xfer_proc *p, const char *netns, const char
 {
 	char t[16];
 
+	int rc;
+
 	snprintf(t, sizeof(t), "%u", timeout_s);
-	return dwcp_xfer_spawn(p, "dwcp recv", netns,
-			       (char *const[]){ (char *)dwcp_xfer_cli(), "recv", "--instance",
-						(char *)instance, "--stream", (char *)stream, "--out",
-						(char *)out, "--json", "--timeout", t, NULL });
+	rc = dwcp_xfer_spawn(p, "dwcp recv", netns,
+			     (char *const[]){ (char *)dwcp_xfer_cli(), "recv", "--instance",
+					      (char *)instance, "--stream", (char *)stream, "--out",
+					      (char *)out, "--json", "--timeout", t, NULL });
+	/* A send started before the receiver registered gets its first chunks
+	 * answered "no receiver" and resent later: correct, but it hides what
+	 * a test aims at (a tampered frame never reaches the pipeline). So
+	 * wait until the node lists the stream (hang guard 30 s), or recv
+	 * ended. */
+	for (unsigned waited = 0; rc == 0 && waited < 30000 && dwcp_xfer_running(p); waited += 10) {
+		cJSON *st = dwcp_test_status(instance, NULL);
+		const cJSON *e, *list = st ? cJSON_GetObjectItemCaseSensitive(st, "streams") : NULL;
+		bool found = false;
+
+		cJSON_ArrayForEach(e, list) {
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
+			const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "role");
+
+			found |= cJSON_IsString(n) && strcmp(n->valuestring, stream) == 0 &&
+				 cJSON_IsString(r) && strcmp(r->valuestring, "recv") == 0;
+		}
+		cJSON_Delete(st);
+		if (found)
+			break;
+		dwcp_test_sleep_ms(10);
+	}
+	return rc;
 }
 
 int dwcp_xfer_send_start(struct dwcp_xfer_proc *p, const char *instance, const char *stream,
