@@ -316,12 +316,13 @@ unsigned dwcp_chunk_op_engine(const struct dwcp_shm *shm, unsigned op)
 unsigned dwcp_chunk_route(const struct dwcp_shm *shm, struct dwcp_buf_hdr *h)
 {
 	uint16_t step = h->prog[h->pc];
-	unsigned slot = dwcp_prog_slot(step), op = dwcp_prog_op(step), alt;
+	unsigned slot = dwcp_prog_slot(step), op = dwcp_prog_op(step);
+	/* Pure arithmetic first: most hops (DELIVER, CRC32C, svc-mem, svc-net)
+	 * have no other engine and must not pay for reading slot states,
+	 * whose cache lines their owners keep writing. */
+	unsigned alt = dwcp_chunk_op_alternate(slot, op);
 
-	if (slot_ready(shm, slot))
-		return slot;
-	alt = dwcp_chunk_op_alternate(slot, op);
-	if (alt == DWCP_SLOT_NONE || !slot_ready(shm, alt))
+	if (alt == DWCP_SLOT_NONE || slot_ready(shm, slot) || !slot_ready(shm, alt))
 		return slot;
 	h->prog[h->pc] = dwcp_prog_step(alt, op);
 	return alt;
