@@ -433,9 +433,12 @@ static void on_succ_pidfd(struct ev_loop *loop, ev_io *w, int revents)
 	u->pid = 0;
 	sup_child_binary(c, bin, sizeof(bin));
 	if (u->standby && !u->old_dead) {
-		/* Nobody waits for a standby: note it, try again later. */
+		/* Nobody waits for a standby: note it, try again later — unless
+		 * the node stops, where it may have been the last process. */
 		u->standby_next_ns = dwcp_now_ns() + STANDBY_RETRY_NS;
 		end_upgrade(c);
+		if (c->sup->stopping && sup_children_none_alive(c->sup))
+			ev_break(c->sup->loop, EVBREAK_ALL);
 		return;
 	}
 	if (c->sup->stopping) {

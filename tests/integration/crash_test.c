@@ -620,6 +620,9 @@ Test(crash, simd_sigkill_x20_with_hot_standby_loses_nothing, .fini = teardown, .
 		dwcp_test_sleep_ms(50);
 		waited += 50;
 	}
+	/* A node with parked standbys stops like any other (they were once
+	 * the last processes the supervisor waited for, and it never ended). */
+	cr_assert_eq(dwcp_test_node_stop(&node), 0, "dwcp-supervisor stop failed with hot standbys");
 }
 
 /* ---- a client's death ---- */
