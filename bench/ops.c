@@ -30,6 +30,7 @@
 #include "common/ops/delta.h"
 #include "common/ops/xxh3.h"
 #include "common/timeutil.h"
+#include "bench_data.h"
 
 #define RUNS   5u      /* median of this many */
 #define BATCH  8u      /* calls between clock reads */
@@ -279,28 +280,6 @@ static void section_aead(struct ctx *c)
 
 /* ---- set-up --------------------------------------------------------- */
 
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static void fill_text(uint8_t *p, size_t n, uint64_t *s)
-{
-	static const char *const words[] = { "page ", "dirty ", "kernel ", "0x7f3a ",
-					     "memory ", "migrate ", "\n", "guest " };
-	size_t i = 0;
-
-	while (i < n) {
-		const char *w = words[next_rand(s) % 8];
-
-		for (size_t k = 0; w[k] && i < n; k++)
-			p[i++] = (uint8_t)w[k];
-	}
-}
-
 /* Of each three pages: zero, text-like (words from a small vocabulary), random. */
 static void fill_vm_like(uint8_t *p, size_t n)
 {
@@ -312,10 +291,10 @@ static void fill_vm_like(uint8_t *p, size_t n)
 		if ((at / PAGE) % 3 == 0)
 			memset(p + at, 0, m);
 		else if ((at / PAGE) % 3 == 1)
-			fill_text(p + at, m, &s);
+			bench_fill_text(p + at, m, &s);
 		else
 			for (size_t i = 0; i < m; i++)
-				p[at + i] = (uint8_t)(next_rand(&s) >> 32);
+				p[at + i] = (uint8_t)(bench_rand(&s) >> 32);
 	}
 }
 
@@ -355,7 +334,7 @@ static int setup(struct ctx *c, const struct opts *o, const struct dwcp_cpu_feat
 	if (!c->src || !c->dst || !c->zeros || !c->mixed || !c->same || !c->comp)
 		return -ENOMEM;
 	for (size_t i = 0; i < o->size; i++)
-		c->src[i] = (uint8_t)(next_rand(&s) >> 32);
+		c->src[i] = (uint8_t)(bench_rand(&s) >> 32);
 	memcpy(c->same, c->src, o->size);
 	fill_vm_like(c->mixed, o->size);
 	for (size_t i = 0; i < sizeof(key); i++)

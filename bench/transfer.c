@@ -66,6 +66,7 @@
 #include "ipc/dcache.h"
 #include "ipc/hde.h"
 #include "ipc/shm.h"
+#include "bench_data.h"
 #include "bench_node.h"
 
 #define MIB         (1024u * 1024u)
@@ -117,28 +118,6 @@ static double median(double *v, unsigned n)
 
 /* ---- the image ------------------------------------------------------ */
 
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static void fill_text(uint8_t *p, size_t n, uint64_t *s)
-{
-	static const char *const words[] = { "page ", "dirty ", "kernel ", "0x7f3a ",
-					     "memory ", "migrate ", "\n", "guest " };
-	size_t i = 0;
-
-	while (i < n) {
-		const char *w = words[next_rand(s) % 8];
-
-		for (size_t k = 0; w[k] && i < n; k++)
-			p[i++] = (uint8_t)w[k];
-	}
-}
-
 /* Kinds in a pseudo-random order rather than a fixed period, so neither
  * zstd's window nor HDE meets a pattern a real image would not have. */
 static void make_image(uint8_t *p, size_t n)
@@ -146,16 +125,16 @@ static void make_image(uint8_t *p, size_t n)
 	uint64_t s = 0x9E3779B97F4A7C15ull;
 
 	for (size_t at = 0; at < n; at += PAGE) {
-		switch (next_rand(&s) % 3) {
+		switch (bench_rand(&s) % 3) {
 		case 0:
 			memset(p + at, 0, PAGE);
 			break;
 		case 1:
-			fill_text(p + at, PAGE, &s);
+			bench_fill_text(p + at, PAGE, &s);
 			break;
 		default:
 			for (size_t i = 0; i < PAGE; i += 8) {
-				uint64_t r = next_rand(&s);
+				uint64_t r = bench_rand(&s);
 
 				memcpy(p + at + i, &r, 8);
 			}
@@ -173,10 +152,10 @@ static size_t dirty_image(uint8_t *p, size_t n)
 	size_t count = 0;
 
 	for (size_t at = 0; at < n; at += PAGE) {
-		if (next_rand(&s) % 100 >= DIRTY_PCT)
+		if (bench_rand(&s) % 100 >= DIRTY_PCT)
 			continue;
 		for (unsigned k = 0; k < DIRTY_BYTES; k++) {
-			uint64_t r = next_rand(&s);
+			uint64_t r = bench_rand(&s);
 
 			p[at + k * span + r % span] ^= (uint8_t)((r >> 32) | 1);
 		}

@@ -83,7 +83,6 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		{ "no-progress", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
 	int ch;
 
 	*o = (struct recv_opts){ .instance = DWCP_DEFAULT_INSTANCE };
@@ -97,11 +96,8 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		case 'j': o->json = true; break;
 		case 'P': o->no_progress = true; break;
 		case 'T':
-			o->timeout_s = (unsigned)strtoul(optarg, &end, 10);
-			if (*end || !o->timeout_s || o->timeout_s > 86400) {
-				fprintf(stderr, PROG ": --timeout '%s': expected 1..86400 seconds\n", optarg);
+			if (xfer_parse_count(PROG, "--timeout", optarg, 86400, "seconds", &o->timeout_s))
 				return -EINVAL;
-			}
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;

@@ -97,7 +97,6 @@ static int parse(int argc, char **argv, struct send_opts *o)
 		{ "no-progress", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
 	int ch;
 
 	*o = (struct send_opts){ .instance = DWCP_DEFAULT_INSTANCE, .codec = -1, .timeout_s = 60 };
@@ -122,18 +121,12 @@ static int parse(int argc, char **argv, struct send_opts *o)
 			}
 			break;
 		case 'w':
-			o->window = (unsigned)strtoul(optarg, &end, 10);
-			if (*end || !o->window || o->window > 65536) {
-				fprintf(stderr, PROG ": --window '%s': expected 1..65536\n", optarg);
+			if (xfer_parse_count(PROG, "--window", optarg, 65536, "chunks", &o->window))
 				return -EINVAL;
-			}
 			break;
 		case 'T':
-			o->timeout_s = (unsigned)strtoul(optarg, &end, 10);
-			if (*end || !o->timeout_s || o->timeout_s > 86400) {
-				fprintf(stderr, PROG ": --timeout '%s': expected 1..86400 seconds\n", optarg);
+			if (xfer_parse_count(PROG, "--timeout", optarg, 86400, "seconds", &o->timeout_s))
 				return -EINVAL;
-			}
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;

@@ -1,5 +1,7 @@
 /* Shared parts of `dwcp send` / `dwcp recv` (xfer.h). */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -93,4 +95,21 @@ int xfer_client_open(struct dwcp_client *c, const char *instance, const char *ru
 double xfer_since(uint64_t t0_ns)
 {
 	return (double)(dwcp_now_ns() - t0_ns) / 1e9;
+}
+
+int xfer_parse_count(const char *prog, const char *opt, const char *arg, unsigned max,
+		     const char *what, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (!*arg || *end || errno || arg[0] == '-' || v == 0 || v > max) {
+		fprintf(stderr, "%s: %s '%s': expected 1..%u%s%s\n", prog, opt, arg, max,
+			what ? " " : "", what ? what : "");
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
 }

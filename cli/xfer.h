@@ -41,6 +41,13 @@ void xfer_progress_end(void);
 int xfer_client_open(struct dwcp_client *c, const char *instance, const char *run_dir,
 		     const char *label, const char *prog);
 
+/**
+ * Parse option @p opt's value @p arg as an integer in 1..@p max into @p out.
+ * @return 0, or -EINVAL after printing "PROG: OPT 'ARG': expected 1..MAX WHAT".
+ */
+int xfer_parse_count(const char *prog, const char *opt, const char *arg, unsigned max,
+		     const char *what, unsigned *out);
+
 /** Seconds since @p t0_ns (CLOCK_MONOTONIC). */
 double xfer_since(uint64_t t0_ns);
 

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/ops/compress.h"
+#include "ipc/chunk.h"
 #include "ipc/ctl_block.h"
 #include "ipc/shm.h"
 #include "ipc/svc_runtime.h"
@@ -38,6 +39,23 @@ struct dwcp_chunk_engine {
 	int salted;
 	uint32_t zstd_level, lz4_level;
 };
+
+/* Helpers for any service's chunk steps (these ops, svc-mem's HDE). */
+
+/** The chunk in buffer @p idx. */
+struct dwcp_chunk_hdr *dwcp_chunk_at(const struct dwcp_svc_ctx *ctx, uint32_t idx);
+/** Body bytes a buffer of this region holds after the chunk header. */
+uint32_t dwcp_chunk_max_body(const struct dwcp_svc_ctx *ctx);
+/** dwcp_chunk_check of a buffer's chunk, logged with the service's name. @return 0 or -1. */
+int dwcp_chunk_checked(const struct dwcp_svc_ctx *ctx, const struct dwcp_buf_hdr *h,
+		       const struct dwcp_chunk_hdr *c);
+/** Take an output buffer starting with a copy of @p c's header. @return 0 or -EAGAIN. */
+int dwcp_chunk_begin_output(struct dwcp_svc_ctx *ctx, const struct dwcp_chunk_hdr *c,
+			    uint32_t *out, struct dwcp_chunk_hdr **oc);
+/** The output's buffer length from its header's body_len. */
+void dwcp_chunk_end_output(struct dwcp_svc_ctx *ctx, uint32_t out, const struct dwcp_chunk_hdr *oc);
+/** Give an unused output back; the step's result stays the input @p idx. */
+void dwcp_chunk_drop_output(struct dwcp_svc_ctx *ctx, uint32_t idx, uint32_t *out);
 
 /**
  * Set up compression contexts and the key named in the control block.

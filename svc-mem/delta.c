@@ -42,30 +42,9 @@
 #include "common/cpu.h"
 #include "common/log.h"
 #include "ipc/chunk.h"
+#include "ipc/chunk_ops.h"
 #include "ipc/shm.h"
 #include "mem_internal.h"
-
-static struct dwcp_chunk_hdr *chunk_at(struct dwcp_svc_ctx *ctx, uint32_t idx)
-{
-	return dwcp_shm_data(&ctx->at.shm, idx);
-}
-
-static uint32_t max_body(const struct dwcp_svc_ctx *ctx)
-{
-	return ctx->at.shm.buf_size - DWCP_CHUNK_HDR_LEN;
-}
-
-static int checked(struct dwcp_svc_ctx *ctx, const struct dwcp_buf_hdr *h,
-		   const struct dwcp_chunk_hdr *c)
-{
-	struct dwcp_err err = { 0 };
-
-	if (dwcp_chunk_check(c, h->len, max_body(ctx), &err) == 0)
-		return 0;
-	DWCP_WARN("svc-mem: stream %llu seq %llu: %s", (unsigned long long)h->stream,
-		  (unsigned long long)h->seq, err.msg);
-	return -1;
-}
 
 /* Neither sealed nor compressed: those steps run after DELTA and are
  * undone before UNDELTA. */
@@ -79,27 +58,6 @@ static bool plain(const struct dwcp_chunk_hdr *c)
 static bool pageable(const struct dwcp_chunk_hdr *c)
 {
 	return c->offset % DWCP_HDE_PAGE == 0 && c->orig_len <= DWCP_HDE_MAX_DATA;
-}
-
-static int begin_output(struct dwcp_svc_ctx *ctx, const struct dwcp_chunk_hdr *c, uint32_t *out,
-			struct dwcp_chunk_hdr **oc)
-{
-	if (dwcp_svc_alloc(ctx, out))
-		return -EAGAIN;
-	*oc = chunk_at(ctx, *out);
-	**oc = *c;
-	return 0;
-}
-
-static void end_output(struct dwcp_svc_ctx *ctx, uint32_t out, const struct dwcp_chunk_hdr *oc)
-{
-	dwcp_shm_hdr(&ctx->at.shm, out)->len = DWCP_CHUNK_HDR_LEN + oc->body_len;
-}
-
-static void drop_output(struct dwcp_svc_ctx *ctx, uint32_t idx, uint32_t *out)
-{
-	dwcp_svc_free(ctx, *out);
-	*out = idx;
 }
 
 /* The cached versions of the chunk's pages: all of them (@p recs NULL),
@@ -160,24 +118,24 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	      struct dwcp_buf_hdr *h, uint32_t *out)
 {
-	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx), *oc;
+	struct dwcp_chunk_hdr *c = dwcp_chunk_at(ctx, idx), *oc;
 	struct dwcp_hde_base bases[DWCP_HDE_MAX_PAGES];
 	struct dwcp_hde_summary sum;
 	ssize_t n;
 
-	if (checked(ctx, h, c) || !plain(c) || !pageable(c) || c->flags & DWCP_CHUNK_F_DELTA ||
+	if (dwcp_chunk_checked(ctx, h, c) || !plain(c) || !pageable(c) || c->flags & DWCP_CHUNK_F_DELTA ||
 	    c->body_len != c->orig_len)
 		return DWCP_BUF_EBADCHUNK;
-	if (begin_output(ctx, c, out, &oc))
+	if (dwcp_chunk_begin_output(ctx, c, out, &oc))
 		return -EAGAIN;
 	find_bases(st, c, NULL, bases);
 	n = dwcp_hde_encode(&st->codec, dwcp_chunk_body(c), c->orig_len, bases, dwcp_chunk_body(oc),
-			    max_body(ctx), &sum);
+			    dwcp_chunk_max_body(ctx), &sum);
 	if (n < 0) {
 		/* No room for the record bytes (data within a few bytes of the
 		 * buffer size): the chunk travels raw, and the receiver
 		 * remembers a raw chunk just as this side does. */
-		drop_output(ctx, idx, out);
+		dwcp_chunk_drop_output(ctx, idx, out);
 		remember(st, c, dwcp_chunk_body(c));
 		return DWCP_BUF_OK;
 	}
@@ -187,7 +145,7 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	oc->inner_len = (uint32_t)n;
 	oc->crc = 0;
 	remember(st, c, dwcp_chunk_body(c));
-	end_output(ctx, *out, oc);
+	dwcp_chunk_end_output(ctx, *out, oc);
 	return DWCP_BUF_OK;
 }
 
@@ -206,13 +164,13 @@ static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t
 			  c->orig_len);
 		return DWCP_BUF_EBADCHUNK;
 	}
-	if (begin_output(ctx, c, out, &oc))
+	if (dwcp_chunk_begin_output(ctx, c, out, &oc))
 		return -EAGAIN;
 	find_bases(st, c, recs, bases);
 	rc = dwcp_hde_decode(&st->codec, dwcp_chunk_body(c), c->body_len, c->orig_len, c->base_hash,
 			     bases, dwcp_chunk_body(oc));
 	if (rc) {
-		drop_output(ctx, idx, out);
+		dwcp_chunk_drop_output(ctx, idx, out);
 		if (rc == -ENODATA) {
 			/* Expected after an eviction or a restart on either side. */
 			DWCP_DEBUG("svc-mem: stream %llu seq %llu: delta base not cached; resend raw",
@@ -229,16 +187,16 @@ static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t
 	oc->inner_len = c->orig_len;
 	oc->crc = 0;
 	remember(st, oc, dwcp_chunk_body(oc));
-	end_output(ctx, *out, oc);
+	dwcp_chunk_end_output(ctx, *out, oc);
 	return DWCP_BUF_OK;
 }
 
 int mem_undelta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 		struct dwcp_buf_hdr *h, uint32_t *out)
 {
-	struct dwcp_chunk_hdr *c = chunk_at(ctx, idx);
+	struct dwcp_chunk_hdr *c = dwcp_chunk_at(ctx, idx);
 
-	if (checked(ctx, h, c) || !plain(c))
+	if (dwcp_chunk_checked(ctx, h, c) || !plain(c))
 		return DWCP_BUF_EBADCHUNK;
 	if (c->flags & DWCP_CHUNK_F_DELTA)
 		return pageable(c) ? undelta_body(ctx, st, idx, c, out) : DWCP_BUF_EBADCHUNK;

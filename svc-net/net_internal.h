@@ -113,6 +113,7 @@ struct net {
 	struct inflight *fl;            /* [n_bufs] */
 	uint32_t *fl_hash;              /* (stream, seq) -> 1 + buffer index; 0 empty, TOMB */
 	uint32_t fl_mask;
+	uint32_t n_wait_zc;             /* in-flight entries in FL_WAIT_ZC */
 	uint64_t next_timer_ns;
 	bool congestion_warned;
 	bool zerocopy;

@@ -43,7 +43,9 @@
 
 #include "common/ops/crc32c.h"
 #include "common/timeutil.h"
+#include "ipc/abi.h"
 #include "ipc/client.h"
+#include "tests/lib/crcload.h"
 #include "tests/lib/node.h"
 
 #define N_DESC       1000000u
@@ -57,29 +59,10 @@
 #define UP_MS        60000u    /* hang guard: svc-simd READY again */
 #define POOL_MS      30000u    /* hang guard: every buffer back in the pool */
 
-enum phase { CLIENT_STARTING, CLIENT_RUNNING, CLIENT_DONE, CLIENT_FAILED };
-
-/* Shared between the client child and the driver (MAP_SHARED, anonymous). */
-struct shared {
-	int phase;                       /* enum phase; written by the child */
-	char err[512];                   /* why the child failed */
-	uint64_t submitted, completed;   /* completed = distinct sequence numbers */
-	uint64_t wrong_crc, wrong_payload, bad_status, bad_seq, bad_stream, duplicates;
-	uint64_t redelivered;            /* delivered with h->redeliveries > 0 */
-	uint64_t in_flight;
-	uint64_t allowance;              /* written by the driver: submit seq < allowance */
-	uint64_t target;                 /* the client ends when this many completed */
-	uint64_t stream;                 /* stream id it stamps and expects back */
-	int have_bad;
-	char bad_what[64];
-	struct dwcp_buf_hdr bad_hdr;     /* copy of the first bad header */
-	uint64_t done[(N_DESC + 63) / 64];  /* completion bitmap */
-};
-
 static struct dwcp_test_node node;
 static pid_t client_pid;         /* 0 once reaped */
 static int client_status;        /* its wait status once reaped */
-static struct shared *sh;
+static struct dwcp_crcload *sh;
 
 static void teardown(void)
 {
@@ -90,19 +73,9 @@ static void teardown(void)
 	}
 	dwcp_test_node_stop(&node);
 	if (sh) {
-		munmap(sh, sizeof(*sh));
+		dwcp_crcload_unmap(sh);
 		sh = NULL;
 	}
-}
-
-/* ---- the client (child process) ---- */
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
 }
 
 static uint64_t ld(const uint64_t *p)
@@ -110,177 +83,16 @@ static uint64_t ld(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-static void bump(uint64_t *p)
-{
-	__atomic_fetch_add(p, 1, __ATOMIC_RELAXED);
-}
-
-/* Payload and descriptor of sequence number @p seq; @return its CRC32C. */
-static uint32_t fill(struct dwcp_client *c, uint32_t idx, uint64_t seq)
-{
-	const uint16_t step = dwcp_prog_step(DWCP_SLOT_SIMD, DWCP_OP_CRC32C);
-	struct dwcp_buf_hdr *h = dwcp_client_hdr(c, idx);
-	uint64_t s = seq * 0x9e3779b97f4a7c15ull + 1, *d = dwcp_client_data(c, idx);
-	uint32_t len = 64 + (uint32_t)(xorshift(&s) % 449);
-
-	for (uint32_t i = 0; i < (len + 7) / 8; i++)
-		d[i] = xorshift(&s);
-	h->stream = sh->stream;
-	h->seq = seq;
-	h->len = len;
-	dwcp_client_set_prog(c, idx, &step, 1);
-	return dwcp_crc32c(0, d, len);
-}
-
-static void record_bad(const struct dwcp_buf_hdr *h, const char *what, uint64_t *counter)
-{
-	bump(counter);
-	if (sh->have_bad)
-		return;
-	sh->bad_hdr = *h;
-	snprintf(sh->bad_what, sizeof(sh->bad_what), "%s", what);
-	__atomic_store_n(&sh->have_bad, 1, __ATOMIC_RELEASE);
-}
-
-/* One delivered buffer: check it, mark it, free it. @return 1 if it was
- * one of ours (our stream, a sequence number we can have sent). */
-static int check(struct dwcp_client *c, uint32_t idx, const uint32_t *expect)
-{
-	const struct dwcp_buf_hdr *h = dwcp_client_hdr(c, idx);
-	uint64_t seq = h->seq, bit;
-	int ours = seq < N_DESC && h->stream == sh->stream;
-
-	if (h->redeliveries)
-		bump(&sh->redelivered);
-	if (seq >= N_DESC) {
-		record_bad(h, "sequence number out of range", &sh->bad_seq);
-	} else if (h->stream != sh->stream) {
-		record_bad(h, "wrong stream", &sh->bad_stream);
-	} else if (h->status != DWCP_BUF_OK) {
-		record_bad(h, "status not OK", &sh->bad_status);
-	} else if (h->result != expect[seq]) {
-		record_bad(h, "wrong CRC result", &sh->wrong_crc);
-	} else if (dwcp_crc32c(0, dwcp_client_data(c, idx), h->len) != expect[seq]) {
-		record_bad(h, "payload changed", &sh->wrong_payload);
-	} else {
-		bit = 1ull << (seq % 64);
-		if (__atomic_fetch_or(&sh->done[seq / 64], bit, __ATOMIC_RELAXED) & bit)
-			record_bad(h, "delivered twice", &sh->duplicates);
-		else
-			bump(&sh->completed);
-	}
-	dwcp_client_free(c, idx);
-	return ours;
-}
-
-static void client_fail(const char *fmt, const char *msg)
-{
-	snprintf(sh->err, sizeof(sh->err), fmt, msg);
-	__atomic_store_n(&sh->phase, CLIENT_FAILED, __ATOMIC_RELEASE);
-	_exit(2);
-}
-
-/* Allocate, fill and submit up to the window; @return buffers submitted. */
-static unsigned top_up(struct dwcp_client *c, uint32_t *pend, unsigned *n_pend, uint64_t *next,
-		       uint32_t *expect)
-{
-	uint64_t limit = __atomic_load_n(&sh->allowance, __ATOMIC_ACQUIRE);
-	unsigned k;
-
-	if (limit > sh->target)
-		limit = sh->target;
-	while (sh->in_flight < WINDOW && *next < limit) {
-		uint64_t room = WINDOW - sh->in_flight, left = limit - *next;
-		unsigned want = (unsigned)(room < BURST ? room : BURST), got;
-
-		if (want > left)
-			want = (unsigned)left;
-		got = dwcp_client_alloc(c, pend + *n_pend, want);
-		if (!got)
-			break;
-		for (unsigned i = 0; i < got; i++) {
-			expect[*next] = fill(c, pend[*n_pend + i], *next);
-			(*next)++;
-		}
-		*n_pend += got;
-		sh->in_flight += got;
-	}
-	k = *n_pend ? dwcp_client_submit(c, pend, *n_pend) : 0;
-	memmove(pend, pend + k, (*n_pend - k) * sizeof(pend[0]));
-	*n_pend -= k;
-	sh->submitted += k;
-	return k;
-}
-
-static void client_main(const char *inst)
-{
-	struct dwcp_client c;
-	struct dwcp_err err = { 0 };
-	uint32_t pend[WINDOW], got[64];
-	uint32_t *expect = malloc(N_DESC * sizeof(uint32_t));
-	unsigned n_pend = 0, idle_turns = 0;
-	uint64_t next = 0;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (!expect)
-		client_fail("%s", "out of memory");
-	if (dwcp_client_open(&c, inst, NULL, "crash-test", "crash_test-client", &err))
-		client_fail("dwcp_client_open: %s", err.msg);
-	__atomic_store_n(&sh->phase, CLIENT_RUNNING, __ATOMIC_RELEASE);
-	while (ld(&sh->completed) < sh->target) {
-		unsigned sent = top_up(&c, pend, &n_pend, &next, expect);
-		unsigned n = dwcp_client_poll(&c, got, 64);
-
-		for (unsigned i = 0; i < n; i++)
-			sh->in_flight -= (uint64_t)check(&c, got[i], expect);
-		if (n || sent) {
-			idle_turns = 0;
-			continue;
-		}
-		if (++idle_turns % 64 == 0 && dwcp_attach_supervisor_gone(&c.at))
-			client_fail("%s", "the supervisor died");
-		dwcp_client_wait(&c, 10 * 1000 * 1000);
-	}
-	__atomic_store_n(&sh->phase, CLIENT_DONE, __ATOMIC_RELEASE);
-	_exit(0);
-}
-
 /* ---- the chaos driver (test process) ---- */
 
 static uint64_t count_done(void)
 {
-	uint64_t n = 0;
-
-	for (size_t i = 0; i < sizeof(sh->done) / sizeof(sh->done[0]); i++)
-		n += (uint64_t)__builtin_popcountll(ld(&sh->done[i]));
-	return n;
+	return dwcp_crcload_count_done(sh);
 }
 
 static void dump_client(const char *why)
 {
-	unsigned shown = 0;
-
-	fprintf(stderr, "==== client: %s\n", why);
-	fprintf(stderr, "phase %d%s%s; submitted %lu, completed %lu (bitmap %lu), in flight %lu\n",
-		sh->phase, sh->err[0] ? ": " : "", sh->err, ld(&sh->submitted), ld(&sh->completed),
-		count_done(), ld(&sh->in_flight));
-	fprintf(stderr, "wrong crc %lu, wrong payload %lu, bad status %lu, bad seq %lu, bad stream %lu, duplicates %lu, redelivered %lu\n",
-		ld(&sh->wrong_crc), ld(&sh->wrong_payload), ld(&sh->bad_status), ld(&sh->bad_seq),
-		ld(&sh->bad_stream), ld(&sh->duplicates), ld(&sh->redelivered));
-	if (__atomic_load_n(&sh->have_bad, __ATOMIC_ACQUIRE)) {
-		const struct dwcp_buf_hdr *h = &sh->bad_hdr;
-
-		fprintf(stderr, "first bad descriptor (%s): owner %#lx stream %#lx seq %lu len %u status %u prog_len %u pc %u prog[0] %#x prog[1] %#x result %#lx redeliveries %u\n",
-			sh->bad_what, h->owner, h->stream, h->seq, h->len, h->status, h->prog_len,
-			h->pc, h->prog[0], h->prog[1], h->result, h->redeliveries);
-	}
-	fprintf(stderr, "first missing sequence numbers among those submitted:");
-	for (uint64_t s = 0; s < ld(&sh->submitted) && s < N_DESC && shown < 20; s++)
-		if (!(ld(&sh->done[s / 64]) & (1ull << (s % 64)))) {
-			fprintf(stderr, " %lu", s);
-			shown++;
-		}
-	fprintf(stderr, "%s\n", shown ? "" : " none");
+	dwcp_crcload_dump(sh, why);
 }
 
 /* Fail the scenario with everything we know. */
@@ -321,8 +133,8 @@ static void guard(struct chaos *ch, bool simd_up)
 	}
 	if (client_pid > 0 && waitpid(client_pid, &client_status, WNOHANG) == client_pid)
 		client_pid = 0;
-	if (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) == CLIENT_FAILED ||
-	    (client_pid == 0 && __atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != CLIENT_DONE))
+	if (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) == DWCP_CRCLOAD_FAILED ||
+	    (client_pid == 0 && __atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != DWCP_CRCLOAD_DONE))
 		CHAOS_FAIL("the client ended early (wait status %#x)", client_status);
 }
 
@@ -488,18 +300,19 @@ static void report(struct chaos *ch, const char *what)
 static void start_client(uint64_t target, uint64_t allowance, uint64_t stream)
 {
 	if (sh)
-		munmap(sh, sizeof(*sh));
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert(sh != MAP_FAILED, "mmap: %s", strerror(errno));
+		dwcp_crcload_unmap(sh);
+	sh = dwcp_crcload_map(N_DESC);
+	cr_assert(sh, "mmap: %s", strerror(errno));
 	sh->target = target;
 	sh->allowance = allowance;
 	sh->stream = stream;
+	sh->step_slot = DWCP_SLOT_SIMD;
 	client_status = 0;
 	fflush(NULL);
 	client_pid = fork();
 	cr_assert(client_pid >= 0, "fork: %s", strerror(errno));
 	if (client_pid == 0)
-		client_main(node.instance);
+		dwcp_crcload_client_main(sh, node.instance, "crash_test-client");
 }
 
 static void check_client_results(uint64_t n)
@@ -541,7 +354,7 @@ static void run_scenario(int sig, const char *const *ovr, const char *what)
 	ch.deadline = dwcp_test_now_ms() + SCENARIO_MS;
 	ch.last_change = dwcp_test_now_ms();
 	start_client(N_DESC, 0, STREAM_A);
-	while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) == CLIENT_STARTING)
+	while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) == DWCP_CRCLOAD_STARTING)
 		sleep_guarded(&ch, 5, N_DESC);
 	/* Chaos while traffic flows: the client gets the descriptors in
 	 * N_EVENTS + 1 portions, the next one at each event, so that it
@@ -551,7 +364,7 @@ static void run_scenario(int sig, const char *const *ovr, const char *what)
 	__atomic_store_n(&sh->allowance, N_DESC, __ATOMIC_RELEASE);
 	fprintf(stderr, "%s: %u events done with %lu of %u descriptors completed\n", what,
 		ch.events, ld(&sh->completed), N_DESC);
-	while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != CLIENT_DONE)
+	while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != DWCP_CRCLOAD_DONE)
 		sleep_guarded(&ch, 10, N_DESC);
 	if (client_pid > 0 && waitpid(client_pid, &client_status, 0) == client_pid)
 		client_pid = 0;
@@ -641,7 +454,7 @@ static void wait_client_phase(struct chaos *ch, int phase)
 /* Reap the client, which must have completed its target intact. */
 static void finish_client(struct chaos *ch, const char *which)
 {
-	wait_client_phase(ch, CLIENT_DONE);
+	wait_client_phase(ch, DWCP_CRCLOAD_DONE);
 	if (client_pid > 0 && waitpid(client_pid, &client_status, 0) == client_pid)
 		client_pid = 0;
 	if (client_pid || !WIFEXITED(client_status) || WEXITSTATUS(client_status) != 0)
@@ -740,7 +553,7 @@ Test(crash, new_client_never_sees_a_dead_clients_buffers, .fini = teardown, .tim
 	start_client(N_DESC, N_DESC, STREAM_A);
 	simd = kill_client_upstream(&ch);
 	start_client(N_DESC / 10, N_DESC / 10, STREAM_B);
-	wait_client_phase(&ch, CLIENT_RUNNING);
+	wait_client_phase(&ch, DWCP_CRCLOAD_RUNNING);
 	cr_assert_eq(kill(simd, SIGCONT), 0, "SIGCONT svc-simd: %s", strerror(errno));
 	finish_client(&ch, "second");
 	cJSON_Delete(pool_full_status("the second client ended"));

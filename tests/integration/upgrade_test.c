@@ -46,6 +46,7 @@
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/client.h"
+#include "tests/lib/crcload.h"
 #include "tests/lib/node.h"
 #include "tests/lib/xfer.h"
 
@@ -59,31 +60,13 @@
 #define CMD_MS       120000u   /* hang guard for one dwcpctl command */
 #define POOL_MS      30000u
 
-enum phase { CLIENT_STARTING, CLIENT_RUNNING, CLIENT_DONE, CLIENT_FAILED };
-
-/* Shared between the client child and the driver (MAP_SHARED, anonymous). */
-struct shared {
-	int phase;
-	char err[512];
-	uint64_t submitted, completed;
-	uint64_t wrong_crc, wrong_payload, bad_status, bad_seq, bad_stream, duplicates;
-	uint64_t redelivered, in_flight;
-	uint64_t allowance;              /* written by the driver */
-	uint64_t target;
-	unsigned step_slot;              /* the service that computes the CRC */
-	int have_bad;
-	char bad_what[64];
-	struct dwcp_buf_hdr bad_hdr;
-	uint64_t done[(N_MAX + 63) / 64];
-};
-
 static struct dwcp_test_node node;
 static struct dwcp_xfer_pair pair;
 static struct dwcp_xfer_proc snd, rcv;
 static char dir[64];
 static pid_t client_pid;
 static int client_status;
-static struct shared *sh;
+static struct dwcp_crcload *sh;
 
 static void teardown(void)
 {
@@ -100,19 +83,9 @@ static void teardown(void)
 		dwcp_xfer_sh(NULL, 0, "rm -rf '%s'", dir);
 	dir[0] = '\0';
 	if (sh) {
-		munmap(sh, sizeof(*sh));
+		dwcp_crcload_unmap(sh);
 		sh = NULL;
 	}
-}
-
-/* ---- the client (child process) ---- */
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
 }
 
 static uint64_t ld(const uint64_t *p)
@@ -120,175 +93,16 @@ static uint64_t ld(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-static void bump(uint64_t *p)
-{
-	__atomic_fetch_add(p, 1, __ATOMIC_RELAXED);
-}
-
-static uint32_t fill(struct dwcp_client *c, uint32_t idx, uint64_t seq)
-{
-	const uint16_t step = dwcp_prog_step(sh->step_slot, DWCP_OP_CRC32C);
-	struct dwcp_buf_hdr *h = dwcp_client_hdr(c, idx);
-	uint64_t s = seq * 0x9e3779b97f4a7c15ull + 7, *d = dwcp_client_data(c, idx);
-	uint32_t len = 64 + (uint32_t)(xorshift(&s) % 449);
-
-	for (uint32_t i = 0; i < (len + 7) / 8; i++)
-		d[i] = xorshift(&s);
-	h->stream = STREAM;
-	h->seq = seq;
-	h->len = len;
-	dwcp_client_set_prog(c, idx, &step, 1);
-	return dwcp_crc32c(0, d, len);
-}
-
-static void record_bad(const struct dwcp_buf_hdr *h, const char *what, uint64_t *counter)
-{
-	bump(counter);
-	if (sh->have_bad)
-		return;
-	sh->bad_hdr = *h;
-	snprintf(sh->bad_what, sizeof(sh->bad_what), "%s", what);
-	__atomic_store_n(&sh->have_bad, 1, __ATOMIC_RELEASE);
-}
-
-static int check(struct dwcp_client *c, uint32_t idx, const uint32_t *expect)
-{
-	const struct dwcp_buf_hdr *h = dwcp_client_hdr(c, idx);
-	uint64_t seq = h->seq, bit;
-	int ours = seq < sh->target && h->stream == STREAM;
-
-	if (h->redeliveries)
-		bump(&sh->redelivered);
-	if (seq >= sh->target) {
-		record_bad(h, "sequence number out of range", &sh->bad_seq);
-	} else if (h->stream != STREAM) {
-		record_bad(h, "wrong stream", &sh->bad_stream);
-	} else if (h->status != DWCP_BUF_OK) {
-		record_bad(h, "status not OK", &sh->bad_status);
-	} else if (h->result != expect[seq]) {
-		record_bad(h, "wrong CRC result", &sh->wrong_crc);
-	} else if (dwcp_crc32c(0, dwcp_client_data(c, idx), h->len) != expect[seq]) {
-		record_bad(h, "payload changed", &sh->wrong_payload);
-	} else {
-		bit = 1ull << (seq % 64);
-		if (__atomic_fetch_or(&sh->done[seq / 64], bit, __ATOMIC_RELAXED) & bit)
-			record_bad(h, "delivered twice", &sh->duplicates);
-		else
-			bump(&sh->completed);
-	}
-	dwcp_client_free(c, idx);
-	return ours;
-}
-
-static void client_fail(const char *fmt, const char *msg)
-{
-	snprintf(sh->err, sizeof(sh->err), fmt, msg);
-	__atomic_store_n(&sh->phase, CLIENT_FAILED, __ATOMIC_RELEASE);
-	_exit(2);
-}
-
-static unsigned top_up(struct dwcp_client *c, uint32_t *pend, unsigned *n_pend, uint64_t *next,
-		       uint32_t *expect)
-{
-	uint64_t limit = __atomic_load_n(&sh->allowance, __ATOMIC_ACQUIRE);
-	unsigned k;
-
-	if (limit > sh->target)
-		limit = sh->target;
-	while (sh->in_flight < WINDOW && *next < limit) {
-		uint64_t room = WINDOW - sh->in_flight, left = limit - *next;
-		unsigned want = (unsigned)(room < BURST ? room : BURST), got;
-
-		if (want > left)
-			want = (unsigned)left;
-		got = dwcp_client_alloc(c, pend + *n_pend, want);
-		if (!got)
-			break;
-		for (unsigned i = 0; i < got; i++) {
-			expect[*next] = fill(c, pend[*n_pend + i], *next);
-			(*next)++;
-		}
-		*n_pend += got;
-		sh->in_flight += got;
-	}
-	k = *n_pend ? dwcp_client_submit(c, pend, *n_pend) : 0;
-	memmove(pend, pend + k, (*n_pend - k) * sizeof(pend[0]));
-	*n_pend -= k;
-	sh->submitted += k;
-	return k;
-}
-
-static void client_main(const char *inst)
-{
-	struct dwcp_client c;
-	struct dwcp_err err = { 0 };
-	uint32_t pend[WINDOW], got[64];
-	uint32_t *expect = malloc(N_MAX * sizeof(uint32_t));
-	unsigned n_pend = 0, idle_turns = 0;
-	uint64_t next = 0;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (!expect)
-		client_fail("%s", "out of memory");
-	if (dwcp_client_open(&c, inst, NULL, "upgrade-test", "upgrade_test-client", &err))
-		client_fail("dwcp_client_open: %s", err.msg);
-	__atomic_store_n(&sh->phase, CLIENT_RUNNING, __ATOMIC_RELEASE);
-	while (ld(&sh->completed) < sh->target) {
-		unsigned sent = top_up(&c, pend, &n_pend, &next, expect);
-		unsigned n = dwcp_client_poll(&c, got, 64);
-
-		for (unsigned i = 0; i < n; i++)
-			sh->in_flight -= (uint64_t)check(&c, got[i], expect);
-		if (n || sent) {
-			idle_turns = 0;
-			continue;
-		}
-		if (++idle_turns % 64 == 0 && dwcp_attach_supervisor_gone(&c.at))
-			client_fail("%s", "the supervisor died");
-		dwcp_client_wait(&c, 10 * 1000 * 1000);
-	}
-	__atomic_store_n(&sh->phase, CLIENT_DONE, __ATOMIC_RELEASE);
-	_exit(0);
-}
-
 /* ---- the driver ---- */
 
 static uint64_t count_done(void)
 {
-	uint64_t n = 0;
-
-	for (size_t i = 0; i < sizeof(sh->done) / sizeof(sh->done[0]); i++)
-		n += (uint64_t)__builtin_popcountll(ld(&sh->done[i]));
-	return n;
+	return dwcp_crcload_count_done(sh);
 }
 
 static void dump_client(const char *why)
 {
-	unsigned shown = 0;
-
-	if (!sh)
-		return;
-	fprintf(stderr, "==== client: %s\n", why);
-	fprintf(stderr, "phase %d%s%s; submitted %lu, completed %lu (bitmap %lu) of %lu, in flight %lu\n",
-		sh->phase, sh->err[0] ? ": " : "", sh->err, ld(&sh->submitted), ld(&sh->completed),
-		count_done(), sh->target, ld(&sh->in_flight));
-	fprintf(stderr, "wrong crc %lu, wrong payload %lu, bad status %lu, bad seq %lu, bad stream %lu, duplicates %lu, redelivered %lu\n",
-		ld(&sh->wrong_crc), ld(&sh->wrong_payload), ld(&sh->bad_status), ld(&sh->bad_seq),
-		ld(&sh->bad_stream), ld(&sh->duplicates), ld(&sh->redelivered));
-	if (__atomic_load_n(&sh->have_bad, __ATOMIC_ACQUIRE)) {
-		const struct dwcp_buf_hdr *h = &sh->bad_hdr;
-
-		fprintf(stderr, "first bad descriptor (%s): owner %#lx stream %#lx seq %lu len %u status %u prog_len %u pc %u prog[0] %#x result %#lx redeliveries %u\n",
-			sh->bad_what, h->owner, h->stream, h->seq, h->len, h->status, h->prog_len,
-			h->pc, h->prog[0], h->result, h->redeliveries);
-	}
-	fprintf(stderr, "first missing sequence numbers among those submitted:");
-	for (uint64_t s = 0; s < ld(&sh->submitted) && s < N_MAX && shown < 20; s++)
-		if (!(ld(&sh->done[s / 64]) & (1ull << (s % 64)))) {
-			fprintf(stderr, " %lu", s);
-			shown++;
-		}
-	fprintf(stderr, "%s\n", shown ? "" : " none");
+	dwcp_crcload_dump(sh, why);
 }
 
 #define UP_FAIL(...)                                                             \
@@ -320,8 +134,8 @@ static void guard(struct load *ld_, bool busy)
 	}
 	if (client_pid > 0 && waitpid(client_pid, &client_status, WNOHANG) == client_pid)
 		client_pid = 0;
-	if (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) == CLIENT_FAILED ||
-	    (client_pid == 0 && __atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != CLIENT_DONE))
+	if (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) == DWCP_CRCLOAD_FAILED ||
+	    (client_pid == 0 && __atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != DWCP_CRCLOAD_DONE))
 		UP_FAIL("the client ended early (wait status %#x)", client_status);
 }
 
@@ -338,19 +152,20 @@ static void sleep_guarded(struct load *l, unsigned ms, uint64_t enough)
 
 static void start_client(uint64_t target, unsigned step_slot, struct load *l)
 {
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert(sh != MAP_FAILED, "mmap: %s", strerror(errno));
+	sh = dwcp_crcload_map(N_MAX);
+	cr_assert(sh, "mmap: %s", strerror(errno));
 	sh->target = target;
 	sh->step_slot = step_slot;
+	sh->stream = STREAM;
 	client_status = 0;
 	fflush(NULL);
 	client_pid = fork();
 	cr_assert(client_pid >= 0, "fork: %s", strerror(errno));
 	if (client_pid == 0)
-		client_main(node.instance);
+		dwcp_crcload_client_main(sh, node.instance, "upgrade_test-client");
 	l->deadline = dwcp_test_now_ms() + SCENARIO_MS;
 	l->last_change = dwcp_test_now_ms();
-	while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) == CLIENT_STARTING)
+	while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) == DWCP_CRCLOAD_STARTING)
 		sleep_guarded(l, 5, target);
 }
 
@@ -361,7 +176,7 @@ static void finish_client(struct load *l)
 	long free_n;
 
 	__atomic_store_n(&sh->allowance, sh->target, __ATOMIC_RELEASE);
-	while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != CLIENT_DONE)
+	while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != DWCP_CRCLOAD_DONE)
 		sleep_guarded(l, 10, sh->target);
 	if (client_pid > 0 && waitpid(client_pid, &client_status, 0) == client_pid)
 		client_pid = 0;
