@@ -105,6 +105,9 @@ $(BUILD)/tests/%: tests/%.c $(LIB_TEST) $(LIBS)
 # frame.c is svc-net's, outside the libraries above; the rule links $(LDFLAGS) before them.
 $(BUILD)/tests/unit/net/frame_test: $(BUILD)/obj/svc-net/frame.o
 $(BUILD)/tests/unit/net/frame_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o
+# The trust tests speak the protocol themselves: svc-net's frames and proofs.
+$(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
+$(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)

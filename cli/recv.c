@@ -261,6 +261,7 @@ static int run(struct receiver *r)
 {
 	uint64_t next_draw = 0;
 	const uint64_t t_start = dwcp_now_ns();
+	const uint64_t auth_failures0 = __atomic_load_n(&r->c.at.shm.node->auth_failures, __ATOMIC_RELAXED);
 
 	r->last_progress_ns = t_start;
 	while (!r->done) {
@@ -277,9 +278,16 @@ static int run(struct receiver *r)
 			}
 		}
 		if (r->o.timeout_s &&
-		    dwcp_now_ns() - r->last_progress_ns > (uint64_t)r->o.timeout_s * 1000000000ull)
+		    dwcp_now_ns() - r->last_progress_ns > (uint64_t)r->o.timeout_s * 1000000000ull) {
+			uint64_t af = __atomic_load_n(&r->c.at.shm.node->auth_failures, __ATOMIC_RELAXED) -
+				      auth_failures0;
+
+			if (!r->first_ns && af)
+				return fail(r, "no chunk for %u s: %llu connection(s) to this node failed authentication meanwhile (a sender with another key file? both nodes need the same [crypto] key_file)",
+					    r->o.timeout_s, (unsigned long long)af);
 			return fail(r, "no chunk for %u s%s", r->o.timeout_s,
 				    r->first_ns ? " (the sender stopped)" : " (nobody sent this stream)");
+		}
 		if (!r->o.no_progress && !r->o.json && r->first_ns && dwcp_now_ns() >= next_draw) {
 			next_draw = dwcp_now_ns() + 200000000ull;
 			xfer_progress(r->written, 0, xfer_since(r->first_ns), "receiving");

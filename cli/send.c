@@ -272,6 +272,9 @@ static const char *net_note(struct sender *s, char *buf, size_t len)
 		return NULL;
 	if (err == ENOENT)
 		snprintf(buf, len, "waiting for `dwcp recv --stream %s` at %s", s->o.stream, e->peer);
+	else if (err == EKEYREJECTED || err == ENOKEY)
+		snprintf(buf, len, "peer %s: %s: both nodes need the same key file ([crypto] key_file, made by `dwcp keygen`)",
+			 e->peer, err == ENOKEY ? "the peer has no key" : "the peer does not hold this node's key");
 	else
 		snprintf(buf, len, "peer %s unreachable: %s (retrying)", e->peer, strerror(err));
 	return buf;
@@ -342,6 +345,13 @@ static int run(struct sender *s)
 					dwcp_client_free(&s->c, got[j]);
 				return rc;
 			}
+		}
+		/* A key mismatch does not heal by waiting: say so now. */
+		{
+			int ne = __atomic_load_n(&s->c.at.shm.node->streams[s->ent].net_error, __ATOMIC_ACQUIRE);
+
+			if ((ne == EKEYREJECTED || ne == ENOKEY) && !s->acked)
+				return fail(s, "%s", net_note(s, note, sizeof(note)));
 		}
 		if (dwcp_now_ns() - s->last_progress_ns > (uint64_t)s->o.timeout_s * 1000000000ull) {
 			const char *why = net_note(s, note, sizeof(note));

@@ -94,6 +94,7 @@ static const struct key_desc keys[] = {
 	{ SEC_RUNTIME, K_BOOL, 0, "poll_mode", OFF(poll_mode), 0, 0 },
 	{ SEC_SERVICES, K_SERVICES, 0, "enable", OFF(services), 0, 0 },
 	{ SEC_CRYPTO, K_PATH, F_EMPTY_OK | F_ABSOLUTE, "key_file", OFF(key_file), 0, 0 },
+	{ SEC_CRYPTO, K_BOOL, 0, "insecure", OFF(crypto_insecure), 0, 0 },
 	{ SEC_MEM, K_U32, 0, "delta_cache_mb", OFF(delta_cache_mb), 0, 65536 },
 	{ SEC_COMPRESS, K_U32, 0, "zstd_level", OFF(zstd_level), 1, 19 },
 	{ SEC_COMPRESS, K_U32, 0, "lz4_level", OFF(lz4_level), 1, 12 },
@@ -104,6 +105,8 @@ static const struct key_desc keys[] = {
 	{ SEC_NET, K_U32, F_BYTES, "socket_buffer", OFF(net_sockbuf), 65536, 1u << 30 },
 	{ SEC_NET, K_U32, 0, "resend_ms", OFF(net_resend_ms), 50, 600000 },
 	{ SEC_NET, K_WORD, 0, "congestion", OFF(net_congestion), 0, 0 },
+	{ SEC_NET, K_U32, 0, "handshake_ms", OFF(net_handshake_ms), 100, 60000 },
+	{ SEC_NET, K_U32, 0, "max_unauthenticated", OFF(net_max_unauth), 1, 128 },
 	{ SEC_STREAM, K_U32, F_BYTES | F_PAGE, "chunk_size", OFF(chunk_size), 4096, 65536 },
 	{ SEC_STREAM, K_U32, 0, "window", OFF(window), 1, 65536 },
 	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
@@ -676,6 +679,8 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->net_busy_poll_us = 0;
 	cfg->net_sockbuf = 16u << 20;
 	cfg->net_resend_ms = 2000;
+	cfg->net_handshake_ms = 5000;
+	cfg->net_max_unauth = 32;
 	snprintf(cfg->net_congestion, sizeof(cfg->net_congestion), "bbr");
 	cfg->chunk_size = 65536;
 	cfg->window = 256;

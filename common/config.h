@@ -73,6 +73,9 @@ struct dwcp_config {
 	                               * (`dwcp keygen`, common/keyfile.h); default "" = no
 	                               * encryption configured. Absolute because the services
 	                               * that read it need not share the supervisor's cwd */
+	bool     crypto_insecure;     /* insecure; default false. Without a key a node listens on
+	                               * loopback addresses only; true lets it listen anywhere
+	                               * and accept unauthenticated, unencrypted peers */
 	/* [net] (svc-net, the AMST kernel-TCP transport) */
 	char     net_listen[DWCP_ADDR_MAX]; /* listen; HOST:PORT or "" = accept nothing; default
 	                               * "0.0.0.0:7100"; `dwcp-supervisor start --listen` overrides */
@@ -84,6 +87,10 @@ struct dwcp_config {
 	                               * acknowledged for this long */
 	char     net_congestion[16];  /* congestion; default "bbr" (cubic, with a log line, if the
 	                               * kernel lacks it) */
+	uint32_t net_handshake_ms;    /* handshake_ms; 100..60000; default 5000: a connection that
+	                               * has not authenticated by then is closed */
+	uint32_t net_max_unauth;      /* max_unauthenticated; 1..128; default 32: connections still
+	                               * in their handshake; beyond it the oldest is closed */
 	/* [peers] NAME = HOST:PORT, any number up to DWCP_CFG_MAX_PEERS */
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
 	unsigned n_peers;

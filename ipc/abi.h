@@ -19,7 +19,8 @@
 #ifdef DWCP_ABI_VERSION_OVERRIDE              /* tests build a mismatching binary */
 #define DWCP_ABI_VERSION ((uint32_t)DWCP_ABI_VERSION_OVERRIDE)
 #else
-#define DWCP_ABI_VERSION 5u   /* 4: the slot's drain flag; 5: finished transfers in the node part */
+#define DWCP_ABI_VERSION 6u   /* 4: the slot's drain flag; 5: finished transfers in the node part;
+                               * 6: [crypto] insecure, [net] handshake limits in the node part */
 #endif
 
 /* Rendezvous: the memzone every process looks up after rte_eal_init. */

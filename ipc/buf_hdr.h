@@ -130,6 +130,8 @@ enum dwcp_op {
 #define DWCP_BUF_ENACK    12  /* sender side: the receiver refused the chunk; result = its
                                * reason (one of the codes above) */
 #define DWCP_BUF_ENOPEER  13  /* sender side: the stream's peer is unreachable */
+#define DWCP_BUF_EBUSY    14  /* the receiver holds its quota of the stream's or peer's
+                               * chunks already: send it again a little later */
 
 /** What a DWCP_BUF_* status means, for messages (ipc/names.c). */
 const char *dwcp_buf_status_name(unsigned status);

@@ -145,8 +145,12 @@ static int engine_open(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *st, u
 
 	if (!st->key)
 		return DWCP_BUF_ENOKEY;
-	if (dwcp_chunk_checked(ctx, h, c) || !(c->flags & DWCP_CHUNK_F_SEALED))
+	if (dwcp_chunk_checked(ctx, h, c))
 		return DWCP_BUF_EBADCHUNK;
+	/* A keyed receiver opens every chunk: an unsealed one did not come
+	 * from a holder of the key. */
+	if (!(c->flags & DWCP_CHUNK_F_SEALED))
+		return DWCP_BUF_EAUTH;
 	if (dwcp_chunk_begin_output(ctx, c, out, &oc))
 		return -EAGAIN;
 	dwcp_chunk_aad(c, &aad);

@@ -47,6 +47,7 @@ const char *dwcp_buf_status_name(unsigned status)
 		[DWCP_BUF_ESTALE] = "chunk of an older transfer",
 		[DWCP_BUF_ENACK] = "refused by the receiver",
 		[DWCP_BUF_ENOPEER] = "peer unreachable",
+		[DWCP_BUF_EBUSY] = "receiver busy (stream or peer quota): resent later",
 	};
 
 	return status < sizeof(n) / sizeof(n[0]) && n[status] ? n[status] : "unknown status";

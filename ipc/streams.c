@@ -47,6 +47,9 @@ void dwcp_node_conf_fill(struct dwcp_node_conf *nc, const struct dwcp_config *cf
 	nc->busy_poll_us = cfg->net_busy_poll_us;
 	nc->sockbuf = cfg->net_sockbuf;
 	nc->resend_ms = cfg->net_resend_ms;
+	nc->insecure = cfg->crypto_insecure;
+	nc->handshake_ms = cfg->net_handshake_ms;
+	nc->max_unauth = cfg->net_max_unauth;
 	nc->chunk_size = cfg->chunk_size;
 	nc->window = cfg->window;
 	nc->codec = cfg->codec;

@@ -51,6 +51,9 @@ struct dwcp_node_conf {                  /* writer: supervisor, once */
 	char     recv_dir[DWCP_PATH_MAX];
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
 	uint32_t gpu_cpu_backend;        /* [gpu] cpu_backend */
+	uint32_t insecure;               /* [crypto] insecure */
+	uint32_t handshake_ms;           /* [net] handshake_ms */
+	uint32_t max_unauth;             /* [net] max_unauthenticated */
 };
 
 enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };
@@ -98,7 +101,9 @@ struct dwcp_node_part {
 	uint8_t pad[4096 - sizeof(struct dwcp_node_conf)];
 	struct dwcp_stream_ent streams[DWCP_MAX_STREAMS];
 	uint64_t done_next;              /* writers: recv clients (atomic add) */
-	uint64_t pad2[7];
+	uint64_t auth_failures;          /* writer: svc-net (atomic add): handshakes refused for a
+	                                  * key mismatch or a bad proof; `dwcp recv` names it */
+	uint64_t pad2[6];
 	struct dwcp_stream_done done[DWCP_DONE_MAX];
 };
 

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/keyfile.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
@@ -154,14 +156,22 @@ int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
 	return free_p;
 }
 
-static int peer_conns(const struct net *n, int p, int *out, unsigned max)
+/* The peer's connections; @p ready: only those past the handshake (where
+ * chunks and answers may go). */
+static int peer_conns_of(const struct net *n, int p, bool ready, int *out, unsigned max)
 {
 	int k = 0;
 
 	for (unsigned c = 0; c < NET_MAX_CONNS && (unsigned)k < max; c++)
-		if (n->conns[c].state != CONN_FREE && n->conns[c].peer == p)
+		if (n->conns[c].state != CONN_FREE && n->conns[c].peer == p &&
+		    (!ready || (n->conns[c].state == CONN_UP && n->conns[c].hs == HS_DONE)))
 			out[k++] = (int)c;
 	return k;
+}
+
+static int peer_conns(const struct net *n, int p, int *out, unsigned max)
+{
+	return peer_conns_of(n, p, false, out, max);
 }
 
 static void pending_push(struct net *n, int p, uint32_t idx)
@@ -186,11 +196,11 @@ static void pending_push(struct net *n, int p, uint32_t idx)
 }
 
 /* Stripe the peer's queued chunks over its connections. */
-static unsigned peer_dispatch(struct net *n, int p)
+unsigned net_peer_dispatch(struct net *n, int p)
 {
 	struct net_peer *pe = &n->peers[p];
 	int cs[DWCP_FRAME_MAX_CONNS];
-	int k = peer_conns(n, p, cs, DWCP_FRAME_MAX_CONNS);
+	int k = peer_conns_of(n, p, true, cs, DWCP_FRAME_MAX_CONNS);
 	unsigned moved = pe->n_pending;
 
 	if (!k || !pe->n_pending)
@@ -264,7 +274,7 @@ int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 	fl_insert(n, idx);
 	pending_push(n, p, idx);
 	peer_connect(n, p, dwcp_now_ns());
-	peer_dispatch(n, p);
+	net_peer_dispatch(n, p);
 	return DWCP_SVC_KEEP;
 }
 
@@ -315,6 +325,12 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		 * key (or forged): resending cannot help, the transfer stops. */
 		fl_release(n, idx, DWCP_BUF_ENACK, a->status);
 		break;
+	case DWCP_BUF_EBUSY:
+		/* The receiver holds its quota of this stream's chunks: the
+		 * same short wait as for a receiver not there yet, silently. */
+		f->state = FL_SENT;
+		f->sent_ns = dwcp_now_ns() + ENORECV_RETRY_NS - (uint64_t)n->conf->resend_ms * 1000000ull;
+		break;
 	case DWCP_BUF_ENORECV:
 		/* Nobody receives the stream yet (a `dwcp recv` started after
 		 * `dwcp send`): try again soon — not after a whole resend_ms, a
@@ -328,7 +344,7 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		fl_release(n, idx, DWCP_BUF_ENACK, a->status);
 		break;
 	}
-	peer_dispatch(n, f->peer);
+	net_peer_dispatch(n, f->peer);
 }
 
 void net_on_zc_done(struct net *n, int c)
@@ -390,25 +406,31 @@ void net_on_conn_lost(struct net *n, int c)
 
 /* ---- receiver ---- */
 
-static int peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
+/* An incoming connection passed its handshake: find or make its peer
+ * (one per session of the connecting svc-net). @return the peer, or
+ * -ENOSPC (no peer slot) / -EMFILE (the peer has all the connections its
+ * HELLO announced). */
+int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
 {
-	int free_p = -1;
+	int free_p = -1, cs[DWCP_FRAME_MAX_CONNS];
 	struct net_peer *p;
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof(ss);
 
 	for (unsigned i = 0; i < NET_MAX_PEERS; i++) {
 		if (n->peers[i].used && !n->peers[i].outgoing &&
-		    memcmp(n->peers[i].session, h->session, sizeof(h->session)) == 0)
+		    memcmp(n->peers[i].session, h->session, sizeof(h->session)) == 0) {
+			if (peer_conns(n, (int)i, cs, DWCP_FRAME_MAX_CONNS) >= (int)n->peers[i].n_conns)
+				return -EMFILE;
+			n->conns[c].peer = (int)i;
 			return (int)i;
+		}
 		if (!n->peers[i].used && free_p < 0)
 			free_p = (int)i;
 	}
 	if (free_p < 0) {
 		/* Forget the incoming peer with no connection left. */
 		for (unsigned i = 0; i < NET_MAX_PEERS && free_p < 0; i++) {
-			int cs[1];
-
 			if (!n->peers[i].outgoing && !peer_conns(n, (int)i, cs, 1)) {
 				free(n->peers[i].pending);
 				free_p = (int)i;
@@ -425,7 +447,12 @@ static int peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
 		dwcp_addr_format((struct sockaddr *)&ss, p->addr);
 	p->n_conns = h->n_conns;
 	p->used = true;
-	DWCP_INFO("svc-net: peer '%s' (%s) connected", p->name, p->addr);
+	for (unsigned i = 0; i < DWCP_MAX_STREAMS; i++)
+		if (n->rxq[i].peer == free_p)
+			n->rxq[i].peer = -1;   /* a former peer's count is not this one's */
+	n->conns[c].peer = free_p;
+	DWCP_INFO("svc-net: peer '%s' (%s) connected%s", p->name, p->addr,
+		  n->keyed ? ", authenticated" : " (no key)");
 	return free_p;
 }
 
@@ -434,8 +461,11 @@ static void send_ack(struct net *n, int c, const struct dwcp_chunk_hdr *ch, uint
 	struct dwcp_frame_ack a = { .stream = ch->stream, .seq = ch->seq, .status = status,
 				    .xfer = ch->xfer };
 	uint8_t buf[DWCP_FRAME_HDR_LEN + sizeof(a)];
-	size_t len = dwcp_frame_encode_ack(buf, status ? DWCP_FRAME_NACK : DWCP_FRAME_ACK, &a);
+	size_t len;
 
+	if (n->keyed)
+		dwcp_amst_ackmac_sign(&n->conns[c].ackmac, &a);
+	len = dwcp_frame_encode_ack(buf, status ? DWCP_FRAME_NACK : DWCP_FRAME_ACK, &a);
 	net_conn_queue_small(n, c, buf, len);
 	if (n->conns[c].state == CONN_UP)
 		net_conn_flush(n, c);
@@ -444,39 +474,59 @@ static void send_ack(struct net *n, int c, const struct dwcp_chunk_hdr *ch, uint
 void net_on_frame(struct net *n, int c, struct dwcp_frame *f)
 {
 	struct net_conn *k = &n->conns[c];
-	int p;
 
 	switch (f->type) {
 	case DWCP_FRAME_HELLO:
-		if (k->outgoing)
-			return;      /* the receiver's answer to ours */
-		if (k->peer >= 0)
-			return;
-		p = peer_in(n, c, &f->u.hello);
-		if (p < 0) {
-			net_conn_close(n, c, "too many peers");
-			return;
-		}
-		k->peer = p;
-		{
-			struct dwcp_frame_hello h = f->u.hello;
-			uint8_t buf[NET_SMALL_MAX];
-
-			snprintf(h.instance, sizeof(h.instance), "%s", n->ctx->at.shm.ctl->instance);
-			net_conn_queue_small(n, c, buf, dwcp_frame_encode_hello(buf, &h));
-		}
+		net_on_hello(n, c, &f->u.hello);
+		return;
+	case DWCP_FRAME_AUTH:
+		net_on_auth(n, c, &f->u.auth);
 		return;
 	case DWCP_FRAME_ACK:
 	case DWCP_FRAME_NACK:
-		if (k->outgoing)
-			on_ack(n, &f->u.ack, f->type == DWCP_FRAME_ACK);
+		/* Answers come only to the end that sent chunks, after the
+		 * handshake, and with the connection's MAC when keyed. */
+		if (!k->outgoing || k->hs != HS_DONE) {
+			net_conn_close(n, c, "an answer where none may come");
+			return;
+		}
+		if (n->keyed && !dwcp_amst_ackmac_verify(&k->ackmac, &f->u.ack)) {
+			DWCP_WARN("svc-net: connection %d to %s: an answer failed its MAC (forged or replayed on the path); closing, its chunks are resent",
+				  c, n->peers[k->peer].addr);
+			dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
+			net_conn_close(n, c, "answer MAC mismatch");
+			return;
+		}
+		on_ack(n, &f->u.ack, f->type == DWCP_FRAME_ACK);
 		return;
 	case DWCP_FRAME_BYE:
 		DWCP_INFO("svc-net: connection %d: peer says goodbye: %s", c, f->u.bye);
+		if (k->outgoing && k->peer >= 0 && k->hs != HS_DONE)
+			n->peers[k->peer].last_error = EKEYREJECTED;
 		return;
 	default:
 		return;
 	}
+}
+
+/* Receiver quota of stream-table entry @p ent (a chunk from peer @p p).
+ * @return true when one more chunk may be taken (and counts it). */
+static bool rx_quota_take(struct net *n, int ent, uint64_t claim, int p)
+{
+	uint32_t peer_held = 0;
+
+	if (n->rxq[ent].claim != claim) {
+		n->rxq[ent].claim = claim;   /* a new `dwcp recv` in the entry */
+		n->rxq[ent].held = 0;
+	}
+	n->rxq[ent].peer = (int16_t)p;
+	for (unsigned i = 0; i < DWCP_MAX_STREAMS; i++)
+		if (n->rxq[i].peer == p)
+			peer_held += n->rxq[i].held;
+	if (n->rxq[ent].held >= n->quota_stream || peer_held >= n->quota_peer)
+		return false;
+	n->rxq[ent].held++;
+	return true;
 }
 
 void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
@@ -486,18 +536,26 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
 	struct dwcp_stream_ent e;
 	unsigned np = 0;
+	int ent;
 
-	if (k->outgoing || k->peer < 0) {
+	if (k->outgoing || k->peer < 0 || k->hs != HS_DONE) {
 		dwcp_svc_free(n->ctx, idx);
 		net_conn_close(n, c, k->outgoing ? "a chunk from the receiver" : "a chunk before HELLO");
 		return;
 	}
-	if (dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_RECV, ch->stream, &e) < 0) {
+	ent = dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_RECV, ch->stream, &e);
+	if (ent < 0) {
 		/* A resend of a transfer already written whose last ACKs were
 		 * lost: acknowledge it, or its sender would wait forever. */
 		bool done = dwcp_streams_is_done(&n->ctx->at.shm, ch->stream, ch->xfer, ch->seq);
 
 		send_ack(n, c, ch, done ? 0 : DWCP_BUF_ENORECV);
+		dwcp_svc_free(n->ctx, idx);
+		return;
+	}
+	if (!rx_quota_take(n, ent, e.claim, k->peer)) {
+		dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
+		send_ack(n, c, ch, DWCP_BUF_EBUSY);
 		dwcp_svc_free(n->ctx, idx);
 		return;
 	}
@@ -507,11 +565,13 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	h->len = len;
 	h->t_submit_ns = dwcp_now_ns();
 	h->wire_len = DWCP_FRAME_HDR_LEN + len;
-	h->origin = (uint64_t)n->ctx->at.gen << 32 | (uint32_t)k->peer;
+	h->origin = (uint64_t)n->ctx->at.gen << 32 | (uint32_t)ent << 16 | (uint32_t)k->peer;
 	/* Verify first: until the CRC matched, the flags that choose the
 	 * next steps may be damaged, and verify refuses such a chunk. */
 	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_VERIFY);
-	if (ch->flags & DWCP_CHUNK_F_SEALED)
+	/* A keyed node opens every chunk: one that is not sealed fails there
+	 * (EAUTH), whatever its flags say. */
+	if (n->keyed || ch->flags & DWCP_CHUNK_F_SEALED)
 		h->prog[np++] = dwcp_prog_step(dwcp_chunk_op_engine(&n->ctx->at.shm, DWCP_OP_OPEN),
 					       DWCP_OP_OPEN);
 	if (ch->codec != DWCP_CHUNK_CODEC_NONE)
@@ -527,14 +587,17 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
 {
 	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
-	uint32_t gen = (uint32_t)(h->origin >> 32), p = (uint32_t)h->origin;
+	uint32_t gen = (uint32_t)(h->origin >> 32), p = (uint32_t)h->origin & 0xffff;
+	uint32_t ent = (uint32_t)(h->origin >> 16) & 0xffff;
 	int cs[DWCP_FRAME_MAX_CONNS], k;
 
 	/* From a previous generation of svc-net: its connections are gone,
 	 * the sender resends and the receiver answers the duplicate. */
 	if (gen != n->ctx->at.gen || p >= NET_MAX_PEERS || !n->peers[p].used)
 		return DWCP_BUF_OK;
-	k = peer_conns(n, (int)p, cs, DWCP_FRAME_MAX_CONNS);
+	if (ent < DWCP_MAX_STREAMS && n->rxq[ent].held)
+		n->rxq[ent].held--;
+	k = peer_conns_of(n, (int)p, true, cs, DWCP_FRAME_MAX_CONNS);
 	if (!k)
 		return DWCP_BUF_OK;
 	if (h->len < DWCP_CHUNK_HDR_LEN)
@@ -570,6 +633,7 @@ unsigned net_timers(struct net *n, uint64_t now)
 	if (now < n->next_timer_ns)
 		return 0;
 	n->next_timer_ns = now + TIMER_NS;
+	work += net_handshake_timers(n, now);
 	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
 		struct inflight *f = &n->fl[i];
 
@@ -589,7 +653,7 @@ unsigned net_timers(struct net *n, uint64_t now)
 		peer_drop_orphans(n, (int)p);
 		if (n->peers[p].n_pending)
 			peer_connect(n, p, now);
-		work += peer_dispatch(n, (int)p);
+		work += net_peer_dispatch(n, (int)p);
 	}
 	for (unsigned c = 0; c < NET_MAX_CONNS; c++)
 		if (n->conns[c].state == CONN_UP && n->conns[c].rx_stalled)

@@ -46,6 +46,16 @@ static void set_sockopts(struct net *n, int fd)
 	int one = 1, buf = (int)cf->sockbuf;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A peer that vanished without a FIN (power loss, a dropped path)
+	 * must not hold a connection slot for ever. */
+	{
+		int idle = 60, intvl = 10, cnt = 6;
+
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	}
 	/* FORCE (root) may exceed net.core.{w,r}mem_max; plain is capped by it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
@@ -127,30 +137,34 @@ static int conn_init(struct net *n, int c, int fd, int peer, bool outgoing, enum
 	k->peer = peer;
 	k->outgoing = outgoing;
 	k->rx_idx = NET_NO_BUF;
+	k->hs = HS_WAIT_HELLO;
+	k->opened_ns = dwcp_now_ns();
 	dwcp_frame_dec_init(&k->dec, n->ctx->at.shm.buf_size);
 	if (epoll_add(n, fd, (uint32_t)c)) {
 		free(k->q);
 		return -errno;
 	}
 	k->state = st;
+	n->n_unauth++;
 	return 0;
 }
 
-static void queue_hello(struct net *n, int c)
+/* Make room for one more connection in its handshake: the oldest incoming
+ * one still in it goes. A flood of connections that never authenticate
+ * then costs a real peer one retry, never its slot. */
+static void evict_unauthenticated(struct net *n)
 {
-	const struct net_peer *p = &n->peers[n->conns[c].peer];
-	struct dwcp_frame_hello h = { .proto_version = DWCP_FRAME_PROTO_VERSION };
-	uint8_t buf[NET_SMALL_MAX];
-	size_t len;
+	int oldest = -1;
 
-	snprintf(h.instance, sizeof(h.instance), "%s", n->ctx->at.shm.ctl->instance);
-	h.conn_index = (uint16_t)c;
-	h.n_conns = (uint16_t)(p->n_conns ? p->n_conns : 1);
-	if (h.conn_index >= h.n_conns)
-		h.conn_index = (uint16_t)(c % h.n_conns);
-	memcpy(h.session, p->session, sizeof(h.session));
-	len = dwcp_frame_encode_hello(buf, &h);
-	net_conn_queue_small(n, c, buf, len);
+	for (unsigned i = 0; i < NET_MAX_CONNS; i++) {
+		const struct net_conn *k = &n->conns[i];
+
+		if (k->state != CONN_FREE && !k->outgoing && k->hs != HS_DONE &&
+		    (oldest < 0 || k->opened_ns < n->conns[oldest].opened_ns))
+			oldest = (int)i;
+	}
+	if (oldest >= 0)
+		net_conn_close(n, oldest, "not authenticated, and more connections wait");
 }
 
 int net_conn_open_out(struct net *n, int peer)
@@ -174,7 +188,7 @@ int net_conn_open_out(struct net *n, int peer)
 		close(fd);
 		return rc;
 	}
-	queue_hello(n, c);
+	net_hello_out(n, c);
 	return c;
 }
 
@@ -190,6 +204,8 @@ int net_conn_accept(struct net *n)
 				DWCP_WARN("svc-net: accept: %s", strerror(errno));
 			return accepted;
 		}
+		if (n->n_unauth >= n->conf->max_unauth)
+			evict_unauthenticated(n);
 		c = conn_slot(n);
 		if (c < 0) {
 			DWCP_WARN("svc-net: %u connections open; refusing one more", NET_MAX_CONNS);
@@ -221,6 +237,8 @@ void net_conn_close(struct net *n, int c, const char *why)
 	k->rx_idx = NET_NO_BUF;
 	/* What was queued or sent here goes back to the peer (amst.c). */
 	net_on_conn_lost(n, c);
+	if (k->hs != HS_DONE)
+		n->n_unauth--;
 	free(k->q);
 	k->q = NULL;
 	k->state = CONN_FREE;
@@ -427,6 +445,15 @@ unsigned net_conn_read(struct net *n, int c)
 		} else if (rc == DWCP_FRAME_NEED_DEST) {
 			uint32_t idx;
 
+			/* Not one pool buffer for a connection that has not proved
+			 * it holds the key. */
+			if (k->hs != HS_DONE || k->outgoing) {
+				DWCP_WARN("svc-net: connection %d: a chunk %s; closing it", c,
+					  k->outgoing ? "from the receiver" : "before authentication");
+				dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
+				net_conn_close(n, c, "chunk not allowed here");
+				return work + 1;
+			}
 			/* No buffer, or the runtime is holding outputs it could not
 			 * forward: stop reading, TCP pushes back on the sender. */
 			if (dwcp_svc_backlog(n->ctx) || dwcp_svc_alloc(n->ctx, &idx)) {

@@ -25,7 +25,7 @@ const char *dwcp_frame_type_name(uint8_t type, char buf[16])
 {
 	static const char *const names[] = {
 		[DWCP_FRAME_HELLO] = "HELLO", [DWCP_FRAME_CHUNK] = "CHUNK", [DWCP_FRAME_ACK] = "ACK",
-		[DWCP_FRAME_NACK] = "NACK", [DWCP_FRAME_BYE] = "BYE",
+		[DWCP_FRAME_NACK] = "NACK", [DWCP_FRAME_BYE] = "BYE", [DWCP_FRAME_AUTH] = "AUTH",
 	};
 
 	if (type < sizeof(names) / sizeof(names[0]) && names[type] != NULL)
@@ -55,6 +55,8 @@ size_t dwcp_frame_encode_hello(void *out, const struct dwcp_frame_hello *h)
 	w.proto_version = htole32(h->proto_version);
 	w.conn_index = htole16(h->conn_index);
 	w.n_conns = htole16(h->n_conns);
+	w.flags = htole32(h->flags);
+	w.reserved = htole32(h->reserved);
 	w.instance[DWCP_FRAME_NAME_MAX - 1] = '\0';
 	dwcp_frame_encode_hdr(out, DWCP_FRAME_HELLO, sizeof(w));
 	memcpy((uint8_t *)out + DWCP_FRAME_HDR_LEN, &w, sizeof(w));
@@ -68,9 +70,17 @@ size_t dwcp_frame_encode_ack(void *out, enum dwcp_frame_type type, const struct 
 		.xfer = htole32(a->xfer),
 	};
 
+	memcpy(w.mac, a->mac, sizeof(w.mac));
 	dwcp_frame_encode_hdr(out, type, sizeof(w));
 	memcpy((uint8_t *)out + DWCP_FRAME_HDR_LEN, &w, sizeof(w));
 	return dwcp_frame_size(sizeof(w));
+}
+
+size_t dwcp_frame_encode_auth(void *out, const struct dwcp_frame_auth *a)
+{
+	dwcp_frame_encode_hdr(out, DWCP_FRAME_AUTH, sizeof(*a));
+	memcpy((uint8_t *)out + DWCP_FRAME_HDR_LEN, a, sizeof(*a));
+	return dwcp_frame_size(sizeof(*a));
 }
 
 size_t dwcp_frame_encode_bye(void *out, const char *reason)
@@ -98,6 +108,9 @@ static void frame_len_bounds(uint8_t type, uint32_t max_chunk, uint32_t *min, ui
 	case DWCP_FRAME_ACK:
 	case DWCP_FRAME_NACK:
 		*min = *max = sizeof(struct dwcp_frame_ack);
+		break;
+	case DWCP_FRAME_AUTH:
+		*min = *max = sizeof(struct dwcp_frame_auth);
 		break;
 	default:
 		*min = 0;
@@ -141,7 +154,7 @@ int dwcp_frame_check_hdr(const void *wire, uint32_t max_chunk, struct dwcp_frame
 	if (h->version != DWCP_FRAME_VERSION)
 		return dwcp_err_set(err, -EBADMSG, "frame version %u, this build speaks version %u",
 				    h->version, DWCP_FRAME_VERSION);
-	if (h->type < DWCP_FRAME_HELLO || h->type > DWCP_FRAME_BYE)
+	if (h->type < DWCP_FRAME_HELLO || h->type > DWCP_FRAME_AUTH)
 		return dwcp_err_set(err, -EBADMSG, "unknown frame type %u", h->type);
 	if (h->flags != 0 || h->reserved != 0)
 		return dwcp_err_set(err, -EBADMSG, "frame flags 0x%02x / reserved 0x%02x are not zero",
@@ -154,6 +167,8 @@ static int frame_check_hello(struct dwcp_frame_hello *h, struct dwcp_err *err)
 	h->proto_version = le32toh(h->proto_version);
 	h->conn_index = le16toh(h->conn_index);
 	h->n_conns = le16toh(h->n_conns);
+	h->flags = le32toh(h->flags);
+	h->reserved = le32toh(h->reserved);
 	if (h->proto_version != DWCP_FRAME_PROTO_VERSION)
 		return dwcp_err_set(err, -EBADMSG,
 				    "peer speaks dwcp protocol version %u, this build speaks %u (upgrade the older node)",
@@ -163,6 +178,9 @@ static int frame_check_hello(struct dwcp_frame_hello *h, struct dwcp_err *err)
 	if (h->n_conns == 0 || h->n_conns > DWCP_FRAME_MAX_CONNS || h->conn_index >= h->n_conns)
 		return dwcp_err_set(err, -EBADMSG, "HELLO names connection %u of %u (at most %u)",
 				    h->conn_index, h->n_conns, DWCP_FRAME_MAX_CONNS);
+	if (h->flags & ~DWCP_FRAME_HELLO_F_KEYED || h->reserved)
+		return dwcp_err_set(err, -EBADMSG, "HELLO flags 0x%x / reserved 0x%x: unknown bits",
+				    h->flags, h->reserved);
 	return 0;
 }
 
@@ -250,6 +268,9 @@ static int frame_dec_finish(struct dwcp_frame_dec *d, struct dwcp_frame *f, stru
 		break;
 	case DWCP_FRAME_BYE:
 		frame_copy_bye(f->u.bye, d->small.bytes, d->hdr.len);
+		break;
+	case DWCP_FRAME_AUTH:
+		f->u.auth = d->small.auth;
 		break;
 	default:
 		rc = dwcp_chunk_check(d->owned, d->hdr.len, d->max_chunk - DWCP_CHUNK_HDR_LEN, err);

@@ -13,11 +13,16 @@
  *       12     4  hcrc     CRC32C of bytes 0..11
  *
  *   type   payload                                         len
- *   HELLO  struct dwcp_frame_hello                         == 56
+ *   HELLO  struct dwcp_frame_hello                         == 80
  *   CHUNK  one chunk: ipc/chunk.h header + body            96 .. max_chunk
- *   ACK    struct dwcp_frame_ack (status 0)                == 24
- *   NACK   struct dwcp_frame_ack (status = the reason)     == 24
+ *   ACK    struct dwcp_frame_ack (status 0)                == 40
+ *   NACK   struct dwcp_frame_ack (status = the reason)     == 40
  *   BYE    the reason for closing, text without a NUL      0 .. 128
+ *   AUTH   struct dwcp_frame_auth: a handshake proof       == 32
+ *
+ * A connection starts with the handshake of svc-net/auth.h (HELLO both
+ * ways, then AUTH both ways when the nodes hold a key); the receiving end
+ * takes no CHUNK, ACK or NACK before it.
  *
  * Every field is little-endian on the wire and converted by the encode and
  * decode functions here, so the structs below are both the wire layout
@@ -53,12 +58,15 @@
 #include "ipc/chunk.h"
 
 #define DWCP_FRAME_MAGIC          0x52465744u  /* bytes "DWFR" */
-#define DWCP_FRAME_VERSION        1u
+#define DWCP_FRAME_VERSION        2u   /* 2: HELLO with nonce, AUTH, ACK with MAC */
 #define DWCP_FRAME_HDR_LEN        16u
 #define DWCP_FRAME_HCRC_LEN       12u          /* header bytes the hcrc covers */
-#define DWCP_FRAME_PROTO_VERSION  1u           /* AMST protocol, in HELLO */
+#define DWCP_FRAME_PROTO_VERSION  2u           /* AMST protocol, in HELLO */
 #define DWCP_FRAME_NAME_MAX       32u          /* instance name, NUL included */
 #define DWCP_FRAME_SESSION_LEN    16u
+#define DWCP_FRAME_NONCE_LEN      16u
+#define DWCP_FRAME_AUTH_LEN       32u          /* HMAC-SHA256 */
+#define DWCP_FRAME_ACK_MAC_LEN    16u
 #define DWCP_FRAME_BYE_MAX        128u
 #define DWCP_FRAME_MAX_CONNS      64u
 #define DWCP_FRAME_CHUNK_MAX_DEFAULT 69632u    /* 96-byte header + 64 KiB body + slack */
@@ -69,6 +77,7 @@ enum dwcp_frame_type {
 	DWCP_FRAME_ACK = 3,    /* status must be 0 */
 	DWCP_FRAME_NACK = 4,   /* status must not be 0 */
 	DWCP_FRAME_BYE = 5,
+	DWCP_FRAME_AUTH = 6,   /* handshake proof (svc-net/auth.h) */
 };
 
 struct dwcp_frame_hdr {
@@ -86,21 +95,37 @@ _Static_assert(offsetof(struct dwcp_frame_hdr, type) == 5, "type offset is wire 
 _Static_assert(offsetof(struct dwcp_frame_hdr, len) == 8, "len offset is wire format");
 _Static_assert(offsetof(struct dwcp_frame_hdr, hcrc) == DWCP_FRAME_HCRC_LEN, "hcrc covers what precedes it");
 
+#define DWCP_FRAME_HELLO_F_KEYED 0x1u   /* the sender holds a key and will prove it (AUTH) */
+
 /* Sent first, by both ends: the connecting end says which connection of
  * which session this is, the accepting end answers with its own name and
- * the same index and session. */
+ * the same index and session. Each end draws a fresh nonce per connection,
+ * so a handshake proof (AUTH) is good for that connection only. */
 struct dwcp_frame_hello {
 	uint32_t proto_version;                   /* DWCP_FRAME_PROTO_VERSION */
 	char     instance[DWCP_FRAME_NAME_MAX];   /* sender's instance, NUL-terminated inside */
 	uint16_t conn_index;                      /* < n_conns */
 	uint16_t n_conns;                         /* 1 .. DWCP_FRAME_MAX_CONNS */
 	uint8_t  session[DWCP_FRAME_SESSION_LEN]; /* chosen by the connecting end */
+	uint32_t flags;                           /* DWCP_FRAME_HELLO_F_* */
+	uint32_t reserved;                        /* 0 */
+	uint8_t  nonce[DWCP_FRAME_NONCE_LEN];     /* random, fresh per connection */
 };
 
-_Static_assert(sizeof(struct dwcp_frame_hello) == 56, "HELLO is wire format");
+_Static_assert(sizeof(struct dwcp_frame_hello) == 80, "HELLO is wire format");
 _Static_assert(offsetof(struct dwcp_frame_hello, instance) == 4, "HELLO instance offset");
 _Static_assert(offsetof(struct dwcp_frame_hello, conn_index) == 36, "HELLO conn_index offset");
 _Static_assert(offsetof(struct dwcp_frame_hello, session) == 40, "HELLO session offset");
+_Static_assert(offsetof(struct dwcp_frame_hello, flags) == 56, "HELLO flags offset");
+_Static_assert(offsetof(struct dwcp_frame_hello, nonce) == 64, "HELLO nonce offset");
+
+/* Proof that the sender holds the key, bound to both HELLOs of this
+ * connection (svc-net/auth.h). */
+struct dwcp_frame_auth {
+	uint8_t mac[DWCP_FRAME_AUTH_LEN];
+};
+
+_Static_assert(sizeof(struct dwcp_frame_auth) == 32, "AUTH is wire format");
 
 struct dwcp_frame_ack {
 	uint64_t stream;
@@ -108,11 +133,15 @@ struct dwcp_frame_ack {
 	uint32_t status;    /* ACK: 0; NACK: the receiver's reason (a DWCP_BUF_* code, ipc/buf_hdr.h) */
 	uint32_t xfer;      /* the chunk's transfer id (chunk.h): a sender ignores an answer
 	                     * meant for an earlier transfer of the same stream */
+	uint8_t  mac[DWCP_FRAME_ACK_MAC_LEN]; /* keyed nodes: the connection's answer MAC
+	                     * (svc-net/auth.h), so nobody on the path forges "written";
+	                     * zero between nodes without a key */
 };
 
-_Static_assert(sizeof(struct dwcp_frame_ack) == 24, "ACK is wire format");
+_Static_assert(sizeof(struct dwcp_frame_ack) == 40, "ACK is wire format");
 _Static_assert(offsetof(struct dwcp_frame_ack, status) == 16, "ACK status offset");
 _Static_assert(offsetof(struct dwcp_frame_ack, xfer) == 20, "ACK xfer offset");
+_Static_assert(offsetof(struct dwcp_frame_ack, mac) == 24, "ACK mac offset");
 
 /** A decoded frame, in host byte order. */
 struct dwcp_frame {
@@ -121,6 +150,7 @@ struct dwcp_frame {
 	union {
 		struct dwcp_frame_hello hello;
 		struct dwcp_frame_ack ack;
+		struct dwcp_frame_auth auth;
 		char bye[DWCP_FRAME_BYE_MAX + 1];   /* NUL-terminated; non-printing bytes are '?' */
 	} u;
 	void *chunk;           /* CHUNK: the destination given to dwcp_frame_dec_set_dest */
@@ -148,6 +178,7 @@ struct dwcp_frame_dec {
 	union {
 		struct dwcp_frame_hello hello;
 		struct dwcp_frame_ack ack;
+		struct dwcp_frame_auth auth;
 		uint8_t bytes[DWCP_FRAME_BYE_MAX];
 	} small;                                   /* payloads of all types but CHUNK */
 };
@@ -175,8 +206,11 @@ size_t dwcp_frame_encode_hdr(void *out, enum dwcp_frame_type type, uint32_t len)
 /** Encode a whole HELLO frame; @p out holds dwcp_frame_size(56) bytes. @return bytes written. */
 size_t dwcp_frame_encode_hello(void *out, const struct dwcp_frame_hello *h);
 
-/** Encode a whole ACK or NACK frame (@p type); @p out holds 40 bytes. @return bytes written. */
+/** Encode a whole ACK or NACK frame (@p type); @p out holds 56 bytes. @return bytes written. */
 size_t dwcp_frame_encode_ack(void *out, enum dwcp_frame_type type, const struct dwcp_frame_ack *a);
+
+/** Encode a whole AUTH frame; @p out holds dwcp_frame_size(32) bytes. @return bytes written. */
+size_t dwcp_frame_encode_auth(void *out, const struct dwcp_frame_auth *a);
 
 /**
  * Encode a whole BYE frame; the reason is cut at DWCP_FRAME_BYE_MAX bytes.

@@ -1,7 +1,8 @@
 /* svc-net: the NIC service. Today: the kernel-TCP multi-stream transport
  * (AMST, net_internal.h); DPDK ethdev ports come later. Kernel TCP needs no
  * device, so it is READY wherever it can listen (STANDBY with the reason
- * when it cannot: it still sends).
+ * when it cannot, or may not: a node without a key listens on loopback
+ * only, handshake.c; it still sends).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,15 +32,19 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epfd < 0 || net_fl_init(n))
 		return -ENOMEM;
-	if (net_listen_open(n, reason, reason_len)) {
+	n->listen_fd = -1;
+	if (net_trust_init(n, reason, reason_len)) {
+		standby = 1;   /* logged in full there; the reason is the short form */
+	} else if (net_listen_open(n, reason, reason_len)) {
 		DWCP_ERR("svc-net: %s; this node can send but not receive", reason);
 		standby = 1;
 	}
 	rc = net_waker_start(n);
 	if (rc)
 		return rc;
-	DWCP_INFO("svc-net: AMST, %u connections per peer, zerocopy %s, congestion %s", n->n_connections,
-		  n->zerocopy ? "on" : "off", n->conf->congestion);
+	DWCP_INFO("svc-net: AMST, %u connections per peer, zerocopy %s, congestion %s, %s", n->n_connections,
+		  n->zerocopy ? "on" : "off", n->conf->congestion,
+		  n->keyed ? "peers authenticated with the node key" : "NO KEY: peers unauthenticated, chunks unencrypted");
 	return standby;
 }
 

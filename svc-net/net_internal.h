@@ -33,13 +33,14 @@
 #include "common/netaddr.h"
 #include "ipc/streams.h"
 #include "ipc/svc_runtime.h"
+#include "auth.h"
 #include "frame.h"
 
 #define NET_MAX_CONNS   256u        /* connection slots, listener excluded */
 #define NET_MAX_PEERS   64u
 #define NET_LISTEN_ID   NET_MAX_CONNS
 #define NET_NO_BUF      UINT32_MAX
-#define NET_SMALL_MAX   (DWCP_FRAME_HDR_LEN + 56u)   /* HELLO, the largest small frame */
+#define NET_SMALL_MAX   (DWCP_FRAME_HDR_LEN + 80u)   /* HELLO, the largest small frame */
 
 /* One frame waiting to be written. */
 struct txq_item {
@@ -49,6 +50,11 @@ struct txq_item {
 };
 
 enum conn_state { CONN_FREE = 0, CONN_CONNECTING, CONN_UP };
+
+/* The handshake (auth.h), per connection. Until HS_DONE an incoming
+ * connection has no peer and no CHUNK/ACK/NACK is taken from it, and no
+ * chunk is queued on an outgoing one. */
+enum conn_hs { HS_WAIT_HELLO = 0, HS_WAIT_AUTH, HS_DONE };
 
 struct net_conn {
 	enum conn_state state;
@@ -65,6 +71,10 @@ struct net_conn {
 	size_t head_off;                /* bytes of the head item already written */
 	uint64_t zc_sent;               /* MSG_ZEROCOPY sends issued on this socket */
 	uint64_t zc_done;               /* ... and completed (all below this number) */
+	enum conn_hs hs;
+	uint64_t opened_ns;             /* the handshake deadline counts from here */
+	struct dwcp_frame_hello hello_c, hello_s;   /* the transcript: connecting end's, accepting end's */
+	struct dwcp_amst_ackmac ackmac; /* keyed: MACs of the answers on this connection */
 };
 
 struct net_peer {
@@ -118,6 +128,15 @@ struct net {
 	bool congestion_warned;
 	bool zerocopy;
 	unsigned n_connections;
+	/* trust (auth.h) */
+	bool keyed;                     /* [crypto] key_file read: handshakes prove it */
+	uint8_t ka[DWCP_AMST_KEY_LEN];  /* handshake key derived from it */
+	unsigned n_unauth;              /* connections not yet past their handshake */
+	/* receiver quotas: chunks submitted and not yet answered, per stream-table
+	 * entry (its claim tells a reused entry) and per peer, so that one stream
+	 * or peer that never completes cannot hold the whole pool */
+	struct { uint64_t claim; uint32_t held; int16_t peer; } rxq[DWCP_MAX_STREAMS];
+	uint32_t quota_stream, quota_peer;
 };
 
 /* conn.c: sockets and the bytes on them */
@@ -134,6 +153,14 @@ int net_waker_start(struct net *n);
 void net_waker_stop(struct net *n);
 
 /* amst.c: peers, the in-flight table, frames */
+int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h);
+unsigned net_peer_dispatch(struct net *n, int p);
+
+/* handshake.c: authentication, the keyless policy */
+void net_hello_out(struct net *n, int c);
+void net_on_hello(struct net *n, int c, const struct dwcp_frame_hello *h);
+void net_on_auth(struct net *n, int c, const struct dwcp_frame_auth *a);
+unsigned net_handshake_timers(struct net *n, uint64_t now);
 int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err);
 void net_on_frame(struct net *n, int c, struct dwcp_frame *f);
 void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len);
@@ -142,6 +169,7 @@ void net_on_zc_done(struct net *n, int c);
 int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h);
 int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok);
 unsigned net_timers(struct net *n, uint64_t now);
+int net_trust_init(struct net *n, char *reason, size_t reason_len);
 int net_fl_init(struct net *n);
 
 #endif

@@ -74,6 +74,15 @@ static void put_ack(struct stream *s, enum dwcp_frame_type type, uint64_t stream
 	stream_mark(s, dwcp_frame_encode_ack(s->buf + s->len, type, &a));
 }
 
+static void put_auth(struct stream *s, uint8_t fill)
+{
+	struct dwcp_frame_auth a;
+
+	memset(a.mac, fill, sizeof(a.mac));
+	stream_room(s, dwcp_frame_size(sizeof(a)));
+	stream_mark(s, dwcp_frame_encode_auth(s->buf + s->len, &a));
+}
+
 static void put_bye(struct stream *s, const char *reason)
 {
 	stream_room(s, dwcp_frame_size(DWCP_FRAME_BYE_MAX));
@@ -310,6 +319,9 @@ static void assert_same(const struct result *a, const struct result *b, const ch
 		else if (x->type == DWCP_FRAME_HELLO)
 			cr_assert(memcmp(&x->u.hello, &y->u.hello, sizeof(x->u.hello)) == 0,
 				  "%s: HELLO frame %zu differs", what, i);
+		else if (x->type == DWCP_FRAME_AUTH)
+			cr_assert(memcmp(&x->u.auth, &y->u.auth, sizeof(x->u.auth)) == 0,
+				  "%s: AUTH frame %zu differs", what, i);
 		else
 			cr_assert(memcmp(&x->u.ack, &y->u.ack, sizeof(x->u.ack)) == 0,
 				  "%s: ACK frame %zu differs", what, i);
@@ -398,6 +410,7 @@ Test(frame, every_type_round_trips)
 	longbye[sizeof(longbye) - 1] = '\0';
 	build_reference(&s, 1);
 	put_bye(&s, longbye);
+	put_auth(&s, 0x5a);
 	decode_feed(s.buf, s.len, 0, &r);
 	assert_decodes_to(&s, &r);
 
@@ -438,13 +451,17 @@ Test(frame, every_type_round_trips)
 	cr_assert_eq(f->len, DWCP_FRAME_BYE_MAX, "long BYE cut at %u bytes", f->len);
 	cr_assert_eq(strlen(f->u.bye), DWCP_FRAME_BYE_MAX, "long BYE text %zu bytes",
 		     strlen(f->u.bye));
+	f = &r.fr[11].f;
+	cr_assert(f->type == DWCP_FRAME_AUTH && f->len == DWCP_FRAME_AUTH_LEN &&
+			  f->u.auth.mac[0] == 0x5a && f->u.auth.mac[31] == 0x5a,
+		  "AUTH type %u len %u", f->type, f->len);
 	result_free(&r);
 	free(s.buf);
 }
 
 Test(frame, hello_encoder_terminates_the_instance)
 {
-	struct dwcp_frame_hello h = { .proto_version = 1, .conn_index = 0, .n_conns = 1 };
+	struct dwcp_frame_hello h = { .proto_version = DWCP_FRAME_PROTO_VERSION, .conn_index = 0, .n_conns = 1 };
 	struct stream s = { 0 };
 	struct result r;
 
@@ -658,37 +675,37 @@ Test(frame, bad_headers_are_refused)
 	uint8_t big[DWCP_FRAME_BYE_MAX + 1] = { 'a' };
 
 	lead(&s);
-	put_raw(&s, 0x50545448, 1, DWCP_FRAME_ACK, 0, 24, &ack, 24);
+	put_raw(&s, 0x50545448, DWCP_FRAME_VERSION, DWCP_FRAME_ACK, 0, 40, &ack, 40);
 	assert_refused(&s, "magic", "bad magic");
 
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_ACK, 0, 24, &ack, 24);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_ACK, 0, 40, &ack, 40);
 	s.buf[s.end[0] + 12] ^= 1;
 	assert_refused(&s, "checksum", "bad hcrc");
 
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_ACK, 0, 24, &ack, 24);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_ACK, 0, 40, &ack, 40);
 	s.buf[s.end[0] + 9] ^= 0x80;   /* len, caught by the hcrc, not believed */
 	assert_refused(&s, "checksum", "len changed under the hcrc");
 
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 2, DWCP_FRAME_ACK, 0, 24, &ack, 24);
-	assert_refused(&s, "version 2", "bad version");
+	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_ACK, 0, 40, &ack, 40);
+	assert_refused(&s, "version 1", "bad version (an older node)");
 
-	const uint8_t bad_types[] = { 0, 6, 255 };
+	const uint8_t bad_types[] = { 0, 7, 255 };
 
 	for (size_t i = 0; i < sizeof(bad_types); i++) {
 		lead(&s);
-		put_raw(&s, DWCP_FRAME_MAGIC, 1, bad_types[i], 0, 0, NULL, 0);
+		put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, bad_types[i], 0, 0, NULL, 0);
 		assert_refused(&s, "unknown frame type", "bad type");
 	}
 
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_ACK, 1, 24, &ack, 24);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_ACK, 1, 40, &ack, 40);
 	assert_refused(&s, "flags", "flags set");
 
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_ACK, 0, 24, &ack, 24);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_ACK, 0, 40, &ack, 40);
 	s.buf[s.end[0] + 7] = 1;   /* reserved byte, hcrc recomputed */
 	{
 		uint32_t c = htole32(dwcp_crc32c(0, s.buf + s.end[0], 12));
@@ -699,30 +716,33 @@ Test(frame, bad_headers_are_refused)
 
 	/* oversize (and undersize) lengths for each type */
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_CHUNK, 0, MAX_CHUNK + 1, NULL, 0);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_CHUNK, 0, MAX_CHUNK + 1, NULL, 0);
 	assert_refused(&s, "allowed", "CHUNK over max_chunk");
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_CHUNK, 0, UINT32_MAX, NULL, 0);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_CHUNK, 0, UINT32_MAX, NULL, 0);
 	assert_refused(&s, "allowed", "CHUNK of 4 GiB");
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_CHUNK, 0, DWCP_CHUNK_HDR_LEN - 1, NULL, 0);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_CHUNK, 0, DWCP_CHUNK_HDR_LEN - 1, NULL, 0);
 	assert_refused(&s, "allowed", "CHUNK shorter than the chunk header");
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_BYE, 0, DWCP_FRAME_BYE_MAX + 1, big,
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_BYE, 0, DWCP_FRAME_BYE_MAX + 1, big,
 		sizeof(big));
 	assert_refused(&s, "allowed", "BYE over 128");
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_ACK, 0, 25, NULL, 0);
-	assert_refused(&s, "expected 24", "ACK of 25");
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_ACK, 0, 41, NULL, 0);
+	assert_refused(&s, "expected 40", "ACK of 41");
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_NACK, 0, 23, NULL, 0);
-	assert_refused(&s, "expected 24", "NACK of 23");
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_NACK, 0, 39, NULL, 0);
+	assert_refused(&s, "expected 40", "NACK of 39");
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_HELLO, 0, 55, NULL, 0);
-	assert_refused(&s, "expected 56", "HELLO of 55");
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_AUTH, 0, 31, NULL, 0);
+	assert_refused(&s, "expected 32", "AUTH of 31");
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_HELLO, 0, 57, NULL, 0);
-	assert_refused(&s, "expected 56", "HELLO of 57");
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_HELLO, 0, 79, NULL, 0);
+	assert_refused(&s, "expected 80", "HELLO of 79");
+	lead(&s);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_HELLO, 0, 81, NULL, 0);
+	assert_refused(&s, "expected 80", "HELLO of 81");
 }
 
 static struct dwcp_frame_hello good_hello(void)
@@ -745,7 +765,7 @@ Test(frame, bad_payloads_are_refused)
 	h = good_hello();
 	memset(h.instance, 'z', sizeof(h.instance));
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
 	assert_refused(&s, "NUL", "unterminated instance");
 
 	const uint16_t bad[][2] = { { 0, 0 }, { 0, 65 }, { 4, 4 }, { 9, 3 }, { 64, 64 } };
@@ -755,14 +775,14 @@ Test(frame, bad_payloads_are_refused)
 		h.conn_index = htole16(bad[i][0]);
 		h.n_conns = htole16(bad[i][1]);
 		lead(&s);
-		put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
+		put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
 		assert_refused(&s, "HELLO names connection", "bad conn_index / n_conns");
 	}
 	h = good_hello();
 	h.conn_index = htole16(63);
 	h.n_conns = htole16(64);
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
 	{
 		struct result r;
 
@@ -774,18 +794,24 @@ Test(frame, bad_payloads_are_refused)
 	}
 
 	h = good_hello();
-	h.proto_version = htole32(2);
+	h.proto_version = htole32(1);
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
-	assert_refused(&s, "protocol version 2", "HELLO proto version");
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
+	assert_refused(&s, "protocol version 1", "HELLO proto version");
+
+	h = good_hello();
+	h.flags = htole32(0x2);
+	lead(&s);
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_HELLO, 0, sizeof(h), &h, sizeof(h));
+	assert_refused(&s, "unknown bits", "HELLO with an unknown flag");
 
 	a.status = htole32(3);
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_ACK, 0, sizeof(a), &a, sizeof(a));
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_ACK, 0, sizeof(a), &a, sizeof(a));
 	assert_refused(&s, "status", "ACK with a reason");
 	a.status = 0;
 	lead(&s);
-	put_raw(&s, DWCP_FRAME_MAGIC, 1, DWCP_FRAME_NACK, 0, sizeof(a), &a, sizeof(a));
+	put_raw(&s, DWCP_FRAME_MAGIC, DWCP_FRAME_VERSION, DWCP_FRAME_NACK, 0, sizeof(a), &a, sizeof(a));
 	assert_refused(&s, "status", "NACK without a reason");
 }
 
