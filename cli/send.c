@@ -273,8 +273,8 @@ static const char *net_note(struct sender *s, char *buf, size_t len)
 	if (err == ENOENT)
 		snprintf(buf, len, "waiting for `dwcp recv --stream %s` at %s", s->o.stream, e->peer);
 	else if (err == EKEYREJECTED || err == ENOKEY)
-		snprintf(buf, len, "peer %s: %s: both nodes need the same key file ([crypto] key_file, made by `dwcp keygen`)",
-			 e->peer, err == ENOKEY ? "the peer has no key" : "the peer does not hold this node's key");
+		snprintf(buf, len, "peer %s: authentication failed: %s: both nodes need the same key file ([crypto] key_file, made by `dwcp keygen`)",
+			 e->peer, err == ENOKEY ? "one node has a key, the other none" : "the peer does not hold this node's key");
 	else
 		snprintf(buf, len, "peer %s unreachable: %s (retrying)", e->peer, strerror(err));
 	return buf;

@@ -96,6 +96,24 @@ static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
 	dwcp_svc_pass(n->ctx, idx, status);
 }
 
+/* As fl_release, but not before the kernel is done with the buffer's last
+ * zerocopy send: until then the buffer is still the socket's to read, and
+ * handing it on would let its next owner change bytes still to be sent. */
+static void fl_finish(struct net *n, uint32_t idx, int status, uint64_t result)
+{
+	struct inflight *f = &n->fl[idx];
+
+	if (f->zc_conn >= 0 && n->conns[f->zc_conn].zc_done <= f->zc_seq) {
+		if (f->state != FL_WAIT_ZC)
+			n->n_wait_zc++;
+		f->state = FL_WAIT_ZC;
+		f->done_status = (uint16_t)status;
+		f->done_result = result;
+		return;
+	}
+	fl_release(n, idx, status, result);
+}
+
 /* ---- peers ---- */
 
 static void peer_set_error(struct net *n, int p, int e)
@@ -269,7 +287,7 @@ int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 	f->conn = -1;
 	f->stream_ent = (int8_t)ent;
 	f->peer = (uint8_t)p;
-	f->zc_seq = UINT64_MAX;
+	f->zc_conn = -1;
 	n->peers[p].streams |= 1ull << ent;
 	fl_insert(n, idx);
 	pending_push(n, p, idx);
@@ -298,18 +316,13 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 	if (((const struct dwcp_chunk_hdr *)dwcp_shm_data(&n->ctx->at.shm, idx))->xfer != a->xfer)
 		return;    /* meant for an earlier transfer of this stream */
 	dwcp_streams_set_net_error(&n->ctx->at.shm, f->stream_ent, 0);
+	if (f->state == FL_WAIT_ZC)
+		return;   /* its outcome is decided; the kernel still reads it */
 	if (ok) {
 		f->acked = true;
-		/* The kernel may still read the pages of a zerocopy send. */
-		if (f->state == FL_SENT && f->zc_seq != UINT64_MAX && f->conn >= 0 &&
-		    n->conns[f->conn].state != CONN_FREE && n->conns[f->conn].zc_done <= f->zc_seq) {
-			f->state = FL_WAIT_ZC;
-			n->n_wait_zc++;
-			return;
-		}
 		if (f->state == FL_QUEUED)
 			return;   /* a resend is queued: released when it has been written */
-		fl_release(n, idx, DWCP_BUF_OK, f->resends);
+		fl_finish(n, idx, DWCP_BUF_OK, f->resends);
 		return;
 	}
 	if (f->state == FL_QUEUED)
@@ -323,7 +336,7 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		/* Damage on the wire fails the CRC, checked before authentication;
 		 * a chunk that passed it and failed AEAD was sealed with another
 		 * key (or forged): resending cannot help, the transfer stops. */
-		fl_release(n, idx, DWCP_BUF_ENACK, a->status);
+		fl_finish(n, idx, DWCP_BUF_ENACK, a->status);
 		break;
 	case DWCP_BUF_EBUSY:
 		/* The receiver holds its quota of this stream's chunks: the
@@ -341,7 +354,7 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		f->sent_ns = dwcp_now_ns() + ENORECV_RETRY_NS - (uint64_t)n->conf->resend_ms * 1000000ull;
 		break;
 	default:
-		fl_release(n, idx, DWCP_BUF_ENACK, a->status);
+		fl_finish(n, idx, DWCP_BUF_ENACK, a->status);
 		break;
 	}
 	net_peer_dispatch(n, f->peer);
@@ -356,8 +369,8 @@ void net_on_zc_done(struct net *n, int c)
 	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
 		struct inflight *f = &n->fl[i];
 
-		if (f->state == FL_WAIT_ZC && f->conn == c && n->conns[c].zc_done > f->zc_seq)
-			fl_release(n, i, DWCP_BUF_OK, f->resends);
+		if (f->state == FL_WAIT_ZC && f->zc_conn == c && n->conns[c].zc_done > f->zc_seq)
+			fl_release(n, i, f->done_status, f->done_result);
 	}
 }
 
@@ -377,11 +390,16 @@ void net_on_conn_lost(struct net *n, int c)
 	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
 		struct inflight *f = &n->fl[i];
 
-		if (f->conn != c)
+		if (f->state == FL_FREE)
 			continue;
-		if (f->state == FL_WAIT_ZC)
-			fl_release(n, i, DWCP_BUF_OK, f->resends);   /* acked; the socket is gone */
-		else if (f->state == FL_SENT)
+		if (f->zc_conn == c) {
+			f->zc_conn = -1;   /* reset with its queue (net_conn_close) */
+			if (f->state == FL_WAIT_ZC) {
+				fl_release(n, i, f->done_status, f->done_result);
+				continue;
+			}
+		}
+		if (f->conn == c && f->state == FL_SENT)
 			resend(n, i);
 	}
 	if (k->outgoing && k->peer >= 0) {
@@ -620,7 +638,7 @@ static void peer_drop_orphans(struct net *n, int p)
 		if (sender_alive(n, idx))
 			pe->pending[k++] = idx;
 		else
-			fl_release(n, idx, DWCP_BUF_ENOPEER, 0);
+			fl_finish(n, idx, DWCP_BUF_ENOPEER, 0);
 	}
 	pe->n_pending = k;
 }
@@ -641,7 +659,7 @@ unsigned net_timers(struct net *n, uint64_t now)
 		if (f->state == FL_SENT && now >= f->sent_ns + rto) {
 			/* Its `dwcp send` is gone: stop resending, let the pool have it. */
 			if (!sender_alive(n, i))
-				fl_release(n, i, DWCP_BUF_ENOPEER, 0);
+				fl_finish(n, i, DWCP_BUF_ENOPEER, 0);
 			else
 				resend(n, i);
 			work++;

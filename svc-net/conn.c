@@ -230,6 +230,14 @@ void net_conn_close(struct net *n, int c, const char *why)
 	DWCP_INFO("svc-net: connection %d (%s %s) closed: %s", c, k->outgoing ? "to" : "from",
 		  k->peer >= 0 ? n->peers[k->peer].addr : "?", why);
 	epoll_ctl(n->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+	if (k->zc_done < k->zc_sent) {
+		/* Reset, not FIN: the kernel would otherwise go on sending the
+		 * queued bytes, which are pool buffers (zerocopy) that may be
+		 * reused from here on. A reset purges the queue now. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(k->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	close(k->fd);
 	dest = dwcp_frame_dec_reset(&k->dec);
 	if (dest && k->rx_idx != NET_NO_BUF)
@@ -237,8 +245,13 @@ void net_conn_close(struct net *n, int c, const char *why)
 	k->rx_idx = NET_NO_BUF;
 	/* What was queued or sent here goes back to the peer (amst.c). */
 	net_on_conn_lost(n, c);
-	if (k->hs != HS_DONE)
+	if (k->hs != HS_DONE) {
 		n->n_unauth--;
+		/* We proved ourselves and the peer left instead of answering:
+		 * it did not accept our key. */
+		if (k->hs == HS_WAIT_AUTH && !k->outgoing)
+			__atomic_fetch_add(&n->ctx->at.shm.node->auth_failures, 1, __ATOMIC_RELAXED);
+	}
 	free(k->q);
 	k->q = NULL;
 	k->state = CONN_FREE;
@@ -289,7 +302,7 @@ void net_conn_queue_chunk(struct net *n, int c, uint32_t idx)
 }
 
 /* The head item is written: a chunk is now on the wire (amst.c's state). */
-static void item_sent(struct net *n, int c, const struct txq_item *it, bool zc)
+static void item_sent(struct net *n, int c, const struct txq_item *it)
 {
 	struct inflight *f;
 
@@ -301,14 +314,23 @@ static void item_sent(struct net *n, int c, const struct txq_item *it, bool zc)
 	f->state = FL_SENT;
 	f->conn = (int16_t)c;
 	f->sent_ns = dwcp_now_ns();
-	f->zc_seq = zc ? n->conns[c].zc_sent - 1 : UINT64_MAX;
+}
+
+/* May buffer @p idx go out with MSG_ZEROCOPY on @p c? Only while no
+ * zerocopy send of it on another connection is outstanding: one reference
+ * per buffer is tracked (sends on one socket complete in order). */
+static bool zc_allowed(const struct net *n, int c, uint32_t idx)
+{
+	const struct inflight *f = &n->fl[idx];
+
+	return f->zc_conn < 0 || f->zc_conn == c ||
+	       n->conns[f->zc_conn].zc_done > f->zc_seq;
 }
 
 unsigned net_conn_flush(struct net *n, int c)
 {
 	struct net_conn *k = &n->conns[c];
 	unsigned frames = 0;
-	bool zc_any = false;
 
 	while (k->state == CONN_UP && !k->tx_blocked && k->q_head != k->q_tail) {
 		struct txq_item *it = &k->q[k->q_head % k->q_cap];
@@ -332,7 +354,7 @@ unsigned net_conn_flush(struct net *n, int c)
 
 			iov[mh.msg_iovlen].iov_base = (uint8_t *)dwcp_shm_data(&n->ctx->at.shm, it->idx) + poff;
 			iov[mh.msg_iovlen++].iov_len = plen - poff;
-			if (n->zerocopy && plen - poff >= ZC_MIN)
+			if (n->zerocopy && plen - poff >= ZC_MIN && zc_allowed(n, c, it->idx))
 				flags |= MSG_ZEROCOPY;
 		}
 		w = sendmsg(k->fd, &mh, flags);
@@ -347,15 +369,14 @@ unsigned net_conn_flush(struct net *n, int c)
 			return frames;
 		}
 		if (flags & MSG_ZEROCOPY) {
-			k->zc_sent++;
-			zc_any = true;
+			n->fl[it->idx].zc_conn = (int16_t)c;
+			n->fl[it->idx].zc_seq = k->zc_sent++;
 		}
 		dwcp_stats_add(n->ctx->stats, DWCP_STAT_TX_BYTES, (uint64_t)w);
 		k->head_off += (size_t)w;
 		if (k->head_off < total)
 			continue;
-		item_sent(n, c, it, zc_any);
-		zc_any = false;
+		item_sent(n, c, it);
 		k->head_off = 0;
 		k->q_head++;
 		frames++;

@@ -105,7 +105,14 @@ struct inflight {
 	int8_t stream_ent;              /* stream-table index */
 	uint8_t peer;
 	uint16_t resends;
-	uint64_t zc_seq;                /* zerocopy send number on conn, UINT64_MAX = copied */
+	/* The buffer's last MSG_ZEROCOPY send: the kernel may read the buffer
+	 * until that send completes, whatever was sent since (a copied rest of
+	 * the frame, a copied resend on another connection), so the buffer
+	 * leaves only then, or when that connection is reset (its queue purged). */
+	int16_t zc_conn;                /* -1 = none outstanding */
+	uint64_t zc_seq;                /* zerocopy send number on zc_conn */
+	uint16_t done_status;           /* FL_WAIT_ZC: how it leaves, once the kernel is done */
+	uint64_t done_result;
 	uint64_t sent_ns;
 };
 
