@@ -194,6 +194,7 @@ static int drain_in_order(struct receiver *r)
 		r->sum.chunks++;
 		dwcp_hist_record(&r->sum.lat, dwcp_now_ns() - h->t_submit_ns);
 		r->next_seq = seq + 1;
+		__atomic_store_n(&r->c.at.shm.node->streams[r->ent].next_seq, r->next_seq, __ATOMIC_RELEASE);
 		answer(r, idx, 0);
 		if (last)
 			r->done = true;

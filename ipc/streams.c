@@ -128,6 +128,7 @@ int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role
 		snprintf(t[i].peer, sizeof(t[i].peer), "%s", peer ? peer : "");
 		t[i].net_error = 0;
 		t[i].net_error_ns = 0;
+		t[i].next_seq = 0;
 		__atomic_store_n(&t[i].ready, 1, __ATOMIC_RELEASE);
 		return i;
 	}

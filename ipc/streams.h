@@ -70,7 +70,10 @@ struct dwcp_stream_ent {
 	/* writer: svc-net */
 	int32_t  net_error;              /* errno of the last failure to reach the peer; 0 = fine */
 	uint64_t net_error_ns;           /* CLOCK_MONOTONIC of it */
-	uint8_t  pad[256 - 160];
+	/* writer: the recv client */
+	uint64_t next_seq;               /* the sequence number it writes next: svc-net always
+	                                  * admits that chunk, whatever the stream's quota */
+	uint8_t  pad[256 - 168];
 };
 
 _Static_assert(sizeof(struct dwcp_stream_ent) == 256, "stream entry size is ABI");

@@ -22,6 +22,9 @@
 #define BACKOFF_MIN_NS (100ull * 1000000ull)
 #define BACKOFF_MAX_NS (5000ull * 1000000ull)
 #define ENORECV_RETRY_NS (200ull * 1000000ull)
+/* A received chunk's h->origin: generation << 32 | stream entry << 16 | flags | peer */
+#define ORIGIN_COUNTED 0x8000u   /* it took one of the stream's quota */
+#define ORIGIN_PEER    0x00ffu
 
 /* ---- the in-flight table: (stream, seq) -> buffer ---- */
 
@@ -528,23 +531,30 @@ void net_on_frame(struct net *n, int c, struct dwcp_frame *f)
 }
 
 /* Receiver quota of stream-table entry @p ent (a chunk from peer @p p).
- * @return true when one more chunk may be taken (and counts it). */
-static bool rx_quota_take(struct net *n, int ent, uint64_t claim, int p)
+ * The chunk the receiver writes next (and any it wrote already, answered at
+ * once as duplicates) is always admitted and not counted: a quota that
+ * refused it while the receiver holds later ones would stall the stream.
+ * @return 1 admitted and counted, 0 admitted uncounted, -1 refused. */
+static int rx_quota_take(struct net *n, int ent, const struct dwcp_stream_ent *e, int p,
+			 uint64_t seq)
 {
 	uint32_t peer_held = 0;
+	uint64_t next = __atomic_load_n(&n->ctx->at.shm.node->streams[ent].next_seq, __ATOMIC_ACQUIRE);
 
-	if (n->rxq[ent].claim != claim) {
-		n->rxq[ent].claim = claim;   /* a new `dwcp recv` in the entry */
+	if (n->rxq[ent].claim != e->claim) {
+		n->rxq[ent].claim = e->claim;   /* a new `dwcp recv` in the entry */
 		n->rxq[ent].held = 0;
 	}
 	n->rxq[ent].peer = (int16_t)p;
+	if (seq <= next)
+		return 0;
 	for (unsigned i = 0; i < DWCP_MAX_STREAMS; i++)
 		if (n->rxq[i].peer == p)
 			peer_held += n->rxq[i].held;
 	if (n->rxq[ent].held >= n->quota_stream || peer_held >= n->quota_peer)
-		return false;
+		return -1;
 	n->rxq[ent].held++;
-	return true;
+	return 1;
 }
 
 void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
@@ -554,7 +564,7 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
 	struct dwcp_stream_ent e;
 	unsigned np = 0;
-	int ent;
+	int ent, quota;
 
 	if (k->outgoing || k->peer < 0 || k->hs != HS_DONE) {
 		dwcp_svc_free(n->ctx, idx);
@@ -571,7 +581,8 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 		dwcp_svc_free(n->ctx, idx);
 		return;
 	}
-	if (!rx_quota_take(n, ent, e.claim, k->peer)) {
+	quota = rx_quota_take(n, ent, &e, k->peer, ch->seq);
+	if (quota < 0) {
 		dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
 		send_ack(n, c, ch, DWCP_BUF_EBUSY);
 		dwcp_svc_free(n->ctx, idx);
@@ -583,7 +594,8 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	h->len = len;
 	h->t_submit_ns = dwcp_now_ns();
 	h->wire_len = DWCP_FRAME_HDR_LEN + len;
-	h->origin = (uint64_t)n->ctx->at.gen << 32 | (uint32_t)ent << 16 | (uint32_t)k->peer;
+	h->origin = (uint64_t)n->ctx->at.gen << 32 | (uint32_t)ent << 16 |
+		    (quota > 0 ? ORIGIN_COUNTED : 0) | (uint32_t)k->peer;
 	/* Verify first: until the CRC matched, the flags that choose the
 	 * next steps may be damaged, and verify refuses such a chunk. */
 	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_VERIFY);
@@ -605,7 +617,7 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
 {
 	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
-	uint32_t gen = (uint32_t)(h->origin >> 32), p = (uint32_t)h->origin & 0xffff;
+	uint32_t gen = (uint32_t)(h->origin >> 32), p = (uint32_t)h->origin & ORIGIN_PEER;
 	uint32_t ent = (uint32_t)(h->origin >> 16) & 0xffff;
 	int cs[DWCP_FRAME_MAX_CONNS], k;
 
@@ -613,7 +625,7 @@ int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
 	 * the sender resends and the receiver answers the duplicate. */
 	if (gen != n->ctx->at.gen || p >= NET_MAX_PEERS || !n->peers[p].used)
 		return DWCP_BUF_OK;
-	if (ent < DWCP_MAX_STREAMS && n->rxq[ent].held)
+	if (h->origin & ORIGIN_COUNTED && ent < DWCP_MAX_STREAMS && n->rxq[ent].held)
 		n->rxq[ent].held--;
 	k = peer_conns_of(n, (int)p, true, cs, DWCP_FRAME_MAX_CONNS);
 	if (!k)

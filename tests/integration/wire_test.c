@@ -75,13 +75,14 @@ Test(wire, zerocopy_frames_written_in_pieces_arrive_intact, .fini = teardown, .t
 	/* random: every chunk's frame is a whole 64 KiB body */
 	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, 21), 0);
 	cr_assert_eq(dwcp_xfer_pair_start(&pair, &c), 0);
-	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "zc", out, 300), 0);
-	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "zc", src, "nodeb", 300, NULL), 0);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "zc", out, 90), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "zc", src, "nodeb", 60, NULL), 0);
 	rs = dwcp_xfer_wait(&snd, 600000);
 	rr = dwcp_xfer_wait(&rcv, 600000);
 	if (rs || rr) {
 		dwcp_xfer_print(&snd);
 		dwcp_xfer_print(&rcv);
+		dwcp_xfer_pair_dump(&pair, "the transfer failed");
 	}
 	cr_assert(rs == 0 && rr == 0, "send %d, recv %d", rs, rr);
 	cr_assert_eq(dwcp_xfer_sha256(src, h1), 0);
