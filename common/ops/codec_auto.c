@@ -90,15 +90,11 @@ enum dwcp_auto_codec dwcp_codec_auto_choose(const struct dwcp_auto_in *in, struc
 	return v->codec;
 }
 
-double dwcp_codec_auto_link(double prev, enum dwcp_auto_codec codec, double in_bps, double wire_bps,
-			    double comp_bps)
+double dwcp_codec_auto_link(double prev, enum dwcp_auto_codec codec, double wire_bps)
 {
-	bool comp_busy = codec != DWCP_AUTO_NONE && comp_bps > 0 &&
-			 in_bps >= DWCP_AUTO_BUSY * comp_bps;
-
 	if (wire_bps <= 0)
 		return prev;
-	if (comp_busy)
+	if (codec != DWCP_AUTO_NONE)
 		return fmax(prev, wire_bps);
 	/* Half old, half new: one slow period (a stall, a retransmit) moves
 	 * the estimate without throwing away what came before. */

@@ -24,8 +24,8 @@
  *
  * "The link" is whatever carries the chunks once compressed (socket,
  * peer, receiver), measured as acknowledged wire bytes per second. While
- * the compressor itself is the bottleneck that measure is only a lower
- * bound on the link (dwcp_codec_auto_link).
+ * chunks are compressed that measure is only a lower bound on the link
+ * (dwcp_codec_auto_link).
  *
  * Concurrency: every function is reentrant and allocation-free.
  */
@@ -47,8 +47,6 @@ enum dwcp_auto_codec {
 #define DWCP_AUTO_MIN_SAVING 0.10
 /** Codecs whose effective rate is within this share of the best count as tied. */
 #define DWCP_AUTO_TIE 0.05
-/** Delivering this share of the compressor's rate means the compressor is the bottleneck. */
-#define DWCP_AUTO_BUSY 0.70
 
 enum dwcp_auto_reason {
 	DWCP_AUTO_WHY_RATES,         /* chosen by eff() from measured rates */
@@ -84,15 +82,17 @@ enum dwcp_auto_codec dwcp_codec_auto_choose(const struct dwcp_auto_in *in, struc
  * The link rate after one measuring period.
  * @param prev      the estimate so far (0 = none)
  * @param codec     the codec the period's chunks were sent with
- * @param in_bps    data bytes/s acknowledged in the period
  * @param wire_bps  wire bytes/s acknowledged in the period
- * @param comp_bps  that codec's compressor rate, all engines (ignored for none)
- * @return the new estimate: the period's wire rate (averaged with @p prev)
- *         when the link set the pace, else (compressor busy, so the link
- *         may carry more) the larger of @p prev and the period's.
+ * @return for an uncompressed period, its wire rate averaged with @p prev
+ *         (the link, or whatever else carries the chunks, set the pace);
+ *         for a compressed one the larger of @p prev and its wire rate:
+ *         the compressor, or a stage that works per data byte (the
+ *         receiver's checksum, its disk), may have set the pace, so the
+ *         period says only that the link carries at least that much.
+ *         Taking it as the link would make each heavier codec look right
+ *         (fewer wire bytes per second, so a "slower link").
  */
-double dwcp_codec_auto_link(double prev, enum dwcp_auto_codec codec, double in_bps, double wire_bps,
-		      double comp_bps);
+double dwcp_codec_auto_link(double prev, enum dwcp_auto_codec codec, double wire_bps);
 
 /**
  * Cheap test of whether @p len bytes at @p p could compress: the order-0
