@@ -4,9 +4,9 @@
  *
  *   compressor rate and ratio  every SAMPLE_EVERY-th chunk, its non-zero
  *                              pages are compressed here with each codec at
- *                              the node's levels (best of two runs, timed);
- *   link rate                  acknowledged wire bytes per second over runs
- *                              of chunks sent with one codec ("periods").
+ *                              the node's levels and timed (averaged);
+ *   link rate                  acknowledged wire bytes per second over
+ *                              periods of at least 10 ms.
  *
  * The first chunks (up to PROBE_CHUNKS, at most 1/8 of the stream) travel
  * uncompressed: the only way to see what the link carries when no
