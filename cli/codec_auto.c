@@ -1,14 +1,20 @@
 /* `dwcp send`'s codec per chunk (codec_auto.h): measurement and
  * book-keeping around the pure rule in common/ops/codec_auto.c.
  *
- * Periods. A link rate is acknowledged bytes over time, so a period is
- * at least PERIOD_NS long (and PERIOD_MIN acknowledgements): `dwcp send`
- * takes acknowledgements in batches of up to 32 at one instant, and a
- * period of a few of them would divide by almost nothing. A period's
- * codec is the one that at least DOMINANT of its data went with; a mix
- * (the uncompressed first chunks beside the next ones) tells only that the
- * link carries at least what it carried. The first acknowledgement only
- * starts the clock (pipeline latency is not a rate).
+ * Timing the link. A burst of PROBE_CHUNKS uncompressed chunks goes alone
+ * through an otherwise empty pipeline (new chunks wait while it is in
+ * flight, and before a later probe the pipeline drains first), and its
+ * bytes over the time from its first chunk's read to its last ACK are the
+ * link's rate: one pipeline latency too low, never too high. Timing it
+ * among other chunks would not work: `dwcp send` takes ACKs in batches of
+ * up to 32 at one instant, and a window of compressed chunks queued ahead
+ * of the burst would be counted as its time.
+ *
+ * Periods. Between probes, ACKs are counted over periods of at least
+ * PERIOD_NS and PERIOD_MIN chunks; a period that mostly went uncompressed
+ * (the chosen codec is none) measures the link, any other only says the
+ * link carries at least that much (struct dwcp_auto_link). The first ACK
+ * of a period only starts its clock.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,12 +33,19 @@
 #define PAGE          4096u
 #define SAMPLE_MAX    65536u   /* non-zero bytes compressed per sample */
 #define SAMPLE_EVERY  64u      /* chunks between samples: ~2 % of a core at 0.5 GB/s */
-#define PROBE_CHUNKS  64u      /* first chunks sent uncompressed */
-#define PERIOD_NS     10000000ull
+#define PROBE_CHUNKS  64u      /* uncompressed chunks that time the link */
+#define REPROBE_EVERY 2048u    /* compressed chunks between two probes */
+#define PERIOD_NS     20000000ull
 #define PERIOD_MIN    8u
 #define DOMINANT      0.75
-#define REPROBE_CHUNKS 64u
-#define REPROBE_EVERY 2048u    /* compressed chunks between two uncompressed runs */
+#define F_PROBE       0x80u    /* codec_of: the chunk belongs to a probe */
+
+enum phase {
+	RUN,          /* chunks get the chosen codec */
+	DRAIN,        /* a probe is due: no new chunks until none are in flight */
+	PROBE_SEND,   /* the next chunks form the probe, uncompressed */
+	PROBE_WAIT,   /* the probe is out: no new chunks until it is acknowledged */
+};
 
 struct send_auto {
 	bool on;                        /* codec = auto */
@@ -44,17 +57,20 @@ struct send_auto {
 	size_t out_cap;
 	struct dwcp_auto_in in;
 	struct dwcp_auto_verdict v;
+	struct dwcp_auto_link link;
 	unsigned codec;                 /* current choice */
-	uint64_t probe_until;           /* chunks below this seq go uncompressed */
 	uint64_t n_chunks;
-	uint8_t *codec_of;              /* per chunk: the codec it was sent with */
+	uint8_t *codec_of;              /* per chunk: the codec it was sent with, | F_PROBE */
 	uint64_t chunks[DWCP_AUTO_N];
-	unsigned decisions;
-	uint64_t since_probe;           /* compressed chunks since the link was last timed */
-	unsigned reprobe_left;          /* next chunks sent uncompressed to time the link */
+	unsigned decisions, probes;
+	uint64_t since_probe;           /* compressed chunks since the last probe */
+	/* the probe */
+	enum phase phase;
+	unsigned probe_n, probe_sent, probe_acked;
+	uint64_t probe_t0, probe_bytes;
 	/* the open period */
 	unsigned p_acks;
-	uint64_t p_t0, p_data[DWCP_AUTO_N], p_wire, last_ack_ns;
+	uint64_t p_t0, p_data[DWCP_AUTO_N], p_wire;
 };
 
 struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks)
@@ -84,8 +100,9 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 	dwcp_delta_select(&a->dz, &cpu);
 	a->in.engines = 1;   /* one svc-simd compresses a stream's chunks */
 	/* Enough chunks to time the link, few enough not to matter on a
-	 * slow one: at most 1/8 of the stream. */
-	a->probe_until = n_chunks / 8 < PROBE_CHUNKS ? n_chunks / 8 : PROBE_CHUNKS;
+	 * slow one: at most 1/8 of the stream (none: link unknown). */
+	a->probe_n = n_chunks / 8 < PROBE_CHUNKS ? (unsigned)(n_chunks / 8) : PROBE_CHUNKS;
+	a->phase = a->probe_n ? PROBE_SEND : RUN;
 	a->codec = DWCP_AUTO_NONE;
 	return a;
 nomem:
@@ -171,9 +188,43 @@ static void decide(struct send_auto *a)
 	a->decisions++;
 }
 
+bool send_auto_hold(struct send_auto *a, uint64_t inflight)
+{
+	if (!a->on)
+		return false;
+	if (a->phase == DRAIN && !inflight) {
+		a->phase = PROBE_SEND;
+		a->probe_sent = a->probe_acked = 0;
+		a->probe_bytes = 0;
+	}
+	return a->phase == DRAIN || a->phase == PROBE_WAIT;
+}
+
+/* The codec of the next chunk under auto; *probe: it belongs to the probe. */
+static unsigned next_codec(struct send_auto *a, bool *probe)
+{
+	*probe = false;
+	if (a->phase == PROBE_SEND) {
+		if (!a->probe_sent)
+			a->probe_t0 = dwcp_now_ns();
+		if (++a->probe_sent == a->probe_n)
+			a->phase = PROBE_WAIT;
+		*probe = true;
+		return DWCP_AUTO_NONE;
+	}
+	/* Compressed periods say only "at least" about the link: now and then
+	 * a probe times it again, so a link that got slower or faster is seen. */
+	if (a->codec != DWCP_AUTO_NONE && a->phase == RUN && ++a->since_probe >= REPROBE_EVERY) {
+		a->since_probe = 0;
+		a->phase = DRAIN;
+	}
+	return a->codec;
+}
+
 unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, uint32_t len,
 			 bool hde)
 {
+	bool probe = false;
 	unsigned c;
 
 	if (!a->on)
@@ -184,24 +235,14 @@ unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, ui
 			sample(a, data, len);
 			decide(a);
 		}
-		c = seq < a->probe_until ? DWCP_AUTO_NONE : a->codec;
-		/* Compressed periods say only "at least" about the link: now and
-		 * then an uncompressed run times it again (1/32 of the chunks at
-		 * most), so a link that got slower or faster is seen. */
-		if (c != DWCP_AUTO_NONE && ++a->since_probe >= REPROBE_EVERY) {
-			a->since_probe = 0;
-			a->reprobe_left = REPROBE_CHUNKS;
-		}
-		if (c != DWCP_AUTO_NONE && a->reprobe_left) {
-			a->reprobe_left--;
-			c = DWCP_AUTO_NONE;
-		}
+		c = next_codec(a, &probe);
 		/* HDE turns a chunk of zero pages into records: nothing to compress. */
 		if (c != DWCP_AUTO_NONE && hde && a->dz.is_zero(data, len))
 			c = DWCP_AUTO_NONE;
 	}
+	/* A chunk sent again (raw, for want of a delta base) stays in its probe. */
 	if (seq < a->n_chunks)
-		a->codec_of[seq] = (uint8_t)c;
+		a->codec_of[seq] = (uint8_t)(c | (probe ? F_PROBE : 0) | (a->codec_of[seq] & F_PROBE));
 	a->chunks[c < DWCP_AUTO_N ? c : 0]++;
 	return c;
 }
@@ -222,38 +263,60 @@ static int period_codec(const struct send_auto *a)
 /* The period just closed at @p t_end: its rate updates the link estimate. */
 static void close_period(struct send_auto *a, uint64_t t_end)
 {
-	double dt = (double)(t_end - a->p_t0) / 1e9, wire_bps = (double)a->p_wire / dt;
-	int pc = period_codec(a);
+	double dt = (double)(t_end - a->p_t0) / 1e9;
 
-	/* A mix (the uncompressed first chunks beside the next ones) counts
-	 * as compressed: a lower bound. */
-	a->in.link_bps = dwcp_codec_auto_link(a->in.link_bps, pc == DWCP_AUTO_NONE ? DWCP_AUTO_NONE :
-					      DWCP_AUTO_LZ4, wire_bps);
+	dwcp_codec_auto_link_add(&a->link, period_codec(a) != DWCP_AUTO_NONE,
+				 (double)a->p_wire / dt);
+	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);
 	decide(a);
+}
+
+static void reset_period(struct send_auto *a, uint64_t t0)
+{
+	a->p_t0 = t0;
+	a->p_acks = 0;
+	memset(a->p_data, 0, sizeof(a->p_data));
+	a->p_wire = 0;
+}
+
+/* A probe chunk was acknowledged; the last one times the link. */
+static void probe_acked(struct send_auto *a, uint32_t wire_len, uint64_t now)
+{
+	a->probe_acked++;
+	a->probe_bytes += wire_len;
+	if (a->phase != PROBE_WAIT || a->probe_acked < a->probe_n)
+		return;
+	dwcp_codec_auto_link_add(&a->link, false,
+				 (double)a->probe_bytes * 1e9 / (double)(now - a->probe_t0 + 1));
+	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);
+	a->probes++;
+	a->phase = RUN;
+	decide(a);
+	reset_period(a, 0);
 }
 
 void send_auto_acked(struct send_auto *a, uint64_t seq, uint32_t data_len, uint32_t wire_len)
 {
 	uint64_t now = dwcp_now_ns();
-	unsigned c = seq < a->n_chunks ? a->codec_of[seq] : 0;
+	unsigned f = seq < a->n_chunks ? a->codec_of[seq] : 0, c = f & ~F_PROBE;
 
 	if (!a->on)
 		return;
-	if (!a->last_ack_ns) {
-		a->last_ack_ns = a->p_t0 = now;
+	if (f & F_PROBE) {
+		probe_acked(a, wire_len, now);
+		return;
+	}
+	if (!a->p_t0) {
+		a->p_t0 = now;
 		return;
 	}
 	a->p_acks++;
 	a->p_data[c < DWCP_AUTO_N ? c : 0] += data_len;
 	a->p_wire += wire_len;
-	a->last_ack_ns = now;
 	if (now - a->p_t0 < PERIOD_NS || a->p_acks < PERIOD_MIN)
 		return;
 	close_period(a, now);
-	a->p_t0 = now;
-	a->p_acks = 0;
-	memset(a->p_data, 0, sizeof(a->p_data));
-	a->p_wire = 0;
+	reset_period(a, now);
 }
 
 void send_auto_summary(const struct send_auto *a, struct xfer_summary *sum)
@@ -267,6 +330,7 @@ void send_auto_summary(const struct send_auto *a, struct xfer_summary *sum)
 	sum->codec = dwcp_codec_auto_name((enum dwcp_auto_codec)top);
 	sum->codec_auto = a->on;
 	sum->codec_decisions = a->decisions;
+	sum->codec_probes = a->probes;
 	if (a->on)
 		dwcp_codec_auto_explain(&a->in, &a->v, sum->codec_note, sizeof(sum->codec_note));
 	else

@@ -8,15 +8,15 @@
  *   link rate                  acknowledged wire bytes per second over
  *                              periods of at least 10 ms.
  *
- * The first chunks (up to PROBE_CHUNKS, at most 1/8 of the stream) travel
- * uncompressed: the only way to see what the link carries when no
- * compressor holds it back. A compressed period tells only that the link
- * carries at least what it carried (dwcp_codec_auto_link), so after every
- * REPROBE_EVERY compressed chunks a run of REPROBE_CHUNKS goes
- * uncompressed again and a link that got slower or faster is seen. A
- * chunk of only zero pages gets no compress step when HDE is in its
- * program (HDE sends it as records). The summary says what was chosen,
- * how often, and the rates behind the last choice.
+ * The first chunks (PROBE_CHUNKS, at most 1/8 of the stream) go alone
+ * and uncompressed, so their time is the link's: the only way to see what
+ * the link carries when no compressor holds it back. A compressed period
+ * tells only that the link carries at least that much (struct
+ * dwcp_auto_link), so after every REPROBE_EVERY compressed chunks the
+ * pipeline drains and another probe goes, and a link that got slower or
+ * faster is seen. A chunk of only zero pages gets no compress step when
+ * HDE is in its program (HDE sends it as records). The summary says what
+ * was chosen, how often, and the rates behind the last choice.
  *
  * Concurrency: one send_auto per `dwcp send`, used by its one thread.
  */
@@ -48,7 +48,15 @@ void send_auto_destroy(struct send_auto *a);
 unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, uint32_t len,
 			 bool hde);
 
-/** Chunk @p seq was acknowledged: @p data_len bytes, @p wire_len on the wire. */
+/**
+ * True while new chunks must wait: a probe is in flight, or the pipeline
+ * drains before one. Chunks sent again (a receiver lacked a delta base) do
+ * not wait. @p inflight: chunks sent and not yet acknowledged (each
+ * counted once, however many copies of it are on the way).
+ */
+bool send_auto_hold(struct send_auto *a, uint64_t inflight);
+
+/** Chunk @p seq was acknowledged: @p data_len bytes, @p wire_len on the wire (one transmission). */
 void send_auto_acked(struct send_auto *a, uint64_t seq, uint32_t data_len, uint32_t wire_len);
 
 /** Put the choice and its reasons in @p sum (for xfer_print_summary). */

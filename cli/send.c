@@ -251,7 +251,8 @@ static int feed(struct sender *s)
 		uint32_t idx = 0;
 		int rc;
 
-		if (!redo && s->next_seq >= s->n_chunks)
+		if (!redo && (s->next_seq >= s->n_chunks ||
+			      send_auto_hold(s->codec, s->next_seq - s->acked)))
 			break;
 		rc = fill_chunk(s, seq, redo, &idx);
 		if (rc == -EAGAIN)
@@ -305,7 +306,9 @@ static int on_done(struct sender *s, uint32_t idx)
 		s->acked_map[seq / 64] |= 1ull << (seq % 64);
 		s->acked++;
 		s->acked_bytes += ch->orig_len;
-		send_auto_acked(s->codec, seq, ch->orig_len, h->wire_len);
+		/* One transmission's bytes: a resend still waiting in a socket
+		 * buffer when the ACK came was not carried by the link. */
+		send_auto_acked(s->codec, seq, ch->orig_len, DWCP_CHUNK_HDR_LEN + ch->body_len);
 		s->sum.resent += h->result;
 		dwcp_hist_record(&s->sum.lat, dwcp_now_ns() - h->t_submit_ns);
 		s->last_progress_ns = dwcp_now_ns();

@@ -25,6 +25,7 @@ struct xfer_summary {
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
 	bool codec_auto;           /* send: chosen by `codec = auto` */
 	unsigned codec_decisions;  /* send, auto: times the choice was made */
+	unsigned codec_probes;     /* send, auto: times the link was timed uncompressed */
 	uint64_t codec_chunks[3];  /* send: chunks sent with none, lz4, zstd */
 	char codec_note[320];      /* send: why (auto: the last decision and its rates) */
 	struct dwcp_hist lat;      /* ns per chunk: send = submit -> acknowledged as written;

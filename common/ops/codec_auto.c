@@ -90,15 +90,23 @@ enum dwcp_auto_codec dwcp_codec_auto_choose(const struct dwcp_auto_in *in, struc
 	return v->codec;
 }
 
-double dwcp_codec_auto_link(double prev, enum dwcp_auto_codec codec, double wire_bps)
+static double average(double prev, double now)
 {
-	if (wire_bps <= 0)
-		return prev;
-	if (codec != DWCP_AUTO_NONE)
-		return fmax(prev, wire_bps);
-	/* Half old, half new: one slow period (a stall, a retransmit) moves
-	 * the estimate without throwing away what came before. */
-	return prev > 0 ? (prev + wire_bps) / 2 : wire_bps;
+	return prev > 0 ? (prev + now) / 2 : now;
+}
+
+double dwcp_codec_auto_link_add(struct dwcp_auto_link *l, bool compressed, double wire_bps)
+{
+	if (wire_bps > 0 && compressed)
+		l->packed_bps = average(l->packed_bps, wire_bps);
+	else if (wire_bps > 0)
+		l->raw_bps = average(l->raw_bps, wire_bps);
+	return dwcp_codec_auto_link_bps(l);
+}
+
+double dwcp_codec_auto_link_bps(const struct dwcp_auto_link *l)
+{
+	return fmax(l->raw_bps, l->packed_bps);
 }
 
 bool dwcp_codec_auto_may_compress(const void *p, size_t len)

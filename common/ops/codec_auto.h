@@ -25,7 +25,7 @@
  * "The link" is whatever carries the chunks once compressed (socket,
  * peer, receiver), measured as acknowledged wire bytes per second. While
  * chunks are compressed that measure is only a lower bound on the link
- * (dwcp_codec_auto_link).
+ * (struct dwcp_auto_link).
  *
  * Concurrency: every function is reentrant and allocation-free.
  */
@@ -79,20 +79,30 @@ struct dwcp_auto_verdict {
 enum dwcp_auto_codec dwcp_codec_auto_choose(const struct dwcp_auto_in *in, struct dwcp_auto_verdict *v);
 
 /**
- * The link rate after one measuring period.
- * @param prev      the estimate so far (0 = none)
- * @param codec     the codec the period's chunks were sent with
- * @param wire_bps  wire bytes/s acknowledged in the period
- * @return for an uncompressed period, its wire rate averaged with @p prev
- *         (the link, or whatever else carries the chunks, set the pace);
- *         for a compressed one the larger of @p prev and its wire rate:
- *         the compressor, or a stage that works per data byte (the
- *         receiver's checksum, its disk), may have set the pace, so the
- *         period says only that the link carries at least that much.
- *         Taking it as the link would make each heavier codec look right
- *         (fewer wire bytes per second, so a "slower link").
+ * What the link carries, from two kinds of measurement: uncompressed runs
+ * (the sender times a burst of uncompressed chunks alone in the pipeline:
+ * the link, or whatever else carries the chunks, set the pace) and
+ * compressed periods, which say only that the link carries at least that
+ * much (the compressor, or a stage that works per data byte, may have set
+ * the pace; taking it as the link would make each heavier codec look right:
+ * fewer wire bytes per second, so a "slower link"). Each kind is averaged
+ * (half old, half new, so one stall or one burst of acknowledgements moves
+ * it without throwing away what came before); the estimate is the larger.
  */
-double dwcp_codec_auto_link(double prev, enum dwcp_auto_codec codec, double wire_bps);
+struct dwcp_auto_link {
+	double raw_bps;      /* uncompressed runs; 0 = none yet */
+	double packed_bps;   /* compressed periods; 0 = none yet */
+};
+
+/**
+ * Add one measurement of @p wire_bps wire bytes/s, from an uncompressed
+ * run (@p compressed false) or a compressed period. 0 changes nothing.
+ * @return the new estimate (dwcp_codec_auto_link_bps).
+ */
+double dwcp_codec_auto_link_add(struct dwcp_auto_link *l, bool compressed, double wire_bps);
+
+/** The link estimate: the larger of the two averages (0 = not measured). */
+double dwcp_codec_auto_link_bps(const struct dwcp_auto_link *l);
 
 /**
  * Cheap test of whether @p len bytes at @p p could compress: the order-0
