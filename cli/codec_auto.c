@@ -34,7 +34,8 @@
 #define SAMPLE_MAX    65536u   /* non-zero bytes compressed per sample */
 #define SAMPLE_EVERY  64u      /* chunks between samples: ~2 % of a core at 0.5 GB/s */
 #define PROBE_CHUNKS  64u      /* uncompressed chunks that time the link */
-#define REPROBE_EVERY 2048u    /* compressed chunks between two probes */
+#define REPROBE_EVERY 2048u    /* compressed chunks between two probes of PROBE_CHUNKS
+                                * (longer probes, further apart: 1/32 of the chunks) */
 #define PERIOD_NS     20000000ull
 #define PERIOD_MIN    8u
 #define DOMINANT      0.75
@@ -67,6 +68,7 @@ struct send_auto {
 	/* the probe */
 	enum phase phase;
 	unsigned probe_n, probe_sent, probe_acked;
+	uint64_t probed;                /* chunks sent in probes so far */
 	uint64_t probe_t0, probe_bytes;
 	/* the open period */
 	unsigned p_acks;
@@ -214,7 +216,8 @@ static unsigned next_codec(struct send_auto *a, bool *probe)
 	}
 	/* Compressed periods say only "at least" about the link: now and then
 	 * a probe times it again, so a link that got slower or faster is seen. */
-	if (a->codec != DWCP_AUTO_NONE && a->phase == RUN && ++a->since_probe >= REPROBE_EVERY) {
+	if (a->codec != DWCP_AUTO_NONE && a->phase == RUN &&
+	    ++a->since_probe >= (uint64_t)REPROBE_EVERY * a->probe_n / PROBE_CHUNKS) {
 		a->since_probe = 0;
 		a->phase = DRAIN;
 	}
@@ -286,6 +289,17 @@ static void probe_acked(struct send_auto *a, uint32_t wire_len, uint64_t now)
 	a->probe_bytes += wire_len;
 	if (a->phase != PROBE_WAIT || a->probe_acked < a->probe_n)
 		return;
+	a->probed += a->probe_n;
+	/* Over in less than a period: on a fast link the pipeline's latency
+	 * is most of that time. A probe twice as long, at once (the pipeline
+	 * is empty), while all probes stay within 1/8 of the stream. */
+	if (now - a->probe_t0 < PERIOD_NS && a->probed + 2 * a->probe_n <= a->n_chunks / 8) {
+		a->probe_n *= 2;
+		a->probe_sent = a->probe_acked = 0;
+		a->probe_bytes = 0;
+		a->phase = PROBE_SEND;
+		return;
+	}
 	dwcp_codec_auto_link_add(&a->link, false,
 				 (double)a->probe_bytes * 1e9 / (double)(now - a->probe_t0 + 1));
 	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);

@@ -14,7 +14,9 @@
  * tells only that the link carries at least that much (struct
  * dwcp_auto_link), so after every REPROBE_EVERY compressed chunks the
  * pipeline drains and another probe goes, and a link that got slower or
- * faster is seen. A chunk of only zero pages gets no compress step when
+ * faster is seen. A probe over in less than a period is followed at once
+ * by one twice as long (on a fast link the pipeline's latency would be
+ * most of its time), within 1/8 of the stream. A chunk of only zero pages gets no compress step when
  * HDE is in its program (HDE sends it as records). The summary says what
  * was chosen, how often, and the rates behind the last choice.
  *

@@ -97,8 +97,10 @@ static double average(double prev, double now)
 
 double dwcp_codec_auto_link_add(struct dwcp_auto_link *l, bool compressed, double wire_bps)
 {
+	/* A compressed period starts from what is known (at least the raw
+	 * figure), so its first burst of acknowledgements counts half. */
 	if (wire_bps > 0 && compressed)
-		l->packed_bps = average(l->packed_bps, wire_bps);
+		l->packed_bps = average(fmax(l->packed_bps, l->raw_bps), wire_bps);
 	else if (wire_bps > 0)
 		l->raw_bps = average(l->raw_bps, wire_bps);
 	return dwcp_codec_auto_link_bps(l);
