@@ -32,6 +32,7 @@
 #include "ipc/chunk_ops.h"
 #include "ipc/streams.h"
 #include "cli_internal.h"
+#include "codec_auto.h"
 #include "xfer.h"
 
 #define PROG "dwcp send"
@@ -40,7 +41,7 @@
 struct send_opts {
 	const char *instance, *run_dir, *stream, *file, *to;
 	bool json, no_progress, no_delta;
-	int codec;                 /* -1 = the node's [stream] codec */
+	int codec;                 /* -1 = the node's [stream] codec (enum dwcp_cfg_codec) */
 	unsigned window;           /* 0 = the node's */
 	unsigned timeout_s;
 };
@@ -66,6 +67,7 @@ struct sender {
 	                            * instant, leave two copies of a chunk in the pipeline
 	                            * (docs/architecture.md); only the first answer counts */
 	uint64_t last_progress_ns;
+	struct send_auto *codec;   /* the codec of each chunk (cli/codec_auto.h) */
 	struct xfer_summary sum;
 };
 
@@ -78,7 +80,8 @@ static void usage(FILE *f)
 		"options:\n"
 		"  --instance NAME  this node (default dwcp)\n"
 		"  --run-dir DIR    runtime directory root (default /run/dwcp)\n"
-		"  --codec C        zstd | lz4 | none (default: the node's [stream] codec)\n"
+		"  --codec C        auto | zstd | lz4 | none (default: the node's [stream] codec;\n"
+		"                   auto picks per stream from measured compressor and link rates)\n"
 		"  --no-delta       send every page whole (no HDE against the previous version)\n"
 		"  --window N       chunks in flight (default: the node's [stream] window)\n"
 		"  --timeout SEC    give up after SEC seconds without progress (default 60)\n"
@@ -112,11 +115,12 @@ static int parse(int argc, char **argv, struct send_opts *o)
 		case 'D': o->no_delta = true; break;
 		case 'P': o->no_progress = true; break;
 		case 'c':
-			o->codec = strcmp(optarg, "zstd") == 0 ? DWCP_CFG_CODEC_ZSTD :
+			o->codec = strcmp(optarg, "auto") == 0 ? DWCP_CFG_CODEC_AUTO :
+				   strcmp(optarg, "zstd") == 0 ? DWCP_CFG_CODEC_ZSTD :
 				   strcmp(optarg, "lz4") == 0 ? DWCP_CFG_CODEC_LZ4 :
 				   strcmp(optarg, "none") == 0 ? DWCP_CFG_CODEC_NONE : -2;
 			if (o->codec == -2) {
-				fprintf(stderr, PROG ": --codec '%s': expected zstd, lz4 or none\n", optarg);
+				fprintf(stderr, PROG ": --codec '%s': expected auto, zstd, lz4 or none\n", optarg);
 				return -EINVAL;
 			}
 			break;
@@ -141,15 +145,17 @@ static int parse(int argc, char **argv, struct send_opts *o)
 	return 0;
 }
 
-/* The program of a chunk; @p raw leaves out the delta step. */
-static unsigned make_prog(const struct sender *s, bool raw, uint16_t *prog)
+/* The program of chunk @p seq (its data read into @p ch); @p raw leaves out the delta step. */
+static unsigned make_prog(const struct sender *s, bool raw, uint64_t seq, struct dwcp_chunk_hdr *ch,
+			  uint16_t *prog)
 {
 	const struct dwcp_shm *shm = &s->c.at.shm;
 	const struct dwcp_node_conf *nc = &shm->node->conf;
-	int codec = s->o.codec >= 0 ? s->o.codec : (int)nc->codec;
+	bool hde = !raw && !s->o.no_delta && nc->delta;
+	unsigned codec = send_auto_codec(s->codec, seq, dwcp_chunk_body(ch), ch->orig_len, hde);
 	unsigned n = 0;
 
-	if (!raw && !s->o.no_delta && nc->delta)
+	if (hde)
 		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_MEM, DWCP_OP_DELTA);
 	if (codec == DWCP_CFG_CODEC_ZSTD)
 		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_ZSTD), DWCP_OP_ZSTD);
@@ -205,7 +211,7 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 	if (seq + 1 == s->n_chunks)
 		ch->flags |= DWCP_CHUNK_F_LAST;
 	h = dwcp_client_hdr(&s->c, idx);
-	dwcp_client_set_prog(&s->c, idx, prog, make_prog(s, raw, prog));
+	dwcp_client_set_prog(&s->c, idx, prog, make_prog(s, raw, seq, ch, prog));
 	dwcp_chunk_route(&s->c.at.shm, h);   /* the first engine may be down right now */
 	h->stream = s->id;
 	h->seq = seq;
@@ -245,7 +251,8 @@ static int feed(struct sender *s)
 		uint32_t idx = 0;
 		int rc;
 
-		if (!redo && s->next_seq >= s->n_chunks)
+		if (!redo && (s->next_seq >= s->n_chunks ||
+			      send_auto_hold(s->codec, s->next_seq - s->acked)))
 			break;
 		rc = fill_chunk(s, seq, redo, &idx);
 		if (rc == -EAGAIN)
@@ -302,6 +309,9 @@ static int on_done(struct sender *s, uint32_t idx)
 		s->acked_map[seq / 64] |= 1ull << (seq % 64);
 		s->acked++;
 		s->acked_bytes += ch->orig_len;
+		/* One transmission's bytes: a resend still waiting in a socket
+		 * buffer when the ACK came was not carried by the link. */
+		send_auto_acked(s->codec, seq, ch->orig_len, DWCP_CHUNK_HDR_LEN + ch->body_len);
 		s->sum.resent += h->result;
 		dwcp_hist_record(&s->sum.lat, dwcp_now_ns() - h->t_submit_ns);
 		s->last_progress_ns = dwcp_now_ns();
@@ -458,7 +468,9 @@ int dwcp_cli_send(int argc, char **argv)
 		goto out_client;
 	}
 	s->acked_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
-	if (!s->acked_map) {
+	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
+				    s->c.at.shm.node->conf.codec, s->n_chunks);
+	if (!s->acked_map || !s->codec) {
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out_client;
 	}
@@ -468,6 +480,7 @@ int dwcp_cli_send(int argc, char **argv)
 	if (rc == 0) {
 		s->sum.bytes = s->size;
 		s->sum.chunks = s->n_chunks;
+		send_auto_summary(s->codec, &s->sum);
 		xfer_print_summary(&s->sum, s->o.json);
 	}
 	dwcp_streams_unregister(&s->c.at.shm, s->ent, s->c.at.slot, s->c.at.gen);
@@ -477,6 +490,7 @@ out:
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->acked_map);
+	send_auto_destroy(s->codec);
 	free(s);
 	return rc;
 }

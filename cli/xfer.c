@@ -13,6 +13,18 @@ static double us(const struct dwcp_hist *h, double p)
 	return (double)dwcp_hist_percentile(h, p) / 1000.0;
 }
 
+/* The codec fields of a send's JSON summary (none for recv). */
+static void print_codec_json(const struct xfer_summary *s)
+{
+	if (!s->codec)
+		return;
+	printf(", \"codec\": \"%s\", \"codec_auto\": %s, \"codec_decisions\": %u, \"codec_probes\": %u, "
+	       "\"codec_chunks\": {\"none\": %llu, \"lz4\": %llu, \"zstd\": %llu}, \"codec_why\": \"%s\"",
+	       s->codec, s->codec_auto ? "true" : "false", s->codec_decisions, s->codec_probes,
+	       (unsigned long long)s->codec_chunks[0], (unsigned long long)s->codec_chunks[1],
+	       (unsigned long long)s->codec_chunks[2], s->codec_note);
+}
+
 void xfer_print_summary(const struct xfer_summary *s, bool json)
 {
 	double ratio = s->bytes ? (double)s->bytes_wire / (double)s->bytes : 0.0;
@@ -23,13 +35,15 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		printf("{\"role\": \"%s\", \"stream\": \"%s\", \"path\": \"%s\", \"%s\": %llu, "
 		       "\"bytes_wire\": %llu, \"wire_ratio\": %.6f, \"seconds\": %.6f, \"gbps\": %.4f, "
 		       "\"chunks\": %llu, \"resent\": %llu, \"rejected\": %llu, \"duplicates\": %llu, "
-		       "\"raw_resends\": %llu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f}\n",
+		       "\"raw_resends\": %llu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f",
 		       s->role, s->stream, s->path, send ? "bytes_in" : "bytes_out",
 		       (unsigned long long)s->bytes, (unsigned long long)s->bytes_wire, ratio, s->seconds,
 		       gbs, (unsigned long long)s->chunks, (unsigned long long)s->resent,
 		       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
 		       (unsigned long long)s->raw_resends, us(&s->lat, 50), us(&s->lat, 99),
 		       us(&s->lat, 99.9));
+		print_codec_json(s);
+		printf("}\n");
 		fflush(stdout);
 		return;
 	}
@@ -45,6 +59,11 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 	printf("  chunk latency P50 %.1f us, P99 %.1f us, P99.9 %.1f us (%s)\n", us(&s->lat, 50),
 	       us(&s->lat, 99), us(&s->lat, 99.9),
 	       send ? "read -> acknowledged as written by the receiver" : "off the wire -> written");
+	if (s->codec)
+		printf("  codec         %s%s (chunks: none %llu, lz4 %llu, zstd %llu)\n  codec why     %s\n",
+		       s->codec, s->codec_auto ? ", chosen by codec = auto" : "",
+		       (unsigned long long)s->codec_chunks[0], (unsigned long long)s->codec_chunks[1],
+		       (unsigned long long)s->codec_chunks[2], s->codec_note);
 	fflush(stdout);
 }
 

@@ -22,6 +22,12 @@ struct xfer_summary {
 	uint64_t duplicates;       /* recv: chunks that arrived again and were only acknowledged */
 	uint64_t raw_resends;      /* send: chunks re-sent without delta (receiver lacked a base) */
 	double seconds;
+	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
+	bool codec_auto;           /* send: chosen by `codec = auto` */
+	unsigned codec_decisions;  /* send, auto: times the choice was made */
+	unsigned codec_probes;     /* send, auto: times the link was timed uncompressed */
+	uint64_t codec_chunks[3];  /* send: chunks sent with none, lz4, zstd */
+	char codec_note[320];      /* send: why (auto: the last decision and its rates) */
 	struct dwcp_hist lat;      /* ns per chunk: send = submit -> acknowledged as written;
 	                            * recv = off the wire -> written */
 };

@@ -241,9 +241,10 @@ static int codec_parse(const char *s, uint32_t *out)
 {
 	static const char *const names[] = { [DWCP_CFG_CODEC_NONE] = "none",
 					     [DWCP_CFG_CODEC_LZ4] = "lz4",
-					     [DWCP_CFG_CODEC_ZSTD] = "zstd" };
+					     [DWCP_CFG_CODEC_ZSTD] = "zstd",
+					     [DWCP_CFG_CODEC_AUTO] = "auto" };
 
-	for (uint32_t i = 0; i < 3; i++)
+	for (uint32_t i = 0; i < 4; i++)
 		if (strcmp(s, names[i]) == 0) {
 			*out = i;
 			return 1;
@@ -254,7 +255,7 @@ static int codec_parse(const char *s, uint32_t *out)
 const char *dwcp_config_codec_name(uint32_t codec)
 {
 	return codec == DWCP_CFG_CODEC_ZSTD ? "zstd" : codec == DWCP_CFG_CODEC_LZ4 ? "lz4" :
-	       codec == DWCP_CFG_CODEC_NONE ? "none" : "?";
+	       codec == DWCP_CFG_CODEC_NONE ? "none" : codec == DWCP_CFG_CODEC_AUTO ? "auto" : "?";
 }
 
 const char *dwcp_config_peer(const struct dwcp_config *cfg, const char *name)
@@ -323,7 +324,7 @@ static void expect_text(const struct key_desc *k, char *buf, size_t len)
 		snprintf(buf, len, "1..15 characters from a-z 0-9 _");
 		break;
 	case K_CODEC:
-		snprintf(buf, len, "zstd, lz4 or none");
+		snprintf(buf, len, "auto, zstd, lz4 or none");
 		break;
 	}
 }
@@ -684,7 +685,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	snprintf(cfg->net_congestion, sizeof(cfg->net_congestion), "bbr");
 	cfg->chunk_size = 65536;
 	cfg->window = 256;
-	cfg->codec = DWCP_CFG_CODEC_ZSTD;
+	cfg->codec = DWCP_CFG_CODEC_AUTO;
 	cfg->delta = true;
 	snprintf(cfg->recv_dir, sizeof(cfg->recv_dir), "/var/lib/dwcp/recv");
 }
@@ -732,7 +733,7 @@ static int field_ok(const struct dwcp_config *cfg, const struct key_desc *k)
 	case K_WORD:
 		return word_ok(field);
 	case K_CODEC:
-		return *(const uint32_t *)field <= DWCP_CFG_CODEC_ZSTD;
+		return *(const uint32_t *)field <= DWCP_CFG_CODEC_AUTO;
 	case K_BOOL:
 	case K_SERVICES:   /* checked on their own: no single value to show */
 		return 1;

@@ -26,7 +26,10 @@
 #define DWCP_CFG_MAX_SVCS  8
 #define DWCP_CFG_MAX_PEERS 16
 
-enum dwcp_cfg_codec { DWCP_CFG_CODEC_NONE = 0, DWCP_CFG_CODEC_LZ4 = 1, DWCP_CFG_CODEC_ZSTD = 2 };
+/* AUTO: per stream, from measured compressor and link rates (common/ops/codec_auto.h). */
+enum dwcp_cfg_codec {
+	DWCP_CFG_CODEC_NONE = 0, DWCP_CFG_CODEC_LZ4 = 1, DWCP_CFG_CODEC_ZSTD = 2, DWCP_CFG_CODEC_AUTO = 3
+};
 
 struct dwcp_cfg_peer {
 	char name[DWCP_NAME_MAX];
@@ -99,7 +102,7 @@ struct dwcp_config {
 	                               * 64K. `dwcp send` uses at most [pool] buf_size - 4096 (a chunk
 	                               * plus header and worst-case growth must fit one buffer) */
 	uint32_t window;              /* window; chunks in flight per send, 1..65536; default 256 */
-	uint32_t codec;               /* codec; zstd | lz4 | none; default zstd */
+	uint32_t codec;               /* codec; auto | zstd | lz4 | none; default auto */
 	bool     delta;               /* delta; HDE against the previous version; default true */
 	/* [gpu] */
 	bool     gpu_cpu_backend;     /* cpu_backend; default false. true: without a CUDA device

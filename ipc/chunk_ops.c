@@ -19,6 +19,7 @@
 #include "common/keyfile.h"
 #include "common/log.h"
 #include "common/ops/aead.h"
+#include "common/ops/codec_auto.h"
 #include "common/ops/compress.h"
 #include "common/ops/crc32c.h"
 #include "ipc/abi.h"
@@ -79,6 +80,11 @@ static int engine_compress(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *s
 	if (dwcp_chunk_checked(ctx, h, c) || c->codec != DWCP_CHUNK_CODEC_NONE ||
 	    c->flags & DWCP_CHUNK_F_SEALED)
 		return DWCP_BUF_EBADCHUNK;
+	/* Random or already compressed data would come out no smaller and be
+	 * kept raw anyway: a 4 KiB entropy sample saves the compressor call
+	 * (and the output buffer) for it. */
+	if (!dwcp_codec_auto_may_compress(dwcp_chunk_body(c), c->body_len))
+		return DWCP_BUF_OK;
 	if (dwcp_chunk_begin_output(ctx, c, out, &oc))
 		return -EAGAIN;
 	n = dwcp_compress(st->cc, codec, level, dwcp_chunk_body(c), c->body_len,

@@ -2,7 +2,8 @@
  * runs them on the CPU: svc-simd, and svc-gpu's CPU backend (DESIGN §6).
  *
  *   op          | in -> out
- *   LZ4 / ZSTD  | raw body -> compressed (kept raw when that is not smaller)
+ *   LZ4 / ZSTD  | raw body -> compressed (kept raw when that is not smaller,
+ *               | or when an entropy probe says it cannot be: codec_auto.h)
  *   SEAL        | body -> AES-256-GCM ciphertext (header authenticated)
  *   CHECKSUM    | sets the chunk CRC32C (in place, idempotent)
  *   VERIFY      | checks it (EBADCRC)

@@ -39,7 +39,7 @@ Test(config_net, defaults_are_usable)
 	cr_assert_eq(c.net_sockbuf, 16u << 20);
 	cr_assert_str_eq(c.net_congestion, "bbr");
 	cr_assert_eq(c.chunk_size, 65536);
-	cr_assert_eq(c.codec, DWCP_CFG_CODEC_ZSTD);
+	cr_assert_eq(c.codec, DWCP_CFG_CODEC_AUTO);
 	cr_assert(c.delta);
 	cr_assert_eq(c.n_peers, 0);
 	cr_assert_eq(dwcp_config_validate(&c, &e), 0, "%s", e.msg);

@@ -1,0 +1,353 @@
+/* `dwcp send`'s codec per chunk (codec_auto.h): measurement and
+ * book-keeping around the pure rule in common/ops/codec_auto.c.
+ *
+ * Timing the link. A burst of PROBE_CHUNKS uncompressed chunks goes alone
+ * through an otherwise empty pipeline (new chunks wait while it is in
+ * flight, and before a later probe the pipeline drains first), and its
+ * bytes over the time from its first chunk's read to its last ACK are the
+ * link's rate: one pipeline latency too low, never too high. Timing it
+ * among other chunks would not work: `dwcp send` takes ACKs in batches of
+ * up to 32 at one instant, and a window of compressed chunks queued ahead
+ * of the burst would be counted as its time.
+ *
+ * Periods. Between probes, ACKs are counted over periods of at least
+ * PERIOD_NS and PERIOD_MIN chunks; a period that mostly went uncompressed
+ * (the chosen codec is none) measures the link, any other only says the
+ * link carries at least that much (struct dwcp_auto_link). The first ACK
+ * of a period only starts its clock.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/cpu.h"
+#include "common/ops/codec_auto.h"
+#include "common/ops/compress.h"
+#include "common/ops/delta.h"
+#include "common/timeutil.h"
+#include "ipc/ctl_block.h"
+#include "codec_auto.h"
+
+#define PAGE          4096u
+#define SAMPLE_MAX    65536u   /* non-zero bytes compressed per sample */
+#define SAMPLE_EVERY  64u      /* chunks between samples: ~2 % of a core at 0.5 GB/s */
+#define PROBE_CHUNKS  64u      /* uncompressed chunks that time the link */
+#define REPROBE_EVERY 2048u    /* compressed chunks between two probes of PROBE_CHUNKS
+                                * (longer probes, further apart: 1/32 of the chunks) */
+#define PERIOD_NS     20000000ull
+#define PERIOD_MIN    8u
+#define DOMINANT      0.75
+#define F_PROBE       0x80u    /* codec_of: the chunk belongs to a probe */
+
+enum phase {
+	RUN,          /* chunks get the chosen codec */
+	DRAIN,        /* a probe is due: no new chunks until none are in flight */
+	PROBE_SEND,   /* the next chunks form the probe, uncompressed */
+	PROBE_WAIT,   /* the probe is out: no new chunks until it is acknowledged */
+};
+
+struct send_auto {
+	bool on;                        /* codec = auto */
+	unsigned fixed;                 /* the codec when not auto */
+	int zstd_level, lz4_level;
+	struct dwcp_compress_ctx *cc;
+	struct dwcp_delta_impl dz;
+	uint8_t *sample, *out;
+	size_t out_cap;
+	struct dwcp_auto_in in;
+	struct dwcp_auto_verdict v;
+	struct dwcp_auto_link link;
+	unsigned codec;                 /* current choice */
+	uint64_t n_chunks;
+	uint8_t *codec_of;              /* per chunk: the codec it was sent with, | F_PROBE */
+	uint64_t chunks[DWCP_AUTO_N];
+	unsigned decisions, probes;
+	uint64_t since_probe;           /* compressed chunks since the last probe */
+	/* the probe */
+	enum phase phase;
+	unsigned probe_n, probe_sent, probe_acked;
+	uint64_t probed;                /* chunks sent in probes so far */
+	uint64_t probe_t0, probe_bytes;
+	/* the open period */
+	unsigned p_acks;
+	uint64_t p_t0, p_data[DWCP_AUTO_N], p_wire;
+};
+
+struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks)
+{
+	struct send_auto *a = calloc(1, sizeof(*a));
+	struct dwcp_cpu_features cpu;
+
+	if (!a)
+		goto nomem;
+	a->fixed = codec == DWCP_CFG_CODEC_AUTO ? DWCP_CFG_CODEC_NONE : codec;
+	a->n_chunks = n_chunks;
+	a->codec_of = calloc(n_chunks ? n_chunks : 1, 1);
+	if (!a->codec_of)
+		goto nomem;
+	if (codec != DWCP_CFG_CODEC_AUTO)
+		return a;
+	a->on = true;
+	a->zstd_level = shm->ctl->zstd_level ? (int)shm->ctl->zstd_level : 1;
+	a->lz4_level = shm->ctl->lz4_level ? (int)shm->ctl->lz4_level : DWCP_LZ4_LEVEL_FAST;
+	a->out_cap = dwcp_compress_bound(DWCP_CODEC_ZSTD, SAMPLE_MAX) + DWCP_ZSTD_HEADROOM;
+	a->cc = dwcp_compress_ctx_create();
+	a->sample = malloc(SAMPLE_MAX);
+	a->out = malloc(a->out_cap);
+	if (!a->cc || !a->sample || !a->out)
+		goto nomem;
+	dwcp_cpu_detect(&cpu);
+	dwcp_delta_select(&a->dz, &cpu);
+	a->in.engines = 1;   /* one svc-simd compresses a stream's chunks */
+	/* Enough chunks to time the link, few enough not to matter on a
+	 * slow one: at most 1/8 of the stream (none: link unknown). */
+	a->probe_n = n_chunks / 8 < PROBE_CHUNKS ? (unsigned)(n_chunks / 8) : PROBE_CHUNKS;
+	a->phase = a->probe_n ? PROBE_SEND : RUN;
+	a->codec = DWCP_AUTO_NONE;
+	return a;
+nomem:
+	send_auto_destroy(a);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void send_auto_destroy(struct send_auto *a)
+{
+	if (!a)
+		return;
+	dwcp_compress_ctx_destroy(a->cc);
+	free(a->sample);
+	free(a->out);
+	free(a->codec_of);
+	free(a);
+}
+
+static double ewma(double prev, double now)
+{
+	return prev > 0 ? (prev + now) / 2 : now;
+}
+
+/* Input bytes/s of one codec on the sample, and its ratio. The first
+ * sample is timed twice (best of two: the first run finds cold caches and
+ * makes zstd size its tables); later ones once, the average smooths them.
+ * @return 0 or -1. */
+static int time_codec(struct send_auto *a, enum dwcp_codec codec, int level, size_t n,
+		      double *bps, double *ratio)
+{
+	uint64_t best = UINT64_MAX;
+	ssize_t got = 0;
+	int runs = a->in.rate_bps[codec] > 0 ? 1 : 2;
+
+	for (int run = 0; run < runs; run++) {
+		uint64_t t0 = dwcp_now_ns();
+
+		got = dwcp_compress(a->cc, codec, level, a->sample, n, a->out, a->out_cap);
+		if (got < 0)
+			return -1;
+		if (dwcp_now_ns() - t0 < best)
+			best = dwcp_now_ns() - t0;
+	}
+	*bps = (double)n * 1e9 / (double)(best ? best : 1);
+	*ratio = (double)got / (double)n;
+	return 0;
+}
+
+/* Compress the chunk's non-zero pages with each codec; count its zero pages. */
+static void sample(struct send_auto *a, const uint8_t *data, uint32_t len)
+{
+	size_t n = 0, zero = 0;
+	double bps, ratio;
+
+	for (uint32_t at = 0; at < len && n < SAMPLE_MAX; at += PAGE) {
+		size_t m = len - at < PAGE ? len - at : PAGE;
+
+		if (a->dz.is_zero(data + at, m)) {
+			zero += m;
+			continue;
+		}
+		memcpy(a->sample + n, data + at, m < SAMPLE_MAX - n ? m : SAMPLE_MAX - n);
+		n += m < SAMPLE_MAX - n ? m : SAMPLE_MAX - n;
+	}
+	a->in.zero_bytes += (double)zero;
+	if (!n)
+		return;
+	a->in.sample_bytes += (double)n;
+	if (!time_codec(a, DWCP_CODEC_LZ4, a->lz4_level, n, &bps, &ratio)) {
+		a->in.rate_bps[DWCP_AUTO_LZ4] = ewma(a->in.rate_bps[DWCP_AUTO_LZ4], bps);
+		a->in.ratio[DWCP_AUTO_LZ4] = ewma(a->in.ratio[DWCP_AUTO_LZ4], ratio);
+	}
+	if (!time_codec(a, DWCP_CODEC_ZSTD, a->zstd_level, n, &bps, &ratio)) {
+		a->in.rate_bps[DWCP_AUTO_ZSTD] = ewma(a->in.rate_bps[DWCP_AUTO_ZSTD], bps);
+		a->in.ratio[DWCP_AUTO_ZSTD] = ewma(a->in.ratio[DWCP_AUTO_ZSTD], ratio);
+	}
+}
+
+static void decide(struct send_auto *a)
+{
+	a->codec = dwcp_codec_auto_choose(&a->in, &a->v);
+	a->decisions++;
+}
+
+bool send_auto_hold(struct send_auto *a, uint64_t inflight)
+{
+	if (!a->on)
+		return false;
+	if (a->phase == DRAIN && !inflight) {
+		a->phase = PROBE_SEND;
+		a->probe_sent = a->probe_acked = 0;
+		a->probe_bytes = 0;
+	}
+	return a->phase == DRAIN || a->phase == PROBE_WAIT;
+}
+
+/* The codec of the next chunk under auto; *probe: it belongs to the probe. */
+static unsigned next_codec(struct send_auto *a, bool *probe)
+{
+	*probe = false;
+	if (a->phase == PROBE_SEND) {
+		if (!a->probe_sent)
+			a->probe_t0 = dwcp_now_ns();
+		if (++a->probe_sent == a->probe_n)
+			a->phase = PROBE_WAIT;
+		*probe = true;
+		return DWCP_AUTO_NONE;
+	}
+	/* Compressed periods say only "at least" about the link: now and then
+	 * a probe times it again, so a link that got slower or faster is seen. */
+	if (a->codec != DWCP_AUTO_NONE && a->phase == RUN &&
+	    ++a->since_probe >= (uint64_t)REPROBE_EVERY * a->probe_n / PROBE_CHUNKS) {
+		a->since_probe = 0;
+		a->phase = DRAIN;
+	}
+	return a->codec;
+}
+
+unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, uint32_t len,
+			 bool hde)
+{
+	bool probe = false;
+	unsigned c;
+
+	if (!a->on)
+		c = a->fixed;
+	else {
+		a->in.zero_pages_free = hde;
+		if (seq % SAMPLE_EVERY == 0 || a->in.sample_bytes + a->in.zero_bytes <= 0) {
+			sample(a, data, len);
+			decide(a);
+		}
+		c = next_codec(a, &probe);
+		/* HDE turns a chunk of zero pages into records: nothing to compress. */
+		if (c != DWCP_AUTO_NONE && hde && a->dz.is_zero(data, len))
+			c = DWCP_AUTO_NONE;
+	}
+	/* A chunk sent again (raw, for want of a delta base) stays in its probe. */
+	if (seq < a->n_chunks)
+		a->codec_of[seq] = (uint8_t)(c | (probe ? F_PROBE : 0) | (a->codec_of[seq] & F_PROBE));
+	a->chunks[c < DWCP_AUTO_N ? c : 0]++;
+	return c;
+}
+
+/* The codec at least DOMINANT of the period's data went with, or -1. */
+static int period_codec(const struct send_auto *a)
+{
+	uint64_t all = 0;
+
+	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
+		all += a->p_data[c];
+	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
+		if (all && (double)a->p_data[c] >= DOMINANT * (double)all)
+			return (int)c;
+	return -1;
+}
+
+/* The period just closed at @p t_end: its rate updates the link estimate. */
+static void close_period(struct send_auto *a, uint64_t t_end)
+{
+	double dt = (double)(t_end - a->p_t0) / 1e9;
+
+	dwcp_codec_auto_link_add(&a->link, period_codec(a) != DWCP_AUTO_NONE,
+				 (double)a->p_wire / dt);
+	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);
+	decide(a);
+}
+
+static void reset_period(struct send_auto *a, uint64_t t0)
+{
+	a->p_t0 = t0;
+	a->p_acks = 0;
+	memset(a->p_data, 0, sizeof(a->p_data));
+	a->p_wire = 0;
+}
+
+/* A probe chunk was acknowledged; the last one times the link. */
+static void probe_acked(struct send_auto *a, uint32_t wire_len, uint64_t now)
+{
+	a->probe_acked++;
+	a->probe_bytes += wire_len;
+	if (a->phase != PROBE_WAIT || a->probe_acked < a->probe_n)
+		return;
+	a->probed += a->probe_n;
+	/* Over in less than a period: on a fast link the pipeline's latency
+	 * is most of that time. A probe twice as long, at once (the pipeline
+	 * is empty), while all probes stay within 1/8 of the stream. */
+	if (now - a->probe_t0 < PERIOD_NS && a->probed + 2 * a->probe_n <= a->n_chunks / 8) {
+		a->probe_n *= 2;
+		a->probe_sent = a->probe_acked = 0;
+		a->probe_bytes = 0;
+		a->phase = PROBE_SEND;
+		return;
+	}
+	dwcp_codec_auto_link_add(&a->link, false,
+				 (double)a->probe_bytes * 1e9 / (double)(now - a->probe_t0 + 1));
+	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);
+	a->probes++;
+	a->phase = RUN;
+	decide(a);
+	reset_period(a, 0);
+}
+
+void send_auto_acked(struct send_auto *a, uint64_t seq, uint32_t data_len, uint32_t wire_len)
+{
+	uint64_t now = dwcp_now_ns();
+	unsigned f = seq < a->n_chunks ? a->codec_of[seq] : 0, c = f & ~F_PROBE;
+
+	if (!a->on)
+		return;
+	if (f & F_PROBE) {
+		probe_acked(a, wire_len, now);
+		return;
+	}
+	if (!a->p_t0) {
+		a->p_t0 = now;
+		return;
+	}
+	a->p_acks++;
+	a->p_data[c < DWCP_AUTO_N ? c : 0] += data_len;
+	a->p_wire += wire_len;
+	if (now - a->p_t0 < PERIOD_NS || a->p_acks < PERIOD_MIN)
+		return;
+	close_period(a, now);
+	reset_period(a, now);
+}
+
+void send_auto_summary(const struct send_auto *a, struct xfer_summary *sum)
+{
+	unsigned top = 0;
+
+	for (unsigned c = 1; c < DWCP_AUTO_N; c++)
+		if (a->chunks[c] > a->chunks[top])
+			top = c;
+	memcpy(sum->codec_chunks, a->chunks, sizeof(sum->codec_chunks));
+	sum->codec = dwcp_codec_auto_name((enum dwcp_auto_codec)top);
+	sum->codec_auto = a->on;
+	sum->codec_decisions = a->decisions;
+	sum->codec_probes = a->probes;
+	if (a->on)
+		dwcp_codec_auto_explain(&a->in, &a->v, sum->codec_note, sizeof(sum->codec_note));
+	else
+		snprintf(sum->codec_note, sizeof(sum->codec_note), "%s: fixed by --codec or [stream] codec",
+			 dwcp_codec_auto_name((enum dwcp_auto_codec)a->fixed));
+}

@@ -1,0 +1,170 @@
+/* The `codec = auto` rule (codec_auto.h): a handful of comparisons over
+ * measured rates, and an entropy probe. Nothing here measures or keeps
+ * state, so every decision can be replayed in a unit test from numbers. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/ops/codec_auto.h"
+
+#define PROBE_BYTES   4096u
+#define PROBE_SLICES  16u
+#define PROBE_MIN     1024u
+#define PROBE_MAX_BPB 7.8
+
+static const char *const names[DWCP_AUTO_N] = { "none", "lz4", "zstd" };
+
+const char *dwcp_codec_auto_name(enum dwcp_auto_codec c)
+{
+	return (unsigned)c < DWCP_AUTO_N ? names[c] : "?";
+}
+
+/* A compressing codec with both figures measured that saves enough. */
+static bool candidate(const struct dwcp_auto_in *in, unsigned c)
+{
+	return in->rate_bps[c] > 0 && in->ratio[c] > 0 &&
+	       in->ratio[c] <= 1.0 - DWCP_AUTO_MIN_SAVING;
+}
+
+static double ratio_of(const struct dwcp_auto_in *in, unsigned c)
+{
+	return c == DWCP_AUTO_NONE ? 1.0 : in->ratio[c];
+}
+
+/* Link unknown: the codec that compresses fastest still saves bytes and
+ * is the least likely to hold the stream back while the link is measured. */
+static enum dwcp_auto_codec fastest(const struct dwcp_auto_in *in)
+{
+	enum dwcp_auto_codec best = DWCP_AUTO_NONE;
+
+	for (unsigned c = DWCP_AUTO_LZ4; c < DWCP_AUTO_N; c++)
+		if (candidate(in, c) && (best == DWCP_AUTO_NONE || in->rate_bps[c] > in->rate_bps[best]))
+			best = (enum dwcp_auto_codec)c;
+	return best;
+}
+
+/* The largest eff(); then, among those within the tie margin, the fewest
+ * wire bytes (none has ratio 1, so a tie goes to a codec). */
+static enum dwcp_auto_codec by_rates(const struct dwcp_auto_in *in, struct dwcp_auto_verdict *v)
+{
+	unsigned engines = in->engines ? in->engines : 1;
+	double top = 0, bar;
+	int pick = -1;
+
+	v->eff_bps[DWCP_AUTO_NONE] = in->link_bps;
+	for (unsigned c = DWCP_AUTO_LZ4; c < DWCP_AUTO_N; c++)
+		if (candidate(in, c))
+			v->eff_bps[c] = fmin(in->rate_bps[c] * engines, in->link_bps / in->ratio[c]);
+	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
+		top = fmax(top, v->eff_bps[c]);
+	bar = top * (1.0 - DWCP_AUTO_TIE);
+	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
+		if (v->eff_bps[c] > 0 && v->eff_bps[c] >= bar &&
+		    (pick < 0 || ratio_of(in, c) < ratio_of(in, (unsigned)pick)))
+			pick = (int)c;
+	return pick < 0 ? DWCP_AUTO_NONE : (enum dwcp_auto_codec)pick;
+}
+
+enum dwcp_auto_codec dwcp_codec_auto_choose(const struct dwcp_auto_in *in, struct dwcp_auto_verdict *v)
+{
+	bool any = false;
+
+	memset(v, 0, sizeof(*v));
+	for (unsigned c = DWCP_AUTO_LZ4; c < DWCP_AUTO_N; c++)
+		any |= candidate(in, c);
+	if (in->sample_bytes <= 0) {
+		v->why = in->zero_bytes > 0 && in->zero_pages_free ? DWCP_AUTO_WHY_ZERO
+								   : DWCP_AUTO_WHY_UNMEASURED;
+		v->codec = DWCP_AUTO_NONE;
+	} else if (!any) {
+		v->why = DWCP_AUTO_WHY_INCOMPRESSIBLE;
+		v->codec = DWCP_AUTO_NONE;
+	} else if (in->link_bps <= 0) {
+		v->why = DWCP_AUTO_WHY_NO_LINK;
+		v->codec = fastest(in);
+	} else {
+		v->why = DWCP_AUTO_WHY_RATES;
+		v->codec = by_rates(in, v);
+	}
+	return v->codec;
+}
+
+static double average(double prev, double now)
+{
+	return prev > 0 ? (prev + now) / 2 : now;
+}
+
+double dwcp_codec_auto_link_add(struct dwcp_auto_link *l, bool compressed, double wire_bps)
+{
+	/* A compressed period starts from what is known (at least the raw
+	 * figure), so its first burst of acknowledgements counts half. */
+	if (wire_bps > 0 && compressed)
+		l->packed_bps = average(fmax(l->packed_bps, l->raw_bps), wire_bps);
+	else if (wire_bps > 0)
+		l->raw_bps = average(l->raw_bps, wire_bps);
+	return dwcp_codec_auto_link_bps(l);
+}
+
+double dwcp_codec_auto_link_bps(const struct dwcp_auto_link *l)
+{
+	return fmax(l->raw_bps, l->packed_bps);
+}
+
+bool dwcp_codec_auto_may_compress(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint32_t hist[256] = { 0 };
+	size_t slice = PROBE_BYTES / PROBE_SLICES, n = 0;
+	double bits = 0;
+
+	if (len < PROBE_MIN)
+		return true;
+	if (len <= PROBE_BYTES) {
+		for (size_t i = 0; i < len; i++)
+			hist[b[i]]++;
+		n = len;
+	} else {
+		/* Slices spread over the whole buffer: a chunk whose pages differ
+		 * (text, then random) is judged on all of them. */
+		for (size_t s = 0; s < PROBE_SLICES; s++) {
+			const uint8_t *at = b + (len - slice) * s / (PROBE_SLICES - 1);
+
+			for (size_t i = 0; i < slice; i++)
+				hist[at[i]]++;
+		}
+		n = slice * PROBE_SLICES;
+	}
+	for (unsigned v = 0; v < 256; v++)
+		if (hist[v]) {
+			double q = (double)hist[v] / (double)n;
+
+			bits -= q * log2(q);
+		}
+	return bits < PROBE_MAX_BPB;
+}
+
+static double gb(double bps)
+{
+	return bps / 1e9;
+}
+
+int dwcp_codec_auto_explain(const struct dwcp_auto_in *in, const struct dwcp_auto_verdict *v,
+			    char *buf, size_t n)
+{
+	static const char *const why[] = {
+		[DWCP_AUTO_WHY_RATES] = "fastest delivery min(compress, link/ratio)",
+		[DWCP_AUTO_WHY_NO_LINK] = "link not measured yet: fastest codec that saves bytes",
+		[DWCP_AUTO_WHY_INCOMPRESSIBLE] = "data does not compress",
+		[DWCP_AUTO_WHY_ZERO] = "only zero pages: HDE sends them as records",
+		[DWCP_AUTO_WHY_UNMEASURED] = "nothing sampled yet",
+	};
+
+	return snprintf(buf, n,
+			"%s: %s; link %.3f GB/s, lz4 %.3f GB/s x%.3f, zstd %.3f GB/s x%.3f "
+			"(x = wire/data; %u engine%s)",
+			dwcp_codec_auto_name(v->codec), why[v->why], gb(in->link_bps),
+			gb(in->rate_bps[DWCP_AUTO_LZ4]), in->ratio[DWCP_AUTO_LZ4],
+			gb(in->rate_bps[DWCP_AUTO_ZSTD]), in->ratio[DWCP_AUTO_ZSTD],
+			in->engines ? in->engines : 1, in->engines > 1 ? "s" : "");
+}
