@@ -32,6 +32,7 @@
 #include "ipc/chunk.h"
 #include "ipc/streams.h"
 #include "cli_internal.h"
+#include "common/digest.h"
 #include "xfer.h"
 
 #define PROG "dwcp recv"
@@ -57,6 +58,7 @@ struct receiver {
 	bool done;
 	unsigned auth_fails;       /* consecutive */
 	uint64_t first_ns, last_progress_ns;
+	struct dwcp_digest digest; /* of the data written, in order (common/digest.h) */
 	struct xfer_summary sum;
 };
 
@@ -189,6 +191,15 @@ static int drain_in_order(struct receiver *r)
 			}
 			p += w;
 			left -= (size_t)w;
+		}
+		dwcp_digest_update(&r->digest, (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN, ch->orig_len);
+		if (last && ch->digest && ch->digest != dwcp_digest_final(&r->digest)) {
+			/* Every chunk passed its own checks, yet the whole is not
+			 * what the sender read: no file at --out. */
+			answer(r, idx, DWCP_BUF_EDIGEST);
+			return fail(r, "the whole-file digest of what was written (%016llx) differs from the sender's (%016llx): nothing was put at %s. Send it again",
+				    (unsigned long long)dwcp_digest_final(&r->digest),
+				    (unsigned long long)ch->digest, r->path);
 		}
 		r->written += ch->orig_len;
 		r->sum.chunks++;
@@ -371,7 +382,7 @@ int dwcp_cli_recv(int argc, char **argv)
 	if (xfer_client_open(&r->c, r->o.instance, r->o.run_dir, "dwcp recv", PROG) || make_paths(r))
 		goto out;
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
-	if (!r->win)
+	if (!r->win || dwcp_digest_init(&r->digest))
 		goto out;
 	r->ent = dwcp_streams_register(&r->c.at.shm, DWCP_STREAM_RECV, r->o.stream, 0, NULL,
 				       r->c.at.slot, r->c.at.gen, &err);
@@ -393,6 +404,7 @@ out:
 	/* Buffers still held (reorder window) go back when this client exits. */
 	if (r->win)
 		dwcp_reorder_destroy(r->win, NULL, NULL);
+	dwcp_digest_fini(&r->digest);
 	free(r);
 	return rc;
 }

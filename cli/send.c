@@ -33,6 +33,7 @@
 #include "ipc/streams.h"
 #include "cli_internal.h"
 #include "codec_auto.h"
+#include "common/digest.h"
 #include "xfer.h"
 
 #define PROG "dwcp send"
@@ -68,6 +69,9 @@ struct sender {
 	                            * (docs/architecture.md); only the first answer counts */
 	uint64_t last_progress_ns;
 	struct send_auto *codec;   /* the codec of each chunk (cli/codec_auto.h) */
+	struct dwcp_digest digest; /* of the data read, in order (common/digest.h) */
+	uint64_t digest_next;      /* the chunk the digest takes next */
+	uint64_t digest_final;     /* once the last chunk was read; the LAST chunk carries it */
 	struct xfer_summary sum;
 };
 
@@ -208,8 +212,16 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 	}
 	dwcp_chunk_init(ch, s->id, seq, off, len);
 	ch->xfer = s->xfer;
-	if (seq + 1 == s->n_chunks)
+	if (seq == s->digest_next) {
+		/* first reads come in order; a raw redo re-reads what was taken */
+		dwcp_digest_update(&s->digest, dwcp_chunk_body(ch), len);
+		if (++s->digest_next == s->n_chunks)
+			s->digest_final = dwcp_digest_final(&s->digest);
+	}
+	if (seq + 1 == s->n_chunks) {
 		ch->flags |= DWCP_CHUNK_F_LAST;
+		ch->digest = s->digest_final;
+	}
 	h = dwcp_client_hdr(&s->c, idx);
 	dwcp_client_set_prog(&s->c, idx, prog, make_prog(s, raw, seq, ch, prog));
 	dwcp_chunk_route(&s->c.at.shm, h);   /* the first engine may be down right now */
@@ -325,6 +337,8 @@ static int on_done(struct sender *s, uint32_t idx)
 		return 0;
 	}
 	s->sum.rejected++;
+	if (st == DWCP_BUF_ENACK && why == DWCP_BUF_EDIGEST)
+		return fail(s, "the receiver's whole-file digest differs from what was read here: it kept no file at --out. Did %s change during the send? Send it again", s->o.file);
 	if (st == DWCP_BUF_ENACK)
 		return fail(s, "the receiver refused a chunk: %s%s", dwcp_buf_status_name(why),
 			    why == DWCP_BUF_EAUTH ? "; check that both nodes' [crypto] key_file hold the same key" : "");
@@ -467,6 +481,10 @@ int dwcp_cli_send(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out_client;
 	}
+	if (dwcp_digest_init(&s->digest)) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out_client;
+	}
 	s->acked_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
 				    s->c.at.shm.node->conf.codec, s->n_chunks);
@@ -491,6 +509,7 @@ out:
 		close(s->fd);
 	free(s->acked_map);
 	send_auto_destroy(s->codec);
+	dwcp_digest_fini(&s->digest);
 	free(s);
 	return rc;
 }

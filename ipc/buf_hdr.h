@@ -132,6 +132,8 @@ enum dwcp_op {
 #define DWCP_BUF_ENOPEER  13  /* sender side: the stream's peer is unreachable */
 #define DWCP_BUF_EBUSY    14  /* the receiver holds its quota of the stream's or peer's
                                * chunks already: send it again a little later */
+#define DWCP_BUF_EDIGEST  15  /* the receiver's whole-stream digest differs from the sender's:
+                               * it did not put the file at --out */
 
 /** What a DWCP_BUF_* status means, for messages (ipc/names.c). */
 const char *dwcp_buf_status_name(unsigned status);

@@ -29,9 +29,11 @@ int dwcp_chunk_check(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_t max_
 	if (c->version != DWCP_CHUNK_VERSION || c->hdr_len != DWCP_CHUNK_HDR_LEN)
 		return dwcp_err_set(err, -EBADMSG, "chunk version %u / header length %u, expected %u / %u",
 				    c->version, c->hdr_len, DWCP_CHUNK_VERSION, DWCP_CHUNK_HDR_LEN);
-	if (c->flags & ~DWCP_CHUNK_F_ALL || c->codec > 2 || c->reserved)
+	if (c->flags & ~DWCP_CHUNK_F_ALL || c->codec > 2)
 		return dwcp_err_set(err, -EBADMSG, "chunk with unknown flags 0x%x or codec %u",
 				    c->flags, c->codec);
+	if (c->digest && !(c->flags & DWCP_CHUNK_F_LAST))
+		return dwcp_err_set(err, -EBADMSG, "a stream digest on a chunk that is not the last");
 	if (c->body_len != len - DWCP_CHUNK_HDR_LEN)
 		return dwcp_err_set(err, -EBADMSG, "chunk body length %u, but %u bytes follow the header",
 				    c->body_len, len - DWCP_CHUNK_HDR_LEN);

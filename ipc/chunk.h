@@ -62,7 +62,8 @@ struct dwcp_chunk_hdr {
 	                           * a receiver refuses a stale run's resends */
 	uint64_t offset;          /* byte offset of the chunk's data in the stream; HDE keys
 	                           * pages by offset / 4096, so it is a multiple of 4096 */
-	uint64_t reserved;        /* 0 */
+	uint64_t digest;          /* LAST chunk: the whole stream's digest (common/digest.h), checked by
+	                           * the receiver before the file appears; 0 = none; others: 0 */
 };
 
 _Static_assert(sizeof(struct dwcp_chunk_hdr) == DWCP_CHUNK_HDR_LEN, "chunk header is wire format");

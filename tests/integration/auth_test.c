@@ -24,6 +24,7 @@
 #include <criterion/criterion.h>
 
 #include "common/cpu.h"
+#include "common/digest.h"
 #include "common/keyfile.h"
 #include "common/ops/aead.h"
 #include "ipc/buf_hdr.h"
@@ -209,8 +210,18 @@ static void raw_handshake(struct raw *r)
 
 /* One chunk of @p len bytes of 'x' for @p stream at @p seq; sealed when
  * the client holds the key and @p seal. */
+static void raw_chunk_d(struct raw *r, const char *stream, uint64_t seq, uint32_t len, bool last,
+			bool seal, uint64_t digest);
+
 static void raw_chunk(struct raw *r, const char *stream, uint64_t seq, uint32_t len, bool last,
 		      bool seal)
+{
+	raw_chunk_d(r, stream, seq, len, last, seal, 0);
+}
+
+/* As raw_chunk; a LAST chunk carries @p digest. */
+static void raw_chunk_d(struct raw *r, const char *stream, uint64_t seq, uint32_t len, bool last,
+			bool seal, uint64_t digest)
 {
 	uint8_t *buf = calloc(1, DWCP_FRAME_HDR_LEN + DWCP_CHUNK_HDR_LEN + len);
 	struct dwcp_chunk_hdr *c = (void *)(buf + DWCP_FRAME_HDR_LEN), aad;
@@ -218,8 +229,10 @@ static void raw_chunk(struct raw *r, const char *stream, uint64_t seq, uint32_t 
 	cr_assert_not_null(buf);
 	dwcp_chunk_init(c, dwcp_stream_id(stream), seq, seq * len, len);
 	c->xfer = 77;
-	if (last)
+	if (last) {
 		c->flags |= DWCP_CHUNK_F_LAST;
+		c->digest = digest;
+	}
 	memset(dwcp_chunk_body(c), 'x', len);
 	if (seal) {
 		c->flags |= DWCP_CHUNK_F_SEALED;
@@ -484,4 +497,57 @@ Test(auth, a_node_without_a_key_listens_on_loopback_only, .fini = teardown, .tim
 	}
 	cJSON_Delete(st);
 	dwcp_test_node_stop(&n);
+}
+
+/* The whole-file digest closes a transfer: a receiver whose written data
+ * does not match the sender's digest puts nothing at --out, and one that
+ * matches does. (Speaking the protocol directly is the only way to hand a
+ * receiver chunks that each pass their own checks yet a wrong whole.) */
+Test(auth, a_wrong_whole_file_digest_leaves_no_file, .fini = teardown, .timeout = 600)
+{
+	struct raw r;
+	struct dwcp_frame f;
+	struct dwcp_digest d;
+	uint8_t page[4096];
+	uint64_t good;
+	char out[128];
+	int rc;
+
+	memset(page, 'x', sizeof(page));
+	cr_assert_eq(dwcp_digest_init(&d), 0);
+	dwcp_digest_update(&d, page, sizeof(page));
+	good = dwcp_digest_final(&d);
+	dwcp_digest_fini(&d);
+
+	start_keyed("dgst", false);
+	for (int round = 0; round < 2; round++) {
+		bool right = round == 1;
+
+		path_in_dir(out, sizeof(out), right ? "right.img" : "wrong.img");
+		cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, right ? "dgr" : "dgw", out, 120), 0);
+		sleep(1);
+		raw_open(&r, pair.port_b, true);
+		raw_handshake(&r);
+		raw_chunk_d(&r, right ? "dgr" : "dgw", 0, 4096, true, true, right ? good : good ^ 0x10);
+		while ((rc = raw_read(&r, &f, GUARD_MS)) == 1 && f.type != DWCP_FRAME_NACK &&
+		       f.type != DWCP_FRAME_ACK)
+			;
+		cr_assert_eq(rc, 1, "no answer to the last chunk");
+		rc = dwcp_xfer_wait(&rcv, 60000);
+		if (right) {
+			cr_expect_eq(f.type, DWCP_FRAME_ACK, "the right digest was refused (%u)", f.u.ack.status);
+			cr_expect_eq(rc, 0, "dwcp recv with the right digest exited %d: %s", rc, rcv.err);
+			cr_expect_eq(dwcp_xfer_file_size(out), 4096, "--out holds %lld bytes",
+				     dwcp_xfer_file_size(out));
+		} else {
+			cr_expect(f.type == DWCP_FRAME_NACK && f.u.ack.status == DWCP_BUF_EDIGEST,
+				  "a wrong digest was answered type %u status %u", f.type, f.u.ack.status);
+			cr_expect_neq(rc, 0, "dwcp recv accepted a wrong digest");
+			cr_expect(rcv.err && strstr(rcv.err, "digest"), "recv's message: %s", rcv.err);
+			cr_expect_eq(dwcp_xfer_file_size(out), -1, "a file appeared at --out");
+		}
+		raw_close(&r);
+		dwcp_xfer_proc_free(&rcv);
+	}
+	expect_b_pool_full();
 }

@@ -1,0 +1,46 @@
+/* The whole-stream digest (digest.h). */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "common/digest.h"
+
+int dwcp_digest_init(struct dwcp_digest *d)
+{
+	d->pages = 0;
+	d->outer = XXH3_createState();
+	if (!d->outer)
+		return -ENOMEM;
+	XXH3_64bits_reset(d->outer);
+	return 0;
+}
+
+void dwcp_digest_fini(struct dwcp_digest *d)
+{
+	if (d->outer)
+		XXH3_freeState(d->outer);
+	d->outer = NULL;
+}
+
+void dwcp_digest_update(struct dwcp_digest *d, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		size_t n = len < DWCP_DIGEST_PAGE ? len : DWCP_DIGEST_PAGE;
+		XXH128_hash_t h = XXH3_128bits(p, n);
+		uint64_t w[2] = { htole64(h.low64), htole64(h.high64) };
+
+		XXH3_64bits_update(d->outer, w, sizeof(w));
+		d->pages++;
+		p += n;
+		len -= n;
+	}
+}
+
+uint64_t dwcp_digest_final(const struct dwcp_digest *d)
+{
+	uint64_t v = XXH3_64bits_digest(d->outer);
+
+	return v ? v : 1;
+}

@@ -1,0 +1,48 @@
+/* The whole-stream digest that closes every transfer (as rsync's whole-file
+ * checksum does): `dwcp send` computes it over the data it read, the LAST
+ * chunk carries it (ipc/chunk.h: digest), and `dwcp recv` computes it over
+ * the data it wrote and refuses to put a file at --out when the two differ.
+ * Every chunk is checked on its own already (CRC32C, AES-GCM); this catches
+ * what per-chunk checks cannot: a step that rebuilt the wrong data
+ * consistently (a delta against the wrong base), or a stream put together
+ * from the wrong pieces.
+ *
+ * Definition: XXH3-64 over the sequence of XXH3-128 hashes (16 bytes each,
+ * little-endian low then high half) of the stream's 4 KiB pages in order,
+ * the last page possibly short; 0 is never a digest (0 becomes 1), since
+ * 0 in a chunk header means "none". Two levels, so that a receiver that
+ * rebuilds unchanged pages from its previous copy can take their hashes
+ * from a page index instead of reading them again.
+ *
+ * Concurrency: a struct dwcp_digest belongs to one thread.
+ */
+#ifndef DWCP_COMMON_DIGEST_H
+#define DWCP_COMMON_DIGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xxhash.h>
+
+#define DWCP_DIGEST_PAGE 4096u
+
+struct dwcp_digest {
+	XXH3_state_t *outer;
+	uint64_t pages;
+};
+
+/** @return 0 or -ENOMEM. */
+int dwcp_digest_init(struct dwcp_digest *d);
+
+void dwcp_digest_fini(struct dwcp_digest *d);
+
+/**
+ * Add @p len bytes of the stream, in order. Every call but the last must
+ * be a multiple of DWCP_DIGEST_PAGE (chunks are).
+ */
+void dwcp_digest_update(struct dwcp_digest *d, const void *data, size_t len);
+
+/** The digest of everything added (never 0). */
+uint64_t dwcp_digest_final(const struct dwcp_digest *d);
+
+#endif
