@@ -186,11 +186,17 @@ int sup_node_up(struct sup *s, struct dwcp_err *err)
 	return make_region(s, err);
 }
 
+/* No rte_eal_cleanup() here, on purpose: it detaches memory under DPDK's
+ * memory-hotplug write lock, and a secondary SIGKILLed inside its own
+ * rte_eal_init (a hot standby the stop itself kills while it attaches,
+ * or any service killed while starting) leaves a reader count in that
+ * lock forever, so the cleanup spun and `stop` never returned. Every
+ * secondary is gone by now and the files are removed below; the
+ * process's exit unmaps the rest. */
 void sup_node_down(struct sup *s)
 {
 	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
 
-	rte_eal_cleanup();
 	dwcp_eal_remove_leftovers(s->cfg.instance, s->cfg.huge_dir);
 	snprintf(p, sizeof(p), "%s/supervisor.pid", s->inst_dir);
 	unlink(p);
