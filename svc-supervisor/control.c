@@ -116,7 +116,6 @@ static int hello_service_slot(struct sup_conn *cn, const struct dwcp_ctl_hello *
 static int hello_client_slot(struct sup_conn *cn, pid_t pid)
 {
 	struct sup *s = cn->sup;
-
 	unsigned held = 0;
 
 	for (unsigned i = DWCP_SLOT_CLIENT0; i < DWCP_MAX_SLOTS; i++)
