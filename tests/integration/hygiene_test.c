@@ -20,10 +20,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <rte_eal_memconfig.h>
 
+#include "ipc/client.h"
 #include "ipc/ctl_msg.h"
 #include "ipc/eal.h"
 #include "tests/lib/node.h"
@@ -221,4 +224,45 @@ Test(hygiene, start_and_stop_remove_only_this_instances_files, .fini = teardown,
 	snprintf(name, sizeof(name), "%s/config", rt);
 	cr_assert(exists(name), "stop of '%s' emptied %s", inst, rt);
 	assert_nothing_left(inst, "after stop");
+}
+
+/* A secondary killed while it holds DPDK's memory-hotplug read lock (a
+ * hot standby SIGKILLed inside its rte_eal_init, by a crash or by the
+ * stop itself) leaves a reader count there for good. The supervisor once
+ * took the write lock at stop (rte_eal_cleanup) and spun forever: `stop`
+ * of a node with hot standbys did not return. The race is rare; this
+ * makes its outcome certain: a client takes the read lock and dies. */
+static void die_holding_mem_read_lock(const char *inst)
+{
+	struct dwcp_client c;
+	struct dwcp_err err = { 0 };
+
+	if (dwcp_client_open(&c, inst, NULL, "lockdeath", "hygiene_test", &err) != 0) {
+		fprintf(stderr, "lockdeath: %s\n", err.msg);
+		_exit(2);
+	}
+	rte_mcfg_mem_read_lock();
+	raise(SIGKILL);
+	_exit(3);
+}
+
+Test(hygiene, stop_returns_after_a_secondary_died_holding_dpdk_memory_lock, .fini = teardown,
+     .timeout = 300)
+{
+	static const char *const ovr[] = { "supervisor.hot_standby = true", NULL };
+	int rc = dwcp_test_node_start(&node, "hyglock", ovr), status = 0;
+	pid_t pid;
+
+	DWCP_NODE_ASSERT(node.instance, rc == 0, "start failed (exit %d)", rc);
+	pid = fork();
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		die_holding_mem_read_lock(node.instance);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "the client did not die holding the lock (wait status %#x)", status);
+	rc = dwcp_test_node_stop(&node);
+	cr_assert_eq(rc, 0, "dwcp-supervisor stop after a secondary died holding DPDK's memory lock: exit %d",
+		     rc);
+	assert_nothing_left(node.instance, "after stop");
 }
