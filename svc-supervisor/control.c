@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,31 +317,38 @@ static void close_conn(struct sup_conn *cn)
 	cn->attached = false;
 }
 
-static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+/* Read and handle one message of @p cn. @return false when there is
+ * nothing more to read now, or the connection was closed. */
+static bool read_one(struct sup_conn *cn)
 {
-	struct sup_conn *cn = w->data;
 	uint8_t buf[sizeof(struct dwcp_ctl_req_ext) + 64];
 	struct dwcp_ctl_req_ext req;
 	struct dwcp_err err = { 0 };
 	ssize_t n;
 
-	(void)loop;
-	(void)revents;
 	n = recv(cn->fd, buf, sizeof(buf), MSG_TRUNC | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return false;
 	if (n <= 0) {
 		close_conn(cn);
-		return;
+		return false;
 	}
 	if (dwcp_ctl_decode_req_ext(buf, (size_t)n, &req, &err) != 0) {
 		DWCP_WARN("control: rejected a message from pid %d: %s", (int)cn->pid, err.msg);
 		/* The type is unknown or untrusted: answer as STATUS-shaped text. */
 		dwcp_ctl_send_reply(cn->fd, DWCP_CTL_STATUS, -EBADMSG, err.msg, strlen(err.msg) + 1);
-		return;
+		return true;
 	}
 	cn->last_ns = dwcp_now_ns();
 	handlers[req.req.hdr.type](cn, &req);
+	return cn->used;
+}
+
+static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	read_one(w->data);
 }
 
 /* A deferred answer (DRAIN, RESUME, UPGRADE) is due on @p cn. */
@@ -394,19 +402,44 @@ static struct sup_conn *free_conn(struct sup *s)
 	return oldest;
 }
 
-/* Why the peer @p cr may not use the socket, or NULL. Log at most once a
- * second: a flood of refused connections must not flood the log. */
-static const char *refusal(const struct sup *s, const struct ucred *cr)
+/* Unattached connections of @p pid; with @p reap, first finish those its
+ * peer has already hung up — what it sent is handled, then the EOF closes
+ * it (a process that connects, asks and closes in a quick loop may be
+ * ahead of our loop). */
+static unsigned held_by(struct sup *s, pid_t pid, bool reap)
 {
 	unsigned held = 0;
 
-	if (cr->uid != 0 && cr->uid != geteuid())
-		return "not root and not the node's user";
-	for (unsigned i = 0; i < SUP_MAX_CONNS; i++)
-		held += s->conn[i].used && !s->conn[i].attached && s->conn[i].pid == cr->pid;
-	return held >= SUP_CONNS_PER_PID ? "too many open connections from that process" : NULL;
+	for (unsigned i = 0; i < SUP_MAX_CONNS; i++) {
+		struct sup_conn *cn = &s->conn[i];
+		struct pollfd p = { .fd = cn->fd, .events = POLLRDHUP };
+
+		if (!cn->used || cn->attached || cn->pid != pid)
+			continue;
+		if (reap && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) {
+			while (read_one(cn))
+				;
+			if (!cn->used)
+				continue;
+		}
+		held++;
+	}
+	return held;
 }
 
+/* Why the peer @p cr may not use the socket, or NULL. */
+static const char *refusal(struct sup *s, const struct ucred *cr)
+{
+	if (cr->uid != 0 && cr->uid != geteuid())
+		return "not root and not the node's user";
+	if (held_by(s, cr->pid, false) >= SUP_CONNS_PER_PID &&
+	    held_by(s, cr->pid, true) >= SUP_CONNS_PER_PID)
+		return "too many open connections from that process";
+	return NULL;
+}
+
+/* Log at most once a second: a flood of refused connections must not
+ * flood the log. */
 static void refuse(const struct ucred *cr, const char *why)
 {
 	static uint64_t last_log_ns;

@@ -43,6 +43,7 @@
 #define HELD_EACH     10
 #define GUARD_MS      60000
 #define MAX_CHILDREN  16
+#define SUP_TEST_CONNS_PER_PID 8   /* SUP_CONNS_PER_PID (svc-supervisor/sup_internal.h) */
 
 static struct dwcp_test_node node;
 static pid_t children[MAX_CHILDREN + HOLDERS];
@@ -208,6 +209,42 @@ Test(ctl_limits, idle_and_half_written_connections_do_not_block_status, .fini = 
 	cJSON_Delete(st);
 	DWCP_NODE_ASSERT(node.instance, !dwcp_test_proc_exited(node.sup_pid),
 			 "the supervisor died");
+}
+
+/* A process that connects, asks and hangs up in a quick loop (a script
+ * polling status) is ahead of the supervisor when it is busy: connections
+ * it has closed must not count against its limit. The supervisor is held
+ * stopped (SIGSTOP, not a hang: it is resumed at once) while the loop
+ * runs, so that it is certainly behind. */
+Test(ctl_limits, quick_connect_ask_close_loop_is_not_locked_out, .fini = teardown, .timeout = 300)
+{
+	static uint8_t buf[DWCP_CTL_REPLY_MAX];
+	const struct dwcp_ctl_hdr *h;
+	const void *payload;
+	struct dwcp_err err = { 0 };
+	struct dwcp_ctl_req req;
+	int fd, rc;
+
+	start("ctlquick", NULL);
+	dwcp_ctl_req_init(&req, DWCP_CTL_STATUS);
+	cr_assert_eq(kill(node.sup_pid, SIGSTOP), 0, "SIGSTOP the supervisor: %s", strerror(errno));
+	for (int i = 0; i < 3 * SUP_TEST_CONNS_PER_PID; i++) {
+		fd = ctl_connect(node.instance);
+		if (fd < 0)
+			break;
+		/* Several requests each: every one takes the supervisor a turn
+		 * of its loop, so many connections are open at once on its side. */
+		for (int k = 0; k < 12; k++)
+			(void)send(fd, &req, sizeof(req), MSG_NOSIGNAL);
+		close(fd);
+	}
+	fd = ctl_connect(node.instance);
+	kill(node.sup_pid, SIGCONT);
+	cr_assert(fd >= 0, "connect: %s", strerror(-fd));
+	rc = dwcp_ctl_call(fd, &req, buf, sizeof(buf), GUARD_MS, &h, &payload, &err);
+	close(fd);
+	DWCP_NODE_ASSERT(node.instance, rc == 0 && h->status == 0,
+			 "status after a quick connect-ask-close loop: rc %d (%s)", rc, err.msg);
 }
 
 /* ---- a non-owner ---- */
