@@ -143,15 +143,21 @@ int dwcp_eal_check_ops(const struct dwcp_ctl_block *ctl, struct dwcp_err *err)
 	return 0;
 }
 
+/* Empty and remove @p path; a symlink there is not followed (its target
+ * is nobody's runtime dir of ours). */
 static void remove_dir(const char *path)
 {
-	DIR *d = opendir(path);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		unlinkat(dirfd(d), e->d_name, 0);
 	}

@@ -28,6 +28,8 @@
 #include "ipc/streams.h"
 #include "sup_internal.h"
 
+/* Create @p path and its parents; the last one with @p mode if new. An
+ * existing one keeps its mode here: check_inst_dir decides about it. */
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[512];
@@ -43,7 +45,7 @@ static int mkdir_p(const char *path, mode_t mode)
 	}
 	if (mkdir(tmp, mode) && errno != EEXIST)
 		return -errno;
-	return chmod(tmp, mode) ? -errno : 0;
+	return 0;
 }
 
 static pid_t read_pid(const char *inst_dir)
@@ -106,20 +108,34 @@ static bool lock_from_departing(struct sup *s)
 /* The instance dir holds the lock, the log and the control socket, all
  * opened by a supervisor that may be root: it must be a real directory of
  * ours (not a symlink, nor one another user made, e.g. under a run_dir in
- * /tmp), or whoever planted it could point our files elsewhere. */
+ * /tmp), or whoever planted it could point our files, or the chmod to
+ * 0700, elsewhere. Opened without following a symlink, then checked and
+ * chmod'ed through that descriptor. */
 static int check_inst_dir(const char *dir, struct dwcp_err *err)
 {
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
+	int rc = 0;
 
-	if (lstat(dir, &st) != 0)
-		return dwcp_err_set(err, -errno, "cannot stat %s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-		return dwcp_err_set(err, -EPERM,
+	if (fd < 0) {
+		int e = errno;
+		bool link = lstat(dir, &st) == 0 && S_ISLNK(st.st_mode);
+
+		return dwcp_err_set(err, link || e == ENOTDIR ? -EPERM : -e,
 				    "%s is %s: the instance directory must be a directory owned by uid %u; remove it (or set run_dir) and start again",
-				    dir, S_ISLNK(st.st_mode) ? "a symlink" :
-				    !S_ISDIR(st.st_mode) ? "not a directory" : "owned by another user",
+				    dir, link ? "a symlink" : e == ENOTDIR ? "not a directory" : strerror(e),
 				    (unsigned)geteuid());
-	return 0;
+	}
+	if (fstat(fd, &st) != 0)
+		rc = dwcp_err_set(err, -errno, "cannot stat %s: %s", dir, strerror(errno));
+	else if (st.st_uid != geteuid())
+		rc = dwcp_err_set(err, -EPERM,
+				  "%s is owned by uid %u: the instance directory must be owned by uid %u; remove it (or set run_dir) and start again",
+				  dir, (unsigned)st.st_uid, (unsigned)geteuid());
+	else if (fchmod(fd, 0700) != 0)
+		rc = dwcp_err_set(err, -errno, "cannot chmod %s: %s", dir, strerror(errno));
+	close(fd);
+	return rc;
 }
 
 int sup_node_lock(struct sup *s, struct dwcp_err *err)

@@ -174,6 +174,36 @@ Test(hygiene, node_stays_within_hugepage_mb, .fini = teardown, .timeout = 300)
  * as the test runs, as DPDK does on the hugepage files of a live node
  * (DPDK's own start-up clears unlocked *map_* files of any prefix: stale
  * ones of dead nodes; a live neighbour's are locked). */
+Test(hygiene, symlinked_instance_dir_is_refused_and_its_target_untouched, .fini = teardown,
+     .timeout = 300)
+{
+	static const char *const ovr[] = { NULL };
+	char target[] = "/tmp/dwcp-hyg-target-XXXXXX", err[8192] = "", p[PATH_MAX + 32];
+	struct stat st;
+	int rc;
+
+	cr_assert(mkdtemp(target) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(planted[n_planted++], PATH_MAX, "%s", target);
+	cr_assert_eq(chmod(target, 0755), 0);
+	/* The run dir exists (other nodes use it); plant our instance's name. */
+	dwcp_test_instance_name(node.instance, sizeof(node.instance), "hyglink");
+	snprintf(node.inst_dir, sizeof(node.inst_dir), "%s/%s", dwcp_test_run_dir(), node.instance);
+	mkdir(dwcp_test_run_dir(), 0755);
+	cr_assert_eq(symlink(target, node.inst_dir), 0, "symlink %s: %s", node.inst_dir,
+		     strerror(errno));
+	snprintf(planted[n_planted++], PATH_MAX, "%s", node.inst_dir);
+	rc = start_expect_failure("hyglink", ovr, err, sizeof(err));
+	cr_assert_neq(rc, 0, "start through a symlinked instance dir succeeded");
+	cr_assert(strstr(err, "symlink"), "the error does not say symlink:\n%s", err);
+	cr_assert_eq(stat(target, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0755, "the symlink's target was chmod'ed to %04o",
+		     st.st_mode & 07777);
+	snprintf(p, sizeof(p), "%s/supervisor.lock", target);
+	cr_assert(!exists(p), "a lock file was created in the symlink's target");
+	snprintf(p, sizeof(p), "%s/supervisor.log", target);
+	cr_assert(!exists(p), "a log was written in the symlink's target");
+}
+
 static void plant_file(const char *dir, const char *name, bool in_use)
 {
 	char *p = planted[n_planted++];
