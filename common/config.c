@@ -87,6 +87,7 @@ static const struct key_desc keys[] = {
 	{ SEC_SUPERVISOR, K_U32, 0, "restart_backoff_max_ms", OFF(backoff_max_ms), 1, 600000 },
 	{ SEC_SUPERVISOR, K_BOOL, 0, "systemd_services", OFF(systemd_services), 0, 0 },
 	{ SEC_SUPERVISOR, K_BOOL, 0, "hot_standby", OFF(hot_standby), 0, 0 },
+	{ SEC_SUPERVISOR, K_U32, 0, "client_slots_per_pid", OFF(client_slots_per_pid), 1, 9 },
 	{ SEC_POOL, K_U32, 0, "buffers", OFF(pool_buffers), 64, 1048576 },
 	{ SEC_POOL, K_U32, F_BYTES | F_PAGE, "buf_size", OFF(pool_buf_size), 4096, 16777216 },
 	{ SEC_LINK, K_U32, F_POW2, "depth", OFF(link_depth), 64, 1048576 },
@@ -662,6 +663,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->init_timeout_ms = 10000;
 	cfg->backoff_ms = 100;
 	cfg->backoff_max_ms = 5000;
+	cfg->client_slots_per_pid = 2;
 	cfg->pool_buffers = 4096;
 	cfg->pool_buf_size = 69632;
 	cfg->link_depth = 1024;

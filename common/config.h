@@ -55,6 +55,8 @@ struct dwcp_config {
 	                               * service attaches ahead of need and waits; when the
 	                               * service dies it takes over at once, without the cold
 	                               * start (DPDK attach) a restart costs */
+	uint32_t client_slots_per_pid;/* client_slots_per_pid; 1..9; default 2: client slots one
+	                               * process may hold, so that none can take them all */
 	/* [pool] */
 	uint32_t pool_buffers;        /* buffers; 64..1048576; default 4096 */
 	uint32_t pool_buf_size;       /* buf_size (bytes); 4096..16777216, multiple of 4096; default 69632 (64 KiB chunk + 4 KiB headroom for expansion) */

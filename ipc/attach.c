@@ -93,7 +93,7 @@ static void take_share(struct dwcp_attach *a)
 	char p[sizeof(a->inst_dir) + 16];
 
 	snprintf(p, sizeof(p), "%s/attach.lock", a->inst_dir);
-	a->inst_lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	a->inst_lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (a->inst_lock_fd < 0)
 		return;
 	while (flock(a->inst_lock_fd, LOCK_SH) != 0 && errno == EINTR)
@@ -220,7 +220,7 @@ int dwcp_attach_leave(struct dwcp_attach *a)
 		 * after it removed these files itself; a new one takes it
 		 * before anything else. Holding it, we race neither. */
 		snprintf(p, sizeof(p), "%s/supervisor.lock", a->inst_dir);
-		sup_fd = open(p, O_RDWR | O_CLOEXEC);
+		sup_fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		if (sup_fd >= 0 && flock(sup_fd, LOCK_EX | LOCK_NB) == 0) {
 			remove_node_files(a);
 			removed = 1;

@@ -3,7 +3,11 @@
  *
  * Transport: a Unix SOCK_SEQPACKET socket at <run_dir>/<instance>/ctl.sock,
  * mode 0600 in a 0700 directory (only the node's owner may drive it); the
- * peer's pid comes from SO_PEERCRED, never from the message.
+ * peer's pid and uid come from SO_PEERCRED, never from the message, and
+ * only root and the supervisor's user are served. A connection that has
+ * not attached is closed a few seconds after its last valid request, and
+ * connections and client slots are limited per process
+ * (svc-supervisor/control.c, docs/operations.md).
  *
  * A request is a fixed-size tagged union (struct dwcp_ctl_req); the two
  * types that carry a path or a sentence are that request followed by a

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <numa.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mempool.h>
@@ -48,9 +49,24 @@ static void cpu_list(char *buf, size_t n)
 		snprintf(buf, n, "0");
 }
 
+/* "--socket-limit=N,N,..." with one N per NUMA node. -m only says what
+ * to allocate at start; DPDK's heap grows past it on demand (a node of
+ * 128 MiB whose region did not fit took 468 MiB). The limit makes
+ * hugepage_mb a ceiling: a reservation past it fails, with our message.
+ * DPDK limits per node, so each node gets the whole amount: a region is
+ * one memzone on one node, and nothing else is allocated after it. */
+static void socket_limit(char *buf, size_t n, uint32_t mb)
+{
+	int nodes = numa_available() >= 0 ? numa_max_node() + 1 : 1;
+	size_t used = (size_t)snprintf(buf, n, "--socket-limit=");
+
+	for (int i = 0; i < nodes && used + 12 < n; i++)
+		used += (size_t)snprintf(buf + used, n - used, "%s%u", i ? "," : "", mb);
+}
+
 int dwcp_eal_init(const struct dwcp_eal_params *p, struct dwcp_err *err)
 {
-	char lcores[600], cpus[512], prefix[64], huge[300], mem[32];
+	char lcores[600], cpus[512], prefix[64], huge[300], mem[32], limit[512];
 	char *argv[16];
 	int argc = 0, rc;
 	long free_pages;
@@ -80,8 +96,11 @@ int dwcp_eal_init(const struct dwcp_eal_params *p, struct dwcp_err *err)
 	argv[argc++] = "--no-pci";
 	argv[argc++] = "--no-telemetry";
 	argv[argc++] = "--log-level=lib.eal:error";
-	if (p->primary)
+	if (p->primary) {
+		socket_limit(limit, sizeof(limit), p->memory_mb);
 		argv[argc++] = mem;
+		argv[argc++] = limit;
+	}
 	argv[argc] = NULL;
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0)
@@ -124,15 +143,21 @@ int dwcp_eal_check_ops(const struct dwcp_ctl_block *ctl, struct dwcp_err *err)
 	return 0;
 }
 
+/* Empty and remove @p path; a symlink there is not followed (its target
+ * is nobody's runtime dir of ours). */
 static void remove_dir(const char *path)
 {
-	DIR *d = opendir(path);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		unlinkat(dirfd(d), e->d_name, 0);
 	}
@@ -140,21 +165,52 @@ static void remove_dir(const char *path)
 	rmdir(path);
 }
 
+/* A prefix match alone is not enough: instance "a" must not take
+ * "amap_xmap_0", the file of instance "amap_x". DPDK names them
+ * "<prefix>map_<number>", and instance names have no room for another
+ * "map_<digits>" ending, so the whole name decides. */
+bool dwcp_eal_is_hugefile(const char *name, const char *file_prefix)
+{
+	size_t n = strlen(file_prefix);
+	const char *rest;
+
+	if (strncmp(name, file_prefix, n) != 0 || strncmp(name + n, "map_", 4) != 0)
+		return false;
+	rest = name + n + 4;
+	if (!*rest)
+		return false;
+	for (; *rest; rest++)
+		if (*rest < '0' || *rest > '9')
+			return false;
+	return true;
+}
+
+/* DPDK's eal_get_runtime_dir(): root's under /var/run, anyone else's under
+ * $XDG_RUNTIME_DIR or /tmp. */
+int dwcp_eal_runtime_dir(char *buf, size_t n, const char *file_prefix)
+{
+	const char *base = "/var/run";
+	int k;
+
+	if (getuid() != 0)
+		base = getenv("XDG_RUNTIME_DIR") && *getenv("XDG_RUNTIME_DIR") ?
+			       getenv("XDG_RUNTIME_DIR") : "/tmp";
+	k = snprintf(buf, n, "%s/dpdk/%s", base, file_prefix);
+	return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
 void dwcp_eal_remove_leftovers(const char *file_prefix, const char *huge_dir)
 {
-	char want[80], p[300];
+	char p[DWCP_EAL_RUNDIR_MAX];
 	DIR *d = opendir(huge_dir);
 	struct dirent *e;
 
-	snprintf(want, sizeof(want), "%smap_", file_prefix);
 	if (d) {
-		while ((e = readdir(d)) != NULL) {
-			if (strncmp(e->d_name, want, strlen(want)) != 0)
-				continue;
-			unlinkat(dirfd(d), e->d_name, 0);
-		}
+		while ((e = readdir(d)) != NULL)
+			if (dwcp_eal_is_hugefile(e->d_name, file_prefix))
+				unlinkat(dirfd(d), e->d_name, 0);
 		closedir(d);
 	}
-	snprintf(p, sizeof(p), "/var/run/dpdk/%s", file_prefix);
-	remove_dir(p);
+	if (dwcp_eal_runtime_dir(p, sizeof(p), file_prefix) == 0)
+		remove_dir(p);
 }

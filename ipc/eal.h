@@ -10,6 +10,8 @@
 #ifndef DWCP_IPC_EAL_H
 #define DWCP_IPC_EAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -42,6 +44,21 @@ int dwcp_eal_check_ops(const struct dwcp_ctl_block *ctl, struct dwcp_err *err);
 
 /** Free 2 MiB hugepages on the host (from /proc/meminfo); -errno if unreadable. */
 long dwcp_eal_free_hugepages(void);
+
+#define DWCP_EAL_RUNDIR_MAX 512
+
+/**
+ * True when @p name (a file in the hugetlbfs dir) is a hugepage file of
+ * the node whose DPDK file-prefix is @p file_prefix: "<prefix>map_<digits>"
+ * exactly, never a file of another instance whose name starts the same.
+ */
+bool dwcp_eal_is_hugefile(const char *name, const char *file_prefix);
+
+/**
+ * DPDK's runtime directory of @p file_prefix, as DPDK resolves it
+ * (/var/run/dpdk/<prefix> for root). @return 0 or -ENAMETOOLONG.
+ */
+int dwcp_eal_runtime_dir(char *buf, size_t n, const char *file_prefix);
 
 /**
  * Remove what a dead or stopped primary of @p file_prefix left behind: its

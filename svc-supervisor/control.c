@@ -2,10 +2,25 @@
  * do_* handlers (STYLE #10). Connections stay open — a service or client
  * keeps its socket for life — but nothing depends on that: deaths are
  * learnt from pidfds.
+ *
+ * The node must stay drivable whatever another local process does, so
+ * (docs/operations.md, "The control socket"):
+ * - only root and the supervisor's own user may talk to it: the socket is
+ *   0600 in a 0700 directory, and SO_PEERCRED is checked at accept too, so
+ *   loosened modes do not open it to others;
+ * - a connection that has not attached (no slot from HELLO) lives
+ *   SUP_CTL_IDLE_MS after its last valid request (malformed ones do not
+ *   count), unless a deferred answer is due to it;
+ * - one process holds at most SUP_CONNS_PER_PID such connections, and
+ *   when the table is full the longest-idle of them makes room, so that
+ *   `dwcpctl status` always gets in;
+ * - one process holds at most [supervisor] client_slots_per_pid client
+ *   slots; a slot comes back when its process dies (pidfd).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,14 +81,6 @@ void sup_control_answer(struct sup_child *c, int status, const char *fmt, ...)
 	va_end(ap);
 }
 
-static pid_t peer_pid(int fd)
-{
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-
-	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) ? -1 : cr.pid;
-}
-
 static int hello_service_slot(struct sup_conn *cn, const struct dwcp_ctl_hello *h, pid_t pid)
 {
 	struct sup *s = cn->sup;
@@ -110,7 +117,18 @@ static int hello_service_slot(struct sup_conn *cn, const struct dwcp_ctl_hello *
 static int hello_client_slot(struct sup_conn *cn, pid_t pid)
 {
 	struct sup *s = cn->sup;
+	unsigned held = 0;
 
+	for (unsigned i = DWCP_SLOT_CLIENT0; i < DWCP_MAX_SLOTS; i++)
+		held += s->child[i].pid == pid;
+	if (held >= s->cfg.client_slots_per_pid) {
+		DWCP_WARN("control: pid %d asked for client slot %u; refused", (int)pid, held + 1);
+		reply_text(cn, DWCP_CTL_HELLO, -EUSERS,
+			   "pid %d already holds %u client slot%s of instance '%s' ([supervisor] client_slots_per_pid = %u): a process needs one per transfer; end its other clients, or raise the limit",
+			   (int)pid, held, held == 1 ? "" : "s", s->cfg.instance,
+			   s->cfg.client_slots_per_pid);
+		return -1;
+	}
 	for (unsigned i = DWCP_SLOT_CLIENT0; i < DWCP_MAX_SLOTS; i++) {
 		struct sup_child *c = &s->child[i];
 		int pidfd;
@@ -124,8 +142,9 @@ static int hello_client_slot(struct sup_conn *cn, pid_t pid)
 		sup_child_watch(c, pid, pidfd, false);
 		return (int)i;
 	}
-	reply_text(cn, DWCP_CTL_HELLO, -EBUSY, "all %u client slots are in use",
-		   DWCP_MAX_SLOTS - DWCP_SLOT_CLIENT0);
+	reply_text(cn, DWCP_CTL_HELLO, -EBUSY,
+		   "all %u client slots of instance '%s' are in use: `dwcpctl status` lists the clients holding them",
+		   DWCP_MAX_SLOTS - DWCP_SLOT_CLIENT0, s->cfg.instance);
 	return -1;
 }
 
@@ -173,7 +192,7 @@ static void do_hello(struct sup_conn *cn, const struct dwcp_ctl_req_ext *x)
 	struct sup *s = cn->sup;
 	struct dwcp_ctl_hello_reply r = { 0 };
 	struct dwcp_slot *p;
-	pid_t pid = peer_pid(cn->fd);
+	pid_t pid = cn->pid;
 	struct sup_child *succ = sup_upgrade_successor_of(s, pid);
 	int slot;
 
@@ -207,6 +226,7 @@ static void do_hello(struct sup_conn *cn, const struct dwcp_ctl_req_ext *x)
 	r.generation = p->sup.generation;
 	r.lcore = p->sup.lcore;
 answer:
+	cn->attached = true;
 	r.abi_version = DWCP_ABI_VERSION;
 	snprintf(r.file_prefix, sizeof(r.file_prefix), "%s", s->cfg.instance);
 	snprintf(r.huge_dir, sizeof(r.huge_dir), "%s", s->cfg.huge_dir);
@@ -294,58 +314,172 @@ static void close_conn(struct sup_conn *cn)
 	ev_io_stop(cn->sup->loop, &cn->w);
 	close(cn->fd);
 	cn->used = false;
+	cn->attached = false;
 }
 
-static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+/* Read and handle one message of @p cn. @return false when there is
+ * nothing more to read now, or the connection was closed. */
+static bool read_one(struct sup_conn *cn)
 {
-	struct sup_conn *cn = w->data;
 	uint8_t buf[sizeof(struct dwcp_ctl_req_ext) + 64];
 	struct dwcp_ctl_req_ext req;
 	struct dwcp_err err = { 0 };
 	ssize_t n;
 
-	(void)loop;
-	(void)revents;
 	n = recv(cn->fd, buf, sizeof(buf), MSG_TRUNC | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return false;
 	if (n <= 0) {
 		close_conn(cn);
-		return;
+		return false;
 	}
 	if (dwcp_ctl_decode_req_ext(buf, (size_t)n, &req, &err) != 0) {
-		DWCP_WARN("control: rejected a message from pid %d: %s", (int)peer_pid(cn->fd),
-			  err.msg);
+		DWCP_WARN("control: rejected a message from pid %d: %s", (int)cn->pid, err.msg);
 		/* The type is unknown or untrusted: answer as STATUS-shaped text. */
 		dwcp_ctl_send_reply(cn->fd, DWCP_CTL_STATUS, -EBADMSG, err.msg, strlen(err.msg) + 1);
-		return;
+		return true;
 	}
+	cn->last_ns = dwcp_now_ns();
 	handlers[req.req.hdr.type](cn, &req);
+	return cn->used;
+}
+
+static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	read_one(w->data);
+}
+
+/* A deferred answer (DRAIN, RESUME, UPGRADE) is due on @p cn. */
+static bool conn_awaits_answer(const struct sup_conn *cn)
+{
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+		if (cn->sup->child[i].pending.cn == cn)
+			return true;
+	return false;
+}
+
+/* May be closed to make room or for idling: not attached, nothing owed. */
+static bool conn_evictable(const struct sup_conn *cn)
+{
+	return cn->used && !cn->attached && !conn_awaits_answer(cn);
+}
+
+void sup_control_sweep(struct sup *s, uint64_t now)
+{
+	const uint64_t idle = (uint64_t)SUP_CTL_IDLE_MS * 1000000ull;
+
+	for (unsigned i = 0; i < SUP_MAX_CONNS; i++) {
+		struct sup_conn *cn = &s->conn[i];
+
+		if (conn_evictable(cn) && now - cn->last_ns > idle) {
+			DWCP_DEBUG("control: closed a connection of pid %d idle for %u ms", (int)cn->pid,
+				   SUP_CTL_IDLE_MS);
+			close_conn(cn);
+		}
+	}
+}
+
+/* A free entry: an unused one, else the longest-idle evictable one. */
+static struct sup_conn *free_conn(struct sup *s)
+{
+	struct sup_conn *oldest = NULL;
+
+	for (unsigned i = 0; i < SUP_MAX_CONNS; i++) {
+		struct sup_conn *cn = &s->conn[i];
+
+		if (!cn->used)
+			return cn;
+		if (conn_evictable(cn) && (!oldest || cn->last_ns < oldest->last_ns))
+			oldest = cn;
+	}
+	if (oldest) {
+		DWCP_WARN("control: %u connections open; closed pid %d's longest-idle one",
+			  SUP_MAX_CONNS, (int)oldest->pid);
+		close_conn(oldest);
+	}
+	return oldest;
+}
+
+/* Unattached connections of @p pid; with @p reap, first finish those its
+ * peer has already hung up — what it sent is handled, then the EOF closes
+ * it (a process that connects, asks and closes in a quick loop may be
+ * ahead of our loop). */
+static unsigned held_by(struct sup *s, pid_t pid, bool reap)
+{
+	unsigned held = 0;
+
+	for (unsigned i = 0; i < SUP_MAX_CONNS; i++) {
+		struct sup_conn *cn = &s->conn[i];
+		struct pollfd p = { .fd = cn->fd, .events = POLLRDHUP };
+
+		if (!cn->used || cn->attached || cn->pid != pid)
+			continue;
+		if (reap && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) {
+			while (read_one(cn))
+				;
+			if (!cn->used)
+				continue;
+		}
+		held++;
+	}
+	return held;
+}
+
+/* Why the peer @p cr may not use the socket, or NULL. */
+static const char *refusal(struct sup *s, const struct ucred *cr)
+{
+	if (cr->uid != 0 && cr->uid != geteuid())
+		return "not root and not the node's user";
+	if (held_by(s, cr->pid, false) >= SUP_CONNS_PER_PID &&
+	    held_by(s, cr->pid, true) >= SUP_CONNS_PER_PID)
+		return "too many open connections from that process";
+	return NULL;
+}
+
+/* Log at most once a second: a flood of refused connections must not
+ * flood the log. */
+static void refuse(const struct ucred *cr, const char *why)
+{
+	static uint64_t last_log_ns;
+	uint64_t now = dwcp_now_ns();
+
+	if (now - last_log_ns >= 1000000000ull) {
+		last_log_ns = now;
+		DWCP_WARN("control: refused a connection of pid %d (uid %u): %s", (int)cr->pid,
+			  (unsigned)cr->uid, why);
+	}
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct sup *s = w->data;
 	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	struct sup_conn *cn;
+	const char *why;
 
 	(void)revents;
 	if (fd < 0)
 		return;
-	for (unsigned i = 0; i < SUP_MAX_CONNS; i++) {
-		struct sup_conn *cn = &s->conn[i];
-
-		if (cn->used)
-			continue;
-		cn->used = true;
-		cn->sup = s;
-		cn->fd = fd;
-		ev_io_init(&cn->w, on_conn, fd, EV_READ);
-		cn->w.data = cn;
-		ev_io_start(loop, &cn->w);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
+		close(fd);
 		return;
 	}
-	DWCP_WARN("control: %u connections open; refusing one", SUP_MAX_CONNS);
-	close(fd);
+	why = refusal(s, &cr);
+	cn = why ? NULL : free_conn(s);
+	if (!cn) {
+		refuse(&cr, why ? why : "every connection is attached or owed an answer");
+		close(fd);
+		return;
+	}
+	*cn = (struct sup_conn){ .sup = s, .fd = fd, .used = true, .pid = cr.pid, .uid = cr.uid,
+				 .last_ns = dwcp_now_ns() };
+	ev_io_init(&cn->w, on_conn, fd, EV_READ);
+	cn->w.data = cn;
+	ev_io_start(loop, &cn->w);
 }
 
 int sup_control_listen(struct sup *s, struct dwcp_err *err)

@@ -21,6 +21,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "ipc/attach.h"
 #include "ctl_cli.h"
 #include "sup_internal.h"
@@ -157,6 +158,7 @@ static void on_hb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	sup_children_check(s);
+	sup_control_sweep(s, dwcp_now_ns());
 	if (!s->all_up_once && sup_children_all_up(s)) {
 		s->all_up_once = true;
 		DWCP_INFO("instance '%s': all services up", s->cfg.instance);
@@ -216,7 +218,7 @@ static void redirect_log(const struct sup *s)
 	int fd, nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	snprintf(p, sizeof(p), "%s/supervisor.log", s->inst_dir);
-	fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (nul >= 0)
 		dup2(nul, 0);
 	if (fd >= 0) {

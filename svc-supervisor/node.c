@@ -28,6 +28,8 @@
 #include "ipc/streams.h"
 #include "sup_internal.h"
 
+/* Create @p path and its parents; the last one with @p mode if new. An
+ * existing one keeps its mode here: check_inst_dir decides about it. */
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[512];
@@ -43,7 +45,7 @@ static int mkdir_p(const char *path, mode_t mode)
 	}
 	if (mkdir(tmp, mode) && errno != EEXIST)
 		return -errno;
-	return chmod(tmp, mode) ? -errno : 0;
+	return 0;
 }
 
 static pid_t read_pid(const char *inst_dir)
@@ -103,6 +105,39 @@ static bool lock_from_departing(struct sup *s)
 	return false;
 }
 
+/* The instance dir holds the lock, the log and the control socket, all
+ * opened by a supervisor that may be root: it must be a real directory of
+ * ours (not a symlink, nor one another user made, e.g. under a run_dir in
+ * /tmp), or whoever planted it could point our files, or the chmod to
+ * 0700, elsewhere. Opened without following a symlink, then checked and
+ * chmod'ed through that descriptor. */
+static int check_inst_dir(const char *dir, struct dwcp_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int rc = 0;
+
+	if (fd < 0) {
+		int e = errno;
+		bool link = lstat(dir, &st) == 0 && S_ISLNK(st.st_mode);
+
+		return dwcp_err_set(err, link || e == ENOTDIR ? -EPERM : -e,
+				    "%s is %s: the instance directory must be a directory owned by uid %u; remove it (or set run_dir) and start again",
+				    dir, link ? "a symlink" : e == ENOTDIR ? "not a directory" : strerror(e),
+				    (unsigned)geteuid());
+	}
+	if (fstat(fd, &st) != 0)
+		rc = dwcp_err_set(err, -errno, "cannot stat %s: %s", dir, strerror(errno));
+	else if (st.st_uid != geteuid())
+		rc = dwcp_err_set(err, -EPERM,
+				  "%s is owned by uid %u: the instance directory must be owned by uid %u; remove it (or set run_dir) and start again",
+				  dir, (unsigned)st.st_uid, (unsigned)geteuid());
+	else if (fchmod(fd, 0700) != 0)
+		rc = dwcp_err_set(err, -errno, "cannot chmod %s: %s", dir, strerror(errno));
+	close(fd);
+	return rc;
+}
+
 int sup_node_lock(struct sup *s, struct dwcp_err *err)
 {
 	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
@@ -113,8 +148,11 @@ int sup_node_lock(struct sup *s, struct dwcp_err *err)
 	if (rc)
 		return dwcp_err_set(err, rc, "cannot create %s: %s (run as root, or set run_dir)",
 				    s->inst_dir, strerror(-rc));
+	rc = check_inst_dir(s->inst_dir, err);
+	if (rc)
+		return rc;
 	snprintf(p, sizeof(p), "%s/supervisor.lock", s->inst_dir);
-	s->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	s->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s->lock_fd < 0)
 		return dwcp_err_set(err, -errno, "cannot open %s: %s", p, strerror(errno));
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0 && !lock_from_departing(s))
@@ -128,9 +166,13 @@ static void write_pid(const struct sup *s)
 {
 	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
 	FILE *f;
+	int fd;
 
 	snprintf(p, sizeof(p), "%s/supervisor.pid", s->inst_dir);
-	f = fopen(p, "we");
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (fd >= 0 && !f)
+		close(fd);
 	if (f) {
 		fprintf(f, "%d\n", (int)getpid());
 		fclose(f);
@@ -169,6 +211,21 @@ static int make_region(struct sup *s, struct dwcp_err *err)
 	return 0;
 }
 
+/* The node's files, as `stop` leaves them: hugepage files, DPDK's runtime
+ * dir and the pid file go; the lock and the log (why it stopped) stay. */
+static void remove_runtime_files(const struct sup *s)
+{
+	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
+
+	dwcp_eal_remove_leftovers(s->cfg.instance, s->cfg.huge_dir);
+	snprintf(p, sizeof(p), "%s/supervisor.pid", s->inst_dir);
+	unlink(p);
+}
+
+/* A start that fails (no hugepages, a region that does not fit
+ * hugepage_mb, ...) leaves what a stop leaves: DPDK may have created the
+ * hugepage file and its runtime dir before it failed, and nothing else
+ * of this instance runs (we hold its lock), so they are ours to remove. */
 int sup_node_up(struct sup *s, struct dwcp_err *err)
 {
 	struct dwcp_eal_params ep = {
@@ -181,18 +238,22 @@ int sup_node_up(struct sup *s, struct dwcp_err *err)
 	dwcp_eal_remove_leftovers(s->cfg.instance, s->cfg.huge_dir);
 	write_pid(s);
 	rc = dwcp_eal_init(&ep, err);
+	if (rc == 0)
+		rc = make_region(s, err);
 	if (rc)
-		return rc;
-	return make_region(s, err);
+		remove_runtime_files(s);
+	return rc;
 }
 
+/* No rte_eal_cleanup() here, on purpose: it detaches memory under DPDK's
+ * memory-hotplug write lock, and a secondary SIGKILLed inside its own
+ * rte_eal_init (a hot standby the stop itself kills while it attaches,
+ * or any service killed while starting) leaves a reader count in that
+ * lock forever, so the cleanup spun and `stop` never returned. Every
+ * secondary is gone by now and the files are removed below; the
+ * process's exit unmaps the rest. */
 void sup_node_down(struct sup *s)
 {
-	char p[DWCP_PATH_MAX + DWCP_NAME_MAX + 32];
-
-	rte_eal_cleanup();
-	dwcp_eal_remove_leftovers(s->cfg.instance, s->cfg.huge_dir);
-	snprintf(p, sizeof(p), "%s/supervisor.pid", s->inst_dir);
-	unlink(p);
+	remove_runtime_files(s);
 	DWCP_INFO("instance '%s' stopped; hugepage and runtime files removed", s->cfg.instance);
 }

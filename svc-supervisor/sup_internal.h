@@ -15,7 +15,13 @@
 #include "ipc/ctl_msg.h"
 #include "ipc/shm.h"
 
-#define SUP_MAX_CONNS 64
+/* Control connections (control.c): at most SUP_MAX_CONNS at once, of
+ * which one process may hold SUP_CONNS_PER_PID that have not attached; one
+ * that has not attached is closed SUP_CTL_IDLE_MS after its last valid
+ * request, unless a deferred answer (drain, upgrade) is due to it. */
+#define SUP_MAX_CONNS     128
+#define SUP_CONNS_PER_PID 8
+#define SUP_CTL_IDLE_MS   5000
 
 struct sup;
 struct sup_conn;
@@ -90,6 +96,10 @@ struct sup_conn {
 	int fd;
 	ev_io w;
 	bool used;
+	bool attached;           /* its HELLO got a slot (or an upgrade's place): lives with it */
+	pid_t pid;               /* SO_PEERCRED at accept */
+	uid_t uid;
+	uint64_t last_ns;        /* accept, or its last valid request */
 };
 
 struct sup {
@@ -138,6 +148,8 @@ void sup_children_check(struct sup *s);
 /* control.c: the control socket. */
 int sup_control_listen(struct sup *s, struct dwcp_err *err);
 void sup_control_close(struct sup *s);
+/** Close connections idle past SUP_CTL_IDLE_MS (heartbeat tick). */
+void sup_control_sweep(struct sup *s, uint64_t now);
 /** Send @p cn a text reply of @p type. */
 void sup_control_reply(struct sup_conn *cn, enum dwcp_ctl_type type, int status,
 		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -21,6 +21,7 @@
 
 #include "ipc/attach.h"
 #include "ipc/ctl_msg.h"
+#include "ipc/eal.h"
 #include "tests/lib/node.h"
 
 const char *const dwcp_test_service_names[DWCP_TEST_SERVICES] = {
@@ -484,13 +485,18 @@ static void kill_leftover(pid_t pid, const char *what)
 	dwcp_test_wait_exited(pid, 10000);
 }
 
+/* Empty and remove @p path, not following a symlink there. */
 static void remove_dir(const char *path)
 {
-	DIR *d = opendir(path);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((e = readdir(d)) != NULL)
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			unlinkat(dirfd(d), e->d_name, 0);
@@ -500,18 +506,18 @@ static void remove_dir(const char *path)
 
 static void remove_files(const struct dwcp_test_node *n)
 {
-	char want[64], p[PATH_MAX];
+	char p[PATH_MAX];
 	DIR *d = opendir("/dev/hugepages");
 	struct dirent *e;
 
-	snprintf(want, sizeof(want), "%smap_", n->instance);
+	/* Exactly this instance's: never another test's whose name starts the same. */
 	while (d && (e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, want, strlen(want)) == 0)
+		if (dwcp_eal_is_hugefile(e->d_name, n->instance))
 			unlinkat(dirfd(d), e->d_name, 0);
 	if (d)
 		closedir(d);
-	snprintf(p, sizeof(p), "/var/run/dpdk/%s", n->instance);
-	remove_dir(p);
+	if (dwcp_eal_runtime_dir(p, sizeof(p), n->instance) == 0)
+		remove_dir(p);
 	remove_dir(n->inst_dir);
 	unlink(n->config);
 }
