@@ -93,7 +93,9 @@ Test(failover, gpu_cpu_backend_dies_traffic_moves_to_simd_and_back, .fini = tear
 	static const char *const extra[] = {
 		"gpu.cpu_backend = true", "supervisor.heartbeat_ms = 20",
 		"supervisor.heartbeat_timeout_ms = 200", "supervisor.restart_backoff_ms = 1",
-		NULL,
+		/* every chunk compressed and sealed: the step counts below rely on it
+		 * (codec auto may skip the compressor) */
+		"stream.codec = zstd", NULL,
 	};
 	struct dwcp_xfer_pair_cfg c = { .tag = "fo", .extra = extra };
 	char key[128], src[128], out[128];
