@@ -12,6 +12,14 @@
  *
  * At most `window` chunks are in flight; each holds one buffer of the
  * node's pool until acknowledged.
+ *
+ * The file must stay as it was: its identity and times are taken when it
+ * is opened and compared after every read (size, mtime, ctime, inode,
+ * device), so a file rewritten during the send fails the send before the
+ * last chunk is handed over — and the receiver commits its output only
+ * once the last chunk arrived, so it never holds a mix of two versions.
+ * Only regular files are sent: a FIFO or a device is refused at once
+ * (opened non-blocking, so a FIFO without a writer cannot hang us).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -66,6 +74,7 @@ struct sender {
 	                            * instant, leave two copies of a chunk in the pipeline
 	                            * (docs/architecture.md); only the first answer counts */
 	uint64_t last_progress_ns;
+	struct stat st0;           /* the file as opened */
 	struct xfer_summary sum;
 };
 
@@ -176,7 +185,28 @@ static int fail(struct sender *s, const char *fmt, ...)
 	return 1;
 }
 
-/* Read chunk @p seq into a fresh buffer. @return 0, -EAGAIN (no buffer) or -EIO. */
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether the file is no longer the one opened (checked after each read,
+ * so a chunk read from a changed file never leaves). Timestamps have the
+ * file system's granularity: a change within the same tick as the open
+ * that keeps the size is beyond what stat can see. */
+static bool file_changed(const struct sender *s)
+{
+	struct stat st;
+
+	if (fstat(s->fd, &st))
+		return true;
+	return st.st_size != s->st0.st_size || st.st_ino != s->st0.st_ino ||
+	       st.st_dev != s->st0.st_dev || !same_time(&st.st_mtim, &s->st0.st_mtim) ||
+	       !same_time(&st.st_ctim, &s->st0.st_ctim);
+}
+
+/* Read chunk @p seq into a fresh buffer.
+ * @return 0, -EAGAIN (no buffer), -ESTALE (the file changed) or -EIO. */
 static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 {
 	uint64_t off = seq * s->chunk_size;
@@ -199,6 +229,10 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 			return r < 0 ? -errno : -EIO;
 		}
 		got += (size_t)r;
+	}
+	if (file_changed(s)) {
+		dwcp_client_free(&s->c, idx);
+		return -ESTALE;
 	}
 	dwcp_chunk_init(ch, s->id, seq, off, len);
 	ch->xfer = s->xfer;
@@ -250,6 +284,9 @@ static int feed(struct sender *s)
 		rc = fill_chunk(s, seq, redo, &idx);
 		if (rc == -EAGAIN)
 			break;
+		if (rc == -ESTALE)
+			return fail(s, "%s changed during the send (size, times or inode differ from when it was opened); nothing is delivered from this run: send it again once it is stable (e.g. from a snapshot or copy)",
+				    s->o.file);
 		if (rc)
 			return fail(s, "reading %s: %s", s->o.file, strerror(-rc));
 		if (redo)
@@ -330,7 +367,11 @@ static int run(struct sender *s)
 	while (s->acked < s->n_chunks) {
 		uint32_t got[BATCH];
 		unsigned n;
-		int rc = feed(s);
+		int rc;
+
+		if (xfer_supervisor_died(&s->c, s->o.instance, note, sizeof(note)))
+			return fail(s, "%s", note);
+		rc = feed(s);
 
 		if (rc)
 			return rc;
@@ -389,12 +430,34 @@ static int resolve_peer(struct sender *s, char addr[DWCP_ADDR_MAX])
 	return 0;
 }
 
+/* Open --file, refusing anything but a regular file at once. */
+static int open_file(struct sender *s)
+{
+	const char *what;
+	int e;
+
+	/* O_NONBLOCK: a FIFO with no writer would block open() forever. */
+	s->fd = open(s->o.file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (s->fd < 0 || fstat(s->fd, &s->st0)) {
+		e = errno;
+		fprintf(stderr, PROG ": %s: %s\n", s->o.file, strerror(e));
+		return -e;
+	}
+	if (S_ISREG(s->st0.st_mode))
+		return fcntl(s->fd, F_SETFL, 0) ? -errno : 0;
+	what = S_ISDIR(s->st0.st_mode) ? "a directory" : S_ISFIFO(s->st0.st_mode) ? "a FIFO" :
+	       S_ISCHR(s->st0.st_mode) ? "a character device" : S_ISBLK(s->st0.st_mode) ? "a block device" :
+	       S_ISSOCK(s->st0.st_mode) ? "a socket" : "a special file";
+	fprintf(stderr, PROG ": %s is %s, not a regular file: dwcp send sends files (copy the data to a file first)\n",
+		s->o.file, what);
+	return -EINVAL;
+}
+
 int dwcp_cli_send(int argc, char **argv)
 {
 	struct sender *s = calloc(1, sizeof(*s));
 	struct dwcp_err err = { 0 };
 	char addr[DWCP_ADDR_MAX];
-	struct stat st;
 	int rc = 1;
 
 	if (!s)
@@ -409,13 +472,9 @@ int dwcp_cli_send(int argc, char **argv)
 		free(s);
 		return 2;
 	}
-	s->fd = open(s->o.file, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0 || fstat(s->fd, &st) || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, PROG ": %s: %s\n", s->o.file,
-			s->fd < 0 ? strerror(errno) : "not a regular file");
+	if (open_file(s))
 		goto out;
-	}
-	s->size = (uint64_t)st.st_size;
+	s->size = (uint64_t)s->st0.st_size;
 	if (xfer_client_open(&s->c, s->o.instance, s->o.run_dir, "dwcp send", PROG))
 		goto out;
 	if (resolve_peer(s, addr))
