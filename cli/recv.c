@@ -261,6 +261,19 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	return 0;
 }
 
+/* The sender gave up transfer @p xfer. The one being written: end here,
+ * keeping the old output. Any other (one left behind, or one of an
+ * earlier run whose chunks never reached this receiver): only
+ * acknowledged, so a fresh receiver is not ended by a stale abort. */
+static int on_abort(struct receiver *r, uint32_t idx, uint32_t xfer)
+{
+	answer(r, idx, 0);
+	if (!r->xfer || xfer != r->xfer)
+		return 0;
+	return fail(r, "the sender gave up the transfer (its file changed during the send; see its message); nothing written to %s",
+		    r->path);
+}
+
 /* One chunk delivered by the pipeline. */
 static int on_chunk(struct receiver *r, uint32_t idx)
 {
@@ -293,6 +306,8 @@ static int on_chunk(struct receiver *r, uint32_t idx)
 		return 0;
 	}
 	r->auth_fails = 0;
+	if (ch->flags & DWCP_CHUNK_F_ABORT)
+		return on_abort(r, idx, ch->xfer);
 	if (!r->xfer)
 		r->xfer = ch->xfer;
 	if (ch->xfer != r->xfer) {

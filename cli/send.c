@@ -270,6 +270,66 @@ static void flush_unsent(struct sender *s)
 	}
 }
 
+/* Tell the receiver that this transfer is given up (a chunk flagged
+ * ABORT, no data), so that its `dwcp recv` ends now, keeping its old
+ * output, instead of waiting for chunks that never come. Best effort:
+ * waits for the answer at most ABORT_WAIT_MS, then we exit anyway (the
+ * receiver never commits an incomplete transfer). */
+#define ABORT_WAIT_MS 5000ull
+static void send_abort(struct sender *s)
+{
+	const uint64_t t_end = dwcp_now_ns() + ABORT_WAIT_MS * 1000000ull;
+	const struct dwcp_shm *shm = &s->c.at.shm;
+	uint16_t prog[DWCP_PROG_MAX];
+	struct dwcp_chunk_hdr *ch;
+	struct dwcp_buf_hdr *h;
+	unsigned n = 0;
+	uint32_t idx;
+
+	while (dwcp_client_alloc(&s->c, &idx, 1) != 1) {
+		if (dwcp_now_ns() > t_end)
+			return;
+		dwcp_client_wait(&s->c, 1000000ull);
+	}
+	ch = dwcp_client_data(&s->c, idx);
+	dwcp_chunk_init(ch, s->id, s->n_chunks, 0, 0);
+	ch->xfer = s->xfer;
+	ch->flags |= DWCP_CHUNK_F_ABORT;
+	/* No data: neither delta nor codec, only what a keyed receiver needs. */
+	if (s->seal)
+		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_SEAL), DWCP_OP_SEAL);
+	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM);
+	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
+	h = dwcp_client_hdr(&s->c, idx);
+	dwcp_client_set_prog(&s->c, idx, prog, n);
+	dwcp_chunk_route(shm, h);
+	h->stream = s->id;
+	h->seq = s->n_chunks;
+	h->len = DWCP_CHUNK_HDR_LEN;
+	h->result = 0;
+	h->wire_len = 0;
+	h->t_submit_ns = dwcp_now_ns();
+	while (dwcp_client_submit(&s->c, &idx, 1) != 1) {
+		if (dwcp_now_ns() > t_end)
+			return;   /* still ours: freed when this client exits */
+		dwcp_client_wait(&s->c, 1000000ull);
+	}
+	while (dwcp_now_ns() < t_end) {
+		uint32_t got[BATCH];
+		unsigned k = dwcp_client_poll(&s->c, got, BATCH);
+		bool answered = false;
+
+		for (unsigned i = 0; i < k; i++) {
+			answered |= got[i] == idx;
+			dwcp_client_free(&s->c, got[i]);
+		}
+		if (answered)
+			return;
+		if (!k)
+			dwcp_client_wait(&s->c, 20000000ull);
+	}
+}
+
 /* Queue new chunks and raw redos while the window has room. */
 static int feed(struct sender *s)
 {
@@ -284,9 +344,11 @@ static int feed(struct sender *s)
 		rc = fill_chunk(s, seq, redo, &idx);
 		if (rc == -EAGAIN)
 			break;
-		if (rc == -ESTALE)
+		if (rc == -ESTALE) {
+			send_abort(s);
 			return fail(s, "%s changed during the send (size, times or inode differ from when it was opened); nothing is delivered from this run: send it again once it is stable (e.g. from a snapshot or copy)",
 				    s->o.file);
+		}
 		if (rc)
 			return fail(s, "reading %s: %s", s->o.file, strerror(-rc));
 		if (redo)
