@@ -105,6 +105,9 @@ $(BUILD)/tests/%: tests/%.c $(LIB_TEST) $(LIBS)
 # frame.c is svc-net's, outside the libraries above; the rule links $(LDFLAGS) before them.
 $(BUILD)/tests/unit/net/frame_test: $(BUILD)/obj/svc-net/frame.o
 $(BUILD)/tests/unit/net/frame_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o
+# recv_out.c is the dwcp command's, outside the libraries too.
+$(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o
+$(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o
 
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)

@@ -39,7 +39,7 @@ static int open_dir(struct recv_out *o, const char *path, char *why, size_t why_
 			 path);
 		return -EINVAL;
 	}
-	snprintf(o->name, sizeof(o->name), "%s", base);
+	memcpy(o->name, base, strlen(base) + 1);   /* fits: checked above */
 	if (!slash)
 		snprintf(dir, sizeof(dir), ".");
 	else if (slash == path)
