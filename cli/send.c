@@ -376,6 +376,23 @@ static const char *net_note(struct sender *s, char *buf, size_t len)
 	return buf;
 }
 
+/* Whether the receiver went away mid-transfer: svc-net hears "no
+ * receiver" (ENORECV) for a transfer whose chunks were already written
+ * there. A `dwcp recv` that finished leaves a record that answers late
+ * resends, so this means one that died or was stopped: what it wrote
+ * went with it, and this run cannot complete. Only when no chunk was
+ * acknowledged for RECV_GONE_NS as well: svc-net records the error per
+ * stream entry, and the chunks of an earlier (killed) `dwcp send` that
+ * used this entry can set it while our own ACKs still flow. */
+#define RECV_GONE_NS 2000000000ull
+static bool receiver_gone(const struct sender *s)
+{
+	const struct dwcp_stream_ent *e = &s->c.at.shm.node->streams[s->ent];
+
+	return s->acked && __atomic_load_n(&e->net_error, __ATOMIC_ACQUIRE) == ENOENT &&
+	       dwcp_now_ns() - s->last_progress_ns > RECV_GONE_NS;
+}
+
 /* One delivered chunk. @return 0 or the exit status of a failure. */
 static int on_done(struct sender *s, uint32_t idx)
 {
@@ -446,6 +463,9 @@ static int run(struct sender *s)
 				return rc;
 			}
 		}
+		if (receiver_gone(s))
+			return fail(s, "the receiver went away mid-transfer (its `dwcp recv` ended, and the data it had written with it): start `dwcp recv --stream %s` on %s again, then run this dwcp send again",
+				    s->o.stream, s->c.at.shm.node->streams[s->ent].peer);
 		if (dwcp_now_ns() - s->last_progress_ns > (uint64_t)s->o.timeout_s * 1000000000ull) {
 			const char *why = net_note(s, note, sizeof(note));
 

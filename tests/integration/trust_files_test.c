@@ -19,7 +19,9 @@
  *    recv naming its node; kill -9 of the sending node's supervisor ends
  *    send naming its own node; dwcp send killed mid-transfer and run
  *    again delivers the file bit-identical; SIGTERM of recv mid-transfer
- *    leaves no temporary file in the output directory.
+ *    leaves no temporary file in the output directory; kill -9 of recv
+ *    mid-transfer leaves none either, dwcp send stops at once saying to
+ *    start recv and send again, and doing so delivers the file.
  *
  * Timeouts are hang guards only.
  */
@@ -472,4 +474,49 @@ Test(trust_files, sigterm_of_recv_leaves_no_temporary_file, .fini = teardown, .t
 	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s: %s", outdir, left);
 	dwcp_xfer_wait(&snd, 120000);
 	cr_expect(snd.status != 0, "dwcp send succeeded although its receiver was stopped");
+}
+
+Test(trust_files, recv_killed_leaves_nothing_and_send_says_to_run_both_again, .fini = teardown,
+     .timeout = 600)
+{
+	char src[128], out[128], left[512], h_src[65], h_out[65];
+	uint64_t guard;
+	int rs, rr;
+
+	make_dirs();
+	start_pair("tfrkill", NULL);
+	in_dir(src, sizeof(src), dir, "src");
+	in_dir(out, sizeof(out), outdir, "o");
+	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 6), 0);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfrkill", out, 120), 0);
+	/* --timeout 60: far beyond "at once"; the message must come first. */
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfrkill", src, "nodeb", 60, NULL), 0);
+	guard = dwcp_test_now_ms() + 120000;
+	while (dwcp_xfer_running(&rcv) && dwcp_test_now_ms() < guard &&
+	       dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(8 * MIB))
+		dwcp_test_sleep_ms(2);
+	cr_assert(dwcp_xfer_running(&snd), "dwcp send ended before the kill: %s", snd.err);
+	kill(rcv.pid, SIGKILL);
+	dwcp_xfer_wait(&rcv, 30000);
+	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s after kill -9: %s",
+		     outdir, left);
+	rs = dwcp_xfer_wait(&snd, 120000);
+	dwcp_xfer_print(&snd);
+	cr_expect(rs != 0 && rs != -ETIMEDOUT && rs < 128, "dwcp send exited %d", rs);
+	cr_expect(has(snd.err, "went away") && has(snd.err, "again") && !has(snd.err, "no progress"),
+		  "dwcp send does not say what to do: %s", snd.err);
+	dwcp_xfer_proc_free(&snd);
+	dwcp_xfer_proc_free(&rcv);
+
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfrkill", out, 120), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfrkill", src, "nodeb", 60, NULL), 0);
+	rs = dwcp_xfer_wait(&snd, 300000);
+	rr = dwcp_xfer_wait(&rcv, 120000);
+	if (rs || rr)
+		print_both("both run again after recv was killed");
+	cr_assert_eq(rs, 0, "dwcp send run again exited %d: %s", rs, snd.err);
+	cr_assert_eq(rr, 0, "dwcp recv run again exited %d: %s", rr, rcv.err);
+	cr_assert_eq(dwcp_xfer_sha256(src, h_src), 0);
+	cr_assert_eq(dwcp_xfer_sha256(out, h_out), 0);
+	cr_expect_str_eq(h_out, h_src, "--out differs from the source");
 }
