@@ -18,11 +18,12 @@
  * after the output got its name and the directory was synced, so "sent"
  * at the sender means "on the receiver's disk".
  *
- * A transfer is one `dwcp send` run (the chunks' xfer). The sink locks
- * onto the first it sees; a chunk of another transfer that it has not
- * left behind yet means the sender ran again (the first run was killed):
- * the sink drops what it wrote and starts over with the new one, and from
- * then on refuses the old run's resends as stale.
+ * A transfer is one `dwcp send` run (the chunks' xfer, the sender's
+ * clock in ms). The sink locks onto the first it sees; a chunk of a later
+ * transfer means the sender ran again (the first run was killed): the
+ * sink drops what it wrote and starts over with the new one, and from
+ * then on refuses the old run's resends as stale (as it refuses those of
+ * any earlier run, and acknowledges those of a run this node finished).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -308,10 +309,19 @@ static int on_chunk(struct receiver *r, uint32_t idx)
 	r->auth_fails = 0;
 	if (ch->flags & DWCP_CHUNK_F_ABORT)
 		return on_abort(r, idx, ch->xfer);
+	/* A resend of a run this node finished (its ACK was lost): done. */
+	if (ch->xfer != r->xfer &&
+	    dwcp_streams_is_done(&r->c.at.shm, ch->stream, ch->xfer, h->seq)) {
+		r->sum.duplicates++;
+		answer(r, idx, 0);
+		return 0;
+	}
 	if (!r->xfer)
 		r->xfer = ch->xfer;
 	if (ch->xfer != r->xfer) {
-		if (left_behind(r, ch->xfer)) {
+		/* Transfer ids are the sender's clock in ms (cli/send.c): only a
+		 * later run replaces the current one. */
+		if (left_behind(r, ch->xfer) || (int32_t)(ch->xfer - r->xfer) < 0) {
 			answer(r, idx, DWCP_BUF_ESTALE);
 			return 0;
 		}

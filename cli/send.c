@@ -29,8 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/netaddr.h"
@@ -512,6 +512,22 @@ static int resolve_peer(struct sender *s, char addr[DWCP_ADDR_MAX])
 	return 0;
 }
 
+/* The transfer id: the wall clock in ms (32 bits, 0 skipped), so that a
+ * receiver can tell a run of the stream that started later (a re-run
+ * after a killed send: it starts over with it) from a resend of an
+ * earlier run (refused), by serial-number order; that holds for runs less
+ * than 24 days apart from one sending node whose clock does not step
+ * back. */
+static uint32_t new_xfer_id(void)
+{
+	struct timespec ts;
+	uint32_t x;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x = (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+	return x ? x : 1;
+}
+
 /* Open --file, refusing anything but a regular file at once. */
 static int open_file(struct sender *s)
 {
@@ -578,10 +594,7 @@ int dwcp_cli_send(int argc, char **argv)
 	if (!s->seal && !s->o.json)
 		fprintf(stderr, PROG ": no [crypto] key_file on this node: chunks travel unencrypted (checksummed only)\n");
 	s->id = dwcp_stream_id(s->o.stream);
-	do {
-		if (getrandom(&s->xfer, sizeof(s->xfer), 0) != sizeof(s->xfer))
-			s->xfer = (uint32_t)dwcp_now_ns();
-	} while (!s->xfer);
+	s->xfer = new_xfer_id();
 	s->ent = dwcp_streams_register(&s->c.at.shm, DWCP_STREAM_SEND, s->o.stream, s->xfer, addr,
 				       s->c.at.slot, s->c.at.gen, &err);
 	if (s->ent < 0) {
