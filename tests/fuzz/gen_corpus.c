@@ -204,7 +204,7 @@ static void gen_hde(void)
 	gen_hde_one(&x, "tiny-raw", 5, (const unsigned[]){ 3 });
 }
 
-/* ---- config: [mode] text ---- */
+/* ---- config: text ---- */
 
 static void gen_config(void)
 {
@@ -221,20 +221,12 @@ static void gen_config(void)
 	FILE *f = fopen("deploy/dwcp.ini.example", "rb");
 	size_t n;
 
-	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		n = strlen(texts[i][1]);
-		buf[0] = 0;
-		memcpy(buf + 1, texts[i][1], n);
-		put("config", texts[i][0], buf, n + 1);
-	}
-	buf[0] = (char)0xff;                    /* through dwcp_config_load */
-	memcpy(buf + 1, texts[1][1], strlen(texts[1][1]));
-	put("config", "peers-file", buf, strlen(texts[1][1]) + 1);
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		put("config", texts[i][0], texts[i][1], strlen(texts[i][1]));
 	FUZZ_ASSERT(f != NULL, "deploy/dwcp.ini.example: run from the repository root");
-	n = fread(buf + 1, 1, sizeof(buf) - 1, f);
+	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	buf[0] = 0;
-	put("config", "example", buf, n + 1);
+	put("config", "example", buf, n);
 }
 
 /* ---- ctl_msg: [selector] message ---- */

@@ -46,23 +46,26 @@ static void codecs_init(void)
 	done = true;
 }
 
-/* Base pages for @p orig_len bytes of data, filled from @p m. */
+/* Base pages for @p orig_len bytes of data: page i is the material
+ * @p m repeated, from its byte 7 i on (so pages differ). */
 static void make_bases(struct dwcp_hde_base *b, uint32_t orig_len, const struct fuzz_in *m,
 		       unsigned mode, const struct dwcp_hde_rec *recs, bool parsed,
 		       const struct dwcp_hde_codec *x)
 {
+	static uint8_t pattern[2 * DWCP_HDE_PAGE];
 	unsigned n = dwcp_hde_pages(orig_len), bad = mode >> 4;
+	size_t k = m->n < DWCP_HDE_PAGE ? m->n : DWCP_HDE_PAGE;
 
+	memset(pattern, 0, sizeof(pattern));
+	for (size_t o = 0; k && o < sizeof(pattern); o += k)
+		memcpy(pattern + o, m->p, o + k <= sizeof(pattern) ? k : sizeof(pattern) - o);
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t len = dwcp_hde_page_len(orig_len, i);
 		uint8_t *d;
 
 		if (i == bad && len > 1)
 			len--;
-		d = malloc(len);
-		FUZZ_ASSERT(d != NULL, "out of memory");
-		for (uint32_t j = 0; j < len; j++)
-			d[j] = m->n ? m->p[(j + 7u * i) % m->n] : 0;
+		d = fuzz_dup(pattern + (k ? 7u * i % k : 0), len);
 		b[i] = (struct dwcp_hde_base){ .data = d, .len = len, .hash = x->xxh3.h64(d, len, 0) };
 		if ((mode & 4) && parsed)
 			b[i].hash = recs[i].base;
@@ -77,10 +80,11 @@ static void free_bases(struct dwcp_hde_base *b, uint32_t orig_len)
 
 static bool untouched(const uint8_t *out, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
-		if (out[i] != UNTOUCHED)
-			return false;
-	return true;
+	static uint8_t fill[DWCP_HDE_MAX_DATA + 1];
+
+	if (fill[0] != UNTOUCHED)
+		memset(fill, UNTOUCHED, sizeof(fill));
+	return n == 0 || memcmp(out, fill, n) == 0;
 }
 
 /* Each page the decoder rebuilt from its record alone is what it says. */
