@@ -3,8 +3,13 @@
  * the supervisor's side) or reads back (replies, the clients' side).
  *
  * Input: byte 0 selects the decoder (and, for replies, the request type
- * the reply answers), the rest is one SOCK_SEQPACKET message, in an
- * exact-size copy (a datagram has no bytes after it to read by mistake).
+ * the reply answers), bytes 1 and 2 a range of the message (start, count)
+ * whose NUL bytes become 'x', the rest is one SOCK_SEQPACKET message, in
+ * an exact-size copy (a datagram has no bytes after it to read by
+ * mistake). The range is there because a string field that fills its
+ * whole array is what the decoders must refuse, and mutating a valid
+ * message byte by byte almost never removes every NUL from a 32- or
+ * 512-byte field while keeping the rest valid.
  *
  * Checked: nothing is read outside the message (ASan); the result is 0 or
  * -EBADMSG with a message; an accepted request has the magic, version and
@@ -118,7 +123,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
 	unsigned sel = (unsigned)fuzz_take(&in, 1);
+	size_t from = (size_t)fuzz_take(&in, 1) * 4, count = (size_t)fuzz_take(&in, 1) * 4;
 	uint8_t *m = fuzz_dup(in.p, in.n);
+
+	for (size_t i = from; i < in.n && i < from + count; i++)
+		if (m[i] == 0)
+			m[i] = 'x';
 
 	switch (sel % 3) {
 	case 0:

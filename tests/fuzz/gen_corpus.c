@@ -215,6 +215,8 @@ static void gen_config(void)
 		{ "sizes", "[pool]\nbuffers = 2048\nbuf_size = 68K\n[stream]\nchunk_size = 64K\n"
 			   "codec = lz4\ndelta = off\n[link]\ndepth = 4096\n" },
 		{ "services", "[services]\nenable = svc-net, svc-simd, svc-mem\n[gpu]\ncpu_backend = yes\n" },
+		{ "net", "[net]\nlisten = 127.0.0.1:7100\nconnections = 2\nzerocopy = false\n"
+			 "busy_poll_us = 50\nsocket_buffer = 4M\nresend_ms = 500\ncongestion = cubic\n" },
 		{ "bad-key", "[supervisor]\nheartbeat_ms = 5\nno_such_key = 1\n" },
 	};
 	static char buf[8192];
@@ -229,15 +231,16 @@ static void gen_config(void)
 	put("config", "example", buf, n);
 }
 
-/* ---- ctl_msg: [selector] message ---- */
+/* ---- ctl_msg: [selector][NUL-fill start/4][count/4] message ---- */
 
 static void put_msg(const char *name, unsigned sel, const void *m, size_t n)
 {
-	static uint8_t buf[1 + sizeof(struct dwcp_ctl_req_ext) + sizeof(struct dwcp_ctl_hello_reply) + 64];
+	static uint8_t buf[3 + sizeof(struct dwcp_ctl_req_ext) + sizeof(struct dwcp_ctl_hello_reply) + 64];
 
 	buf[0] = (uint8_t)sel;
-	memcpy(buf + 1, m, n);
-	put("ctl_msg", name, buf, n + 1);
+	buf[1] = buf[2] = 0;                    /* no NUL turned into 'x' */
+	memcpy(buf + 3, m, n);
+	put("ctl_msg", name, buf, n + 3);
 }
 
 static void put_reply(const char *name, enum dwcp_ctl_type t, int status, const void *p, size_t n)

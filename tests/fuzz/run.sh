@@ -54,12 +54,12 @@ command -v "$cc" >/dev/null 2>&1 ||
 echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }' |
 	"$cc" -x c -fsanitize=fuzzer,address,undefined - -o /dev/null >/dev/null 2>&1 ||
 	fail_stage "$cc cannot link a libFuzzer target: the runtime is missing; install libclang-rt-14-dev with deploy/deps.sh"
-make --no-print-directory -j2 fuzz-build >"$build.make.log" 2>&1 || {
-	tail -n 30 "$build.make.log" >&2
-	fail_stage "building the fuzz targets failed (full output: $build.make.log)"
+mkdir -p "$build/logs" "$build/crashes" "$build/corpus"
+make --no-print-directory -j2 fuzz-build >"$build/logs/make.log" 2>&1 || {
+	tail -n 30 "$build/logs/make.log" >&2
+	fail_stage "building the fuzz targets failed (full output: $build/logs/make.log)"
 }
 
-mkdir -p "$build/logs" "$build/crashes" "$build/corpus"
 pass=0 fail=0
 
 # report_crash NAME LOG: what to look at and how to replay it
