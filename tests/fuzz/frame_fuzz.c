@@ -124,7 +124,8 @@ static void check_sticky(struct dwcp_frame_dec *d, const uint8_t *rest, size_t n
 		    used == 0, "feed after an error: used %zu", used);
 }
 
-/* Decode @p s in pieces drawn from @p seed (0: one piece); log every event. */
+/* Decode @p s in one piece, or (@p split) in pieces drawn from @p seed;
+ * log every event but where the pieces end. */
 static void decode(const uint8_t *s, size_t n, uint32_t max_chunk, uint64_t seed, bool split,
 		   struct fuzz_log *l)
 {
@@ -207,8 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	decode(s, in.n, max_chunk, 0, false, &whole);
 	decode(s, in.n, max_chunk, seed, true, &split);
 	FUZZ_ASSERT(fuzz_log_same(&whole, &split),
-		    "one piece and %s pieces decode differently (%zu / %zu log bytes)",
-		    "seeded", whole.n, split.n);
+		    "the stream in one piece and in pieces decodes differently (%zu / %zu log bytes)",
+		    whole.n, split.n);
 	free(whole.p);
 	free(split.p);
 	free(s);
