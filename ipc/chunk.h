@@ -88,7 +88,8 @@ void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, ui
  * Check a header before trusting it: magic, version, header length, known
  * flags and codec, reserved zero, and that the body fits in the @p len
  * bytes the buffer says it holds and every declared length in
- * @p max_data bytes.
+ * @p max_data bytes; a chunk that is no delta must carry its data whole
+ * (inner_len == orig_len, and body_len == orig_len without a codec).
  * @return 0 or -EBADMSG with the field named in @p err.
  */
 int dwcp_chunk_check(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_t max_data,
