@@ -30,8 +30,9 @@ static void check_accepted(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_
 	FUZZ_ASSERT(c->magic == DWCP_CHUNK_MAGIC && c->version == DWCP_CHUNK_VERSION &&
 		    c->hdr_len == DWCP_CHUNK_HDR_LEN, "magic 0x%08x version %u hdr_len %u",
 		    c->magic, c->version, c->hdr_len);
-	FUZZ_ASSERT(!(c->flags & ~DWCP_CHUNK_F_ALL) && c->codec <= 2 && c->reserved == 0,
-		    "flags 0x%x codec %u", c->flags, c->codec);
+	FUZZ_ASSERT(!(c->flags & ~DWCP_CHUNK_F_ALL) && c->codec <= 2, "flags 0x%x codec %u",
+		    c->flags, c->codec);
+	FUZZ_ASSERT(c->digest == 0 || (c->flags & DWCP_CHUNK_F_LAST), "a digest on chunk not LAST");
 	FUZZ_ASSERT(c->body_len == len - DWCP_CHUNK_HDR_LEN, "body_len %u in %u bytes",
 		    c->body_len, len);
 	FUZZ_ASSERT(c->orig_len <= max_data && c->inner_len <= max_data && c->body_len <= max_data,
