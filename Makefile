@@ -108,6 +108,9 @@ $(BUILD)/tests/unit/net/frame_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o
 # The trust tests speak the protocol themselves: svc-net's frames and proofs.
 $(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
+# recv_out.c is the dwcp command's, outside the libraries too.
+$(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o
+$(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o
 
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)
@@ -148,3 +151,49 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Fuzzing (tests/fuzz/): libFuzzer targets over the parsers that take bytes
+# from a peer, a client or a file. Built apart from everything above, with
+# clang and its sanitizers (the project's own cc build does not change),
+# from the few sources each target needs. `make fuzz` builds them, replays
+# the committed corpus and the regressions, then fuzzes each target for
+# FUZZ_SECONDS (tests/fuzz/run.sh); `make fuzz-corpus` rewrites the seeds
+# from the real encoders (tests/fuzz/gen_corpus.c).
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD   := build/fuzz
+FUZZ_NAMES   := frame chunk hde config ctl_msg
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# -Wno-unknown-attributes: gcc-only attributes (optimize) in common/ops.
+FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unknown-attributes -fno-strict-aliasing -fno-omit-frame-pointer \
+                -I. $(filter-out -march=%,$(PKG_CFLAGS)) -march=x86-64-v2 $(FUZZ_SAN) -MMD -MP
+FUZZ_LIBS    := $(shell pkg-config --libs libisal libxxhash)
+fuzz_lib_SRCS := common/err.c common/cpu.c common/config.c common/netaddr.c \
+                common/ops/crc32c.c common/ops/delta.c common/ops/delta_scan.c \
+                common/ops/delta_avx2.c common/ops/xxh3.c common/ops/xxh3_avx2.c \
+                ipc/abi.c ipc/chunk.c ipc/hde.c ipc/ctl_msg.c svc-net/frame.c
+FUZZ_LIB     := $(FUZZ_BUILD)/libdwcp_fuzz.a
+FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/%_fuzz,$(FUZZ_NAMES))
+.PHONY: fuzz fuzz-build fuzz-corpus
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -mavx2 -mbmi -mbmi2 -mfma -c $< -o $@
+$(FUZZ_LIB): $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(fuzz_lib_SRCS))
+	$(AR) rcs $@ $^
+$(FUZZ_BUILD)/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz_util.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) -o $@ $(FUZZ_LIBS)
+$(FUZZ_BUILD)/gen_corpus: tests/fuzz/gen_corpus.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_LIB) -o $@ $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+fuzz:
+	@FUZZ_CC=$(FUZZ_CC) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_NAMES)
+fuzz-corpus: $(FUZZ_BUILD)/gen_corpus
+	rm -rf $(addprefix tests/fuzz/corpus/,$(FUZZ_NAMES))
+	$(FUZZ_BUILD)/gen_corpus tests/fuzz/corpus
+
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -21,6 +21,7 @@ PACKAGES=(
 	libsystemd-dev                      # sd_notify
 	libcjson-dev                        # JSON output
 	spin                                # model check of the handoff protocol
+	clang-14 libclang-rt-14-dev         # libFuzzer targets (make fuzz)
 	iproute2 procps                     # ip/veth in integration tests, ps/pgrep
 )
 pkgs=("${PACKAGES[@]}")

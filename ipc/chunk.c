@@ -43,6 +43,17 @@ int dwcp_chunk_check(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_t max_
 				    c->orig_len, c->inner_len, c->body_len, max_data);
 	if (!(c->flags & DWCP_CHUNK_F_DELTA) && c->base_hash)
 		return dwcp_err_set(err, -EBADMSG, "chunk names a delta base but is no delta");
+	/* Once every step is undone the receiver writes orig_len bytes from
+	 * the body: without a delta the decompressed body (inner_len) is the
+	 * data, and without a codec too the body itself is. Lengths that say
+	 * otherwise would have it write bytes the chunk never carried
+	 * (whatever the buffer held before). */
+	if (!(c->flags & DWCP_CHUNK_F_DELTA) &&
+	    (c->inner_len != c->orig_len ||
+	     (c->codec == DWCP_CHUNK_CODEC_NONE && c->body_len != c->orig_len)))
+		return dwcp_err_set(err, -EBADMSG,
+				    "chunk of %u data bytes with inner %u / body %u bytes: without a delta the data is the (decompressed) body",
+				    c->orig_len, c->inner_len, c->body_len);
 	return 0;
 }
 

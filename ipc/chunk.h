@@ -39,7 +39,11 @@
 #define DWCP_CHUNK_F_DELTA  0x01u   /* body is an HDE delta against base_hash */
 #define DWCP_CHUNK_F_SEALED 0x02u   /* body is AES-256-GCM ciphertext */
 #define DWCP_CHUNK_F_LAST   0x04u   /* last chunk of the stream */
-#define DWCP_CHUNK_F_ALL    0x07u
+#define DWCP_CHUNK_F_ABORT  0x08u   /* the sender gave up transfer `xfer` (its file changed):
+                                     * the receiver drops it and keeps its old output. No
+                                     * data (orig_len 0); seq = the transfer's chunk count,
+                                     * so it is never taken for a data chunk */
+#define DWCP_CHUNK_F_ALL    0x0fu
 
 #define DWCP_CHUNK_CODEC_NONE 0u    /* else enum dwcp_codec (common/ops/compress.h) */
 
@@ -84,7 +88,8 @@ void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, ui
  * Check a header before trusting it: magic, version, header length, known
  * flags and codec, reserved zero, and that the body fits in the @p len
  * bytes the buffer says it holds and every declared length in
- * @p max_data bytes.
+ * @p max_data bytes; a chunk that is no delta must carry its data whole
+ * (inner_len == orig_len, and body_len == orig_len without a codec).
  * @return 0 or -EBADMSG with the field named in @p err.
  */
 int dwcp_chunk_check(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_t max_data,

@@ -8,6 +8,8 @@
 #   make integration           real supervisor and services  }
 #   make model                 spin model check of the handoff protocol }
 #   make test-asan             unit tests under ASan/UBSan
+#   make fuzz                  libFuzzer targets: committed corpus and regressions
+#                              replayed, then FUZZ_SECONDS (30) of fuzzing each
 #   make check                 tests/check-style.sh
 #
 # Every stage runs even when an earlier one failed. The test runners append
@@ -91,6 +93,7 @@ stage integration make -j"$jobs" integration
 stage chaos       make -j"$jobs" chaos
 stage model       make model
 stage unit-asan   make -j"$jobs" test-asan
+stage fuzz        make fuzz
 stage check       make check
 
 echo

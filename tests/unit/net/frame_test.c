@@ -825,7 +825,7 @@ Test(frame, bad_chunk_headers_are_refused)
 		offsetof(struct dwcp_chunk_hdr, magic), offsetof(struct dwcp_chunk_hdr, version),
 		offsetof(struct dwcp_chunk_hdr, hdr_len), offsetof(struct dwcp_chunk_hdr, flags),
 		offsetof(struct dwcp_chunk_hdr, codec), offsetof(struct dwcp_chunk_hdr, body_len),
-		offsetof(struct dwcp_chunk_hdr, reserved),
+		offsetof(struct dwcp_chunk_hdr, digest),   /* a digest on a chunk not LAST */
 		offsetof(struct dwcp_chunk_hdr, base_hash),
 	};
 
