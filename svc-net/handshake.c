@@ -266,8 +266,11 @@ int net_trust_init(struct net *n, char *reason, size_t reason_len)
 	const char *key_file = n->ctx->at.shm.ctl->key_file;
 	uint32_t bufs = n->ctx->at.shm.n_bufs;
 
-	n->quota_stream = bufs / 4 > 16 ? bufs / 4 : 16;
-	n->quota_peer = bufs / 2 > 32 ? bufs / 2 : 32;
+	/* A sender keeps at most a quarter of its pool in flight per stream
+	 * (dwcp send's window), so a legitimate stream never meets half of
+	 * ours; a stream that can never complete holds at most that. */
+	n->quota_stream = bufs / 2 > 16 ? bufs / 2 : 16;
+	n->quota_peer = bufs / 4 * 3 > 32 ? bufs / 4 * 3 : 32;
 	if (key_file[0]) {
 		uint8_t key[DWCP_KEYFILE_KEY_LEN];
 		struct dwcp_err err = { 0 };
