@@ -108,6 +108,9 @@ $(BUILD)/tests/unit/net/frame_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o
 # The trust tests speak the protocol themselves: svc-net's frames and proofs.
 $(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
+# recv_out.c is the dwcp command's, outside the libraries too.
+$(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o
+$(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o
 
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)

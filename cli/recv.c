@@ -10,15 +10,27 @@
  * failed a step is refused with the reason, and the sender resends it or
  * gives up.
  *
- * Nothing appears at the output path until the whole stream is written
- * and synced: the data goes to PATH.partial, renamed at the end and
- * removed on failure.
+ * The output is checked and its temporary created before the stream is
+ * registered (recv_out.h: no symlink, directory or device is ever written
+ * through or replaced), so a refused --out never lets a sender believe
+ * anything was delivered. Nothing appears at the output path until the
+ * whole stream is written and synced; the last chunk is acknowledged only
+ * after the output got its name and the directory was synced, so "sent"
+ * at the sender means "on the receiver's disk".
+ *
+ * A transfer is one `dwcp send` run (the chunks' xfer, the sender's
+ * clock in ms). The sink locks onto the first it sees; a chunk of a later
+ * transfer means the sender ran again (the first run was killed): the
+ * sink drops what it wrote and starts over with the new one, and from
+ * then on refuses the old run's resends as stale (as it refuses those of
+ * any earlier run, and acknowledges those of a run this node finished).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +45,13 @@
 #include "ipc/streams.h"
 #include "cli_internal.h"
 #include "common/digest.h"
+#include "recv_out.h"
 #include "xfer.h"
 
 #define PROG "dwcp recv"
 #define BATCH 32u
 #define AUTH_FAIL_MAX 3    /* consecutive authentication failures before giving up */
+#define OLD_XFERS 16       /* transfers left behind whose resends are refused */
 
 struct recv_opts {
 	const char *instance, *run_dir, *stream, *out;
@@ -48,10 +62,13 @@ struct recv_opts {
 struct receiver {
 	struct recv_opts o;
 	struct dwcp_client c;
-	char path[PATH_MAX], partial[PATH_MAX];
-	int fd;
+	char path[PATH_MAX];
+	struct recv_out out;
 	int ent;
 	uint32_t xfer;             /* the transfer this sink locked onto (0 = none yet) */
+	uint32_t old[OLD_XFERS];   /* transfers it left for a newer one (ring) */
+	unsigned n_old;
+	uint32_t last_idx;         /* the last chunk, acknowledged once the output is committed */
 	struct dwcp_reorder *win;
 	uint64_t next_seq;         /* the next chunk to write */
 	uint64_t written;
@@ -62,12 +79,32 @@ struct receiver {
 	struct xfer_summary sum;
 };
 
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/* SIGINT/SIGTERM end the wait loop (no SA_RESTART: a wait returns at
+ * once), which removes the temporary output on its way out. */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: dwcp recv --stream NAME [--out PATH] [options]\n"
 		"  Wait for stream NAME on this node and write it to PATH (default: the node's\n"
-		"  [recv] dir/NAME). PATH appears only once the whole stream is written.\n"
+		"  [recv] dir/NAME). PATH appears atomically, only once the whole stream is\n"
+		"  written and synced; an existing PATH must be a regular file (it is replaced).\n"
+		"  Without --out, NAME must not be \".\" or \"..\".\n"
 		"options:\n"
 		"  --instance NAME  this node (default dwcp)\n"
 		"  --run-dir DIR    runtime directory root (default /run/dwcp)\n"
@@ -124,11 +161,7 @@ static int fail(struct receiver *r, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	if (r->fd >= 0) {
-		close(r->fd);
-		r->fd = -1;
-		unlink(r->partial);
-	}
+	recv_out_abort(&r->out);
 	return 1;
 }
 
@@ -148,18 +181,6 @@ static void answer(struct receiver *r, uint32_t idx, unsigned why)
 		dwcp_client_wait(&r->c, 1000000ull);
 }
 
-static int open_output(struct receiver *r)
-{
-	r->fd = open(r->partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (r->fd < 0) {
-		int e = errno;
-
-		r->fd = -1;
-		return fail(r, "cannot create %s: %s", r->partial, strerror(e));
-	}
-	return 0;
-}
-
 /* Write every chunk that is next in sequence. */
 static int drain_in_order(struct receiver *r)
 {
@@ -174,12 +195,8 @@ static int drain_in_order(struct receiver *r)
 		size_t left = ch->orig_len;
 		bool last = ch->flags & DWCP_CHUNK_F_LAST;
 
-		if (r->fd < 0 && open_output(r)) {
-			answer(r, idx, DWCP_BUF_ESINK);
-			return 1;
-		}
 		while (left) {
-			ssize_t w = write(r->fd, p, left);
+			ssize_t w = write(r->out.fd, p, left);
 
 			if (w < 0 && errno == EINTR)
 				continue;
@@ -187,7 +204,7 @@ static int drain_in_order(struct receiver *r)
 				int e = w < 0 ? errno : EIO;
 
 				answer(r, idx, DWCP_BUF_ESINK);
-				return fail(r, "writing %s: %s", r->partial, strerror(e));
+				return fail(r, "writing %s: %s", r->path, strerror(e));
 			}
 			p += w;
 			left -= (size_t)w;
@@ -204,13 +221,74 @@ static int drain_in_order(struct receiver *r)
 		r->written += ch->orig_len;
 		r->sum.chunks++;
 		dwcp_hist_record(&r->sum.lat, dwcp_now_ns() - h->t_submit_ns);
+		if (last) {
+			/* Acknowledged by run() once the output is committed. */
+			r->last_idx = idx;
+			r->done = true;
+			return 0;
+		}
 		r->next_seq = seq + 1;
 		__atomic_store_n(&r->c.at.shm.node->streams[r->ent].next_seq, r->next_seq, __ATOMIC_RELEASE);
 		answer(r, idx, 0);
-		if (last)
-			r->done = true;
 	}
 	return 0;
+}
+
+static bool left_behind(const struct receiver *r, uint32_t xfer)
+{
+	for (unsigned i = 0; i < r->n_old && i < OLD_XFERS; i++)
+		if (r->old[i] == xfer)
+			return true;
+	return false;
+}
+
+/* A chunk held in the reorder window of a transfer left behind: refused
+ * as stale, so a sender of it that still runs learns why. */
+static void refuse_held(void *ctx, void *item)
+{
+	answer(ctx, (uint32_t)((uintptr_t)item - 1), DWCP_BUF_ESTALE);
+}
+
+/* Transfer @p xfer replaces the current one: the sender ran again. Its
+ * chunks start from sequence 0 with their own deltas, so what the old
+ * one wrote is dropped, never mixed in. */
+static int start_over(struct receiver *r, uint32_t xfer)
+{
+	int rc;
+
+	if (!r->o.json)
+		fprintf(stderr, "\n" PROG ": stream %s: a new transfer started (the sender ran again); dropping the %llu bytes of the old one and starting over\n",
+			r->o.stream, (unsigned long long)r->written);
+	r->old[r->n_old++ % OLD_XFERS] = r->xfer;
+	r->xfer = xfer;
+	dwcp_reorder_destroy(r->win, refuse_held, r);
+	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
+	if (!r->win)
+		return fail(r, "out of memory");
+	rc = recv_out_rewind(&r->out);
+	if (rc)
+		return fail(r, "truncating the output for %s: %s", r->path, strerror(-rc));
+	r->next_seq = 0;
+	r->written = 0;
+	r->sum.chunks = 0;
+	/* The digest covers what the new transfer writes, from its start. */
+	dwcp_digest_fini(&r->digest);
+	if (dwcp_digest_init(&r->digest))
+		return fail(r, "out of memory");
+	return 0;
+}
+
+/* The sender gave up transfer @p xfer. The one being written: end here,
+ * keeping the old output. Any other (one left behind, or one of an
+ * earlier run whose chunks never reached this receiver): only
+ * acknowledged, so a fresh receiver is not ended by a stale abort. */
+static int on_abort(struct receiver *r, uint32_t idx, uint32_t xfer)
+{
+	answer(r, idx, 0);
+	if (!r->xfer || xfer != r->xfer)
+		return 0;
+	return fail(r, "the sender gave up the transfer (its file changed during the send; see its message); nothing written to %s",
+		    r->path);
 }
 
 /* One chunk delivered by the pipeline. */
@@ -245,11 +323,29 @@ static int on_chunk(struct receiver *r, uint32_t idx)
 		return 0;
 	}
 	r->auth_fails = 0;
+	if (ch->flags & DWCP_CHUNK_F_ABORT)
+		return on_abort(r, idx, ch->xfer);
+	/* A resend of a run this node finished (its ACK was lost): done. */
+	if (ch->xfer != r->xfer &&
+	    dwcp_streams_is_done(&r->c.at.shm, ch->stream, ch->xfer, h->seq)) {
+		r->sum.duplicates++;
+		answer(r, idx, 0);
+		return 0;
+	}
 	if (!r->xfer)
 		r->xfer = ch->xfer;
 	if (ch->xfer != r->xfer) {
-		answer(r, idx, DWCP_BUF_ESTALE);
-		return 0;
+		/* Transfer ids are the sender's clock in ms (cli/send.c): only a
+		 * later run replaces the current one. */
+		if (left_behind(r, ch->xfer) || (int32_t)(ch->xfer - r->xfer) < 0) {
+			answer(r, idx, DWCP_BUF_ESTALE);
+			return 0;
+		}
+		rc = start_over(r, ch->xfer);
+		if (rc) {
+			answer(r, idx, DWCP_BUF_ESINK);
+			return rc;
+		}
 	}
 	if (h->seq < r->next_seq) {
 		r->sum.duplicates++;
@@ -269,6 +365,8 @@ static int on_chunk(struct receiver *r, uint32_t idx)
 	return drain_in_order(r);
 }
 
+static int finish(struct receiver *r, uint64_t t_start);
+
 static int run(struct receiver *r)
 {
 	uint64_t next_draw = 0;
@@ -278,10 +376,23 @@ static int run(struct receiver *r)
 	r->last_progress_ns = t_start;
 	while (!r->done) {
 		uint32_t got[BATCH];
-		unsigned n = dwcp_client_poll(&r->c, got, BATCH);
+		char why[256];
+		unsigned n;
+
+		if (stop_signal)
+			return fail(r, "stopped by signal %d; nothing written to %s", (int)stop_signal, r->path);
+		if (xfer_supervisor_died(&r->c, r->o.instance, why, sizeof(why)))
+			return fail(r, "%s", why);
+		n = dwcp_client_poll(&r->c, got, BATCH);
 
 		for (unsigned i = 0; i < n; i++) {
-			int rc = on_chunk(r, got[i]);
+			int rc;
+
+			if (r->done) {   /* copies behind the last chunk: answered from the done record */
+				dwcp_client_free(&r->c, got[i]);
+				continue;
+			}
+			rc = on_chunk(r, got[i]);
 
 			if (rc) {
 				for (unsigned j = i + 1; j < n; j++)
@@ -307,22 +418,21 @@ static int run(struct receiver *r)
 		if (!n)
 			dwcp_client_wait(&r->c, 50000000ull);
 	}
-	if (r->fd < 0 && open_output(r))   /* cannot happen: the last chunk opened it */
-		return 1;
-	if (fsync(r->fd) || close(r->fd)) {
-		int e = errno;
+	return finish(r, t_start);
+}
 
-		r->fd = -1;
-		unlink(r->partial);
-		return fail(r, "syncing %s: %s", r->partial, strerror(e));
-	}
-	r->fd = -1;
-	if (rename(r->partial, r->path)) {
-		int e = errno;
+/* The whole stream is written: commit the output, and only then tell the
+ * sender (the last chunk's acknowledgement) — or tell it why not. */
+static int finish(struct receiver *r, uint64_t t_start)
+{
+	char why[PATH_MAX + 128];
 
-		unlink(r->partial);
-		return fail(r, "renaming %s to %s: %s", r->partial, r->path, strerror(e));
+	if (recv_out_commit(&r->out, why, sizeof(why))) {
+		answer(r, r->last_idx, DWCP_BUF_ESINK);
+		return fail(r, "%s; nothing delivered", why);
 	}
+	answer(r, r->last_idx, 0);
+	r->next_seq++;
 	/* So that resends whose ACKs were lost are still answered after we go. */
 	dwcp_streams_record_done(&r->c.at.shm, dwcp_stream_id(r->o.stream), r->xfer, r->next_seq);
 	r->sum.seconds = xfer_since(r->first_ns ? r->first_ns : t_start);
@@ -338,6 +448,15 @@ static int make_paths(struct receiver *r)
 		snprintf(r->path, sizeof(r->path), "%s", r->o.out);
 	else {
 		char p[PATH_MAX];
+
+		/* The stream name is the file name: the name check leaves only
+		 * [A-Za-z0-9._-], so "." and ".." are the names that are not
+		 * files. A leading '.' is fine (a hidden file). */
+		if (strcmp(r->o.stream, ".") == 0 || strcmp(r->o.stream, "..") == 0) {
+			fprintf(stderr, PROG ": stream name '%s' cannot be a file name in the [recv] dir %s: give --out PATH (or another name)\n",
+				r->o.stream, dir);
+			return -EINVAL;
+		}
 
 		snprintf(p, sizeof(p), "%s", dir);
 		for (char *q = p + 1; ; q++) {   /* mkdir -p */
@@ -357,11 +476,19 @@ static int make_paths(struct receiver *r)
 		}
 		snprintf(r->path, sizeof(r->path), "%s/%s", dir, r->o.stream);
 	}
-	if ((size_t)snprintf(r->partial, sizeof(r->partial), "%s.partial", r->path) >= sizeof(r->partial)) {
-		fprintf(stderr, PROG ": output path too long\n");
-		return -ENAMETOOLONG;
-	}
 	return 0;
+}
+
+/* Check the output and create its temporary, before the stream is
+ * registered: a refused output never lets a sender start. */
+static int open_output(struct receiver *r)
+{
+	char why[PATH_MAX + 160];
+	int rc = recv_out_open(&r->out, r->path, why, sizeof(why));
+
+	if (rc)
+		fprintf(stderr, PROG ": stream %s: %s; nothing was received\n", r->o.stream, why);
+	return rc;
 }
 
 int dwcp_cli_recv(int argc, char **argv)
@@ -372,14 +499,16 @@ int dwcp_cli_recv(int argc, char **argv)
 
 	if (!r)
 		return 1;
-	r->fd = -1;
+	r->out = (struct recv_out){ .dirfd = -1, .fd = -1 };
 	if (parse(argc, argv, &r->o) || dwcp_stream_check_name(r->o.stream, &err)) {
 		if (err.msg[0])
 			fprintf(stderr, PROG ": %s\n", err.msg);
 		free(r);
 		return 2;
 	}
-	if (xfer_client_open(&r->c, r->o.instance, r->o.run_dir, "dwcp recv", PROG) || make_paths(r))
+	catch_stop_signals();
+	if (xfer_client_open(&r->c, r->o.instance, r->o.run_dir, "dwcp recv", PROG) || make_paths(r) ||
+	    open_output(r))
 		goto out;
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
 	if (!r->win || dwcp_digest_init(&r->digest))
@@ -401,6 +530,7 @@ int dwcp_cli_recv(int argc, char **argv)
 		xfer_print_summary(&r->sum, r->o.json);
 	}
 out:
+	recv_out_abort(&r->out);
 	/* Buffers still held (reorder window) go back when this client exits. */
 	if (r->win)
 		dwcp_reorder_destroy(r->win, NULL, NULL);

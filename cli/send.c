@@ -12,6 +12,14 @@
  *
  * At most `window` chunks are in flight; each holds one buffer of the
  * node's pool until acknowledged.
+ *
+ * The file must stay as it was: its identity and times are taken when it
+ * is opened and compared after every read (size, mtime, ctime, inode,
+ * device), so a file rewritten during the send fails the send before the
+ * last chunk is handed over — and the receiver commits its output only
+ * once the last chunk arrived, so it never holds a mix of two versions.
+ * Only regular files are sent: a FIFO or a device is refused at once
+ * (opened non-blocking, so a FIFO without a writer cannot hang us).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,8 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/netaddr.h"
@@ -72,6 +80,7 @@ struct sender {
 	struct dwcp_digest digest; /* of the data read, in order (common/digest.h) */
 	uint64_t digest_next;      /* the chunk the digest takes next */
 	uint64_t digest_final;     /* once the last chunk was read; the LAST chunk carries it */
+	struct stat st0;           /* the file as opened */
 	struct xfer_summary sum;
 };
 
@@ -186,7 +195,28 @@ static int fail(struct sender *s, const char *fmt, ...)
 	return 1;
 }
 
-/* Read chunk @p seq into a fresh buffer. @return 0, -EAGAIN (no buffer) or -EIO. */
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether the file is no longer the one opened (checked after each read,
+ * so a chunk read from a changed file never leaves). Timestamps have the
+ * file system's granularity: a change within the same tick as the open
+ * that keeps the size is beyond what stat can see. */
+static bool file_changed(const struct sender *s)
+{
+	struct stat st;
+
+	if (fstat(s->fd, &st))
+		return true;
+	return st.st_size != s->st0.st_size || st.st_ino != s->st0.st_ino ||
+	       st.st_dev != s->st0.st_dev || !same_time(&st.st_mtim, &s->st0.st_mtim) ||
+	       !same_time(&st.st_ctim, &s->st0.st_ctim);
+}
+
+/* Read chunk @p seq into a fresh buffer.
+ * @return 0, -EAGAIN (no buffer), -ESTALE (the file changed) or -EIO. */
 static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 {
 	uint64_t off = seq * s->chunk_size;
@@ -209,6 +239,10 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 			return r < 0 ? -errno : -EIO;
 		}
 		got += (size_t)r;
+	}
+	if (file_changed(s)) {
+		dwcp_client_free(&s->c, idx);
+		return -ESTALE;
 	}
 	dwcp_chunk_init(ch, s->id, seq, off, len);
 	ch->xfer = s->xfer;
@@ -254,6 +288,66 @@ static void flush_unsent(struct sender *s)
 	}
 }
 
+/* Tell the receiver that this transfer is given up (a chunk flagged
+ * ABORT, no data), so that its `dwcp recv` ends now, keeping its old
+ * output, instead of waiting for chunks that never come. Best effort:
+ * waits for the answer at most ABORT_WAIT_MS, then we exit anyway (the
+ * receiver never commits an incomplete transfer). */
+#define ABORT_WAIT_MS 5000ull
+static void send_abort(struct sender *s)
+{
+	const uint64_t t_end = dwcp_now_ns() + ABORT_WAIT_MS * 1000000ull;
+	const struct dwcp_shm *shm = &s->c.at.shm;
+	uint16_t prog[DWCP_PROG_MAX];
+	struct dwcp_chunk_hdr *ch;
+	struct dwcp_buf_hdr *h;
+	unsigned n = 0;
+	uint32_t idx;
+
+	while (dwcp_client_alloc(&s->c, &idx, 1) != 1) {
+		if (dwcp_now_ns() > t_end)
+			return;
+		dwcp_client_wait(&s->c, 1000000ull);
+	}
+	ch = dwcp_client_data(&s->c, idx);
+	dwcp_chunk_init(ch, s->id, s->n_chunks, 0, 0);
+	ch->xfer = s->xfer;
+	ch->flags |= DWCP_CHUNK_F_ABORT;
+	/* No data: neither delta nor codec, only what a keyed receiver needs. */
+	if (s->seal)
+		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_SEAL), DWCP_OP_SEAL);
+	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM);
+	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
+	h = dwcp_client_hdr(&s->c, idx);
+	dwcp_client_set_prog(&s->c, idx, prog, n);
+	dwcp_chunk_route(shm, h);
+	h->stream = s->id;
+	h->seq = s->n_chunks;
+	h->len = DWCP_CHUNK_HDR_LEN;
+	h->result = 0;
+	h->wire_len = 0;
+	h->t_submit_ns = dwcp_now_ns();
+	while (dwcp_client_submit(&s->c, &idx, 1) != 1) {
+		if (dwcp_now_ns() > t_end)
+			return;   /* still ours: freed when this client exits */
+		dwcp_client_wait(&s->c, 1000000ull);
+	}
+	while (dwcp_now_ns() < t_end) {
+		uint32_t got[BATCH];
+		unsigned k = dwcp_client_poll(&s->c, got, BATCH);
+		bool answered = false;
+
+		for (unsigned i = 0; i < k; i++) {
+			answered |= got[i] == idx;
+			dwcp_client_free(&s->c, got[i]);
+		}
+		if (answered)
+			return;
+		if (!k)
+			dwcp_client_wait(&s->c, 20000000ull);
+	}
+}
+
 /* Queue new chunks and raw redos while the window has room. */
 static int feed(struct sender *s)
 {
@@ -269,6 +363,11 @@ static int feed(struct sender *s)
 		rc = fill_chunk(s, seq, redo, &idx);
 		if (rc == -EAGAIN)
 			break;
+		if (rc == -ESTALE) {
+			send_abort(s);
+			return fail(s, "%s changed during the send (size, times or inode differ from when it was opened); nothing is delivered from this run: send it again once it is stable (e.g. from a snapshot or copy)",
+				    s->o.file);
+		}
 		if (rc)
 			return fail(s, "reading %s: %s", s->o.file, strerror(-rc));
 		if (redo)
@@ -297,6 +396,23 @@ static const char *net_note(struct sender *s, char *buf, size_t len)
 	else
 		snprintf(buf, len, "peer %s unreachable: %s (retrying)", e->peer, strerror(err));
 	return buf;
+}
+
+/* Whether the receiver went away mid-transfer: svc-net hears "no
+ * receiver" (ENORECV) for a transfer whose chunks were already written
+ * there. A `dwcp recv` that finished leaves a record that answers late
+ * resends, so this means one that died or was stopped: what it wrote
+ * went with it, and this run cannot complete. Only when no chunk was
+ * acknowledged for RECV_GONE_NS as well: svc-net records the error per
+ * stream entry, and the chunks of an earlier (killed) `dwcp send` that
+ * used this entry can set it while our own ACKs still flow. */
+#define RECV_GONE_NS 2000000000ull
+static bool receiver_gone(const struct sender *s)
+{
+	const struct dwcp_stream_ent *e = &s->c.at.shm.node->streams[s->ent];
+
+	return s->acked && __atomic_load_n(&e->net_error, __ATOMIC_ACQUIRE) == ENOENT &&
+	       dwcp_now_ns() - s->last_progress_ns > RECV_GONE_NS;
 }
 
 /* One delivered chunk. @return 0 or the exit status of a failure. */
@@ -357,7 +473,11 @@ static int run(struct sender *s)
 	while (s->acked < s->n_chunks) {
 		uint32_t got[BATCH];
 		unsigned n;
-		int rc = feed(s);
+		int rc;
+
+		if (xfer_supervisor_died(&s->c, s->o.instance, note, sizeof(note)))
+			return fail(s, "%s", note);
+		rc = feed(s);
 
 		if (rc)
 			return rc;
@@ -377,6 +497,9 @@ static int run(struct sender *s)
 			if ((ne == EKEYREJECTED || ne == ENOKEY) && !s->acked)
 				return fail(s, "%s", net_note(s, note, sizeof(note)));
 		}
+		if (receiver_gone(s))
+			return fail(s, "the receiver went away mid-transfer (its `dwcp recv` ended, and the data it had written with it): start `dwcp recv --stream %s` on %s again, then run this dwcp send again",
+				    s->o.stream, s->c.at.shm.node->streams[s->ent].peer);
 		if (dwcp_now_ns() - s->last_progress_ns > (uint64_t)s->o.timeout_s * 1000000000ull) {
 			const char *why = net_note(s, note, sizeof(note));
 
@@ -423,12 +546,50 @@ static int resolve_peer(struct sender *s, char addr[DWCP_ADDR_MAX])
 	return 0;
 }
 
+/* The transfer id: the wall clock in ms (32 bits, 0 skipped), so that a
+ * receiver can tell a run of the stream that started later (a re-run
+ * after a killed send: it starts over with it) from a resend of an
+ * earlier run (refused), by serial-number order; that holds for runs less
+ * than 24 days apart from one sending node whose clock does not step
+ * back. */
+static uint32_t new_xfer_id(void)
+{
+	struct timespec ts;
+	uint32_t x;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x = (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+	return x ? x : 1;
+}
+
+/* Open --file, refusing anything but a regular file at once. */
+static int open_file(struct sender *s)
+{
+	const char *what;
+	int e;
+
+	/* O_NONBLOCK: a FIFO with no writer would block open() forever. */
+	s->fd = open(s->o.file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (s->fd < 0 || fstat(s->fd, &s->st0)) {
+		e = errno;
+		fprintf(stderr, PROG ": %s: %s\n", s->o.file, strerror(e));
+		return -e;
+	}
+	if (S_ISREG(s->st0.st_mode))
+		return fcntl(s->fd, F_SETFL, 0) ? -errno : 0;
+	what = S_ISDIR(s->st0.st_mode) ? "a directory" : S_ISFIFO(s->st0.st_mode) ? "a FIFO" :
+	       S_ISCHR(s->st0.st_mode) ? "a character device" : S_ISBLK(s->st0.st_mode) ? "a block device" :
+	       S_ISSOCK(s->st0.st_mode) ? "a socket" : "a special file";
+	fprintf(stderr, PROG ": %s is %s, not a regular file: dwcp send sends files (copy the data to a file first)\n",
+		s->o.file, what);
+	return -EINVAL;
+}
+
 int dwcp_cli_send(int argc, char **argv)
 {
 	struct sender *s = calloc(1, sizeof(*s));
 	struct dwcp_err err = { 0 };
 	char addr[DWCP_ADDR_MAX];
-	struct stat st;
 	int rc = 1;
 
 	if (!s)
@@ -443,13 +604,9 @@ int dwcp_cli_send(int argc, char **argv)
 		free(s);
 		return 2;
 	}
-	s->fd = open(s->o.file, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0 || fstat(s->fd, &st) || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, PROG ": %s: %s\n", s->o.file,
-			s->fd < 0 ? strerror(errno) : "not a regular file");
+	if (open_file(s))
 		goto out;
-	}
-	s->size = (uint64_t)st.st_size;
+	s->size = (uint64_t)s->st0.st_size;
 	if (xfer_client_open(&s->c, s->o.instance, s->o.run_dir, "dwcp send", PROG))
 		goto out;
 	if (resolve_peer(s, addr))
@@ -471,10 +628,7 @@ int dwcp_cli_send(int argc, char **argv)
 	if (!s->seal && !s->o.json)
 		fprintf(stderr, PROG ": no [crypto] key_file on this node: chunks travel unencrypted (checksummed only)\n");
 	s->id = dwcp_stream_id(s->o.stream);
-	do {
-		if (getrandom(&s->xfer, sizeof(s->xfer), 0) != sizeof(s->xfer))
-			s->xfer = (uint32_t)dwcp_now_ns();
-	} while (!s->xfer);
+	s->xfer = new_xfer_id();
 	s->ent = dwcp_streams_register(&s->c.at.shm, DWCP_STREAM_SEND, s->o.stream, s->xfer, addr,
 				       s->c.at.slot, s->c.at.gen, &err);
 	if (s->ent < 0) {

@@ -111,6 +111,16 @@ int xfer_client_open(struct dwcp_client *c, const char *instance, const char *ru
 	return rc;
 }
 
+bool xfer_supervisor_died(struct dwcp_client *c, const char *instance, char *why, size_t why_n)
+{
+	if (!dwcp_attach_supervisor_gone(&c->at))
+		return false;
+	snprintf(why, why_n, "node '%s': dwcp-supervisor (pid %d) died; start it again: dwcp-supervisor start --instance %s",
+		 instance, (int)c->at.sup_pid, instance);
+	dwcp_attach_leave(&c->at);
+	return true;
+}
+
 double xfer_since(uint64_t t0_ns)
 {
 	return (double)(dwcp_now_ns() - t0_ns) / 1e9;

@@ -4,6 +4,7 @@
 #define DWCP_CLI_XFER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/hist.h"
@@ -46,6 +47,15 @@ void xfer_progress_end(void);
 /** Attach as a client of @p instance; the error is printed. @return 0 or -errno. */
 int xfer_client_open(struct dwcp_client *c, const char *instance, const char *run_dir,
 		     const char *label, const char *prog);
+
+/**
+ * Whether this node's supervisor has died (its pidfd turned readable).
+ * Then @p why gets a message naming the node and the command that starts
+ * it again, and this client leaves the node (removing its files when it
+ * is the last process attached). A client checks it every time it wakes:
+ * without a supervisor nothing it waits for can arrive.
+ */
+bool xfer_supervisor_died(struct dwcp_client *c, const char *instance, char *why, size_t why_n);
 
 /**
  * Parse option @p opt's value @p arg as an integer in 1..@p max into @p out.

@@ -39,7 +39,11 @@
 #define DWCP_CHUNK_F_DELTA  0x01u   /* body is an HDE delta against base_hash */
 #define DWCP_CHUNK_F_SEALED 0x02u   /* body is AES-256-GCM ciphertext */
 #define DWCP_CHUNK_F_LAST   0x04u   /* last chunk of the stream */
-#define DWCP_CHUNK_F_ALL    0x07u
+#define DWCP_CHUNK_F_ABORT  0x08u   /* the sender gave up transfer `xfer` (its file changed):
+                                     * the receiver drops it and keeps its old output. No
+                                     * data (orig_len 0); seq = the transfer's chunk count,
+                                     * so it is never taken for a data chunk */
+#define DWCP_CHUNK_F_ALL    0x0fu
 
 #define DWCP_CHUNK_CODEC_NONE 0u    /* else enum dwcp_codec (common/ops/compress.h) */
 

@@ -30,7 +30,7 @@
  * "recovered in X ms (death to READY)", read from both logs), signal to
  * up again as the driver saw it, and the throughput blackout P50/P99. The
  * blackout of an event is the longest time without growth of the
- * receiver's output (PATH.partial, sampled every 2 ms) from the signal
+ * receiver's output (its temporary, sampled every 2 ms) from the signal
  * until the output grows again after the service is back; an event whose
  * window spans the end of a transfer has no blackout figure.
  *
@@ -175,11 +175,8 @@ static cJSON *status_of(unsigned node)
 /* Bytes the current transfer's `dwcp recv` has written so far. */
 static long long out_bytes(const struct xfer *x)
 {
-	char partial[200];
-	long long n;
+	long long n = x->rcv.pid > 0 ? dwcp_xfer_recv_bytes(x->rcv.pid, x->out) : -1;
 
-	snprintf(partial, sizeof(partial), "%s.partial", x->out);
-	n = dwcp_xfer_file_size(partial);
 	if (n < 0)
 		n = dwcp_xfer_file_size(x->out);
 	return n < 0 ? 0 : n;

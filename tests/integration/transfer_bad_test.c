@@ -397,7 +397,7 @@ Test(transfer_bad, receiver_node_stopped_mid_transfer_fails_the_send, .fini = te
      .timeout = 400)
 {
 	struct dwcp_xfer_pair_cfg c = { .tag = "gone" };
-	char src[128], out[128], partial[160];
+	char src[128], out[128];
 	uint64_t guard;
 	long long seen = -1;
 	bool send_ran;
@@ -406,17 +406,16 @@ Test(transfer_bad, receiver_node_stopped_mid_transfer_fails_the_send, .fini = te
 	make_dir();
 	path_in_dir(src, sizeof(src), "src.bin");
 	path_in_dir(out, sizeof(out), "out.bin");
-	snprintf(partial, sizeof(partial), "%s.partial", out);
 	cr_assert_eq(dwcp_xfer_make_random(src, 64 * MIB, 11), 0);
 	start_pair(&c, false);
 
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "gone", out, 300), 0);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "gone", src, "nodeb", 10, NULL), 0);
-	/* Mid-transfer: the sink has started writing (PATH.partial has
-	 * bytes) and the sender has not finished. */
+	/* Mid-transfer: the sink has started writing (its temporary output
+	 * has bytes) and the sender has not finished. */
 	guard = dwcp_test_now_ms() + 120000;
 	while ((send_ran = dwcp_xfer_running(&snd)) && dwcp_test_now_ms() < guard) {
-		seen = dwcp_xfer_file_size(partial);
+		seen = dwcp_xfer_recv_bytes(rcv.pid, out);
 		if (seen >= (long long)(4 * MIB))
 			break;
 		dwcp_test_sleep_ms(5);
@@ -428,7 +427,7 @@ Test(transfer_bad, receiver_node_stopped_mid_transfer_fails_the_send, .fini = te
 			       snd.status);
 	}
 	cr_assert_geq(seen, (long long)(4 * MIB),
-		      "hang guard: %s never reached 4 MiB while dwcp send ran (%lld bytes)", partial,
+		      "hang guard: %s never reached 4 MiB while dwcp send ran (%lld bytes)", out,
 		      seen);
 	fprintf(stderr, "stopping node B with %lld bytes at the sink\n", seen);
 	dwcp_test_node_stop(&pair.b);
@@ -533,7 +532,7 @@ Test(transfer_bad, acks_lost_after_the_receiver_finished, .fini = teardown, .tim
 		"supervisor.heartbeat_timeout_ms = 200", NULL,
 	};
 	struct dwcp_xfer_pair_cfg c = { .tag = "lack", .extra = extra };
-	char src[128], out[128], part[140];
+	char src[128], out[128];
 	const long long size = 64ll << 20;
 	pid_t net_b;
 	cJSON *st;
@@ -542,7 +541,6 @@ Test(transfer_bad, acks_lost_after_the_receiver_finished, .fini = teardown, .tim
 	make_dir();
 	path_in_dir(src, sizeof(src), "src");
 	path_in_dir(out, sizeof(out), "out");
-	snprintf(part, sizeof(part), "%s.partial", out);
 	cr_assert_eq(dwcp_xfer_make_random(src, (uint64_t)size, 5), 0);
 	start_pair(&c, false);
 	st = dwcp_test_status(pair.b.instance, NULL);
@@ -551,7 +549,7 @@ Test(transfer_bad, acks_lost_after_the_receiver_finished, .fini = teardown, .tim
 	cJSON_Delete(st);
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "lack", out, 60), 0);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "lack", src, "nodeb", 30, NULL), 0);
-	while (dwcp_xfer_file_size(part) < size - (2ll << 20) && dwcp_xfer_file_size(out) < 0 &&
+	while (dwcp_xfer_recv_bytes(rcv.pid, out) < size - (2ll << 20) && dwcp_xfer_file_size(out) < 0 &&
 	       dwcp_xfer_running(&rcv))
 		usleep(200);
 	kill(net_b, SIGSTOP);   /* the supervisor's heartbeat check kills and restarts it */

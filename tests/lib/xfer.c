@@ -1,6 +1,7 @@
 /* Transfer-test helpers (xfer.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -209,6 +210,39 @@ long long dwcp_xfer_file_size(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+long long dwcp_xfer_recv_bytes(pid_t recv_pid, const char *out)
+{
+	char fd_dir[64], dir[PATH_MAX], link[PATH_MAX], p[PATH_MAX + 64];
+	const char *slash = strrchr(out, '/');
+	long long best = -1;
+	struct dirent *d;
+	struct stat st;
+	size_t dlen;
+	DIR *fds;
+
+	snprintf(dir, sizeof(dir), "%.*s/", slash ? (int)(slash - out) : 1, slash ? out : ".");
+	dlen = strlen(dir);
+	snprintf(fd_dir, sizeof(fd_dir), "/proc/%d/fd", (int)recv_pid);
+	fds = opendir(fd_dir);
+	while (fds && (d = readdir(fds)) != NULL) {
+		ssize_t n;
+
+		snprintf(p, sizeof(p), "%s/%s", fd_dir, d->d_name);
+		n = readlink(p, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		/* The output's temporary: a regular file in --out's directory
+		 * (an O_TMPFILE shows as "DIR/#INODE (deleted)"). */
+		if (strncmp(link, dir, dlen) == 0 && stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (long long)st.st_size > best)
+			best = (long long)st.st_size;
+	}
+	if (fds)
+		closedir(fds);
+	return best >= 0 ? best : dwcp_xfer_file_size(out);
 }
 
 /* ---- commands in the background ---- */

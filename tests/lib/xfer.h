@@ -50,6 +50,14 @@ int dwcp_xfer_sha256(const char *path, char hex[65]);
 /** Size of @p path; -1 when it does not exist (or cannot be stat'ed). */
 long long dwcp_xfer_file_size(const char *path);
 
+/**
+ * Bytes `dwcp recv` (pid @p recv_pid) has written so far for output
+ * @p out: the size of the file it holds open in @p out's directory (its
+ * temporary, which has no name), else the size of @p out once it exists;
+ * -1 when neither.
+ */
+long long dwcp_xfer_recv_bytes(pid_t recv_pid, const char *out);
+
 /* ---- commands in the background ---- */
 
 struct dwcp_xfer_proc {

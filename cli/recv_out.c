@@ -1,0 +1,209 @@
+/* The output file of `dwcp recv` (recv_out.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "recv_out.h"
+
+#define TMP_TRIES 16
+
+/* A name for the temporary in the directory: ".NAME.dwcp-XXXXXXXXXXXXXXXX",
+ * random, so nobody can plant anything there in advance (and O_EXCL /
+ * linkat refuse whatever was planted anyway). */
+static void tmp_name(struct recv_out *o)
+{
+	unsigned long long r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r ^= (unsigned long long)getpid() << 32 ^ (unsigned long long)(uintptr_t)&r;
+	snprintf(o->tmp, sizeof(o->tmp), ".%.200s.dwcp-%016llx", o->name, r);
+}
+
+/* Split @p path into the directory (opened) and the name in it. */
+static int open_dir(struct recv_out *o, const char *path, char *why, size_t why_n)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	char dir[PATH_MAX];
+	int e;
+
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+	    strlen(base) >= sizeof(o->name)) {
+		snprintf(why, why_n, "--out %s does not end in a file name (give a file path, e.g. DIR/NAME)",
+			 path);
+		return -EINVAL;
+	}
+	memcpy(o->name, base, strlen(base) + 1);   /* fits: checked above */
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	o->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (o->dirfd < 0) {
+		e = errno;
+		snprintf(why, why_n, "cannot open the directory %s of %s: %s (create it, or give another --out)",
+			 dir, path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* Refuse an existing output that is not a regular file. */
+static int check_existing(struct recv_out *o, char *why, size_t why_n)
+{
+	struct stat st;
+
+	if (fstatat(o->dirfd, o->name, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, why_n, "cannot check %s: %s", o->path, strerror(errno));
+		return -errno;
+	}
+	if (S_ISREG(st.st_mode))
+		return 0;   /* replaced atomically at the end */
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(why, why_n, "%s is a directory; give a file path inside it (e.g. %s/NAME)",
+			 o->path, o->path);
+		return -EISDIR;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(why, why_n, "%s is a symlink, and dwcp recv never writes through one; remove it or give the real path",
+			 o->path);
+		return -ELOOP;
+	}
+	snprintf(why, why_n, "%s exists and is not a regular file (%s); remove it or give another path",
+		 o->path, S_ISCHR(st.st_mode) ? "a character device" : S_ISBLK(st.st_mode) ? "a block device" :
+		 S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a special file");
+	return -EINVAL;
+}
+
+static int create_tmp(struct recv_out *o, char *why, size_t why_n)
+{
+	int e;
+
+	o->fd = openat(o->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (o->fd >= 0)
+		return 0;
+	e = errno;
+	if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL) {
+		/* No O_TMPFILE on this file system: a random name of our own. */
+		for (unsigned i = 0; i < TMP_TRIES && o->fd < 0; i++) {
+			tmp_name(o);
+			o->fd = openat(o->dirfd, o->tmp,
+				       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			e = errno;
+			if (o->fd < 0 && e != EEXIST)
+				break;
+		}
+		if (o->fd >= 0) {
+			o->named_tmp = true;
+			return 0;
+		}
+	}
+	o->tmp[0] = '\0';
+	snprintf(why, why_n, "cannot create a file beside %s: %s", o->path, strerror(e));
+	return -e;
+}
+
+int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n)
+{
+	int rc;
+
+	*o = (struct recv_out){ .dirfd = -1, .fd = -1 };
+	snprintf(o->path, sizeof(o->path), "%s", path);
+	rc = open_dir(o, path, why, why_n);
+	if (!rc)
+		rc = check_existing(o, why, why_n);
+	if (!rc)
+		rc = create_tmp(o, why, why_n);
+	if (rc)
+		recv_out_abort(o);
+	return rc;
+}
+
+int recv_out_rewind(struct recv_out *o)
+{
+	if (ftruncate(o->fd, 0) || lseek(o->fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Give the unnamed temporary a fresh random name (linkat neither follows
+ * nor replaces what is there: a planted name only costs a retry). */
+static int link_tmp(struct recv_out *o)
+{
+	char proc[64];
+	int e = EEXIST;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->fd);
+	for (unsigned i = 0; i < TMP_TRIES && e == EEXIST; i++) {
+		tmp_name(o);
+		int rc = linkat(AT_FDCWD, proc, o->dirfd, o->tmp, AT_SYMLINK_FOLLOW);
+
+		/* No /proc: AT_EMPTY_PATH (needs CAP_DAC_READ_SEARCH). */
+		if (rc && errno == ENOENT)
+			rc = linkat(o->fd, "", o->dirfd, o->tmp, AT_EMPTY_PATH);
+		if (rc == 0) {
+			o->named_tmp = true;
+			return 0;
+		}
+		e = errno;
+	}
+	o->tmp[0] = '\0';
+	return -e;
+}
+
+int recv_out_commit(struct recv_out *o, char *why, size_t why_n)
+{
+	mode_t mask = umask(0);
+	const char *step = "syncing the data of";
+	int rc = 0;
+
+	umask(mask);
+	/* The mode a new file gets; the temporary was private until now. */
+	if (fchmod(o->fd, 0644 & ~mask) || fsync(o->fd))
+		rc = -errno;
+	if (!rc && !o->named_tmp) {
+		step = "naming the file for";
+		rc = link_tmp(o);
+	}
+	if (!rc && renameat(o->dirfd, o->tmp, o->dirfd, o->name)) {
+		step = "renaming the file to";
+		rc = -errno;
+	}
+	if (!rc) {
+		o->named_tmp = false;
+		o->tmp[0] = '\0';
+		if (fsync(o->dirfd)) {
+			/* The file is in place but its name may not survive a power
+			 * loss: not delivered. */
+			step = "syncing the directory of";
+			rc = -errno;
+		}
+	}
+	if (rc)
+		snprintf(why, why_n, "%s %s: %s", step, o->path, strerror(-rc));
+	recv_out_abort(o);
+	return rc;
+}
+
+void recv_out_abort(struct recv_out *o)
+{
+	if (o->named_tmp && o->dirfd >= 0)
+		unlinkat(o->dirfd, o->tmp, 0);
+	o->named_tmp = false;
+	o->tmp[0] = '\0';
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->dirfd >= 0)
+		close(o->dirfd);
+	o->fd = o->dirfd = -1;
+}

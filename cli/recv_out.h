@@ -1,0 +1,65 @@
+/* The output file of `dwcp recv`, created so that no path trick
+ * redirects it.
+ *
+ * The directory of the output is opened once and every later step is
+ * relative to that descriptor, so a directory renamed or replaced
+ * meanwhile cannot move the output elsewhere. The data goes to an
+ * unnamed O_TMPFILE in that directory (nothing to plant a symlink at,
+ * nothing left behind by any death, kill -9 included); where the file
+ * system lacks O_TMPFILE, to a random hidden name created with
+ * O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600, removed on every failure this
+ * process lives to see. Only once the data is fsync'd does it get a name:
+ * a fresh random one (linkat, which never follows or replaces anything),
+ * then renamed over the output name (rename replaces a directory entry,
+ * never follows a symlink there), then the directory is fsync'd. So the
+ * output appears whole and atomically, or not at all.
+ *
+ * An output name that exists and is a symlink, a directory or anything
+ * but a regular file is refused before anything is created: replacing a
+ * device node or a FIFO with a file, or writing through a symlink, is
+ * never what the operator meant.
+ *
+ * Concurrency: one thread; one struct per output.
+ */
+#ifndef DWCP_CLI_RECV_OUT_H
+#define DWCP_CLI_RECV_OUT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct recv_out {
+	int dirfd;                 /* the output's directory; -1 = none */
+	int fd;                    /* the data; -1 = none */
+	bool named_tmp;            /* fd has the name tmp (no O_TMPFILE here) */
+	char path[PATH_MAX];       /* as given, for messages */
+	char name[NAME_MAX + 1];   /* the output's name in dirfd */
+	char tmp[NAME_MAX + 1];    /* the temporary name in dirfd while it has one */
+};
+
+/**
+ * Check @p path as an output and create its unnamed temporary file.
+ * @return 0, or -errno with the reason and the fix in @p why: -EISDIR
+ *         (a directory), -ELOOP (a symlink), -EINVAL (not a regular
+ *         file, or a name that cannot be one), or what opening the
+ *         directory or creating the file failed with.
+ */
+int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n);
+
+/**
+ * Drop what was written so far (a newer transfer of the stream starts
+ * over). @return 0 or -errno.
+ */
+int recv_out_rewind(struct recv_out *o);
+
+/**
+ * Make the data the output: fsync it, give it its name atomically, fsync
+ * the directory. Afterwards the output is complete on disk.
+ * @return 0, or -errno with what failed in @p why (the temporary is gone).
+ */
+int recv_out_commit(struct recv_out *o, char *why, size_t why_n);
+
+/** Close and remove whatever was created; the output path is untouched. Idempotent. */
+void recv_out_abort(struct recv_out *o);
+
+#endif

@@ -1,0 +1,210 @@
+/* cli/recv_out.c: the output file of `dwcp recv`, in a temporary
+ * directory of real files: what is refused, what appears when, and what
+ * is left after a failure (never anything but what was there). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "cli/recv_out.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/dwcp-recvout-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+static void path(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/%s", dir, name);
+}
+
+static void put(const char *p, const char *text)
+{
+	FILE *f = fopen(p, "we");
+
+	cr_assert_not_null(f, "%s: %s", p, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+}
+
+static void expect_text(const char *p, const char *text)
+{
+	char buf[128] = "";
+	FILE *f = fopen(p, "re");
+
+	cr_assert_not_null(f, "%s: %s", p, strerror(errno));
+	buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+	fclose(f);
+	cr_expect_str_eq(buf, text, "%s", p);
+}
+
+/* Entries of dir, space-separated and sorted by readdir order. */
+static unsigned entries(char *out, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned k = 0;
+
+	out[0] = '\0';
+	while (d && (e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		k++;
+		strncat(out, e->d_name, n - strlen(out) - 2);
+		strncat(out, " ", n - strlen(out) - 1);
+	}
+	if (d)
+		closedir(d);
+	return k;
+}
+
+static void write_all(struct recv_out *o, const char *text)
+{
+	cr_assert_eq(write(o->fd, text, strlen(text)), (ssize_t)strlen(text));
+}
+
+TestSuite(recv_out, .init = setup, .fini = teardown);
+
+Test(recv_out, nothing_has_a_name_until_commit_then_the_file_appears_whole)
+{
+	char p[128], why[512], list[512];
+	struct recv_out o;
+	struct stat st;
+	mode_t mask = umask(0);
+
+	umask(mask);
+	path(p, sizeof(p), "o.img");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_all(&o, "hello");
+	cr_expect_eq(entries(list, sizeof(list)), 0, "visible before commit: %s", list);
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_text(p, "hello");
+	cr_assert_eq(stat(p, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0644 & ~mask, "mode %o", st.st_mode & 07777);
+	cr_expect_eq(entries(list, sizeof(list)), 1, "left: %s", list);
+	cr_expect_eq(o.fd, -1);
+	cr_expect_eq(o.dirfd, -1);
+}
+
+Test(recv_out, an_existing_file_is_replaced_not_overwritten_in_place)
+{
+	char p[128], other[128], why[512];
+	struct recv_out o;
+
+	path(p, sizeof(p), "o");
+	path(other, sizeof(other), "hardlink-to-old");
+	put(p, "old version");
+	cr_assert_eq(link(p, other), 0);
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_all(&o, "new");
+	expect_text(p, "old version");   /* still the old one until commit */
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_text(p, "new");
+	expect_text(other, "old version");   /* the old inode was never written */
+}
+
+Test(recv_out, rewind_drops_what_was_written)
+{
+	char p[128], why[512];
+	struct recv_out o;
+
+	path(p, sizeof(p), "o");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_all(&o, "first transfer, partly");
+	cr_assert_eq(recv_out_rewind(&o), 0);
+	write_all(&o, "second");
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_text(p, "second");
+}
+
+Test(recv_out, a_symlink_is_refused_and_its_target_untouched)
+{
+	char p[128], target[128], why[512], list[512];
+	struct recv_out o;
+
+	path(p, sizeof(p), "o");
+	path(target, sizeof(target), "target");
+	put(target, "target bytes");
+	cr_assert_eq(symlink(target, p), 0);
+	cr_expect_eq(recv_out_open(&o, p, why, sizeof(why)), -ELOOP);
+	cr_expect(strstr(why, "symlink") != NULL, "%s", why);
+	expect_text(target, "target bytes");
+	cr_expect_eq(entries(list, sizeof(list)), 2, "%s", list);
+	cr_expect_eq(o.fd, -1);
+}
+
+Test(recv_out, directories_fifos_and_devices_are_refused)
+{
+	char p[128], why[512], list[512];
+	struct recv_out o;
+
+	path(p, sizeof(p), "d");
+	cr_assert_eq(mkdir(p, 0755), 0);
+	cr_expect_eq(recv_out_open(&o, p, why, sizeof(why)), -EISDIR);
+	cr_expect(strstr(why, "directory") != NULL, "%s", why);
+	path(p, sizeof(p), "f");
+	cr_assert_eq(mkfifo(p, 0644), 0);
+	cr_expect_eq(recv_out_open(&o, p, why, sizeof(why)), -EINVAL);
+	cr_expect(strstr(why, "FIFO") != NULL, "%s", why);
+	cr_expect_eq(recv_out_open(&o, "/dev/null", why, sizeof(why)), -EINVAL);
+	cr_expect(strstr(why, "character device") != NULL, "%s", why);
+	cr_expect_eq(entries(list, sizeof(list)), 2, "%s", list);
+}
+
+Test(recv_out, paths_without_a_file_name_are_refused)
+{
+	const char *names[] = { "", ".", "..", "sub/" };
+	char p[128], why[512];
+	struct recv_out o;
+
+	for (unsigned i = 0; i < 4; i++) {
+		path(p, sizeof(p), names[i]);
+		cr_expect_eq(recv_out_open(&o, p, why, sizeof(why)), -EINVAL, "--out %s", p);
+	}
+	path(p, sizeof(p), "missing/o");
+	cr_expect_eq(recv_out_open(&o, p, why, sizeof(why)), -ENOENT);
+	cr_expect(strstr(why, "create it") != NULL, "%s", why);
+}
+
+Test(recv_out, a_failed_commit_or_an_abort_leaves_only_what_was_there)
+{
+	char p[128], inner[160], why[512], list[512];
+	struct recv_out o;
+
+	path(p, sizeof(p), "o");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_all(&o, "data");
+	/* A non-empty directory appears at the name: rename cannot replace it. */
+	cr_assert_eq(mkdir(p, 0755), 0);
+	snprintf(inner, sizeof(inner), "%s/keep", p);
+	put(inner, "keep");
+	cr_expect_neq(recv_out_commit(&o, why, sizeof(why)), 0);
+	cr_expect(strstr(why, "renaming") != NULL, "%s", why);
+	cr_expect_eq(entries(list, sizeof(list)), 1, "left: %s", list);
+	expect_text(inner, "keep");
+
+	path(p, sizeof(p), "p");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_all(&o, "data");
+	recv_out_abort(&o);
+	recv_out_abort(&o);   /* idempotent */
+	cr_expect_eq(entries(list, sizeof(list)), 1, "left: %s", list);
+}
