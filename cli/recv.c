@@ -460,7 +460,6 @@ static int run(struct receiver *r)
 				continue;
 			}
 			rc = on_chunk(r, got[i]);
-
 			if (rc) {
 				for (unsigned j = i + 1; j < n; j++)
 					dwcp_client_free(&r->c, got[j]);

@@ -370,8 +370,10 @@ static void send_abort(struct sender *s)
 		unsigned k = dwcp_client_poll(&s->c, got, BATCH);
 		bool answered = false;
 
+		/* By sequence: an out-of-place step may have moved it to
+		 * another buffer. */
 		for (unsigned i = 0; i < k; i++) {
-			answered |= got[i] == idx;
+			answered |= dwcp_client_hdr(&s->c, got[i])->seq == s->n_chunks;
 			dwcp_client_free(&s->c, got[i]);
 		}
 		if (answered)

@@ -16,7 +16,7 @@
  *    never lands at --out as a mix of two versions (the send fails, and
  *    its ABORT chunk ends the waiting recv);
  *  - deaths: kill -9 of the receiving node's supervisor ends a waiting
- *    recv naming its node; kill -9 of the sending node's supervisor ends
+ *    or a receiving recv naming its node (and leaves no file); kill -9 of the sending node's supervisor ends
  *    send naming its own node; dwcp send killed mid-transfer and run
  *    again delivers the file bit-identical; SIGTERM of recv mid-transfer
  *    leaves no temporary file in the output directory; kill -9 of recv
@@ -384,6 +384,36 @@ Test(trust_files, receiving_supervisor_killed_ends_a_waiting_recv, .fini = teard
 		  has(rcv.err, "died"), "dwcp recv's message names neither its node nor the supervisor: %s",
 		  rcv.err);
 	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s: %s", outdir, left);
+}
+
+Test(trust_files, receiving_supervisor_killed_mid_transfer_ends_recv_and_leaves_nothing,
+     .fini = teardown, .timeout = 300)
+{
+	char src[128], out[128], left[512];
+	uint64_t guard;
+	int rr, rs;
+
+	make_dirs();
+	start_pair("tfsupb2", NULL);
+	in_dir(src, sizeof(src), dir, "src");
+	in_dir(out, sizeof(out), outdir, "o");
+	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, 8), 0);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfsupb2", out, 3600), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfsupb2", src, "nodeb", 20, NULL), 0);
+	guard = dwcp_test_now_ms() + 120000;
+	while (dwcp_xfer_running(&rcv) && dwcp_test_now_ms() < guard &&
+	       dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(4 * MIB))
+		dwcp_test_sleep_ms(2);
+	cr_assert(dwcp_xfer_running(&rcv), "dwcp recv ended before the kill: %s", rcv.err);
+	cr_assert_eq(kill(pair.b.sup_pid, SIGKILL), 0);
+	rr = dwcp_xfer_wait(&rcv, 60000);
+	dwcp_xfer_print(&rcv);
+	cr_expect(rr != 0 && rr != -ETIMEDOUT && rr < 128, "dwcp recv exited %d", rr);
+	cr_expect(has(rcv.err, pair.b.instance) && has(rcv.err, "died"),
+		  "dwcp recv's message does not name its node's supervisor: %s", rcv.err);
+	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s: %s", outdir, left);
+	rs = dwcp_xfer_wait(&snd, 120000);
+	cr_expect(rs != 0 && rs != -ETIMEDOUT, "dwcp send exited %d although its receiver died", rs);
 }
 
 Test(trust_files, sending_supervisor_killed_ends_send_naming_its_own_node, .fini = teardown,
