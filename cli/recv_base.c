@@ -115,6 +115,29 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 	return 0;
 }
 
+/* mkdir -p of @p path's directory, mode 0700: dwcp send makes the index
+ * directory too, but a node that only receives makes it here. What fails
+ * shows when the record is created. */
+static void make_dirs(const char *path)
+{
+	char d[PATH_MAX];
+	char *slash;
+
+	snprintf(d, sizeof(d), "%s", path);
+	slash = strrchr(d, '/');
+	if (!slash || slash == d)
+		return;
+	*slash = '\0';
+	for (char *q = d + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		mkdir(d, 0700);
+		*q = '/';
+	}
+	mkdir(d, 0700);
+}
+
 int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t digest)
 {
 	struct rec r = {
@@ -127,25 +150,7 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
 
 	if (!b->record[0])
 		return -ENAMETOOLONG;
-	/* The index directory is made by dwcp send too; a receive-only node
-	 * makes it here. */
-	{
-		char d[PATH_MAX];
-		char *slash;
-
-		snprintf(d, sizeof(d), "%s", b->record);
-		slash = strrchr(d, '/');
-		if (slash && slash != d) {
-			*slash = '\0';
-			for (char *q = d + 1; *q; q++)
-				if (*q == '/') {
-					*q = '\0';
-					mkdir(d, 0700);
-					*q = '/';
-				}
-			mkdir(d, 0700);
-		}
-	}
+	make_dirs(b->record);
 	snprintf(tmp, sizeof(tmp), "%s.tmp%d", b->record, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)

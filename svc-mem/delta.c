@@ -10,6 +10,13 @@
  * answers DWCP_BUF_EBASE and the sender resends the chunk raw, which
  * brings both back in step.
  *
+ * Pages the sender's page index found unchanged (a chunk flagged KEPT,
+ * ipc/chunk.h) are the exception: DELTA writes KEPT records for them
+ * whatever the cache holds, UNDELTA leaves them zero for the sink to fill
+ * from its previous copy of the stream, and neither side caches them, so
+ * the two caches stay in step. So unchanged pages never travel, and the
+ * cache only decides whether a changed page travels as an XOR or whole.
+ *
  * Like svc-simd's transforms, a step that changes the body writes a new
  * buffer and leaves its input untouched; UNDELTA of a chunk that is no
  * delta only remembers it and passes it on in place.
