@@ -195,3 +195,33 @@ Test(delta_any_size, no_delta_keeps_nothing_but_saves_the_index, .fini = teardow
 	cr_expect_eq(f3.kept, 32.0 * MIB / 4096, "the index saved by --no-delta sends: %s", snd.out);
 	cr_expect_lt(f3.wire, 0.01 * f1.wire, "moved %.0f, the first %.0f", f3.wire, f1.wire);
 }
+
+/* The sender's index describes another version than the receiver's copy
+ * (an old index put back on the sender): the trailer's digest differs from
+ * the receiver's record, the kept chunks are refused, and the file still
+ * arrives bit-identical. */
+Test(delta_any_size, index_of_another_version_is_refused_by_digest, .fini = teardown,
+     .timeout = 600)
+{
+	char src[128], out[128], sh[1024];
+	struct figures f;
+	uint64_t changed;
+
+	setup_pair("anydig");
+	snprintf(src, sizeof(src), "%s/vm.img", dir);
+	snprintf(out, sizeof(out), "%s/recv.img", dir);
+	cr_assert_eq(dwcp_xfer_make_image(src, 32 * MIB, 11), 0, "cannot write %s", src);
+	transfer_ok("v1", "dig", src, out, NULL);
+	/* The sender's index of v1, kept aside (node.c puts indexes in /tmp/dwcp-INSTANCE.index). */
+	cr_assert_eq(dwcp_xfer_sh(sh, sizeof(sh), "cp /tmp/dwcp-%s.index/*@dig@*.fpi %s/v1.fpi",
+				  pair.a.instance, dir), 0, "%s", sh);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 12, &changed), 0);
+	transfer_ok("v2", "dig", src, out, NULL);
+	cr_assert_eq(dwcp_xfer_sh(sh, sizeof(sh), "for f in /tmp/dwcp-%s.index/*@dig@*.fpi; do cp %s/v1.fpi \"$f\"; done",
+				  pair.a.instance, dir), 0, "%s", sh);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 13, &changed), 0);
+	f = transfer_ok("v3 against v1's index", "dig", src, out, NULL);
+	fprintf(stderr, "delta_any_size: another version's index: %.0f kept chunks refused, %.0f pages kept\n",
+		f.recv_rejected, f.kept);
+	cr_expect_gt(f.recv_rejected, 0, "the receiver refused no kept chunk: %s", rcv.out);
+}
