@@ -111,6 +111,8 @@ $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(
 # recv_out.c is the dwcp command's, outside the libraries too.
 $(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o
 $(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o
+$(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o
+$(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o
 
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)

@@ -45,6 +45,8 @@
 #include "ipc/streams.h"
 #include "cli_internal.h"
 #include "common/digest.h"
+#include "ipc/hde.h"
+#include "recv_base.h"
 #include "recv_out.h"
 #include "xfer.h"
 
@@ -64,6 +66,8 @@ struct receiver {
 	struct dwcp_client c;
 	char path[PATH_MAX];
 	struct recv_out out;
+	struct recv_base base;     /* the previous copy kept pages come from (cli/recv_base.h) */
+	bool told_base;            /* the "no base" note was printed */
 	int ent;
 	uint32_t xfer;             /* the transfer this sink locked onto (0 = none yet) */
 	uint32_t old[OLD_XFERS];   /* transfers it left for a newer one (ring) */
@@ -181,6 +185,57 @@ static void answer(struct receiver *r, uint32_t idx, unsigned why)
 		dwcp_client_wait(&r->c, 1000000ull);
 }
 
+/* The trailer of a kept chunk as UNDELTA left it (after the data);
+ * @return 0 or -EBADMSG for any other shape. */
+static int kept_of(const struct dwcp_chunk_hdr *ch, struct dwcp_hde_kept *k)
+{
+	if (ch->flags & DWCP_CHUNK_F_DELTA || ch->body_len != ch->orig_len + DWCP_CHUNK_KEPT_TRAILER)
+		return -EBADMSG;
+	return dwcp_hde_kept_get((const uint8_t *)ch + DWCP_CHUNK_HDR_LEN + ch->orig_len,
+				 dwcp_hde_pages(ch->orig_len), k);
+}
+
+/* Copy a kept chunk's kept pages from the previous copy into its buffer
+ * (they arrived as zeros), so they are written and digested like the
+ * rest. */
+static int fill_kept(struct receiver *r, uint32_t idx)
+{
+	struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
+	struct dwcp_hde_kept k;
+	int rc = kept_of(ch, &k);
+
+	if (!rc)
+		rc = recv_base_fill(&r->base, dwcp_chunk_body(ch), ch->offset, ch->orig_len, k.mask);
+	if (!rc)
+		r->sum.kept_pages += (unsigned)__builtin_popcount(k.mask);
+	return rc;
+}
+
+/* A kept chunk that this receiver cannot fill from its copy: refused
+ * EBASE before it is held, so the sender redoes it whole. @return true
+ * when refused. */
+static bool refuse_kept(struct receiver *r, uint32_t idx)
+{
+	const struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
+	struct dwcp_hde_kept k;
+
+	if (!(ch->flags & DWCP_CHUNK_F_KEPT))
+		return false;
+	if (kept_of(ch, &k)) {
+		answer(r, idx, DWCP_BUF_EBADCHUNK);
+		return true;
+	}
+	if (recv_base_usable(&r->base, k.digest))
+		return false;
+	if (!r->told_base && !r->o.json)
+		fprintf(stderr, "\n" PROG ": stream %s: the sender keeps unchanged pages, but %s: they are sent again\n",
+			r->o.stream, r->base.why);
+	r->told_base = true;
+	r->sum.rejected++;
+	answer(r, idx, DWCP_BUF_EBASE);
+	return true;
+}
+
 /* Write every chunk that is next in sequence. */
 static int drain_in_order(struct receiver *r)
 {
@@ -194,6 +249,16 @@ static int drain_in_order(struct receiver *r)
 		const uint8_t *p = (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN;
 		size_t left = ch->orig_len;
 		bool last = ch->flags & DWCP_CHUNK_F_LAST;
+
+		if (ch->flags & DWCP_CHUNK_F_KEPT) {
+			int rc = fill_kept(r, idx);
+
+			if (rc) {
+				answer(r, idx, DWCP_BUF_ESINK);
+				return fail(r, "reading the kept pages of chunk %llu from the previous %s: %s; nothing was put at %s. Send it again",
+					    (unsigned long long)seq, r->path, strerror(-rc), r->path);
+			}
+		}
 
 		while (left) {
 			ssize_t w = write(r->out.fd, p, left);
@@ -272,6 +337,7 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	__atomic_store_n(&r->c.at.shm.node->streams[r->ent].next_seq, 0, __ATOMIC_RELEASE);
 	r->written = 0;
 	r->sum.chunks = 0;
+	/* The digest covers what the new transfer writes, from its start. */
 	dwcp_digest_fini(&r->digest);
 	if (dwcp_digest_init(&r->digest))
 		return fail(r, "out of memory");
@@ -352,6 +418,8 @@ static int on_chunk(struct receiver *r, uint32_t idx)
 		answer(r, idx, 0);   /* written already; its acknowledgement was lost */
 		return 0;
 	}
+	if (refuse_kept(r, idx))
+		return 0;
 	rc = dwcp_reorder_put(r->win, h->seq, (void *)(uintptr_t)(idx + 1));
 	if (rc == -EALREADY) {
 		r->sum.duplicates++;
@@ -425,11 +493,18 @@ static int run(struct receiver *r)
 static int finish(struct receiver *r, uint64_t t_start)
 {
 	char why[PATH_MAX + 128];
+	struct stat st;
+	bool have_st = fstat(r->out.fd, &st) == 0;   /* a rename keeps dev, inode and mtime */
 
 	if (recv_out_commit(&r->out, why, sizeof(why))) {
 		answer(r, r->last_idx, DWCP_BUF_ESINK);
 		return fail(r, "%s; nothing delivered", why);
 	}
+	/* The next receive of the stream may fill kept pages from this file. */
+	if (!have_st || recv_base_record(&r->base, &st, dwcp_digest_final(&r->digest)))
+		if (!r->o.json)
+			fprintf(stderr, PROG ": stream %s: could not record %s as the stream's previous copy: the next send moves every page\n",
+				r->o.stream, r->path);
 	answer(r, r->last_idx, 0);
 	r->next_seq++;
 	/* So that resends whose ACKs were lost are still answered after we go. */
@@ -485,9 +560,14 @@ static int open_output(struct receiver *r)
 	char why[PATH_MAX + 160];
 	int rc = recv_out_open(&r->out, r->path, why, sizeof(why));
 
-	if (rc)
+	if (rc) {
 		fprintf(stderr, PROG ": stream %s: %s; nothing was received\n", r->o.stream, why);
-	return rc;
+		return rc;
+	}
+	recv_base_open(&r->base, r->out.dirfd, r->out.name,
+		       r->c.at.shm.node->conf.index_dir[0] ? r->c.at.shm.node->conf.index_dir :
+		       DWCP_CFG_INDEX_DIR, r->o.instance, r->o.stream);
+	return 0;
 }
 
 int dwcp_cli_recv(int argc, char **argv)
@@ -499,6 +579,7 @@ int dwcp_cli_recv(int argc, char **argv)
 	if (!r)
 		return 1;
 	r->out = (struct recv_out){ .dirfd = -1, .fd = -1 };
+	r->base.fd = -1;
 	if (parse(argc, argv, &r->o) || dwcp_stream_check_name(r->o.stream, &err)) {
 		if (err.msg[0])
 			fprintf(stderr, PROG ": %s\n", err.msg);
@@ -530,6 +611,7 @@ int dwcp_cli_recv(int argc, char **argv)
 	}
 out:
 	recv_out_abort(&r->out);
+	recv_base_close(&r->base);
 	/* Buffers still held (reorder window) go back when this client exits. */
 	if (r->win)
 		dwcp_reorder_destroy(r->win, NULL, NULL);

@@ -42,6 +42,8 @@
 #include "cli_internal.h"
 #include "codec_auto.h"
 #include "common/digest.h"
+#include "ipc/hde.h"
+#include "send_index.h"
 #include "xfer.h"
 
 #define PROG "dwcp send"
@@ -67,7 +69,10 @@ struct sender {
 	uint16_t prog[DWCP_PROG_MAX];
 	unsigned prog_len;
 	unsigned n_redo;
-	uint64_t redo_seq[4096];   /* chunks to send again raw (the receiver lacked a base) */
+	uint64_t redo_seq[4096];   /* chunks to send again (the receiver lacked a base) */
+	uint64_t *unkept_map;      /* bit per chunk: its redo is a kept chunk's: it goes with
+	                            * DELTA still (its cache bases may be there), only a
+	                            * second refusal goes raw */
 	uint32_t unsent[BATCH];    /* filled but not yet accepted by the first link */
 	unsigned n_unsent;
 	uint64_t inflight;
@@ -81,6 +86,7 @@ struct sender {
 	uint64_t digest_next;      /* the chunk the digest takes next */
 	uint64_t digest_final;     /* once the last chunk was read; the LAST chunk carries it */
 	struct stat st0;           /* the file as opened */
+	struct send_index index;   /* previous and new page index (cli/send_index.h) */
 	struct xfer_summary sum;
 };
 
@@ -215,6 +221,23 @@ static bool file_changed(const struct sender *s)
 	       !same_time(&st.st_ctim, &s->st0.st_ctim);
 }
 
+/* Pages of @p ch found unchanged in the page index (@p mask) do not
+ * travel: the chunk says KEPT and carries the trailer (ipc/chunk.h) that
+ * svc-mem's DELTA turns into KEPT records. Only where DELTA runs (never
+ * in a raw redo, nor with --no-delta or [stream] delta = false); a chunk
+ * with no page kept goes as before. */
+static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, unsigned mask)
+{
+	const struct dwcp_hde_kept k = { .mask = (uint16_t)mask, .digest = send_index_old_digest(&s->index) };
+
+	if (!mask || raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
+	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)
+		return;
+	dwcp_hde_kept_put(dwcp_chunk_body(ch) + ch->orig_len, &k);
+	ch->flags |= DWCP_CHUNK_F_KEPT;
+	ch->body_len = ch->inner_len = ch->orig_len + DWCP_CHUNK_KEPT_TRAILER;
+}
+
 /* Read chunk @p seq into a fresh buffer.
  * @return 0, -EAGAIN (no buffer), -ESTALE (the file changed) or -EIO. */
 static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
@@ -247,10 +270,20 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 	dwcp_chunk_init(ch, s->id, seq, off, len);
 	ch->xfer = s->xfer;
 	if (seq == s->digest_next) {
-		/* first reads come in order; a raw redo re-reads what was taken */
-		dwcp_digest_update(&s->digest, dwcp_chunk_body(ch), len);
+		/* First reads come in order; a raw redo re-reads what was taken
+		 * and keeps nothing. */
+		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
+		const unsigned np = (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE;
+
+		if (np > DWCP_HDE_MAX_PAGES) {   /* chunk_size is at most 64 KiB */
+			dwcp_client_free(&s->c, idx);
+			return -EINVAL;
+		}
+		dwcp_digest_update_pages(&s->digest, dwcp_chunk_body(ch), len, ph);
 		if (++s->digest_next == s->n_chunks)
 			s->digest_final = dwcp_digest_final(&s->digest);
+		mark_kept(s, ch, raw,
+			  send_index_pages(&s->index, off, np, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph));
 	}
 	if (seq + 1 == s->n_chunks) {
 		ch->flags |= DWCP_CHUNK_F_LAST;
@@ -261,7 +294,7 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 	dwcp_chunk_route(&s->c.at.shm, h);   /* the first engine may be down right now */
 	h->stream = s->id;
 	h->seq = seq;
-	h->len = DWCP_CHUNK_HDR_LEN + len;
+	h->len = DWCP_CHUNK_HDR_LEN + ch->body_len;
 	h->result = 0;
 	h->wire_len = 0;
 	h->t_submit_ns = dwcp_now_ns();
@@ -362,7 +395,7 @@ static int feed(struct sender *s)
 		if (!redo && (s->next_seq >= s->n_chunks ||
 			      send_auto_hold(s->codec, s->next_seq - s->acked)))
 			break;
-		rc = fill_chunk(s, seq, redo, &idx);
+		rc = fill_chunk(s, seq, redo && !(s->unkept_map[seq / 64] >> (seq % 64) & 1), &idx);
 		if (rc == -EAGAIN)
 			break;
 		if (rc == -ESTALE) {
@@ -372,8 +405,10 @@ static int feed(struct sender *s)
 		}
 		if (rc)
 			return fail(s, "reading %s: %s", s->o.file, strerror(-rc));
-		if (redo)
+		if (redo) {
 			s->n_redo--;
+			s->unkept_map[seq / 64] &= ~(1ull << (seq % 64));
+		}
 		else
 			s->next_seq++;
 		s->unsent[s->n_unsent++] = idx;
@@ -423,6 +458,7 @@ static int on_done(struct sender *s, uint32_t idx)
 	struct dwcp_buf_hdr *h = dwcp_client_hdr(&s->c, idx);
 	const struct dwcp_chunk_hdr *ch = dwcp_client_data(&s->c, idx);
 	unsigned st = h->status, why = (unsigned)h->result;
+	const bool kept = ch->flags & DWCP_CHUNK_F_KEPT;
 	uint64_t seq = h->seq;
 	char note[160];
 
@@ -450,7 +486,16 @@ static int on_done(struct sender *s, uint32_t idx)
 	}
 	dwcp_client_free(&s->c, idx);
 	if (st == DWCP_BUF_ENACK && why == DWCP_BUF_EBASE && s->n_redo < 4096) {
-		s->sum.raw_resends++;
+		/* A kept chunk refused: the receiver's copy is not the version
+		 * the index describes (changed, or missing), so nothing more is
+		 * kept; it and the chunks already sent are redone against the
+		 * delta cache (raw if refused again). */
+		if (kept) {
+			send_index_stop_keeping(&s->index);
+			s->unkept_map[seq / 64] |= 1ull << (seq % 64);
+		} else {
+			s->sum.raw_resends++;
+		}
 		s->redo_seq[s->n_redo++] = seq;
 		return 0;
 	}
@@ -642,16 +687,22 @@ int dwcp_cli_send(int argc, char **argv)
 		goto out_client;
 	}
 	s->acked_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
+	s->unkept_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
 				    s->c.at.shm.node->conf.codec, s->n_chunks);
-	if (!s->acked_map || !s->codec) {
+	if (!s->acked_map || !s->unkept_map || !s->codec) {
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out_client;
 	}
+	send_index_open(&s->index, &s->c.at.shm.node->conf, s->o.instance, s->o.stream, addr,
+			!s->o.no_delta && s->c.at.shm.node->conf.delta, s->o.json);
 	s->sum = (struct xfer_summary){ .role = "send", .stream = s->o.stream, .path = s->o.file };
 	dwcp_hist_reset(&s->sum.lat);
 	rc = run(s);
 	if (rc == 0) {
+		/* Every chunk acknowledged: the receiver holds this version. */
+		send_index_commit(&s->index, s->size, s->digest_final, s->o.json);
+		s->sum.kept_pages = s->index.kept_pages;
 		s->sum.bytes = s->size;
 		s->sum.chunks = s->n_chunks;
 		send_auto_summary(s->codec, &s->sum);
@@ -664,6 +715,8 @@ out:
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->acked_map);
+	free(s->unkept_map);
+	send_index_close(&s->index);
 	send_auto_destroy(s->codec);
 	dwcp_digest_fini(&s->digest);
 	free(s);

@@ -42,6 +42,7 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
 		       (unsigned long long)s->raw_resends, us(&s->lat, 50), us(&s->lat, 99),
 		       us(&s->lat, 99.9));
+		printf(", \"kept_pages\": %llu", (unsigned long long)s->kept_pages);
 		print_codec_json(s);
 		printf("}\n");
 		fflush(stdout);
@@ -56,6 +57,10 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 	       (unsigned long long)s->chunks, (unsigned long long)s->resent,
 	       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
 	       (unsigned long long)s->raw_resends);
+	if (s->kept_pages)
+		printf("  kept pages    %llu (unchanged since the last %s: %s)\n",
+		       (unsigned long long)s->kept_pages, send ? "send" : "receive",
+		       send ? "did not travel" : "copied from the previous file");
 	printf("  chunk latency P50 %.1f us, P99 %.1f us, P99.9 %.1f us (%s)\n", us(&s->lat, 50),
 	       us(&s->lat, 99), us(&s->lat, 99.9),
 	       send ? "read -> acknowledged as written by the receiver" : "off the wire -> written");

@@ -22,6 +22,8 @@ struct xfer_summary {
 	uint64_t rejected;         /* chunks refused (send: NACKs seen; recv: NACKs sent) */
 	uint64_t duplicates;       /* recv: chunks that arrived again and were only acknowledged */
 	uint64_t raw_resends;      /* send: chunks re-sent without delta (receiver lacked a base) */
+	uint64_t kept_pages;       /* send: pages found unchanged in the page index (did not
+	                            * travel); recv: pages filled from the previous copy */
 	double seconds;
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
 	bool codec_auto;           /* send: chosen by `codec = auto` */

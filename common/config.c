@@ -112,6 +112,7 @@ static const struct key_desc keys[] = {
 	{ SEC_STREAM, K_U32, 0, "window", OFF(window), 1, 65536 },
 	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
 	{ SEC_STREAM, K_BOOL, 0, "delta", OFF(delta), 0, 0 },
+	{ SEC_STREAM, K_PATH, F_ABSOLUTE, "index_dir", OFF(index_dir), 0, 0 },
 	{ SEC_RECV, K_PATH, F_ABSOLUTE, "dir", OFF(recv_dir), 0, 0 },
 	{ SEC_GPU, K_BOOL, 0, "cpu_backend", OFF(gpu_cpu_backend), 0, 0 },
 };
@@ -690,6 +691,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->codec = DWCP_CFG_CODEC_AUTO;
 	cfg->delta = true;
 	snprintf(cfg->recv_dir, sizeof(cfg->recv_dir), "/var/lib/dwcp/recv");
+	snprintf(cfg->index_dir, sizeof(cfg->index_dir), DWCP_CFG_INDEX_DIR);
 }
 
 int dwcp_config_parse(struct dwcp_config *cfg, const char *text, const char *origin,

@@ -106,6 +106,9 @@ struct dwcp_config {
 	uint32_t window;              /* window; chunks in flight per send, 1..65536; default 256 */
 	uint32_t codec;               /* codec; auto | zstd | lz4 | none; default auto */
 	bool     delta;               /* delta; HDE against the previous version; default true */
+	char     index_dir[DWCP_PATH_MAX]; /* index_dir; page indexes of sent streams and records
+	                               * of received ones (unchanged pages never travel);
+	                               * default DWCP_CFG_INDEX_DIR */
 	/* [gpu] */
 	bool     gpu_cpu_backend;     /* cpu_backend; default false. true: without a CUDA device
 	                               * svc-gpu runs the chunk ops on the CPU (the same code as
@@ -115,6 +118,8 @@ struct dwcp_config {
 	char     recv_dir[DWCP_PATH_MAX]; /* dir; where `dwcp recv` writes without --out;
 	                               * default "/var/lib/dwcp/recv" */
 };
+
+#define DWCP_CFG_INDEX_DIR "/var/lib/dwcp/index"
 
 /** "zstd", "lz4", "none". */
 const char *dwcp_config_codec_name(uint32_t codec);

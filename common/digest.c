@@ -22,7 +22,8 @@ void dwcp_digest_fini(struct dwcp_digest *d)
 	d->outer = NULL;
 }
 
-void dwcp_digest_update(struct dwcp_digest *d, const void *data, size_t len)
+void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t len,
+			      uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
 {
 	const uint8_t *p = data;
 
@@ -32,10 +33,17 @@ void dwcp_digest_update(struct dwcp_digest *d, const void *data, size_t len)
 		uint64_t w[2] = { htole64(h.low64), htole64(h.high64) };
 
 		XXH3_64bits_update(d->outer, w, sizeof(w));
+		if (hashes)
+			memcpy(*hashes++, w, sizeof(w));
 		d->pages++;
 		p += n;
 		len -= n;
 	}
+}
+
+void dwcp_digest_update(struct dwcp_digest *d, const void *data, size_t len)
+{
+	dwcp_digest_update_pages(d, data, len, NULL);
 }
 
 uint64_t dwcp_digest_final(const struct dwcp_digest *d)

@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #define DWCP_DIGEST_PAGE 4096u
+#define DWCP_DIGEST_PAGE_HASH 16u   /* XXH3-128, low half then high, little-endian */
 
 struct dwcp_digest {
 	XXH3_state_t *outer;
@@ -41,6 +42,15 @@ void dwcp_digest_fini(struct dwcp_digest *d);
  * be a multiple of DWCP_DIGEST_PAGE (chunks are).
  */
 void dwcp_digest_update(struct dwcp_digest *d, const void *data, size_t len);
+
+/**
+ * As dwcp_digest_update, and also store each page's XXH3-128 (the 16
+ * bytes the digest takes, DWCP_DIGEST_PAGE_HASH each) in @p hashes, one
+ * per page of @p len bytes: a page index (common/fpindex.h) is then had
+ * without hashing twice.
+ */
+void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t len,
+			      uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
 /** The digest of everything added (never 0). */
 uint64_t dwcp_digest_final(const struct dwcp_digest *d);

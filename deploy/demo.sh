@@ -46,7 +46,9 @@ done > "$work/image"
 truncate -s $((mib << 20)) "$work/image"
 
 send_once() {   # $1: file, $2: label
-	local out="$work/received.$2"
+	# One output for both sends: the receiver's previous copy of the stream
+	# is where pages the sender found unchanged come from (they do not travel).
+	local out="$work/received"
 	$B/dwcp recv --instance dwcp-peer --stream demo --out "$out" --timeout 120 --no-progress \
 		> "$work/recv.$2.log" 2>&1 &
 	local rpid=$!

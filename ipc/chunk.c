@@ -20,6 +20,26 @@ void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, ui
 	c->inner_len = orig_len;
 }
 
+/* A kept chunk has data, a page-aligned offset and at most 16 pages (the
+ * trailer's mask), is never an abort, and is either an HDE version 2 body
+ * (DELTA: the decoder checks the rest) or, between the sender's read and
+ * DELTA and after the receiver's UNDELTA, plain data and the trailer:
+ * neither compressed nor sealed, exactly orig_len + trailer bytes. */
+static int check_kept(const struct dwcp_chunk_hdr *c, struct dwcp_err *err)
+{
+	if (!c->orig_len || c->orig_len > 16u * 4096u || c->offset % 4096 ||
+	    c->flags & DWCP_CHUNK_F_ABORT)
+		return dwcp_err_set(err, -EBADMSG, "kept chunk of %u bytes at offset %llu (flags 0x%x): not 1..16 whole pages",
+				    c->orig_len, (unsigned long long)c->offset, c->flags);
+	if (c->flags & DWCP_CHUNK_F_DELTA)
+		return 0;
+	if (c->flags & DWCP_CHUNK_F_SEALED || c->codec != DWCP_CHUNK_CODEC_NONE || c->base_hash ||
+	    c->body_len != c->orig_len + DWCP_CHUNK_KEPT_TRAILER || c->inner_len != c->body_len)
+		return dwcp_err_set(err, -EBADMSG, "kept chunk that is no delta: body %u, inner %u for %u bytes of data (codec %u, flags 0x%x)",
+				    c->body_len, c->inner_len, c->orig_len, c->codec, c->flags);
+	return 0;
+}
+
 int dwcp_chunk_check(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_t max_data,
 		     struct dwcp_err *err)
 {
@@ -43,6 +63,8 @@ int dwcp_chunk_check(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_t max_
 				    c->orig_len, c->inner_len, c->body_len, max_data);
 	if (!(c->flags & DWCP_CHUNK_F_DELTA) && c->base_hash)
 		return dwcp_err_set(err, -EBADMSG, "chunk names a delta base but is no delta");
+	if (c->flags & DWCP_CHUNK_F_KEPT)
+		return check_kept(c, err);
 	/* Once every step is undone the receiver writes orig_len bytes from
 	 * the body: without a delta the decompressed body (inner_len) is the
 	 * data, and without a codec too the body itself is. Lengths that say

@@ -8,7 +8,8 @@
  *
  *   body after step | flags / codec           | lengths
  *   read from file  | -                       | body_len = orig_len
- *   delta (svc-mem) | DELTA, base_hash        | body_len = delta stream
+ *   read, some kept | KEPT                    | body_len = orig_len + trailer
+ *   delta (svc-mem) | DELTA, base_hash (KEPT) | body_len = delta stream
  *   compress        | codec = LZ4/ZSTD        | inner_len = before, body_len = after
  *   seal            | SEALED, nonce, tag      | (length-preserving)
  *   checksum        | crc over header + body  |
@@ -43,7 +44,14 @@
                                      * the receiver drops it and keeps its old output. No
                                      * data (orig_len 0); seq = the transfer's chunk count,
                                      * so it is never taken for a data chunk */
-#define DWCP_CHUNK_F_ALL    0x0fu
+#define DWCP_CHUNK_F_KEPT   0x10u   /* some pages are kept: the receiver's previous copy
+                                     * of the stream has them (ipc/hde.h, version 2). With
+                                     * DELTA: the body is an HDE version 2 body. Without
+                                     * (before DELTA, after UNDELTA): body = the orig_len
+                                     * bytes (kept pages zero after UNDELTA) followed by
+                                     * the DWCP_CHUNK_KEPT_TRAILER-byte trailer */
+#define DWCP_CHUNK_F_ALL    0x1fu
+#define DWCP_CHUNK_KEPT_TRAILER 16u /* u64 digest, u16 mask, 6 zero bytes (ipc/hde.h) */
 
 #define DWCP_CHUNK_CODEC_NONE 0u    /* else enum dwcp_codec (common/ops/compress.h) */
 

@@ -48,6 +48,27 @@ static uint64_t get_u64(const uint8_t *p)
 	return v;
 }
 
+void dwcp_hde_kept_put(uint8_t *p, const struct dwcp_hde_kept *k)
+{
+	put_u64(p, k->digest);
+	p[8] = (uint8_t)k->mask;
+	p[9] = (uint8_t)(k->mask >> 8);
+	memset(p + 10, 0, DWCP_HDE_KEPT_TRAILER - 10);
+}
+
+int dwcp_hde_kept_get(const uint8_t *p, unsigned n_pages, struct dwcp_hde_kept *k)
+{
+	k->digest = get_u64(p);
+	k->mask = (uint16_t)(p[8] | p[9] << 8);
+	for (unsigned i = 10; i < DWCP_HDE_KEPT_TRAILER; i++)
+		if (p[i])
+			return -EBADMSG;
+	if (!k->digest || !k->mask || n_pages > DWCP_HDE_MAX_PAGES ||
+	    (n_pages < 16 && k->mask >> n_pages))
+		return -EBADMSG;
+	return 0;
+}
+
 /* ---- encoder ---------------------------------------------------------- */
 
 struct writer {
@@ -142,25 +163,45 @@ ssize_t dwcp_hde_encode(const struct dwcp_hde_codec *x, const void *data, uint32
 			const struct dwcp_hde_base *bases, void *out, size_t cap,
 			struct dwcp_hde_summary *sum)
 {
+	return dwcp_hde_encode_kept(x, data, len, bases, NULL, out, cap, sum);
+}
+
+ssize_t dwcp_hde_encode_kept(const struct dwcp_hde_codec *x, const void *data, uint32_t len,
+			     const struct dwcp_hde_base *bases, const struct dwcp_hde_kept *kept,
+			     void *out, size_t cap, struct dwcp_hde_summary *sum)
+{
 	struct writer w = { .p = out, .cap = cap, .pos = 0 };
 	struct dwcp_hde_summary s = { .n_pages = dwcp_hde_pages(len) };
+	const unsigned mask = kept ? kept->mask : 0;
 	uint64_t used[DWCP_HDE_MAX_PAGES];
 	unsigned n_used = 0;
 
-	if (len > DWCP_HDE_MAX_DATA)
+	if (len > DWCP_HDE_MAX_DATA || (s.n_pages < 16 && mask >> s.n_pages) || (mask && !kept->digest))
 		return -EINVAL;
 	if (cap < 1)
 		return -ENOSPC;
-	w.p[w.pos++] = DWCP_HDE_VERSION;
+	w.p[w.pos++] = mask ? DWCP_HDE_VERSION_KEPT : DWCP_HDE_VERSION;
 	for (unsigned i = 0; i < s.n_pages; i++) {
 		const uint8_t *page = (const uint8_t *)data + (size_t)i * DWCP_HDE_PAGE;
-		int rc = encode_page(x, &w, page, dwcp_hde_page_len(len, i), bases ? &bases[i] : NULL,
-				     &s.kind[i]);
+		int rc;
 
+		if (mask >> i & 1) {
+			s.kind[i] = DWCP_HDE_KEPT;
+			rc = put_rec(&w, DWCP_HDE_KEPT, 0, false, NULL, 0);
+		} else {
+			rc = encode_page(x, &w, page, dwcp_hde_page_len(len, i), bases ? &bases[i] : NULL,
+					 &s.kind[i]);
+		}
 		if (rc)
 			return rc;
 		if (s.kind[i] == DWCP_HDE_SAME || s.kind[i] == DWCP_HDE_XOR)
 			used[n_used++] = bases[i].hash;
+	}
+	if (mask) {
+		if (w.cap - w.pos < DWCP_HDE_KEPT_TRAILER)
+			return -ENOSPC;
+		dwcp_hde_kept_put(w.p + w.pos, kept);
+		w.pos += DWCP_HDE_KEPT_TRAILER;
 	}
 	s.base_hash = bases_hash(x, used, n_used);
 	if (sum)
@@ -171,7 +212,7 @@ ssize_t dwcp_hde_encode(const struct dwcp_hde_codec *x, const void *data, uint32
 /* ---- decoder ---------------------------------------------------------- */
 
 /* Parse the record at *@p pos; advances it. @return 0 or -EBADMSG. */
-static int parse_rec(const uint8_t *b, size_t len, size_t *pos, uint32_t page_len,
+static int parse_rec(const uint8_t *b, size_t len, size_t *pos, uint32_t page_len, bool kept_ok,
 		     struct dwcp_hde_rec *r)
 {
 	size_t left = len - *pos;
@@ -184,6 +225,8 @@ static int parse_rec(const uint8_t *b, size_t len, size_t *pos, uint32_t page_le
 	switch (r->kind) {
 	case DWCP_HDE_ZERO:
 		return 0;
+	case DWCP_HDE_KEPT:
+		return kept_ok ? 0 : -EBADMSG;
 	case DWCP_HDE_SAME:
 	case DWCP_HDE_XOR:
 		if (left < 8)
@@ -218,15 +261,38 @@ int dwcp_hde_parse(const void *body, size_t body_len, uint32_t orig_len,
 		   struct dwcp_hde_rec recs[DWCP_HDE_MAX_PAGES])
 {
 	const uint8_t *b = body;
-	unsigned n = dwcp_hde_pages(orig_len);
-	size_t pos = 1;
+	unsigned n = dwcp_hde_pages(orig_len), mask = 0;
+	struct dwcp_hde_kept k = { 0 };
+	size_t pos = 1, end = body_len;
+	bool v2;
 
-	if (orig_len > DWCP_HDE_MAX_DATA || body_len < 1 || b[0] != DWCP_HDE_VERSION)
+	if (orig_len > DWCP_HDE_MAX_DATA || body_len < 1 ||
+	    (b[0] != DWCP_HDE_VERSION && b[0] != DWCP_HDE_VERSION_KEPT))
 		return -EBADMSG;
-	for (unsigned i = 0; i < n; i++)
-		if (parse_rec(b, body_len, &pos, dwcp_hde_page_len(orig_len, i), &recs[i]))
+	v2 = b[0] == DWCP_HDE_VERSION_KEPT;
+	if (v2) {
+		/* The records end where the trailer starts. */
+		if (body_len < 1 + DWCP_HDE_KEPT_TRAILER ||
+		    dwcp_hde_kept_get(b + body_len - DWCP_HDE_KEPT_TRAILER, n, &k))
 			return -EBADMSG;
-	return pos == body_len ? (int)n : -EBADMSG;
+		end = body_len - DWCP_HDE_KEPT_TRAILER;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (parse_rec(b, end, &pos, dwcp_hde_page_len(orig_len, i), v2, &recs[i]))
+			return -EBADMSG;
+		if (recs[i].kind == DWCP_HDE_KEPT)
+			mask |= 1u << i;
+	}
+	return pos == end && mask == k.mask ? (int)n : -EBADMSG;
+}
+
+int dwcp_hde_kept_of(const void *body, size_t body_len, unsigned n_pages, struct dwcp_hde_kept *k)
+{
+	const uint8_t *b = body;
+
+	if (body_len < 1 + DWCP_HDE_KEPT_TRAILER || b[0] != DWCP_HDE_VERSION_KEPT)
+		return 0;
+	return dwcp_hde_kept_get(b + body_len - DWCP_HDE_KEPT_TRAILER, n_pages, k) ? 0 : 1;
 }
 
 static bool has_base(const struct dwcp_hde_rec *r)
@@ -258,6 +324,7 @@ int dwcp_hde_apply(const struct dwcp_hde_codec *x, const struct dwcp_hde_rec *r,
 		return -ENODATA;
 	switch (r->kind) {
 	case DWCP_HDE_ZERO:
+	case DWCP_HDE_KEPT:
 		memset(out, 0, r->page_len);
 		return 0;
 	case DWCP_HDE_SAME:

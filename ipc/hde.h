@@ -23,6 +23,26 @@
  *                                        length); 1 <= dlen < page length
  *       4 RAW     page-length bytes      the page itself
  *
+ * Version 2 (a chunk flagged DWCP_CHUNK_F_KEPT, ipc/chunk.h) is the same
+ * with one more record kind and a trailer:
+ *
+ *     byte 0      version, DWCP_HDE_VERSION_KEPT
+ *     P records as above, plus
+ *       5 KEPT    -                      the page is the receiver's previous
+ *                                        copy of the stream at this offset
+ *                                        (its file, not its delta cache)
+ *     the trailer, DWCP_HDE_KEPT_TRAILER bytes: u64 digest, u16 mask,
+ *                 6 zero bytes
+ *
+ * mask has bit i set exactly for the KEPT records (at least one; none
+ * beyond P); digest (never 0) is the whole-file digest (common/digest.h)
+ * of the version whose pages are kept: the receiver uses its copy only
+ * when it verified that very digest when it wrote it. The sender found
+ * those pages unchanged in its page index (common/fpindex.h), so no cache
+ * entry is involved. The decoder writes zeros for a KEPT page; the
+ * receiving sink fills it from its copy. The same trailer follows the raw
+ * data of a kept chunk before DELTA and after UNDELTA (ipc/chunk.h).
+ *
  * Integers are little-endian. base is the XXH3-64 (seed 0) of the base
  * page's bytes (its real length, no padding), so a receiver whose cached
  * version differs, or that has none, sees it and fails the chunk
@@ -52,10 +72,12 @@
 #include <sys/types.h>
 
 #include "common/cpu.h"
+#include "ipc/chunk.h"
 #include "common/ops/delta.h"
 #include "common/ops/xxh3.h"
 
 #define DWCP_HDE_VERSION   1u
+#define DWCP_HDE_VERSION_KEPT 2u
 #define DWCP_HDE_PAGE      4096u
 #define DWCP_HDE_MAX_PAGES 16u
 #define DWCP_HDE_MAX_DATA  (DWCP_HDE_PAGE * DWCP_HDE_MAX_PAGES)
@@ -65,6 +87,7 @@
 #define DWCP_HDE_SAME 2u
 #define DWCP_HDE_XOR  3u
 #define DWCP_HDE_RAW  4u
+#define DWCP_HDE_KEPT 5u
 
 /* Fixed bytes of a record, before its variable part. */
 #define DWCP_HDE_SAME_LEN 9u     /* kind + base */
@@ -73,6 +96,29 @@
 /** Body bytes that always suffice for @p orig_len bytes of data. */
 #define DWCP_HDE_BOUND(orig_len) \
 	(1u + ((uint32_t)(orig_len) + DWCP_HDE_PAGE - 1) / DWCP_HDE_PAGE + (uint32_t)(orig_len))
+
+#define DWCP_HDE_KEPT_TRAILER DWCP_CHUNK_KEPT_TRAILER
+_Static_assert(DWCP_HDE_MAX_PAGES == 16 && DWCP_HDE_MAX_DATA == 16u * 4096u,
+	       "a kept mask is 16 bits; ipc/chunk.c checks kept chunks against 16 pages");
+
+/** Body bytes that always suffice for a kept chunk (version 2). */
+#define DWCP_HDE_BOUND_KEPT(orig_len) (DWCP_HDE_BOUND(orig_len) + DWCP_HDE_KEPT_TRAILER)
+
+/** What a kept chunk's trailer says. */
+struct dwcp_hde_kept {
+	uint16_t mask;             /* bit i: page i is kept */
+	uint64_t digest;           /* whole-file digest of the version kept from */
+};
+
+/** Write the trailer of @p k at @p p (DWCP_HDE_KEPT_TRAILER bytes). */
+void dwcp_hde_kept_put(uint8_t *p, const struct dwcp_hde_kept *k);
+
+/**
+ * Read and check the trailer at @p p for a chunk of @p n_pages pages:
+ * padding zero, mask not 0 and no bit beyond the pages, digest not 0.
+ * @return 0 or -EBADMSG.
+ */
+int dwcp_hde_kept_get(const uint8_t *p, unsigned n_pages, struct dwcp_hde_kept *k);
 
 /** Pages of a chunk of @p len bytes. */
 static inline unsigned dwcp_hde_pages(uint32_t len)
@@ -129,6 +175,17 @@ ssize_t dwcp_hde_encode(const struct dwcp_hde_codec *x, const void *data, uint32
 			const struct dwcp_hde_base *bases, void *out, size_t cap,
 			struct dwcp_hde_summary *sum);
 
+/**
+ * As dwcp_hde_encode, for a kept chunk: the pages in @p kept's mask get
+ * KEPT records (no base needed), the others the usual choice, and the
+ * body is version 2 with @p kept's trailer. @p kept NULL or mask 0: as
+ * dwcp_hde_encode. DWCP_HDE_BOUND_KEPT(len) always suffices.
+ * @return as dwcp_hde_encode; -EINVAL also for a mask beyond the pages.
+ */
+ssize_t dwcp_hde_encode_kept(const struct dwcp_hde_codec *x, const void *data, uint32_t len,
+			     const struct dwcp_hde_base *bases, const struct dwcp_hde_kept *kept,
+			     void *out, size_t cap, struct dwcp_hde_summary *sum);
+
 /** One record of a parsed body; pointers point into the body. */
 struct dwcp_hde_rec {
 	uint8_t kind;
@@ -140,12 +197,19 @@ struct dwcp_hde_rec {
 
 /**
  * Check a whole body for @p orig_len bytes of data and split it into
- * records: version, every kind, every length, nothing after the last.
- * Delta streams are checked when applied.
+ * records: version, every kind, every length, nothing after the last
+ * (but, in version 2, the trailer, checked too: KEPT records exactly
+ * where its mask says). Delta streams are checked when applied.
  * @return the number of records (pages), or -EBADMSG.
  */
 int dwcp_hde_parse(const void *body, size_t body_len, uint32_t orig_len,
 		   struct dwcp_hde_rec recs[DWCP_HDE_MAX_PAGES]);
+
+/**
+ * The trailer of a body dwcp_hde_parse accepted: 1 and @p k filled for
+ * version 2, 0 for version 1.
+ */
+int dwcp_hde_kept_of(const void *body, size_t body_len, unsigned n_pages, struct dwcp_hde_kept *k);
 
 /** The base_hash (see above) of @p n parsed records. */
 uint64_t dwcp_hde_base_hash(const struct dwcp_hde_codec *x, const struct dwcp_hde_rec *recs,
@@ -157,6 +221,7 @@ uint64_t dwcp_hde_base_hash(const struct dwcp_hde_codec *x, const struct dwcp_hd
  *              only by SAME and XOR, and only when its hash and length
  *              are the record's
  * @param out   must not overlap the base or the body
+ * A KEPT record writes zeros (the sink fills the page from its copy).
  * @return 0; -ENODATA when the record needs a base and @p base is not it;
  *         -EBADMSG when the delta stream is corrupt (out untouched)
  */

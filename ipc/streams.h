@@ -54,6 +54,10 @@ struct dwcp_node_conf {                  /* writer: supervisor, once */
 	uint32_t insecure;               /* [crypto] insecure */
 	uint32_t handshake_ms;           /* [net] handshake_ms */
 	uint32_t max_unauth;             /* [net] max_unauthenticated */
+	/* Added in the page's padding, so no ABI bump: a supervisor built
+	 * before it leaves it zero, and `dwcp send`/`recv` read "" as the
+	 * built-in default. */
+	char     index_dir[DWCP_PATH_MAX]; /* [stream] index_dir */
 };
 
 enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };

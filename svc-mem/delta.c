@@ -10,6 +10,13 @@
  * answers DWCP_BUF_EBASE and the sender resends the chunk raw, which
  * brings both back in step.
  *
+ * Pages the sender's page index found unchanged (a chunk flagged KEPT,
+ * ipc/chunk.h) are the exception: DELTA writes KEPT records for them
+ * whatever the cache holds, UNDELTA leaves them zero for the sink to fill
+ * from its previous copy of the stream, and neither side caches them, so
+ * the two caches stay in step. So unchanged pages never travel, and the
+ * cache only decides whether a changed page travels as an XOR or whole.
+ *
  * Like svc-simd's transforms, a step that changes the body writes a new
  * buffer and leaves its input untouched; UNDELTA of a chunk that is no
  * delta only remembers it and passes it on in place.
@@ -82,13 +89,15 @@ static void find_bases(struct mem_state *st, const struct dwcp_chunk_hdr *c,
 }
 
 /* Make @p data (the chunk's orig_len bytes) the cached version of its
- * pages, zero pages included: a later change to one is then a small XOR.
+ * pages, zero pages included: a later change to one is then a small XOR
+ * (but not the pages in @p kept: see below).
  * A page the cache already holds in this version is left where it is:
  * re-storing it would move it to the young end of the FIFO and evict an
  * older base instead — one the receiver, which sees chunks out of order
  * by up to a window, may not have used yet. So a resend of a stream needs
  * a cache the size of its pages plus the changed ones, not more. */
-static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const uint8_t *data)
+static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const uint8_t *data,
+		     unsigned kept)
 {
 	const uint64_t first = c->offset / DWCP_HDE_PAGE;
 	uint64_t hashes[DWCP_HDE_MAX_PAGES];
@@ -101,7 +110,11 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 		const uint32_t len = dwcp_hde_page_len(c->orig_len, i);
 		int rc;
 
-		if (dwcp_dcache_holds(&st->cache, c->stream, first + i, len, hashes[i]))
+		/* A kept page is the receiver's file, not data either side
+		 * decoded: the receiver's cache never sees it, so neither does
+		 * this one (both stay in step). */
+		if (kept >> i & 1 ||
+		    dwcp_dcache_holds(&st->cache, c->stream, first + i, len, hashes[i]))
 			continue;
 		rc = dwcp_dcache_insert(&st->cache, c->stream, first + i,
 					data + (size_t)i * DWCP_HDE_PAGE, len, hashes[i], c->seq);
@@ -123,20 +136,30 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	struct dwcp_hde_summary sum;
 	ssize_t n;
 
+	struct dwcp_hde_kept kept = { 0 };
+	const bool is_kept = c->flags & DWCP_CHUNK_F_KEPT;
+
 	if (dwcp_chunk_checked(ctx, h, c) || !plain(c) || !pageable(c) || c->flags & DWCP_CHUNK_F_DELTA ||
-	    c->body_len != c->orig_len)
+	    c->body_len != c->orig_len + (is_kept ? DWCP_CHUNK_KEPT_TRAILER : 0))
+		return DWCP_BUF_EBADCHUNK;
+	/* A kept chunk: the sender's page index found the masked pages
+	 * unchanged; its trailer (after the data) says which, and of which
+	 * version. */
+	if (is_kept && dwcp_hde_kept_get(dwcp_chunk_body(c) + c->orig_len, dwcp_hde_pages(c->orig_len),
+					 &kept))
 		return DWCP_BUF_EBADCHUNK;
 	if (dwcp_chunk_begin_output(ctx, c, out, &oc))
 		return -EAGAIN;
 	find_bases(st, c, NULL, bases);
-	n = dwcp_hde_encode(&st->codec, dwcp_chunk_body(c), c->orig_len, bases, dwcp_chunk_body(oc),
-			    dwcp_chunk_max_body(ctx), &sum);
+	n = dwcp_hde_encode_kept(&st->codec, dwcp_chunk_body(c), c->orig_len, bases,
+				 is_kept ? &kept : NULL, dwcp_chunk_body(oc), dwcp_chunk_max_body(ctx), &sum);
 	if (n < 0) {
 		/* No room for the record bytes (data within a few bytes of the
-		 * buffer size): the chunk travels raw, and the receiver
+		 * buffer size): the chunk travels raw (a kept one with its
+		 * trailer, which UNDELTA passes on), and the receiver
 		 * remembers a raw chunk just as this side does. */
 		dwcp_chunk_drop_output(ctx, idx, out);
-		remember(st, c, dwcp_chunk_body(c));
+		remember(st, c, dwcp_chunk_body(c), kept.mask);
 		return DWCP_BUF_OK;
 	}
 	oc->flags |= DWCP_CHUNK_F_DELTA;
@@ -144,7 +167,7 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	oc->body_len = (uint32_t)n;
 	oc->inner_len = (uint32_t)n;
 	oc->crc = 0;
-	remember(st, c, dwcp_chunk_body(c));
+	remember(st, c, dwcp_chunk_body(c), kept.mask);
 	dwcp_chunk_end_output(ctx, *out, oc);
 	return DWCP_BUF_OK;
 }
@@ -156,9 +179,13 @@ static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t
 	struct dwcp_hde_rec recs[DWCP_HDE_MAX_PAGES];
 	struct dwcp_hde_base bases[DWCP_HDE_MAX_PAGES];
 	struct dwcp_chunk_hdr *oc;
+	struct dwcp_hde_kept kept = { 0 };
 	int n = dwcp_hde_parse(dwcp_chunk_body(c), c->body_len, c->orig_len, recs), rc;
 
-	if (n < 0 || dwcp_hde_base_hash(&st->codec, recs, (unsigned)n) != c->base_hash) {
+	/* A version 2 body exactly when the header says KEPT. */
+	if (n < 0 || dwcp_hde_base_hash(&st->codec, recs, (unsigned)n) != c->base_hash ||
+	    dwcp_hde_kept_of(dwcp_chunk_body(c), c->body_len, (unsigned)n, &kept) !=
+	    !!(c->flags & DWCP_CHUNK_F_KEPT)) {
 		DWCP_WARN("svc-mem: stream %llu seq %llu: corrupt delta body (%u bytes for %u)",
 			  (unsigned long long)c->stream, (unsigned long long)c->seq, c->body_len,
 			  c->orig_len);
@@ -184,9 +211,15 @@ static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t
 	oc->flags &= (uint8_t)~DWCP_CHUNK_F_DELTA;
 	oc->base_hash = 0;
 	oc->body_len = c->orig_len;
-	oc->inner_len = c->orig_len;
+	if (kept.mask) {
+		/* Kept pages decoded as zeros; the sink fills them from its copy
+		 * of the version the trailer names. */
+		dwcp_hde_kept_put(dwcp_chunk_body(oc) + c->orig_len, &kept);
+		oc->body_len += DWCP_CHUNK_KEPT_TRAILER;
+	}
+	oc->inner_len = oc->body_len;
 	oc->crc = 0;
-	remember(st, oc, dwcp_chunk_body(oc));
+	remember(st, oc, dwcp_chunk_body(oc), kept.mask);
 	dwcp_chunk_end_output(ctx, *out, oc);
 	return DWCP_BUF_OK;
 }
@@ -205,10 +238,21 @@ int mem_undelta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	 * chunk on untouched. Data the cache cannot key (a misaligned or
 	 * larger chunk, which the sender's DELTA would have refused too)
 	 * just passes. */
+	if (c->flags & DWCP_CHUNK_F_KEPT) {
+		/* Raw with its trailer (DELTA found no room; chunk_check vouched
+		 * for the shape). */
+		struct dwcp_hde_kept kept;
+
+		if (!pageable(c) || dwcp_hde_kept_get(dwcp_chunk_body(c) + c->orig_len,
+						      dwcp_hde_pages(c->orig_len), &kept))
+			return DWCP_BUF_EBADCHUNK;
+		remember(st, c, dwcp_chunk_body(c), kept.mask);
+		return DWCP_BUF_OK;
+	}
 	if (c->body_len != c->orig_len)
 		return DWCP_BUF_EBADCHUNK;
 	if (pageable(c))
-		remember(st, c, dwcp_chunk_body(c));
+		remember(st, c, dwcp_chunk_body(c), 0);
 	return DWCP_BUF_OK;
 }
 

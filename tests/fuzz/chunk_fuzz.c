@@ -39,7 +39,14 @@ static void check_accepted(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_
 		    "orig %u inner %u body %u, max %u", c->orig_len, c->inner_len, c->body_len,
 		    max_data);
 	FUZZ_ASSERT((c->flags & DWCP_CHUNK_F_DELTA) || c->base_hash == 0, "base_hash on a non-delta");
-	if (!(c->flags & DWCP_CHUNK_F_DELTA)) {
+	if (!(c->flags & DWCP_CHUNK_F_DELTA) && (c->flags & DWCP_CHUNK_F_KEPT)) {
+		/* data (kept pages zero) + the kept trailer, plain */
+		FUZZ_ASSERT(c->codec == DWCP_CHUNK_CODEC_NONE && !(c->flags & DWCP_CHUNK_F_SEALED) &&
+				    c->body_len == c->orig_len + DWCP_CHUNK_KEPT_TRAILER &&
+				    c->inner_len == c->body_len && c->orig_len && c->offset % 4096 == 0,
+			    "kept non-delta: data %u, inner %u, body %u, codec %u, flags 0x%x",
+			    c->orig_len, c->inner_len, c->body_len, c->codec, c->flags);
+	} else if (!(c->flags & DWCP_CHUNK_F_DELTA)) {
 		FUZZ_ASSERT(c->inner_len == c->orig_len, "non-delta with inner %u, data %u",
 			    c->inner_len, c->orig_len);
 		if (c->codec == DWCP_CHUNK_CODEC_NONE)

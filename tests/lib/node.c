@@ -325,11 +325,18 @@ int dwcp_test_write_config(const char *path, const char *const *overrides)
 		"net.listen = ",
 	};
 	struct cfg_entry t[CFG_MAX];
+	char index_dir[PATH_MAX + 32];
 	unsigned n = 0;
 	FILE *f;
 
 	for (unsigned i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
 		cfg_set(t, &n, defaults[i]);
+	/* Page indexes next to the config, removed with it: never in the
+	 * host's /var/lib/dwcp/index. */
+	snprintf(index_dir, sizeof(index_dir), "stream.index_dir = %.*s.index",
+		 (int)(strlen(path) > 4 && !strcmp(path + strlen(path) - 4, ".ini") ? strlen(path) - 4 :
+		       strlen(path)), path);
+	cfg_set(t, &n, index_dir);
 	for (; overrides && *overrides; overrides++)
 		cfg_set(t, &n, *overrides);
 	f = fopen(path, "we");
@@ -519,6 +526,8 @@ static void remove_files(const struct dwcp_test_node *n)
 	if (dwcp_eal_runtime_dir(p, sizeof(p), n->instance) == 0)
 		remove_dir(p);
 	remove_dir(n->inst_dir);
+	snprintf(p, sizeof(p), "%.*s.index", (int)strlen(n->config) - 4, n->config);
+	remove_dir(p);   /* the page indexes (dwcp_test_write_config) */
 	unlink(n->config);
 }
 

@@ -610,3 +610,133 @@ Test(hde, ten_thousand_random_mutations_never_crash_the_decoder, .timeout = 120)
 	cr_assert_gt(bad, 5000, "most mutations are corrupt bodies");
 	free(v), free(work), free(out);
 }
+
+/* ---- version 2: KEPT records and the trailer ------------------------- */
+
+/* A body assembled by hand from hde.h's description: version 2, records,
+ * then digest, mask and six zero bytes. */
+Test(hde, kept_body_hand_assembled_decodes_as_documented)
+{
+	uint8_t data[3 * PG], out[3 * PG], body[1 + 1 + 1 + PG + 1 + 16];
+	struct dwcp_hde_rec r[DWCP_HDE_MAX_PAGES];
+	struct dwcp_hde_kept k;
+	uint64_t s = 5;
+	size_t p = 0;
+
+	dwcp_test_fill_random(data, sizeof(data), &s);
+	body[p++] = 2;                                 /* version 2 */
+	body[p++] = 5;                                 /* page 0: KEPT */
+	body[p++] = 4;                                 /* page 1: RAW */
+	memcpy(body + p, data + PG, PG);
+	p += PG;
+	body[p++] = 5;                                 /* page 2: KEPT */
+	put_le64(body + p, 0x1122334455667788ull);    /* trailer: digest */
+	body[p + 8] = 0x05;                            /* mask: pages 0 and 2 */
+	body[p + 9] = 0;
+	memset(body + p + 10, 0, 6);
+	p += 16;
+	cr_assert_eq(p, sizeof(body));
+	cr_assert_eq(dwcp_hde_parse(body, p, 3 * PG, r), 3);
+	cr_assert_eq(r[0].kind, DWCP_HDE_KEPT);
+	cr_assert_eq(r[2].kind, DWCP_HDE_KEPT);
+	cr_assert_eq(dwcp_hde_kept_of(body, p, 3, &k), 1);
+	cr_assert_eq(k.mask, 5);
+	cr_assert_eq(k.digest, 0x1122334455667788ull);
+	memset(out, 0xaa, sizeof(out));
+	cr_assert_eq(dwcp_hde_decode(&X, body, p, 3 * PG, 0, NULL, out), 0, "KEPT needs no base");
+	for (size_t i = 0; i < PG; i++)
+		cr_assert(out[i] == 0 && out[2 * PG + i] == 0, "kept pages decode as zeros (byte %zu)", i);
+	cr_assert(!memcmp(out + PG, data + PG, PG));
+}
+
+/* The encoder marks exactly the masked pages KEPT, whatever their data
+ * and whatever bases exist, chooses as usual for the others, and the
+ * decoder rebuilds the others. */
+Test(hde, kept_encoder_marks_exactly_the_mask)
+{
+	static uint8_t old[MAX], cur[MAX], body[DWCP_HDE_BOUND_KEPT(MAX)], out[MAX];
+	struct dwcp_hde_base b[DWCP_HDE_MAX_PAGES];
+	struct dwcp_hde_summary sum;
+	const struct dwcp_hde_kept k = { .mask = 0xa5f0, .digest = 42 };
+	struct dwcp_hde_kept got;
+	uint64_t s = 9;
+	ssize_t n;
+
+	dwcp_test_fill_random(old, sizeof(old), &s);
+	memcpy(cur, old, sizeof(cur));
+	for (unsigned i = 0; i < DWCP_HDE_MAX_PAGES; i++)
+		cur[i * PG + 7] ^= 0x40;                   /* every page changed by a byte */
+	memset(cur + 1 * PG, 0, PG);                   /* page 1 zero, not kept */
+	bases_of(old, MAX, b);
+	n = dwcp_hde_encode_kept(&X, cur, MAX, b, &k, body, sizeof(body), &sum);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(body[0], DWCP_HDE_VERSION_KEPT);
+	for (unsigned i = 0; i < DWCP_HDE_MAX_PAGES; i++)
+		cr_assert_eq(sum.kind[i] == DWCP_HDE_KEPT, (k.mask >> i & 1) != 0, "page %u kind %u", i,
+			     sum.kind[i]);
+	cr_assert_eq(sum.kind[1], DWCP_HDE_ZERO);
+	cr_assert_eq(sum.kind[2], DWCP_HDE_XOR, "a changed page still travels as XOR when based");
+	cr_assert_eq(dwcp_hde_kept_of(body, (size_t)n, DWCP_HDE_MAX_PAGES, &got), 1);
+	cr_assert_eq(got.mask, k.mask);
+	cr_assert_eq(got.digest, k.digest);
+	cr_assert_eq(dwcp_hde_decode(&X, body, (size_t)n, MAX, sum.base_hash, b, out), 0);
+	for (unsigned i = 0; i < DWCP_HDE_MAX_PAGES; i++) {
+		static const uint8_t zero[PG];
+
+		cr_assert(!memcmp(out + i * PG, k.mask >> i & 1 ? zero : cur + i * PG, PG), "page %u", i);
+	}
+	/* No mask: a version 1 body; a mask beyond the pages or without a digest: refused. */
+	n = dwcp_hde_encode_kept(&X, cur, MAX, b, &(struct dwcp_hde_kept){ 0 }, body, sizeof(body), NULL);
+	cr_assert_eq(body[0], DWCP_HDE_VERSION);
+	cr_assert_eq(dwcp_hde_kept_of(body, (size_t)n, DWCP_HDE_MAX_PAGES, &got), 0);
+	cr_assert_eq(dwcp_hde_encode_kept(&X, cur, 2 * PG, b, &(struct dwcp_hde_kept){ 4, 1 }, body,
+					  sizeof(body), NULL), -EINVAL);
+	cr_assert_eq(dwcp_hde_encode_kept(&X, cur, 2 * PG, b, &(struct dwcp_hde_kept){ 1, 0 }, body,
+					  sizeof(body), NULL), -EINVAL);
+	cr_assert_eq(dwcp_hde_encode_kept(&X, cur, MAX, b, &k, body, 1 + DWCP_HDE_MAX_PAGES, NULL), -ENOSPC,
+		     "16 KEPT records fit, the trailer does not");
+}
+
+/* Every way a version 2 body can lie is -EBADMSG: a KEPT record in a
+ * version 1 body, a mask that disagrees with the records or names a page
+ * beyond them, a zero digest, non-zero padding, a missing trailer. */
+Test(hde, kept_decoder_rejects_every_inconsistency)
+{
+	uint8_t data[2 * PG], body[DWCP_HDE_BOUND_KEPT(2 * PG)], bad[sizeof(body)];
+	struct dwcp_hde_rec r[DWCP_HDE_MAX_PAGES];
+	const struct dwcp_hde_kept k = { .mask = 1, .digest = 7 };
+	uint64_t s = 3;
+	ssize_t n;
+	size_t t;
+
+	dwcp_test_fill_random(data, sizeof(data), &s);
+	n = dwcp_hde_encode_kept(&X, data, 2 * PG, NULL, &k, body, sizeof(body), NULL);
+	cr_assert_gt(n, 0);
+	t = (size_t)n - 16;
+	cr_assert_eq(dwcp_hde_parse(body, (size_t)n, 2 * PG, r), 2);
+#define MUTATE(stmt, why)                                                                    \
+	do {                                                                                 \
+		memcpy(bad, body, (size_t)n);                                                \
+		stmt;                                                                        \
+		cr_assert_eq(dwcp_hde_parse(bad, (size_t)n, 2 * PG, r), -EBADMSG, why);     \
+	} while (0)
+	MUTATE(bad[0] = 1, "KEPT in a version 1 body");
+	MUTATE(bad[t + 8] = 3, "mask names a page that is not KEPT");
+	MUTATE(bad[t + 8] = 0, "mask says none");
+	MUTATE(bad[t + 9] = 0x80, "mask beyond the pages");
+	MUTATE(memset(bad + t, 0, 8), "zero digest");
+	MUTATE(bad[t + 15] = 1, "padding not zero");
+	MUTATE(bad[t + 10] = 1, "padding not zero");
+#undef MUTATE
+	cr_assert_eq(dwcp_hde_parse(body, (size_t)n - 16, 2 * PG, r), -EBADMSG, "no trailer");
+	cr_assert_eq(dwcp_hde_parse(body, (size_t)n - 1, 2 * PG, r), -EBADMSG, "trailer cut");
+	cr_assert_eq(dwcp_hde_parse(body, (size_t)n, PG, r), -EBADMSG, "another length");
+	/* Every truncation of an exact-size copy: no read past it (ASan). */
+	for (size_t len = 0; len < (size_t)n; len++) {
+		uint8_t *p = malloc(len ? len : 1);
+
+		memcpy(p, body, len);
+		cr_assert_eq(dwcp_hde_parse(p, len, 2 * PG, r), -EBADMSG, "length %zu", len);
+		free(p);
+	}
+}

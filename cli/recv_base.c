@@ -1,0 +1,173 @@
+/* `dwcp recv`'s base (recv_base.h). The record is a fixed little struct,
+ * written to a temporary, fsync'ed and renamed, so a reader sees the old
+ * or the new one whole; anything else in its place (short, another magic)
+ * is "no record". */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "recv_base.h"
+
+#define REC_MAGIC 0x3143455250435744ull   /* "DWCPREC1" */
+#define PAGE 4096u
+
+struct rec {
+	uint64_t magic;
+	uint64_t dev, ino, size;
+	int64_t mtime_s, mtime_ns;
+	uint64_t digest;
+};
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int read_rec(const char *path, struct rec *r)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, r, sizeof(*r), 0);
+	close(fd);
+	return n == (ssize_t)sizeof(*r) && r->magic == REC_MAGIC && r->digest ? 0 : -EBADMSG;
+}
+
+static void no_base(struct recv_base *b, const char *why)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	b->digest = 0;
+	snprintf(b->why, sizeof(b->why), "%s", why);
+}
+
+void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char *index_dir,
+		    const char *instance, const char *stream)
+{
+	struct rec r;
+	struct stat st;
+	int k;
+
+	*b = (struct recv_base){ .fd = -1 };
+	k = snprintf(b->record, sizeof(b->record), "%s/%s@%s.rcv", index_dir, instance, stream);
+	if (k < 0 || (size_t)k >= sizeof(b->record)) {
+		b->record[0] = '\0';
+		no_base(b, "the record path is too long");
+		return;
+	}
+	b->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (b->fd < 0)
+		return no_base(b, "no previous copy at the output path");
+	if (fstat(b->fd, &st) || !S_ISREG(st.st_mode))
+		return no_base(b, "the output path is not a regular file");
+	if (read_rec(b->record, &r))
+		return no_base(b, "no record of a completed receive of this stream");
+	b->st = st;
+	if ((uint64_t)st.st_dev != r.dev || (uint64_t)st.st_ino != r.ino ||
+	    (uint64_t)st.st_size != r.size || st.st_mtim.tv_sec != r.mtime_s ||
+	    st.st_mtim.tv_nsec != r.mtime_ns)
+		return no_base(b, "the file at the output path is not the one the last receive wrote (changed or replaced since)");
+	b->digest = r.digest;
+}
+
+bool recv_base_usable(struct recv_base *b, uint64_t digest)
+{
+	struct stat st;
+
+	if (b->fd < 0)
+		return false;
+	if (digest != b->digest) {
+		snprintf(b->why, sizeof(b->why), "the sender keeps pages of another version (digest %016llx, this copy %016llx)",
+			 (unsigned long long)digest, (unsigned long long)b->digest);
+		return false;
+	}
+	if (fstat(b->fd, &st) || !same_file(&st, &b->st)) {
+		no_base(b, "the previous copy changed during the receive");
+		return false;
+	}
+	return true;
+}
+
+int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, unsigned mask)
+{
+	for (unsigned i = 0; i * PAGE < len; i++) {
+		uint32_t off = i * PAGE, n = len - off < PAGE ? len - off : PAGE, got = 0;
+
+		if (!(mask >> i & 1))
+			continue;
+		while (got < n) {
+			ssize_t r = pread(b->fd, data + off + got, n - got, (off_t)(offset + off + got));
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return r < 0 ? -errno : -ENODATA;
+			got += (uint32_t)r;
+		}
+	}
+	return 0;
+}
+
+/* mkdir -p of @p path's directory, mode 0700: dwcp send makes the index
+ * directory too, but a node that only receives makes it here. What fails
+ * shows when the record is created. */
+static void make_dirs(const char *path)
+{
+	char d[PATH_MAX];
+	char *slash;
+
+	snprintf(d, sizeof(d), "%s", path);
+	slash = strrchr(d, '/');
+	if (!slash || slash == d)
+		return;
+	*slash = '\0';
+	for (char *q = d + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		mkdir(d, 0700);
+		*q = '/';
+	}
+	mkdir(d, 0700);
+}
+
+int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t digest)
+{
+	struct rec r = {
+		.magic = REC_MAGIC, .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino,
+		.size = (uint64_t)st->st_size, .mtime_s = st->st_mtim.tv_sec,
+		.mtime_ns = st->st_mtim.tv_nsec, .digest = digest,
+	};
+	char tmp[PATH_MAX + 16];
+	int fd, rc = 0;
+
+	if (!b->record[0])
+		return -ENAMETOOLONG;
+	make_dirs(b->record);
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d", b->record, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r) || fsync(fd))
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (!rc && rename(tmp, b->record))
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+void recv_base_close(struct recv_base *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}

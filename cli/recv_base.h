@@ -1,0 +1,64 @@
+/* `dwcp recv`'s base: its previous copy of the stream, from which the
+ * pages a sender kept (ipc/hde.h version 2: unchanged since the version
+ * the sender's page index describes) are filled.
+ *
+ * The base is the file at the output path when the receive starts, opened
+ * relative to the output's directory descriptor (cli/recv_out.h), never
+ * following a symlink. It is used only when it provably IS the version the
+ * sender means: after every completed receive a record (in [stream]
+ * index_dir, one per instance and stream: INSTANCE@STREAM.rcv, written
+ * atomically) keeps the output's dev, inode, size and mtime and the
+ * whole-file digest that was verified for it. A kept chunk is accepted
+ * only when its trailer names that digest and the open base still has
+ * that identity (size and mtime re-checked per chunk: a file changed
+ * behind the receiver's back is refused). Otherwise it is answered
+ * DWCP_BUF_EBASE and the sender redoes it whole. The whole-file digest
+ * still covers every kept byte, so a base changed between the check and
+ * the copy fails the transfer loudly, never leaving a wrong file.
+ *
+ * Concurrency: one thread (the receive's).
+ */
+#ifndef DWCP_CLI_RECV_BASE_H
+#define DWCP_CLI_RECV_BASE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct recv_base {
+	int fd;                    /* the previous copy; -1 = none usable */
+	uint64_t digest;           /* its verified whole-file digest (0 = none) */
+	struct stat st;            /* its identity as recorded */
+	char record[PATH_MAX];     /* the record's path; "" = none can be kept */
+	char why[160];             /* why there is no base, for the one message */
+};
+
+/**
+ * Find the base of @p stream on @p instance: @p name in @p dirfd, checked
+ * against the record under @p index_dir. Never fails: without a usable
+ * base, kept chunks are refused (and @p b->why says why).
+ */
+void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char *index_dir,
+		    const char *instance, const char *stream);
+
+/** Whether kept pages of the version with digest @p digest can come from the base now. */
+bool recv_base_usable(struct recv_base *b, uint64_t digest);
+
+/**
+ * Fill the pages of @p mask of the chunk at @p offset (@p len bytes of
+ * data at @p data) from the base. @return 0 or -errno (-ENODATA: the base
+ * is shorter than it was).
+ */
+int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, unsigned mask);
+
+/**
+ * After a completed receive: record @p st (the new output, fstat'ed
+ * before it was named; a rename keeps it) and its verified @p digest.
+ * @return 0 or -errno (then the next receive keeps nothing).
+ */
+int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t digest);
+
+void recv_base_close(struct recv_base *b);
+
+#endif

@@ -1,0 +1,70 @@
+/* `dwcp send`'s page index of a stream (common/fpindex.h): the previous
+ * version's, read to find the pages that did not change ("kept": they
+ * do not travel, ipc/hde.h version 2), and this version's, written as the
+ * pages are first read and put in place only once every chunk was
+ * acknowledged (so it describes what the receiver has).
+ *
+ * Concurrency: one thread (the send's).
+ */
+#ifndef DWCP_CLI_SEND_INDEX_H
+#define DWCP_CLI_SEND_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/fpindex.h"
+#include "ipc/streams.h"
+
+struct send_index {
+	struct dwcp_fpindex old;   /* map NULL: nothing to keep from */
+	struct dwcp_fpindex_writer w;
+	bool writing;              /* w is open */
+	bool keep;                 /* kept pages may be marked (delta on, receiver agrees) */
+	uint64_t kept_pages;
+	char path[PATH_MAX];
+};
+
+/** The index directory of node config @p nc ("" = the built-in default). */
+const char *send_index_dir(const struct dwcp_node_conf *nc);
+
+/**
+ * Open the previous index of (@p instance, @p stream, @p peer) and start
+ * writing the new one. Failures only cost the saving (a warning on
+ * stderr unless @p quiet): the send goes on, every page travelling.
+ * @p keep false: nothing is kept (--no-delta, [stream] delta = false).
+ */
+void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, const char *instance,
+		     const char *stream, const char *peer, bool keep, bool quiet);
+
+/**
+ * A chunk's first read: its @p n page hashes (common/digest.h) go into
+ * the new index. @return the mask of its pages that equal the previous
+ * version's at the same page numbers (0 when nothing may be kept; a chunk
+ * must be page-aligned at @p offset and at most 16 pages).
+ */
+unsigned send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
+			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
+
+/** The whole-file digest of the version pages are kept from. */
+static inline uint64_t send_index_old_digest(const struct send_index *x)
+{
+	return x->old.digest;
+}
+
+/** The receiver does not hold the previous version: keep nothing more. */
+static inline void send_index_stop_keeping(struct send_index *x)
+{
+	x->keep = false;
+}
+
+/**
+ * Every chunk was acknowledged: put the new index (@p size bytes,
+ * @p digest) in place. A failure is a warning (the next send moves every
+ * page). @return 0 or -errno.
+ */
+int send_index_commit(struct send_index *x, uint64_t size, uint64_t digest, bool quiet);
+
+/** Unmap the old index, drop an uncommitted new one. Idempotent. */
+void send_index_close(struct send_index *x);
+
+#endif

@@ -1,0 +1,267 @@
+/* The sender's page index (fpindex.h): a checked, mmap'ed reader and an
+ * append-then-rename writer. The writer buffers entries (1 MiB, 65536
+ * pages) so a send costs one write per 256 MiB of data read. */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "common/fpindex.h"
+
+#define WBUF (1u << 20)
+
+/* A name part: [A-Za-z0-9._-], not empty, no '@' (our separator). */
+static bool name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '.' || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+int dwcp_fpindex_path(char *out, size_t n, const char *dir, const char *instance,
+		      const char *stream, const char *peer)
+{
+	int k;
+
+	if (!name_ok(instance) || !name_ok(stream))
+		return -EINVAL;
+	k = snprintf(out, n, "%s/%s@%s@%016llx.fpi", dir, instance, stream,
+		     (unsigned long long)XXH3_64bits(peer, strlen(peer)));
+	return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
+void dwcp_fpindex_close(struct dwcp_fpindex *ix)
+{
+	if (ix->map)
+		munmap((void *)ix->map, ix->map_len);
+	*ix = (struct dwcp_fpindex){ 0 };
+}
+
+static int check(struct dwcp_fpindex *ix, const struct dwcp_fpindex_hdr *h, size_t len,
+		 struct dwcp_err *err)
+{
+	uint64_t size = le64toh(h->file_size), pages = le64toh(h->n_pages);
+	static const uint8_t zero[sizeof(h->zero)];
+
+	if (le64toh(h->magic) != DWCP_FPINDEX_MAGIC || le32toh(h->version) != DWCP_FPINDEX_VERSION ||
+	    le32toh(h->page_size) != DWCP_DIGEST_PAGE || memcmp(h->zero, zero, sizeof(zero)))
+		return dwcp_err_set(err, -EBADMSG, "not a dwcp page index (version %u)",
+				    (unsigned)le32toh(h->version));
+	if (pages != (size + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE ||
+	    pages > (len - DWCP_FPINDEX_HDR_LEN) / DWCP_FPINDEX_ENTRY ||
+	    len != DWCP_FPINDEX_HDR_LEN + pages * DWCP_FPINDEX_ENTRY || !h->digest)
+		return dwcp_err_set(err, -EBADMSG,
+				    "page index of %zu bytes for %llu pages of a %llu-byte file: cut short or damaged",
+				    len, (unsigned long long)pages, (unsigned long long)size);
+	ix->file_size = size;
+	ix->n_pages = pages;
+	ix->digest = le64toh(h->digest);
+	return 0;
+}
+
+int dwcp_fpindex_open(struct dwcp_fpindex *ix, const char *path, struct dwcp_err *err)
+{
+	struct stat st;
+	void *m;
+	int fd, rc;
+
+	*ix = (struct dwcp_fpindex){ 0 };
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return dwcp_err_set(err, -errno, "opening page index %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < DWCP_FPINDEX_HDR_LEN) {
+		close(fd);
+		return dwcp_err_set(err, -EBADMSG, "page index %s: not a regular file of at least %u bytes",
+				    path, DWCP_FPINDEX_HDR_LEN);
+	}
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	rc = m == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (rc)
+		return dwcp_err_set(err, rc, "mapping page index %s: %s", path, strerror(-rc));
+	ix->map = m;
+	ix->map_len = (size_t)st.st_size;
+	rc = check(ix, m, ix->map_len, err);
+	if (rc)
+		dwcp_fpindex_close(ix);
+	return rc;
+}
+
+/* mkdir -p of the directory part of @p path, mode 0700. */
+static int make_dirs(const char *path)
+{
+	char p[PATH_MAX];
+	char *slash;
+
+	snprintf(p, sizeof(p), "%s", path);
+	slash = strrchr(p, '/');
+	if (!slash || slash == p)
+		return 0;
+	*slash = '\0';
+	for (char *q = p + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		if (mkdir(p, 0700) && errno != EEXIST)
+			return -errno;
+		*q = '/';
+	}
+	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
+}
+
+int dwcp_fpindex_begin(struct dwcp_fpindex_writer *w, const char *path, struct dwcp_err *err)
+{
+	static const uint8_t blank[DWCP_FPINDEX_HDR_LEN];
+	int rc;
+
+	*w = (struct dwcp_fpindex_writer){ .fd = -1 };
+	if (snprintf(w->path, sizeof(w->path), "%s", path) >= (int)sizeof(w->path) ||
+	    snprintf(w->tmp, sizeof(w->tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(w->tmp))
+		return dwcp_err_set(err, -ENAMETOOLONG, "page index path too long: %s", path);
+	rc = make_dirs(path);
+	if (rc)
+		return dwcp_err_set(err, rc, "creating the directory of %s: %s (set [stream] index_dir to a writable directory)",
+				    path, strerror(-rc));
+	w->buf = malloc(WBUF);
+	if (!w->buf)
+		return dwcp_err_set(err, -ENOMEM, "out of memory");
+	w->fd = mkostemp(w->tmp, O_CLOEXEC);
+	/* The header goes in last: until then the file is no index. */
+	if (w->fd < 0)
+		w->tmp[0] = '\0';   /* nothing was created under that name */
+	if (w->fd < 0 || write(w->fd, blank, sizeof(blank)) != (ssize_t)sizeof(blank)) {
+		rc = -errno;
+		dwcp_fpindex_abort(w);
+		return dwcp_err_set(err, rc ? rc : -EIO, "creating page index %s: %s (set [stream] index_dir to a writable directory)",
+				    path, strerror(rc ? -rc : EIO));
+	}
+	return 0;
+}
+
+static int flush(struct dwcp_fpindex_writer *w)
+{
+	size_t off = 0;
+
+	while (off < w->fill) {
+		ssize_t k = write(w->fd, w->buf + off, w->fill - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		off += (size_t)k;
+	}
+	w->fill = 0;
+	return 0;
+}
+
+int dwcp_fpindex_add(struct dwcp_fpindex_writer *w, const uint8_t (*hashes)[DWCP_FPINDEX_ENTRY],
+		     size_t n)
+{
+	if (!w->buf)
+		return -EBADF;
+	for (size_t i = 0; i < n; i++) {
+		if (w->fill == WBUF) {
+			int rc = flush(w);
+
+			if (rc) {
+				dwcp_fpindex_abort(w);
+				return rc;
+			}
+		}
+		memcpy(w->buf + w->fill, hashes[i], DWCP_FPINDEX_ENTRY);
+		w->fill += DWCP_FPINDEX_ENTRY;
+	}
+	w->n_pages += n;
+	return 0;
+}
+
+static int sync_dir(const char *path)
+{
+	char d[PATH_MAX];
+	char *slash;
+	int fd, rc = 0;
+
+	snprintf(d, sizeof(d), "%s", path);
+	slash = strrchr(d, '/');
+	if (!slash)
+		snprintf(d, sizeof(d), ".");
+	else if (slash == d)
+		d[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int dwcp_fpindex_commit(struct dwcp_fpindex_writer *w, uint64_t file_size, uint64_t digest,
+			struct dwcp_err *err)
+{
+	struct dwcp_fpindex_hdr h = {
+		.magic = htole64(DWCP_FPINDEX_MAGIC), .version = htole32(DWCP_FPINDEX_VERSION),
+		.page_size = htole32(DWCP_DIGEST_PAGE), .file_size = htole64(file_size),
+		.digest = htole64(digest), .n_pages = htole64(w->n_pages),
+	};
+	const char *step = "writing";
+	int rc;
+
+	if (!w->buf)
+		return dwcp_err_set(err, -EBADF, "page index %s: writer not open", w->path);
+	if (w->n_pages != (file_size + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE || !digest) {
+		rc = dwcp_err_set(err, -EINVAL, "page index %s: %llu pages for a %llu-byte file", w->path,
+				  (unsigned long long)w->n_pages, (unsigned long long)file_size);
+		dwcp_fpindex_abort(w);
+		return rc;
+	}
+	rc = flush(w);
+	if (!rc && pwrite(w->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		rc = errno ? -errno : -EIO;
+	if (!rc && fsync(w->fd)) {
+		step = "syncing";
+		rc = -errno;
+	}
+	if (!rc && rename(w->tmp, w->path)) {
+		step = "renaming into place";
+		rc = -errno;
+	}
+	if (!rc) {
+		w->tmp[0] = '\0';
+		step = "syncing the directory of";
+		rc = sync_dir(w->path);
+	}
+	if (rc)
+		dwcp_err_set(err, rc, "page index %s: %s: %s", w->path, step, strerror(-rc));
+	dwcp_fpindex_abort(w);
+	return rc;
+}
+
+void dwcp_fpindex_abort(struct dwcp_fpindex_writer *w)
+{
+	if (!w->buf)   /* never begun (zeroed), or closed already */
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp[0])
+		unlink(w->tmp);
+	free(w->buf);
+	w->buf = NULL;
+	w->tmp[0] = '\0';
+	w->fd = -1;
+}

@@ -1,0 +1,227 @@
+/* Delta at any size (issue 7 item 3): unchanged pages never travel,
+ * whatever the delta cache holds. Two real nodes with the BUILT-IN delta
+ * cache (64 MiB, far smaller than the images), `dwcp send` on A and
+ * `dwcp recv` on B as the user runs them, the receiver writing to the
+ * same output path each time (its previous copy is the base):
+ *
+ *  - a 1 GiB VM-like image sent, 5 % of its pages touched, sent again:
+ *    the second send moves <= 6 % of the first's wire bytes, the file is
+ *    bit-identical (SHA-256); a third send of the unchanged file (a new
+ *    `dwcp send` process: the page index persisted) moves < 1 %;
+ *  - a stale base: the receiver's output modified between two sends (a
+ *    page rewritten in place): the kept chunks are refused (EBASE) and
+ *    redone, and the file still arrives bit-identical;
+ *  - --no-delta keeps nothing (every page travels), yet saves the index.
+ *
+ * The summaries' numbers are printed. Timeouts are hang guards only.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "tests/lib/node.h"
+#include "tests/lib/xfer.h"
+
+#define MIB (1024ull * 1024ull)
+#define GUARD_S 600u
+
+static struct dwcp_xfer_pair pair;
+static struct dwcp_xfer_proc snd, rcv;
+static char dir[64];
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	dwcp_xfer_proc_free(&snd);
+	dwcp_xfer_proc_free(&rcv);
+	dwcp_xfer_pair_stop(&pair);
+	if (dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			fprintf(stderr, "could not remove %s\n", dir);
+	}
+	dir[0] = '\0';
+}
+
+static void setup_pair(const char *tag)
+{
+	/* Built-in defaults for the delta cache: cache_mb 0. */
+	struct dwcp_xfer_pair_cfg c = { .tag = tag };
+	int rc;
+
+	snprintf(dir, sizeof(dir), "/tmp/dwcp-anysize.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	rc = dwcp_xfer_pair_start(&pair, &c);
+	cr_assert_eq(rc, 0, "node %c did not start", rc);
+}
+
+struct figures {
+	double wire, seconds, kept, raw_resends, recv_rejected;
+};
+
+/* recv on B, send on A; both exit 0 and @p out is bit-identical to @p src. */
+static struct figures transfer_ok(const char *what, const char *stream, const char *src,
+				  const char *out, const char *const *send_extra)
+{
+	char h_src[65], h_out[65];
+	struct figures f;
+	int rs, rr, rc;
+
+	dwcp_xfer_proc_free(&snd);
+	dwcp_xfer_proc_free(&rcv);
+	rc = dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, stream, out, GUARD_S);
+	cr_assert_eq(rc, 0, "cannot start dwcp recv: %s", strerror(-rc));
+	rc = dwcp_xfer_send_start(&snd, pair.a.instance, stream, src, "nodeb", 120, send_extra);
+	cr_assert_eq(rc, 0, "cannot start dwcp send: %s", strerror(-rc));
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	rr = dwcp_xfer_wait(&rcv, rs == 0 ? 60000u : GUARD_S * 1000u);
+	if (rs != 0 || rr != 0) {
+		dwcp_xfer_print(&snd);
+		dwcp_xfer_print(&rcv);
+		dwcp_xfer_pair_dump(&pair, "transfer failed");
+	}
+	cr_assert_eq(rs, 0, "%s: dwcp send exited %d: %s", what, rs, snd.err);
+	cr_assert_eq(rr, 0, "%s: dwcp recv exited %d: %s", what, rr, rcv.err);
+	cr_assert_eq(dwcp_xfer_sha256(src, h_src), 0, "cannot read %s", src);
+	cr_assert_eq(dwcp_xfer_sha256(out, h_out), 0, "no file at the sink: %s", out);
+	cr_assert_str_eq(h_out, h_src, "%s: %s differs from %s", what, out, src);
+	f = (struct figures){
+		.wire = dwcp_xfer_json_num(snd.out, "bytes_wire"),
+		.seconds = dwcp_xfer_json_num(snd.out, "seconds"),
+		.kept = dwcp_xfer_json_num(snd.out, "kept_pages"),
+		.raw_resends = dwcp_xfer_json_num(snd.out, "raw_resends"),
+		.recv_rejected = dwcp_xfer_json_num(rcv.out, "rejected"),
+	};
+	cr_assert_gt(f.wire, 0, "%s: send --json has no bytes_wire: %s", what, snd.out);
+	fprintf(stderr, "delta_any_size: %s: %s\n", what, snd.out);
+	return f;
+}
+
+Test(delta_any_size, one_gib_image_resent_moves_only_changed_pages, .fini = teardown,
+     .timeout = 900)
+{
+	char src[128], out[128];
+	struct figures f1, f2, f3;
+	uint64_t changed;
+
+	setup_pair("any1g");
+	snprintf(src, sizeof(src), "%s/vm.img", dir);
+	snprintf(out, sizeof(out), "%s/recv.img", dir);
+	cr_assert_eq(dwcp_xfer_make_image(src, 1024 * MIB, 77), 0, "cannot write %s", src);
+
+	f1 = transfer_ok("1 GiB, first send", "vm1g", src, out, NULL);
+	cr_expect_eq(f1.kept, 0, "a first send has nothing to keep");
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 99, &changed), 0);
+	f2 = transfer_ok("1 GiB, 5 % of pages touched", "vm1g", src, out, NULL);
+	f3 = transfer_ok("1 GiB, unchanged", "vm1g", src, out, NULL);
+	fprintf(stderr,
+		"delta_any_size: 1 GiB image, built-in cache: first send %.0f wire bytes (%.2f s); "
+		"after touching %llu of %llu pages: %.0f (%.3f %% of the first, %.2f s, %.0f pages kept); "
+		"unchanged: %.0f (%.3f %%, %.2f s)\n",
+		f1.wire, f1.seconds, (unsigned long long)changed, (unsigned long long)(1024 * MIB / 4096),
+		f2.wire, 100.0 * f2.wire / f1.wire, f2.seconds, f2.kept, f3.wire,
+		100.0 * f3.wire / f1.wire, f3.seconds);
+	cr_expect_leq(f2.wire, 0.06 * f1.wire, "second send moved %.0f bytes, the first %.0f: not <= 6 %%",
+		      f2.wire, f1.wire);
+	cr_expect_eq(f2.kept, (double)(1024 * MIB / 4096 - changed),
+		     "every untouched page kept (%llu touched)", (unsigned long long)changed);
+	cr_expect_lt(f3.wire, 0.01 * f1.wire, "an unchanged resend moved %.0f bytes, the first %.0f",
+		     f3.wire, f1.wire);
+	cr_expect_eq(f3.kept, (double)(1024 * MIB / 4096), "every page kept");
+}
+
+/* Rewrite one byte of page @p page of @p path in place (its mtime changes). */
+static void scribble(const char *path, uint64_t page)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+	cr_assert_eq(pread(fd, &b, 1, (off_t)(page * 4096 + 100)), 1);
+	b ^= 0x5a;
+	cr_assert_eq(pwrite(fd, &b, 1, (off_t)(page * 4096 + 100)), 1);
+	close(fd);
+}
+
+Test(delta_any_size, stale_base_is_refused_and_the_file_still_arrives_whole, .fini = teardown,
+     .timeout = 600)
+{
+	char src[128], out[128];
+	struct figures f1, f2, f3;
+	uint64_t changed;
+
+	setup_pair("anystale");
+	snprintf(src, sizeof(src), "%s/vm.img", dir);
+	snprintf(out, sizeof(out), "%s/recv.img", dir);
+	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 5), 0, "cannot write %s", src);
+	f1 = transfer_ok("128 MiB, first send", "stale", src, out, NULL);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 3, &changed), 0);
+	/* Behind the receiver's back: its copy is no longer what it wrote. */
+	scribble(out, 1000);
+	f2 = transfer_ok("128 MiB, receiver's copy modified", "stale", src, out, NULL);
+	fprintf(stderr, "delta_any_size: stale base: first %.0f wire bytes, second %.0f (%.1f %%), "
+		"%.0f kept chunks refused by the receiver, %.0f raw resends\n",
+		f1.wire, f2.wire, 100.0 * f2.wire / f1.wire, f2.recv_rejected, f2.raw_resends);
+	cr_expect_gt(f2.recv_rejected, 0, "the receiver refused no kept chunk: %s", rcv.out);
+	/* That receive recorded the new copy: the next send keeps again. */
+	f3 = transfer_ok("128 MiB, unchanged after the stale one", "stale", src, out, NULL);
+	cr_expect_eq(f3.recv_rejected, 0, "%s", rcv.out);
+	cr_expect_lt(f3.wire, 0.01 * f1.wire, "an unchanged resend moved %.0f bytes, the first %.0f",
+		     f3.wire, f1.wire);
+}
+
+Test(delta_any_size, no_delta_keeps_nothing_but_saves_the_index, .fini = teardown, .timeout = 600)
+{
+	static const char *const no_delta[] = { "--no-delta", NULL };
+	char src[128], out[128];
+	struct figures f1, f2, f3;
+
+	setup_pair("anynod");
+	snprintf(src, sizeof(src), "%s/vm.img", dir);
+	snprintf(out, sizeof(out), "%s/recv.img", dir);
+	cr_assert_eq(dwcp_xfer_make_random(src, 32 * MIB, 8), 0, "cannot write %s", src);
+	f1 = transfer_ok("32 MiB random, --no-delta", "nod", src, out, no_delta);
+	f2 = transfer_ok("32 MiB random, --no-delta again", "nod", src, out, no_delta);
+	cr_expect_eq(f2.kept, 0, "--no-delta kept pages: %s", snd.out);
+	cr_expect_geq(f2.wire, 0.99 * f1.wire, "--no-delta moved %.0f, the first %.0f", f2.wire, f1.wire);
+	f3 = transfer_ok("32 MiB random, with delta", "nod", src, out, NULL);
+	cr_expect_eq(f3.kept, 32.0 * MIB / 4096, "the index saved by --no-delta sends: %s", snd.out);
+	cr_expect_lt(f3.wire, 0.01 * f1.wire, "moved %.0f, the first %.0f", f3.wire, f1.wire);
+}
+
+/* The sender's index describes another version than the receiver's copy
+ * (an old index put back on the sender): the trailer's digest differs from
+ * the receiver's record, the kept chunks are refused, and the file still
+ * arrives bit-identical. */
+Test(delta_any_size, index_of_another_version_is_refused_by_digest, .fini = teardown,
+     .timeout = 600)
+{
+	char src[128], out[128], sh[1024];
+	struct figures f;
+	uint64_t changed;
+
+	setup_pair("anydig");
+	snprintf(src, sizeof(src), "%s/vm.img", dir);
+	snprintf(out, sizeof(out), "%s/recv.img", dir);
+	cr_assert_eq(dwcp_xfer_make_image(src, 32 * MIB, 11), 0, "cannot write %s", src);
+	transfer_ok("v1", "dig", src, out, NULL);
+	/* The sender's index of v1, kept aside (node.c puts indexes in /tmp/dwcp-INSTANCE.index). */
+	cr_assert_eq(dwcp_xfer_sh(sh, sizeof(sh), "cp /tmp/dwcp-%s.index/*@dig@*.fpi %s/v1.fpi",
+				  pair.a.instance, dir), 0, "%s", sh);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 12, &changed), 0);
+	transfer_ok("v2", "dig", src, out, NULL);
+	cr_assert_eq(dwcp_xfer_sh(sh, sizeof(sh), "for f in /tmp/dwcp-%s.index/*@dig@*.fpi; do cp %s/v1.fpi \"$f\"; done",
+				  pair.a.instance, dir), 0, "%s", sh);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 13, &changed), 0);
+	f = transfer_ok("v3 against v1's index", "dig", src, out, NULL);
+	fprintf(stderr, "delta_any_size: another version's index: %.0f kept chunks refused, %.0f pages kept\n",
+		f.recv_rejected, f.kept);
+	cr_expect_gt(f.recv_rejected, 0, "the receiver refused no kept chunk: %s", rcv.out);
+}
