@@ -537,7 +537,10 @@ Test(upgrade, drain_holds_nothing_and_resume_lets_work_through, .fini = teardown
 	ops = simd_num("ops");
 	if (held != 0 || strcmp(simd_state(state, sizeof(state)), "DRAINING"))
 		UP_FAIL("after drain: svc-simd %s holding %.0f buffers", state, held);
-	/* Nothing moves while it is drained, though work waits for it. */
+	/* Nothing moves while it is drained, though work waits for it: more
+	 * work is allowed only now, so some is sure to be waiting however fast
+	 * the first allowance went through before the drain landed. */
+	__atomic_store_n(&sh->allowance, N_MAX / 4, __ATOMIC_RELEASE);
 	dwcp_test_sleep_ms(300);
 	guard(&l, true);
 	if (simd_num("ops") != ops || simd_num("buffers_held") != 0 || simd_num("link_in") == 0)
