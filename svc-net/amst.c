@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "common/keyfile.h"
 #include "common/log.h"
 #include "common/netaddr.h"
 #include "common/timeutil.h"

@@ -204,12 +204,11 @@ void net_on_auth(struct net *n, int c, const struct dwcp_frame_auth *a)
 	 * other way round. */
 	if (!dwcp_amst_auth_check(n->ka, k->outgoing, &k->hello_c, &k->hello_s, a->mac)) {
 		/* (an incoming one is counted as it closes in HS_WAIT_AUTH, conn.c) */
-		if (k->outgoing)
+		if (k->outgoing) {
 			__atomic_fetch_add(&n->ctx->at.shm.node->auth_failures, 1, __ATOMIC_RELAXED);
-		if (k->outgoing)
 			refuse_out(n, c, EKEYREJECTED,
 				   "the peer did not prove it holds this node's key: both nodes need the same [crypto] key_file");
-		else
+		} else
 			refuse(n, c, "authentication failed: the peer does not hold this node's key (or replayed an old handshake)");
 		return;
 	}
