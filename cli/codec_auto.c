@@ -28,6 +28,7 @@
 #include "common/ops/delta.h"
 #include "common/timeutil.h"
 #include "ipc/ctl_block.h"
+#include "ipc/route.h"
 #include "codec_auto.h"
 
 #define PAGE          4096u
@@ -100,7 +101,9 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 		goto nomem;
 	dwcp_cpu_detect(&cpu);
 	dwcp_delta_select(&a->dz, &cpu);
-	a->in.engines = 1;   /* one svc-simd compresses a stream's chunks */
+	/* Chunks spread over svc-simd's workers (ipc/route.h): they compress
+	 * a stream's chunks in parallel. */
+	a->in.engines = dwcp_route_workers(shm, DWCP_SLOT_SIMD);
 	/* Enough chunks to time the link, few enough not to matter on a
 	 * slow one: at most 1/8 of the stream (none: link unknown). */
 	a->probe_n = n_chunks / 8 < PROBE_CHUNKS ? (unsigned)(n_chunks / 8) : PROBE_CHUNKS;

@@ -29,7 +29,8 @@
 #define CFG_SHOW_MAX   80                  /* value characters quoted in a message */
 
 enum section { SEC_SUPERVISOR, SEC_POOL, SEC_LINK, SEC_RUNTIME, SEC_SERVICES, SEC_CRYPTO,
-	       SEC_MEM, SEC_COMPRESS, SEC_NET, SEC_PEERS, SEC_STREAM, SEC_RECV, SEC_GPU, SEC_COUNT };
+	       SEC_MEM, SEC_COMPRESS, SEC_NET, SEC_PEERS, SEC_STREAM, SEC_RECV, SEC_GPU, SEC_SIMD,
+	       SEC_COUNT };
 
 static const char *const section_names[SEC_COUNT] = {
 	[SEC_SUPERVISOR] = "supervisor",
@@ -45,6 +46,7 @@ static const char *const section_names[SEC_COUNT] = {
 	[SEC_STREAM] = "stream",
 	[SEC_RECV] = "recv",
 	[SEC_GPU] = "gpu",
+	[SEC_SIMD] = "simd",
 };
 
 static const char *const service_names[] = {
@@ -60,6 +62,7 @@ enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_COD
 #define F_PAGE     0x04   /* a multiple of 4096: payload buffers stay page-aligned (DMA, O_DIRECT) */
 #define F_EMPTY_OK 0x08   /* path may be "" */
 #define F_ABSOLUTE 0x10   /* a non-empty path must start with '/' */
+#define F_AUTO     0x20   /* K_U32 also accepts "auto", stored as 0 */
 
 struct key_desc {
 	enum section section;
@@ -97,6 +100,7 @@ static const struct key_desc keys[] = {
 	{ SEC_CRYPTO, K_PATH, F_EMPTY_OK | F_ABSOLUTE, "key_file", OFF(key_file), 0, 0 },
 	{ SEC_CRYPTO, K_BOOL, 0, "insecure", OFF(crypto_insecure), 0, 0 },
 	{ SEC_MEM, K_U32, 0, "delta_cache_mb", OFF(delta_cache_mb), 0, 65536 },
+	{ SEC_SIMD, K_U32, F_AUTO, "workers", OFF(simd_workers), 1, DWCP_CFG_MAX_WORKERS },
 	{ SEC_COMPRESS, K_U32, 0, "zstd_level", OFF(zstd_level), 1, 19 },
 	{ SEC_COMPRESS, K_U32, 0, "lz4_level", OFF(lz4_level), 1, 12 },
 	{ SEC_NET, K_ADDR, F_EMPTY_OK, "listen", OFF(net_listen), 0, 0 },
@@ -195,6 +199,8 @@ static int span_is(const struct span *sp, const char *word)
 
 static int u32_ok(const struct key_desc *k, uint64_t v)
 {
+	if ((k->flags & F_AUTO) && v == 0)
+		return 1;
 	if (v < k->min || v > k->max)
 		return 0;
 	if ((k->flags & F_POW2) && (v & (v - 1)) != 0)
@@ -254,6 +260,13 @@ static int codec_parse(const char *s, uint32_t *out)
 	return 0;
 }
 
+unsigned dwcp_config_workers(uint32_t setting, unsigned cpus)
+{
+	unsigned n = setting ? setting : cpus;
+
+	return n < 1 ? 1 : n > DWCP_CFG_MAX_WORKERS ? DWCP_CFG_MAX_WORKERS : n;
+}
+
 const char *dwcp_config_codec_name(uint32_t codec)
 {
 	return codec == DWCP_CFG_CODEC_ZSTD ? "zstd" : codec == DWCP_CFG_CODEC_LZ4 ? "lz4" :
@@ -282,8 +295,8 @@ static void expect_u32(const struct key_desc *k, char *buf, size_t len)
 	const char *what = k->flags & F_POW2 ? "a power of two" :
 			   k->flags & F_BYTES ? "a size in bytes" : "an integer";
 
-	snprintf(buf, len, "%s in %u..%u%s%s", what, k->min, k->max,
-		 k->flags & F_PAGE ? " that is a multiple of 4096" : "",
+	snprintf(buf, len, "%s%s in %u..%u%s%s", k->flags & F_AUTO ? "auto or " : "", what, k->min,
+		 k->max, k->flags & F_PAGE ? " that is a multiple of 4096" : "",
 		 k->flags & F_BYTES ? " (suffix K, M or G for KiB, MiB, GiB)" : "");
 }
 
@@ -388,6 +401,12 @@ static int parse_u32(const struct key_desc *k, const char *s, uint32_t *out)
 	unsigned long long v;
 	char *end;
 
+	if ((k->flags & F_AUTO) && strcmp(s, "auto") == 0) {
+		*out = 0;
+		return 1;
+	}
+	if ((k->flags & F_AUTO) && strcmp(s, "0") == 0)
+		return 0;   /* 0 is how auto is stored, not a value to write */
 	if (!isdigit((unsigned char)s[0]))
 		return 0;
 	errno = 0;
@@ -671,6 +690,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->spin_us = 50;
 	cfg->poll_mode = false;
 	cfg->delta_cache_mb = 64;
+	cfg->simd_workers = 0;   /* auto */
 	cfg->zstd_level = 1;
 	cfg->lz4_level = 1;
 	for (unsigned i = 0; i < N_SERVICE_NAMES; i++)

@@ -109,6 +109,10 @@ struct dwcp_config {
 	char     index_dir[DWCP_PATH_MAX]; /* index_dir; page indexes of sent streams and records
 	                               * of received ones (unchanged pages never travel);
 	                               * default DWCP_CFG_INDEX_DIR */
+	/* [simd] */
+	uint32_t simd_workers;        /* workers; auto | 1..DWCP_CFG_MAX_WORKERS; default auto (0):
+	                               * one svc-simd process per CPU this node may use, at most
+	                               * DWCP_CFG_MAX_WORKERS (dwcp_config_workers) */
 	/* [gpu] */
 	bool     gpu_cpu_backend;     /* cpu_backend; default false. true: without a CUDA device
 	                               * svc-gpu runs the chunk ops on the CPU (the same code as
@@ -120,6 +124,16 @@ struct dwcp_config {
 };
 
 #define DWCP_CFG_INDEX_DIR "/var/lib/dwcp/index"
+/* Workers of one service: its own slot plus the further worker slots
+ * (ipc/abi.h: DWCP_MAX_WORKERS; asserted where both are seen). */
+#define DWCP_CFG_MAX_WORKERS 32
+
+/**
+ * Workers to run for a `workers` setting: @p setting itself, or for auto
+ * (0) @p cpus (the CPUs this process may run on), capped at
+ * DWCP_CFG_MAX_WORKERS.
+ */
+unsigned dwcp_config_workers(uint32_t setting, unsigned cpus);
 
 /** "zstd", "lz4", "none". */
 const char *dwcp_config_codec_name(uint32_t codec);

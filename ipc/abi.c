@@ -19,6 +19,8 @@ const char *dwcp_abi_slot_name(unsigned slot)
 {
 	if (slot < DWCP_SLOT_CLIENT0)
 		return slot_names[slot];
+	if (dwcp_abi_is_worker_slot(slot))
+		return "worker";
 	if (slot < DWCP_MAX_SLOTS)
 		return "client";
 	return NULL;

@@ -19,16 +19,20 @@
 #ifdef DWCP_ABI_VERSION_OVERRIDE              /* tests build a mismatching binary */
 #define DWCP_ABI_VERSION ((uint32_t)DWCP_ABI_VERSION_OVERRIDE)
 #else
-#define DWCP_ABI_VERSION 6u   /* 4: the slot's drain flag; 5: finished transfers in the node part;
-                               * 6: [crypto] insecure, [net] handshake limits in the node part */
+#define DWCP_ABI_VERSION 7u   /* 4: the slot's drain flag; 5: finished transfers in the node part;
+                               * 6: [crypto] insecure, [net] handshake limits in the node part;
+                               * 7: worker slots and the route table (48 slots) */
 #endif
 
 /* Rendezvous: the memzone every process looks up after rte_eal_init. */
 #define DWCP_MZ_SHM      "dwcp_shm"
 
-/* Slots: 0 is the supervisor, 1..6 the services, the rest clients
- * (`dwcp send`, benchmarks, agents using the client API). */
-#define DWCP_MAX_SLOTS    16u
+/* Slots: 0 is the supervisor, 1..6 the services (each one's first
+ * worker), 7..15 clients (`dwcp send`, benchmarks, agents using the client
+ * API), 16..47 the further workers of services that run more than one
+ * ([simd] workers). A program step names a service by its first slot; the
+ * route table (ipc/route.h) says which slots serve it. */
+#define DWCP_MAX_SLOTS    48u
 #define DWCP_SLOT_SUP     0u
 #define DWCP_SLOT_NET     1u
 #define DWCP_SLOT_RDMA    2u
@@ -38,6 +42,8 @@
 #define DWCP_SLOT_PROF    6u
 #define DWCP_N_SERVICES   6u
 #define DWCP_SLOT_CLIENT0 7u
+#define DWCP_SLOT_WORKER0 16u
+#define DWCP_MAX_WORKERS  (1u + DWCP_MAX_SLOTS - DWCP_SLOT_WORKER0)   /* per service */
 #define DWCP_SLOT_NONE    0xffu
 
 /* One link per directed slot pair (src != dst). */
@@ -60,7 +66,13 @@ static inline unsigned dwcp_abi_link_id(unsigned src, unsigned dst)
 static inline unsigned dwcp_abi_link_src(unsigned link) { return link / DWCP_MAX_SLOTS; }
 static inline unsigned dwcp_abi_link_dst(unsigned link) { return link % DWCP_MAX_SLOTS; }
 
-/** Service name of a slot ("svc-simd"), "supervisor", "client" or NULL. */
+/** Slot @p slot is one of the further workers (not a service's first). */
+static inline int dwcp_abi_is_worker_slot(unsigned slot)
+{
+	return slot >= DWCP_SLOT_WORKER0 && slot < DWCP_MAX_SLOTS;
+}
+
+/** Service name of a slot ("svc-simd"), "supervisor", "client", "worker" or NULL. */
 const char *dwcp_abi_slot_name(unsigned slot);
 /** Slot of a service name; -EINVAL if @p name is not one of the six. */
 int dwcp_abi_service_slot(const char *name);

@@ -25,6 +25,7 @@
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
 #include "ipc/chunk_ops.h"
+#include "ipc/route.h"
 #include "ipc/shm.h"
 
 struct dwcp_chunk_hdr *dwcp_chunk_at(const struct dwcp_svc_ctx *ctx, uint32_t idx)
@@ -305,7 +306,7 @@ unsigned dwcp_chunk_op_alternate(unsigned slot, unsigned op)
 
 static bool slot_ready(const struct dwcp_shm *shm, unsigned slot)
 {
-	return slot < DWCP_MAX_SLOTS && dwcp_slot_state(&shm->ctl->slots[slot]) == DWCP_STATE_READY;
+	return dwcp_route_ready(shm, slot);
 }
 
 unsigned dwcp_chunk_op_engine(const struct dwcp_shm *shm, unsigned op)

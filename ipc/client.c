@@ -4,6 +4,7 @@
 #include "ipc/client.h"
 #include "ipc/link.h"
 #include "ipc/pool.h"
+#include "ipc/route.h"
 #include "common/timeutil.h"
 #include <unistd.h>
 
@@ -75,6 +76,7 @@ unsigned dwcp_client_submit(struct dwcp_client *c, const uint32_t *idx, unsigned
 	dst = dwcp_prog_slot(dwcp_client_hdr(c, idx[0])->prog[0]);
 	if (dst == 0 || dst >= DWCP_MAX_SLOTS || dst == c->at.slot)
 		return 0;
+	dst = dwcp_route_pick(&c->at.shm, c->at.slot, dst, &c->route_cursor);
 	k = dwcp_link_enqueue_burst(&c->at.shm, c->at.slot, dst, idx, n);
 	if (k) {
 		dwcp_stats_add(c->stats, DWCP_STAT_ENQUEUED, k);

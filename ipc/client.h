@@ -22,6 +22,7 @@ struct dwcp_client {
 	struct dwcp_attach at;
 	struct dwcp_stats *stats;
 	uint32_t cursor;            /* allocator scan position */
+	uint32_t route_cursor;      /* round-robin position of dwcp_route_pick */
 };
 
 /**

@@ -72,7 +72,9 @@ struct dwcp_slot_sup {              /* writer: supervisor; readers: all */
 	uint64_t recovery_ns;       /* died -> READY of the last restart */
 	char     name[32];
 	uint32_t drain;             /* 1: `dwcpctl drain`: take no new input (any generation) */
-	uint8_t  pad[128 - 84];
+	uint32_t service;           /* the service this slot works for (its first slot); 0: a client */
+	uint32_t worker;            /* 0 for a service's first slot, 1.. for its further workers */
+	uint8_t  pad[128 - 92];
 };
 
 struct dwcp_slot_svc {              /* writer: the process in the slot */
@@ -97,6 +99,7 @@ struct dwcp_slot {
 
 _Static_assert(sizeof(struct dwcp_slot_sup) == 128, "sup half is two lines");
 _Static_assert(offsetof(struct dwcp_slot_sup, drain) == 80, "drain flag offset is ABI");
+_Static_assert(offsetof(struct dwcp_slot_sup, service) == 84, "service offset is ABI");
 _Static_assert(sizeof(struct dwcp_slot_svc) == 128, "svc half is two lines");
 _Static_assert(offsetof(struct dwcp_slot, svc) % 64 == 0, "svc half on its own line");
 _Static_assert(offsetof(struct dwcp_slot, sleeping) % 64 == 0, "sleeping on its own line");
@@ -133,13 +136,24 @@ struct dwcp_ctl_block {
 	uint64_t dcache_size;       /* its bytes; 0 = none */
 	uint64_t off_node;          /* struct dwcp_node_part (ipc/streams.h) */
 	uint8_t  pad[1024 - 936];
+	/* The route table (ipc/route.h): which slots work for each service,
+	 * indexed by its first slot. writer: supervisor, once, before any
+	 * process attaches; readers: every producer, per routed burst. */
+	struct dwcp_route_ent {
+		uint8_t n;                        /* workers, >= 1 for an enabled service */
+		uint8_t slot[DWCP_MAX_WORKERS];   /* slot[0] is the service's own slot */
+		uint8_t pad[64 - 1 - DWCP_MAX_WORKERS];
+	} route[DWCP_SLOT_CLIENT0];
+	uint8_t  pad_route[2048 - 1024 - 64 * DWCP_SLOT_CLIENT0];
 	struct dwcp_slot slots[DWCP_MAX_SLOTS];
 };
 
 _Static_assert(offsetof(struct dwcp_ctl_block, abi_version) == 4, "version at 4 forever");
 _Static_assert(offsetof(struct dwcp_ctl_block, mempool_ops) == 136, "ops order offset");
-_Static_assert(offsetof(struct dwcp_ctl_block, slots) == 1024, "slots start at 1 KiB");
-_Static_assert(sizeof(struct dwcp_ctl_block) == 1024 + 16 * 384, "ctl block size is ABI");
+_Static_assert(offsetof(struct dwcp_ctl_block, route) == 1024, "route table at 1 KiB");
+_Static_assert(DWCP_MAX_WORKERS < 64, "a route entry is one line");
+_Static_assert(offsetof(struct dwcp_ctl_block, slots) == 2048, "slots start at 2 KiB");
+_Static_assert(sizeof(struct dwcp_ctl_block) == 2048 + DWCP_MAX_SLOTS * 384, "ctl block size is ABI");
 
 /** The state a user sees, derived from the two halves. */
 static inline enum dwcp_state dwcp_slot_state(const struct dwcp_slot *s)

@@ -97,6 +97,8 @@ static int start(struct rt *rt, struct dwcp_err *err)
 	int rc;
 
 	rt->ctx.stats = &rt->ctx.at.shm.stats[rt->ctx.at.slot];
+	rt->service = ctl->slots[rt->ctx.at.slot].sup.service ?
+			      ctl->slots[rt->ctx.at.slot].sup.service : rt->ctx.at.slot;
 	rt->spin_ns = (uint64_t)ctl->spin_us * 1000;
 	rt->hb_ns = (uint64_t)ctl->heartbeat_ms * 1000000;
 	rt->poll_mode = (int)ctl->poll_mode;

@@ -11,6 +11,8 @@
 struct rt {
 	struct dwcp_svc_ctx ctx;
 	const struct dwcp_svc *svc;
+	unsigned service;            /* the service slot this worker serves (route.h) */
+	uint32_t route_cursor;       /* round-robin position of dwcp_route_pick */
 	uint32_t park[PARK_MAX];         /* outputs waiting for room on their link */
 	unsigned n_park;
 	uint32_t retry[PARK_MAX];        /* inputs whose step asked to be called again */

@@ -29,6 +29,7 @@
 #include "ipc/chunk_ops.h"
 #include "ipc/link.h"
 #include "ipc/pool.h"
+#include "ipc/route.h"
 #include "ipc/svc_runtime.h"
 #include "ipc/svc_rt_internal.h"
 
@@ -115,12 +116,13 @@ static int do_step(struct rt *rt, uint32_t idx, struct dwcp_buf_hdr *h, unsigned
 #define STEPS_KEPT  (-3)   /* the service kept it (DWCP_SVC_KEEP) */
 
 /* Modelled in tests/model/outofplace.pml and keep.pml (svc: run_steps). */
-/* Do every step of *@pidx that names this slot. @return the slot the
- * buffer (*@pidx, which a step may have replaced) goes to next, or
- * STEPS_DONE / STEPS_RETRY. */
+/* Do every step of *@pidx that names this slot's service (a worker does
+ * all of a chunk's steps for its service in one visit). @return the step
+ * slot the buffer (*@pidx, which a step may have replaced) goes to next
+ * (forward() picks the worker), or STEPS_DONE / STEPS_RETRY. */
 static int run_steps(struct rt *rt, uint32_t *pidx)
 {
-	const unsigned me = rt->ctx.at.slot;
+	const unsigned me = rt->service;
 	uint32_t idx = *pidx;
 	struct dwcp_buf_hdr *h = dwcp_shm_hdr(&rt->ctx.at.shm, idx);
 
@@ -172,11 +174,23 @@ static int run_steps(struct rt *rt, uint32_t *pidx)
  * parked. The input a buffer was made from is freed once it has left
  * (read before the enqueue: after it the buffer is someone else's).
  * @return buffers that left. */
-static unsigned forward(struct rt *rt, const uint32_t *idx, const int *dst, unsigned n)
+static unsigned forward(struct rt *rt, const uint32_t *idx, int *dst, unsigned n)
 {
 	const struct dwcp_shm *shm = &rt->ctx.at.shm;
 	uint32_t group[PARK_MAX], parent[PARK_MAX];
-	unsigned sent = 0;
+	unsigned sent = 0, picked[DWCP_SLOT_CLIENT0] = { 0 };
+
+	/* One worker per service per burst: a burst stays together on one
+	 * link, and the next burst may go elsewhere. */
+	for (unsigned i = 0; i < n; i++) {
+		unsigned d = (unsigned)dst[i];
+
+		if (d >= DWCP_SLOT_CLIENT0)
+			continue;
+		if (!picked[d])
+			picked[d] = dwcp_route_pick(shm, rt->ctx.at.slot, d, &rt->route_cursor);
+		dst[i] = (int)picked[d];
+	}
 
 	for (unsigned d = 1; d < DWCP_MAX_SLOTS; d++) {
 		unsigned g = 0, k;

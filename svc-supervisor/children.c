@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include "ipc/link.h"
 #include "ipc/pool.h"
 #include "ipc/reclaim.h"
+#include "ipc/route.h"
 #include "sup_internal.h"
 
 #define STABLE_NS   (10ull * 1000000000ull)  /* up this long: next death restarts at once */
@@ -62,6 +64,49 @@ static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents);
 static void on_restart_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
+/* CPUs this process may run on: what `workers = auto` sizes itself to. */
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+_Static_assert(DWCP_CFG_MAX_WORKERS <= DWCP_MAX_WORKERS, "config allows more workers than slots");
+
+/* Give svc-simd its further worker slots and publish every service's
+ * route entry (before any process attaches: the table is written once). */
+static void assign_workers(struct sup *s)
+{
+	struct dwcp_ctl_block *ctl = s->shm.ctl;
+	unsigned extra[DWCP_MAX_WORKERS], n_extra = 0, next = DWCP_SLOT_WORKER0;
+
+	for (unsigned svc = 1; svc < DWCP_SLOT_CLIENT0; svc++) {
+		n_extra = 0;
+		if (svc == DWCP_SLOT_SIMD && s->child[svc].enabled) {
+			unsigned want = dwcp_config_workers(s->cfg.simd_workers, usable_cpus());
+
+			while (n_extra + 1 < want && next < DWCP_MAX_SLOTS) {
+				struct sup_child *c = &s->child[next];
+
+				c->enabled = true;
+				snprintf(ctl->slots[next].sup.name, sizeof(ctl->slots[next].sup.name),
+					 "%s.%u", dwcp_abi_slot_name(svc), n_extra + 1);
+				extra[n_extra++] = next++;
+			}
+			if (n_extra)
+				DWCP_INFO("%s: %u workers (slots %u and %u..%u; [simd] workers = %s)",
+					  dwcp_abi_slot_name(svc), n_extra + 1, svc, extra[0],
+					  extra[n_extra - 1], s->cfg.simd_workers ? "N" : "auto");
+		}
+		dwcp_route_publish(ctl, svc, extra, n_extra);
+	}
+}
+
 void sup_children_init(struct sup *s)
 {
 	for (unsigned i = 0; i < DWCP_MAX_SLOTS; i++) {
@@ -71,7 +116,7 @@ void sup_children_init(struct sup *s)
 		c->sup = s;
 		c->slot = i;
 		c->pidfd = -1;
-		c->is_client = i >= DWCP_SLOT_CLIENT0;
+		c->is_client = i >= DWCP_SLOT_CLIENT0 && !dwcp_abi_is_worker_slot(i);
 		c->backoff_ms = s->cfg.backoff_ms;
 		ev_init(&c->pid_w, on_pidfd);
 		c->pid_w.data = c;
@@ -80,7 +125,7 @@ void sup_children_init(struct sup *s)
 		ev_init(&c->kill_w, on_kill_timer);
 		c->kill_w.data = c;
 		snprintf(s->shm.ctl->slots[i].sup.name, sizeof(s->shm.ctl->slots[i].sup.name), "%s",
-			 c->is_client ? "" : n);
+			 i < DWCP_SLOT_CLIENT0 ? n : "");
 		s->shm.ctl->slots[i].sup.kind = c->is_client;
 		s->shm.ctl->slots[i].sup.generation = 0;
 		sup_upgrade_init(c);
@@ -91,11 +136,24 @@ void sup_children_init(struct sup *s)
 		if (slot > 0)
 			s->child[slot].enabled = true;
 	}
-	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0; i++)
+	assign_workers(s);
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
+		if (!sup_is_service_slot(i) || (dwcp_abi_is_worker_slot(i) && !s->child[i].enabled))
+			continue;
 		if (!s->child[i].enabled)
 			sup_child_set_state(&s->child[i], DWCP_SUP_STOPPED, "not enabled in [services]");
 		else if (s->cfg.systemd_services)
 			sup_child_set_state(&s->child[i], DWCP_SUP_STARTING, "waiting for its systemd unit");
+	}
+}
+
+int sup_slot_by_name(const struct sup *s, const char *name)
+{
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+		if (sup_is_service_slot(i) && s->shm.ctl->slots[i].sup.name[0] &&
+		    strcmp(s->shm.ctl->slots[i].sup.name, name) == 0)
+			return (int)i;
+	return -EINVAL;
 }
 
 void sup_child_watch(struct sup_child *c, pid_t pid, int pidfd, bool spawned)
@@ -135,7 +193,8 @@ const char *sup_child_binary(const struct sup_child *c, char *buf, size_t n)
 	if (c->bin[0])
 		snprintf(buf, n, "%s", c->bin);
 	else
-		snprintf(buf, n, "%s/%s", c->sup->bin_dir, name_of(c));
+		snprintf(buf, n, "%s/%s", c->sup->bin_dir,
+			 dwcp_abi_slot_name(dwcp_route_service_of(&c->sup->shm, c->slot)));
 	return buf;
 }
 
@@ -346,10 +405,10 @@ bool sup_children_none_alive(const struct sup *s)
 
 bool sup_children_all_up(const struct sup *s)
 {
-	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0; i++) {
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
 		enum dwcp_state st;
 
-		if (!s->child[i].enabled)
+		if (!sup_is_service_slot(i) || !s->child[i].enabled)
 			continue;
 		st = dwcp_slot_state(&s->shm.ctl->slots[i]);
 		if (st != DWCP_STATE_READY && st != DWCP_STATE_STANDBY)

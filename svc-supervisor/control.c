@@ -35,6 +35,7 @@
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/ctl_msg.h"
+#include "ipc/route.h"
 #include "sup_internal.h"
 
 typedef void (*handler_fn)(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req);
@@ -81,19 +82,32 @@ void sup_control_answer(struct sup_child *c, int status, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A service says which service it is, not which worker: the one we
+ * spawned is found by its pid; one started by someone else (systemd, an
+ * operator) takes the first enabled worker slot of its service that has
+ * no process. */
 static int hello_service_slot(struct sup_conn *cn, const struct dwcp_ctl_hello *h, pid_t pid)
 {
 	struct sup *s = cn->sup;
 	int slot = dwcp_abi_service_slot(h->name);
+	const struct dwcp_route_ent *r;
 	struct sup_child *c;
 
 	if (slot < 0) {
 		reply_text(cn, DWCP_CTL_HELLO, -EINVAL, "'%s' is not a dwcp service", h->name);
 		return -1;
 	}
+	r = &s->shm.ctl->route[slot];
+	for (unsigned k = 0; k < r->n; k++)
+		if (s->child[r->slot[k]].pid == pid)
+			return r->slot[k];      /* the process we spawned */
+	for (unsigned k = 1; k < r->n; k++)
+		if (s->child[r->slot[k]].enabled && !s->child[r->slot[k]].pid &&
+		    s->child[slot].pid) {
+			slot = r->slot[k];
+			break;
+		}
 	c = &s->child[slot];
-	if (c->pid == pid)
-		return slot;               /* the process we spawned */
 	if (c->pid) {
 		reply_text(cn, DWCP_CTL_HELLO, -EBUSY,
 			   "%s already runs as pid %d (generation %u): use `dwcpctl restart %s`",
@@ -119,7 +133,7 @@ static int hello_client_slot(struct sup_conn *cn, pid_t pid)
 	struct sup *s = cn->sup;
 	unsigned held = 0;
 
-	for (unsigned i = DWCP_SLOT_CLIENT0; i < DWCP_MAX_SLOTS; i++)
+	for (unsigned i = DWCP_SLOT_CLIENT0; i < DWCP_SLOT_WORKER0; i++)
 		held += s->child[i].pid == pid;
 	if (held >= s->cfg.client_slots_per_pid) {
 		DWCP_WARN("control: pid %d asked for client slot %u; refused", (int)pid, held + 1);
@@ -129,7 +143,7 @@ static int hello_client_slot(struct sup_conn *cn, pid_t pid)
 			   s->cfg.client_slots_per_pid);
 		return -1;
 	}
-	for (unsigned i = DWCP_SLOT_CLIENT0; i < DWCP_MAX_SLOTS; i++) {
+	for (unsigned i = DWCP_SLOT_CLIENT0; i < DWCP_SLOT_WORKER0; i++) {
 		struct sup_child *c = &s->child[i];
 		int pidfd;
 
@@ -144,7 +158,7 @@ static int hello_client_slot(struct sup_conn *cn, pid_t pid)
 	}
 	reply_text(cn, DWCP_CTL_HELLO, -EBUSY,
 		   "all %u client slots of instance '%s' are in use: `dwcpctl status` lists the clients holding them",
-		   DWCP_MAX_SLOTS - DWCP_SLOT_CLIENT0, s->cfg.instance);
+		   DWCP_SLOT_WORKER0 - DWCP_SLOT_CLIENT0, s->cfg.instance);
 	return -1;
 }
 
@@ -173,7 +187,8 @@ static void refuse_hello(struct sup_conn *cn, struct sup_child *succ, int status
 static int hello_successor(struct sup_conn *cn, struct sup_child *c,
 			   const struct dwcp_ctl_hello *h, struct dwcp_ctl_hello_reply *r)
 {
-	if (h->role != DWCP_ROLE_SERVICE || dwcp_abi_service_slot(h->name) != (int)c->slot) {
+	if (h->role != DWCP_ROLE_SERVICE ||
+	    dwcp_abi_service_slot(h->name) != (int)dwcp_route_service_of(&cn->sup->shm, c->slot)) {
 		refuse_hello(cn, c, -EINVAL, "the new binary says it is %s '%s', not %s",
 			     h->role == DWCP_ROLE_SERVICE ? "service" : "client", h->name,
 			     cn->sup->shm.ctl->slots[c->slot].sup.name);
@@ -251,13 +266,12 @@ static void do_status(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req)
 static void do_restart(struct sup_conn *cn, const struct dwcp_ctl_req_ext *x)
 {
 	const struct dwcp_ctl_req *req = &x->req;
-	int slot = dwcp_abi_service_slot(req->u.target.name);
+	int slot = sup_slot_by_name(cn->sup, req->u.target.name);
 	struct sup_child *c;
 
 	if (slot < 0) {
-		reply_text(cn, DWCP_CTL_RESTART, -EINVAL,
-			   "'%s' is not a dwcp service (svc-net, svc-rdma, svc-gpu, svc-simd, svc-mem, svc-prof)",
-			   req->u.target.name);
+		reply_text(cn, DWCP_CTL_RESTART, -EINVAL, "'%s' is not a dwcp service (%s)",
+			   req->u.target.name, SUP_SERVICE_NAMES);
 		return;
 	}
 	if (cn->sup->cfg.systemd_services) {

@@ -34,13 +34,12 @@ static struct dwcp_slot *pub(const struct sup_child *c)
 /* The slot named by a DRAIN/RESUME, or NULL after answering why not. */
 static struct sup_child *target(struct sup_conn *cn, enum dwcp_ctl_type t, const char *name)
 {
-	int slot = dwcp_abi_service_slot(name);
+	int slot = sup_slot_by_name(cn->sup, name);
 	struct sup_child *c;
 
 	if (slot < 0) {
-		sup_control_reply(cn, t, -EINVAL,
-				  "'%s' is not a dwcp service (svc-net, svc-rdma, svc-gpu, svc-simd, svc-mem, svc-prof)",
-				  name);
+		sup_control_reply(cn, t, -EINVAL, "'%s' is not a dwcp service (%s)", name,
+				  SUP_SERVICE_NAMES);
 		return NULL;
 	}
 	c = &cn->sup->child[slot];

@@ -267,8 +267,8 @@ static int run(struct sup *s, bool daemon_child)
 	start_watchers(s);
 	DWCP_INFO("instance '%s' up: pid %d, %u buffers of %u bytes, services from %s",
 		  s->cfg.instance, (int)getpid(), s->shm.n_bufs, s->shm.buf_size, s->bin_dir);
-	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0 && !s->cfg.systemd_services; i++)
-		if (s->child[i].enabled && sup_child_spawn(&s->child[i]) != 0)
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS && !s->cfg.systemd_services; i++)
+		if (sup_is_service_slot(i) && s->child[i].enabled && sup_child_spawn(&s->child[i]) != 0)
 			sup_child_request_restart(&s->child[i]);
 	ev_run(s->loop, 0);
 	sup_control_close(s);

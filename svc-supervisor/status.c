@@ -54,10 +54,10 @@ void sup_status_sample(struct sup *s)
 		sample_child(&s->child[i], now);
 }
 
-static const char *peer_name(unsigned slot, char *buf, size_t n)
+static const char *peer_name(const struct sup *s, unsigned slot, char *buf, size_t n)
 {
-	if (slot < DWCP_SLOT_CLIENT0)
-		return dwcp_abi_slot_name(slot);
+	if (sup_is_service_slot(slot))
+		return s->shm.ctl->slots[slot].sup.name;
 	snprintf(buf, n, "client%u", slot);
 	return buf;
 }
@@ -66,7 +66,8 @@ static bool slot_active(const struct sup *s, unsigned slot)
 {
 	enum dwcp_state st = dwcp_slot_state(&s->shm.ctl->slots[slot]);
 
-	return slot != DWCP_SLOT_SUP && (st != DWCP_STATE_EMPTY || slot < DWCP_SLOT_CLIENT0);
+	return slot != DWCP_SLOT_SUP && (st != DWCP_STATE_EMPTY || slot < DWCP_SLOT_CLIENT0 ||
+					 (sup_is_service_slot(slot) && s->child[slot].enabled));
 }
 
 static cJSON *links_json(const struct sup *s, unsigned slot, unsigned *in, unsigned *out)
@@ -86,7 +87,7 @@ static cJSON *links_json(const struct sup *s, unsigned slot, unsigned *in, unsig
 		*in += din;
 		*out += dout;
 		l = cJSON_CreateObject();
-		cJSON_AddStringToObject(l, "peer", peer_name(x, b1, sizeof(b1)));
+		cJSON_AddStringToObject(l, "peer", peer_name(s, x, b1, sizeof(b1)));
 		cJSON_AddNumberToObject(l, "in", din);
 		cJSON_AddNumberToObject(l, "out", dout);
 		cJSON_AddItemToArray(arr, l);
@@ -144,7 +145,7 @@ static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 	unsigned in, out;
 	char nb[16];
 
-	cJSON_AddStringToObject(o, "name", c->is_client ? peer_name(i, nb, sizeof(nb)) : p->sup.name);
+	cJSON_AddStringToObject(o, "name", c->is_client ? peer_name(s, i, nb, sizeof(nb)) : p->sup.name);
 	if (c->is_client)
 		cJSON_AddStringToObject(o, "label", p->sup.name);
 	cJSON_AddNumberToObject(o, "slot", i);
@@ -165,6 +166,8 @@ static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 		static const char *const phases[] = { "", "attaching", "handover", "starting",
 						      "standby" };
 
+		cJSON_AddStringToObject(o, "service", dwcp_abi_slot_name(p->sup.service));
+		cJSON_AddNumberToObject(o, "worker", p->sup.worker);
 		cJSON_AddBoolToObject(o, "drained", __atomic_load_n(&p->sup.drain, __ATOMIC_ACQUIRE));
 		cJSON_AddNumberToObject(o, "upgrades", c->upgrades);
 		cJSON_AddNumberToObject(o, "last_upgrade_pause_ms", c->blackout_ns / 1e6);
@@ -210,9 +213,9 @@ char *sup_status_json(struct sup *s)
 	sv = cJSON_AddArrayToObject(root, "services");
 	cl = cJSON_AddArrayToObject(root, "clients");
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
-		if (i < DWCP_SLOT_CLIENT0)
+		if (i < DWCP_SLOT_CLIENT0 || (sup_is_service_slot(i) && s->child[i].enabled))
 			cJSON_AddItemToArray(sv, slot_json(s, i, now));
-		else if (slot_active(s, i))
+		else if (!sup_is_service_slot(i) && slot_active(s, i))
 			cJSON_AddItemToArray(cl, slot_json(s, i, now));
 	}
 	out = cJSON_PrintUnformatted(root);

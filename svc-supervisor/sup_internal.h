@@ -125,8 +125,23 @@ int sup_node_lock(struct sup *s, struct dwcp_err *err);
 int sup_node_up(struct sup *s, struct dwcp_err *err);
 void sup_node_down(struct sup *s);
 
+/** A service's slot: one of the six, or a further worker of one. */
+static inline bool sup_is_service_slot(unsigned slot)
+{
+	return (slot >= 1 && slot < DWCP_SLOT_CLIENT0) || dwcp_abi_is_worker_slot(slot);
+}
+
 /* children.c: spawning, the death handler, heartbeats, restarts. */
+/** Slots, names, workers and the route table, from the config. */
 void sup_children_init(struct sup *s);
+/**
+ * The service slot named @p name ("svc-simd", or a further worker's
+ * "svc-simd.2" as `dwcpctl status` shows it). @return the slot or -EINVAL.
+ */
+int sup_slot_by_name(const struct sup *s, const char *name);
+/** The text naming what @p sup_slot_by_name accepts, for error messages. */
+#define SUP_SERVICE_NAMES "svc-net, svc-rdma, svc-gpu, svc-simd, svc-mem, svc-prof, or a worker of one as `dwcpctl status` names it (svc-simd.1)"
+
 int sup_child_spawn(struct sup_child *c);
 /** fork+exec @p path for slot @p c (with --takeover when @p takeover);
  * @return 0 with *@p pid / *@p pidfd, or -errno (logged). */

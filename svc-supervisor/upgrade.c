@@ -81,8 +81,8 @@ void sup_upgrade_init(struct sup_child *c)
 
 struct sup_child *sup_upgrade_successor_of(struct sup *s, pid_t pid)
 {
-	for (unsigned i = 1; i < DWCP_SLOT_CLIENT0; i++)
-		if (s->child[i].up.pid && s->child[i].up.pid == pid)
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+		if (sup_is_service_slot(i) && s->child[i].up.pid && s->child[i].up.pid == pid)
 			return &s->child[i];
 	return NULL;
 }
@@ -229,14 +229,13 @@ static int spawn_successor(struct sup_child *c, const char *path)
 void sup_upgrade_request(struct sup_conn *cn, const struct dwcp_ctl_req_ext *req)
 {
 	const char *name = req->req.u.upgrade.name, *path = req->text;
-	int slot = dwcp_abi_service_slot(name), rc;
+	int slot = sup_slot_by_name(cn->sup, name), rc;
 	struct sup_child *c;
 	char msg[3 * DWCP_CTL_TEXT_MAX];
 
 	if (slot < 0) {
-		sup_control_reply(cn, DWCP_CTL_UPGRADE, -EINVAL,
-				  "'%s' is not a dwcp service (svc-net, svc-rdma, svc-gpu, svc-simd, svc-mem, svc-prof)",
-				  name);
+		sup_control_reply(cn, DWCP_CTL_UPGRADE, -EINVAL, "'%s' is not a dwcp service (%s)",
+				  name, SUP_SERVICE_NAMES);
 		return;
 	}
 	c = &cn->sup->child[slot];

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,14 @@ static void check_device_state(const cJSON *st, const char *inst, const char *sv
 			 "%s STANDBY reason '%s' lacks '%s'", svc, reason, standby_reason);
 }
 
+static unsigned simd_workers(void)
+{
+	cpu_set_t set;
+	unsigned n = sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+
+	return n < 1 ? 1 : n > 32 ? 32 : n;
+}
+
 Test(node, start_brings_up_all_six, .fini = teardown, .timeout = 300)
 {
 	static const char *const num_fields[] = { "pid", "generation", "restarts", "uptime_s",
@@ -153,16 +162,24 @@ Test(node, start_brings_up_all_six, .fini = teardown, .timeout = 300)
 	svcs = cJSON_GetObjectItemCaseSensitive(st, "services");
 	DWCP_NODE_ASSERT(node.instance, cJSON_IsObject(st) && cJSON_IsArray(svcs),
 			 "status is not {\"services\": [...]}");
-	DWCP_NODE_ASSERT(node.instance, cJSON_GetArraySize(svcs) == DWCP_TEST_SERVICES,
-			 "%d services listed", cJSON_GetArraySize(svcs));
+	/* The six, then svc-simd's further workers: [simd] workers = auto
+	 * runs one per CPU this node may use (at most 32). */
+	DWCP_NODE_ASSERT(node.instance,
+			 cJSON_GetArraySize(svcs) == (int)(DWCP_TEST_SERVICES + simd_workers() - 1),
+			 "%d services listed, expected the six and %u more svc-simd workers",
+			 cJSON_GetArraySize(svcs), simd_workers() - 1);
 	cJSON_ArrayForEach(s, svcs) {
 		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(s, "name");
+		char want[32];
 
 		DWCP_NODE_ASSERT(node.instance, cJSON_IsObject(s), "services[%u] is not an object", i);
 		check_field(node.instance, s, "name", true);
-		DWCP_NODE_ASSERT(node.instance, !strcmp(nm->valuestring, dwcp_test_service_names[i]),
-				 "services[%u] is %s, expected %s", i, nm->valuestring,
-				 dwcp_test_service_names[i]);
+		if (i < DWCP_TEST_SERVICES)
+			snprintf(want, sizeof(want), "%s", dwcp_test_service_names[i]);
+		else
+			snprintf(want, sizeof(want), "svc-simd.%u", i - DWCP_TEST_SERVICES + 1);
+		DWCP_NODE_ASSERT(node.instance, !strcmp(nm->valuestring, want),
+				 "services[%u] is %s, expected %s", i, nm->valuestring, want);
 		check_field(node.instance, s, "state", true);
 		check_field(node.instance, s, "reason", true);
 		for (unsigned k = 0; k < sizeof(num_fields) / sizeof(num_fields[0]); k++)

@@ -1,0 +1,68 @@
+/* Routing over workers: which slot a buffer for a service goes to.
+ *
+ * A program step names a service by its first slot (DWCP_SLOT_SIMD); a
+ * service may run as several workers, each its own process and slot with
+ * its own links, heartbeat, restart and upgrade. The supervisor publishes
+ * which slots work for which service in the control block's route table
+ * before any process attaches (ctl_block.h), and each slot's sup half says
+ * which service it works for. Whoever owns a buffer picks the worker at
+ * the moment it forwards it:
+ *
+ *   - a service with one worker: its slot, always (what every hop paid
+ *     before workers existed: no slot state is read);
+ *   - else the READY worker with the fewest buffers waiting in the link
+ *     from the caller, ties broken round-robin from the caller's cursor,
+ *     so an idle node spreads work evenly and a busy or slow worker gets
+ *     less;
+ *   - no worker READY: the service's first slot, where the buffer waits
+ *     for that slot's next generation, as with one worker.
+ *
+ * A worker that is restarting, drained or upgrading is not READY and gets
+ * nothing new; what sits in its input link waits for its next generation
+ * (ownership is the link's, ipc/buf_hdr.h). A worker does every step of a
+ * chunk that names its service in one visit (svc_runtime.c): compress,
+ * seal and checksum are one handoff, not three.
+ *
+ * Concurrency: any process, on buffers it owns; reads the table (written
+ * once) and slot states and link counts (snapshots).
+ */
+#ifndef DWCP_IPC_ROUTE_H
+#define DWCP_IPC_ROUTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ipc/shm.h"
+
+/** The service slot @p slot works for: itself for a service's first slot,
+ * the service for a further worker, 0 for the supervisor and clients. */
+static inline unsigned dwcp_route_service_of(const struct dwcp_shm *shm, unsigned slot)
+{
+	return slot < DWCP_MAX_SLOTS ? shm->ctl->slots[slot].sup.service : 0;
+}
+
+/** Workers of service @p svc (1 for a service without further workers). */
+static inline unsigned dwcp_route_workers(const struct dwcp_shm *shm, unsigned svc)
+{
+	return svc < DWCP_SLOT_CLIENT0 && shm->ctl->route[svc].n ? shm->ctl->route[svc].n : 1;
+}
+
+/**
+ * The slot to enqueue a buffer for step slot @p dst on, from slot @p from.
+ * @p dst that is not a service (a client's DELIVER) is returned as it is.
+ * @p cursor: the caller's private round-robin position.
+ */
+unsigned dwcp_route_pick(const struct dwcp_shm *shm, unsigned from, unsigned dst,
+			 uint32_t *cursor);
+
+/** Whether at least one worker of service @p svc is READY. */
+bool dwcp_route_ready(const struct dwcp_shm *shm, unsigned svc);
+
+/**
+ * Fill the route table for one service (supervisor, before any process
+ * attaches): its own slot @p svc and @p n_extra further worker slots.
+ */
+void dwcp_route_publish(struct dwcp_ctl_block *ctl, unsigned svc, const unsigned *extra,
+			unsigned n_extra);
+
+#endif

@@ -1,0 +1,58 @@
+/* [simd] workers: auto (the default) or 1..32; auto sizes itself to the
+ * CPUs the node may use, capped at 32 (the worker slots there are). */
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "common/config.h"
+
+static int parse(struct dwcp_config *c, const char *text, struct dwcp_err *e)
+{
+	memset(e, 0, sizeof(*e));
+	dwcp_config_defaults(c);
+	return dwcp_config_parse(c, text, "t.ini", e);
+}
+
+Test(config_workers, default_is_auto_and_auto_follows_the_cpus)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	cr_assert_eq(parse(&c, "", &e), 0, "%s", e.msg);
+	cr_assert_eq(c.simd_workers, 0u, "default is not auto: %u", c.simd_workers);
+	cr_assert_eq(dwcp_config_validate(&c, &e), 0, "the defaults do not validate: %s", e.msg);
+	cr_expect_eq(dwcp_config_workers(c.simd_workers, 2), 2u);
+	cr_expect_eq(dwcp_config_workers(c.simd_workers, 1), 1u);
+	cr_expect_eq(dwcp_config_workers(c.simd_workers, 0), 1u, "no CPU count still runs one");
+	cr_expect_eq(dwcp_config_workers(c.simd_workers, 128), 32u, "auto is capped at 32");
+	cr_assert_eq(parse(&c, "[simd]\nworkers = auto\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(c.simd_workers, 0u);
+}
+
+Test(config_workers, a_number_is_taken_as_it_is)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	cr_assert_eq(parse(&c, "[simd]\nworkers = 3\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(dwcp_config_workers(c.simd_workers, 64), 3u);
+	cr_assert_eq(parse(&c, "[simd]\nworkers = 32\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(dwcp_config_workers(c.simd_workers, 2), 32u);
+}
+
+Test(config_workers, out_of_range_is_refused_naming_what_is_accepted)
+{
+	static const char *const bad[] = { "0", "33", "-1", "many", "" };
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "[simd]\nworkers = %s\n", bad[i]);
+		cr_expect_neq(parse(&c, text, &e), 0, "workers = '%s' accepted", bad[i]);
+		cr_expect(strstr(e.msg, "[simd] workers") && strstr(e.msg, "auto or an integer in 1..32"),
+			  "workers = '%s': %s", bad[i], e.msg);
+	}
+}

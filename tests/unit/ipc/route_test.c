@@ -1,0 +1,145 @@
+/* Routing over workers (ipc/route.h) on a region formatted in plain
+ * memory, without EAL: the route table the supervisor publishes, and the
+ * worker a producer's buffer goes to.
+ *
+ * What a user of workers checks: an idle node spreads work over every
+ * READY worker (round-robin, not all on the first); a worker with a
+ * backlog gets less; a worker that is not READY (restarting, drained,
+ * upgrading) gets nothing new; with none READY the buffer goes to the
+ * service's own slot to wait for its next generation; a service without
+ * further workers and a client's DELIVER are never rerouted. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "ipc/link.h"
+#include "ipc/pool.h"
+#include "ipc/route.h"
+
+#define P      DWCP_SLOT_CLIENT0   /* producer slot */
+#define S      DWCP_SLOT_SIMD
+#define NBUFS  256u
+
+static struct region {
+	void *base;
+	size_t size;
+	struct dwcp_shm shm;
+} R;
+
+static const unsigned W[] = { DWCP_SLOT_WORKER0, DWCP_SLOT_WORKER0 + 1 };   /* S's further workers */
+
+static void set_ready(unsigned slot, bool ready)
+{
+	struct dwcp_slot *s = &R.shm.ctl->slots[slot];
+
+	s->sup.state = ready ? DWCP_SUP_RUNNING : DWCP_SUP_DEAD;
+	s->sup.generation = 1;
+	s->svc.generation = 1;
+	s->svc.state = DWCP_SVC_READY;
+}
+
+static void setup(void)
+{
+	struct dwcp_shm_params p = {
+		.n_bufs = NBUFS, .buf_size = 4096, .link_depth = 64, .instance = "unit",
+	};
+	struct dwcp_err err = { 0 };
+	int rc;
+
+	R.size = dwcp_shm_size(&p);
+	R.base = aligned_alloc(4096, (R.size + 4095) & ~(size_t)4095);
+	cr_assert_not_null(R.base);
+	rc = dwcp_shm_format(R.base, R.size, &p, &R.shm, &err);
+	cr_assert_eq(rc, 0, "dwcp_shm_format: %d %s", rc, err.msg);
+	for (unsigned svc = 1; svc < DWCP_SLOT_CLIENT0; svc++)
+		dwcp_route_publish(R.shm.ctl, svc, W, svc == S ? 2 : 0);
+	set_ready(S, true);
+	set_ready(W[0], true);
+	set_ready(W[1], true);
+	set_ready(DWCP_SLOT_NET, true);
+}
+
+static void teardown(void)
+{
+	free(R.base);
+}
+
+/* Put @p n buffers on the link P -> @p dst (a backlog nobody consumes). */
+static void backlog(unsigned dst, unsigned n)
+{
+	uint32_t idx[64], cursor = 0;
+
+	cr_assert_eq(dwcp_pool_alloc_burst(&R.shm, P, 1, idx, n, &cursor), n);
+	cr_assert_eq(dwcp_link_enqueue_burst(&R.shm, P, dst, idx, n), n);
+}
+
+TestSuite(route, .init = setup, .fini = teardown);
+
+Test(route, table_names_each_worker_and_its_service)
+{
+	cr_expect_eq(dwcp_route_workers(&R.shm, S), 3);
+	cr_expect_eq(dwcp_route_workers(&R.shm, DWCP_SLOT_MEM), 1);
+	cr_expect_eq(dwcp_route_service_of(&R.shm, S), S);
+	cr_expect_eq(dwcp_route_service_of(&R.shm, W[1]), S);
+	cr_expect_eq(R.shm.ctl->slots[W[1]].sup.worker, 2);
+	cr_expect_eq(dwcp_route_service_of(&R.shm, P), 0, "a client works for no service");
+}
+
+Test(route, idle_workers_share_the_work_round_robin)
+{
+	unsigned hits[DWCP_MAX_SLOTS] = { 0 };
+	uint32_t cursor = 0;
+
+	for (unsigned i = 0; i < 30; i++)
+		hits[dwcp_route_pick(&R.shm, P, S, &cursor)]++;
+	cr_expect_eq(hits[S], 10, "svc-simd got %u of 30", hits[S]);
+	cr_expect_eq(hits[W[0]], 10, "worker 1 got %u of 30", hits[W[0]]);
+	cr_expect_eq(hits[W[1]], 10, "worker 2 got %u of 30", hits[W[1]]);
+}
+
+Test(route, a_worker_with_a_backlog_gets_nothing_while_others_are_idle)
+{
+	uint32_t cursor = 0;
+
+	backlog(W[0], 8);
+	for (unsigned i = 0; i < 20; i++)
+		cr_expect_neq(dwcp_route_pick(&R.shm, P, S, &cursor), W[0],
+			      "pick %u went to the worker with 8 waiting", i);
+}
+
+Test(route, the_shortest_link_wins_when_all_are_busy)
+{
+	uint32_t cursor = 0;
+
+	backlog(S, 5);
+	backlog(W[0], 2);
+	backlog(W[1], 9);
+	for (unsigned i = 0; i < 6; i++)
+		cr_expect_eq(dwcp_route_pick(&R.shm, P, S, &cursor), W[0]);
+}
+
+Test(route, a_worker_that_is_not_ready_gets_nothing_new)
+{
+	uint32_t cursor = 0;
+
+	set_ready(W[1], false);
+	R.shm.ctl->slots[W[0]].svc.state = DWCP_SVC_DRAINING;
+	for (unsigned i = 0; i < 12; i++)
+		cr_expect_eq(dwcp_route_pick(&R.shm, P, S, &cursor), S);
+	cr_expect(dwcp_route_ready(&R.shm, S));
+	set_ready(S, false);
+	cr_expect_not(dwcp_route_ready(&R.shm, S), "no worker READY, yet the service says ready");
+	cr_expect_eq(dwcp_route_pick(&R.shm, P, S, &cursor), S,
+		     "with none READY the buffer waits at the service's own slot");
+}
+
+Test(route, single_worker_services_and_clients_are_not_rerouted)
+{
+	uint32_t cursor = 0;
+
+	set_ready(DWCP_SLOT_MEM, false);
+	cr_expect_eq(dwcp_route_pick(&R.shm, P, DWCP_SLOT_MEM, &cursor), DWCP_SLOT_MEM);
+	cr_expect_eq(dwcp_route_pick(&R.shm, DWCP_SLOT_NET, P, &cursor), P);
+	cr_expect_eq(cursor, 0, "no round-robin step was spent on them");
+}
