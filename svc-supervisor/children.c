@@ -88,7 +88,11 @@ static void assign_workers(struct sup *s)
 	for (unsigned svc = 1; svc < DWCP_SLOT_CLIENT0; svc++) {
 		n_extra = 0;
 		if (svc == DWCP_SLOT_SIMD && s->child[svc].enabled) {
-			unsigned want = dwcp_config_workers(s->cfg.simd_workers, usable_cpus());
+			/* In systemd mode a unit starts each worker
+			 * (deploy/systemd/dwcp-worker@.service): auto would
+			 * wait for units nobody enabled, so it means one. */
+			unsigned want = s->cfg.systemd_services && !s->cfg.simd_workers ? 1 :
+					dwcp_config_workers(s->cfg.simd_workers, usable_cpus());
 
 			while (n_extra + 1 < want && next < DWCP_MAX_SLOTS) {
 				struct sup_child *c = &s->child[next];

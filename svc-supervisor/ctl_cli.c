@@ -262,6 +262,30 @@ int sup_cli_resume(const char *run_dir, const char *instance, const char *servic
 	return run_print(run_dir, instance, &req, NULL, 4 * CALL_MS);
 }
 
+int sup_cli_workers_of(const char *run_dir, const char *instance, const char *service,
+		       char names[][32], int max)
+{
+	uint8_t *buf = malloc(DWCP_CTL_REPLY_MAX);
+	struct dwcp_ctl_req req;
+	const char *text = NULL;
+	const cJSON *s;
+	cJSON *root = NULL;
+	int n = -1;
+
+	if (!buf)
+		return -1;
+	dwcp_ctl_req_init(&req, DWCP_CTL_STATUS);
+	if (call(run_dir, instance, &req, &text, buf) == 0 && (root = cJSON_Parse(text)) != NULL) {
+		n = 0;
+		cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "services"))
+			if (num(s, "worker") > 0 && !strcmp(str(s, "service"), service) && n < max)
+				snprintf(names[n++], 32, "%s", str(s, "name"));
+	}
+	cJSON_Delete(root);
+	free(buf);
+	return n;
+}
+
 int sup_cli_upgrade(const char *run_dir, const char *instance, const char *service,
 		    const char *binary)
 {

@@ -16,6 +16,11 @@ int sup_cli_drain(const char *run_dir, const char *instance, const char *service
 int sup_cli_resume(const char *run_dir, const char *instance, const char *service);
 int sup_cli_upgrade(const char *run_dir, const char *instance, const char *service,
 		    const char *binary);
+/* The further workers of @p service ("svc-simd.1", ...) that status lists,
+ * in order, into @p names. @return how many, or -1 when status did not
+ * answer. */
+int sup_cli_workers_of(const char *run_dir, const char *instance, const char *service,
+		       char names[][32], int max);
 
 /* tune.c, for dwcpctl (dwcp-supervisor's wildcard build links it too but
  * never calls it); these need no running node: check this host's

@@ -23,7 +23,10 @@ static void usage(FILE *f)
 		"                    replace SVC by the binary PATH without stopping the node:\n"
 		"                    PATH attaches beside the running SVC, which then drains\n"
 		"                    and hands over; prints the pause it caused. A binary that\n"
-		"                    cannot attach (another ABI) is refused, SVC keeps running\n"
+		"                    cannot attach (another ABI) is refused, SVC keeps running.\n"
+		"  SVC               a service (svc-net ... svc-prof): upgrade, restart, drain\n"
+		"                    and resume act on each of its workers (svc-simd, svc-simd.1,\n"
+		"                    ...) one after the other; SVC.N (svc-simd.1) on that one\n"
 		"  drain SVC [--timeout SEC]\n"
 		"                    SVC takes no new input and finishes what it holds; returns\n"
 		"                    when it holds no buffers (error after SEC, default 30)\n"
@@ -47,6 +50,47 @@ static int tune(bool check, bool print_conf, bool json)
 		return 2;
 	}
 	return check ? sup_cli_tune_check(json) : sup_cli_tune_print_conf();
+}
+
+struct one {
+	const char *run_dir, *instance, *cmd, *binary;
+	int timeout_s;
+};
+
+static int one_slot(const struct one *o, const char *svc)
+{
+	if (!strcmp(o->cmd, "upgrade"))
+		return sup_cli_upgrade(o->run_dir, o->instance, svc, o->binary);
+	if (!strcmp(o->cmd, "drain"))
+		return sup_cli_drain(o->run_dir, o->instance, svc, o->timeout_s);
+	if (!strcmp(o->cmd, "resume"))
+		return sup_cli_resume(o->run_dir, o->instance, svc);
+	return sup_cli_restart(o->run_dir, o->instance, svc);
+}
+
+/* A service named without a worker number means all its workers, the
+ * service's own slot first and then one worker at a time, so that the
+ * others serve while each one is upgraded or restarted; "svc-simd.2" is
+ * that worker alone. */
+static int each_worker(const struct one *o, const char *svc)
+{
+	char names[64][32];
+	int rc = one_slot(o, svc), n;
+
+	if (rc || strchr(svc, '.'))
+		return rc;
+	n = sup_cli_workers_of(o->run_dir, o->instance, svc, names, 64);
+	for (int i = 0; i < n; i++) {
+		rc = one_slot(o, names[i]);
+		if (rc) {
+			fprintf(stderr, "dwcpctl %s %s: stopped at %s (%d of its workers done before it): "
+					"`dwcpctl %s %s%s%s` for it and the workers after it once the cause "
+					"above is fixed\n", o->cmd, svc, names[i], i + 1, o->cmd, names[i],
+				o->binary ? " --binary " : "", o->binary ? o->binary : "");
+			return rc;
+		}
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -102,16 +146,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(cmd, "upgrade") == 0 && optind + 2 == argc)
-		return sup_cli_upgrade(run_dir, instance, argv[optind + 1], binary);
-	if (strcmp(cmd, "drain") == 0 && optind + 2 == argc)
-		return sup_cli_drain(run_dir, instance, argv[optind + 1], timeout_s);
-	if (strcmp(cmd, "resume") == 0 && optind + 2 == argc)
-		return sup_cli_resume(run_dir, instance, argv[optind + 1]);
+	if (optind + 2 == argc && (!strcmp(cmd, "upgrade") || !strcmp(cmd, "drain") ||
+				   !strcmp(cmd, "resume") || !strcmp(cmd, "restart"))) {
+		struct one o = { run_dir, instance, cmd, binary, timeout_s };
+
+		return each_worker(&o, argv[optind + 1]);
+	}
 	if (strcmp(cmd, "status") == 0 && optind + 1 == argc)
 		return sup_cli_status(run_dir, instance, json);
-	if (strcmp(cmd, "restart") == 0 && optind + 2 == argc)
-		return sup_cli_restart(run_dir, instance, argv[optind + 1]);
 	if (strcmp(cmd, "stop") == 0 && optind + 1 == argc)
 		return sup_cli_stop(run_dir, instance, 60);
 	fprintf(stderr, "dwcpctl: bad command line: '%s'%s\n", cmd,

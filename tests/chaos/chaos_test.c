@@ -170,6 +170,29 @@ static cJSON *status_of(unsigned node)
 	return st;
 }
 
+/* The services the driver hits: the six and svc-simd's further workers
+ * (`[simd] workers = auto`: one per CPU), as node A's status lists them
+ * (both nodes run the same config on the same machine). */
+#define CHAOS_SVC_MAX (DWCP_TEST_SERVICES + 31)
+static char svc_names[CHAOS_SVC_MAX][32];
+static unsigned n_svc;
+
+static void load_services(void)
+{
+	cJSON *st = status_of(NODE_A);
+	const cJSON *e;
+
+	n_svc = 0;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(st, "services")) {
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
+
+		if (cJSON_IsString(nm) && n_svc < CHAOS_SVC_MAX)
+			snprintf(svc_names[n_svc++], sizeof(svc_names[0]), "%s", nm->valuestring);
+	}
+	cJSON_Delete(st);
+	cr_assert_geq(n_svc, DWCP_TEST_SERVICES, "node A lists %u services", n_svc);
+}
+
 /* ---- the receiver's output ---- */
 
 /* Bytes the current transfer's `dwcp recv` has written so far. */
@@ -334,7 +357,7 @@ static double pct(double *v, unsigned n, double p)
 /* The supervisor's "SVC: recovered in X ms (death to READY)" lines of
  * node @p node: appends them to @p v, counts them per service. */
 static unsigned read_recoveries(unsigned node, double *v, unsigned cap,
-				unsigned per_svc[DWCP_TEST_SERVICES])
+				unsigned per_svc[CHAOS_SVC_MAX])
 {
 	char path[512], line[1024];
 	unsigned n = 0;
@@ -343,12 +366,12 @@ static unsigned read_recoveries(unsigned node, double *v, unsigned cap,
 	snprintf(path, sizeof(path), "%s/supervisor.log", node_of(node)->inst_dir);
 	f = fopen(path, "re");
 	while (f && fgets(line, sizeof(line), f)) {
-		for (unsigned s = 0; s < DWCP_TEST_SERVICES; s++) {
+		for (unsigned s = 0; s < n_svc; s++) {
 			char pat[64];
 			const char *p;
 			double ms;
 
-			snprintf(pat, sizeof(pat), "%s: recovered in ", dwcp_test_service_names[s]);
+			snprintf(pat, sizeof(pat), "%s: recovered in ", svc_names[s]);
 			p = strstr(line, pat);
 			if (p && sscanf(p + strlen(pat), "%lf", &ms) == 1) {
 				per_svc[s]++;
@@ -367,9 +390,9 @@ static unsigned read_recoveries(unsigned node, double *v, unsigned cap,
 struct driver {
 	unsigned target, fired, cur;          /* events wanted, fired; current transfer */
 	int open[N_NODES];                    /* event open on a node (-1: none) */
-	pid_t start_pid[N_NODES][DWCP_TEST_SERVICES];
-	double gen[N_NODES][DWCP_TEST_SERVICES];
-	unsigned kills[N_NODES][DWCP_TEST_SERVICES], stops[N_NODES][DWCP_TEST_SERVICES];
+	pid_t start_pid[N_NODES][CHAOS_SVC_MAX];
+	double gen[N_NODES][CHAOS_SVC_MAX];
+	unsigned kills[N_NODES][CHAOS_SVC_MAX], stops[N_NODES][CHAOS_SVC_MAX];
 	unsigned overlaps;
 	long long last_bytes;                 /* current transfer's output at the last sample */
 	uint64_t last_growth, next_event, deadline;
@@ -378,9 +401,11 @@ struct driver {
 	bool picked;
 };
 
+/* A worker "svc-simd.1" runs the binary svc-simd. */
 static bool comm_is(pid_t pid, const char *name)
 {
 	char p[64], c[64] = "";
+	size_t base = strcspn(name, ".");
 	FILE *f;
 
 	snprintf(p, sizeof(p), "/proc/%d/comm", (int)pid);
@@ -391,7 +416,7 @@ static bool comm_is(pid_t pid, const char *name)
 		c[0] = '\0';
 	fclose(f);
 	c[strcspn(c, "\n")] = '\0';
-	return strcmp(c, name) == 0;
+	return strlen(c) == base && strncmp(c, name, base) == 0;
 }
 
 /* One sample of the receiver's output: feed the open blackout windows. */
@@ -441,7 +466,7 @@ static void check_open(struct driver *d, unsigned n, uint64_t now)
 	if (d->open[n] < 0)
 		return;
 	e = &ev[d->open[n]];
-	svc = dwcp_test_service_names[e->svc];
+	svc = svc_names[e->svc];
 	st = status_of(n);
 	state = dwcp_test_svc_str(st, svc, "state");
 	up = (!strcmp(state, "READY") || !strcmp(state, "STANDBY")) &&
@@ -465,7 +490,7 @@ static void check_open(struct driver *d, unsigned n, uint64_t now)
 static void fire(struct driver *d, uint64_t now)
 {
 	unsigned n = d->pick_node, s = d->pick_svc;
-	const char *svc = dwcp_test_service_names[s];
+	const char *svc = svc_names[s];
 	struct event *e = &ev[d->fired];
 	double gen, rec;
 	pid_t pid;
@@ -564,7 +589,7 @@ static void run_chaos(struct driver *d)
 		if (d->fired < d->target && now >= d->next_event) {
 			if (!d->picked) {
 				d->pick_node = (unsigned)(random() % N_NODES);
-				d->pick_svc = (unsigned)(random() % DWCP_TEST_SERVICES);
+				d->pick_svc = (unsigned)(random() % n_svc);
 				d->picked = true;
 			}
 			fire(d, now);
@@ -587,7 +612,7 @@ static double blackout_of(const struct event *e)
 static void report(struct driver *d)
 {
 	unsigned n = d->fired, nb, nu, nr, untimed = 0, logged = 0;
-	unsigned per_log[N_NODES][DWCP_TEST_SERVICES] = { { 0 } };
+	unsigned per_log[N_NODES][CHAOS_SVC_MAX] = { { 0 } };
 	double *black = calloc(n + 1, sizeof(double)), *up = calloc(n + 1, sizeof(double));
 	double *rec = calloc(2 * n + 64, sizeof(double)), b50;
 	unsigned worst[5], n_worst = 0;
@@ -596,9 +621,9 @@ static void report(struct driver *d)
 	fprintf(stderr, "chaos: %u events (%u with the other node's event still open):\n", n,
 		d->overlaps);
 	for (unsigned node = 0; node < N_NODES; node++)
-		for (unsigned s = 0; s < DWCP_TEST_SERVICES; s++)
+		for (unsigned s = 0; s < n_svc; s++)
 			fprintf(stderr, "chaos:   node %-12s %-8s %3u SIGKILL, %3u SIGSTOP\n",
-				node_name[node], dwcp_test_service_names[s], d->kills[node][s],
+				node_name[node], svc_names[s], d->kills[node][s],
 				d->stops[node][s]);
 
 	/* all events */
@@ -625,7 +650,7 @@ static void report(struct driver *d)
 			untimed);
 
 	/* per service, both nodes together */
-	for (unsigned s = 0; s < DWCP_TEST_SERVICES; s++) {
+	for (unsigned s = 0; s < n_svc; s++) {
 		unsigned k = 0, kb = 0;
 
 		for (unsigned i = 0; i < n; i++) {
@@ -638,7 +663,7 @@ static void report(struct driver *d)
 		}
 		b50 = pct(black, kb, 50);
 		fprintf(stderr, "chaos:   %-8s restart-to-READY P50 %6.1f ms P99 %6.1f ms (%u); blackout P50 %5.0f ms max %5.0f ms (%u)\n",
-			dwcp_test_service_names[s], pct(rec, k, 50), pct(rec, k, 99), k, b50,
+			svc_names[s], pct(rec, k, 50), pct(rec, k, 99), k, b50,
 			kb ? black[kb - 1] : -1.0, kb);
 	}
 
@@ -660,7 +685,7 @@ static void report(struct driver *d)
 		const struct event *e = &ev[worst[w]];
 
 		fprintf(stderr, "chaos:   longest blackout #%u: event %u, node %s %s %s, transfer %u, blackout %.0f ms, signal to up %.0f ms, restart-to-READY %.1f ms%s\n",
-			w + 1, worst[w] + 1, node_name[e->node], dwcp_test_service_names[e->svc],
+			w + 1, worst[w] + 1, node_name[e->node], svc_names[e->svc],
 			sig_name(e->sig), e->xfer + 1, blackout_of(e),
 			e->t_up ? (double)(e->t_up - e->t_sig) : -1.0, e->recovery_ms,
 			e->overlapped ? " (overlapping an event on the other node)" : "");
@@ -670,10 +695,10 @@ static void report(struct driver *d)
 	for (unsigned node = 0; node < N_NODES; node++)
 		logged += read_recoveries(node, rec, 2 * n + 64, per_log[node]);
 	for (unsigned node = 0; node < N_NODES; node++)
-		for (unsigned s = 0; s < DWCP_TEST_SERVICES; s++)
+		for (unsigned s = 0; s < n_svc; s++)
 			if (per_log[node][s] != d->kills[node][s] + d->stops[node][s])
 				fprintf(stderr, "chaos: note: node %s %s: %u \"recovered in\" log lines for %u events\n",
-					node_name[node], dwcp_test_service_names[s], per_log[node][s],
+					node_name[node], svc_names[s], per_log[node][s],
 					d->kills[node][s] + d->stops[node][s]);
 	(void)logged;
 	free(black);
@@ -710,12 +735,15 @@ Test(chaos, transfer_survives_random_kills_and_hangs_of_every_service, .fini = t
 	c.key_a = c.key_b = key;
 	rc = dwcp_xfer_pair_start(&pair, &c);
 	cr_assert_eq(rc, 0, "node %c did not start", rc);
+	load_services();
 	for (unsigned n = 0; n < N_NODES; n++) {
 		cJSON *st = status_of(n);
 
-		dwcp_test_service_pids(st, d.start_pid[n]);
-		for (unsigned s = 0; s < DWCP_TEST_SERVICES; s++) {
-			const char *svc = dwcp_test_service_names[s];
+		for (unsigned s = 0; s < n_svc; s++) {
+			d.start_pid[n][s] = (pid_t)dwcp_test_svc_num(st, svc_names[s], "pid");
+		}
+		for (unsigned s = 0; s < n_svc; s++) {
+			const char *svc = svc_names[s];
 			const char *state = dwcp_test_svc_str(st, svc, "state");
 
 			d.gen[n][s] = dwcp_test_svc_num(st, svc, "generation");
@@ -772,20 +800,20 @@ Test(chaos, transfer_survives_random_kills_and_hangs_of_every_service, .fini = t
 	for (unsigned n = 0; n < N_NODES; n++) {
 		cJSON *st = status_of(n);
 
-		for (unsigned s = 0; s < DWCP_TEST_SERVICES; s++) {
-			const char *svc = dwcp_test_service_names[s];
+		for (unsigned s = 0; s < n_svc; s++) {
+			const char *svc = svc_names[s];
 			unsigned hits = d.kills[n][s] + d.stops[n][s];
 			double restarts = dwcp_test_svc_num(st, svc, "restarts");
 			pid_t pid = (pid_t)dwcp_test_svc_num(st, svc, "pid");
 
 			if (restarts != hits) {
 				cJSON_Delete(st);
-				CHAOS_FAIL("node %s %s restarted %.0f times, hit %u times", node_name[n],
+				CHAOS_FAIL("node %s %.31s restarted %.0f times, hit %u times", node_name[n],
 					   svc, restarts, hits);
 			}
 			if (!hits && pid != d.start_pid[n][s]) {
 				cJSON_Delete(st);
-				CHAOS_FAIL("node %s %s: pid %d, was %d, never hit", node_name[n], svc,
+				CHAOS_FAIL("node %s %.31s: pid %d, was %d, never hit", node_name[n], svc,
 					   (int)pid, (int)d.start_pid[n][s]);
 			}
 		}

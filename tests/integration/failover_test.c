@@ -53,7 +53,7 @@ static void read_counts(const char *instance, struct counts *c)
 
 	cr_assert_not_null(st, "no status from %s", instance);
 	c->gpu_ops = dwcp_test_svc_num(st, "svc-gpu", "ops");
-	c->simd_ops = dwcp_test_svc_num(st, "svc-simd", "ops");
+	c->simd_ops = dwcp_test_workers_sum(st, "svc-simd", "ops");   /* all its workers */
 	c->gpu_restarts = dwcp_test_svc_num(st, "svc-gpu", "restarts");
 	dwcp_test_service_pids(st, c->pids);
 	for (unsigned i = 0; i < DWCP_TEST_SERVICES; i++)

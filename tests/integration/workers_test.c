@@ -11,8 +11,8 @@
  *    others keep their pids, and every pool buffer is free afterwards;
  *  - `dwcpctl drain svc-simd.1`: that worker takes no chunk of the next
  *    transfer while the others do; after `resume` and an upgrade of that
- *    worker alone (to the same binary) it works again, and the other
- *    workers never restarted;
+ *    worker alone (to the same binary) it works again, the other worker
+ *    was not touched, and `dwcpctl upgrade svc-simd` then upgrades both;
  *  - workers = auto (the default): one worker per CPU this node may use.
  *
  * Timeouts are hang guards, never speed limits.
@@ -259,6 +259,14 @@ Test(workers, each_worker_drains_and_upgrades_alone, .fini = teardown, .timeout 
 	cr_expect_eq(num(pair.a.instance, "svc-simd.1", "upgrades"), 1);
 	cr_expect_eq((pid_t)num(pair.a.instance, "svc-simd", "pid"), p0,
 		     "upgrading svc-simd.1 restarted svc-simd");
+	cr_expect_eq(num(pair.a.instance, "svc-simd", "upgrades"), 0,
+		     "upgrading svc-simd.1 upgraded svc-simd too");
+	cr_assert_eq(dwcpctl(pair.a.instance, text, sizeof(text), "upgrade", "svc-simd", "--binary",
+			     bin), 0, "upgrade of the whole service failed: %s", text);
+	cr_expect_eq(num(pair.a.instance, "svc-simd", "upgrades"), 1,
+		     "`dwcpctl upgrade svc-simd` left svc-simd alone");
+	cr_expect_eq(num(pair.a.instance, "svc-simd.1", "upgrades"), 2,
+		     "`dwcpctl upgrade svc-simd` left its worker svc-simd.1 on the old binary");
 	ops1 = num(pair.a.instance, "svc-simd.1", "ops");
 	start_transfer("drain2", src, out2, (const char *const[]){ "--no-delta", NULL });
 	finish_transfer(src, out2);

@@ -611,6 +611,21 @@ double dwcp_test_svc_num(const cJSON *st, const char *svc, const char *field)
 	return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
+double dwcp_test_workers_sum(const cJSON *st, const char *svc, const char *field)
+{
+	const cJSON *e;
+	double sum = 0;
+
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(st, "services")) {
+		const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "service");
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, field);
+
+		if (cJSON_IsString(of) && !strcmp(of->valuestring, svc) && cJSON_IsNumber(v))
+			sum += v->valuedouble;
+	}
+	return sum;
+}
+
 const char *dwcp_test_svc_str(const cJSON *st, const char *svc, const char *field)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(dwcp_test_service(st, svc), field);

@@ -119,6 +119,9 @@ cJSON *dwcp_test_status(const char *instance, char **text);
 const cJSON *dwcp_test_service(const cJSON *st, const char *name);
 /** Number field @p field of service @p svc; -1 when absent. */
 double dwcp_test_svc_num(const cJSON *st, const char *svc, const char *field);
+/** Number field @p field summed over every worker of service @p svc
+ * (svc-simd, svc-simd.1, ...); 0 when none has it. */
+double dwcp_test_workers_sum(const cJSON *st, const char *svc, const char *field);
 /** String field of service @p svc; "" when absent. */
 const char *dwcp_test_svc_str(const cJSON *st, const char *svc, const char *field);
 /** pool.free; -1 when absent. */
