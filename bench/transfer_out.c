@@ -119,7 +119,9 @@ static void print_main(const struct bench_xfer_report *r)
 	run_note("zstd-1", &r->main, c->n);
 	run_note("codec auto", &r->autoc, c->n);
 	if (r->autoc.ok)
-		printf("(codec auto chose %s: %s)\n", r->autoc.snd.codec[0] ? r->autoc.snd.codec : "?",
+		printf("(codec auto: send says codec %s, chunks none/lz4/zstd %.0f/%.0f/%.0f, why: %s)\n",
+		       r->autoc.snd.codec[0] ? r->autoc.snd.codec : "?", r->autoc.snd.codec_chunks[0],
+		       r->autoc.snd.codec_chunks[1], r->autoc.snd.codec_chunks[2],
 		       r->autoc.snd.codec_why[0] ? r->autoc.snd.codec_why : "send gave no reason");
 	printf("(nodes: two on this host, sharing its cores; the one-thread figure does sender and "
 	       "receiver steps in turn)\n");
@@ -183,6 +185,9 @@ static void print_delta(const struct bench_xfer_report *r)
 	bytes_row("delta send, bytes on the wire", wire, isnan(ratio(wire, first)) ? "" : pct);
 	bytes_row("zstd -1 of the whole new image", r->zstd_bytes, "");
 	ratio_row("ratio delta send / zstd -1", wire, r->zstd_bytes);
+	if (d->ok && d->dcache_bytes >= (double)c->n)
+		printf("(the image fits the delta cache: a --size above %.0f MiB shows delta beyond it)\n",
+		       d->dcache_bytes / MIB);
 	if (d->ok)
 		printf("(delta send: %.3f GB/s, %.3f s, %.0f pages kept (did not travel), %.0f chunks "
 		       "resent raw for want of a base; received file bit-identical: %s)\n",
@@ -223,6 +228,12 @@ static void add_side(cJSON *o, const char *key, const struct bench_xfer_side *s)
 		cJSON_AddStringToObject(j, "codec", s->codec);
 	if (s->codec_why[0])
 		cJSON_AddStringToObject(j, "codec_why", s->codec_why);
+	if (s->codec[0]) {
+		cJSON *cc = cJSON_AddObjectToObject(j, "codec_chunks");
+
+		add_num(cc, "none", s->codec_chunks[0]), add_num(cc, "lz4", s->codec_chunks[1]);
+		add_num(cc, "zstd", s->codec_chunks[2]);
+	}
 }
 
 static cJSON *run_json(const struct bench_xfer_report *r, const struct bench_xfer_run *x)

@@ -78,6 +78,7 @@ struct bench_xfer_side {
 	double raw_resends, rejected;   /* chunks resent raw after the receiver lacked a base */
 	double kept_pages;
 	char codec[16], codec_why[200];
+	double codec_chunks[3];         /* chunks sent with none, lz4, zstd */
 };
 
 /* One `dwcp send` -> `dwcp recv`, and what it cost. CPU: utime+stime

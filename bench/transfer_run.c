@@ -236,6 +236,9 @@ static int read_side(const struct bench_xfer_ctx *c, const char *name, const cha
 	s->kept_pages = num(root, "kept_pages");
 	v = cJSON_GetObjectItemCaseSensitive(root, "codec");
 	snprintf(s->codec, sizeof(s->codec), "%s", cJSON_IsString(v) ? v->valuestring : "");
+	v = cJSON_GetObjectItemCaseSensitive(root, "codec_chunks");
+	s->codec_chunks[0] = num(v, "none"), s->codec_chunks[1] = num(v, "lz4");
+	s->codec_chunks[2] = num(v, "zstd");
 	v = cJSON_GetObjectItemCaseSensitive(root, "codec_why");
 	snprintf(s->codec_why, sizeof(s->codec_why), "%s", cJSON_IsString(v) ? v->valuestring : "");
 	cJSON_Delete(root);
