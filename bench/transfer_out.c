@@ -176,7 +176,8 @@ static void print_delta(const struct bench_xfer_report *r)
 	char pct[64];
 
 	printf("\ndelta: the codec-auto stream sent again after changing %u bytes in each of %zu pages "
-	       "(%.1f %% of %zu 4 KiB pages),\non built-in defaults: delta cache %.0f MiB, image %zu MiB\n",
+	       "(%.1f %% of %zu 4 KiB pages),\n"
+	       "on built-in defaults: delta cache %.0f MiB, image %zu MiB\n",
 	       DIRTY_BYTES, r->dirty, 100.0 * (double)r->dirty / (double)(c->n / PAGE), c->n / PAGE,
 	       d->ok ? d->dcache_bytes / MIB : NAN, c->n / MIB);
 	printf("%-*s %14s %10s\n", NAME_W, "", "bytes", "MiB");

@@ -1,6 +1,7 @@
 /* What the parts of `dwcp bench transfer` share, and nothing else:
  * transfer.c drives (image, options, the order of runs), transfer_run.c
  * runs nodes and the send/recv children and reads their figures,
+ * transfer_cpu.c counts the CPU time of both nodes and of the children,
  * transfer_ref.c measures the one-thread and raw-TCP references,
  * transfer_out.c prints it all as tables or one JSON object. No other
  * file includes this header.
@@ -11,6 +12,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/err.h"
 
@@ -69,7 +71,6 @@ struct bench_xfer_ctx {
 	const uint8_t *img;
 	size_t n;
 	unsigned hugepage_mb;
-	unsigned port_a, port_b;
 };
 
 /* What one side's --json said; NAN where a key was missing. */
@@ -94,7 +95,34 @@ struct bench_xfer_run {
 	int identical, ok;
 };
 
-/* Key file and free ports for the pairs to come. @return 0 or -1 (said). */
+/* ---- CPU time (transfer_cpu.c) ------------------------------------ */
+
+#define MAX_PIDS 160u               /* both nodes: supervisors, services, standbys */
+
+/* Both nodes' processes at one moment, and what their status says. */
+struct bench_xfer_probe {
+	struct {
+		pid_t pid;
+		double s;               /* utime + stime so far */
+	} p[MAX_PIDS];
+	unsigned n;
+	unsigned simd_workers;          /* svc-simd workers running on node A */
+	double dcache_bytes;            /* node B's delta cache */
+};
+
+void bench_xfer_probe_pair(const struct bench_xfer_ctx *c, struct bench_xfer_probe *pr);
+
+/* CPU seconds both nodes spent between two probes. A process that
+ * appeared in between counts whole; one restarted in between loses what
+ * it spent (a bench node that restarts a service has a problem of its own). */
+double bench_xfer_probe_cpu_s(const struct bench_xfer_probe *before,
+			      const struct bench_xfer_probe *after);
+
+/* utime + stime of our waited-for children so far (getrusage). */
+double bench_xfer_children_cpu_s(void);
+
+/* The key file, the index directory and the nodes' hugepage size, for the
+ * pairs to come. @return 0 or -1 (said on stderr). */
 int bench_xfer_prepare(struct bench_xfer_ctx *c);
 
 /* Nodes A and B, B listening, A knowing B as peer "b", on built-in

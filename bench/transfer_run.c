@@ -10,10 +10,7 @@
  * temporary directory, so that no fingerprint index from an earlier run
  * (of this bench or of anything else on the host) makes pages KEPT.
  *
- * CPU per run: the nodes' processes are not our children (the supervisor
- * daemonizes), so their utime+stime comes from /proc/<pid>/stat of every
- * pid the supervisors' status lists, before and after; send and recv are
- * ours, so theirs comes from getrusage(RUSAGE_CHILDREN).
+ * CPU per run: see transfer_cpu.c.
  *
  * Everything is created in one temporary directory, which clean-up
  * removes whole: on success, failure and SIGINT/SIGTERM alike.
@@ -29,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -52,7 +48,6 @@
 /* Room in hugepage memory beyond the region itself (EAL's own heap and
  * segment rounding). */
 #define HUGE_SLACK_MB 128u
-#define MAX_PIDS       160u          /* both nodes: supervisors, services, standbys */
 
 extern char **environ;
 
@@ -253,126 +248,6 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* ---- CPU of the nodes' processes ------------------------------------ */
-
-struct pid_cpu {
-	pid_t pid;
-	double s;
-};
-
-/* Both nodes' processes at one moment, and what their status says. */
-struct probe {
-	struct pid_cpu p[MAX_PIDS];
-	unsigned n;
-	unsigned simd_workers;          /* of node A */
-	double dcache_bytes;            /* of node B */
-};
-
-/* utime + stime of @p pid in seconds (fields 14 and 15 of its stat,
- * counted after the ")" that ends its name, which may hold spaces);
- * NAN when it is gone. */
-static double proc_cpu_s(pid_t pid)
-{
-	char p[64], buf[1024], *at, *end;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
-
-	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-	f = fopen(p, "re");
-	if (!f)
-		return NAN;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	at = strrchr(buf, ')');
-	for (unsigned field = 2; at && field < 13; field++)   /* at: before field 3 .. 13 */
-		at = strchr(at + 1, ' ');
-	if (!at)
-		return NAN;
-	ut = strtoull(at + 1, &end, 10);
-	st = strtoull(end, &end, 10);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static void probe_add(struct probe *pr, double pid)
-{
-	double s;
-
-	if (!(pid > 0) || pr->n == MAX_PIDS)
-		return;
-	s = proc_cpu_s((pid_t)pid);
-	if (!isnan(s))
-		pr->p[pr->n++] = (struct pid_cpu){ (pid_t)pid, s };
-}
-
-static double obj_num(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-/* Every pid @p instance's supervisor lists: itself, each service, and
- * a successor or hot standby where one runs (they spin and count too). */
-static void probe_node(const char *instance, int is_a, struct probe *pr)
-{
-	cJSON *root = bench_node_status(instance), *sv;
-	const cJSON *it;
-
-	if (!root)
-		return;
-	probe_add(pr, obj_num(cJSON_GetObjectItemCaseSensitive(root, "supervisor"), "pid"));
-	sv = cJSON_GetObjectItemCaseSensitive(root, "services");
-	cJSON_ArrayForEach(it, sv) {
-		const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "service");
-
-		probe_add(pr, obj_num(it, "pid"));
-		probe_add(pr, obj_num(it, "successor_pid"));
-		probe_add(pr, obj_num(it, "hot_standby_pid"));
-		if (is_a && obj_num(it, "pid") > 0 && cJSON_IsString(name) &&
-		    strcmp(name->valuestring, "svc-simd") == 0)
-			pr->simd_workers++;
-	}
-	if (!is_a)
-		pr->dcache_bytes = obj_num(cJSON_GetObjectItemCaseSensitive(root, "delta_cache"), "bytes");
-	cJSON_Delete(root);
-}
-
-static void probe_pair(const struct bench_xfer_ctx *c, struct probe *pr)
-{
-	memset(pr, 0, sizeof(*pr));
-	probe_node(c->inst_a, 1, pr);
-	probe_node(c->inst_b, 0, pr);
-}
-
-/* CPU seconds spent between the two probes. A process that appeared in
- * between counts whole; one that was restarted in between loses what it
- * spent (a bench node that restarts a service has a problem of its own). */
-static double probe_cpu_s(const struct probe *before, const struct probe *after)
-{
-	double sum = 0;
-
-	for (unsigned i = 0; i < after->n; i++) {
-		double s = after->p[i].s;
-
-		for (unsigned j = 0; j < before->n; j++)
-			if (before->p[j].pid == after->p[i].pid)
-				s -= before->p[j].s;
-		sum += s;
-	}
-	return sum;
-}
-
-static double children_cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_CHILDREN, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 /* ---- one transfer --------------------------------------------------- */
 
 /* recv in the background, a moment for it to attach (no readiness signal
@@ -389,8 +264,10 @@ static int send_recv(struct bench_xfer_ctx *c, const char *stream, const char *o
 	int rc;
 	double t0;
 
-	snprintf(s_json, sizeof(s_json), "send-%s.json", tag), snprintf(s_err, sizeof(s_err), "send-%s.err", tag);
-	snprintf(r_json, sizeof(r_json), "recv-%s.json", tag), snprintf(r_err, sizeof(r_err), "recv-%s.err", tag);
+	snprintf(s_json, sizeof(s_json), "send-%s.json", tag);
+	snprintf(s_err, sizeof(s_err), "send-%s.err", tag);
+	snprintf(r_json, sizeof(r_json), "recv-%s.json", tag);
+	snprintf(r_err, sizeof(r_err), "recv-%s.err", tag);
 	path_of(c, "image", img, sizeof(img));
 	rpid = spawn_dwcp(c, (char *const[]){ "dwcp", "recv", "--instance", c->inst_b, "--stream",
 					      (char *)stream, "--out", (char *)out, "--json", NULL },
@@ -429,19 +306,19 @@ void bench_xfer_run_one(struct bench_xfer_ctx *c, const char *stream, const char
 			const char *codec, const char *tag, struct bench_xfer_run *x)
 {
 	char s_json[48], r_json[48], out_path[128];
-	struct probe *before = calloc(2, sizeof(*before));
-	double cpu0 = children_cpu_s();
+	struct bench_xfer_probe *before = calloc(2, sizeof(*before));
+	double cpu0 = bench_xfer_children_cpu_s();
 
 	if (!before) {
 		fprintf(stderr, "dwcp bench transfer: out of memory\n");
 		return;
 	}
 	path_of(c, out, out_path, sizeof(out_path));
-	probe_pair(c, &before[0]);
+	bench_xfer_probe_pair(c, &before[0]);
 	if (send_recv(c, stream, out_path, codec, tag, &x->wall_s) == 0) {
-		probe_pair(c, &before[1]);
-		x->client_cpu_s = children_cpu_s() - cpu0;
-		x->node_cpu_s = probe_cpu_s(&before[0], &before[1]);
+		bench_xfer_probe_pair(c, &before[1]);
+		x->client_cpu_s = bench_xfer_children_cpu_s() - cpu0;
+		x->node_cpu_s = bench_xfer_probe_cpu_s(&before[0], &before[1]);
 		x->simd_workers = before[1].simd_workers;
 		x->dcache_bytes = before[1].dcache_bytes;
 		snprintf(s_json, sizeof(s_json), "send-%s.json", tag);
@@ -537,13 +414,15 @@ int bench_xfer_start_pair(struct bench_xfer_ctx *c, unsigned workers)
 		fprintf(stderr, "dwcp bench transfer: no free loopback port\n");
 		return -1;
 	}
-	snprintf(net, sizeof(net), "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n[peers]\na = 127.0.0.1:%u\n",
+	snprintf(net, sizeof(net),
+		 "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n[peers]\na = 127.0.0.1:%u\n",
 		 port_b, c->o->connections, port_a);
 	if (start_node(c, c->inst_b, net, workers, &c->b_up))
 		return -1;
 	/* A listens too, on a port of its own: two nodes on one host must
 	 * not both take a default port. */
-	snprintf(net, sizeof(net), "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n[peers]\nb = 127.0.0.1:%u\n",
+	snprintf(net, sizeof(net),
+		 "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n[peers]\nb = 127.0.0.1:%u\n",
 		 port_a, c->o->connections, port_b);
 	return start_node(c, c->inst_a, net, workers, &c->a_up);
 }
