@@ -165,7 +165,7 @@ static void bytes_row(const char *name, double b, const char *note)
 	printf("%-*s", NAME_W, name);
 	cell(b, 14, 0);
 	cell(b / MIB, 10, 2);
-	printf("  %s\n", note);
+	printf("%s%s\n", note[0] ? "  " : "", note);
 }
 
 static void print_delta(const struct bench_xfer_report *r)
