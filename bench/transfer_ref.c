@@ -144,7 +144,10 @@ static int inproc_setup(struct inproc *x, const uint8_t key[DWCP_AEAD_KEY_LEN])
 	dwcp_hde_codec_init(&x->hde, &cpu);
 	x->cap = dwcp_compress_bound(DWCP_CODEC_ZSTD, DWCP_HDE_BOUND(CHUNK)) + DWCP_ZSTD_HEADROOM;
 	x->hde_body = malloc(x->cap), x->comp = malloc(x->cap), x->plain = malloc(x->cap);
-	x->dec = malloc(x->cap), x->wire = aligned_alloc(64, DWCP_CHUNK_HDR_LEN + x->cap + 64);
+	/* C11 aligned_alloc wants a size that is a multiple of the alignment
+	 * (glibc does not care; ASan aborts). */
+	x->dec = malloc(x->cap);
+	x->wire = aligned_alloc(64, (DWCP_CHUNK_HDR_LEN + x->cap + 64 + 63) & ~(size_t)63);
 	x->cc = dwcp_compress_ctx_create();
 	x->key = dwcp_aead_key_create(DWCP_AEAD_BACKEND_DEFAULT, key, &cpu);
 	if (!x->hde_body || !x->comp || !x->plain || !x->dec || !x->wire || !x->cc || !x->key)
