@@ -41,7 +41,7 @@
 #include "bench_node.h"
 #include "transfer_pvt.h"
 
-#define TCP_IO         (1u * MIB)   /* read size when comparing files */
+#define CMP_IO         (1u * MIB)   /* read size when comparing files */
 #define RECV_SETTLE_MS 500u         /* let recv attach before send starts */
 /* The services an operator's node runs: all (the built-in default). */
 #define NODE_SERVICES NULL
@@ -67,12 +67,12 @@ void bench_xfer_unlink(const struct bench_xfer_ctx *c, const char *name)
 /* 1 when the file at @p path is exactly the @p n bytes at @p p. */
 static int same_as_file(const char *path, const uint8_t *p, size_t n)
 {
-	uint8_t *buf = malloc(TCP_IO);
+	uint8_t *buf = malloc(CMP_IO);
 	int fd = open(path, O_RDONLY | O_CLOEXEC), same = buf && fd >= 0;
 	size_t at = 0;
 
 	while (same) {
-		ssize_t r = read(fd, buf, TCP_IO);
+		ssize_t r = read(fd, buf, CMP_IO);
 
 		if (r < 0 && errno == EINTR)
 			continue;
