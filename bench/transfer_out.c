@@ -1,0 +1,322 @@
+/* What `dwcp bench transfer` prints: tables for a person (the main rows
+ * beside the references, the scaling table, the delta part), or with
+ * --json one object holding every figure, for tracking over time. Both
+ * are made from one struct bench_xfer_report; a figure that was not
+ * measured (its run failed) prints as "-" or null, never as 0.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "transfer_pvt.h"
+
+#define NAME_W 50
+
+static const char cpu_method[] =
+	"nodes: utime+stime from /proc/<pid>/stat of both supervisors and all their services, "
+	"before and after; send+recv: getrusage(RUSAGE_CHILDREN), they are ours";
+
+double bench_xfer_gbs(const struct bench_xfer_run *x, size_t n)
+{
+	double bytes = isnan(x->snd.bytes) ? (double)n : x->snd.bytes;
+
+	return x->ok && x->snd.seconds > 0 ? bytes / x->snd.seconds / 1e9 : NAN;
+}
+
+static double ratio(double a, double b)
+{
+	return isnan(a) || isnan(b) || b <= 0 ? NAN : a / b;
+}
+
+/* CPU seconds per 10^9 input bytes. */
+static double per_gb(const struct bench_xfer_run *x, double cpu_s, size_t n)
+{
+	return x->ok ? cpu_s / ((double)n / 1e9) : NAN;
+}
+
+static double one_thread(const struct bench_xfer_report *r)
+{
+	return r->ip.ok ? r->ip.gbs : NAN;
+}
+
+static double raw_tcp(const struct bench_xfer_report *r)
+{
+	return r->tcp > 0 ? r->tcp : NAN;
+}
+
+/* ---- tables --------------------------------------------------------- */
+
+static void cell(double v, int width, int prec)
+{
+	if (isnan(v))
+		printf(" %*s", width, "-");
+	else
+		printf(" %*.*f", width, prec, v);
+}
+
+static void row(const char *name, double gbs, double wire, const struct bench_xfer_side *lat)
+{
+	printf("%-*s", NAME_W, name);
+	cell(gbs, 8, 3);
+	cell(wire / MIB, 10, 1);
+	cell(lat ? lat->p50 : NAN, 9, 1);
+	cell(lat ? lat->p99 : NAN, 9, 1);
+	cell(lat ? lat->p999 : NAN, 9, 1);
+	printf("\n");
+}
+
+static void ratio_row(const char *name, double a, double b)
+{
+	printf("%-*s", NAME_W, name);
+	if (isnan(ratio(a, b)))
+		printf(" %8s\n", "-");
+	else
+		printf(" %7.3fx\n", a / b);
+}
+
+static void run_row(const char *name, const struct bench_xfer_run *x, size_t n)
+{
+	row(name, bench_xfer_gbs(x, n), x->ok ? x->snd.wire : NAN, x->ok ? &x->snd : NULL);
+}
+
+static void run_note(const char *name, const struct bench_xfer_run *x, size_t n)
+{
+	if (!x->ok)
+		return;
+	printf("(%s: %.0f chunks in %.3f s, %.0f resent raw; recv %.3f s, p50/p99/p99.9 "
+	       "%.1f/%.1f/%.1f us; wall %.3f s; CPU s/GB nodes %.2f, send+recv %.2f; "
+	       "received file bit-identical: %s)\n",
+	       name, x->snd.chunks, x->snd.seconds, x->snd.raw_resends, x->rcv.seconds, x->rcv.p50,
+	       x->rcv.p99, x->rcv.p999, x->wall_s, per_gb(x, x->node_cpu_s, n),
+	       per_gb(x, x->client_cpu_s, n), x->identical ? "yes" : "NO");
+}
+
+static void print_main(const struct bench_xfer_report *r)
+{
+	const struct bench_xfer_ctx *c = r->c;
+	char name[80];
+	double zg = bench_xfer_gbs(&r->main, c->n), ag = bench_xfer_gbs(&r->autoc, c->n);
+
+	printf("%-*s %8s %10s %9s %9s %9s\n", NAME_W, "path", "GB/s", "wire MiB", "p50_us", "p99_us",
+	       "p99.9_us");
+	if (r->main.ok)
+		snprintf(name, sizeof(name), "dwcp send -> recv, zstd-1 (workers auto: %u)",
+			 r->main.simd_workers);
+	else
+		snprintf(name, sizeof(name), "dwcp send -> recv, zstd-1 (workers auto)");
+	run_row(name, &r->main, c->n);
+	run_row("dwcp send -> recv, codec auto (built-in default)", &r->autoc, c->n);
+	row("same ops in one thread (zstd-1; no IPC, no net)", one_thread(r),
+	    r->ip.ok ? (double)r->ip.wire_bytes : NAN, NULL);
+	snprintf(name, sizeof(name), "raw TCP, %u loopback connections", c->o->connections);
+	row(name, raw_tcp(r), r->tcp > 0 ? (double)c->n : NAN, NULL);
+	ratio_row("ratio dwcp zstd-1 / one thread", zg, one_thread(r));
+	ratio_row("ratio dwcp zstd-1 / raw TCP", zg, raw_tcp(r));
+	ratio_row("ratio dwcp codec auto / one thread", ag, one_thread(r));
+	ratio_row("ratio dwcp codec auto / raw TCP", ag, raw_tcp(r));
+	run_note("zstd-1", &r->main, c->n);
+	run_note("codec auto", &r->autoc, c->n);
+	if (r->autoc.ok)
+		printf("(codec auto: send says codec %s, chunks none/lz4/zstd %.0f/%.0f/%.0f, why: %s)\n",
+		       r->autoc.snd.codec[0] ? r->autoc.snd.codec : "?", r->autoc.snd.codec_chunks[0],
+		       r->autoc.snd.codec_chunks[1], r->autoc.snd.codec_chunks[2],
+		       r->autoc.snd.codec_why[0] ? r->autoc.snd.codec_why : "send gave no reason");
+	printf("(nodes: two on this host, sharing its cores; the one-thread figure does sender and "
+	       "receiver steps in turn)\n");
+	if (r->ip.ok) {
+		printf("(one thread, share of its time:");
+		for (unsigned s = 0; s < N_STEPS; s++)
+			printf(" %s %.0f%%", bench_xfer_step_names[s], 100.0 * r->ip.step_share[s]);
+		printf(")\n");
+	}
+	if (r->tcp > 0)
+		printf("(raw TCP: a sender and a receiver thread per connection; socket buffers asked "
+		       "16 MiB, SO_SNDBUF reads %d MiB: Linux doubles it for its bookkeeping)\n",
+		       r->tcp_buf / (int)MIB);
+	printf("(CPU: %s)\n", cpu_method);
+}
+
+static void print_scaling(const struct bench_xfer_report *r)
+{
+	size_t n = r->c->n;
+
+	printf("\nscaling: zstd-1, a fresh node pair per row with [simd] workers = w, one transfer "
+	       "each (fresh stream)\n");
+	printf("%7s %8s %11s %10s %14s %19s %10s\n", "workers", "GB/s", "x 1-thread", "x raw TCP",
+	       "node CPU s/GB", "send+recv CPU s/GB", "identical");
+	for (unsigned i = 0; i < r->n_rows; i++) {
+		const struct bench_xfer_run *x = &r->rows[i].x;
+		double g = bench_xfer_gbs(x, n);
+
+		printf("%7u", r->rows[i].workers);
+		cell(g, 8, 3);
+		cell(ratio(g, one_thread(r)), 11, 3);
+		cell(ratio(g, raw_tcp(r)), 10, 3);
+		cell(per_gb(x, x->node_cpu_s, n), 14, 2);
+		cell(per_gb(x, x->client_cpu_s, n), 19, 2);
+		printf(" %10s\n", !x->ok ? "-" : x->identical ? "yes" : "NO");
+	}
+}
+
+static void bytes_row(const char *name, double b, const char *note)
+{
+	printf("%-*s", NAME_W, name);
+	cell(b, 14, 0);
+	cell(b / MIB, 10, 2);
+	printf("%s%s\n", note[0] ? "  " : "", note);
+}
+
+static void print_delta(const struct bench_xfer_report *r)
+{
+	const struct bench_xfer_ctx *c = r->c;
+	const struct bench_xfer_run *d = &r->delta;
+	double first = r->autoc.ok ? r->autoc.snd.wire : NAN, wire = d->ok ? d->snd.wire : NAN;
+	char pct[64];
+
+	printf("\ndelta: the codec-auto stream sent again after changing %u bytes in each of %zu pages "
+	       "(%.1f %% of %zu 4 KiB pages),\n"
+	       "on built-in defaults: delta cache %.0f MiB, image %zu MiB\n",
+	       DIRTY_BYTES, r->dirty, 100.0 * (double)r->dirty / (double)(c->n / PAGE), c->n / PAGE,
+	       d->ok ? d->dcache_bytes / MIB : NAN, c->n / MIB);
+	printf("%-*s %14s %10s\n", NAME_W, "", "bytes", "MiB");
+	bytes_row("first send (codec auto), bytes on the wire", first, "");
+	snprintf(pct, sizeof(pct), "%.2f %% of the first send", 100.0 * ratio(wire, first));
+	bytes_row("delta send, bytes on the wire", wire, isnan(ratio(wire, first)) ? "" : pct);
+	bytes_row("zstd -1 of the whole new image", r->zstd_bytes, "");
+	ratio_row("ratio delta send / zstd -1", wire, r->zstd_bytes);
+	if (d->ok && d->dcache_bytes >= (double)c->n)
+		printf("(the image fits the delta cache: a --size above %.0f MiB shows delta beyond it)\n",
+		       d->dcache_bytes / MIB);
+	if (d->ok)
+		printf("(delta send: %.3f GB/s, %.3f s, %.0f pages kept (did not travel), %.0f chunks "
+		       "resent raw for want of a base; received file bit-identical: %s)\n",
+		       bench_xfer_gbs(d, c->n), d->snd.seconds, d->snd.kept_pages, d->snd.raw_resends,
+		       d->identical ? "yes" : "NO");
+}
+
+void bench_xfer_print_text(const struct bench_xfer_report *r)
+{
+	print_main(r);
+	if (r->n_rows)
+		print_scaling(r);
+	if (r->autoc.ok)
+		print_delta(r);
+}
+
+/* ---- one JSON object ------------------------------------------------ */
+
+/* null, not a number, where a figure was not measured. */
+static void add_num(cJSON *o, const char *key, double v)
+{
+	if (isnan(v) || isinf(v))
+		cJSON_AddNullToObject(o, key);
+	else
+		cJSON_AddNumberToObject(o, key, v);
+}
+
+static void add_side(cJSON *o, const char *key, const struct bench_xfer_side *s)
+{
+	cJSON *j = cJSON_AddObjectToObject(o, key);
+
+	add_num(j, "bytes", s->bytes), add_num(j, "bytes_wire", s->wire);
+	add_num(j, "seconds", s->seconds), add_num(j, "chunks", s->chunks);
+	add_num(j, "p50_us", s->p50), add_num(j, "p99_us", s->p99), add_num(j, "p999_us", s->p999);
+	add_num(j, "raw_resends", s->raw_resends), add_num(j, "rejected", s->rejected);
+	add_num(j, "kept_pages", s->kept_pages);
+	if (s->codec[0])
+		cJSON_AddStringToObject(j, "codec", s->codec);
+	if (s->codec_why[0])
+		cJSON_AddStringToObject(j, "codec_why", s->codec_why);
+	if (s->codec[0]) {
+		cJSON *cc = cJSON_AddObjectToObject(j, "codec_chunks");
+
+		add_num(cc, "none", s->codec_chunks[0]), add_num(cc, "lz4", s->codec_chunks[1]);
+		add_num(cc, "zstd", s->codec_chunks[2]);
+	}
+}
+
+static cJSON *run_json(const struct bench_xfer_report *r, const struct bench_xfer_run *x)
+{
+	cJSON *j = cJSON_CreateObject();
+	double g = bench_xfer_gbs(x, r->c->n);
+
+	cJSON_AddBoolToObject(j, "ok", x->ok);
+	if (!x->ok)
+		return j;
+	add_num(j, "gbs", g);
+	add_num(j, "ratio_one_thread", ratio(g, one_thread(r)));
+	add_num(j, "ratio_raw_tcp", ratio(g, raw_tcp(r)));
+	add_num(j, "wall_s", x->wall_s);
+	add_num(j, "simd_workers", x->simd_workers);
+	add_num(j, "node_cpu_s", x->node_cpu_s);
+	add_num(j, "client_cpu_s", x->client_cpu_s);
+	add_num(j, "node_cpu_s_per_gb", per_gb(x, x->node_cpu_s, r->c->n));
+	add_num(j, "client_cpu_s_per_gb", per_gb(x, x->client_cpu_s, r->c->n));
+	cJSON_AddBoolToObject(j, "identical", x->identical);
+	add_side(j, "send", &x->snd);
+	add_side(j, "recv", &x->rcv);
+	return j;
+}
+
+static void add_refs(cJSON *root, const struct bench_xfer_report *r)
+{
+	cJSON *ip = cJSON_AddObjectToObject(root, "one_thread"), *sh, *tcp;
+
+	cJSON_AddBoolToObject(ip, "ok", r->ip.ok);
+	add_num(ip, "gbs", one_thread(r));
+	add_num(ip, "bytes_wire", r->ip.ok ? (double)r->ip.wire_bytes : NAN);
+	sh = cJSON_AddObjectToObject(ip, "step_share");
+	for (unsigned s = 0; r->ip.ok && s < N_STEPS; s++)
+		add_num(sh, bench_xfer_step_names[s], r->ip.step_share[s]);
+	tcp = cJSON_AddObjectToObject(root, "raw_tcp");
+	cJSON_AddBoolToObject(tcp, "ok", r->tcp > 0);
+	add_num(tcp, "gbs", raw_tcp(r));
+	add_num(tcp, "connections", r->c->o->connections);
+	add_num(tcp, "sndbuf_bytes", r->tcp_buf);
+}
+
+static void add_delta(cJSON *root, const struct bench_xfer_report *r)
+{
+	const struct bench_xfer_run *d = &r->delta;
+	cJSON *j = run_json(r, d);
+	double first = r->autoc.ok ? r->autoc.snd.wire : NAN, wire = d->ok ? d->snd.wire : NAN;
+
+	cJSON_AddItemToObject(root, "delta", j);
+	add_num(j, "dirty_pages", (double)r->dirty);
+	add_num(j, "pages", (double)(r->c->n / PAGE));
+	add_num(j, "delta_cache_bytes", d->ok ? d->dcache_bytes : NAN);
+	add_num(j, "first_send_bytes_wire", first);
+	add_num(j, "pct_of_first_send", 100.0 * ratio(wire, first));
+	add_num(j, "zstd1_bytes", r->zstd_bytes);
+	add_num(j, "ratio_zstd1", ratio(wire, r->zstd_bytes));
+}
+
+void bench_xfer_print_json(const struct bench_xfer_report *r)
+{
+	cJSON *root = cJSON_CreateObject(), *rows;
+	char *s;
+
+	add_num(root, "size_mib", r->c->o->size_mb);
+	add_num(root, "chunk_bytes", CHUNK);
+	add_num(root, "connections", r->c->o->connections);
+	cJSON_AddStringToObject(root, "cpu_method", cpu_method);
+	add_refs(root, r);
+	cJSON_AddItemToObject(root, "zstd1", run_json(r, &r->main));
+	cJSON_AddItemToObject(root, "codec_auto", run_json(r, &r->autoc));
+	add_delta(root, r);
+	rows = cJSON_AddArrayToObject(root, "scaling");
+	for (unsigned i = 0; i < r->n_rows; i++) {
+		cJSON *j = run_json(r, &r->rows[i].x);
+
+		add_num(j, "workers", r->rows[i].workers);
+		cJSON_AddItemToArray(rows, j);
+	}
+	s = cJSON_PrintUnformatted(root);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	cJSON_Delete(root);
+	fflush(stdout);
+}
