@@ -348,9 +348,20 @@ void send_auto_summary(const struct send_auto *a, struct xfer_summary *sum)
 	sum->codec_auto = a->on;
 	sum->codec_decisions = a->decisions;
 	sum->codec_probes = a->probes;
-	if (a->on)
-		dwcp_codec_auto_explain(&a->in, &a->v, sum->codec_note, sizeof(sum->codec_note));
-	else
+	if (a->on) {
+		char why[sizeof(sum->codec_note)];
+		int n;
+
+		/* The codec shown is the one most chunks got; the reason is the
+		 * last decision's, which may have named another one. */
+		dwcp_codec_auto_explain(&a->in, &a->v, why, sizeof(why));
+		n = (unsigned)a->codec == top ? 0 :
+		    snprintf(sum->codec_note, sizeof(sum->codec_note), "last decision, after most chunks went %s: ",
+			     sum->codec);
+		if (n < 0 || (size_t)n >= sizeof(sum->codec_note))
+			n = 0;
+		snprintf(sum->codec_note + n, sizeof(sum->codec_note) - (size_t)n, "%s", why);
+	} else
 		snprintf(sum->codec_note, sizeof(sum->codec_note), "%s: fixed by --codec or [stream] codec",
 			 dwcp_codec_auto_name((enum dwcp_auto_codec)a->fixed));
 }
