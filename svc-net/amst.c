@@ -47,10 +47,49 @@ int net_fl_init(struct net *n)
 	if (!n->fl || !n->fl_hash)
 		return -ENOMEM;
 	n->fl_mask = size - 1;
+	for (unsigned st = 0; st < FL_N_STATES; st++)
+		n->fl_head[st] = n->fl_tail[st] = NET_NO_BUF;
 	return 0;
 }
 
-static void fl_insert(struct net *n, uint32_t idx)
+static void fl_unlink(struct net *n, uint32_t idx)
+{
+	struct inflight *f = &n->fl[idx];
+	unsigned st = f->state;
+
+	if (f->l_prev != NET_NO_BUF)
+		n->fl[f->l_prev].l_next = f->l_next;
+	else
+		n->fl_head[st] = f->l_next;
+	if (f->l_next != NET_NO_BUF)
+		n->fl[f->l_next].l_prev = f->l_prev;
+	else
+		n->fl_tail[st] = f->l_prev;
+	n->fl_count[st]--;
+}
+
+void net_fl_set_state(struct net *n, uint32_t idx, enum fl_state st)
+{
+	struct inflight *f = &n->fl[idx];
+
+	if (f->state == st)
+		return;
+	if (f->state != FL_FREE)
+		fl_unlink(n, idx);
+	f->state = (uint8_t)st;
+	if (st == FL_FREE)
+		return;
+	f->l_next = NET_NO_BUF;
+	f->l_prev = n->fl_tail[st];
+	if (f->l_prev != NET_NO_BUF)
+		n->fl[f->l_prev].l_next = idx;
+	else
+		n->fl_head[st] = idx;
+	n->fl_tail[st] = idx;
+	n->fl_count[st]++;
+}
+
+static void fl_hash_put(struct net *n, uint32_t idx)
 {
 	const struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
 
@@ -58,10 +97,30 @@ static void fl_insert(struct net *n, uint32_t idx)
 		uint32_t *s = &n->fl_hash[i & n->fl_mask];
 
 		if (*s == 0 || *s == FL_TOMB) {
+			n->fl_tombs -= *s == FL_TOMB;
 			*s = idx + 1;
 			return;
 		}
 	}
+}
+
+/* Tombstones keep lookups of absent keys (a duplicate's ACK) probing
+ * until an empty slot: past a quarter of the table, rebuild it from the
+ * entries in flight (they are all on the state lists). */
+static void fl_hash_rebuild(struct net *n)
+{
+	memset(n->fl_hash, 0, ((size_t)n->fl_mask + 1) * sizeof(*n->fl_hash));
+	n->fl_tombs = 0;
+	for (unsigned st = FL_FREE + 1; st < FL_N_STATES; st++)
+		for (uint32_t i = n->fl_head[st]; i != NET_NO_BUF; i = n->fl[i].l_next)
+			fl_hash_put(n, i);
+}
+
+static void fl_insert(struct net *n, uint32_t idx)
+{
+	if (n->fl_tombs > (n->fl_mask + 1) / 4)
+		fl_hash_rebuild(n);
+	fl_hash_put(n, idx);
 }
 
 /* @return the slot holding (stream, seq), or NULL. */
@@ -89,11 +148,11 @@ static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
 	const struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
 	uint32_t *s = fl_slot(n, h->stream, h->seq);
 
-	if (s && *s == idx + 1)
+	if (s && *s == idx + 1) {
 		*s = FL_TOMB;
-	if (n->fl[idx].state == FL_WAIT_ZC)
-		n->n_wait_zc--;
-	n->fl[idx].state = FL_FREE;
+		n->fl_tombs++;
+	}
+	net_fl_set_state(n, idx, FL_FREE);
 	dwcp_shm_hdr(&n->ctx->at.shm, idx)->result = result;
 	dwcp_svc_pass(n->ctx, idx, status);
 }
@@ -106,9 +165,7 @@ static void fl_finish(struct net *n, uint32_t idx, int status, uint64_t result)
 	struct inflight *f = &n->fl[idx];
 
 	if (f->zc_conn >= 0 && n->conns[f->zc_conn].zc_done <= f->zc_seq) {
-		if (f->state != FL_WAIT_ZC)
-			n->n_wait_zc++;
-		f->state = FL_WAIT_ZC;
+		net_fl_set_state(n, idx, FL_WAIT_ZC);
 		f->done_status = (uint16_t)status;
 		f->done_result = result;
 		return;
@@ -203,14 +260,14 @@ static void pending_push(struct net *n, int p, uint32_t idx)
 
 		if (!q) {
 			/* Keep it in flight: the resend timer picks it up. */
-			n->fl[idx].state = FL_SENT;
+			net_fl_set_state(n, idx, FL_SENT);
 			n->fl[idx].sent_ns = 0;
 			return;
 		}
 		pe->pending = q;
 		pe->cap_pending *= 2;
 	}
-	n->fl[idx].state = FL_QUEUED;
+	net_fl_set_state(n, idx, FL_QUEUED);
 	n->fl[idx].conn = -1;
 	pe->pending[pe->n_pending++] = idx;
 }
@@ -285,6 +342,7 @@ int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 		dwcp_streams_set_net_error(&n->ctx->at.shm, ent, -p);
 		return DWCP_BUF_ENOPEER;
 	}
+	net_fl_set_state(n, idx, FL_FREE);   /* (it is: a new chunk) before its list links go */
 	memset(f, 0, sizeof(*f));
 	f->conn = -1;
 	f->stream_ent = (int8_t)ent;
@@ -343,7 +401,7 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 	case DWCP_BUF_EBUSY:
 		/* The receiver holds its quota of this stream's chunks: the
 		 * same short wait as for a receiver not there yet, silently. */
-		f->state = FL_SENT;
+		net_fl_set_state(n, idx, FL_SENT);
 		f->sent_ns = dwcp_now_ns() + ENORECV_RETRY_NS - (uint64_t)n->conf->resend_ms * 1000000ull;
 		break;
 	case DWCP_BUF_ENORECV:
@@ -352,7 +410,7 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		 * receiver that appears would otherwise wait that long — and let
 		 * `dwcp send` say what it waits for. */
 		dwcp_streams_set_net_error(&n->ctx->at.shm, f->stream_ent, ENOENT);
-		f->state = FL_SENT;
+		net_fl_set_state(n, idx, FL_SENT);
 		f->sent_ns = dwcp_now_ns() + ENORECV_RETRY_NS - (uint64_t)n->conf->resend_ms * 1000000ull;
 		break;
 	default:
@@ -366,13 +424,15 @@ void net_on_zc_done(struct net *n, int c)
 {
 	/* Completions come for every zerocopy send; an ACK that beat its
 	 * completion is rare, so the scan runs only when one is waiting. */
-	if (!n->n_wait_zc)
-		return;
-	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
-		struct inflight *f = &n->fl[i];
+	uint32_t i = n->fl_head[FL_WAIT_ZC], left = n->fl_count[FL_WAIT_ZC];
 
-		if (f->state == FL_WAIT_ZC && f->zc_conn == c && n->conns[c].zc_done > f->zc_seq)
+	while (i != NET_NO_BUF && left--) {
+		struct inflight *f = &n->fl[i];
+		uint32_t next = f->l_next;   /* releasing i takes it off the list */
+
+		if (f->zc_conn == c && n->conns[c].zc_done > f->zc_seq)
 			fl_release(n, i, f->done_status, f->done_result);
+		i = next;
 	}
 }
 
@@ -389,20 +449,27 @@ void net_on_conn_lost(struct net *n, int c)
 			pending_push(n, n->fl[idx].peer, idx);
 	}
 	k->q_head = k->q_tail;
-	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
-		struct inflight *f = &n->fl[i];
+	/* Waiting, sent, then queued: a resend moves a sent entry to the
+	 * queued list, where the last pass finds nothing more to do for it. */
+	for (unsigned st = FL_N_STATES - 1; st > FL_FREE; st--) {
+		uint32_t i = n->fl_head[st], left = n->fl_count[st];
 
-		if (f->state == FL_FREE)
-			continue;
-		if (f->zc_conn == c) {
-			f->zc_conn = -1;   /* reset with its queue (net_conn_close) */
-			if (f->state == FL_WAIT_ZC) {
-				fl_release(n, i, f->done_status, f->done_result);
-				continue;
+		while (i != NET_NO_BUF && left--) {
+			struct inflight *f = &n->fl[i];
+			uint32_t next = f->l_next;   /* i may change lists, never another */
+
+			if (f->zc_conn == c) {
+				f->zc_conn = -1;   /* reset with its queue (net_conn_close) */
+				if (f->state == FL_WAIT_ZC) {
+					fl_release(n, i, f->done_status, f->done_result);
+					i = next;
+					continue;
+				}
 			}
+			if (f->conn == c && f->state == FL_SENT)
+				resend(n, i);
+			i = next;
 		}
-		if (f->conn == c && f->state == FL_SENT)
-			resend(n, i);
 	}
 	if (k->outgoing && k->peer >= 0) {
 		struct net_peer *pe = &n->peers[k->peer];
@@ -663,11 +730,13 @@ unsigned net_timers(struct net *n, uint64_t now)
 		return 0;
 	n->next_timer_ns = now + TIMER_NS;
 	work += net_handshake_timers(n, now);
-	for (uint32_t i = 0; i < n->ctx->at.shm.n_bufs; i++) {
+	for (uint32_t i = n->fl_head[FL_SENT], left = n->fl_count[FL_SENT];
+	     i != NET_NO_BUF && left--;) {
 		struct inflight *f = &n->fl[i];
+		uint32_t next = f->l_next;   /* a resend or finish moves i off the list */
 
 		/* sent_ns may be later than now (sent during this turn): no underflow. */
-		if (f->state == FL_SENT && now >= f->sent_ns + rto) {
+		if (now >= f->sent_ns + rto) {
 			/* Its `dwcp send` is gone: stop resending, let the pool have it. */
 			if (!sender_alive(n, i))
 				fl_finish(n, i, DWCP_BUF_ENOPEER, 0);
@@ -675,6 +744,7 @@ unsigned net_timers(struct net *n, uint64_t now)
 				resend(n, i);
 			work++;
 		}
+		i = next;
 	}
 	for (unsigned p = 0; p < NET_MAX_PEERS; p++) {
 		if (!n->peers[p].used || !n->peers[p].outgoing)

@@ -311,7 +311,7 @@ static void item_sent(struct net *n, int c, const struct txq_item *it)
 	f = &n->fl[it->idx];
 	dwcp_shm_hdr(&n->ctx->at.shm, it->idx)->wire_len += it->small_len +
 		dwcp_shm_hdr(&n->ctx->at.shm, it->idx)->len;
-	f->state = FL_SENT;
+	net_fl_set_state(n, it->idx, FL_SENT);
 	f->conn = (int16_t)c;
 	f->sent_ns = dwcp_now_ns();
 }

@@ -94,7 +94,7 @@ struct net_peer {
 	uint64_t streams;               /* bitmask of stream-table entries sending here */
 };
 
-enum fl_state { FL_FREE = 0, FL_QUEUED, FL_SENT, FL_WAIT_ZC };
+enum fl_state { FL_FREE = 0, FL_QUEUED, FL_SENT, FL_WAIT_ZC, FL_N_STATES };
 
 /* A chunk this svc-net transmitted and keeps until acknowledged; indexed
  * by buffer index. */
@@ -114,6 +114,7 @@ struct inflight {
 	uint16_t done_status;           /* FL_WAIT_ZC: how it leaves, once the kernel is done */
 	uint64_t done_result;
 	uint64_t sent_ns;
+	uint32_t l_prev, l_next;        /* on the list of its state (net_fl_set_state) */
 };
 
 struct net {
@@ -130,7 +131,11 @@ struct net {
 	struct inflight *fl;            /* [n_bufs] */
 	uint32_t *fl_hash;              /* (stream, seq) -> 1 + buffer index; 0 empty, TOMB */
 	uint32_t fl_mask;
-	uint32_t n_wait_zc;             /* in-flight entries in FL_WAIT_ZC */
+	/* Every entry not FREE is on the list of its state, so the timer,
+	 * a lost connection and a zerocopy completion visit what is in
+	 * flight, never the whole pool. */
+	uint32_t fl_head[FL_N_STATES], fl_tail[FL_N_STATES], fl_count[FL_N_STATES];
+	uint32_t fl_tombs;              /* FL_TOMB slots in fl_hash: rebuilt past a quarter */
 	uint64_t next_timer_ns;
 	bool congestion_warned;
 	bool zerocopy;
@@ -178,5 +183,7 @@ int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok);
 unsigned net_timers(struct net *n, uint64_t now);
 int net_trust_init(struct net *n, char *reason, size_t reason_len);
 int net_fl_init(struct net *n);
+/** Move in-flight entry @p idx to state @p st (and onto that state's list). */
+void net_fl_set_state(struct net *n, uint32_t idx, enum fl_state st);
 
 #endif
