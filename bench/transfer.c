@@ -38,7 +38,6 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <math.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +48,7 @@
 
 #include "cli/cli_internal.h"
 #include "common/config.h"
+#include "common/cpu.h"
 #include "bench_data.h"
 #include "transfer_pvt.h"
 
@@ -155,18 +155,6 @@ static void catch_signals(void)
 
 /* ---- driver --------------------------------------------------------- */
 
-/* CPUs this process may run on: what [simd] workers = auto counts too. */
-static unsigned usable_cpus(void)
-{
-	cpu_set_t set;
-	long n;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return (unsigned)CPU_COUNT(&set);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
-}
-
 /* --workers takes an optional N, also as the next word ("--workers 2",
  * which getopt leaves alone for an optional argument); no N, 0 or a
  * word that is not a number means the CPU count. */
@@ -182,8 +170,8 @@ static unsigned workers_arg(int argc, char **argv, const char *arg)
 	if (!arg || !end || *end || v == 0) {
 		if (arg)
 			fprintf(stderr, "dwcp bench transfer: --workers '%s': not a count, using the CPU "
-					"count (%u)\n", arg, usable_cpus());
-		return usable_cpus();
+					"count (%u)\n", arg, dwcp_cpu_usable());
+		return dwcp_cpu_usable();
 	}
 	if (v > DWCP_CFG_MAX_WORKERS) {
 		fprintf(stderr, "dwcp bench transfer: --workers %lu: at most %u, using %u\n", v,

@@ -9,9 +9,12 @@
  * as inline asm because the baseline build (-march=x86-64-v2) does not
  * enable the -mxsave intrinsic.
  */
+#define _GNU_SOURCE
 #include <cpuid.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "common/cpu.h"
 
@@ -106,4 +109,15 @@ const char *dwcp_cpu_describe(const struct dwcp_cpu_features *f, char *buf, unsi
 	if (used == 0)
 		snprintf(buf, len, "none");
 	return buf;
+}
+
+unsigned dwcp_cpu_usable(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
 }

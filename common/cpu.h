@@ -10,6 +10,10 @@ struct dwcp_cpu_features {
 };
 
 void dwcp_cpu_detect(struct dwcp_cpu_features *f);
+
+/** CPUs this process may run on (its affinity mask; else the online
+ * count; at least 1): what `workers = auto` sizes itself to. */
+unsigned dwcp_cpu_usable(void);
 /** "avx2 sse4.2 aes ..." into @p buf; returns @p buf. */
 const char *dwcp_cpu_describe(const struct dwcp_cpu_features *f, char *buf, unsigned len);
 

@@ -17,7 +17,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/cpu.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ipc/link.h"
@@ -64,18 +64,6 @@ static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents);
 static void on_restart_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-/* CPUs this process may run on: what `workers = auto` sizes itself to. */
-static unsigned usable_cpus(void)
-{
-	cpu_set_t set;
-	long n;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return (unsigned)CPU_COUNT(&set);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
-}
-
 _Static_assert(DWCP_CFG_MAX_WORKERS <= DWCP_MAX_WORKERS, "config allows more workers than slots");
 
 /* Give svc-simd its further worker slots and publish every service's
@@ -92,7 +80,7 @@ static void assign_workers(struct sup *s)
 			 * (deploy/systemd/dwcp-worker@.service): auto would
 			 * wait for units nobody enabled, so it means one. */
 			unsigned want = s->cfg.systemd_services && !s->cfg.simd_workers ? 1 :
-					dwcp_config_workers(s->cfg.simd_workers, usable_cpus());
+					dwcp_config_workers(s->cfg.simd_workers, dwcp_cpu_usable());
 
 			while (n_extra + 1 < want && next < DWCP_MAX_SLOTS) {
 				struct sup_child *c = &s->child[next];

@@ -57,6 +57,15 @@ static void make_dir(void)
 	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
 }
 
+/* A temporary dir with an image of @p mib MiB at @p src; @p out beside it. */
+static void make_files(char src[128], char out[128], unsigned mib, uint64_t seed)
+{
+	make_dir();
+	snprintf(src, 128, "%s/vm.img", dir);
+	snprintf(out, 128, "%s/recv.img", dir);
+	cr_assert_eq(dwcp_xfer_make_image(src, mib * MIB, seed), 0, "cannot write %s", src);
+}
+
 static void start_pair(const char *tag, const char *const *extra)
 {
 	static char key[128];
@@ -142,10 +151,7 @@ Test(workers, chunks_spread_over_every_worker_of_both_nodes, .fini = teardown, .
 	static const char *const extra[] = { "simd.workers = 3", NULL };
 	char src[128], out[128];
 
-	make_dir();
-	snprintf(src, sizeof(src), "%s/vm.img", dir);
-	snprintf(out, sizeof(out), "%s/recv.img", dir);
-	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 7), 0);
+	make_files(src, out, 128, 7);
 	start_pair("wspread", extra);
 	check_listed(pair.a.instance, 3);
 	check_listed(pair.b.instance, 3);
@@ -176,10 +182,7 @@ Test(workers, a_worker_killed_mid_transfer_costs_only_a_retry, .fini = teardown,
 	pid_t a1, b2, keep_a[2], keep_b[2];
 	char src[128], out[128];
 
-	make_dir();
-	snprintf(src, sizeof(src), "%s/rnd.img", dir);
-	snprintf(out, sizeof(out), "%s/recv.img", dir);
-	cr_assert_eq(dwcp_xfer_make_image(src, 768 * MIB, 11), 0);
+	make_files(src, out, 768, 11);
 	start_pair("wkill", extra);
 	a1 = (pid_t)num(pair.a.instance, "svc-simd.1", "pid");
 	b2 = (pid_t)num(pair.b.instance, "svc-simd.2", "pid");
@@ -236,11 +239,8 @@ Test(workers, each_worker_drains_and_upgrades_alone, .fini = teardown, .timeout 
 	double ops1, ops0;
 	pid_t p0;
 
-	make_dir();
-	snprintf(src, sizeof(src), "%s/vm.img", dir);
-	snprintf(out, sizeof(out), "%s/recv.img", dir);
+	make_files(src, out, 64, 3);
 	snprintf(out2, sizeof(out2), "%s/recv2.img", dir);
-	cr_assert_eq(dwcp_xfer_make_image(src, 64 * MIB, 3), 0);
 	start_pair("wdrain", extra);
 	p0 = (pid_t)num(pair.a.instance, "svc-simd", "pid");
 	cr_assert_eq(dwcpctl(pair.a.instance, text, sizeof(text), "drain", "svc-simd.1", NULL, NULL), 0);
