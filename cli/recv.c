@@ -211,6 +211,14 @@ static int fill_kept(struct receiver *r, uint32_t idx)
 	return rc;
 }
 
+/* The kept pages of a chunk that fill_kept() accepted. */
+static unsigned kept_mask(const struct dwcp_chunk_hdr *ch)
+{
+	struct dwcp_hde_kept k;
+
+	return kept_of(ch, &k) ? 0 : k.mask;
+}
+
 /* A kept chunk that this receiver cannot fill from its copy: refused
  * EBASE before it is held, so the sender redoes it whole. @return true
  * when refused. */
@@ -247,12 +255,11 @@ static int drain_in_order(struct receiver *r)
 		struct dwcp_buf_hdr *h = dwcp_client_hdr(&r->c, idx);
 		const struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
 		const uint8_t *p = (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN;
-		size_t left = ch->orig_len;
 		bool last = ch->flags & DWCP_CHUNK_F_LAST;
+		int rc;
 
 		if (ch->flags & DWCP_CHUNK_F_KEPT) {
-			int rc = fill_kept(r, idx);
-
+			rc = fill_kept(r, idx);
 			if (rc) {
 				answer(r, idx, DWCP_BUF_ESINK);
 				return fail(r, "reading the kept pages of chunk %llu from the previous %s: %s; nothing was put at %s. Send it again",
@@ -260,19 +267,12 @@ static int drain_in_order(struct receiver *r)
 			}
 		}
 
-		while (left) {
-			ssize_t w = write(r->out.fd, p, left);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				int e = w < 0 ? errno : EIO;
-
-				answer(r, idx, DWCP_BUF_ESINK);
-				return fail(r, "writing %s: %s", r->path, strerror(e));
-			}
-			p += w;
-			left -= (size_t)w;
+		rc = recv_base_write(&r->base, r->out.fd, p, ch->offset, ch->orig_len,
+				     ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0,
+				     &r->sum.cloned_pages);
+		if (rc) {
+			answer(r, idx, DWCP_BUF_ESINK);
+			return fail(r, "writing %s: %s", r->path, strerror(-rc));
 		}
 		dwcp_digest_update(&r->digest, (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN, ch->orig_len);
 		if (last && ch->digest && ch->digest != dwcp_digest_final(&r->digest)) {

@@ -5,8 +5,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "recv_base.h"
@@ -112,6 +114,98 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 			got += (uint32_t)r;
 		}
 	}
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Share @p n bytes at @p off of the base into @p fd at the same offset.
+ * @return 0, 1 when the file system refuses (write them instead), -errno. */
+static int clone_range(struct recv_base *b, int fd, uint64_t off, uint64_t n)
+{
+	struct file_clone_range r = { .src_fd = b->fd, .src_offset = off, .src_length = n,
+				      .dest_offset = off };
+
+	if (ioctl(fd, FICLONERANGE, &r) == 0)
+		return lseek(fd, (off_t)n, SEEK_CUR) < 0 ? -errno : 0;
+	switch (errno) {
+	case EOPNOTSUPP: case ENOTTY: case EXDEV: case EINVAL: case EBADF: case EPERM:
+	case ETXTBSY:
+		b->no_clone = true;
+		return 1;
+	default:
+		return -errno;
+	}
+}
+
+static bool zero_page(const uint8_t *p, uint32_t n)
+{
+	uint64_t acc = 0, w;
+
+	for (uint32_t i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	for (uint32_t i = n & ~7u; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t offset,
+		    uint32_t len, unsigned mask, uint64_t *cloned)
+{
+	uint32_t at = 0;
+	bool hole_at_end = false;
+
+	while (at < len) {
+		unsigned i = at / PAGE;
+		bool kept = mask >> i & 1;
+		uint32_t end = at;
+		int rc;
+
+		/* A page of zeros (a VM image has many) is left a hole: the new
+		 * file is written front to back, so it reads as zeros. */
+		if (!kept && len - at >= PAGE && zero_page(data + at, PAGE)) {
+			if (lseek(fd, PAGE, SEEK_CUR) < 0)
+				return -errno;
+			at += PAGE;
+			hole_at_end = true;
+			continue;
+		}
+		hole_at_end = false;
+
+		/* A run of whole pages of one kind; a partial last page is written. */
+		while (end < len && (bool)(mask >> (end / PAGE) & 1) == kept &&
+		       (kept ? len - end >= PAGE :
+			       end == at || len - end < PAGE || !zero_page(data + end, PAGE)))
+			end += len - end < PAGE ? len - end : PAGE;
+		if (end == at)
+			end = at + (len - at < PAGE ? len - at : PAGE), kept = false;
+		rc = kept && b->fd >= 0 && !b->no_clone ? clone_range(b, fd, offset + at, end - at) : 1;
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			*cloned += (end - at) / PAGE;
+		else if ((rc = write_all(fd, data + at, end - at)) < 0)
+			return rc;
+		at = end;
+	}
+	/* A hole at the end of the file is no size: give it one. */
+	if (hole_at_end && ftruncate(fd, (off_t)(offset + len)) < 0)
+		return -errno;
 	return 0;
 }
 

@@ -32,6 +32,7 @@ struct recv_base {
 	struct stat st;            /* its identity as recorded */
 	char record[PATH_MAX];     /* the record's path; "" = none can be kept */
 	char why[160];             /* why there is no base, for the one message */
+	bool no_clone;             /* the file system said it cannot share blocks: write */
 };
 
 /**
@@ -51,6 +52,23 @@ bool recv_base_usable(struct recv_base *b, uint64_t digest);
  * is shorter than it was).
  */
 int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, unsigned mask);
+
+/**
+ * Write @p len bytes of @p data at the output @p fd's position, which is
+ * @p offset; the pages of @p mask (kept, and already filled from the base)
+ * are shared with the base by reflink (FICLONERANGE) where the file
+ * system can, instead of written again: a new version of a large image
+ * then costs the disk only its changed pages. Where it cannot (ext4,
+ * another file system than the base's, a partial last page) they are
+ * written like the rest; the first such refusal turns cloning off. Other
+ * pages of zeros are left holes (the output is a new file written front
+ * to back, so they read as zeros; the file is sparse, as `cp --sparse`).
+ * @p cloned (added to) counts the shared pages.
+ * @return 0 or -errno (a write error, or a clone error that is not a
+ *         refusal, e.g. ENOSPC).
+ */
+int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t offset,
+		    uint32_t len, unsigned mask, uint64_t *cloned);
 
 /**
  * After a completed receive: record @p st (the new output, fstat'ed

@@ -43,6 +43,8 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		       (unsigned long long)s->raw_resends, us(&s->lat, 50), us(&s->lat, 99),
 		       us(&s->lat, 99.9));
 		printf(", \"kept_pages\": %llu", (unsigned long long)s->kept_pages);
+		if (!send)
+			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
 		print_codec_json(s);
 		printf("}\n");
 		fflush(stdout);
@@ -57,10 +59,14 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 	       (unsigned long long)s->chunks, (unsigned long long)s->resent,
 	       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
 	       (unsigned long long)s->raw_resends);
-	if (s->kept_pages)
+	if (s->kept_pages && (send || !s->cloned_pages))
 		printf("  kept pages    %llu (unchanged since the last %s: %s)\n",
 		       (unsigned long long)s->kept_pages, send ? "send" : "receive",
 		       send ? "did not travel" : "copied from the previous file");
+	else if (s->kept_pages)
+		printf("  kept pages    %llu (unchanged since the last receive: %llu shared with the previous file by reflink, %llu copied)\n",
+		       (unsigned long long)s->kept_pages, (unsigned long long)s->cloned_pages,
+		       (unsigned long long)(s->kept_pages - s->cloned_pages));
 	printf("  chunk latency P50 %.1f us, P99 %.1f us, P99.9 %.1f us (%s)\n", us(&s->lat, 50),
 	       us(&s->lat, 99), us(&s->lat, 99.9),
 	       send ? "read -> acknowledged as written by the receiver" : "off the wire -> written");

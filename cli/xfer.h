@@ -24,6 +24,7 @@ struct xfer_summary {
 	uint64_t raw_resends;      /* send: chunks re-sent without delta (receiver lacked a base) */
 	uint64_t kept_pages;       /* send: pages found unchanged in the page index (did not
 	                            * travel); recv: pages filled from the previous copy */
+	uint64_t cloned_pages;     /* recv: of those, shared with the previous file by reflink */
 	double seconds;
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
 	bool codec_auto;           /* send: chosen by `codec = auto` */

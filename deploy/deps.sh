@@ -23,6 +23,7 @@ PACKAGES=(
 	spin                                # model check of the handoff protocol
 	clang-14 libclang-rt-14-dev         # libFuzzer targets (make fuzz)
 	iproute2 procps                     # ip/veth in integration tests, ps/pgrep
+	xfsprogs                            # reflink of kept pages, tested on an XFS loop mount
 )
 pkgs=("${PACKAGES[@]}")
 

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -34,6 +36,7 @@
 static struct dwcp_xfer_pair pair;
 static struct dwcp_xfer_proc snd, rcv;
 static char dir[64];
+static struct dwcp_xfer_guard mnt_guard;   /* the XFS loop mount of the reflink test */
 
 static void teardown(void)
 {
@@ -42,6 +45,7 @@ static void teardown(void)
 	dwcp_xfer_proc_free(&snd);
 	dwcp_xfer_proc_free(&rcv);
 	dwcp_xfer_pair_stop(&pair);
+	dwcp_xfer_guard_release(&mnt_guard);
 	if (dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		if (system(cmd))
@@ -247,4 +251,78 @@ Test(delta_any_size, cached_bases_changed_pages_travel_as_xor, .fini = teardown,
 		100.0 * f2.wire / f1.wire, f2.kept, (unsigned long long)changed);
 	cr_expect_lt(f2.wire, 0.02 * f1.wire, "second send moved %.0f bytes, the first %.0f: not < 2 %%",
 		     f2.wire, f1.wire);
+}
+
+static double used_bytes(const char *path)
+{
+	struct statvfs v;
+
+	cr_assert_eq(statvfs(path, &v), 0, "statvfs %s: %s", path, strerror(errno));
+	return (double)(v.f_blocks - v.f_bfree) * (double)v.f_frsize;
+}
+
+static void skip(const char *why)
+{
+	fprintf(stderr, "skipped: %s\n", why);
+	teardown();   /* Criterion runs no .fini after a skip */
+	cr_skip_test("skipped: %s", why);
+}
+
+/* Where the receiver's file system can share blocks (XFS with reflink, as
+ * btrfs), a new version's unchanged pages are cloned from the previous
+ * file instead of written again: a second version costs the disk only its
+ * pages that were not kept, and the previous version (kept here by a hard
+ * link, as a user keeps a snapshot) is not touched. Zero pages are left
+ * holes. (allocsize=4k turns XFS's speculative preallocation off, which
+ * would otherwise fill holes behind sequential writes.) */
+Test(delta_any_size, on_a_reflink_file_system_kept_pages_share_the_previous_blocks,
+     .fini = teardown, .timeout = 600)
+{
+	char img[128], mnt[128], src[128], out[160], v1[160], h1[65], h1_after[65], msg[512];
+	double before, grown, kept, cloned;
+	uint64_t changed;
+
+	setup_pair("reflink");
+	if (access("/usr/sbin/mkfs.xfs", X_OK) != 0 && access("/sbin/mkfs.xfs", X_OK) != 0)
+		skip("no xfs (mkfs.xfs from xfsprogs)");
+	snprintf(img, sizeof(img), "%s/xfs.img", dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	cr_assert_eq(mkdir(mnt, 0700), 0, "mkdir %s: %s", mnt, strerror(errno));
+	if (dwcp_xfer_sh(msg, sizeof(msg), "truncate -s 1G %s && mkfs.xfs -q -m reflink=1 %s", img, img))
+		skip("no xfs (mkfs.xfs -m reflink=1 failed)");
+	snprintf(msg, sizeof(msg), "umount -l %s", mnt);
+	cr_assert_eq(dwcp_xfer_guard_start(&mnt_guard, msg), 0);
+	if (dwcp_xfer_sh(msg, sizeof(msg), "mount -o loop,allocsize=4k %s %s", img, mnt))
+		skip("no loop device (mount -o loop failed)");
+	snprintf(src, sizeof(src), "%s/vm.img", dir);
+	snprintf(out, sizeof(out), "%s/vm.img", mnt);
+	snprintf(v1, sizeof(v1), "%s/vm.v1", mnt);
+	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 41), 0, "cannot write %s", src);
+	before = used_bytes(mnt);
+	transfer_ok("xfs, first send", "rfl", src, out, NULL);
+	grown = used_bytes(mnt) - before;
+	fprintf(stderr, "delta_any_size: reflink: the first version took %.1f MiB of disk\n", grown / MIB);
+	/* About 40 % of the image's pages are zeros: holes, not written. */
+	cr_expect_lt(grown, 100.0 * MIB, "the first version took %.1f MiB: its zero pages were written, not left holes",
+		     grown / MIB);
+	cr_assert_eq(link(out, v1), 0, "ln %s %s: %s", out, v1, strerror(errno));
+	cr_assert_eq(dwcp_xfer_sha256(v1, h1), 0);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 31, &changed), 0);
+	before = used_bytes(mnt);
+	transfer_ok("xfs, 5 % of pages touched", "rfl", src, out, NULL);
+	grown = used_bytes(mnt) - before;
+	kept = dwcp_xfer_json_num(rcv.out, "kept_pages");
+	cloned = dwcp_xfer_json_num(rcv.out, "cloned_pages");
+	fprintf(stderr, "delta_any_size: reflink: %.0f kept pages, %.0f cloned, disk grew %.1f MiB for a 128 MiB version\n",
+		kept, cloned, grown / MIB);
+	cr_expect_gt(kept, 0, "nothing was kept: %s", rcv.out);
+	cr_expect_geq(cloned, kept - 1, "only %.0f of %.0f kept pages were shared (the last may be partial)",
+		      cloned, kept);
+	/* The kept pages take no new space; the rest (changed pages, and zero
+	 * pages where XFS's speculative preallocation fills the holes) may. */
+	cr_expect_lt(grown, 128.0 * MIB - kept * 4096 + 16.0 * MIB,
+		     "the second version took %.1f MiB of disk, more than its %.1f MiB of pages not kept: its kept pages were written again",
+		     grown / MIB, (128.0 * MIB - kept * 4096) / MIB);
+	cr_assert_eq(dwcp_xfer_sha256(v1, h1_after), 0);
+	cr_expect_str_eq(h1_after, h1, "the previous version changed when the new one shared its blocks");
 }
