@@ -36,7 +36,6 @@
 # dwcp's --out is fsync'd before dwcp reports, the tools' outputs are not
 # (their figures do not include writing the file back to disk).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 die() { echo "peers.sh: $*" >&2; exit 1; }
 say() { echo "peers.sh: $*" >&2; }
@@ -47,13 +46,17 @@ while [ $# -gt 0 ]; do
 	--size-mb) [ $# -ge 2 ] || die "--size-mb needs a number"; size_mb=$2; shift 2 ;;
 	--json) json=1; shift ;;
 	--keep) keep=1; shift ;;
-	--work-dir) [ $# -ge 2 ] || die "--work-dir needs a directory"; work_parent=$2; shift 2 ;;
+	--work-dir)
+		[ $# -ge 2 ] || die "--work-dir needs a directory"
+		work_parent=$(cd "$2" 2>/dev/null && pwd) || die "--work-dir $2: no such directory"
+		shift 2 ;;
 	-h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
 	*) die "unknown argument '$1' (see bench/peers.sh --help)" ;;
 	esac
 done
 case $size_mb in ''|*[!0-9]*) die "--size-mb must be a whole number of MiB, got '$size_mb'" ;; esac
 [ "$size_mb" -ge 64 ] || die "--size-mb must be at least 64 (an ext4 image of real files)"
+cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || die "must run as root (loop-mounts the image, runs its own sshd and dwcp nodes): sudo bench/peers.sh"
 B=build/bin
 for b in dwcp dwcp-supervisor dwcpctl; do
@@ -235,6 +238,8 @@ say "building a ${size_mb} MiB ext4 image of files from /usr (~70 % full) in $wo
 build_image
 upgrade_image
 image_bytes=$(stat -c %s "$img1")
+# Every tool starts from the same page cache: both images read in once.
+cat "$img1" "$img2" > /dev/null
 say "image: $files_v1 files, $used_v1 bytes used; upgrade: $rewritten files rewritten ($rewritten_bytes bytes), $added added ($added_bytes bytes)"
 
 # ---- results ------------------------------------------------------------------
@@ -341,9 +346,16 @@ fi
 sshd_pid=$!
 wait_until 30 "the bench's sshd on 127.0.0.1:$ssh_port (log: $ssh_dir/sshd.log)" listening "$ssh_port"
 ssh_cmd="ssh -F $ssh_dir/ssh_config -p $ssh_port -c aes128-gcm@openssh.com"
-# shellcheck disable=SC2086 # a command line
-$ssh_cmd 127.0.0.1 true </dev/null || die "ssh to the bench's own sshd failed (log: $ssh_dir/sshd.log)"
 sshd_idle() { [ -z "$(cat /proc/"$sshd_pid"/task/*/children 2>/dev/null)" ]; }
+# An empty session, both ends: what scp and rsync pay per connection before
+# any data (key exchange, and root's shell startup files, which run the
+# remote command; reported beside the table, not subtracted).
+snapshot "$sshd_pid"
+# shellcheck disable=SC2086 # a command line
+/usr/bin/time -f '%e %U %S' -o "$work/ssh.time" $ssh_cmd 127.0.0.1 true </dev/null ||
+	die "ssh to the bench's own sshd failed (log: $ssh_dir/sshd.log)"
+wait_until 30 "sshd to reap its connection process" sshd_idle
+ssh_session_cpu=$(add "$(timed_cpu "$work/ssh.time")" "$(since_snapshot "$sshd_pid")")
 
 scp_out=$work/scp.out
 say "full send: scp"
@@ -448,7 +460,7 @@ if [ "$json" -eq 1 ]; then
 			"$(ratio "$(field "$phase" dwcp 5)" "$(field "$phase" "$tool" 5)")"
 		sep=", "
 	done
-	printf '], "identical": %s}\n' "$([ "$failed" -eq 0 ] && echo true || echo false)"
+	printf '], "ssh_empty_session_cpu_s": %s, "identical": %s}\n' "$ssh_session_cpu" "$([ "$failed" -eq 0 ] && echo true || echo false)"
 else
 	printf '\nbench/peers.sh: %s MiB ext4 image, %s files from /usr (%s MB used); upgrade: %s files rewritten, %s added\n' \
 		"$size_mb" "$files_v1" "$((used_v1 / 1000000))" "$rewritten" "$added"
@@ -476,6 +488,8 @@ else
 	done
 	printf '(CPU: both ends, every process: dwcp nodes + send/recv; sshd and its children + client; both pipelines.\n'
 	printf ' Wire: dwcp bytes_wire; scp the file size; nc what it carried; rsync bytes sent + received.\n'
-	printf ' dwcp fsyncs --out before it reports; the tools do not.)\n'
+	printf ' dwcp fsyncs --out before it reports; the tools do not.\n'
+	printf ' An empty ssh session (ssh HOST true) costs %s CPU-s here, included in the scp and rsync rows.)\n' \
+		"$ssh_session_cpu"
 fi
 [ "$failed" -eq 0 ] || die "a received file differs from the one sent (MISMATCH above)"
