@@ -20,9 +20,12 @@
 # was sent (a difference fails the run, exit status 1).
 #
 # Usage (root; after ./deploy/setup.sh --no-run):
-#   bench/peers.sh [--size-mb N] [--json] [--keep] [--work-dir DIR]
+#   bench/peers.sh [--size-mb N] [--repeat N] [--json] [--keep] [--work-dir DIR]
 #     --size-mb N     image size in MiB (default 1024; at least 64)
-#     --json          print one JSON object instead of the table
+#     --repeat N      run the whole sequence N times (1..9, default 1); the
+#                     table shows each row's run of median wall time
+#     --json          print one JSON object instead of the table: every run,
+#                     and the ratios of the runs of median wall time
 #     --keep          keep the temporary directory (images, logs) for a look
 #     --work-dir DIR  where the temporary directory goes (default /var/tmp;
 #                     needs ~6x the image size free)
@@ -40,11 +43,12 @@ set -euo pipefail
 die() { echo "peers.sh: $*" >&2; exit 1; }
 say() { echo "peers.sh: $*" >&2; }
 
-size_mb=1024 json=0 keep=0 work_parent=/var/tmp
+size_mb=1024 json=0 keep=0 work_parent=/var/tmp repeat=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size-mb) [ $# -ge 2 ] || die "--size-mb needs a number"; size_mb=$2; shift 2 ;;
 	--json) json=1; shift ;;
+	--repeat) [ $# -ge 2 ] || die "--repeat needs a number"; repeat=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	--work-dir)
 		[ $# -ge 2 ] || die "--work-dir needs a directory"
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
 done
 case $size_mb in ''|*[!0-9]*) die "--size-mb must be a whole number of MiB, got '$size_mb'" ;; esac
 [ "$size_mb" -ge 64 ] || die "--size-mb must be at least 64 (an ext4 image of real files)"
+case $repeat in [1-9]) ;; *) die "--repeat must be 1..9, got '$repeat'" ;; esac
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || die "must run as root (loop-mounts the image, runs its own sshd and dwcp nodes): sudo bench/peers.sh"
 B=build/bin
@@ -243,7 +248,8 @@ cat "$img1" "$img2" > /dev/null
 say "image: $files_v1 files, $used_v1 bytes used; upgrade: $rewritten files rewritten ($rewritten_bytes bytes), $added added ($added_bytes bytes)"
 
 # ---- results ------------------------------------------------------------------
-# One line per run: phase tool wall cpu wire identical (tab separated).
+# One line per run (tab separated): phase tool wall cpu wire identical
+# cpu_sender cpu_receiver repetition.
 results=()
 failed=0
 record() { # record PHASE TOOL WALL CPU_SENDER CPU_RECEIVER WIRE RECEIVED SENT
@@ -252,7 +258,7 @@ record() { # record PHASE TOOL WALL CPU_SENDER CPU_RECEIVER WIRE RECEIVED SENT
 		say "MISMATCH: $2 ($1) wrote a file that differs from what was sent ($7 vs $8)"
 		failed=1 ident=NO
 	fi
-	results+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$(add "$4" "$5")"$'\t'"$6"$'\t'"$ident"$'\t'"$4"$'\t'"$5")
+	results+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$(add "$4" "$5")"$'\t'"$6"$'\t'"$ident"$'\t'"$4"$'\t'"$5"$'\t'"$rep")
 }
 
 # ---- 2. dwcp -------------------------------------------------------------------------
@@ -271,40 +277,40 @@ say "starting dwcp nodes $inst_a (127.0.0.1:$port_a) and $inst_b (127.0.0.1:$por
 start_node "$inst_b" "$port_b"
 start_node "$inst_a" "$port_a"
 sup_pids() { cat "$run/$inst_a/supervisor.pid" "$run/$inst_b/supervisor.pid"; }
-recv_listed() { $B/dwcpctl --instance "$inst_b" --run-dir "$run" status 2>/dev/null | grep -q "^stream peers: recv"; }
+recv_listed() { $B/dwcpctl --instance "$inst_b" --run-dir "$run" status 2>/dev/null | grep -q "^stream $1: recv"; }
 dwcp_out=$work/dwcp.out
 
-dwcp_send() { # dwcp_send PHASE FILE: one send of FILE to stream "peers", --out dwcp_out
-	local phase=$1 file=$2 t0 t1 rpid rc=0 cpu_a cpu_b wire
+# dwcp_send PHASE FILE: one send of FILE to stream peersREP at --out dwcp_out
+# (a stream of its own per repetition, so that each full send is one).
+dwcp_send() {
+	local phase=$1 file=$2 t0 t1 rpid rc=0 cpu_a cpu_b wire stream=peers$rep f=$work/$1$rep
 	# shellcheck disable=SC2046 # a list of pids
 	snapshot $(sup_pids)
-	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$work/$phase.recv.time" \
-		$B/dwcp recv --instance "$inst_b" --run-dir "$run" --stream peers --out "$dwcp_out" \
-		--json --no-progress --timeout 120 > "$work/$phase.recv.json" 2> "$work/$phase.recv.err" &
+	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$f.recv.time" \
+		$B/dwcp recv --instance "$inst_b" --run-dir "$run" --stream "$stream" --out "$dwcp_out" \
+		--json --no-progress --timeout 120 > "$f.recv.json" 2> "$f.recv.err" &
 	rpid=$!
 	bg_pids+=("$rpid")
 	# A send that starts before the receiver registered the stream is refused.
-	wait_until 30 "dwcp recv to register stream peers on $inst_b" recv_listed
+	wait_until 30 "dwcp recv to register stream $stream on $inst_b" recv_listed "$stream"
 	t0=$EPOCHREALTIME
-	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$work/$phase.send.time" \
-		$B/dwcp send --instance "$inst_a" --run-dir "$run" --stream peers --file "$file" \
+	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$f.send.time" \
+		$B/dwcp send --instance "$inst_a" --run-dir "$run" --stream "$stream" --file "$file" \
 		--to "127.0.0.1:$port_b" --json --no-progress --timeout 120 \
-		> "$work/$phase.send.json" 2> "$work/$phase.send.err" || rc=$?
+		> "$f.send.json" 2> "$f.send.err" || rc=$?
 	wait "$rpid" || rc=$((rc ? rc : $?))
 	t1=$EPOCHREALTIME
 	bg_pids=()
 	if [ "$rc" -ne 0 ]; then
-		cat "$work/$phase.send.err" "$work/$phase.recv.err" >&2
+		cat "$f.send.err" "$f.recv.err" >&2
 		die "dwcp send/recv ($phase) failed, status $rc (their messages above)"
 	fi
 	# Sender: node A and dwcp send; receiver: node B and dwcp recv.
-	cpu_a=$(add "$(since_snapshot "$(cat "$run/$inst_a/supervisor.pid")")" "$(timed_cpu "$work/$phase.send.time")")
-	cpu_b=$(add "$(since_snapshot "$(cat "$run/$inst_b/supervisor.pid")")" "$(timed_cpu "$work/$phase.recv.time")")
-	wire=$(sed -n 's/.*"bytes_wire": *\([0-9]*\).*/\1/p' "$work/$phase.send.json")
+	cpu_a=$(add "$(since_snapshot "$(cat "$run/$inst_a/supervisor.pid")")" "$(timed_cpu "$f.send.time")")
+	cpu_b=$(add "$(since_snapshot "$(cat "$run/$inst_b/supervisor.pid")")" "$(timed_cpu "$f.recv.time")")
+	wire=$(sed -n 's/.*"bytes_wire": *\([0-9]*\).*/\1/p' "$f.send.json")
 	record "$phase" dwcp "$(elapsed "$t0" "$t1")" "$cpu_a" "$cpu_b" "${wire:--}" "$dwcp_out" "$file"
 }
-say "full send: dwcp"
-dwcp_send full "$img1"
 
 # ---- 3. the tools ----------------------------------------------------------------------------
 ssh_dir=$work/ssh ssh_port=$(free_port)
@@ -357,68 +363,92 @@ snapshot "$sshd_pid"
 wait_until 30 "sshd to reap its connection process" sshd_idle
 ssh_session_cpu=$(add "$(timed_cpu "$work/ssh.time")" "$(since_snapshot "$sshd_pid")")
 
-scp_out=$work/scp.out
-say "full send: scp"
-snapshot "$sshd_pid"
-t0=$EPOCHREALTIME
-timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$work/scp.time" \
-	scp -q -F "$ssh_dir/ssh_config" -P "$ssh_port" -c aes128-gcm@openssh.com "$img1" "127.0.0.1:$scp_out" ||
-	die "scp failed (above; sshd log: $ssh_dir/sshd.log)"
-# sshd's connection process has reaped the scp server; wait until sshd has
-# reaped that process, so its CPU is in sshd's cutime.
-wait_until 30 "sshd to reap its connection process" sshd_idle
-t1=$EPOCHREALTIME
-record full scp "$(elapsed "$t0" "$t1")" "$(timed_cpu "$work/scp.time")" "$(since_snapshot "$sshd_pid")" "$image_bytes" "$scp_out" "$img1"
+scp_out=$work/scp.out nc_out=$work/nc.out
+scp_send() { # the full send with scp to the bench's sshd
+	local t0 t1 f=$work/scp$rep
+	snapshot "$sshd_pid"
+	t0=$EPOCHREALTIME
+	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$f.time" \
+		scp -q -F "$ssh_dir/ssh_config" -P "$ssh_port" -c aes128-gcm@openssh.com "$img1" "127.0.0.1:$scp_out" ||
+		die "scp failed (above; sshd log: $ssh_dir/sshd.log)"
+	# sshd's connection process has reaped the scp server; wait until sshd
+	# has reaped that process, so its CPU is in sshd's cutime.
+	wait_until 30 "sshd to reap its connection process" sshd_idle
+	t1=$EPOCHREALTIME
+	record full scp "$(elapsed "$t0" "$t1")" "$(timed_cpu "$f.time")" "$(since_snapshot "$sshd_pid")" \
+		"$image_bytes" "$scp_out" "$img1"
+}
 
-nc_out=$work/nc.out nc_port=$(free_port) pass=peers-$$-$RANDOM
-say "full send: zstd -1 | openssl enc -aes-256-ctr | nc"
-# shellcheck disable=SC2016 # expanded by the inner bash
-timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$work/nc.recv.time" bash -c \
-	'nc -d -l 127.0.0.1 "$1" | openssl enc -d -aes-256-ctr -pass "pass:$2" -pbkdf2 | zstd -d -q > "$3"' \
-	_ "$nc_port" "$pass" "$nc_out" 2> "$work/nc.recv.err" &
-rpid=$!
-bg_pids+=("$rpid")
-wait_until 30 "nc to listen on 127.0.0.1:$nc_port" listening "$nc_port"
-t0=$EPOCHREALTIME
-# shellcheck disable=SC2016
-timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$work/nc.send.time" bash -c \
-	'set -o pipefail; zstd -1 -q -c "$1" | openssl enc -aes-256-ctr -pass "pass:$2" -pbkdf2 | nc -q0 127.0.0.1 "$3"' \
-	_ "$img1" "$pass" "$nc_port" 2> "$work/nc.send.err" || die "the zstd | openssl | nc sender failed: $(cat "$work/nc.send.err")"
-wait "$rpid" || die "the nc | openssl | zstd receiver failed: $(cat "$work/nc.recv.err")"
-t1=$EPOCHREALTIME
-bg_pids=()
-# What nc carried, counted outside the timed run (same bytes, the salt aside).
-wire=$(zstd -1 -q -c "$img1" | openssl enc -aes-256-ctr -pass "pass:$pass" -pbkdf2 | wc -c)
-record full "zstd|openssl|nc" "$(elapsed "$t0" "$t1")" "$(timed_cpu "$work/nc.send.time")" \
-	"$(timed_cpu "$work/nc.recv.time")" "$wire" "$nc_out" "$img1"
+nc_send() { # the full send with zstd -1 | openssl enc | nc into nc | openssl enc -d | zstd -d
+	local t0 t1 rpid wire port pass=peers-$$-$RANDOM f=$work/nc$rep
+	port=$(free_port)
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$f.recv.time" bash -c \
+		'nc -d -l 127.0.0.1 "$1" | openssl enc -d -aes-256-ctr -pass "pass:$2" -pbkdf2 | zstd -d -q > "$3"' \
+		_ "$port" "$pass" "$nc_out" 2> "$f.recv.err" &
+	rpid=$!
+	bg_pids+=("$rpid")
+	wait_until 30 "nc to listen on 127.0.0.1:$port" listening "$port"
+	t0=$EPOCHREALTIME
+	# shellcheck disable=SC2016
+	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$f.send.time" bash -c \
+		'set -o pipefail; zstd -1 -q -c "$1" | openssl enc -aes-256-ctr -pass "pass:$2" -pbkdf2 | nc -q0 127.0.0.1 "$3"' \
+		_ "$img1" "$pass" "$port" 2> "$f.send.err" ||
+		die "the zstd | openssl | nc sender failed: $(cat "$f.send.err")"
+	wait "$rpid" || die "the nc | openssl | zstd receiver failed: $(cat "$f.recv.err")"
+	t1=$EPOCHREALTIME
+	bg_pids=()
+	# What nc carried, counted outside the timed run (same bytes, the salt aside).
+	wire=$(zstd -1 -q -c "$img1" | openssl enc -aes-256-ctr -pass "pass:$pass" -pbkdf2 | wc -c)
+	record full "zstd|openssl|nc" "$(elapsed "$t0" "$t1")" "$(timed_cpu "$f.send.time")" \
+		"$(timed_cpu "$f.recv.time")" "$wire" "$nc_out" "$img1"
+}
 
-# ---- the resend after the upgrade ---------------------------------------------------------
-say "resend after the upgrade: dwcp (same stream, same --out)"
-dwcp_send resend "$img2"
+rsync_send() { # the resend: rsync of the upgraded image onto scp's copy of the first
+	local t0 t1 sent rcvd f=$work/rsync$rep
+	snapshot "$sshd_pid"
+	t0=$EPOCHREALTIME
+	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$f.time" \
+		rsync --inplace --no-whole-file -z --stats -e "$ssh_cmd" "$img2" "127.0.0.1:$scp_out" \
+		> "$f.stats" 2> "$f.err" || die "rsync failed: $(cat "$f.err")"
+	wait_until 30 "sshd to reap its connection process" sshd_idle
+	t1=$EPOCHREALTIME
+	# Both directions: the receiver's block checksums travel too.
+	sent=$(sed -n 's/^Total bytes sent: *\([0-9,]*\).*/\1/p' "$f.stats" | tr -d ,)
+	rcvd=$(sed -n 's/^Total bytes received: *\([0-9,]*\).*/\1/p' "$f.stats" | tr -d ,)
+	record resend rsync "$(elapsed "$t0" "$t1")" "$(timed_cpu "$f.time")" "$(since_snapshot "$sshd_pid")" \
+		"$((sent + rcvd))" "$scp_out" "$img2"
+}
 
-say "resend after the upgrade: rsync --inplace --no-whole-file -z onto the scp copy"
-snapshot "$sshd_pid"
-t0=$EPOCHREALTIME
-timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$work/rsync.time" \
-	rsync --inplace --no-whole-file -z --stats -e "$ssh_cmd" "$img2" "127.0.0.1:$scp_out" \
-	> "$work/rsync.stats" 2> "$work/rsync.err" || die "rsync failed: $(cat "$work/rsync.err")"
-wait_until 30 "sshd to reap its connection process" sshd_idle
-t1=$EPOCHREALTIME
-# Both directions: the receiver's block checksums travel too.
-stat_bytes() { sed -n "s/^$1: *\([0-9,]*\).*/\1/p" "$work/rsync.stats" | tr -d ,; }
-rsync_sent=$(stat_bytes 'Total bytes sent') rsync_recv=$(stat_bytes 'Total bytes received')
-record resend rsync "$(elapsed "$t0" "$t1")" "$(timed_cpu "$work/rsync.time")" "$(since_snapshot "$sshd_pid")" "$((rsync_sent + rsync_recv))" \
-	"$scp_out" "$img2"
+# ---- 4. the runs, in the same order each repetition --------------------------------------
+for rep in $(seq 1 "$repeat"); do
+	say "run $rep of $repeat: full send: dwcp"
+	dwcp_send full "$img1"
+	say "run $rep of $repeat: full send: scp"
+	scp_send
+	say "run $rep of $repeat: full send: zstd -1 | openssl enc -aes-256-ctr | nc"
+	nc_send
+	say "run $rep of $repeat: resend after the upgrade: dwcp (same stream, same --out)"
+	dwcp_send resend "$img2"
+	say "run $rep of $repeat: resend after the upgrade: rsync --inplace --no-whole-file -z onto the scp copy"
+	rsync_send
+	[ "$rep" -eq "$repeat" ] || rm -f "$dwcp_out" "$scp_out" "$nc_out"
+done
 
 # ---- 5. report --------------------------------------------------------------------------------
-# field PHASE TOOL N: field N (3 wall, 4 cpu, 5 wire, 6 identical) of a run
-field() {
-	local r
+# median_row PHASE TOOL: of that tool's runs, the one of median wall time
+# (the lower of the two middle ones for an even count)
+median_row() {
+	local r rows=()
 	for r in "${results[@]}"; do
-		IFS=$'\t' read -r -a f <<<"$r"
-		if [ "${f[0]}" = "$1" ] && [ "${f[1]}" = "$2" ]; then echo "${f[$(($3 - 1))]}"; return; fi
+		case $r in "$1"$'\t'"$2"$'\t'*) rows+=("$r") ;; esac
 	done
+	printf '%s\n' "${rows[@]}" | sort -t $'\t' -k3,3g | sed -n "$(((${#rows[@]} + 1) / 2))p"
 }
+# field PHASE TOOL N: field N (3 wall, 4 cpu, 5 wire, 6 identical, 9 repetition)
+# of the median run
+field() { median_row "$1" "$2" | cut -f "$3"; }
+runs=("full dwcp" "full scp" "full zstd|openssl|nc" "resend dwcp" "resend rsync")
 metrics() { # metrics WALL CPU: MB/s and CPU-s/GB of the image
 	awk -v w="$1" -v c="$2" -v n="$image_bytes" 'BEGIN { printf "%.1f %.2f", n / 1e6 / w, c / (n / 1e9) }'
 }
@@ -441,10 +471,10 @@ if [ "$json" -eq 1 ]; then
 	printf '"runs": ['
 	sep=""
 	for r in "${results[@]}"; do
-		IFS=$'\t' read -r phase tool wall cpu wire ident cpu_s cpu_r <<<"$r"
+		IFS=$'\t' read -r phase tool wall cpu wire ident cpu_s cpu_r n <<<"$r"
 		read -r mbs cpugb <<<"$(metrics "$wall" "$cpu")"
-		printf '%s{"phase": "%s", "tool": "%s", "command": "%s", "wall_s": %s, "mb_per_s": %s, "cpu_s": %s, "cpu_s_sender": %s, "cpu_s_receiver": %s, "cpu_s_per_gb": %s, "wire_bytes": %s, "identical": %s}' \
-			"$sep" "$phase" "$tool" "$(label "$tool" "$phase")" "$wall" "$mbs" "$cpu" "$cpu_s" "$cpu_r" "$cpugb" \
+		printf '%s{"repetition": %s, "phase": "%s", "tool": "%s", "command": "%s", "wall_s": %s, "mb_per_s": %s, "cpu_s": %s, "cpu_s_sender": %s, "cpu_s_receiver": %s, "cpu_s_per_gb": %s, "wire_bytes": %s, "identical": %s}' \
+			"$sep" "$n" "$phase" "$tool" "$(label "$tool" "$phase")" "$wall" "$mbs" "$cpu" "$cpu_s" "$cpu_r" "$cpugb" \
 			"$([ "$wire" = - ] && echo null || echo "$wire")" "$([ "$ident" = yes ] && echo true || echo false)"
 		sep=", "
 	done
@@ -464,9 +494,11 @@ if [ "$json" -eq 1 ]; then
 else
 	printf '\nbench/peers.sh: %s MiB ext4 image, %s files from /usr (%s MB used); upgrade: %s files rewritten, %s added\n' \
 		"$size_mb" "$files_v1" "$((used_v1 / 1000000))" "$rewritten" "$added"
+	[ "$repeat" -eq 1 ] || printf 'each row: of %s runs, the one of median wall time (all runs: --json)\n' "$repeat"
 	printf '%-7s %-36s %7s %7s %15s %8s %13s %9s\n' run tool "wall s" "MB/s" "CPU s (snd+rcv)" "CPU-s/GB" "wire bytes" identical
-	for r in "${results[@]}"; do
-		IFS=$'\t' read -r phase tool wall cpu wire ident cpu_s cpu_r <<<"$r"
+	for p in "${runs[@]}"; do
+		read -r phase tool <<<"$p"
+		IFS=$'\t' read -r phase tool wall cpu wire ident cpu_s cpu_r n <<<"$(median_row "$phase" "$tool")"
 		read -r mbs cpugb <<<"$(metrics "$wall" "$cpu")"
 		printf '%-7s %-36s %7.2f %7s %15s %8s %13s %9s\n' "$phase" "$(label "$tool" "$phase")" "$wall" "$mbs" \
 			"$cpu ($cpu_s+$cpu_r)" "$cpugb" "$wire" "$ident"
@@ -483,8 +515,8 @@ else
 	done
 	for phase in full resend; do
 		printf 'dwcp %s: codec %s, pages found unchanged (never sent) %s\n' "$phase" \
-			"$(sed -n 's/.*"codec": *"\([^"]*\)".*/\1/p' "$work/$phase.send.json")" \
-			"$(sed -n 's/.*"kept_pages": *\([0-9]*\).*/\1/p' "$work/$phase.send.json")"
+			"$(sed -n 's/.*"codec": *"\([^"]*\)".*/\1/p' "$work/$phase$(field "$phase" dwcp 9).send.json")" \
+			"$(sed -n 's/.*"kept_pages": *\([0-9]*\).*/\1/p' "$work/$phase$(field "$phase" dwcp 9).send.json")"
 	done
 	printf '(CPU: both ends, every process: dwcp nodes + send/recv; sshd and its children + client; both pipelines.\n'
 	printf ' Wire: dwcp bytes_wire; scp the file size; nc what it carried; rsync bytes sent + received.\n'
