@@ -240,7 +240,7 @@ static bool refuse_kept(struct receiver *r, uint32_t idx)
 			r->o.stream, r->base.why);
 	r->told_base = true;
 	r->sum.rejected++;
-	answer(r, idx, DWCP_BUF_EBASE);
+	answer(r, idx, DWCP_BUF_EKEPT);
 	return true;
 }
 

@@ -458,7 +458,6 @@ static int on_done(struct sender *s, uint32_t idx)
 	struct dwcp_buf_hdr *h = dwcp_client_hdr(&s->c, idx);
 	const struct dwcp_chunk_hdr *ch = dwcp_client_data(&s->c, idx);
 	unsigned st = h->status, why = (unsigned)h->result;
-	const bool kept = ch->flags & DWCP_CHUNK_F_KEPT;
 	uint64_t seq = h->seq;
 	char note[160];
 
@@ -485,12 +484,16 @@ static int on_done(struct sender *s, uint32_t idx)
 		return 0;
 	}
 	dwcp_client_free(&s->c, idx);
-	if (st == DWCP_BUF_ENACK && why == DWCP_BUF_EBASE && s->n_redo < 4096) {
-		/* A kept chunk refused: the receiver's copy is not the version
-		 * the index describes (changed, or missing), so nothing more is
-		 * kept; it and the chunks already sent are redone against the
-		 * delta cache (raw if refused again). */
-		if (kept) {
+	if (st == DWCP_BUF_ENACK && (why == DWCP_BUF_EBASE || why == DWCP_BUF_EKEPT) &&
+	    s->n_redo < 4096) {
+		/* EKEPT: the receiver's copy is not the version the index
+		 * describes (changed, or missing): nothing more is kept, and
+		 * this chunk is redone against the delta cache (raw if refused
+		 * again). EBASE: one delta base was missing from the
+		 * receiver's cache (its order of insertions differs from ours,
+		 * more so with several workers): this chunk alone goes again
+		 * raw; kept pages elsewhere stay kept. */
+		if (why == DWCP_BUF_EKEPT) {
 			send_index_stop_keeping(&s->index);
 			s->unkept_map[seq / 64] |= 1ull << (seq % 64);
 		} else {

@@ -134,6 +134,9 @@ enum dwcp_op {
                                * chunks already: send it again a little later */
 #define DWCP_BUF_EDIGEST  15  /* the receiver's whole-stream digest differs from the sender's:
                                * it did not put the file at --out */
+#define DWCP_BUF_EKEPT    16  /* a chunk with kept pages, but the receiver's copy is not the
+                               * version the sender's page index describes: keep nothing more
+                               * (unlike EBASE, one delta base missing from one cache) */
 
 /** What a DWCP_BUF_* status means, for messages (ipc/names.c). */
 const char *dwcp_buf_status_name(unsigned status);

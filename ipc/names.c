@@ -49,6 +49,7 @@ const char *dwcp_buf_status_name(unsigned status)
 		[DWCP_BUF_ENOPEER] = "peer unreachable",
 		[DWCP_BUF_EBUSY] = "receiver busy (stream or peer quota): resent later",
 		[DWCP_BUF_EDIGEST] = "whole-stream digest mismatch: the receiver kept no file",
+		[DWCP_BUF_EKEPT] = "the receiver's copy is not the version whose pages were kept",
 	};
 
 	return status < sizeof(n) / sizeof(n[0]) && n[status] ? n[status] : "unknown status";
