@@ -41,6 +41,7 @@
 #define PERIOD_MIN    8u
 #define DOMINANT      0.75
 #define F_PROBE       0x80u    /* codec_of: the chunk belongs to a probe */
+#define F_KEPT        0x40u    /* codec_of: some pages kept: not timed, not counted */
 
 enum phase {
 	RUN,          /* chunks get the chosen codec */
@@ -228,7 +229,7 @@ static unsigned next_codec(struct send_auto *a, bool *probe)
 }
 
 unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, uint32_t len,
-			 bool hde)
+			 bool hde, bool kept)
 {
 	bool probe = false;
 	unsigned c;
@@ -241,14 +242,18 @@ unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, ui
 			sample(a, data, len);
 			decide(a);
 		}
-		c = next_codec(a, &probe);
+		/* A kept chunk carries only its changed pages: timed, it
+		 * would make the link look as slow as its wire is small; and
+		 * the strongest codec costs little on so few bytes. */
+		c = kept ? DWCP_AUTO_ZSTD : next_codec(a, &probe);
 		/* HDE turns a chunk of zero pages into records: nothing to compress. */
 		if (c != DWCP_AUTO_NONE && hde && a->dz.is_zero(data, len))
 			c = DWCP_AUTO_NONE;
 	}
 	/* A chunk sent again (raw, for want of a delta base) stays in its probe. */
 	if (seq < a->n_chunks)
-		a->codec_of[seq] = (uint8_t)(c | (probe ? F_PROBE : 0) | (a->codec_of[seq] & F_PROBE));
+		a->codec_of[seq] = (uint8_t)(c | (probe ? F_PROBE : 0) | (kept ? F_KEPT : 0) |
+					     (a->codec_of[seq] & F_PROBE));
 	a->chunks[c < DWCP_AUTO_N ? c : 0]++;
 	return c;
 }
@@ -315,9 +320,11 @@ static void probe_acked(struct send_auto *a, uint32_t wire_len, uint64_t now)
 void send_auto_acked(struct send_auto *a, uint64_t seq, uint32_t data_len, uint32_t wire_len)
 {
 	uint64_t now = dwcp_now_ns();
-	unsigned f = seq < a->n_chunks ? a->codec_of[seq] : 0, c = f & ~F_PROBE;
+	unsigned f = seq < a->n_chunks ? a->codec_of[seq] : 0, c = f & ~(F_PROBE | F_KEPT);
 
 	if (!a->on)
+		return;
+	if ((f & F_KEPT) && !(f & F_PROBE))
 		return;
 	if (f & F_PROBE) {
 		probe_acked(a, wire_len, now);

@@ -45,10 +45,13 @@ void send_auto_destroy(struct send_auto *a);
 /**
  * The codec (enum dwcp_cfg_codec, never AUTO) for chunk @p seq, whose
  * @p len data bytes are @p data. @p hde: the chunk's program has the
- * delta step.
+ * delta step. @p kept: some of its pages do not travel (unchanged since
+ * the last send): its wire size says nothing about the link or the
+ * codecs, so it is neither a probe chunk nor counted in a period, and it
+ * gets zstd (only its changed pages are compressed: cheap).
  */
 unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, uint32_t len,
-			 bool hde);
+			 bool hde, bool kept);
 
 /**
  * True while new chunks must wait: a probe is in flight, or the pipeline

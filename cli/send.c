@@ -171,7 +171,8 @@ static unsigned make_prog(const struct sender *s, bool raw, uint64_t seq, struct
 	const struct dwcp_shm *shm = &s->c.at.shm;
 	const struct dwcp_node_conf *nc = &shm->node->conf;
 	bool hde = !raw && !s->o.no_delta && nc->delta;
-	unsigned codec = send_auto_codec(s->codec, seq, dwcp_chunk_body(ch), ch->orig_len, hde);
+	unsigned codec = send_auto_codec(s->codec, seq, dwcp_chunk_body(ch), ch->orig_len, hde,
+					 hde && (ch->flags & DWCP_CHUNK_F_KEPT));
 	unsigned n = 0;
 
 	if (hde)
