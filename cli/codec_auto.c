@@ -65,6 +65,7 @@ struct send_auto {
 	uint64_t n_chunks;
 	uint8_t *codec_of;              /* per chunk: the codec it was sent with, | F_PROBE */
 	uint64_t chunks[DWCP_AUTO_N];
+	uint64_t kept_chunks;           /* of those, chunks with kept pages (zstd, not decided) */
 	unsigned decisions, probes;
 	uint64_t since_probe;           /* compressed chunks since the last probe */
 	/* the probe */
@@ -246,6 +247,7 @@ unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, ui
 		 * would make the link look as slow as its wire is small; and
 		 * the strongest codec costs little on so few bytes. */
 		c = kept ? DWCP_AUTO_ZSTD : next_codec(a, &probe);
+		a->kept_chunks += kept;
 		/* HDE turns a chunk of zero pages into records: nothing to compress. */
 		if (c != DWCP_AUTO_NONE && hde && a->dz.is_zero(data, len))
 			c = DWCP_AUTO_NONE;
@@ -362,7 +364,11 @@ void send_auto_summary(const struct send_auto *a, struct xfer_summary *sum)
 		/* The codec shown is the one most chunks got; the reason is the
 		 * last decision's, which may have named another one. */
 		dwcp_codec_auto_explain(&a->in, &a->v, why, sizeof(why));
-		n = (unsigned)a->codec == top ? 0 :
+		n = a->kept_chunks ?
+			    snprintf(sum->codec_note, sizeof(sum->codec_note),
+				     "%llu chunks with kept pages went zstd (only their changed pages travel); for the others: ",
+				     (unsigned long long)a->kept_chunks) :
+		    (unsigned)a->codec == top ? 0 :
 		    snprintf(sum->codec_note, sizeof(sum->codec_note), "last decision, after most chunks went %s: ",
 			     sum->codec);
 		if (n < 0 || (size_t)n >= sizeof(sum->codec_note))
