@@ -16,6 +16,10 @@
 
 #include "ipc/eal.h"
 
+/* Every slot's two generations get lcore ids of their own (abi.h), and
+ * DPDK refuses an id at or above RTE_MAX_LCORE. */
+_Static_assert(1u + 2u * (DWCP_MAX_SLOTS - 1u) + 1u < RTE_MAX_LCORE, "slots outgrow DPDK's lcore ids");
+
 long dwcp_eal_free_hugepages(void)
 {
 	FILE *f = fopen("/proc/meminfo", "re");
