@@ -220,7 +220,8 @@ static unsigned kept_mask(const struct dwcp_chunk_hdr *ch)
 }
 
 /* A kept chunk that this receiver cannot fill from its copy: refused
- * EBASE before it is held, so the sender redoes it whole. @return true
+ * EKEPT before it is held, so the sender redoes it whole and keeps
+ * nothing more. @return true
  * when refused. */
 static bool refuse_kept(struct receiver *r, uint32_t idx)
 {
