@@ -164,6 +164,12 @@ static bool zero_page(const uint8_t *p, uint32_t n)
 	return acc == 0;
 }
 
+/* Page @p at of a chunk of @p len bytes is kept and whole: it can be cloned. */
+static bool clonable(unsigned mask, uint32_t at, uint32_t len)
+{
+	return (mask >> (at / PAGE) & 1) && len - at >= PAGE;
+}
+
 int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t offset,
 		    uint32_t len, unsigned mask, uint64_t *cloned)
 {
@@ -171,14 +177,13 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 	bool hole_at_end = false;
 
 	while (at < len) {
-		unsigned i = at / PAGE;
-		bool kept = mask >> i & 1;
-		uint32_t end = at;
+		uint32_t n = len - at < PAGE ? len - at : PAGE, end = at + n;
+		bool kept = clonable(mask, at, len);
 		int rc;
 
 		/* A page of zeros (a VM image has many) is left a hole: the new
 		 * file is written front to back, so it reads as zeros. */
-		if (!kept && len - at >= PAGE && zero_page(data + at, PAGE)) {
+		if (!kept && n == PAGE && zero_page(data + at, PAGE)) {
 			if (lseek(fd, PAGE, SEEK_CUR) < 0)
 				return -errno;
 			at += PAGE;
@@ -186,14 +191,11 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 			continue;
 		}
 		hole_at_end = false;
-
-		/* A run of whole pages of one kind; a partial last page is written. */
-		while (end < len && (bool)(mask >> (end / PAGE) & 1) == kept &&
-		       (kept ? len - end >= PAGE :
-			       end == at || len - end < PAGE || !zero_page(data + end, PAGE)))
+		/* A run of pages to clone, or of bytes to write up to the next
+		 * page to clone or of zeros. */
+		while (end < len && clonable(mask, end, len) == kept &&
+		       (kept || len - end < PAGE || !zero_page(data + end, PAGE)))
 			end += len - end < PAGE ? len - end : PAGE;
-		if (end == at)
-			end = at + (len - at < PAGE ? len - at : PAGE), kept = false;
 		rc = kept && b->fd >= 0 && !b->no_clone ? clone_range(b, fd, offset + at, end - at) : 1;
 		if (rc < 0)
 			return rc;

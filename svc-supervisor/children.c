@@ -130,7 +130,7 @@ void sup_children_init(struct sup *s)
 	}
 	assign_workers(s);
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
-		if (!sup_is_service_slot(i) || (dwcp_abi_is_worker_slot(i) && !s->child[i].enabled))
+		if (!sup_shows_service(s, i))
 			continue;
 		if (!s->child[i].enabled)
 			sup_child_set_state(&s->child[i], DWCP_SUP_STOPPED, "not enabled in [services]");

@@ -66,8 +66,7 @@ static bool slot_active(const struct sup *s, unsigned slot)
 {
 	enum dwcp_state st = dwcp_slot_state(&s->shm.ctl->slots[slot]);
 
-	return slot != DWCP_SLOT_SUP && (st != DWCP_STATE_EMPTY || slot < DWCP_SLOT_CLIENT0 ||
-					 (sup_is_service_slot(slot) && s->child[slot].enabled));
+	return slot != DWCP_SLOT_SUP && (st != DWCP_STATE_EMPTY || sup_shows_service(s, slot));
 }
 
 static cJSON *links_json(const struct sup *s, unsigned slot, unsigned *in, unsigned *out)
@@ -213,9 +212,9 @@ char *sup_status_json(struct sup *s)
 	sv = cJSON_AddArrayToObject(root, "services");
 	cl = cJSON_AddArrayToObject(root, "clients");
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
-		if (i < DWCP_SLOT_CLIENT0 || (sup_is_service_slot(i) && s->child[i].enabled))
+		if (sup_shows_service(s, i))
 			cJSON_AddItemToArray(sv, slot_json(s, i, now));
-		else if (!sup_is_service_slot(i) && slot_active(s, i))
+		else if (s->child[i].is_client && slot_active(s, i))
 			cJSON_AddItemToArray(cl, slot_json(s, i, now));
 	}
 	out = cJSON_PrintUnformatted(root);

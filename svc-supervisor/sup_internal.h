@@ -131,6 +131,14 @@ static inline bool sup_is_service_slot(unsigned slot)
 	return (slot >= 1 && slot < DWCP_SLOT_CLIENT0) || dwcp_abi_is_worker_slot(slot);
 }
 
+/** A slot shown and run as a service: one of the six (enabled or not), or
+ * a worker slot given to a service (unused worker slots are neither). */
+static inline bool sup_shows_service(const struct sup *s, unsigned slot)
+{
+	return (slot >= 1 && slot < DWCP_SLOT_CLIENT0) ||
+	       (dwcp_abi_is_worker_slot(slot) && s->child[slot].enabled);
+}
+
 /* children.c: spawning, the death handler, heartbeats, restarts. */
 /** Slots, names, workers and the route table, from the config. */
 void sup_children_init(struct sup *s);

@@ -66,6 +66,19 @@ static void setup_pair(const char *tag)
 	cr_assert_eq(rc, 0, "node %c did not start", rc);
 }
 
+/* In the test's dir: @p src, an image of @p mib MiB (VM-like, or random
+ * bytes), and the path @p out beside it. */
+static void make_files(char src[128], char out[128], unsigned mib, uint64_t seed, bool random)
+{
+	int rc;
+
+	snprintf(src, 128, "%s/vm.img", dir);
+	snprintf(out, 128, "%s/recv.img", dir);
+	rc = random ? dwcp_xfer_make_random(src, mib * MIB, seed) :
+		      dwcp_xfer_make_image(src, mib * MIB, seed);
+	cr_assert_eq(rc, 0, "cannot write %s", src);
+}
+
 struct figures {
 	double wire, seconds, kept, raw_resends, recv_rejected;
 };
@@ -116,9 +129,7 @@ Test(delta_any_size, one_gib_image_resent_moves_only_changed_pages, .fini = tear
 	uint64_t changed;
 
 	setup_pair("any1g");
-	snprintf(src, sizeof(src), "%s/vm.img", dir);
-	snprintf(out, sizeof(out), "%s/recv.img", dir);
-	cr_assert_eq(dwcp_xfer_make_image(src, 1024 * MIB, 77), 0, "cannot write %s", src);
+	make_files(src, out, 1024, 77, false);
 
 	f1 = transfer_ok("1 GiB, first send", "vm1g", src, out, NULL);
 	cr_expect_eq(f1.kept, 0, "a first send has nothing to keep");
@@ -162,9 +173,7 @@ Test(delta_any_size, stale_base_is_refused_and_the_file_still_arrives_whole, .fi
 	uint64_t changed;
 
 	setup_pair("anystale");
-	snprintf(src, sizeof(src), "%s/vm.img", dir);
-	snprintf(out, sizeof(out), "%s/recv.img", dir);
-	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 5), 0, "cannot write %s", src);
+	make_files(src, out, 128, 5, false);
 	f1 = transfer_ok("128 MiB, first send", "stale", src, out, NULL);
 	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 3, &changed), 0);
 	/* Behind the receiver's back: its copy is no longer what it wrote. */
@@ -188,9 +197,7 @@ Test(delta_any_size, no_delta_keeps_nothing_but_saves_the_index, .fini = teardow
 	struct figures f1, f2, f3;
 
 	setup_pair("anynod");
-	snprintf(src, sizeof(src), "%s/vm.img", dir);
-	snprintf(out, sizeof(out), "%s/recv.img", dir);
-	cr_assert_eq(dwcp_xfer_make_random(src, 32 * MIB, 8), 0, "cannot write %s", src);
+	make_files(src, out, 32, 8, true);
 	f1 = transfer_ok("32 MiB random, --no-delta", "nod", src, out, no_delta);
 	f2 = transfer_ok("32 MiB random, --no-delta again", "nod", src, out, no_delta);
 	cr_expect_eq(f2.kept, 0, "--no-delta kept pages: %s", snd.out);
@@ -212,9 +219,7 @@ Test(delta_any_size, index_of_another_version_is_refused_by_digest, .fini = tear
 	uint64_t changed;
 
 	setup_pair("anydig");
-	snprintf(src, sizeof(src), "%s/vm.img", dir);
-	snprintf(out, sizeof(out), "%s/recv.img", dir);
-	cr_assert_eq(dwcp_xfer_make_image(src, 32 * MIB, 11), 0, "cannot write %s", src);
+	make_files(src, out, 32, 11, false);
 	transfer_ok("v1", "dig", src, out, NULL);
 	/* The sender's index of v1, kept aside (node.c puts indexes in /tmp/dwcp-INSTANCE.index). */
 	cr_assert_eq(dwcp_xfer_sh(sh, sizeof(sh), "cp /tmp/dwcp-%s.index/*@dig@*.fpi %s/v1.fpi",
@@ -240,9 +245,7 @@ Test(delta_any_size, cached_bases_changed_pages_travel_as_xor, .fini = teardown,
 	uint64_t changed;
 
 	setup_pair("anyxor");
-	snprintf(src, sizeof(src), "%s/vm.img", dir);
-	snprintf(out, sizeof(out), "%s/recv.img", dir);
-	cr_assert_eq(dwcp_xfer_make_image(src, 32 * MIB, 21), 0, "cannot write %s", src);
+	make_files(src, out, 32, 21, false);
 	f1 = transfer_ok("32 MiB, first send", "xor", src, out, NULL);
 	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 22, &changed), 0);
 	f2 = transfer_ok("32 MiB, 5 % touched", "xor", src, out, NULL);

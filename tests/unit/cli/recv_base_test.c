@@ -157,3 +157,47 @@ Test(recv_base, symlink_is_no_base)
 	cr_assert_not(recv_base_usable(&b, 77), "a symlink is never followed");
 	recv_base_close(&b);
 }
+
+/* The output of two chunks written as recv writes them, front to back:
+ * what is read back is exactly the data (kept pages filled from the base
+ * first, a partial last page, zero pages anywhere), zero pages are holes,
+ * and a trailing zero page still counts in the size. Kept whole pages
+ * are cloned where /tmp's file system can, written where it cannot. */
+Test(recv_base, written_output_reads_back_as_the_data_with_zero_pages_as_holes)
+{
+	enum { P = 4096, CH = 16 * P };
+	static uint8_t data[2][CH], back[2 * CH];
+	struct recv_base b;
+	uint64_t cloned = 0;
+	struct stat st;
+	int fd;
+
+	make_base(32, 77);
+	recv_base_open(&b, dfd, "out", idx, "nodeB", "vm");
+	cr_assert(recv_base_usable(&b, 77), "%s", b.why);
+	fd = openat(dfd, "new", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	/* chunk 0: pages 0-1 kept, 2-5 zero, 6 data, 7 kept, 8-15 zero */
+	memset(data[0], 0, CH);
+	cr_assert_eq(recv_base_fill(&b, data[0], 0, CH, 0x83), 0);
+	memset(data[0] + 6 * P, 0xab, P);
+	cr_assert_eq(recv_base_write(&b, fd, data[0], 0, CH, 0x83, &cloned), 0);
+	/* chunk 1: 3 pages and a half; page 1 kept, the half page zero */
+	memset(data[1], 0, CH);
+	memset(data[1], 0xcd, P);
+	cr_assert_eq(recv_base_fill(&b, data[1], CH, 3 * P, 0x2), 0);
+	memset(data[1] + 2 * P, 0xef, P);
+	cr_assert_eq(recv_base_write(&b, fd, data[1], CH, 3 * P + P / 2, 0x2, &cloned), 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect_eq(st.st_size, CH + 3 * P + P / 2, "size %lld", (long long)st.st_size);
+	cr_assert_eq(pread(fd, back, (size_t)st.st_size, 0), st.st_size);
+	cr_expect_eq(memcmp(back, data[0], CH), 0, "chunk 0 reads back otherwise");
+	cr_expect_eq(memcmp(back + CH, data[1], 3 * P + P / 2), 0, "chunk 1 reads back otherwise");
+	cr_expect_eq(back[P], 2, "kept page 1 is the base's page 1");
+	cr_expect_leq(cloned, 4, "%llu pages cloned of 4 kept whole pages", (unsigned long long)cloned);
+	cr_expect_lt(st.st_blocks * 512, st.st_size - 8 * P,
+		     "%lld bytes allocated for %lld: the zero pages were written",
+		     (long long)st.st_blocks * 512, (long long)st.st_size);
+	close(fd);
+	recv_base_close(&b);
+}
