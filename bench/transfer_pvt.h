@@ -18,7 +18,7 @@
 
 #define MIB         (1024u * 1024u)
 #define PAGE        4096u
-#define CHUNK       65536u          /* stream.chunk_size, and the baseline's chunk */
+#define CHUNK       262144u         /* stream.chunk_size, and the baseline's chunk */
 #define RUNS        3u              /* references: median of this many */
 #define MAX_CONN    64u
 #define MAX_ROWS    8u              /* scaling rows: 1, 2, 4, ... 32 and N itself */

@@ -207,12 +207,12 @@ static int fill_kept(struct receiver *r, uint32_t idx)
 	if (!rc)
 		rc = recv_base_fill(&r->base, dwcp_chunk_body(ch), ch->offset, ch->orig_len, k.mask);
 	if (!rc)
-		r->sum.kept_pages += (unsigned)__builtin_popcount(k.mask);
+		r->sum.kept_pages += (unsigned)__builtin_popcountll(k.mask);
 	return rc;
 }
 
 /* The kept pages of a chunk that fill_kept() accepted. */
-static unsigned kept_mask(const struct dwcp_chunk_hdr *ch)
+static uint64_t kept_mask(const struct dwcp_chunk_hdr *ch)
 {
 	struct dwcp_hde_kept k;
 

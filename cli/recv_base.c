@@ -97,7 +97,7 @@ bool recv_base_usable(struct recv_base *b, uint64_t digest)
 	return true;
 }
 
-int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, unsigned mask)
+int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask)
 {
 	for (unsigned i = 0; i * PAGE < len; i++) {
 		uint32_t off = i * PAGE, n = len - off < PAGE ? len - off : PAGE, got = 0;
@@ -165,13 +165,13 @@ static bool zero_page(const uint8_t *p, uint32_t n)
 }
 
 /* Page @p at of a chunk of @p len bytes is kept and whole: it can be cloned. */
-static bool clonable(unsigned mask, uint32_t at, uint32_t len)
+static bool clonable(uint64_t mask, uint32_t at, uint32_t len)
 {
 	return (mask >> (at / PAGE) & 1) && len - at >= PAGE;
 }
 
 int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t offset,
-		    uint32_t len, unsigned mask, uint64_t *cloned)
+		    uint32_t len, uint64_t mask, uint64_t *cloned)
 {
 	uint32_t at = 0;
 	bool hole_at_end = false;

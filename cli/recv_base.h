@@ -51,7 +51,7 @@ bool recv_base_usable(struct recv_base *b, uint64_t digest);
  * data at @p data) from the base. @return 0 or -errno (-ENODATA: the base
  * is shorter than it was).
  */
-int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, unsigned mask);
+int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask);
 
 /**
  * Write @p len bytes of @p data at the output @p fd's position, which is
@@ -68,7 +68,7 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
  *         refusal, e.g. ENOSPC).
  */
 int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t offset,
-		    uint32_t len, unsigned mask, uint64_t *cloned);
+		    uint32_t len, uint64_t mask, uint64_t *cloned);
 
 /**
  * After a completed receive: record @p st (the new output, fstat'ed

@@ -227,9 +227,9 @@ static bool file_changed(const struct sender *s)
  * svc-mem's DELTA turns into KEPT records. Only where DELTA runs (never
  * in a raw redo, nor with --no-delta or [stream] delta = false); a chunk
  * with no page kept goes as before. */
-static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, unsigned mask)
+static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask)
 {
-	const struct dwcp_hde_kept k = { .mask = (uint16_t)mask, .digest = send_index_old_digest(&s->index) };
+	const struct dwcp_hde_kept k = { .mask = mask, .digest = send_index_old_digest(&s->index) };
 
 	if (!mask || raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
 	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)
@@ -276,7 +276,7 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
 		const unsigned np = (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE;
 
-		if (np > DWCP_HDE_MAX_PAGES) {   /* chunk_size is at most 64 KiB */
+		if (np > DWCP_HDE_MAX_PAGES) {   /* chunk_size is at most 256 KiB */
 			dwcp_client_free(&s->c, idx);
 			return -EINVAL;
 		}

@@ -39,23 +39,23 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 	x->writing = rc == 0;
 }
 
-unsigned send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
+uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
 			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
 {
 	const uint64_t first = offset / DWCP_DIGEST_PAGE;
-	unsigned mask = 0;
+	uint64_t mask = 0;
 
 	if (x->writing && dwcp_fpindex_add(&x->w, hashes, n))
 		x->writing = false;   /* the writer aborted itself; reported at commit */
-	if (!x->keep || offset % DWCP_DIGEST_PAGE || n > 16)
+	if (!x->keep || offset % DWCP_DIGEST_PAGE || n > 64)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *old = dwcp_fpindex_page(&x->old, first + i);
 
 		if (old && !memcmp(old, hashes[i], DWCP_DIGEST_PAGE_HASH))
-			mask |= 1u << i;
+			mask |= 1ull << i;
 	}
-	x->kept_pages += (unsigned)__builtin_popcount(mask);
+	x->kept_pages += (unsigned)__builtin_popcountll(mask);
 	return mask;
 }
 

@@ -40,9 +40,9 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
  * A chunk's first read: its @p n page hashes (common/digest.h) go into
  * the new index. @return the mask of its pages that equal the previous
  * version's at the same page numbers (0 when nothing may be kept; a chunk
- * must be page-aligned at @p offset and at most 16 pages).
+ * must be page-aligned at @p offset and at most 64 pages).
  */
-unsigned send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
+uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
 			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
 /** The whole-file digest of the version pages are kept from. */

@@ -112,7 +112,7 @@ static const struct key_desc keys[] = {
 	{ SEC_NET, K_WORD, 0, "congestion", OFF(net_congestion), 0, 0 },
 	{ SEC_NET, K_U32, 0, "handshake_ms", OFF(net_handshake_ms), 100, 60000 },
 	{ SEC_NET, K_U32, 0, "max_unauthenticated", OFF(net_max_unauth), 1, 128 },
-	{ SEC_STREAM, K_U32, F_BYTES | F_PAGE, "chunk_size", OFF(chunk_size), 4096, 65536 },
+	{ SEC_STREAM, K_U32, F_BYTES | F_PAGE, "chunk_size", OFF(chunk_size), 4096, 262144 },
 	{ SEC_STREAM, K_U32, 0, "window", OFF(window), 1, 65536 },
 	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
 	{ SEC_STREAM, K_BOOL, 0, "delta", OFF(delta), 0, 0 },
@@ -684,8 +684,8 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->backoff_ms = 100;
 	cfg->backoff_max_ms = 5000;
 	cfg->client_slots_per_pid = 2;
-	cfg->pool_buffers = 4096;
-	cfg->pool_buf_size = 69632;
+	cfg->pool_buffers = 1024;
+	cfg->pool_buf_size = 266240;
 	cfg->link_depth = 1024;
 	cfg->spin_us = 50;
 	cfg->poll_mode = false;
@@ -706,7 +706,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->net_handshake_ms = 5000;
 	cfg->net_max_unauth = 32;
 	snprintf(cfg->net_congestion, sizeof(cfg->net_congestion), "bbr");
-	cfg->chunk_size = 65536;
+	cfg->chunk_size = 262144;
 	cfg->window = 256;
 	cfg->codec = DWCP_CFG_CODEC_AUTO;
 	cfg->delta = true;

@@ -58,8 +58,8 @@ struct dwcp_config {
 	uint32_t client_slots_per_pid;/* client_slots_per_pid; 1..9; default 2: client slots one
 	                               * process may hold, so that none can take them all */
 	/* [pool] */
-	uint32_t pool_buffers;        /* buffers; 64..1048576; default 4096 */
-	uint32_t pool_buf_size;       /* buf_size (bytes); 4096..16777216, multiple of 4096; default 69632 (64 KiB chunk + 4 KiB headroom for expansion) */
+	uint32_t pool_buffers;        /* buffers; 64..1048576; default 1024 */
+	uint32_t pool_buf_size;       /* buf_size (bytes); 4096..16777216, multiple of 4096; default 266240 (256 KiB chunk + 4 KiB headroom for expansion) */
 	/* [link] */
 	uint32_t link_depth;          /* depth; power of two, 64..1048576; default 1024 */
 	/* [runtime] */
@@ -100,8 +100,9 @@ struct dwcp_config {
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
 	unsigned n_peers;
 	/* [stream] (defaults of `dwcp send`) */
-	uint32_t chunk_size;          /* chunk_size (bytes); 4096..65536, multiple of 4096; default
-	                               * 64K. `dwcp send` uses at most [pool] buf_size - 4096 (a chunk
+	uint32_t chunk_size;          /* chunk_size (bytes); 4096..262144, multiple of 4096; default
+	                               * 256K (per-chunk costs, and zstd's per-frame set-up, fall
+	                               * with size; the HDE kept mask is 64 pages). `dwcp send` uses at most [pool] buf_size - 4096 (a chunk
 	                               * plus header and worst-case growth must fit one buffer) */
 	uint32_t window;              /* window; chunks in flight per send, 1..65536; default 256 */
 	uint32_t codec;               /* codec; auto | zstd | lz4 | none; default auto */

@@ -20,16 +20,16 @@ void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, ui
 	c->inner_len = orig_len;
 }
 
-/* A kept chunk has data, a page-aligned offset and at most 16 pages (the
+/* A kept chunk has data, a page-aligned offset and at most 64 pages (the
  * trailer's mask), is never an abort, and is either an HDE version 2 body
  * (DELTA: the decoder checks the rest) or, between the sender's read and
  * DELTA and after the receiver's UNDELTA, plain data and the trailer:
  * neither compressed nor sealed, exactly orig_len + trailer bytes. */
 static int check_kept(const struct dwcp_chunk_hdr *c, struct dwcp_err *err)
 {
-	if (!c->orig_len || c->orig_len > 16u * 4096u || c->offset % 4096 ||
+	if (!c->orig_len || c->orig_len > 64u * 4096u || c->offset % 4096 ||
 	    c->flags & DWCP_CHUNK_F_ABORT)
-		return dwcp_err_set(err, -EBADMSG, "kept chunk of %u bytes at offset %llu (flags 0x%x): not 1..16 whole pages",
+		return dwcp_err_set(err, -EBADMSG, "kept chunk of %u bytes at offset %llu (flags 0x%x): not 1..64 whole pages",
 				    c->orig_len, (unsigned long long)c->offset, c->flags);
 	if (c->flags & DWCP_CHUNK_F_DELTA)
 		return 0;

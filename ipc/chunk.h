@@ -51,7 +51,7 @@
                                      * bytes (kept pages zero after UNDELTA) followed by
                                      * the DWCP_CHUNK_KEPT_TRAILER-byte trailer */
 #define DWCP_CHUNK_F_ALL    0x1fu
-#define DWCP_CHUNK_KEPT_TRAILER 16u /* u64 digest, u16 mask, 6 zero bytes (ipc/hde.h) */
+#define DWCP_CHUNK_KEPT_TRAILER 16u /* u64 digest, u64 mask (ipc/hde.h) */
 
 #define DWCP_CHUNK_CODEC_NONE 0u    /* else enum dwcp_codec (common/ops/compress.h) */
 

@@ -51,20 +51,15 @@ static uint64_t get_u64(const uint8_t *p)
 void dwcp_hde_kept_put(uint8_t *p, const struct dwcp_hde_kept *k)
 {
 	put_u64(p, k->digest);
-	p[8] = (uint8_t)k->mask;
-	p[9] = (uint8_t)(k->mask >> 8);
-	memset(p + 10, 0, DWCP_HDE_KEPT_TRAILER - 10);
+	put_u64(p + 8, k->mask);
 }
 
 int dwcp_hde_kept_get(const uint8_t *p, unsigned n_pages, struct dwcp_hde_kept *k)
 {
 	k->digest = get_u64(p);
-	k->mask = (uint16_t)(p[8] | p[9] << 8);
-	for (unsigned i = 10; i < DWCP_HDE_KEPT_TRAILER; i++)
-		if (p[i])
-			return -EBADMSG;
+	k->mask = get_u64(p + 8);
 	if (!k->digest || !k->mask || n_pages > DWCP_HDE_MAX_PAGES ||
-	    (n_pages < 16 && k->mask >> n_pages))
+	    (n_pages < 64 && k->mask >> n_pages))
 		return -EBADMSG;
 	return 0;
 }
@@ -172,11 +167,11 @@ ssize_t dwcp_hde_encode_kept(const struct dwcp_hde_codec *x, const void *data, u
 {
 	struct writer w = { .p = out, .cap = cap, .pos = 0 };
 	struct dwcp_hde_summary s = { .n_pages = dwcp_hde_pages(len) };
-	const unsigned mask = kept ? kept->mask : 0;
+	const uint64_t mask = kept ? kept->mask : 0;
 	uint64_t used[DWCP_HDE_MAX_PAGES];
 	unsigned n_used = 0;
 
-	if (len > DWCP_HDE_MAX_DATA || (s.n_pages < 16 && mask >> s.n_pages) || (mask && !kept->digest))
+	if (len > DWCP_HDE_MAX_DATA || (s.n_pages < 64 && mask >> s.n_pages) || (mask && !kept->digest))
 		return -EINVAL;
 	if (cap < 1)
 		return -ENOSPC;
@@ -261,7 +256,8 @@ int dwcp_hde_parse(const void *body, size_t body_len, uint32_t orig_len,
 		   struct dwcp_hde_rec recs[DWCP_HDE_MAX_PAGES])
 {
 	const uint8_t *b = body;
-	unsigned n = dwcp_hde_pages(orig_len), mask = 0;
+	unsigned n = dwcp_hde_pages(orig_len);
+	uint64_t mask = 0;
 	struct dwcp_hde_kept k = { 0 };
 	size_t pos = 1, end = body_len;
 	bool v2;
@@ -281,7 +277,7 @@ int dwcp_hde_parse(const void *body, size_t body_len, uint32_t orig_len,
 		if (parse_rec(b, end, &pos, dwcp_hde_page_len(orig_len, i), v2, &recs[i]))
 			return -EBADMSG;
 		if (recs[i].kind == DWCP_HDE_KEPT)
-			mask |= 1u << i;
+			mask |= 1ull << i;
 	}
 	return pos == end && mask == k.mask ? (int)n : -EBADMSG;
 }

@@ -31,8 +31,7 @@
  *       5 KEPT    -                      the page is the receiver's previous
  *                                        copy of the stream at this offset
  *                                        (its file, not its delta cache)
- *     the trailer, DWCP_HDE_KEPT_TRAILER bytes: u64 digest, u16 mask,
- *                 6 zero bytes
+ *     the trailer, DWCP_HDE_KEPT_TRAILER bytes: u64 digest, u64 mask
  *
  * mask has bit i set exactly for the KEPT records (at least one; none
  * beyond P); digest (never 0) is the whole-file digest (common/digest.h)
@@ -79,7 +78,7 @@
 #define DWCP_HDE_VERSION   1u
 #define DWCP_HDE_VERSION_KEPT 2u
 #define DWCP_HDE_PAGE      4096u
-#define DWCP_HDE_MAX_PAGES 16u
+#define DWCP_HDE_MAX_PAGES 64u
 #define DWCP_HDE_MAX_DATA  (DWCP_HDE_PAGE * DWCP_HDE_MAX_PAGES)
 
 /* Record kinds (the first byte of a record). */
@@ -98,15 +97,15 @@
 	(1u + ((uint32_t)(orig_len) + DWCP_HDE_PAGE - 1) / DWCP_HDE_PAGE + (uint32_t)(orig_len))
 
 #define DWCP_HDE_KEPT_TRAILER DWCP_CHUNK_KEPT_TRAILER
-_Static_assert(DWCP_HDE_MAX_PAGES == 16 && DWCP_HDE_MAX_DATA == 16u * 4096u,
-	       "a kept mask is 16 bits; ipc/chunk.c checks kept chunks against 16 pages");
+_Static_assert(DWCP_HDE_MAX_PAGES == 64 && DWCP_HDE_MAX_DATA == 64u * 4096u,
+	       "a kept mask is 64 bits; ipc/chunk.c checks kept chunks against 64 pages");
 
 /** Body bytes that always suffice for a kept chunk (version 2). */
 #define DWCP_HDE_BOUND_KEPT(orig_len) (DWCP_HDE_BOUND(orig_len) + DWCP_HDE_KEPT_TRAILER)
 
 /** What a kept chunk's trailer says. */
 struct dwcp_hde_kept {
-	uint16_t mask;             /* bit i: page i is kept */
+	uint64_t mask;             /* bit i: page i is kept */
 	uint64_t digest;           /* whole-file digest of the version kept from */
 };
 
@@ -115,7 +114,7 @@ void dwcp_hde_kept_put(uint8_t *p, const struct dwcp_hde_kept *k);
 
 /**
  * Read and check the trailer at @p p for a chunk of @p n_pages pages:
- * padding zero, mask not 0 and no bit beyond the pages, digest not 0.
+ * mask not 0 and no bit beyond the pages, digest not 0.
  * @return 0 or -EBADMSG.
  */
 int dwcp_hde_kept_get(const uint8_t *p, unsigned n_pages, struct dwcp_hde_kept *k);

@@ -97,7 +97,7 @@ static void find_bases(struct mem_state *st, const struct dwcp_chunk_hdr *c,
  * by up to a window, may not have used yet. So a resend of a stream needs
  * a cache the size of its pages plus the changed ones, not more. */
 static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const uint8_t *data,
-		     unsigned kept)
+		     uint64_t kept)
 {
 	const uint64_t first = c->offset / DWCP_HDE_PAGE;
 	uint64_t hashes[DWCP_HDE_MAX_PAGES];

@@ -69,7 +69,7 @@
 #define DWCP_FRAME_ACK_MAC_LEN    16u
 #define DWCP_FRAME_BYE_MAX        128u
 #define DWCP_FRAME_MAX_CONNS      64u
-#define DWCP_FRAME_CHUNK_MAX_DEFAULT 69632u    /* 96-byte header + 64 KiB body + slack */
+#define DWCP_FRAME_CHUNK_MAX_DEFAULT 266240u   /* 96-byte header + 256 KiB body + slack */
 
 enum dwcp_frame_type {
 	DWCP_FRAME_HELLO = 1,

@@ -44,7 +44,7 @@
 #include "tests/lib/node.h"
 
 #define PG        4096u
-#define BUF_SIZE  69632u                       /* 96-byte header + 64 KiB + the HDE bound */
+#define BUF_SIZE  266240u                      /* 96-byte header + 256 KiB + the HDE bound */
 #define SLOT      (BUF_SIZE)
 #define N_CHUNKS  8u
 #define MAX_JOBS  16u
@@ -83,7 +83,7 @@ static void start2(struct dwcp_test_node *n, const char *name, const char *cache
 {
 	/* Restart at once, every time: the kill tests kill svc-mem often, and
 	 * the default backoff would make them wait seconds for nothing. */
-	const char *ovr[] = { "pool.buf_size = 69632", "pool.buffers = 128",
+	const char *ovr[] = { "pool.buf_size = 266240", "pool.buffers = 128",
 			      "supervisor.hugepage_mb = 128", "supervisor.restart_backoff_ms = 1",
 			      "supervisor.restart_backoff_max_ms = 1", cache, more, NULL };
 
@@ -553,7 +553,7 @@ Test(delta, chunks_delta_cannot_take_fail_ebadchunk_untouched, .fini = teardown,
 	((struct dwcp_chunk_hdr *)sh->jobs[3].in)->base_hash = 1;
 	((struct dwcp_chunk_hdr *)sh->jobs[4].in)->magic ^= 1;                 /* not a chunk */
 	{
-		/* More data than HDE takes (64 KiB), though it fits the buffer. */
+		/* More data than HDE takes (256 KiB), though it fits the buffer. */
 		struct dwcp_chunk_hdr *c = (struct dwcp_chunk_hdr *)sh->jobs[5].in;
 		const uint32_t big = DWCP_HDE_MAX_DATA + 3000;
 

@@ -38,7 +38,7 @@ Test(config_net, defaults_are_usable)
 	cr_assert_eq(c.net_connections, 4);
 	cr_assert_eq(c.net_sockbuf, 16u << 20);
 	cr_assert_str_eq(c.net_congestion, "bbr");
-	cr_assert_eq(c.chunk_size, 65536);
+	cr_assert_eq(c.chunk_size, 262144);
 	cr_assert_eq(c.codec, DWCP_CFG_CODEC_AUTO);
 	cr_assert(c.delta);
 	cr_assert_eq(c.n_peers, 0);
@@ -97,7 +97,7 @@ Test(config_net, bad_values_are_refused_with_the_accepted_forms)
 	expect_bad("[net]\ncongestion = BBR!\n", "a-z 0-9");
 	expect_bad("[net]\nsocket_buffer = 1K\n", "65536");
 	expect_bad("[stream]\nchunk_size = 5000\n", "multiple of 4096");
-	expect_bad("[stream]\nchunk_size = 128K\n", "4096..65536");
+	expect_bad("[stream]\nchunk_size = 512K\n", "4096..262144");
 	expect_bad("[stream]\ncodec = gzip\n", "zstd, lz4 or none");
 	expect_bad("[stream]\nwindow = 0\n", "1..65536");
 	expect_bad("[recv]\ndir = relative/path\n", "absolute");

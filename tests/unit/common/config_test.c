@@ -88,8 +88,8 @@ Test(config, defaults)
 	cr_assert_eq(c.init_timeout_ms, 10000u, "init_timeout_ms %u", c.init_timeout_ms);
 	cr_assert_eq(c.backoff_ms, 100u, "backoff_ms %u", c.backoff_ms);
 	cr_assert_eq(c.backoff_max_ms, 5000u, "backoff_max_ms %u", c.backoff_max_ms);
-	cr_assert_eq(c.pool_buffers, 4096u, "pool_buffers %u", c.pool_buffers);
-	cr_assert_eq(c.pool_buf_size, 69632u, "pool_buf_size %u", c.pool_buf_size);
+	cr_assert_eq(c.pool_buffers, 1024u, "pool_buffers %u", c.pool_buffers);
+	cr_assert_eq(c.pool_buf_size, 266240u, "pool_buf_size %u", c.pool_buf_size);
 	cr_assert_eq(c.link_depth, 1024u, "link_depth %u", c.link_depth);
 	cr_assert_eq(c.spin_us, 50u, "spin_us %u", c.spin_us);
 	cr_assert_eq(c.poll_mode, false);

@@ -7,7 +7,7 @@
 
 #include "ipc/chunk.h"
 
-#define MAXD 65536u
+#define MAXD 262144u
 
 static struct dwcp_chunk_hdr kept(uint32_t orig_len, uint64_t offset)
 {
@@ -68,8 +68,8 @@ Test(chunk_kept, anything_looser_is_refused)
 	cr_assert_eq(check(&c), -EBADMSG, "misaligned offset");
 	c = kept(0, 0);
 	cr_assert_eq(check(&c), -EBADMSG, "no data");
-	c = kept(65536 + 4096, 0);
-	cr_assert_eq(check(&c), -EBADMSG, "17 pages: beyond a 16-bit mask");
+	c = kept(MAXD + 4096, 0);
+	cr_assert_eq(check(&c), -EBADMSG, "65 pages: beyond a 64-bit mask");
 	c = kept(4096, 0);
 	c.flags |= DWCP_CHUNK_F_ABORT;
 	cr_assert_eq(check(&c), -EBADMSG, "an abort keeps nothing");
