@@ -707,7 +707,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->net_max_unauth = 32;
 	snprintf(cfg->net_congestion, sizeof(cfg->net_congestion), "bbr");
 	cfg->chunk_size = 262144;
-	cfg->window = 256;
+	cfg->window = 64;
 	cfg->codec = DWCP_CFG_CODEC_AUTO;
 	cfg->delta = true;
 	snprintf(cfg->recv_dir, sizeof(cfg->recv_dir), "/var/lib/dwcp/recv");

@@ -104,7 +104,10 @@ struct dwcp_config {
 	                               * 256K (per-chunk costs, and zstd's per-frame set-up, fall
 	                               * with size; the HDE kept mask is 64 pages). `dwcp send` uses at most [pool] buf_size - 4096 (a chunk
 	                               * plus header and worst-case growth must fit one buffer) */
-	uint32_t window;              /* window; chunks in flight per send, 1..65536; default 256 */
+	uint32_t window;              /* window; chunks in flight per send, 1..65536; default 64
+	                               * (16 MiB of 256 KiB chunks: the receiver sees chunks out
+	                               * of order by up to a window, and its delta cache must
+	                               * still hold the bases the sender uses) */
 	uint32_t codec;               /* codec; auto | zstd | lz4 | none; default auto */
 	bool     delta;               /* delta; HDE against the previous version; default true */
 	char     index_dir[DWCP_PATH_MAX]; /* index_dir; page indexes of sent streams and records
