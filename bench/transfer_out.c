@@ -85,7 +85,7 @@ static void run_note(const char *name, const struct bench_xfer_run *x, size_t n)
 {
 	if (!x->ok)
 		return;
-	printf("(%s: %.0f chunks in %.3f s, %.0f resent raw; recv %.3f s, p50/p99/p99.9 "
+	printf("(%s: %.0f chunks in %.3f s, %.0f resent for a missing base; recv %.3f s, p50/p99/p99.9 "
 	       "%.1f/%.1f/%.1f us; wall %.3f s; CPU s/GB nodes %.2f, send+recv %.2f; "
 	       "received file bit-identical: %s)\n",
 	       name, x->snd.chunks, x->snd.seconds, x->snd.raw_resends, x->rcv.seconds, x->rcv.p50,
@@ -191,7 +191,7 @@ static void print_delta(const struct bench_xfer_report *r)
 		       d->dcache_bytes / MIB);
 	if (d->ok)
 		printf("(delta send: %.3f GB/s, %.3f s, %.0f pages kept (did not travel), %.0f chunks "
-		       "resent raw for want of a base; received file bit-identical: %s)\n",
+		       "resent for want of a base; received file bit-identical: %s)\n",
 		       bench_xfer_gbs(d, c->n), d->snd.seconds, d->snd.kept_pages, d->snd.raw_resends,
 		       d->identical ? "yes" : "NO");
 }

@@ -76,7 +76,7 @@ struct bench_xfer_ctx {
 /* What one side's --json said; NAN where a key was missing. */
 struct bench_xfer_side {
 	double bytes, wire, seconds, chunks, p50, p99, p999;
-	double raw_resends, rejected;   /* chunks resent raw after the receiver lacked a base */
+	double raw_resends, rejected;   /* chunks resent after the receiver lacked a base */
 	double kept_pages;
 	char codec[16], codec_why[200];
 	double codec_chunks[3];         /* chunks sent with none, lz4, zstd */

@@ -380,7 +380,9 @@ static int on_chunk(struct receiver *r, uint32_t idx)
 	}
 	if (st != DWCP_BUF_OK) {
 		r->sum.rejected++;
-		if (!r->o.json)
+		/* A missing delta base or kept copy is routine: the sender
+		 * sends the chunk again without it (counted in the summary). */
+		if (!r->o.json && st != DWCP_BUF_EBASE && st != DWCP_BUF_EKEPT)
 			fprintf(stderr, "\n" PROG ": chunk %llu refused: %s\n", (unsigned long long)h->seq,
 				dwcp_buf_status_name(st));
 		answer(r, idx, st);

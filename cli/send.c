@@ -73,6 +73,11 @@ struct sender {
 	uint64_t *unkept_map;      /* bit per chunk: its redo is a kept chunk's: it goes with
 	                            * DELTA still (its cache bases may be there), only a
 	                            * second refusal goes raw */
+	uint64_t *nobase_map;      /* bit per chunk: refused once for a missing delta base
+	                            * (EBASE): its redos go through DELTA without cache
+	                            * bases, so its kept pages stay kept and only its
+	                            * changed pages travel, whole */
+	uint64_t *raw_map;         /* bit per chunk: refused so again: its redo goes raw */
 	uint32_t unsent[BATCH];    /* filled but not yet accepted by the first link */
 	unsigned n_unsent;
 	uint64_t inflight;
@@ -202,6 +207,11 @@ static int fail(struct sender *s, const char *fmt, ...)
 	return 1;
 }
 
+static bool bit(const uint64_t *map, uint64_t i)
+{
+	return map[i / 64] >> (i % 64) & 1;
+}
+
 static bool same_time(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
@@ -241,7 +251,7 @@ static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uin
 
 /* Read chunk @p seq into a fresh buffer.
  * @return 0, -EAGAIN (no buffer), -ESTALE (the file changed) or -EIO. */
-static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
+static int fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint32_t *out)
 {
 	uint64_t off = seq * s->chunk_size;
 	uint32_t len = off >= s->size ? 0 :
@@ -285,7 +295,16 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, uint32_t *out)
 			s->digest_final = dwcp_digest_final(&s->digest);
 		mark_kept(s, ch, raw,
 			  send_index_pages(&s->index, off, np, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph));
+	} else if (nobase && !raw && len <= DWCP_HDE_MAX_DATA) {
+		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
+
+		dwcp_digest_page_hashes(dwcp_chunk_body(ch), len, ph);
+		mark_kept(s, ch, false,
+			  send_index_kept(&s->index, off, (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE,
+					  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph));
 	}
+	if (nobase && !raw)
+		ch->flags |= DWCP_CHUNK_F_NOBASE;
 	if (seq + 1 == s->n_chunks) {
 		ch->flags |= DWCP_CHUNK_F_LAST;
 		ch->digest = s->digest_final;
@@ -396,7 +415,8 @@ static int feed(struct sender *s)
 		if (!redo && (s->next_seq >= s->n_chunks ||
 			      send_auto_hold(s->codec, s->next_seq - s->acked)))
 			break;
-		rc = fill_chunk(s, seq, redo && !(s->unkept_map[seq / 64] >> (seq % 64) & 1), &idx);
+		rc = fill_chunk(s, seq, redo && bit(s->raw_map, seq) && !bit(s->unkept_map, seq),
+				redo && bit(s->nobase_map, seq) && !bit(s->unkept_map, seq), &idx);
 		if (rc == -EAGAIN)
 			break;
 		if (rc == -ESTALE) {
@@ -492,12 +512,16 @@ static int on_done(struct sender *s, uint32_t idx)
 		 * this chunk is redone against the delta cache (raw if refused
 		 * again). EBASE: one delta base was missing from the
 		 * receiver's cache (its order of insertions differs from ours,
-		 * more so with several workers): this chunk alone goes again
-		 * raw; kept pages elsewhere stay kept. */
+		 * more so with several workers): this chunk alone goes again,
+		 * with no cache base (its changed pages whole, its kept pages
+		 * still kept), and raw if even that is refused so. */
 		if (why == DWCP_BUF_EKEPT) {
 			send_index_stop_keeping(&s->index);
 			s->unkept_map[seq / 64] |= 1ull << (seq % 64);
 		} else {
+			if (bit(s->nobase_map, seq))
+				s->raw_map[seq / 64] |= 1ull << (seq % 64);
+			s->nobase_map[seq / 64] |= 1ull << (seq % 64);
 			s->sum.raw_resends++;
 		}
 		s->redo_seq[s->n_redo++] = seq;
@@ -692,9 +716,11 @@ int dwcp_cli_send(int argc, char **argv)
 	}
 	s->acked_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	s->unkept_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
+	s->nobase_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
+	s->raw_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
 				    s->c.at.shm.node->conf.codec, s->n_chunks);
-	if (!s->acked_map || !s->unkept_map || !s->codec) {
+	if (!s->acked_map || !s->unkept_map || !s->nobase_map || !s->raw_map || !s->codec) {
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out_client;
 	}
@@ -720,6 +746,8 @@ out:
 		close(s->fd);
 	free(s->acked_map);
 	free(s->unkept_map);
+	free(s->nobase_map);
+	free(s->raw_map);
 	send_index_close(&s->index);
 	send_auto_destroy(s->codec);
 	dwcp_digest_fini(&s->digest);

@@ -42,11 +42,21 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
 			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
 {
-	const uint64_t first = offset / DWCP_DIGEST_PAGE;
-	uint64_t mask = 0;
+	uint64_t mask;
 
 	if (x->writing && dwcp_fpindex_add(&x->w, hashes, n))
 		x->writing = false;   /* the writer aborted itself; reported at commit */
+	mask = send_index_kept(x, offset, n, hashes);
+	x->kept_pages += (unsigned)__builtin_popcountll(mask);
+	return mask;
+}
+
+uint64_t send_index_kept(const struct send_index *x, uint64_t offset, unsigned n,
+			 const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
+{
+	const uint64_t first = offset / DWCP_DIGEST_PAGE;
+	uint64_t mask = 0;
+
 	if (!x->keep || offset % DWCP_DIGEST_PAGE || n > 64)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -55,7 +65,6 @@ uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
 		if (old && !memcmp(old, hashes[i], DWCP_DIGEST_PAGE_HASH))
 			mask |= 1ull << i;
 	}
-	x->kept_pages += (unsigned)__builtin_popcountll(mask);
 	return mask;
 }
 

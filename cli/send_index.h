@@ -45,6 +45,13 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
 			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
+/**
+ * As send_index_pages for a chunk read again (a redo): only the mask,
+ * nothing added to the new index or counted.
+ */
+uint64_t send_index_kept(const struct send_index *x, uint64_t offset, unsigned n,
+			 const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
+
 /** The whole-file digest of the version pages are kept from. */
 static inline uint64_t send_index_old_digest(const struct send_index *x)
 {

@@ -55,7 +55,7 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 	printf("  bytes on wire %llu (%.2f%% of the data)\n", (unsigned long long)s->bytes_wire,
 	       ratio * 100.0);
 	printf("  time          %.3f s, %.3f GB/s\n", s->seconds, gbs);
-	printf("  chunks        %llu (resent %llu, rejected %llu, duplicates %llu, raw resends %llu)\n",
+	printf("  chunks        %llu (resent %llu, rejected %llu, duplicates %llu, resent for a missing base %llu)\n",
 	       (unsigned long long)s->chunks, (unsigned long long)s->resent,
 	       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
 	       (unsigned long long)s->raw_resends);

@@ -21,7 +21,8 @@ struct xfer_summary {
 	uint64_t resent;           /* send: chunks sent again */
 	uint64_t rejected;         /* chunks refused (send: NACKs seen; recv: NACKs sent) */
 	uint64_t duplicates;       /* recv: chunks that arrived again and were only acknowledged */
-	uint64_t raw_resends;      /* send: chunks re-sent without delta (receiver lacked a base) */
+	uint64_t raw_resends;      /* send: chunks sent again because the receiver lacked a delta
+	                            * base (without cache bases; raw only if refused twice) */
 	uint64_t kept_pages;       /* send: pages found unchanged in the page index (did not
 	                            * travel); recv: pages filled from the previous copy */
 	uint64_t cloned_pages;     /* recv: of those, shared with the previous file by reflink */

@@ -22,6 +22,14 @@ void dwcp_digest_fini(struct dwcp_digest *d)
 	d->outer = NULL;
 }
 
+static void page_hash(const uint8_t *p, size_t n, uint64_t w[2])
+{
+	XXH128_hash_t h = XXH3_128bits(p, n);
+
+	w[0] = htole64(h.low64);
+	w[1] = htole64(h.high64);
+}
+
 void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t len,
 			      uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
 {
@@ -29,13 +37,28 @@ void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t le
 
 	while (len) {
 		size_t n = len < DWCP_DIGEST_PAGE ? len : DWCP_DIGEST_PAGE;
-		XXH128_hash_t h = XXH3_128bits(p, n);
-		uint64_t w[2] = { htole64(h.low64), htole64(h.high64) };
+		uint64_t w[2];
 
+		page_hash(p, n, w);
 		XXH3_64bits_update(d->outer, w, sizeof(w));
 		if (hashes)
 			memcpy(*hashes++, w, sizeof(w));
 		d->pages++;
+		p += n;
+		len -= n;
+	}
+}
+
+void dwcp_digest_page_hashes(const void *data, size_t len, uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		size_t n = len < DWCP_DIGEST_PAGE ? len : DWCP_DIGEST_PAGE;
+		uint64_t w[2];
+
+		page_hash(p, n, w);
+		memcpy(*hashes++, w, sizeof(w));
 		p += n;
 		len -= n;
 	}

@@ -52,6 +52,12 @@ void dwcp_digest_update(struct dwcp_digest *d, const void *data, size_t len);
 void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t len,
 			      uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
+/**
+ * Only the page hashes of @p len bytes (as dwcp_digest_update_pages
+ * stores them), adding nothing to a digest: for data read again.
+ */
+void dwcp_digest_page_hashes(const void *data, size_t len, uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
+
 /** The digest of everything added (never 0). */
 uint64_t dwcp_digest_final(const struct dwcp_digest *d);
 

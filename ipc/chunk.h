@@ -50,7 +50,11 @@
                                      * (before DELTA, after UNDELTA): body = the orig_len
                                      * bytes (kept pages zero after UNDELTA) followed by
                                      * the DWCP_CHUNK_KEPT_TRAILER-byte trailer */
-#define DWCP_CHUNK_F_ALL    0x1fu
+#define DWCP_CHUNK_F_NOBASE 0x20u   /* DELTA uses no delta-cache base: the redo of a chunk
+                                     * whose base the receiver lacked (EBASE). Its kept
+                                     * pages stay kept and only its changed pages travel,
+                                     * whole, instead of the whole chunk */
+#define DWCP_CHUNK_F_ALL    0x3fu
 #define DWCP_CHUNK_KEPT_TRAILER 16u /* u64 digest, u64 mask (ipc/hde.h) */
 
 #define DWCP_CHUNK_CODEC_NONE 0u    /* else enum dwcp_codec (common/ops/compress.h) */

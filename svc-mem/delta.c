@@ -150,8 +150,10 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 		return DWCP_BUF_EBADCHUNK;
 	if (dwcp_chunk_begin_output(ctx, c, out, &oc))
 		return -EAGAIN;
-	find_bases(st, c, NULL, bases);
-	n = dwcp_hde_encode_kept(&st->codec, dwcp_chunk_body(c), c->orig_len, bases,
+	if (!(c->flags & DWCP_CHUNK_F_NOBASE))
+		find_bases(st, c, NULL, bases);
+	n = dwcp_hde_encode_kept(&st->codec, dwcp_chunk_body(c), c->orig_len,
+				 c->flags & DWCP_CHUNK_F_NOBASE ? NULL : bases,
 				 is_kept ? &kept : NULL, dwcp_chunk_body(oc), dwcp_chunk_max_body(ctx), &sum);
 	if (n < 0) {
 		/* No room for the record bytes (data within a few bytes of the

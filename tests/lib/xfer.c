@@ -712,7 +712,7 @@ static const char *or_default(const char *s, const char *d)
 int dwcp_xfer_pair_start(struct dwcp_xfer_pair *p, const struct dwcp_xfer_pair_cfg *c)
 {
 	enum { MAXO = 40 };
-	char la[96], lb[96], pa[96], pb[96], ka[300], kb[300], hp[64], cm[64], cn[64], name[32];
+	char la[96], lb[96], pa[96], pb[96], ka[300], kb[300], hp[64], cm[64], cmb[64], cn[64], name[32];
 	const char *oa[MAXO], *ob[MAXO];
 	const char *common[] = { "stream.chunk_size = 64K", "stream.window = 256",
 				 "net.resend_ms = 2000", "pool.buf_size = 69632",
@@ -746,6 +746,10 @@ int dwcp_xfer_pair_start(struct dwcp_xfer_pair *p, const struct dwcp_xfer_pair_c
 		snprintf(cm, sizeof(cm), "mem.delta_cache_mb = %u", c->cache_mb);
 		oa[na++] = cm;
 		ob[nb++] = cm;
+	}
+	if (c->cache_mb_b) {
+		snprintf(cmb, sizeof(cmb), "mem.delta_cache_mb = %u", c->cache_mb_b);
+		ob[nb++] = cmb;   /* the later key wins */
 	}
 	oa[na++] = la;
 	oa[na++] = pa;

@@ -199,6 +199,7 @@ struct dwcp_xfer_pair_cfg {
 	unsigned connections;      /* net.connections; 0: 4 */
 	unsigned hugepage_mb;      /* supervisor.hugepage_mb; 0: 256 */
 	unsigned cache_mb;         /* mem.delta_cache_mb; 0: the built-in default */
+	unsigned cache_mb_b;       /* B's mem.delta_cache_mb alone; 0: as cache_mb */
 	const char *key_a, *key_b; /* crypto.key_file of each; NULL: none */
 	const char *const *extra;  /* NULL-terminated overrides for both nodes, may be NULL */
 };

@@ -74,6 +74,6 @@ Test(chunk_kept, anything_looser_is_refused)
 	c.flags |= DWCP_CHUNK_F_ABORT;
 	cr_assert_eq(check(&c), -EBADMSG, "an abort keeps nothing");
 	c = kept(4096, 0);
-	c.flags = DWCP_CHUNK_F_KEPT | 0x20;
+	c.flags = DWCP_CHUNK_F_KEPT | 0x40;
 	cr_assert_eq(check(&c), -EBADMSG, "unknown flag");
 }
