@@ -247,6 +247,7 @@ Test(recv_inplace, killed_while_rewriting_then_resend_is_whole, .fini = teardown
 	char src[128], out[128], rec[256], h_old[65], h_mid[65];
 	uint64_t changed;
 	bool killed = false;
+	struct stat st0;
 
 	setup("inplkill", src, out);
 	record_path(rec, "kill");
@@ -256,10 +257,15 @@ Test(recv_inplace, killed_while_rewriting_then_resend_is_whole, .fini = teardown
 	cr_assert_eq(dwcp_xfer_sha256(out, h_old), 0);
 	/* Half the pages change: the in-place rewrite lasts long enough to be killed. */
 	cr_assert_eq(dwcp_xfer_touch_pages(src, 2, 72, &changed), 0);
+	cr_assert_eq(stat(out, &st0), 0);
 	start("kill", src, out, inplace);
-	/* The record goes before the first byte is rewritten: kill then. */
+	/* The record goes before the first byte is rewritten; kill once the
+	 * file's mtime says bytes were rewritten too. */
 	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&rcv); ms++) {
-		if (access(rec, F_OK) != 0) {
+		struct stat st;
+
+		if (access(rec, F_OK) != 0 && stat(out, &st) == 0 &&
+		    (st.st_mtim.tv_sec != st0.st_mtim.tv_sec || st.st_mtim.tv_nsec != st0.st_mtim.tv_nsec)) {
 			killed = kill(rcv.pid, SIGKILL) == 0;
 			break;
 		}
@@ -271,8 +277,7 @@ Test(recv_inplace, killed_while_rewriting_then_resend_is_whole, .fini = teardown
 	dwcp_xfer_proc_free(&snd);   /* its receiver is gone: stop it */
 	cr_expect_neq(access(rec, F_OK), 0, "a record vouches for the half-written %s", out);
 	cr_assert_eq(dwcp_xfer_sha256(out, h_mid), 0);
-	fprintf(stderr, "recv_inplace: killed; the file %s the old version\n",
-		strcmp(h_mid, h_old) ? "is no longer" : "is still");
+	cr_expect_str_neq(h_mid, h_old, "killed after rewriting, yet %s is the old version", out);
 	transfer("after the kill, --inplace", "kill", src, out, inplace);
 	cr_expect_not_null(strstr(rcv.err, "--inplace: no record"), "no fallback message: %s", rcv.err);
 	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "rejected"), 0,
