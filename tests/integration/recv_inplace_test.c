@@ -300,3 +300,55 @@ Test(recv_inplace, missing_output_falls_back_and_works, .fini = teardown, .timeo
 	cr_expect(in_place(), "%s", rcv.out);
 	cr_expect_eq(dwcp_xfer_json_num(rcv.out, "written_pages"), 0, "%s", rcv.out);
 }
+
+/* The sender is killed while the receiver rewrites in place, and run
+ * again with the upgrade rolled back (the first version again, so every
+ * page is "unchanged" for the sender's index): the waiting `dwcp recv
+ * --inplace` starts over and keeps nothing from the half-rewritten file
+ * (whose rewritten pages are no longer the first version's), and ends
+ * with the first version, bit-identical, in the same file. */
+Test(recv_inplace, sender_rerun_mid_rewrite_keeps_nothing_from_the_half_written_file,
+     .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128], rec[256], sh[512];
+	uint64_t changed;
+	bool killed = false;
+	struct stat st0;
+	ino_t ino;
+	int rc;
+
+	setup("inplrerun", src, out);
+	record_path(rec, "rerun");
+	cr_assert_eq(dwcp_xfer_make_image(src, 256 * MIB, 91), 0);
+	transfer("256 MiB", "rerun", src, out, NULL);
+	cr_assert_eq(dwcp_xfer_sh(sh, sizeof(sh), "cp %s %s.v1", src, src), 0, "%s", sh);
+	ino = inode(out);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 2, 92, &changed), 0);
+	cr_assert_eq(stat(out, &st0), 0);
+	start("rerun", src, out, inplace);
+	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&snd); ms++) {
+		struct stat st;
+
+		if (access(rec, F_OK) != 0 && stat(out, &st) == 0 &&
+		    (st.st_mtim.tv_sec != st0.st_mtim.tv_sec || st.st_mtim.tv_nsec != st0.st_mtim.tv_nsec)) {
+			killed = kill(snd.pid, SIGKILL) == 0;
+			break;
+		}
+		usleep(1000);
+	}
+	cr_assert(killed, "dwcp send ended before the receiver rewrote anything in place");
+	dwcp_xfer_wait(&snd, 60000u);
+	dwcp_xfer_proc_free(&snd);
+	cr_assert_eq(dwcp_xfer_sh(sh, sizeof(sh), "cp %s.v1 %s", src, src), 0, "%s", sh);
+	rc = dwcp_xfer_send_start(&snd, pair.a.instance, "rerun", src, "nodeb", 120, NULL);
+	cr_assert_eq(rc, 0, "cannot start dwcp send again: %s", strerror(-rc));
+	finish("sender rerun (first version again) during an in-place receive", src, out, true);
+	/* Had the receiver kept the pages the sender's index calls unchanged,
+	 * the pages the killed run rewrote would hold the upgrade: the
+	 * whole-file digest would have failed above. */
+	cr_expect(in_place(), "%s", rcv.out);
+	cr_expect_eq(inode(out), ino, "not in place");
+	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "rejected"), 0,
+		     "kept pages of the half-rewritten file were accepted: %s", rcv.out);
+	cr_expect_eq(access(rec, F_OK), 0, "no record after a complete receive");
+}
