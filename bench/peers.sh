@@ -9,7 +9,12 @@
 # after a small upgrade of the image (~2 % of its files rewritten the way a
 # package manager does, new file then rename, and a few files added): a
 # second `dwcp send` to the same stream and --out against
-# `rsync --inplace --no-whole-file -z` onto the first copy.
+# `rsync --inplace --no-whole-file -z` onto the first copy, twice: with
+# `dwcp recv --inplace` (the same trade as rsync's: only changed pages are
+# written into the file, which is not atomic) onto a copy of the first
+# version sent beforehand to a stream of its own (untimed), and with the
+# default atomic `dwcp recv` (a new file from the previous copy, renamed
+# over --out).
 #
 # For every run: wall seconds (from starting the sender until both ends have
 # exited), CPU seconds of every process involved at both ends (dwcp: both
@@ -28,7 +33,7 @@
 #                     and the ratios of the runs of median wall time
 #     --keep          keep the temporary directory (images, logs) for a look
 #     --work-dir DIR  where the temporary directory goes (default /var/tmp;
-#                     needs ~6x the image size free)
+#                     needs ~7x the image size free)
 # Missing tools are installed with apt-get (openssh-server, openssh-client,
 # rsync, netcat-openbsd, zstd, openssl, e2fsprogs, time); note that
 # installing openssh-server also enables the system's own sshd. The
@@ -278,17 +283,24 @@ start_node "$inst_b" "$port_b"
 start_node "$inst_a" "$port_a"
 sup_pids() { cat "$run/$inst_a/supervisor.pid" "$run/$inst_b/supervisor.pid"; }
 recv_listed() { $B/dwcpctl --instance "$inst_b" --run-dir "$run" status 2>/dev/null | grep -q "^stream $1: recv"; }
-dwcp_out=$work/dwcp.out
+dwcp_out=$work/dwcp.out dwcp_in_out=$work/dwcp-inplace.out
 
-# dwcp_send PHASE FILE: one send of FILE to stream peersREP at --out dwcp_out
-# (a stream of its own per repetition, so that each full send is one).
+# dwcp_send PHASE FILE [TOOL]: one send of FILE. TOOL dwcp (the default): to
+# stream peersREP at --out dwcp_out (a stream of its own per repetition, so
+# that each full send is one); dwcp-inplace: to stream peersiREP at --out
+# dwcp_in_out, received with `dwcp recv --inplace`; seed: as dwcp-inplace
+# but not recorded (the first version that the in-place resend starts from).
 dwcp_send() {
-	local phase=$1 file=$2 t0 t1 rpid rc=0 cpu_a cpu_b wire stream=peers$rep f=$work/$1$rep
+	local phase=$1 file=$2 tool=${3:-dwcp} t0 t1 rpid rc=0 cpu_a cpu_b wire
+	local stream=peers$rep out=$dwcp_out f=$work/$1$rep extra=()
+	if [ "$tool" != dwcp ]; then
+		stream=peersi$rep out=$dwcp_in_out f=$work/$1-$tool$rep extra=(--inplace)
+	fi
 	# shellcheck disable=SC2046 # a list of pids
 	snapshot $(sup_pids)
 	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$f.recv.time" \
-		$B/dwcp recv --instance "$inst_b" --run-dir "$run" --stream "$stream" --out "$dwcp_out" \
-		--json --no-progress --timeout 120 > "$f.recv.json" 2> "$f.recv.err" &
+		$B/dwcp recv --instance "$inst_b" --run-dir "$run" --stream "$stream" --out "$out" \
+		--json --no-progress --timeout 120 "${extra[@]}" > "$f.recv.json" 2> "$f.recv.err" &
 	rpid=$!
 	bg_pids+=("$rpid")
 	# A send that starts before the receiver registered the stream is refused.
@@ -303,13 +315,18 @@ dwcp_send() {
 	bg_pids=()
 	if [ "$rc" -ne 0 ]; then
 		cat "$f.send.err" "$f.recv.err" >&2
-		die "dwcp send/recv ($phase) failed, status $rc (their messages above)"
+		die "dwcp send/recv ($phase, $tool) failed, status $rc (their messages above)"
 	fi
+	if [ "$tool" = dwcp-inplace ] && ! grep -q '"inplace": true' "$f.recv.json"; then
+		cat "$f.recv.err" >&2
+		die "dwcp recv --inplace ($phase) fell back to the atomic path (its message above)"
+	fi
+	[ "$tool" != seed ] || return 0
 	# Sender: node A and dwcp send; receiver: node B and dwcp recv.
 	cpu_a=$(add "$(since_snapshot "$(cat "$run/$inst_a/supervisor.pid")")" "$(timed_cpu "$f.send.time")")
 	cpu_b=$(add "$(since_snapshot "$(cat "$run/$inst_b/supervisor.pid")")" "$(timed_cpu "$f.recv.time")")
 	wire=$(sed -n 's/.*"bytes_wire": *\([0-9]*\).*/\1/p' "$f.send.json")
-	record "$phase" dwcp "$(elapsed "$t0" "$t1")" "$cpu_a" "$cpu_b" "${wire:--}" "$dwcp_out" "$file"
+	record "$phase" "$tool" "$(elapsed "$t0" "$t1")" "$cpu_a" "$cpu_b" "${wire:--}" "$out" "$file"
 }
 
 # ---- 3. the tools ----------------------------------------------------------------------------
@@ -424,15 +441,19 @@ rsync_send() { # the resend: rsync of the upgraded image onto scp's copy of the 
 for rep in $(seq 1 "$repeat"); do
 	say "run $rep of $repeat: full send: dwcp"
 	dwcp_send full "$img1"
+	say "run $rep of $repeat: the first version to a second stream, for the in-place resend (not timed)"
+	dwcp_send seed "$img1" seed
 	say "run $rep of $repeat: full send: scp"
 	scp_send
 	say "run $rep of $repeat: full send: zstd -1 | openssl enc -aes-256-ctr | nc"
 	nc_send
 	say "run $rep of $repeat: resend after the upgrade: dwcp (same stream, same --out)"
 	dwcp_send resend "$img2"
+	say "run $rep of $repeat: resend after the upgrade: dwcp recv --inplace (the second stream)"
+	dwcp_send resend "$img2" dwcp-inplace
 	say "run $rep of $repeat: resend after the upgrade: rsync --inplace --no-whole-file -z onto the scp copy"
 	rsync_send
-	[ "$rep" -eq "$repeat" ] || rm -f "$dwcp_out" "$scp_out" "$nc_out"
+	[ "$rep" -eq "$repeat" ] || rm -f "$dwcp_out" "$dwcp_in_out" "$scp_out" "$nc_out"
 done
 
 # ---- 5. report --------------------------------------------------------------------------------
@@ -448,20 +469,23 @@ median_row() {
 # field PHASE TOOL N: field N (3 wall, 4 cpu, 5 wire, 6 identical, 9 repetition)
 # of the median run
 field() { median_row "$1" "$2" | cut -f "$3"; }
-runs=("full dwcp" "full scp" "full zstd|openssl|nc" "resend dwcp" "resend rsync")
+runs=("full dwcp" "full scp" "full zstd|openssl|nc" "resend dwcp" "resend dwcp-inplace" "resend rsync")
 metrics() { # metrics WALL CPU: MB/s and CPU-s/GB of the image
 	awk -v w="$1" -v c="$2" -v n="$image_bytes" 'BEGIN { printf "%.1f %.2f", n / 1e6 / w, c / (n / 1e9) }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-" && b != "-") printf "%.3f", a / b; else printf "null" }'; }
 label() {
 	case $1 in
-	dwcp) [ "$2" = full ] && echo "dwcp send (defaults)" || echo "dwcp send (delta resend)" ;;
+	dwcp) [ "$2" = full ] && echo "dwcp send (defaults)" || echo "dwcp send (delta resend, atomic)" ;;
+	dwcp-inplace) echo "dwcp send + recv --inplace" ;;
 	scp) echo "scp -c aes128-gcm" ;;
 	"zstd|openssl|nc") echo "zstd -1 | openssl aes-256-ctr | nc" ;;
 	rsync) echo "rsync --inplace --no-whole-file -z" ;;
 	esac
 }
-pairs=("full scp" "full zstd|openssl|nc" "resend rsync")
+# PHASE TOOL OURS: OURS (dwcp or dwcp-inplace) against TOOL; the in-place
+# resend first, as it makes the same trade as rsync --inplace.
+pairs=("full scp dwcp" "full zstd|openssl|nc dwcp" "resend rsync dwcp-inplace" "resend rsync dwcp")
 
 if [ "$json" -eq 1 ]; then
 	printf '{"size_mb": %s, "image_bytes": %s, "files": %s, "used_bytes": %s, ' \
@@ -481,13 +505,13 @@ if [ "$json" -eq 1 ]; then
 	printf '], "ratios": ['
 	sep=""
 	for p in "${pairs[@]}"; do
-		read -r phase tool <<<"$p"
-		printf '%s{"phase": "%s", "vs": "%s", "wall": %s, "mb_per_s": %s, "cpu_per_gb": %s, "wire_bytes": %s}' \
-			"$sep" "$phase" "$tool" \
-			"$(ratio "$(field "$phase" dwcp 3)" "$(field "$phase" "$tool" 3)")" \
-			"$(ratio "$(field "$phase" "$tool" 3)" "$(field "$phase" dwcp 3)")" \
-			"$(ratio "$(field "$phase" dwcp 4)" "$(field "$phase" "$tool" 4)")" \
-			"$(ratio "$(field "$phase" dwcp 5)" "$(field "$phase" "$tool" 5)")"
+		read -r phase tool ours <<<"$p"
+		printf '%s{"phase": "%s", "dwcp": "%s", "vs": "%s", "wall": %s, "mb_per_s": %s, "cpu_per_gb": %s, "wire_bytes": %s}' \
+			"$sep" "$phase" "$ours" "$tool" \
+			"$(ratio "$(field "$phase" "$ours" 3)" "$(field "$phase" "$tool" 3)")" \
+			"$(ratio "$(field "$phase" "$tool" 3)" "$(field "$phase" "$ours" 3)")" \
+			"$(ratio "$(field "$phase" "$ours" 4)" "$(field "$phase" "$tool" 4)")" \
+			"$(ratio "$(field "$phase" "$ours" 5)" "$(field "$phase" "$tool" 5)")"
 		sep=", "
 	done
 	printf '], "ssh_empty_session_cpu_s": %s, "identical": %s}\n' "$ssh_session_cpu" "$([ "$failed" -eq 0 ] && echo true || echo false)"
@@ -504,14 +528,15 @@ else
 			"$cpu ($cpu_s+$cpu_r)" "$cpugb" "$wire" "$ident"
 	done
 	printf '\nratios dwcp / tool (wall and CPU-s/GB and wire: < 1 is dwcp better; MB/s: > 1 is dwcp better)\n'
-	printf '%-7s %-36s %7s %7s %15s %8s %13s\n' run "vs" wall "MB/s" "" "CPU-s/GB" wire
+	printf '%-7s %-48s %7s %7s %15s %8s %13s\n' run "dwcp vs" wall "MB/s" "" "CPU-s/GB" wire
 	for p in "${pairs[@]}"; do
-		read -r phase tool <<<"$p"
-		printf '%-7s %-36s %7s %7s %15s %8s %13s\n' "$phase" "$(label "$tool" "$phase")" \
-			"$(ratio "$(field "$phase" dwcp 3)" "$(field "$phase" "$tool" 3)")" \
-			"$(ratio "$(field "$phase" "$tool" 3)" "$(field "$phase" dwcp 3)")" "" \
-			"$(ratio "$(field "$phase" dwcp 4)" "$(field "$phase" "$tool" 4)")" \
-			"$(ratio "$(field "$phase" dwcp 5)" "$(field "$phase" "$tool" 5)")"
+		read -r phase tool ours <<<"$p"
+		printf '%-7s %-48s %7s %7s %15s %8s %13s\n' "$phase" \
+			"$([ "$ours" = dwcp ] || echo "--inplace vs ")$(label "$tool" "$phase")" \
+			"$(ratio "$(field "$phase" "$ours" 3)" "$(field "$phase" "$tool" 3)")" \
+			"$(ratio "$(field "$phase" "$tool" 3)" "$(field "$phase" "$ours" 3)")" "" \
+			"$(ratio "$(field "$phase" "$ours" 4)" "$(field "$phase" "$tool" 4)")" \
+			"$(ratio "$(field "$phase" "$ours" 5)" "$(field "$phase" "$tool" 5)")"
 	done
 	for phase in full resend; do
 		printf 'dwcp %s: codec %s, pages found unchanged (never sent) %s\n' "$phase" \

@@ -18,6 +18,13 @@
  * after the output got its name and the directory was synced, so "sent"
  * at the sender means "on the receiver's disk".
  *
+ * With --inplace the new version is written into the previous copy
+ * itself (recv_inplace.h): only the pages that travelled are written, at
+ * the cost of atomicity (a receive that dies half way leaves a file that
+ * is no complete version, and no record vouching for it), as rsync's
+ * --inplace. Without a previous copy the record vouches for, it falls
+ * back to the atomic path and says so.
+ *
  * A transfer is one `dwcp send` run (the chunks' xfer, the sender's
  * clock in ms). The sink locks onto the first it sees; a chunk of a later
  * transfer means the sender ran again (the first run was killed): the
@@ -47,6 +54,7 @@
 #include "common/digest.h"
 #include "ipc/hde.h"
 #include "recv_base.h"
+#include "recv_inplace.h"
 #include "recv_out.h"
 #include "xfer.h"
 
@@ -58,6 +66,7 @@
 struct recv_opts {
 	const char *instance, *run_dir, *stream, *out;
 	bool json, no_progress;
+	bool inplace;              /* --inplace: write into --out itself when it is the base */
 	unsigned timeout_s;        /* 0 = wait for the stream as long as it takes */
 };
 
@@ -68,6 +77,7 @@ struct receiver {
 	struct recv_out out;
 	struct recv_base base;     /* the previous copy kept pages come from (cli/recv_base.h) */
 	bool told_base;            /* the "no base" note was printed */
+	struct recv_inplace ip;    /* when r->out.inplace */
 	int ent;
 	uint32_t xfer;             /* the transfer this sink locked onto (0 = none yet) */
 	uint32_t old[OLD_XFERS];   /* transfers it left for a newer one (ring) */
@@ -110,6 +120,12 @@ static void usage(FILE *f)
 		"  written and synced; an existing PATH must be a regular file (it is replaced).\n"
 		"  Without --out, NAME must not be \".\" or \"..\".\n"
 		"options:\n"
+		"  --inplace        write the new version into PATH itself, only the pages that\n"
+		"                   changed (as rsync --inplace): faster on file systems without\n"
+		"                   reflinks, but NOT atomic: if the receive fails or is killed,\n"
+		"                   PATH is left half-written (send again to repair it). Needs\n"
+		"                   PATH to be the copy the last receive wrote; otherwise the\n"
+		"                   receive says so and replaces PATH atomically as usual\n"
 		"  --instance NAME  this node (default dwcp)\n"
 		"  --run-dir DIR    runtime directory root (default /run/dwcp)\n"
 		"  --timeout SEC    give up after SEC seconds without a chunk (default: wait)\n"
@@ -124,6 +140,7 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		{ "stream", required_argument, NULL, 's' }, { "out", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' }, { "timeout", required_argument, NULL, 'T' },
 		{ "no-progress", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
+		{ "inplace", no_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -138,6 +155,7 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		case 'o': o->out = optarg; break;
 		case 'j': o->json = true; break;
 		case 'P': o->no_progress = true; break;
+		case 'I': o->inplace = true; break;
 		case 'T':
 			if (xfer_parse_count(PROG, "--timeout", optarg, 86400, "seconds", &o->timeout_s))
 				return -EINVAL;
@@ -165,6 +183,9 @@ static int fail(struct receiver *r, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (r->out.inplace && r->ip.rewriting)
+		fprintf(stderr, PROG ": stream %s: --inplace: %s was being rewritten in place and is now no complete version; the index no longer vouches for it: run the send again (it sends every page)\n",
+			r->o.stream, r->path);
 	recv_out_abort(&r->out);
 	return 1;
 }
@@ -268,9 +289,13 @@ static int drain_in_order(struct receiver *r)
 			}
 		}
 
-		rc = recv_base_write(&r->base, r->out.fd, p, ch->offset, ch->orig_len,
-				     ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0,
-				     &r->sum.cloned_pages);
+		if (r->out.inplace)
+			rc = recv_inplace_write(&r->ip, &r->base, r->out.fd, p, ch->offset, ch->orig_len,
+						ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0);
+		else
+			rc = recv_base_write(&r->base, r->out.fd, p, ch->offset, ch->orig_len,
+					     ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0,
+					     &r->sum.cloned_pages);
 		if (rc) {
 			answer(r, idx, DWCP_BUF_ESINK);
 			return fail(r, "writing %s: %s", r->path, strerror(-rc));
@@ -280,6 +305,17 @@ static int drain_in_order(struct receiver *r)
 			/* Every chunk passed its own checks, yet the whole is not
 			 * what the sender read: no file at --out. */
 			answer(r, idx, DWCP_BUF_EDIGEST);
+			/* Kept pages came from a base that is evidently not what its
+			 * record says (changed behind our back, mtime kept): the
+			 * record must not vouch for it again, or every resend would
+			 * keep the same wrong pages. */
+			if (r->sum.kept_pages && recv_base_forget(&r->base) && !r->o.json)
+				fprintf(stderr, PROG ": stream %s: could not remove the record of %s: remove %s by hand\n",
+					r->o.stream, r->path, r->base.record);
+			if (r->out.inplace)
+				return fail(r, "the whole-file digest of what was written in place (%016llx) differs from the sender's (%016llx): %s is not the sender's file (did something change it behind dwcp's back, keeping its mtime?); the index no longer vouches for it: run the send again (it sends every page)",
+					    (unsigned long long)dwcp_digest_final(&r->digest),
+					    (unsigned long long)ch->digest, r->path);
 			return fail(r, "the whole-file digest of what was written (%016llx) differs from the sender's (%016llx): nothing was put at %s. Send it again",
 				    (unsigned long long)dwcp_digest_final(&r->digest),
 				    (unsigned long long)ch->digest, r->path);
@@ -331,6 +367,13 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
 	if (!r->win)
 		return fail(r, "out of memory");
+	/* In place, the old transfer may have rewritten pages the new one
+	 * would keep: nothing more is kept from the file, every page is
+	 * written again. */
+	if (r->out.inplace && r->ip.rewriting) {
+		recv_base_close(&r->base);
+		snprintf(r->base.why, sizeof(r->base.why), "an earlier transfer already rewrote part of the output in place");
+	}
 	rc = recv_out_rewind(&r->out);
 	if (rc)
 		return fail(r, "truncating the output for %s: %s", r->path, strerror(-rc));
@@ -497,8 +540,18 @@ static int finish(struct receiver *r, uint64_t t_start)
 {
 	char why[PATH_MAX + 128];
 	struct stat st;
-	bool have_st = fstat(r->out.fd, &st) == 0;   /* a rename keeps dev, inode and mtime */
+	bool have_st;
+	int rc;
 
+	if (r->out.inplace) {
+		rc = recv_inplace_end(&r->ip, &r->base, r->out.fd, r->written);
+		if (rc) {
+			answer(r, r->last_idx, DWCP_BUF_ESINK);
+			return fail(r, "truncating %s to %llu bytes: %s", r->path,
+				    (unsigned long long)r->written, strerror(-rc));
+		}
+	}
+	have_st = fstat(r->out.fd, &st) == 0;   /* a rename keeps dev, inode and mtime */
 	if (recv_out_commit(&r->out, why, sizeof(why))) {
 		answer(r, r->last_idx, DWCP_BUF_ESINK);
 		return fail(r, "%s; nothing delivered", why);
@@ -556,6 +609,25 @@ static int make_paths(struct receiver *r)
 	return 0;
 }
 
+/* --inplace: write into the output itself when it is the base the record
+ * vouches for; else say why, once, and stay on the atomic path. */
+static void open_inplace(struct receiver *r)
+{
+	char why[PATH_MAX + 160];
+	int rc = -ENOENT;
+
+	if (r->base.fd >= 0) {
+		rc = recv_out_inplace(&r->out, &r->base.st, why, sizeof(why));
+		if (!rc)
+			recv_inplace_begin(&r->ip, (uint64_t)r->base.st.st_size);
+	} else {
+		snprintf(why, sizeof(why), "%s", r->base.why);
+	}
+	if (rc)
+		fprintf(stderr, PROG ": stream %s: --inplace: %s; writing a new file and replacing %s atomically instead\n",
+			r->o.stream, why, r->path);
+}
+
 /* Check the output and create its temporary, before the stream is
  * registered: a refused output never lets a sender start. */
 static int open_output(struct receiver *r)
@@ -570,6 +642,8 @@ static int open_output(struct receiver *r)
 	recv_base_open(&r->base, r->out.dirfd, r->out.name,
 		       r->c.at.shm.node->conf.index_dir[0] ? r->c.at.shm.node->conf.index_dir :
 		       DWCP_CFG_INDEX_DIR, r->o.instance, r->o.stream);
+	if (r->o.inplace)
+		open_inplace(r);
 	return 0;
 }
 
@@ -604,12 +678,14 @@ int dwcp_cli_recv(int argc, char **argv)
 	}
 	if (!r->o.json)
 		fprintf(stderr, PROG ": waiting for stream %s on node %s\n", r->o.stream, r->o.instance);
-	r->sum = (struct xfer_summary){ .role = "recv", .stream = r->o.stream, .path = r->path };
+	r->sum = (struct xfer_summary){ .role = "recv", .stream = r->o.stream, .path = r->path,
+					.inplace = r->out.inplace };
 	dwcp_hist_reset(&r->sum.lat);
 	rc = run(r);
 	dwcp_streams_unregister(&r->c.at.shm, r->ent, r->c.at.slot, r->c.at.gen);
 	if (rc == 0) {
 		r->sum.bytes = r->written;
+		r->sum.inplace_written = r->ip.written_pages;
 		xfer_print_summary(&r->sum, r->o.json);
 	}
 out:

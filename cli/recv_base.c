@@ -261,6 +261,39 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
 	return rc;
 }
 
+int recv_base_forget(struct recv_base *b)
+{
+	char d[PATH_MAX];
+	char *slash;
+	int fd, rc = 0;
+
+	if (!b->record[0])
+		return 0;   /* no record can exist */
+	if (unlink(b->record) && errno != ENOENT)
+		return -errno;
+	snprintf(d, sizeof(d), "%s", b->record);
+	slash = strrchr(d, '/');
+	if (slash && slash != d)
+		*slash = '\0';
+	else
+		snprintf(d, sizeof(d), "%s", slash ? "/" : ".");
+	/* The removal must outlive a power loss as the writes that follow it do. */
+	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int recv_base_rewritten(struct recv_base *b)
+{
+	if (b->fd < 0)
+		return 0;
+	return fstat(b->fd, &b->st) ? -errno : 0;
+}
+
 void recv_base_close(struct recv_base *b)
 {
 	if (b->fd >= 0)

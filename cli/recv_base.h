@@ -77,6 +77,23 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
  */
 int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t digest);
 
+/**
+ * Withdraw the record, durably (the record is removed and its directory
+ * synced), before the previous copy is rewritten in place (`dwcp recv
+ * --inplace`): a receive killed half way must never leave a record that
+ * vouches for a half-written file. The open base stays usable for this
+ * receive (its digest is kept in @p b). @return 0 or -errno (then nothing
+ * may be written in place).
+ */
+int recv_base_forget(struct recv_base *b);
+
+/**
+ * The base was written by this receive itself (in place): take its
+ * current size and mtime as its identity, so that only a change by
+ * someone else fails recv_base_usable. @return 0 or -errno.
+ */
+int recv_base_rewritten(struct recv_base *b);
+
 void recv_base_close(struct recv_base *b);
 
 #endif

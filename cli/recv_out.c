@@ -129,8 +129,38 @@ int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n)
 	return rc;
 }
 
+int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, size_t why_n)
+{
+	struct stat st;
+	int fd, e;
+
+	fd = openat(o->dirfd, o->name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		snprintf(why, why_n, "%s cannot be opened for writing: %s", o->path, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_dev != base->st_dev ||
+	    st.st_ino != base->st_ino) {
+		close(fd);
+		snprintf(why, why_n, "%s was replaced since the receive checked it", o->path);
+		return -ESTALE;
+	}
+	/* The temporary was never written: drop it (unnamed, it just goes). */
+	if (o->named_tmp)
+		unlinkat(o->dirfd, o->tmp, 0);
+	o->named_tmp = false;
+	o->tmp[0] = '\0';
+	close(o->fd);
+	o->fd = fd;
+	o->inplace = true;
+	return 0;
+}
+
 int recv_out_rewind(struct recv_out *o)
 {
+	if (o->inplace)
+		return 0;
 	if (ftruncate(o->fd, 0) || lseek(o->fd, 0, SEEK_SET) < 0)
 		return -errno;
 	return 0;
@@ -168,6 +198,14 @@ int recv_out_commit(struct recv_out *o, char *why, size_t why_n)
 	int rc = 0;
 
 	umask(mask);
+	if (o->inplace) {
+		if (fsync(o->fd))
+			rc = -errno;
+		if (rc)
+			snprintf(why, why_n, "%s %s: %s", step, o->path, strerror(-rc));
+		recv_out_abort(o);
+		return rc;
+	}
 	/* The mode a new file gets; the temporary was private until now. */
 	if (fchmod(o->fd, 0644 & ~mask) || fsync(o->fd))
 		rc = -errno;
@@ -206,4 +244,5 @@ void recv_out_abort(struct recv_out *o)
 	if (o->dirfd >= 0)
 		close(o->dirfd);
 	o->fd = o->dirfd = -1;
+	o->inplace = false;
 }

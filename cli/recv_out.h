@@ -19,6 +19,11 @@
  * device node or a FIFO with a file, or writing through a symlink, is
  * never what the operator meant.
  *
+ * `dwcp recv --inplace` (recv_out_inplace) trades that atomicity for
+ * speed, as rsync's --inplace does: the data is written into the
+ * existing output itself, opened with O_NOFOLLOW relative to the same
+ * directory descriptor, and committing only syncs it.
+ *
  * Concurrency: one thread; one struct per output.
  */
 #ifndef DWCP_CLI_RECV_OUT_H
@@ -27,11 +32,13 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 struct recv_out {
 	int dirfd;                 /* the output's directory; -1 = none */
 	int fd;                    /* the data; -1 = none */
 	bool named_tmp;            /* fd has the name tmp (no O_TMPFILE here) */
+	bool inplace;              /* fd is the output itself (recv_out_inplace) */
 	char path[PATH_MAX];       /* as given, for messages */
 	char name[NAME_MAX + 1];   /* the output's name in dirfd */
 	char tmp[NAME_MAX + 1];    /* the temporary name in dirfd while it has one */
@@ -47,14 +54,27 @@ struct recv_out {
 int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n);
 
 /**
+ * Write into the existing output itself instead of the temporary
+ * (`dwcp recv --inplace`), which is dropped: the output is opened for
+ * writing, never following a symlink, and must be the file @p base
+ * describes (same device and inode: the previous copy the receive's base
+ * was checked against). On failure nothing changes (the temporary stays).
+ * @return 0, or -errno with the reason in @p why: -ENOENT (no output),
+ *         -ESTALE (another file than @p base now), or what opening failed with.
+ */
+int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, size_t why_n);
+
+/**
  * Drop what was written so far (a newer transfer of the stream starts
- * over). @return 0 or -errno.
+ * over); in place nothing is dropped (every page is written again, and
+ * the end truncates). @return 0 or -errno.
  */
 int recv_out_rewind(struct recv_out *o);
 
 /**
  * Make the data the output: fsync it, give it its name atomically, fsync
- * the directory. Afterwards the output is complete on disk.
+ * the directory. Afterwards the output is complete on disk. In place:
+ * only fsync it (its mode, name and directory entry are as they were).
  * @return 0, or -errno with what failed in @p why (the temporary is gone).
  */
 int recv_out_commit(struct recv_out *o, char *why, size_t why_n);

@@ -45,6 +45,9 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		printf(", \"kept_pages\": %llu", (unsigned long long)s->kept_pages);
 		if (!send)
 			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
+		if (s->inplace)
+			printf(", \"inplace\": true, \"written_pages\": %llu",
+			       (unsigned long long)s->inplace_written);
 		print_codec_json(s);
 		printf("}\n");
 		fflush(stdout);
@@ -59,7 +62,10 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 	       (unsigned long long)s->chunks, (unsigned long long)s->resent,
 	       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
 	       (unsigned long long)s->raw_resends);
-	if (s->kept_pages && (send || !s->cloned_pages))
+	if (s->inplace)
+		printf("  in place      %llu pages written into the file, %llu kept pages left as they were\n",
+		       (unsigned long long)s->inplace_written, (unsigned long long)s->kept_pages);
+	else if (s->kept_pages && (send || !s->cloned_pages))
 		printf("  kept pages    %llu (unchanged since the last %s: %s)\n",
 		       (unsigned long long)s->kept_pages, send ? "send" : "receive",
 		       send ? "did not travel" : "copied from the previous file");

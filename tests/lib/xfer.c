@@ -423,15 +423,33 @@ const char *dwcp_xfer_cli(void)
 int dwcp_xfer_recv_start(struct dwcp_xfer_proc *p, const char *netns, const char *instance,
 			 const char *stream, const char *out, unsigned timeout_s)
 {
-	char t[16];
+	return dwcp_xfer_recv_start_extra(p, netns, instance, stream, out, timeout_s, NULL);
+}
 
+int dwcp_xfer_recv_start_extra(struct dwcp_xfer_proc *p, const char *netns, const char *instance,
+			       const char *stream, const char *out, unsigned timeout_s,
+			       const char *const *extra)
+{
+	char t[16], *argv[32];
+	unsigned n = 0;
 	int rc;
 
 	snprintf(t, sizeof(t), "%u", timeout_s);
-	rc = dwcp_xfer_spawn(p, "dwcp recv", netns,
-			     (char *const[]){ (char *)dwcp_xfer_cli(), "recv", "--instance",
-					      (char *)instance, "--stream", (char *)stream, "--out",
-					      (char *)out, "--json", "--timeout", t, NULL });
+	argv[n++] = (char *)dwcp_xfer_cli();
+	argv[n++] = "recv";
+	argv[n++] = "--instance";
+	argv[n++] = (char *)instance;
+	argv[n++] = "--stream";
+	argv[n++] = (char *)stream;
+	argv[n++] = "--out";
+	argv[n++] = (char *)out;
+	argv[n++] = "--json";
+	argv[n++] = "--timeout";
+	argv[n++] = t;
+	for (; extra && *extra && n < 31; extra++)
+		argv[n++] = (char *)*extra;
+	argv[n] = NULL;
+	rc = dwcp_xfer_spawn(p, "dwcp recv", netns, argv);
 	/* A send started before the receiver registered gets its first chunks
 	 * answered "no receiver" and resent later: correct, but it hides what
 	 * a test aims at (a tampered frame never reaches the pipeline). So

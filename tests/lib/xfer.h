@@ -105,6 +105,11 @@ const char *dwcp_xfer_cli(void);
 int dwcp_xfer_recv_start(struct dwcp_xfer_proc *p, const char *netns, const char *instance,
 			 const char *stream, const char *out, unsigned timeout_s);
 
+/** As dwcp_xfer_recv_start, with the NULL-terminated @p extra arguments (may be NULL). */
+int dwcp_xfer_recv_start_extra(struct dwcp_xfer_proc *p, const char *netns, const char *instance,
+			       const char *stream, const char *out, unsigned timeout_s,
+			       const char *const *extra);
+
 /**
  * Start `dwcp send --instance I --stream S --file F --to PEER --json
  * --timeout T` and the NULL-terminated @p extra arguments (may be NULL).

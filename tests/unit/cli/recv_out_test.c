@@ -208,3 +208,52 @@ Test(recv_out, a_failed_commit_or_an_abort_leaves_only_what_was_there)
 	recv_out_abort(&o);   /* idempotent */
 	cr_expect_eq(entries(list, sizeof(list)), 1, "left: %s", list);
 }
+
+/* --inplace: the output itself is written (a hard link sees it, the
+ * mode stays), nothing else appears, rewind drops nothing. */
+Test(recv_out, inplace_writes_the_output_itself)
+{
+	char p[128], other[128], why[512], list[512];
+	struct recv_out o;
+	struct stat st, after;
+
+	path(p, sizeof(p), "o");
+	path(other, sizeof(other), "hardlink");
+	put(p, "old version");
+	cr_assert_eq(chmod(p, 0600), 0);
+	cr_assert_eq(link(p, other), 0);
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(recv_out_inplace(&o, &st, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(pwrite(o.fd, "NEW", 3, 0), 3);
+	cr_assert_eq(recv_out_rewind(&o), 0);
+	expect_text(p, "NEW version");   /* written at once: not atomic, by design */
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_text(other, "NEW version");
+	cr_assert_eq(stat(p, &after), 0);
+	cr_expect_eq(after.st_ino, st.st_ino);
+	cr_expect_eq(after.st_mode & 07777, 0600, "mode %o", after.st_mode & 07777);
+	cr_expect_eq(entries(list, sizeof(list)), 2, "left: %s", list);
+}
+
+/* The output was replaced since its base was checked: refused, and the
+ * temporary stays the data (the atomic path goes on). */
+Test(recv_out, inplace_refuses_another_file_than_the_base)
+{
+	char p[128], moved[128], why[512];
+	struct recv_out o;
+	struct stat st;
+
+	path(p, sizeof(p), "o");
+	path(moved, sizeof(moved), "moved");
+	put(p, "checked");
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(rename(p, moved), 0);   /* kept alive: its inode is not reused */
+	put(p, "planted");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	cr_expect_eq(recv_out_inplace(&o, &st, why, sizeof(why)), -ESTALE, "%s", why);
+	cr_expect(!o.inplace);
+	write_all(&o, "new");
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_text(p, "new");
+}

@@ -1,0 +1,134 @@
+/* `dwcp recv --inplace` (recv_inplace.h). A chunk is cut into runs of
+ * pages of one kind (kept, zeros, data), each run one system call. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "recv_inplace.h"
+
+#define PAGE 4096u
+
+enum kind { KEPT, ZEROS, DATA };
+
+static bool all_zero(const uint8_t *p, uint32_t n)
+{
+	uint64_t acc = 0, w;
+
+	for (uint32_t i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	for (uint32_t i = n & ~7u; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+static enum kind kind_of(const uint8_t *data, uint32_t at, uint32_t len, uint64_t mask)
+{
+	uint32_t n = len - at < PAGE ? len - at : PAGE;
+
+	if (mask >> (at / PAGE) & 1)
+		return KEPT;
+	return all_zero(data + at, n) ? ZEROS : DATA;
+}
+
+void recv_inplace_begin(struct recv_inplace *ip, uint64_t size)
+{
+	*ip = (struct recv_inplace){ .size = size };
+}
+
+/* Before the first change: the record must no longer vouch for the file. */
+static int about_to_change(struct recv_inplace *ip, struct recv_base *b)
+{
+	int rc;
+
+	if (ip->rewriting)
+		return 0;
+	rc = recv_base_forget(b);
+	if (!rc)
+		ip->rewriting = true;
+	return rc;
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Zeros at [off, off + n): a hole where the file has bytes now, nothing
+ * beyond its end (it reads as zeros once the file grows past it). */
+static int zero_run(struct recv_inplace *ip, int fd, const uint8_t *zeros, uint64_t off,
+		    uint32_t n)
+{
+	uint64_t inside = off >= ip->size ? 0 : ip->size - off < n ? ip->size - off : n;
+
+	if (!inside)
+		return 0;
+	if (!ip->no_punch &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)inside) == 0)
+		return 0;
+	if (!ip->no_punch && errno != EOPNOTSUPP)
+		return -errno;
+	ip->no_punch = true;
+	return pwrite_all(fd, zeros, (size_t)inside, off);
+}
+
+int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, int fd,
+		       const uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask)
+{
+	uint32_t at = 0;
+	bool changed = false;
+	int rc;
+
+	while (at < len) {
+		enum kind k = kind_of(data, at, len, mask);
+		uint32_t end = at + (len - at < PAGE ? len - at : PAGE);
+
+		while (end < len && kind_of(data, end, len, mask) == k)
+			end += len - end < PAGE ? len - end : PAGE;
+		if (k != KEPT) {
+			rc = about_to_change(ip, b);
+			if (!rc)
+				rc = k == ZEROS ? zero_run(ip, fd, data + at, offset + at, end - at) :
+						  pwrite_all(fd, data + at, end - at, offset + at);
+			if (rc)
+				return rc;
+			if (k == DATA && offset + end > ip->size)
+				ip->size = offset + end;
+			ip->written_pages += (end - at + PAGE - 1) / PAGE;
+			changed = true;
+		}
+		at = end;
+	}
+	return changed ? recv_base_rewritten(b) : 0;
+}
+
+int recv_inplace_end(struct recv_inplace *ip, struct recv_base *b, int fd, uint64_t size)
+{
+	int rc;
+
+	if (size == ip->size)
+		return 0;
+	rc = about_to_change(ip, b);
+	if (rc)
+		return rc;
+	if (ftruncate(fd, (off_t)size))
+		return -errno;
+	ip->size = size;
+	return recv_base_rewritten(b);
+}
