@@ -128,7 +128,7 @@ static void transfer_ok(const char *stream, const char *src, const char *out, co
 
 Test(transfer, vm_image_twice_second_send_moves_only_deltas, .fini = teardown, .timeout = 600)
 {
-	struct dwcp_xfer_pair_cfg c = { .tag = "img", .hugepage_mb = 512, .cache_mb = 320 };
+	struct dwcp_xfer_pair_cfg c = { .tag = "img", .hugepage_mb = 768, .cache_mb = 320 };
 	char src[128], out1[128], out2[128];
 	double wire1, wire2, chunks1, chunks2, sec1, sec2, resent1, resent2;
 	uint64_t changed;

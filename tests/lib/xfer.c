@@ -732,8 +732,9 @@ int dwcp_xfer_pair_start(struct dwcp_xfer_pair *p, const struct dwcp_xfer_pair_c
 	enum { MAXO = 40 };
 	char la[96], lb[96], pa[96], pb[96], ka[300], kb[300], hp[64], cm[64], cmb[64], cn[64], name[32];
 	const char *oa[MAXO], *ob[MAXO];
-	const char *common[] = { "stream.chunk_size = 64K", "stream.window = 256",
-				 "net.resend_ms = 2000", "pool.buf_size = 69632",
+	/* The built-in chunks, window and pool (tests/lib/node.c's small pool
+	 * would otherwise apply) in the built-in hugepage memory. */
+	const char *common[] = { "net.resend_ms = 2000", "pool.buf_size = 266240",
 				 "pool.buffers = 1024", hp, cn, NULL };
 	unsigned na = 0, nb = 0;
 	int ports[3], rc;
@@ -746,7 +747,7 @@ int dwcp_xfer_pair_start(struct dwcp_xfer_pair *p, const struct dwcp_xfer_pair_c
 	snprintf(p->addr_b, sizeof(p->addr_b), "%s:%d", or_default(c->host_b, "127.0.0.1"),
 		 p->port_b);
 	snprintf(p->netns_b, sizeof(p->netns_b), "%s", c->netns_b ? c->netns_b : "");
-	snprintf(hp, sizeof(hp), "supervisor.hugepage_mb = %u", c->hugepage_mb ? c->hugepage_mb : 256);
+	snprintf(hp, sizeof(hp), "supervisor.hugepage_mb = %u", c->hugepage_mb ? c->hugepage_mb : 512);
 	snprintf(cn, sizeof(cn), "net.connections = %u", c->connections ? c->connections : 4);
 	snprintf(la, sizeof(la), "net.listen = %s:%d", or_default(c->host_a, "127.0.0.1"), p->port_a);
 	snprintf(lb, sizeof(lb), "net.listen = %s", p->addr_b);

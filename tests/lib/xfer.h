@@ -202,7 +202,7 @@ struct dwcp_xfer_pair_cfg {
 	bool via_extra_port;       /* A's peer "nodeb" is 127.0.0.1:port_extra (a proxy) */
 	bool no_b;                 /* start node A only */
 	unsigned connections;      /* net.connections; 0: 4 */
-	unsigned hugepage_mb;      /* supervisor.hugepage_mb; 0: 256 */
+	unsigned hugepage_mb;      /* supervisor.hugepage_mb; 0: 512 (the built-in) */
 	unsigned cache_mb;         /* mem.delta_cache_mb; 0: the built-in default */
 	unsigned cache_mb_b;       /* B's mem.delta_cache_mb alone; 0: as cache_mb */
 	const char *key_a, *key_b; /* crypto.key_file of each; NULL: none */
@@ -217,8 +217,8 @@ struct dwcp_xfer_pair {
 };
 
 /**
- * Pick ports, write both configs (64 KiB chunks, window 256, a pool of
- * 1024 buffers of 69632 bytes, [peers] nodeb on A and nodea on B) and
+ * Pick ports, write both configs (the built-in chunks, window, pool and
+ * hugepage memory, [peers] nodeb on A and nodea on B) and
  * start B, then A. Node B's config (and so A's peer address) uses
  * @p c->host_b. @return 0, or which node failed: 'A' or 'B' (its start
  * output printed). dwcp_xfer_pair_stop tears down either way.
