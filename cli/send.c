@@ -578,8 +578,10 @@ static int run(struct sender *s)
 		if (dwcp_now_ns() - s->last_progress_ns > (uint64_t)s->o.timeout_s * 1000000000ull) {
 			const char *why = net_note(s, note, sizeof(note));
 
-			return fail(s, "no progress for %u s: %s", s->o.timeout_s, why ? why :
-				    "the receiver acknowledged nothing (is its node up?)");
+			return fail(s, "no progress for %u s: %s (%llu of %llu chunks acknowledged, %llu in flight, %u not yet taken by this node's first service, %u to send again)",
+				    s->o.timeout_s, why ? why : "the receiver acknowledged nothing (is its node up?)",
+				    (unsigned long long)s->acked, (unsigned long long)s->n_chunks,
+				    (unsigned long long)s->inflight, s->n_unsent, s->n_redo);
 		}
 		if (!s->o.no_progress && !s->o.json && dwcp_now_ns() >= next_draw) {
 			next_draw = dwcp_now_ns() + 200000000ull;

@@ -123,8 +123,16 @@ static void fl_insert(struct net *n, uint32_t idx)
 	fl_hash_put(n, idx);
 }
 
-/* @return the slot holding (stream, seq), or NULL. */
-static uint32_t *fl_slot(struct net *n, uint64_t stream, uint64_t seq)
+static uint32_t chunk_xfer(const struct net *n, uint32_t idx)
+{
+	return ((const struct dwcp_chunk_hdr *)dwcp_shm_data(&n->ctx->at.shm, idx))->xfer;
+}
+
+/* @return the slot holding (stream, xfer, seq), or NULL. The transfer
+ * counts: a killed `dwcp send`'s chunks may still be in flight when the
+ * next run of the same stream sends the same sequence numbers, and an
+ * answer must reach the run it is for, never shadow the other's entry. */
+static uint32_t *fl_slot(struct net *n, uint64_t stream, uint32_t xfer, uint64_t seq)
 {
 	for (uint32_t i = fl_hash(stream, seq), k = 0; k <= n->fl_mask; i++, k++) {
 		uint32_t *s = &n->fl_hash[i & n->fl_mask];
@@ -135,7 +143,7 @@ static uint32_t *fl_slot(struct net *n, uint64_t stream, uint64_t seq)
 		if (*s == FL_TOMB)
 			continue;
 		h = dwcp_shm_hdr(&n->ctx->at.shm, *s - 1);
-		if (h->stream == stream && h->seq == seq)
+		if (h->stream == stream && h->seq == seq && chunk_xfer(n, *s - 1) == xfer)
 			return s;
 	}
 	return NULL;
@@ -146,7 +154,7 @@ static uint32_t *fl_slot(struct net *n, uint64_t stream, uint64_t seq)
 static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
 {
 	const struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
-	uint32_t *s = fl_slot(n, h->stream, h->seq);
+	uint32_t *s = fl_slot(n, h->stream, chunk_xfer(n, idx), h->seq);
 
 	if (s && *s == idx + 1) {
 		*s = FL_TOMB;
@@ -192,12 +200,15 @@ static void peer_set_error(struct net *n, int p, int e)
 	}
 }
 
+/* Whether the `dwcp send` run of this chunk still runs: a later run of
+ * the same stream is another transfer, not its sender. */
 static bool sender_alive(struct net *n, uint32_t idx)
 {
 	struct dwcp_stream_ent e;
 
 	return dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_SEND,
-				 dwcp_shm_hdr(&n->ctx->at.shm, idx)->stream, &e) >= 0;
+				 dwcp_shm_hdr(&n->ctx->at.shm, idx)->stream, &e) >= 0 &&
+	       e.xfer == chunk_xfer(n, idx);
 }
 
 /* Queued chunks whose `dwcp send` is gone leave the queue for the pool. */
@@ -334,8 +345,8 @@ int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 	int ent = dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_SEND, h->stream, &e), p;
 	struct inflight *f = &n->fl[idx];
 
-	if (ent < 0)
-		return DWCP_BUF_ENOPEER;    /* its `dwcp send` is gone */
+	if (ent < 0 || e.xfer != chunk_xfer(n, idx))
+		return DWCP_BUF_ENOPEER;    /* its `dwcp send` is gone (another may run) */
 	p = net_peer_out(n, e.peer, &err);
 	if (p < 0) {
 		DWCP_WARN("svc-net: stream %s: %s", e.name, err.msg);
@@ -365,16 +376,16 @@ static void resend(struct net *n, uint32_t idx)
 
 static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 {
-	uint32_t *s = fl_slot(n, a->stream, a->seq);
+	uint32_t *s = fl_slot(n, a->stream, a->xfer, a->seq);
 	uint32_t idx;
 	struct inflight *f;
 
+	/* A duplicate's answer, one for a previous generation's send, or
+	 * for another transfer of this stream. */
 	if (!s)
-		return;    /* a duplicate's answer, or for a previous generation's send */
+		return;
 	idx = *s - 1;
 	f = &n->fl[idx];
-	if (((const struct dwcp_chunk_hdr *)dwcp_shm_data(&n->ctx->at.shm, idx))->xfer != a->xfer)
-		return;    /* meant for an earlier transfer of this stream */
 	dwcp_streams_set_net_error(&n->ctx->at.shm, f->stream_ent, 0);
 	if (f->state == FL_WAIT_ZC)
 		return;   /* its outcome is decided; the kernel still reads it */
