@@ -151,7 +151,7 @@ static int clone_range(struct recv_base *b, int fd, uint64_t off, uint64_t n)
 	}
 }
 
-static bool zero_page(const uint8_t *p, uint32_t n)
+bool recv_base_zero(const uint8_t *p, uint32_t n)
 {
 	uint64_t acc = 0, w;
 
@@ -183,7 +183,7 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 
 		/* A page of zeros (a VM image has many) is left a hole: the new
 		 * file is written front to back, so it reads as zeros. */
-		if (!kept && n == PAGE && zero_page(data + at, PAGE)) {
+		if (!kept && n == PAGE && recv_base_zero(data + at, PAGE)) {
 			if (lseek(fd, PAGE, SEEK_CUR) < 0)
 				return -errno;
 			at += PAGE;
@@ -194,7 +194,7 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 		/* A run of pages to clone, or of bytes to write up to the next
 		 * page to clone or of zeros. */
 		while (end < len && clonable(mask, end, len) == kept &&
-		       (kept || len - end < PAGE || !zero_page(data + end, PAGE)))
+		       (kept || len - end < PAGE || !recv_base_zero(data + end, PAGE)))
 			end += len - end < PAGE ? len - end : PAGE;
 		rc = kept && b->fd >= 0 && !b->no_clone ? clone_range(b, fd, offset + at, end - at) : 1;
 		if (rc < 0)

@@ -87,6 +87,9 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
  */
 int recv_base_forget(struct recv_base *b);
 
+/** Whether the @p n bytes at @p p are all zero (a page written as a hole). */
+bool recv_base_zero(const uint8_t *p, uint32_t n);
+
 /**
  * The base was written by this receive itself (in place): take its
  * current size and mtime as its identity, so that only a change by

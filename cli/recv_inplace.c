@@ -14,26 +14,13 @@
 
 enum kind { KEPT, ZEROS, DATA };
 
-static bool all_zero(const uint8_t *p, uint32_t n)
-{
-	uint64_t acc = 0, w;
-
-	for (uint32_t i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		acc |= w;
-	}
-	for (uint32_t i = n & ~7u; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
 static enum kind kind_of(const uint8_t *data, uint32_t at, uint32_t len, uint64_t mask)
 {
 	uint32_t n = len - at < PAGE ? len - at : PAGE;
 
 	if (mask >> (at / PAGE) & 1)
 		return KEPT;
-	return all_zero(data + at, n) ? ZEROS : DATA;
+	return recv_base_zero(data + at, n) ? ZEROS : DATA;
 }
 
 void recv_inplace_begin(struct recv_inplace *ip, uint64_t size)
