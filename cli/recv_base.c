@@ -117,10 +117,10 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+int recv_base_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -128,6 +128,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 			return w < 0 ? -errno : -EIO;
 		p += w;
 		n -= (size_t)w;
+		off += (uint64_t)w;
 	}
 	return 0;
 }
@@ -140,7 +141,7 @@ static int clone_range(struct recv_base *b, int fd, uint64_t off, uint64_t n)
 				      .dest_offset = off };
 
 	if (ioctl(fd, FICLONERANGE, &r) == 0)
-		return lseek(fd, (off_t)n, SEEK_CUR) < 0 ? -errno : 0;
+		return 0;
 	switch (errno) {
 	case EOPNOTSUPP: case ENOTTY: case EXDEV: case EINVAL: case EBADF: case EPERM:
 	case ETXTBSY:
@@ -184,8 +185,6 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 		/* A page of zeros (a VM image has many) is left a hole: the new
 		 * file is written front to back, so it reads as zeros. */
 		if (!kept && n == PAGE && recv_base_zero(data + at, PAGE)) {
-			if (lseek(fd, PAGE, SEEK_CUR) < 0)
-				return -errno;
 			at += PAGE;
 			hole_at_end = true;
 			continue;
@@ -201,7 +200,7 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 			return rc;
 		if (rc == 0)
 			*cloned += (end - at) / PAGE;
-		else if ((rc = write_all(fd, data + at, end - at)) < 0)
+		else if ((rc = recv_base_pwrite(fd, data + at, end - at, offset + at)) < 0)
 			return rc;
 		at = end;
 	}

@@ -54,8 +54,8 @@ bool recv_base_usable(struct recv_base *b, uint64_t digest);
 int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask);
 
 /**
- * Write @p len bytes of @p data at the output @p fd's position, which is
- * @p offset; the pages of @p mask (kept, and already filled from the base)
+ * Write @p len bytes of @p data at @p offset of the output @p fd (chunks
+ * come in order, so the file grows front to back); the pages of @p mask (kept, and already filled from the base)
  * are shared with the base by reflink (FICLONERANGE) where the file
  * system can, instead of written again: a new version of a large image
  * then costs the disk only its changed pages. Where it cannot (ext4,
@@ -86,6 +86,9 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
  * may be written in place).
  */
 int recv_base_forget(struct recv_base *b);
+
+/** pwrite(2) all @p n bytes at @p off, through short writes and EINTR. @return 0 or -errno. */
+int recv_base_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off);
 
 /** Whether the @p n bytes at @p p are all zero (a page written as a hole). */
 bool recv_base_zero(const uint8_t *p, uint32_t n);

@@ -41,22 +41,6 @@ static int about_to_change(struct recv_inplace *ip, struct recv_base *b)
 	return rc;
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
 /* Zeros at [off, off + n): a hole where the file has bytes now, nothing
  * beyond its end (it reads as zeros once the file grows past it). */
 static int zero_run(struct recv_inplace *ip, int fd, const uint8_t *zeros, uint64_t off,
@@ -72,7 +56,7 @@ static int zero_run(struct recv_inplace *ip, int fd, const uint8_t *zeros, uint6
 	if (!ip->no_punch && errno != EOPNOTSUPP)
 		return -errno;
 	ip->no_punch = true;
-	return pwrite_all(fd, zeros, (size_t)inside, off);
+	return recv_base_pwrite(fd, zeros, (size_t)inside, off);
 }
 
 int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, int fd,
@@ -92,7 +76,7 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, int fd,
 			rc = about_to_change(ip, b);
 			if (!rc)
 				rc = k == ZEROS ? zero_run(ip, fd, data + at, offset + at, end - at) :
-						  pwrite_all(fd, data + at, end - at, offset + at);
+						  recv_base_pwrite(fd, data + at, end - at, offset + at);
 			if (rc)
 				return rc;
 			if (k == DATA && offset + end > ip->size)
