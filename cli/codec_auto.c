@@ -34,9 +34,11 @@
 #define PAGE          4096u
 #define SAMPLE_MAX    65536u   /* non-zero bytes compressed per sample */
 #define SAMPLE_EVERY  64u      /* chunks between samples: ~2 % of a core at 0.5 GB/s */
-#define PROBE_CHUNKS  64u      /* uncompressed chunks that time the link */
-#define REPROBE_EVERY 2048u    /* compressed chunks between two probes of PROBE_CHUNKS
+#define PROBE_CHUNKS  16u      /* uncompressed chunks that time the link: 4 MiB of
+                                * 256 KiB chunks; a fast link doubles it (probe_acked) */
+#define REPROBE_EVERY 512u     /* compressed chunks between two probes of PROBE_CHUNKS
                                 * (longer probes, further apart: 1/32 of the chunks) */
+#define PROBE_SHARE   8u       /* probes take at most 1/PROBE_SHARE of the chunks */
 #define PERIOD_NS     20000000ull
 #define PERIOD_MIN    8u
 #define DOMINANT      0.75
@@ -66,6 +68,8 @@ struct send_auto {
 	uint8_t *codec_of;              /* per chunk: the codec it was sent with, | F_PROBE */
 	uint64_t chunks[DWCP_AUTO_N];
 	uint64_t kept_chunks;           /* of those, chunks with kept pages (zstd, not decided) */
+	bool resend;                    /* a previous version exists: probes wait for travellers */
+	uint64_t travellers;            /* chunks so far without kept pages (and not all zero) */
 	unsigned decisions, probes;
 	uint64_t since_probe;           /* compressed chunks since the last probe */
 	/* the probe */
@@ -78,7 +82,8 @@ struct send_auto {
 	uint64_t p_t0, p_data[DWCP_AUTO_N], p_wire;
 };
 
-struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks)
+struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks,
+				   bool resend)
 {
 	struct send_auto *a = calloc(1, sizeof(*a));
 	struct dwcp_cpu_features cpu;
@@ -93,6 +98,7 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 	if (codec != DWCP_CFG_CODEC_AUTO)
 		return a;
 	a->on = true;
+	a->resend = resend;
 	a->zstd_level = shm->ctl->zstd_level ? (int)shm->ctl->zstd_level : 1;
 	a->lz4_level = shm->ctl->lz4_level ? (int)shm->ctl->lz4_level : DWCP_LZ4_LEVEL_FAST;
 	a->out_cap = dwcp_compress_bound(DWCP_CODEC_ZSTD, SAMPLE_MAX) + DWCP_ZSTD_HEADROOM;
@@ -107,8 +113,9 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 	 * a stream's chunks in parallel. */
 	a->in.engines = dwcp_route_workers(shm, DWCP_SLOT_SIMD);
 	/* Enough chunks to time the link, few enough not to matter on a
-	 * slow one: at most 1/8 of the stream (none: link unknown). */
-	a->probe_n = n_chunks / 8 < PROBE_CHUNKS ? (unsigned)(n_chunks / 8) : PROBE_CHUNKS;
+	 * slow one: at most 1/PROBE_SHARE of the stream (none: link unknown). */
+	a->probe_n = n_chunks / PROBE_SHARE < PROBE_CHUNKS ? (unsigned)(n_chunks / PROBE_SHARE) :
+							     PROBE_CHUNKS;
 	a->phase = a->probe_n ? PROBE_SEND : RUN;
 	a->codec = DWCP_AUTO_NONE;
 	return a;
@@ -207,10 +214,25 @@ bool send_auto_hold(struct send_auto *a, uint64_t inflight)
 	return a->phase == DRAIN || a->phase == PROBE_WAIT;
 }
 
+/* Chunks the probes may take so far: 1/PROBE_SHARE of the stream, or on a
+ * resend of the chunks that travelled without kept pages. */
+static uint64_t probe_budget(const struct send_auto *a)
+{
+	return (a->resend ? a->travellers : a->n_chunks) / PROBE_SHARE;
+}
+
 /* The codec of the next chunk under auto; *probe: it belongs to the probe. */
 static unsigned next_codec(struct send_auto *a, bool *probe)
 {
 	*probe = false;
+	a->travellers++;
+	/* On a resend most chunks keep most pages: a probe sized from the
+	 * whole stream could be more raw bytes than everything else that
+	 * travels. It waits until enough chunks travel whole to pay for it;
+	 * until then they go as kept chunks do. */
+	if (a->phase == PROBE_SEND && !a->probe_sent &&
+	    a->probed + a->probe_n > probe_budget(a))
+		return DWCP_AUTO_ZSTD;
 	if (a->phase == PROBE_SEND) {
 		if (!a->probe_sent)
 			a->probe_t0 = dwcp_now_ns();
@@ -246,11 +268,12 @@ unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, ui
 		/* A kept chunk carries only its changed pages: timed, it
 		 * would make the link look as slow as its wire is small; and
 		 * the strongest codec costs little on so few bytes. */
-		c = kept ? DWCP_AUTO_ZSTD : next_codec(a, &probe);
+		/* HDE turns a chunk of zero pages into records: nothing to
+		 * compress, and nothing that would time the link. */
+		c = hde && a->dz.is_zero(data, len) ? DWCP_AUTO_NONE :
+		    kept                            ? DWCP_AUTO_ZSTD :
+						      next_codec(a, &probe);
 		a->kept_chunks += kept;
-		/* HDE turns a chunk of zero pages into records: nothing to compress. */
-		if (c != DWCP_AUTO_NONE && hde && a->dz.is_zero(data, len))
-			c = DWCP_AUTO_NONE;
 	}
 	/* A chunk sent again (raw, for want of a delta base) stays in its probe. */
 	if (seq < a->n_chunks)
@@ -302,8 +325,8 @@ static void probe_acked(struct send_auto *a, uint32_t wire_len, uint64_t now)
 	a->probed += a->probe_n;
 	/* Over in less than a period: on a fast link the pipeline's latency
 	 * is most of that time. A probe twice as long, at once (the pipeline
-	 * is empty), while all probes stay within 1/8 of the stream. */
-	if (now - a->probe_t0 < PERIOD_NS && a->probed + 2 * a->probe_n <= a->n_chunks / 8) {
+	 * is empty), while all probes stay within their budget. */
+	if (now - a->probe_t0 < PERIOD_NS && a->probed + 2 * a->probe_n <= probe_budget(a)) {
 		a->probe_n *= 2;
 		a->probe_sent = a->probe_acked = 0;
 		a->probe_bytes = 0;

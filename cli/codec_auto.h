@@ -16,9 +16,14 @@
  * pipeline drains and another probe goes, and a link that got slower or
  * faster is seen. A probe over in less than a period is followed at once
  * by one twice as long (on a fast link the pipeline's latency would be
- * most of its time), within 1/8 of the stream. A chunk of only zero pages gets no compress step when
- * HDE is in its program (HDE sends it as records). The summary says what
- * was chosen, how often, and the rates behind the last choice.
+ * most of its time), within 1/8 of the stream. On a resend (the sender's
+ * index holds a previous version) the budget is 1/8 of the chunks that
+ * travelled without kept pages so far, and chunks go zstd until it allows
+ * a probe: a delta resend moves a few MB, and 4 MiB of raw probe would be
+ * most of them. A chunk of only zero pages gets no compress step when
+ * HDE is in its program (HDE sends it as records) and is never a probe.
+ * The summary says what was chosen, how often, and the rates behind the
+ * last choice.
  *
  * Concurrency: one send_auto per `dwcp send`, used by its one thread.
  */
@@ -36,9 +41,12 @@ struct send_auto;
 /**
  * @param codec     enum dwcp_cfg_codec: the --codec option, else the node's
  * @param n_chunks  chunks in the stream (sizes the per-chunk record)
+ * @param resend    the stream has a previous version whose unchanged pages
+ *                  will not travel: probes are paid for by the chunks that do
  * @return the state, or NULL with errno = ENOMEM.
  */
-struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks);
+struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks,
+				   bool resend);
 
 void send_auto_destroy(struct send_auto *a);
 

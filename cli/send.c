@@ -720,14 +720,15 @@ int dwcp_cli_send(int argc, char **argv)
 	s->unkept_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	s->nobase_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	s->raw_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
+	send_index_open(&s->index, &s->c.at.shm.node->conf, s->o.instance, s->o.stream, addr,
+			!s->o.no_delta && s->c.at.shm.node->conf.delta, s->o.json);
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
-				    s->c.at.shm.node->conf.codec, s->n_chunks);
+				    s->c.at.shm.node->conf.codec, s->n_chunks,
+				    s->index.keep && send_index_old_digest(&s->index) != 0);
 	if (!s->acked_map || !s->unkept_map || !s->nobase_map || !s->raw_map || !s->codec) {
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out_client;
 	}
-	send_index_open(&s->index, &s->c.at.shm.node->conf, s->o.instance, s->o.stream, addr,
-			!s->o.no_delta && s->c.at.shm.node->conf.delta, s->o.json);
 	s->sum = (struct xfer_summary){ .role = "send", .stream = s->o.stream, .path = s->o.file };
 	dwcp_hist_reset(&s->sum.lat);
 	rc = run(s);
