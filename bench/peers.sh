@@ -539,9 +539,10 @@ else
 			"$(ratio "$(field "$phase" "$ours" 5)" "$(field "$phase" "$tool" 5)")"
 	done
 	for phase in full resend; do
-		printf 'dwcp %s: codec %s, pages found unchanged (never sent) %s\n' "$phase" \
+		printf 'dwcp %s: codec %s, pages found unchanged (never sent) %s, found moved (never sent) %s\n' "$phase" \
 			"$(sed -n 's/.*"codec": *"\([^"]*\)".*/\1/p' "$work/$phase$(field "$phase" dwcp 9).send.json")" \
-			"$(sed -n 's/.*"kept_pages": *\([0-9]*\).*/\1/p' "$work/$phase$(field "$phase" dwcp 9).send.json")"
+			"$(sed -n 's/.*"kept_pages": *\([0-9]*\).*/\1/p' "$work/$phase$(field "$phase" dwcp 9).send.json")" \
+			"$(sed -n 's/.*"moved_pages": *\([0-9]*\).*/\1/p' "$work/$phase$(field "$phase" dwcp 9).send.json")"
 	done
 	printf '(CPU: both ends, every process: dwcp nodes + send/recv; sshd and its children + client; both pipelines.\n'
 	printf ' Wire: dwcp bytes_wire; scp the file size; nc what it carried; rsync bytes sent + received.\n'

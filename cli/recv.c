@@ -210,15 +210,22 @@ static void answer(struct receiver *r, uint32_t idx, unsigned why)
  * @return 0 or -EBADMSG for any other shape. */
 static int kept_of(const struct dwcp_chunk_hdr *ch, struct dwcp_hde_kept *k)
 {
-	if (ch->flags & DWCP_CHUNK_F_DELTA || ch->body_len != ch->orig_len + DWCP_CHUNK_KEPT_TRAILER)
+	size_t tlen;
+
+	if (ch->flags & DWCP_CHUNK_F_DELTA || ch->body_len < ch->orig_len ||
+	    dwcp_hde_kept_get((const uint8_t *)ch + DWCP_CHUNK_HDR_LEN + ch->orig_len,
+			      ch->body_len - ch->orig_len, ch->flags & DWCP_CHUNK_F_MOVED,
+			      dwcp_hde_pages(ch->orig_len), k, &tlen) ||
+	    tlen != ch->body_len - ch->orig_len)
 		return -EBADMSG;
-	return dwcp_hde_kept_get((const uint8_t *)ch + DWCP_CHUNK_HDR_LEN + ch->orig_len,
-				 dwcp_hde_pages(ch->orig_len), k);
+	return 0;
 }
 
-/* Copy a kept chunk's kept pages from the previous copy into its buffer
- * (they arrived as zeros), so they are written and digested like the
- * rest. */
+/* Copy a kept chunk's kept and moved pages from the previous copy into
+ * its buffer (they arrived as zeros), so they are written and digested
+ * like the rest. Chunks are filled and written in order, so with --inplace
+ * a moved page's source is still the previous version: the sender moves
+ * pages only from pages no earlier chunk rewrote (cli/send_moves.h). */
 static int fill_kept(struct receiver *r, uint32_t idx)
 {
 	struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
@@ -226,9 +233,13 @@ static int fill_kept(struct receiver *r, uint32_t idx)
 	int rc = kept_of(ch, &k);
 
 	if (!rc)
-		rc = recv_base_fill(&r->base, dwcp_chunk_body(ch), ch->offset, ch->orig_len, k.mask);
+		rc = recv_base_fill_moved(&r->base, dwcp_chunk_body(ch), ch->orig_len, k.moved, k.src);
 	if (!rc)
+		rc = recv_base_fill(&r->base, dwcp_chunk_body(ch), ch->offset, ch->orig_len, k.mask);
+	if (!rc) {
 		r->sum.kept_pages += (unsigned)__builtin_popcountll(k.mask);
+		r->sum.moved_pages += (unsigned)__builtin_popcountll(k.moved);
+	}
 	return rc;
 }
 

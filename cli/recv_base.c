@@ -97,22 +97,56 @@ bool recv_base_usable(struct recv_base *b, uint64_t digest)
 	return true;
 }
 
+/* @p n bytes of the base at @p off into @p dst. @return 0 or -errno
+ * (-ENODATA: the base is shorter than it was). */
+static int read_base(struct recv_base *b, uint8_t *dst, uint32_t n, uint64_t off)
+{
+	uint32_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(b->fd, dst + got, n - got, (off_t)(off + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -ENODATA;
+		got += (uint32_t)r;
+	}
+	return 0;
+}
+
 int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask)
 {
 	for (unsigned i = 0; i * PAGE < len; i++) {
-		uint32_t off = i * PAGE, n = len - off < PAGE ? len - off : PAGE, got = 0;
+		uint32_t off = i * PAGE, n = len - off < PAGE ? len - off : PAGE;
+		int rc;
 
 		if (!(mask >> i & 1))
 			continue;
-		while (got < n) {
-			ssize_t r = pread(b->fd, data + off + got, n - got, (off_t)(offset + off + got));
+		rc = read_base(b, data + off, n, offset + off);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
 
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				return r < 0 ? -errno : -ENODATA;
-			got += (uint32_t)r;
-		}
+int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint64_t moved,
+			 const uint64_t *src)
+{
+	const uint64_t size = (uint64_t)b->st.st_size;
+
+	for (unsigned i = 0; i < 64 && moved >> i; i++) {
+		int rc;
+
+		if (!(moved >> i & 1))
+			continue;
+		/* The sender read src from the index of this very version:
+		 * beyond its end is a corrupt chunk, not a short read. */
+		if ((i + 1) * PAGE > len || size < PAGE || src[i] > size - PAGE)
+			return -ERANGE;
+		rc = read_base(b, data + i * PAGE, PAGE, src[i]);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* `dwcp recv`'s base: its previous copy of the stream, from which the
  * pages a sender kept (ipc/hde.h version 2: unchanged since the version
- * the sender's page index describes) are filled.
+ * the sender's page index describes) or moved (version 3: found at another
+ * offset of that version) are filled.
  *
  * The base is the file at the output path when the receive starts, opened
  * relative to the output's directory descriptor (cli/recv_out.h), never
@@ -52,6 +53,15 @@ bool recv_base_usable(struct recv_base *b, uint64_t digest);
  * is shorter than it was).
  */
 int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask);
+
+/**
+ * Fill the moved pages of a chunk (@p len bytes at @p data): page i of
+ * @p moved is the base's 4096 bytes at byte offset @p src[i] (ipc/hde.h
+ * version 3). @return 0; -ERANGE for a page that is not whole in the chunk
+ * or a source beyond the base (a corrupt chunk); or -errno of the read.
+ */
+int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint64_t moved,
+			 const uint64_t *src);
 
 /**
  * Write @p len bytes of @p data at @p offset of the output @p fd (chunks

@@ -44,6 +44,7 @@
 #include "common/digest.h"
 #include "ipc/hde.h"
 #include "send_index.h"
+#include "send_moves.h"
 #include "xfer.h"
 
 #define PROG "dwcp send"
@@ -92,6 +93,7 @@ struct sender {
 	uint64_t digest_final;     /* once the last chunk was read; the LAST chunk carries it */
 	struct stat st0;           /* the file as opened */
 	struct send_index index;   /* previous and new page index (cli/send_index.h) */
+	struct send_moves *moves;  /* pages found at other offsets (cli/send_moves.h); NULL: none */
 	struct xfer_summary sum;
 };
 
@@ -232,21 +234,48 @@ static bool file_changed(const struct sender *s)
 	       !same_time(&st.st_ctim, &s->st0.st_ctim);
 }
 
-/* Pages of @p ch found unchanged in the page index (@p mask) do not
- * travel: the chunk says KEPT and carries the trailer (ipc/chunk.h) that
- * svc-mem's DELTA turns into KEPT records. Only where DELTA runs (never
- * in a raw redo, nor with --no-delta or [stream] delta = false); a chunk
- * with no page kept goes as before. */
-static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask)
+/* The pages of @p among, of @p len bytes at @p data, that are not all zeros. */
+static uint64_t nonzero_pages(const uint8_t *data, uint32_t len, uint64_t among)
 {
-	const struct dwcp_hde_kept k = { .mask = mask, .digest = send_index_old_digest(&s->index) };
+	uint64_t m = 0;
 
-	if (!mask || raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
+	for (unsigned i = 0; i * DWCP_HDE_PAGE < len && i < 64; i++) {
+		if (!(among >> i & 1))
+			continue;
+		const uint8_t *p = data + (size_t)i * DWCP_HDE_PAGE;
+		uint32_t n = len - i * DWCP_HDE_PAGE < DWCP_HDE_PAGE ? len - i * DWCP_HDE_PAGE : DWCP_HDE_PAGE;
+
+		/* A page is zero when its first byte is and it equals itself
+		 * shifted by one byte. */
+		if (p[0] || memcmp(p, p + 1, n - 1))
+			m |= 1ull << i;
+	}
+	return m;
+}
+
+/* Pages of @p ch found unchanged in the page index (@p mask) do not
+ * travel, nor do pages found at other offsets of the previous version
+ * (send_moves_find): the chunk says KEPT (and MOVED) and carries the
+ * trailer (ipc/chunk.h) that svc-mem's DELTA turns into KEPT and MOVED
+ * records. Only where DELTA runs (never in a raw redo, nor with --no-delta
+ * or [stream] delta = false); a chunk with no such page goes as before.
+ * @return the moved pages (0 when none or the chunk is not marked). */
+static uint64_t mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask)
+{
+	struct dwcp_hde_kept k = { .mask = mask, .digest = send_index_old_digest(&s->index) };
+
+	if (raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
 	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)
-		return;
+		return 0;
+	if (s->moves && s->index.keep)
+		k.moved = send_moves_find(s->moves, dwcp_chunk_body(ch), ch->orig_len, ch->offset,
+					  nonzero_pages(dwcp_chunk_body(ch), ch->orig_len, ~mask), k.src);
+	if (!(k.mask | k.moved))
+		return 0;
 	dwcp_hde_kept_put(dwcp_chunk_body(ch) + ch->orig_len, &k);
-	ch->flags |= DWCP_CHUNK_F_KEPT;
-	ch->body_len = ch->inner_len = ch->orig_len + DWCP_CHUNK_KEPT_TRAILER;
+	ch->flags |= DWCP_CHUNK_F_KEPT | (k.moved ? DWCP_CHUNK_F_MOVED : 0);
+	ch->body_len = ch->inner_len = ch->orig_len + (uint32_t)dwcp_hde_kept_len(&k);
+	return k.moved;
 }
 
 /* Read chunk @p seq into a fresh buffer.
@@ -285,6 +314,7 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uin
 		 * and keeps nothing. */
 		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
 		const unsigned np = (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE;
+		uint64_t mask;
 
 		if (np > DWCP_HDE_MAX_PAGES) {   /* chunk_size is at most 256 KiB */
 			dwcp_client_free(&s->c, idx);
@@ -293,8 +323,10 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uin
 		dwcp_digest_update_pages(&s->digest, dwcp_chunk_body(ch), len, ph);
 		if (++s->digest_next == s->n_chunks)
 			s->digest_final = dwcp_digest_final(&s->digest);
-		mark_kept(s, ch, raw,
-			  send_index_pages(&s->index, off, np, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph));
+		mask = send_index_pages(&s->index, off, dwcp_chunk_body(ch), len, np,
+					(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
+		send_moves_note(s->moves, off / DWCP_DIGEST_PAGE, np, mask);
+		s->sum.moved_pages += (unsigned)__builtin_popcountll(mark_kept(s, ch, raw, mask));
 	} else if (nobase && !raw && len <= DWCP_HDE_MAX_DATA) {
 		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
 
@@ -722,6 +754,8 @@ int dwcp_cli_send(int argc, char **argv)
 	s->raw_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	send_index_open(&s->index, &s->c.at.shm.node->conf, s->o.instance, s->o.stream, addr,
 			!s->o.no_delta && s->c.at.shm.node->conf.delta, s->o.json);
+	if (s->index.keep)
+		s->moves = send_moves_create(&s->index.old, s->size);   /* NULL: only kept pages */
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
 				    s->c.at.shm.node->conf.codec, s->n_chunks,
 				    s->index.keep && send_index_old_digest(&s->index) != 0);
@@ -751,6 +785,7 @@ out:
 	free(s->unkept_map);
 	free(s->nobase_map);
 	free(s->raw_map);
+	send_moves_destroy(s->moves);
 	send_index_close(&s->index);
 	send_auto_destroy(s->codec);
 	dwcp_digest_fini(&s->digest);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/cpu.h"
 #include "send_index.h"
 
 #define PROG "dwcp send"
@@ -15,11 +16,14 @@ const char *send_index_dir(const struct dwcp_node_conf *nc)
 void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, const char *instance,
 		     const char *stream, const char *peer, bool keep, bool quiet)
 {
+	struct dwcp_cpu_features cpu;
 	struct dwcp_err err = { 0 };
 	int rc;
 
 	*x = (struct send_index){ .keep = keep };
 	x->w.fd = -1;
+	dwcp_cpu_detect(&cpu);
+	dwcp_weaksum_select(&x->weak, &cpu);
 	if (dwcp_fpindex_path(x->path, sizeof(x->path), send_index_dir(nc), instance, stream, peer)) {
 		if (!quiet)
 			fprintf(stderr, PROG ": [stream] index_dir %s too long for a page index: every page travels\n",
@@ -39,13 +43,44 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 	x->writing = rc == 0;
 }
 
-uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
-			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
+/* The weak keys of the @p n pages at @p data (@p len bytes) into @p keys;
+ * bytes past @p len count as zeros (the file's short last page). */
+static void page_keys(const struct send_index *x, const uint8_t *data, uint32_t len, unsigned n,
+		      uint32_t *keys)
 {
+	for (unsigned i = 0; i < n; i++) {
+		const uint64_t at = (uint64_t)i * DWCP_WEAKSUM_WINDOW;
+		struct dwcp_weaksum s;
+
+		if (at + DWCP_WEAKSUM_WINDOW <= len) {
+			x->weak.page(data + at, &s);
+		} else {
+			uint8_t pad[DWCP_WEAKSUM_WINDOW] = { 0 };
+
+			if (at < len)
+				memcpy(pad, data + at, len - at);
+			x->weak.page(pad, &s);
+		}
+		keys[i] = dwcp_weaksum_key(&s);
+	}
+}
+
+uint64_t send_index_pages(struct send_index *x, uint64_t offset, const uint8_t *data, uint32_t len,
+			  unsigned n, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
+{
+	uint32_t keys[64];
 	uint64_t mask;
 
-	if (x->writing && dwcp_fpindex_add(&x->w, hashes, n))
-		x->writing = false;   /* the writer aborted itself; reported at commit */
+	/* Batches of 64 pages keep the keys on the stack; a chunk is at most
+	 * 64 pages (ipc/hde.h), so a send makes one batch per chunk. */
+	for (unsigned done = 0; x->writing && done < n; done += 64) {
+		const unsigned k = n - done < 64 ? n - done : 64;
+		const uint64_t at = (uint64_t)done * DWCP_WEAKSUM_WINDOW;
+
+		page_keys(x, data + (at < len ? at : len), at < len ? len - (uint32_t)at : 0, k, keys);
+		if (dwcp_fpindex_add(&x->w, hashes + done, keys, k))
+			x->writing = false;   /* the writer aborted itself; reported at commit */
+	}
 	mask = send_index_kept(x, offset, n, hashes);
 	x->kept_pages += (unsigned)__builtin_popcountll(mask);
 	return mask;

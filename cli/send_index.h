@@ -2,7 +2,9 @@
  * version's, read to find the pages that did not change ("kept": they
  * do not travel, ipc/hde.h version 2), and this version's, written as the
  * pages are first read and put in place only once every chunk was
- * acknowledged (so it describes what the receiver has).
+ * acknowledged (so it describes what the receiver has). The new index
+ * holds each page's weak key (common/ops/weaksum.h) beside its XXH3-128,
+ * for the next send to find pages that moved to unaligned offsets.
  *
  * Concurrency: one thread (the send's).
  */
@@ -13,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/fpindex.h"
+#include "common/ops/weaksum.h"
 #include "ipc/streams.h"
 
 struct send_index {
@@ -20,6 +23,7 @@ struct send_index {
 	struct dwcp_fpindex_writer w;
 	bool writing;              /* w is open */
 	bool keep;                 /* kept pages may be marked (delta on, receiver agrees) */
+	struct dwcp_weaksum_impl weak;   /* selected once at open */
 	uint64_t kept_pages;
 	char path[PATH_MAX];
 };
@@ -37,13 +41,16 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 		     const char *stream, const char *peer, bool keep, bool quiet);
 
 /**
- * A chunk's first read: its @p n page hashes (common/digest.h) go into
- * the new index. @return the mask of its pages that equal the previous
+ * A chunk's first read: its @p n page hashes (common/digest.h) and the
+ * weak keys of its pages, summed here from the chunk's @p len bytes at
+ * @p data (n = ceil(len / 4096); a short last page zero-padded), go into
+ * the new index. The keys are summed only while the new index is being
+ * written. @return the mask of its pages that equal the previous
  * version's at the same page numbers (0 when nothing may be kept; a chunk
  * must be page-aligned at @p offset and at most 64 pages).
  */
-uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
-			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
+uint64_t send_index_pages(struct send_index *x, uint64_t offset, const uint8_t *data, uint32_t len,
+			  unsigned n, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
 /**
  * As send_index_pages for a chunk read again (a redo): only the mask,

@@ -42,7 +42,8 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
 		       (unsigned long long)s->raw_resends, us(&s->lat, 50), us(&s->lat, 99),
 		       us(&s->lat, 99.9));
-		printf(", \"kept_pages\": %llu", (unsigned long long)s->kept_pages);
+		printf(", \"kept_pages\": %llu, \"moved_pages\": %llu", (unsigned long long)s->kept_pages,
+		       (unsigned long long)s->moved_pages);
 		if (!send)
 			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
 		if (s->inplace)
@@ -73,6 +74,10 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		printf("  kept pages    %llu (unchanged since the last receive: %llu shared with the previous file by reflink, %llu copied)\n",
 		       (unsigned long long)s->kept_pages, (unsigned long long)s->cloned_pages,
 		       (unsigned long long)(s->kept_pages - s->cloned_pages));
+	if (s->moved_pages)
+		printf("  moved pages   %llu (found at other offsets of the previous version: %s)\n",
+		       (unsigned long long)s->moved_pages,
+		       send ? "did not travel" : "copied from the previous file");
 	printf("  chunk latency P50 %.1f us, P99 %.1f us, P99.9 %.1f us (%s)\n", us(&s->lat, 50),
 	       us(&s->lat, 99), us(&s->lat, 99.9),
 	       send ? "read -> acknowledged as written by the receiver" : "off the wire -> written");

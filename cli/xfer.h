@@ -26,6 +26,8 @@ struct xfer_summary {
 	uint64_t kept_pages;       /* send: pages found unchanged in the page index (did not
 	                            * travel); recv: pages filled from the previous copy */
 	uint64_t cloned_pages;     /* recv: of those, shared with the previous file by reflink */
+	uint64_t moved_pages;      /* pages found at another offset of the previous version (did
+	                            * not travel; recv: read from the previous copy) */
 	bool inplace;              /* recv: written into the output itself (--inplace) */
 	uint64_t inplace_written;  /* recv, inplace: pages written (the others were left as they were) */
 	double seconds;

@@ -1,6 +1,7 @@
-/* The sender's page index (fpindex.h): a checked, mmap'ed reader and an
- * append-then-rename writer. The writer buffers entries (1 MiB, 65536
- * pages) so a send costs one write per 256 MiB of data read. */
+/* The sender's page index (fpindex.h): a checked, mmap'ed reader of
+ * versions 1 and 2, and an append-then-rename writer of version 2. The
+ * writer buffers entries (1 MiB, 52428 pages) so a send costs one write
+ * per about 200 MiB of data read. */
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
@@ -50,25 +51,42 @@ void dwcp_fpindex_close(struct dwcp_fpindex *ix)
 	*ix = (struct dwcp_fpindex){ 0 };
 }
 
+/* Entry bytes of a file version we read; 0 for any other. */
+static unsigned entry_len(uint32_t version)
+{
+	switch (version) {
+	case 1:
+		return DWCP_FPINDEX_ENTRY_V1;
+	case 2:
+		return DWCP_FPINDEX_ENTRY_V2;
+	}
+	return 0;
+}
+
 static int check(struct dwcp_fpindex *ix, const struct dwcp_fpindex_hdr *h, size_t len,
 		 struct dwcp_err *err)
 {
 	uint64_t size = le64toh(h->file_size), pages = le64toh(h->n_pages);
+	const uint32_t version = le32toh(h->version);
+	const unsigned elen = entry_len(version);
 	static const uint8_t zero[sizeof(h->zero)];
 
-	if (le64toh(h->magic) != DWCP_FPINDEX_MAGIC || le32toh(h->version) != DWCP_FPINDEX_VERSION ||
+	if (le64toh(h->magic) != DWCP_FPINDEX_MAGIC || !elen ||
 	    le32toh(h->page_size) != DWCP_DIGEST_PAGE || memcmp(h->zero, zero, sizeof(zero)))
-		return dwcp_err_set(err, -EBADMSG, "not a dwcp page index (version %u)",
-				    (unsigned)le32toh(h->version));
+		return dwcp_err_set(err, -EBADMSG, "not a dwcp page index of version 1 or 2 (version %u)",
+				    (unsigned)version);
 	if (pages != (size + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE ||
-	    pages > (len - DWCP_FPINDEX_HDR_LEN) / DWCP_FPINDEX_ENTRY ||
-	    len != DWCP_FPINDEX_HDR_LEN + pages * DWCP_FPINDEX_ENTRY || !h->digest)
+	    pages > (len - DWCP_FPINDEX_HDR_LEN) / elen ||
+	    len != DWCP_FPINDEX_HDR_LEN + pages * elen || !h->digest)
 		return dwcp_err_set(err, -EBADMSG,
-				    "page index of %zu bytes for %llu pages of a %llu-byte file: cut short or damaged",
-				    len, (unsigned long long)pages, (unsigned long long)size);
+				    "page index (version %u) of %zu bytes for %llu pages of a %llu-byte file: cut short or damaged",
+				    (unsigned)version, len, (unsigned long long)pages,
+				    (unsigned long long)size);
 	ix->file_size = size;
 	ix->n_pages = pages;
 	ix->digest = le64toh(h->digest);
+	ix->entry_len = elen;
+	ix->has_keys = version >= 2;
 	return 0;
 }
 
@@ -169,12 +187,14 @@ static int flush(struct dwcp_fpindex_writer *w)
 }
 
 int dwcp_fpindex_add(struct dwcp_fpindex_writer *w, const uint8_t (*hashes)[DWCP_FPINDEX_ENTRY],
-		     size_t n)
+		     const uint32_t *keys, size_t n)
 {
 	if (!w->buf)
 		return -EBADF;
 	for (size_t i = 0; i < n; i++) {
-		if (w->fill == WBUF) {
+		uint32_t key = htole32(keys[i]);
+
+		if (w->fill + DWCP_FPINDEX_ENTRY_V2 > WBUF) {   /* 1 MiB is no multiple of 20 */
 			int rc = flush(w);
 
 			if (rc) {
@@ -183,7 +203,8 @@ int dwcp_fpindex_add(struct dwcp_fpindex_writer *w, const uint8_t (*hashes)[DWCP
 			}
 		}
 		memcpy(w->buf + w->fill, hashes[i], DWCP_FPINDEX_ENTRY);
-		w->fill += DWCP_FPINDEX_ENTRY;
+		memcpy(w->buf + w->fill + DWCP_FPINDEX_ENTRY, &key, sizeof(key));
+		w->fill += DWCP_FPINDEX_ENTRY_V2;
 	}
 	w->n_pages += n;
 	return 0;

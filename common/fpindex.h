@@ -3,21 +3,31 @@
  * send` delivered, and that version's whole-file digest (common/digest.h).
  * The next send of the stream compares each page it reads with the entry
  * at the same page number: an equal page is "kept" (ipc/hde.h: KEPT) and
- * does not travel, whatever the delta cache holds.
+ * does not travel, whatever the delta cache holds. Each entry also holds
+ * the page's rolling weak key (common/ops/weaksum.h), so that a sender can
+ * find a previous page that moved to an unaligned offset: it rolls the
+ * weak sum over the new data, looks the key up, and confirms with the
+ * XXH3-128.
  *
  * File format (little-endian), one file per instance, stream and peer:
  *
- *   bytes 0..63   header: magic "DWCPFPX1", version, page size (4096),
- *                 file size, whole-file digest (never 0), page count
- *                 (= ceil(file size / 4096)), zero padding
- *   then          page count x 16 bytes: XXH3-128 of page i, low half
- *                 then high half (the digest's own per-page input)
+ *   bytes 0..63   header: magic "DWCPFPX1", version (2), page size
+ *                 (4096), file size, whole-file digest (never 0), page
+ *                 count (= ceil(file size / 4096)), zero padding
+ *   then          page count x 20 bytes: XXH3-128 of page i, low half
+ *                 then high half (the digest's own per-page input), then
+ *                 the u32 weak key of page i (dwcp_weaksum_key; a last
+ *                 page shorter than 4096 bytes is summed zero-padded)
+ *
+ * Version 1 (written before the weak keys) is the same with 16-byte
+ * entries and no key; it is still read (has_keys false). The writer
+ * always writes version 2.
  *
  * A reader trusts nothing: magic, version, page size, a page count that
- * matches the file size and the file's length, and a non-zero digest are
- * all checked; anything else is "no index" (everything travels). The file
- * is read through mmap, so a 500 GiB image's 2 GiB index costs page cache,
- * not heap.
+ * matches the file size and the file's length (at the version's entry
+ * size), and a non-zero digest are all checked; anything else is "no
+ * index" (everything travels). The file is read through mmap, so a
+ * 500 GiB image's 2.5 GiB index costs page cache, not heap.
  *
  * Written atomically: entries are appended to a temporary in the index
  * directory (mkstemp, mode 0600) while the pages are read, the header goes
@@ -34,6 +44,7 @@
 #define DWCP_COMMON_FPINDEX_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,9 +52,12 @@
 #include "common/err.h"
 
 #define DWCP_FPINDEX_MAGIC   0x3158504650435744ull   /* "DWCPFPX1" */
-#define DWCP_FPINDEX_VERSION 1u
+#define DWCP_FPINDEX_VERSION 2u   /* what the writer writes */
 #define DWCP_FPINDEX_HDR_LEN 64u
-#define DWCP_FPINDEX_ENTRY   DWCP_DIGEST_PAGE_HASH
+#define DWCP_FPINDEX_ENTRY   DWCP_DIGEST_PAGE_HASH   /* the strong hash of an entry */
+#define DWCP_FPINDEX_KEY_LEN 4u
+#define DWCP_FPINDEX_ENTRY_V1 DWCP_FPINDEX_ENTRY
+#define DWCP_FPINDEX_ENTRY_V2 (DWCP_FPINDEX_ENTRY + DWCP_FPINDEX_KEY_LEN)
 
 struct dwcp_fpindex_hdr {
 	uint64_t magic;
@@ -62,6 +76,8 @@ struct dwcp_fpindex {
 	const uint8_t *map;        /* NULL: no index */
 	size_t map_len;
 	uint64_t file_size, digest, n_pages;
+	unsigned entry_len;        /* bytes per page entry: 16 (version 1) or 20 */
+	bool has_keys;             /* entries carry weak keys (version 2) */
 };
 
 /** An index being written. */
@@ -91,12 +107,28 @@ int dwcp_fpindex_path(char *out, size_t n, const char *dir, const char *instance
  */
 int dwcp_fpindex_open(struct dwcp_fpindex *ix, const char *path, struct dwcp_err *err);
 
-/** The 16-byte entry of page @p page, or NULL beyond the index. */
+/** The 16-byte strong hash of page @p page, or NULL beyond the index. */
 static inline const uint8_t *dwcp_fpindex_page(const struct dwcp_fpindex *ix, uint64_t page)
 {
 	if (!ix->map || page >= ix->n_pages)
 		return NULL;
-	return ix->map + DWCP_FPINDEX_HDR_LEN + page * DWCP_FPINDEX_ENTRY;
+	return ix->map + DWCP_FPINDEX_HDR_LEN + page * ix->entry_len;
+}
+
+/**
+ * The weak key (common/ops/weaksum.h) of page @p page into @p key.
+ * @return false (key untouched) beyond the index or when the index has
+ *         no keys (a version 1 file).
+ */
+static inline bool dwcp_fpindex_key(const struct dwcp_fpindex *ix, uint64_t page, uint32_t *key)
+{
+	const uint8_t *e = dwcp_fpindex_page(ix, page);
+
+	if (!e || !ix->has_keys)
+		return false;
+	e += DWCP_FPINDEX_ENTRY;   /* little-endian, at any alignment (20-byte stride) */
+	*key = (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
+	return true;
 }
 
 /** Unmap; idempotent. */
@@ -109,9 +141,14 @@ void dwcp_fpindex_close(struct dwcp_fpindex *ix);
  */
 int dwcp_fpindex_begin(struct dwcp_fpindex_writer *w, const char *path, struct dwcp_err *err);
 
-/** Append @p n page entries. @return 0 or -errno (the writer is then aborted). */
+/**
+ * Append @p n page entries: page i's XXH3-128 @p hashes[i] and its weak
+ * key @p keys[i] (dwcp_weaksum_key of the page, zero-padded to 4096 bytes
+ * when it is the file's short last page). Neither may be NULL when n > 0.
+ * @return 0 or -errno (the writer is then aborted).
+ */
 int dwcp_fpindex_add(struct dwcp_fpindex_writer *w, const uint8_t (*hashes)[DWCP_FPINDEX_ENTRY],
-		     size_t n);
+		     const uint32_t *keys, size_t n);
 
 /**
  * Finish: the header for a file of @p file_size bytes with whole-file

@@ -1,5 +1,6 @@
 /* Chunk header helpers (chunk.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/ops/crc32c.h"
@@ -25,6 +26,19 @@ void dwcp_chunk_init(struct dwcp_chunk_hdr *c, uint64_t stream, uint64_t seq, ui
  * (DELTA: the decoder checks the rest) or, between the sender's read and
  * DELTA and after the receiver's UNDELTA, plain data and the trailer:
  * neither compressed nor sealed, exactly orig_len + trailer bytes. */
+static bool trailer_len_ok(const struct dwcp_chunk_hdr *c)
+{
+	uint32_t t = c->body_len - c->orig_len;
+
+	if (c->body_len < c->orig_len)
+		return false;
+	/* With MOVED: the moved mask and 1..64 source offsets more. */
+	if (c->flags & DWCP_CHUNK_F_MOVED)
+		return t >= DWCP_CHUNK_KEPT_TRAILER + 16u && t <= DWCP_CHUNK_MOVED_TRAILER_MAX &&
+		       (t - DWCP_CHUNK_KEPT_TRAILER) % 8u == 0;
+	return t == DWCP_CHUNK_KEPT_TRAILER;
+}
+
 static int check_kept(const struct dwcp_chunk_hdr *c, struct dwcp_err *err)
 {
 	if (!c->orig_len || c->orig_len > 64u * 4096u || c->offset % 4096 ||
@@ -34,7 +48,7 @@ static int check_kept(const struct dwcp_chunk_hdr *c, struct dwcp_err *err)
 	if (c->flags & DWCP_CHUNK_F_DELTA)
 		return 0;
 	if (c->flags & DWCP_CHUNK_F_SEALED || c->codec != DWCP_CHUNK_CODEC_NONE || c->base_hash ||
-	    c->body_len != c->orig_len + DWCP_CHUNK_KEPT_TRAILER || c->inner_len != c->body_len)
+	    !trailer_len_ok(c) || c->inner_len != c->body_len)
 		return dwcp_err_set(err, -EBADMSG, "kept chunk that is no delta: body %u, inner %u for %u bytes of data (codec %u, flags 0x%x)",
 				    c->body_len, c->inner_len, c->orig_len, c->codec, c->flags);
 	return 0;
@@ -63,6 +77,9 @@ int dwcp_chunk_check(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_t max_
 				    c->orig_len, c->inner_len, c->body_len, max_data);
 	if (!(c->flags & DWCP_CHUNK_F_DELTA) && c->base_hash)
 		return dwcp_err_set(err, -EBADMSG, "chunk names a delta base but is no delta");
+	if ((c->flags & (DWCP_CHUNK_F_KEPT | DWCP_CHUNK_F_MOVED)) == DWCP_CHUNK_F_MOVED)
+		return dwcp_err_set(err, -EBADMSG, "a chunk with moved pages that is not kept (flags 0x%x)",
+				    c->flags);
 	if (c->flags & DWCP_CHUNK_F_KEPT)
 		return check_kept(c, err);
 	/* Once every step is undone the receiver writes orig_len bytes from

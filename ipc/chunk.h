@@ -8,7 +8,7 @@
  *
  *   body after step | flags / codec           | lengths
  *   read from file  | -                       | body_len = orig_len
- *   read, some kept | KEPT                    | body_len = orig_len + trailer
+ *   read, some kept | KEPT (MOVED)            | body_len = orig_len + trailer
  *   delta (svc-mem) | DELTA, base_hash (KEPT) | body_len = delta stream
  *   compress        | codec = LZ4/ZSTD        | inner_len = before, body_len = after
  *   seal            | SEALED, nonce, tag      | (length-preserving)
@@ -49,13 +49,19 @@
                                      * DELTA: the body is an HDE version 2 body. Without
                                      * (before DELTA, after UNDELTA): body = the orig_len
                                      * bytes (kept pages zero after UNDELTA) followed by
-                                     * the DWCP_CHUNK_KEPT_TRAILER-byte trailer */
+                                     * the trailer: DWCP_CHUNK_KEPT_TRAILER bytes, more
+                                     * with MOVED */
 #define DWCP_CHUNK_F_NOBASE 0x20u   /* DELTA uses no delta-cache base: the redo of a chunk
                                      * whose base the receiver lacked (EBASE). Its kept
                                      * pages stay kept and only its changed pages travel,
                                      * whole, instead of the whole chunk */
-#define DWCP_CHUNK_F_ALL    0x3fu
+#define DWCP_CHUNK_F_MOVED 0x40u    /* only with KEPT: some pages are the receiver's previous
+                                     * copy at other offsets (ipc/hde.h, version 3); the
+                                     * trailer is longer, by the moved mask and one source
+                                     * offset per moved page */
+#define DWCP_CHUNK_F_ALL    0x7fu
 #define DWCP_CHUNK_KEPT_TRAILER 16u /* u64 digest, u64 mask (ipc/hde.h) */
+#define DWCP_CHUNK_MOVED_TRAILER_MAX (DWCP_CHUNK_KEPT_TRAILER + 8u + 64u * 8u)
 
 #define DWCP_CHUNK_CODEC_NONE 0u    /* else enum dwcp_codec (common/ops/compress.h) */
 

@@ -48,18 +48,54 @@ static uint64_t get_u64(const uint8_t *p)
 	return v;
 }
 
+size_t dwcp_hde_kept_len(const struct dwcp_hde_kept *k)
+{
+	return k->moved ? DWCP_HDE_KEPT_TRAILER + 8u + 8u * (unsigned)__builtin_popcountll(k->moved) :
+			  DWCP_HDE_KEPT_TRAILER;
+}
+
 void dwcp_hde_kept_put(uint8_t *p, const struct dwcp_hde_kept *k)
 {
+	if (k->moved) {
+		for (unsigned i = 0; i < DWCP_HDE_MAX_PAGES; i++)
+			if (k->moved >> i & 1) {
+				put_u64(p, k->src[i]);
+				p += 8;
+			}
+		put_u64(p, k->moved);
+		p += 8;
+	}
 	put_u64(p, k->digest);
 	put_u64(p + 8, k->mask);
 }
 
-int dwcp_hde_kept_get(const uint8_t *p, unsigned n_pages, struct dwcp_hde_kept *k)
+int dwcp_hde_kept_get(const uint8_t *p, size_t len, bool moved, unsigned n_pages,
+		      struct dwcp_hde_kept *k, size_t *tlen)
 {
-	k->digest = get_u64(p);
-	k->mask = get_u64(p + 8);
-	if (!k->digest || !k->mask || n_pages > DWCP_HDE_MAX_PAGES ||
-	    (n_pages < 64 && k->mask >> n_pages))
+	const uint64_t pages = n_pages >= 64 ? ~0ull : (1ull << n_pages) - 1;
+	const uint8_t *end = p + len, *s;
+
+	memset(k, 0, offsetof(struct dwcp_hde_kept, src));
+	if (len < DWCP_HDE_KEPT_TRAILER || n_pages > DWCP_HDE_MAX_PAGES)
+		return -EBADMSG;
+	k->digest = get_u64(end - 16);
+	k->mask = get_u64(end - 8);
+	*tlen = DWCP_HDE_KEPT_TRAILER;
+	if (moved) {
+		if (len < DWCP_HDE_KEPT_TRAILER + 8u)
+			return -EBADMSG;
+		k->moved = get_u64(end - 24);
+		*tlen = dwcp_hde_kept_len(k);
+		if (!k->moved || *tlen > len)
+			return -EBADMSG;
+		s = end - *tlen;
+		for (unsigned i = 0; i < DWCP_HDE_MAX_PAGES; i++)
+			if (k->moved >> i & 1) {
+				k->src[i] = get_u64(s);
+				s += 8;
+			}
+	}
+	if (!k->digest || !(k->mask | k->moved) || k->mask & k->moved || (k->mask | k->moved) & ~pages)
 		return -EBADMSG;
 	return 0;
 }
@@ -167,22 +203,26 @@ ssize_t dwcp_hde_encode_kept(const struct dwcp_hde_codec *x, const void *data, u
 {
 	struct writer w = { .p = out, .cap = cap, .pos = 0 };
 	struct dwcp_hde_summary s = { .n_pages = dwcp_hde_pages(len) };
-	const uint64_t mask = kept ? kept->mask : 0;
+	const uint64_t mask = kept ? kept->mask : 0, moved = kept ? kept->moved : 0;
+	const uint64_t pages = s.n_pages >= 64 ? ~0ull : (1ull << s.n_pages) - 1;
 	uint64_t used[DWCP_HDE_MAX_PAGES];
 	unsigned n_used = 0;
 
-	if (len > DWCP_HDE_MAX_DATA || (s.n_pages < 64 && mask >> s.n_pages) || (mask && !kept->digest))
+	if (len > DWCP_HDE_MAX_DATA || (mask | moved) & ~pages || mask & moved ||
+	    ((mask | moved) && !kept->digest) ||
+	    (len % DWCP_HDE_PAGE && moved >> (s.n_pages - 1) & 1))
 		return -EINVAL;
 	if (cap < 1)
 		return -ENOSPC;
-	w.p[w.pos++] = mask ? DWCP_HDE_VERSION_KEPT : DWCP_HDE_VERSION;
+	w.p[w.pos++] = moved ? DWCP_HDE_VERSION_KEPT_MOVED :
+		       mask  ? DWCP_HDE_VERSION_KEPT : DWCP_HDE_VERSION;
 	for (unsigned i = 0; i < s.n_pages; i++) {
 		const uint8_t *page = (const uint8_t *)data + (size_t)i * DWCP_HDE_PAGE;
 		int rc;
 
-		if (mask >> i & 1) {
-			s.kind[i] = DWCP_HDE_KEPT;
-			rc = put_rec(&w, DWCP_HDE_KEPT, 0, false, NULL, 0);
+		if ((mask | moved) >> i & 1) {
+			s.kind[i] = mask >> i & 1 ? DWCP_HDE_KEPT : DWCP_HDE_MOVED;
+			rc = put_rec(&w, s.kind[i], 0, false, NULL, 0);
 		} else {
 			rc = encode_page(x, &w, page, dwcp_hde_page_len(len, i), bases ? &bases[i] : NULL,
 					 &s.kind[i]);
@@ -192,11 +232,11 @@ ssize_t dwcp_hde_encode_kept(const struct dwcp_hde_codec *x, const void *data, u
 		if (s.kind[i] == DWCP_HDE_SAME || s.kind[i] == DWCP_HDE_XOR)
 			used[n_used++] = bases[i].hash;
 	}
-	if (mask) {
-		if (w.cap - w.pos < DWCP_HDE_KEPT_TRAILER)
+	if (mask | moved) {
+		if (w.cap - w.pos < dwcp_hde_kept_len(kept))
 			return -ENOSPC;
 		dwcp_hde_kept_put(w.p + w.pos, kept);
-		w.pos += DWCP_HDE_KEPT_TRAILER;
+		w.pos += dwcp_hde_kept_len(kept);
 	}
 	s.base_hash = bases_hash(x, used, n_used);
 	if (sum)
@@ -207,7 +247,7 @@ ssize_t dwcp_hde_encode_kept(const struct dwcp_hde_codec *x, const void *data, u
 /* ---- decoder ---------------------------------------------------------- */
 
 /* Parse the record at *@p pos; advances it. @return 0 or -EBADMSG. */
-static int parse_rec(const uint8_t *b, size_t len, size_t *pos, uint32_t page_len, bool kept_ok,
+static int parse_rec(const uint8_t *b, size_t len, size_t *pos, uint32_t page_len, unsigned version,
 		     struct dwcp_hde_rec *r)
 {
 	size_t left = len - *pos;
@@ -221,7 +261,9 @@ static int parse_rec(const uint8_t *b, size_t len, size_t *pos, uint32_t page_le
 	case DWCP_HDE_ZERO:
 		return 0;
 	case DWCP_HDE_KEPT:
-		return kept_ok ? 0 : -EBADMSG;
+		return version >= DWCP_HDE_VERSION_KEPT ? 0 : -EBADMSG;
+	case DWCP_HDE_MOVED:
+		return version == DWCP_HDE_VERSION_KEPT_MOVED && page_len == DWCP_HDE_PAGE ? 0 : -EBADMSG;
 	case DWCP_HDE_SAME:
 	case DWCP_HDE_XOR:
 		if (left < 8)
@@ -257,38 +299,41 @@ int dwcp_hde_parse(const void *body, size_t body_len, uint32_t orig_len,
 {
 	const uint8_t *b = body;
 	unsigned n = dwcp_hde_pages(orig_len);
-	uint64_t mask = 0;
-	struct dwcp_hde_kept k = { 0 };
-	size_t pos = 1, end = body_len;
-	bool v2;
+	uint64_t mask = 0, moved = 0;
+	struct dwcp_hde_kept k;
+	size_t pos = 1, end = body_len, tlen;
 
-	if (orig_len > DWCP_HDE_MAX_DATA || body_len < 1 ||
-	    (b[0] != DWCP_HDE_VERSION && b[0] != DWCP_HDE_VERSION_KEPT))
+	if (orig_len > DWCP_HDE_MAX_DATA || body_len < 1 || b[0] < DWCP_HDE_VERSION ||
+	    b[0] > DWCP_HDE_VERSION_KEPT_MOVED)
 		return -EBADMSG;
-	v2 = b[0] == DWCP_HDE_VERSION_KEPT;
-	if (v2) {
+	k.mask = k.moved = 0;
+	if (b[0] != DWCP_HDE_VERSION) {
 		/* The records end where the trailer starts. */
-		if (body_len < 1 + DWCP_HDE_KEPT_TRAILER ||
-		    dwcp_hde_kept_get(b + body_len - DWCP_HDE_KEPT_TRAILER, n, &k))
+		if (dwcp_hde_kept_get(b + 1, body_len - 1, b[0] == DWCP_HDE_VERSION_KEPT_MOVED, n, &k,
+				      &tlen))
 			return -EBADMSG;
-		end = body_len - DWCP_HDE_KEPT_TRAILER;
+		end = body_len - tlen;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		if (parse_rec(b, end, &pos, dwcp_hde_page_len(orig_len, i), v2, &recs[i]))
+		if (parse_rec(b, end, &pos, dwcp_hde_page_len(orig_len, i), b[0], &recs[i]))
 			return -EBADMSG;
 		if (recs[i].kind == DWCP_HDE_KEPT)
 			mask |= 1ull << i;
+		if (recs[i].kind == DWCP_HDE_MOVED)
+			moved |= 1ull << i;
 	}
-	return pos == end && mask == k.mask ? (int)n : -EBADMSG;
+	return pos == end && mask == k.mask && moved == k.moved ? (int)n : -EBADMSG;
 }
 
 int dwcp_hde_kept_of(const void *body, size_t body_len, unsigned n_pages, struct dwcp_hde_kept *k)
 {
 	const uint8_t *b = body;
+	size_t tlen;
 
-	if (body_len < 1 + DWCP_HDE_KEPT_TRAILER || b[0] != DWCP_HDE_VERSION_KEPT)
+	if (body_len < 1 || (b[0] != DWCP_HDE_VERSION_KEPT && b[0] != DWCP_HDE_VERSION_KEPT_MOVED))
 		return 0;
-	return dwcp_hde_kept_get(b + body_len - DWCP_HDE_KEPT_TRAILER, n_pages, k) ? 0 : 1;
+	return dwcp_hde_kept_get(b + 1, body_len - 1, b[0] == DWCP_HDE_VERSION_KEPT_MOVED, n_pages, k,
+				 &tlen) ? 0 : 1;
 }
 
 static bool has_base(const struct dwcp_hde_rec *r)
@@ -321,6 +366,7 @@ int dwcp_hde_apply(const struct dwcp_hde_codec *x, const struct dwcp_hde_rec *r,
 	switch (r->kind) {
 	case DWCP_HDE_ZERO:
 	case DWCP_HDE_KEPT:
+	case DWCP_HDE_MOVED:
 		memset(out, 0, r->page_len);
 		return 0;
 	case DWCP_HDE_SAME:

@@ -33,14 +33,35 @@
  *                                        (its file, not its delta cache)
  *     the trailer, DWCP_HDE_KEPT_TRAILER bytes: u64 digest, u64 mask
  *
- * mask has bit i set exactly for the KEPT records (at least one; none
- * beyond P); digest (never 0) is the whole-file digest (common/digest.h)
+ * mask has bit i set exactly for the KEPT records (none beyond P); digest
+ * (never 0) is the whole-file digest (common/digest.h)
  * of the version whose pages are kept: the receiver uses its copy only
  * when it verified that very digest when it wrote it. The sender found
  * those pages unchanged in its page index (common/fpindex.h), so no cache
  * entry is involved. The decoder writes zeros for a KEPT page; the
  * receiving sink fills it from its copy. The same trailer follows the raw
- * data of a kept chunk before DELTA and after UNDELTA (ipc/chunk.h).
+ * data of a kept chunk before DELTA and after UNDELTA (ipc/chunk.h). A
+ * version 2 trailer has at least one mask bit.
+ *
+ * Version 3 (a chunk flagged DWCP_CHUNK_F_KEPT | DWCP_CHUNK_F_MOVED) adds
+ * pages that moved: content the previous version had at another offset,
+ * usually not page-aligned there (a file rewritten with a line in front
+ * lands in new blocks, its old bytes shifted; the sender found them with
+ * a rolling checksum, cli/send_moves.h).
+ *
+ *     byte 0      version, DWCP_HDE_VERSION_KEPT_MOVED
+ *     P records as in version 2, plus
+ *       6 MOVED   -                      the page is the receiver's previous
+ *                                        copy's 4096 bytes at byte offset
+ *                                        src (the trailer's); whole pages only
+ *     the trailer, 24 + 8 n bytes: u64 src x n (one per moved page, in page
+ *                 order), u64 moved, u64 digest, u64 mask
+ *
+ * moved has bit i set exactly for the MOVED records (n bits, at least one,
+ * none in common with mask); the trailer is read from its end (its last 16
+ * bytes are version 2's). The decoder writes zeros for a MOVED page; the
+ * sink reads it from its copy, which the digest vouches for as for KEPT,
+ * and refuses a src whose page would end beyond that copy.
  *
  * Integers are little-endian. base is the XXH3-64 (seed 0) of the base
  * page's bytes (its real length, no padding), so a receiver whose cached
@@ -77,6 +98,7 @@
 
 #define DWCP_HDE_VERSION   1u
 #define DWCP_HDE_VERSION_KEPT 2u
+#define DWCP_HDE_VERSION_KEPT_MOVED 3u
 #define DWCP_HDE_PAGE      4096u
 #define DWCP_HDE_MAX_PAGES 64u
 #define DWCP_HDE_MAX_DATA  (DWCP_HDE_PAGE * DWCP_HDE_MAX_PAGES)
@@ -87,6 +109,7 @@
 #define DWCP_HDE_XOR  3u
 #define DWCP_HDE_RAW  4u
 #define DWCP_HDE_KEPT 5u
+#define DWCP_HDE_MOVED 6u
 
 /* Fixed bytes of a record, before its variable part. */
 #define DWCP_HDE_SAME_LEN 9u     /* kind + base */
@@ -100,24 +123,35 @@
 _Static_assert(DWCP_HDE_MAX_PAGES == 64 && DWCP_HDE_MAX_DATA == 64u * 4096u,
 	       "a kept mask is 64 bits; ipc/chunk.c checks kept chunks against 64 pages");
 
-/** Body bytes that always suffice for a kept chunk (version 2). */
-#define DWCP_HDE_BOUND_KEPT(orig_len) (DWCP_HDE_BOUND(orig_len) + DWCP_HDE_KEPT_TRAILER)
+#define DWCP_HDE_MOVED_TRAILER_MAX DWCP_CHUNK_MOVED_TRAILER_MAX
+
+/** Body bytes that always suffice for a kept chunk (version 2 or 3). */
+#define DWCP_HDE_BOUND_KEPT(orig_len) (DWCP_HDE_BOUND(orig_len) + DWCP_HDE_MOVED_TRAILER_MAX)
 
 /** What a kept chunk's trailer says. */
 struct dwcp_hde_kept {
 	uint64_t mask;             /* bit i: page i is kept */
 	uint64_t digest;           /* whole-file digest of the version kept from */
+	uint64_t moved;            /* bit i: page i is that version's 4096 bytes at src[i] */
+	uint64_t src[DWCP_HDE_MAX_PAGES];
 };
 
-/** Write the trailer of @p k at @p p (DWCP_HDE_KEPT_TRAILER bytes). */
+/** The trailer's length: DWCP_HDE_KEPT_TRAILER, or more with moved pages. */
+size_t dwcp_hde_kept_len(const struct dwcp_hde_kept *k);
+
+/** Write the trailer of @p k at @p p (dwcp_hde_kept_len(k) bytes). */
 void dwcp_hde_kept_put(uint8_t *p, const struct dwcp_hde_kept *k);
 
 /**
- * Read and check the trailer at @p p for a chunk of @p n_pages pages:
- * mask not 0 and no bit beyond the pages, digest not 0.
+ * Read and check the trailer that ends at @p p + @p len, for a chunk of
+ * @p n_pages pages; @p moved: the chunk is MOVED (version 3). Checks:
+ * digest not 0, no mask bit beyond the pages, mask and moved disjoint,
+ * moved not 0 exactly when @p moved, some bit in either, the trailer
+ * within @p len. @p tlen receives the trailer's length.
  * @return 0 or -EBADMSG.
  */
-int dwcp_hde_kept_get(const uint8_t *p, unsigned n_pages, struct dwcp_hde_kept *k);
+int dwcp_hde_kept_get(const uint8_t *p, size_t len, bool moved, unsigned n_pages,
+		      struct dwcp_hde_kept *k, size_t *tlen);
 
 /** Pages of a chunk of @p len bytes. */
 static inline unsigned dwcp_hde_pages(uint32_t len)
@@ -176,10 +210,12 @@ ssize_t dwcp_hde_encode(const struct dwcp_hde_codec *x, const void *data, uint32
 
 /**
  * As dwcp_hde_encode, for a kept chunk: the pages in @p kept's mask get
- * KEPT records (no base needed), the others the usual choice, and the
- * body is version 2 with @p kept's trailer. @p kept NULL or mask 0: as
+ * KEPT records and those in its moved mask MOVED records (no base
+ * needed), the others the usual choice, and the body is version 2 (3 with
+ * moved pages) with @p kept's trailer. @p kept NULL or both masks 0: as
  * dwcp_hde_encode. DWCP_HDE_BOUND_KEPT(len) always suffices.
- * @return as dwcp_hde_encode; -EINVAL also for a mask beyond the pages.
+ * @return as dwcp_hde_encode; -EINVAL also for masks beyond the pages,
+ *         overlapping, or a moved page shorter than 4096 bytes.
  */
 ssize_t dwcp_hde_encode_kept(const struct dwcp_hde_codec *x, const void *data, uint32_t len,
 			     const struct dwcp_hde_base *bases, const struct dwcp_hde_kept *kept,
@@ -206,7 +242,7 @@ int dwcp_hde_parse(const void *body, size_t body_len, uint32_t orig_len,
 
 /**
  * The trailer of a body dwcp_hde_parse accepted: 1 and @p k filled for
- * version 2, 0 for version 1.
+ * version 2 or 3, 0 for version 1.
  */
 int dwcp_hde_kept_of(const void *body, size_t body_len, unsigned n_pages, struct dwcp_hde_kept *k);
 
@@ -220,7 +256,7 @@ uint64_t dwcp_hde_base_hash(const struct dwcp_hde_codec *x, const struct dwcp_hd
  *              only by SAME and XOR, and only when its hash and length
  *              are the record's
  * @param out   must not overlap the base or the body
- * A KEPT record writes zeros (the sink fills the page from its copy).
+ * A KEPT or MOVED record writes zeros (the sink fills the page from its copy).
  * @return 0; -ENODATA when the record needs a base and @p base is not it;
  *         -EBADMSG when the delta stream is corrupt (out untouched)
  */

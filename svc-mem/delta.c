@@ -128,6 +128,20 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 	}
 }
 
+/* The trailer after a kept chunk's raw data: exactly the bytes after it.
+ * @return 0 or -EBADMSG. */
+static int trailer_of(const struct dwcp_chunk_hdr *c, struct dwcp_hde_kept *k)
+{
+	size_t tlen;
+
+	if (c->body_len < c->orig_len ||
+	    dwcp_hde_kept_get((const uint8_t *)c + DWCP_CHUNK_HDR_LEN + c->orig_len, c->body_len - c->orig_len,
+			      c->flags & DWCP_CHUNK_F_MOVED, dwcp_hde_pages(c->orig_len), k, &tlen) ||
+	    tlen != c->body_len - c->orig_len)
+		return -EBADMSG;
+	return 0;
+}
+
 int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	      struct dwcp_buf_hdr *h, uint32_t *out)
 {
@@ -136,17 +150,17 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	struct dwcp_hde_summary sum;
 	ssize_t n;
 
-	struct dwcp_hde_kept kept = { 0 };
+	struct dwcp_hde_kept kept;
 	const bool is_kept = c->flags & DWCP_CHUNK_F_KEPT;
 
+	kept.mask = kept.moved = 0;
 	if (dwcp_chunk_checked(ctx, h, c) || !plain(c) || !pageable(c) || c->flags & DWCP_CHUNK_F_DELTA ||
-	    c->body_len != c->orig_len + (is_kept ? DWCP_CHUNK_KEPT_TRAILER : 0))
+	    (!is_kept && c->body_len != c->orig_len))
 		return DWCP_BUF_EBADCHUNK;
 	/* A kept chunk: the sender's page index found the masked pages
-	 * unchanged; its trailer (after the data) says which, and of which
-	 * version. */
-	if (is_kept && dwcp_hde_kept_get(dwcp_chunk_body(c) + c->orig_len, dwcp_hde_pages(c->orig_len),
-					 &kept))
+	 * unchanged (or moved); its trailer (after the data) says which, and
+	 * of which version. */
+	if (is_kept && trailer_of(c, &kept))
 		return DWCP_BUF_EBADCHUNK;
 	if (dwcp_chunk_begin_output(ctx, c, out, &oc))
 		return -EAGAIN;
@@ -161,7 +175,7 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 		 * trailer, which UNDELTA passes on), and the receiver
 		 * remembers a raw chunk just as this side does. */
 		dwcp_chunk_drop_output(ctx, idx, out);
-		remember(st, c, dwcp_chunk_body(c), kept.mask);
+		remember(st, c, dwcp_chunk_body(c), kept.mask | kept.moved);
 		return DWCP_BUF_OK;
 	}
 	oc->flags |= DWCP_CHUNK_F_DELTA;
@@ -169,7 +183,7 @@ int mem_delta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 	oc->body_len = (uint32_t)n;
 	oc->inner_len = (uint32_t)n;
 	oc->crc = 0;
-	remember(st, c, dwcp_chunk_body(c), kept.mask);
+	remember(st, c, dwcp_chunk_body(c), kept.mask | kept.moved);
 	dwcp_chunk_end_output(ctx, *out, oc);
 	return DWCP_BUF_OK;
 }
@@ -181,13 +195,15 @@ static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t
 	struct dwcp_hde_rec recs[DWCP_HDE_MAX_PAGES];
 	struct dwcp_hde_base bases[DWCP_HDE_MAX_PAGES];
 	struct dwcp_chunk_hdr *oc;
-	struct dwcp_hde_kept kept = { 0 };
+	struct dwcp_hde_kept kept;
 	int n = dwcp_hde_parse(dwcp_chunk_body(c), c->body_len, c->orig_len, recs), rc;
 
-	/* A version 2 body exactly when the header says KEPT. */
+	/* A version 2 or 3 body exactly when the header says KEPT, 3 exactly
+	 * when it says MOVED too. */
+	kept.mask = kept.moved = 0;
 	if (n < 0 || dwcp_hde_base_hash(&st->codec, recs, (unsigned)n) != c->base_hash ||
 	    dwcp_hde_kept_of(dwcp_chunk_body(c), c->body_len, (unsigned)n, &kept) !=
-	    !!(c->flags & DWCP_CHUNK_F_KEPT)) {
+	    !!(c->flags & DWCP_CHUNK_F_KEPT) || !kept.moved != !(c->flags & DWCP_CHUNK_F_MOVED)) {
 		DWCP_WARN("svc-mem: stream %llu seq %llu: corrupt delta body (%u bytes for %u)",
 			  (unsigned long long)c->stream, (unsigned long long)c->seq, c->body_len,
 			  c->orig_len);
@@ -213,15 +229,15 @@ static int undelta_body(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t
 	oc->flags &= (uint8_t)~DWCP_CHUNK_F_DELTA;
 	oc->base_hash = 0;
 	oc->body_len = c->orig_len;
-	if (kept.mask) {
-		/* Kept pages decoded as zeros; the sink fills them from its copy
-		 * of the version the trailer names. */
+	if (kept.mask | kept.moved) {
+		/* Kept and moved pages decoded as zeros; the sink fills them
+		 * from its copy of the version the trailer names. */
 		dwcp_hde_kept_put(dwcp_chunk_body(oc) + c->orig_len, &kept);
-		oc->body_len += DWCP_CHUNK_KEPT_TRAILER;
+		oc->body_len += (uint32_t)dwcp_hde_kept_len(&kept);
 	}
 	oc->inner_len = oc->body_len;
 	oc->crc = 0;
-	remember(st, oc, dwcp_chunk_body(oc), kept.mask);
+	remember(st, oc, dwcp_chunk_body(oc), kept.mask | kept.moved);
 	dwcp_chunk_end_output(ctx, *out, oc);
 	return DWCP_BUF_OK;
 }
@@ -245,10 +261,9 @@ int mem_undelta(struct dwcp_svc_ctx *ctx, struct mem_state *st, uint32_t idx,
 		 * for the shape). */
 		struct dwcp_hde_kept kept;
 
-		if (!pageable(c) || dwcp_hde_kept_get(dwcp_chunk_body(c) + c->orig_len,
-						      dwcp_hde_pages(c->orig_len), &kept))
+		if (!pageable(c) || trailer_of(c, &kept))
 			return DWCP_BUF_EBADCHUNK;
-		remember(st, c, dwcp_chunk_body(c), kept.mask);
+		remember(st, c, dwcp_chunk_body(c), kept.mask | kept.moved);
 		return DWCP_BUF_OK;
 	}
 	if (c->body_len != c->orig_len)

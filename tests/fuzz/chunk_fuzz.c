@@ -39,10 +39,17 @@ static void check_accepted(const struct dwcp_chunk_hdr *c, uint32_t len, uint32_
 		    "orig %u inner %u body %u, max %u", c->orig_len, c->inner_len, c->body_len,
 		    max_data);
 	FUZZ_ASSERT((c->flags & DWCP_CHUNK_F_DELTA) || c->base_hash == 0, "base_hash on a non-delta");
+	FUZZ_ASSERT(!(c->flags & DWCP_CHUNK_F_MOVED) || (c->flags & DWCP_CHUNK_F_KEPT), "moved, not kept");
 	if (!(c->flags & DWCP_CHUNK_F_DELTA) && (c->flags & DWCP_CHUNK_F_KEPT)) {
-		/* data (kept pages zero) + the kept trailer, plain */
+		/* data (kept pages zero) + the kept trailer (longer when MOVED), plain */
+		const uint32_t t = c->body_len - c->orig_len;
+
 		FUZZ_ASSERT(c->codec == DWCP_CHUNK_CODEC_NONE && !(c->flags & DWCP_CHUNK_F_SEALED) &&
-				    c->body_len == c->orig_len + DWCP_CHUNK_KEPT_TRAILER &&
+				    c->body_len >= c->orig_len &&
+				    ((c->flags & DWCP_CHUNK_F_MOVED) ?
+					     t >= DWCP_CHUNK_KEPT_TRAILER + 16 && (t - DWCP_CHUNK_KEPT_TRAILER) % 8 == 0 &&
+						     t <= DWCP_CHUNK_MOVED_TRAILER_MAX :
+					     t == DWCP_CHUNK_KEPT_TRAILER) &&
 				    c->inner_len == c->body_len && c->orig_len && c->offset % 4096 == 0,
 			    "kept non-delta: data %u, inner %u, body %u, codec %u, flags 0x%x",
 			    c->orig_len, c->inner_len, c->body_len, c->codec, c->flags);

@@ -1,7 +1,8 @@
 /* The sender's page index (common/fpindex.h): what is written reads back,
- * the per-page entries are the digest's own page hashes, a failed or
- * unfinished write leaves the previous index, and a damaged file is no
- * index. */
+ * the per-page entries are the digest's own page hashes and the pages'
+ * weak keys (common/ops/weaksum.h, a short last page zero-padded), a
+ * version 1 file (no keys) still reads, a failed or unfinished write
+ * leaves the previous index, and a damaged file is no index. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,7 +13,9 @@
 
 #include <criterion/criterion.h>
 
+#include "common/cpu.h"
 #include "common/fpindex.h"
+#include "common/ops/weaksum.h"
 
 static char dir[64];
 
@@ -44,6 +47,21 @@ static uint8_t *data(size_t n, uint64_t seed)
 	return p;
 }
 
+/* The weak key of the @p k (<= 4096) bytes at @p p, zero-padded, summed
+ * by the scalar path (the definition; weaksum_test checks the others). */
+static uint32_t page_key(const uint8_t *p, size_t k)
+{
+	static const struct dwcp_cpu_features none;
+	struct dwcp_weaksum_impl im;
+	struct dwcp_weaksum s;
+	uint8_t pad[DWCP_WEAKSUM_WINDOW] = { 0 };
+
+	dwcp_weaksum_select(&im, &none);
+	memcpy(pad, p, k);
+	im.page(pad, &s);
+	return dwcp_weaksum_key(&s);
+}
+
 /* Write an index of @p n bytes of @p p, fed in pieces of @p cut bytes
  * (as `dwcp send` feeds chunks); @return the digest. */
 static uint64_t write_index(const char *path, const uint8_t *p, size_t n, size_t cut)
@@ -52,21 +70,29 @@ static uint64_t write_index(const char *path, const uint8_t *p, size_t n, size_t
 	struct dwcp_err err = { 0 };
 	struct dwcp_digest d;
 	uint8_t (*h)[DWCP_FPINDEX_ENTRY] = calloc(cut / DWCP_DIGEST_PAGE + 1, DWCP_FPINDEX_ENTRY);
+	uint32_t *keys = calloc(cut / DWCP_DIGEST_PAGE + 1, sizeof(*keys));
 	uint64_t v;
 
 	cr_assert_not_null(h);
+	cr_assert_not_null(keys);
 	cr_assert_eq(dwcp_digest_init(&d), 0);
 	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0, "%s", err.msg);
 	for (size_t off = 0; off < n; off += cut) {
-		size_t k = n - off < cut ? n - off : cut;
+		size_t k = n - off < cut ? n - off : cut, np = (k + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE;
 
 		dwcp_digest_update_pages(&d, p + off, k, h);
-		cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h,
-					      (k + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE), 0);
+		for (size_t i = 0; i < np; i++) {
+			size_t left = k - i * DWCP_DIGEST_PAGE;
+
+			keys[i] = page_key(p + off + i * DWCP_DIGEST_PAGE,
+					   left < DWCP_DIGEST_PAGE ? left : DWCP_DIGEST_PAGE);
+		}
+		cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, keys, np), 0);
 	}
 	v = dwcp_digest_final(&d);
 	cr_assert_eq(dwcp_fpindex_commit(&w, n, v, &err), 0, "%s", err.msg);
 	dwcp_digest_fini(&d);
+	free(keys);
 	free(h);
 	return v;
 }
@@ -87,19 +113,27 @@ Test(fpindex, reads_back_what_was_written)
 	cr_assert_eq(ix.file_size, n);
 	cr_assert_eq(ix.digest, v);
 	cr_assert_eq(ix.n_pages, (n + 4095) / 4096);
-	/* Every entry is the page's XXH3-128 as the digest takes it. */
+	cr_assert(ix.has_keys, "a version 2 index has weak keys");
+	cr_assert_eq(ix.entry_len, 20);
+	/* Every entry is the page's XXH3-128 as the digest takes it, then the
+	 * page's weak key (the short last page's zero-padded). */
 	cr_assert_eq(dwcp_digest_init(&d), 0);
 	for (uint64_t i = 0; i < ix.n_pages; i++) {
 		uint8_t h[1][DWCP_FPINDEX_ENTRY];
 		size_t k = n - i * 4096 < 4096 ? n - i * 4096 : 4096;
+		uint32_t key = 0;
 
 		dwcp_digest_update_pages(&d, p + i * 4096, k, h);
 		cr_assert_not_null(dwcp_fpindex_page(&ix, i));
 		cr_assert_eq(memcmp(dwcp_fpindex_page(&ix, i), h[0], DWCP_FPINDEX_ENTRY), 0, "page %llu",
 			     (unsigned long long)i);
+		cr_assert(dwcp_fpindex_key(&ix, i, &key));
+		cr_assert_eq(key, page_key(p + i * 4096, k), "page %llu (%zu bytes): key %08x",
+			     (unsigned long long)i, k, key);
 	}
 	cr_assert_eq(dwcp_digest_final(&d), v, "the index's digest is the whole-file digest");
 	cr_assert_null(dwcp_fpindex_page(&ix, ix.n_pages));
+	cr_assert_not(dwcp_fpindex_key(&ix, ix.n_pages, &(uint32_t){ 0 }));
 	dwcp_fpindex_close(&ix);
 	dwcp_fpindex_close(&ix);
 	dwcp_digest_fini(&d);
@@ -167,11 +201,13 @@ Test(fpindex, failed_write_keeps_the_old_index)
 	snprintf(path, sizeof(path), "%s/k.fpi", dir);
 	v = write_index(path, p, 65536, 65536);
 	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0);
-	cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, 1), 0);
+	cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, &(uint32_t){ 1 }, 1),
+		     0);
 	dwcp_fpindex_abort(&w);
 	dwcp_fpindex_abort(&w);
 	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0);
-	cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, 1), 0);
+	cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, &(uint32_t){ 1 }, 1),
+		     0);
 	cr_assert_eq(dwcp_fpindex_commit(&w, 65536, 5, &err), -EINVAL, "1 page for 16");
 	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), 0, "%s", err.msg);
 	cr_assert_eq(ix.digest, v);
@@ -201,13 +237,23 @@ Test(fpindex, damaged_is_no_index)
 	char path[PATH_MAX];
 	uint8_t *p = data(40000, 9);
 	const uint64_t big = 1ull << 40, zero = 0;
-	const uint32_t v2 = 2;
+	const uint32_t v1 = 1, v3 = 3;
 
 	snprintf(path, sizeof(path), "%s/d.fpi", dir);
 	write_index(path, p, 40000, 65536);
-	damage(path, 0, NULL, 0, 64 + 16 * 9);   /* cut short by a page */
+	damage(path, 0, NULL, 0, 64 + 20 * 9);   /* cut short by a page */
 	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), -EBADMSG);
 	cr_assert_null(ix.map);
+	cr_assert(strstr(err.msg, "cut short"), "%s", err.msg);
+
+	write_index(path, p, 40000, 65536);
+	damage(path, 0, NULL, 0, 64 + 20 * 10 - 3);   /* the last key cut */
+	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), -EBADMSG);
+
+	/* Version 1 entries are 16 bytes: 10 pages of 20 are no version 1 file. */
+	write_index(path, p, 40000, 65536);
+	damage(path, offsetof(struct dwcp_fpindex_hdr, version), &v1, 4, -1);
+	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), -EBADMSG);
 	cr_assert(strstr(err.msg, "cut short"), "%s", err.msg);
 
 	write_index(path, p, 40000, 65536);
@@ -215,8 +261,9 @@ Test(fpindex, damaged_is_no_index)
 	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), -EBADMSG);
 
 	write_index(path, p, 40000, 65536);
-	damage(path, offsetof(struct dwcp_fpindex_hdr, version), &v2, 4, -1);
+	damage(path, offsetof(struct dwcp_fpindex_hdr, version), &v3, 4, -1);
 	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), -EBADMSG);
+	cr_assert(strstr(err.msg, "version 3"), "%s", err.msg);
 
 	write_index(path, p, 40000, 65536);
 	damage(path, offsetof(struct dwcp_fpindex_hdr, digest), &zero, 8, -1);
@@ -226,4 +273,90 @@ Test(fpindex, damaged_is_no_index)
 	damage(path, 0, NULL, 0, 10);
 	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), -EBADMSG);
 	free(p);
+}
+
+/* An index written before the weak keys (version 1: 16-byte entries)
+ * still opens: its strong hashes keep unchanged pages from travelling, and
+ * it says it has no keys. */
+Test(fpindex, version_1_opens_without_keys)
+{
+	const size_t n = 5 * 4096 + 7;
+	uint8_t *p = data(n, 21), h[6][DWCP_FPINDEX_ENTRY];
+	struct dwcp_fpindex_hdr hdr = {
+		.magic = DWCP_FPINDEX_MAGIC, .version = 1, .page_size = 4096, .file_size = n,
+		.digest = 0x1234, .n_pages = 6,
+	};
+	struct dwcp_fpindex ix;
+	struct dwcp_err err = { 0 };
+	char path[PATH_MAX];
+	uint32_t key = 0xabcd;
+	int fd;
+
+	dwcp_digest_page_hashes(p, n, h);
+	snprintf(path, sizeof(path), "%s/v1.fpi", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, &hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));   /* x86: little-endian */
+	cr_assert_eq(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+	close(fd);
+	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), 0, "%s", err.msg);
+	cr_assert_not(ix.has_keys);
+	cr_assert_eq(ix.entry_len, 16);
+	cr_assert_eq(ix.n_pages, 6);
+	cr_assert_eq(ix.digest, 0x1234);
+	for (uint64_t i = 0; i < 6; i++) {
+		cr_assert_eq(memcmp(dwcp_fpindex_page(&ix, i), h[i], DWCP_FPINDEX_ENTRY), 0, "page %llu",
+			     (unsigned long long)i);
+		cr_assert_not(dwcp_fpindex_key(&ix, i, &key), "page %llu: a key from a version 1 file",
+			      (unsigned long long)i);
+	}
+	cr_assert_eq(key, 0xabcd, "the key was written to");
+	cr_assert_null(dwcp_fpindex_page(&ix, 6));
+	dwcp_fpindex_close(&ix);
+
+	/* A version 1 file of 20-byte entries is damaged, not version 2. */
+	damage(path, 0, NULL, 0, 64 + 20 * 6);
+	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), -EBADMSG);
+	free(p);
+}
+
+/* More entries than the writer buffers at once (1 MiB is no multiple of
+ * the 20-byte entry): each reads back whole, none split or lost at a flush. */
+Test(fpindex, many_entries_cross_the_write_buffer)
+{
+	const size_t n_pages = 3 * 52429 + 11;
+	uint8_t (*h)[DWCP_FPINDEX_ENTRY] = calloc(n_pages, DWCP_FPINDEX_ENTRY);
+	uint32_t *keys = calloc(n_pages, sizeof(*keys));
+	struct dwcp_fpindex_writer w;
+	struct dwcp_fpindex ix;
+	struct dwcp_err err = { 0 };
+	char path[PATH_MAX];
+
+	cr_assert(h && keys);
+	for (size_t i = 0; i < n_pages; i++) {
+		for (unsigned j = 0; j < DWCP_FPINDEX_ENTRY; j++)
+			h[i][j] = (uint8_t)(i * 7 + j);
+		keys[i] = (uint32_t)(i * 2654435761u);
+	}
+	snprintf(path, sizeof(path), "%s/big.fpi", dir);
+	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0, "%s", err.msg);
+	for (size_t off = 0; off < n_pages; off += 64) {   /* in chunks, as a send adds them */
+		size_t k = n_pages - off < 64 ? n_pages - off : 64;
+
+		cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h + off,
+					      keys + off, k), 0);
+	}
+	cr_assert_eq(dwcp_fpindex_commit(&w, (uint64_t)n_pages * 4096, 99, &err), 0, "%s", err.msg);
+	cr_assert_eq(dwcp_fpindex_open(&ix, path, &err), 0, "%s", err.msg);
+	cr_assert_eq(ix.n_pages, n_pages);
+	for (size_t i = 0; i < n_pages; i++) {
+		uint32_t key;
+
+		cr_assert_eq(memcmp(dwcp_fpindex_page(&ix, i), h[i], DWCP_FPINDEX_ENTRY), 0, "page %zu", i);
+		cr_assert(dwcp_fpindex_key(&ix, i, &key));
+		cr_assert_eq(key, keys[i], "page %zu: key %08x, want %08x", i, key, keys[i]);
+	}
+	dwcp_fpindex_close(&ix);
+	free(keys);
+	free(h);
 }

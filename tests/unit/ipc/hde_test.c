@@ -687,9 +687,9 @@ Test(hde, kept_encoder_marks_exactly_the_mask)
 	n = dwcp_hde_encode_kept(&X, cur, MAX, b, &(struct dwcp_hde_kept){ 0 }, body, sizeof(body), NULL);
 	cr_assert_eq(body[0], DWCP_HDE_VERSION);
 	cr_assert_eq(dwcp_hde_kept_of(body, (size_t)n, DWCP_HDE_MAX_PAGES, &got), 0);
-	cr_assert_eq(dwcp_hde_encode_kept(&X, cur, 2 * PG, b, &(struct dwcp_hde_kept){ 4, 1 }, body,
+	cr_assert_eq(dwcp_hde_encode_kept(&X, cur, 2 * PG, b, &(struct dwcp_hde_kept){ .mask = 4, .digest = 1 }, body,
 					  sizeof(body), NULL), -EINVAL);
-	cr_assert_eq(dwcp_hde_encode_kept(&X, cur, 2 * PG, b, &(struct dwcp_hde_kept){ 1, 0 }, body,
+	cr_assert_eq(dwcp_hde_encode_kept(&X, cur, 2 * PG, b, &(struct dwcp_hde_kept){ .mask = 1, .digest = 0 }, body,
 					  sizeof(body), NULL), -EINVAL);
 	cr_assert_eq(dwcp_hde_encode_kept(&X, cur, MAX, b, &k, body, 1 + DWCP_HDE_MAX_PAGES, NULL), -ENOSPC,
 		     "64 KEPT records fit, the trailer does not");

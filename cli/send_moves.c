@@ -1,0 +1,253 @@
+/* `dwcp send`'s search for moved pages (send_moves.h). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cpu.h"
+#include "common/digest.h"
+#include "common/ops/weaksum.h"
+#include "send_moves.h"
+
+#define PAGE          DWCP_DIGEST_PAGE
+#define MAX_SLOTS     (1u << 24)
+#define BACKOFF_AFTER (64ull << 20)   /* bytes rolled before the hit rate is judged */
+#define BACKOFF_SHARE 16u             /* below 1/16 found: roll 1 chunk in 16 */
+#define MAX_MISSES    256u            /* weak hits the strong hash refuted, per chunk */
+
+struct slot {
+	uint32_t key;
+	uint32_t page1;                 /* the old page + 1; 0: empty */
+};
+
+struct send_moves {
+	const struct dwcp_fpindex *old;
+	uint64_t old_pages;             /* whole pages of the previous version: the sources */
+	struct dwcp_weaksum_impl ws;
+	struct slot *tab;
+	uint32_t tab_mask;
+	bool built, failed;
+	uint64_t *kept;                 /* bit per page of the new version: found unchanged */
+	uint64_t new_pages;
+	uint64_t rolled, found, skips;
+	uint8_t zero_hash[DWCP_DIGEST_PAGE_HASH];
+};
+
+struct send_moves *send_moves_create(const struct dwcp_fpindex *old, uint64_t new_size)
+{
+	struct send_moves *m;
+	struct dwcp_cpu_features cpu;
+	static const uint8_t zero[PAGE];
+
+	if (!old->map || !old->has_keys)
+		return NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->old = old;
+	m->old_pages = old->file_size / PAGE;   /* a short last page is no source */
+	if (m->old_pages > UINT32_MAX - 1)
+		m->old_pages = UINT32_MAX - 1;
+	if (m->old_pages > old->n_pages)
+		m->old_pages = old->n_pages;
+	m->new_pages = (new_size + PAGE - 1) / PAGE;
+	m->kept = calloc(m->new_pages / 64 + 1, sizeof(uint64_t));
+	if (!m->kept) {
+		free(m);
+		return NULL;
+	}
+	dwcp_cpu_detect(&cpu);
+	dwcp_weaksum_select(&m->ws, &cpu);
+	dwcp_digest_page_hashes(zero, PAGE, &m->zero_hash);
+	return m;
+}
+
+void send_moves_destroy(struct send_moves *m)
+{
+	if (!m)
+		return;
+	free(m->tab);
+	free(m->kept);
+	free(m);
+}
+
+uint64_t send_moves_rolled(const struct send_moves *m)
+{
+	return m ? m->rolled : 0;
+}
+
+void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t kept)
+{
+	if (!m)
+		return;
+	for (unsigned i = 0; i < n && i < 64; i++)
+		if (kept >> i & 1 && first + i < m->new_pages)
+			m->kept[(first + i) / 64] |= 1ull << ((first + i) % 64);
+}
+
+static uint32_t slot_of(const struct send_moves *m, uint32_t key)
+{
+	return (key * 0x9E3779B1u) & m->tab_mask;
+}
+
+/* The previous version's keys, zero pages left out (HDE sends those as
+ * 1-byte records anyway), the first page of each key kept. */
+static int build(struct send_moves *m)
+{
+	uint64_t slots = 1024, stride;
+
+	while (slots < 2 * m->old_pages && slots < MAX_SLOTS)
+		slots *= 2;
+	stride = m->old_pages > slots / 2 ? (m->old_pages + slots / 2 - 1) / (slots / 2) : 1;
+	m->tab = calloc(slots, sizeof(*m->tab));
+	if (!m->tab)
+		return -ENOMEM;
+	m->tab_mask = (uint32_t)(slots - 1);
+	for (uint64_t q = 0; q < m->old_pages; q += stride) {
+		const uint8_t *h = dwcp_fpindex_page(m->old, q);
+		uint32_t key, at;
+
+		if (!h || !memcmp(h, m->zero_hash, sizeof(m->zero_hash)) ||
+		    !dwcp_fpindex_key(m->old, q, &key))
+			continue;
+		for (at = slot_of(m, key); m->tab[at].page1 && m->tab[at].key != key;
+		     at = (at + 1) & m->tab_mask)
+			;
+		if (!m->tab[at].page1)
+			m->tab[at] = (struct slot){ .key = key, .page1 = (uint32_t)(q + 1) };
+	}
+	return 0;
+}
+
+/* The old page whose key is @p key, or -1. */
+static int64_t lookup(const struct send_moves *m, uint32_t key)
+{
+	for (uint32_t at = slot_of(m, key); m->tab[at].page1; at = (at + 1) & m->tab_mask)
+		if (m->tab[at].key == key)
+			return (int64_t)m->tab[at].page1 - 1;
+	return -1;
+}
+
+/* Whether the 4096 bytes at @p p are old page @p q. */
+static bool is_old_page(const struct send_moves *m, const uint8_t *p, uint64_t q)
+{
+	uint8_t h[1][DWCP_DIGEST_PAGE_HASH];
+	const uint8_t *want = q < m->old_pages ? dwcp_fpindex_page(m->old, q) : NULL;
+
+	if (!want)
+		return false;
+	dwcp_digest_page_hashes(p, PAGE, h);
+	return !memcmp(h[0], want, DWCP_DIGEST_PAGE_HASH);
+}
+
+/* Whether the receiver's copy still holds the previous version at page
+ * @p q when the chunk starting at page @p first is written (send_moves.h). */
+static bool source_intact(const struct send_moves *m, uint64_t q, uint64_t first)
+{
+	return q >= first || (q < m->new_pages && m->kept[q / 64] >> (q % 64) & 1);
+}
+
+struct scan {
+	const uint8_t *data;
+	uint32_t len;
+	uint64_t first;                 /* the chunk's first page */
+	uint64_t candidates, moved;
+	uint64_t *src;
+	unsigned misses;
+};
+
+/* Old pages q, q + 1, ..., q + n - 1 are at chunk offsets o, o + 4096, ...:
+ * every candidate page wholly inside moved, where its source is intact. */
+static void take_run(const struct send_moves *m, struct scan *sc, uint32_t o, uint64_t q,
+		     uint32_t n)
+{
+	for (uint32_t k = (o + PAGE - 1) / PAGE; (k + 1) * PAGE <= o + n * PAGE; k++) {
+		uint64_t src = q * PAGE + (k * PAGE - o);
+
+		if (!(sc->candidates >> k & 1) || !source_intact(m, src / PAGE, sc->first) ||
+		    !source_intact(m, (src + PAGE - 1) / PAGE, sc->first))
+			continue;
+		sc->moved |= 1ull << k;
+		sc->src[k] = src;
+	}
+}
+
+/* Roll the weak checksum over window starts [lo, hi] (hi + 4096 <= len). */
+static void scan_range(struct send_moves *m, struct scan *sc, uint32_t lo, uint32_t hi)
+{
+	struct dwcp_weaksum s;
+	bool fresh = true;
+	uint32_t o = lo;
+
+	while (o <= hi && sc->misses < MAX_MISSES) {
+		int64_t q;
+
+		if (fresh) {
+			m->ws.page(sc->data + o, &s);
+			fresh = false;
+		}
+		m->rolled++;
+		q = lookup(m, dwcp_weaksum_key(&s));
+		if (q >= 0) {
+			if (is_old_page(m, sc->data + o, (uint64_t)q)) {
+				uint32_t n = 1;
+
+				/* The run goes on while the next old page follows. */
+				while (o + (n + 1) * PAGE <= sc->len &&
+				       is_old_page(m, sc->data + o + n * PAGE, (uint64_t)q + n))
+					n++;
+				take_run(m, sc, o, (uint64_t)q, n);
+				o += n * PAGE;
+				fresh = true;
+				continue;
+			}
+			sc->misses++;
+		}
+		if (o == hi)
+			break;
+		dwcp_weaksum_roll(&s, sc->data[o], sc->data[o + PAGE]);
+		o++;
+	}
+}
+
+uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len, uint64_t offset,
+			 uint64_t candidates, uint64_t src[64])
+{
+	struct scan sc = { .data = data, .len = len, .first = offset / PAGE, .src = src };
+	unsigned n_pages = len / PAGE;
+
+	if (n_pages < 64)
+		candidates &= (1ull << n_pages) - 1;   /* whole pages only */
+	if (!m || !candidates || m->failed || offset % PAGE)
+		return 0;
+	if (!m->built) {
+		m->built = true;
+		if (build(m)) {
+			m->failed = true;
+			return 0;
+		}
+	}
+	if (m->rolled > BACKOFF_AFTER && m->found * BACKOFF_SHARE < m->rolled &&
+	    ++m->skips % BACKOFF_SHARE)
+		return 0;
+	sc.candidates = candidates;
+	for (unsigned i = 0; i < n_pages;) {
+		unsigned j = i;
+		uint32_t lo, hi;
+
+		if (!(candidates >> i & 1)) {
+			i++;
+			continue;
+		}
+		while (j + 1 < n_pages && candidates >> (j + 1) & 1)
+			j++;
+		/* Page i can be inside a run whose first window starts in
+		 * page i - 1; page j inside one starting at most at page j. */
+		lo = i ? i * PAGE - PAGE + 1 : 0;
+		hi = j * PAGE;
+		scan_range(m, &sc, lo, hi);
+		i = j + 1;
+	}
+	m->found += (uint64_t)__builtin_popcountll(sc.moved) * PAGE;
+	return sc.moved;
+}

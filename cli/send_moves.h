@@ -1,0 +1,74 @@
+/* `dwcp send`'s search for moved pages: content of the previous version
+ * that now sits at another offset, usually not page-aligned there.
+ *
+ * A disk image changes that way whenever a file is rewritten: the package
+ * manager writes the new version into free blocks and renames it over the
+ * old one, and a line added in front shifts all of the old bytes. The
+ * page index (common/fpindex.h) finds only pages at their old offsets;
+ * this finds the others as rsync does: a rolling weak checksum
+ * (common/ops/weaksum.h) over the changed pages at every byte offset,
+ * looked up among the previous version's pages (their keys are in its
+ * index), each hit confirmed with the page's XXH3-128. A run of M
+ * consecutive old pages found at new offsets o, o + 4096, ... makes every
+ * new page inside [o, o + 4096 M) that version's bytes at a known offset:
+ * the page travels as a MOVED record (ipc/hde.h version 3), 9 bytes
+ * instead of its compressed data.
+ *
+ * The receiver reads a moved page from its previous copy when it writes
+ * the chunk. With `dwcp recv --inplace` that copy is the file being
+ * rewritten, in chunk order, so a source page must still hold the previous
+ * version then: it is one at or after the chunk's first page (nothing
+ * there has been written yet), or a page found unchanged (kept pages are
+ * never written). Only such sources are used, so both receive modes work
+ * with the same chunks.
+ *
+ * Cost: the table of the previous version's keys (8 bytes a page, built
+ * on the first changed page, at most 2^24 slots: above 32 Mi pages one
+ * page in N is entered, and runs are still found from any page in them),
+ * and about a nanosecond per changed byte rolled. A stream whose changes
+ * do not match (after 64 MiB rolled, less than 1/16 found) is rolled only
+ * in one chunk out of 16 from then on.
+ *
+ * Concurrency: one per `dwcp send`, used by its one thread.
+ */
+#ifndef DWCP_CLI_SEND_MOVES_H
+#define DWCP_CLI_SEND_MOVES_H
+
+#include <stdint.h>
+
+#include "common/fpindex.h"
+
+struct send_moves;
+
+/**
+ * @param old       the previous version's index (kept open by the caller
+ *                  while this lives)
+ * @param new_size  the size of the file being sent
+ * @return the state; NULL when @p old has no weak keys (an index written
+ *         before they existed: nothing is searched) or on ENOMEM.
+ */
+struct send_moves *send_moves_create(const struct dwcp_fpindex *old, uint64_t new_size);
+
+void send_moves_destroy(struct send_moves *m);
+
+/**
+ * The chunk of @p n pages from page @p first was read for the first time
+ * and @p kept are the pages found unchanged: they may be sources of later
+ * chunks' moved pages.
+ */
+void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t kept);
+
+/**
+ * Search the chunk of @p len bytes at @p data (file offset @p offset,
+ * page-aligned, at most 64 pages) for moved pages among @p candidates
+ * (whole pages that are neither kept nor zero).
+ * @return the mask of the moved pages; @p src[i] receives page i's offset
+ *         in the previous version.
+ */
+uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len, uint64_t offset,
+			 uint64_t candidates, uint64_t src[64]);
+
+/** Bytes rolled so far (for the summary and tests). */
+uint64_t send_moves_rolled(const struct send_moves *m);
+
+#endif
