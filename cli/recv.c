@@ -233,7 +233,8 @@ static int fill_kept(struct receiver *r, uint32_t idx)
 	int rc = kept_of(ch, &k);
 
 	if (!rc)
-		rc = recv_base_fill_moved(&r->base, dwcp_chunk_body(ch), ch->orig_len, k.moved, k.src);
+		rc = recv_base_fill_moved(&r->base, dwcp_chunk_body(ch), ch->orig_len, k.moved, k.src,
+					  r->out.fd, r->written);
 	if (!rc)
 		rc = recv_base_fill(&r->base, dwcp_chunk_body(ch), ch->offset, ch->orig_len, k.mask);
 	if (!rc) {

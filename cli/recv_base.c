@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "ipc/hde.h"
 #include "recv_base.h"
 
 #define REC_MAGIC 0x3143455250435744ull   /* "DWCPREC1" */
@@ -97,14 +98,14 @@ bool recv_base_usable(struct recv_base *b, uint64_t digest)
 	return true;
 }
 
-/* @p n bytes of the base at @p off into @p dst. @return 0 or -errno
- * (-ENODATA: the base is shorter than it was). */
-static int read_base(struct recv_base *b, uint8_t *dst, uint32_t n, uint64_t off)
+/* @p n bytes of @p fd at @p off into @p dst. @return 0 or -errno
+ * (-ENODATA: the file is shorter than that). */
+static int read_full(int fd, uint8_t *dst, uint32_t n, uint64_t off)
 {
 	uint32_t got = 0;
 
 	while (got < n) {
-		ssize_t r = pread(b->fd, dst + got, n - got, (off_t)(off + got));
+		ssize_t r = pread(fd, dst + got, n - got, (off_t)(off + got));
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -123,7 +124,7 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 
 		if (!(mask >> i & 1))
 			continue;
-		rc = read_base(b, data + off, n, offset + off);
+		rc = read_full(b->fd, data + off, n, offset + off);
 		if (rc)
 			return rc;
 	}
@@ -131,20 +132,32 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 }
 
 int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint64_t moved,
-			 const uint64_t *src)
+			 const uint64_t *src, int out_fd, uint64_t written)
 {
 	const uint64_t size = (uint64_t)b->st.st_size;
 
 	for (unsigned i = 0; i < 64 && moved >> i; i++) {
+		uint64_t at = src[i] & ~DWCP_HDE_SRC_NEW;
 		int rc;
 
 		if (!(moved >> i & 1))
 			continue;
-		/* The sender read src from the index of this very version:
-		 * beyond its end is a corrupt chunk, not a short read. */
-		if ((i + 1) * PAGE > len || size < PAGE || src[i] > size - PAGE)
+		if ((i + 1) * PAGE > len)
 			return -ERANGE;
-		rc = read_base(b, data + i * PAGE, PAGE, src[i]);
+		if (src[i] & DWCP_HDE_SRC_NEW) {
+			/* A page of this version an earlier chunk carried: in the
+			 * output already (chunks are written in order). */
+			if (at % PAGE || at > written || written - at < PAGE)
+				return -ERANGE;
+			rc = read_full(out_fd, data + i * PAGE, PAGE, at);
+		} else {
+			/* The sender read src from the index of this very
+			 * version: beyond its end is a corrupt chunk, not a
+			 * short read. */
+			if (size < PAGE || at > size - PAGE)
+				return -ERANGE;
+			rc = read_full(b->fd, data + i * PAGE, PAGE, at);
+		}
 		if (rc)
 			return rc;
 	}

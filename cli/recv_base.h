@@ -57,11 +57,14 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 /**
  * Fill the moved pages of a chunk (@p len bytes at @p data): page i of
  * @p moved is the base's 4096 bytes at byte offset @p src[i] (ipc/hde.h
- * version 3). @return 0; -ERANGE for a page that is not whole in the chunk
- * or a source beyond the base (a corrupt chunk); or -errno of the read.
+ * version 3), or with DWCP_HDE_SRC_NEW the page at that offset of the
+ * output @p out_fd, of which the first @p written bytes are written.
+ * @return 0; -ERANGE for a page that is not whole in the chunk or a
+ * source beyond the base or the bytes written (a corrupt chunk); or
+ * -errno of the read.
  */
 int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint64_t moved,
-			 const uint64_t *src);
+			 const uint64_t *src, int out_fd, uint64_t written);
 
 /**
  * Write @p len bytes of @p data at @p offset of the output @p fd (chunks

@@ -89,7 +89,7 @@ static int create_tmp(struct recv_out *o, char *why, size_t why_n)
 {
 	int e;
 
-	o->fd = openat(o->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	o->fd = openat(o->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (o->fd >= 0)
 		return 0;
 	e = errno;
@@ -98,7 +98,7 @@ static int create_tmp(struct recv_out *o, char *why, size_t why_n)
 		for (unsigned i = 0; i < TMP_TRIES && o->fd < 0; i++) {
 			tmp_name(o);
 			o->fd = openat(o->dirfd, o->tmp,
-				       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+				       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			e = errno;
 			if (o->fd < 0 && e != EEXIST)
 				break;
@@ -134,7 +134,7 @@ int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, siz
 	struct stat st;
 	int fd, e;
 
-	fd = openat(o->dirfd, o->name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(o->dirfd, o->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		e = errno;
 		snprintf(why, why_n, "%s cannot be opened for writing: %s", o->path, strerror(e));

@@ -260,7 +260,8 @@ static uint64_t nonzero_pages(const uint8_t *data, uint32_t len, uint64_t among)
  * records. Only where DELTA runs (never in a raw redo, nor with --no-delta
  * or [stream] delta = false); a chunk with no such page goes as before.
  * @return the moved pages (0 when none or the chunk is not marked). */
-static uint64_t mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask)
+static uint64_t mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask,
+			  const uint8_t (*ph)[DWCP_DIGEST_PAGE_HASH])
 {
 	struct dwcp_hde_kept k = { .mask = mask, .digest = send_index_old_digest(&s->index) };
 
@@ -269,7 +270,7 @@ static uint64_t mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw,
 		return 0;
 	if (s->moves && s->index.keep)
 		k.moved = send_moves_find(s->moves, dwcp_chunk_body(ch), ch->orig_len, ch->offset,
-					  nonzero_pages(dwcp_chunk_body(ch), ch->orig_len, ~mask), k.src);
+					  nonzero_pages(dwcp_chunk_body(ch), ch->orig_len, ~mask), ph, k.src);
 	if (!(k.mask | k.moved))
 		return 0;
 	dwcp_hde_kept_put(dwcp_chunk_body(ch) + ch->orig_len, &k);
@@ -325,15 +326,18 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uin
 			s->digest_final = dwcp_digest_final(&s->digest);
 		mask = send_index_pages(&s->index, off, dwcp_chunk_body(ch), len, np,
 					(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
-		send_moves_note(s->moves, off / DWCP_DIGEST_PAGE, np, mask);
-		s->sum.moved_pages += (unsigned)__builtin_popcountll(mark_kept(s, ch, raw, mask));
+		s->sum.moved_pages += (unsigned)__builtin_popcountll(
+			mark_kept(s, ch, raw, mask, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph));
+		send_moves_note(s->moves, off / DWCP_DIGEST_PAGE, np, mask,
+				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
 	} else if (nobase && !raw && len <= DWCP_HDE_MAX_DATA) {
 		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
 
 		dwcp_digest_page_hashes(dwcp_chunk_body(ch), len, ph);
 		mark_kept(s, ch, false,
 			  send_index_kept(&s->index, off, (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE,
-					  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph));
+					  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph),
+			  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
 	}
 	if (nobase && !raw)
 		ch->flags |= DWCP_CHUNK_F_NOBASE;

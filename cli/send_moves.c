@@ -7,6 +7,7 @@
 #include "common/cpu.h"
 #include "common/digest.h"
 #include "common/ops/weaksum.h"
+#include "ipc/hde.h"
 #include "send_moves.h"
 
 #define PAGE          DWCP_DIGEST_PAGE
@@ -14,6 +15,8 @@
 #define BACKOFF_AFTER (64ull << 20)   /* bytes rolled before the hit rate is judged */
 #define BACKOFF_SHARE 16u             /* below 1/16 found: roll 1 chunk in 16 */
 #define MAX_MISSES    256u            /* weak hits the strong hash refuted, per chunk */
+#define SEEN_MIN      (1u << 12)      /* slots of the table of this version's changed pages */
+#define SEEN_MAX      (1u << 22)      /* ... at most: 64 MiB, 2 Mi pages entered */
 
 struct slot {
 	uint32_t key;
@@ -31,6 +34,14 @@ struct send_moves {
 	uint64_t new_pages;
 	uint64_t rolled, found, skips;
 	uint8_t zero_hash[DWCP_DIGEST_PAGE_HASH];
+	/* This version's changed pages so far, by hash: a page seen again
+	 * later (a journal's copy of a metadata block) is a move from the
+	 * receiver's own output. */
+	struct seen {
+		uint64_t h;             /* low half of the XXH3-128 */
+		uint64_t page1;         /* page + 1; 0: empty */
+	} *seen;
+	uint32_t seen_mask, seen_n;
 };
 
 struct send_moves *send_moves_create(const struct dwcp_fpindex *old, uint64_t new_size)
@@ -67,6 +78,7 @@ void send_moves_destroy(struct send_moves *m)
 	if (!m)
 		return;
 	free(m->tab);
+	free(m->seen);
 	free(m->kept);
 	free(m);
 }
@@ -76,13 +88,74 @@ uint64_t send_moves_rolled(const struct send_moves *m)
 	return m ? m->rolled : 0;
 }
 
-void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t kept)
+static uint64_t hash_lo(const uint8_t *h)
+{
+	uint64_t v;
+
+	memcpy(&v, h, sizeof(v));
+	return v;
+}
+
+static uint32_t seen_slot(const struct send_moves *m, uint64_t h)
+{
+	return (uint32_t)(h >> 17) & m->seen_mask;
+}
+
+/* Enter @p page under @p h, growing the table to SEEN_MAX slots; beyond
+ * half of that, pages are no longer entered (only the saving is lost). */
+static void seen_add(struct send_moves *m, uint64_t h, uint64_t page)
+{
+	uint32_t at;
+
+	if (!m->seen || m->seen_n >= (m->seen_mask + 1) / 2) {
+		uint32_t slots = m->seen ? (m->seen_mask + 1) * 2 : SEEN_MIN;
+		struct seen *old = m->seen, *t;
+		uint32_t old_slots = m->seen ? m->seen_mask + 1 : 0;
+
+		if (slots > SEEN_MAX || !(t = calloc(slots, sizeof(*t))))
+			return;
+		m->seen = t;
+		m->seen_mask = slots - 1;
+		for (uint32_t i = 0; i < old_slots; i++) {
+			if (!old[i].page1)
+				continue;
+			for (at = seen_slot(m, old[i].h); t[at].page1; at = (at + 1) & m->seen_mask)
+				;
+			t[at] = old[i];
+		}
+		free(old);
+	}
+	for (at = seen_slot(m, h); m->seen[at].page1; at = (at + 1) & m->seen_mask)
+		if (m->seen[at].h == h)
+			return;   /* the first copy is the source */
+	m->seen[at] = (struct seen){ .h = h, .page1 = page + 1 };
+	m->seen_n++;
+}
+
+/* The first page of this version with hash @p h (its low half), or -1. */
+static int64_t seen_find(const struct send_moves *m, uint64_t h)
+{
+	if (!m->seen)
+		return -1;
+	for (uint32_t at = seen_slot(m, h); m->seen[at].page1; at = (at + 1) & m->seen_mask)
+		if (m->seen[at].h == h)
+			return (int64_t)m->seen[at].page1 - 1;
+	return -1;
+}
+
+void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t kept,
+		     const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
 {
 	if (!m)
 		return;
-	for (unsigned i = 0; i < n && i < 64; i++)
-		if (kept >> i & 1 && first + i < m->new_pages)
+	for (unsigned i = 0; i < n && i < 64; i++) {
+		if (first + i >= m->new_pages)
+			break;
+		if (kept >> i & 1)
 			m->kept[(first + i) / 64] |= 1ull << ((first + i) % 64);
+		else if (memcmp(hashes[i], m->zero_hash, DWCP_DIGEST_PAGE_HASH))
+			seen_add(m, hash_lo(hashes[i]), first + i);
+	}
 }
 
 static uint32_t slot_of(const struct send_moves *m, uint32_t key)
@@ -210,26 +283,53 @@ static void scan_range(struct send_moves *m, struct scan *sc, uint32_t lo, uint3
 	}
 }
 
+/* Candidate pages that are again a page an earlier chunk carried: moved
+ * from the receiver's output. The hash's low half must match and the
+ * page must lie before this chunk (written by the time this one is). */
+static uint64_t find_seen(struct send_moves *m, struct scan *sc,
+			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH], unsigned n_pages)
+{
+	uint64_t got = 0;
+
+	for (unsigned i = 0; i < n_pages; i++) {
+		int64_t p;
+
+		if (!(sc->candidates >> i & 1))
+			continue;
+		p = seen_find(m, hash_lo(hashes[i]));
+		if (p < 0 || (uint64_t)p >= sc->first)
+			continue;
+		got |= 1ull << i;
+		sc->src[i] = DWCP_HDE_SRC_NEW | (uint64_t)p * PAGE;
+	}
+	return got;
+}
+
 uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len, uint64_t offset,
-			 uint64_t candidates, uint64_t src[64])
+			 uint64_t candidates, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH],
+			 uint64_t src[64])
 {
 	struct scan sc = { .data = data, .len = len, .first = offset / PAGE, .src = src };
 	unsigned n_pages = len / PAGE;
+	uint64_t again;
 
 	if (n_pages < 64)
 		candidates &= (1ull << n_pages) - 1;   /* whole pages only */
 	if (!m || !candidates || m->failed || offset % PAGE)
 		return 0;
+	sc.candidates = candidates;
+	again = find_seen(m, &sc, hashes, n_pages);
+	candidates &= ~again;
+	if (!candidates)
+		return again;
 	if (!m->built) {
 		m->built = true;
-		if (build(m)) {
+		if (build(m))
 			m->failed = true;
-			return 0;
-		}
 	}
-	if (m->rolled > BACKOFF_AFTER && m->found * BACKOFF_SHARE < m->rolled &&
-	    ++m->skips % BACKOFF_SHARE)
-		return 0;
+	if (m->failed || (m->rolled > BACKOFF_AFTER && m->found * BACKOFF_SHARE < m->rolled &&
+			  ++m->skips % BACKOFF_SHARE))
+		return again;
 	sc.candidates = candidates;
 	for (unsigned i = 0; i < n_pages;) {
 		unsigned j = i;
@@ -249,5 +349,5 @@ uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len
 		i = j + 1;
 	}
 	m->found += (uint64_t)__builtin_popcountll(sc.moved) * PAGE;
-	return sc.moved;
+	return sc.moved | again;
 }

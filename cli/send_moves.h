@@ -14,6 +14,12 @@
  * the page travels as a MOVED record (ipc/hde.h version 3), 9 bytes
  * instead of its compressed data.
  *
+ * A changed page equal to one an earlier chunk of the same send carried
+ * (a file-system journal holds copies of the metadata blocks it logs) is
+ * moved too, from the receiver's output: found by the page hash the
+ * sender computes anyway, in a table of this version's changed pages (16
+ * bytes a page, at most 64 MiB).
+ *
  * The receiver reads a moved page from its previous copy when it writes
  * the chunk. With `dwcp recv --inplace` that copy is the file being
  * rewritten, in chunk order, so a source page must still hold the previous
@@ -36,6 +42,7 @@
 
 #include <stdint.h>
 
+#include "common/digest.h"
 #include "common/fpindex.h"
 
 struct send_moves;
@@ -52,21 +59,26 @@ struct send_moves *send_moves_create(const struct dwcp_fpindex *old, uint64_t ne
 void send_moves_destroy(struct send_moves *m);
 
 /**
- * The chunk of @p n pages from page @p first was read for the first time
- * and @p kept are the pages found unchanged: they may be sources of later
- * chunks' moved pages.
+ * The chunk of @p n pages from page @p first, with page hashes @p hashes,
+ * was read for the first time (after send_moves_find on it) and @p kept
+ * are the pages found unchanged: they may be sources of later chunks'
+ * moved pages, and so may its other non-zero pages as pages of this
+ * version.
  */
-void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t kept);
+void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t kept,
+		     const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
 /**
  * Search the chunk of @p len bytes at @p data (file offset @p offset,
- * page-aligned, at most 64 pages) for moved pages among @p candidates
- * (whole pages that are neither kept nor zero).
- * @return the mask of the moved pages; @p src[i] receives page i's offset
- *         in the previous version.
+ * page-aligned, at most 64 pages, page hashes @p hashes) for moved pages
+ * among @p candidates (whole pages that are neither kept nor zero).
+ * @return the mask of the moved pages; @p src[i] receives page i's source
+ *         (ipc/hde.h: an offset in the previous version, or with
+ *         DWCP_HDE_SRC_NEW one of an earlier page of this version).
  */
 uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len, uint64_t offset,
-			 uint64_t candidates, uint64_t src[64]);
+			 uint64_t candidates, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH],
+			 uint64_t src[64]);
 
 /** Bytes rolled so far (for the summary and tests). */
 uint64_t send_moves_rolled(const struct send_moves *m);

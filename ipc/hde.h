@@ -61,7 +61,11 @@
  * none in common with mask); the trailer is read from its end (its last 16
  * bytes are version 2's). The decoder writes zeros for a MOVED page; the
  * sink reads it from its copy, which the digest vouches for as for KEPT,
- * and refuses a src whose page would end beyond that copy.
+ * and refuses a src whose page would end beyond that copy. A src with bit
+ * 63 set (DWCP_HDE_SRC_NEW) names instead the page-aligned offset of a page
+ * of the version being sent that an earlier chunk carried (the same page
+ * again, as a journal holds copies of metadata blocks): the sink reads it
+ * from what it has written so far, and refuses one at or beyond that.
  *
  * Integers are little-endian. base is the XXH3-64 (seed 0) of the base
  * page's bytes (its real length, no padding), so a receiver whose cached
@@ -110,6 +114,9 @@
 #define DWCP_HDE_RAW  4u
 #define DWCP_HDE_KEPT 5u
 #define DWCP_HDE_MOVED 6u
+
+/** A MOVED source in the version being sent (see above), not the previous one. */
+#define DWCP_HDE_SRC_NEW (1ull << 63)
 
 /* Fixed bytes of a record, before its variable part. */
 #define DWCP_HDE_SAME_LEN 9u     /* kind + base */

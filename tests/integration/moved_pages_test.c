@@ -208,3 +208,52 @@ Test(moved_pages, in_place_never_reads_a_source_it_already_rewrote, .fini = tear
 	cr_expect_geq(moved, (double)(len_x / PAGE) * 3 / 4, "X (source not yet rewritten) not moved");
 	cr_expect_leq(moved, (double)(len_x / PAGE), "pages of Y moved from a source already rewritten");
 }
+
+/* Copy @p n pages at @p from to @p to, page-aligned (a journal logging
+ * the blocks it is about to write). */
+static void copy_pages(int fd, uint64_t from, uint64_t to, uint64_t n)
+{
+	uint8_t *buf = malloc(n * PAGE);
+
+	cr_assert_not_null(buf);
+	cr_assert_eq(pread(fd, buf, n * PAGE, (off_t)from), (ssize_t)(n * PAGE));
+	cr_assert_eq(pwrite(fd, buf, n * PAGE, (off_t)to), (ssize_t)(n * PAGE));
+	free(buf);
+}
+
+Test(moved_pages, a_changed_page_carried_twice_travels_once, .fini = teardown, .timeout = 900)
+{
+	char src[128], out_a[128], out_i[128];
+	const uint64_t n = 300;
+	const char *stream[2] = { "mvj", "mvji" };
+	const char *outs[2] = { out_a, out_i };
+	int fd;
+
+	setup("mvj");
+	snprintf(src, sizeof(src), "%s/vm.img", dir);
+	snprintf(out_a, sizeof(out_a), "%s/recv.img", dir);
+	snprintf(out_i, sizeof(out_i), "%s/recv-inplace.img", dir);
+	make_v1(src, 64, 40, 75);
+	for (unsigned i = 0; i < 2; i++)
+		transfer("v1", stream[i], src, outs[i], NULL);
+	/* n pages rewritten at 4 MiB with new random data, then the same n
+	 * pages copied into the free area at 50 MiB. */
+	fd = open(src, O_RDWR);
+	cr_assert_geq(fd, 0);
+	overwrite(fd, 4 * MIB, n * PAGE, 76);
+	copy_pages(fd, 4 * MIB, 50 * MIB, n);
+	close(fd);
+	for (unsigned i = 0; i < 2; i++) {
+		double moved, wire;
+
+		transfer(i ? "v2, --inplace" : "v2, atomic", stream[i], src, outs[i], i ? inplace : NULL);
+		moved = dwcp_xfer_json_num(snd.out, "moved_pages");
+		wire = dwcp_xfer_json_num(snd.out, "bytes_wire");
+		fprintf(stderr, "moved_pages: %s: %.0f moved, wire %.0f for 2 x %llu new pages\n",
+			stream[i], moved, wire, (unsigned long long)n);
+		cr_expect_geq(moved, (double)n, "the copy at 50 MiB did not travel as moved pages");
+		cr_expect_lt(wire, 1.5 * (double)(n * PAGE),
+			     "%.0f bytes on the wire: the %llu new random pages travelled twice", wire,
+			     (unsigned long long)n);
+	}
+}
