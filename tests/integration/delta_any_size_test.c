@@ -40,18 +40,11 @@ static struct dwcp_xfer_guard mnt_guard;   /* the XFS loop mount of the reflink 
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	dwcp_xfer_proc_free(&snd);
 	dwcp_xfer_proc_free(&rcv);
 	dwcp_xfer_pair_stop(&pair);
 	dwcp_xfer_guard_release(&mnt_guard);
-	if (dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd))
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
-	dir[0] = '\0';
+	dwcp_xfer_rmdir(dir);
 }
 
 static void setup_pair_cfg(const struct dwcp_xfer_pair_cfg *c)

@@ -38,17 +38,10 @@ static char dir[64];
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	dwcp_xfer_proc_free(&snd);
 	dwcp_xfer_proc_free(&rcv);
 	dwcp_xfer_pair_stop(&pair);
-	if (dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd))
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
-	dir[0] = '\0';
+	dwcp_xfer_rmdir(dir);
 }
 
 static void setup(const char *tag, char src[128], char out[128])

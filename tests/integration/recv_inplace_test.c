@@ -45,17 +45,10 @@ static const char *const inplace[] = { "--inplace", NULL };
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	dwcp_xfer_proc_free(&snd);
 	dwcp_xfer_proc_free(&rcv);
 	dwcp_xfer_pair_stop(&pair);
-	if (dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd))
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
-	dir[0] = '\0';
+	dwcp_xfer_rmdir(dir);
 }
 
 /* Two nodes, built-in delta defaults; @p src and @p out in the test's dir. */

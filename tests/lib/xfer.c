@@ -903,3 +903,15 @@ out:
 	free(bb);
 	return rc;
 }
+
+void dwcp_xfer_rmdir(char *dir)
+{
+	char cmd[160];
+
+	if (!dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", dir);
+	dir[0] = '\0';
+}

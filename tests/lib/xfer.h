@@ -124,6 +124,12 @@ cJSON *dwcp_xfer_json(const char *text);
 /** Number @p field of the first JSON object in @p text; -1 when absent. */
 double dwcp_xfer_json_num(const char *text, const char *field);
 
+/**
+ * Remove the test directory @p dir (rm -rf) and make it "" (so teardown
+ * may call this again); a failure is printed, not fatal. "" does nothing.
+ */
+void dwcp_xfer_rmdir(char *dir);
+
 /* ---- ports, keys, shell ---- */
 
 /**
