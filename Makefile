@@ -113,6 +113,8 @@ $(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o
 $(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o
 $(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o
 $(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o
+$(BUILD)/tests/unit/cli/send_moves_test: $(BUILD)/obj/cli/send_moves.o
+$(BUILD)/tests/unit/cli/send_moves_test: LDFLAGS += $(BUILD)/obj/cli/send_moves.o
 $(BUILD)/tests/unit/cli/recv_inplace_test: $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o
 $(BUILD)/tests/unit/cli/recv_inplace_test: LDFLAGS += $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o
 
