@@ -156,12 +156,13 @@ static void base_page(uint8_t *d, uint32_t len, unsigned i)
 		d[j] = material[(j + 7u * i) % (sizeof(material) - 1)];
 }
 
-/* @p edit: 0 zeros, 1 same as base, 2 a few bytes changed, 3 new bytes */
+/* @p edit: 0 zeros, 1 same as base, 2 a few bytes changed, 3 new bytes;
+ * @p kept: kept and moved pages (versions 2 and 3), or NULL */
 static void gen_hde_one(const struct dwcp_hde_codec *x, const char *name, uint32_t len,
-			const unsigned *edit)
+			const unsigned *edit, const struct dwcp_hde_kept *kept)
 {
 	static uint8_t data[DWCP_HDE_MAX_DATA], basebuf[DWCP_HDE_MAX_DATA];
-	static uint8_t seed[16 + DWCP_HDE_BOUND(DWCP_HDE_MAX_DATA) + sizeof(material)];
+	static uint8_t seed[16 + DWCP_HDE_BOUND_KEPT(DWCP_HDE_MAX_DATA) + sizeof(material)];
 	struct dwcp_hde_base bases[DWCP_HDE_MAX_PAGES];
 	struct dwcp_hde_summary sum;
 	ssize_t n;
@@ -180,7 +181,7 @@ static void gen_hde_one(const struct dwcp_hde_codec *x, const char *name, uint32
 		for (uint32_t j = 0; edit[i] == 3 && j < pl; j++)
 			d[j] = (uint8_t)(j * 131 + i);
 	}
-	n = dwcp_hde_encode(x, data, len, bases, seed + 14, DWCP_HDE_BOUND(len), &sum);
+	n = dwcp_hde_encode_kept(x, data, len, bases, kept, seed + 14, DWCP_HDE_BOUND_KEPT(len), &sum);
 	FUZZ_ASSERT(n > 0, "encode %s: %zd", name, n);
 	seed[0] = 1 | 2 | 4;                    /* header's base_hash, bases, record hashes */
 	le(seed + 1, len, 3);
@@ -197,11 +198,16 @@ static void gen_hde(void)
 
 	dwcp_cpu_detect(&cpu);
 	dwcp_hde_codec_init(&x, &cpu);
-	gen_hde_one(&x, "empty", 0, (const unsigned[]){ 0 });
-	gen_hde_one(&x, "zero-same", 2 * DWCP_HDE_PAGE, (const unsigned[]){ 0, 1 });
-	gen_hde_one(&x, "xor-short-last", DWCP_HDE_PAGE + 1000, (const unsigned[]){ 2, 2 });
-	gen_hde_one(&x, "raw-xor-same", 3 * DWCP_HDE_PAGE - 5, (const unsigned[]){ 3, 2, 1 });
-	gen_hde_one(&x, "tiny-raw", 5, (const unsigned[]){ 3 });
+	gen_hde_one(&x, "empty", 0, (const unsigned[]){ 0 }, NULL);
+	gen_hde_one(&x, "zero-same", 2 * DWCP_HDE_PAGE, (const unsigned[]){ 0, 1 }, NULL);
+	gen_hde_one(&x, "xor-short-last", DWCP_HDE_PAGE + 1000, (const unsigned[]){ 2, 2 }, NULL);
+	gen_hde_one(&x, "raw-xor-same", 3 * DWCP_HDE_PAGE - 5, (const unsigned[]){ 3, 2, 1 }, NULL);
+	gen_hde_one(&x, "tiny-raw", 5, (const unsigned[]){ 3 }, NULL);
+	gen_hde_one(&x, "kept", 3 * DWCP_HDE_PAGE, (const unsigned[]){ 3, 2, 0 },
+		    &(struct dwcp_hde_kept){ .mask = 1, .digest = 0x1234 });
+	gen_hde_one(&x, "moved-kept", 4 * DWCP_HDE_PAGE + 100, (const unsigned[]){ 3, 3, 2, 1, 3 },
+		    &(struct dwcp_hde_kept){ .mask = 2, .digest = 0x1234, .moved = 9,
+					     .src = { [0] = 39, [3] = 1ull << 63 | 4096 } });
 }
 
 /* ---- config: text ---- */
