@@ -61,7 +61,11 @@
 #define DWCP_FRAME_VERSION        2u   /* 2: HELLO with nonce, AUTH, ACK with MAC */
 #define DWCP_FRAME_HDR_LEN        16u
 #define DWCP_FRAME_HCRC_LEN       12u          /* header bytes the hcrc covers */
-#define DWCP_FRAME_PROTO_VERSION  2u           /* AMST protocol, in HELLO */
+/* AMST protocol, in HELLO: what the chunks inside may be. A peer of
+ * another version is refused at HELLO, with a message naming both, rather
+ * than later chunk by chunk. 3: chunks up to 256 KiB of data, HDE version
+ * 3 (MOVED pages, chunk flag MOVED). */
+#define DWCP_FRAME_PROTO_VERSION  3u
 #define DWCP_FRAME_NAME_MAX       32u          /* instance name, NUL included */
 #define DWCP_FRAME_SESSION_LEN    16u
 #define DWCP_FRAME_NONCE_LEN      16u
