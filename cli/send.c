@@ -94,6 +94,8 @@ struct sender {
 	struct stat st0;           /* the file as opened */
 	struct send_index index;   /* previous and new page index (cli/send_index.h) */
 	struct send_moves *moves;  /* pages found at other offsets (cli/send_moves.h); NULL: none */
+	uint8_t *kept_n, *moved_n; /* per chunk: its pages kept and moved as last sent (a redo
+	                            * the receiver refused them for sends them, and says so) */
 	struct xfer_summary sum;
 };
 
@@ -259,24 +261,25 @@ static uint64_t nonzero_pages(const uint8_t *data, uint32_t len, uint64_t among)
  * trailer (ipc/chunk.h) that svc-mem's DELTA turns into KEPT and MOVED
  * records. Only where DELTA runs (never in a raw redo, nor with --no-delta
  * or [stream] delta = false); a chunk with no such page goes as before.
- * @return the moved pages (0 when none or the chunk is not marked). */
-static uint64_t mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask,
-			  const uint8_t (*ph)[DWCP_DIGEST_PAGE_HASH])
+ * Its kept and moved pages are counted per chunk (kept_n, moved_n). */
+static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask,
+		      const uint8_t (*ph)[DWCP_DIGEST_PAGE_HASH])
 {
 	struct dwcp_hde_kept k = { .mask = mask, .digest = send_index_old_digest(&s->index) };
 
 	if (raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
 	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)
-		return 0;
+		return;
 	if (s->moves && s->index.keep)
 		k.moved = send_moves_find(s->moves, dwcp_chunk_body(ch), ch->orig_len, ch->offset,
 					  nonzero_pages(dwcp_chunk_body(ch), ch->orig_len, ~mask), ph, k.src);
 	if (!(k.mask | k.moved))
-		return 0;
+		return;
 	dwcp_hde_kept_put(dwcp_chunk_body(ch) + ch->orig_len, &k);
+	s->kept_n[ch->seq] = (uint8_t)__builtin_popcountll(k.mask);
+	s->moved_n[ch->seq] = (uint8_t)__builtin_popcountll(k.moved);
 	ch->flags |= DWCP_CHUNK_F_KEPT | (k.moved ? DWCP_CHUNK_F_MOVED : 0);
 	ch->body_len = ch->inner_len = ch->orig_len + (uint32_t)dwcp_hde_kept_len(&k);
-	return k.moved;
 }
 
 /* Read chunk @p seq into a fresh buffer.
@@ -310,6 +313,7 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uin
 	}
 	dwcp_chunk_init(ch, s->id, seq, off, len);
 	ch->xfer = s->xfer;
+	s->kept_n[seq] = s->moved_n[seq] = 0;   /* until mark_kept says otherwise */
 	if (seq == s->digest_next) {
 		/* First reads come in order; a raw redo re-reads what was taken
 		 * and keeps nothing. */
@@ -326,8 +330,7 @@ static int fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uin
 			s->digest_final = dwcp_digest_final(&s->digest);
 		mask = send_index_pages(&s->index, off, dwcp_chunk_body(ch), len, np,
 					(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
-		s->sum.moved_pages += (unsigned)__builtin_popcountll(
-			mark_kept(s, ch, raw, mask, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph));
+		mark_kept(s, ch, raw, mask, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
 		send_moves_note(s->moves, off / DWCP_DIGEST_PAGE, np, mask,
 				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
 	} else if (nobase && !raw && len <= DWCP_HDE_MAX_DATA) {
@@ -756,6 +759,8 @@ int dwcp_cli_send(int argc, char **argv)
 	s->unkept_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	s->nobase_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
 	s->raw_map = calloc((s->n_chunks + 63) / 64, sizeof(uint64_t));
+	s->kept_n = calloc(s->n_chunks, 1);
+	s->moved_n = calloc(s->n_chunks, 1);
 	send_index_open(&s->index, &s->c.at.shm.node->conf, s->o.instance, s->o.stream, addr,
 			!s->o.no_delta && s->c.at.shm.node->conf.delta, s->o.json);
 	if (s->index.keep)
@@ -763,7 +768,8 @@ int dwcp_cli_send(int argc, char **argv)
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
 				    s->c.at.shm.node->conf.codec, s->n_chunks,
 				    s->index.keep && send_index_old_digest(&s->index) != 0);
-	if (!s->acked_map || !s->unkept_map || !s->nobase_map || !s->raw_map || !s->codec) {
+	if (!s->acked_map || !s->unkept_map || !s->nobase_map || !s->raw_map || !s->kept_n ||
+	    !s->moved_n || !s->codec) {
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out_client;
 	}
@@ -773,7 +779,12 @@ int dwcp_cli_send(int argc, char **argv)
 	if (rc == 0) {
 		/* Every chunk acknowledged: the receiver holds this version. */
 		send_index_commit(&s->index, s->size, s->digest_final, s->o.json);
-		s->sum.kept_pages = s->index.kept_pages;
+		/* What did not travel in the end: a chunk redone whole counts
+		 * as sent. */
+		for (uint64_t i = 0; i < s->n_chunks; i++) {
+			s->sum.kept_pages += s->kept_n[i];
+			s->sum.moved_pages += s->moved_n[i];
+		}
 		s->sum.bytes = s->size;
 		s->sum.chunks = s->n_chunks;
 		send_auto_summary(s->codec, &s->sum);
@@ -789,6 +800,8 @@ out:
 	free(s->unkept_map);
 	free(s->nobase_map);
 	free(s->raw_map);
+	free(s->kept_n);
+	free(s->moved_n);
 	send_moves_destroy(s->moves);
 	send_index_close(&s->index);
 	send_auto_destroy(s->codec);

@@ -230,6 +230,9 @@ Test(delta_any_size, index_of_another_version_is_refused_by_digest, .fini = tear
 	fprintf(stderr, "delta_any_size: another version's index: %.0f kept chunks refused, %.0f pages kept\n",
 		f.recv_rejected, f.kept);
 	cr_expect_gt(f.recv_rejected, 0, "the receiver refused no kept chunk: %s", rcv.out);
+	/* Every kept page was refused and sent again: the summary must not
+	 * claim that any stayed home. */
+	cr_expect_eq(f.kept, 0, "the sender reports %.0f pages kept that travelled: %s", f.kept, snd.out);
 }
 
 /* An image the built-in cache holds (32 MiB < 64 MiB): unchanged pages are
