@@ -1,0 +1,181 @@
+/* `dwcp send`: reading a chunk and giving it its program (send_pvt.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/timeutil.h"
+#include "ipc/chunk.h"
+#include "ipc/chunk_ops.h"
+#include "ipc/hde.h"
+#include "ipc/route.h"
+#include "send_pvt.h"
+
+/* The program of chunk @p seq (its data read into @p ch); @p raw leaves out the delta step. */
+static unsigned make_prog(const struct sender *s, bool raw, uint64_t seq, struct dwcp_chunk_hdr *ch,
+			  uint16_t *prog)
+{
+	const struct dwcp_shm *shm = &s->c.at.shm;
+	const struct dwcp_node_conf *nc = &shm->node->conf;
+	bool hde = !raw && !s->o.no_delta && nc->delta;
+	unsigned codec = send_auto_codec(s->codec, seq, dwcp_chunk_body(ch), ch->orig_len, hde,
+					 hde && (ch->flags & DWCP_CHUNK_F_KEPT));
+	unsigned n = 0;
+
+	if (hde)
+		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_MEM, DWCP_OP_DELTA);
+	if (codec == DWCP_CFG_CODEC_ZSTD)
+		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_ZSTD), DWCP_OP_ZSTD);
+	else if (codec == DWCP_CFG_CODEC_LZ4)
+		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_LZ4), DWCP_OP_LZ4);
+	if (s->seal)
+		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_SEAL), DWCP_OP_SEAL);
+	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM);
+	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
+	return n;
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether the file is no longer the one opened (checked after each read,
+ * so a chunk read from a changed file never leaves). Timestamps have the
+ * file system's granularity: a change within the same tick as the open
+ * that keeps the size is beyond what stat can see. */
+static bool file_changed(const struct sender *s)
+{
+	struct stat st;
+
+	if (fstat(s->fd, &st))
+		return true;
+	return st.st_size != s->st0.st_size || st.st_ino != s->st0.st_ino ||
+	       st.st_dev != s->st0.st_dev || !same_time(&st.st_mtim, &s->st0.st_mtim) ||
+	       !same_time(&st.st_ctim, &s->st0.st_ctim);
+}
+
+/* The pages of @p among, of @p len bytes at @p data, that are not all zeros. */
+static uint64_t nonzero_pages(const uint8_t *data, uint32_t len, uint64_t among)
+{
+	uint64_t m = 0;
+
+	for (unsigned i = 0; i * DWCP_HDE_PAGE < len && i < 64; i++) {
+		if (!(among >> i & 1))
+			continue;
+		const uint8_t *p = data + (size_t)i * DWCP_HDE_PAGE;
+		uint32_t n = len - i * DWCP_HDE_PAGE < DWCP_HDE_PAGE ? len - i * DWCP_HDE_PAGE : DWCP_HDE_PAGE;
+
+		/* A page is zero when its first byte is and it equals itself
+		 * shifted by one byte. */
+		if (p[0] || memcmp(p, p + 1, n - 1))
+			m |= 1ull << i;
+	}
+	return m;
+}
+
+/* Pages of @p ch found unchanged in the page index (@p mask) do not
+ * travel, nor do pages found at other offsets of the previous version
+ * (send_moves_find): the chunk says KEPT (and MOVED) and carries the
+ * trailer (ipc/chunk.h) that svc-mem's DELTA turns into KEPT and MOVED
+ * records. Only where DELTA runs (never in a raw redo, nor with --no-delta
+ * or [stream] delta = false); a chunk with no such page goes as before.
+ * Its kept and moved pages are counted per chunk (kept_n, moved_n). */
+static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask,
+		      const uint8_t (*ph)[DWCP_DIGEST_PAGE_HASH])
+{
+	struct dwcp_hde_kept k = { .mask = mask, .digest = send_index_old_digest(&s->index) };
+
+	if (raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
+	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)
+		return;
+	if (s->moves && s->index.keep)
+		k.moved = send_moves_find(s->moves, dwcp_chunk_body(ch), ch->orig_len, ch->offset,
+					  nonzero_pages(dwcp_chunk_body(ch), ch->orig_len, ~mask), ph, k.src);
+	if (!(k.mask | k.moved))
+		return;
+	dwcp_hde_kept_put(dwcp_chunk_body(ch) + ch->orig_len, &k);
+	s->kept_n[ch->seq] = (uint8_t)__builtin_popcountll(k.mask);
+	s->moved_n[ch->seq] = (uint8_t)__builtin_popcountll(k.moved);
+	ch->flags |= DWCP_CHUNK_F_KEPT | (k.moved ? DWCP_CHUNK_F_MOVED : 0);
+	ch->body_len = ch->inner_len = ch->orig_len + (uint32_t)dwcp_hde_kept_len(&k);
+}
+
+int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint32_t *out)
+{
+	uint64_t off = seq * s->chunk_size;
+	uint32_t len = off >= s->size ? 0 :
+		       (uint32_t)(s->size - off < s->chunk_size ? s->size - off : s->chunk_size);
+	uint16_t prog[DWCP_PROG_MAX];
+	struct dwcp_chunk_hdr *ch;
+	struct dwcp_buf_hdr *h;
+	uint32_t idx;
+	size_t got = 0;
+
+	if (dwcp_client_alloc(&s->c, &idx, 1) != 1)
+		return -EAGAIN;
+	ch = dwcp_client_data(&s->c, idx);
+	while (got < len) {
+		ssize_t r = pread(s->fd, dwcp_chunk_body(ch) + got, len - got, (off_t)(off + got));
+
+		if (r <= 0) {
+			dwcp_client_free(&s->c, idx);
+			return r < 0 ? -errno : -EIO;
+		}
+		got += (size_t)r;
+	}
+	if (file_changed(s)) {
+		dwcp_client_free(&s->c, idx);
+		return -ESTALE;
+	}
+	dwcp_chunk_init(ch, s->id, seq, off, len);
+	ch->xfer = s->xfer;
+	s->kept_n[seq] = s->moved_n[seq] = 0;   /* until mark_kept says otherwise */
+	if (seq == s->digest_next) {
+		/* First reads come in order; a raw redo re-reads what was taken
+		 * and keeps nothing. */
+		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
+		const unsigned np = (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE;
+		uint64_t mask;
+
+		if (np > DWCP_HDE_MAX_PAGES) {   /* chunk_size is at most 256 KiB */
+			dwcp_client_free(&s->c, idx);
+			return -EINVAL;
+		}
+		dwcp_digest_update_pages(&s->digest, dwcp_chunk_body(ch), len, ph);
+		if (++s->digest_next == s->n_chunks)
+			s->digest_final = dwcp_digest_final(&s->digest);
+		mask = send_index_pages(&s->index, off, dwcp_chunk_body(ch), len, np,
+					(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
+		mark_kept(s, ch, raw, mask, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
+		send_moves_note(s->moves, off / DWCP_DIGEST_PAGE, np, mask,
+				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
+	} else if (nobase && !raw && len <= DWCP_HDE_MAX_DATA) {
+		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
+
+		dwcp_digest_page_hashes(dwcp_chunk_body(ch), len, ph);
+		mark_kept(s, ch, false,
+			  send_index_kept(&s->index, off, (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE,
+					  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph),
+			  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
+	}
+	if (nobase && !raw)
+		ch->flags |= DWCP_CHUNK_F_NOBASE;
+	if (seq + 1 == s->n_chunks) {
+		ch->flags |= DWCP_CHUNK_F_LAST;
+		ch->digest = s->digest_final;
+	}
+	h = dwcp_client_hdr(&s->c, idx);
+	dwcp_client_set_prog(&s->c, idx, prog, make_prog(s, raw, seq, ch, prog));
+	dwcp_chunk_route(&s->c.at.shm, h);   /* the first engine may be down right now */
+	h->stream = s->id;
+	h->seq = seq;
+	h->len = DWCP_CHUNK_HDR_LEN + ch->body_len;
+	h->result = 0;
+	h->wire_len = 0;
+	h->t_submit_ns = dwcp_now_ns();
+	*out = idx;
+	return 0;
+}

@@ -1,0 +1,81 @@
+/* `dwcp send`'s state, shared by its files: cli/send.c (options, the
+ * pipeline loop, acknowledgements and redos) and cli/send_chunk.c (reading
+ * a chunk and giving it its program: kept and moved pages, codec).
+ *
+ * Concurrency: one thread (the send's).
+ */
+#ifndef DWCP_CLI_SEND_PVT_H
+#define DWCP_CLI_SEND_PVT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "common/digest.h"
+#include "ipc/client.h"
+#include "codec_auto.h"
+#include "send_index.h"
+#include "send_moves.h"
+#include "xfer.h"
+
+#define PROG "dwcp send"
+#define BATCH 32u
+
+struct send_opts {
+	const char *instance, *run_dir, *stream, *file, *to;
+	bool json, no_progress, no_delta;
+	int codec;                 /* -1 = the node's [stream] codec (enum dwcp_cfg_codec) */
+	unsigned window;           /* 0 = the node's */
+	unsigned timeout_s;
+};
+
+struct sender {
+	struct send_opts o;
+	struct dwcp_client c;
+	int fd;
+	uint64_t size, n_chunks, next_seq, acked, acked_bytes;
+	uint32_t chunk_size, xfer, window;
+	uint64_t id;
+	int ent;
+	bool seal;
+	uint16_t prog[DWCP_PROG_MAX];
+	unsigned prog_len;
+	unsigned n_redo;
+	uint64_t redo_seq[4096];   /* chunks to send again (the receiver lacked a base) */
+	uint64_t *unkept_map;      /* bit per chunk: its redo is a kept chunk's: it goes with
+	                            * DELTA still (its cache bases may be there), only a
+	                            * second refusal goes raw */
+	uint64_t *nobase_map;      /* bit per chunk: refused once for a missing delta base
+	                            * (EBASE): its redos go through DELTA without cache
+	                            * bases, so its kept pages stay kept and only its
+	                            * changed pages travel, whole */
+	uint64_t *raw_map;         /* bit per chunk: refused so again: its redo goes raw */
+	uint32_t unsent[BATCH];    /* filled but not yet accepted by the first link */
+	unsigned n_unsent;
+	uint64_t inflight;
+	uint64_t *acked_map;       /* bit per chunk: acknowledged. A step that writes a new
+	                            * buffer can, when its service is killed at the wrong
+	                            * instant, leave two copies of a chunk in the pipeline
+	                            * (docs/architecture.md); only the first answer counts */
+	uint64_t last_progress_ns;
+	struct send_auto *codec;   /* the codec of each chunk (cli/codec_auto.h) */
+	struct dwcp_digest digest; /* of the data read, in order (common/digest.h) */
+	uint64_t digest_next;      /* the chunk the digest takes next */
+	uint64_t digest_final;     /* once the last chunk was read; the LAST chunk carries it */
+	struct stat st0;           /* the file as opened */
+	struct send_index index;   /* previous and new page index (cli/send_index.h) */
+	struct send_moves *moves;  /* pages found at other offsets (cli/send_moves.h); NULL: none */
+	uint8_t *kept_n, *moved_n; /* per chunk: its pages kept and moved as last sent (a redo
+	                            * the receiver refused them for sends them, and says so) */
+	struct xfer_summary sum;
+};
+
+/**
+ * Read chunk @p seq into a fresh buffer and give it its program; @p raw:
+ * without the delta step (a second refusal for a missing base);
+ * @p nobase: with it, but without delta-cache bases.
+ * @return 0, -EAGAIN (no buffer), -ESTALE (the file changed) or -EIO.
+ */
+int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint32_t *out);
+
+#endif
