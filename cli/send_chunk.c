@@ -76,6 +76,18 @@ static uint64_t nonzero_pages(const uint8_t *data, uint32_t len, uint64_t among)
 	return m;
 }
 
+/* The file's 4096 bytes at @p off, zeros past its end, into @p p (a page
+ * beside a chunk, for send_moves_find). @return false when unreadable. */
+static bool read_around(const struct sender *s, uint8_t *p, uint64_t off)
+{
+	ssize_t r = pread(s->fd, p, DWCP_HDE_PAGE, (off_t)off);
+
+	if (r < 0)
+		return false;
+	memset(p + r, 0, DWCP_HDE_PAGE - (size_t)r);
+	return true;
+}
+
 /* Pages of @p ch found unchanged in the page index (@p mask) do not
  * travel, nor do pages found at other offsets of the previous version
  * (send_moves_find): the chunk says KEPT (and MOVED) and carries the
@@ -91,9 +103,18 @@ static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uin
 	if (raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
 	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)
 		return;
-	if (s->moves && s->index.keep)
+	if (s->moves && s->index.keep) {
+		const uint64_t cand = nonzero_pages(dwcp_chunk_body(ch), ch->orig_len, ~mask);
+		const unsigned last = (ch->orig_len + DWCP_HDE_PAGE - 1) / DWCP_HDE_PAGE - 1;
+		uint8_t before[DWCP_HDE_PAGE], after[DWCP_HDE_PAGE];
+		bool b = cand & 1 && ch->offset >= DWCP_HDE_PAGE &&
+			 read_around(s, before, ch->offset - DWCP_HDE_PAGE);
+		bool a = cand >> last & 1 && ch->offset + ch->orig_len < s->size &&
+			 read_around(s, after, ch->offset + ch->orig_len);
+
 		k.moved = send_moves_find(s->moves, dwcp_chunk_body(ch), ch->orig_len, ch->offset,
-					  nonzero_pages(dwcp_chunk_body(ch), ch->orig_len, ~mask), ph, k.src);
+					  b ? before : NULL, a ? after : NULL, cand, ph, k.src);
+	}
 	if (!(k.mask | k.moved))
 		return;
 	dwcp_hde_kept_put(dwcp_chunk_body(ch) + ch->orig_len, &k);

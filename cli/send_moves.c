@@ -42,6 +42,7 @@ struct send_moves {
 		uint64_t page1;         /* page + 1; 0: empty */
 	} *seen;
 	uint32_t seen_mask, seen_n;
+	uint8_t *scratch;               /* a chunk and the pages either side (66 pages) */
 };
 
 struct send_moves *send_moves_create(const struct dwcp_fpindex *old, uint64_t new_size)
@@ -79,6 +80,7 @@ void send_moves_destroy(struct send_moves *m)
 		return;
 	free(m->tab);
 	free(m->seen);
+	free(m->scratch);
 	free(m->kept);
 	free(m);
 }
@@ -221,22 +223,28 @@ static bool source_intact(const struct send_moves *m, uint64_t q, uint64_t first
 }
 
 struct scan {
-	const uint8_t *data;
-	uint32_t len;
+	const uint8_t *data;            /* [page before] chunk [page after] */
+	uint32_t c0;                    /* where the chunk starts in data: 0 or 4096 */
+	uint32_t tot;                   /* bytes at data */
+	unsigned n_pages;               /* whole pages of the chunk */
 	uint64_t first;                 /* the chunk's first page */
 	uint64_t candidates, moved;
 	uint64_t *src;
 	unsigned misses;
 };
 
-/* Old pages q, q + 1, ..., q + n - 1 are at chunk offsets o, o + 4096, ...:
- * every candidate page wholly inside moved, where its source is intact. */
+/* Old pages q, q + 1, ..., q + n - 1 are at offsets o, o + 4096, ... of
+ * sc->data: every candidate page wholly inside moved, where its source is
+ * intact. */
 static void take_run(const struct send_moves *m, struct scan *sc, uint32_t o, uint64_t q,
 		     uint32_t n)
 {
-	for (uint32_t k = (o + PAGE - 1) / PAGE; (k + 1) * PAGE <= o + n * PAGE; k++) {
-		uint64_t src = q * PAGE + (k * PAGE - o);
+	for (unsigned k = 0; k < sc->n_pages; k++) {
+		const uint32_t at = sc->c0 + k * PAGE;
+		uint64_t src = q * PAGE + (at - o);
 
+		if (at < o || at + PAGE > o + n * PAGE)
+			continue;
 		if (!(sc->candidates >> k & 1) || !source_intact(m, src / PAGE, sc->first) ||
 		    !source_intact(m, (src + PAGE - 1) / PAGE, sc->first))
 			continue;
@@ -245,7 +253,7 @@ static void take_run(const struct send_moves *m, struct scan *sc, uint32_t o, ui
 	}
 }
 
-/* Roll the weak checksum over window starts [lo, hi] (hi + 4096 <= len). */
+/* Roll the weak checksum over window starts [lo, hi] (hi + 4096 <= tot). */
 static void scan_range(struct send_moves *m, struct scan *sc, uint32_t lo, uint32_t hi)
 {
 	struct dwcp_weaksum s;
@@ -266,7 +274,7 @@ static void scan_range(struct send_moves *m, struct scan *sc, uint32_t lo, uint3
 				uint32_t n = 1;
 
 				/* The run goes on while the next old page follows. */
-				while (o + (n + 1) * PAGE <= sc->len &&
+				while (o + (n + 1) * PAGE <= sc->tot &&
 				       is_old_page(m, sc->data + o + n * PAGE, (uint64_t)q + n))
 					n++;
 				take_run(m, sc, o, (uint64_t)q, n);
@@ -305,12 +313,35 @@ static uint64_t find_seen(struct send_moves *m, struct scan *sc,
 	return got;
 }
 
-uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len, uint64_t offset,
-			 uint64_t candidates, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH],
-			 uint64_t src[64])
+/* The chunk with the pages either side of it, where given, in one buffer:
+ * a run of moved content crossing a chunk boundary then moves the pages at
+ * the chunk's edges too. */
+static void frame_chunk(struct send_moves *m, struct scan *sc, const uint8_t *data, uint32_t len,
+			const uint8_t *before, const uint8_t *after)
 {
-	struct scan sc = { .data = data, .len = len, .first = offset / PAGE, .src = src };
-	unsigned n_pages = len / PAGE;
+	sc->data = data;
+	sc->c0 = 0;
+	sc->tot = len;
+	if ((!before && !after) || (!m->scratch && !(m->scratch = malloc(66u * PAGE))))
+		return;
+	if (before)
+		memcpy(m->scratch, before, PAGE);
+	sc->c0 = before ? PAGE : 0;
+	memcpy(m->scratch + sc->c0, data, len);
+	sc->tot = sc->c0 + len;
+	if (after) {
+		memcpy(m->scratch + sc->tot, after, PAGE);
+		sc->tot += PAGE;
+	}
+	sc->data = m->scratch;
+}
+
+uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len, uint64_t offset,
+			 const uint8_t *before, const uint8_t *after, uint64_t candidates,
+			 const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH], uint64_t src[64])
+{
+	struct scan sc = { .first = offset / PAGE, .src = src };
+	unsigned n_pages = len / PAGE > 64 ? 64 : len / PAGE;
 	uint64_t again;
 
 	if (n_pages < 64)
@@ -331,6 +362,10 @@ uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len
 			  ++m->skips % BACKOFF_SHARE))
 		return again;
 	sc.candidates = candidates;
+	sc.n_pages = n_pages;
+	if (len % PAGE)
+		after = NULL;   /* the file's last chunk: nothing after it */
+	frame_chunk(m, &sc, data, n_pages * PAGE, before, after);
 	for (unsigned i = 0; i < n_pages;) {
 		unsigned j = i;
 		uint32_t lo, hi;
@@ -342,9 +377,10 @@ uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len
 		while (j + 1 < n_pages && candidates >> (j + 1) & 1)
 			j++;
 		/* Page i can be inside a run whose first window starts in
-		 * page i - 1; page j inside one starting at most at page j. */
-		lo = i ? i * PAGE - PAGE + 1 : 0;
-		hi = j * PAGE;
+		 * the page before it; page j inside one starting at most at
+		 * page j. */
+		lo = sc.c0 + i * PAGE >= PAGE ? sc.c0 + i * PAGE - PAGE + 1 : 0;
+		hi = sc.c0 + j * PAGE;
 		scan_range(m, &sc, lo, hi);
 		i = j + 1;
 	}

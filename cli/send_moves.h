@@ -72,13 +72,16 @@ void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t 
  * Search the chunk of @p len bytes at @p data (file offset @p offset,
  * page-aligned, at most 64 pages, page hashes @p hashes) for moved pages
  * among @p candidates (whole pages that are neither kept nor zero).
+ * @p before and @p after: the file's 4096 bytes before and after the
+ * chunk (zero-padded past its end), or NULL; with them, runs that cross
+ * the chunk's edges move its first and last pages too.
  * @return the mask of the moved pages; @p src[i] receives page i's source
  *         (ipc/hde.h: an offset in the previous version, or with
  *         DWCP_HDE_SRC_NEW one of an earlier page of this version).
  */
 uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len, uint64_t offset,
-			 uint64_t candidates, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH],
-			 uint64_t src[64]);
+			 const uint8_t *before, const uint8_t *after, uint64_t candidates,
+			 const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH], uint64_t src[64]);
 
 /** Bytes rolled so far (for the summary and tests). */
 uint64_t send_moves_rolled(const struct send_moves *m);

@@ -123,7 +123,7 @@ Test(send_moves, content_shifted_39_bytes_is_found_at_its_source)
 	memcpy(chunk, "upgraded by send_moves_test, version 2\n", 39);
 	memcpy(chunk + 39, old + 10 * PG, 40 * PG);
 	hashes_of(chunk, CHUNK, h);
-	moved = send_moves_find(m, chunk, CHUNK, 0, (1ull << 41) - 1,
+	moved = send_moves_find(m, chunk, CHUNK, 0, NULL, NULL, (1ull << 41) - 1,
 				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src);
 	cr_log_info("moved %016llx", (unsigned long long)moved);
 	check_sources(chunk, moved, src);
@@ -144,7 +144,7 @@ Test(send_moves, an_aligned_relocation_is_found)
 	dwcp_test_fill_random(chunk, sizeof(chunk), &s);
 	memcpy(chunk + 5 * PG, old + 200 * PG, 3 * PG);
 	hashes_of(chunk, CHUNK, h);
-	moved = send_moves_find(m, chunk, CHUNK, 3 * (uint64_t)CHUNK, ~0ull,
+	moved = send_moves_find(m, chunk, CHUNK, 3 * (uint64_t)CHUNK, NULL, NULL, ~0ull,
 				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src);
 	check_sources(chunk, moved, src);
 	cr_assert_eq(moved, 7ull << 5, "moved %016llx", (unsigned long long)moved);
@@ -177,7 +177,7 @@ Test(send_moves, in_place_rule_uses_only_sources_the_receiver_still_has)
 	memcpy(chunk + 16 * PG, old + 100 * PG, 4 * PG);
 	memcpy(chunk + 24 * PG, old + 150 * PG, 4 * PG);
 	hashes_of(chunk, CHUNK, h);
-	moved = send_moves_find(m, chunk, CHUNK, 2 * (uint64_t)CHUNK, ~0ull,
+	moved = send_moves_find(m, chunk, CHUNK, 2 * (uint64_t)CHUNK, NULL, NULL, ~0ull,
 				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src);
 	check_sources(chunk, moved, src);
 	cr_assert_eq(moved, (0xfull << 8) | (0xfull << 16) | (0xfull << 24), "moved %016llx",
@@ -199,20 +199,20 @@ Test(send_moves, a_page_carried_again_moves_from_the_output_written_before)
 	/* Within one chunk a repeated page is no source (not written yet). */
 	memcpy(c0 + 9 * PG, c0 + 3 * PG, PG);
 	hashes_of(c0, CHUNK, h0);
-	moved = send_moves_find(m, c0, CHUNK, 4 * (uint64_t)CHUNK, ~0ull,
+	moved = send_moves_find(m, c0, CHUNK, 4 * (uint64_t)CHUNK, NULL, NULL, ~0ull,
 				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h0, src);
 	cr_assert_eq(moved, 0, "moved %016llx within its own chunk", (unsigned long long)moved);
 	send_moves_note(m, 4 * 64, 64, 0, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h0);
 	/* The next chunk carries c0's page 7 again at its page 2. */
 	memcpy(c1 + 2 * PG, c0 + 7 * PG, PG);
 	hashes_of(c1, CHUNK, h1);
-	moved = send_moves_find(m, c1, CHUNK, 5 * (uint64_t)CHUNK, ~0ull,
+	moved = send_moves_find(m, c1, CHUNK, 5 * (uint64_t)CHUNK, NULL, NULL, ~0ull,
 				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h1, src);
 	cr_assert_eq(moved, 1ull << 2, "moved %016llx", (unsigned long long)moved);
 	cr_assert_eq(src[2], DWCP_HDE_SRC_NEW | ((4 * 64 + 7) * (uint64_t)PG));
 	/* A redo of an earlier chunk (at pages 192..255) may not take it: it
 	 * is written after that chunk. */
-	moved = send_moves_find(m, c1, CHUNK, 3 * (uint64_t)CHUNK, ~0ull,
+	moved = send_moves_find(m, c1, CHUNK, 3 * (uint64_t)CHUNK, NULL, NULL, ~0ull,
 				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h1, src);
 	cr_assert_eq(moved, 0, "moved %016llx from a page written later", (unsigned long long)moved);
 	send_moves_destroy(m);
@@ -228,13 +228,13 @@ Test(send_moves, unrelated_data_and_non_candidates_move_nothing)
 
 	dwcp_test_fill_random(chunk, sizeof(chunk), &s);
 	hashes_of(chunk, CHUNK, h);
-	cr_assert_eq(send_moves_find(m, chunk, CHUNK, 3 * (uint64_t)CHUNK, ~0ull,
+	cr_assert_eq(send_moves_find(m, chunk, CHUNK, 3 * (uint64_t)CHUNK, NULL, NULL, ~0ull,
 				     (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src), 0);
 	cr_assert_eq(send_moves_rolled(m), 63ull * PG + 1, "every window start of the chunk rolled once");
 	/* Old content, but not among the candidates: left alone. */
 	memcpy(chunk, old, CHUNK);
 	hashes_of(chunk, CHUNK, h);
-	cr_assert_eq(send_moves_find(m, chunk, CHUNK, 3 * (uint64_t)CHUNK, 0,
+	cr_assert_eq(send_moves_find(m, chunk, CHUNK, 3 * (uint64_t)CHUNK, NULL, NULL, 0,
 				     (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src), 0);
 	send_moves_destroy(m);
 }
@@ -245,4 +245,38 @@ Test(send_moves, an_index_without_weak_keys_searches_nothing)
 
 	v1.has_keys = false;
 	cr_assert_null(send_moves_create(&v1, CHUNK));
+}
+
+/* A shifted run crossing a chunk boundary: with the file's page either
+ * side of the chunk, the pages at its edges move too. */
+Test(send_moves, a_run_across_a_chunk_boundary_moves_the_edge_pages_too)
+{
+	static uint8_t img[2 * CHUNK + PG];
+	uint8_t h[64][DWCP_DIGEST_PAGE_HASH];
+	uint64_t src[64] = { 0 }, moved;
+	struct send_moves *m = send_moves_create(&ix, 2 * (uint64_t)CHUNK + PG);
+	const uint8_t *a = img, *b = img + CHUNK;
+
+	memcpy(img + 60 * PG, "upgraded by send_moves_test, version 2\n", 39);
+	memcpy(img + 60 * PG + 39, old + 10 * PG, 10 * PG);   /* old 10..19, to img 70 P + 39 */
+	hashes_of(a, CHUNK, h);
+	moved = send_moves_find(m, a, CHUNK, 0, NULL, NULL, 0xfull << 60,
+				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src);
+	cr_assert_eq(moved, 3ull << 61, "alone: moved %016llx", (unsigned long long)moved);
+	moved = send_moves_find(m, a, CHUNK, 0, NULL, b, 0xfull << 60,
+				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src);
+	cr_assert_eq(moved, 7ull << 61, "with the page after: moved %016llx", (unsigned long long)moved);
+	check_sources(a, moved, src);
+	/* Chunk a read: its pages 0..59 (old pages 10..19 among them) kept,
+	 * so chunk b may take them as sources. */
+	send_moves_note(m, 0, 64, (1ull << 60) - 1, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h);
+	hashes_of(b, CHUNK, h);
+	moved = send_moves_find(m, b, CHUNK, CHUNK, NULL, NULL, 0x7f,
+				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src);
+	cr_assert_eq(moved, 0x3e, "alone: moved %016llx", (unsigned long long)moved);
+	moved = send_moves_find(m, b, CHUNK, CHUNK, b - PG, b + CHUNK, 0x7f,
+				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src);
+	cr_assert_eq(moved, 0x3f, "with the page before: moved %016llx", (unsigned long long)moved);
+	check_sources(b, moved, src);
+	send_moves_destroy(m);
 }
