@@ -16,7 +16,7 @@
 #define BACKOFF_SHARE 16u             /* below 1/16 found: roll 1 chunk in 16 */
 #define MAX_MISSES    256u            /* weak hits the strong hash refuted, per chunk */
 #define SEEN_MIN      (1u << 12)      /* slots of the table of this version's changed pages */
-#define SEEN_MAX      (1u << 22)      /* ... at most: 64 MiB, 2 Mi pages entered */
+#define SEEN_MAX      (1u << 21)      /* ... at most: 48 MiB, 1 Mi pages entered */
 
 struct slot {
 	uint32_t key;
@@ -38,7 +38,7 @@ struct send_moves {
 	 * later (a journal's copy of a metadata block) is a move from the
 	 * receiver's own output. */
 	struct seen {
-		uint64_t h;             /* low half of the XXH3-128 */
+		uint64_t h, h_hi;       /* the XXH3-128 */
 		uint64_t page1;         /* page + 1; 0: empty */
 	} *seen;
 	uint32_t seen_mask, seen_n;
@@ -98,6 +98,14 @@ static uint64_t hash_lo(const uint8_t *h)
 	return v;
 }
 
+static uint64_t hash_hi(const uint8_t *h)
+{
+	uint64_t v;
+
+	memcpy(&v, h + 8, sizeof(v));
+	return v;
+}
+
 static uint32_t seen_slot(const struct send_moves *m, uint64_t h)
 {
 	return (uint32_t)(h >> 17) & m->seen_mask;
@@ -105,7 +113,7 @@ static uint32_t seen_slot(const struct send_moves *m, uint64_t h)
 
 /* Enter @p page under @p h, growing the table to SEEN_MAX slots; beyond
  * half of that, pages are no longer entered (only the saving is lost). */
-static void seen_add(struct send_moves *m, uint64_t h, uint64_t page)
+static void seen_add(struct send_moves *m, uint64_t h, uint64_t h_hi, uint64_t page)
 {
 	uint32_t at;
 
@@ -128,19 +136,19 @@ static void seen_add(struct send_moves *m, uint64_t h, uint64_t page)
 		free(old);
 	}
 	for (at = seen_slot(m, h); m->seen[at].page1; at = (at + 1) & m->seen_mask)
-		if (m->seen[at].h == h)
+		if (m->seen[at].h == h && m->seen[at].h_hi == h_hi)
 			return;   /* the first copy is the source */
-	m->seen[at] = (struct seen){ .h = h, .page1 = page + 1 };
+	m->seen[at] = (struct seen){ .h = h, .h_hi = h_hi, .page1 = page + 1 };
 	m->seen_n++;
 }
 
-/* The first page of this version with hash @p h (its low half), or -1. */
-static int64_t seen_find(const struct send_moves *m, uint64_t h)
+/* The first page of this version with hash (@p h, @p h_hi), or -1. */
+static int64_t seen_find(const struct send_moves *m, uint64_t h, uint64_t h_hi)
 {
 	if (!m->seen)
 		return -1;
 	for (uint32_t at = seen_slot(m, h); m->seen[at].page1; at = (at + 1) & m->seen_mask)
-		if (m->seen[at].h == h)
+		if (m->seen[at].h == h && m->seen[at].h_hi == h_hi)
 			return (int64_t)m->seen[at].page1 - 1;
 	return -1;
 }
@@ -156,7 +164,7 @@ void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t 
 		if (kept >> i & 1)
 			m->kept[(first + i) / 64] |= 1ull << ((first + i) % 64);
 		else if (memcmp(hashes[i], m->zero_hash, DWCP_DIGEST_PAGE_HASH))
-			seen_add(m, hash_lo(hashes[i]), first + i);
+			seen_add(m, hash_lo(hashes[i]), hash_hi(hashes[i]), first + i);
 	}
 }
 
@@ -292,8 +300,8 @@ static void scan_range(struct send_moves *m, struct scan *sc, uint32_t lo, uint3
 }
 
 /* Candidate pages that are again a page an earlier chunk carried: moved
- * from the receiver's output. The hash's low half must match and the
- * page must lie before this chunk (written by the time this one is). */
+ * from the receiver's output. The XXH3-128 must match and the page must
+ * lie before this chunk (written by the time this one is). */
 static uint64_t find_seen(struct send_moves *m, struct scan *sc,
 			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH], unsigned n_pages)
 {
@@ -304,7 +312,7 @@ static uint64_t find_seen(struct send_moves *m, struct scan *sc,
 
 		if (!(sc->candidates >> i & 1))
 			continue;
-		p = seen_find(m, hash_lo(hashes[i]));
+		p = seen_find(m, hash_lo(hashes[i]), hash_hi(hashes[i]));
 		if (p < 0 || (uint64_t)p >= sc->first)
 			continue;
 		got |= 1ull << i;

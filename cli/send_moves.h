@@ -17,8 +17,8 @@
  * A changed page equal to one an earlier chunk of the same send carried
  * (a file-system journal holds copies of the metadata blocks it logs) is
  * moved too, from the receiver's output: found by the page hash the
- * sender computes anyway, in a table of this version's changed pages (16
- * bytes a page, at most 64 MiB).
+ * sender computes anyway, in a table of this version's changed pages (24
+ * bytes a page, at most 48 MiB).
  *
  * The receiver reads a moved page from its previous copy when it writes
  * the chunk. With `dwcp recv --inplace` that copy is the file being
@@ -28,9 +28,10 @@
  * never written). Only such sources are used, so both receive modes work
  * with the same chunks.
  *
- * Cost: the table of the previous version's keys (8 bytes a page, built
- * on the first changed page, at most 2^24 slots: above 32 Mi pages one
- * page in N is entered, and runs are still found from any page in them),
+ * Cost: the table of the previous version's keys (8 bytes a slot, two
+ * slots a page, built on the first changed page, at most 2^24 slots or
+ * 128 MiB: above 8 Mi pages, 32 GiB, one page in N is entered, and a run
+ * is still found from its first entered page on),
  * and about a nanosecond per changed byte rolled. A stream whose changes
  * do not match (after 64 MiB rolled, less than 1/16 found) is rolled only
  * in one chunk out of 16 from then on.
