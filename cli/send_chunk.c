@@ -57,25 +57,6 @@ static bool file_changed(const struct sender *s)
 	       !same_time(&st.st_ctim, &s->st0.st_ctim);
 }
 
-/* The pages of @p among, of @p len bytes at @p data, that are not all zeros. */
-static uint64_t nonzero_pages(const uint8_t *data, uint32_t len, uint64_t among)
-{
-	uint64_t m = 0;
-
-	for (unsigned i = 0; i * DWCP_HDE_PAGE < len && i < 64; i++) {
-		if (!(among >> i & 1))
-			continue;
-		const uint8_t *p = data + (size_t)i * DWCP_HDE_PAGE;
-		uint32_t n = len - i * DWCP_HDE_PAGE < DWCP_HDE_PAGE ? len - i * DWCP_HDE_PAGE : DWCP_HDE_PAGE;
-
-		/* A page is zero when its first byte is and it equals itself
-		 * shifted by one byte. */
-		if (p[0] || memcmp(p, p + 1, n - 1))
-			m |= 1ull << i;
-	}
-	return m;
-}
-
 /* The file's 4096 bytes at @p off, zeros past its end, into @p p (a page
  * beside a chunk, for send_moves_find). @return false when unreadable. */
 static bool read_around(const struct sender *s, uint8_t *p, uint64_t off)
@@ -104,7 +85,7 @@ static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uin
 	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)
 		return;
 	if (s->moves && s->index.keep) {
-		const uint64_t cand = nonzero_pages(dwcp_chunk_body(ch), ch->orig_len, ~mask);
+		const uint64_t cand = send_moves_candidates(s->moves, ch->orig_len, mask, ph);
 		const unsigned last = (ch->orig_len + DWCP_HDE_PAGE - 1) / DWCP_HDE_PAGE - 1;
 		uint8_t before[DWCP_HDE_PAGE], after[DWCP_HDE_PAGE];
 		bool b = cand & 1 && ch->offset >= DWCP_HDE_PAGE &&

@@ -299,6 +299,17 @@ static void scan_range(struct send_moves *m, struct scan *sc, uint32_t lo, uint3
 	}
 }
 
+uint64_t send_moves_candidates(const struct send_moves *m, uint32_t len, uint64_t kept,
+			       const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
+{
+	uint64_t c = 0;
+
+	for (unsigned i = 0; i < 64 && (uint64_t)i * PAGE < len; i++)
+		if (!(kept >> i & 1) && memcmp(hashes[i], m->zero_hash, DWCP_DIGEST_PAGE_HASH))
+			c |= 1ull << i;
+	return c;
+}
+
 /* Candidate pages that are again a page an earlier chunk carried: moved
  * from the receiver's output. The XXH3-128 must match and the page must
  * lie before this chunk (written by the time this one is). */

@@ -70,6 +70,14 @@ void send_moves_note(struct send_moves *m, uint64_t first, unsigned n, uint64_t 
 		     const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
 /**
+ * The pages of a chunk of @p len bytes (page hashes @p hashes) worth a
+ * search: neither in @p kept nor all zeros (told by their hash: HDE sends
+ * zero pages as 1-byte records anyway).
+ */
+uint64_t send_moves_candidates(const struct send_moves *m, uint32_t len, uint64_t kept,
+			       const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
+
+/**
  * Search the chunk of @p len bytes at @p data (file offset @p offset,
  * page-aligned, at most 64 pages, page hashes @p hashes) for moved pages
  * among @p candidates (whole pages that are neither kept nor zero).

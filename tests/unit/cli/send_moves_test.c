@@ -231,6 +231,12 @@ Test(send_moves, unrelated_data_and_non_candidates_move_nothing)
 	cr_assert_eq(send_moves_find(m, chunk, CHUNK, 3 * (uint64_t)CHUNK, NULL, NULL, ~0ull,
 				     (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h, src), 0);
 	cr_assert_eq(send_moves_rolled(m), 63ull * PG + 1, "every window start of the chunk rolled once");
+	/* Candidates: neither kept nor zero (told by the page hash). */
+	memset(chunk + 5 * PG, 0, PG);
+	hashes_of(chunk, CHUNK, h);
+	cr_assert_eq(send_moves_candidates(m, CHUNK, 1ull << 7, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h),
+		     ~0ull & ~(1ull << 5) & ~(1ull << 7));
+	cr_assert_eq(send_moves_candidates(m, 3 * PG, 0, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h), 7);
 	/* Old content, but not among the candidates: left alone. */
 	memcpy(chunk, old, CHUNK);
 	hashes_of(chunk, CHUNK, h);
