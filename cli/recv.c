@@ -333,6 +333,7 @@ static int drain_in_order(struct receiver *r)
 				    (unsigned long long)ch->digest, r->path);
 		}
 		r->written += ch->orig_len;
+		recv_out_written(&r->out, r->written);
 		r->sum.chunks++;
 		dwcp_hist_record(&r->sum.lat, dwcp_now_ns() - h->t_submit_ns);
 		if (last) {

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,94 @@
 #include "recv_out.h"
 
 #define TMP_TRIES 16
+
+/* ---- writeback behind the writer ----------------------------------- */
+
+static void *flush_main(void *arg)
+{
+	struct recv_flush *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		while (!f->stop && f->taken == f->upto)
+			pthread_cond_wait(&f->wake, &f->lock);
+		if (f->stop)
+			break;
+		uint64_t from = f->taken, len = f->upto - f->taken;
+
+		f->taken = f->upto;
+		pthread_mutex_unlock(&f->lock);
+		/* Start writeback only, never wait for it: the commit's fsync
+		 * waits, and reports what failed. */
+		int rc = sync_file_range(f->fd, (off_t)from, (off_t)len, SYNC_FILE_RANGE_WRITE);
+
+		pthread_mutex_lock(&f->lock);
+		if (rc && errno != EINTR) {
+			f->off = true;          /* e.g. a file system without it */
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* Join the thread; the next recv_out_written starts afresh from 0. */
+static void flush_stop(struct recv_out *o)
+{
+	struct recv_flush *f = &o->flush;
+
+	if (f->running) {
+		pthread_mutex_lock(&f->lock);
+		f->stop = true;
+		pthread_cond_signal(&f->wake);
+		pthread_mutex_unlock(&f->lock);
+		pthread_join(f->thread, NULL);
+		pthread_cond_destroy(&f->wake);
+		pthread_mutex_destroy(&f->lock);
+	}
+	*f = (struct recv_flush){ .off = f->off };
+}
+
+static void flush_start(struct recv_out *o)
+{
+	struct recv_flush *f = &o->flush;
+
+	*f = (struct recv_flush){ .fd = o->fd };
+	if (pthread_mutex_init(&f->lock, NULL))
+		goto off;
+	if (pthread_cond_init(&f->wake, NULL)) {
+		pthread_mutex_destroy(&f->lock);
+		goto off;
+	}
+	if (pthread_create(&f->thread, NULL, flush_main, f)) {
+		pthread_cond_destroy(&f->wake);
+		pthread_mutex_destroy(&f->lock);
+		goto off;
+	}
+	f->running = true;
+	return;
+off:
+	f->off = true;
+}
+
+void recv_out_written(struct recv_out *o, uint64_t upto)
+{
+	struct recv_flush *f = &o->flush;
+
+	if (f->off || o->fd < 0 || upto < f->told + RECV_FLUSH_STEP)
+		return;
+	if (!f->running)
+		flush_start(o);
+	if (!f->running)
+		return;
+	f->told = upto;
+	pthread_mutex_lock(&f->lock);
+	f->upto = upto;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- creating, naming and dropping the output --------------------- */
 
 /* A name for the temporary in the directory: ".NAME.dwcp-XXXXXXXXXXXXXXXX",
  * random, so nobody can plant anything there in advance (and O_EXCL /
@@ -146,6 +235,7 @@ int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, siz
 		snprintf(why, why_n, "%s was replaced since the receive checked it", o->path);
 		return -ESTALE;
 	}
+	flush_stop(o);
 	/* The temporary was never written: drop it (unnamed, it just goes). */
 	if (o->named_tmp)
 		unlinkat(o->dirfd, o->tmp, 0);
@@ -159,6 +249,7 @@ int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, siz
 
 int recv_out_rewind(struct recv_out *o)
 {
+	flush_stop(o);
 	if (o->inplace)
 		return 0;
 	if (ftruncate(o->fd, 0) || lseek(o->fd, 0, SEEK_SET) < 0)
@@ -198,6 +289,7 @@ int recv_out_commit(struct recv_out *o, char *why, size_t why_n)
 	int rc = 0;
 
 	umask(mask);
+	flush_stop(o);
 	if (o->inplace) {
 		if (fsync(o->fd))
 			rc = -errno;
@@ -235,6 +327,7 @@ int recv_out_commit(struct recv_out *o, char *why, size_t why_n)
 
 void recv_out_abort(struct recv_out *o)
 {
+	flush_stop(o);
 	if (o->named_tmp && o->dirfd >= 0)
 		unlinkat(o->dirfd, o->tmp, 0);
 	o->named_tmp = false;

@@ -24,15 +24,41 @@
  * existing output itself, opened with O_NOFOLLOW relative to the same
  * directory descriptor, and committing only syncs it.
  *
- * Concurrency: one thread; one struct per output.
+ * Writeback behind the writer: the data is written front to back, and
+ * recv_out_written hands what lies behind the writer to the kernel's
+ * writeback (sync_file_range) in a thread of its own, so that the fsync
+ * at commit waits only for the tail instead of the whole file (measured:
+ * 0.4-0.6 s of a 2 s, 512 MiB receive spent in that fsync with every
+ * other process of both nodes idle), and a large image does not pile up
+ * GiBs of dirty pages on the host first. sync_file_range blocks for a
+ * while when the disk queue is full: that is why it is not the writer's.
+ *
+ * Concurrency: one thread calls these functions; one struct per output.
+ * The flush thread only reads the descriptor, and is joined before it
+ * is closed, replaced or truncated.
  */
 #ifndef DWCP_CLI_RECV_OUT_H
 #define DWCP_CLI_RECV_OUT_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/stat.h>
+
+/* recv_out_written's thread; upto and taken under lock. */
+struct recv_flush {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int fd;
+	uint64_t upto;             /* written so far, front to back */
+	uint64_t taken;            /* of that, handed to writeback */
+	uint64_t told;             /* the writer's: upto at its last wake-up */
+	bool running, stop;
+	bool off;                  /* the file system refused: no more tries */
+};
 
 struct recv_out {
 	int dirfd;                 /* the output's directory; -1 = none */
@@ -42,6 +68,7 @@ struct recv_out {
 	char path[PATH_MAX];       /* as given, for messages */
 	char name[NAME_MAX + 1];   /* the output's name in dirfd */
 	char tmp[NAME_MAX + 1];    /* the temporary name in dirfd while it has one */
+	struct recv_flush flush;
 };
 
 /**
@@ -70,6 +97,18 @@ int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, siz
  * the end truncates). @return 0 or -errno.
  */
 int recv_out_rewind(struct recv_out *o);
+
+/**
+ * The output has been written front to back up to byte @p upto (in
+ * place: every page that travelled below @p upto). Cheap per call: the
+ * flush thread is woken once per RECV_FLUSH_STEP, started at the first.
+ * Failing to start it or to flush costs only the early writeback; the
+ * commit's fsync still reports any I/O error.
+ */
+void recv_out_written(struct recv_out *o, uint64_t upto);
+
+/** Bytes recv_out_written hands over at a time. */
+#define RECV_FLUSH_STEP (16ull << 20)
 
 /**
  * Make the data the output: fsync it, give it its name atomically, fsync

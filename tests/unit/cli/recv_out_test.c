@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,4 +257,109 @@ Test(recv_out, inplace_refuses_another_file_than_the_base)
 	write_all(&o, "new");
 	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
 	expect_text(p, "new");
+}
+
+/* ---- writeback behind the writer ----------------------------------- */
+
+#define BIG_STEP (256u << 10)   /* a chunk's worth, as dwcp recv writes */
+
+static unsigned threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	unsigned k = 0;
+
+	while (d && (e = readdir(d)) != NULL)
+		k += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return k;
+}
+
+/* @p bytes of the pattern @p seed, front to back, telling recv_out each step. */
+static void write_big(struct recv_out *o, uint64_t bytes, unsigned seed)
+{
+	static uint8_t buf[BIG_STEP];
+
+	for (uint64_t at = 0; at < bytes; at += BIG_STEP) {
+		for (size_t i = 0; i < BIG_STEP; i += 8) {
+			uint64_t v = (at + i) * 0x9E3779B97F4A7C15ull ^ seed;
+
+			memcpy(buf + i, &v, 8);
+		}
+		cr_assert_eq(pwrite(o->fd, buf, BIG_STEP, (off_t)at), (ssize_t)BIG_STEP);
+		recv_out_written(o, at + BIG_STEP);
+	}
+}
+
+static void expect_big(const char *p, uint64_t bytes, unsigned seed)
+{
+	static uint8_t buf[BIG_STEP];
+	struct stat st;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+	cr_assert_geq(fd, 0, "%s: %s", p, strerror(errno));
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect_eq((uint64_t)st.st_size, bytes);
+	for (uint64_t at = 0; at < bytes; at += BIG_STEP) {
+		cr_assert_eq(pread(fd, buf, BIG_STEP, (off_t)at), (ssize_t)BIG_STEP);
+		for (size_t i = 0; i < BIG_STEP; i += 8) {
+			uint64_t v = (at + i) * 0x9E3779B97F4A7C15ull ^ seed, got;
+
+			memcpy(&got, buf + i, 8);
+			cr_assert_eq(got, v, "%s: byte %llu", p, (unsigned long long)(at + i));
+		}
+	}
+	close(fd);
+}
+
+/* A receive large enough to start the flush thread, rewound by a newer
+ * transfer while it runs and written again: the output is exactly the
+ * second transfer, and the thread is gone once committed. */
+Test(recv_out, writeback_behind_the_writer_survives_rewind_and_leaves_no_thread)
+{
+	char p[128], why[512];
+	struct recv_out o;
+	unsigned before = threads();
+
+	path(p, sizeof(p), "big");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_big(&o, 3 * RECV_FLUSH_STEP, 1);
+	cr_expect(o.flush.running || o.flush.off, "no flush thread after %llu MiB",
+		  (unsigned long long)(3 * RECV_FLUSH_STEP >> 20));
+	if (o.flush.running)
+		cr_expect_eq(threads(), before + 1);
+	cr_assert_eq(recv_out_rewind(&o), 0);
+	cr_expect_eq(threads(), before, "the flush thread outlived the rewind");
+	write_big(&o, 2 * RECV_FLUSH_STEP + BIG_STEP, 2);
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	cr_expect_eq(threads(), before, "the flush thread outlived the commit");
+	expect_big(p, 2 * RECV_FLUSH_STEP + BIG_STEP, 2);
+}
+
+/* A receive that fails with the flush thread running leaves neither a
+ * file nor a thread; in place, the output holds what was written. */
+Test(recv_out, writeback_stops_with_abort_and_in_place)
+{
+	char p[128], why[512], list[512];
+	struct recv_out o;
+	struct stat st;
+	unsigned before = threads();
+
+	path(p, sizeof(p), "gone");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_big(&o, 2 * RECV_FLUSH_STEP, 3);
+	recv_out_abort(&o);
+	cr_expect_eq(threads(), before, "the flush thread outlived the abort");
+	cr_expect_eq(entries(list, sizeof(list)), 0, "left: %s", list);
+
+	path(p, sizeof(p), "inplace");
+	put(p, "old");
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(recv_out_inplace(&o, &st, why, sizeof(why)), 0, "%s", why);
+	write_big(&o, 2 * RECV_FLUSH_STEP, 4);
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	cr_expect_eq(threads(), before);
+	expect_big(p, 2 * RECV_FLUSH_STEP, 4);
 }
