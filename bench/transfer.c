@@ -298,6 +298,13 @@ static int run_pipeline(struct bench_xfer_ctx *c, uint8_t *img, struct bench_xfe
 
 	if (write_image(c, img) || bench_xfer_prepare(c))
 		return -1;
+	/* The references that need the image file or the bench's disk. */
+	if ((r->disk = bench_xfer_run_disk(c)) < 0)
+		fprintf(stderr, "dwcp bench transfer: output disk reference failed: %s\n", strerror(errno));
+	if ((r->zstd_cli = bench_xfer_run_zstd_cli(c)) == -1.0)
+		fprintf(stderr, "dwcp bench transfer: zstd CLI reference failed\n");
+	if (bench_xfer_stop)
+		return -1;
 	if (c->o->workers)
 		rc = run_scaling(c, r);
 	if (bench_xfer_stop)
@@ -356,6 +363,7 @@ int dwcp_cli_bench_transfer(int argc, char **argv)
 	c.img = img;
 	r->c = &c;
 	r->zstd_bytes = NAN;
+	r->disk = r->zstd_cli = -1.0;
 	if (!o.json) {
 		printf("dwcp bench transfer: %u MiB image (4 KiB pages, 1/3 each zero, text, random), "
 		       "%u KiB chunks,\nHDE + zstd-1 or codec auto + AES-256-GCM + CRC32C, %u connections; "

@@ -46,6 +46,23 @@ static double raw_tcp(const struct bench_xfer_report *r)
 	return r->tcp > 0 ? r->tcp : NAN;
 }
 
+static double out_disk(const struct bench_xfer_report *r)
+{
+	return r->disk > 0 ? r->disk : NAN;
+}
+
+static double zstd_cli(const struct bench_xfer_report *r)
+{
+	return r->zstd_cli > 0 ? r->zstd_cli : NAN;
+}
+
+/* GB/s of input the zstd-1 step alone runs at in the one-thread pipeline. */
+static double zstd_step(const struct bench_xfer_report *r)
+{
+	return r->ip.ok && r->ip.step_share[S_COMPRESS] > 0 ?
+		r->ip.gbs / r->ip.step_share[S_COMPRESS] : NAN;
+}
+
 /* ---- tables --------------------------------------------------------- */
 
 static void cell(double v, int width, int prec)
@@ -112,8 +129,14 @@ static void print_main(const struct bench_xfer_report *r)
 	    r->ip.ok ? (double)r->ip.wire_bytes : NAN, NULL);
 	snprintf(name, sizeof(name), "raw TCP, %u loopback connections", c->o->connections);
 	row(name, raw_tcp(r), r->tcp > 0 ? (double)c->n : NAN, NULL);
+	row("writing the image to the output disk, fsync'd", out_disk(r), NAN, NULL);
+	row("zstd-1 step alone, in the one-thread pipeline", zstd_step(r), NAN, NULL);
+	row(r->zstd_cli == -2.0 ? "zstd -1 -T1 CLI on the image (zstd not installed)" :
+	    "zstd -1 -T1 CLI on the image file", zstd_cli(r), NAN, NULL);
 	ratio_row("ratio dwcp zstd-1 / one thread", zg, one_thread(r));
 	ratio_row("ratio dwcp zstd-1 / raw TCP", zg, raw_tcp(r));
+	ratio_row("ratio dwcp zstd-1 / output disk", zg, out_disk(r));
+	ratio_row("ratio zstd-1 step / zstd CLI", zstd_step(r), zstd_cli(r));
 	ratio_row("ratio dwcp codec auto / one thread", ag, one_thread(r));
 	ratio_row("ratio dwcp codec auto / raw TCP", ag, raw_tcp(r));
 	run_note("zstd-1", &r->main, c->n);
@@ -135,6 +158,9 @@ static void print_main(const struct bench_xfer_report *r)
 		printf("(raw TCP: a sender and a receiver thread per connection; socket buffers asked "
 		       "16 MiB, SO_SNDBUF reads %d MiB: Linux doubles it for its bookkeeping)\n",
 		       r->tcp_buf / (int)MIB);
+	if (r->disk > 0)
+		printf("(output disk: the image written as dwcp recv writes it, zero pages as holes, then "
+		       "fsync, in the bench's directory: no durable delivery beats it)\n");
 	printf("(CPU: %s)\n", cpu_method);
 }
 
@@ -275,6 +301,14 @@ static void add_refs(cJSON *root, const struct bench_xfer_report *r)
 	add_num(tcp, "gbs", raw_tcp(r));
 	add_num(tcp, "connections", r->c->o->connections);
 	add_num(tcp, "sndbuf_bytes", r->tcp_buf);
+	add_num(ip, "zstd1_step_gbs", zstd_step(r));
+	tcp = cJSON_AddObjectToObject(root, "output_disk");
+	cJSON_AddBoolToObject(tcp, "ok", r->disk > 0);
+	add_num(tcp, "gbs", out_disk(r));
+	tcp = cJSON_AddObjectToObject(root, "zstd_cli");
+	cJSON_AddBoolToObject(tcp, "installed", r->zstd_cli != -2.0);
+	cJSON_AddBoolToObject(tcp, "ok", r->zstd_cli > 0);
+	add_num(tcp, "gbs", zstd_cli(r));
 }
 
 static void add_delta(cJSON *root, const struct bench_xfer_report *r)

@@ -95,6 +95,16 @@ struct bench_xfer_run {
 	int identical, ok;
 };
 
+/* ---- the output disk and the zstd CLI (transfer_io.c) ------------- */
+
+/* Median GB/s of RUNS writes of the image as dwcp recv writes it (holes
+ * for zero pages), each fsync'd, in the bench's directory; < 0: failed. */
+double bench_xfer_run_disk(const struct bench_xfer_ctx *c);
+
+/* Median GB/s (wall) of RUNS `zstd -1 -T1` of the image file written in
+ * the bench's directory; -2: no zstd on PATH, -1: it failed. */
+double bench_xfer_run_zstd_cli(const struct bench_xfer_ctx *c);
+
 /* ---- CPU time (transfer_cpu.c) ------------------------------------ */
 
 #define MAX_PIDS 160u               /* both nodes: supervisors, services, standbys */
@@ -154,6 +164,8 @@ struct bench_xfer_report {
 	const struct bench_xfer_ctx *c;
 	struct bench_xfer_inproc ip;
 	double tcp;                     /* GB/s; < 0: failed */
+	double disk;                    /* GB/s of the output disk; < 0: failed */
+	double zstd_cli;                /* GB/s of `zstd -1 -T1`; -2: not installed, -1: failed */
 	int tcp_buf;
 	struct bench_xfer_row rows[MAX_ROWS];
 	unsigned n_rows;

@@ -1,0 +1,121 @@
+/* Two more references for `dwcp bench transfer`, measured in the same
+ * run on the same image, that bound or explain the pipeline's figure:
+ *   - the output's file system: the image written as `dwcp recv` writes
+ *     it (zero pages left as holes, the rest in 256 KiB pwrites, front to
+ *     back) into the bench's directory, then fsync'd. No transfer that
+ *     delivers a durable file can beat it, so where it is below the
+ *     one-thread pipeline times the cores, the disk, not the CPU, sets
+ *     the ceiling (our 2-core VMs: ~0.46 GB/s with dd);
+ *   - the zstd command-line tool, `zstd -1 -T1` of the image file, when
+ *     it is installed: the number users quote for "zstd per thread", set
+ *     beside the zstd-1 step of the one-thread pipeline (same library,
+ *     per 256 KiB chunk instead of one stream).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+#include "transfer_pvt.h"
+
+extern char **environ;
+
+static int page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[PAGE];
+
+	return memcmp(p, zero, PAGE) == 0;
+}
+
+/* One write of the image as dwcp recv writes it, and its fsync; GB/s of
+ * input, < 0 on failure. */
+static double disk_run(const char *path, const uint8_t *img, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	uint64_t t0 = dwcp_now_ns();
+	int bad = fd < 0;
+
+	for (size_t off = 0; off < n && !bad; off += CHUNK) {
+		size_t end = off + CHUNK < n ? off + CHUNK : n;
+
+		for (size_t at = off; at < end && !bad;) {
+			size_t run = at;
+
+			while (run < end && !page_is_zero(img + run))
+				run += PAGE;
+			if (run > at && pwrite(fd, img + at, run - at, (off_t)at) != (ssize_t)(run - at))
+				bad = 1;
+			at = run;
+			while (at < end && page_is_zero(img + at))
+				at += PAGE;
+		}
+	}
+	if (!bad && (ftruncate(fd, (off_t)n) || fsync(fd)))
+		bad = 1;
+	double gbs = (double)n / (double)(dwcp_now_ns() - t0);
+
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	return bad ? -1.0 : gbs;
+}
+
+double bench_xfer_run_disk(const struct bench_xfer_ctx *c)
+{
+	char path[128];
+	double gbs[RUNS];
+
+	snprintf(path, sizeof(path), "%s/disk-reference", c->dir);
+	for (unsigned r = 0; r < RUNS; r++)
+		if ((gbs[r] = disk_run(path, c->img, c->n)) < 0)
+			return -1.0;
+	return bench_xfer_median(gbs, RUNS);
+}
+
+/* `zstd -1 -T1 -q -c image > /dev/null` once; wall seconds, < 0 when it
+ * could not run or failed (not installed: -ENOENT). */
+static double zstd_cli_once(const struct bench_xfer_ctx *c)
+{
+	char img[128];
+	char *argv[] = { "zstd", "-1", "-T1", "-q", "-c", img, NULL };
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st, rc;
+	uint64_t t0;
+
+	snprintf(img, sizeof(img), "%s/image", c->dir);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	t0 = dwcp_now_ns();
+	rc = posix_spawnp(&pid, "zstd", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc)
+		return -(double)rc;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1.0;
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		return WIFEXITED(st) && WEXITSTATUS(st) == 127 ? -(double)ENOENT : -1.0;
+	return (double)(dwcp_now_ns() - t0) / 1e9;
+}
+
+double bench_xfer_run_zstd_cli(const struct bench_xfer_ctx *c)
+{
+	double gbs[RUNS];
+
+	for (unsigned r = 0; r < RUNS; r++) {
+		double s = zstd_cli_once(c);
+
+		if (s <= 0)
+			return s == -(double)ENOENT ? -2.0 : -1.0;
+		gbs[r] = (double)c->n / s / 1e9;
+	}
+	return bench_xfer_median(gbs, RUNS);
+}
