@@ -6,7 +6,7 @@
 BUILD    ?= build
 CC       ?= cc
 SAN      ?=
-PKGS     := libdpdk libibverbs liburcu libisal libxxhash liblz4 libzstd libcrypto libsystemd libcjson numa
+PKGS     := libdpdk libibverbs liburcu libisal libxxhash liblz4 libzstd libcrypto libsystemd libcjson numa libmicrohttpd
 
 # libev ships no pkg-config file on Debian 12; fall back to -lev.
 EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)

@@ -30,7 +30,7 @@
 
 enum section { SEC_SUPERVISOR, SEC_POOL, SEC_LINK, SEC_RUNTIME, SEC_SERVICES, SEC_CRYPTO,
 	       SEC_MEM, SEC_COMPRESS, SEC_NET, SEC_PEERS, SEC_STREAM, SEC_RECV, SEC_GPU, SEC_SIMD,
-	       SEC_COUNT };
+	       SEC_PROF, SEC_COUNT };
 
 static const char *const section_names[SEC_COUNT] = {
 	[SEC_SUPERVISOR] = "supervisor",
@@ -47,6 +47,7 @@ static const char *const section_names[SEC_COUNT] = {
 	[SEC_RECV] = "recv",
 	[SEC_GPU] = "gpu",
 	[SEC_SIMD] = "simd",
+	[SEC_PROF] = "prof",
 };
 
 static const char *const service_names[] = {
@@ -119,6 +120,7 @@ static const struct key_desc keys[] = {
 	{ SEC_STREAM, K_PATH, F_ABSOLUTE, "index_dir", OFF(index_dir), 0, 0 },
 	{ SEC_RECV, K_PATH, F_ABSOLUTE, "dir", OFF(recv_dir), 0, 0 },
 	{ SEC_GPU, K_BOOL, 0, "cpu_backend", OFF(gpu_cpu_backend), 0, 0 },
+	{ SEC_PROF, K_ADDR, F_EMPTY_OK, "listen", OFF(prof_listen), 0, 0 },
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -122,6 +122,11 @@ struct dwcp_config {
 	                               * svc-gpu runs the chunk ops on the CPU (the same code as
 	                               * svc-simd) and is READY, so routing between the two
 	                               * engines works, and is tested, without a GPU */
+	/* [prof] */
+	char     prof_listen[DWCP_ADDR_MAX]; /* listen; HOST:PORT of svc-prof's Prometheus /metrics
+	                               * endpoint, or "" = none; default "" (two nodes on one host
+	                               * would fight over any fixed port; deploy/dwcp.ini.example
+	                               * sets 127.0.0.1:9469) */
 	/* [recv] */
 	char     recv_dir[DWCP_PATH_MAX]; /* dir; where `dwcp recv` writes without --out;
 	                               * default "/var/lib/dwcp/recv" */

@@ -20,6 +20,8 @@ PACKAGES=(
 	libssl-dev libipsec-mb-dev          # AES-GCM
 	libsystemd-dev                      # sd_notify
 	libcjson-dev                        # JSON output
+	libmicrohttpd-dev                   # svc-prof: Prometheus /metrics endpoint
+	prometheus                          # promtool checks /metrics in the tests
 	spin                                # model check of the handoff protocol
 	clang-14 libclang-rt-14-dev         # libFuzzer targets (make fuzz)
 	iproute2 procps                     # ip/veth in integration tests, ps/pgrep

@@ -58,6 +58,8 @@ struct dwcp_node_conf {                  /* writer: supervisor, once */
 	 * before it leaves it zero, and `dwcp send`/`recv` read "" as the
 	 * built-in default. */
 	char     index_dir[DWCP_PATH_MAX]; /* [stream] index_dir */
+	char     prof_listen[DWCP_ADDR_MAX]; /* [prof] listen; "" (also from an older
+	                                    * supervisor): no metrics endpoint */
 };
 
 enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };

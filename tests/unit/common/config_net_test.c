@@ -156,3 +156,18 @@ Test(netaddr, resolve_and_format_round_trip)
 	cr_assert_eq(dwcp_addr_resolve("no-such-host.invalid:80", &ss, &len, &e), -EHOSTUNREACH);
 	cr_assert(strstr(e.msg, "cannot resolve"), "%s", e.msg);
 }
+
+/* [prof] listen: no endpoint unless asked (two nodes on a host would
+ * fight over any fixed port), HOST:PORT checked like [net] listen. */
+Test(config_net, prof_listen_is_off_by_default_and_checked)
+{
+	struct dwcp_config c;
+	struct dwcp_err e = { 0 };
+
+	cr_assert_eq(parse(&c, "", &e), 0, "%s", e.msg);
+	cr_expect_str_eq(c.prof_listen, "");
+	cr_assert_eq(parse(&c, "[prof]\nlisten = 127.0.0.1:9469\n", &e), 0, "%s", e.msg);
+	cr_expect_str_eq(c.prof_listen, "127.0.0.1:9469");
+	expect_bad("[prof]\nlisten = localhost\n", "HOST:PORT");
+	expect_bad("[prof]\nport = 9469\n", "port");
+}
