@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,146 @@ int sup_cli_status(const char *run_dir, const char *instance, bool json)
 			print_table(root);
 		else
 			rc = 1;
+		cJSON_Delete(root);
+	}
+	free(buf);
+	return rc;
+}
+
+/* ---- dwcpctl top ---------------------------------------------------- */
+
+static volatile sig_atomic_t top_stop;
+
+static void on_top_signal(int sig)
+{
+	top_stop = sig;
+}
+
+/* The client (send or recv process) a stream belongs to, for its rates. */
+static const cJSON *client_of(const cJSON *root, double pid)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "clients"))
+		if (num(c, "pid") == pid)
+			return c;
+	return NULL;
+}
+
+static void top_row(const cJSON *s)
+{
+	printf("%-12s %-9s %5.0f %9.0f %8.1f %9.1f %9.1f %6.0f %5.0f %5.0f\n", str(s, "name"),
+	       str(s, "state"), num(s, "restarts"), num(s, "ops_per_s"), num(s, "bytes_per_s") / 1e6,
+	       num(s, "step_p50_us"), num(s, "step_p99_us"), num(s, "buffers_held"),
+	       num(s, "link_in"), num(s, "link_out"));
+}
+
+static void top_frame(const cJSON *root, bool clear)
+{
+	const cJSON *pool = cJSON_GetObjectItemCaseSensitive(root, "pool");
+	const cJSON *dc = cJSON_GetObjectItemCaseSensitive(root, "delta_cache"), *s;
+
+	if (clear)
+		printf("\033[H\033[2J");
+	printf("dwcp %s: pool %.0f/%.0f free, delta cache %.0f/%.0f pages (%.0f hits, %.0f misses); rates over the last second\n",
+	       str(root, "instance"), num(pool, "free"), num(pool, "buffers"), num(dc, "live"),
+	       num(dc, "pages"), num(dc, "hits"), num(dc, "misses"));
+	printf("%-12s %-9s %5s %9s %8s %9s %9s %6s %5s %5s\n", "SERVICE", "STATE", "RESTR", "STEPS/S",
+	       "MB/S", "P50_US", "P99_US", "HELD", "IN", "OUT");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "services"))
+		top_row(s);
+	printf("%-24s %-5s %8s %9s %8s  %s\n", "STREAM", "ROLE", "PID", "CHUNKS/S", "MB/S", "PEER");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "streams")) {
+		const cJSON *c = client_of(root, num(s, "client_pid"));
+
+		printf("%-24s %-5s %8.0f %9.0f %8.1f  %s%s%s\n", str(s, "name"), str(s, "role"),
+		       num(s, "client_pid"), c ? num(c, "ops_per_s") : 0,
+		       c ? num(c, "bytes_per_s") / 1e6 : 0, str(s, "peer"),
+		       *str(s, "net_error") ? "  error: " : "", str(s, "net_error"));
+	}
+	fflush(stdout);
+}
+
+/* The figures top shows, as one object per frame (for scripts). */
+static void top_json(const cJSON *root)
+{
+	static const char *const svc_keys[] = { "name", "service", "worker", "slot", "state", "pid",
+		"restarts", "ops_per_s", "bytes_per_s", "step_p50_us", "step_p99_us",
+		"step_p9999_us", "buffers_held", "link_in", "link_out", "ops", "errors" };
+	cJSON *o = cJSON_CreateObject(), *arr;
+	const cJSON *s;
+	char *text;
+
+	cJSON_AddItemToObject(o, "instance",
+			      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "instance"), 1));
+	cJSON_AddItemToObject(o, "pool", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "pool"), 1));
+	cJSON_AddItemToObject(o, "delta_cache",
+			      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "delta_cache"), 1));
+	arr = cJSON_AddArrayToObject(o, "services");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "services")) {
+		cJSON *e = cJSON_CreateObject();
+
+		for (size_t k = 0; k < sizeof(svc_keys) / sizeof(svc_keys[0]); k++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, svc_keys[k]);
+
+			if (v)
+				cJSON_AddItemToObject(e, svc_keys[k], cJSON_Duplicate(v, 1));
+		}
+		cJSON_AddItemToArray(arr, e);
+	}
+	arr = cJSON_AddArrayToObject(o, "streams");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "streams")) {
+		const cJSON *c = client_of(root, num(s, "client_pid"));
+		cJSON *e = cJSON_Duplicate(s, 1);
+
+		cJSON_AddNumberToObject(e, "chunks_per_s", c ? num(c, "ops_per_s") : 0);
+		cJSON_AddNumberToObject(e, "bytes_per_s", c ? num(c, "bytes_per_s") : 0);
+		cJSON_AddItemToArray(arr, e);
+	}
+	text = cJSON_PrintUnformatted(o);
+	if (text)
+		printf("%s\n", text);
+	fflush(stdout);
+	free(text);
+	cJSON_Delete(o);
+}
+
+int sup_cli_top(const char *run_dir, const char *instance, bool json, unsigned count,
+		unsigned interval_ms)
+{
+	uint8_t *buf = malloc(DWCP_CTL_REPLY_MAX);
+	struct sigaction sa = { .sa_handler = on_top_signal };
+	struct dwcp_ctl_req req;
+	bool tty = isatty(STDOUT_FILENO) && !json;
+	int rc = 0;
+
+	if (!buf)
+		return 1;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	dwcp_ctl_req_init(&req, DWCP_CTL_STATUS);
+	for (unsigned i = 0; !top_stop && (!count || i < count); i++) {
+		const char *text = NULL;
+		cJSON *root;
+
+		if (i)
+			usleep(interval_ms * 1000u);   /* a signal cuts it short */
+		if (top_stop)
+			break;
+		rc = call(run_dir, instance, &req, &text, buf);
+		if (rc)
+			break;
+		root = cJSON_Parse(text);
+		if (!root) {
+			fprintf(stderr, "dwcpctl top: the supervisor's status is not JSON\n");
+			rc = 1;
+			break;
+		}
+		if (json)
+			top_json(root);
+		else
+			top_frame(root, tty);
 		cJSON_Delete(root);
 	}
 	free(buf);

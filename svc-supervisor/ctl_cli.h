@@ -8,6 +8,11 @@
 
 int sup_cli_status(const char *run_dir, const char *instance, bool json);
 int sup_cli_restart(const char *run_dir, const char *instance, const char *service);
+/* dwcpctl top: the status figures (rates over the supervisor's last 1 s
+ * sample) redrawn every @p interval_ms until SIGINT, or @p count frames
+ * (0: no limit); @p json: one object per frame instead of the table. */
+int sup_cli_top(const char *run_dir, const char *instance, bool json, unsigned count,
+		unsigned interval_ms);
 int sup_cli_stop(const char *run_dir, const char *instance, int timeout_s);
 /* Answered when done: drain once SVC holds no buffers (or an error after
  * @p timeout_s), resume once it is READY, upgrade once the new binary is

@@ -31,6 +31,11 @@ static void usage(FILE *f)
 		"                    SVC takes no new input and finishes what it holds; returns\n"
 		"                    when it holds no buffers (error after SEC, default 30)\n"
 		"  resume SVC        undo drain: SVC takes input again\n"
+		"  top [--once] [--count N] [--interval SEC] [--json]\n"
+		"                    live view, redrawn every SEC (default 1): each service and\n"
+		"                    worker (state, restarts, steps/s, MB/s, step p50/p99,\n"
+		"                    buffers, link depths) and each stream (chunks/s, MB/s);\n"
+		"                    --once = --count 1; --json: one object per frame\n"
 		"  stop              stop the node (same as dwcp-supervisor stop)\n"
 		"  tune --check [--json]\n"
 		"                    this host's network sysctls beside dwcp's recommendation,\n"
@@ -100,11 +105,15 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
 		{ "check", no_argument, NULL, 'c' }, { "print-conf", no_argument, NULL, 'p' },
 		{ "binary", required_argument, NULL, 'b' }, { "timeout", required_argument, NULL, 't' },
+		{ "once", no_argument, NULL, 'o' }, { "count", required_argument, NULL, 'n' },
+		{ "interval", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *instance = DWCP_DEFAULT_INSTANCE, *run_dir = NULL, *cmd, *binary = NULL;
-	bool json = false, check = false, print_conf = false;
+	bool json = false, check = false, print_conf = false, top_opts = false;
 	int c, timeout_s = 30;
+	unsigned count = 0, interval_ms = 1000;
+	double d;
 	char *end;
 
 	dwcp_log_init("dwcpctl", DWCP_LOG_INFO);
@@ -123,6 +132,23 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case 'o': count = 1, top_opts = true; break;
+		case 'n':
+			d = strtod(optarg, &end);
+			if (*end || end == optarg || d < 1 || d > 1e6 || d != (unsigned)d) {
+				fprintf(stderr, "dwcpctl: --count '%s': give a number of frames, 1..1000000\n", optarg);
+				return 2;
+			}
+			count = (unsigned)d, top_opts = true;
+			break;
+		case 'I':
+			d = strtod(optarg, &end);
+			if (*end || end == optarg || !(d >= 0.1 && d <= 3600)) {
+				fprintf(stderr, "dwcpctl: --interval '%s': give 0.1..3600 seconds\n", optarg);
+				return 2;
+			}
+			interval_ms = (unsigned)(d * 1000), top_opts = true;
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -152,6 +178,13 @@ int main(int argc, char **argv)
 
 		return each_worker(&o, argv[optind + 1]);
 	}
+	if (top_opts && strcmp(cmd, "top") != 0) {
+		fprintf(stderr, "dwcpctl: --once, --count and --interval go with the top command only\n");
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(cmd, "top") == 0 && optind + 1 == argc)
+		return sup_cli_top(run_dir, instance, json, count, interval_ms);
 	if (strcmp(cmd, "status") == 0 && optind + 1 == argc)
 		return sup_cli_status(run_dir, instance, json);
 	if (strcmp(cmd, "stop") == 0 && optind + 1 == argc)

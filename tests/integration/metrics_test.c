@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -365,4 +366,71 @@ Test(metrics, bad_requests_get_errors_and_idle_connections_are_bounded, .init = 
 	cr_expect_eq(dwcp_test_svc_num(st, "svc-prof", "restarts"), 0, "svc-prof restarted");
 	cr_expect_str_eq(dwcp_test_svc_str(st, "svc-prof", "state"), "READY");
 	cJSON_Delete(st);
+}
+
+/* `dwcpctl top`: the frames a script reads (--json) list every service
+ * and worker as status does and an open stream with its role; the table
+ * is redrawn as often as asked. */
+Test(metrics, top_shows_every_service_and_an_open_stream, .init = setup, .fini = teardown,
+     .timeout = 300)
+{
+	struct dwcp_xfer_pair_cfg cfg = { .tag = "mtop" };
+	char ctl[PATH_MAX], out[128], *text = malloc(1 << 20), err[4096];
+	const cJSON *s, *svcs, *streams;
+	cJSON *st, *top;
+	int rc, frames = 0;
+	unsigned n = 0;
+
+	cr_assert_not_null(text);
+	cr_assert_eq(dwcp_xfer_pair_start(&pair, &cfg), 0, "the pair did not start");
+	snprintf(out, sizeof(out), "%s/never.img", dir);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "topstream", out, 120), 0);
+	snprintf(ctl, sizeof(ctl), "%s/dwcpctl", dwcp_test_bin_dir());
+	/* The recv registers its stream once attached: wait for it in top. */
+	for (unsigned t = 0; t < 300; t++) {
+		rc = dwcp_test_run((char *const[]){ ctl, "--instance", pair.b.instance, "top", "--once",
+						    "--json", NULL },
+				   text, 1 << 20, err, sizeof(err), 30000);
+		cr_assert_eq(rc, 0, "dwcpctl top --once --json: exit %d: %s", rc, err);
+		if (strstr(text, "\"topstream\""))
+			break;
+		dwcp_test_sleep_ms(100);
+	}
+	top = cJSON_Parse(text);
+	cr_assert_not_null(top, "not JSON: %.200s", text);
+	st = dwcp_test_status(pair.b.instance, NULL);
+	cr_assert_not_null(st);
+	svcs = cJSON_GetObjectItemCaseSensitive(top, "services");
+	cr_expect_eq(cJSON_GetArraySize(svcs),
+		     cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st, "services")));
+	cJSON_ArrayForEach(s, svcs) {
+		const char *name = cJSON_GetObjectItemCaseSensitive(s, "name")->valuestring;
+
+		n++;
+		cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(s, "state")->valuestring,
+				 dwcp_test_svc_str(st, name, "state"), "%s", name);
+	}
+	cr_expect_geq(n, 6u);
+	streams = cJSON_GetObjectItemCaseSensitive(top, "streams");
+	cr_assert_eq(cJSON_GetArraySize(streams), 1, "streams: %.300s", text);
+	s = cJSON_GetArrayItem(streams, 0);
+	cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(s, "name")->valuestring, "topstream");
+	cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(s, "role")->valuestring, "recv");
+	cr_expect(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "bytes_per_s")));
+	cJSON_Delete(top);
+	cJSON_Delete(st);
+
+	rc = dwcp_test_run((char *const[]){ ctl, "--instance", pair.b.instance, "top", "--count", "3",
+					    "--interval", "0.2", NULL },
+			   text, 1 << 20, err, sizeof(err), 30000);
+	cr_expect_eq(rc, 0, "dwcpctl top --count 3: exit %d: %s", rc, err);
+	for (const char *p = strstr(text, "SERVICE "); p; p = strstr(p + 1, "SERVICE "))
+		frames++;
+	cr_expect_eq(frames, 3, "%d frames:\n%s", frames, text);
+	cr_expect(strstr(text, "topstream") != NULL, "no stream row:\n%s", text);
+	rc = dwcp_test_run((char *const[]){ ctl, "--instance", pair.b.instance, "status", "--once", NULL },
+			   text, 1 << 20, err, sizeof(err), 30000);
+	cr_expect_eq(rc, 2, "--once without top: exit %d", rc);
+	cr_expect(strstr(err, "top command only") != NULL, "%s", err);
+	free(text);
 }
