@@ -6,7 +6,7 @@
 BUILD    ?= build
 CC       ?= cc
 SAN      ?=
-PKGS     := libdpdk libibverbs liburcu libisal libxxhash liblz4 libzstd libcrypto libsystemd libcjson numa libmicrohttpd
+PKGS     := libdpdk libibverbs liburcu libisal libxxhash liblz4 libzstd libcrypto libsystemd libcjson numa libmicrohttpd libelf
 
 # libev ships no pkg-config file on Debian 12; fall back to -lev.
 EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
@@ -117,6 +117,11 @@ $(BUILD)/tests/unit/cli/send_moves_test: $(BUILD)/obj/cli/send_moves.o
 $(BUILD)/tests/unit/cli/send_moves_test: LDFLAGS += $(BUILD)/obj/cli/send_moves.o
 $(BUILD)/tests/unit/cli/recv_inplace_test: $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o
 $(BUILD)/tests/unit/cli/recv_inplace_test: LDFLAGS += $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o
+
+# svc-prof's profiler, outside the libraries as well.
+PROF_OBJS := $(BUILD)/obj/svc-prof/flame.o $(BUILD)/obj/svc-prof/symbols.o $(BUILD)/obj/svc-prof/sampler.o
+$(BUILD)/tests/unit/prof/profile_test: $(PROF_OBJS)
+$(BUILD)/tests/unit/prof/profile_test: LDFLAGS += $(PROF_OBJS)
 
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)

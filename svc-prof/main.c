@@ -1,7 +1,8 @@
 /* svc-prof: the profiler service. Today it serves the node's figures
  * (every service's and worker's slot and stats block, the pool, the delta
  * cache, the streams) in the Prometheus text format at [prof] listen
- * (metrics.c, http.c). The sampling profiler comes later.
+ * (metrics.c, http.c). `svc-prof profile ...` (run by `dwcpctl profile`)
+ * is the sampling profiler instead (profile.h).
  *
  * It has no ops: the endpoint runs in its own thread and only reads the
  * region, so a scrape never touches the data path. Without [prof] listen
@@ -9,11 +10,13 @@
  * STANDBY with the reason (dwcpctl status shows it), not a crash loop.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "ipc/streams.h"
 #include "ipc/svc_runtime.h"
 #include "prof_internal.h"
+#include "profile.h"
 
 static int prof_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 {
@@ -45,5 +48,8 @@ int main(int argc, char **argv)
 {
 	static const struct dwcp_svc svc = { .name = "svc-prof", .init = prof_init, .fini = prof_fini };
 
+	/* `dwcpctl profile` runs the sampler as a command, not as the service. */
+	if (argc > 1 && !strcmp(argv[1], "profile"))
+		return dwcp_prof_cli(argc - 1, argv + 1);
 	return dwcp_svc_main(argc, argv, &svc);
 }

@@ -2,10 +2,14 @@
  * goes through the node's control socket; nothing here attaches to DPDK.
  * `tune` is the exception that needs no node: it checks the host's
  * kernel network settings (tune.c). */
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "ipc/attach.h"
@@ -36,6 +40,10 @@ static void usage(FILE *f)
 		"                    worker (state, restarts, steps/s, MB/s, step p50/p99,\n"
 		"                    buffers, link depths) and each stream (chunks/s, MB/s);\n"
 		"                    --once = --count 1; --json: one object per frame\n"
+		"  profile SVC|all --out FILE.svg [--seconds N] [--hz HZ]\n"
+		"                    sample the call stacks of SVC (every worker) or of all\n"
+		"                    services for N seconds (default 10) at HZ (default 99):\n"
+		"                    SVG flame graph, FILE.folded, and the hottest functions\n"
 		"  stop              stop the node (same as dwcp-supervisor stop)\n"
 		"  tune --check [--json]\n"
 		"                    this host's network sysctls beside dwcp's recommendation,\n"
@@ -55,6 +63,36 @@ static int tune(bool check, bool print_conf, bool json)
 		return 2;
 	}
 	return check ? sup_cli_tune_check(json) : sup_cli_tune_print_conf();
+}
+
+/* `dwcpctl [--instance X] [--run-dir D] profile ARGS...`: the sampler is
+ * svc-prof's (the profiler room); run the svc-prof binary beside this one
+ * as a command with the node options and ARGS. @return -1 when argv is
+ * not a profile command line, else what exec failed with. */
+static int profile(int argc, char **argv)
+{
+	char self[PATH_MAX], exe[PATH_MAX + 16], *args[64];
+	int k = 1, n = 0;
+	ssize_t len;
+
+	while (k + 1 < argc && (!strcmp(argv[k], "--instance") || !strcmp(argv[k], "--run-dir")))
+		k += 2;
+	if (k >= argc || strcmp(argv[k], "profile") || argc - k + 8 > (int)(sizeof(args) / sizeof(args[0])))
+		return -1;
+	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[len > 0 ? len : 0] = '\0';
+	snprintf(exe, sizeof(exe), "%s/svc-prof", dirname(self));
+	args[n++] = exe;
+	args[n++] = "profile";
+	for (int i = 1; i < k; i++)
+		args[n++] = argv[i];
+	for (int i = k + 1; i < argc; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	execv(exe, args);
+	fprintf(stderr, "dwcpctl profile: cannot run %s: %s (it is installed beside dwcpctl)\n", exe,
+		strerror(errno));
+	return 1;
 }
 
 struct one {
@@ -117,6 +155,8 @@ int main(int argc, char **argv)
 	char *end;
 
 	dwcp_log_init("dwcpctl", DWCP_LOG_INFO);
+	if ((c = profile(argc, argv)) >= 0)
+		return c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i': instance = optarg; break;
