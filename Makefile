@@ -118,6 +118,8 @@ $(BUILD)/tests/unit/cli/send_moves_test: LDFLAGS += $(BUILD)/obj/cli/send_moves.
 $(BUILD)/tests/unit/cli/recv_inplace_test: $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o
 $(BUILD)/tests/unit/cli/recv_inplace_test: LDFLAGS += $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o
 
+$(BUILD)/tests/unit/cli/bench_compare_test: $(BUILD)/obj/bench/history.o
+$(BUILD)/tests/unit/cli/bench_compare_test: LDFLAGS += $(BUILD)/obj/bench/history.o
 # svc-prof's profiler, outside the libraries as well.
 PROF_OBJS := $(BUILD)/obj/svc-prof/flame.o $(BUILD)/obj/svc-prof/symbols.o $(BUILD)/obj/svc-prof/sampler.o
 $(BUILD)/tests/unit/prof/profile_test: $(PROF_OBJS)

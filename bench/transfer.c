@@ -186,7 +186,8 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 	static const struct option lo[] = {
 		{ "size", required_argument, NULL, 's' }, { "connections", required_argument, NULL, 'c' },
 		{ "workers", optional_argument, NULL, 'w' }, { "json", no_argument, NULL, 'j' },
-		{ "keep", no_argument, NULL, 'k' }, { NULL, 0, NULL, 0 },
+		{ "keep", no_argument, NULL, 'k' }, { "history", required_argument, NULL, 'H' },
+		{ "label", required_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
 	};
 	int ch;
 
@@ -195,6 +196,13 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 		char *end = NULL;
 		unsigned long v = 0;
 
+		if (ch == 'H' || ch == 'L') {
+			if (ch == 'H')
+				o->history = optarg;
+			else
+				o->label = optarg;
+			continue;
+		}
 		if (ch == 'k' || ch == 'j' || ch == 'w') {
 			if (ch == 'k')
 				o->keep = 1;
@@ -209,7 +217,8 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 		if (ch == '?' || !end || *end || v == 0 || (ch == 's' && v > 16384) ||
 		    (ch == 'c' && v > MAX_CONN)) {
 			fprintf(stderr, "dwcp bench transfer: bad option (want --size MiB (1..16384) "
-					"--connections N (1..%u) --workers [N] --json --keep)\n", MAX_CONN);
+					"--connections N (1..%u) --workers [N] --json --keep --history FILE "
+					"--label L)\n", MAX_CONN);
 			return -EINVAL;
 		}
 		if (ch == 's')

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "history.h"
 #include "transfer_pvt.h"
 
 #define NAME_W 50
@@ -351,6 +352,17 @@ void bench_xfer_print_json(const struct bench_xfer_report *r)
 	if (s)
 		printf("%s\n", s);
 	free(s);
+	/* Tracked over time: `dwcp bench compare` reads it back. */
+	{
+		char label[128], why[512];
+		const char *path = bench_history_path(r->c->o->history);
+
+		bench_history_label(r->c->o->label, label, sizeof(label));
+		if (bench_history_append(path, "transfer", label, root, why, sizeof(why)))
+			fprintf(stderr, "dwcp bench transfer: %s\n", why);
+		else
+			fprintf(stderr, "dwcp bench transfer: appended to %s as label %s\n", path, label);
+	}
 	cJSON_Delete(root);
 	fflush(stdout);
 }

@@ -32,6 +32,7 @@ struct bench_xfer_opts {
 	unsigned size_mb, connections;
 	unsigned workers;               /* --workers N: the scaling table up to N; 0: none */
 	int keep, json;
+	const char *history, *label;    /* --history FILE, --label L (bench/history.h) */
 };
 
 /* ---- the references (transfer_ref.c) ----------------------------- */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "bench/history.h"
 #include "cli_internal.h"
 
 static void usage(FILE *f)
@@ -22,10 +23,15 @@ static void usage(FILE *f)
 		"        GB/s of each data-path op on one buffer (checksums, delta scans,\n"
 		"        LZ4/zstd, AES-256-GCM with both backends), beside references\n"
 		"  bench transfer [--size MiB] [--connections N] [--workers [N]] [--json] [--keep]\n"
+		"                 [--history FILE] [--label L]\n"
 		"        dwcp send -> recv between two local nodes (zstd-1 and codec auto),\n"
 		"        beside the same ops in one thread and raw TCP; --workers: a row per\n"
 		"        [simd] workers = 1, 2, 4 .. N (default N: the CPUs); then the bytes of a\n"
-		"        delta send on the default delta cache against zstd -1; --json: one object\n"
+		"        delta send on the default delta cache against zstd -1; --json: one object,\n"
+		"        also appended to the bench history (--history FILE, --label L)\n"
+		"  bench compare [--history FILE] [--all] LABEL_A LABEL_B\n"
+		"        the figures of the runs labelled B beside those labelled A: which moved\n"
+		"        beyond the run-to-run noise of each side\n"
 		"  bench recovery [--count N]\n"
 		"        crash restart and upgrade pause per service, blackout under load,\n"
 		"        beside a bare secondary rte_eal_init of the same node\n"
@@ -42,6 +48,8 @@ int main(int argc, char **argv)
 		return dwcp_cli_bench_ops(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "transfer") == 0)
 		return dwcp_cli_bench_transfer(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "compare") == 0)
+		return dwcp_cli_bench_compare(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "recovery") == 0)
 		return dwcp_cli_bench_recovery(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "send") == 0)
