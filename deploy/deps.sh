@@ -23,6 +23,7 @@ PACKAGES=(
 	libmicrohttpd-dev                   # svc-prof: Prometheus /metrics endpoint
 	prometheus                          # promtool checks /metrics in the tests
 	libelf-dev                          # svc-prof profile: symbols of sampled addresses
+	systemd                             # systemd-analyze verifies deploy/systemd in the tests
 	spin                                # model check of the handoff protocol
 	clang-14 libclang-rt-14-dev         # libFuzzer targets (make fuzz)
 	iproute2 procps                     # ip/veth in integration tests, ps/pgrep
