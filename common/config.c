@@ -121,6 +121,7 @@ static const struct key_desc keys[] = {
 	{ SEC_RECV, K_PATH, F_ABSOLUTE, "dir", OFF(recv_dir), 0, 0 },
 	{ SEC_GPU, K_BOOL, 0, "cpu_backend", OFF(gpu_cpu_backend), 0, 0 },
 	{ SEC_PROF, K_ADDR, F_EMPTY_OK, "listen", OFF(prof_listen), 0, 0 },
+	{ SEC_PROF, K_U32, 0, "sample_hz", OFF(prof_sample_hz), 0, 1000 },
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -693,6 +694,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->poll_mode = false;
 	cfg->delta_cache_mb = 64;
 	cfg->simd_workers = 0;   /* auto */
+	cfg->prof_sample_hz = 19;
 	cfg->zstd_level = 1;
 	cfg->lz4_level = 1;
 	for (unsigned i = 0; i < N_SERVICE_NAMES; i++)

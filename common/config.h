@@ -127,6 +127,9 @@ struct dwcp_config {
 	                               * endpoint, or "" = none; default "" (two nodes on one host
 	                               * would fight over any fixed port; deploy/dwcp.ini.example
 	                               * sets 127.0.0.1:9469) */
+	uint32_t prof_sample_hz;      /* sample_hz; 0..1000, default 19: svc-prof's continuous
+	                               * profile of every service (needs listen, where it is
+	                               * served at /profile); 0 = none */
 	/* [recv] */
 	char     recv_dir[DWCP_PATH_MAX]; /* dir; where `dwcp recv` writes without --out;
 	                               * default "/var/lib/dwcp/recv" */

@@ -58,6 +58,7 @@ void dwcp_node_conf_fill(struct dwcp_node_conf *nc, const struct dwcp_config *cf
 	snprintf(nc->recv_dir, sizeof(nc->recv_dir), "%s", cfg->recv_dir);
 	snprintf(nc->index_dir, sizeof(nc->index_dir), "%s", cfg->index_dir);
 	snprintf(nc->prof_listen, sizeof(nc->prof_listen), "%s", cfg->prof_listen);
+	nc->prof_sample_hz = cfg->prof_sample_hz;
 	nc->n_peers = cfg->n_peers;
 	memcpy(nc->peers, cfg->peers, sizeof(nc->peers));
 	nc->gpu_cpu_backend = cfg->gpu_cpu_backend;

@@ -60,6 +60,7 @@ struct dwcp_node_conf {                  /* writer: supervisor, once */
 	char     index_dir[DWCP_PATH_MAX]; /* [stream] index_dir */
 	char     prof_listen[DWCP_ADDR_MAX]; /* [prof] listen; "" (also from an older
 	                                    * supervisor): no metrics endpoint */
+	uint32_t prof_sample_hz;           /* [prof] sample_hz; 0: no continuous profile */
 };
 
 enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };

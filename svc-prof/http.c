@@ -22,6 +22,9 @@
 #include "common/err.h"
 #include "common/netaddr.h"
 #include "prof_internal.h"
+#include "profile.h"
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *text);
 
 /* A predecessor's socket goes with its process: a second at most. */
 #define BIND_TRIES   20
@@ -30,7 +33,57 @@
 struct prof_http {
 	struct MHD_Daemon *d;
 	const struct dwcp_shm *shm;
+	struct prof_cont *cont;       /* NULL: no continuous profile */
 };
+
+static enum MHD_Result send_out(struct MHD_Connection *c, struct prof_out *o, const char *type)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	if (o->oom) {
+		free(o->p);
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	r = MHD_create_response_from_buffer(o->len, o->p ? o->p : (void *)"", o->p ? MHD_RESPMEM_MUST_FREE :
+					    MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		free(o->p);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* /profile and /profile.svg: the continuous profile so far. */
+static enum MHD_Result profile(struct prof_http *h, struct MHD_Connection *c, bool svg)
+{
+	struct prof_out folded = { 0 }, o = { 0 };
+	FILE *f;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!h->cont)
+		return reply(c, MHD_HTTP_NOT_FOUND, "no continuous profile: [prof] sample_hz is 0\n");
+	prof_cont_folded(h->cont, &folded);
+	if (!svg)
+		return send_out(c, &folded, "text/plain; charset=utf-8");
+	f = open_memstream(&buf, &len);
+	if (!f || folded.oom) {
+		if (f)
+			fclose(f);
+		free(buf);
+		free(folded.p);
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	dwcp_prof_flame_svg(folded.p ? folded.p : "", "dwcp: where the services' CPU time went since svc-prof started", f);
+	fclose(f);
+	free(folded.p);
+	o.p = buf, o.len = len, o.cap = len;
+	return send_out(c, &o, "image/svg+xml");
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *text)
 {
@@ -62,8 +115,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_NO;   /* a body nobody asked for: drop the connection */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET /metrics is served\n");
+	if (!strcmp(url, "/profile") || !strcmp(url, "/profile.svg"))
+		return profile(h, c, url[8] == '.');
 	if (strcmp(url, "/metrics"))
-		return reply(c, MHD_HTTP_NOT_FOUND, "dwcp svc-prof: the metrics are at /metrics\n");
+		return reply(c, MHD_HTTP_NOT_FOUND,
+			     "dwcp svc-prof: the metrics are at /metrics, the profile at /profile and /profile.svg\n");
+	if (h->cont)
+		prof_cont_metrics(h->cont, &o);
 	if (prof_metrics_render(h->shm, &o)) {
 		free(o.p);
 		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory rendering the metrics\n");
@@ -108,8 +166,8 @@ static int bind_listen(const char *listen_addr, char *why, size_t why_n)
 	return -1;
 }
 
-struct prof_http *prof_http_start(const char *listen_addr, const struct dwcp_shm *shm, char *why,
-				  size_t why_n)
+struct prof_http *prof_http_start(const char *listen_addr, const struct dwcp_shm *shm,
+				  struct prof_cont *cont, char *why, size_t why_n)
 {
 	struct prof_http *h = calloc(1, sizeof(*h));
 	int fd;
@@ -119,6 +177,7 @@ struct prof_http *prof_http_start(const char *listen_addr, const struct dwcp_shm
 		return NULL;
 	}
 	h->shm = shm;
+	h->cont = cont;
 	fd = bind_listen(listen_addr, why, why_n);
 	if (fd < 0) {
 		free(h);

@@ -9,7 +9,9 @@
  * it is READY and serves nothing; when the address cannot be served it is
  * STANDBY with the reason (dwcpctl status shows it), not a crash loop.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -18,29 +20,47 @@
 #include "prof_internal.h"
 #include "profile.h"
 
+struct prof {
+	struct prof_http *http;
+	struct prof_cont *cont;
+};
+
 static int prof_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 {
-	const char *listen_addr = ctx->at.shm.node->conf.prof_listen;
-	struct prof_http *h;
+	const struct dwcp_node_conf *conf = &ctx->at.shm.node->conf;
+	struct prof *p = calloc(1, sizeof(*p));
 
-	ctx->priv = NULL;
-	if (!listen_addr[0]) {
-		DWCP_INFO("svc-prof: no [prof] listen: no metrics endpoint");
+	ctx->priv = p;
+	if (!p)
+		return -ENOMEM;
+	if (!conf->prof_listen[0]) {
+		DWCP_INFO("svc-prof: no [prof] listen: no metrics endpoint, no continuous profile");
 		return 0;
 	}
-	h = prof_http_start(listen_addr, &ctx->at.shm, reason, reason_len);
-	if (!h) {
+	/* Only where it can be read: the endpoint serves it. */
+	if (conf->prof_sample_hz)
+		p->cont = prof_cont_start(&ctx->at.shm, conf->prof_sample_hz);
+	p->http = prof_http_start(conf->prof_listen, &ctx->at.shm, p->cont, reason, reason_len);
+	if (!p->http) {
 		DWCP_ERR("svc-prof: %s", reason);
+		prof_cont_stop(p->cont);
+		p->cont = NULL;
 		return 1;
 	}
-	ctx->priv = h;
-	DWCP_INFO("svc-prof: Prometheus metrics at http://%s/metrics", listen_addr);
+	DWCP_INFO("svc-prof: Prometheus metrics at http://%s/metrics%s", conf->prof_listen,
+		  p->cont ? ", continuous profile (sample_hz) at /profile and /profile.svg" : "");
 	return 0;
 }
 
 static void prof_fini(struct dwcp_svc_ctx *ctx)
 {
-	prof_http_stop(ctx->priv);
+	struct prof *p = ctx->priv;
+
+	if (p) {
+		prof_http_stop(p->http);   /* first: it reads the profile */
+		prof_cont_stop(p->cont);
+		free(p);
+	}
 	ctx->priv = NULL;
 }
 

@@ -17,6 +17,7 @@
 #define DWCP_PROF_MAX_DEPTH   64        /* frames kept per sample */
 #define DWCP_PROF_MAX_THREADS 64        /* sampled per process */
 #define DWCP_PROF_MAX_SAMPLES (1u << 20)
+#define DWCP_PROF_MAX_EVENTS  1024      /* threads sampled at once, all processes */
 
 struct dwcp_prof_sample {
 	uint32_t pid, n;
@@ -38,6 +39,19 @@ struct dwcp_prof_samples {
 int dwcp_prof_sample(const pid_t *pids, unsigned n_pids, unsigned hz, unsigned seconds,
 		     struct dwcp_prof_samples *out, char *why, size_t why_n);
 void dwcp_prof_samples_free(struct dwcp_prof_samples *s);
+
+/* The same sampling as a session whose processes come and go (svc-prof's
+ * continuous profile): add the threads of a process (those already
+ * sampled are skipped; @return how many were added, or -errno when none
+ * could be and none were), prune the threads that ended, poll for at most
+ * @p timeout_ms and take what the rings hold. */
+struct dwcp_prof_session;
+struct dwcp_prof_session *dwcp_prof_session_new(unsigned hz);
+int dwcp_prof_session_add(struct dwcp_prof_session *x, pid_t pid);
+void dwcp_prof_session_prune(struct dwcp_prof_session *x);
+unsigned dwcp_prof_session_threads(const struct dwcp_prof_session *x);
+void dwcp_prof_session_poll(struct dwcp_prof_session *x, int timeout_ms, struct dwcp_prof_samples *out);
+void dwcp_prof_session_free(struct dwcp_prof_session *x);
 
 struct dwcp_prof_symbols;
 

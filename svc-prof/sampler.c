@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <poll.h>
@@ -154,44 +155,124 @@ static unsigned threads_of(pid_t pid, pid_t *tids, unsigned max)
 	return n;
 }
 
+/* Events on the threads of a changing set of processes. */
+struct dwcp_prof_session {
+	unsigned hz;
+	struct ring ring[DWCP_PROF_MAX_EVENTS];
+	pid_t tid[DWCP_PROF_MAX_EVENTS];
+	struct pollfd pfd[DWCP_PROF_MAX_EVENTS];
+	unsigned n;
+	int first_err;
+};
+
+struct dwcp_prof_session *dwcp_prof_session_new(unsigned hz)
+{
+	struct dwcp_prof_session *x = calloc(1, sizeof(*x));
+
+	if (x)
+		x->hz = hz;
+	return x;
+}
+
+static bool sampled(const struct dwcp_prof_session *x, pid_t tid)
+{
+	for (unsigned i = 0; i < x->n; i++)
+		if (x->tid[i] == tid)
+			return true;
+	return false;
+}
+
+int dwcp_prof_session_add(struct dwcp_prof_session *x, pid_t pid)
+{
+	pid_t tids[DWCP_PROF_MAX_THREADS];
+	unsigned k = threads_of(pid, tids, DWCP_PROF_MAX_THREADS);
+	int added = 0;
+
+	for (unsigned i = 0; i < k && x->n < DWCP_PROF_MAX_EVENTS; i++) {
+		int e;
+
+		if (sampled(x, tids[i]))
+			continue;
+		e = open_event(tids[i], x->hz, &x->ring[x->n]);
+		if (e) {
+			x->first_err = x->first_err ? x->first_err : e;
+			continue;
+		}
+		ioctl(x->ring[x->n].fd, PERF_EVENT_IOC_ENABLE, 0);
+		x->tid[x->n] = tids[i];
+		x->pfd[x->n] = (struct pollfd){ .fd = x->ring[x->n].fd, .events = POLLIN };
+		x->n++;
+		added++;
+	}
+	return added ? added : x->first_err;
+}
+
+void dwcp_prof_session_prune(struct dwcp_prof_session *x)
+{
+	for (unsigned i = 0; i < x->n;) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/proc/%d", (int)x->tid[i]);
+		if (access(path, F_OK) == 0) {
+			i++;
+			continue;
+		}
+		close_ring(&x->ring[i]);
+		x->n--;
+		x->ring[i] = x->ring[x->n];
+		x->tid[i] = x->tid[x->n];
+		x->pfd[i] = x->pfd[x->n];
+	}
+}
+
+unsigned dwcp_prof_session_threads(const struct dwcp_prof_session *x)
+{
+	return x->n;
+}
+
+void dwcp_prof_session_poll(struct dwcp_prof_session *x, int timeout_ms, struct dwcp_prof_samples *out)
+{
+	if (x->n)
+		poll(x->pfd, x->n, timeout_ms);
+	else if (timeout_ms > 0)
+		usleep((useconds_t)timeout_ms * 1000u);
+	for (unsigned i = 0; i < x->n; i++)
+		drain(&x->ring[i], out);
+	out->threads = x->n;
+}
+
+void dwcp_prof_session_free(struct dwcp_prof_session *x)
+{
+	if (!x)
+		return;
+	for (unsigned i = 0; i < x->n; i++) {
+		ioctl(x->ring[i].fd, PERF_EVENT_IOC_DISABLE, 0);
+		close_ring(&x->ring[i]);
+	}
+	free(x);
+}
+
 int dwcp_prof_sample(const pid_t *pids, unsigned n_pids, unsigned hz, unsigned seconds,
 		     struct dwcp_prof_samples *out, char *why, size_t why_n)
 {
-	struct ring *rings = calloc(n_pids * DWCP_PROF_MAX_THREADS, sizeof(*rings));
-	struct pollfd *pfd = calloc(n_pids * DWCP_PROF_MAX_THREADS, sizeof(*pfd));
-	unsigned n = 0;
-	int rc = 0, first_err = 0;
+	struct dwcp_prof_session *x = dwcp_prof_session_new(hz);
 	struct timespec t0, t;
+	int rc = 0;
 
-	if (!rings || !pfd) {
-		free(rings), free(pfd);
+	if (!x) {
 		snprintf(why, why_n, "out of memory");
 		return -ENOMEM;
 	}
-	for (unsigned p = 0; p < n_pids; p++) {
-		pid_t tids[DWCP_PROF_MAX_THREADS];
-		unsigned k = threads_of(pids[p], tids, DWCP_PROF_MAX_THREADS);
-
-		for (unsigned i = 0; i < k; i++) {
-			int e = open_event(tids[i], hz, &rings[n]);
-
-			if (e) {
-				first_err = first_err ? first_err : e;
-				continue;
-			}
-			pfd[n] = (struct pollfd){ .fd = rings[n].fd, .events = POLLIN };
-			n++;
-		}
-	}
-	if (!n) {
-		rc = first_err ? first_err : -ESRCH;
+	for (unsigned p = 0; p < n_pids; p++)
+		dwcp_prof_session_add(x, pids[p]);
+	if (!x->n) {
+		rc = x->first_err ? x->first_err : -ESRCH;
 		snprintf(why, why_n, "cannot sample any thread of the %u process(es): %s%s", n_pids,
 			 strerror(-rc), rc == -EACCES || rc == -EPERM ?
 			 " (run as root, or sysctl kernel.perf_event_paranoid=1)" : "");
-		goto out;
+		dwcp_prof_session_free(x);
+		return rc;
 	}
-	for (unsigned i = 0; i < n; i++)
-		ioctl(rings[i].fd, PERF_EVENT_IOC_ENABLE, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
@@ -200,21 +281,11 @@ int dwcp_prof_sample(const pid_t *pids, unsigned n_pids, unsigned hz, unsigned s
 
 		if (left <= 0)
 			break;
-		poll(pfd, n, left > 0.1 ? 100 : (int)(left * 1000) + 1);
-		for (unsigned i = 0; i < n; i++)
-			drain(&rings[i], out);
+		dwcp_prof_session_poll(x, left > 0.1 ? 100 : (int)(left * 1000) + 1, out);
 	}
-	for (unsigned i = 0; i < n; i++) {
-		ioctl(rings[i].fd, PERF_EVENT_IOC_DISABLE, 0);
-		drain(&rings[i], out);
-	}
-	out->threads = n;
-out:
-	for (unsigned i = 0; i < n; i++)
-		close_ring(&rings[i]);
-	free(rings);
-	free(pfd);
-	return rc;
+	dwcp_prof_session_poll(x, 0, out);
+	dwcp_prof_session_free(x);
+	return 0;
 }
 
 void dwcp_prof_samples_free(struct dwcp_prof_samples *s)
