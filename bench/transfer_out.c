@@ -109,6 +109,10 @@ static void run_note(const char *name, const struct bench_xfer_run *x, size_t n)
 	       name, x->snd.chunks, x->snd.seconds, x->snd.raw_resends, x->rcv.seconds, x->rcv.p50,
 	       x->rcv.p99, x->rcv.p999, x->wall_s, per_gb(x, x->node_cpu_s, n),
 	       per_gb(x, x->client_cpu_s, n), x->identical ? "yes" : "NO");
+	if (!isnan(x->prof_cpu_s) && x->node_cpu_s > 0)
+		printf("(%s, svc-prof's continuous profile on both nodes: %.0f samples, sampler CPU %.1f ms = "
+		       "%.2f %% of the nodes' CPU, plus one cpu-clock interrupt per sample)\n", name,
+		       x->prof_samples, 1e3 * x->prof_cpu_s, 100.0 * x->prof_cpu_s / x->node_cpu_s);
 }
 
 static void print_main(const struct bench_xfer_report *r)
@@ -281,6 +285,8 @@ static cJSON *run_json(const struct bench_xfer_report *r, const struct bench_xfe
 	add_num(j, "client_cpu_s", x->client_cpu_s);
 	add_num(j, "node_cpu_s_per_gb", per_gb(x, x->node_cpu_s, r->c->n));
 	add_num(j, "client_cpu_s_per_gb", per_gb(x, x->client_cpu_s, r->c->n));
+	add_num(j, "prof_sampler_cpu_s", x->prof_cpu_s);
+	add_num(j, "prof_samples", x->prof_samples);
 	cJSON_AddBoolToObject(j, "identical", x->identical);
 	add_side(j, "send", &x->snd);
 	add_side(j, "recv", &x->rcv);

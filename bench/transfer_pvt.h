@@ -72,6 +72,7 @@ struct bench_xfer_ctx {
 	const uint8_t *img;
 	size_t n;
 	unsigned hugepage_mb;
+	unsigned prof_port_a, prof_port_b;   /* each node's [prof] listen on 127.0.0.1 */
 };
 
 /* What one side's --json said; NAN where a key was missing. */
@@ -91,6 +92,7 @@ struct bench_xfer_run {
 	struct bench_xfer_side snd, rcv;
 	double wall_s;
 	double node_cpu_s, client_cpu_s;
+	double prof_cpu_s, prof_samples;  /* svc-prof's continuous profile during it, both nodes */
 	unsigned simd_workers;          /* svc-simd workers node A runs */
 	double dcache_bytes;            /* node B's delta cache */
 	int identical, ok;
@@ -105,6 +107,10 @@ double bench_xfer_run_disk(const struct bench_xfer_ctx *c);
 /* Median GB/s (wall) of RUNS `zstd -1 -T1` of the image file written in
  * the bench's directory; -2: no zstd on PATH, -1: it failed. */
 double bench_xfer_run_zstd_cli(const struct bench_xfer_ctx *c);
+
+/* Both nodes' svc-prof sampler CPU seconds and samples so far, from
+ * their /metrics (transfer_prof.c); NAN where a node did not answer. */
+void bench_xfer_prof_read(const struct bench_xfer_ctx *c, double *cpu_s, double *samples);
 
 /* ---- CPU time (transfer_cpu.c) ------------------------------------ */
 

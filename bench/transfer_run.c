@@ -307,16 +307,22 @@ void bench_xfer_run_one(struct bench_xfer_ctx *c, const char *stream, const char
 {
 	char s_json[48], r_json[48], out_path[128];
 	struct bench_xfer_probe *before = calloc(2, sizeof(*before));
-	double cpu0 = bench_xfer_children_cpu_s();
+	double cpu0 = bench_xfer_children_cpu_s(), prof_cpu0, prof_smp0, prof_cpu1, prof_smp1;
 
 	if (!before) {
 		fprintf(stderr, "dwcp bench transfer: out of memory\n");
 		return;
 	}
 	path_of(c, out, out_path, sizeof(out_path));
+	bench_xfer_prof_read(c, &prof_cpu0, &prof_smp0);
 	bench_xfer_probe_pair(c, &before[0]);
 	if (send_recv(c, stream, out_path, codec, tag, &x->wall_s) == 0) {
 		bench_xfer_probe_pair(c, &before[1]);
+		/* Its samples are added every 2 s: let the last ones in. */
+		usleep(2100000);
+		bench_xfer_prof_read(c, &prof_cpu1, &prof_smp1);
+		x->prof_cpu_s = prof_cpu1 - prof_cpu0;
+		x->prof_samples = prof_smp1 - prof_smp0;
 		x->client_cpu_s = bench_xfer_children_cpu_s() - cpu0;
 		x->node_cpu_s = bench_xfer_probe_cpu_s(&before[0], &before[1]);
 		x->simd_workers = before[1].simd_workers;
@@ -384,13 +390,17 @@ static void show_node_log(const char *instance)
 /* @p net: its [net] and [peers]; @p workers: [simd] workers, 0 for the
  * built-in default. */
 static int start_node(struct bench_xfer_ctx *c, const char *instance, const char *net,
-		      unsigned workers, int *up)
+		      unsigned workers, unsigned prof_port, int *up)
 {
-	char extra[1024], simd[48] = "", err[256];
+	char extra[1024], simd[96] = "", err[256];
 	struct bench_node_cfg nc = { c->hugepage_mb, NODE_SERVICES, extra };
 
 	if (workers)
 		snprintf(simd, sizeof(simd), "[simd]\nworkers = %u\n", workers);
+	/* The metrics endpoint, so the continuous profile (built-in
+	 * sample_hz) runs and its cost can be read (transfer_prof.c). */
+	snprintf(simd + strlen(simd), sizeof(simd) - strlen(simd), "[prof]\nlisten = 127.0.0.1:%u\n",
+		 prof_port);
 	snprintf(extra, sizeof(extra), "%s[crypto]\nkey_file = %s/key\n[stream]\nindex_dir = %s/index\n%s",
 		 net, c->dir, c->dir, simd);
 	if (bench_node_start_cfg(c->bin_dir, instance, &nc, err, sizeof(err)) == 0) {
@@ -410,21 +420,29 @@ int bench_xfer_start_pair(struct bench_xfer_ctx *c, unsigned workers)
 	char net[256];
 	unsigned port_a = free_port(), port_b = free_port();
 
-	if (!port_a || !port_b || port_a == port_b) {
+	c->prof_port_a = free_port();
+	c->prof_port_b = free_port();
+	unsigned ports[4] = { port_a, port_b, c->prof_port_a, c->prof_port_b };
+	int bad = 0;
+
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < i; j++)
+			bad |= !ports[i] || ports[i] == ports[j];
+	if (bad) {
 		fprintf(stderr, "dwcp bench transfer: no free loopback port\n");
 		return -1;
 	}
 	snprintf(net, sizeof(net),
 		 "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n[peers]\na = 127.0.0.1:%u\n",
 		 port_b, c->o->connections, port_a);
-	if (start_node(c, c->inst_b, net, workers, &c->b_up))
+	if (start_node(c, c->inst_b, net, workers, c->prof_port_b, &c->b_up))
 		return -1;
 	/* A listens too, on a port of its own: two nodes on one host must
 	 * not both take a default port. */
 	snprintf(net, sizeof(net),
 		 "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n[peers]\nb = 127.0.0.1:%u\n",
 		 port_a, c->o->connections, port_b);
-	return start_node(c, c->inst_a, net, workers, &c->a_up);
+	return start_node(c, c->inst_a, net, workers, c->prof_port_a, &c->a_up);
 }
 
 void bench_xfer_stop_pair(struct bench_xfer_ctx *c)

@@ -23,6 +23,7 @@
 #include "profile.h"
 
 #define FOLD_EVERY_MS   2000u     /* name and fold the samples this often */
+#define POLL_MS         500u      /* rings hold seconds of samples at these rates: wake rarely */
 #define SYMBOLS_MAX_AGE 30u       /* folds before the symbol cache is rebuilt (upgrades) */
 #define MAX_STACKS      4096u     /* distinct stacks kept; the rest count as [other] */
 
@@ -96,33 +97,40 @@ static void *cont_main(void *arg)
 {
 	struct prof_cont *c = arg;
 	struct dwcp_prof_session *x = dwcp_prof_session_new(c->hz);
-	struct dwcp_prof_symbols *S = NULL;
+	/* The kernel's symbols once, now: ~70 ms of /proc/kallsyms at start
+	 * rather than in the middle of the first transfer. */
+	struct dwcp_prof_symbols *S = dwcp_prof_symbols_new();
 	struct dwcp_prof_samples smp = { 0 };
 	unsigned folds = 0, turns = 0;
 	int err = 0;
 
 	for (bool stop = false; !stop && x;) {
 		/* New services and workers (restarts, upgrades) join, ended threads leave. */
-		if (turns++ % (FOLD_EVERY_MS / 100) == 0) {
+		if (turns++ % (FOLD_EVERY_MS / POLL_MS) == 0) {
 			dwcp_prof_session_prune(x);
 			for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
 				pid_t pid = __atomic_load_n(&c->shm->ctl->slots[i].sup.pid, __ATOMIC_RELAXED);
 				int rc;
 
-				if (pid > 0 && i != DWCP_SLOT_PROF && c->shm->ctl->slots[i].sup.kind == 0 &&
-				    (rc = dwcp_prof_session_add(x, pid)) < 0)
+				if (pid <= 0 || i == DWCP_SLOT_PROF || c->shm->ctl->slots[i].sup.kind != 0)
+					continue;
+				rc = dwcp_prof_session_add(x, pid);
+				if (rc < 0)
 					err = rc;
+				else if (rc > 0 && S)   /* a process joined: read its symbols now */
+					dwcp_prof_symbols_prepare(S, (uint32_t)pid);
 			}
 			/* Symbols (kallsyms, every mapped file's table) cost tens of ms:
-			 * read only when there is something to name, and again now and
-			 * then for binaries replaced by upgrades. */
+			 * read only when there is something to name; the processes'
+			 * and files' part again now and then (upgrades replace
+			 * binaries, restarts bring new pids), the kernel's once. */
 			char *folded = NULL;
 
 			if (smp.n) {
-				if (!S || ++folds % SYMBOLS_MAX_AGE == 0) {
-					dwcp_prof_symbols_free(S);
+				if (!S)
 					S = dwcp_prof_symbols_new();
-				}
+				else if (++folds % SYMBOLS_MAX_AGE == 0)
+					dwcp_prof_symbols_forget_user(S);
 				folded = S ? dwcp_prof_fold(&smp, S, slot_name, (void *)c->shm) : NULL;
 			}
 
@@ -139,7 +147,7 @@ static void *cont_main(void *arg)
 			free(folded);
 			smp.n = 0, smp.lost = 0;
 		}
-		dwcp_prof_session_poll(x, 100, &smp);
+		dwcp_prof_session_poll(x, (int)POLL_MS, &smp);
 		pthread_mutex_lock(&c->lock);
 		stop = stop || c->stop;
 		pthread_mutex_unlock(&c->lock);

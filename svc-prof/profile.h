@@ -61,6 +61,11 @@ struct dwcp_prof_symbols *dwcp_prof_symbols_new(void);
 void dwcp_prof_symbolize(struct dwcp_prof_symbols *S, uint32_t pid, uint64_t ip, bool kernel,
 			 char *out, size_t n);
 void dwcp_prof_symbols_free(struct dwcp_prof_symbols *S);
+/** Read @p pid's maps and the symbols of its files now (a process that
+ *  just joined), so that naming its samples later costs nothing. */
+void dwcp_prof_symbols_prepare(struct dwcp_prof_symbols *S, uint32_t pid);
+/** Forget processes and files (read again when next needed); keep the kernel's. */
+void dwcp_prof_symbols_forget_user(struct dwcp_prof_symbols *S);
 
 /**
  * Folded stacks ("root;...;leaf COUNT\n", sorted) of @p s, each stack
