@@ -334,6 +334,9 @@ static int drain_in_order(struct receiver *r)
 		}
 		r->written += ch->orig_len;
 		recv_out_written(&r->out, r->written);
+		/* The stream's progress for dwcpctl top and /metrics. */
+		dwcp_stats_add(r->c.stats, DWCP_STAT_OPS, 1);
+		dwcp_stats_add(r->c.stats, DWCP_STAT_BYTES, ch->orig_len);
 		r->sum.chunks++;
 		dwcp_hist_record(&r->sum.lat, dwcp_now_ns() - h->t_submit_ns);
 		if (last) {

@@ -312,6 +312,9 @@ static int on_done(struct sender *s, uint32_t idx)
 		s->acked_map[seq / 64] |= 1ull << (seq % 64);
 		s->acked++;
 		s->acked_bytes += ch->orig_len;
+		/* The stream's progress for dwcpctl top and /metrics. */
+		dwcp_stats_add(s->c.stats, DWCP_STAT_OPS, 1);
+		dwcp_stats_add(s->c.stats, DWCP_STAT_BYTES, ch->orig_len);
 		/* One transmission's bytes: a resend still waiting in a socket
 		 * buffer when the ACK came was not carried by the link. */
 		send_auto_acked(s->codec, seq, ch->orig_len, DWCP_CHUNK_HDR_LEN + ch->body_len);

@@ -36,6 +36,11 @@ int dwcp_client_open(struct dwcp_client *c, const char *instance, const char *ru
 	if (rc)
 		return rc;
 	c->stats = &c->at.shm.stats[c->at.slot];
+	/* A client slot's counters are this client's (one transfer), not the
+	 * sum of every program that held the slot before: readers see them
+	 * start from zero (rates guard against the step back). */
+	for (unsigned k = 0; k < DWCP_STAT_N; k++)
+		__atomic_store_n(&c->stats->counter[k], 0, __ATOMIC_RELAXED);
 	c->cursor = 0;
 	discard_stale_inputs(c);
 	s = &c->at.shm.ctl->slots[c->at.slot].svc;

@@ -294,29 +294,60 @@ static void render_node(struct prof_out *o, const struct dwcp_shm *shm, uint64_t
 	counter(o, "dwcp_delta_cache_corrupt_total", "Entries found corrupt and dropped.", h->corrupt);
 }
 
+struct stream_row {
+	char name[3 * DWCP_STREAM_NAME_MAX], peer[3 * DWCP_ADDR_MAX];
+	const char *role, *error;
+	uint64_t chunks, bytes;
+};
+
 static void render_streams(struct prof_out *o, const struct dwcp_shm *shm)
 {
-	unsigned n[3] = { 0 };
+	struct stream_row *rows = calloc(DWCP_MAX_STREAMS, sizeof(*rows));
+	unsigned n = 0, sends = 0;
 
-	family(o, "dwcp_stream_info", "gauge",
-	       "1 per open stream: its name, role (send or recv) and peer; net_error is the last failure to reach the peer.");
+	if (!rows) {
+		o->oom = true;
+		return;
+	}
 	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
 		const struct dwcp_stream_ent *t = &shm->node->streams[i];
 		struct dwcp_stream_ent e;
-		char nm[3 * DWCP_STREAM_NAME_MAX], peer[3 * DWCP_ADDR_MAX];
+		struct stream_row *r = &rows[n];
 
 		if (!__atomic_load_n(&t->ready, __ATOMIC_ACQUIRE) ||
 		    dwcp_streams_find(shm, (enum dwcp_stream_role)t->role, t->id, &e) != i)
 			continue;
-		n[e.role == DWCP_STREAM_SEND ? 1 : 2]++;
-		prof_out_printf(o, "dwcp_stream_info{stream=\"%s\",role=\"%s\",peer=\"%s\",net_error=\"%s\"} 1\n",
-				label(e.name, sizeof(e.name), nm, sizeof(nm)),
-				e.role == DWCP_STREAM_SEND ? "send" : "recv",
-				label(e.peer, sizeof(e.peer), peer, sizeof(peer)),
-				e.net_error ? strerrorname_np(e.net_error) ? strerrorname_np(e.net_error) : "error" : "");
+		label(e.name, sizeof(e.name), r->name, sizeof(r->name));
+		label(e.peer, sizeof(e.peer), r->peer, sizeof(r->peer));
+		r->role = e.role == DWCP_STREAM_SEND ? "send" : "recv";
+		r->error = !e.net_error ? "" : strerrorname_np(e.net_error) ? strerrorname_np(e.net_error) : "error";
+		/* The client's counters: dwcp send counts acknowledged chunks,
+		 * dwcp recv written ones (from zero when it attached). */
+		if (e.slot < DWCP_MAX_SLOTS) {
+			r->chunks = dwcp_stats_read(&shm->stats[e.slot], DWCP_STAT_OPS);
+			r->bytes = dwcp_stats_read(&shm->stats[e.slot], DWCP_STAT_BYTES);
+		}
+		sends += e.role == DWCP_STREAM_SEND;
+		n++;
 	}
+	family(o, "dwcp_stream_info", "gauge",
+	       "1 per open stream: its name, role (send or recv) and peer; net_error is the last failure to reach the peer.");
+	for (unsigned i = 0; i < n; i++)
+		prof_out_printf(o, "dwcp_stream_info{stream=\"%s\",role=\"%s\",peer=\"%s\",net_error=\"%s\"} 1\n",
+				rows[i].name, rows[i].role, rows[i].peer, rows[i].error);
+	family(o, "dwcp_stream_chunks_total", "counter",
+	       "Chunks of the open stream done: acknowledged (send) or written (recv).");
+	for (unsigned i = 0; i < n; i++)
+		prof_out_printf(o, "dwcp_stream_chunks_total{stream=\"%s\",role=\"%s\"} %llu\n", rows[i].name,
+				rows[i].role, (unsigned long long)rows[i].chunks);
+	family(o, "dwcp_stream_bytes_total", "counter",
+	       "Bytes of the open stream's file done: acknowledged (send) or written (recv).");
+	for (unsigned i = 0; i < n; i++)
+		prof_out_printf(o, "dwcp_stream_bytes_total{stream=\"%s\",role=\"%s\"} %llu\n", rows[i].name,
+				rows[i].role, (unsigned long long)rows[i].bytes);
 	family(o, "dwcp_streams", "gauge", "Open streams by role.");
-	prof_out_printf(o, "dwcp_streams{role=\"send\"} %u\ndwcp_streams{role=\"recv\"} %u\n", n[1], n[2]);
+	prof_out_printf(o, "dwcp_streams{role=\"send\"} %u\ndwcp_streams{role=\"recv\"} %u\n", sends, n - sends);
+	free(rows);
 }
 
 int prof_metrics_render(const struct dwcp_shm *shm, struct prof_out *o)

@@ -25,8 +25,9 @@ static void sample_child(struct sup_child *c, uint64_t now)
 	if (c->rate_prev_ns && now > c->rate_prev_ns) {
 		double dt = (now - c->rate_prev_ns) / 1e9;
 
-		c->ops_per_s = (ops - c->rate_prev_ops) / dt;
-		c->bytes_per_s = (bytes - c->rate_prev_bytes) / dt;
+		/* A new client in the slot starts its counters from zero. */
+		c->ops_per_s = ops >= c->rate_prev_ops ? (ops - c->rate_prev_ops) / dt : ops / dt;
+		c->bytes_per_s = bytes >= c->rate_prev_bytes ? (bytes - c->rate_prev_bytes) / dt : bytes / dt;
 	}
 	c->rate_prev_ops = ops;
 	c->rate_prev_bytes = bytes;

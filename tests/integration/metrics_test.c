@@ -377,6 +377,7 @@ Test(metrics, bad_requests_get_errors_and_idle_connections_are_bounded, .init = 
 	char listen_l[64];
 	const char *extra[] = { listen_l, NULL };
 	struct dwcp_xfer_pair_cfg cfg = { .tag = "mbad", .no_b = true, .extra = extra };
+	char out[128];
 	int idle[40], n_idle = 0, fds0;
 	pid_t prof;
 	cJSON *st;
@@ -386,6 +387,22 @@ Test(metrics, bad_requests_get_errors_and_idle_connections_are_bounded, .init = 
 	cr_assert_eq(dwcp_xfer_pair_start(&pair, &cfg), 0, "the node did not start");
 	cr_expect_eq(http("POST", "/metrics"), 405);
 	cr_expect_eq(http("GET", "/"), 404);
+
+	/* An open stream (a recv waiting for its sender) is listed with its
+	 * progress, and the whole still passes promtool. */
+	snprintf(out, sizeof(out), "%s/waiting.img", dir);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.a.instance, "waiting", out, 120), 0);
+	for (unsigned t = 0; t < 300; t++) {
+		scrape();
+		if (strstr(body, "dwcp_stream_info{stream=\"waiting\",role=\"recv\""))
+			break;
+		dwcp_test_sleep_ms(100);
+	}
+	cr_expect(strstr(body, "dwcp_stream_chunks_total{stream=\"waiting\",role=\"recv\"} 0\n") != NULL,
+		  "no progress of the open stream:\n%.3000s", body);
+	cr_expect_eq(sample(body, "dwcp_streams{role=\"recv\"}", -1), 1);
+	promtool_accepts();
+	dwcp_xfer_proc_free(&rcv);
 	cr_expect_eq(http("GET", "/metrics/../etc/passwd"), 404);
 
 	/* 40 clients that connect and say nothing: svc-prof holds at most 16
