@@ -32,6 +32,12 @@ int sup_cli_workers_of(const char *run_dir, const char *instance, const char *se
  * network sysctls against dwcp's recommendation (0 all as recommended,
  * 1 something to change), or print the recommendation as a sysctl.d file. */
 int sup_cli_tune_check(bool json);
+/* doctor.c, for dwcpctl: this host checked for what a node of @p instance
+ * (its config: @p config, else as dwcp-supervisor finds it) needs, each
+ * failure with the command that fixes it; @p all: leftovers of every
+ * instance under @p run_dir too (no --instance given). 0 healthy (warnings allowed),
+ * 1 something to fix, 2 a bad config. */
+int sup_cli_doctor(const char *run_dir, const char *instance, bool all, const char *config, bool json);
 int sup_cli_tune_print_conf(void);
 
 #endif

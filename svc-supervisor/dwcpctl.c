@@ -44,6 +44,11 @@ static void usage(FILE *f)
 		"                    sample the call stacks of SVC (every worker) or of all\n"
 		"                    services for N seconds (default 10) at HZ (default 99):\n"
 		"                    SVG flame graph, FILE.folded, and the hottest functions\n"
+		"  doctor [--config FILE] [--json]\n"
+		"                    check this host for what the node needs (hugepages, memlock,\n"
+		"                    leftover runtime files, the key file, sysctls, devices, clock,\n"
+		"                    the running node's services): each failure with the command\n"
+		"                    that fixes it; exit 1 if something must be fixed\n"
 		"  stop              stop the node (same as dwcp-supervisor stop)\n"
 		"  tune --check [--json]\n"
 		"                    this host's network sysctls beside dwcp's recommendation,\n"
@@ -144,11 +149,11 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'c' }, { "print-conf", no_argument, NULL, 'p' },
 		{ "binary", required_argument, NULL, 'b' }, { "timeout", required_argument, NULL, 't' },
 		{ "once", no_argument, NULL, 'o' }, { "count", required_argument, NULL, 'n' },
-		{ "interval", required_argument, NULL, 'I' },
+		{ "interval", required_argument, NULL, 'I' }, { "config", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *instance = DWCP_DEFAULT_INSTANCE, *run_dir = NULL, *cmd, *binary = NULL;
-	bool json = false, check = false, print_conf = false, top_opts = false;
+	const char *instance = DWCP_DEFAULT_INSTANCE, *run_dir = NULL, *cmd, *binary = NULL, *config = NULL;
+	bool json = false, check = false, print_conf = false, top_opts = false, instance_given = false;
 	int c, timeout_s = 30;
 	unsigned count = 0, interval_ms = 1000;
 	double d;
@@ -159,7 +164,7 @@ int main(int argc, char **argv)
 		return c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'i': instance = optarg; break;
+		case 'i': instance = optarg, instance_given = true; break;
 		case 'r': run_dir = optarg; break;
 		case 'j': json = true; break;
 		case 'c': check = true; break;
@@ -174,6 +179,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'o': count = 1, top_opts = true; break;
+		case 'C': config = optarg; break;
 		case 'n':
 			d = strtod(optarg, &end);
 			if (*end || end == optarg || d < 1 || d > 1e6 || d != (unsigned)d) {
@@ -223,6 +229,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (config && strcmp(cmd, "doctor") != 0) {
+		fprintf(stderr, "dwcpctl: --config goes with the doctor command only\n");
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(cmd, "doctor") == 0 && optind + 1 == argc)
+		return sup_cli_doctor(run_dir, instance, !instance_given, config, json);
 	if (strcmp(cmd, "top") == 0 && optind + 1 == argc)
 		return sup_cli_top(run_dir, instance, json, count, interval_ms);
 	if (strcmp(cmd, "status") == 0 && optind + 1 == argc)

@@ -24,10 +24,9 @@
 #include "common/timeutil.h"
 #include "ipc/attach.h"
 #include "ctl_cli.h"
+#include "sup_config.h"
 #include "sup_internal.h"
 
-#define SYSTEM_CONFIG_DIR "/etc/dwcp"
-#define DEFAULT_KEY_FILE SYSTEM_CONFIG_DIR "/dwcp.key"
 
 struct opts {
 	const char *cmd;
@@ -92,27 +91,10 @@ static int parse(int argc, char **argv, struct opts *o)
 
 static int load_config(struct dwcp_config *cfg, const struct opts *o, struct dwcp_err *err)
 {
-	char sys[DWCP_PATH_MAX + 64];
-	const char *inst = o->instance ? o->instance : DWCP_DEFAULT_INSTANCE;
-	int rc;
+	int rc = sup_config_resolve(cfg, o->config, o->instance, err);
 
-	dwcp_config_defaults(cfg);
-	rc = dwcp_config_check_instance(inst, err);
 	if (rc)
 		return rc;
-	snprintf(sys, sizeof(sys), SYSTEM_CONFIG_DIR "/%s.ini", inst);
-	if (o->config)
-		rc = dwcp_config_load(cfg, o->config, err);
-	else if (access(sys, F_OK) == 0)
-		rc = dwcp_config_load(cfg, sys, err);
-	else if (access(DEFAULT_KEY_FILE, F_OK) == 0)
-		/* Built-in defaults encrypt when the machine has the default key
-		 * (deploy/setup.sh makes it); a config file says so explicitly. */
-		snprintf(cfg->key_file, sizeof(cfg->key_file), "%s", DEFAULT_KEY_FILE);
-	if (rc)
-		return rc;
-	if (o->instance)
-		snprintf(cfg->instance, sizeof(cfg->instance), "%s", o->instance);
 	if (o->listen) {
 		char host[DWCP_ADDR_MAX];
 		uint16_t port;
