@@ -24,6 +24,7 @@ PACKAGES=(
 	prometheus                          # promtool checks /metrics in the tests
 	libelf-dev                          # svc-prof profile: symbols of sampled addresses
 	systemd                             # systemd-analyze verifies deploy/systemd in the tests
+	systemd-container                   # systemd-nspawn boots a systemd for the units test
 	spin                                # model check of the handoff protocol
 	clang-14 libclang-rt-14-dev         # libFuzzer targets (make fuzz)
 	iproute2 procps                     # ip/veth in integration tests, ps/pgrep
