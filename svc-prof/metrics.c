@@ -281,6 +281,9 @@ static void render_node(struct prof_out *o, const struct dwcp_shm *shm, uint64_t
 	gauge(o, "dwcp_pool_buffers", "Buffers in the node's shared pool.", shm->n_bufs);
 	gauge(o, "dwcp_pool_free_buffers", "Pool buffers free now.", dwcp_pool_count_free(shm));
 	gauge(o, "dwcp_pool_buffer_size_bytes", "Payload bytes of one pool buffer.", shm->buf_size);
+	counter(o, "dwcp_net_auth_failures_total",
+		"Handshakes svc-net refused for a key mismatch or a bad proof (a peer without this node's key).",
+		__atomic_load_n(&shm->node->auth_failures, __ATOMIC_RELAXED));
 	gauge(o, "dwcp_delta_cache_size_bytes", "Bytes of hugepage memory the delta cache has.",
 	      (double)shm->dcache_size);
 	if (!h || __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != DWCP_DCACHE_MAGIC)
