@@ -106,7 +106,12 @@ Test(doctor, names_a_readable_key_a_dead_node_and_no_hugepages_with_their_fixes,
 	cr_assert_not_null(st);
 	dwcp_test_service_pids(st, pids);
 	cJSON_Delete(st);
+	/* Every process of the node (workers too) stopped first: one that saw
+	 * its supervisor die would exit and, as the node's last process, tidy
+	 * up what this test needs left. */
+	dwcp_xfer_sh(NULL, 0, "pkill -STOP -f -- '--instance %s( |$)'", node.instance);
 	kill(node.sup_pid, SIGKILL);
+	dwcp_xfer_sh(NULL, 0, "pkill -KILL -f -- '--instance %s( |$)'", node.instance);
 	for (unsigned i = 0; i < DWCP_TEST_SERVICES; i++)
 		if (pids[i] > 0)
 			kill(pids[i], SIGKILL);
