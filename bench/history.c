@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/paths.h"
 #include "history.h"
 
 #define MAX_RUNS   256u
@@ -40,26 +41,6 @@ void bench_history_label(const char *opt, char *out, size_t n)
 	strftime(out, n, "build-%Y%m%dT%H%M%S", &tm);
 }
 
-static int make_parent(const char *path)
-{
-	char dir[4096], *slash;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return mkdir(dir, 0755) && errno != EEXIST ? -errno : 0;
-}
-
 int bench_history_append(const char *path, const char *bench, const char *label,
 			 const cJSON *result, char *why, size_t why_n)
 {
@@ -83,7 +64,7 @@ int bench_history_append(const char *path, const char *bench, const char *label,
 		snprintf(why, why_n, "out of memory");
 		goto out;
 	}
-	rc = make_parent(path);
+	rc = dwcp_mkdir_parents(path, 0755);
 	if (!rc && (fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
 		rc = -errno;
 	/* One write of the whole line: concurrent runs never interleave. */

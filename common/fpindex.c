@@ -17,6 +17,7 @@
 #include <xxhash.h>
 
 #include "common/fpindex.h"
+#include "common/paths.h"
 
 #define WBUF (1u << 20)
 
@@ -118,28 +119,6 @@ int dwcp_fpindex_open(struct dwcp_fpindex *ix, const char *path, struct dwcp_err
 	return rc;
 }
 
-/* mkdir -p of the directory part of @p path, mode 0700. */
-static int make_dirs(const char *path)
-{
-	char p[PATH_MAX];
-	char *slash;
-
-	snprintf(p, sizeof(p), "%s", path);
-	slash = strrchr(p, '/');
-	if (!slash || slash == p)
-		return 0;
-	*slash = '\0';
-	for (char *q = p + 1; *q; q++) {
-		if (*q != '/')
-			continue;
-		*q = '\0';
-		if (mkdir(p, 0700) && errno != EEXIST)
-			return -errno;
-		*q = '/';
-	}
-	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
-}
-
 int dwcp_fpindex_begin(struct dwcp_fpindex_writer *w, const char *path, struct dwcp_err *err)
 {
 	static const uint8_t blank[DWCP_FPINDEX_HDR_LEN];
@@ -149,7 +128,7 @@ int dwcp_fpindex_begin(struct dwcp_fpindex_writer *w, const char *path, struct d
 	if (snprintf(w->path, sizeof(w->path), "%s", path) >= (int)sizeof(w->path) ||
 	    snprintf(w->tmp, sizeof(w->tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(w->tmp))
 		return dwcp_err_set(err, -ENAMETOOLONG, "page index path too long: %s", path);
-	rc = make_dirs(path);
+	rc = dwcp_mkdir_parents(path, 0700);
 	if (rc)
 		return dwcp_err_set(err, rc, "creating the directory of %s: %s (set [stream] index_dir to a writable directory)",
 				    path, strerror(-rc));
