@@ -9,6 +9,7 @@
  *   port_probe tx PREFIX COUNT SIZE [ext]  secondary: tx_burst COUNT frames; "ext" sends
  *                                          memzone memory attached with rte_pktmbuf_attach_extbuf
  *   port_probe hotplug PREFIX DEVARGS      secondary: rte_dev_probe(DEVARGS) itself
+ *   PROBE_EXT=N port_probe primary ...     the primary also sends N memzone frames (extbuf)
  */
 #include <errno.h>
 #include <signal.h>
@@ -99,6 +100,8 @@ static void report(const char *who, uint16_t port, struct rte_mempool *mp)
 	fflush(stdout);
 }
 
+static int do_tx(uint16_t port, struct rte_mempool *mp, long count, int size, int ext);
+
 static int primary(const char *prog, const char *prefix, const char *devargs)
 {
 	struct rte_mempool *mp;
@@ -120,6 +123,13 @@ static int primary(const char *prog, const char *prefix, const char *devargs)
 		printf("primary: port %u = %s\n", port, name);
 		if (port_up(port, mp))
 			return 1;
+	}
+	if (getenv("PROBE_EXT")) {
+		/* zero-copy question: if the PMD kept a pointer to the memzone instead of
+		 * copying, the peer would see the 'X' written right after tx_burst returns */
+		sleep(2);
+		do_tx(0, mp, atol(getenv("PROBE_EXT")), 1024, 1);
+		memset((char *)rte_memzone_lookup("probe_payload")->addr + 14, 'X', 1000);
 	}
 	signal(SIGINT, on_sig);
 	signal(SIGTERM, on_sig);
