@@ -9,6 +9,7 @@
  *   port_probe tx PREFIX COUNT SIZE [ext]  secondary: tx_burst COUNT frames; "ext" sends
  *                                          memzone memory attached with rte_pktmbuf_attach_extbuf
  *   port_probe hotplug PREFIX DEVARGS      secondary: rte_dev_probe(DEVARGS) itself
+ *   PROBE_RX=1 port_probe primary ...      the primary bursts rx on port 0 itself
  *   PROBE_EXT=N port_probe primary ...     the primary also sends N memzone frames (extbuf)
  */
 #include <errno.h>
@@ -101,6 +102,7 @@ static void report(const char *who, uint16_t port, struct rte_mempool *mp)
 }
 
 static int do_tx(uint16_t port, struct rte_mempool *mp, long count, int size, int ext);
+static int do_rx(uint16_t port, struct rte_mempool *mp, int seconds, int hold);
 
 static int primary(const char *prog, const char *prefix, const char *devargs)
 {
@@ -136,7 +138,10 @@ static int primary(const char *prog, const char *prefix, const char *devargs)
 	while (!stop) {
 		RTE_ETH_FOREACH_DEV(port)
 			report("primary", port, mp);
-		sleep(1);
+		if (getenv("PROBE_RX")) /* the primary bursts itself: does the PMD move packets at all? */
+			do_rx(0, mp, 1, 0);
+		else
+			sleep(1);
 	}
 	RTE_ETH_FOREACH_DEV(port) {
 		rte_eth_dev_stop(port);
