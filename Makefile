@@ -211,3 +211,8 @@ fuzz-corpus: $(FUZZ_BUILD)/gen_corpus
 	$(FUZZ_BUILD)/gen_corpus tests/fuzz/corpus
 
 -include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
+
+# Probe programs behind docs/dpdk-port.md (issue 10); not part of all or the tests.
+dpdk-port-probe:
+	$(MAKE) -C tools/dpdk-port-probe OUT=$(abspath $(BUILD))/tools/dpdk-port-probe
+.PHONY: dpdk-port-probe
