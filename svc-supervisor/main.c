@@ -144,8 +144,15 @@ static void on_hb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!s->all_up_once && sup_children_all_up(s)) {
 		s->all_up_once = true;
 		DWCP_INFO("instance '%s': all services up", s->cfg.instance);
-		sd_notify(0, "READY=1");
 		sup_report_ready(s, "ok");
+	}
+	/* In systemd mode the services' units start After= this one is
+	 * active: waiting for them before READY=1 would deadlock until
+	 * TimeoutStartSec (systemd_mode_test). The instance is up, they can
+	 * attach. */
+	if (!s->sd_ready_sent && (s->all_up_once || s->cfg.systemd_services)) {
+		s->sd_ready_sent = true;
+		sd_notify(0, "READY=1");
 	}
 	sd_notify(0, "WATCHDOG=1");
 }

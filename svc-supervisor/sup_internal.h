@@ -113,6 +113,7 @@ struct sup {
 	int ready_fd;            /* pipe to the `start` parent; -1 when told */
 	bool stopping;
 	bool all_up_once;
+	bool sd_ready_sent;     /* READY=1 told to systemd */
 	struct sup_child child[DWCP_MAX_SLOTS];
 	struct sup_conn conn[SUP_MAX_CONNS];
 	ev_io listen_w;
