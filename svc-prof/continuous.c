@@ -42,7 +42,6 @@ struct prof_cont {
 	struct stack *v;
 	size_t n;
 	uint64_t other, samples, lost, threads, cpu_ns;
-	int err;                      /* why sampling is off (-errno), 0 when on */
 };
 
 static const char *slot_name(uint32_t pid, void *arg)
@@ -103,6 +102,7 @@ static void *cont_main(void *arg)
 	struct dwcp_prof_samples smp = { 0 };
 	unsigned folds = 0, turns = 0;
 	int err = 0;
+	bool said = false;
 
 	for (bool stop = false; !stop && x;) {
 		/* New services and workers (restarts, upgrades) join, ended threads leave. */
@@ -134,13 +134,18 @@ static void *cont_main(void *arg)
 				folded = S ? dwcp_prof_fold(&smp, S, slot_name, (void *)c->shm) : NULL;
 			}
 
+			/* Said once: dwcp_prof_sampled_threads 0 in /metrics shows it. */
+			if (err && !dwcp_prof_session_threads(x) && !said) {
+				DWCP_ERR("svc-prof: the continuous profile samples nothing: %s (run as root, or sysctl kernel.perf_event_paranoid=1)",
+					 strerror(-err));
+				said = true;
+			}
 			pthread_mutex_lock(&c->lock);
 			if (folded)
 				merge(c, folded);
 			c->samples += smp.n;
 			c->lost += smp.lost;
 			c->threads = dwcp_prof_session_threads(x);
-			c->err = dwcp_prof_session_threads(x) ? 0 : err;
 			c->cpu_ns = thread_cpu_ns();
 			stop = c->stop;
 			pthread_mutex_unlock(&c->lock);
@@ -222,14 +227,4 @@ void prof_cont_metrics(struct prof_cont *c, struct prof_out *o)
 			(unsigned long long)c->samples, (unsigned long long)c->lost,
 			(unsigned long long)c->threads, c->hz, (double)c->cpu_ns / 1e9);
 	pthread_mutex_unlock(&c->lock);
-}
-
-int prof_cont_error(struct prof_cont *c)
-{
-	int e;
-
-	pthread_mutex_lock(&c->lock);
-	e = c->err;
-	pthread_mutex_unlock(&c->lock);
-	return e;
 }

@@ -33,8 +33,6 @@ struct prof_cont *prof_cont_start(const struct dwcp_shm *shm, unsigned hz);
 void prof_cont_stop(struct prof_cont *c);
 void prof_cont_folded(struct prof_cont *c, struct prof_out *o);
 void prof_cont_metrics(struct prof_cont *c, struct prof_out *o);
-/** Why nothing is sampled (-errno, e.g. -EACCES), 0 when sampling. */
-int prof_cont_error(struct prof_cont *c);
 
 struct prof_http;
 
