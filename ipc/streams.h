@@ -29,6 +29,7 @@
 
 #include "common/config.h"
 #include "common/err.h"
+#include "ipc/peers.h"
 #include "ipc/shm.h"
 
 #define DWCP_MAX_STREAMS      64
@@ -115,6 +116,7 @@ struct dwcp_node_part {
 	                                  * key mismatch or a bad proof; `dwcp recv` names it */
 	uint64_t pad2[6];
 	struct dwcp_stream_done done[DWCP_DONE_MAX];
+	struct dwcp_peer_ent peers[DWCP_MAX_PEERS];   /* writer: svc-net (ipc/peers.h) */
 };
 
 _Static_assert(sizeof(struct dwcp_node_conf) <= 4096, "net conf fits its page");

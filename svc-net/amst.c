@@ -187,7 +187,10 @@ static void peer_set_error(struct net *n, int p, int e)
 {
 	const struct dwcp_stream_ent *t = n->ctx->at.shm.node->streams;
 	struct net_peer *pe = &n->peers[p];
+	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
 
+	if (ps)
+		__atomic_store_n(&ps->last_error, e, __ATOMIC_RELAXED);
 	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
 		if (!(pe->streams & (1ull << i)))
 			continue;
@@ -241,6 +244,9 @@ int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
 	p->outgoing = true;
 	p->n_conns = n->n_connections;
 	p->used = true;
+	/* The address came from a local `dwcp send`, not from the network:
+	 * an entry before any handshake lets operators see a peer never reached. */
+	p->stat = dwcp_peers_claim(&n->ctx->at.shm, DWCP_PEER_OUT, addr, "", dwcp_now_ns());
 	return free_p;
 }
 
@@ -255,6 +261,20 @@ static int peer_conns_of(const struct net *n, int p, bool ready, int *out, unsig
 		    (!ready || (n->conns[c].state == CONN_UP && n->conns[c].hs == HS_DONE)))
 			out[k++] = (int)c;
 	return k;
+}
+
+void net_peer_stat_update(struct net *n, int p)
+{
+	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
+	int cs[DWCP_FRAME_MAX_CONNS];
+
+	if (!ps)
+		return;
+	__atomic_store_n(&ps->conns, (uint64_t)peer_conns_of(n, p, true, cs, DWCP_FRAME_MAX_CONNS),
+			 __ATOMIC_RELAXED);
+	if (n->peers[p].outgoing)
+		__atomic_store_n(&ps->last_error, n->peers[p].last_error, __ATOMIC_RELAXED);
+	__atomic_store_n(&ps->last_ns, dwcp_now_ns(), __ATOMIC_RELAXED);
 }
 
 static int peer_conns(const struct net *n, int p, int *out, unsigned max)
@@ -326,6 +346,10 @@ static void peer_connect(struct net *n, int p, uint64_t now)
 		int c = net_conn_open_out(n, p);
 
 		if (c < 0) {
+			struct dwcp_peer_ent *ps = net_peer_stat(n, p);
+
+			if (ps)
+				dwcp_peers_add(&ps->connect_failures, 1);
 			pe->last_error = -c;
 			peer_set_error(n, p, -c);
 			peer_backoff(pe, now);
@@ -369,8 +393,12 @@ int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 
 static void resend(struct net *n, uint32_t idx)
 {
+	struct dwcp_peer_ent *ps = net_peer_stat(n, n->fl[idx].peer);
+
 	n->fl[idx].resends++;
 	dwcp_stats_add(n->ctx->stats, DWCP_STAT_RESENT, 1);
+	if (ps)
+		dwcp_peers_add(&ps->chunks_resent, 1);
 	pending_push(n, n->fl[idx].peer, idx);
 }
 
@@ -379,6 +407,8 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 	uint32_t *s = fl_slot(n, a->stream, a->xfer, a->seq);
 	uint32_t idx;
 	struct inflight *f;
+	struct dwcp_peer_ent *ps;
+	uint64_t now;
 
 	/* A duplicate's answer, one for a previous generation's send, or
 	 * for another transfer of this stream. */
@@ -389,6 +419,15 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 	dwcp_streams_set_net_error(&n->ctx->at.shm, f->stream_ent, 0);
 	if (f->state == FL_WAIT_ZC)
 		return;   /* its outcome is decided; the kernel still reads it */
+	ps = net_peer_stat(n, f->peer);
+	if (ps && ok && !f->acked) {
+		now = dwcp_now_ns();
+		dwcp_peers_add(&ps->chunks_acked, 1);
+		/* sent_ns may lie ahead (a retry scheduled after EBUSY) */
+		dwcp_peers_add(&ps->ack_wait_ns, now > f->sent_ns ? now - f->sent_ns : 0);
+	} else if (ps && !ok) {
+		dwcp_peers_add(&ps->chunks_refused, 1);
+	}
 	if (ok) {
 		f->acked = true;
 		if (f->state == FL_QUEUED)
@@ -508,6 +547,20 @@ void net_on_conn_lost(struct net *n, int c)
  * (one per session of the connecting svc-net). @return the peer, or
  * -ENOSPC (no peer slot) / -EMFILE (the peer has all the connections its
  * HELLO announced). */
+/* An incoming peer's entry: its instance and the host it connects from
+ * (every connection has its own port). */
+static int peer_stat_in(struct net *n, const struct net_peer *p)
+{
+	char host[DWCP_ADDR_MAX];
+	char *colon;
+
+	snprintf(host, sizeof(host), "%s", p->addr);
+	colon = strrchr(host, ':');
+	if (colon)
+		*colon = '\0';
+	return dwcp_peers_claim(&n->ctx->at.shm, DWCP_PEER_IN, host, p->name, dwcp_now_ns());
+}
+
 int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
 {
 	int free_p = -1, cs[DWCP_FRAME_MAX_CONNS];
@@ -545,6 +598,7 @@ int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
 		dwcp_addr_format((struct sockaddr *)&ss, p->addr);
 	p->n_conns = h->n_conns;
 	p->used = true;
+	p->stat = peer_stat_in(n, p);
 	for (unsigned i = 0; i < DWCP_MAX_STREAMS; i++)
 		if (n->rxq[i].peer == free_p)
 			n->rxq[i].peer = -1;   /* a former peer's count is not this one's */
@@ -640,6 +694,7 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
 	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
 	struct dwcp_stream_ent e;
+	struct dwcp_peer_ent *ps;
 	unsigned np = 0;
 	int ent, quota;
 
@@ -658,6 +713,9 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 		dwcp_svc_free(n->ctx, idx);
 		return;
 	}
+	ps = net_peer_stat(n, k->peer);
+	if (ps)
+		dwcp_peers_add(&ps->chunks_received, 1);
 	quota = rx_quota_take(n, ent, &e, k->peer, ch->seq);
 	if (quota < 0) {
 		dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);

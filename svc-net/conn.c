@@ -255,6 +255,13 @@ void net_conn_close(struct net *n, int c, const char *why)
 	free(k->q);
 	k->q = NULL;
 	k->state = CONN_FREE;
+	if (k->peer >= 0) {
+		struct dwcp_peer_ent *ps = net_peer_stat(n, k->peer);
+
+		if (ps && k->outgoing && k->hs != HS_DONE)
+			dwcp_peers_add(&ps->connect_failures, 1);
+		net_peer_stat_update(n, k->peer);
+	}
 }
 
 static struct txq_item *queue_push(struct net_conn *k)
@@ -302,8 +309,20 @@ void net_conn_queue_chunk(struct net *n, int c, uint32_t idx)
 }
 
 /* The head item is written: a chunk is now on the wire (amst.c's state). */
+/* Wire bytes to or from peer @p p (none before an incoming HELLO). */
+static void peer_count_bytes(struct net *n, int p, bool tx, uint64_t v)
+{
+	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
+
+	if (!ps)
+		return;
+	dwcp_peers_add(tx ? &ps->tx_bytes : &ps->rx_bytes, v);
+	__atomic_store_n(&ps->last_ns, dwcp_now_ns(), __ATOMIC_RELAXED);
+}
+
 static void item_sent(struct net *n, int c, const struct txq_item *it)
 {
+	struct dwcp_peer_ent *ps;
 	struct inflight *f;
 
 	if (it->idx == NET_NO_BUF)
@@ -314,6 +333,9 @@ static void item_sent(struct net *n, int c, const struct txq_item *it)
 	net_fl_set_state(n, it->idx, FL_SENT);
 	f->conn = (int16_t)c;
 	f->sent_ns = dwcp_now_ns();
+	ps = net_peer_stat(n, n->conns[c].peer);
+	if (ps)
+		dwcp_peers_add(&ps->chunks_sent, 1);
 }
 
 /* May buffer @p idx go out with MSG_ZEROCOPY on @p c? Only while no
@@ -373,6 +395,7 @@ unsigned net_conn_flush(struct net *n, int c)
 			n->fl[it->idx].zc_seq = k->zc_sent++;
 		}
 		dwcp_stats_add(n->ctx->stats, DWCP_STAT_TX_BYTES, (uint64_t)w);
+		peer_count_bytes(n, k->peer, true, (uint64_t)w);
 		k->head_off += (size_t)w;
 		if (k->head_off < total)
 			continue;
@@ -461,6 +484,7 @@ unsigned net_conn_read(struct net *n, int c)
 				return work;
 			}
 			dwcp_stats_add(n->ctx->stats, DWCP_STAT_RX_BYTES, (uint64_t)r);
+			peer_count_bytes(n, k->peer, false, (uint64_t)r);
 			dwcp_frame_dec_got(&k->dec, (size_t)r);
 			work++;
 		} else if (rc == DWCP_FRAME_NEED_DEST) {

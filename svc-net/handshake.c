@@ -77,6 +77,15 @@ static void queue_frame_auth(struct net *n, int c, bool server)
 	net_conn_queue_small(n, c, buf, dwcp_frame_encode_auth(buf, &a));
 }
 
+static void peer_connected(struct net *n, int p)
+{
+	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
+
+	if (ps)
+		dwcp_peers_add(&ps->connects, 1);
+	net_peer_stat_update(n, p);
+}
+
 /* The handshake is complete: the connection may carry chunks and answers. */
 static void conn_ready(struct net *n, int c)
 {
@@ -91,11 +100,14 @@ static void conn_ready(struct net *n, int c)
 	if (k->outgoing) {
 		n->peers[k->peer].last_error = 0;
 		n->peers[k->peer].backoff_ns = 0;
+		peer_connected(n, k->peer);
 		net_peer_dispatch(n, k->peer);
 		return;
 	}
 	if (net_peer_in(n, c, &k->hello_c) < 0)
 		refuse(n, c, "too many peers, or too many connections from this peer");
+	else
+		peer_connected(n, k->peer);
 }
 
 void net_hello_out(struct net *n, int c)

@@ -29,6 +29,9 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 	n->n_connections = n->conf->connections ? n->conf->connections : 1;
 	if (n->n_connections > DWCP_FRAME_MAX_CONNS)
 		n->n_connections = DWCP_FRAME_MAX_CONNS;
+	/* Connections die with the generation that held them. */
+	for (unsigned i = 0; i < DWCP_MAX_PEERS; i++)
+		__atomic_store_n(&ctx->at.shm.node->peers[i].conns, 0, __ATOMIC_RELAXED);
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epfd < 0 || net_fl_init(n))
 		return -ENOMEM;

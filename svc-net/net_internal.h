@@ -92,7 +92,10 @@ struct net_peer {
 	uint64_t next_try_ns, backoff_ns;
 	int last_error;                 /* errno of the last connect failure, 0 = fine */
 	uint64_t streams;               /* bitmask of stream-table entries sending here */
+	int stat;                       /* its entry in the peer table (ipc/peers.h), -1 = none */
 };
+
+_Static_assert(DWCP_PEER_NAME_MAX >= DWCP_FRAME_NAME_MAX, "an instance name fits the peer table");
 
 enum fl_state { FL_FREE = 0, FL_QUEUED, FL_SENT, FL_WAIT_ZC, FL_N_STATES };
 
@@ -151,6 +154,12 @@ struct net {
 	uint32_t quota_stream, quota_peer;
 };
 
+/** The peer table entry of @p p, or NULL (no peer, or the table was full). */
+static inline struct dwcp_peer_ent *net_peer_stat(struct net *n, int p)
+{
+	return p >= 0 && n->peers[p].stat >= 0 ? &n->ctx->at.shm.node->peers[n->peers[p].stat] : NULL;
+}
+
 /* conn.c: sockets and the bytes on them */
 int net_listen_open(struct net *n, char *reason, size_t reason_len);
 int net_conn_open_out(struct net *n, int peer);
@@ -167,6 +176,8 @@ void net_waker_stop(struct net *n);
 /* amst.c: peers, the in-flight table, frames */
 int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h);
 unsigned net_peer_dispatch(struct net *n, int p);
+/** Publish @p p's connection count (and, outgoing, its last error) in the peer table. */
+void net_peer_stat_update(struct net *n, int p);
 
 /* handshake.c: authentication, the keyless policy */
 void net_hello_out(struct net *n, int c);

@@ -2,7 +2,7 @@
  * read from shared memory at each scrape: every service's and worker's
  * slot (state, restarts, heartbeat) and stats block (steps, bytes, link
  * traffic, step latency histogram), the links' depths, the buffer pool,
- * the delta cache and the stream table.
+ * the delta cache, the stream table and the peer table.
  *
  * Names follow Prometheus conventions: a dwcp_ prefix, base units
  * (seconds, bytes), _total on counters. Counters are the stats blocks'
@@ -12,10 +12,11 @@
  * and never stalls the data path; a figure may be one update stale.
  *
  * What a scrape costs is bounded by the region's fixed tables (slots,
- * streams, pool), never by anything a peer or client sends.
+ * streams, peers, pool), never by anything a peer or client sends.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "ipc/ctl_block.h"
 #include "ipc/dcache.h"
 #include "ipc/link.h"
+#include "ipc/peers.h"
 #include "ipc/pool.h"
 #include "ipc/stats.h"
 #include "ipc/streams.h"
@@ -353,6 +355,86 @@ static void render_streams(struct prof_out *o, const struct dwcp_shm *shm)
 	free(rows);
 }
 
+/* Per peer: {peer="10.0.0.2:7100",name="",direction="out"}. */
+struct peer_family {
+	const char *name, *type, *help;
+	size_t off;                      /* of a uint64_t in struct dwcp_peer_ent */
+};
+
+static const struct peer_family peer_families[] = {
+	{ "dwcp_peer_connections", "gauge", "Connections to or from the peer past the handshake.",
+	  offsetof(struct dwcp_peer_ent, conns) },
+	{ "dwcp_peer_connects_total", "counter", "Connections that passed the handshake.",
+	  offsetof(struct dwcp_peer_ent, connects) },
+	{ "dwcp_peer_connect_failures_total", "counter",
+	  "Outgoing connections refused, failed or not authenticated.",
+	  offsetof(struct dwcp_peer_ent, connect_failures) },
+	{ "dwcp_peer_sent_bytes_total", "counter", "Bytes written to the peer's sockets.",
+	  offsetof(struct dwcp_peer_ent, tx_bytes) },
+	{ "dwcp_peer_received_bytes_total", "counter", "Bytes read from the peer's sockets.",
+	  offsetof(struct dwcp_peer_ent, rx_bytes) },
+	{ "dwcp_peer_chunks_sent_total", "counter", "Chunk frames written to the peer, resends included.",
+	  offsetof(struct dwcp_peer_ent, chunks_sent) },
+	{ "dwcp_peer_chunks_resent_total", "counter",
+	  "Chunks sent to the peer again (connection lost, no answer in time, damaged).",
+	  offsetof(struct dwcp_peer_ent, chunks_resent) },
+	{ "dwcp_peer_chunks_refused_total", "counter", "Chunks the peer answered with a NACK.",
+	  offsetof(struct dwcp_peer_ent, chunks_refused) },
+	{ "dwcp_peer_chunks_received_total", "counter", "Chunk frames read from the peer.",
+	  offsetof(struct dwcp_peer_ent, chunks_received) },
+};
+
+struct peer_row {
+	struct dwcp_peer_ent e;
+	char labels[4 * DWCP_ADDR_MAX + 3 * DWCP_PEER_NAME_MAX];
+};
+
+static void render_peers(struct prof_out *o, const struct dwcp_shm *shm)
+{
+	struct peer_row *rows = calloc(DWCP_MAX_PEERS, sizeof(*rows));
+	unsigned n = 0;
+
+	if (!rows) {
+		o->oom = true;
+		return;
+	}
+	for (int i = 0; i < DWCP_MAX_PEERS; i++) {
+		char a[3 * DWCP_ADDR_MAX], nm[3 * DWCP_PEER_NAME_MAX];
+		struct peer_row *r = &rows[n];
+
+		if (dwcp_peers_read(shm, i, &r->e))
+			continue;
+		snprintf(r->labels, sizeof(r->labels), "peer=\"%s\",name=\"%s\",direction=\"%s\"",
+			 label(r->e.addr, sizeof(r->e.addr), a, sizeof(a)),
+			 label(r->e.name, sizeof(r->e.name), nm, sizeof(nm)),
+			 r->e.dir == DWCP_PEER_OUT ? "out" : "in");
+		n++;
+	}
+	family(o, "dwcp_peer_info", "gauge",
+	       "1 per peer svc-net talked to; last_error is the last failure to reach an outgoing one.");
+	for (unsigned i = 0; i < n; i++) {
+		int e = rows[i].e.last_error;
+		const char *en = e > 0 && strerrorname_np(e) ? strerrorname_np(e) : e > 0 ? "error" : "";
+
+		prof_out_printf(o, "dwcp_peer_info{%s,last_error=\"%s\"} 1\n", rows[i].labels, en);
+	}
+	for (size_t f = 0; f < sizeof(peer_families) / sizeof(peer_families[0]); f++) {
+		const struct peer_family *pf = &peer_families[f];
+
+		family(o, pf->name, pf->type, pf->help);
+		for (unsigned i = 0; i < n; i++)
+			prof_out_printf(o, "%s{%s} %llu\n", pf->name, rows[i].labels,
+					*(const unsigned long long *)((const uint8_t *)&rows[i].e + pf->off));
+	}
+	family(o, "dwcp_peer_ack_wait_seconds", "summary",
+	       "From a chunk's last write to the peer's ACK (the peer's verify, open, decompress and write included).");
+	for (unsigned i = 0; i < n; i++)
+		prof_out_printf(o, "dwcp_peer_ack_wait_seconds_sum{%s} %.9f\ndwcp_peer_ack_wait_seconds_count{%s} %llu\n",
+				rows[i].labels, rows[i].e.ack_wait_ns / 1e9, rows[i].labels,
+				(unsigned long long)rows[i].e.chunks_acked);
+	free(rows);
+}
+
 int prof_metrics_render(const struct dwcp_shm *shm, struct prof_out *o)
 {
 	struct dwcp_hist *snap = malloc(sizeof(*snap));   /* 30 KiB: not on the stack */
@@ -365,6 +447,7 @@ int prof_metrics_render(const struct dwcp_shm *shm, struct prof_out *o)
 	render_counters(o, shm);
 	render_hist(o, shm, snap);
 	render_streams(o, shm);
+	render_peers(o, shm);
 	free(snap);
 	return o->oom ? -1 : 0;
 }

@@ -121,6 +121,14 @@ static void print_table(const cJSON *root)
 		printf("stream %s: %s by pid %.0f%s%s%s%s\n", str(s, "name"), str(s, "role"),
 		       num(s, "client_pid"), *str(s, "peer") ? " to " : "", str(s, "peer"),
 		       *str(s, "net_error") ? ": " : "", str(s, "net_error"));
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "peers"))
+		printf("peer %s%s%s (%s): %.0f connections, %.0f connects, %.0f failed; %.0f bytes out, %.0f in; chunks %.0f sent, %.0f acked, %.0f resent, %.0f refused, %.0f received%s%s\n",
+		       str(s, "addr"), *str(s, "name") ? " " : "", str(s, "name"), str(s, "direction"),
+		       num(s, "connections"), num(s, "connects"), num(s, "connect_failures"),
+		       num(s, "tx_bytes"), num(s, "rx_bytes"), num(s, "chunks_sent"),
+		       num(s, "chunks_acked"), num(s, "chunks_resent"), num(s, "chunks_refused"),
+		       num(s, "chunks_received"), *str(s, "last_error") ? "; last error: " : "",
+		       str(s, "last_error"));
 }
 
 int sup_cli_status(const char *run_dir, const char *instance, bool json)
@@ -200,6 +208,18 @@ static void top_frame(const cJSON *root, bool clear)
 		       c ? num(c, "bytes_per_s") / 1e6 : 0, str(s, "peer"),
 		       *str(s, "net_error") ? "  error: " : "", str(s, "net_error"));
 	}
+	printf("%-32s %-3s %5s %9s %9s %8s %8s %8s  %s\n", "PEER", "DIR", "CONNS", "OUT_MB/S",
+	       "IN_MB/S", "RESENT", "REFUSED", "ACK_MS", "LAST ERROR");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "peers")) {
+		char who[96];
+
+		snprintf(who, sizeof(who), "%s%s%s", str(s, "addr"), *str(s, "name") ? " " : "",
+			 str(s, "name"));
+		printf("%-32s %-3s %5.0f %9.1f %9.1f %8.0f %8.0f %8.2f  %s\n", who, str(s, "direction"),
+		       num(s, "connections"), num(s, "tx_bytes_per_s") / 1e6,
+		       num(s, "rx_bytes_per_s") / 1e6, num(s, "chunks_resent"),
+		       num(s, "chunks_refused"), num(s, "ack_wait_ms_avg"), str(s, "last_error"));
+	}
 	fflush(stdout);
 }
 
@@ -239,6 +259,7 @@ static void top_json(const cJSON *root)
 		cJSON_AddNumberToObject(e, "bytes_per_s", c ? num(c, "bytes_per_s") : 0);
 		cJSON_AddItemToArray(arr, e);
 	}
+	cJSON_AddItemToObject(o, "peers", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "peers"), 1));
 	text = cJSON_PrintUnformatted(o);
 	if (text)
 		printf("%s\n", text);

@@ -47,12 +47,36 @@ out:
 	free(diff);
 }
 
+static void sample_peer(struct sup_peer_rate *r, const struct dwcp_peer_ent *e, uint64_t now)
+{
+	if (r->key == e->key && r->ns && now > r->ns) {
+		double dt = (now - r->ns) / 1e9;
+
+		r->tx_per_s = e->tx_bytes >= r->tx ? (e->tx_bytes - r->tx) / dt : 0;
+		r->rx_per_s = e->rx_bytes >= r->rx ? (e->rx_bytes - r->rx) / dt : 0;
+	} else {
+		r->tx_per_s = r->rx_per_s = 0;   /* a new peer in this entry */
+	}
+	r->key = e->key;
+	r->tx = e->tx_bytes;
+	r->rx = e->rx_bytes;
+	r->ns = now;
+}
+
 void sup_status_sample(struct sup *s)
 {
 	uint64_t now = dwcp_now_ns();
 
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
 		sample_child(&s->child[i], now);
+	for (int i = 0; i < DWCP_MAX_PEERS; i++) {
+		struct dwcp_peer_ent e;
+
+		if (dwcp_peers_read(&s->shm, i, &e) == 0)
+			sample_peer(&s->peer_rate[i], &e, now);
+		else
+			memset(&s->peer_rate[i], 0, sizeof(s->peer_rate[i]));
+	}
 }
 
 static const char *peer_name(const struct sup *s, unsigned slot, char *buf, size_t n)
@@ -135,6 +159,40 @@ static void add_streams(cJSON *root, const struct dwcp_shm *shm)
 	}
 }
 
+static void add_peers(cJSON *root, const struct sup *s)
+{
+	cJSON *arr = cJSON_AddArrayToObject(root, "peers");
+
+	for (int i = 0; i < DWCP_MAX_PEERS; i++) {
+		const struct sup_peer_rate *r = &s->peer_rate[i];
+		struct dwcp_peer_ent e;
+		cJSON *o;
+
+		if (dwcp_peers_read(&s->shm, i, &e))
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "addr", e.addr);
+		cJSON_AddStringToObject(o, "name", e.name);
+		cJSON_AddStringToObject(o, "direction", e.dir == DWCP_PEER_OUT ? "out" : "in");
+		cJSON_AddNumberToObject(o, "connections", e.conns);
+		cJSON_AddNumberToObject(o, "connects", e.connects);
+		cJSON_AddNumberToObject(o, "connect_failures", e.connect_failures);
+		cJSON_AddStringToObject(o, "last_error", e.last_error > 0 ? strerror(e.last_error) : "");
+		cJSON_AddNumberToObject(o, "tx_bytes", e.tx_bytes);
+		cJSON_AddNumberToObject(o, "rx_bytes", e.rx_bytes);
+		cJSON_AddNumberToObject(o, "tx_bytes_per_s", r->key == e.key ? r->tx_per_s : 0);
+		cJSON_AddNumberToObject(o, "rx_bytes_per_s", r->key == e.key ? r->rx_per_s : 0);
+		cJSON_AddNumberToObject(o, "chunks_sent", e.chunks_sent);
+		cJSON_AddNumberToObject(o, "chunks_acked", e.chunks_acked);
+		cJSON_AddNumberToObject(o, "chunks_resent", e.chunks_resent);
+		cJSON_AddNumberToObject(o, "chunks_refused", e.chunks_refused);
+		cJSON_AddNumberToObject(o, "chunks_received", e.chunks_received);
+		cJSON_AddNumberToObject(o, "ack_wait_ms_avg",
+					e.chunks_acked ? e.ack_wait_ns / 1e6 / e.chunks_acked : 0);
+		cJSON_AddItemToArray(arr, o);
+	}
+}
+
 static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 {
 	const struct sup_child *c = &s->child[i];
@@ -210,6 +268,7 @@ char *sup_status_json(struct sup *s)
 	cJSON_AddNumberToObject(pool, "buf_size", s->shm.buf_size);
 	add_dcache(root, &s->shm);
 	add_streams(root, &s->shm);
+	add_peers(root, s);
 	sv = cJSON_AddArrayToObject(root, "services");
 	cl = cJSON_AddArrayToObject(root, "clients");
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {

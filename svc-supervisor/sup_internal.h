@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "ipc/ctl_msg.h"
+#include "ipc/peers.h"
 #include "ipc/shm.h"
 
 /* Control connections (control.c): at most SUP_MAX_CONNS at once, of
@@ -115,6 +116,11 @@ struct sup {
 	bool all_up_once;
 	bool sd_ready_sent;     /* READY=1 told to systemd */
 	struct sup_child child[DWCP_MAX_SLOTS];
+	/* The peer table's byte counters at the last sampling, for rates. */
+	struct sup_peer_rate {
+		uint64_t key, tx, rx, ns;
+		double tx_per_s, rx_per_s;
+	} peer_rate[DWCP_MAX_PEERS];
 	struct sup_conn conn[SUP_MAX_CONNS];
 	ev_io listen_w;
 	ev_timer hb_w, rate_w, stop_w;

@@ -183,6 +183,38 @@ static const struct dwcp_test_node *answering_node(void)
 	return &pair.b;
 }
 
+/* Every peer in status has the same figures in the metrics. */
+static void agree_on_peers(const cJSON *st)
+{
+	static const char *const pairs[][2] = {
+		{ "connections", "dwcp_peer_connections" },
+		{ "connects", "dwcp_peer_connects_total" },
+		{ "tx_bytes", "dwcp_peer_sent_bytes_total" },
+		{ "rx_bytes", "dwcp_peer_received_bytes_total" },
+		{ "chunks_sent", "dwcp_peer_chunks_sent_total" },
+		{ "chunks_resent", "dwcp_peer_chunks_resent_total" },
+		{ "chunks_received", "dwcp_peer_chunks_received_total" },
+		{ "chunks_acked", "dwcp_peer_ack_wait_seconds_count" },
+	};
+	const cJSON *p;
+	unsigned n = 0;
+
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(st, "peers")) {
+		for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+			char line[300];
+
+			snprintf(line, sizeof(line), "\n%s{peer=\"%s\",name=\"%s\",direction=\"%s\"} %.0f\n",
+				 pairs[k][1], cJSON_GetObjectItemCaseSensitive(p, "addr")->valuestring,
+				 cJSON_GetObjectItemCaseSensitive(p, "name")->valuestring,
+				 cJSON_GetObjectItemCaseSensitive(p, "direction")->valuestring,
+				 cJSON_GetObjectItemCaseSensitive(p, pairs[k][0])->valuedouble);
+			cr_expect_not_null(strstr(body, line), "status has%s", line);
+		}
+		n++;
+	}
+	cr_expect_geq(n, 1u, "no peer in status after a transfer");
+}
+
 /* For every service and worker in status: state, restarts and steps as
  * the metrics say; the pool too. Counters are compared when both were
  * read with nothing moving (no transfer running). */
@@ -219,7 +251,91 @@ static void agree_with_status(const char *instance)
 	}
 	cr_expect_geq(n, 6u, "only %u services in status", n);
 	cr_expect_eq(sample(body, "dwcp_pool_buffers", -1), (double)dwcp_test_pool_buffers(st));
+	agree_on_peers(st);
 	cJSON_Delete(st);
+}
+
+/* The only peer in @p dir ("out" or "in") of a node's status. */
+static const cJSON *peer_of(const cJSON *st, const char *direction)
+{
+	const cJSON *p, *found = NULL;
+	unsigned n = 0;
+
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(st, "peers")) {
+		if (!strcmp(cJSON_GetObjectItemCaseSensitive(p, "direction")->valuestring, direction)) {
+			found = p;
+			n++;
+		}
+	}
+	cr_assert_eq(n, 1u, "%u %s peers in status", n, direction);
+	return found;
+}
+
+static double pnum(const cJSON *p, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, key);
+
+	cr_assert(cJSON_IsNumber(v), "peer has no %s", key);
+	return v->valuedouble;
+}
+
+/* `dwcpctl top` on A lists the peer as status does. */
+static void top_shows_the_peer(const cJSON *want)
+{
+	char ctl[PATH_MAX], err[1024], *text = malloc(1 << 20);
+	const cJSON *peers;
+	cJSON *top;
+	int rc;
+
+	cr_assert_not_null(text);
+	snprintf(ctl, sizeof(ctl), "%s/dwcpctl", dwcp_test_bin_dir());
+	rc = dwcp_test_run((char *const[]){ ctl, "--instance", pair.a.instance, "top", "--once", "--json", NULL },
+			   text, 1 << 20, err, sizeof(err), 30000);
+	cr_assert_eq(rc, 0, "dwcpctl top: exit %d: %s", rc, err);
+	top = cJSON_Parse(text);
+	cr_assert_not_null(top, "not JSON: %.200s", text);
+	peers = cJSON_GetObjectItemCaseSensitive(top, "peers");
+	cr_assert_eq(cJSON_GetArraySize(peers), 1, "peers: %.300s", text);
+	cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(peers, 0), "addr")->valuestring,
+			 cJSON_GetObjectItemCaseSensitive(want, "addr")->valuestring);
+	cr_expect_eq(pnum(cJSON_GetArrayItem(peers, 0), "chunks_sent"), pnum(want, "chunks_sent"));
+	cJSON_Delete(top);
+	rc = dwcp_test_run((char *const[]){ ctl, "--instance", pair.a.instance, "top", "--once", NULL },
+			   text, 1 << 20, err, sizeof(err), 30000);
+	cr_assert_eq(rc, 0, "dwcpctl top: exit %d: %s", rc, err);
+	cr_expect(strstr(text, "\nPEER ") && strstr(text, cJSON_GetObjectItemCaseSensitive(want, "addr")->valuestring),
+		  "no peer row:\n%s", text);
+	free(text);
+}
+
+/* After an A -> B transfer, idle: A's outgoing peer is B and B's incoming
+ * one is A, and what one wrote the other read, chunk for chunk. */
+static void peers_agree_across_the_pair(void)
+{
+	cJSON *sa = dwcp_test_status(pair.a.instance, NULL), *sb = dwcp_test_status(pair.b.instance, NULL);
+	const cJSON *out, *in;
+
+	cr_assert(sa && sb, "no status");
+	out = peer_of(sa, "out");
+	in = peer_of(sb, "in");
+	cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(in, "name")->valuestring, pair.a.instance,
+			 "B names its sender by another instance");
+	cr_expect_geq(pnum(out, "connections"), 1, "A has no connection to B");
+	cr_expect_eq(pnum(out, "connections"), pnum(in, "connections"), "A and B count other connections");
+	cr_expect_geq(pnum(out, "connects"), 1);
+	cr_expect_gt(pnum(out, "chunks_acked"), 0, "A saw no chunk acknowledged");
+	cr_expect_leq(pnum(out, "chunks_acked"), pnum(out, "chunks_sent"));
+	cr_expect_eq(pnum(out, "chunks_sent"), pnum(in, "chunks_received"),
+		     "A wrote %.0f chunks, B read %.0f", pnum(out, "chunks_sent"), pnum(in, "chunks_received"));
+	cr_expect_eq(pnum(out, "chunks_refused"), 0);
+	/* B counts from its peer's HELLO, A from the connect: A's handshake bytes. */
+	cr_expect_geq(pnum(out, "tx_bytes"), pnum(in, "rx_bytes"));
+	cr_expect_gt(pnum(in, "rx_bytes"), 0);
+	cr_expect_geq(pnum(in, "tx_bytes"), pnum(out, "chunks_acked") * 8, "B's ACKs are not counted");
+	cr_expect_gt(pnum(out, "ack_wait_ms_avg"), 0);
+	top_shows_the_peer(out);
+	cJSON_Delete(sa);
+	cJSON_Delete(sb);
 }
 
 /* The continuous profile (built-in [prof] sample_hz) samples the
@@ -312,9 +428,11 @@ Test(metrics, a_scrape_is_valid_and_agrees_with_status_after_a_transfer_and_a_re
 	cr_assert_eq(dwcp_xfer_sha256(out, h_out), 0);
 	cr_assert_str_eq(h_src, h_out);
 	cr_assert(dwcp_test_wait_until(pool_full, (void *)srv->instance, 30000), "pool never refilled");
+	cr_assert(dwcp_test_wait_until(pool_full, (void *)other->instance, 30000), "pool never refilled");
 	scrape();
 	promtool_accepts();
 	agree_with_status(srv->instance);
+	peers_agree_across_the_pair();
 	st = dwcp_test_status(srv->instance, NULL);
 	cr_expect_gt(dwcp_test_workers_sum(st, "svc-simd", "ops"), 0, "the transfer did no steps");
 	cJSON_Delete(st);

@@ -1,0 +1,99 @@
+/* The peer table (peers.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "ipc/peers.h"
+#include "ipc/streams.h"
+
+static uint64_t peer_key(enum dwcp_peer_dir dir, const char *addr, const char *name)
+{
+	char k[1 + DWCP_ADDR_MAX + DWCP_PEER_NAME_MAX + 2];
+	int n = snprintf(k, sizeof(k), "%c%s|%s", dir == DWCP_PEER_OUT ? 'o' : 'i', addr, name);
+	uint64_t h = XXH3_64bits(k, n > 0 ? (size_t)n : 0);
+
+	return h ? h : 1;   /* 0 means free */
+}
+
+static bool same_peer(const struct dwcp_peer_ent *e, uint64_t key, enum dwcp_peer_dir dir,
+		      const char *addr, const char *name)
+{
+	return __atomic_load_n(&e->key, __ATOMIC_ACQUIRE) == key &&
+	       __atomic_load_n(&e->ready, __ATOMIC_ACQUIRE) && e->dir == (uint32_t)dir &&
+	       strncmp(e->addr, addr, sizeof(e->addr)) == 0 &&
+	       strncmp(e->name, name, sizeof(e->name)) == 0;
+}
+
+/* Write the identity of a claimed entry and start its counters at zero. */
+static void peer_fill(struct dwcp_peer_ent *e, enum dwcp_peer_dir dir, const char *addr,
+		      const char *name, uint64_t now_ns)
+{
+	__atomic_store_n(&e->ready, 0, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memset((uint8_t *)e + offsetof(struct dwcp_peer_ent, dir), 0,
+	       sizeof(*e) - offsetof(struct dwcp_peer_ent, dir));
+	e->dir = (uint32_t)dir;
+	snprintf(e->addr, sizeof(e->addr), "%s", addr);
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->last_ns = now_ns;
+	__atomic_store_n(&e->ready, 1, __ATOMIC_RELEASE);
+}
+
+int dwcp_peers_claim(const struct dwcp_shm *shm, enum dwcp_peer_dir dir, const char *addr,
+		     const char *name, uint64_t now_ns)
+{
+	struct dwcp_peer_ent *t = shm->node->peers;
+	uint64_t key = peer_key(dir, addr, name);
+	int oldest = -1;
+
+	for (int i = 0; i < DWCP_MAX_PEERS; i++)
+		if (same_peer(&t[i], key, dir, addr, name))
+			return i;
+	for (int i = 0; i < DWCP_MAX_PEERS; i++) {
+		uint64_t zero = 0;
+
+		if (__atomic_compare_exchange_n(&t[i].key, &zero, key, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			peer_fill(&t[i], dir, addr, name, now_ns);
+			return i;
+		}
+	}
+	/* Full: the entry idle the longest that has no connection now. */
+	for (int i = 0; i < DWCP_MAX_PEERS; i++)
+		if (!__atomic_load_n(&t[i].conns, __ATOMIC_RELAXED) &&
+		    (oldest < 0 || t[i].last_ns < t[oldest].last_ns))
+			oldest = i;
+	if (oldest >= 0) {
+		uint64_t old = __atomic_load_n(&t[oldest].key, __ATOMIC_ACQUIRE);
+
+		if (__atomic_compare_exchange_n(&t[oldest].key, &old, key, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			peer_fill(&t[oldest], dir, addr, name, now_ns);
+			return oldest;
+		}
+	}
+	return -ENOSPC;
+}
+
+int dwcp_peers_read(const struct dwcp_shm *shm, int i, struct dwcp_peer_ent *out)
+{
+	const struct dwcp_peer_ent *e;
+	uint64_t key;
+
+	if (i < 0 || i >= DWCP_MAX_PEERS)
+		return -ENOENT;
+	e = &shm->node->peers[i];
+	key = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
+	if (!key || !__atomic_load_n(&e->ready, __ATOMIC_ACQUIRE))
+		return -ENOENT;
+	memcpy(out, e, sizeof(*out));
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&e->key, __ATOMIC_RELAXED) != key ||
+	    !__atomic_load_n(&e->ready, __ATOMIC_RELAXED))
+		return -ENOENT;
+	out->addr[sizeof(out->addr) - 1] = '\0';
+	out->name[sizeof(out->name) - 1] = '\0';
+	return 0;
+}

@@ -1,0 +1,72 @@
+/* The peer table: what svc-net did with each peer, for operators
+ * (`dwcpctl status`, `dwcpctl top`, svc-prof's /metrics).
+ *
+ * One entry per peer svc-net talked to: an outgoing peer by the HOST:PORT
+ * a `dwcp send` named, an incoming one by the instance name its HELLO gave
+ * and the host it connects from (not the port: every connection has its
+ * own). Entries are made only for peers past the handshake, so nobody who
+ * lacks the key can fill the table or choose its labels.
+ *
+ * Writer: svc-net (atomic adds, so the two generations of an upgrade may
+ * both count). Readers copy an entry and keep the copy only if its key and
+ * ready flag did not change meanwhile. The counters survive a restart of
+ * svc-net (the next generation finds its peers' entries again); a full
+ * table reuses the entry idle the longest (one with no connection).
+ */
+#ifndef DWCP_IPC_PEERS_H
+#define DWCP_IPC_PEERS_H
+
+#include <stdint.h>
+
+#include "common/netaddr.h"
+#include "ipc/shm.h"
+
+#define DWCP_MAX_PEERS      64
+#define DWCP_PEER_NAME_MAX  32   /* an instance name, NUL included */
+
+enum dwcp_peer_dir { DWCP_PEER_OUT = 1, DWCP_PEER_IN = 2 };
+
+struct dwcp_peer_ent {
+	uint64_t key;                    /* 0 = free; else the hash of (dir, addr, name) */
+	uint32_t ready;                  /* 1 once dir, addr and name are written */
+	uint32_t dir;                    /* enum dwcp_peer_dir */
+	char     addr[DWCP_ADDR_MAX];    /* out: HOST:PORT; in: the host it connects from */
+	char     name[DWCP_PEER_NAME_MAX];   /* in: its instance (HELLO); out: "" */
+	uint64_t conns;                  /* connections past the handshake now */
+	uint64_t connects;               /* connections that passed the handshake */
+	uint64_t connect_failures;       /* out: attempts refused, failed or not authenticated */
+	int32_t  last_error;             /* out: errno of the last failure, 0 after a success */
+	uint32_t pad0;
+	uint64_t tx_bytes, rx_bytes;     /* bytes written to and read from its sockets */
+	uint64_t chunks_sent;            /* chunk frames queued to it, resends included */
+	uint64_t chunks_acked;           /* out: acknowledged as written */
+	uint64_t chunks_resent;          /* out: sent again (lost connection, timeout, damage) */
+	uint64_t chunks_refused;         /* out: answered with a NACK */
+	uint64_t ack_wait_ns;            /* out: sum over acked chunks of last send -> ACK */
+	uint64_t chunks_received;        /* in: chunk frames read from it */
+	uint64_t last_ns;                /* CLOCK_MONOTONIC of its last activity */
+	uint8_t  pad[256 - 216];
+};
+
+_Static_assert(sizeof(struct dwcp_peer_ent) == 256, "peer entry size is ABI");
+
+/**
+ * The entry of the peer (@p dir, @p addr, @p name), made if there is none.
+ * @return its index, or -ENOSPC when every entry has a connection.
+ */
+int dwcp_peers_claim(const struct dwcp_shm *shm, enum dwcp_peer_dir dir, const char *addr,
+		     const char *name, uint64_t now_ns);
+
+/**
+ * A consistent copy of entry @p i.
+ * @return 0, or -ENOENT when it is free or changed while it was read.
+ */
+int dwcp_peers_read(const struct dwcp_shm *shm, int i, struct dwcp_peer_ent *out);
+
+/** Add @p v to the counter at @p field of entry @p i (no-op for i < 0). */
+static inline void dwcp_peers_add(uint64_t *field, uint64_t v)
+{
+	__atomic_fetch_add(field, v, __ATOMIC_RELAXED);
+}
+
+#endif
