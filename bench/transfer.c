@@ -187,7 +187,8 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 		{ "size", required_argument, NULL, 's' }, { "connections", required_argument, NULL, 'c' },
 		{ "workers", optional_argument, NULL, 'w' }, { "json", no_argument, NULL, 'j' },
 		{ "keep", no_argument, NULL, 'k' }, { "history", required_argument, NULL, 'H' },
-		{ "label", required_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
+		{ "label", required_argument, NULL, 'L' }, { "sampling", no_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
@@ -203,8 +204,10 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 				o->label = optarg;
 			continue;
 		}
-		if (ch == 'k' || ch == 'j' || ch == 'w') {
-			if (ch == 'k')
+		if (ch == 'k' || ch == 'j' || ch == 'w' || ch == 'S') {
+			if (ch == 'S')
+				o->sampling = 1;
+			else if (ch == 'k')
 				o->keep = 1;
 			else if (ch == 'j')
 				o->json = 1;
@@ -217,8 +220,8 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 		if (ch == '?' || !end || *end || v == 0 || (ch == 's' && v > 16384) ||
 		    (ch == 'c' && v > MAX_CONN)) {
 			fprintf(stderr, "dwcp bench transfer: bad option (want --size MiB (1..16384) "
-					"--connections N (1..%u) --workers [N] --json --keep --history FILE "
-					"--label L)\n", MAX_CONN);
+					"--connections N (1..%u) --workers [N] --sampling --json --keep "
+					"--history FILE --label L)\n", MAX_CONN);
 			return -EINVAL;
 		}
 		if (ch == 's')
@@ -316,6 +319,10 @@ static int run_pipeline(struct bench_xfer_ctx *c, uint8_t *img, struct bench_xfe
 		return -1;
 	if (c->o->workers)
 		rc = run_scaling(c, r);
+	if (bench_xfer_stop)
+		return -1;
+	if (c->o->sampling && bench_xfer_run_sampling(c, &r->samp))
+		rc = -1;
 	if (bench_xfer_stop)
 		return -1;
 	return run_default(c, img, r) || rc ? -1 : 0;

@@ -234,6 +234,7 @@ void bench_xfer_print_text(const struct bench_xfer_report *r)
 		print_scaling(r);
 	if (r->autoc.ok)
 		print_delta(r);
+	bench_xfer_print_sampling(&r->samp);
 }
 
 /* ---- one JSON object ------------------------------------------------ */
@@ -354,6 +355,7 @@ void bench_xfer_print_json(const struct bench_xfer_report *r)
 		add_num(j, "workers", r->rows[i].workers);
 		cJSON_AddItemToArray(rows, j);
 	}
+	bench_xfer_sampling_json(root, &r->samp);
 	s = cJSON_PrintUnformatted(root);
 	if (s)
 		printf("%s\n", s);

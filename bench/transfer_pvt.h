@@ -32,6 +32,7 @@ struct bench_xfer_opts {
 	unsigned size_mb, connections;
 	unsigned workers;               /* --workers N: the scaling table up to N; 0: none */
 	int keep, json;
+	int sampling;                   /* --sampling: the continuous profile's cost */
 	const char *history, *label;    /* --history FILE, --label L (bench/history.h) */
 };
 
@@ -73,6 +74,8 @@ struct bench_xfer_ctx {
 	size_t n;
 	unsigned hugepage_mb;
 	unsigned prof_port_a, prof_port_b;   /* each node's [prof] listen on 127.0.0.1 */
+	unsigned sample_hz;           /* [prof] sample_hz of the next pair, if sample_hz_set */
+	int sample_hz_set;
 };
 
 /* What one side's --json said; NAN where a key was missing. */
@@ -167,6 +170,26 @@ struct bench_xfer_row {
 	struct bench_xfer_run x;
 };
 
+/* ---- the continuous profile's cost (transfer_sampling.c) -------- */
+
+#define SAMP_HZ     1000u   /* the highest [prof] sample_hz: where its cost is measurable */
+#define SAMP_RUNS   2u      /* zstd-1 transfers per block */
+#define SAMP_BLOCKS 2u      /* off, SAMP_HZ, off, SAMP_HZ */
+
+struct bench_xfer_sampling {
+	int done;
+	unsigned default_hz;            /* the built-in [prof] sample_hz */
+	unsigned n[2];                  /* runs [0] profile off, [1] at SAMP_HZ */
+	double gbs[2][SAMP_RUNS * SAMP_BLOCKS];
+	double cpu_gb[2][SAMP_RUNS * SAMP_BLOCKS];     /* nodes' and clients' CPU-s per GB */
+	double samples_s[2][SAMP_RUNS * SAMP_BLOCKS];  /* both nodes' samples per second */
+};
+
+struct cJSON;
+int bench_xfer_run_sampling(struct bench_xfer_ctx *c, struct bench_xfer_sampling *s);
+void bench_xfer_print_sampling(const struct bench_xfer_sampling *s);
+void bench_xfer_sampling_json(struct cJSON *root, const struct bench_xfer_sampling *s);
+
 struct bench_xfer_report {
 	const struct bench_xfer_ctx *c;
 	struct bench_xfer_inproc ip;
@@ -179,6 +202,7 @@ struct bench_xfer_report {
 	struct bench_xfer_run main, autoc, delta;   /* zstd-1, codec auto, its delta resend */
 	size_t dirty;                   /* pages changed for the delta send */
 	double zstd_bytes;              /* zstd -1 of the changed image */
+	struct bench_xfer_sampling samp; /* --sampling */
 };
 
 double bench_xfer_gbs(const struct bench_xfer_run *x, size_t n);

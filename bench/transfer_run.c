@@ -392,7 +392,7 @@ static void show_node_log(const char *instance)
 static int start_node(struct bench_xfer_ctx *c, const char *instance, const char *net,
 		      unsigned workers, unsigned prof_port, int *up)
 {
-	char extra[1024], simd[96] = "", err[256];
+	char extra[1024], simd[160] = "", err[256];
 	struct bench_node_cfg nc = { c->hugepage_mb, NODE_SERVICES, extra };
 
 	if (workers)
@@ -401,6 +401,8 @@ static int start_node(struct bench_xfer_ctx *c, const char *instance, const char
 	 * sample_hz) runs and its cost can be read (transfer_prof.c). */
 	snprintf(simd + strlen(simd), sizeof(simd) - strlen(simd), "[prof]\nlisten = 127.0.0.1:%u\n",
 		 prof_port);
+	if (c->sample_hz_set)
+		snprintf(simd + strlen(simd), sizeof(simd) - strlen(simd), "sample_hz = %u\n", c->sample_hz);
 	snprintf(extra, sizeof(extra), "%s[crypto]\nkey_file = %s/key\n[stream]\nindex_dir = %s/index\n%s",
 		 net, c->dir, c->dir, simd);
 	if (bench_node_start_cfg(c->bin_dir, instance, &nc, err, sizeof(err)) == 0) {
