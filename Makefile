@@ -40,9 +40,9 @@ SERVICES    := svc-net svc-rdma svc-gpu svc-simd svc-mem svc-prof
 BINS        := $(BUILD)/bin/dwcp-supervisor $(BUILD)/bin/dwcpctl $(BUILD)/bin/dwcp \
                $(addprefix $(BUILD)/bin/,$(SERVICES))
 
-sup_SRCS    := $(filter-out svc-supervisor/dwcpctl.c svc-supervisor/tune.c svc-supervisor/doctor.c,$(wildcard svc-supervisor/*.c))
+sup_SRCS    := $(filter-out svc-supervisor/dwcpctl.c svc-supervisor/tune.c svc-supervisor/doctor.c svc-supervisor/doctor_rdma.c,$(wildcard svc-supervisor/*.c))
 ctl_SRCS    := svc-supervisor/dwcpctl.c svc-supervisor/ctl_cli.c svc-supervisor/tune.c \
-               svc-supervisor/doctor.c svc-supervisor/sup_config.c
+               svc-supervisor/doctor.c svc-supervisor/doctor_rdma.c svc-supervisor/sup_config.c
 cli_SRCS    := $(wildcard cli/*.c bench/*.c)
 
 UNIT_SRCS   := $(wildcard tests/unit/*/*_test.c)

@@ -22,6 +22,7 @@
 #include "ipc/ctl_msg.h"
 #include "ipc/eal.h"
 #include "ctl_cli.h"
+#include "doctor_rdma.h"
 #include "sup_config.h"
 #include "tune.h"
 
@@ -303,6 +304,29 @@ static unsigned count_dir(const char *dir, const char *prefix)
 	return n;
 }
 
+/* Each port: can a queue pair reach RTR/RTS there? */
+static void check_rdma_ports(struct report *r)
+{
+	struct sup_rdma_port p[SUP_RDMA_MAX];
+	unsigned n = sup_rdma_ports(SUP_RDMA_SYSFS, p, SUP_RDMA_MAX);
+	char why[256];
+
+	if (!n)
+		say(r, WARN, "rdma", "rdma link show; ibv_devinfo -v",
+		    "RDMA device(s) in %s but no port readable", SUP_RDMA_SYSFS);
+	for (unsigned i = 0; i < n; i++) {
+		if (!sup_rdma_port_usable(&p[i], why, sizeof(why)))
+			say(r, WARN, "rdma", p[i].roce ? "ip addr add ADDR/PREFIX dev NETDEV; ip link set NETDEV up" :
+			    "systemctl start opensm", "%s port %u: %s", p[i].dev, p[i].port, why);
+		else if (p[i].roce)
+			say(r, OK, "rdma", NULL, "%s port %u ACTIVE, RoCE v2 GID index %d (%s) on %s", p[i].dev,
+			    p[i].port, p[i].gid_v2, p[i].gid, p[i].netdev[0] ? p[i].netdev : "?");
+		else
+			say(r, OK, "rdma", NULL, "%s port %u ACTIVE, InfiniBand LID %s", p[i].dev, p[i].port,
+			    p[i].lid);
+	}
+}
+
 static void check_devices(struct report *r)
 {
 	unsigned rdma = count_dir("/sys/class/infiniband", "");
@@ -312,7 +336,7 @@ static void check_devices(struct report *r)
 	unsigned vfio = count_dir("/sys/bus/pci/drivers/vfio-pci", "0000:");
 
 	if (rdma)
-		say(r, INFO, "rdma", NULL, "%u RDMA device(s) in /sys/class/infiniband: svc-rdma can use them", rdma);
+		check_rdma_ports(r);
 	else
 		say(r, INFO, "rdma", NULL, "no RDMA device (/sys/class/infiniband empty or absent): svc-rdma stays STANDBY; "
 		    "load the NIC's RDMA driver (mlx5_ib, irdma) or rdma_rxe for Soft-RoCE");
