@@ -12,8 +12,14 @@ PKGS     := libdpdk libibverbs liburcu libisal libxxhash liblz4 libzstd libcrypt
 EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 
+# DPDK linked statically, and only what dwcp calls (EAL, memzones, rings):
+# a shared librte_eal loads every PMD plugin of Debian's build (~130
+# shared objects) in every process at rte_eal_init, 0.13 CPU-s per
+# `dwcp send`/`recv` and per service start, for drivers dwcp never uses
+# (--no-pci, no vdevs). A static EAL loads no plugin directory.
+DPDK_LIBS  := -l:librte_mempool.a -l:librte_eal.a -l:librte_ring.a -l:librte_telemetry.a -l:librte_kvargs.a -lbsd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   := $(DPDK_LIBS) $(shell pkg-config --libs $(filter-out libdpdk,$(PKGS)))
 CRIT_CFLAGS := $(shell pkg-config --cflags criterion)
 CRIT_LIBS   := $(shell pkg-config --libs criterion)
 
