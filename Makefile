@@ -17,7 +17,18 @@ EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 # shared objects) in every process at rte_eal_init, 0.13 CPU-s per
 # `dwcp send`/`recv` and per service start, for drivers dwcp never uses
 # (--no-pci, no vdevs). A static EAL loads no plugin directory.
-DPDK_LIBS  := -l:librte_mempool.a -l:librte_eal.a -l:librte_ring.a -l:librte_telemetry.a -l:librte_kvargs.a -lbsd
+# The ring mempool driver is in every binary (whole archive: its
+# constructors register the ops), so that every process's mempool ops
+# table is the same (checked at attach, ipc/eal.c) and a secondary can
+# take and give back the port's mbufs.
+DPDK_LIBS  := -Wl,--whole-archive -l:librte_mempool_ring.a -Wl,--no-whole-archive \
+              -l:librte_mbuf.a -l:librte_mempool.a -l:librte_eal.a -l:librte_ring.a \
+              -l:librte_telemetry.a -l:librte_kvargs.a -lbsd
+# The supervisor alone owns a DPDK port ([net] transport = dpdk): ethdev
+# and the vdev drivers for veths and host interfaces (docs/dpdk-port.md).
+PORT_LIBS  := -Wl,--whole-archive -l:librte_net_af_packet.a -l:librte_net_af_xdp.a \
+              -l:librte_bus_vdev.a -Wl,--no-whole-archive -l:librte_ethdev.a -l:librte_net.a \
+              -l:librte_meter.a -lxdp -lbpf -lelf -lz
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(DPDK_LIBS) $(shell pkg-config --libs $(filter-out libdpdk,$(PKGS)))
 CRIT_CFLAGS := $(shell pkg-config --cflags criterion)
@@ -84,7 +95,7 @@ $(LIB_IPC): $(call obj,$(ipc_SRCS))
 
 $(BUILD)/bin/dwcp-supervisor: $(call obj,$(sup_SRCS)) $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(PORT_LIBS) $(LDLIBS)
 $(BUILD)/bin/dwcpctl: $(call obj,$(ctl_SRCS)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -137,10 +148,15 @@ $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DDWCP_ABI_VERSION_OVERRIDE=9999 $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# Helper programs the integration tests run (consumers of a node's port, ...).
+$(BUILD)/tests/bin/%: tests/bin/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBS) -o $@ $(LDLIBS)
+
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(BUILD) $(UNIT_BINS)
 
-integration: all $(INTEG_BINS) $(BUILD)/tests/bin/svc-abi-mismatch
+integration: all $(INTEG_BINS) $(BUILD)/tests/bin/svc-abi-mismatch $(TESTBINS)
 	@tests/run-integration.sh $(BUILD) $(INTEG_BINS)
 
 # Chaos (tests/chaos/): a 1 GiB transfer between two nodes while their

@@ -56,7 +56,7 @@ static const char *const service_names[] = {
 #define N_SERVICE_NAMES (sizeof(service_names) / sizeof(service_names[0]))
 _Static_assert(N_SERVICE_NAMES <= DWCP_CFG_MAX_SVCS, "every service fits in the enable list");
 
-enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC };
+enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC, K_DEVARGS };
 
 #define F_BYTES    0x01   /* accepts K/M/G suffixes */
 #define F_POW2     0x02
@@ -113,6 +113,9 @@ static const struct key_desc keys[] = {
 	{ SEC_NET, K_WORD, 0, "congestion", OFF(net_congestion), 0, 0 },
 	{ SEC_NET, K_U32, 0, "handshake_ms", OFF(net_handshake_ms), 100, 60000 },
 	{ SEC_NET, K_U32, 0, "max_unauthenticated", OFF(net_max_unauth), 1, 128 },
+	/* tcp or dpdk: checked in validate_cross */
+	{ SEC_NET, K_WORD, 0, "transport", OFF(net_transport), 0, 0 },
+	{ SEC_NET, K_DEVARGS, F_EMPTY_OK, "port", OFF(net_port), 0, 0 },
 	{ SEC_STREAM, K_U32, F_BYTES | F_PAGE, "chunk_size", OFF(chunk_size), 4096, 262144 },
 	{ SEC_STREAM, K_U32, 0, "window", OFF(window), 1, 65536 },
 	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
@@ -248,6 +251,21 @@ static int word_ok(const char *w)
 	return 1;
 }
 
+/* DPDK device arguments: "net_af_packet0,iface=veth0", "0000:3b:00.0". */
+static int devargs_ok(const struct key_desc *k, const char *d)
+{
+	size_t n = strnlen(d, DWCP_CFG_DEVARGS_MAX);
+
+	if (n == 0)
+		return (k->flags & F_EMPTY_OK) != 0;
+	if (n >= DWCP_CFG_DEVARGS_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)d[i]) && !strchr("_.,=:/-", d[i]))
+			return 0;
+	return 1;
+}
+
 static int codec_parse(const char *s, uint32_t *out)
 {
 	static const char *const names[] = { [DWCP_CFG_CODEC_NONE] = "none",
@@ -343,6 +361,11 @@ static void expect_text(const struct key_desc *k, char *buf, size_t len)
 		break;
 	case K_CODEC:
 		snprintf(buf, len, "auto, zstd, lz4 or none");
+		break;
+	case K_DEVARGS:
+		snprintf(buf, len, "DPDK device arguments, 1..%d characters from A-Z a-z 0-9 _ . , = : / - "
+			 "(e.g. net_af_packet0,iface=veth0 or a PCI address 0000:3b:00.0)%s",
+			 DWCP_CFG_DEVARGS_MAX - 1, k->flags & F_EMPTY_OK ? ", or empty for none" : "");
 		break;
 	}
 }
@@ -529,6 +552,11 @@ static int apply_value(const struct parser *ps, const struct key_desc *k, const 
 		return 0;
 	case K_CODEC:
 		return codec_parse(value, field) ? 0 : bad_value(ps, k, value, NULL);
+	case K_DEVARGS:
+		if (!devargs_ok(k, value))
+			return bad_value(ps, k, value, NULL);
+		snprintf(field, DWCP_CFG_DEVARGS_MAX, "%s", value);
+		return 0;
 	}
 	return bad_value(ps, k, value, "internal: unhandled key kind");
 }
@@ -710,6 +738,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->net_handshake_ms = 5000;
 	cfg->net_max_unauth = 32;
 	snprintf(cfg->net_congestion, sizeof(cfg->net_congestion), "bbr");
+	snprintf(cfg->net_transport, sizeof(cfg->net_transport), "tcp");
 	cfg->chunk_size = 262144;
 	cfg->window = 64;
 	cfg->codec = DWCP_CFG_CODEC_AUTO;
@@ -762,6 +791,8 @@ static int field_ok(const struct dwcp_config *cfg, const struct key_desc *k)
 		return word_ok(field);
 	case K_CODEC:
 		return *(const uint32_t *)field <= DWCP_CFG_CODEC_AUTO;
+	case K_DEVARGS:
+		return devargs_ok(k, field);
 	case K_BOOL:
 	case K_SERVICES:   /* checked on their own: no single value to show */
 		return 1;
@@ -815,6 +846,12 @@ static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 		return dwcp_err_set(err, -EINVAL,
 				    "[supervisor] restart_backoff_max_ms = %u: expected at least restart_backoff_ms = %u",
 				    cfg->backoff_max_ms, cfg->backoff_ms);
+	if (strcmp(cfg->net_transport, "tcp") && strcmp(cfg->net_transport, "dpdk"))
+		return dwcp_err_set(err, -EINVAL, "[net] transport = '%s': expected tcp or dpdk",
+				    cfg->net_transport);
+	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_port[0])
+		return dwcp_err_set(err, -EINVAL,
+				    "[net] transport = dpdk needs [net] port: the DPDK device to own, e.g. port = net_af_packet0,iface=veth0");
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #define DWCP_PATH_MAX      256
 #define DWCP_CFG_MAX_SVCS  8
 #define DWCP_CFG_MAX_PEERS 16
+#define DWCP_CFG_DEVARGS_MAX 128   /* [net] port, NUL included */
 
 /* AUTO: per stream, from measured compressor and link rates (common/ops/codec_auto.h). */
 enum dwcp_cfg_codec {
@@ -96,6 +97,9 @@ struct dwcp_config {
 	                               * has not authenticated by then is closed */
 	uint32_t net_max_unauth;      /* max_unauthenticated; 1..128; default 32: connections still
 	                               * in their handshake; beyond it the oldest is closed */
+	char     net_transport[16];   /* transport; tcp (default) or dpdk: the supervisor owns
+	                               * [net] port through a DPDK driver (docs/dpdk-port.md) */
+	char     net_port[DWCP_CFG_DEVARGS_MAX]; /* port; DPDK devargs; "" = none (default) */
 	/* [peers] NAME = HOST:PORT, any number up to DWCP_CFG_MAX_PEERS */
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
 	unsigned n_peers;

@@ -96,6 +96,19 @@ static void print_row(const cJSON *s)
 		       num(s, "step_p50_us"), p99, num(s, "step_p9999_us"));
 }
 
+/* The DPDK port, when the node owns one ([net] transport = dpdk). */
+static void print_port(const cJSON *p)
+{
+	if (!p)
+		return;
+	printf("port %s (%s) mac %s mtu %.0f link %s: %.0f frames in (%.0f/s), %.0f out (%.0f/s); %.0f missed, %.0f dropped for a full ring, %.0f refused by the driver; mbufs in use %.0f of %.0f\n",
+	       str(p, "devargs"), str(p, "driver"), str(p, "mac"), num(p, "mtu"),
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "link_up")) ? "up" : "DOWN",
+	       num(p, "rx_frames"), num(p, "rx_pps"), num(p, "tx_frames"), num(p, "tx_pps"),
+	       num(p, "rx_missed"), num(p, "rx_ring_full"), num(p, "tx_refused"), num(p, "mbufs_in_use"),
+	       num(p, "mbufs"));
+}
+
 static void print_table(const cJSON *root)
 {
 	const cJSON *sup = cJSON_GetObjectItemCaseSensitive(root, "supervisor");
@@ -121,6 +134,7 @@ static void print_table(const cJSON *root)
 		printf("stream %s: %s by pid %.0f%s%s%s%s\n", str(s, "name"), str(s, "role"),
 		       num(s, "client_pid"), *str(s, "peer") ? " to " : "", str(s, "peer"),
 		       *str(s, "net_error") ? ": " : "", str(s, "net_error"));
+	print_port(cJSON_GetObjectItemCaseSensitive(root, "port"));
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "peers"))
 		printf("peer %s%s%s (%s): %.0f connections, %.0f connects, %.0f failed; %.0f bytes out, %.0f in; chunks %.0f sent, %.0f acked, %.0f resent, %.0f refused, %.0f received%s%s\n",
 		       str(s, "addr"), *str(s, "name") ? " " : "", str(s, "name"), str(s, "direction"),
@@ -208,6 +222,7 @@ static void top_frame(const cJSON *root, bool clear)
 		       c ? num(c, "bytes_per_s") / 1e6 : 0, str(s, "peer"),
 		       *str(s, "net_error") ? "  error: " : "", str(s, "net_error"));
 	}
+	print_port(cJSON_GetObjectItemCaseSensitive(root, "port"));
 	printf("%-32s %-3s %5s %9s %9s %8s %8s %8s  %s\n", "PEER", "DIR", "CONNS", "OUT_MB/S",
 	       "IN_MB/S", "RESENT", "REFUSED", "ACK_MS", "LAST ERROR");
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "peers")) {
@@ -260,6 +275,8 @@ static void top_json(const cJSON *root)
 		cJSON_AddItemToArray(arr, e);
 	}
 	cJSON_AddItemToObject(o, "peers", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "peers"), 1));
+	if (cJSON_GetObjectItemCaseSensitive(root, "port"))
+		cJSON_AddItemToObject(o, "port", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "port"), 1));
 	text = cJSON_PrintUnformatted(o);
 	if (text)
 		printf("%s\n", text);

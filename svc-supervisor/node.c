@@ -240,8 +240,14 @@ int sup_node_up(struct sup *s, struct dwcp_err *err)
 	rc = dwcp_eal_init(&ep, err);
 	if (rc == 0)
 		rc = make_region(s, err);
-	if (rc)
+	/* Before any service attaches: the port's pool and rings exist
+	 * when svc-net looks them up. */
+	if (rc == 0)
+		rc = sup_port_open(s, err);
+	if (rc) {
+		sup_port_close(s);
 		remove_runtime_files(s);
+	}
 	return rc;
 }
 
@@ -254,6 +260,7 @@ int sup_node_up(struct sup *s, struct dwcp_err *err)
  * process's exit unmaps the rest. */
 void sup_node_down(struct sup *s)
 {
+	sup_port_close(s);
 	remove_runtime_files(s);
 	DWCP_INFO("instance '%s' stopped; hugepage and runtime files removed", s->cfg.instance);
 }

@@ -69,6 +69,7 @@ void sup_status_sample(struct sup *s)
 
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
 		sample_child(&s->child[i], now);
+	sup_port_sample(s);
 	for (int i = 0; i < DWCP_MAX_PEERS; i++) {
 		struct dwcp_peer_ent e;
 
@@ -269,6 +270,7 @@ char *sup_status_json(struct sup *s)
 	add_dcache(root, &s->shm);
 	add_streams(root, &s->shm);
 	add_peers(root, s);
+	sup_port_json(s, root);
 	sv = cJSON_AddArrayToObject(root, "services");
 	cl = cJSON_AddArrayToObject(root, "clients");
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {

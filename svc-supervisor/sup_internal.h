@@ -116,6 +116,7 @@ struct sup {
 	bool all_up_once;
 	bool sd_ready_sent;     /* READY=1 told to systemd */
 	struct sup_child child[DWCP_MAX_SLOTS];
+	struct sup_port *port;   /* [net] transport = dpdk (port.c); NULL otherwise */
 	/* The peer table's byte counters at the last sampling, for rates. */
 	struct sup_peer_rate {
 		uint64_t key, tx, rx, ns;
@@ -131,6 +132,13 @@ struct sup {
 int sup_node_lock(struct sup *s, struct dwcp_err *err);
 int sup_node_up(struct sup *s, struct dwcp_err *err);
 void sup_node_down(struct sup *s);
+
+/* port.c: the DPDK port of [net] transport = dpdk (ipc/port.h). */
+struct cJSON;
+int sup_port_open(struct sup *s, struct dwcp_err *err);
+void sup_port_close(struct sup *s);
+void sup_port_sample(struct sup *s);
+void sup_port_json(struct sup *s, struct cJSON *root);
 
 /** A service's slot: one of the six, or a further worker of one. */
 static inline bool sup_is_service_slot(unsigned slot)

@@ -171,3 +171,26 @@ Test(config_net, prof_listen_is_off_by_default_and_checked)
 	expect_bad("[prof]\nlisten = localhost\n", "HOST:PORT");
 	expect_bad("[prof]\nport = 9469\n", "port");
 }
+
+/* [net] transport and port: the DPDK port the supervisor owns. */
+Test(config_net, transport_dpdk_needs_a_port_and_devargs_are_checked)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	dwcp_config_defaults(&c);
+	cr_expect_str_eq(c.net_transport, "tcp");
+	cr_expect_str_eq(c.net_port, "");
+	cr_assert_eq(parse(&c, "[net]\ntransport = dpdk\nport = net_af_packet0,iface=veth0\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(dwcp_config_validate(&c, &e), 0, "%s", e.msg);
+	cr_expect_str_eq(c.net_port, "net_af_packet0,iface=veth0");
+	cr_assert_eq(parse(&c, "[net]\nport = 0000:3b:00.0\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(parse(&c, "[net]\ntransport = dpdk\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(dwcp_config_validate(&c, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "needs [net] port"), "%s", e.msg);
+	cr_assert_eq(parse(&c, "[net]\ntransport = rdma\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(dwcp_config_validate(&c, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "expected tcp or dpdk"), "%s", e.msg);
+	expect_bad("[net]\nport = net_af_packet0,iface=veth0;reboot\n", "DPDK device arguments");
+	expect_bad("[net]\nport = a b\n", "DPDK device arguments");
+}

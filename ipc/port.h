@@ -1,0 +1,55 @@
+/* The DPDK port a node owns ([net] transport = dpdk), as the processes
+ * that use it see it: names to look up and the page of its state.
+ *
+ * The supervisor (the EAL primary) probes, configures and starts the port
+ * and runs its bursts on a thread of its own (docs/dpdk-port.md: a
+ * secondary cannot burst on af_packet or af_xdp, and cannot re-take a port
+ * after a kill -9). Consumers exchange frames with it over two rings of
+ * struct rte_mbuf pointers:
+ *   DWCP_PORT_RX  port thread -> the consumer (single producer, single consumer)
+ *   DWCP_PORT_TX  consumers -> port thread (multi producer, single consumer)
+ * A consumer takes mbufs for TX from DWCP_PORT_POOL and frees the RX mbufs
+ * it has read (every dwcp binary links the same mempool driver: the ops
+ * table is checked at attach).
+ *
+ * A consumer killed with mbufs in hand leaks them: a plain mbuf pool has no
+ * owner record (measured, docs/dpdk-port.md item 2). The pool is sized so
+ * that this takes many crashes to matter; `dwcpctl status` shows how many
+ * are in use.
+ *
+ * Wake-ups: the port thread sleeps on tx_doorbell when idle (bounded by
+ * its RX poll interval); a producer to DWCP_PORT_TX adds to it and
+ * futex-wakes. The port thread adds to rx_doorbell and wakes after it
+ * enqueued received frames; a consumer may sleep on it.
+ */
+#ifndef DWCP_IPC_PORT_H
+#define DWCP_IPC_PORT_H
+
+#include <stdint.h>
+
+#define DWCP_PORT_MZ    "dwcp_port"        /* struct dwcp_port_shm */
+#define DWCP_PORT_RX    "dwcp_port_rx"
+#define DWCP_PORT_TX    "dwcp_port_tx"
+#define DWCP_PORT_POOL  "dwcp_port_pool"
+
+struct dwcp_port_shm {
+	uint32_t magic;                /* DWCP_PORT_MAGIC once the port runs */
+	uint16_t port_id;
+	uint16_t mtu;
+	uint8_t  mac[6];
+	uint16_t pad0;
+	uint32_t link_up;
+	uint32_t tx_doorbell;          /* futex word: producers add, the port thread waits */
+	uint32_t rx_doorbell;          /* futex word: the port thread adds, the consumer waits */
+	uint32_t pad1;
+	char     driver[32];
+	/* writer: the port thread */
+	uint64_t rx_frames, tx_frames;
+	uint64_t rx_ring_full;         /* received, dropped: the consumer's ring was full */
+	uint64_t tx_refused;           /* given to tx_burst and not taken: freed */
+	uint64_t polls, sleeps;
+};
+
+#define DWCP_PORT_MAGIC 0x54524f50u   /* "PORT" */
+
+#endif

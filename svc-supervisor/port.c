@@ -1,0 +1,319 @@
+/* The node's DPDK port ([net] transport = dpdk), owned by the supervisor
+ * (ipc/port.h says why and how consumers use it).
+ *
+ * Open: probe the device from [net] port (a vdev), one RX and one TX
+ * queue, an mbuf pool in the node's hugepages, the two rings and the
+ * state page; then a thread of the supervisor bursts: RX into the
+ * consumer's ring, the TX ring onto the wire.
+ *
+ * The thread polls while frames move and for [supervisor] spin_us after
+ * the last one (poll-then-sleep, as the services do), then sleeps on the
+ * TX doorbell with a timeout that doubles from 50 us to 1 ms: af_packet
+ * and af_xdp vdevs have no RX interrupt in DPDK 22.11, so an idle port
+ * costs about a thousand wake-ups a second, not a core. [supervisor]
+ * poll_mode keeps it polling (a dedicated core).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "ipc/port.h"
+#include "sup_internal.h"
+
+#define PORT_MBUFS      8191u   /* 2^n - 1: the ring mempool's best size */
+#define PORT_MBUF_CACHE 256u
+#define PORT_RING       4096u
+#define PORT_DESC       1024u
+#define PORT_BURST      32u
+#define SLEEP_MIN_NS    50000ull
+#define SLEEP_MAX_NS    1000000ull
+
+struct sup_port {
+	uint16_t id;
+	bool started;
+	struct rte_mempool *pool;
+	struct rte_ring *rx, *tx;
+	const struct rte_memzone *mz;
+	struct dwcp_port_shm *shm;
+	pthread_t thread;
+	bool running;
+	int stop;                      /* atomic: the thread's exit request */
+	uint64_t spin_ns;
+	bool poll_mode;
+	/* rates, for status */
+	uint64_t prev_rx, prev_tx, prev_ns;
+	double rx_pps, tx_pps;
+};
+
+static long futex(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+}
+
+static void burst_tx(struct sup_port *p, struct rte_mbuf **b, unsigned n)
+{
+	unsigned sent = 0;
+
+	/* A full TX queue empties as the driver sends: a few tries, then drop. */
+	for (unsigned tries = 0; sent < n && tries < 8; tries++)
+		sent += rte_eth_tx_burst(p->id, 0, b + sent, (uint16_t)(n - sent));
+	if (sent < n) {
+		rte_pktmbuf_free_bulk(b + sent, n - sent);
+		__atomic_fetch_add(&p->shm->tx_refused, n - sent, __ATOMIC_RELAXED);
+	}
+	__atomic_fetch_add(&p->shm->tx_frames, sent, __ATOMIC_RELAXED);
+}
+
+static unsigned poll_once(struct sup_port *p)
+{
+	struct rte_mbuf *b[PORT_BURST];
+	unsigned n, q, work = 0;
+
+	n = rte_eth_rx_burst(p->id, 0, b, PORT_BURST);
+	if (n) {
+		q = rte_ring_sp_enqueue_burst(p->rx, (void **)b, n, NULL);
+		if (q < n) {
+			rte_pktmbuf_free_bulk(b + q, n - q);
+			__atomic_fetch_add(&p->shm->rx_ring_full, n - q, __ATOMIC_RELAXED);
+		}
+		__atomic_fetch_add(&p->shm->rx_frames, n, __ATOMIC_RELAXED);
+		if (q) {
+			__atomic_fetch_add(&p->shm->rx_doorbell, 1, __ATOMIC_RELEASE);
+			futex(&p->shm->rx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
+		}
+		work += n;
+	}
+	n = rte_ring_sc_dequeue_burst(p->tx, (void **)b, PORT_BURST, NULL);
+	if (n) {
+		burst_tx(p, b, n);
+		work += n;
+	}
+	__atomic_fetch_add(&p->shm->polls, 1, __ATOMIC_RELAXED);
+	return work;
+}
+
+static void *port_main(void *arg)
+{
+	struct sup_port *p = arg;
+	uint64_t last_work = dwcp_now_ns(), sleep_ns = SLEEP_MIN_NS;
+
+	pthread_setname_np(pthread_self(), "dwcp-port");
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t now;
+		uint32_t seq;
+		struct timespec ts;
+
+		if (poll_once(p)) {
+			last_work = dwcp_now_ns();
+			sleep_ns = SLEEP_MIN_NS;
+			continue;
+		}
+		now = dwcp_now_ns();
+		if (p->poll_mode || now - last_work < p->spin_ns)
+			continue;
+		seq = __atomic_load_n(&p->shm->tx_doorbell, __ATOMIC_ACQUIRE);
+		if (rte_ring_count(p->tx))
+			continue;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)sleep_ns;
+		futex(&p->shm->tx_doorbell, FUTEX_WAIT, seq, &ts);
+		__atomic_fetch_add(&p->shm->sleeps, 1, __ATOMIC_RELAXED);
+		if (sleep_ns < SLEEP_MAX_NS)
+			sleep_ns *= 2;
+	}
+	return NULL;
+}
+
+/* "net_af_packet0,iface=veth0" -> "net_af_packet0". */
+static void dev_name(const char *devargs, char *out, size_t n)
+{
+	snprintf(out, n, "%.*s", (int)strcspn(devargs, ","), devargs);
+}
+
+static int configure(struct sup_port *p, const char *name, struct dwcp_err *err)
+{
+	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_dev_info info;
+	int sock = rte_eth_dev_socket_id(p->id), rc;
+
+	if (sock < 0)
+		sock = (int)SOCKET_ID_ANY;
+	rc = rte_eth_dev_info_get(p->id, &info);
+	if (rc == 0)
+		rc = rte_eth_dev_configure(p->id, 1, 1, &conf);
+	if (rc == 0)
+		rc = rte_eth_rx_queue_setup(p->id, 0, PORT_DESC, (unsigned)sock, NULL, p->pool);
+	if (rc == 0)
+		rc = rte_eth_tx_queue_setup(p->id, 0, PORT_DESC, (unsigned)sock, NULL);
+	if (rc == 0)
+		rc = rte_eth_dev_start(p->id);
+	if (rc)
+		return dwcp_err_set(err, rc < 0 ? rc : -EIO, "DPDK port %s: cannot set up one RX and one TX queue: %s",
+				    name, rte_strerror(rc < 0 ? -rc : rc));
+	p->started = true;
+	snprintf(p->shm->driver, sizeof(p->shm->driver), "%s", info.driver_name ? info.driver_name : "?");
+	return 0;
+}
+
+static int make_shared(struct sup_port *p, const char *name, struct dwcp_err *err)
+{
+	p->pool = rte_pktmbuf_pool_create(DWCP_PORT_POOL, PORT_MBUFS, PORT_MBUF_CACHE, 0,
+					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)SOCKET_ID_ANY);
+	p->rx = rte_ring_create(DWCP_PORT_RX, PORT_RING, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	p->tx = rte_ring_create(DWCP_PORT_TX, PORT_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	p->mz = rte_memzone_reserve(DWCP_PORT_MZ, sizeof(*p->shm), SOCKET_ID_ANY, 0);
+	if (!p->pool || !p->rx || !p->tx || !p->mz)
+		return dwcp_err_set(err, -ENOMEM,
+				    "DPDK port %s: no hugepage memory for its %u mbufs and rings (%s): raise [supervisor] hugepage_mb by 32",
+				    name, PORT_MBUFS, rte_strerror(rte_errno));
+	p->shm = p->mz->addr;
+	memset(p->shm, 0, sizeof(*p->shm));
+	return 0;
+}
+
+int sup_port_open(struct sup *s, struct dwcp_err *err)
+{
+	struct sup_port *p;
+	struct rte_ether_addr mac;
+	struct rte_eth_link link = { 0 };
+	char name[DWCP_CFG_DEVARGS_MAX];
+	uint16_t mtu = 0;
+	int rc;
+
+	if (strcmp(s->cfg.net_transport, "dpdk"))
+		return 0;
+	dev_name(s->cfg.net_port, name, sizeof(name));
+	if (strncmp(name, "net_", 4))
+		return dwcp_err_set(err, -ENOTSUP,
+				    "[net] port = %s: only DPDK vdevs (net_af_packet, net_af_xdp) are supported so far; a PCI NIC is not yet",
+				    s->cfg.net_port);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return dwcp_err_set(err, -ENOMEM, "out of memory");
+	s->port = p;
+	p->spin_ns = (uint64_t)s->cfg.spin_us * 1000u;
+	p->poll_mode = s->cfg.poll_mode;
+	rc = make_shared(p, name, err);
+	if (rc)
+		return rc;
+	rc = rte_dev_probe(s->cfg.net_port);
+	if (rc == 0)
+		rc = rte_eth_dev_get_port_by_name(name, &p->id);
+	if (rc)
+		return dwcp_err_set(err, rc < 0 ? rc : -ENODEV,
+				    "[net] port = %s: DPDK cannot open it (%s): is the interface there and up (ip link), and is this the right driver?",
+				    s->cfg.net_port, rte_strerror(rc < 0 ? -rc : rc));
+	rc = configure(p, name, err);
+	if (rc)
+		return rc;
+	rte_eth_macaddr_get(p->id, &mac);
+	rte_eth_dev_get_mtu(p->id, &mtu);
+	rte_eth_link_get_nowait(p->id, &link);
+	memcpy(p->shm->mac, mac.addr_bytes, sizeof(p->shm->mac));
+	p->shm->mtu = mtu;
+	p->shm->port_id = p->id;
+	p->shm->link_up = link.link_status;
+	if (pthread_create(&p->thread, NULL, port_main, p))
+		return dwcp_err_set(err, -EAGAIN, "cannot start the port thread");
+	p->running = true;
+	__atomic_store_n(&p->shm->magic, DWCP_PORT_MAGIC, __ATOMIC_RELEASE);
+	DWCP_INFO("DPDK port %s (%s) up: port %u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, link %s",
+		  name, p->shm->driver, p->id, mac.addr_bytes[0], mac.addr_bytes[1], mac.addr_bytes[2],
+		  mac.addr_bytes[3], mac.addr_bytes[4], mac.addr_bytes[5], mtu,
+		  link.link_status ? "up" : "down");
+	return 0;
+}
+
+void sup_port_close(struct sup *s)
+{
+	struct sup_port *p = s->port;
+
+	if (!p)
+		return;
+	if (p->running) {
+		__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_RELEASE);
+		futex(&p->shm->tx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
+		pthread_join(p->thread, NULL);
+	}
+	if (p->started) {
+		rte_eth_dev_stop(p->id);
+		rte_eth_dev_close(p->id);   /* af_packet/af_xdp: closes the kernel socket */
+	}
+	free(p);
+	s->port = NULL;
+}
+
+void sup_port_sample(struct sup *s)
+{
+	struct sup_port *p = s->port;
+	uint64_t now = dwcp_now_ns(), rx, tx;
+
+	if (!p || !p->shm)
+		return;
+	rx = __atomic_load_n(&p->shm->rx_frames, __ATOMIC_RELAXED);
+	tx = __atomic_load_n(&p->shm->tx_frames, __ATOMIC_RELAXED);
+	if (p->prev_ns && now > p->prev_ns) {
+		p->rx_pps = (rx - p->prev_rx) / ((now - p->prev_ns) / 1e9);
+		p->tx_pps = (tx - p->prev_tx) / ((now - p->prev_ns) / 1e9);
+	}
+	p->prev_rx = rx;
+	p->prev_tx = tx;
+	p->prev_ns = now;
+}
+
+void sup_port_json(struct sup *s, cJSON *root)
+{
+	struct sup_port *p = s->port;
+	struct rte_eth_stats st = { 0 };
+	struct rte_eth_link link = { 0 };
+	const struct dwcp_port_shm *h;
+	char mac[18];
+	cJSON *o;
+
+	if (!p || !p->shm || !p->running)
+		return;
+	h = p->shm;
+	rte_eth_stats_get(p->id, &st);
+	rte_eth_link_get_nowait(p->id, &link);
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", h->mac[0], h->mac[1], h->mac[2],
+		 h->mac[3], h->mac[4], h->mac[5]);
+	o = cJSON_AddObjectToObject(root, "port");
+	cJSON_AddStringToObject(o, "devargs", s->cfg.net_port);
+	cJSON_AddStringToObject(o, "driver", h->driver);
+	cJSON_AddNumberToObject(o, "port_id", h->port_id);
+	cJSON_AddStringToObject(o, "mac", mac);
+	cJSON_AddNumberToObject(o, "mtu", h->mtu);
+	cJSON_AddBoolToObject(o, "link_up", link.link_status);
+	cJSON_AddNumberToObject(o, "queues", 1);
+	cJSON_AddNumberToObject(o, "rx_frames", h->rx_frames);
+	cJSON_AddNumberToObject(o, "tx_frames", h->tx_frames);
+	cJSON_AddNumberToObject(o, "rx_pps", p->rx_pps);
+	cJSON_AddNumberToObject(o, "tx_pps", p->tx_pps);
+	cJSON_AddNumberToObject(o, "rx_missed", st.imissed);
+	cJSON_AddNumberToObject(o, "rx_errors", st.ierrors);
+	cJSON_AddNumberToObject(o, "tx_errors", st.oerrors);
+	cJSON_AddNumberToObject(o, "rx_ring_full", h->rx_ring_full);
+	cJSON_AddNumberToObject(o, "tx_refused", h->tx_refused);
+	cJSON_AddNumberToObject(o, "mbufs", PORT_MBUFS);
+	cJSON_AddNumberToObject(o, "mbufs_in_use", rte_mempool_in_use_count(p->pool));
+	cJSON_AddNumberToObject(o, "sleeps", h->sleeps);
+}
