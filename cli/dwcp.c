@@ -34,6 +34,9 @@ static void usage(FILE *f)
 		"  bench compare [--history FILE] [--all] LABEL_A LABEL_B\n"
 		"        the figures of the runs labelled B beside those labelled A: which moved\n"
 		"        beyond the run-to-run noise of each side\n"
+		"  bench net [--seconds S] [--size BYTES]\n"
+		"        frames per second through a node's DPDK port ([net] transport = dpdk) over\n"
+		"        a veth pair, beside dpdk-testpmd and kernel TCP on the same veth\n"
 		"  bench recovery [--count N]\n"
 		"        crash restart and upgrade pause per service, blackout under load,\n"
 		"        beside a bare secondary rte_eal_init of the same node\n"
@@ -52,6 +55,8 @@ int main(int argc, char **argv)
 		return dwcp_cli_bench_transfer(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "compare") == 0)
 		return dwcp_cli_bench_compare(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "net") == 0)
+		return dwcp_cli_bench_net(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "recovery") == 0)
 		return dwcp_cli_bench_recovery(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "send") == 0)

@@ -11,6 +11,8 @@ set -euo pipefail
 PACKAGES=(
 	build-essential pkg-config          # cc, make, ar
 	libdpdk-dev dpdk                    # shared memory, rings, pools, EAL (DPDK 22.11)
+	dpdk-dev                            # dpdk-testpmd: the reference of `dwcp bench net`
+	libxdp-dev libbpf-dev               # the af_xdp driver the supervisor links for [net] port
 	libev-dev                           # supervisor / CLI event loop
 	liburcu-dev                         # RCU, lock-free hash tables
 	libnuma-dev                         # NUMA placement

@@ -27,6 +27,8 @@
 
 #include <stdint.h>
 
+#include "common/err.h"
+
 #define DWCP_PORT_MZ    "dwcp_port"        /* struct dwcp_port_shm */
 #define DWCP_PORT_RX    "dwcp_port_rx"
 #define DWCP_PORT_TX    "dwcp_port_tx"
@@ -51,5 +53,31 @@ struct dwcp_port_shm {
 };
 
 #define DWCP_PORT_MAGIC 0x54524f50u   /* "PORT" */
+
+struct rte_ring;
+struct rte_mempool;
+
+/* A consumer's view of the port, after dwcp_port_lookup. */
+struct dwcp_port {
+	struct rte_ring *rx, *tx;
+	struct rte_mempool *pool;
+	struct dwcp_port_shm *shm;
+};
+
+/**
+ * Find the port of the node this process is attached to.
+ * @return 0, or -ENODEV when the node owns none ([net] transport is not dpdk).
+ */
+int dwcp_port_lookup(struct dwcp_port *p, struct dwcp_err *err);
+
+/** Tell the port thread that the TX ring has frames (it may sleep). */
+void dwcp_port_kick(struct dwcp_port *p);
+
+/**
+ * Wait until the port thread signals received frames after @p seq (a
+ * value of shm->rx_doorbell read before the ring was found empty), at
+ * most @p timeout_ns.
+ */
+void dwcp_port_wait_rx(struct dwcp_port *p, uint32_t seq, uint64_t timeout_ns);
 
 #endif

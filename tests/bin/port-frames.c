@@ -11,17 +11,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rte_mbuf.h>
-#include <rte_mempool.h>
-#include <rte_memzone.h>
 #include <rte_ring.h>
 
 #include "common/timeutil.h"
@@ -52,36 +47,25 @@ static int usage(void)
 
 struct port {
 	struct dwcp_client c;
-	struct rte_ring *rx, *tx;
-	struct rte_mempool *pool;
-	struct dwcp_port_shm *shm;
+	struct dwcp_port p;
 };
 
 static int port_open(struct port *p, const char *instance)
 {
 	struct dwcp_err err = { 0 };
-	const struct rte_memzone *mz;
 
-	if (dwcp_client_open(&p->c, instance, NULL, "port-frames", "port-frames", &err)) {
-		fprintf(stderr, "port-frames: %s\n", err.msg);
+	if (dwcp_client_open(&p->c, instance, NULL, "port-frames", "port-frames", &err) ||
+	    dwcp_port_lookup(&p->p, &err)) {
+		fprintf(stderr, "port-frames: %s: %s\n", instance, err.msg);
 		return -1;
 	}
-	p->rx = rte_ring_lookup(DWCP_PORT_RX);
-	p->tx = rte_ring_lookup(DWCP_PORT_TX);
-	p->pool = rte_mempool_lookup(DWCP_PORT_POOL);
-	mz = rte_memzone_lookup(DWCP_PORT_MZ);
-	if (!p->rx || !p->tx || !p->pool || !mz) {
-		fprintf(stderr, "port-frames: node %s owns no DPDK port ([net] transport = dpdk)\n", instance);
-		return -1;
-	}
-	p->shm = mz->addr;
 	return 0;
 }
 
 static int do_send(struct port *p, uint32_t count, uint32_t tag)
 {
 	for (uint32_t seq = 0; seq < count;) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(p->pool);
+		struct rte_mbuf *m = rte_pktmbuf_alloc(p->p.pool);
 		struct test_hdr *h;
 		uint8_t *body;
 
@@ -96,7 +80,7 @@ static int do_send(struct port *p, uint32_t count, uint32_t tag)
 			return 1;
 		}
 		memset(h->dst, 0xff, sizeof(h->dst));
-		memcpy(h->src, p->shm->mac, sizeof(h->src));
+		memcpy(h->src, p->p.shm->mac, sizeof(h->src));
 		h->ethertype = rte_cpu_to_be_16(ETHERTYPE_TEST);
 		memcpy(h->magic, "DWPT", 4);
 		h->tag = tag;
@@ -104,15 +88,14 @@ static int do_send(struct port *p, uint32_t count, uint32_t tag)
 		body = (uint8_t *)(h + 1);
 		for (unsigned i = 0; i < BODY; i++)
 			body[i] = body_byte(tag, seq, i);
-		while (rte_ring_mp_enqueue(p->tx, m) != 0)
+		while (rte_ring_mp_enqueue(p->p.tx, m) != 0)
 			usleep(100);
 		seq++;
 		/* Pace: the receiving kernel ring of an af_packet port holds
 		 * 512 frames; a veth delivers faster than a sleeping port
 		 * thread reads. */
 		if (seq % 32 == 0 || seq == count) {
-			__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_RELEASE);
-			syscall(SYS_futex, &p->shm->tx_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+			dwcp_port_kick(&p->p);
 			usleep(500);
 		}
 	}
@@ -130,13 +113,11 @@ static int do_recv(struct port *p, uint32_t count, uint32_t tag, unsigned timeou
 		return 1;
 	while (got < count && dwcp_now_ns() < deadline) {
 		struct rte_mbuf *b[32];
-		uint32_t seq = __atomic_load_n(&p->shm->rx_doorbell, __ATOMIC_ACQUIRE);
-		unsigned n = rte_ring_sc_dequeue_burst(p->rx, (void **)b, 32, NULL);
+		uint32_t seq = __atomic_load_n(&p->p.shm->rx_doorbell, __ATOMIC_ACQUIRE);
+		unsigned n = rte_ring_sc_dequeue_burst(p->p.rx, (void **)b, 32, NULL);
 
 		if (!n) {
-			struct timespec ts = { 0, 10000000 };
-
-			syscall(SYS_futex, &p->shm->rx_doorbell, FUTEX_WAIT, seq, &ts, NULL, 0);
+			dwcp_port_wait_rx(&p->p, seq, 10000000);
 			continue;
 		}
 		for (unsigned i = 0; i < n; i++) {

@@ -1,0 +1,461 @@
+/* dwcp bench net: frames per second through a node's DPDK port (ipc/port.h)
+ * beside dpdk-testpmd on the same kind of vdev pair and kernel TCP over
+ * the same veth, in the same run.
+ *
+ * A veth pair joins the root namespace (node A, the sender) and one of
+ * ours (node B, the receiver); each supervisor owns net_af_packet on its
+ * end. A consumer process attached to A floods its port's TX ring for
+ * --seconds with frames of --size bytes; one attached to B counts what
+ * its RX ring delivers. Then, with both nodes stopped, dpdk-testpmd
+ * txonly -> rxonly on the same two interfaces (when installed: it is in
+ * Debian's dpdk-dev), and a kernel TCP stream between the veth's
+ * addresses. Frames per second at the receiver is the figure that counts:
+ * af_packet on a veth has no offloads, TCP has TSO and GRO.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "bench_node.h"
+#include "cli/cli_internal.h"
+#include "common/timeutil.h"
+#include "ipc/client.h"
+#include "ipc/port.h"
+
+struct net_bench {
+	unsigned seconds, size;
+	char bin_dir[PATH_MAX];
+	char ns[32], ia[16], ib[16], ip_a[20], ip_b[20];
+	char inst_a[32], inst_b[32];
+	bool veth, a_up, b_up;
+};
+
+struct side_result {
+	uint64_t frames, bytes, ns;   /* ns: from the first frame to the last */
+	int ok;
+};
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+/* Enter (or, with NULL, leave) namespace @p ns for what this thread starts. */
+static int in_ns(const char *ns)
+{
+	static int home = -1;
+	char p[64];
+	int fd, rc;
+
+	if (home < 0)
+		home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (!ns)
+		return setns(home, CLONE_NEWNET);
+	snprintf(p, sizeof(p), "/run/netns/%s", ns);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = setns(fd, CLONE_NEWNET);
+	close(fd);
+	return rc;
+}
+
+static void cleanup(struct net_bench *b)
+{
+	if (b->a_up)
+		bench_node_stop(b->bin_dir, b->inst_a);
+	if (b->b_up)
+		bench_node_stop(b->bin_dir, b->inst_b);
+	b->a_up = b->b_up = false;
+	if (b->veth) {
+		sh("ip link del %s 2>/dev/null; ip netns del %s 2>/dev/null", b->ia, b->ns);
+		b->veth = false;
+	}
+}
+
+static int make_veth(struct net_bench *b)
+{
+	unsigned id = (unsigned)getpid() % 100000u;
+
+	snprintf(b->ns, sizeof(b->ns), "dwcpbn%u", id);
+	snprintf(b->ia, sizeof(b->ia), "dbn%ua", id);
+	snprintf(b->ib, sizeof(b->ib), "dbn%ub", id);
+	snprintf(b->ip_a, sizeof(b->ip_a), "10.251.%u.1", id % 250u);
+	snprintf(b->ip_b, sizeof(b->ip_b), "10.251.%u.2", id % 250u);
+	b->veth = true;
+	return sh("ip netns add %s && ip link add %s type veth peer name %s && ip link set %s netns %s && "
+		  "ip addr add %s/30 dev %s && ip link set %s up && ip -n %s addr add %s/30 dev %s && "
+		  "ip -n %s link set %s up && ip -n %s link set lo up",
+		  b->ns, b->ia, b->ib, b->ib, b->ns, b->ip_a, b->ia, b->ia, b->ns, b->ip_b, b->ib, b->ns,
+		  b->ib, b->ns);
+}
+
+static int start_node(struct net_bench *b, const char *inst, const char *iface, const char *ns)
+{
+	char extra[256], err[512];
+	struct bench_node_cfg nc = { 512, "svc-prof", extra };
+	int rc;
+
+	snprintf(extra, sizeof(extra), "[net]\nlisten =\ntransport = dpdk\nport = net_af_packet0,iface=%s\n",
+		 iface);
+	if (ns && in_ns(ns))
+		return -1;
+	rc = bench_node_start_cfg(b->bin_dir, inst, &nc, err, sizeof(err));
+	if (ns)
+		in_ns(NULL);
+	if (rc)
+		fprintf(stderr, "dwcp bench net: %s\n", err);
+	return rc;
+}
+
+/* The consumers: children attached to a node, reporting through a pipe. */
+static void sender(const char *inst, unsigned size, unsigned seconds, struct side_result *r)
+{
+	struct dwcp_client c;
+	struct dwcp_port p;
+	struct dwcp_err err = { 0 };
+	uint64_t t0, end;
+
+	if (dwcp_client_open(&c, inst, NULL, "bench-net", "dwcp bench net", &err) ||
+	    dwcp_port_lookup(&p, &err)) {
+		fprintf(stderr, "dwcp bench net: %s\n", err.msg);
+		return;
+	}
+	t0 = dwcp_now_ns();
+	end = t0 + (uint64_t)seconds * 1000000000u;
+	while (dwcp_now_ns() < end) {
+		struct rte_mbuf *m[32];
+		unsigned k;
+
+		if (rte_pktmbuf_alloc_bulk(p.pool, m, 32)) {
+			dwcp_port_kick(&p);
+			usleep(20);
+			continue;
+		}
+		for (unsigned i = 0; i < 32; i++) {
+			uint8_t *h = (uint8_t *)rte_pktmbuf_append(m[i], (uint16_t)size);
+
+			if (!h)
+				return;   /* --size is checked against the mbufs' room */
+			memset(h, 0xff, 6);                 /* broadcast */
+			memcpy(h + 6, p.shm->mac, 6);
+			h[12] = 0x88;                       /* IEEE local experimental */
+			h[13] = 0xb5;
+		}
+		k = rte_ring_mp_enqueue_burst(p.tx, (void **)m, 32, NULL);
+		if (k < 32)
+			rte_pktmbuf_free_bulk(m + k, 32 - k);
+		r->frames += k;
+		r->bytes += (uint64_t)k * size;
+		dwcp_port_kick(&p);
+	}
+	r->ns = dwcp_now_ns() - t0;
+	r->ok = 1;
+	dwcp_attach_leave(&c.at);
+}
+
+static void receiver(const char *inst, unsigned seconds, struct side_result *r)
+{
+	struct dwcp_client c;
+	struct dwcp_port p;
+	struct dwcp_err err = { 0 };
+	uint64_t first = 0, last = 0, end;
+
+	if (dwcp_client_open(&c, inst, NULL, "bench-net", "dwcp bench net", &err) ||
+	    dwcp_port_lookup(&p, &err)) {
+		fprintf(stderr, "dwcp bench net: %s\n", err.msg);
+		return;
+	}
+	end = dwcp_now_ns() + (uint64_t)(seconds + 3) * 1000000000u;
+	while (dwcp_now_ns() < end) {
+		struct rte_mbuf *m[64];
+		uint32_t seq = __atomic_load_n(&p.shm->rx_doorbell, __ATOMIC_ACQUIRE);
+		unsigned n = rte_ring_sc_dequeue_burst(p.rx, (void **)m, 64, NULL);
+
+		if (!n) {
+			dwcp_port_wait_rx(&p, seq, 10000000);
+			continue;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			const uint8_t *h = rte_pktmbuf_mtod(m[i], const uint8_t *);
+
+			if (rte_pktmbuf_data_len(m[i]) >= 14 && h[12] == 0x88 && h[13] == 0xb5) {
+				last = dwcp_now_ns();
+				if (!first)
+					first = last;
+				r->frames++;
+				r->bytes += rte_pktmbuf_pkt_len(m[i]);
+			}
+		}
+		rte_pktmbuf_free_bulk(m, n);
+	}
+	r->ns = last - first;
+	r->ok = 1;
+	dwcp_attach_leave(&c.at);
+}
+
+static pid_t fork_side(int fd[2], bool send, const char *inst, const struct net_bench *b)
+{
+	pid_t pid;
+
+	if (pipe(fd))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		struct side_result r = { 0 };
+
+		close(fd[0]);
+		if (send)
+			sender(inst, b->size, b->seconds, &r);
+		else
+			receiver(inst, b->seconds, &r);
+		if (write(fd[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(fd[1]);
+	return pid;
+}
+
+static int read_side(int fd, pid_t pid, struct side_result *r)
+{
+	ssize_t n = read(fd, r, sizeof(*r));
+
+	close(fd);
+	waitpid(pid, NULL, 0);
+	return n == sizeof(*r) && r->ok ? 0 : -1;
+}
+
+static int run_ours(struct net_bench *b, struct side_result *tx, struct side_result *rx)
+{
+	int fr[2], fs[2];
+	pid_t pr, ps;
+
+	if (start_node(b, b->inst_b, b->ib, b->ns))
+		return -1;
+	b->b_up = true;
+	if (start_node(b, b->inst_a, b->ia, NULL))
+		return -1;
+	b->a_up = true;
+	pr = fork_side(fr, false, b->inst_b, b);
+	usleep(500000);   /* the receiver is attached before the flood starts */
+	ps = fork_side(fs, true, b->inst_a, b);
+	if (pr < 0 || ps < 0)
+		return -1;
+	return read_side(fs[0], ps, tx) || read_side(fr[0], pr, rx) ? -1 : 0;
+}
+
+/* The highest "Rx-pps:" / "Tx-pps:" figure testpmd printed (every second)
+ * in @p path: its rate while the flood ran, not the idle seconds around. */
+static double peak_pps(const char *path, const char *key)
+{
+	char line[512];
+	double v = -1;
+	FILE *f = fopen(path, "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, key);
+		double x = p ? strtod(p + strlen(key), NULL) : -1;
+
+		if (x > v)
+			v = x;
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* txonly on A's interface -> rxonly on B's: one testpmd each, as the
+ * nodes were (the receiver in the namespace). -2: no testpmd. */
+static int run_testpmd(const struct net_bench *b, double *tx_pps, double *rx_pps)
+{
+	char rxf[64], txf[64];
+	unsigned id = (unsigned)getpid();
+	int rc;
+
+	if (sh("command -v dpdk-testpmd >/dev/null"))
+		return -2;
+	snprintf(rxf, sizeof(rxf), "/tmp/dwcp-bn-rx-%u", id);
+	snprintf(txf, sizeof(txf), "/tmp/dwcp-bn-tx-%u", id);
+	rc = sh("timeout %u ip netns exec %s dpdk-testpmd -l 0-1 --in-memory --no-pci -m 128 "
+		"--vdev=net_af_packet0,iface=%s -- --forward-mode=rxonly --stats-period=1 "
+		"--total-num-mbufs=16384 --port-topology=loop > %s 2>&1 & sleep 2; "
+		"timeout %u dpdk-testpmd -l 0-1 --in-memory --no-pci -m 128 "
+		"--vdev=net_af_packet1,iface=%s -- --forward-mode=txonly --txpkts=%u --stats-period=1 "
+		"--total-num-mbufs=16384 --port-topology=loop > %s 2>&1; wait; rmdir /var/run/dpdk/rte 2>/dev/null",
+		b->seconds + 5, b->ns, b->ib, rxf, b->seconds, b->ia, b->size, txf);
+	(void)rc;
+	*tx_pps = peak_pps(txf, "Tx-pps:");
+	*rx_pps = peak_pps(rxf, "Rx-pps:");
+	unlink(rxf);
+	unlink(txf);
+	return *rx_pps >= 0 ? 0 : -1;
+}
+
+/* One TCP connection from here to the namespace's end: GB/s. */
+static double run_tcp(const struct net_bench *b)
+{
+	int fd[2];
+	pid_t pid;
+	char *buf = malloc(1u << 20);
+	double gbs = -1;
+
+	if (!buf || pipe(fd))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(17999) };
+		int one = 1, l, c;
+		uint64_t total = 0;
+		ssize_t r;
+
+		close(fd[0]);
+		if (in_ns(b->ns))
+			_exit(1);
+		inet_pton(AF_INET, b->ip_b, &a.sin_addr);
+		l = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1))
+			_exit(1);
+		if (write(fd[1], "r", 1) != 1)
+			_exit(1);
+		c = accept(l, NULL, NULL);
+		while ((r = read(c, buf, 1u << 20)) > 0)
+			total += (uint64_t)r;
+		_exit(write(fd[1], &total, sizeof(total)) == sizeof(total) ? 0 : 1);
+	}
+	close(fd[1]);
+	{
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(17999) };
+		char ready;
+		uint64_t total = 0, t0, end;
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+
+		inet_pton(AF_INET, b->ip_b, &a.sin_addr);
+		if (read(fd[0], &ready, 1) == 1 && connect(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			memset(buf, 0x5a, 1u << 20);
+			t0 = dwcp_now_ns();
+			end = t0 + (uint64_t)b->seconds * 1000000000u;
+			while (dwcp_now_ns() < end && write(s, buf, 1u << 20) > 0)
+				;
+			close(s);
+			if (read(fd[0], &total, sizeof(total)) == sizeof(total))
+				gbs = (double)total / ((dwcp_now_ns() - t0) / 1e9) / 1e9;
+		}
+		close(fd[0]);
+		waitpid(pid, NULL, 0);
+	}
+	free(buf);
+	return gbs;
+}
+
+static int parse(int argc, char **argv, struct net_bench *b)
+{
+	static const struct option lo[] = { { "seconds", required_argument, NULL, 't' },
+					    { "size", required_argument, NULL, 's' },
+					    { NULL, 0, NULL, 0 } };
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		char *end;
+		unsigned long v = ch == '?' ? 0 : strtoul(optarg, &end, 10);
+
+		if (ch == '?' || *end || (ch == 't' && (v < 1 || v > 600)) ||
+		    (ch == 's' && (v < 60 || v > 1514))) {
+			fprintf(stderr, "dwcp bench net: bad option (want --seconds 1..600 --size 60..1514)\n");
+			return -1;
+		}
+		if (ch == 't')
+			b->seconds = (unsigned)v;
+		else
+			b->size = (unsigned)v;
+	}
+	return optind < argc ? -1 : 0;
+}
+
+int dwcp_cli_bench_net(int argc, char **argv)
+{
+	struct net_bench b = { .seconds = 5, .size = 1514 };
+	struct side_result tx = { 0 }, rx = { 0 };
+	double tp_tx = -1, tp_rx = -1, tcp, ours_rx, ours_tx;
+	ssize_t n;
+	int tp;
+
+	if (parse(argc, argv, &b))
+		return 2;
+	n = readlink("/proc/self/exe", b.bin_dir, sizeof(b.bin_dir) - 1);
+	b.bin_dir[n > 0 ? n : 0] = '\0';
+	{
+		char *d = dirname(b.bin_dir);   /* may point into bin_dir itself */
+
+		memmove(b.bin_dir, d, strlen(d) + 1);
+	}
+	snprintf(b.inst_a, sizeof(b.inst_a), "bnet%da", (int)getpid());
+	snprintf(b.inst_b, sizeof(b.inst_b), "bnet%db", (int)getpid());
+	if (make_veth(&b)) {
+		fprintf(stderr, "dwcp bench net: skipped: no veth pair or network namespace (needs root and ip)\n");
+		cleanup(&b);
+		return 1;
+	}
+	if (run_ours(&b, &tx, &rx)) {
+		fprintf(stderr, "dwcp bench net: the node pair failed\n");
+		cleanup(&b);
+		return 1;
+	}
+	bench_node_stop(b.bin_dir, b.inst_a);
+	bench_node_stop(b.bin_dir, b.inst_b);
+	b.a_up = b.b_up = false;
+	tp = run_testpmd(&b, &tp_tx, &tp_rx);
+	tcp = run_tcp(&b);
+	cleanup(&b);
+	ours_tx = tx.ns ? tx.frames / (tx.ns / 1e9) : 0;
+	ours_rx = rx.ns ? rx.frames / (rx.ns / 1e9) : 0;
+	printf("dwcp bench net: veth pair (one end in a namespace), af_packet vdevs, %u-byte frames, %u s each\n\n",
+	       b.size, b.seconds);
+	printf("%-52s %12s %12s %9s\n", "", "tx frames/s", "rx frames/s", "rx GB/s");
+	printf("%-52s %12.0f %12.0f %9.3f\n", "dwcp port: supervisor thread, rings, consumers", ours_tx,
+	       ours_rx, rx.ns ? rx.bytes / (rx.ns / 1e9) / 1e9 : 0);
+	if (tp == -2)
+		printf("%-52s %s\n", "dpdk-testpmd txonly -> rxonly", "not installed (apt-get install dpdk-dev)");
+	else if (tp < 0)
+		printf("%-52s %s\n", "dpdk-testpmd txonly -> rxonly", "failed");
+	else
+		printf("%-52s %12.0f %12.0f %9.3f\n", "dpdk-testpmd txonly -> rxonly", tp_tx, tp_rx,
+		       tp_rx * b.size / 1e9);
+	if (tcp >= 0)
+		printf("%-52s %12s %12s %9.3f\n", "kernel TCP, one connection over the same veth", "", "", tcp);
+	if (tp == 0 && tp_rx > 0)
+		printf("ratio dwcp / testpmd (rx frames/s)                   %.2fx\n", ours_rx / tp_rx);
+	printf("(dwcp: %llu frames offered, %llu received, %.1f %% lost; a veth has no flow control: "
+	       "what the receiving side cannot read in time is dropped)\n",
+	       (unsigned long long)tx.frames, (unsigned long long)rx.frames,
+	       tx.frames ? 100.0 * (double)(tx.frames - (rx.frames < tx.frames ? rx.frames : tx.frames)) / tx.frames : 0);
+	return 0;
+}

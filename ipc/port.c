@@ -1,0 +1,41 @@
+/* A consumer's side of the node's DPDK port (port.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_mempool.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
+
+#include "ipc/port.h"
+
+int dwcp_port_lookup(struct dwcp_port *p, struct dwcp_err *err)
+{
+	const struct rte_memzone *mz = rte_memzone_lookup(DWCP_PORT_MZ);
+
+	p->rx = rte_ring_lookup(DWCP_PORT_RX);
+	p->tx = rte_ring_lookup(DWCP_PORT_TX);
+	p->pool = rte_mempool_lookup(DWCP_PORT_POOL);
+	p->shm = mz ? mz->addr : NULL;
+	if (!p->rx || !p->tx || !p->pool || !p->shm ||
+	    __atomic_load_n(&p->shm->magic, __ATOMIC_ACQUIRE) != DWCP_PORT_MAGIC)
+		return dwcp_err_set(err, -ENODEV,
+				    "this node owns no DPDK port: set [net] transport = dpdk and [net] port");
+	return 0;
+}
+
+void dwcp_port_kick(struct dwcp_port *p)
+{
+	__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &p->shm->tx_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+void dwcp_port_wait_rx(struct dwcp_port *p, uint32_t seq, uint64_t timeout_ns)
+{
+	struct timespec ts = { (time_t)(timeout_ns / 1000000000u), (long)(timeout_ns % 1000000000u) };
+
+	syscall(SYS_futex, &p->shm->rx_doorbell, FUTEX_WAIT, seq, &ts, NULL, 0);
+}
