@@ -123,6 +123,8 @@ $(BUILD)/tests/%: tests/%.c $(LIB_TEST) $(LIBS)
 # frame.c is svc-net's, outside the libraries above; the rule links $(LDFLAGS) before them.
 $(BUILD)/tests/unit/net/frame_test: $(BUILD)/obj/svc-net/frame.o
 $(BUILD)/tests/unit/net/frame_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o
+$(BUILD)/tests/unit/net/udp_test: $(BUILD)/obj/svc-net/udp.o
+$(BUILD)/tests/unit/net/udp_test: LDFLAGS += $(BUILD)/obj/svc-net/udp.o
 # The trust tests speak the protocol themselves: svc-net's frames and proofs.
 $(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
@@ -198,7 +200,7 @@ clean:
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD   := build/fuzz
-FUZZ_NAMES   := frame chunk hde config ctl_msg
+FUZZ_NAMES   := frame chunk hde config ctl_msg udp
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # -Wno-unknown-attributes: gcc-only attributes (optimize) in common/ops.
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unknown-attributes -fno-strict-aliasing -fno-omit-frame-pointer \
@@ -207,7 +209,7 @@ FUZZ_LIBS    := $(shell pkg-config --libs libisal libxxhash)
 fuzz_lib_SRCS := common/err.c common/cpu.c common/config.c common/netaddr.c \
                 common/ops/crc32c.c common/ops/delta.c common/ops/delta_scan.c \
                 common/ops/delta_avx2.c common/ops/xxh3.c common/ops/xxh3_avx2.c \
-                ipc/abi.c ipc/chunk.c ipc/hde.c ipc/ctl_msg.c svc-net/frame.c
+                ipc/abi.c ipc/chunk.c ipc/hde.c ipc/ctl_msg.c svc-net/frame.c svc-net/udp.c
 FUZZ_LIB     := $(FUZZ_BUILD)/libdwcp_fuzz.a
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/%_fuzz,$(FUZZ_NAMES))
 .PHONY: fuzz fuzz-build fuzz-corpus

@@ -8,6 +8,7 @@
  *
  * Usage: gen_corpus DIR (writes DIR/frame, DIR/chunk, ...).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -15,6 +16,7 @@
 #include "ipc/ctl_msg.h"
 #include "ipc/hde.h"
 #include "svc-net/frame.h"
+#include "svc-net/udp.h"
 #include "tests/fuzz/fuzz_util.h"
 
 static const char *root;
@@ -288,6 +290,36 @@ static void gen_ctl_msg(void)
 	put_reply("reply-error", DWCP_CTL_RESTART, -ENOENT, "no service 'x'", 15);
 }
 
+/* Frames svc-net meets on a port: a datagram for us, broadcast, for
+ * another port, an ARP request and reply. Byte 0: fix the checksum. */
+static void gen_udp(void)
+{
+	struct dwcp_udp_ep me = { .mac = { 0x02, 0, 0, 0, 0, 1 } }, peer = { .mac = { 0x02, 0, 0, 0, 0, 2 } };
+	struct dwcp_arp req;
+	struct dwcp_err err = { 0 };
+	uint8_t f[1 + 200];
+	int n;
+
+	me.ip = htonl(0x0a090001);
+	me.port = htons(7100);
+	peer.ip = htonl(0x0a090002);
+	peer.port = htons(40000);
+	f[0] = 1;
+	memset(f + 1, 0x5a, sizeof(f) - 1);
+	n = dwcp_udp_build(f + 1, &peer, &me, 1, 100);
+	put("udp", "datagram", f, (size_t)n + 1);
+	memset(f + 1, 0xff, 6);
+	put("udp", "broadcast", f, (size_t)n + 1);
+	me.port = htons(7101);
+	n = dwcp_udp_build(f + 1, &peer, &me, 2, 16);
+	put("udp", "other-port", f, (size_t)n + 1);
+	me.port = htons(7100);
+	f[0] = 0;
+	put("udp", "arp-request", f, 1 + dwcp_arp_build_request(f + 1, &peer, me.ip));
+	FUZZ_ASSERT(dwcp_arp_parse(f + 1, DWCP_ARP_LEN, &req, &err) == 0, "%s", err.msg);
+	put("udp", "arp-reply", f, 1 + dwcp_arp_build_reply(f + 1, &me, &req));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -301,5 +333,6 @@ int main(int argc, char **argv)
 	gen_hde();
 	gen_config();
 	gen_ctl_msg();
+	gen_udp();
 	return 0;
 }
