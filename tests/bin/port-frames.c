@@ -2,6 +2,13 @@
  *   port-frames send INSTANCE COUNT TAG   COUNT test frames out of the port
  *   port-frames recv INSTANCE COUNT TAG TIMEOUT_MS
  *                                          read until COUNT distinct frames of TAG arrived
+ *   port-frames udp-recv INSTANCE MY_IP PORT COUNT TIMEOUT_MS
+ *                                          answer ARP for MY_IP, count UDP datagrams
+ *                                          "dwcp-udp N" to MY_IP:PORT (svc-net/udp.c)
+ *   port-frames udp-send INSTANCE MY_IP PORT DST_IP DST_PORT COUNT
+ *                                          ARP for DST_IP, then COUNT such datagrams
+ * The UDP modes talk to the Linux stack on the other end of the veth: the
+ * framing and ARP of svc-net/udp.c against a real one.
  * It attaches as a client (a DPDK secondary), takes mbufs from the port's
  * pool, and talks to the port thread through the rings, as svc-net will.
  * Frames: broadcast, EtherType 0x88B5 (IEEE local experimental), a header
@@ -19,9 +26,12 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <arpa/inet.h>
+
 #include "common/timeutil.h"
 #include "ipc/client.h"
 #include "ipc/port.h"
+#include "svc-net/udp.h"
 
 #define ETHERTYPE_TEST 0x88B5
 #define BODY           1000u
@@ -41,7 +51,9 @@ static uint8_t body_byte(uint32_t tag, uint32_t seq, unsigned i)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: port-frames send INSTANCE COUNT TAG | recv INSTANCE COUNT TAG TIMEOUT_MS\n");
+	fprintf(stderr, "usage: port-frames send INSTANCE COUNT TAG | recv INSTANCE COUNT TAG TIMEOUT_MS |\n"
+			"       udp-recv INSTANCE MY_IP PORT COUNT TIMEOUT_MS |\n"
+			"       udp-send INSTANCE MY_IP PORT DST_IP DST_PORT COUNT\n");
 	return 2;
 }
 
@@ -147,12 +159,148 @@ static int do_recv(struct port *p, uint32_t count, uint32_t tag, unsigned timeou
 	return 0;
 }
 
+/* Put @p len bytes of @p frame out of the port. */
+static int put_frame(struct port *p, const uint8_t *frame, size_t len)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(p->p.pool);
+	uint8_t *d = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len) : NULL;
+
+	if (!d) {
+		if (m)
+			rte_pktmbuf_free(m);
+		return -1;
+	}
+	memcpy(d, frame, len);
+	while (rte_ring_mp_enqueue(p->p.tx, m) != 0)
+		usleep(100);
+	dwcp_port_kick(&p->p);
+	return 0;
+}
+
+/* The next frame from the port, copied into @p out; 0 when none came in @p wait_ns. */
+static size_t get_frame(struct port *p, uint8_t *out, size_t room, uint64_t wait_ns)
+{
+	struct rte_mbuf *m;
+	uint32_t seq = __atomic_load_n(&p->p.shm->rx_doorbell, __ATOMIC_ACQUIRE);
+	size_t n;
+
+	if (rte_ring_sc_dequeue(p->p.rx, (void **)&m) != 0) {
+		dwcp_port_wait_rx(&p->p, seq, wait_ns);
+		if (rte_ring_sc_dequeue(p->p.rx, (void **)&m) != 0)
+			return 0;
+	}
+	n = rte_pktmbuf_data_len(m) < room ? rte_pktmbuf_data_len(m) : room;
+	memcpy(out, rte_pktmbuf_mtod(m, const uint8_t *), n);
+	rte_pktmbuf_free(m);
+	return n;
+}
+
+static void endpoint(struct port *p, struct dwcp_udp_ep *me, const char *ip, const char *port)
+{
+	memcpy(me->mac, p->p.shm->mac, 6);
+	inet_pton(AF_INET, ip, &me->ip);
+	me->port = htons((uint16_t)strtoul(port, NULL, 10));
+}
+
+/* Answer an ARP request for us; @return 1 if @p f was ARP. */
+static int arp_answer(struct port *p, const struct dwcp_udp_ep *me, const uint8_t *f, size_t n,
+		      struct dwcp_arp *seen)
+{
+	struct dwcp_err err = { 0 };
+	uint8_t reply[DWCP_ARP_LEN];
+
+	if (dwcp_arp_parse(f, n, seen, &err))
+		return 0;
+	if (seen->op == DWCP_ARP_REQUEST && seen->tpa == me->ip) {
+		dwcp_arp_build_reply(reply, me, seen);
+		put_frame(p, reply, sizeof(reply));
+	}
+	return 1;
+}
+
+static int do_udp_recv(struct port *p, char **argv)
+{
+	struct dwcp_udp_ep me;
+	uint32_t count = (uint32_t)strtoul(argv[5], NULL, 10), got = 0, refused = 0, arp = 0;
+	uint64_t deadline = dwcp_now_ns() + strtoull(argv[6], NULL, 10) * 1000000u;
+	uint8_t f[2048];
+
+	endpoint(p, &me, argv[3], argv[4]);
+	while (got < count && dwcp_now_ns() < deadline) {
+		struct dwcp_udp_rx rx;
+		struct dwcp_err err = { 0 };
+		struct dwcp_arp a;
+		size_t n = get_frame(p, f, sizeof(f), 10000000);
+		int rc = n ? dwcp_udp_parse(f, n, &me, &rx, &err) : -1;
+
+		if (rc == 1)
+			arp += (unsigned)arp_answer(p, &me, f, n, &a);
+		else if (rc == 0 && rx.len >= 8 && !memcmp(rx.payload, "dwcp-udp", 8))
+			got++;
+		else if (rc == 0)
+			refused++;
+	}
+	printf("{\"received\":%u,\"arp\":%u,\"other\":%u}\n", got, arp, refused);
+	return 0;
+}
+
+static int do_udp_send(struct port *p, char **argv)
+{
+	struct dwcp_udp_ep me, dst = { 0 };
+	struct dwcp_err err = { 0 };
+	uint32_t count = (uint32_t)strtoul(argv[7], NULL, 10);
+	uint64_t deadline = dwcp_now_ns() + 10000000000ull;
+	uint8_t f[2048];
+	bool resolved = false;
+
+	endpoint(p, &me, argv[3], argv[4]);
+	inet_pton(AF_INET, argv[5], &dst.ip);
+	dst.port = htons((uint16_t)strtoul(argv[6], NULL, 10));
+	/* ARP for the destination, asking again every 200 ms. */
+	for (uint64_t next = 0; !resolved && dwcp_now_ns() < deadline;) {
+		struct dwcp_arp a;
+		size_t n;
+
+		if (dwcp_now_ns() >= next) {
+			put_frame(p, f, dwcp_arp_build_request(f, &me, dst.ip));
+			next = dwcp_now_ns() + 200000000u;
+		}
+		n = get_frame(p, f, sizeof(f), 10000000);
+		if (n && dwcp_arp_parse(f, n, &a, &err) == 0 && a.op == DWCP_ARP_REPLY && a.spa == dst.ip) {
+			memcpy(dst.mac, a.sha, 6);
+			resolved = true;
+		}
+	}
+	if (!resolved) {
+		fprintf(stderr, "port-frames: no ARP reply for %s\n", argv[5]);
+		return 1;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		int len = snprintf((char *)f + DWCP_UDP_HDRS_LEN, 64, "dwcp-udp %u", i);
+
+		put_frame(p, f, (size_t)dwcp_udp_build(f, &me, &dst, (uint16_t)i, (size_t)len));
+		usleep(1000);
+	}
+	printf("{\"sent\":%u}\n", count);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct port p = { 0 };
 	unsigned long count, tag;
 	int rc;
 
+	if (argc == 7 && !strcmp(argv[1], "udp-recv")) {
+		rc = port_open(&p, argv[2]) ? 1 : do_udp_recv(&p, argv);
+		fflush(stdout);
+		return rc;
+	}
+	if (argc == 8 && !strcmp(argv[1], "udp-send")) {
+		rc = port_open(&p, argv[2]) ? 1 : do_udp_send(&p, argv);
+		fflush(stdout);
+		return rc;
+	}
 	if (argc < 5)
 		return usage();
 	count = strtoul(argv[3], NULL, 10);

@@ -4,13 +4,18 @@
  * Frames a consumer on A puts in A's TX ring arrive whole in B's RX ring;
  * a consumer killed with kill -9 costs its own frames only (the port, its
  * thread and the next consumer go on, the mbufs it held stay bounded); and
- * a node stopped and started again takes the same interface again. */
+ * a node stopped and started again takes the same interface again; and
+ * svc-net's UDP framing and ARP (svc-net/udp.c) work with the Linux stack
+ * on the other end, both ways. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -144,4 +149,65 @@ Test(port, a_node_started_again_takes_the_same_interface, .init = setup, .fini =
 	cr_assert_eq(dwcp_test_node_stop(&b), 0);
 	start_node(&b, "portb", ns.veth_b, ns.ns);
 	send_and_receive(500, 5);
+}
+
+/* svc-net/udp.c against the Linux stack in B's namespace, through A's
+ * port: the kernel ARPs for an address only our consumer answers (a route
+ * there through the veth) and sends it UDP datagrams; our consumer ARPs
+ * for the namespace's address and sends datagrams a kernel UDP socket
+ * reads. Every datagram arrives, both ways. */
+Test(port, udp_and_arp_work_with_the_linux_stack, .init = setup, .fini = teardown, .timeout = 300)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(7100) };
+	struct sockaddr_in here = { .sin_family = AF_INET, .sin_port = htons(9000) };
+	struct timeval tv = { 5, 0 };
+	char msg[512], buf[128];
+	unsigned got = 0;
+	int s, r;
+
+	cr_assert_eq(dwcp_xfer_sh(msg, sizeof(msg), "ip -n %s route add 10.77.0.0/24 dev %s", ns.ns,
+				  ns.veth_b), 0, "%s", msg);
+	inet_pton(AF_INET, "10.77.0.1", &to.sin_addr);
+	inet_pton(AF_INET, ns.ip_b, &here.sin_addr);
+	cr_assert_eq(dwcp_xfer_netns_enter(ns.ns), 0);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(bind(r, (struct sockaddr *)&here, sizeof(here)), 0, "bind: %s", strerror(errno));
+	cr_assert_eq(dwcp_xfer_netns_leave(), 0);
+	setsockopt(r, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	/* Linux -> us: the first datagram waits in the kernel for our ARP reply. */
+	dwcp_xfer_proc_free(&rcv);
+	cr_assert_eq(dwcp_xfer_spawn(&rcv, "port-frames udp-recv", NULL,
+				     (char *const[]){ bin, "udp-recv", a.instance, "10.77.0.1", "7100", "100",
+						      "60000", NULL }), 0);
+	dwcp_test_sleep_ms(300);
+	for (unsigned i = 0; i < 100; i++) {
+		int n = snprintf(buf, sizeof(buf), "dwcp-udp %u", i);
+
+		cr_assert_eq(sendto(s, buf, (size_t)n, 0, (struct sockaddr *)&to, sizeof(to)), n,
+			     "sendto: %s", strerror(errno));
+		dwcp_test_sleep_ms(i ? 2 : 500);
+	}
+	cr_assert_eq(dwcp_xfer_wait(&rcv, 60000), 0, "udp-recv failed");
+	cr_expect_eq(dwcp_xfer_json_num(rcv.out, "received"), 100, "%s", rcv.out);
+	cr_expect_geq(dwcp_xfer_json_num(rcv.out, "arp"), 1, "the kernel never asked: %s", rcv.out);
+
+	/* us -> Linux */
+	dwcp_xfer_proc_free(&snd);
+	cr_assert_eq(dwcp_xfer_spawn(&snd, "port-frames udp-send", NULL,
+				     (char *const[]){ bin, "udp-send", a.instance, "10.77.0.1", "7100", ns.ip_b,
+						      "9000", "100", NULL }), 0);
+	while (got < 100) {
+		ssize_t n = recv(r, buf, sizeof(buf) - 1, 0);
+
+		if (n < 0)
+			break;
+		buf[n] = '\0';
+		got += strncmp(buf, "dwcp-udp ", 9) == 0;
+	}
+	cr_assert_eq(dwcp_xfer_wait(&snd, 60000), 0, "udp-send failed (no ARP reply?)");
+	cr_expect_eq(got, 100u, "the kernel's socket read %u of 100", got);
+	close(s);
+	close(r);
 }
