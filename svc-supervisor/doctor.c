@@ -352,6 +352,38 @@ static void check_devices(struct report *r)
 		    "(dpdk-devbind.py --bind=vfio-pci ADDR binds a NIC)");
 }
 
+/* [net] transport = dpdk: the interface a vdev port names must exist and be up. */
+static void check_port(struct report *r, const struct dwcp_config *cfg)
+{
+	const char *at = strstr(cfg->net_port, "iface=");
+	char iface[64], path[128], state[32] = "", fix[160];
+	FILE *f;
+
+	if (strcmp(cfg->net_transport, "dpdk"))
+		return;
+	if (!at) {
+		say(r, INFO, "port", NULL, "[net] port = %s (no iface= to check)", cfg->net_port);
+		return;
+	}
+	snprintf(iface, sizeof(iface), "%.*s", (int)strcspn(at + 6, ","), at + 6);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/operstate", iface);
+	f = fopen(path, "re");
+	if (!f) {
+		snprintf(fix, sizeof(fix), "ip link show %s; fix [net] port = ...,iface=NAME", iface);
+		say(r, FAIL, "port", fix, "[net] port names interface %s, which this host does not have", iface);
+		return;
+	}
+	if (!fgets(state, sizeof(state), f))
+		state[0] = '\0';
+	fclose(f);
+	state[strcspn(state, "\n")] = '\0';
+	snprintf(fix, sizeof(fix), "ip link set %s up", iface);
+	if (!strcmp(state, "down"))
+		say(r, WARN, "port", fix, "interface %s of [net] port is down: frames will not move", iface);
+	else
+		say(r, OK, "port", NULL, "interface %s of [net] port is there (%s)", iface, state);
+}
+
 static void check_clock(struct report *r)
 {
 	char src[64] = "?";
@@ -421,6 +453,7 @@ int sup_cli_doctor(const char *run_dir, const char *instance, bool all, const ch
 	check_key(&r, &cfg, config);
 	check_sysctls(&r);
 	check_devices(&r);
+	check_port(&r, &cfg);
 	check_clock(&r);
 	if (json) {
 		cJSON *o = cJSON_CreateObject();

@@ -169,6 +169,26 @@ Test(doctor, a_running_node_with_a_private_key_is_healthy, .init = setup, .fini 
 	free(out);
 }
 
+/* [net] transport = dpdk on an interface the host lacks: named, with the fix. */
+Test(doctor, names_a_dpdk_port_on_a_missing_interface, .init = setup, .fini = teardown, .timeout = 60)
+{
+	char cfg[128], *out = malloc(OUT_MAX);
+	FILE *f;
+	int rc;
+
+	cr_assert_not_null(out);
+	snprintf(cfg, sizeof(cfg), "%s/port.ini", dir);
+	f = fopen(cfg, "we");
+	cr_assert_not_null(f);
+	fputs("[supervisor]\nhugepage_mb = 256\n[net]\ntransport = dpdk\nport = net_af_packet0,iface=nosuchif0\n", f);
+	fclose(f);
+	rc = doctor("doctorport", cfg, false, out, OUT_MAX);
+	cr_expect_eq(rc, 1, "%s", out);
+	cr_expect(strstr(out, "FAIL  port") && strstr(out, "nosuchif0"), "%s", out);
+	cr_expect(strstr(out, "ip link show nosuchif0"), "no fix: %s", out);
+	free(out);
+}
+
 Test(doctor, a_bad_config_is_refused_with_the_reason, .init = setup, .fini = teardown, .timeout = 60)
 {
 	char cfg[128], *out = malloc(OUT_MAX);
