@@ -125,6 +125,8 @@ $(BUILD)/tests/unit/net/frame_test: $(BUILD)/obj/svc-net/frame.o
 $(BUILD)/tests/unit/net/frame_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o
 $(BUILD)/tests/unit/net/udp_test: $(BUILD)/obj/svc-net/udp.o
 $(BUILD)/tests/unit/net/udp_test: LDFLAGS += $(BUILD)/obj/svc-net/udp.o
+$(BUILD)/tests/unit/net/neigh_test: $(BUILD)/obj/svc-net/neigh.o
+$(BUILD)/tests/unit/net/neigh_test: LDFLAGS += $(BUILD)/obj/svc-net/neigh.o
 # The trust tests speak the protocol themselves: svc-net's frames and proofs.
 $(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
