@@ -127,6 +127,9 @@ $(BUILD)/tests/unit/net/udp_test: $(BUILD)/obj/svc-net/udp.o
 $(BUILD)/tests/unit/net/udp_test: LDFLAGS += $(BUILD)/obj/svc-net/udp.o
 $(BUILD)/tests/unit/net/neigh_test: $(BUILD)/obj/svc-net/neigh.o
 $(BUILD)/tests/unit/net/neigh_test: LDFLAGS += $(BUILD)/obj/svc-net/neigh.o
+DGRAM_OBJS := $(BUILD)/obj/svc-net/dgram.o $(BUILD)/obj/svc-net/dgram_rate.o
+$(BUILD)/tests/unit/net/dgram_test: $(DGRAM_OBJS)
+$(BUILD)/tests/unit/net/dgram_test: LDFLAGS += $(DGRAM_OBJS)
 # The trust tests speak the protocol themselves: svc-net's frames and proofs.
 $(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
@@ -202,7 +205,7 @@ clean:
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD   := build/fuzz
-FUZZ_NAMES   := frame chunk hde config ctl_msg udp
+FUZZ_NAMES   := frame chunk hde config ctl_msg udp dgram
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # -Wno-unknown-attributes: gcc-only attributes (optimize) in common/ops.
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unknown-attributes -fno-strict-aliasing -fno-omit-frame-pointer \
@@ -211,7 +214,8 @@ FUZZ_LIBS    := $(shell pkg-config --libs libisal libxxhash)
 fuzz_lib_SRCS := common/err.c common/cpu.c common/config.c common/netaddr.c \
                 common/ops/crc32c.c common/ops/delta.c common/ops/delta_scan.c \
                 common/ops/delta_avx2.c common/ops/xxh3.c common/ops/xxh3_avx2.c \
-                ipc/abi.c ipc/chunk.c ipc/hde.c ipc/ctl_msg.c svc-net/frame.c svc-net/udp.c
+                ipc/abi.c ipc/chunk.c ipc/hde.c ipc/ctl_msg.c svc-net/frame.c svc-net/udp.c \
+                svc-net/dgram.c svc-net/dgram_rate.c
 FUZZ_LIB     := $(FUZZ_BUILD)/libdwcp_fuzz.a
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/%_fuzz,$(FUZZ_NAMES))
 .PHONY: fuzz fuzz-build fuzz-corpus

@@ -16,6 +16,7 @@
 #include "ipc/ctl_msg.h"
 #include "ipc/hde.h"
 #include "svc-net/frame.h"
+#include "svc-net/dgram.h"
 #include "svc-net/udp.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -320,6 +321,55 @@ static void gen_udp(void)
 	put("udp", "arp-reply", f, 1 + dwcp_arp_build_reply(f + 1, &me, &req));
 }
 
+/* A 3-fragment message in order, out of order with a duplicate, a NACK
+ * and an ACK: each datagram behind its 2-byte length. */
+static void dg_put(uint8_t **o, const struct dwcp_dgram_hdr *h, const uint8_t *body)
+{
+	(*o)[0] = (uint8_t)(DWCP_DGRAM_HDR_LEN + h->len);
+	(*o)[1] = (uint8_t)((DWCP_DGRAM_HDR_LEN + h->len) >> 8);
+	dwcp_dgram_hdr_encode(*o + 2, h);
+	memcpy(*o + 2 + DWCP_DGRAM_HDR_LEN, body, h->len);
+	*o += 2 + DWCP_DGRAM_HDR_LEN + h->len;
+}
+
+static void gen_dgram(void)
+{
+	static uint8_t buf[8192], body[1500];
+	static const unsigned orders[2][4] = { { 0, 1, 2, 9 }, { 2, 0, 0, 1 } };
+	struct dwcp_dgram_plan pl;
+	struct dwcp_dgram_range r = { 1, 1 };
+
+	memset(body, 'd', sizeof(body));
+	dwcp_dgram_plan(&pl, 3000, dwcp_dgram_frag_payload(1500, 4));
+	for (unsigned o = 0; o < 2; o++) {
+		uint8_t *p = buf;
+
+		for (unsigned i = 0; i < 4 && orders[o][i] < pl.nfrags; i++) {
+			struct dwcp_dgram_hdr h = { .type = DWCP_DGRAM_DATA, .conn = 7, .msg = 1, .total = pl.total,
+						    .nfrags = pl.nfrags, .frag = (uint16_t)orders[o][i], .ts_ns = 1 };
+			uint32_t off, len;
+
+			dwcp_dgram_frag(&pl, h.frag, &off, &len);
+			h.offset = off;
+			h.len = (uint16_t)len;
+			dg_put(&p, &h, body);
+		}
+		{
+			struct dwcp_dgram_hdr n = { .type = DWCP_DGRAM_NACK, .conn = 7, .msg = 1, .nfrags = 1, .len = 4 };
+			uint8_t rb[4];
+
+			dwcp_dgram_ranges_encode(rb, &r, 1);
+			dg_put(&p, &n, rb);
+		}
+		{
+			struct dwcp_dgram_hdr a = { .type = DWCP_DGRAM_ACK, .conn = 7, .msg = 1 };
+
+			dg_put(&p, &a, body);
+		}
+		put("dgram", o ? "reordered" : "in-order", buf, (size_t)(p - buf));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -334,5 +384,6 @@ int main(int argc, char **argv)
 	gen_config();
 	gen_ctl_msg();
 	gen_udp();
+	gen_dgram();
 	return 0;
 }
