@@ -29,6 +29,11 @@ struct send_moves {
 	struct dwcp_weaksum_impl ws;
 	struct slot *tab;
 	uint32_t tab_mask;
+	/* One bit per key, 16 bits per old page: the rolling scan asks at
+	 * every byte, and a miss (nearly every position) is then one load
+	 * from a table an eighth of the size of tab, mostly in cache. */
+	uint64_t *filter;
+	uint32_t filter_mask;
 	bool built, failed;
 	uint64_t *kept;                 /* bit per page of the new version: found unchanged */
 	uint64_t new_pages;
@@ -79,6 +84,7 @@ void send_moves_destroy(struct send_moves *m)
 	if (!m)
 		return;
 	free(m->tab);
+	free(m->filter);
 	free(m->seen);
 	free(m->scratch);
 	free(m->kept);
@@ -173,6 +179,20 @@ static uint32_t slot_of(const struct send_moves *m, uint32_t key)
 	return (key * 0x9E3779B1u) & m->tab_mask;
 }
 
+/* Another mix than slot_of's, so that the filter's misses and the table's
+ * collisions do not go together. */
+static uint32_t filter_bit(const struct send_moves *m, uint32_t key)
+{
+	return ((key ^ key >> 16) * 0x85EBCA6Bu) & m->filter_mask;
+}
+
+static bool maybe_old(const struct send_moves *m, uint32_t key)
+{
+	uint32_t b = filter_bit(m, key);
+
+	return m->filter[b / 64] >> (b % 64) & 1;
+}
+
 /* The previous version's keys, zero pages left out (HDE sends those as
  * 1-byte records anyway), the first page of each key kept. */
 static int build(struct send_moves *m)
@@ -183,9 +203,11 @@ static int build(struct send_moves *m)
 		slots *= 2;
 	stride = m->old_pages > slots / 2 ? (m->old_pages + slots / 2 - 1) / (slots / 2) : 1;
 	m->tab = calloc(slots, sizeof(*m->tab));
-	if (!m->tab)
+	m->filter = calloc(slots * 8 / 64, sizeof(*m->filter));   /* slots * 8 bits */
+	if (!m->tab || !m->filter)
 		return -ENOMEM;
 	m->tab_mask = (uint32_t)(slots - 1);
+	m->filter_mask = (uint32_t)(slots * 8 - 1);
 	for (uint64_t q = 0; q < m->old_pages; q += stride) {
 		const uint8_t *h = dwcp_fpindex_page(m->old, q);
 		uint32_t key, at;
@@ -196,8 +218,12 @@ static int build(struct send_moves *m)
 		for (at = slot_of(m, key); m->tab[at].page1 && m->tab[at].key != key;
 		     at = (at + 1) & m->tab_mask)
 			;
-		if (!m->tab[at].page1)
+		if (!m->tab[at].page1) {
+			uint32_t b = filter_bit(m, key);
+
 			m->tab[at] = (struct slot){ .key = key, .page1 = (uint32_t)(q + 1) };
+			m->filter[b / 64] |= 1ull << (b % 64);
+		}
 	}
 	return 0;
 }
@@ -276,7 +302,7 @@ static void scan_range(struct send_moves *m, struct scan *sc, uint32_t lo, uint3
 			fresh = false;
 		}
 		m->rolled++;
-		q = lookup(m, dwcp_weaksum_key(&s));
+		q = maybe_old(m, dwcp_weaksum_key(&s)) ? lookup(m, dwcp_weaksum_key(&s)) : -1;
 		if (q >= 0) {
 			if (is_old_page(m, sc->data + o, (uint64_t)q)) {
 				uint32_t n = 1;

@@ -64,7 +64,8 @@ struct dwcp_config {
 	/* [link] */
 	uint32_t link_depth;          /* depth; power of two, 64..1048576; default 1024 */
 	/* [runtime] */
-	uint32_t spin_us;             /* spin_us; 0..1000000; default 50 (poll budget before sleeping) */
+	uint32_t spin_us;             /* spin_us; 0..1000000; default dwcp_config_spin_default
+	                               * (poll budget before sleeping) */
 	bool     poll_mode;           /* poll_mode; default false (true = dedicated core, never sleeps) */
 	/* [services] */
 	char     services[DWCP_CFG_MAX_SVCS][DWCP_NAME_MAX]; /* enable = comma list; default all six */
@@ -150,6 +151,11 @@ struct dwcp_config {
  * DWCP_CFG_MAX_WORKERS.
  */
 unsigned dwcp_config_workers(uint32_t setting, unsigned cpus);
+
+#define DWCP_CFG_SPIN_MIN_CPUS 8u
+
+/** The built-in [runtime] spin_us on a host of @p cpus: 50 from DWCP_CFG_SPIN_MIN_CPUS up, else 0. */
+uint32_t dwcp_config_spin_default(unsigned cpus);
 
 /** "zstd", "lz4", "none". */
 const char *dwcp_config_codec_name(uint32_t codec);

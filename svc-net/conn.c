@@ -550,8 +550,10 @@ static void *waker_main(void *arg)
 				return NULL;   /* net_waker_stop */
 			if (id == NET_LISTEN_ID)
 				__atomic_fetch_or(&n->listen_events, ev[i].events, __ATOMIC_RELEASE);
-			else if (id < NET_MAX_CONNS)
+			else if (id < NET_MAX_CONNS) {
 				__atomic_fetch_or(&n->conns[id].events, ev[i].events, __ATOMIC_RELEASE);
+				__atomic_fetch_or(&n->ev_ready[id / 64], 1ull << (id % 64), __ATOMIC_RELEASE);
+			}
 		}
 		__atomic_store_n(&n->pending, 1, __ATOMIC_SEQ_CST);
 		dwcp_link_notify(&n->ctx->at.shm, n->ctx->at.slot);

@@ -65,6 +65,30 @@ static int net_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr 
 	}
 }
 
+/* One connection the waker saw an event on. */
+static unsigned conn_events(struct net *n, unsigned c)
+{
+	struct net_conn *k = &n->conns[c];
+	unsigned work = 0;
+	uint32_t ev;
+
+	if (k->state == CONN_FREE)
+		return 0;
+	ev = __atomic_exchange_n(&k->events, 0, __ATOMIC_ACQ_REL);
+	if (!ev)
+		return 0;
+	work++;
+	if (ev & EPOLLERR && k->state == CONN_UP)
+		net_conn_zc_complete(n, (int)c);
+	if (ev & EPOLLOUT)
+		k->tx_blocked = false;
+	if (k->state == CONN_CONNECTING || ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		work += net_conn_read(n, (int)c);
+	if (k->state == CONN_UP && k->q_head != k->q_tail)
+		work += net_conn_flush(n, (int)c);
+	return work;
+}
+
 static unsigned net_poll(struct dwcp_svc_ctx *ctx, uint64_t now)
 {
 	struct net *n = ctx->priv;
@@ -73,24 +97,15 @@ static unsigned net_poll(struct dwcp_svc_ctx *ctx, uint64_t now)
 	__atomic_store_n(&n->pending, 0, __ATOMIC_SEQ_CST);
 	if (__atomic_exchange_n(&n->listen_events, 0, __ATOMIC_ACQ_REL) && n->listen_fd >= 0)
 		work += (unsigned)net_conn_accept(n);
-	for (unsigned c = 0; c < NET_MAX_CONNS; c++) {
-		struct net_conn *k = &n->conns[c];
-		uint32_t ev;
+	for (unsigned w = 0; w < NET_MAX_CONNS / 64; w++) {
+		uint64_t ready = __atomic_exchange_n(&n->ev_ready[w], 0, __ATOMIC_ACQ_REL);
 
-		if (k->state == CONN_FREE)
-			continue;
-		ev = __atomic_exchange_n(&k->events, 0, __ATOMIC_ACQ_REL);
-		if (!ev)
-			continue;
-		work++;
-		if (ev & EPOLLERR && k->state == CONN_UP)
-			net_conn_zc_complete(n, (int)c);
-		if (ev & EPOLLOUT)
-			k->tx_blocked = false;
-		if (k->state == CONN_CONNECTING || ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-			work += net_conn_read(n, (int)c);
-		if (k->state == CONN_UP && k->q_head != k->q_tail)
-			work += net_conn_flush(n, (int)c);
+		while (ready) {
+			unsigned c = w * 64u + (unsigned)__builtin_ctzll(ready);
+
+			ready &= ready - 1;
+			work += conn_events(n, c);
+		}
 	}
 	return work + net_timers(n, now);
 }

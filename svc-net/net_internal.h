@@ -129,6 +129,10 @@ struct net {
 	bool waker_running;
 	uint32_t pending;               /* writer: waker; the loop's "do not sleep" flag */
 	uint32_t listen_events;
+	/* Connections with events: writer the waker (atomic or, after the
+	 * connection's own events), reader the loop (exchange), so a poll
+	 * visits those, not all NET_MAX_CONNS slots, every turn. */
+	uint64_t ev_ready[NET_MAX_CONNS / 64];
 	struct net_conn conns[NET_MAX_CONNS];
 	struct net_peer peers[NET_MAX_PEERS];
 	struct inflight *fl;            /* [n_bufs] */

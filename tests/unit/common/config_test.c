@@ -91,7 +91,10 @@ Test(config, defaults)
 	cr_assert_eq(c.pool_buffers, 1024u, "pool_buffers %u", c.pool_buffers);
 	cr_assert_eq(c.pool_buf_size, 266240u, "pool_buf_size %u", c.pool_buf_size);
 	cr_assert_eq(c.link_depth, 1024u, "link_depth %u", c.link_depth);
-	cr_assert_eq(c.spin_us, 50u, "spin_us %u", c.spin_us);
+	cr_assert_eq(c.spin_us, dwcp_config_spin_default((unsigned)sysconf(_SC_NPROCESSORS_ONLN)),
+		     "spin_us %u", c.spin_us);
+	cr_assert_eq(dwcp_config_spin_default(2), 0u, "a 2-core host spins");
+	cr_assert_eq(dwcp_config_spin_default(16), 50u, "a 16-core host does not spin");
 	cr_assert_eq(c.poll_mode, false);
 	cr_assert_eq(c.n_services, 6u, "n_services %u", c.n_services);
 	for (unsigned i = 0; i < 6; i++)
