@@ -169,20 +169,31 @@ Test(doctor, a_running_node_with_a_private_key_is_healthy, .init = setup, .fini 
 	free(out);
 }
 
+/* The doctor on a config of @p text (in the test's directory): its exit
+ * status, its output in @p out (OUT_MAX bytes). */
+static int doctor_on(const char *instance, const char *text, char *out)
+{
+	char cfg[128];
+	FILE *f;
+
+	snprintf(cfg, sizeof(cfg), "%s/%s.ini", dir, instance);
+	f = fopen(cfg, "we");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	return doctor(instance, cfg, false, out, OUT_MAX);
+}
+
 /* [net] transport = dpdk on an interface the host lacks: named, with the fix. */
 Test(doctor, names_a_dpdk_port_on_a_missing_interface, .init = setup, .fini = teardown, .timeout = 60)
 {
-	char cfg[128], *out = malloc(OUT_MAX);
-	FILE *f;
+	char *out = malloc(OUT_MAX);
 	int rc;
 
 	cr_assert_not_null(out);
-	snprintf(cfg, sizeof(cfg), "%s/port.ini", dir);
-	f = fopen(cfg, "we");
-	cr_assert_not_null(f);
-	fputs("[supervisor]\nhugepage_mb = 256\n[net]\ntransport = dpdk\nport = net_af_packet0,iface=nosuchif0\n", f);
-	fclose(f);
-	rc = doctor("doctorport", cfg, false, out, OUT_MAX);
+	rc = doctor_on("doctorport",
+		       "[supervisor]\nhugepage_mb = 256\n[net]\ntransport = dpdk\nport = net_af_packet0,iface=nosuchif0\n",
+		       out);
 	cr_expect_eq(rc, 1, "%s", out);
 	cr_expect(strstr(out, "FAIL  port") && strstr(out, "nosuchif0"), "%s", out);
 	cr_expect(strstr(out, "ip link show nosuchif0"), "no fix: %s", out);
@@ -191,17 +202,11 @@ Test(doctor, names_a_dpdk_port_on_a_missing_interface, .init = setup, .fini = te
 
 Test(doctor, a_bad_config_is_refused_with_the_reason, .init = setup, .fini = teardown, .timeout = 60)
 {
-	char cfg[128], *out = malloc(OUT_MAX);
-	FILE *f;
+	char *out = malloc(OUT_MAX);
 	int rc;
 
 	cr_assert_not_null(out);
-	snprintf(cfg, sizeof(cfg), "%s/bad.ini", dir);
-	f = fopen(cfg, "we");
-	cr_assert_not_null(f);
-	fputs("[supervisor]\nhugepage_mb = lots\n", f);
-	fclose(f);
-	rc = doctor("doctorbad", cfg, false, out, OUT_MAX);
+	rc = doctor_on("doctorbad", "[supervisor]\nhugepage_mb = lots\n", out);
 	cr_expect_eq(rc, 2, "%s", out);
 	cr_expect(strstr(out, "hugepage_mb") != NULL, "%s", out);
 	free(out);
