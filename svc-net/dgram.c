@@ -172,9 +172,13 @@ void dwcp_dgram_rx_init(struct dwcp_dgram_rx *rx, uint32_t max_msg)
 	rx->done_low = 1;
 }
 
+/* The window's bits stand for done_low .. done_low + WIN - 1 only: a
+ * number beyond it must not read another message's bit (and be ACKed). */
 static bool is_done(const struct dwcp_dgram_rx *rx, uint64_t msg)
 {
-	return msg < rx->done_low || bit(rx->done, (unsigned)(msg % DWCP_DGRAM_DONE_WIN));
+	return msg < rx->done_low ||
+	       (msg - rx->done_low < DWCP_DGRAM_DONE_WIN &&
+		bit(rx->done, (unsigned)(msg % DWCP_DGRAM_DONE_WIN)));
 }
 
 static void mark_done(struct dwcp_dgram_rx *rx, uint64_t msg)

@@ -406,6 +406,17 @@ Test(dgram, a_fragment_that_disagrees_drops_its_message_and_a_new_connection_is_
 	cr_expect_not(rx.slot[slot].used);
 	h.conn = 6;
 	cr_expect_eq(dwcp_dgram_rx_put(&rx, &h, payload, 0, &slot, &dropped, &e), DWCP_DGRAM_RX_NEW_CONN);
+	/* Message 2 complete; a number a whole window later is refused, not
+	 * taken for it (which would ACK a message never received). */
+	h = (struct dwcp_dgram_hdr){ .type = DWCP_DGRAM_DATA, .conn = 5, .msg = 2, .total = 100,
+				     .nfrags = 1, .len = 100 };
+	cr_assert_eq(dwcp_dgram_rx_put(&rx, &h, payload, 0, &slot, &dropped, &e), DWCP_DGRAM_RX_NEED_DEST);
+	dwcp_dgram_rx_set_dest(&rx, slot, dest);
+	cr_assert_eq(dwcp_dgram_rx_put(&rx, &h, payload, 0, &slot, &dropped, &e), DWCP_DGRAM_RX_COMPLETE);
+	dwcp_dgram_rx_release(&rx, slot);
+	h.msg = 2 + DWCP_DGRAM_DONE_WIN;
+	cr_expect_eq(dwcp_dgram_rx_put(&rx, &h, payload, 0, &slot, &dropped, &e), -EINVAL,
+		     "a message a window ahead read as done");
 	free(dest);
 }
 
