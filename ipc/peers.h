@@ -44,7 +44,7 @@ struct dwcp_peer_ent {
 	uint64_t chunks_refused;         /* out: answered with a NACK */
 	uint64_t ack_wait_ns;            /* out: sum over acked chunks of last send -> ACK */
 	uint64_t chunks_received;        /* in: chunk frames read from it */
-	uint64_t last_ns;                /* CLOCK_MONOTONIC of its last activity */
+	uint64_t last_ns;                /* CLOCK_MONOTONIC of its last connect or close */
 	uint8_t  pad[256 - 216];
 };
 

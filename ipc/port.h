@@ -49,7 +49,7 @@ struct dwcp_port_shm {
 	uint64_t rx_frames, tx_frames;
 	uint64_t rx_ring_full;         /* received, dropped: the consumer's ring was full */
 	uint64_t tx_refused;           /* given to tx_burst and not taken: freed */
-	uint64_t polls, sleeps;
+	uint64_t sleeps;               /* timed waits of an idle port thread */
 };
 
 #define DWCP_PORT_MAGIC 0x54524f50u   /* "PORT" */

@@ -543,10 +543,6 @@ void net_on_conn_lost(struct net *n, int c)
 
 /* ---- receiver ---- */
 
-/* An incoming connection passed its handshake: find or make its peer
- * (one per session of the connecting svc-net). @return the peer, or
- * -ENOSPC (no peer slot) / -EMFILE (the peer has all the connections its
- * HELLO announced). */
 /* An incoming peer's entry: its instance and the host it connects from
  * (every connection has its own port). */
 static int peer_stat_in(struct net *n, const struct net_peer *p)
@@ -561,6 +557,10 @@ static int peer_stat_in(struct net *n, const struct net_peer *p)
 	return dwcp_peers_claim(&n->ctx->at.shm, DWCP_PEER_IN, host, p->name, dwcp_now_ns());
 }
 
+/* An incoming connection passed its handshake: find or make its peer
+ * (one per session of the connecting svc-net). @return the peer, or
+ * -ENOSPC (no peer slot) / -EMFILE (the peer has all the connections its
+ * HELLO announced). */
 int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
 {
 	int free_p = -1, cs[DWCP_FRAME_MAX_CONNS];

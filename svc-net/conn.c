@@ -308,18 +308,18 @@ void net_conn_queue_chunk(struct net *n, int c, uint32_t idx)
 	it->small_len = (uint16_t)dwcp_frame_encode_hdr(it->small, DWCP_FRAME_CHUNK, len);
 }
 
-/* The head item is written: a chunk is now on the wire (amst.c's state). */
-/* Wire bytes to or from peer @p p (none before an incoming HELLO). */
+/* Wire bytes to or from peer @p p (none before an incoming HELLO). No
+ * clock read here, on every send and read: last_ns matters only for a
+ * peer without connections, and the last close sets it. */
 static void peer_count_bytes(struct net *n, int p, bool tx, uint64_t v)
 {
 	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
 
-	if (!ps)
-		return;
-	dwcp_peers_add(tx ? &ps->tx_bytes : &ps->rx_bytes, v);
-	__atomic_store_n(&ps->last_ns, dwcp_now_ns(), __ATOMIC_RELAXED);
+	if (ps)
+		dwcp_peers_add(tx ? &ps->tx_bytes : &ps->rx_bytes, v);
 }
 
+/* The head item is written: a chunk is now on the wire (amst.c's state). */
 static void item_sent(struct net *n, int c, const struct txq_item *it)
 {
 	struct dwcp_peer_ent *ps;

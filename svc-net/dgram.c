@@ -219,7 +219,6 @@ int dwcp_dgram_rx_put(struct dwcp_dgram_rx *rx, const struct dwcp_dgram_hdr *h,
 	rx->conn = h->conn;
 	if (h->ts_ns > rx->newest_ts)
 		rx->newest_ts = h->ts_ns;
-	rx->newest_ns = now_ns;
 	if (is_done(rx, h->msg))
 		return DWCP_DGRAM_RX_DONE_AGAIN;
 	if (h->msg >= rx->done_low + DWCP_DGRAM_DONE_WIN)
@@ -239,7 +238,6 @@ int dwcp_dgram_rx_put(struct dwcp_dgram_rx *rx, const struct dwcp_dgram_hdr *h,
 		s->total = h->total;
 		s->per = per;
 		s->nfrags = h->nfrags;
-		s->first_ns = now_ns;
 	}
 	s = &rx->slot[i];
 	*slot = i;
@@ -406,7 +404,6 @@ unsigned dwcp_dgram_tx_on_nack(struct dwcp_dgram_tx *tx, uint64_t msg,
 			if (f < s->cursor)
 				s->cursor = (uint16_t)f;
 		}
-	s->resends += marked;
 	s->sent_ns = 0;
 	return marked;
 }
@@ -437,7 +434,6 @@ unsigned dwcp_dgram_tx_timers(struct dwcp_dgram_tx *tx, uint64_t now_ns, uint64_
 		set_bit(s->need, last);
 		s->pending = 1;
 		s->cursor = (uint16_t)last;
-		s->resends++;
 		s->sent_ns = now_ns;
 		n++;
 	}

@@ -99,7 +99,7 @@ struct dwcp_dgram_rx_slot {
 	uint32_t total, per;
 	uint16_t nfrags, got;
 	uint8_t *dest;
-	uint64_t first_ns, last_ns;   /* first and newest fragment */
+	uint64_t last_ns;             /* its newest fragment */
 	uint64_t nack_ns;             /* no NACK for it before this */
 	uint64_t have[DWCP_DGRAM_MAX_FRAGS / 64];
 };
@@ -110,7 +110,6 @@ struct dwcp_dgram_rx {
 	uint64_t done_low;            /* every message below it is complete */
 	uint64_t done[DWCP_DGRAM_DONE_WIN / 64];   /* done_low + i complete */
 	uint64_t newest_ts;           /* the ts of the newest DATA, echoed */
-	uint64_t newest_ns;           /* when a fragment last arrived */
 	struct dwcp_dgram_rx_slot slot[DWCP_DGRAM_SLOTS];
 };
 
@@ -167,7 +166,6 @@ struct dwcp_dgram_tx_slot {
 	uint64_t sent_ns;             /* last fragment sent */
 	uint16_t pending;             /* fragments still to (re)send */
 	uint16_t cursor;              /* where to look for the next pending one */
-	uint32_t resends;
 	uint64_t need[DWCP_DGRAM_MAX_FRAGS / 64];
 };
 
@@ -223,7 +221,6 @@ struct dwcp_dgram_rate {
 	uint64_t last_cut_ns;         /* one decrease per RTT */
 	uint64_t last_inc_ns;
 	double   ai;                  /* bytes/s added per RTT below target */
-	uint64_t losses, cuts;
 };
 
 void dwcp_dgram_rate_init(struct dwcp_dgram_rate *r, double start, double min, double max,

@@ -100,19 +100,16 @@ void dwcp_dgram_rate_on_rtt(struct dwcp_dgram_rate *r, uint64_t rtt_ns, uint64_t
 		r->rate = clamp(r, r->rate * (f > 1.0 - MAX_MDF ? f : 1.0 - MAX_MDF));
 		r->last_cut_ns = now_ns;
 		r->last_inc_ns = now_ns;
-		r->cuts++;
 	}
 	set_burst(r);
 }
 
 void dwcp_dgram_rate_on_loss(struct dwcp_dgram_rate *r, uint64_t now_ns)
 {
-	r->losses++;
 	if (r->srtt_ns && now_ns < r->last_cut_ns + r->srtt_ns)
 		return;   /* one cut per RTT: the losses of one burst count once */
 	r->rate = clamp(r, r->rate * (1.0 - MAX_MDF));
 	r->last_cut_ns = now_ns;
 	r->last_inc_ns = now_ns;
-	r->cuts++;
 	set_burst(r);
 }

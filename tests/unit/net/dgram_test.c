@@ -113,7 +113,6 @@ struct sim {
 	struct dwcp_dgram_rate rate;
 	struct message *m;
 	unsigned n_msgs, next_track, delivered;
-	uint64_t msg_of[DWCP_DGRAM_SLOTS * 64];   /* unused */
 	uint64_t now;
 	unsigned max_rx_used, resends, nacks, full;
 };
