@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/netaddr.h"
 
 #define CFG_LINE_MAX   4096                /* characters, newline excluded */
 #define CFG_FILE_MAX   (1024 * 1024)       /* bytes */
@@ -56,7 +57,7 @@ static const char *const service_names[] = {
 #define N_SERVICE_NAMES (sizeof(service_names) / sizeof(service_names[0]))
 _Static_assert(N_SERVICE_NAMES <= DWCP_CFG_MAX_SVCS, "every service fits in the enable list");
 
-enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC, K_DEVARGS };
+enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC, K_DEVARGS, K_CIDR };
 
 #define F_BYTES    0x01   /* accepts K/M/G suffixes */
 #define F_POW2     0x02
@@ -116,6 +117,8 @@ static const struct key_desc keys[] = {
 	/* tcp or dpdk: checked in validate_cross */
 	{ SEC_NET, K_WORD, 0, "transport", OFF(net_transport), 0, 0 },
 	{ SEC_NET, K_DEVARGS, F_EMPTY_OK, "port", OFF(net_port), 0, 0 },
+	{ SEC_NET, K_CIDR, F_EMPTY_OK, "ip", OFF(net_ip), 0, 0 },
+	{ SEC_NET, K_U32, 0, "fault_drop_ppm", OFF(net_fault_drop_ppm), 0, 500000 },
 	{ SEC_STREAM, K_U32, F_BYTES | F_PAGE, "chunk_size", OFF(chunk_size), 4096, 262144 },
 	{ SEC_STREAM, K_U32, 0, "window", OFF(window), 1, 65536 },
 	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
@@ -266,6 +269,16 @@ static int devargs_ok(const struct key_desc *k, const char *d)
 	return 1;
 }
 
+static int cidr_ok(const struct key_desc *k, const char *v)
+{
+	uint32_t ip;
+	unsigned prefix;
+
+	if (!v[0])
+		return (k->flags & F_EMPTY_OK) != 0;
+	return strnlen(v, DWCP_CFG_CIDR_MAX) < DWCP_CFG_CIDR_MAX && dwcp_cidr_parse(v, &ip, &prefix) == 0;
+}
+
 static int codec_parse(const char *s, uint32_t *out)
 {
 	static const char *const names[] = { [DWCP_CFG_CODEC_NONE] = "none",
@@ -370,6 +383,10 @@ static void expect_text(const struct key_desc *k, char *buf, size_t len)
 		break;
 	case K_CODEC:
 		snprintf(buf, len, "auto, zstd, lz4 or none");
+		break;
+	case K_CIDR:
+		snprintf(buf, len, "an IPv4 address and prefix length, A.B.C.D/N with N 1..32 (e.g. 10.0.0.1/24)%s",
+			 k->flags & F_EMPTY_OK ? ", or empty for none" : "");
 		break;
 	case K_DEVARGS:
 		snprintf(buf, len, "DPDK device arguments, 1..%d characters from A-Z a-z 0-9 _ . , = : / - "
@@ -565,6 +582,11 @@ static int apply_value(const struct parser *ps, const struct key_desc *k, const 
 		if (!devargs_ok(k, value))
 			return bad_value(ps, k, value, NULL);
 		snprintf(field, DWCP_CFG_DEVARGS_MAX, "%s", value);
+		return 0;
+	case K_CIDR:
+		if (!cidr_ok(k, value))
+			return bad_value(ps, k, value, NULL);
+		snprintf(field, DWCP_CFG_CIDR_MAX, "%s", value);
 		return 0;
 	}
 	return bad_value(ps, k, value, "internal: unhandled key kind");
@@ -802,6 +824,8 @@ static int field_ok(const struct dwcp_config *cfg, const struct key_desc *k)
 		return *(const uint32_t *)field <= DWCP_CFG_CODEC_AUTO;
 	case K_DEVARGS:
 		return devargs_ok(k, field);
+	case K_CIDR:
+		return cidr_ok(k, field);
 	case K_BOOL:
 	case K_SERVICES:   /* checked on their own: no single value to show */
 		return 1;
@@ -861,6 +885,9 @@ static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_port[0])
 		return dwcp_err_set(err, -EINVAL,
 				    "[net] transport = dpdk needs [net] port: the DPDK device to own, e.g. port = net_af_packet0,iface=veth0");
+	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_ip[0])
+		return dwcp_err_set(err, -EINVAL,
+				    "[net] transport = dpdk needs [net] ip: this node's IPv4 address on the port and its prefix, e.g. ip = 10.0.0.1/24 (an address the kernel does not use)");
 	return 0;
 }
 

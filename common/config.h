@@ -26,6 +26,7 @@
 #define DWCP_CFG_MAX_SVCS  8
 #define DWCP_CFG_MAX_PEERS 16
 #define DWCP_CFG_DEVARGS_MAX 128   /* [net] port, NUL included */
+#define DWCP_CFG_CIDR_MAX    20    /* [net] ip: "255.255.255.255/32", NUL included */
 
 /* AUTO: per stream, from measured compressor and link rates (common/ops/codec_auto.h). */
 enum dwcp_cfg_codec {
@@ -101,6 +102,11 @@ struct dwcp_config {
 	char     net_transport[16];   /* transport; tcp (default) or dpdk: the supervisor owns
 	                               * [net] port through a DPDK driver (docs/dpdk-port.md) */
 	char     net_port[DWCP_CFG_DEVARGS_MAX]; /* port; DPDK devargs; "" = none (default) */
+	char     net_ip[DWCP_CFG_CIDR_MAX];  /* ip; A.B.C.D/N: this node's address on the DPDK port
+	                               * (datagrams go to UDP port = the port of listen); "" = none */
+	uint32_t net_fault_drop_ppm;  /* fault_drop_ppm; 0..500000; default 0. Fault injection for
+	                               * tests: svc-net drops this many per million datagrams it
+	                               * receives on the DPDK port, as a lossy path would */
 	/* [peers] NAME = HOST:PORT, any number up to DWCP_CFG_MAX_PEERS */
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
 	unsigned n_peers;

@@ -98,3 +98,24 @@ void dwcp_addr_format(const struct sockaddr *sa, char out[DWCP_ADDR_MAX])
 		snprintf(out, DWCP_ADDR_MAX, "%s:%u", h, ntohs(a->sin_port));
 	}
 }
+
+int dwcp_cidr_parse(const char *s, uint32_t *ip, unsigned *prefix)
+{
+	char a[INET_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	struct in_addr in;
+	char *end;
+	unsigned long n;
+
+	if (!slash || (size_t)(slash - s) >= sizeof(a) || slash[1] < '0' || slash[1] > '9')
+		return -EINVAL;
+	memcpy(a, s, (size_t)(slash - s));
+	a[slash - s] = '\0';
+	errno = 0;
+	n = strtoul(slash + 1, &end, 10);
+	if (*end || errno || n < 1 || n > 32 || inet_pton(AF_INET, a, &in) != 1)
+		return -EINVAL;
+	*ip = in.s_addr;
+	*prefix = (unsigned)n;
+	return 0;
+}

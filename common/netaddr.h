@@ -30,4 +30,10 @@ int dwcp_addr_resolve(const char *s, struct sockaddr_storage *ss, socklen_t *len
 /** "10.0.0.2:7100" / "[fd00::2]:7100" of a socket address. */
 void dwcp_addr_format(const struct sockaddr *sa, char out[DWCP_ADDR_MAX]);
 
+/**
+ * Parse "A.B.C.D/N" (N 1..32): @p ip in network byte order.
+ * @return 0, or -EINVAL.
+ */
+int dwcp_cidr_parse(const char *s, uint32_t *ip, unsigned *prefix);
+
 #endif

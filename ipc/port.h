@@ -50,6 +50,13 @@ struct dwcp_port_shm {
 	uint64_t rx_ring_full;         /* received, dropped: the consumer's ring was full */
 	uint64_t tx_refused;           /* given to tx_burst and not taken: freed */
 	uint64_t sleeps;               /* timed waits of an idle port thread */
+	/* writer: the consumer, svc-net's datagram transport (svc-net/dport.c) */
+	uint64_t dg_frags_tx, dg_frags_rx;   /* DATA fragments sent (resends included), received */
+	uint64_t dg_frags_resent;      /* fragments sent again: asked for by a NACK, or a probe */
+	uint64_t dg_nacks_tx, dg_nacks_rx;
+	uint64_t dg_bad_rx;            /* DWCP datagrams refused (header, state, no room) */
+	uint64_t dg_tx_ring_full;      /* fragments not handed over: the TX ring was full */
+	uint64_t dg_fault_drops;       /* dropped on purpose: [net] fault_drop_ppm */
 };
 
 #define DWCP_PORT_MAGIC 0x54524f50u   /* "PORT" */

@@ -62,6 +62,9 @@ void dwcp_node_conf_fill(struct dwcp_node_conf *nc, const struct dwcp_config *cf
 	nc->n_peers = cfg->n_peers;
 	memcpy(nc->peers, cfg->peers, sizeof(nc->peers));
 	nc->gpu_cpu_backend = cfg->gpu_cpu_backend;
+	nc->dgram = !strcmp(cfg->net_transport, "dpdk");
+	snprintf(nc->dgram_ip, sizeof(nc->dgram_ip), "%s", cfg->net_ip);
+	nc->fault_drop_ppm = cfg->net_fault_drop_ppm;
 }
 
 static uint64_t claim_word(unsigned slot, uint32_t gen)

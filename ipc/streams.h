@@ -62,6 +62,11 @@ struct dwcp_node_conf {                  /* writer: supervisor, once */
 	char     prof_listen[DWCP_ADDR_MAX]; /* [prof] listen; "" (also from an older
 	                                    * supervisor): no metrics endpoint */
 	uint32_t prof_sample_hz;           /* [prof] sample_hz; 0: no continuous profile */
+	uint32_t dgram;                    /* [net] transport = dpdk: svc-net sends datagrams on
+	                                    * the node's port (ipc/port.h); 0 (also from an older
+	                                    * supervisor): TCP */
+	char     dgram_ip[DWCP_CFG_CIDR_MAX]; /* [net] ip */
+	uint32_t fault_drop_ppm;           /* [net] fault_drop_ppm */
 };
 
 enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };

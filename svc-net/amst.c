@@ -242,7 +242,10 @@ int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
 		memset(p->session, (int)free_p, sizeof(p->session));
 	snprintf(p->addr, sizeof(p->addr), "%s", addr);
 	p->outgoing = true;
-	p->n_conns = n->n_connections;
+	/* One connection over datagrams: a datagram connection has no
+	 * per-connection bottleneck (one port queue carries them all) and a
+	 * chunk buffer is then in one connection's sender at a time. */
+	p->n_conns = n->dport ? 1 : n->n_connections;
 	p->used = true;
 	/* The address came from a local `dwcp send`, not from the network:
 	 * an entry before any handshake lets operators see a peer never reached. */
@@ -594,7 +597,9 @@ int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
 	memset(p, 0, sizeof(*p));
 	memcpy(p->session, h->session, sizeof(p->session));
 	snprintf(p->name, sizeof(p->name), "%s", h->instance);
-	if (getpeername(n->conns[c].fd, (struct sockaddr *)&ss, &l) == 0)
+	if (n->conns[c].dg)
+		net_dconn_addr(n, c, p->addr);
+	else if (getpeername(n->conns[c].fd, (struct sockaddr *)&ss, &l) == 0)
 		dwcp_addr_format((struct sockaddr *)&ss, p->addr);
 	p->n_conns = h->n_conns;
 	p->used = true;

@@ -124,6 +124,7 @@ static int conn_slot(struct net *n)
 	return -1;
 }
 
+/* @p fd < 0: a datagram connection on the port (dport.c), no socket. */
 static int conn_init(struct net *n, int c, int fd, int peer, bool outgoing, enum conn_state st)
 {
 	struct net_conn *k = &n->conns[c];
@@ -140,7 +141,7 @@ static int conn_init(struct net *n, int c, int fd, int peer, bool outgoing, enum
 	k->hs = HS_WAIT_HELLO;
 	k->opened_ns = dwcp_now_ns();
 	dwcp_frame_dec_init(&k->dec, n->ctx->at.shm.buf_size);
-	if (epoll_add(n, fd, (uint32_t)c)) {
+	if (fd >= 0 && epoll_add(n, fd, (uint32_t)c)) {
 		free(k->q);
 		return -errno;
 	}
@@ -152,7 +153,7 @@ static int conn_init(struct net *n, int c, int fd, int peer, bool outgoing, enum
 /* Make room for one more connection in its handshake: the oldest incoming
  * one still in it goes. A flood of connections that never authenticate
  * then costs a real peer one retry, never its slot. */
-static void evict_unauthenticated(struct net *n)
+void net_conn_evict_unauthenticated(struct net *n)
 {
 	int oldest = -1;
 
@@ -167,11 +168,24 @@ static void evict_unauthenticated(struct net *n)
 		net_conn_close(n, oldest, "not authenticated, and more connections wait");
 }
 
+int net_conn_new_dgram(struct net *n, int peer, bool outgoing)
+{
+	int c = conn_slot(n), rc;
+
+	if (c < 0)
+		return -EMFILE;
+	rc = conn_init(n, c, -1, peer, outgoing, outgoing ? CONN_CONNECTING : CONN_UP);
+	return rc ? rc : c;
+}
+
 int net_conn_open_out(struct net *n, int peer)
 {
 	struct net_peer *p = &n->peers[peer];
-	int c = conn_slot(n), fd, rc;
+	int c, fd, rc;
 
+	if (n->dport)
+		return net_dconn_open_out(n, peer);
+	c = conn_slot(n);
 	if (c < 0)
 		return -EMFILE;
 	fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -205,7 +219,7 @@ int net_conn_accept(struct net *n)
 			return accepted;
 		}
 		if (n->n_unauth >= n->conf->max_unauth)
-			evict_unauthenticated(n);
+			net_conn_evict_unauthenticated(n);
 		c = conn_slot(n);
 		if (c < 0) {
 			DWCP_WARN("svc-net: %u connections open; refusing one more", NET_MAX_CONNS);
@@ -229,6 +243,10 @@ void net_conn_close(struct net *n, int c, const char *why)
 		return;
 	DWCP_INFO("svc-net: connection %d (%s %s) closed: %s", c, k->outgoing ? "to" : "from",
 		  k->peer >= 0 ? n->peers[k->peer].addr : "?", why);
+	if (k->dg) {
+		net_dconn_free(n, c);   /* its datagram state: nothing reads a buffer after this */
+		goto closed;
+	}
 	epoll_ctl(n->epfd, EPOLL_CTL_DEL, k->fd, NULL);
 	if (k->zc_done < k->zc_sent) {
 		/* Reset, not FIN: the kernel would otherwise go on sending the
@@ -239,6 +257,7 @@ void net_conn_close(struct net *n, int c, const char *why)
 		setsockopt(k->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(k->fd);
+closed:
 	dest = dwcp_frame_dec_reset(&k->dec);
 	if (dest && k->rx_idx != NET_NO_BUF)
 		dwcp_svc_free(n->ctx, k->rx_idx);
@@ -320,7 +339,7 @@ static void peer_count_bytes(struct net *n, int p, bool tx, uint64_t v)
 }
 
 /* The head item is written: a chunk is now on the wire (amst.c's state). */
-static void item_sent(struct net *n, int c, const struct txq_item *it)
+void net_conn_item_sent(struct net *n, int c, const struct txq_item *it)
 {
 	struct dwcp_peer_ent *ps;
 	struct inflight *f;
@@ -354,6 +373,8 @@ unsigned net_conn_flush(struct net *n, int c)
 	struct net_conn *k = &n->conns[c];
 	unsigned frames = 0;
 
+	if (k->dg)
+		return net_dconn_flush(n, c);
 	while (k->state == CONN_UP && !k->tx_blocked && k->q_head != k->q_tail) {
 		struct txq_item *it = &k->q[k->q_head % k->q_cap];
 		size_t total = it->small_len, off = k->head_off;
@@ -399,7 +420,7 @@ unsigned net_conn_flush(struct net *n, int c)
 		k->head_off += (size_t)w;
 		if (k->head_off < total)
 			continue;
-		item_sent(n, c, it);
+		net_conn_item_sent(n, c, it);
 		k->head_off = 0;
 		k->q_head++;
 		frames++;

@@ -26,7 +26,7 @@ void dwcp_dgram_hdr_encode(uint8_t *o, const struct dwcp_dgram_hdr *h)
 	le16(o + 24, h->frag);
 	le16(o + 26, h->nfrags);
 	le16(o + 28, h->len);
-	le16(o + 30, 0);
+	le16(o + 30, h->flags);
 	le64(o + 32, h->ts_ns);
 }
 
@@ -89,9 +89,13 @@ int dwcp_dgram_hdr_parse(const uint8_t *p, size_t n, uint32_t max_msg, struct dw
 	if (h->len != n - DWCP_DGRAM_HDR_LEN)
 		return dwcp_err_set(err, -EINVAL, "header says %u bytes follow, the datagram has %zu",
 				    h->len, n - DWCP_DGRAM_HDR_LEN);
-	if (h->flags || !h->conn || !h->msg)
-		return dwcp_err_set(err, -EINVAL, "flags 0x%x, connection %u, message %llu: expected 0, not 0, not 0",
-				    h->flags, h->conn, (unsigned long long)h->msg);
+	if ((h->flags & ~(DWCP_DGRAM_F_OPENER | DWCP_DGRAM_F_CHUNK)) ||
+	    (h->flags & DWCP_DGRAM_F_CHUNK && h->type != DWCP_DGRAM_DATA))
+		return dwcp_err_set(err, -EINVAL, "flags 0x%x on a type %u datagram: unknown, or CHUNK not on DATA",
+				    h->flags, h->type);
+	if (!h->conn || (!h->msg && h->type != DWCP_DGRAM_RESET))
+		return dwcp_err_set(err, -EINVAL, "connection %u, message %llu: expected both not 0",
+				    h->conn, (unsigned long long)h->msg);
 	switch (h->type) {
 	case DWCP_DGRAM_DATA:
 		return check_data(h, max_msg, err);
@@ -101,11 +105,13 @@ int dwcp_dgram_hdr_parse(const uint8_t *p, size_t n, uint32_t max_msg, struct dw
 					    h->nfrags, h->len, DWCP_DGRAM_MAX_RANGES);
 		return 0;
 	case DWCP_DGRAM_ACK:
+	case DWCP_DGRAM_RESET:
 		if (h->len)
-			return dwcp_err_set(err, -EINVAL, "ACK with %u bytes of body: expected none", h->len);
+			return dwcp_err_set(err, -EINVAL, "%s with %u bytes of body: expected none",
+					    h->type == DWCP_DGRAM_ACK ? "ACK" : "RESET", h->len);
 		return 0;
 	default:
-		return dwcp_err_set(err, -EINVAL, "type %u: not DATA, NACK or ACK", h->type);
+		return dwcp_err_set(err, -EINVAL, "type %u: not DATA, NACK, ACK or RESET", h->type);
 	}
 }
 
@@ -217,8 +223,10 @@ int dwcp_dgram_rx_put(struct dwcp_dgram_rx *rx, const struct dwcp_dgram_hdr *h,
 	if (rx->conn && h->conn != rx->conn)
 		return DWCP_DGRAM_RX_NEW_CONN;
 	rx->conn = h->conn;
-	if (h->ts_ns > rx->newest_ts)
+	if (h->ts_ns > rx->newest_ts) {
 		rx->newest_ts = h->ts_ns;
+		rx->newest_at = now_ns;
+	}
 	if (is_done(rx, h->msg))
 		return DWCP_DGRAM_RX_DONE_AGAIN;
 	if (h->msg >= rx->done_low + DWCP_DGRAM_DONE_WIN)
@@ -255,10 +263,19 @@ int dwcp_dgram_rx_put(struct dwcp_dgram_rx *rx, const struct dwcp_dgram_hdr *h,
 		return DWCP_DGRAM_RX_DUP;
 	memcpy(s->dest + h->offset, payload, h->len);
 	set_bit(s->have, h->frag);
+	if (h->frag >= s->top)
+		s->top = (uint16_t)(h->frag + 1u);
 	if (++s->got < s->nfrags)
 		return DWCP_DGRAM_RX_STORED;
 	mark_done(rx, s->msg);
 	return DWCP_DGRAM_RX_COMPLETE;
+}
+
+uint64_t dwcp_dgram_rx_echo(const struct dwcp_dgram_rx *rx, uint64_t now_ns)
+{
+	if (!rx->newest_ts)
+		return 0;
+	return rx->newest_ts + (now_ns > rx->newest_at ? now_ns - rx->newest_at : 0);
 }
 
 void dwcp_dgram_rx_set_dest(struct dwcp_dgram_rx *rx, int slot, uint8_t *dest)
@@ -293,7 +310,7 @@ unsigned dwcp_dgram_rx_nack(struct dwcp_dgram_rx *rx, uint64_t now_ns, uint64_t 
 		if (!s->used || !s->dest || s->got == s->nfrags || now_ns < s->last_ns + reorder_ns ||
 		    now_ns < s->nack_ns)
 			continue;
-		for (unsigned f = 0; f < s->nfrags && n < DWCP_DGRAM_MAX_RANGES; f++) {
+		for (unsigned f = 0; f < s->top && n < DWCP_DGRAM_MAX_RANGES; f++) {
 			if (bit(s->have, f))
 				continue;
 			if (n && out[n - 1].first + out[n - 1].count == f)
@@ -302,6 +319,8 @@ unsigned dwcp_dgram_rx_nack(struct dwcp_dgram_rx *rx, uint64_t now_ns, uint64_t 
 				out[n++] = (struct dwcp_dgram_range){ (uint16_t)f, 1 };
 		}
 		s->nack_ns = now_ns + reorder_ns;
+		if (!n)
+			continue;   /* no hole below the top: only the tail is missing */
 		*msg = s->msg;
 		return n;
 	}
@@ -406,6 +425,32 @@ unsigned dwcp_dgram_tx_on_nack(struct dwcp_dgram_tx *tx, uint64_t msg,
 		}
 	s->sent_ns = 0;
 	return marked;
+}
+
+bool dwcp_dgram_tx_pending(const struct dwcp_dgram_tx *tx)
+{
+	for (unsigned i = 0; i < DWCP_DGRAM_SLOTS; i++)
+		if (tx->slot[i].used && tx->slot[i].pending)
+			return true;
+	return false;
+}
+
+bool dwcp_dgram_tx_has(const struct dwcp_dgram_tx *tx, uint64_t msg)
+{
+	for (unsigned i = 0; i < DWCP_DGRAM_SLOTS; i++)
+		if (tx->slot[i].used && tx->slot[i].msg == msg)
+			return true;
+	return false;
+}
+
+uint64_t dwcp_dgram_tx_low(const struct dwcp_dgram_tx *tx)
+{
+	uint64_t low = tx->next_msg;
+
+	for (unsigned i = 0; i < DWCP_DGRAM_SLOTS; i++)
+		if (tx->slot[i].used && tx->slot[i].msg < low)
+			low = tx->slot[i].msg;
+	return low;
 }
 
 void *dwcp_dgram_tx_on_ack(struct dwcp_dgram_tx *tx, uint64_t msg)

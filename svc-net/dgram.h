@@ -32,7 +32,16 @@
 #define DWCP_DGRAM_SLOTS      64u          /* messages in flight per peer, each way */
 #define DWCP_DGRAM_DONE_WIN   4096u        /* completed messages remembered (duplicates) */
 
-enum dwcp_dgram_type { DWCP_DGRAM_DATA = 1, DWCP_DGRAM_NACK = 2, DWCP_DGRAM_ACK = 3 };
+/* RESET: "I hold no connection of that id" (the receiver restarted): the
+ * opener drops it and opens a new one. */
+enum dwcp_dgram_type { DWCP_DGRAM_DATA = 1, DWCP_DGRAM_NACK = 2, DWCP_DGRAM_ACK = 3, DWCP_DGRAM_RESET = 4 };
+
+/* Header flags. A pair of nodes may hold two connections, one opened by
+ * each; OPENER says which one a datagram belongs to (set by the end that
+ * opened it, on everything it sends there). CHUNK: a DATA message that is
+ * a chunk (into a pool buffer), not a small frame. */
+#define DWCP_DGRAM_F_OPENER 0x1u
+#define DWCP_DGRAM_F_CHUNK  0x2u
 
 /* Little-endian on the wire, in this order (40 bytes). */
 struct dwcp_dgram_hdr {
@@ -45,7 +54,7 @@ struct dwcp_dgram_hdr {
 	uint32_t offset;          /* DATA: of this fragment's bytes in the message */
 	uint16_t frag, nfrags;    /* DATA: fragment index and count; NACK: ranges that follow */
 	uint16_t len;             /* bytes after the header */
-	uint16_t flags;           /* 0 */
+	uint16_t flags;           /* DWCP_DGRAM_F_* */
 	uint64_t ts_ns;           /* DATA: sender's clock; NACK/ACK: the newest DATA ts echoed */
 };
 
@@ -98,6 +107,7 @@ struct dwcp_dgram_rx_slot {
 	uint64_t msg;
 	uint32_t total, per;
 	uint16_t nfrags, got;
+	uint16_t top;                 /* 1 + the highest fragment index received */
 	uint8_t *dest;
 	uint64_t last_ns;             /* its newest fragment */
 	uint64_t nack_ns;             /* no NACK for it before this */
@@ -109,7 +119,8 @@ struct dwcp_dgram_rx {
 	uint32_t max_msg;
 	uint64_t done_low;            /* every message below it is complete */
 	uint64_t done[DWCP_DGRAM_DONE_WIN / 64];   /* done_low + i complete */
-	uint64_t newest_ts;           /* the ts of the newest DATA, echoed */
+	uint64_t newest_ts;           /* the ts of the newest DATA ... */
+	uint64_t newest_at;           /* ... and when it arrived, by this end's clock */
 	struct dwcp_dgram_rx_slot slot[DWCP_DGRAM_SLOTS];
 };
 
@@ -141,6 +152,14 @@ int dwcp_dgram_rx_put(struct dwcp_dgram_rx *rx, const struct dwcp_dgram_hdr *h,
 
 void dwcp_dgram_rx_set_dest(struct dwcp_dgram_rx *rx, int slot, uint8_t *dest);
 
+/**
+ * The timestamp to echo in an answer sent at @p now_ns: the newest DATA's,
+ * plus how long this end held it. The sender's RTT is then the path's
+ * (and its own) delay, not this end's time to answer: Swift's split of
+ * fabric from endpoint delay, without NIC timestamps.
+ */
+uint64_t dwcp_dgram_rx_echo(const struct dwcp_dgram_rx *rx, uint64_t now_ns);
+
 /** Free slot @p slot after its COMPLETE (the message is the caller's). */
 void dwcp_dgram_rx_release(struct dwcp_dgram_rx *rx, int slot);
 
@@ -149,8 +168,11 @@ unsigned dwcp_dgram_rx_reset(struct dwcp_dgram_rx *rx, uint32_t conn, uint8_t **
 
 /**
  * The NACK due for one incomplete message at @p now_ns: its missing
- * fragments, once nothing new arrived for it for @p reorder_ns, at most
- * once per @p reorder_ns. @return how many ranges (0: none due), with
+ * fragments below the highest one received (a sender sends a message's
+ * fragments in order, so a hole there was lost; the fragments above may
+ * not have been sent yet: a lost tail is found by the sender's probe,
+ * dwcp_dgram_tx_timers), once nothing new arrived for it for
+ * @p reorder_ns, at most once per @p reorder_ns. @return how many ranges (0: none due), with
  * *msg the message they belong to.
  */
 unsigned dwcp_dgram_rx_nack(struct dwcp_dgram_rx *rx, uint64_t now_ns, uint64_t reorder_ns,
@@ -196,6 +218,15 @@ int dwcp_dgram_tx_next(struct dwcp_dgram_tx *tx, uint64_t now_ns, struct dwcp_dg
 /** A NACK for @p msg: its ranges are pending again. @return fragments marked. */
 unsigned dwcp_dgram_tx_on_nack(struct dwcp_dgram_tx *tx, uint64_t msg,
 			       const struct dwcp_dgram_range *r, unsigned n);
+
+/** Has any tracked message a fragment to send? */
+bool dwcp_dgram_tx_pending(const struct dwcp_dgram_tx *tx);
+
+/** Is message @p msg still tracked (not ACKed)? */
+bool dwcp_dgram_tx_has(const struct dwcp_dgram_tx *tx, uint64_t msg);
+
+/** The oldest message still tracked (next_msg when none): every one below it was ACKed. */
+uint64_t dwcp_dgram_tx_low(const struct dwcp_dgram_tx *tx);
 
 /** An ACK: the message is whole at the receiver. @return its cookie, NULL if unknown. */
 void *dwcp_dgram_tx_on_ack(struct dwcp_dgram_tx *tx, uint64_t msg);

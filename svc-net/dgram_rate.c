@@ -12,7 +12,7 @@
  *
  * Simplified here: a rate in bytes/s instead of a window (we pace every
  * datagram anyway, and DPDK gives no ACK clock); the target is the
- * smallest RTT seen plus max(50 us, half of it) instead of Swift's
+ * smallest RTT seen plus max(1 ms, half of it) instead of Swift's
  * hop-count and flow-count scaling; RTT is measured from the DATA
  * timestamp a NACK or ACK echoes, so it includes the receiver's delay in
  * answering (it answers at once, per message).
@@ -21,7 +21,7 @@
 
 #define BETA        0.8      /* decrease per unit of relative excess delay */
 #define MAX_MDF     0.5      /* the most one decrease takes */
-#define HEADROOM_NS 50000ull
+#define HEADROOM_NS 4000000ull
 
 static double clamp(const struct dwcp_dgram_rate *r, double v)
 {

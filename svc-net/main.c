@@ -42,6 +42,11 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 		DWCP_ERR("svc-net: %s; this node can send but not receive", reason);
 		standby = 1;
 	}
+	rc = net_dport_init(n, reason, reason_len);
+	if (rc) {
+		DWCP_ERR("svc-net: %s", reason);
+		return rc;
+	}
 	rc = net_waker_start(n);
 	if (rc)
 		return rc;
@@ -107,6 +112,7 @@ static unsigned net_poll(struct dwcp_svc_ctx *ctx, uint64_t now)
 			work += conn_events(n, c);
 		}
 	}
+	work += net_dport_poll(n, now);
 	return work + net_timers(n, now);
 }
 
@@ -124,11 +130,15 @@ static void net_fini(struct dwcp_svc_ctx *ctx)
 	if (!n)
 		return;
 	net_waker_stop(n);
+	net_dport_fini(n);
 	/* Chunks in flight stay WORK of this generation: the next one resends them. */
 	for (unsigned c = 0; c < NET_MAX_CONNS; c++)
 		if (n->conns[c].state != CONN_FREE) {
 			n->conns[c].q_head = n->conns[c].q_tail;
-			close(n->conns[c].fd);
+			if (n->conns[c].dg)
+				free(n->conns[c].dg);
+			else
+				close(n->conns[c].fd);
 			free(n->conns[c].q);
 		}
 	if (n->listen_fd >= 0)

@@ -75,6 +75,7 @@ struct net_conn {
 	uint64_t opened_ns;             /* the handshake deadline counts from here */
 	struct dwcp_frame_hello hello_c, hello_s;   /* the transcript: connecting end's, accepting end's */
 	struct dwcp_amst_ackmac ackmac; /* keyed: MACs of the answers on this connection */
+	struct net_dconn *dg;           /* a datagram connection on the DPDK port (dport.c); NULL: TCP */
 };
 
 struct net_peer {
@@ -156,6 +157,7 @@ struct net {
 	 * or peer that never completes cannot hold the whole pool */
 	struct { uint64_t claim; uint32_t held; int16_t peer; } rxq[DWCP_MAX_STREAMS];
 	uint32_t quota_stream, quota_peer;
+	struct net_dport *dport;        /* [net] transport = dpdk: peers over datagrams (dport.c) */
 };
 
 /** The peer table entry of @p p, or NULL (no peer, or the table was full). */
@@ -176,6 +178,23 @@ unsigned net_conn_read(struct net *n, int c);
 void net_conn_zc_complete(struct net *n, int c);
 int net_waker_start(struct net *n);
 void net_waker_stop(struct net *n);
+
+/** A connection slot for a datagram connection (no socket; dport.c fills k->dg). */
+int net_conn_new_dgram(struct net *n, int peer, bool outgoing);
+void net_conn_evict_unauthenticated(struct net *n);
+void net_conn_item_sent(struct net *n, int c, const struct txq_item *it);
+
+/* dport.c: the datagram transport on the node's DPDK port ([net] transport = dpdk) */
+/** @return 0 (also when the node has no port), or -errno with @p reason. */
+int net_dport_init(struct net *n, char *reason, size_t reason_len);
+void net_dport_fini(struct net *n);
+/** Frames from the port, ARP, datagram timers and pacing. @return work done. */
+unsigned net_dport_poll(struct net *n, uint64_t now);
+int net_dconn_open_out(struct net *n, int peer);
+void net_dconn_free(struct net *n, int c);
+unsigned net_dconn_flush(struct net *n, int c);
+/** The peer's address as seen ("IP:PORT"), for an incoming connection. */
+void net_dconn_addr(const struct net *n, int c, char out[DWCP_ADDR_MAX]);
 
 /* amst.c: peers, the in-flight table, frames */
 int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h);

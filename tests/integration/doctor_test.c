@@ -192,7 +192,7 @@ Test(doctor, names_a_dpdk_port_on_a_missing_interface, .init = setup, .fini = te
 
 	cr_assert_not_null(out);
 	rc = doctor_on("doctorport",
-		       "[supervisor]\nhugepage_mb = 256\n[net]\ntransport = dpdk\nport = net_af_packet0,iface=nosuchif0\n",
+		       "[supervisor]\nhugepage_mb = 256\n[net]\ntransport = dpdk\nport = net_af_packet0,iface=nosuchif0\nip = 10.0.0.1/24\n",
 		       out);
 	cr_expect_eq(rc, 1, "%s", out);
 	cr_expect(strstr(out, "FAIL  port") && strstr(out, "nosuchif0"), "%s", out);

@@ -40,7 +40,10 @@ static void teardown(void)
 static void start_node(struct dwcp_test_node *n, const char *test, const char *iface, const char *in_ns)
 {
 	char port[96];
-	const char *ov[] = { "net.transport = dpdk", port, "net.listen = ", NULL };
+	/* No svc-net: the test's own consumer (tests/bin/port-frames) reads
+	 * the port's single-consumer RX ring in its place. */
+	const char *ov[] = { "net.transport = dpdk", port, "net.listen = ", "net.ip = 10.77.0.1/24",
+			     "services.enable = svc-rdma,svc-gpu,svc-simd,svc-mem,svc-prof", NULL };
 	int rc;
 
 	snprintf(port, sizeof(port), "net.port = net_af_packet0,iface=%s", iface);

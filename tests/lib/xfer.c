@@ -786,6 +786,10 @@ int dwcp_xfer_pair_start(struct dwcp_xfer_pair *p, const struct dwcp_xfer_pair_c
 		oa[na++] = *o;
 		ob[nb++] = *o;
 	}
+	for (const char *const *o = c->extra_a; o && *o && na < MAXO - 1; o++)
+		oa[na++] = *o;
+	for (const char *const *o = c->extra_b; o && *o && nb < MAXO - 1; o++)
+		ob[nb++] = *o;
 	oa[na] = NULL;
 	ob[nb] = NULL;
 

@@ -213,6 +213,7 @@ struct dwcp_xfer_pair_cfg {
 	unsigned cache_mb_b;       /* B's mem.delta_cache_mb alone; 0: as cache_mb */
 	const char *key_a, *key_b; /* crypto.key_file of each; NULL: none */
 	const char *const *extra;  /* NULL-terminated overrides for both nodes, may be NULL */
+	const char *const *extra_a, *const *extra_b;   /* ... for one node, after extra */
 };
 
 struct dwcp_xfer_pair {

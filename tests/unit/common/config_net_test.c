@@ -182,7 +182,15 @@ Test(config_net, transport_dpdk_needs_a_port_and_devargs_are_checked)
 	cr_expect_str_eq(c.net_transport, "tcp");
 	cr_expect_str_eq(c.net_port, "");
 	cr_assert_eq(parse(&c, "[net]\ntransport = dpdk\nport = net_af_packet0,iface=veth0\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(dwcp_config_validate(&c, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "needs [net] ip"), "%s", e.msg);
+	cr_assert_eq(parse(&c, "[net]\ntransport = dpdk\nport = net_af_packet0,iface=veth0\nip = 10.0.0.1/24\n", &e), 0,
+		     "%s", e.msg);
 	cr_assert_eq(dwcp_config_validate(&c, &e), 0, "%s", e.msg);
+	cr_expect_str_eq(c.net_ip, "10.0.0.1/24");
+	expect_bad("[net]\nip = 10.0.0.1\n", "A.B.C.D/N");
+	expect_bad("[net]\nip = 10.0.0.300/24\n", "A.B.C.D/N");
+	expect_bad("[net]\nip = 10.0.0.1/33\n", "A.B.C.D/N");
 	cr_expect_str_eq(c.net_port, "net_af_packet0,iface=veth0");
 	cr_assert_eq(parse(&c, "[net]\nport = 0000:3b:00.0\n", &e), 0, "%s", e.msg);
 	cr_assert_eq(parse(&c, "[net]\ntransport = dpdk\n", &e), 0, "%s", e.msg);

@@ -360,7 +360,7 @@ Test(dgram, bad_headers_are_refused_with_the_reason)
 	cr_expect(strstr(e.msg, "version"), "%s", e.msg);
 
 	h = ok; expect_bad(h, 100, "follow");
-	h = ok; h.type = 9; expect_bad(h, 1460, "not DATA, NACK or ACK");
+	h = ok; h.type = 9; expect_bad(h, 1460, "not DATA, NACK, ACK or RESET");
 	h = ok; h.frag = 3; expect_bad(h, 1460, "index below");
 	h = ok; h.nfrags = 0; expect_bad(h, 1460, "index below");
 	h = ok; h.nfrags = DWCP_DGRAM_MAX_FRAGS + 1; expect_bad(h, 1460, "index below");
@@ -464,8 +464,8 @@ Test(dgram, the_rate_rises_on_a_clean_path_and_falls_under_loss_and_delay)
 	/* The delay climbs above base + headroom: the rate falls, RTT after RTT. */
 	now += 10 * MS;
 	before = r.rate;
-	for (unsigned i = 0; i < 20; i++, now += 400 * US)
-		dwcp_dgram_rate_on_rtt(&r, (200 + 20 * i) * US, now);
+	for (unsigned i = 0; i < 20; i++, now += 10 * MS)
+		dwcp_dgram_rate_on_rtt(&r, (5000 + 500 * i) * US, now);
 	cr_expect_lt(r.rate, before * 0.5, "rising delay and the rate holds: %.0f from %.0f", r.rate, before);
 	cr_expect_geq(r.rate, r.min_rate);
 }
