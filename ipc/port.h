@@ -44,6 +44,13 @@ struct dwcp_port_shm {
 	uint32_t tx_doorbell;          /* futex word: producers add, the port thread waits */
 	uint32_t rx_doorbell;          /* futex word: the port thread adds, the consumer waits */
 	uint32_t pad1;
+	/* A consumer killed inside a ring operation leaves a reservation no
+	 * one commits (a DPDK ring is not crash-safe): the supervisor asks
+	 * (reset_req, at the death of svc-net), the port thread drains and
+	 * resets both rings (reset_done = reset_req), and the next consumer
+	 * waits for that before it touches them. */
+	uint32_t reset_req;            /* writer: supervisor */
+	uint32_t reset_done;           /* writer: port thread */
 	char     driver[32];
 	/* writer: the port thread */
 	uint64_t rx_frames, tx_frames;

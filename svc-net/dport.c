@@ -172,23 +172,33 @@ static void frame_put(struct net *n, struct rte_mbuf *m, size_t len)
 	d->txb[d->n_txb++] = m;
 }
 
-/* One DWCP datagram to @p g's peer: header, then @p body. */
-static int dg_send(struct net *n, int c, const struct dwcp_dgram_hdr *h, const void *body)
+/* One DWCP datagram to @p to: header, then @p body. @return the frame's bytes. */
+static int emit(struct net *n, const struct dwcp_udp_ep *to, const struct dwcp_dgram_hdr *h,
+		const void *body)
 {
 	struct net_dport *d = n->dport;
-	struct net_dconn *g = n->conns[c].dg;
 	struct rte_mbuf *m;
 	uint8_t *p = frame_new(n, &m);
 	int len;
-	struct dwcp_peer_ent *ps;
 
 	if (!p)
 		return -ENOBUFS;
-	len = dwcp_udp_build(p, &d->me, &g->ep, d->ip_id++, DWCP_DGRAM_HDR_LEN + (size_t)h->len);
+	len = dwcp_udp_build(p, &d->me, to, d->ip_id++, DWCP_DGRAM_HDR_LEN + (size_t)h->len);
 	dwcp_dgram_hdr_encode(p + DWCP_UDP_HDRS_LEN, h);
 	if (h->len)
 		memcpy(p + DG_OVERHEAD, body, h->len);
 	frame_put(n, m, (size_t)len);
+	return len;
+}
+
+/* ... on connection @p c, counted as its peer's. */
+static int dg_send(struct net *n, int c, const struct dwcp_dgram_hdr *h, const void *body)
+{
+	int len = emit(n, &n->conns[c].dg->ep, h, body);
+	struct dwcp_peer_ent *ps;
+
+	if (len < 0)
+		return len;
 	dwcp_stats_add(n->ctx->stats, DWCP_STAT_TX_BYTES, (uint64_t)len);
 	ps = net_peer_stat(n, n->conns[c].peer);
 	if (ps)
@@ -216,17 +226,9 @@ static void dg_answer(struct net *n, int c, uint8_t type, uint32_t conn, uint64_
 /* RESET to a sender we hold no connection for (no connection slot used). */
 static void send_reset(struct net *n, const struct dwcp_udp_ep *to, uint32_t conn)
 {
-	struct net_dport *d = n->dport;
 	struct dwcp_dgram_hdr h = { .type = DWCP_DGRAM_RESET, .conn = conn };
-	struct rte_mbuf *m;
-	uint8_t *p = frame_new(n, &m);
-	int len;
 
-	if (!p)
-		return;
-	len = dwcp_udp_build(p, &d->me, to, d->ip_id++, DWCP_DGRAM_HDR_LEN);
-	dwcp_dgram_hdr_encode(p + DWCP_UDP_HDRS_LEN, &h);
-	frame_put(n, m, (size_t)len);
+	emit(n, to, &h, NULL);
 }
 
 /* ---- connections ------------------------------------------------- */
@@ -827,12 +829,12 @@ static bool conn_timers(struct net *n, int c, uint64_t now, uint64_t *wake)
 unsigned net_dport_poll(struct net *n, uint64_t now)
 {
 	struct net_dport *d = n->dport;
-	uint64_t wake = UINT64_MAX;
+	uint64_t wake = UINT64_MAX, prev;
 	unsigned work;
 
 	if (!d)
 		return 0;
-	__atomic_store_n(&d->wake_ns, UINT64_MAX, __ATOMIC_RELAXED);
+	prev = __atomic_exchange_n(&d->wake_ns, UINT64_MAX, __ATOMIC_RELAXED);
 	work = rx_frames(n, now);
 	/* Backwards: a timer may close its connection (the last one moves in). */
 	for (unsigned i = d->n_dconns; i-- > 0;)
@@ -841,8 +843,10 @@ unsigned net_dport_poll(struct net *n, uint64_t now)
 	tx_flush(n);
 	if (wake < __atomic_load_n(&d->wake_ns, __ATOMIC_RELAXED))
 		__atomic_store_n(&d->wake_ns, wake, __ATOMIC_RELEASE);
-	/* A waker asleep on a longer timeout takes the new one. */
-	syscall(SYS_futex, &d->port.shm->rx_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+	/* A waker asleep on a later timeout takes the new one (no syscall
+	 * when the timer did not move earlier). */
+	if (__atomic_load_n(&d->wake_ns, __ATOMIC_RELAXED) < prev)
+		syscall(SYS_futex, &d->port.shm->rx_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
 	return work;
 }
 
@@ -894,6 +898,11 @@ int net_dport_init(struct net *n, char *reason, size_t reason_len)
 		snprintf(reason, reason_len, "%s", err.msg);
 		return -ENODEV;
 	}
+	/* After a predecessor's death the port thread resets the rings first
+	 * (ipc/port.h); it does within a millisecond of being asked. */
+	for (unsigned i = 0; i < 1000 && __atomic_load_n(&d->port.shm->reset_done, __ATOMIC_ACQUIRE) !=
+						 __atomic_load_n(&d->port.shm->reset_req, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
 	if (dwcp_cidr_parse(n->conf->dgram_ip, &d->me.ip, &prefix)) {
 		snprintf(reason, reason_len, "[net] ip = '%s': expected A.B.C.D/N", n->conf->dgram_ip);
 		return -EINVAL;

@@ -282,6 +282,9 @@ static void handle_death(struct sup_child *c, const char *why)
 	dwcp_reclaim_slot(&c->sup->shm, c->slot, dead, dead + 1, !c->is_client, &r);
 	DWCP_INFO("%s: reclaimed generation %u: %u freed, %u re-delivered, %u drained",
 		  name_of(c), dead, r.freed, r.redelivered, r.drained);
+	/* svc-net is the DPDK port's consumer (svc-net/dport.c): its rings too. */
+	if (!strcmp(name_of(c), "svc-net"))
+		sup_port_consumer_died(c->sup);
 	__atomic_store_n(&p->sup.generation, dead + 1, __ATOMIC_RELEASE);
 	if (c->is_client) {
 		sup_child_set_state(c, DWCP_SUP_EMPTY, NULL);

@@ -109,6 +109,22 @@ static unsigned poll_once(struct sup_port *p)
 	return work;
 }
 
+/* The consumer died (ipc/port.h: reset_req): what it committed to TX goes
+ * out, what waited for it in RX is freed, and both rings start empty, so
+ * a reservation it left half made blocks nobody. */
+static void reset_rings(struct sup_port *p)
+{
+	struct rte_mbuf *b[PORT_BURST];
+	unsigned n;
+
+	while ((n = rte_ring_sc_dequeue_burst(p->tx, (void **)b, PORT_BURST, NULL)) > 0)
+		burst_tx(p, b, n);
+	while ((n = rte_ring_sc_dequeue_burst(p->rx, (void **)b, PORT_BURST, NULL)) > 0)
+		rte_pktmbuf_free_bulk(b, n);
+	rte_ring_reset(p->tx);
+	rte_ring_reset(p->rx);
+}
+
 static void *port_main(void *arg)
 {
 	struct sup_port *p = arg;
@@ -117,8 +133,13 @@ static void *port_main(void *arg)
 	pthread_setname_np(pthread_self(), "dwcp-port");
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t now;
-		uint32_t seq;
+		uint32_t seq, req = __atomic_load_n(&p->shm->reset_req, __ATOMIC_ACQUIRE);
 		struct timespec ts;
+
+		if (req != p->shm->reset_done) {
+			reset_rings(p);
+			__atomic_store_n(&p->shm->reset_done, req, __ATOMIC_RELEASE);
+		}
 
 		if (poll_once(p)) {
 			last_work = dwcp_now_ns();
@@ -252,6 +273,17 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 		  mac.addr_bytes[3], mac.addr_bytes[4], mac.addr_bytes[5], mtu,
 		  link.link_status ? "up" : "down");
 	return 0;
+}
+
+void sup_port_consumer_died(struct sup *s)
+{
+	struct sup_port *p = s->port;
+
+	if (!p || !p->running)
+		return;
+	__atomic_fetch_add(&p->shm->reset_req, 1, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_RELEASE);
+	futex(&p->shm->tx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
 }
 
 void sup_port_close(struct sup *s)

@@ -137,6 +137,8 @@ void sup_node_down(struct sup *s);
 struct cJSON;
 int sup_port_open(struct sup *s, struct dwcp_err *err);
 void sup_port_close(struct sup *s);
+/** svc-net, the port's consumer, died: have the port thread reset its rings. */
+void sup_port_consumer_died(struct sup *s);
 void sup_port_sample(struct sup *s);
 void sup_port_json(struct sup *s, struct cJSON *root);
 
