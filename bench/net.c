@@ -38,23 +38,14 @@
 #include "common/timeutil.h"
 #include "ipc/client.h"
 #include "ipc/port.h"
-
-struct net_bench {
-	unsigned seconds, size;
-	char bin_dir[PATH_MAX];
-	char ns[32], ia[16], ib[16], ip_a[20], ip_b[20];
-	char inst_a[32], inst_b[32];
-	bool veth, a_up, b_up;
-};
+#include "net_pvt.h"
 
 struct side_result {
 	uint64_t frames, bytes, ns;   /* ns: from the first frame to the last */
 	int ok;
 };
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int sh(const char *fmt, ...)
+int bench_net_sh(const char *fmt, ...)
 {
 	char cmd[512];
 	va_list ap;
@@ -95,7 +86,7 @@ static void cleanup(struct net_bench *b)
 		bench_node_stop(b->bin_dir, b->inst_b);
 	b->a_up = b->b_up = false;
 	if (b->veth) {
-		sh("ip link del %s 2>/dev/null; ip netns del %s 2>/dev/null", b->ia, b->ns);
+		bench_net_sh("ip link del %s 2>/dev/null; ip netns del %s 2>/dev/null", b->ia, b->ns);
 		b->veth = false;
 	}
 }
@@ -110,21 +101,24 @@ static int make_veth(struct net_bench *b)
 	snprintf(b->ip_a, sizeof(b->ip_a), "10.251.%u.1", id % 250u);
 	snprintf(b->ip_b, sizeof(b->ip_b), "10.251.%u.2", id % 250u);
 	b->veth = true;
-	return sh("ip netns add %s && ip link add %s type veth peer name %s && ip link set %s netns %s && "
+	return bench_net_sh("ip netns add %s && ip link add %s type veth peer name %s && ip link set %s netns %s && "
 		  "ip addr add %s/30 dev %s && ip link set %s up && ip -n %s addr add %s/30 dev %s && "
 		  "ip -n %s link set %s up && ip -n %s link set lo up",
 		  b->ns, b->ia, b->ib, b->ib, b->ns, b->ip_a, b->ia, b->ia, b->ns, b->ip_b, b->ib, b->ns,
 		  b->ib, b->ns);
 }
 
-static int start_node(struct net_bench *b, const char *inst, const char *iface, const char *ns)
+int bench_net_start_node(struct net_bench *b, const char *inst, const char *iface, const char *ns,
+			 const char *ip, const char *services, const char *extra)
 {
-	char extra[256], err[512];
-	struct bench_node_cfg nc = { 512, "svc-prof", extra };
+	char cfg[1024], err[512];
+	struct bench_node_cfg nc = { 512, services, cfg };
 	int rc;
 
-	snprintf(extra, sizeof(extra), "[net]\nlisten =\ntransport = dpdk\nport = net_af_packet0,iface=%s\n",
-		 iface);
+	/* No TCP listener: every byte goes through the port (UDP port 7100). */
+	snprintf(cfg, sizeof(cfg),
+		 "[net]\nlisten =\ntransport = dpdk\nport = net_af_packet0,iface=%s\nip = %s/24\n%s", iface,
+		 ip, extra ? extra : "");
 	if (ns && in_ns(ns))
 		return -1;
 	rc = bench_node_start_cfg(b->bin_dir, inst, &nc, err, sizeof(err));
@@ -189,7 +183,7 @@ static void receiver(const char *inst, unsigned seconds, struct side_result *r)
 	uint64_t first = 0, last = 0, end;
 
 	if (dwcp_client_open(&c, inst, NULL, "bench-net", "dwcp bench net", &err) ||
-	    dwcp_port_lookup(&p, &err)) {
+	    dwcp_port_lookup(&p, &err) || dwcp_port_claim(&p, &err)) {
 		fprintf(stderr, "dwcp bench net: %s\n", err.msg);
 		return;
 	}
@@ -218,6 +212,7 @@ static void receiver(const char *inst, unsigned seconds, struct side_result *r)
 	}
 	r->ns = last - first;
 	r->ok = 1;
+	dwcp_port_release(&p);
 	dwcp_attach_leave(&c.at);
 }
 
@@ -255,13 +250,18 @@ static int read_side(int fd, pid_t pid, struct side_result *r)
 
 static int run_ours(struct net_bench *b, struct side_result *tx, struct side_result *rx)
 {
+	char ip_a[20], ip_b[20];
 	int fr[2], fs[2];
 	pid_t pr, ps;
 
-	if (start_node(b, b->inst_b, b->ib, b->ns))
+	/* Only the supervisor (which runs the port) and a service that stays
+	 * off the port: svc-net would be the port's consumer. */
+	snprintf(ip_a, sizeof(ip_a), "10.252.%u.1", b->subnet);
+	snprintf(ip_b, sizeof(ip_b), "10.252.%u.2", b->subnet);
+	if (bench_net_start_node(b, b->inst_b, b->ib, b->ns, ip_b, "svc-prof", NULL))
 		return -1;
 	b->b_up = true;
-	if (start_node(b, b->inst_a, b->ia, NULL))
+	if (bench_net_start_node(b, b->inst_a, b->ia, NULL, ip_a, "svc-prof", NULL))
 		return -1;
 	b->a_up = true;
 	pr = fork_side(fr, false, b->inst_b, b);
@@ -300,11 +300,11 @@ static int run_testpmd(const struct net_bench *b, double *tx_pps, double *rx_pps
 	unsigned id = (unsigned)getpid();
 	int rc;
 
-	if (sh("command -v dpdk-testpmd >/dev/null"))
+	if (bench_net_sh("command -v dpdk-testpmd >/dev/null"))
 		return -2;
 	snprintf(rxf, sizeof(rxf), "/tmp/dwcp-bn-rx-%u", id);
 	snprintf(txf, sizeof(txf), "/tmp/dwcp-bn-tx-%u", id);
-	rc = sh("timeout %u ip netns exec %s dpdk-testpmd -l 0-1 --in-memory --no-pci -m 128 "
+	rc = bench_net_sh("timeout %u ip netns exec %s dpdk-testpmd -l 0-1 --in-memory --no-pci -m 128 "
 		"--vdev=net_af_packet0,iface=%s -- --forward-mode=rxonly --stats-period=1 "
 		"--total-num-mbufs=16384 --port-topology=loop > %s 2>&1 & sleep 2; "
 		"timeout %u dpdk-testpmd -l 0-1 --in-memory --no-pci -m 128 "
@@ -380,6 +380,7 @@ static int parse(int argc, char **argv, struct net_bench *b)
 {
 	static const struct option lo[] = { { "seconds", required_argument, NULL, 't' },
 					    { "size", required_argument, NULL, 's' },
+					    { "xfer-mib", required_argument, NULL, 'x' },
 					    { NULL, 0, NULL, 0 } };
 	int ch;
 
@@ -388,22 +389,26 @@ static int parse(int argc, char **argv, struct net_bench *b)
 		unsigned long v = ch == '?' ? 0 : strtoul(optarg, &end, 10);
 
 		if (ch == '?' || *end || (ch == 't' && (v < 1 || v > 600)) ||
-		    (ch == 's' && (v < 60 || v > 1514))) {
-			fprintf(stderr, "dwcp bench net: bad option (want --seconds 1..600 --size 60..1514)\n");
+		    (ch == 's' && (v < 60 || v > 1514)) || (ch == 'x' && v > 16384)) {
+			fprintf(stderr, "dwcp bench net: bad option (want --seconds 1..600 --size 60..1514 --xfer-mib 0..16384)\n");
 			return -1;
 		}
 		if (ch == 't')
 			b->seconds = (unsigned)v;
-		else
+		else if (ch == 's')
 			b->size = (unsigned)v;
+		else
+			b->xfer_mib = (unsigned)v;
 	}
 	return optind < argc ? -1 : 0;
 }
 
 int dwcp_cli_bench_net(int argc, char **argv)
 {
-	struct net_bench b = { .seconds = 5, .size = 1514 };
+	struct net_bench b = { .seconds = 5, .size = 1514, .xfer_mib = 1024 };
 	struct side_result tx = { 0 }, rx = { 0 };
+	struct net_xfer_result xr = { 0 };
+	int xrc = -2;
 	double tp_tx = -1, tp_rx = -1, tcp, ours_rx, ours_tx;
 	ssize_t n;
 	int tp;
@@ -419,6 +424,7 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	}
 	snprintf(b.inst_a, sizeof(b.inst_a), "bnet%da", (int)getpid());
 	snprintf(b.inst_b, sizeof(b.inst_b), "bnet%db", (int)getpid());
+	b.subnet = (unsigned)getpid() % 250u;
 	if (make_veth(&b)) {
 		fprintf(stderr, "dwcp bench net: skipped: no veth pair or network namespace (needs root and ip)\n");
 		cleanup(&b);
@@ -432,6 +438,8 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	bench_node_stop(b.bin_dir, b.inst_a);
 	bench_node_stop(b.bin_dir, b.inst_b);
 	b.a_up = b.b_up = false;
+	if (b.xfer_mib)
+		xrc = bench_net_xfer(&b, &xr);
 	tp = run_testpmd(&b, &tp_tx, &tp_rx);
 	tcp = run_tcp(&b);
 	cleanup(&b);
@@ -442,6 +450,11 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	printf("%-52s %12s %12s %9s\n", "", "tx frames/s", "rx frames/s", "rx GB/s");
 	printf("%-52s %12.0f %12.0f %9.3f\n", "dwcp port: supervisor thread, rings, consumers", ours_tx,
 	       ours_rx, rx.ns ? rx.bytes / (rx.ns / 1e9) / 1e9 : 0);
+	if (xrc == 0)
+		printf("%-52s %12s %12.0f %9.3f\n", "dwcp send over the ports (svc-net datagrams)", "",
+		       xr.frags_rx / xr.seconds, xr.bytes / xr.seconds / 1e9);
+	else if (xrc == -1)
+		printf("%-52s %s\n", "dwcp send over the ports (svc-net datagrams)", "failed");
 	if (tp == -2)
 		printf("%-52s %s\n", "dpdk-testpmd txonly -> rxonly", "not installed (apt-get install dpdk-dev)");
 	else if (tp < 0)
@@ -452,7 +465,15 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	if (tcp >= 0)
 		printf("%-52s %12s %12s %9.3f\n", "kernel TCP, one connection over the same veth", "", "", tcp);
 	if (tp == 0 && tp_rx > 0)
-		printf("ratio dwcp / testpmd (rx frames/s)                   %.2fx\n", ours_rx / tp_rx);
+		printf("ratio dwcp port / testpmd (rx frames/s)              %.2fx\n", ours_rx / tp_rx);
+	if (tp == 0 && tp_rx > 0 && xrc == 0)
+		printf("ratio dwcp send / testpmd (rx frames/s)              %.2fx\n",
+		       xr.frags_rx / xr.seconds / tp_rx);
+	if (xrc == 0)
+		printf("(dwcp send: %.0f MiB of random bytes in %.2f s, %s; %.0f fragments received, %.0f resent "
+		       "(%.0f by probes), %.0f NACKs, %.0f dropped for want of a buffer)\n",
+		       xr.bytes / 1048576.0, xr.seconds, xr.identical ? "bit-identical" : "DIFFERENT AT THE SINK",
+		       xr.frags_rx, xr.frags_resent, xr.probes, xr.nacks, xr.nobuf);
 	printf("(dwcp: %llu frames offered, %llu received, %.1f %% lost; a veth has no flow control: "
 	       "what the receiving side cannot read in time is dropped)\n",
 	       (unsigned long long)tx.frames, (unsigned long long)rx.frames,

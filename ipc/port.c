@@ -1,6 +1,7 @@
 /* A consumer's side of the node's DPDK port (port.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -25,6 +26,33 @@ int dwcp_port_lookup(struct dwcp_port *p, struct dwcp_err *err)
 		return dwcp_err_set(err, -ENODEV,
 				    "this node owns no DPDK port: set [net] transport = dpdk and [net] port");
 	return 0;
+}
+
+int dwcp_port_claim(struct dwcp_port *p, struct dwcp_err *err)
+{
+	uint32_t me = (uint32_t)getpid(), held;
+
+	/* The port thread resets the rings within a millisecond of being asked. */
+	for (unsigned i = 0; i < 1000 && __atomic_load_n(&p->shm->reset_done, __ATOMIC_ACQUIRE) !=
+						 __atomic_load_n(&p->shm->reset_req, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	held = __atomic_load_n(&p->shm->consumer, __ATOMIC_ACQUIRE);
+	for (;;) {
+		if (held && held != me && (kill((pid_t)held, 0) == 0 || errno != ESRCH))
+			return dwcp_err_set(err, -EBUSY,
+					    "the node's DPDK port already has a consumer, pid %u (a port has one: svc-net). Stop it first; to replace svc-net use `dwcpctl upgrade svc-net`",
+					    held);
+		if (__atomic_compare_exchange_n(&p->shm->consumer, &held, me, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return 0;
+	}
+}
+
+void dwcp_port_release(struct dwcp_port *p)
+{
+	uint32_t me = (uint32_t)getpid();
+
+	__atomic_compare_exchange_n(&p->shm->consumer, &me, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 void dwcp_port_kick(struct dwcp_port *p)

@@ -12,6 +12,14 @@
  * it has read (every dwcp binary links the same mempool driver: the ops
  * table is checked at attach).
  *
+ * The RX ring has one consumer at a time (svc-net): a second would take
+ * frames meant for the first. A consumer claims the port before it touches
+ * either ring and releases it when it stops; a claim held by a live
+ * process is refused, one held by a dead process is taken over. So an
+ * upgrade or a hot standby of svc-net works only because its successor
+ * initializes (and claims) after the old process has gone, and anything
+ * else that opens the port while svc-net runs is told so.
+ *
  * A consumer killed with mbufs in hand leaks them: a plain mbuf pool has no
  * owner record (measured, docs/dpdk-port.md item 2). The pool is sized so
  * that this takes many crashes to matter; `dwcpctl status` shows how many
@@ -43,7 +51,7 @@ struct dwcp_port_shm {
 	uint32_t link_up;
 	uint32_t tx_doorbell;          /* futex word: producers add, the port thread waits */
 	uint32_t rx_doorbell;          /* futex word: the port thread adds, the consumer waits */
-	uint32_t pad1;
+	uint32_t consumer;             /* pid of the RX ring's one consumer, 0: none (dwcp_port_claim) */
 	/* A consumer killed inside a ring operation leaves a reservation no
 	 * one commits (a DPDK ring is not crash-safe): the supervisor asks
 	 * (reset_req, at the death of svc-net), the port thread drains and
@@ -64,6 +72,8 @@ struct dwcp_port_shm {
 	uint64_t dg_bad_rx;            /* DWCP datagrams refused (header, state, no room) */
 	uint64_t dg_tx_ring_full;      /* fragments not handed over: the TX ring was full */
 	uint64_t dg_fault_drops;       /* dropped on purpose: [net] fault_drop_ppm */
+	uint64_t dg_probes;            /* fragments resent because no answer came in time */
+	uint64_t dg_rx_nobuf;          /* chunk fragments dropped: no pool buffer, or outputs held back */
 };
 
 #define DWCP_PORT_MAGIC 0x54524f50u   /* "PORT" */
@@ -83,6 +93,17 @@ struct dwcp_port {
  * @return 0, or -ENODEV when the node owns none ([net] transport is not dpdk).
  */
 int dwcp_port_lookup(struct dwcp_port *p, struct dwcp_err *err);
+
+/**
+ * Become the port's one consumer: wait (at most 1 s) for the port thread
+ * to finish a ring reset the supervisor asked for after a consumer's
+ * death, then take the claim.
+ * @return 0, or -EBUSY (a live process consumes the port; @p err names it).
+ */
+int dwcp_port_claim(struct dwcp_port *p, struct dwcp_err *err);
+
+/** Give the claim up (a consumer that stops cleanly). */
+void dwcp_port_release(struct dwcp_port *p);
 
 /** Tell the port thread that the TX ring has frames (it may sleep). */
 void dwcp_port_kick(struct dwcp_port *p);

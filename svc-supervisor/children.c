@@ -272,6 +272,8 @@ static void handle_death(struct sup_child *c, const char *why)
 	uint64_t now = dwcp_now_ns(), up = now - p->sup.spawned_ns;
 	bool ready = p->svc.generation == dead && p->svc.ready_ns != 0;
 
+	pid_t pid = c->pid;
+
 	ev_io_stop(c->sup->loop, &c->pid_w);
 	ev_timer_stop(c->sup->loop, &c->kill_w);
 	close(c->pidfd);
@@ -282,9 +284,8 @@ static void handle_death(struct sup_child *c, const char *why)
 	dwcp_reclaim_slot(&c->sup->shm, c->slot, dead, dead + 1, !c->is_client, &r);
 	DWCP_INFO("%s: reclaimed generation %u: %u freed, %u re-delivered, %u drained",
 		  name_of(c), dead, r.freed, r.redelivered, r.drained);
-	/* svc-net is the DPDK port's consumer (svc-net/dport.c): its rings too. */
-	if (!strcmp(name_of(c), "svc-net"))
-		sup_port_consumer_died(c->sup);
+	/* The DPDK port's consumer (svc-net/dport.c): its rings too. */
+	sup_port_process_died(c->sup, pid);
 	__atomic_store_n(&p->sup.generation, dead + 1, __ATOMIC_RELEASE);
 	if (c->is_client) {
 		sup_child_set_state(c, DWCP_SUP_EMPTY, NULL);

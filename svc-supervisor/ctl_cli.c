@@ -107,10 +107,10 @@ static void print_port(const cJSON *p)
 	       num(p, "rx_frames"), num(p, "rx_pps"), num(p, "tx_frames"), num(p, "tx_pps"),
 	       num(p, "rx_missed"), num(p, "rx_ring_full"), num(p, "tx_refused"), num(p, "mbufs_in_use"),
 	       num(p, "mbufs"));
-	printf("port datagrams: %.0f fragments out (%.0f resent), %.0f in; NACKs %.0f sent, %.0f received; %.0f refused, %.0f not sent for a full ring\n",
-	       num(p, "dgram_frags_tx"), num(p, "dgram_frags_resent"), num(p, "dgram_frags_rx"),
-	       num(p, "dgram_nacks_tx"), num(p, "dgram_nacks_rx"), num(p, "dgram_bad_rx"),
-	       num(p, "dgram_tx_ring_full"));
+	printf("port datagrams: %.0f fragments out (%.0f resent, %.0f of them probes), %.0f in; NACKs %.0f sent, %.0f received; %.0f refused, %.0f dropped for want of a buffer, %.0f not sent for a full ring\n",
+	       num(p, "dgram_frags_tx"), num(p, "dgram_frags_resent"), num(p, "dgram_probes"),
+	       num(p, "dgram_frags_rx"), num(p, "dgram_nacks_tx"), num(p, "dgram_nacks_rx"),
+	       num(p, "dgram_bad_rx"), num(p, "dgram_rx_nobuf"), num(p, "dgram_tx_ring_full"));
 }
 
 static void print_table(const cJSON *root)

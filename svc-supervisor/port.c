@@ -275,13 +275,19 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	return 0;
 }
 
-void sup_port_consumer_died(struct sup *s)
+void sup_port_process_died(struct sup *s, pid_t pid)
 {
 	struct sup_port *p = s->port;
+	uint32_t dead = (uint32_t)pid;
 
-	if (!p || !p->running)
+	/* Only a consumer that died holding its claim can have left a ring
+	 * operation half done; one that stopped cleanly released it. The
+	 * reset is asked for before the claim is dropped, so the next
+	 * consumer (which the supervisor starts only after this) waits for it. */
+	if (!p || !p->running || !pid || __atomic_load_n(&p->shm->consumer, __ATOMIC_ACQUIRE) != dead)
 		return;
 	__atomic_fetch_add(&p->shm->reset_req, 1, __ATOMIC_RELEASE);
+	__atomic_compare_exchange_n(&p->shm->consumer, &dead, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_RELEASE);
 	futex(&p->shm->tx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
 }
@@ -368,4 +374,6 @@ void sup_port_json(struct sup *s, cJSON *root)
 	cJSON_AddNumberToObject(o, "dgram_bad_rx", h->dg_bad_rx);
 	cJSON_AddNumberToObject(o, "dgram_tx_ring_full", h->dg_tx_ring_full);
 	cJSON_AddNumberToObject(o, "dgram_fault_drops", h->dg_fault_drops);
+	cJSON_AddNumberToObject(o, "dgram_probes", h->dg_probes);
+	cJSON_AddNumberToObject(o, "dgram_rx_nobuf", h->dg_rx_nobuf);
 }

@@ -137,8 +137,8 @@ void sup_node_down(struct sup *s);
 struct cJSON;
 int sup_port_open(struct sup *s, struct dwcp_err *err);
 void sup_port_close(struct sup *s);
-/** svc-net, the port's consumer, died: have the port thread reset its rings. */
-void sup_port_consumer_died(struct sup *s);
+/** Process @p pid died: if it was the port's consumer, have the port thread reset the rings. */
+void sup_port_process_died(struct sup *s, pid_t pid);
 void sup_port_sample(struct sup *s);
 void sup_port_json(struct sup *s, struct cJSON *root);
 

@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +63,13 @@ struct port {
 	struct dwcp_port p;
 };
 
-static int port_open(struct port *p, const char *instance)
+/* @p consume: this process reads the port's RX ring (its one consumer). */
+static int port_open(struct port *p, const char *instance, bool consume)
 {
 	struct dwcp_err err = { 0 };
 
 	if (dwcp_client_open(&p->c, instance, NULL, "port-frames", "port-frames", &err) ||
-	    dwcp_port_lookup(&p->p, &err)) {
+	    dwcp_port_lookup(&p->p, &err) || (consume && dwcp_port_claim(&p->p, &err))) {
 		fprintf(stderr, "port-frames: %s: %s\n", instance, err.msg);
 		return -1;
 	}
@@ -292,12 +294,12 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc == 7 && !strcmp(argv[1], "udp-recv")) {
-		rc = port_open(&p, argv[2]) ? 1 : do_udp_recv(&p, argv);
+		rc = port_open(&p, argv[2], true) ? 1 : do_udp_recv(&p, argv);
 		fflush(stdout);
 		return rc;
 	}
 	if (argc == 8 && !strcmp(argv[1], "udp-send")) {
-		rc = port_open(&p, argv[2]) ? 1 : do_udp_send(&p, argv);
+		rc = port_open(&p, argv[2], true) ? 1 : do_udp_send(&p, argv);
 		fflush(stdout);
 		return rc;
 	}
@@ -307,7 +309,7 @@ int main(int argc, char **argv)
 	tag = strtoul(argv[4], NULL, 10);
 	if (!count || count > MAX_COUNT)
 		return usage();
-	if (port_open(&p, argv[2]))
+	if (port_open(&p, argv[2], strcmp(argv[1], "send") != 0))
 		return 1;
 	if (!strcmp(argv[1], "send"))
 		rc = do_send(&p, (uint32_t)count, (uint32_t)tag);
@@ -316,6 +318,7 @@ int main(int argc, char **argv)
 	else
 		rc = usage();
 	fflush(stdout);
+	dwcp_port_release(&p.p);
 	dwcp_attach_leave(&p.c.at);
 	return rc;
 }

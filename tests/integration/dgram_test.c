@@ -10,12 +10,19 @@
  *  - the same with 1 % of the datagrams dropped at each end;
  *  - svc-net killed with kill -9 mid-transfer, on the sender and then on
  *    the receiver: the file still arrives whole, and both nodes' svc-net
- *    come back.
+ *    come back;
+ *  - svc-net upgraded mid-transfer on both sides (and, while the new one
+ *    holds the port, a second consumer of the port is refused, naming it);
+ *  - with [supervisor] hot_standby, the standby takes the port over after
+ *    a kill -9;
+ *  - a sender holding another key gets nothing through: the send fails
+ *    saying why, and the receiver's pool gave no buffer to it.
  *
  * Timeouts are hang guards, never speed limits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,19 +60,23 @@ static void skip(const char *why)
 	cr_skip_test("skipped: %s", why);
 }
 
-/* Two keyed nodes on the veth pair; @p loss: each svc-net drops 1 % of
+/* Two keyed nodes on the veth pair. @p loss: each svc-net drops 1 % of
  * the datagrams it receives ([net] fault_drop_ppm: netem is not in every
- * kernel, and where it is, af_packet sends past the qdisc by default). */
-static void setup_pair(const char *tag, bool loss)
+ * kernel, and where it is, af_packet sends past the qdisc by default).
+ * @p both: one more setting for both nodes, or NULL. @p other_key: B holds
+ * a key of its own, not A's. */
+static void setup_pair_with(const char *tag, bool loss, const char *both, bool other_key)
 {
-	static char pa[96], pb[96];
+	static char pa[96], pb[96], key_b[128];
 	const char *ea[] = { "net.transport = dpdk", pa, "net.ip = 10.78.0.1/24",
-			     loss ? "net.fault_drop_ppm = 10000" : NULL, NULL };
+			     loss ? "net.fault_drop_ppm = 10000" : NULL, NULL, NULL };
 	const char *eb[] = { "net.transport = dpdk", pb, "net.ip = 10.78.0.2/24",
-			     loss ? "net.fault_drop_ppm = 10000" : NULL, NULL };
+			     loss ? "net.fault_drop_ppm = 10000" : NULL, NULL, NULL };
 	struct dwcp_xfer_pair_cfg c = { .tag = tag, .extra_a = ea, .extra_b = eb };
 	int rc;
 
+	if (both)
+		ea[loss ? 4 : 3] = eb[loss ? 4 : 3] = both;
 	snprintf(dir, sizeof(dir), "/tmp/dwcp-dgram-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
 	if (dwcp_xfer_netns_create(&ns))
@@ -74,7 +85,11 @@ static void setup_pair(const char *tag, bool loss)
 	snprintf(pb, sizeof(pb), "net.port = net_af_packet0,iface=%s", ns.veth_b);
 	snprintf(key, sizeof(key), "%s/shared.key", dir);
 	cr_assert_eq(dwcp_xfer_keygen(key), 0, "dwcp keygen %s failed", key);
-	c.key_a = c.key_b = key;
+	snprintf(key_b, sizeof(key_b), "%s/other.key", dir);
+	if (other_key)
+		cr_assert_eq(dwcp_xfer_keygen(key_b), 0, "dwcp keygen %s failed", key_b);
+	c.key_a = key;
+	c.key_b = other_key ? key_b : key;
 	c.netns_b = ns.ns;
 	c.host_a = ns.ip_a;   /* the TCP listeners, unused here */
 	c.host_b = ns.ip_b;
@@ -85,6 +100,11 @@ static void setup_pair(const char *tag, bool loss)
 	snprintf(src, sizeof(src), "%s/vm.img", dir);
 	snprintf(out, sizeof(out), "%s/vm-recv.img", dir);
 	cr_assert_eq(dwcp_xfer_make_image(src, SIZE, 77), 0, "cannot write %s", src);
+}
+
+static void setup_pair(const char *tag, bool loss)
+{
+	setup_pair_with(tag, loss, NULL, false);
 }
 
 static double port_num(const char *inst, const char *k)
@@ -115,6 +135,14 @@ static void start_transfer(const char *stream)
 	cr_assert_eq(rc, 0, "cannot start dwcp recv: %s", strerror(-rc));
 	rc = dwcp_xfer_send_start(&snd, pair.a.instance, stream, src, to, 60, NULL);
 	cr_assert_eq(rc, 0, "cannot start dwcp send: %s", strerror(-rc));
+}
+
+/* Wait until the sink holds @p bytes (or a side ended). */
+static void wait_received(long long bytes)
+{
+	while (dwcp_xfer_recv_bytes(rcv.pid, out) < bytes && dwcp_xfer_running(&rcv) &&
+	       dwcp_xfer_running(&snd))
+		usleep(20000);
 }
 
 /* Both exit 0, the sink holds the source's bytes, and they went through the ports. */
@@ -180,17 +208,111 @@ Test(dgram, svc_net_killed_mid_transfer_on_either_side_costs_no_data, .fini = te
 	cr_assert_gt(a0, 0);
 	cr_assert_gt(b0, 0);
 	start_transfer("dgkill");
-	while (dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(SIZE / 4) && dwcp_xfer_running(&rcv) &&
-	       dwcp_xfer_running(&snd))
-		usleep(20000);
+	wait_received((long long)(SIZE / 4));
 	cr_assert_eq(kill(a0, SIGKILL), 0, "kill A's svc-net: %s", strerror(errno));
 	cr_assert_gt(dwcp_test_wait_service_up(pair.a.instance, "svc-net", 1, 60000), 0,
 		     "A's svc-net did not come back");
-	while (dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(SIZE / 2) && dwcp_xfer_running(&rcv) &&
-	       dwcp_xfer_running(&snd))
-		usleep(20000);
+	wait_received((long long)(SIZE / 2));
 	cr_assert_eq(kill(b0, SIGKILL), 0, "kill B's svc-net: %s", strerror(errno));
 	cr_assert_gt(dwcp_test_wait_service_up(pair.b.instance, "svc-net", 1, 60000), 0,
 		     "B's svc-net did not come back");
 	finish_transfer("svc-net killed on A, then on B");
+}
+
+static void upgrade_net(const char *inst)
+{
+	char bin[PATH_MAX], ctl[PATH_MAX], o[4096], e[4096];
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/svc-net", dwcp_test_bin_dir());
+	snprintf(ctl, sizeof(ctl), "%s/dwcpctl", dwcp_test_bin_dir());
+	rc = dwcp_test_run((char *const[]){ ctl, "--instance", (char *)inst, "upgrade", "svc-net", "--binary",
+					    bin, NULL },
+			   o, sizeof(o), e, sizeof(e), 120000);
+	if (rc)
+		dwcp_xfer_pair_dump(&pair, "upgrade of svc-net on a DPDK port failed");
+	cr_assert_eq(rc, 0, "dwcpctl --instance %s upgrade svc-net: exit %d: %s%s", inst, rc, o, e);
+	fprintf(stderr, "dgram upgrade: %s: %s", inst, o);
+}
+
+/* The port's RX ring has one consumer: anything else that opens it while
+ * svc-net runs is refused and told who holds it. */
+static void second_consumer_refused(const char *inst, pid_t holder)
+{
+	char bin[PATH_MAX], o[1024], e[1024], want[64];
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/../tests/bin/port-frames", dwcp_test_bin_dir());
+	rc = dwcp_test_run((char *const[]){ bin, "recv", (char *)inst, "1", "1", "100", NULL }, o, sizeof(o), e,
+			   sizeof(e), 30000);
+	snprintf(want, sizeof(want), "already has a consumer, pid %d", (int)holder);
+	cr_expect_neq(rc, 0, "a second consumer of the port was let in while svc-net ran: %s%s", o, e);
+	cr_expect_not_null(strstr(e, want), "the refusal does not name svc-net's pid %d: %s", (int)holder, e);
+}
+
+Test(dgram, svc_net_upgraded_mid_transfer_on_either_side_costs_no_data, .fini = teardown,
+     .timeout = 1800)
+{
+	pid_t a0, a1;
+
+	setup_pair("dgupg", false);
+	a0 = net_pid(pair.a.instance);
+	start_transfer("dgupg");
+	wait_received((long long)(SIZE / 4));
+	cr_assert(dwcp_xfer_running(&snd), "the transfer ended before the first upgrade");
+	upgrade_net(pair.a.instance);
+	a1 = net_pid(pair.a.instance);
+	cr_assert(a1 > 0 && a1 != a0, "A's svc-net is still pid %d after the upgrade", (int)a0);
+	second_consumer_refused(pair.a.instance, a1);
+	wait_received((long long)(SIZE / 2));
+	upgrade_net(pair.b.instance);
+	finish_transfer("svc-net upgraded on A, then on B");
+}
+
+static pid_t standby_pid(const char *inst)
+{
+	cJSON *st = dwcp_test_status(inst, NULL);
+	pid_t pid = st ? (pid_t)dwcp_test_svc_num(st, "svc-net", "hot_standby_pid") : -1;
+
+	cJSON_Delete(st);
+	return pid;
+}
+
+Test(dgram, hot_standby_takes_the_port_over_after_a_kill, .fini = teardown, .timeout = 1800)
+{
+	pid_t a0, sb = 0;
+
+	setup_pair_with("dgsb", false, "supervisor.hot_standby = true", false);
+	for (unsigned waited = 0; (sb = standby_pid(pair.a.instance)) <= 1; waited += 50) {
+		cr_assert_lt(waited, 30000u, "no hot standby behind A's svc-net after 30 s");
+		dwcp_test_sleep_ms(50);
+	}
+	a0 = net_pid(pair.a.instance);
+	start_transfer("dgsb");
+	wait_received((long long)(SIZE / 3));
+	cr_assert_eq(kill(a0, SIGKILL), 0, "kill A's svc-net: %s", strerror(errno));
+	cr_assert_eq(dwcp_test_wait_service_up(pair.a.instance, "svc-net", 1, 60000), sb,
+		     "A's svc-net did not come back as its hot standby, pid %d", (int)sb);
+	finish_transfer("svc-net killed on A, its hot standby took over");
+}
+
+Test(dgram, a_sender_with_another_key_gets_nothing_through, .fini = teardown, .timeout = 600)
+{
+	cJSON *st;
+	int rs;
+
+	setup_pair_with("dgkey", false, NULL, true);
+	start_transfer("dgkey");
+	rs = dwcp_xfer_wait(&snd, 300000);
+	fprintf(stderr, "dgram other key: dwcp send exited %d: %s\n", rs, snd.err);
+	cr_assert_neq(rs, 0, "a send with the wrong key succeeded: %s", snd.out);
+	cr_expect(strstr(snd.err, "key") || strstr(snd.err, "authent"),
+		  "the failure does not say the keys differ: %s", snd.err);
+	cr_expect_lt(dwcp_xfer_file_size(out), 0, "B wrote %s for a sender without its key", out);
+	cr_expect_gt(port_num(pair.b.instance, "dgram_frags_rx"), 0, "nothing reached B's port");
+	/* The handshake failed before any chunk: B took no pool buffer for it. */
+	st = dwcp_test_status(pair.b.instance, NULL);
+	cr_expect_eq(dwcp_test_pool_free(st), dwcp_test_pool_buffers(st),
+		     "B's pool lent buffers to an unauthenticated sender");
+	cJSON_Delete(st);
 }

@@ -1,0 +1,35 @@
+/* dwcp bench net's parts (net.c: the veth pair, the port flood, testpmd,
+ * kernel TCP; net_xfer.c: a transfer between two whole nodes). */
+#ifndef DWCP_BENCH_NET_PVT_H
+#define DWCP_BENCH_NET_PVT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct net_bench {
+	unsigned seconds, size, xfer_mib;
+	char bin_dir[PATH_MAX];
+	char ns[32], ia[16], ib[16], ip_a[20], ip_b[20];
+	char inst_a[32], inst_b[32];
+	unsigned subnet;                  /* the nodes' datagram addresses: 10.252.<subnet>.1 and .2 */
+	bool veth, a_up, b_up;
+};
+
+/* A `dwcp send` from A to B over the nodes' ports. */
+struct net_xfer_result {
+	double seconds;                   /* dwcp send's own figure */
+	double bytes, bytes_wire;
+	double frags_rx, frags_resent, nacks, probes, nobuf;
+	bool identical;
+};
+
+int bench_net_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Start node @p inst on @p iface (in namespace @p ns, or here when NULL)
+ *  with datagram address @p ip; @p services NULL: every service; @p extra: more config. */
+int bench_net_start_node(struct net_bench *b, const char *inst, const char *iface, const char *ns,
+			 const char *ip, const char *services, const char *extra);
+/** The transfer row: both nodes started and stopped here. 0, or -1 (said on stderr). */
+int bench_net_xfer(struct net_bench *b, struct net_xfer_result *r);
+
+#endif
