@@ -24,11 +24,16 @@ EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 DPDK_LIBS  := -Wl,--whole-archive -l:librte_mempool_ring.a -Wl,--no-whole-archive \
               -l:librte_mbuf.a -l:librte_mempool.a -l:librte_eal.a -l:librte_ring.a \
               -l:librte_telemetry.a -l:librte_kvargs.a -lbsd
-# The supervisor alone owns a DPDK port ([net] transport = dpdk): ethdev
-# and the vdev drivers for veths and host interfaces (docs/dpdk-port.md).
-PORT_LIBS  := -Wl,--whole-archive -l:librte_net_af_packet.a -l:librte_net_af_xdp.a \
-              -l:librte_bus_vdev.a -Wl,--no-whole-archive -l:librte_ethdev.a -l:librte_net.a \
-              -l:librte_meter.a -lxdp -lbpf -lelf -lz
+# The supervisor alone owns a DPDK port ([net] transport = dpdk): ethdev,
+# the vdev drivers for veths and host interfaces (docs/dpdk-port.md), and
+# the PCI bus with the PMDs of the NICs a hypervisor host is likely to
+# have bound to vfio-pci (Intel e1000/igb, ixgbe, i40e, ice, iavf; virtio).
+PORT_PMDS  := -l:librte_net_af_packet.a -l:librte_net_af_xdp.a -l:librte_bus_vdev.a \
+              -l:librte_bus_pci.a -l:librte_net_e1000.a -l:librte_net_ixgbe.a \
+              -l:librte_net_i40e.a -l:librte_net_ice.a -l:librte_net_iavf.a -l:librte_net_virtio.a
+PORT_LIBS  := -Wl,--whole-archive $(PORT_PMDS) -Wl,--no-whole-archive -l:librte_common_iavf.a \
+              -l:librte_ethdev.a -l:librte_net.a -l:librte_meter.a -l:librte_hash.a -l:librte_pci.a \
+              -l:librte_timer.a -l:librte_rcu.a -l:librte_security.a -l:librte_cryptodev.a -lxdp -lbpf -lelf -lz
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(DPDK_LIBS) $(shell pkg-config --libs $(filter-out libdpdk,$(PKGS)))
 CRIT_CFLAGS := $(shell pkg-config --cflags criterion)

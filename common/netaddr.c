@@ -119,3 +119,30 @@ int dwcp_cidr_parse(const char *s, uint32_t *ip, unsigned *prefix)
 	*prefix = (unsigned)n;
 	return 0;
 }
+
+int dwcp_pci_addr_parse(const char *devargs, char canon[DWCP_PCI_ADDR_LEN])
+{
+	size_t n = strcspn(devargs, ",");
+	unsigned dom = 0, bus, dev, fn;
+	int used = 0;
+	char buf[16];
+
+	if (n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, devargs, n);
+	buf[n] = '\0';
+	if (!(sscanf(buf, "%4x:%2x:%2x.%1x%n", &dom, &bus, &dev, &fn, &used) == 4 && (size_t)used == n)) {
+		used = 0;
+		dom = 0;
+		if (!(sscanf(buf, "%2x:%2x.%1x%n", &bus, &dev, &fn, &used) == 3 && (size_t)used == n))
+			return -EINVAL;
+	}
+	/* sscanf's %x takes a sign and skips blanks: insist on hex digits only */
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdefABCDEF:.", buf[i]))
+			return -EINVAL;
+	if (dev >= 32 || fn >= 8)
+		return -EINVAL;
+	snprintf(canon, DWCP_PCI_ADDR_LEN, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+	return 0;
+}

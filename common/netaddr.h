@@ -36,4 +36,14 @@ void dwcp_addr_format(const struct sockaddr *sa, char out[DWCP_ADDR_MAX]);
  */
 int dwcp_cidr_parse(const char *s, uint32_t *ip, unsigned *prefix);
 
+#define DWCP_PCI_ADDR_LEN 13   /* "DDDD:BB:DD.F" and its NUL */
+
+/**
+ * The PCI address a DPDK device string starts with ("0000:3b:00.0" or
+ * "3b:00.0", then optionally ",key=value..."), as DPDK's PCI bus reads
+ * it: hex, device < 32, function < 8. @p canon gets "DDDD:BB:DD.F" (the
+ * name in /sys/bus/pci/devices). @return 0, or -EINVAL (not a PCI address).
+ */
+int dwcp_pci_addr_parse(const char *devargs, char canon[DWCP_PCI_ADDR_LEN]);
+
 #endif

@@ -97,7 +97,14 @@ int dwcp_eal_init(const struct dwcp_eal_params *p, struct dwcp_err *err)
 	argv[argc++] = huge;
 	argv[argc++] = p->primary ? "--proc-type=primary" : "--proc-type=secondary";
 	argv[argc++] = "--single-file-segments";
-	argv[argc++] = "--no-pci";
+	/* No PCI scan unless the node's port is a PCI NIC, and then only that
+	 * device: EAL would otherwise take every NIC bound to vfio-pci. */
+	if (p->primary && p->pci_allow) {
+		argv[argc++] = "-a";
+		argv[argc++] = (char *)p->pci_allow;
+	} else {
+		argv[argc++] = "--no-pci";
+	}
 	argv[argc++] = "--no-telemetry";
 	argv[argc++] = "--log-level=lib.eal:error";
 	if (p->primary) {

@@ -24,6 +24,8 @@ struct dwcp_eal_params {
 	unsigned    lcore;
 	uint32_t    memory_mb;    /* primary only: hugepage memory to reserve */
 	int         primary;
+	const char *pci_allow;    /* primary only: the one PCI device EAL may take
+				   * (its devargs, "0000:3b:00.0[,k=v]"); NULL: no PCI bus scan */
 };
 
 /**

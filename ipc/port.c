@@ -57,13 +57,20 @@ void dwcp_port_release(struct dwcp_port *p)
 
 void dwcp_port_kick(struct dwcp_port *p)
 {
-	__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &p->shm->tx_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+	/* The add orders the enqueue before the flag's load (see dwcp_port_wait_rx). */
+	__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&p->shm->tx_waiting, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &p->shm->tx_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
 void dwcp_port_wait_rx(struct dwcp_port *p, uint32_t seq, uint64_t timeout_ns)
 {
 	struct timespec ts = { (time_t)(timeout_ns / 1000000000u), (long)(timeout_ns % 1000000000u) };
 
-	syscall(SYS_futex, &p->shm->rx_doorbell, FUTEX_WAIT, seq, &ts, NULL, 0);
+	/* Flag up, then the last look: the port thread adds to the doorbell
+	 * before it reads the flag, so one of us sees the other. */
+	__atomic_store_n(&p->shm->rx_waiting, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&p->shm->rx_doorbell, __ATOMIC_SEQ_CST) == seq)
+		syscall(SYS_futex, &p->shm->rx_doorbell, FUTEX_WAIT, seq, &ts, NULL, 0);
+	__atomic_store_n(&p->shm->rx_waiting, 0, __ATOMIC_RELAXED);
 }

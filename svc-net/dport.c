@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_mbuf.h>
@@ -205,6 +206,9 @@ unsigned net_dport_poll(struct net *n, uint64_t now)
 
 	if (!d)
 		return 0;
+	/* net_poll cleared pending: a waker parked on it watches the port again. */
+	if (__atomic_load_n(&d->waker_parked, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &n->pending, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	__atomic_store_n(&d->wake_ns, UINT64_MAX, __ATOMIC_RELAXED);
 	work = rx_frames(n, now);
 	/* Backwards: a timer may close its connection (the last one moves in). */
@@ -230,12 +234,23 @@ static void *port_waker_main(void *arg)
 		uint64_t t = WAKER_MAX_NS;
 
 		if (rte_ring_count(d->port.rx) || now >= wake) {
+			struct timespec ts = { 0, (long)WAKER_MAX_NS };
+
 			if (!__atomic_exchange_n(&n->pending, 1, __ATOMIC_SEQ_CST))
 				dwcp_link_notify(&n->ctx->at.shm, n->ctx->at.slot);
 			/* Only the time it saw: the loop may have set an earlier one since. */
 			if (now >= wake)
 				__atomic_compare_exchange_n(&d->wake_ns, &wake, UINT64_MAX, false,
 							    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+			/* Nothing to watch until the loop takes the work up: the
+			 * doorbell moves with every burst the port thread hands
+			 * over, and waiting on it here would spin while the loop
+			 * is busy. net_dport_poll wakes us when it clears pending. */
+			__atomic_store_n(&d->waker_parked, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&n->pending, __ATOMIC_SEQ_CST))
+				syscall(SYS_futex, &n->pending, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
+			__atomic_store_n(&d->waker_parked, 0, __ATOMIC_RELAXED);
+			continue;
 		} else if (wake - now < t) {
 			t = wake - now;
 		}
@@ -315,6 +330,7 @@ void net_dport_fini(struct net *n)
 	if (d->waker_running) {
 		__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
 		syscall(SYS_futex, &d->port.shm->rx_doorbell, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		syscall(SYS_futex, &n->pending, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 		pthread_join(d->waker, NULL);
 	}
 	if (d->n_txb)

@@ -54,6 +54,7 @@ struct net_dport {
 	unsigned n_txb;
 	uint64_t wake_ns;                 /* writer: loop; reader: waker. UINT64_MAX = no timer */
 	uint64_t waker_until;             /* writer: waker: its sleep ends then; 0 = awake */
+	uint32_t waker_parked;            /* writer: waker: it waits for the loop to clear pending */
 	uint64_t fault_rng;
 	int stop;
 	pthread_t waker;

@@ -348,19 +348,65 @@ static void check_devices(struct report *r)
 	if (vfio)
 		say(r, INFO, "nic", NULL, "%u PCI device(s) bound to vfio-pci (DPDK-capable ports)", vfio);
 	else
-		say(r, INFO, "nic", NULL, "no PCI device bound to vfio-pci: svc-net uses kernel TCP "
-		    "(dpdk-devbind.py --bind=vfio-pci ADDR binds a NIC)");
+		say(r, INFO, "nic", NULL, "no PCI device bound to vfio-pci: a DPDK port can only be a vdev "
+		    "(net_af_packet, net_af_xdp) here (dpdk-devbind.py --bind=vfio-pci ADDR binds a NIC)");
 }
 
-/* [net] transport = dpdk: the interface a vdev port names must exist and be up. */
+/* A PCI NIC named in [net] port: there, bound to vfio-pci, and in an
+ * IOMMU group (or vfio in its unsafe no-IOMMU mode, said as a warning). */
+static void check_pci_port(struct report *r, const char *addr)
+{
+	char path[160], drv[PATH_MAX] = "", fix[200], mode = 'N';
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", addr);
+	if (access(path, F_OK)) {
+		say(r, FAIL, "port", "lspci -D, or dpdk-devbind.py --status, lists the NICs; fix [net] port",
+		    "[net] port names PCI device %s, which this host does not have", addr);
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", addr);
+	n = readlink(path, drv, sizeof(drv) - 1);
+	drv[n > 0 ? n : 0] = '\0';
+	if (!strstr(drv, "/vfio-pci")) {
+		snprintf(fix, sizeof(fix), "modprobe vfio-pci && dpdk-devbind.py -b vfio-pci %s (README: binding a NIC)",
+			 addr);
+		say(r, FAIL, "port", fix, "PCI NIC %s of [net] port is bound to %s, not vfio-pci: DPDK cannot drive it",
+		    addr, n > 0 ? strrchr(drv, '/') + 1 : "no driver");
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", addr);
+	f = fopen("/sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "re");
+	if (f) {
+		if (fscanf(f, " %c", &mode) != 1)
+			mode = 'N';
+		fclose(f);
+	}
+	if (access(path, F_OK) && mode != 'Y')
+		say(r, FAIL, "port", "enable the IOMMU (intel_iommu=on iommu=pt, or amd_iommu=on, on the kernel command line)",
+		    "PCI NIC %s has no IOMMU group: vfio-pci cannot hand it to DPDK", addr);
+	else if (mode == 'Y')
+		say(r, WARN, "port", "enable the IOMMU and turn enable_unsafe_noiommu_mode off",
+		    "PCI NIC %s is driven through vfio's unsafe no-IOMMU mode: the NIC can DMA anywhere", addr);
+	else
+		say(r, OK, "port", NULL, "PCI NIC %s of [net] port is bound to vfio-pci", addr);
+}
+
+/* [net] transport = dpdk: the interface a vdev port names must exist and
+ * be up; a PCI NIC must be bound to vfio-pci. */
 static void check_port(struct report *r, const struct dwcp_config *cfg)
 {
 	const char *at = strstr(cfg->net_port, "iface=");
-	char iface[64], path[128], state[32] = "", fix[160];
+	char iface[64], path[128], state[32] = "", fix[160], pci[DWCP_PCI_ADDR_LEN];
 	FILE *f;
 
 	if (strcmp(cfg->net_transport, "dpdk"))
 		return;
+	if (dwcp_pci_addr_parse(cfg->net_port, pci) == 0) {
+		check_pci_port(r, pci);
+		return;
+	}
 	if (!at) {
 		say(r, INFO, "port", NULL, "[net] port = %s (no iface= to check)", cfg->net_port);
 		return;

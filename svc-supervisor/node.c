@@ -232,6 +232,7 @@ int sup_node_up(struct sup *s, struct dwcp_err *err)
 		.prog = "dwcp-supervisor", .file_prefix = s->cfg.instance,
 		.huge_dir = s->cfg.huge_dir, .lcore = DWCP_LCORE_SUP,
 		.memory_mb = s->cfg.hugepage_mb, .primary = 1,
+		.pci_allow = sup_port_pci(&s->cfg) ? s->cfg.net_port : NULL,
 	};
 	int rc;
 

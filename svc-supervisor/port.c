@@ -1,7 +1,8 @@
 /* The node's DPDK port ([net] transport = dpdk), owned by the supervisor
  * (ipc/port.h says why and how consumers use it).
  *
- * Open: probe the device from [net] port (a vdev), one RX and one TX
+ * Open: probe the device from [net] port (a vdev; a PCI NIC was probed by
+ * EAL at init, allowed alone with -a), one RX and one TX
  * queue, an mbuf pool in the node's hugepages, the two rings and the
  * state page; then a thread of the supervisor bursts: RX into the
  * consumer's ring, the TX ring onto the wire.
@@ -34,6 +35,7 @@
 #include <rte_ring.h>
 
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/timeutil.h"
 #include "ipc/port.h"
 #include "sup_internal.h"
@@ -96,8 +98,9 @@ static unsigned poll_once(struct sup_port *p)
 		}
 		__atomic_fetch_add(&p->shm->rx_frames, n, __ATOMIC_RELAXED);
 		if (q) {
-			__atomic_fetch_add(&p->shm->rx_doorbell, 1, __ATOMIC_RELEASE);
-			futex(&p->shm->rx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
+			__atomic_fetch_add(&p->shm->rx_doorbell, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&p->shm->rx_waiting, __ATOMIC_SEQ_CST))
+				futex(&p->shm->rx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
 		}
 		work += n;
 	}
@@ -154,7 +157,11 @@ static void *port_main(void *arg)
 			continue;
 		ts.tv_sec = 0;
 		ts.tv_nsec = (long)sleep_ns;
-		futex(&p->shm->tx_doorbell, FUTEX_WAIT, seq, &ts);
+		/* Flag up, then the last look (ipc/port.h: dwcp_port_kick). */
+		__atomic_store_n(&p->shm->tx_waiting, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&p->shm->tx_doorbell, __ATOMIC_SEQ_CST) == seq)
+			futex(&p->shm->tx_doorbell, FUTEX_WAIT, seq, &ts);
+		__atomic_store_n(&p->shm->tx_waiting, 0, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&p->shm->sleeps, 1, __ATOMIC_RELAXED);
 		if (sleep_ns < SLEEP_MAX_NS)
 			sleep_ns *= 2;
@@ -163,6 +170,13 @@ static void *port_main(void *arg)
 }
 
 /* "net_af_packet0,iface=veth0" -> "net_af_packet0". */
+bool sup_port_pci(const struct dwcp_config *cfg)
+{
+	char canon[DWCP_PCI_ADDR_LEN];
+
+	return !strcmp(cfg->net_transport, "dpdk") && dwcp_pci_addr_parse(cfg->net_port, canon) == 0;
+}
+
 static void dev_name(const char *devargs, char *out, size_t n)
 {
 	snprintf(out, n, "%.*s", (int)strcspn(devargs, ","), devargs);
@@ -234,9 +248,9 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	if (strcmp(s->cfg.net_transport, "dpdk"))
 		return 0;
 	dev_name(s->cfg.net_port, name, sizeof(name));
-	if (strncmp(name, "net_", 4))
-		return dwcp_err_set(err, -ENOTSUP,
-				    "[net] port = %s: only DPDK vdevs (net_af_packet, net_af_xdp) are supported so far; a PCI NIC is not yet",
+	if (strncmp(name, "net_", 4) && !sup_port_pci(&s->cfg))
+		return dwcp_err_set(err, -EINVAL,
+				    "[net] port = %s: name a DPDK vdev (net_af_packet0,iface=IFACE or net_af_xdp0,iface=IFACE) or a PCI NIC bound to vfio-pci by its address (0000:3b:00.0; README: binding a NIC)",
 				    s->cfg.net_port);
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -247,13 +261,28 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	rc = make_shared(p, name, err);
 	if (rc)
 		return rc;
-	rc = rte_dev_probe(probe_args(s->cfg.net_port, name, devargs, sizeof(devargs)));
-	if (rc == 0)
-		rc = rte_eth_dev_get_port_by_name(name, &p->id);
-	if (rc)
-		return dwcp_err_set(err, rc < 0 ? rc : -ENODEV,
-				    "[net] port = %s: DPDK cannot open it (%s): is the interface there and up (ip link), and is this the right driver?",
-				    s->cfg.net_port, rte_strerror(rc < 0 ? -rc : rc));
+	if (sup_port_pci(&s->cfg)) {
+		/* EAL probed it at init, the only PCI device it was allowed (-a):
+		 * the only ethdev there is, whatever spelling of the address. */
+		uint16_t id, n = 0;
+
+		RTE_ETH_FOREACH_DEV(id) {
+			p->id = id;
+			n++;
+		}
+		if (n != 1)
+			return dwcp_err_set(err, -ENODEV,
+					    "[net] port = %s: DPDK found no NIC there: bind it to vfio-pci first (dpdk-devbind.py -b vfio-pci %s; README: binding a NIC), and check `dpdk-devbind.py --status`",
+					    s->cfg.net_port, name);
+	} else {
+		rc = rte_dev_probe(probe_args(s->cfg.net_port, name, devargs, sizeof(devargs)));
+		if (rc == 0)
+			rc = rte_eth_dev_get_port_by_name(name, &p->id);
+		if (rc)
+			return dwcp_err_set(err, rc < 0 ? rc : -ENODEV,
+					    "[net] port = %s: DPDK cannot open it (%s): is the interface there and up (ip link), and is this the right driver?",
+					    s->cfg.net_port, rte_strerror(rc < 0 ? -rc : rc));
+	}
 	rc = configure(p, name, err);
 	if (rc)
 		return rc;

@@ -136,6 +136,8 @@ void sup_node_down(struct sup *s);
 /* port.c: the DPDK port of [net] transport = dpdk (ipc/port.h). */
 struct cJSON;
 int sup_port_open(struct sup *s, struct dwcp_err *err);
+/** [net] port names a PCI NIC (EAL must be allowed to probe it at init). */
+bool sup_port_pci(const struct dwcp_config *cfg);
 void sup_port_close(struct sup *s);
 /** Process @p pid died: if it was the port's consumer, have the port thread reset the rings. */
 void sup_port_process_died(struct sup *s, pid_t pid);

@@ -200,6 +200,34 @@ Test(doctor, names_a_dpdk_port_on_a_missing_interface, .init = setup, .fini = te
 	free(out);
 }
 
+/* ... and on a PCI address no device of this host has; the supervisor
+ * refuses to start on it, saying how to bind a NIC. */
+Test(doctor, names_a_dpdk_port_on_a_missing_pci_nic, .init = setup, .fini = teardown, .timeout = 60)
+{
+	static const char cfg[] =
+		"[supervisor]\nhugepage_mb = 256\n[net]\ntransport = dpdk\nport = 0000:7e:1f.7\nip = 10.0.0.1/24\n";
+	static const char *const ovr[] = { "supervisor.hugepage_mb = 256", "net.transport = dpdk",
+					   "net.port = 0000:7e:1f.7", "net.ip = 10.0.0.1/24", NULL };
+	char *out = malloc(OUT_MAX), *err = malloc(OUT_MAX), sup[4096], path[160], inst[64];
+	int rc;
+
+	cr_assert(out && err);
+	rc = doctor_on("doctorpci", cfg, out);
+	cr_expect_eq(rc, 1, "%s", out);
+	cr_expect(strstr(out, "FAIL  port") && strstr(out, "0000:7e:1f.7"), "%s", out);
+	snprintf(path, sizeof(path), "%s/pci.ini", dir);
+	snprintf(sup, sizeof(sup), "%s/dwcp-supervisor", dwcp_test_bin_dir());
+	dwcp_test_instance_name(inst, sizeof(inst), "pcistart");
+	cr_assert_eq(dwcp_test_write_config(path, ovr), 0);
+	rc = dwcp_test_run((char *const[]){ sup, "--instance", inst, "--config", path, "start", NULL }, out,
+			   OUT_MAX, err, OUT_MAX, 60000);
+	cr_expect_neq(rc, 0, "the supervisor started on a PCI NIC this host lacks: %s", out);
+	cr_expect(strstr(err, "bind it to vfio-pci"), "no fix in the refusal: %s", err);
+	dwcp_xfer_sh(NULL, 0, "rm -rf '%s/%s'", dwcp_test_run_dir(), inst);   /* its log */
+	free(out);
+	free(err);
+}
+
 Test(doctor, a_bad_config_is_refused_with_the_reason, .init = setup, .fini = teardown, .timeout = 60)
 {
 	char *out = malloc(OUT_MAX);

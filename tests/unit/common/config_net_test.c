@@ -202,3 +202,21 @@ Test(config_net, transport_dpdk_needs_a_port_and_devargs_are_checked)
 	expect_bad("[net]\nport = net_af_packet0,iface=veth0;reboot\n", "DPDK device arguments");
 	expect_bad("[net]\nport = a b\n", "DPDK device arguments");
 }
+
+Test(netaddr, pci_addresses_as_dpdk_reads_them)
+{
+	static const struct { const char *in, *canon; } ok[] = {
+		{ "0000:3b:00.0", "0000:3b:00.0" }, { "3b:00.0", "0000:3b:00.0" },
+		{ "0000:AF:1f.7,rxq_cqe_comp_en=1", "0000:af:1f.7" }, { "0001:00:02.1", "0001:00:02.1" },
+	};
+	static const char *const bad[] = { "net_af_packet0,iface=veth0", "eth0", "3b:00", "3b:20.0",
+					   "3b:00.8", "0000:3b:00.0x", "-3b:00.0", " 3b:00.0", "", "3b:00.0.0" };
+	char canon[DWCP_PCI_ADDR_LEN];
+
+	for (unsigned i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cr_assert_eq(dwcp_pci_addr_parse(ok[i].in, canon), 0, "%s refused", ok[i].in);
+		cr_expect_str_eq(canon, ok[i].canon, "%s", ok[i].in);
+	}
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(dwcp_pci_addr_parse(bad[i], canon), -EINVAL, "'%s' taken for a PCI address", bad[i]);
+}
