@@ -161,9 +161,9 @@ $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c
 	$(CC) $(CFLAGS) -DDWCP_ABI_VERSION_OVERRIDE=9999 $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # Helper programs the integration tests run (consumers of a node's port, ...).
-$(BUILD)/tests/bin/%: tests/bin/%.c $(LIBS) $(BUILD)/obj/svc-net/udp.o
+$(BUILD)/tests/bin/%: tests/bin/%.c $(LIBS) $(BUILD)/obj/svc-net/udp.o $(BUILD)/obj/svc-net/dgram.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/obj/svc-net/udp.o $(LIBS) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/obj/svc-net/udp.o $(BUILD)/obj/svc-net/dgram.o $(LIBS) -o $@ $(LDLIBS)
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(BUILD) $(UNIT_BINS)

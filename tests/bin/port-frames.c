@@ -7,6 +7,10 @@
  *                                          "dwcp-udp N" to MY_IP:PORT (svc-net/udp.c)
  *   port-frames udp-send INSTANCE MY_IP PORT DST_IP DST_PORT COUNT
  *                                          ARP for DST_IP, then COUNT such datagrams
+ *   port-frames dgram-chunk INSTANCE MY_IP PORT DST_IP DST_PORT
+ *                                          an unauthenticated chunk fragment and a
+ *                                          non-DWCP datagram at svc-net on DST_IP:DST_PORT;
+ *                                          prints {"resets":R,"other":O} (3 s)
  * The UDP modes talk to the Linux stack on the other end of the veth: the
  * framing and ARP of svc-net/udp.c against a real one.
  * It attaches as a client (a DPDK secondary), takes mbufs from the port's
@@ -32,6 +36,7 @@
 #include "common/timeutil.h"
 #include "ipc/client.h"
 #include "ipc/port.h"
+#include "svc-net/dgram.h"
 #include "svc-net/udp.h"
 
 #define ETHERTYPE_TEST 0x88B5
@@ -54,7 +59,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: port-frames send INSTANCE COUNT TAG | recv INSTANCE COUNT TAG TIMEOUT_MS |\n"
 			"       udp-recv INSTANCE MY_IP PORT COUNT TIMEOUT_MS |\n"
-			"       udp-send INSTANCE MY_IP PORT DST_IP DST_PORT COUNT\n");
+			"       udp-send INSTANCE MY_IP PORT DST_IP DST_PORT COUNT |\n"
+			"       dgram-chunk INSTANCE MY_IP PORT DST_IP DST_PORT\n");
 	return 2;
 }
 
@@ -246,37 +252,42 @@ static int do_udp_recv(struct port *p, char **argv)
 	return 0;
 }
 
-static int do_udp_send(struct port *p, char **argv)
+/* ARP for @p dst (its ip set), asking again every 200 ms, at most 10 s. */
+static int resolve(struct port *p, const struct dwcp_udp_ep *me, struct dwcp_udp_ep *dst, const char *name)
 {
-	struct dwcp_udp_ep me, dst = { 0 };
 	struct dwcp_err err = { 0 };
-	uint32_t count = (uint32_t)strtoul(argv[7], NULL, 10);
 	uint64_t deadline = dwcp_now_ns() + 10000000000ull;
 	uint8_t f[2048];
-	bool resolved = false;
 
-	endpoint(p, &me, argv[3], argv[4]);
-	inet_pton(AF_INET, argv[5], &dst.ip);
-	dst.port = htons((uint16_t)strtoul(argv[6], NULL, 10));
-	/* ARP for the destination, asking again every 200 ms. */
-	for (uint64_t next = 0; !resolved && dwcp_now_ns() < deadline;) {
+	for (uint64_t next = 0; dwcp_now_ns() < deadline;) {
 		struct dwcp_arp a;
 		size_t n;
 
 		if (dwcp_now_ns() >= next) {
-			put_frame(p, f, dwcp_arp_build_request(f, &me, dst.ip));
+			put_frame(p, f, dwcp_arp_build_request(f, me, dst->ip));
 			next = dwcp_now_ns() + 200000000u;
 		}
 		n = get_frame(p, f, sizeof(f), 10000000);
-		if (n && dwcp_arp_parse(f, n, &a, &err) == 0 && a.op == DWCP_ARP_REPLY && a.spa == dst.ip) {
-			memcpy(dst.mac, a.sha, 6);
-			resolved = true;
+		if (n && dwcp_arp_parse(f, n, &a, &err) == 0 && a.op == DWCP_ARP_REPLY && a.spa == dst->ip) {
+			memcpy(dst->mac, a.sha, 6);
+			return 0;
 		}
 	}
-	if (!resolved) {
-		fprintf(stderr, "port-frames: no ARP reply for %s\n", argv[5]);
+	fprintf(stderr, "port-frames: no ARP reply for %s\n", name);
+	return 1;
+}
+
+static int do_udp_send(struct port *p, char **argv)
+{
+	struct dwcp_udp_ep me, dst = { 0 };
+	uint32_t count = (uint32_t)strtoul(argv[7], NULL, 10);
+	uint8_t f[2048];
+
+	endpoint(p, &me, argv[3], argv[4]);
+	inet_pton(AF_INET, argv[5], &dst.ip);
+	dst.port = htons((uint16_t)strtoul(argv[6], NULL, 10));
+	if (resolve(p, &me, &dst, argv[5]))
 		return 1;
-	}
 	for (uint32_t i = 0; i < count; i++) {
 		int len = snprintf((char *)f + DWCP_UDP_HDRS_LEN, 64, "dwcp-udp %u", i);
 
@@ -284,6 +295,54 @@ static int do_udp_send(struct port *p, char **argv)
 		usleep(1000);
 	}
 	printf("{\"sent\":%u}\n", count);
+	return 0;
+}
+
+/* A peer that never authenticated, at node DST's svc-net (UDP DST_PORT):
+ * the first fragment of a chunk (OPENER|CHUNK, a connection it never
+ * opened), then a datagram that is no DWCP datagram at all. Prints what
+ * came back within 3 s: RESETs for our connection id, other datagrams. */
+static int do_dgram_chunk(struct port *p, char **argv)
+{
+	struct dwcp_udp_ep me, dst = { 0 };
+	struct dwcp_dgram_hdr h = { .type = DWCP_DGRAM_DATA, .conn = 0x5eed1234u, .msg = 1,
+				    .total = 2800, .offset = 0, .frag = 0, .nfrags = 2, .len = 1400,
+				    .flags = DWCP_DGRAM_F_OPENER | DWCP_DGRAM_F_CHUNK };
+	uint32_t resets = 0, other = 0;
+	uint64_t deadline;
+	uint8_t f[2048];
+	size_t len;
+
+	endpoint(p, &me, argv[3], argv[4]);
+	inet_pton(AF_INET, argv[5], &dst.ip);
+	dst.port = htons((uint16_t)strtoul(argv[6], NULL, 10));
+	if (resolve(p, &me, &dst, argv[5]))
+		return 1;
+	h.ts_ns = dwcp_now_ns();
+	dwcp_dgram_hdr_encode(f + DWCP_UDP_HDRS_LEN, &h);
+	memset(f + DWCP_UDP_HDRS_LEN + DWCP_DGRAM_HDR_LEN, 0xa5, h.len);
+	len = (size_t)dwcp_udp_build(f, &me, &dst, 1, DWCP_DGRAM_HDR_LEN + (size_t)h.len);
+	put_frame(p, f, len);
+	memset(f + DWCP_UDP_HDRS_LEN, 0x5a, 64);   /* no DWCP magic */
+	put_frame(p, f, (size_t)dwcp_udp_build(f, &me, &dst, 2, 64));
+	deadline = dwcp_now_ns() + 3000000000ull;
+	while (dwcp_now_ns() < deadline) {
+		struct dwcp_udp_rx rx;
+		struct dwcp_dgram_hdr r;
+		struct dwcp_err err = { 0 };
+		struct dwcp_arp a;
+		size_t n = get_frame(p, f, sizeof(f), 10000000);
+		int rc = n ? dwcp_udp_parse(f, n, &me, &rx, &err) : -1;
+
+		if (rc == 1)
+			arp_answer(p, &me, f, n, &a);
+		else if (rc == 0 && dwcp_dgram_hdr_parse(rx.payload, rx.len, 1u << 30, &r, &err) == 0 &&
+			 r.type == DWCP_DGRAM_RESET && r.conn == h.conn)
+			resets++;
+		else if (rc == 0)
+			other++;
+	}
+	printf("{\"resets\":%u,\"other\":%u}\n", resets, other);
 	return 0;
 }
 
@@ -295,6 +354,11 @@ int main(int argc, char **argv)
 
 	if (argc == 7 && !strcmp(argv[1], "udp-recv")) {
 		rc = port_open(&p, argv[2], true) ? 1 : do_udp_recv(&p, argv);
+		fflush(stdout);
+		return rc;
+	}
+	if (argc == 7 && !strcmp(argv[1], "dgram-chunk")) {
+		rc = port_open(&p, argv[2], true) ? 1 : do_dgram_chunk(&p, argv);
 		fflush(stdout);
 		return rc;
 	}

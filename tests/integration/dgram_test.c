@@ -63,20 +63,24 @@ static void skip(const char *why)
 /* Two keyed nodes on the veth pair. @p loss: each svc-net drops 1 % of
  * the datagrams it receives ([net] fault_drop_ppm: netem is not in every
  * kernel, and where it is, af_packet sends past the qdisc by default).
- * @p both: one more setting for both nodes, or NULL. @p other_key: B holds
- * a key of its own, not A's. */
-static void setup_pair_with(const char *tag, bool loss, const char *both, bool other_key)
+ * @p both: one more setting for both nodes, @p a_only: for A alone (NULL:
+ * none). @p other_key: B holds a key of its own, not A's. */
+static void setup_pair_with(const char *tag, bool loss, const char *both, const char *a_only,
+			    bool other_key)
 {
 	static char pa[96], pb[96], key_b[128];
-	const char *ea[] = { "net.transport = dpdk", pa, "net.ip = 10.78.0.1/24",
-			     loss ? "net.fault_drop_ppm = 10000" : NULL, NULL, NULL };
-	const char *eb[] = { "net.transport = dpdk", pb, "net.ip = 10.78.0.2/24",
-			     loss ? "net.fault_drop_ppm = 10000" : NULL, NULL, NULL };
+	const char *ea[8] = { "net.transport = dpdk", pa, "net.ip = 10.78.0.1/24" };
+	const char *eb[8] = { "net.transport = dpdk", pb, "net.ip = 10.78.0.2/24" };
 	struct dwcp_xfer_pair_cfg c = { .tag = tag, .extra_a = ea, .extra_b = eb };
+	unsigned na = 3, nb = 3;
 	int rc;
 
+	if (loss)
+		ea[na++] = eb[nb++] = "net.fault_drop_ppm = 10000";
 	if (both)
-		ea[loss ? 4 : 3] = eb[loss ? 4 : 3] = both;
+		ea[na++] = eb[nb++] = both;
+	if (a_only)
+		ea[na++] = a_only;
 	snprintf(dir, sizeof(dir), "/tmp/dwcp-dgram-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
 	if (dwcp_xfer_netns_create(&ns))
@@ -104,7 +108,7 @@ static void setup_pair_with(const char *tag, bool loss, const char *both, bool o
 
 static void setup_pair(const char *tag, bool loss)
 {
-	setup_pair_with(tag, loss, NULL, false);
+	setup_pair_with(tag, loss, NULL, NULL, false);
 }
 
 static double port_num(const char *inst, const char *k)
@@ -282,7 +286,7 @@ Test(dgram, hot_standby_takes_the_port_over_after_a_kill, .fini = teardown, .tim
 {
 	pid_t a0, sb = 0;
 
-	setup_pair_with("dgsb", false, "supervisor.hot_standby = true", false);
+	setup_pair_with("dgsb", false, "supervisor.hot_standby = true", NULL, false);
 	for (unsigned waited = 0; (sb = standby_pid(pair.a.instance)) <= 1; waited += 50) {
 		cr_assert_lt(waited, 30000u, "no hot standby behind A's svc-net after 30 s");
 		dwcp_test_sleep_ms(50);
@@ -301,7 +305,7 @@ Test(dgram, a_sender_with_another_key_gets_nothing_through, .fini = teardown, .t
 	cJSON *st;
 	int rs;
 
-	setup_pair_with("dgkey", false, NULL, true);
+	setup_pair_with("dgkey", false, NULL, NULL, true);
 	start_transfer("dgkey");
 	rs = dwcp_xfer_wait(&snd, 300000);
 	fprintf(stderr, "dgram other key: dwcp send exited %d: %s\n", rs, snd.err);
@@ -315,4 +319,38 @@ Test(dgram, a_sender_with_another_key_gets_nothing_through, .fini = teardown, .t
 	cr_expect_eq(dwcp_test_pool_free(st), dwcp_test_pool_buffers(st),
 		     "B's pool lent buffers to an unauthenticated sender");
 	cJSON_Delete(st);
+}
+
+/* A peer that never authenticated (here: the test's own consumer on A's
+ * port, A's svc-net off) sends B the first fragment of a chunk, and a
+ * datagram that is no DWCP datagram: B answers the chunk with RESET and
+ * lends it no buffer, counts the other as refused, and keeps serving. */
+Test(dgram, a_chunk_before_any_handshake_gets_reset_and_no_buffer, .fini = teardown, .timeout = 600)
+{
+	char bin[PATH_MAX], port_b[16];
+	struct dwcp_xfer_proc pf = { 0 };
+	double bad0;
+	cJSON *st;
+	int rc;
+
+	setup_pair_with("dgtrust", false, NULL, "services.enable = svc-rdma,svc-gpu,svc-simd,svc-mem,svc-prof",
+			false);
+	snprintf(bin, sizeof(bin), "%s/../tests/bin/port-frames", dwcp_test_bin_dir());
+	snprintf(port_b, sizeof(port_b), "%d", pair.port_b);
+	bad0 = port_num(pair.b.instance, "dgram_bad_rx");
+	cr_assert_eq(dwcp_xfer_spawn(&pf, "port-frames dgram-chunk", NULL,
+				     (char *const[]){ bin, "dgram-chunk", pair.a.instance, "10.78.0.1", "7100",
+						      "10.78.0.2", port_b, NULL }), 0);
+	rc = dwcp_xfer_wait(&pf, 60000);
+	cr_assert_eq(rc, 0, "port-frames dgram-chunk exited %d: %s", rc, pf.err);
+	fprintf(stderr, "dgram trust: %s", pf.out);
+	cr_expect_geq(dwcp_xfer_json_num(pf.out, "resets"), 1, "B did not answer the chunk with RESET: %s", pf.out);
+	cr_expect_gt(port_num(pair.b.instance, "dgram_bad_rx"), bad0, "B did not count the foreign datagram");
+	cr_expect_eq(port_num(pair.b.instance, "dgram_rx_nobuf"), 0);
+	st = dwcp_test_status(pair.b.instance, NULL);
+	cr_expect_eq(dwcp_test_pool_free(st), dwcp_test_pool_buffers(st),
+		     "B lent a pool buffer to a peer that never authenticated");
+	cr_expect_eq(dwcp_test_svc_num(st, "svc-net", "restarts"), 0, "B's svc-net restarted");
+	cJSON_Delete(st);
+	dwcp_xfer_proc_free(&pf);
 }
