@@ -115,10 +115,14 @@ int bench_net_start_node(struct net_bench *b, const char *inst, const char *ifac
 	struct bench_node_cfg nc = { 512, services, cfg };
 	int rc;
 
-	/* No TCP listener: every byte goes through the port (UDP port 7100). */
-	snprintf(cfg, sizeof(cfg),
-		 "[net]\nlisten =\ntransport = dpdk\nport = net_af_packet0,iface=%s\nip = %s/24\n%s", iface,
-		 ip, extra ? extra : "");
+	/* No TCP listener: every byte goes through the port (UDP port 7100).
+	 * @p iface NULL: kernel TCP instead, listening on @p ip. */
+	if (iface)
+		snprintf(cfg, sizeof(cfg),
+			 "[net]\nlisten =\ntransport = dpdk\nport = net_af_packet0,iface=%s\nip = %s/24\n%s",
+			 iface, ip, extra ? extra : "");
+	else
+		snprintf(cfg, sizeof(cfg), "[net]\nlisten = %s:7100\n%s", ip, extra ? extra : "");
 	if (ns && in_ns(ns))
 		return -1;
 	rc = bench_node_start_cfg(b->bin_dir, inst, &nc, err, sizeof(err));
@@ -381,6 +385,7 @@ static int parse(int argc, char **argv, struct net_bench *b)
 	static const struct option lo[] = { { "seconds", required_argument, NULL, 't' },
 					    { "size", required_argument, NULL, 's' },
 					    { "xfer-mib", required_argument, NULL, 'x' },
+					    { "mtu", required_argument, NULL, 'm' },
 					    { NULL, 0, NULL, 0 } };
 	int ch;
 
@@ -389,27 +394,53 @@ static int parse(int argc, char **argv, struct net_bench *b)
 		unsigned long v = ch == '?' ? 0 : strtoul(optarg, &end, 10);
 
 		if (ch == '?' || *end || (ch == 't' && (v < 1 || v > 600)) ||
-		    (ch == 's' && (v < 60 || v > 1514)) || (ch == 'x' && v > 16384)) {
-			fprintf(stderr, "dwcp bench net: bad option (want --seconds 1..600 --size 60..1514 --xfer-mib 0..16384)\n");
+		    (ch == 's' && (v < 60 || v > 1514)) || (ch == 'x' && v > 16384) ||
+		    (ch == 'm' && (v < 1280 || v > 9600))) {
+			fprintf(stderr, "dwcp bench net: bad option (want --seconds 1..600 --size 60..1514 --xfer-mib 0..16384 --mtu 1280..9600)\n");
 			return -1;
 		}
 		if (ch == 't')
 			b->seconds = (unsigned)v;
 		else if (ch == 's')
 			b->size = (unsigned)v;
+		else if (ch == 'm')
+			b->mtu = (unsigned)v;
 		else
 			b->xfer_mib = (unsigned)v;
 	}
 	return optind < argc ? -1 : 0;
 }
 
+static void xfer_row(const char *what, int rc, const struct net_xfer_result *x)
+{
+	if (rc == 0 && x->frags_rx < 0)   /* kernel TCP: segments no node counts */
+		printf("%-52s %12s %12s %9.3f\n", what, "", "", x->bytes / x->seconds / 1e9);
+	else if (rc == 0)
+		printf("%-52s %12s %12.0f %9.3f\n", what, "", x->frags_rx / x->seconds, x->bytes / x->seconds / 1e9);
+	else if (rc == -1)
+		printf("%-52s %s\n", what, "failed");
+}
+
+static void xfer_note(const char *what, int rc, const struct net_xfer_result *x)
+{
+	if (rc == 0 && x->frags_rx < 0)
+		printf("(%s: %.0f MiB of random bytes in %.2f s, %s)\n", what, x->bytes / 1048576.0, x->seconds,
+		       x->identical ? "bit-identical" : "DIFFERENT AT THE SINK");
+	else if (rc == 0)
+		printf("(%s: %.0f MiB of random bytes in %.2f s, %s; %.0f fragments received, %.0f resent "
+		       "(%.0f by probes), %.0f NACKs, %.0f dropped for want of a buffer)\n",
+		       what, x->bytes / 1048576.0, x->seconds, x->identical ? "bit-identical" : "DIFFERENT AT THE SINK",
+		       x->frags_rx, x->frags_resent, x->probes, x->nacks, x->nobuf);
+}
+
 int dwcp_cli_bench_net(int argc, char **argv)
 {
-	struct net_bench b = { .seconds = 5, .size = 1514, .xfer_mib = 1024 };
+	struct net_bench b = { .seconds = 5, .size = 1514, .xfer_mib = 1024, .mtu = 9000 };
 	struct side_result tx = { 0 }, rx = { 0 };
-	struct net_xfer_result xr = { 0 };
-	int xrc = -2;
+	struct net_xfer_result xr = { 0 }, xj = { 0 }, xt = { 0 };
+	int xrc = -2, xjc = -2, xtc = -2;
 	double tp_tx = -1, tp_rx = -1, tcp, ours_rx, ours_tx;
+	char jumbo[64];
 	ssize_t n;
 	int tp;
 
@@ -439,22 +470,24 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	bench_node_stop(b.bin_dir, b.inst_b);
 	b.a_up = b.b_up = false;
 	if (b.xfer_mib)
-		xrc = bench_net_xfer(&b, &xr);
+		xrc = bench_net_xfer(&b, 0, &xr);
 	tp = run_testpmd(&b, &tp_tx, &tp_rx);
 	tcp = run_tcp(&b);
+	if (b.xfer_mib)
+		xtc = bench_net_xfer(&b, BENCH_NET_KERNEL_TCP, &xt);
+	/* Last: the nodes leave the veth's MTU at the jumbo size. */
+	if (b.xfer_mib)
+		xjc = bench_net_xfer(&b, b.mtu, &xj);
 	cleanup(&b);
 	ours_tx = tx.ns ? tx.frames / (tx.ns / 1e9) : 0;
 	ours_rx = rx.ns ? rx.frames / (rx.ns / 1e9) : 0;
+	snprintf(jumbo, sizeof(jumbo), "dwcp send over the ports, [net] mtu = %u", b.mtu);
 	printf("dwcp bench net: veth pair (one end in a namespace), af_packet vdevs, %u-byte frames, %u s each\n\n",
 	       b.size, b.seconds);
 	printf("%-52s %12s %12s %9s\n", "", "tx frames/s", "rx frames/s", "rx GB/s");
 	printf("%-52s %12.0f %12.0f %9.3f\n", "dwcp port: supervisor thread, rings, consumers", ours_tx,
 	       ours_rx, rx.ns ? rx.bytes / (rx.ns / 1e9) / 1e9 : 0);
-	if (xrc == 0)
-		printf("%-52s %12s %12.0f %9.3f\n", "dwcp send over the ports (svc-net datagrams)", "",
-		       xr.frags_rx / xr.seconds, xr.bytes / xr.seconds / 1e9);
-	else if (xrc == -1)
-		printf("%-52s %s\n", "dwcp send over the ports (svc-net datagrams)", "failed");
+	xfer_row("dwcp send over the ports (svc-net datagrams)", xrc, &xr);
 	if (tp == -2)
 		printf("%-52s %s\n", "dpdk-testpmd txonly -> rxonly", "not installed (apt-get install dpdk-dev)");
 	else if (tp < 0)
@@ -464,16 +497,20 @@ int dwcp_cli_bench_net(int argc, char **argv)
 		       tp_rx * b.size / 1e9);
 	if (tcp >= 0)
 		printf("%-52s %12s %12s %9.3f\n", "kernel TCP, one connection over the same veth", "", "", tcp);
+	xfer_row("dwcp send over kernel TCP (the default transport)", xtc, &xt);
+	xfer_row(jumbo, xjc, &xj);
 	if (tp == 0 && tp_rx > 0)
 		printf("ratio dwcp port / testpmd (rx frames/s)              %.2fx\n", ours_rx / tp_rx);
 	if (tp == 0 && tp_rx > 0 && xrc == 0)
 		printf("ratio dwcp send / testpmd (rx frames/s)              %.2fx\n",
 		       xr.frags_rx / xr.seconds / tp_rx);
-	if (xrc == 0)
-		printf("(dwcp send: %.0f MiB of random bytes in %.2f s, %s; %.0f fragments received, %.0f resent "
-		       "(%.0f by probes), %.0f NACKs, %.0f dropped for want of a buffer)\n",
-		       xr.bytes / 1048576.0, xr.seconds, xr.identical ? "bit-identical" : "DIFFERENT AT THE SINK",
-		       xr.frags_rx, xr.frags_resent, xr.probes, xr.nacks, xr.nobuf);
+	if (xtc == 0 && xrc == 0)
+		printf("ratio dwcp send, port / kernel TCP (GB/s)            %.2fx (%.2fx with [net] mtu = %u)\n",
+		       xr.bytes / xr.seconds / (xt.bytes / xt.seconds),
+		       xjc == 0 ? xj.bytes / xj.seconds / (xt.bytes / xt.seconds) : 0, b.mtu);
+	xfer_note("dwcp send", xrc, &xr);
+	xfer_note("dwcp send over kernel TCP", xtc, &xt);
+	xfer_note(jumbo, xjc, &xj);
 	printf("(dwcp: %llu frames offered, %llu received, %.1f %% lost; a veth has no flow control: "
 	       "what the receiving side cannot read in time is dropped)\n",
 	       (unsigned long long)tx.frames, (unsigned long long)rx.frames,

@@ -9,6 +9,7 @@
 
 struct net_bench {
 	unsigned seconds, size, xfer_mib;
+	unsigned mtu;                     /* the jumbo transfer row's [net] mtu */
 	char bin_dir[PATH_MAX];
 	char ns[32], ia[16], ib[16], ip_a[20], ip_b[20];
 	char inst_a[32], inst_b[32];
@@ -29,7 +30,11 @@ int bench_net_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  *  with datagram address @p ip; @p services NULL: every service; @p extra: more config. */
 int bench_net_start_node(struct net_bench *b, const char *inst, const char *iface, const char *ns,
 			 const char *ip, const char *services, const char *extra);
-/** The transfer row: both nodes started and stopped here. 0, or -1 (said on stderr). */
-int bench_net_xfer(struct net_bench *b, struct net_xfer_result *r);
+#define BENCH_NET_KERNEL_TCP UINT_MAX
+
+/** A transfer row with [net] mtu = @p mtu (0: the port's own), or over
+ *  kernel TCP on the veth's addresses (@p mtu BENCH_NET_KERNEL_TCP): both
+ *  nodes started and stopped here. 0, or -1 (said on stderr). */
+int bench_net_xfer(struct net_bench *b, unsigned mtu, struct net_xfer_result *r);
 
 #endif

@@ -88,10 +88,11 @@ static double port_num(const char *inst, const char *key)
 	return r;
 }
 
-static int run(struct net_bench *b, const char *dir, struct net_xfer_result *r)
+static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xfer_result *r)
 {
 	char extra_a[512], extra_b[512], ip_a[20], ip_b[20], src[128], out[128], to[40];
-	char rj[128], sj[128], mib[16], key[128];
+	char rj[128], sj[128], mib[16], key[128], mtu_line[32] = "";
+	bool tcp = mtu == BENCH_NET_KERNEL_TCP;
 	pid_t rp, sp;
 	int rs, rr;
 
@@ -101,6 +102,8 @@ static int run(struct net_bench *b, const char *dir, struct net_xfer_result *r)
 	snprintf(rj, sizeof(rj), "%s/recv.json", dir);
 	snprintf(sj, sizeof(sj), "%s/send.json", dir);
 	snprintf(mib, sizeof(mib), "%u", b->xfer_mib);
+	if (!tcp)
+		snprintf(mtu_line, sizeof(mtu_line), "mtu = %u\n", mtu);
 	if (bench_net_sh("head -c %uM /dev/urandom > %s && %s/dwcp keygen %s >/dev/null", b->xfer_mib, src,
 			 b->bin_dir, key)) {
 		fprintf(stderr, "dwcp bench net: cannot write %s or its key\n", src);
@@ -108,13 +111,19 @@ static int run(struct net_bench *b, const char *dir, struct net_xfer_result *r)
 	}
 	snprintf(ip_a, sizeof(ip_a), "10.252.%u.1", b->subnet);
 	snprintf(ip_b, sizeof(ip_b), "10.252.%u.2", b->subnet);
+	if (tcp) {   /* the kernel's addresses on the veth */
+		snprintf(ip_a, sizeof(ip_a), "%s", b->ip_a);
+		snprintf(ip_b, sizeof(ip_b), "%s", b->ip_b);
+	}
 	snprintf(to, sizeof(to), "%s:7100", ip_b);
-	snprintf(extra_a, sizeof(extra_a), "[crypto]\nkey_file = %s\n[stream]\nindex_dir = %s/index-a\n", key, dir);
-	snprintf(extra_b, sizeof(extra_b), "[crypto]\nkey_file = %s\n[stream]\nindex_dir = %s/index-b\n", key, dir);
-	if (bench_net_start_node(b, b->inst_b, b->ib, b->ns, ip_b, NULL, extra_b))
+	snprintf(extra_a, sizeof(extra_a), "%s[crypto]\nkey_file = %s\n[stream]\nindex_dir = %s/index-a\n",
+		 mtu_line, key, dir);
+	snprintf(extra_b, sizeof(extra_b), "%s[crypto]\nkey_file = %s\n[stream]\nindex_dir = %s/index-b\n",
+		 mtu_line, key, dir);
+	if (bench_net_start_node(b, b->inst_b, tcp ? NULL : b->ib, b->ns, ip_b, NULL, extra_b))
 		return -1;
 	b->b_up = true;
-	if (bench_net_start_node(b, b->inst_a, b->ia, NULL, ip_a, NULL, extra_a))
+	if (bench_net_start_node(b, b->inst_a, tcp ? NULL : b->ia, NULL, ip_a, NULL, extra_a))
 		return -1;
 	b->a_up = true;
 	rp = spawn_dwcp(b, b->ns, rj, (char *const[]){ "dwcp", "recv", "--instance", b->inst_b, "--stream",
@@ -136,6 +145,7 @@ static int run(struct net_bench *b, const char *dir, struct net_xfer_result *r)
 	r->seconds = json_num(sj, "seconds");
 	r->bytes_wire = json_num(sj, "bytes_wire");
 	r->bytes = (double)b->xfer_mib * 1048576.0;
+	/* over TCP: kernel segments, which no node counts */
 	r->frags_rx = port_num(b->inst_b, "dgram_frags_rx");
 	r->frags_resent = port_num(b->inst_a, "dgram_frags_resent");
 	r->nacks = port_num(b->inst_b, "dgram_nacks_tx");
@@ -145,7 +155,7 @@ static int run(struct net_bench *b, const char *dir, struct net_xfer_result *r)
 	return r->seconds > 0 ? 0 : -1;
 }
 
-int bench_net_xfer(struct net_bench *b, struct net_xfer_result *r)
+int bench_net_xfer(struct net_bench *b, unsigned mtu, struct net_xfer_result *r)
 {
 	char dir[64];
 	int rc;
@@ -155,7 +165,7 @@ int bench_net_xfer(struct net_bench *b, struct net_xfer_result *r)
 		fprintf(stderr, "dwcp bench net: mkdtemp: %s\n", strerror(errno));
 		return -1;
 	}
-	rc = run(b, dir, r);
+	rc = run(b, dir, mtu, r);
 	if (b->a_up)
 		bench_node_stop(b->bin_dir, b->inst_a);
 	if (b->b_up)

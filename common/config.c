@@ -119,6 +119,7 @@ static const struct key_desc keys[] = {
 	{ SEC_NET, K_DEVARGS, F_EMPTY_OK, "port", OFF(net_port), 0, 0 },
 	{ SEC_NET, K_CIDR, F_EMPTY_OK, "ip", OFF(net_ip), 0, 0 },
 	{ SEC_NET, K_U32, 0, "fault_drop_ppm", OFF(net_fault_drop_ppm), 0, 500000 },
+	{ SEC_NET, K_U32, 0, "mtu", OFF(net_mtu), 0, 9600 },
 	{ SEC_STREAM, K_U32, F_BYTES | F_PAGE, "chunk_size", OFF(chunk_size), 4096, 262144 },
 	{ SEC_STREAM, K_U32, 0, "window", OFF(window), 1, 65536 },
 	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
@@ -888,6 +889,9 @@ static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_ip[0])
 		return dwcp_err_set(err, -EINVAL,
 				    "[net] transport = dpdk needs [net] ip: this node's IPv4 address on the port and its prefix, e.g. ip = 10.0.0.1/24 (an address the kernel does not use)");
+	if (cfg->net_mtu && cfg->net_mtu < 1280)
+		return dwcp_err_set(err, -EINVAL,
+				    "[net] mtu = %u: expected 0 (the port's own MTU) or 1280..9600", cfg->net_mtu);
 	return 0;
 }
 

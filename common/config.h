@@ -107,6 +107,9 @@ struct dwcp_config {
 	uint32_t net_fault_drop_ppm;  /* fault_drop_ppm; 0..500000; default 0. Fault injection for
 	                               * tests: svc-net drops this many per million datagrams it
 	                               * receives on the DPDK port, as a lossy path would */
+	uint32_t net_mtu;             /* mtu; 0 (default: the port's own; for af_packet the
+	                               * interface's) or 1280..9600: the supervisor sets the
+	                               * port to it and sizes mbufs and af_packet frames to fit */
 	/* [peers] NAME = HOST:PORT, any number up to DWCP_CFG_MAX_PEERS */
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
 	unsigned n_peers;

@@ -18,10 +18,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +63,7 @@ struct sup_port {
 	int stop;                      /* atomic: the thread's exit request */
 	uint64_t spin_ns;
 	bool poll_mode;
+	bool af_packet;                /* its MTU is its interface's (iface_mtu) */
 	/* rates, for status */
 	uint64_t prev_rx, prev_tx, prev_ns;
 	double rx_pps, tx_pps;
@@ -169,7 +173,6 @@ static void *port_main(void *arg)
 	return NULL;
 }
 
-/* "net_af_packet0,iface=veth0" -> "net_af_packet0". */
 bool sup_port_pci(const struct dwcp_config *cfg)
 {
 	char canon[DWCP_PCI_ADDR_LEN];
@@ -177,22 +180,39 @@ bool sup_port_pci(const struct dwcp_config *cfg)
 	return !strcmp(cfg->net_transport, "dpdk") && dwcp_pci_addr_parse(cfg->net_port, canon) == 0;
 }
 
+/* "net_af_packet0,iface=veth0" -> "net_af_packet0". */
 static void dev_name(const char *devargs, char *out, size_t n)
 {
 	snprintf(out, n, "%.*s", (int)strcspn(devargs, ","), devargs);
 }
 
-static int configure(struct sup_port *p, const char *name, struct dwcp_err *err)
+static int configure(struct sup_port *p, const char *name, uint32_t mtu, struct dwcp_err *err)
 {
 	struct rte_eth_conf conf = { 0 };
 	struct rte_eth_dev_info info;
+	uint16_t now = 0;
 	int sock = rte_eth_dev_socket_id(p->id), rc;
 
 	if (sock < 0)
 		sock = (int)SOCKET_ID_ANY;
 	rc = rte_eth_dev_info_get(p->id, &info);
+	if (rc == 0 && !p->af_packet && (mtu < info.min_mtu || mtu > info.max_mtu))
+		return dwcp_err_set(err, -EINVAL, "DPDK port %s (%s): MTU %u is outside what it takes, %u..%u: set [net] mtu",
+				    name, info.driver_name, mtu, info.min_mtu, info.max_mtu);
+	/* af_packet in 22.11 says 1518 bytes is its longest frame whatever
+	 * its frame size, so ethdev refuses any larger MTU: its interface's
+	 * MTU was set before the probe (iface_mtu) and the PMD moves frames of
+	 * up to its frame size. Other drivers take the MTU through ethdev; one
+	 * without the op keeps what it has. */
+	if (!p->af_packet)
+		conf.rxmode.mtu = mtu;
 	if (rc == 0)
 		rc = rte_eth_dev_configure(p->id, 1, 1, &conf);
+	if (rc == 0 && !p->af_packet) {
+		rc = rte_eth_dev_set_mtu(p->id, (uint16_t)mtu);
+		if (rc == -ENOTSUP && rte_eth_dev_get_mtu(p->id, &now) == 0 && now == mtu)
+			rc = 0;
+	}
 	if (rc == 0)
 		rc = rte_eth_rx_queue_setup(p->id, 0, PORT_DESC, (unsigned)sock, NULL, p->pool);
 	if (rc == 0)
@@ -200,40 +220,113 @@ static int configure(struct sup_port *p, const char *name, struct dwcp_err *err)
 	if (rc == 0)
 		rc = rte_eth_dev_start(p->id);
 	if (rc)
-		return dwcp_err_set(err, rc < 0 ? rc : -EIO, "DPDK port %s: cannot set up one RX and one TX queue: %s",
-				    name, rte_strerror(rc < 0 ? -rc : rc));
+		return dwcp_err_set(err, rc < 0 ? rc : -EIO,
+				    "DPDK port %s: cannot set it up (MTU %u, one RX and one TX queue): %s", name, mtu,
+				    rte_strerror(rc < 0 ? -rc : rc));
 	p->started = true;
 	snprintf(p->shm->driver, sizeof(p->shm->driver), "%s", info.driver_name ? info.driver_name : "?");
 	return 0;
 }
 
-static int make_shared(struct sup_port *p, const char *name, struct dwcp_err *err)
+/* af_packet's frame for @p mtu: the frame, its tpacket header, a multiple of 1 KiB. */
+static uint32_t frame_size(uint32_t mtu)
 {
-	p->pool = rte_pktmbuf_pool_create(DWCP_PORT_POOL, PORT_MBUFS, PORT_MBUF_CACHE, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)SOCKET_ID_ANY);
+	return (mtu + 128u + 1023u) & ~1023u;
+}
+
+/* Every frame of @p mtu fits one mbuf (svc-net reads single segments);
+ * af_packet also wants the room for its whole frame. */
+static uint16_t data_room(uint32_t mtu)
+{
+	uint32_t room = RTE_PKTMBUF_HEADROOM + frame_size(mtu);
+
+	return (uint16_t)(mtu <= 1500 || room < RTE_MBUF_DEFAULT_BUF_SIZE ? RTE_MBUF_DEFAULT_BUF_SIZE : room);
+}
+
+static int make_shared(struct sup_port *p, const char *name, uint32_t mtu, struct dwcp_err *err)
+{
+	p->pool = rte_pktmbuf_pool_create(DWCP_PORT_POOL, PORT_MBUFS, PORT_MBUF_CACHE, 0, data_room(mtu),
+					  (int)SOCKET_ID_ANY);
 	p->rx = rte_ring_create(DWCP_PORT_RX, PORT_RING, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	p->tx = rte_ring_create(DWCP_PORT_TX, PORT_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
 	p->mz = rte_memzone_reserve(DWCP_PORT_MZ, sizeof(*p->shm), SOCKET_ID_ANY, 0);
 	if (!p->pool || !p->rx || !p->tx || !p->mz)
 		return dwcp_err_set(err, -ENOMEM,
-				    "DPDK port %s: no hugepage memory for its %u mbufs and rings (%s): raise [supervisor] hugepage_mb by 32",
-				    name, PORT_MBUFS, rte_strerror(rte_errno));
+				    "DPDK port %s: no hugepage memory for its %u mbufs of %u bytes and rings (%s): raise [supervisor] hugepage_mb by %u",
+				    name, PORT_MBUFS, data_room(mtu), rte_strerror(rte_errno),
+				    (PORT_MBUFS * (data_room(mtu) + 256u) >> 20) + 4u);
 	p->shm = p->mz->addr;
 	memset(p->shm, 0, sizeof(*p->shm));
 	return 0;
 }
 
-/* The devargs to probe with: af_packet's kernel ring holds 512 frames by
+/* The devargs to probe with. af_packet's kernel ring holds 512 frames by
  * default, which a port thread that sleeps up to SLEEP_MAX_NS, on a host
  * whose cores the other services share, overruns at ~100 MB/s (measured:
- * 2 % of the frames of a transfer lost on a veth, none with 4096). */
-static const char *probe_args(const char *cfg, const char *name, char *buf, size_t len)
+ * 2 % of the frames of a transfer lost on a veth, none with 4096); and its
+ * 2048-byte frames cannot hold a jumbo frame: past 1500 the frames grow
+ * to fit @p mtu, and their count shrinks to keep the ring's bytes. */
+static const char *probe_args(const char *cfg, const char *name, uint32_t mtu, char *buf, size_t len)
 {
-	if (strcmp(name, "net_af_packet") < 0 || strncmp(name, "net_af_packet", 13) ||
-	    strstr(cfg, "framecnt="))
+	uint32_t framesz = frame_size(mtu);
+	int n;
+
+	if (strncmp(name, "net_af_packet", 13))
 		return cfg;
-	snprintf(buf, len, "%s,framecnt=4096", cfg);
+	n = snprintf(buf, len, "%s", cfg);
+	if (!strstr(cfg, "framecnt="))
+		n += snprintf(buf + n, len - (size_t)n, ",framecnt=%u", mtu > 1500 ? 1024u : 4096u);
+	if (mtu > 1500 && !strstr(cfg, "framesz="))
+		n += snprintf(buf + n, len - (size_t)n, ",framesz=%u,blocksz=%u", framesz, framesz * 4u);
 	return buf;
+}
+
+/* The MTU the port is to have: [net] mtu, or for af_packet the
+ * interface's own (which the PMD takes as is), else 1500. */
+static uint32_t wanted_mtu(const struct dwcp_config *cfg)
+{
+	const char *at = strstr(cfg->net_port, "iface=");
+	char path[128];
+	unsigned mtu = 0;
+	FILE *f;
+
+	if (cfg->net_mtu)
+		return cfg->net_mtu;
+	if (!at || strncmp(cfg->net_port, "net_af_packet", 13))
+		return 1500;
+	snprintf(path, sizeof(path), "/sys/class/net/%.*s/mtu", (int)strcspn(at + 6, ","), at + 6);
+	f = fopen(path, "re");
+	if (!f || fscanf(f, "%u", &mtu) != 1 || mtu < 1280 || mtu > 9600)
+		mtu = 1500;
+	if (f)
+		fclose(f);
+	return mtu;
+}
+
+/* af_packet: the interface's MTU, which the kernel holds every frame to. */
+static int iface_mtu(const char *devargs, uint32_t mtu, struct dwcp_err *err)
+{
+	const char *at = strstr(devargs, "iface=");
+	struct ifreq ifr = { 0 };
+	int fd, rc = 0;
+
+	if (!at)
+		return 0;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%.*s", (int)strcspn(at + 6, ","), at + 6);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || ioctl(fd, SIOCGIFMTU, &ifr))
+		rc = -errno;
+	else if ((uint32_t)ifr.ifr_mtu != mtu) {
+		ifr.ifr_mtu = (int)mtu;
+		if (ioctl(fd, SIOCSIFMTU, &ifr))
+			rc = -errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		return dwcp_err_set(err, rc, "[net] mtu = %u: cannot give interface %s that MTU: %s (ip link set %s mtu %u)",
+				    mtu, ifr.ifr_name, strerror(-rc), ifr.ifr_name, mtu);
+	return 0;
 }
 
 int sup_port_open(struct sup *s, struct dwcp_err *err)
@@ -241,7 +334,8 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	struct sup_port *p;
 	struct rte_ether_addr mac;
 	struct rte_eth_link link = { 0 };
-	char name[DWCP_CFG_DEVARGS_MAX], devargs[DWCP_CFG_DEVARGS_MAX + 32];
+	char name[DWCP_CFG_DEVARGS_MAX], devargs[DWCP_CFG_DEVARGS_MAX + 64];
+	uint32_t want = wanted_mtu(&s->cfg);
 	uint16_t mtu = 0;
 	int rc;
 
@@ -258,7 +352,7 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	s->port = p;
 	p->spin_ns = (uint64_t)s->cfg.spin_us * 1000u;
 	p->poll_mode = s->cfg.poll_mode;
-	rc = make_shared(p, name, err);
+	rc = make_shared(p, name, want, err);
 	if (rc)
 		return rc;
 	if (sup_port_pci(&s->cfg)) {
@@ -275,7 +369,13 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 					    "[net] port = %s: DPDK found no NIC there: bind it to vfio-pci first (dpdk-devbind.py -b vfio-pci %s; README: binding a NIC), and check `dpdk-devbind.py --status`",
 					    s->cfg.net_port, name);
 	} else {
-		rc = rte_dev_probe(probe_args(s->cfg.net_port, name, devargs, sizeof(devargs)));
+		p->af_packet = !strncmp(name, "net_af_packet", 13);
+		if (p->af_packet && s->cfg.net_mtu) {
+			rc = iface_mtu(s->cfg.net_port, want, err);
+			if (rc)
+				return rc;
+		}
+		rc = rte_dev_probe(probe_args(s->cfg.net_port, name, want, devargs, sizeof(devargs)));
 		if (rc == 0)
 			rc = rte_eth_dev_get_port_by_name(name, &p->id);
 		if (rc)
@@ -283,11 +383,13 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 					    "[net] port = %s: DPDK cannot open it (%s): is the interface there and up (ip link), and is this the right driver?",
 					    s->cfg.net_port, rte_strerror(rc < 0 ? -rc : rc));
 	}
-	rc = configure(p, name, err);
+	rc = configure(p, name, want, err);
 	if (rc)
 		return rc;
 	rte_eth_macaddr_get(p->id, &mac);
 	rte_eth_dev_get_mtu(p->id, &mtu);
+	if (p->af_packet)
+		mtu = (uint16_t)want;   /* its interface's, which ethdev does not report */
 	rte_eth_link_get_nowait(p->id, &link);
 	memcpy(p->shm->mac, mac.addr_bytes, sizeof(p->shm->mac));
 	p->shm->mtu = mtu;

@@ -354,3 +354,19 @@ Test(dgram, a_chunk_before_any_handshake_gets_reset_and_no_buffer, .fini = teard
 	cJSON_Delete(st);
 	dwcp_xfer_proc_free(&pf);
 }
+
+/* [net] mtu = 9000: each supervisor gives its veth end that MTU and sizes
+ * mbufs and af_packet frames to it; fragments are then jumbo-sized. */
+Test(dgram, jumbo_frames_carry_the_image_in_fewer_fragments, .fini = teardown, .timeout = 1200)
+{
+	double frags, wire;
+
+	setup_pair_with("dgjumbo", false, "net.mtu = 9000", NULL, false);
+	cr_expect_eq(port_num(pair.a.instance, "mtu"), 9000, "A's port did not take [net] mtu = 9000");
+	cr_expect_eq(port_num(pair.b.instance, "mtu"), 9000, "B's port did not take [net] mtu = 9000");
+	start_transfer("dgjumbo");
+	finish_transfer("jumbo frames (MTU 9000)");
+	frags = port_num(pair.b.instance, "dgram_frags_rx");
+	wire = dwcp_xfer_json_num(snd.out, "bytes_wire");
+	cr_expect_lt(frags * 4000, wire, "%.0f fragments for %.0f bytes: not jumbo-sized", frags, wire);
+}

@@ -4,6 +4,7 @@
  * key and what is accepted. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -104,7 +105,7 @@ Test(config_net, bad_values_are_refused_with_the_accepted_forms)
 	expect_bad("[peers]\nnodeb = nowhere\n", "no ':PORT'");
 	expect_bad("[peers]\nnodeb = 10.0.0.2:7100\nnodeb = 10.0.0.3:7100\n", "defined twice");
 	expect_bad("[peers]\nnode b = 10.0.0.2:7100\n", "peer name");
-	expect_bad("[net]\nmtu = 9000\n", "unknown key");
+	expect_bad("[net]\nframe_size = 9000\n", "unknown key");
 }
 
 Test(netaddr, split_accepts_the_documented_forms)
@@ -219,4 +220,25 @@ Test(netaddr, pci_addresses_as_dpdk_reads_them)
 	}
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_eq(dwcp_pci_addr_parse(bad[i], canon), -EINVAL, "'%s' taken for a PCI address", bad[i]);
+}
+
+Test(config_net, mtu_is_the_ports_own_by_default_and_checked)
+{
+	static const char base[] = "[net]\ntransport = dpdk\nport = net_af_packet0,iface=veth0\nip = 10.0.0.1/24\n";
+	struct dwcp_config c;
+	struct dwcp_err e;
+	char text[256];
+
+	dwcp_config_defaults(&c);
+	cr_expect_eq(c.net_mtu, 0);
+	snprintf(text, sizeof(text), "%smtu = 9000\n", base);
+	cr_assert_eq(parse(&c, text, &e), 0, "%s", e.msg);
+	cr_expect_eq(c.net_mtu, 9000);
+	cr_expect_eq(dwcp_config_validate(&c, &e), 0, "%s", e.msg);
+	snprintf(text, sizeof(text), "%smtu = 1000\n", base);
+	cr_assert_eq(parse(&c, text, &e), 0, "%s", e.msg);
+	cr_expect_eq(dwcp_config_validate(&c, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "1280..9600"), "%s", e.msg);
+	expect_bad("[net]\nmtu = 9601\n", "mtu");
+	expect_bad("[net]\nmtu = jumbo\n", "mtu");
 }
