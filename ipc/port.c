@@ -1,8 +1,8 @@
 /* A consumer's side of the node's DPDK port (port.h). */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <signal.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>

@@ -10,7 +10,8 @@
  * Threads: the loop does all of this; a second thread (the port waker)
  * sleeps on the port's RX doorbell with a timeout, and wakes the loop when
  * frames arrive or when the loop asked to be woken (pacing, NACK and
- * probe timers), so nothing spins.
+ * probe timers). Once it has woken the loop it parks until the loop has
+ * taken the work up (net_dport_poll wakes it), so nothing spins.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -271,7 +271,6 @@ static void handle_death(struct sup_child *c, const char *why)
 	uint32_t dead = p->sup.generation;
 	uint64_t now = dwcp_now_ns(), up = now - p->sup.spawned_ns;
 	bool ready = p->svc.generation == dead && p->svc.ready_ns != 0;
-
 	pid_t pid = c->pid;
 
 	ev_io_stop(c->sup->loop, &c->pid_w);
