@@ -20,7 +20,7 @@ struct net_bench {
 /* A `dwcp send` from A to B over the nodes' ports. */
 struct net_xfer_result {
 	double seconds;                   /* dwcp send's own figure */
-	double bytes, bytes_wire;
+	double bytes;
 	double frags_rx, frags_resent, nacks, probes, nobuf;
 	bool identical;
 };

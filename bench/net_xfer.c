@@ -91,7 +91,7 @@ static double port_num(const char *inst, const char *key)
 static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xfer_result *r)
 {
 	char extra_a[512], extra_b[512], ip_a[20], ip_b[20], src[128], out[128], to[40];
-	char rj[128], sj[128], mib[16], key[128], mtu_line[32] = "";
+	char rj[128], sj[128], key[128], mtu_line[32] = "";
 	bool tcp = mtu == BENCH_NET_KERNEL_TCP;
 	pid_t rp, sp;
 	int rs, rr;
@@ -101,7 +101,6 @@ static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xf
 	snprintf(out, sizeof(out), "%s/out.img", dir);
 	snprintf(rj, sizeof(rj), "%s/recv.json", dir);
 	snprintf(sj, sizeof(sj), "%s/send.json", dir);
-	snprintf(mib, sizeof(mib), "%u", b->xfer_mib);
 	if (!tcp)
 		snprintf(mtu_line, sizeof(mtu_line), "mtu = %u\n", mtu);
 	if (bench_net_sh("head -c %uM /dev/urandom > %s && %s/dwcp keygen %s >/dev/null", b->xfer_mib, src,
@@ -137,13 +136,12 @@ static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xf
 		kill(rp, SIGTERM);
 	rr = wait_exit(rp);
 	if (rs || rr) {
-		fprintf(stderr, "dwcp bench net: the transfer over the ports failed (send exit %d, recv exit %d): %s and %s\n",
+		fprintf(stderr, "dwcp bench net: the transfer failed (send exit %d, recv exit %d): %s and %s\n",
 			rs, rr, sj, rj);
 		bench_net_sh("cat %s %s >&2", sj, rj);
 		return -1;
 	}
 	r->seconds = json_num(sj, "seconds");
-	r->bytes_wire = json_num(sj, "bytes_wire");
 	r->bytes = (double)b->xfer_mib * 1048576.0;
 	/* over TCP: kernel segments, which no node counts */
 	r->frags_rx = port_num(b->inst_b, "dgram_frags_rx");
