@@ -102,8 +102,11 @@ static unsigned poll_once(struct sup_port *p)
 		}
 		__atomic_fetch_add(&p->shm->rx_frames, n, __ATOMIC_RELAXED);
 		if (q) {
+			/* A consumer that claims nothing is older than rx_waiting:
+			 * wake it always, as it expects. */
 			__atomic_fetch_add(&p->shm->rx_doorbell, 1, __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&p->shm->rx_waiting, __ATOMIC_SEQ_CST))
+			if (__atomic_load_n(&p->shm->rx_waiting, __ATOMIC_SEQ_CST) ||
+			    !__atomic_load_n(&p->shm->consumer, __ATOMIC_RELAXED))
 				futex(&p->shm->rx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
 		}
 		work += n;
