@@ -413,10 +413,13 @@ static int parse(int argc, char **argv, struct net_bench *b)
 
 static void xfer_row(const char *what, int rc, const struct net_xfer_result *x)
 {
+	double cpu = x->node_cpu_s / (x->bytes / 1e9);
+
 	if (rc == 0 && x->frags_rx < 0)   /* kernel TCP: segments no node counts */
-		printf("%-52s %12s %12s %9.3f\n", what, "", "", x->bytes / x->seconds / 1e9);
+		printf("%-52s %12s %12s %9.3f %9.2f\n", what, "", "", x->bytes / x->seconds / 1e9, cpu);
 	else if (rc == 0)
-		printf("%-52s %12s %12.0f %9.3f\n", what, "", x->frags_rx / x->seconds, x->bytes / x->seconds / 1e9);
+		printf("%-52s %12s %12.0f %9.3f %9.2f\n", what, "", x->frags_rx / x->seconds,
+		       x->bytes / x->seconds / 1e9, cpu);
 	else if (rc == -1)
 		printf("%-52s %s\n", what, "failed");
 }
@@ -437,8 +440,8 @@ int dwcp_cli_bench_net(int argc, char **argv)
 {
 	struct net_bench b = { .seconds = 5, .size = 1514, .xfer_mib = 1024, .mtu = 9000 };
 	struct side_result tx = { 0 }, rx = { 0 };
-	struct net_xfer_result xr = { 0 }, xj = { 0 }, xt = { 0 };
-	int xrc = -2, xjc = -2, xtc = -2;
+	struct net_xfer_result xr = { 0 }, xj = { 0 }, xt = { 0 }, xc = { 0 };
+	int xrc = -2, xjc = -2, xtc = -2, xcc = -2;
 	double tp_tx = -1, tp_rx = -1, tcp, ours_rx, ours_tx;
 	char jumbo[64];
 	ssize_t n;
@@ -469,25 +472,28 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	bench_node_stop(b.bin_dir, b.inst_a);
 	bench_node_stop(b.bin_dir, b.inst_b);
 	b.a_up = b.b_up = false;
-	if (b.xfer_mib)
-		xrc = bench_net_xfer(&b, 0, &xr);
+	if (b.xfer_mib) {
+		xrc = bench_net_xfer(&b, 0, false, &xr);
+		xcc = bench_net_xfer(&b, 0, true, &xc);
+	}
 	tp = run_testpmd(&b, &tp_tx, &tp_rx);
 	tcp = run_tcp(&b);
 	if (b.xfer_mib)
-		xtc = bench_net_xfer(&b, BENCH_NET_KERNEL_TCP, &xt);
+		xtc = bench_net_xfer(&b, BENCH_NET_KERNEL_TCP, false, &xt);
 	/* Last: the nodes leave the veth's MTU at the jumbo size. */
 	if (b.xfer_mib)
-		xjc = bench_net_xfer(&b, b.mtu, &xj);
+		xjc = bench_net_xfer(&b, b.mtu, false, &xj);
 	cleanup(&b);
 	ours_tx = tx.ns ? tx.frames / (tx.ns / 1e9) : 0;
 	ours_rx = rx.ns ? rx.frames / (rx.ns / 1e9) : 0;
 	snprintf(jumbo, sizeof(jumbo), "dwcp send over the ports, [net] mtu = %u", b.mtu);
 	printf("dwcp bench net: veth pair (one end in a namespace), af_packet vdevs, %u-byte frames, %u s each\n\n",
 	       b.size, b.seconds);
-	printf("%-52s %12s %12s %9s\n", "", "tx frames/s", "rx frames/s", "rx GB/s");
+	printf("%-52s %12s %12s %9s %9s\n", "", "tx frames/s", "rx frames/s", "rx GB/s", "CPU-s/GB");
 	printf("%-52s %12.0f %12.0f %9.3f\n", "dwcp port: supervisor thread, rings, consumers", ours_tx,
 	       ours_rx, rx.ns ? rx.bytes / (rx.ns / 1e9) / 1e9 : 0);
 	xfer_row("dwcp send over the ports (svc-net datagrams)", xrc, &xr);
+	xfer_row("... fragments copied, [net] zerocopy = false", xcc, &xc);
 	if (tp == -2)
 		printf("%-52s %s\n", "dpdk-testpmd txonly -> rxonly", "not installed (apt-get install dpdk-dev)");
 	else if (tp < 0)
@@ -508,6 +514,9 @@ int dwcp_cli_bench_net(int argc, char **argv)
 		printf("ratio dwcp send, port / kernel TCP (GB/s)            %.2fx (%.2fx with [net] mtu = %u)\n",
 		       xr.bytes / xr.seconds / (xt.bytes / xt.seconds),
 		       xjc == 0 ? xj.bytes / xj.seconds / (xt.bytes / xt.seconds) : 0, b.mtu);
+	if (xrc == 0 && xcc == 0)
+		printf("ratio node CPU per GB, zero-copy TX / copied          %.2fx (%.0f of %.0f fragments attached)\n",
+		       xr.node_cpu_s / xc.node_cpu_s, xr.frags_zc, xr.frags_rx);
 	xfer_note("dwcp send", xrc, &xr);
 	xfer_note("dwcp send over kernel TCP", xtc, &xt);
 	xfer_note(jumbo, xjc, &xj);

@@ -22,6 +22,8 @@ struct net_xfer_result {
 	double seconds;                   /* dwcp send's own figure */
 	double bytes;
 	double frags_rx, frags_resent, nacks, probes, nobuf;
+	double frags_zc;                  /* fragments A's svc-net sent attached (zero-copy TX) */
+	double node_cpu_s;                /* both nodes' processes, over the transfer */
 	bool identical;
 };
 
@@ -33,8 +35,9 @@ int bench_net_start_node(struct net_bench *b, const char *inst, const char *ifac
 #define BENCH_NET_KERNEL_TCP UINT_MAX
 
 /** A transfer row with [net] mtu = @p mtu (0: the port's own), or over
- *  kernel TCP on the veth's addresses (@p mtu BENCH_NET_KERNEL_TCP): both
+ *  kernel TCP on the veth's addresses (@p mtu BENCH_NET_KERNEL_TCP); with
+ *  @p copy, [net] zerocopy = false (fragments copied into mbufs): both
  *  nodes started and stopped here. 0, or -1 (said on stderr). */
-int bench_net_xfer(struct net_bench *b, unsigned mtu, struct net_xfer_result *r);
+int bench_net_xfer(struct net_bench *b, unsigned mtu, bool copy, struct net_xfer_result *r);
 
 #endif

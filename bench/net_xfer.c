@@ -21,6 +21,7 @@
 
 #include "bench_node.h"
 #include "net_pvt.h"
+#include "transfer_pvt.h"
 
 /* `dwcp ARGS` with stdout into @p out_path, in namespace @p ns (or here). */
 static pid_t spawn_dwcp(const struct net_bench *b, const char *ns, const char *out_path,
@@ -88,10 +89,11 @@ static double port_num(const char *inst, const char *key)
 	return r;
 }
 
-static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xfer_result *r)
+static int run(struct net_bench *b, const char *dir, unsigned mtu, bool copy, struct net_xfer_result *r)
 {
+	struct bench_xfer_probe before, after;
 	char extra_a[512], extra_b[512], ip_a[20], ip_b[20], src[128], out[128], to[40];
-	char rj[128], sj[128], key[128], mtu_line[32] = "";
+	char rj[128], sj[128], key[128], mtu_line[64] = "";
 	bool tcp = mtu == BENCH_NET_KERNEL_TCP;
 	pid_t rp, sp;
 	int rs, rr;
@@ -102,7 +104,7 @@ static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xf
 	snprintf(rj, sizeof(rj), "%s/recv.json", dir);
 	snprintf(sj, sizeof(sj), "%s/send.json", dir);
 	if (!tcp)
-		snprintf(mtu_line, sizeof(mtu_line), "mtu = %u\n", mtu);
+		snprintf(mtu_line, sizeof(mtu_line), "mtu = %u\n%s", mtu, copy ? "zerocopy = false\n" : "");
 	if (bench_net_sh("head -c %uM /dev/urandom > %s && %s/dwcp keygen %s >/dev/null", b->xfer_mib, src,
 			 b->bin_dir, key)) {
 		fprintf(stderr, "dwcp bench net: cannot write %s or its key\n", src);
@@ -125,6 +127,7 @@ static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xf
 	if (bench_net_start_node(b, b->inst_a, tcp ? NULL : b->ia, NULL, ip_a, NULL, extra_a))
 		return -1;
 	b->a_up = true;
+	bench_xfer_probe_nodes(b->inst_a, b->inst_b, &before);
 	rp = spawn_dwcp(b, b->ns, rj, (char *const[]){ "dwcp", "recv", "--instance", b->inst_b, "--stream",
 						   "benchnet", "--out", out, "--json", "--timeout", "120",
 						   NULL });
@@ -135,6 +138,8 @@ static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xf
 	if (rs)
 		kill(rp, SIGTERM);
 	rr = wait_exit(rp);
+	bench_xfer_probe_nodes(b->inst_a, b->inst_b, &after);
+	r->node_cpu_s = bench_xfer_probe_cpu_s(&before, &after);
 	if (rs || rr) {
 		fprintf(stderr, "dwcp bench net: the transfer failed (send exit %d, recv exit %d): %s and %s\n",
 			rs, rr, sj, rj);
@@ -149,11 +154,12 @@ static int run(struct net_bench *b, const char *dir, unsigned mtu, struct net_xf
 	r->nacks = port_num(b->inst_b, "dgram_nacks_tx");
 	r->probes = port_num(b->inst_a, "dgram_probes");
 	r->nobuf = port_num(b->inst_b, "dgram_rx_nobuf");
+	r->frags_zc = port_num(b->inst_a, "dgram_frags_zero_copy");
 	r->identical = bench_net_sh("cmp -s %s %s", src, out) == 0;
 	return r->seconds > 0 ? 0 : -1;
 }
 
-int bench_net_xfer(struct net_bench *b, unsigned mtu, struct net_xfer_result *r)
+int bench_net_xfer(struct net_bench *b, unsigned mtu, bool copy, struct net_xfer_result *r)
 {
 	char dir[64];
 	int rc;
@@ -163,7 +169,7 @@ int bench_net_xfer(struct net_bench *b, unsigned mtu, struct net_xfer_result *r)
 		fprintf(stderr, "dwcp bench net: mkdtemp: %s\n", strerror(errno));
 		return -1;
 	}
-	rc = run(b, dir, mtu, r);
+	rc = run(b, dir, mtu, copy, r);
 	if (b->a_up)
 		bench_node_stop(b->bin_dir, b->inst_a);
 	if (b->b_up)

@@ -93,11 +93,16 @@ static void probe_node(const char *instance, int is_a, struct bench_xfer_probe *
 	cJSON_Delete(root);
 }
 
-void bench_xfer_probe_pair(const struct bench_xfer_ctx *c, struct bench_xfer_probe *pr)
+void bench_xfer_probe_nodes(const char *inst_a, const char *inst_b, struct bench_xfer_probe *pr)
 {
 	memset(pr, 0, sizeof(*pr));
-	probe_node(c->inst_a, 1, pr);
-	probe_node(c->inst_b, 0, pr);
+	probe_node(inst_a, 1, pr);
+	probe_node(inst_b, 0, pr);
+}
+
+void bench_xfer_probe_pair(const struct bench_xfer_ctx *c, struct bench_xfer_probe *pr)
+{
+	bench_xfer_probe_nodes(c->inst_a, c->inst_b, pr);
 }
 
 double bench_xfer_probe_cpu_s(const struct bench_xfer_probe *before,

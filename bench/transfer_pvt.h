@@ -131,6 +131,8 @@ struct bench_xfer_probe {
 };
 
 void bench_xfer_probe_pair(const struct bench_xfer_ctx *c, struct bench_xfer_probe *pr);
+/** The same for nodes @p inst_a (the sender) and @p inst_b. */
+void bench_xfer_probe_nodes(const char *inst_a, const char *inst_b, struct bench_xfer_probe *pr);
 
 /* CPU seconds both nodes spent between two probes. A process that
  * appeared in between counts whole; one restarted in between loses what

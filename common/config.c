@@ -13,6 +13,7 @@
  * Beyond config.h, a key set twice in one text is an error too, since
  * the first setting would otherwise be silently ignored.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +58,7 @@ static const char *const service_names[] = {
 #define N_SERVICE_NAMES (sizeof(service_names) / sizeof(service_names[0]))
 _Static_assert(N_SERVICE_NAMES <= DWCP_CFG_MAX_SVCS, "every service fits in the enable list");
 
-enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC, K_DEVARGS, K_CIDR };
+enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC, K_DEVARGS, K_CIDR, K_CIDR6, K_NEIGH };
 
 #define F_BYTES    0x01   /* accepts K/M/G suffixes */
 #define F_POW2     0x02
@@ -118,8 +119,10 @@ static const struct key_desc keys[] = {
 	{ SEC_NET, K_WORD, 0, "transport", OFF(net_transport), 0, 0 },
 	{ SEC_NET, K_DEVARGS, F_EMPTY_OK, "port", OFF(net_port), 0, 0 },
 	{ SEC_NET, K_CIDR, F_EMPTY_OK, "ip", OFF(net_ip), 0, 0 },
+	{ SEC_NET, K_CIDR6, F_EMPTY_OK, "ip6", OFF(net_ip6), 0, 0 },
 	{ SEC_NET, K_U32, 0, "fault_drop_ppm", OFF(net_fault_drop_ppm), 0, 500000 },
 	{ SEC_NET, K_U32, 0, "mtu", OFF(net_mtu), 0, 9600 },
+	{ SEC_NET, K_NEIGH, F_EMPTY_OK, "neighbours", OFF(net_neighbours), 0, 0 },
 	{ SEC_STREAM, K_U32, F_BYTES | F_PAGE, "chunk_size", OFF(chunk_size), 4096, 262144 },
 	{ SEC_STREAM, K_U32, 0, "window", OFF(window), 1, 65536 },
 	{ SEC_STREAM, K_CODEC, 0, "codec", OFF(codec), 0, 0 },
@@ -280,6 +283,23 @@ static int cidr_ok(const struct key_desc *k, const char *v)
 	return strnlen(v, DWCP_CFG_CIDR_MAX) < DWCP_CFG_CIDR_MAX && dwcp_cidr_parse(v, &ip, &prefix) == 0;
 }
 
+static int cidr6_ok(const struct key_desc *k, const char *v)
+{
+	uint8_t ip[16];
+	unsigned prefix;
+
+	if (!v[0])
+		return (k->flags & F_EMPTY_OK) != 0;
+	return strnlen(v, DWCP_CFG_CIDR6_MAX) < DWCP_CFG_CIDR6_MAX && dwcp_cidr6_parse(v, ip, &prefix) == 0;
+}
+
+static int neigh_ok(const char *v, struct dwcp_err *err)
+{
+	struct dwcp_neigh_static e[DWCP_NEIGH_STATIC_MAX];
+
+	return strnlen(v, DWCP_CFG_NEIGH_MAX) < DWCP_CFG_NEIGH_MAX && dwcp_neigh_list_parse(v, e, err) >= 0;
+}
+
 static int codec_parse(const char *s, uint32_t *out)
 {
 	static const char *const names[] = { [DWCP_CFG_CODEC_NONE] = "none",
@@ -388,6 +408,14 @@ static void expect_text(const struct key_desc *k, char *buf, size_t len)
 	case K_CIDR:
 		snprintf(buf, len, "an IPv4 address and prefix length, A.B.C.D/N with N 1..32 (e.g. 10.0.0.1/24)%s",
 			 k->flags & F_EMPTY_OK ? ", or empty for none" : "");
+		break;
+	case K_CIDR6:
+		snprintf(buf, len, "an IPv6 address and prefix length, ADDR/N with N 1..128 (e.g. fd00:78::1/64)%s",
+			 k->flags & F_EMPTY_OK ? ", or empty for none" : "");
+		break;
+	case K_NEIGH:
+		snprintf(buf, len, "IP=MAC entries separated by commas, at most %d (e.g. 10.0.0.2=02:00:00:00:00:02), or empty for none",
+			 DWCP_NEIGH_STATIC_MAX);
 		break;
 	case K_DEVARGS:
 		snprintf(buf, len, "DPDK device arguments, 1..%d characters from A-Z a-z 0-9 _ . , = : / - "
@@ -589,6 +617,21 @@ static int apply_value(const struct parser *ps, const struct key_desc *k, const 
 			return bad_value(ps, k, value, NULL);
 		snprintf(field, DWCP_CFG_CIDR_MAX, "%s", value);
 		return 0;
+	case K_CIDR6:
+		if (!cidr6_ok(k, value))
+			return bad_value(ps, k, value, NULL);
+		snprintf(field, DWCP_CFG_CIDR6_MAX, "%s", value);
+		return 0;
+	case K_NEIGH: {
+		struct dwcp_err why = { 0 };
+
+		if (strlen(value) >= DWCP_CFG_NEIGH_MAX)
+			return bad_value(ps, k, value, "too long");
+		if (!neigh_ok(value, &why))
+			return bad_value(ps, k, value, why.msg);
+		snprintf(field, DWCP_CFG_NEIGH_MAX, "%s", value);
+		return 0;
+	}
 	}
 	return bad_value(ps, k, value, "internal: unhandled key kind");
 }
@@ -827,6 +870,10 @@ static int field_ok(const struct dwcp_config *cfg, const struct key_desc *k)
 		return devargs_ok(k, field);
 	case K_CIDR:
 		return cidr_ok(k, field);
+	case K_CIDR6:
+		return cidr6_ok(k, field);
+	case K_NEIGH:
+		return neigh_ok(field, NULL);
 	case K_BOOL:
 	case K_SERVICES:   /* checked on their own: no single value to show */
 		return 1;
@@ -870,6 +917,55 @@ static int validate_services(const struct dwcp_config *cfg, struct dwcp_err *err
 	return 0;
 }
 
+/* Static neighbours serve the DPDK port, which reaches its own subnets only. */
+static int validate_neighbours(const struct dwcp_config *cfg, struct dwcp_err *err)
+{
+	struct dwcp_neigh_static e[DWCP_NEIGH_STATIC_MAX];
+	uint8_t ip6[16] = { 0 }, own[16];
+	uint32_t ip = 0, mask = 0;
+	unsigned prefix = 0, prefix6 = 0;
+	bool has4, has6;
+	int n;
+
+	if (!cfg->net_neighbours[0])
+		return 0;
+	has4 = cfg->net_ip[0] && dwcp_cidr_parse(cfg->net_ip, &ip, &prefix) == 0;
+	has6 = cfg->net_ip6[0] && dwcp_cidr6_parse(cfg->net_ip6, ip6, &prefix6) == 0;
+	if (strcmp(cfg->net_transport, "dpdk") || (!has4 && !has6))
+		return dwcp_err_set(err, -EINVAL,
+				    "[net] neighbours is for the DPDK port: set [net] transport = dpdk and [net] ip or ip6, or remove it");
+	n = dwcp_neigh_list_parse(cfg->net_neighbours, e, err);
+	if (n < 0)
+		return n;
+	if (has4)
+		mask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
+	for (int i = 0; i < n; i++) {
+		bool v4 = dwcp_ip_is_map4(e[i].ip);
+		uint32_t a4;
+		char a[INET6_ADDRSTRLEN];
+
+		memcpy(&a4, e[i].ip + 12, 4);
+		if (v4)
+			dwcp_ip_map4(ip, own);
+		else
+			memcpy(own, ip6, 16);
+		if (v4 ? has4 && (a4 & mask) == (ip & mask) : has6 && dwcp_ip6_same_prefix(e[i].ip, ip6, prefix6)) {
+			if (memcmp(e[i].ip, own, 16))
+				continue;
+		}
+		if (v4)
+			inet_ntop(AF_INET, &a4, a, sizeof(a));
+		else
+			inet_ntop(AF_INET6, e[i].ip, a, sizeof(a));
+		if (!memcmp(e[i].ip, own, 16))
+			return dwcp_err_set(err, -EINVAL, "[net] neighbours: %s is this node's own address: remove that entry", a);
+		return dwcp_err_set(err, -EINVAL,
+				    "[net] neighbours: %s is outside the subnet of [net] %s = %s: the port reaches peers in its own subnet only",
+				    a, v4 ? "ip" : "ip6", v4 ? cfg->net_ip : cfg->net_ip6);
+	}
+	return 0;
+}
+
 static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 {
 	if ((uint64_t)cfg->heartbeat_timeout_ms < 3ull * cfg->heartbeat_ms)
@@ -886,13 +982,13 @@ static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_port[0])
 		return dwcp_err_set(err, -EINVAL,
 				    "[net] transport = dpdk needs [net] port: the DPDK device to own, e.g. port = net_af_packet0,iface=veth0");
-	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_ip[0])
+	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_ip[0] && !cfg->net_ip6[0])
 		return dwcp_err_set(err, -EINVAL,
-				    "[net] transport = dpdk needs [net] ip: this node's IPv4 address on the port and its prefix, e.g. ip = 10.0.0.1/24 (an address the kernel does not use)");
+				    "[net] transport = dpdk needs [net] ip: this node's IPv4 address on the port and its prefix, e.g. ip = 10.0.0.1/24 (an address the kernel does not use), or [net] ip6 for IPv6, e.g. ip6 = fd00:78::1/64");
 	if (cfg->net_mtu && cfg->net_mtu < 1280)
 		return dwcp_err_set(err, -EINVAL,
 				    "[net] mtu = %u: expected 0 (the port's own MTU) or 1280..9600", cfg->net_mtu);
-	return 0;
+	return validate_neighbours(cfg, err);
 }
 
 int dwcp_config_validate(const struct dwcp_config *cfg, struct dwcp_err *err)

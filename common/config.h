@@ -26,7 +26,9 @@
 #define DWCP_CFG_MAX_SVCS  8
 #define DWCP_CFG_MAX_PEERS 16
 #define DWCP_CFG_DEVARGS_MAX 128   /* [net] port, NUL included */
-#define DWCP_CFG_CIDR_MAX    20    /* [net] ip: "255.255.255.255/32", NUL included */
+#define DWCP_CFG_NEIGH_MAX   640   /* [net] neighbours: 16 "IP=MAC" entries and separators */
+#define DWCP_CFG_CIDR_MAX    20
+#define DWCP_CFG_CIDR6_MAX   44    /* [net] ip6: 39 characters of address, "/128", NUL */    /* [net] ip: "255.255.255.255/32", NUL included */
 
 /* AUTO: per stream, from measured compressor and link rates (common/ops/codec_auto.h). */
 enum dwcp_cfg_codec {
@@ -104,12 +106,17 @@ struct dwcp_config {
 	char     net_port[DWCP_CFG_DEVARGS_MAX]; /* port; DPDK devargs; "" = none (default) */
 	char     net_ip[DWCP_CFG_CIDR_MAX];  /* ip; A.B.C.D/N: this node's address on the DPDK port
 	                               * (datagrams go to UDP port = the port of listen); "" = none */
+	char     net_ip6[DWCP_CFG_CIDR6_MAX]; /* ip6; ADDR/N: this node's IPv6 address on the DPDK
+	                               * port, beside or instead of ip; "" = none */
 	uint32_t net_fault_drop_ppm;  /* fault_drop_ppm; 0..500000; default 0. Fault injection for
 	                               * tests: svc-net drops this many per million datagrams it
 	                               * receives on the DPDK port, as a lossy path would */
 	uint32_t net_mtu;             /* mtu; 0 (default: the port's own; for af_packet the
 	                               * interface's) or 1280..9600: the supervisor sets the
 	                               * port to it and sizes mbufs and af_packet frames to fit */
+	char     net_neighbours[DWCP_CFG_NEIGH_MAX]; /* neighbours; "IP=MAC, ..." (common/netaddr.h):
+	                               * static entries of the port's neighbour table, for peers
+	                               * in [net] ip's subnet that answer no ARP; "" = none */
 	/* [peers] NAME = HOST:PORT, any number up to DWCP_CFG_MAX_PEERS */
 	struct dwcp_cfg_peer peers[DWCP_CFG_MAX_PEERS];
 	unsigned n_peers;

@@ -1,5 +1,6 @@
 /* HOST:PORT parsing and resolution (netaddr.h). */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -99,11 +100,11 @@ void dwcp_addr_format(const struct sockaddr *sa, char out[DWCP_ADDR_MAX])
 	}
 }
 
-int dwcp_cidr_parse(const char *s, uint32_t *ip, unsigned *prefix)
+/* "ADDR/N" of family @p af, N 1..@p max_prefix: @p ip gets the address bytes. */
+static int cidr_parse(int af, const char *s, void *ip, unsigned max_prefix, unsigned *prefix)
 {
-	char a[INET_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN];
 	const char *slash = strchr(s, '/');
-	struct in_addr in;
 	char *end;
 	unsigned long n;
 
@@ -113,11 +114,34 @@ int dwcp_cidr_parse(const char *s, uint32_t *ip, unsigned *prefix)
 	a[slash - s] = '\0';
 	errno = 0;
 	n = strtoul(slash + 1, &end, 10);
-	if (*end || errno || n < 1 || n > 32 || inet_pton(AF_INET, a, &in) != 1)
+	if (*end || errno || n < 1 || n > max_prefix || inet_pton(af, a, ip) != 1)
 		return -EINVAL;
-	*ip = in.s_addr;
 	*prefix = (unsigned)n;
 	return 0;
+}
+
+int dwcp_cidr_parse(const char *s, uint32_t *ip, unsigned *prefix)
+{
+	struct in_addr in;
+	int rc = cidr_parse(AF_INET, s, &in, 32, prefix);
+
+	if (rc == 0)
+		*ip = in.s_addr;
+	return rc;
+}
+
+int dwcp_cidr6_parse(const char *s, uint8_t ip[16], unsigned *prefix)
+{
+	return cidr_parse(AF_INET6, s, ip, 128, prefix);
+}
+
+int dwcp_ip6_same_prefix(const uint8_t a[16], const uint8_t b[16], unsigned prefix)
+{
+	unsigned whole = prefix / 8, rest = prefix % 8;
+
+	if (memcmp(a, b, whole))
+		return 0;
+	return !rest || !((a[whole] ^ b[whole]) & (0xff00u >> rest));
 }
 
 int dwcp_pci_addr_parse(const char *devargs, char canon[DWCP_PCI_ADDR_LEN])
@@ -145,4 +169,74 @@ int dwcp_pci_addr_parse(const char *devargs, char canon[DWCP_PCI_ADDR_LEN])
 		return -EINVAL;
 	snprintf(canon, DWCP_PCI_ADDR_LEN, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
 	return 0;
+}
+
+/* "aa:bb:cc:dd:ee:ff", hex, exactly. */
+static int mac_parse(const char *s, size_t n, uint8_t mac[6])
+{
+	if (n != 17)
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) || (i < 5 && p[2] != ':'))
+			return -EINVAL;
+		mac[i] = (uint8_t)strtoul((char[3]){ p[0], p[1], '\0' }, NULL, 16);
+	}
+	return 0;
+}
+
+int dwcp_neigh_list_parse(const char *s, struct dwcp_neigh_static out[DWCP_NEIGH_STATIC_MAX],
+			  struct dwcp_err *err)
+{
+	static const uint8_t zero[6];
+	int n = 0;
+
+	while (*s) {
+		size_t len, iplen;
+		const char *eq;
+		char ip[INET6_ADDRSTRLEN];
+		uint32_t v4;
+		struct dwcp_neigh_static e;
+
+		s += strspn(s, " \t");
+		len = strcspn(s, ",");
+		while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		eq = memchr(s, '=', len);
+		iplen = eq ? (size_t)(eq - s) : 0;
+		if (!eq || !iplen || iplen >= sizeof(ip))
+			return dwcp_err_set(err, -EINVAL, "'%.*s': expected IP=MAC, e.g. 10.0.0.2=02:00:00:00:00:02",
+					    (int)len, s);
+		memcpy(ip, s, iplen);
+		ip[iplen] = '\0';
+		if (inet_pton(AF_INET, ip, &v4) == 1)
+			dwcp_ip_map4(v4, e.ip);
+		else if (inet_pton(AF_INET6, ip, e.ip) != 1) {
+			return dwcp_err_set(err, -EINVAL, "'%.*s': %s is not an IPv4 or IPv6 address", (int)len, s, ip);
+		}
+		if (mac_parse(eq + 1, len - iplen - 1, e.mac))
+			return dwcp_err_set(err, -EINVAL, "'%.*s': the MAC is not six hex bytes with colons (aa:bb:cc:dd:ee:ff)",
+					    (int)len, s);
+		if ((e.mac[0] & 1) || !memcmp(e.mac, zero, 6))
+			return dwcp_err_set(err, -EINVAL, "'%.*s': a neighbour's MAC must be unicast and not all zeros",
+					    (int)len, s);
+		for (int i = 0; i < n; i++)
+			if (!memcmp(out[i].ip, e.ip, 16))
+				return dwcp_err_set(err, -EINVAL, "'%.*s': %s has an entry already", (int)len, s, ip);
+		if (n == DWCP_NEIGH_STATIC_MAX)
+			return dwcp_err_set(err, -EINVAL, "more than %d entries", DWCP_NEIGH_STATIC_MAX);
+		out[n++] = e;
+		s += len;
+		s += strspn(s, " \t");
+		if (*s == ',') {
+			s++;
+			s += strspn(s, " \t");
+			if (!*s)
+				return dwcp_err_set(err, -EINVAL, "a comma with no entry after it");
+		} else if (*s) {
+			return dwcp_err_set(err, -EINVAL, "'%s': expected a comma between entries", s);
+		}
+	}
+	return n;
 }

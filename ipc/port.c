@@ -21,6 +21,10 @@ int dwcp_port_lookup(struct dwcp_port *p, struct dwcp_err *err)
 	p->tx = rte_ring_lookup(DWCP_PORT_TX);
 	p->pool = rte_mempool_lookup(DWCP_PORT_POOL);
 	p->shm = mz ? mz->addr : NULL;
+	p->ext = dwcp_port_ext_lookup();
+	p->extpool = p->ext ? rte_mempool_lookup(DWCP_PORT_EXTPOOL) : NULL;
+	if (!p->extpool)
+		p->ext = NULL;
 	if (!p->rx || !p->tx || !p->pool || !p->shm ||
 	    __atomic_load_n(&p->shm->magic, __ATOMIC_ACQUIRE) != DWCP_PORT_MAGIC)
 		return dwcp_err_set(err, -ENODEV,

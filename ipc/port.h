@@ -36,6 +36,7 @@
 #ifndef DWCP_IPC_PORT_H
 #define DWCP_IPC_PORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -44,6 +45,8 @@
 #define DWCP_PORT_RX    "dwcp_port_rx"
 #define DWCP_PORT_TX    "dwcp_port_tx"
 #define DWCP_PORT_POOL  "dwcp_port_pool"
+#define DWCP_PORT_EXT   "dwcp_port_ext"      /* zero-copy TX: a shared-info record per pool buffer */
+#define DWCP_PORT_EXTPOOL "dwcp_port_extpool"  /* mbufs without data room, to attach them */
 
 struct dwcp_port_shm {
 	uint32_t magic;                /* DWCP_PORT_MAGIC once the port runs */
@@ -80,18 +83,26 @@ struct dwcp_port_shm {
 	/* Who sleeps on a doorbell: a ringer makes the futex syscall only then. */
 	uint32_t tx_waiting;           /* writer: the port thread, around its wait on tx_doorbell */
 	uint32_t rx_waiting;           /* writer: the consumer, around its wait on rx_doorbell */
+	uint64_t dg_frags_zc;          /* writer: the consumer: DATA fragments sent attached, not copied */
+	uint64_t neigh_requests_tx;    /* writer: the consumer: ARP requests and IPv6 solicitations it sent for peers' MACs */
 };
 
 #define DWCP_PORT_MAGIC 0x54524f50u   /* "PORT" */
 
 struct rte_ring;
 struct rte_mempool;
+struct rte_mbuf;
+struct dwcp_shm;
+struct dwcp_port_ext_shm;
 
 /* A consumer's view of the port, after dwcp_port_lookup. */
 struct dwcp_port {
 	struct rte_ring *rx, *tx;
 	struct rte_mempool *pool;
 	struct dwcp_port_shm *shm;
+	/* Zero-copy TX, where the supervisor offers it (dwcp_port_ext_*): NULL otherwise */
+	struct dwcp_port_ext_shm *ext;
+	struct rte_mempool *extpool;
 };
 
 /**
@@ -120,5 +131,61 @@ void dwcp_port_kick(struct dwcp_port *p);
  * most @p timeout_ns.
  */
 void dwcp_port_wait_rx(struct dwcp_port *p, uint32_t seq, uint64_t timeout_ns);
+
+/*
+ * Zero-copy TX: a chunk fragment leaves as a chain of two mbufs, the
+ * headers copied into one from DWCP_PORT_POOL and the payload attached to
+ * the other as an external buffer (rte_pktmbuf_attach_extbuf) that points
+ * into the chunk's pool buffer. Nothing copies payload in the node; the
+ * PMD copies it into its ring (af_packet) or the NIC reads it by DMA.
+ *
+ * Ownership: each pool buffer has one rte_mbuf_ext_shared_info in the
+ * DWCP_PORT_EXT memzone. Its count is 1 at rest (the buffer's owner's
+ * reference) plus one per attached mbuf not yet freed. The owner never
+ * gives its reference up, so the count never reaches 0 and DPDK never
+ * calls the record's free callback (a function pointer, which would be
+ * meaningless in another process); instead, whoever holds the buffer
+ * hands it on only when dwcp_port_ext_busy says no mbuf refers to it any
+ * more. A consumer killed with attached mbufs in hand leaves counts that
+ * nothing will lower: the port thread's reset after its death (reset_req)
+ * puts every count back to 1, once the TX ring is drained and the PMD has
+ * given back every mbuf it held (freed at tx_burst, or tx_done_cleanup),
+ * before the next consumer may claim the port.
+ *
+ * The supervisor offers zero-copy TX only for a driver that takes chained
+ * mbufs and gives them back (so that a buffer is not held forever) and,
+ * for a NIC that reads them by DMA, only when every pool buffer is
+ * IOVA-contiguous (IOVA as VA, or buffers that do not straddle hugepages).
+ */
+
+/**
+ * Supervisor: create the records and the attach pool for @p shm's pool
+ * buffers. @p by_cpu: the driver reads frames with the CPU (af_packet
+ * copies them into its kernel ring), so IO addresses do not matter; else
+ * every buffer must be IOVA-contiguous. @p free_cb is called only if a
+ * count ever reaches 0 (a bug: it should log it); it runs in the process
+ * that freed the mbuf.
+ * @return 0, or negative errno with @p err saying why zero-copy TX is off.
+ */
+int dwcp_port_ext_create(const struct dwcp_shm *shm, bool by_cpu, void (*free_cb)(void *addr, void *opaque),
+			 struct dwcp_err *err);
+
+/** Port thread, in its reset after a consumer's death: every count back to 1. */
+void dwcp_port_ext_reset(struct dwcp_port_ext_shm *ext);
+
+/** The records of the node's port, or NULL (an older supervisor, or not offered). */
+struct dwcp_port_ext_shm *dwcp_port_ext_lookup(void);
+
+/**
+ * Consumer: an mbuf holding @p len bytes at @p off of pool buffer @p idx
+ * (at @p data in this process), its count raised. Chain it after a
+ * header mbuf; freeing it (here or in the port thread) lowers the count.
+ * @return the mbuf, or NULL (no mbuf free in the attach pool).
+ */
+struct rte_mbuf *dwcp_port_ext_attach(struct dwcp_port *p, uint32_t idx, void *data, uint32_t off,
+				      uint16_t len);
+
+/** Whether an mbuf attached to pool buffer @p idx is still out. */
+bool dwcp_port_ext_busy(const struct dwcp_port *p, uint32_t idx);
 
 #endif

@@ -40,6 +40,8 @@ int dwcp_stream_check_name(const char *name, struct dwcp_err *err)
 
 void dwcp_node_conf_fill(struct dwcp_node_conf *nc, const struct dwcp_config *cfg)
 {
+	int n;
+
 	memset(nc, 0, sizeof(*nc));
 	snprintf(nc->listen, sizeof(nc->listen), "%s", cfg->net_listen);
 	nc->connections = cfg->net_connections;
@@ -65,6 +67,9 @@ void dwcp_node_conf_fill(struct dwcp_node_conf *nc, const struct dwcp_config *cf
 	nc->dgram = !strcmp(cfg->net_transport, "dpdk");
 	snprintf(nc->dgram_ip, sizeof(nc->dgram_ip), "%s", cfg->net_ip);
 	nc->fault_drop_ppm = cfg->net_fault_drop_ppm;
+	snprintf(nc->dgram_ip6, sizeof(nc->dgram_ip6), "%s", cfg->net_ip6);
+	n = dwcp_neigh_list_parse(cfg->net_neighbours, nc->neigh, NULL);   /* validated with the config */
+	nc->n_neigh = n > 0 ? (uint32_t)n : 0;
 }
 
 static uint64_t claim_word(unsigned slot, uint32_t gen)

@@ -29,6 +29,7 @@
 
 #include "common/config.h"
 #include "common/err.h"
+#include "common/netaddr.h"
 #include "ipc/peers.h"
 #include "ipc/shm.h"
 
@@ -67,6 +68,9 @@ struct dwcp_node_conf {                  /* writer: supervisor, once */
 	                                    * supervisor): TCP */
 	char     dgram_ip[DWCP_CFG_CIDR_MAX]; /* [net] ip */
 	uint32_t fault_drop_ppm;           /* [net] fault_drop_ppm */
+	char     dgram_ip6[DWCP_CFG_CIDR6_MAX]; /* [net] ip6 ("" also from an older supervisor) */
+	uint32_t n_neigh;                  /* [net] neighbours, parsed (0 also from an older supervisor) */
+	struct dwcp_neigh_static neigh[DWCP_NEIGH_STATIC_MAX];
 };
 
 enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };

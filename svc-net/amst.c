@@ -165,14 +165,27 @@ static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
 	dwcp_svc_pass(n->ctx, idx, status);
 }
 
-/* As fl_release, but not before the kernel is done with the buffer's last
- * zerocopy send: until then the buffer is still the socket's to read, and
- * handing it on would let its next owner change bytes still to be sent. */
+/* Whether buffer @p idx may still be read for a send: its last zerocopy
+ * send (a socket's, or a datagram message not yet ACKed) is not complete,
+ * or a fragment of it attached to an mbuf is still out on the DPDK port. */
+static bool fl_zc_busy(const struct net *n, const struct inflight *f)
+{
+	return f->zc_conn >= 0 && n->conns[f->zc_conn].zc_done <= f->zc_seq;
+}
+
+static bool fl_busy(const struct net *n, uint32_t idx)
+{
+	return fl_zc_busy(n, &n->fl[idx]) || net_dport_buf_busy(n, idx);
+}
+
+/* As fl_release, but not before the kernel and the port are done with the
+ * buffer: until then it is still theirs to read, and handing it on would
+ * let its next owner change bytes still to be sent. */
 static void fl_finish(struct net *n, uint32_t idx, int status, uint64_t result)
 {
 	struct inflight *f = &n->fl[idx];
 
-	if (f->zc_conn >= 0 && n->conns[f->zc_conn].zc_done <= f->zc_seq) {
+	if (fl_busy(n, idx)) {
 		net_fl_set_state(n, idx, FL_WAIT_ZC);
 		f->done_status = (uint16_t)status;
 		f->done_result = result;
@@ -473,20 +486,24 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 	net_peer_dispatch(n, f->peer);
 }
 
-void net_on_zc_done(struct net *n, int c)
+unsigned net_fl_release_waiting(struct net *n)
 {
 	/* Completions come for every zerocopy send; an ACK that beat its
 	 * completion is rare, so the scan runs only when one is waiting. */
 	uint32_t i = n->fl_head[FL_WAIT_ZC], left = n->fl_count[FL_WAIT_ZC];
+	unsigned port_held = 0;
 
 	while (i != NET_NO_BUF && left--) {
 		struct inflight *f = &n->fl[i];
 		uint32_t next = f->l_next;   /* releasing i takes it off the list */
 
-		if (f->zc_conn == c && n->conns[c].zc_done > f->zc_seq)
+		if (!fl_busy(n, i))
 			fl_release(n, i, f->done_status, f->done_result);
+		else if (!fl_zc_busy(n, f))
+			port_held++;
 		i = next;
 	}
+	return port_held;
 }
 
 void net_on_conn_lost(struct net *n, int c)
@@ -513,7 +530,8 @@ void net_on_conn_lost(struct net *n, int c)
 
 			if (f->zc_conn == c) {
 				f->zc_conn = -1;   /* reset with its queue (net_conn_close) */
-				if (f->state == FL_WAIT_ZC) {
+				/* (still read by the port: net_dport_poll releases it) */
+				if (f->state == FL_WAIT_ZC && !fl_busy(n, i)) {
 					fl_release(n, i, f->done_status, f->done_result);
 					i = next;
 					continue;

@@ -455,7 +455,7 @@ void net_conn_zc_complete(struct net *n, int c)
 		}
 	}
 	if (any)
-		net_on_zc_done(n, c);
+		net_fl_release_waiting(n);
 }
 
 static int connect_result(struct net *n, int c)

@@ -59,10 +59,12 @@
 _Static_assert(sizeof(void *) == 8, "message cookies hold a buffer index or a small-frame slot");
 #define COOKIE_SMALL   (1ull << 32)
 
-/* ... on connection @p c, counted as its peer's. */
-static int dg_send(struct net *n, int c, const struct dwcp_dgram_hdr *h, const void *body)
+/* ... on connection @p c, counted as its peer's: @p body, or (idx not
+ * NET_NO_BUF) the fragment of chunk buffer @p idx that @p h describes. */
+static int dg_send(struct net *n, int c, const struct dwcp_dgram_hdr *h, const void *body, uint32_t idx)
 {
-	int len = net_dport_emit(n, &n->conns[c].dg->ep, h, body);
+	const struct dwcp_udp_ep *to = &n->conns[c].dg->ep;
+	int len = idx == NET_NO_BUF ? net_dport_emit(n, to, h, body) : net_dport_emit_frag(n, to, h, idx);
 	struct dwcp_peer_ent *ps;
 
 	if (len < 0)
@@ -88,7 +90,7 @@ static void dg_answer(struct net *n, int c, uint8_t type, uint32_t conn, uint64_
 		h.nfrags = (uint16_t)nr;
 		h.len = (uint16_t)dwcp_dgram_ranges_encode(body, r, nr);
 	}
-	dg_send(n, c, &h, body);
+	dg_send(n, c, &h, body, NET_NO_BUF);
 }
 
 /* RESET to a sender we hold no connection for (no connection slot used). */
@@ -100,6 +102,12 @@ static void send_reset(struct net *n, const struct dwcp_udp_ep *to, uint32_t con
 }
 
 /* ---- connections ------------------------------------------------- */
+
+/* Header bytes of each of @p g's datagrams on the wire. */
+static uint32_t dg_overhead(const struct net_dconn *g)
+{
+	return g->ep.v6 ? NET_DG_OVERHEAD6 : NET_DG_OVERHEAD;
+}
 
 static uint32_t new_conn_id(void)
 {
@@ -129,7 +137,7 @@ static int dconn_new(struct net *n, int peer, bool opener, const struct dwcp_udp
 	g->opener = opener;
 	g->last_rx_ns = now;
 	g->next_in = 1;
-	dwcp_dgram_tx_init(&g->tx, new_conn_id(), d->per);
+	dwcp_dgram_tx_init(&g->tx, new_conn_id(), ep->v6 ? d->per6 : d->per);
 	dwcp_dgram_rx_init(&g->rx, n->ctx->at.shm.buf_size);
 	dwcp_dgram_rate_init(&g->rate, START_RATE, MIN_RATE, MAX_RATE, now);
 	for (unsigned i = 0; i < DWCP_DGRAM_SLOTS; i++)
@@ -142,16 +150,33 @@ static int dconn_new(struct net *n, int peer, bool opener, const struct dwcp_udp
 int net_dconn_open_out(struct net *n, int peer)
 {
 	const struct net_peer *p = &n->peers[peer];
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)&p->sa;
+	const struct net_dport *d = n->dport;
 	struct dwcp_udp_ep ep = { 0 };
 	int c;
 
-	if (p->sa.ss_family != AF_INET)
-		return -EAFNOSUPPORT;   /* IPv6 on the port is not done yet */
-	if ((sin->sin_addr.s_addr & n->dport->mask) != (n->dport->me.ip & n->dport->mask))
-		return -ENETUNREACH;    /* no routing on the port: same subnet only */
-	ep.ip = sin->sin_addr.s_addr;
-	ep.port = sin->sin_port;
+	/* No routing on the port: a peer in one of its subnets only. */
+	if (p->sa.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&p->sa;
+
+		if (!d->has6)
+			return -EAFNOSUPPORT;
+		if (!dwcp_ip6_same_prefix(s6->sin6_addr.s6_addr, d->me.ip6, d->prefix6))
+			return -ENETUNREACH;
+		memcpy(ep.ip6, s6->sin6_addr.s6_addr, 16);
+		ep.v6 = true;
+		ep.port = s6->sin6_port;
+	} else if (p->sa.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&p->sa;
+
+		if (!d->has4)
+			return -EAFNOSUPPORT;
+		if ((sin->sin_addr.s_addr & d->mask) != (d->me.ip & d->mask))
+			return -ENETUNREACH;
+		ep.ip = sin->sin_addr.s_addr;
+		ep.port = sin->sin_port;
+	} else {
+		return -EAFNOSUPPORT;
+	}
 	c = dconn_new(n, peer, true, &ep);
 	if (c >= 0)
 		net_hello_out(n, c);
@@ -182,10 +207,15 @@ void net_dconn_free(struct net *n, int c)
 void net_dconn_addr(const struct net *n, int c, char out[DWCP_ADDR_MAX])
 {
 	const struct net_dconn *g = n->conns[c].dg;
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 
-	inet_ntop(AF_INET, &g->ep.ip, ip, sizeof(ip));
-	snprintf(out, DWCP_ADDR_MAX, "%s:%u", ip, ntohs(g->ep.port));
+	if (g->ep.v6) {
+		inet_ntop(AF_INET6, g->ep.ip6, ip, sizeof(ip));
+		snprintf(out, DWCP_ADDR_MAX, "[%s]:%u", ip, ntohs(g->ep.port));
+	} else {
+		inet_ntop(AF_INET, &g->ep.ip, ip, sizeof(ip));
+		snprintf(out, DWCP_ADDR_MAX, "%s:%u", ip, ntohs(g->ep.port));
+	}
 }
 
 /* ---- sending ------------------------------------------------------- */
@@ -228,7 +258,7 @@ static unsigned take_queue(struct net *n, int c)
 				f->zc_seq = (uint64_t)msg;
 			}
 			/* wire bytes: the chunk and a header per fragment */
-			it->small_len = (uint16_t)((len + n->dport->per - 1) / n->dport->per * NET_DG_OVERHEAD);
+			it->small_len = (uint16_t)((len + g->tx.per - 1) / g->tx.per * dg_overhead(g));
 		}
 		net_conn_item_sent(n, c, it);
 		k->q_head++;
@@ -244,14 +274,15 @@ static unsigned send_frags(struct net *n, int c, uint64_t now, uint64_t *wake)
 {
 	struct net_dport *d = n->dport;
 	struct net_dconn *g = n->conns[c].dg;
-	const uint32_t fsize = d->per + NET_DG_OVERHEAD;
+	const uint32_t fsize = g->tx.per + dg_overhead(g);
 	unsigned sent = 0, room = net_dport_tx_room(d, 4u * NET_DPORT_BURST);
 
 	while (sent < room) {
 		struct dwcp_dgram_hdr h;
 		void *cookie;
 		uintptr_t ck;
-		const uint8_t *src;
+		const uint8_t *src = NULL;
+		uint32_t idx = NET_NO_BUF;
 
 		if (!dwcp_dgram_tx_pending(&g->tx))
 			break;
@@ -267,16 +298,20 @@ static unsigned send_frags(struct net *n, int c, uint64_t now, uint64_t *wake)
 		if (ck & COOKIE_SMALL) {
 			src = g->stx[ck & 0xffffffffu].b + h.offset;
 		} else {
-			src = (const uint8_t *)dwcp_shm_data(&n->ctx->at.shm, (uint32_t)(ck - 1u)) + h.offset;
+			idx = (uint32_t)(ck - 1u);
 			h.flags |= DWCP_DGRAM_F_CHUNK;
 		}
 		if (g->opener)
 			h.flags |= DWCP_DGRAM_F_OPENER;
-		if (dg_send(n, c, &h, src))
+		if (dg_send(n, c, &h, src, idx))
 			break;   /* no mbuf: the fragment is lost, a NACK or probe brings it back */
 		sent++;
 	}
 	net_dport_count(&d->port.shm->dg_frags_tx, sent);
+	if (d->n_zc) {
+		net_dport_count(&d->port.shm->dg_frags_zc, d->n_zc);
+		d->n_zc = 0;
+	}
 	return sent;
 }
 
@@ -298,22 +333,23 @@ unsigned net_dconn_flush(struct net *n, int c)
 
 /* ---- receiving ----------------------------------------------------- */
 
+/* Whether connection @p g is with @p src (address and port), opened by us when @p mine. */
+static bool conn_is(const struct net_dconn *g, const struct dwcp_udp_ep *src, bool mine)
+{
+	if (g->ep.port != src->port || g->opener != mine || g->ep.v6 != src->v6)
+		return false;
+	return src->v6 ? !memcmp(g->ep.ip6, src->ip6, 16) : g->ep.ip == src->ip;
+}
+
 static int find_conn(struct net *n, const struct dwcp_udp_ep *src, bool mine)
 {
 	struct net_dport *d = n->dport;
 
-	if (d->last >= 0) {
-		const struct net_dconn *g = n->conns[d->last].dg;
-
-		if (g && g->ep.ip == src->ip && g->ep.port == src->port && g->opener == mine)
-			return d->last;
-	}
-	for (unsigned i = 0; i < d->n_dconns; i++) {
-		const struct net_dconn *g = n->conns[d->dconns[i]].dg;
-
-		if (g->ep.ip == src->ip && g->ep.port == src->port && g->opener == mine)
+	if (d->last >= 0 && n->conns[d->last].dg && conn_is(n->conns[d->last].dg, src, mine))
+		return d->last;
+	for (unsigned i = 0; i < d->n_dconns; i++)
+		if (conn_is(n->conns[d->dconns[i]].dg, src, mine))
 			return d->last = d->dconns[i];
-	}
 	return -1;
 }
 
@@ -490,7 +526,7 @@ static void on_answer(struct net *n, int c, const struct dwcp_dgram_hdr *h, cons
 		low = dwcp_dgram_tx_low(&g->tx);
 		if (low > k->zc_done) {
 			k->zc_done = low;
-			net_on_zc_done(n, c);   /* buffers whose messages are all ACKed move on */
+			net_fl_release_waiting(n);   /* buffers whose messages are all ACKed move on */
 		}
 	}
 }
@@ -548,14 +584,15 @@ void net_dconn_on_datagram(struct net *n, const struct dwcp_udp_rx *u, const str
 
 /* ---- timers ------------------------------------------------------- */
 
-/* ARP for an outgoing connection's peer; up once its MAC is known. */
+/* ARP or neighbour discovery for an outgoing connection's peer; up once its MAC is known. */
 static void resolve(struct net *n, int c, uint64_t now)
 {
 	struct net_dport *d = n->dport;
 	struct net_dconn *g = n->conns[c].dg;
-	uint8_t mac[6];
+	uint8_t mac[6], key[16];
 
-	switch (dwcp_neigh_lookup(&d->neigh, g->ep.ip, now, mac)) {
+	net_dport_neigh_key(&g->ep, key);
+	switch (dwcp_neigh_lookup(&d->neigh, key, now, mac)) {
 	case DWCP_NEIGH_ASK_AND_SEND:
 	case DWCP_NEIGH_SEND:
 		memcpy(g->ep.mac, mac, sizeof(mac));
@@ -564,13 +601,14 @@ static void resolve(struct net *n, int c, uint64_t now)
 		net_conn_flush(n, c);
 		break;
 	case DWCP_NEIGH_ASK:
-		net_dport_arp_ask(n, g->ep.ip);
+		net_dport_neigh_ask(n, &g->ep);
 		break;
 	case DWCP_NEIGH_WAIT:
 		break;
 	case DWCP_NEIGH_UNREACHABLE:
 		n->peers[n->conns[c].peer].last_error = EHOSTUNREACH;
-		net_conn_close(n, c, "no ARP reply from the peer's address");
+		net_conn_close(n, c, g->ep.v6 ? "no neighbour advertisement for the peer's IPv6 address"
+					      : "no ARP reply from the peer's address");
 		break;
 	}
 }

@@ -4,8 +4,11 @@
  * (neigh.h), fault injection, and the waker thread. The connections the
  * datagrams belong to are in dconn.c.
  *
- * Frames are copied into mbufs (af_packet copies them into its ring
- * anyway); a kill -9 leaks at most the mbufs in hand (one burst).
+ * Small frames are copied into mbufs. A chunk's fragments are attached
+ * to mbufs as external buffers where the port offers it (zero-copy TX,
+ * ipc/port.h): svc-net copies no payload, and amst.c hands a chunk buffer
+ * on only when no attached mbuf of it is out (net_dport_buf_busy). A kill
+ * -9 leaks at most the mbufs in hand (one burst).
  *
  * Threads: the loop does all of this; a second thread (the port waker)
  * sleeps on the port's RX doorbell with a timeout, and wakes the loop when
@@ -35,6 +38,8 @@
 #include "dport.h"
 
 #define WAKER_MAX_NS   100000000ull
+#define EXT_MIN_LEN    256u        /* a shorter fragment is cheaper copied than attached */
+#define EXT_RECHECK_NS 200000ull   /* buffers held by the port alone: look again this soon */
 
 /* ---- frames out ---------------------------------------------------- */
 
@@ -89,25 +94,78 @@ int net_dport_emit(struct net *n, const struct dwcp_udp_ep *to, const struct dwc
 	struct net_dport *d = n->dport;
 	struct rte_mbuf *m;
 	uint8_t *p = frame_new(n, &m);
+	size_t hl = dwcp_udp_hdrs_len(to);
 	int len;
 
 	if (!p)
 		return -ENOBUFS;
 	len = dwcp_udp_build(p, &d->me, to, d->ip_id++, DWCP_DGRAM_HDR_LEN + (size_t)h->len);
-	dwcp_dgram_hdr_encode(p + DWCP_UDP_HDRS_LEN, h);
+	dwcp_dgram_hdr_encode(p + hl, h);
 	if (h->len)
-		memcpy(p + NET_DG_OVERHEAD, body, h->len);
+		memcpy(p + hl + DWCP_DGRAM_HDR_LEN, body, h->len);
+	if (to->v6)
+		dwcp_udp_csum(p, NULL, 0);
 	frame_put(n, m, (size_t)len);
 	return len;
 }
 
-void net_dport_arp_ask(struct net *n, uint32_t ip)
+int net_dport_emit_frag(struct net *n, const struct dwcp_udp_ep *to, const struct dwcp_dgram_hdr *h,
+			uint32_t idx)
+{
+	struct net_dport *d = n->dport;
+	uint8_t *data = dwcp_shm_data(&n->ctx->at.shm, idx), *p;
+	struct rte_mbuf *m, *x;
+	size_t hl = dwcp_udp_hdrs_len(to);
+	int len;
+
+	if (!d->port.ext || h->len < EXT_MIN_LEN)
+		return net_dport_emit(n, to, h, data + h->offset);
+	p = frame_new(n, &m);
+	if (!p)
+		return -ENOBUFS;
+	x = dwcp_port_ext_attach(&d->port, idx, data, h->offset, h->len);
+	if (!x) {
+		rte_pktmbuf_free(m);
+		return -ENOBUFS;
+	}
+	len = dwcp_udp_build(p, &d->me, to, d->ip_id++, DWCP_DGRAM_HDR_LEN + (size_t)h->len);
+	dwcp_dgram_hdr_encode(p + hl, h);
+	if (to->v6)   /* reads the payload where it lies: no copy */
+		dwcp_udp_csum(p, data + h->offset, h->len);
+	m->data_len = (uint16_t)(hl + DWCP_DGRAM_HDR_LEN);
+	m->pkt_len = (uint32_t)len;
+	m->nb_segs = 2;
+	m->next = x;
+	d->txb[d->n_txb++] = m;
+	d->n_zc++;
+	return len;
+}
+
+bool net_dport_buf_busy(const struct net *n, uint32_t idx)
+{
+	return n->dport && dwcp_port_ext_busy(&n->dport->port, idx);
+}
+
+void net_dport_neigh_key(const struct dwcp_udp_ep *ep, uint8_t key[16])
+{
+	if (ep->v6)
+		memcpy(key, ep->ip6, 16);
+	else
+		dwcp_ip_map4(ep->ip, key);
+}
+
+void net_dport_neigh_ask(struct net *n, const struct dwcp_udp_ep *ep)
 {
 	struct rte_mbuf *m;
 	uint8_t *p = frame_new(n, &m);
 
-	if (p)
-		frame_put(n, m, dwcp_arp_build_request(p, &n->dport->me, ip));
+	if (!p)
+		return;
+	if (ep->v6)
+		frame_put(n, m, dwcp_nd_build_solicit(p, &n->dport->me, ep->ip6));
+	else
+		frame_put(n, m, dwcp_arp_build_request(p, &n->dport->me, ep->ip));
+	net_dport_count(&n->dport->port.shm->neigh_requests_tx, 1);
 }
 
 /* The waker publishes when its sleep ends (waker_until) before it reads
@@ -134,15 +192,42 @@ static void on_arp(struct net *n, const uint8_t *frame, size_t len, uint64_t now
 	struct dwcp_arp a;
 	struct dwcp_err err = { 0 };
 
-	if (dwcp_arp_parse(frame, len, &a, &err))
+	uint8_t key[16];
+
+	if (!d->has4 || dwcp_arp_parse(frame, len, &a, &err))
 		return;
-	dwcp_neigh_learn(&d->neigh, a.spa, a.sha, now);
+	dwcp_ip_map4(a.spa, key);
+	dwcp_neigh_learn(&d->neigh, key, a.sha, now);
 	if (a.op == DWCP_ARP_REQUEST && a.tpa == d->me.ip) {
 		struct rte_mbuf *m;
 		uint8_t *p = frame_new(n, &m);
 
 		if (p)
 			frame_put(n, m, dwcp_arp_build_reply(p, &d->me, &a));
+	}
+}
+
+/* Neighbour discovery: learn from what answers (or asks) us, answer what
+ * asks for our IPv6 address. */
+static void on_nd(struct net *n, const uint8_t *frame, size_t len, uint64_t now)
+{
+	static const uint8_t unspecified[16];
+	struct net_dport *d = n->dport;
+	struct dwcp_nd nd;
+	struct dwcp_err err = { 0 };
+
+	if (dwcp_nd_parse(frame, len, &nd, &err))
+		return;
+	if (nd.has_mac)
+		dwcp_neigh_learn(&d->neigh, nd.type == DWCP_ND_ADVERT ? nd.target : nd.src, nd.mac, now);
+	/* A solicitation from the unspecified address is duplicate address
+	 * detection: not a question we answer with our MAC. */
+	if (nd.type == DWCP_ND_SOLICIT && !memcmp(nd.target, d->me.ip6, 16) && memcmp(nd.src, unspecified, 16)) {
+		struct rte_mbuf *m;
+		uint8_t *p = frame_new(n, &m);
+
+		if (p)
+			frame_put(n, m, dwcp_nd_build_advert(p, &d->me, &nd));
 	}
 }
 
@@ -188,6 +273,8 @@ static unsigned rx_frames(struct net *n, uint64_t now)
 			rc = dwcp_udp_parse(p, rte_pktmbuf_data_len(b[i]), &d->me, &u, &err);
 			if (rc == 1)
 				on_arp(n, p, rte_pktmbuf_data_len(b[i]), now);
+			else if (rc == 2)
+				on_nd(n, p, rte_pktmbuf_data_len(b[i]), now);
 			else if (rc == 0)
 				on_datagram(n, &u, now);
 			dwcp_stats_add(n->ctx->stats, DWCP_STAT_RX_BYTES, rte_pktmbuf_data_len(b[i]));
@@ -216,6 +303,8 @@ unsigned net_dport_poll(struct net *n, uint64_t now)
 	for (unsigned i = d->n_dconns; i-- > 0;)
 		if (i < d->n_dconns)
 			net_dconn_timers(n, d->dconns[i], now, &wake);
+	if (d->port.ext && n->fl_count[FL_WAIT_ZC] && net_fl_release_waiting(n) && now + EXT_RECHECK_NS < wake)
+		wake = now + EXT_RECHECK_NS;
 	net_dport_tx_flush(n);
 	net_dport_wake_at(n, wake);
 	return work;
@@ -291,31 +380,53 @@ int net_dport_init(struct net *n, char *reason, size_t reason_len)
 		return -EBUSY;
 	}
 	d->claimed = true;
-	if (dwcp_cidr_parse(n->conf->dgram_ip, &d->me.ip, &prefix)) {
+	d->has4 = n->conf->dgram_ip[0] != '\0';
+	d->has6 = n->conf->dgram_ip6[0] != '\0';
+	if (d->has4 && dwcp_cidr_parse(n->conf->dgram_ip, &d->me.ip, &prefix)) {
 		snprintf(reason, reason_len, "[net] ip = '%s': expected A.B.C.D/N", n->conf->dgram_ip);
+		return -EINVAL;
+	}
+	if (d->has6 && dwcp_cidr6_parse(n->conf->dgram_ip6, d->me.ip6, &d->prefix6)) {
+		snprintf(reason, reason_len, "[net] ip6 = '%s': expected ADDR/N", n->conf->dgram_ip6);
+		return -EINVAL;
+	}
+	if (!d->has4 && !d->has6) {
+		snprintf(reason, reason_len, "the DPDK port needs [net] ip or [net] ip6");
 		return -EINVAL;
 	}
 	if (n->conf->listen[0] && dwcp_addr_split(n->conf->listen, host, &udp_port, &err) == 0 && !udp_port)
 		udp_port = 7100;
-	d->mask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
+	d->mask = d->has4 ? htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix)) : 0;
 	d->me.port = htons(udp_port);
 	memcpy(d->me.mac, d->port.shm->mac, sizeof(d->me.mac));
 	room = (uint32_t)rte_pktmbuf_data_room_size(d->port.pool) - RTE_PKTMBUF_HEADROOM;
 	d->per = dwcp_dgram_frag_payload(d->port.shm->mtu < room - DWCP_UDP_ETH_LEN ? d->port.shm->mtu
 										   : room - DWCP_UDP_ETH_LEN, 4);
-	if (d->per < DWCP_DGRAM_MIN_FRAG) {
+	d->per6 = dwcp_dgram_frag_payload(d->port.shm->mtu < room - DWCP_UDP_ETH_LEN ? d->port.shm->mtu
+										    : room - DWCP_UDP_ETH_LEN, 6);
+	if (d->per6 < DWCP_DGRAM_MIN_FRAG) {
 		snprintf(reason, reason_len, "DPDK port MTU %u: too small for DWCP datagrams (at least %u)",
 			 d->port.shm->mtu, DWCP_DGRAM_MIN_FRAG + 68u);
 		return -EINVAL;
 	}
 	dwcp_neigh_init(&d->neigh);
+	for (unsigned i = 0; i < n->conf->n_neigh && i < DWCP_NEIGH_STATIC_MAX; i++)
+		dwcp_neigh_set_static(&d->neigh, n->conf->neigh[i].ip, n->conf->neigh[i].mac);
+	if (n->conf->n_neigh)
+		DWCP_INFO("svc-net: %u static neighbour entries ([net] neighbours), never asked for",
+			  n->conf->n_neigh);
 	if (pthread_create(&d->waker, NULL, port_waker_main, n)) {
 		snprintf(reason, reason_len, "cannot start the port waker thread");
 		return -EAGAIN;
 	}
 	d->waker_running = true;
-	DWCP_INFO("svc-net: datagrams on DPDK port %s, %s UDP port %u, %u bytes a fragment",
-		  d->port.shm->driver, n->conf->dgram_ip, udp_port, d->per);
+	/* [net] zerocopy = false in this svc-net's config (an upgrade may
+	 * bring one) keeps it from attaching, whatever the supervisor offers. */
+	if (!n->zerocopy)
+		d->port.ext = NULL;
+	DWCP_INFO("svc-net: datagrams on DPDK port %s, %s%s%s UDP port %u, %u bytes a fragment (%u over IPv6), zero-copy TX %s",
+		  d->port.shm->driver, n->conf->dgram_ip, d->has4 && d->has6 ? " and " : "", n->conf->dgram_ip6,
+		  udp_port, d->per, d->per6, d->port.ext ? "on" : "off");
 	if (n->conf->fault_drop_ppm)
 		DWCP_WARN("svc-net: FAULT INJECTION: dropping %u per million received datagrams ([net] fault_drop_ppm)",
 			  n->conf->fault_drop_ppm);

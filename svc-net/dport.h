@@ -16,7 +16,8 @@
 #include "udp.h"
 
 #define NET_DPORT_BURST 64u
-#define NET_DG_OVERHEAD (DWCP_UDP_HDRS_LEN + DWCP_DGRAM_HDR_LEN)
+#define NET_DG_OVERHEAD (DWCP_UDP_HDRS_LEN + DWCP_DGRAM_HDR_LEN)     /* IPv4 */
+#define NET_DG_OVERHEAD6 (DWCP_UDP6_HDRS_LEN + DWCP_DGRAM_HDR_LEN)   /* IPv6 */
 
 struct rte_mbuf;
 
@@ -42,9 +43,11 @@ struct net_dconn {
 
 struct net_dport {
 	struct dwcp_port port;
-	struct dwcp_udp_ep me;
+	struct dwcp_udp_ep me;            /* ip and/or ip6: [net] ip, [net] ip6 */
+	bool has4, has6;
 	uint32_t mask;                    /* of [net] ip's prefix, network order */
-	uint32_t per;                     /* payload bytes per fragment */
+	unsigned prefix6;                 /* of [net] ip6 */
+	uint32_t per, per6;               /* payload bytes per fragment, over IPv4 and over IPv6 */
 	uint16_t ip_id;
 	struct dwcp_neigh neigh;
 	int dconns[NET_MAX_CONNS];        /* the datagram connections, in no order */
@@ -52,6 +55,7 @@ struct net_dport {
 	int last;                         /* the connection the last datagram was for */
 	struct rte_mbuf *txb[NET_DPORT_BURST];
 	unsigned n_txb;
+	uint64_t n_zc;                    /* fragments attached since the last count in the port page */
 	uint64_t wake_ns;                 /* writer: loop; reader: waker. UINT64_MAX = no timer */
 	uint64_t waker_until;             /* writer: waker: its sleep ends then; 0 = awake */
 	uint32_t waker_parked;            /* writer: waker: it waits for the loop to clear pending */
@@ -74,8 +78,17 @@ unsigned net_dport_tx_room(const struct net_dport *d, unsigned want);
 /** One DWCP datagram to @p to: header, then @p body. @return the frame's bytes, or -ENOBUFS. */
 int net_dport_emit(struct net *n, const struct dwcp_udp_ep *to, const struct dwcp_dgram_hdr *h,
 		   const void *body);
-/** An ARP request for @p ip (network order). */
-void net_dport_arp_ask(struct net *n, uint32_t ip);
+/**
+ * The fragment of chunk buffer @p idx that @p h describes (h->offset,
+ * h->len), to @p to: attached to an mbuf where the port offers zero-copy
+ * TX (ipc/port.h), else copied. @return as net_dport_emit.
+ */
+int net_dport_emit_frag(struct net *n, const struct dwcp_udp_ep *to, const struct dwcp_dgram_hdr *h,
+			uint32_t idx);
+/** Ask for @p ep's MAC: an ARP request, or a neighbour solicitation over IPv6. */
+void net_dport_neigh_ask(struct net *n, const struct dwcp_udp_ep *ep);
+/** @p ep's address as the neighbour table keys it. */
+void net_dport_neigh_key(const struct dwcp_udp_ep *ep, uint8_t key[16]);
 /** Ask the waker to wake the loop at @p wake_ns (if earlier than it would). */
 void net_dport_wake_at(struct net *n, uint64_t wake_ns);
 

@@ -11,10 +11,10 @@ void dwcp_neigh_init(struct dwcp_neigh *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static struct dwcp_neigh_ent *find(struct dwcp_neigh *t, uint32_t ip)
+static struct dwcp_neigh_ent *find(struct dwcp_neigh *t, const uint8_t ip[16])
 {
 	for (unsigned i = 0; i < DWCP_NEIGH_MAX; i++)
-		if (t->e[i].state != NEIGH_FREE && t->e[i].ip == ip)
+		if (t->e[i].state != NEIGH_FREE && !memcmp(t->e[i].ip, ip, 16))
 			return &t->e[i];
 	return NULL;
 }
@@ -35,7 +35,7 @@ static struct dwcp_neigh_ent *take(struct dwcp_neigh *t)
 	return lru;
 }
 
-enum dwcp_neigh_verdict dwcp_neigh_lookup(struct dwcp_neigh *t, uint32_t ip, uint64_t now_ns,
+enum dwcp_neigh_verdict dwcp_neigh_lookup(struct dwcp_neigh *t, const uint8_t ip[16], uint64_t now_ns,
 					  uint8_t mac[6])
 {
 	struct dwcp_neigh_ent *e = find(t, ip);
@@ -45,7 +45,7 @@ enum dwcp_neigh_verdict dwcp_neigh_lookup(struct dwcp_neigh *t, uint32_t ip, uin
 		if (!e)
 			return DWCP_NEIGH_UNREACHABLE;   /* every entry static: a config of 64 peers */
 		memset(e, 0, sizeof(*e));
-		e->ip = ip;
+		memcpy(e->ip, ip, 16);
 		e->state = NEIGH_ASKING;
 	}
 	e->used_ns = now_ns;
@@ -89,7 +89,7 @@ enum dwcp_neigh_verdict dwcp_neigh_lookup(struct dwcp_neigh *t, uint32_t ip, uin
 	}
 }
 
-bool dwcp_neigh_learn(struct dwcp_neigh *t, uint32_t ip, const uint8_t mac[6], uint64_t now_ns)
+bool dwcp_neigh_learn(struct dwcp_neigh *t, const uint8_t ip[16], const uint8_t mac[6], uint64_t now_ns)
 {
 	struct dwcp_neigh_ent *e = find(t, ip);
 
@@ -103,7 +103,7 @@ bool dwcp_neigh_learn(struct dwcp_neigh *t, uint32_t ip, const uint8_t mac[6], u
 	return true;
 }
 
-int dwcp_neigh_set_static(struct dwcp_neigh *t, uint32_t ip, const uint8_t mac[6])
+int dwcp_neigh_set_static(struct dwcp_neigh *t, const uint8_t ip[16], const uint8_t mac[6])
 {
 	struct dwcp_neigh_ent *e = find(t, ip);
 
@@ -111,7 +111,7 @@ int dwcp_neigh_set_static(struct dwcp_neigh *t, uint32_t ip, const uint8_t mac[6
 		e = take(t);
 	if (!e)
 		return -ENOSPC;
-	e->ip = ip;
+	memcpy(e->ip, ip, 16);
 	memcpy(e->mac, mac, 6);
 	e->state = NEIGH_KNOWN;
 	e->until_ns = STATIC_UNTIL;

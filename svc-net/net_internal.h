@@ -190,6 +190,8 @@ int net_dport_init(struct net *n, char *reason, size_t reason_len);
 void net_dport_fini(struct net *n);
 /** Frames from the port, ARP, datagram timers and pacing. @return work done. */
 unsigned net_dport_poll(struct net *n, uint64_t now);
+/** Whether the port may still read chunk buffer @p idx: a zero-copy fragment of it is out. */
+bool net_dport_buf_busy(const struct net *n, uint32_t idx);
 int net_dconn_open_out(struct net *n, int peer);
 void net_dconn_free(struct net *n, int c);
 unsigned net_dconn_flush(struct net *n, int c);
@@ -211,7 +213,12 @@ int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err);
 void net_on_frame(struct net *n, int c, struct dwcp_frame *f);
 void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len);
 void net_on_conn_lost(struct net *n, int c);
-void net_on_zc_done(struct net *n, int c);
+/**
+ * Hand on every buffer that waited for the kernel or the port and no
+ * longer needs to. @return how many wait for the DPDK port alone (it
+ * wakes no one when it lets them go: net_dport_poll looks again soon).
+ */
+unsigned net_fl_release_waiting(struct net *n);
 int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h);
 int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok);
 unsigned net_timers(struct net *n, uint64_t now);

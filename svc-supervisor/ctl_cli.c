@@ -111,6 +111,12 @@ static void print_port(const cJSON *p)
 	       num(p, "dgram_frags_tx"), num(p, "dgram_frags_resent"), num(p, "dgram_probes"),
 	       num(p, "dgram_frags_rx"), num(p, "dgram_nacks_tx"), num(p, "dgram_nacks_rx"),
 	       num(p, "dgram_bad_rx"), num(p, "dgram_rx_nobuf"), num(p, "dgram_tx_ring_full"));
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "zero_copy_tx")))
+		printf("port zero-copy TX: on, %.0f fragments sent attached, %.0f attach mbufs out; %.0f neighbour requests sent\n",
+		       num(p, "dgram_frags_zero_copy"), num(p, "attach_mbufs_in_use"), num(p, "neighbour_requests_tx"));
+	else
+		printf("port zero-copy TX: off (%s); %.0f neighbour requests sent\n", str(p, "zero_copy_tx_off"),
+		       num(p, "neighbour_requests_tx"));
 }
 
 static void print_table(const cJSON *root)

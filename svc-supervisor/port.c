@@ -64,6 +64,12 @@ struct sup_port {
 	uint64_t spin_ns;
 	bool poll_mode;
 	bool af_packet;                /* its MTU is its interface's (iface_mtu) */
+	bool multi_seg;                /* the driver sends chained mbufs */
+	bool want_multicast;           /* [net] ip6: neighbour discovery needs multicast in */
+	bool tx_cleanup;               /* it gives back sent mbufs on request (rte_eth_tx_done_cleanup) */
+	struct dwcp_port_ext_shm *ext; /* zero-copy TX offered (ipc/port.h), else NULL */
+	struct rte_mempool *extpool;   /* ... and its attach mbufs */
+	char ext_why[160];             /* ... and why not */
 	/* rates, for status */
 	uint64_t prev_rx, prev_tx, prev_ns;
 	double rx_pps, tx_pps;
@@ -133,6 +139,12 @@ static void reset_rings(struct sup_port *p)
 		rte_pktmbuf_free_bulk(b, n);
 	rte_ring_reset(p->tx);
 	rte_ring_reset(p->rx);
+	/* Every attached mbuf is back (af_packet frees at tx_burst; others
+	 * were offered zero copy only with tx_done_cleanup): what counts are
+	 * left above 1 belonged to mbufs the dead consumer held. */
+	if (p->tx_cleanup)
+		rte_eth_tx_done_cleanup(p->id, 0, 0);
+	dwcp_port_ext_reset(p->ext);
 }
 
 static void *port_main(void *arg)
@@ -162,6 +174,10 @@ static void *port_main(void *arg)
 		seq = __atomic_load_n(&p->shm->tx_doorbell, __ATOMIC_ACQUIRE);
 		if (rte_ring_count(p->tx))
 			continue;
+		/* A NIC frees sent mbufs only as it reuses their descriptors:
+		 * idle, it would hold the last chunks' buffers for good. */
+		if (p->ext && p->tx_cleanup)
+			rte_eth_tx_done_cleanup(p->id, 0, 0);
 		ts.tv_sec = 0;
 		ts.tv_nsec = (long)sleep_ns;
 		/* Flag up, then the last look (ipc/port.h: dwcp_port_kick). */
@@ -209,6 +225,9 @@ static int configure(struct sup_port *p, const char *name, uint32_t mtu, struct 
 	 * without the op keeps what it has. */
 	if (!p->af_packet)
 		conf.rxmode.mtu = mtu;
+	p->multi_seg = rc == 0 && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
+	if (p->multi_seg)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	if (rc == 0)
 		rc = rte_eth_dev_configure(p->id, 1, 1, &conf);
 	if (rc == 0 && !p->af_packet) {
@@ -227,6 +246,12 @@ static int configure(struct sup_port *p, const char *name, uint32_t mtu, struct 
 				    "DPDK port %s: cannot set it up (MTU %u, one RX and one TX queue): %s", name, mtu,
 				    rte_strerror(rc < 0 ? -rc : rc));
 	p->started = true;
+	p->tx_cleanup = rte_eth_tx_done_cleanup(p->id, 0, 0) >= 0;
+	/* IPv6 neighbour solicitations come to a multicast group: a NIC that
+	 * filters multicast must let them in (af_packet takes all it sees). */
+	if (p->want_multicast && !p->af_packet && rte_eth_allmulticast_enable(p->id))
+		DWCP_WARN("DPDK port %s: cannot receive all multicast; IPv6 peers may not find this node's MAC (set [net] neighbours on them)",
+			  name);
 	snprintf(p->shm->driver, sizeof(p->shm->driver), "%s", info.driver_name ? info.driver_name : "?");
 	return 0;
 }
@@ -244,6 +269,35 @@ static uint16_t data_room(uint32_t mtu)
 	uint32_t room = RTE_PKTMBUF_HEADROOM + frame_size(mtu);
 
 	return (uint16_t)(mtu <= 1500 || room < RTE_MBUF_DEFAULT_BUF_SIZE ? RTE_MBUF_DEFAULT_BUF_SIZE : room);
+}
+
+/* Only reachable through a bug: the owner's reference keeps every count
+ * above 0 (ipc/port.h). Runs where the mbuf was freed. */
+static void ext_free_unexpected(void *addr, void *opaque)
+{
+	(void)opaque;
+	DWCP_ERR("DPDK port: an attached chunk buffer (%p) lost its owner's reference", addr);
+}
+
+/* Zero-copy TX (ipc/port.h), when [net] zerocopy and the driver allow it. */
+static void offer_ext(struct sup *s, struct sup_port *p)
+{
+	struct dwcp_err err = { 0 };
+
+	if (!s->cfg.net_zerocopy)
+		snprintf(p->ext_why, sizeof(p->ext_why), "[net] zerocopy = false");
+	else if (!p->multi_seg)
+		snprintf(p->ext_why, sizeof(p->ext_why), "driver %s sends no chained mbufs", p->shm->driver);
+	else if (!p->af_packet && !p->tx_cleanup)
+		snprintf(p->ext_why, sizeof(p->ext_why), "driver %s gives no sent mbufs back on request",
+			 p->shm->driver);
+	else if (dwcp_port_ext_create(&s->shm, p->af_packet, ext_free_unexpected, &err))
+		snprintf(p->ext_why, sizeof(p->ext_why), "%.150s", err.msg);
+	else
+		p->ext = dwcp_port_ext_lookup();
+	p->extpool = p->ext ? rte_mempool_lookup(DWCP_PORT_EXTPOOL) : NULL;
+	if (!p->ext)
+		DWCP_INFO("DPDK port: chunk fragments are copied into mbufs (%s)", p->ext_why);
 }
 
 static int make_shared(struct sup_port *p, const char *name, uint32_t mtu, struct dwcp_err *err)
@@ -354,6 +408,7 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 		return dwcp_err_set(err, -ENOMEM, "out of memory");
 	s->port = p;
 	p->spin_ns = (uint64_t)s->cfg.spin_us * 1000u;
+	p->want_multicast = s->cfg.net_ip6[0] != '\0';
 	p->poll_mode = s->cfg.poll_mode;
 	rc = make_shared(p, name, want, err);
 	if (rc)
@@ -398,14 +453,15 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	p->shm->mtu = mtu;
 	p->shm->port_id = p->id;
 	p->shm->link_up = link.link_status;
+	offer_ext(s, p);
 	if (pthread_create(&p->thread, NULL, port_main, p))
 		return dwcp_err_set(err, -EAGAIN, "cannot start the port thread");
 	p->running = true;
 	__atomic_store_n(&p->shm->magic, DWCP_PORT_MAGIC, __ATOMIC_RELEASE);
-	DWCP_INFO("DPDK port %s (%s) up: port %u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, link %s",
+	DWCP_INFO("DPDK port %s (%s) up: port %u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, link %s, zero-copy TX %s",
 		  name, p->shm->driver, p->id, mac.addr_bytes[0], mac.addr_bytes[1], mac.addr_bytes[2],
 		  mac.addr_bytes[3], mac.addr_bytes[4], mac.addr_bytes[5], mtu,
-		  link.link_status ? "up" : "down");
+		  link.link_status ? "up" : "down", p->ext ? "on" : "off");
 	return 0;
 }
 
@@ -488,6 +544,9 @@ void sup_port_json(struct sup *s, cJSON *root)
 	cJSON_AddNumberToObject(o, "mtu", h->mtu);
 	cJSON_AddBoolToObject(o, "link_up", link.link_status);
 	cJSON_AddNumberToObject(o, "queues", 1);
+	cJSON_AddBoolToObject(o, "zero_copy_tx", p->ext != NULL);
+	if (!p->ext)
+		cJSON_AddStringToObject(o, "zero_copy_tx_off", p->ext_why);
 	cJSON_AddNumberToObject(o, "rx_frames", h->rx_frames);
 	cJSON_AddNumberToObject(o, "tx_frames", h->tx_frames);
 	cJSON_AddNumberToObject(o, "rx_pps", p->rx_pps);
@@ -510,4 +569,8 @@ void sup_port_json(struct sup *s, cJSON *root)
 	cJSON_AddNumberToObject(o, "dgram_fault_drops", h->dg_fault_drops);
 	cJSON_AddNumberToObject(o, "dgram_probes", h->dg_probes);
 	cJSON_AddNumberToObject(o, "dgram_rx_nobuf", h->dg_rx_nobuf);
+	cJSON_AddNumberToObject(o, "dgram_frags_zero_copy", h->dg_frags_zc);
+	cJSON_AddNumberToObject(o, "neighbour_requests_tx", h->neigh_requests_tx);
+	if (p->extpool)
+		cJSON_AddNumberToObject(o, "attach_mbufs_in_use", rte_mempool_in_use_count(p->extpool));
 }

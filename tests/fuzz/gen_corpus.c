@@ -226,6 +226,9 @@ static void gen_config(void)
 		{ "services", "[services]\nenable = svc-net, svc-simd, svc-mem\n[gpu]\ncpu_backend = yes\n" },
 		{ "net", "[net]\nlisten = 127.0.0.1:7100\nconnections = 2\nzerocopy = false\n"
 			 "busy_poll_us = 50\nsocket_buffer = 4M\nresend_ms = 500\ncongestion = cubic\n" },
+		{ "port", "[net]\ntransport = dpdk\nport = net_af_packet0,iface=v0\nip = 10.9.0.1/24\n"
+			  "ip6 = fd00:78::1/64\nmtu = 9000\n"
+			  "neighbours = 10.9.0.2=02:00:00:00:00:02, fd00:78::2=02:00:00:00:00:03\n" },
 		{ "bad-key", "[supervisor]\nheartbeat_ms = 5\nno_such_key = 1\n" },
 	};
 	static char buf[8192];
@@ -319,6 +322,22 @@ static void gen_udp(void)
 	put("udp", "arp-request", f, 1 + dwcp_arp_build_request(f + 1, &peer, me.ip));
 	FUZZ_ASSERT(dwcp_arp_parse(f + 1, DWCP_ARP_LEN, &req, &err) == 0, "%s", err.msg);
 	put("udp", "arp-reply", f, 1 + dwcp_arp_build_reply(f + 1, &me, &req));
+	/* IPv6: a datagram with its checksum, a solicitation for us, an advertisement */
+	inet_pton(AF_INET6, "fd00:78::1", me.ip6);
+	inet_pton(AF_INET6, "fd00:78::2", peer.ip6);
+	me.v6 = peer.v6 = true;
+	f[0] = 2;
+	memset(f + 1, 0x5a, sizeof(f) - 1);
+	n = dwcp_udp_build(f + 1, &peer, &me, 0, 100);
+	dwcp_udp_csum(f + 1, NULL, 0);
+	put("udp", "datagram6", f, (size_t)n + 1);
+	{
+		struct dwcp_nd ns;
+
+		put("udp", "nd-solicit", f, 1 + dwcp_nd_build_solicit(f + 1, &peer, me.ip6));
+		FUZZ_ASSERT(dwcp_nd_parse(f + 1, DWCP_ND_LEN, &ns, &err) == 0, "%s", err.msg);
+		put("udp", "nd-advert", f, 1 + dwcp_nd_build_advert(f + 1, &me, &ns));
+	}
 }
 
 /* A 3-fragment message in order, out of order with a duplicate, a NACK

@@ -1,19 +1,52 @@
 /* Fuzz target: what svc-net on a DPDK port does with a frame from the wire
- * (svc-net/udp.c): dwcp_udp_parse, and dwcp_arp_parse for ARP frames.
+ * (svc-net/udp.c): dwcp_udp_parse, then dwcp_arp_parse for ARP frames and
+ * dwcp_nd_parse for ICMPv6.
  *
- * Input: byte 0 mode (bit 0: make the IPv4 header checksum hold, so that
- * mutated headers reach the checks behind it), then the frame, copied to
- * a block of exactly its size. Checked: nothing is read outside the frame
+ * Input: byte 0 mode (bit 0: make the IPv4 header checksum hold; bit 1:
+ * make an IPv6 frame's UDP or ICMPv6 checksum hold, so that mutated
+ * headers reach the checks behind them), then the frame, copied to a
+ * block of exactly its size. Checked: nothing is read outside the frame
  * (ASan); a parsed datagram's payload lies inside the frame and its
  * length is what the UDP header says, less its 8 bytes; a refusal says
- * why; an ARP request that parses gets a reply that parses back as a
- * reply to its sender.
+ * why; an ARP request or a neighbour solicitation for our address that
+ * parses gets an answer that parses back as the answer to its sender.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 
 #include "svc-net/udp.h"
 #include "tests/fuzz/fuzz_util.h"
+
+/* RFC 1071 over the IPv6 pseudo-header and @p plen bytes of payload. */
+static uint16_t sum6(const uint8_t *ip, size_t plen, unsigned proto)
+{
+	uint32_t s = (uint32_t)plen + proto;
+
+	for (unsigned i = 8; i < 40; i += 2)
+		s += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	for (size_t i = 0; i < plen; i++)
+		s += i & 1 ? ip[40 + i] : (uint32_t)ip[40 + i] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+static void fix_csum6(uint8_t *f, size_t n)
+{
+	size_t plen, at;
+	uint16_t c;
+
+	if (n < 54 || f[12] != 0x86 || f[13] != 0xdd)
+		return;
+	plen = (size_t)(f[18] << 8 | f[19]);
+	at = f[20] == 17 ? 6 : f[20] == 58 ? 2 : 0;
+	if (!at || 54 + plen > n || at + 2 > plen)
+		return;
+	f[54 + at] = f[55 + at] = 0;
+	c = (uint16_t)~sum6(f + 14, plen, f[20]);
+	f[54 + at] = (uint8_t)(c >> 8);
+	f[55 + at] = (uint8_t)c;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -26,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc;
 
 	me.ip = htonl(0x0a090001);   /* 10.9.0.1 */
+	inet_pton(AF_INET6, "fd00:78::1", me.ip6);
 	if ((mode & 1) && in.n >= DWCP_UDP_HDRS_LEN) {
 		uint16_t c;
 
@@ -34,11 +68,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f[24] = (uint8_t)(c >> 8);
 		f[25] = (uint8_t)c;
 	}
+	if (mode & 2)
+		fix_csum6(f, in.n);
 	rc = dwcp_udp_parse(f, in.n, &me, &rx, &err);
-	if (rc == 0) {
+	if (rc == 0 && rx.src.v6) {
+		FUZZ_ASSERT(rx.payload >= f + DWCP_UDP6_HDRS_LEN && rx.payload + rx.len <= f + in.n,
+			    "payload outside the frame");
+		FUZZ_ASSERT(rx.len == (size_t)((f[58] << 8 | f[59]) - 8u), "payload length %zu", rx.len);
+	} else if (rc == 0) {
 		FUZZ_ASSERT(rx.payload >= f + DWCP_UDP_HDRS_LEN && rx.payload + rx.len <= f + in.n,
 			    "payload outside the frame");
 		FUZZ_ASSERT(rx.len == (size_t)((f[38] << 8 | f[39]) - 8u), "payload length %zu", rx.len);
+	} else if (rc == 2) {
+		struct dwcp_nd ns, na;
+		uint8_t adv[DWCP_ND_LEN];
+
+		if (dwcp_nd_parse(f, in.n, &ns, &err) == 0 && ns.type == DWCP_ND_SOLICIT &&
+		    !memcmp(ns.target, me.ip6, 16)) {
+			FUZZ_ASSERT(dwcp_nd_build_advert(adv, &me, &ns) == DWCP_ND_LEN, "advert length");
+			FUZZ_ASSERT(dwcp_nd_parse(adv, sizeof(adv), &na, &err) == 0, "advert refused: %s", err.msg);
+			FUZZ_ASSERT(na.type == DWCP_ND_ADVERT && !memcmp(na.target, me.ip6, 16) && na.has_mac &&
+				    !memcmp(na.mac, me.mac, 6) && !memcmp(adv, ns.eth_src, 6),
+				    "advert not ours, or not to its asker");
+		}
 	} else if (rc == 1) {
 		struct dwcp_arp a, r;
 		uint8_t reply[DWCP_ARP_LEN];

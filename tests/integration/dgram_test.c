@@ -41,6 +41,8 @@ static struct dwcp_xfer_pair pair;
 static struct dwcp_xfer_netns ns;
 static struct dwcp_xfer_proc snd, rcv;
 static char dir[64], key[128], src[128], out[128], to[64];
+static bool static_neigh;   /* the next pair knows each other's MAC from [net] neighbours */
+static bool over_ipv6;      /* the next pair has IPv6 addresses on the port, and no IPv4 ones */
 
 static void teardown(void)
 {
@@ -51,6 +53,7 @@ static void teardown(void)
 	if (dir[0])
 		dwcp_xfer_sh(NULL, 0, "rm -rf '%s'", dir);
 	dir[0] = '\0';
+	static_neigh = over_ipv6 = false;
 }
 
 static void skip(const char *why)
@@ -68,7 +71,7 @@ static void skip(const char *why)
 static void setup_pair_with(const char *tag, bool loss, const char *both, const char *a_only,
 			    bool other_key)
 {
-	static char pa[96], pb[96], key_b[128];
+	static char pa[96], pb[96], key_b[128], na_[80], nb_[80];
 	const char *ea[8] = { "net.transport = dpdk", pa, "net.ip = 10.78.0.1/24" };
 	const char *eb[8] = { "net.transport = dpdk", pb, "net.ip = 10.78.0.2/24" };
 	struct dwcp_xfer_pair_cfg c = { .tag = tag, .extra_a = ea, .extra_b = eb };
@@ -87,6 +90,23 @@ static void setup_pair_with(const char *tag, bool loss, const char *both, const 
 		skip("no network namespaces (ip netns add / veth failed)");
 	snprintf(pa, sizeof(pa), "net.port = net_af_packet0,iface=%s", ns.veth_a);
 	snprintf(pb, sizeof(pb), "net.port = net_af_packet0,iface=%s", ns.veth_b);
+	if (over_ipv6) {
+		ea[2] = "net.ip6 = fd00:78::1/64";
+		eb[2] = "net.ip6 = fd00:78::2/64";
+	}
+	if (static_neigh) {
+		char mac_a[32] = "", mac_b[32] = "";
+
+		/* af_packet's port has its interface's MAC */
+		cr_assert_eq(dwcp_xfer_sh(mac_a, sizeof(mac_a), "cat /sys/class/net/%s/address", ns.veth_a), 0);
+		cr_assert_eq(dwcp_xfer_sh(mac_b, sizeof(mac_b), "ip netns exec %s cat /sys/class/net/%s/address",
+					  ns.ns, ns.veth_b), 0);
+		mac_a[strcspn(mac_a, "\n")] = mac_b[strcspn(mac_b, "\n")] = '\0';
+		snprintf(na_, sizeof(na_), "net.neighbours = %s=%s", over_ipv6 ? "fd00:78::2" : "10.78.0.2", mac_b);
+		snprintf(nb_, sizeof(nb_), "net.neighbours = %s=%s", over_ipv6 ? "fd00:78::1" : "10.78.0.1", mac_a);
+		ea[na++] = na_;
+		eb[nb++] = nb_;
+	}
 	snprintf(key, sizeof(key), "%s/shared.key", dir);
 	cr_assert_eq(dwcp_xfer_keygen(key), 0, "dwcp keygen %s failed", key);
 	snprintf(key_b, sizeof(key_b), "%s/other.key", dir);
@@ -100,7 +120,10 @@ static void setup_pair_with(const char *tag, bool loss, const char *both, const 
 	rc = dwcp_xfer_pair_start(&pair, &c);
 	cr_assert_eq(rc, 0, "node %c did not start", rc);
 	/* B's datagram address and its UDP port (= its listen port) */
-	snprintf(to, sizeof(to), "10.78.0.2:%d", pair.port_b);
+	if (over_ipv6)
+		snprintf(to, sizeof(to), "[fd00:78::2]:%d", pair.port_b);
+	else
+		snprintf(to, sizeof(to), "10.78.0.2:%d", pair.port_b);
 	snprintf(src, sizeof(src), "%s/vm.img", dir);
 	snprintf(out, sizeof(out), "%s/vm-recv.img", dir);
 	cr_assert_eq(dwcp_xfer_make_image(src, SIZE, 77), 0, "cannot write %s", src);
@@ -180,6 +203,8 @@ static void finish_transfer(const char *what)
 		what, port_num(pair.a.instance, "tx_refused"), port_num(pair.a.instance, "dgram_tx_ring_full"),
 		port_num(pair.b.instance, "rx_missed"), port_num(pair.b.instance, "rx_ring_full"),
 		port_num(pair.b.instance, "dgram_bad_rx"));
+	fprintf(stderr, "dgram %s: A: fragments sent zero-copy %.0f, attach mbufs still out %.0f\n", what,
+		port_num(pair.a.instance, "dgram_frags_zero_copy"), port_num(pair.a.instance, "attach_mbufs_in_use"));
 }
 
 Test(dgram, a_1gib_image_arrives_bit_identical_over_the_port, .fini = teardown, .timeout = 1200)
@@ -187,6 +212,41 @@ Test(dgram, a_1gib_image_arrives_bit_identical_over_the_port, .fini = teardown, 
 	setup_pair("dg", false);
 	start_transfer("dg");
 	finish_transfer("clean veth");
+	/* af_packet takes chained mbufs: on defaults no chunk byte is copied
+	 * in the node to send it (ipc/port.h: zero-copy TX), and every
+	 * attached mbuf came back once the chunks were acknowledged. */
+	cr_expect_gt(port_num(pair.a.instance, "dgram_frags_zero_copy"), port_num(pair.a.instance, "dgram_frags_tx") / 2,
+		     "A sent most chunk fragments copied: zero-copy TX is off on defaults (see A's supervisor log)");
+	cr_expect_eq(port_num(pair.a.instance, "attach_mbufs_in_use"), 0,
+		     "A's port still has attached mbufs out after the transfer: a chunk buffer is held");
+	cr_expect_gt(port_num(pair.a.instance, "neighbour_requests_tx"), 0, "A found B's MAC without asking ARP?");
+}
+
+/* Peers whose MACs the config gives ([net] neighbours) are never asked
+ * for by ARP, and the transfer needs nothing else. */
+Test(dgram, static_neighbours_carry_a_transfer_with_no_arp, .fini = teardown, .timeout = 1200)
+{
+	static_neigh = true;
+	setup_pair("dgneigh", false);
+	start_transfer("dgneigh");
+	finish_transfer("static neighbours");
+	cr_expect_eq(port_num(pair.a.instance, "neighbour_requests_tx"), 0, "A asked ARP for a peer it was given");
+	cr_expect_eq(port_num(pair.b.instance, "neighbour_requests_tx"), 0, "B asked ARP for a peer it was given");
+}
+
+/* The port with IPv6 addresses only: neighbour discovery finds B's MAC,
+ * every datagram is UDP over IPv6 with its checksum, and 1 % are lost
+ * each way. */
+Test(dgram, over_ipv6_with_loss_the_image_arrives_bit_identical, .fini = teardown, .timeout = 1800)
+{
+	over_ipv6 = true;
+	setup_pair("dgv6", true);
+	start_transfer("dgv6");
+	finish_transfer("IPv6, 1 % of datagrams dropped at each end");
+	cr_expect_gt(port_num(pair.a.instance, "neighbour_requests_tx"), 0,
+		     "A found B's MAC with no neighbour solicitation");
+	cr_expect_gt(port_num(pair.b.instance, "dgram_nacks_tx"), 0, "datagrams were dropped, yet B never NACKed");
+	cr_expect_eq(port_num(pair.b.instance, "dgram_bad_rx"), 0, "B refused datagrams (a UDP checksum?)");
 }
 
 Test(dgram, one_datagram_in_a_hundred_lost_each_way_still_arrives_bit_identical, .fini = teardown,

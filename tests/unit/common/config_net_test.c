@@ -2,6 +2,7 @@
  * HOST:PORT syntax they share with the command line (common/netaddr.h).
  * Same contract as config_test.c: bad input is refused with the line, the
  * key and what is accepted. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -241,4 +242,119 @@ Test(config_net, mtu_is_the_ports_own_by_default_and_checked)
 	cr_expect(strstr(e.msg, "1280..9600"), "%s", e.msg);
 	expect_bad("[net]\nmtu = 9601\n", "mtu");
 	expect_bad("[net]\nmtu = jumbo\n", "mtu");
+}
+
+Test(netaddr, static_neighbour_lists)
+{
+	struct dwcp_neigh_static e[DWCP_NEIGH_STATIC_MAX];
+	struct dwcp_err err;
+	char many[1024] = "";
+	static const char *const bad[][2] = {
+		{ "10.0.0.2", "expected IP=MAC" },
+		{ "=02:00:00:00:00:02", "expected IP=MAC" },
+		{ "10.0.0.256=02:00:00:00:00:02", "not an IPv4 or IPv6 address" },
+		{ "fd00::2::3=02:00:00:00:00:02", "not an IPv4 or IPv6 address" },
+		{ "10.0.0.2=02:00:00:00:00", "six hex bytes" },
+		{ "10.0.0.2=02-00-00-00-00-02", "six hex bytes" },
+		{ "10.0.0.2=0g:00:00:00:00:02", "six hex bytes" },
+		{ "10.0.0.2=01:00:5e:00:00:01", "unicast" },
+		{ "10.0.0.2=00:00:00:00:00:00", "unicast" },
+		{ "10.0.0.2=02:00:00:00:00:02, 10.0.0.2=02:00:00:00:00:03", "has an entry already" },
+		{ "10.0.0.2=02:00:00:00:00:02,", "no entry after it" },
+		{ "10.0.0.2=02:00:00:00:00:02 10.0.0.3=02:00:00:00:00:03", "six hex bytes" },
+	};
+
+	cr_assert_eq(dwcp_neigh_list_parse("", e, &err), 0);
+	cr_assert_eq(dwcp_neigh_list_parse(" 10.0.0.2=02:00:00:00:00:2a ,10.0.0.3=AA:bb:cc:dd:ee:f0", e, &err), 2,
+		     "%s", err.msg);
+	cr_assert(dwcp_ip_is_map4(e[0].ip));
+	cr_assert_eq(memcmp(e[0].ip + 12, (uint8_t[4]){ 10, 0, 0, 2 }, 4), 0);
+	cr_assert_eq(e[0].mac[5], 0x2a);
+	cr_assert_eq(e[1].mac[0], 0xaa);
+	cr_assert_eq(e[1].mac[5], 0xf0);
+	cr_assert_eq(dwcp_neigh_list_parse("fd00:78::2=02:00:00:00:00:02", e, &err), 1, "%s", err.msg);
+	cr_assert(!dwcp_ip_is_map4(e[0].ip));
+	cr_assert_eq(e[0].ip[0], 0xfd);
+	cr_assert_eq(e[0].ip[15], 2);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		dwcp_err_clear(&err);
+		cr_expect_eq(dwcp_neigh_list_parse(bad[i][0], e, &err), -EINVAL, "'%s' accepted", bad[i][0]);
+		cr_expect(strstr(err.msg, bad[i][1]), "'%s': message lacks '%s': %s", bad[i][0], bad[i][1], err.msg);
+	}
+	for (unsigned i = 0; i <= DWCP_NEIGH_STATIC_MAX; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s10.0.0.%u=02:00:00:00:00:%02x",
+			 i ? "," : "", i + 2, i + 2);
+	cr_expect_eq(dwcp_neigh_list_parse(many, e, &err), -EINVAL);
+	cr_expect(strstr(err.msg, "more than 16"), "%s", err.msg);
+}
+
+/* A DPDK port's [net] lines @p lines parse; validation passes (@p needle
+ * NULL) or is refused with a message holding @p needle. */
+static void expect_port(const char *lines, const char *needle)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+	char text[512];
+
+	snprintf(text, sizeof(text), "[net]\ntransport = dpdk\nport = net_af_packet0,iface=v0\n%s", lines);
+	cr_assert_eq(parse(&c, text, &e), 0, "%s: %s", lines, e.msg);
+	if (!needle) {
+		cr_expect_eq(dwcp_config_validate(&c, &e), 0, "%s: %s", lines, e.msg);
+		return;
+	}
+	cr_expect_eq(dwcp_config_validate(&c, &e), -EINVAL, "accepted: %s", lines);
+	cr_expect(strstr(e.msg, needle), "%s: message lacks '%s': %s", lines, needle, e.msg);
+}
+
+Test(config_net, neighbours_belong_to_the_ports_subnets)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	expect_port("ip = 10.9.0.1/24\nneighbours = 10.9.0.2=02:00:00:00:00:02, 10.9.0.3=02:00:00:00:00:03\n", NULL);
+	expect_port("ip = 10.9.0.1/24\nneighbours = 10.9.1.2=02:00:00:00:00:02\n", "outside the subnet of [net] ip");
+	expect_port("ip = 10.9.0.1/24\nneighbours = 10.9.0.1=02:00:00:00:00:02\n", "own address");
+	expect_port("ip6 = fd00:78::1/64\nneighbours = fd00:78::2=02:00:00:00:00:02\n", NULL);
+	expect_port("ip6 = fd00:78::1/64\nneighbours = fd00:79::2=02:00:00:00:00:02\n",
+		    "outside the subnet of [net] ip6");
+	expect_port("ip6 = fd00:78::1/64\nneighbours = fd00:78::1=02:00:00:00:00:02\n", "own address");
+	/* an IPv4 neighbour needs [net] ip */
+	expect_port("ip6 = fd00:78::1/64\nneighbours = 10.9.0.2=02:00:00:00:00:02\n", "[net] ip =");
+	expect_port("ip = 10.9.0.1/24\nip6 = fd00:78::1/120\n"
+		    "neighbours = 10.9.0.2=02:00:00:00:00:02, fd00:78::ff=02:00:00:00:00:03\n", NULL);
+	cr_assert_eq(parse(&c, "[net]\nneighbours = 10.9.0.2=02:00:00:00:00:02\n", &e), 0, "%s", e.msg);
+	cr_assert_eq(dwcp_config_validate(&c, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "transport = dpdk"), "%s", e.msg);
+	expect_bad("[net]\nneighbours = 10.9.0.2=ff:ff:ff:ff:ff:ff\n", "unicast");
+}
+
+Test(config_net, ip6_alone_is_enough_and_is_checked)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	expect_port("ip6 = fd00:78::1/64\n", NULL);
+	cr_assert_eq(parse(&c, "[net]\nip6 = fd00:78::1/64\n", &e), 0, "%s", e.msg);
+	cr_expect_str_eq(c.net_ip6, "fd00:78::1/64");
+	expect_port("", "needs [net] ip");
+	expect_bad("[net]\nip6 = fd00::1\n", "ADDR/N");
+	expect_bad("[net]\nip6 = fd00::1/129\n", "ADDR/N");
+	expect_bad("[net]\nip6 = 10.0.0.1/24\n", "ADDR/N");
+}
+
+Test(netaddr, ipv6_prefixes)
+{
+	uint8_t a[16], b[16];
+	unsigned p;
+
+	cr_assert_eq(dwcp_cidr6_parse("fd00:78::1/64", a, &p), 0);
+	cr_expect_eq(p, 64);
+	inet_pton(AF_INET6, "fd00:78::ffff:2", b);
+	cr_expect(dwcp_ip6_same_prefix(a, b, 64));
+	cr_expect(!dwcp_ip6_same_prefix(a, b, 127));
+	inet_pton(AF_INET6, "fd00:79::1", b);
+	cr_expect(!dwcp_ip6_same_prefix(a, b, 64));
+	cr_expect(dwcp_ip6_same_prefix(a, b, 31));
+	cr_expect(!dwcp_ip6_same_prefix(a, b, 32));
+	cr_expect(dwcp_ip6_same_prefix(a, a, 128));
 }

@@ -9,6 +9,17 @@
 
 #include "svc-net/neigh.h"
 
+/* Address @p v as the table keys it (IPv4-mapped); a few calls may hold one each. */
+static const uint8_t *A(uint32_t v)
+{
+	static uint8_t ring[4][16];
+	static unsigned next;
+	uint8_t *k = ring[next++ % 4];
+
+	dwcp_ip_map4(v, k);
+	return k;
+}
+
 #define MS 1000000ull
 
 static struct dwcp_neigh t;
@@ -25,11 +36,11 @@ Test(neigh, an_address_is_asked_for_then_known)
 {
 	uint8_t m[6];
 
-	cr_expect_eq(dwcp_neigh_lookup(&t, 7, 0, m), DWCP_NEIGH_ASK);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 7, 100 * MS, m), DWCP_NEIGH_WAIT);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 7, 200 * MS, m), DWCP_NEIGH_ASK, "no retry after 200 ms");
-	cr_expect(dwcp_neigh_learn(&t, 7, mac1, 250 * MS));
-	cr_assert_eq(dwcp_neigh_lookup(&t, 7, 300 * MS, m), DWCP_NEIGH_SEND);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(7), 0, m), DWCP_NEIGH_ASK);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(7), 100 * MS, m), DWCP_NEIGH_WAIT);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(7), 200 * MS, m), DWCP_NEIGH_ASK, "no retry after 200 ms");
+	cr_expect(dwcp_neigh_learn(&t, A(7), mac1, 250 * MS));
+	cr_assert_eq(dwcp_neigh_lookup(&t, A(7), 300 * MS, m), DWCP_NEIGH_SEND);
 	cr_expect_eq(memcmp(m, mac1, 6), 0);
 }
 
@@ -40,15 +51,15 @@ Test(neigh, no_reply_makes_it_unreachable_for_a_while)
 	unsigned asks = 0;
 
 	for (unsigned i = 0; i < 100; i++, now += 100 * MS) {
-		enum dwcp_neigh_verdict v = dwcp_neigh_lookup(&t, 9, now, m);
+		enum dwcp_neigh_verdict v = dwcp_neigh_lookup(&t, A(9), now, m);
 
 		asks += v == DWCP_NEIGH_ASK;
 		if (v == DWCP_NEIGH_UNREACHABLE)
 			break;
 	}
 	cr_expect_eq(asks, DWCP_NEIGH_TRIES);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 9, now + DWCP_NEIGH_FAIL_NS - 1, m), DWCP_NEIGH_UNREACHABLE);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 9, now + DWCP_NEIGH_FAIL_NS, m), DWCP_NEIGH_ASK,
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(9), now + DWCP_NEIGH_FAIL_NS - 1, m), DWCP_NEIGH_UNREACHABLE);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(9), now + DWCP_NEIGH_FAIL_NS, m), DWCP_NEIGH_ASK,
 		     "never tried again");
 }
 
@@ -57,17 +68,17 @@ Test(neigh, an_expired_mac_is_used_while_asked_for_again)
 	uint8_t m[6];
 	uint64_t exp = DWCP_NEIGH_VALID_NS;
 
-	dwcp_neigh_lookup(&t, 7, 0, m);
-	dwcp_neigh_learn(&t, 7, mac1, 0);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 7, exp - 1, m), DWCP_NEIGH_SEND);
+	dwcp_neigh_lookup(&t, A(7), 0, m);
+	dwcp_neigh_learn(&t, A(7), mac1, 0);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(7), exp - 1, m), DWCP_NEIGH_SEND);
 	memset(m, 0, 6);
-	cr_assert_eq(dwcp_neigh_lookup(&t, 7, exp, m), DWCP_NEIGH_ASK_AND_SEND);
+	cr_assert_eq(dwcp_neigh_lookup(&t, A(7), exp, m), DWCP_NEIGH_ASK_AND_SEND);
 	cr_expect_eq(memcmp(m, mac1, 6), 0);
 	memset(m, 0, 6);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 7, exp + MS, m), DWCP_NEIGH_SEND);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(7), exp + MS, m), DWCP_NEIGH_SEND);
 	cr_expect_eq(memcmp(m, mac1, 6), 0);
-	cr_expect(dwcp_neigh_learn(&t, 7, mac2, exp + 2 * MS), "the peer moved");
-	cr_expect_eq(dwcp_neigh_lookup(&t, 7, exp + 3 * MS, m), DWCP_NEIGH_SEND);
+	cr_expect(dwcp_neigh_learn(&t, A(7), mac2, exp + 2 * MS), "the peer moved");
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(7), exp + 3 * MS, m), DWCP_NEIGH_SEND);
 	cr_expect_eq(memcmp(m, mac2, 6), 0);
 }
 
@@ -77,27 +88,27 @@ Test(neigh, arp_nobody_asked_for_makes_no_entry)
 	const uint8_t mcast[6] = { 0x01, 0, 0x5e, 0, 0, 1 };
 
 	for (uint32_t ip = 1; ip < 1000; ip++)
-		cr_expect_not(dwcp_neigh_learn(&t, ip, mac1, 0));
+		cr_expect_not(dwcp_neigh_learn(&t, A(ip), mac1, 0));
 	for (unsigned i = 0; i < DWCP_NEIGH_MAX; i++)
 		cr_expect_eq(t.e[i].state, NEIGH_FREE);
-	dwcp_neigh_lookup(&t, 7, 0, m);
-	cr_expect_not(dwcp_neigh_learn(&t, 7, mcast, 0), "a multicast MAC was learned");
+	dwcp_neigh_lookup(&t, A(7), 0, m);
+	cr_expect_not(dwcp_neigh_learn(&t, A(7), mcast, 0), "a multicast MAC was learned");
 }
 
 Test(neigh, static_entries_and_the_bound)
 {
 	uint8_t m[6];
 
-	cr_assert_eq(dwcp_neigh_set_static(&t, 5, mac2), 0);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 5, UINT64_MAX - 1, m), DWCP_NEIGH_SEND, "a static entry expired");
-	cr_expect_not(dwcp_neigh_learn(&t, 5, mac1, 0), "ARP overrode a static entry");
+	cr_assert_eq(dwcp_neigh_set_static(&t, A(5), mac2), 0);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(5), UINT64_MAX - 1, m), DWCP_NEIGH_SEND, "a static entry expired");
+	cr_expect_not(dwcp_neigh_learn(&t, A(5), mac1, 0), "ARP overrode a static entry");
 	/* 64 more asked-for addresses: the least used goes, never the static one */
 	for (uint32_t ip = 100; ip < 100 + DWCP_NEIGH_MAX; ip++)
-		cr_expect_neq(dwcp_neigh_lookup(&t, ip, ip, m), DWCP_NEIGH_UNREACHABLE);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 5, 1000, m), DWCP_NEIGH_SEND);
+		cr_expect_neq(dwcp_neigh_lookup(&t, A(ip), ip, m), DWCP_NEIGH_UNREACHABLE);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(5), 1000, m), DWCP_NEIGH_SEND);
 	cr_expect_eq(memcmp(m, mac2, 6), 0);
 	for (uint32_t ip = 1; ip <= DWCP_NEIGH_MAX - 1; ip++)
-		dwcp_neigh_set_static(&t, 1000 + ip, mac1);
-	cr_expect_eq(dwcp_neigh_set_static(&t, 5000, mac1), -ENOSPC);
-	cr_expect_eq(dwcp_neigh_lookup(&t, 6000, 2000, m), DWCP_NEIGH_UNREACHABLE);
+		dwcp_neigh_set_static(&t, A(1000 + ip), mac1);
+	cr_expect_eq(dwcp_neigh_set_static(&t, A(5000), mac1), -ENOSPC);
+	cr_expect_eq(dwcp_neigh_lookup(&t, A(6000), 2000, m), DWCP_NEIGH_UNREACHABLE);
 }
