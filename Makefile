@@ -114,6 +114,7 @@ $(BUILD)/bin/$(1): $(call obj,$(wildcard $(1)/*.c)) $(LIBS)
 	$$(CC) $$(LDFLAGS) $$^ -o $$@ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
+$(BUILD)/bin/svc-rdma: LDLIBS += -lrdmacm
 
 # Shared helpers of the test suites (starting nodes, reading /proc, ...).
 testlib_SRCS := $(wildcard tests/lib/*.c)
@@ -167,6 +168,16 @@ $(BUILD)/tests/bin/%: tests/bin/%.c $(LIBS) $(BUILD)/obj/svc-net/udp.o $(BUILD)/
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(BUILD) $(UNIT_BINS)
+
+# svc-rdma's verbs tests run inside a Soft-RoCE guest (tests/rdma/vm.sh):
+# plain programs linking only what the guest's initramfs carries.
+RDMA_TESTS  := $(BUILD)/tests/rdma/rc_loop
+$(BUILD)/tests/rdma/rc_loop: tests/rdma/rc_loop.c $(call obj,svc-rdma/rc.c) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ -libverbs -lrdmacm -lpthread
+.PHONY: rdma
+rdma: $(RDMA_TESTS)
+	@tests/rdma/vm.sh $(BUILD)
 
 integration: all $(INTEG_BINS) $(BUILD)/tests/bin/svc-abi-mismatch $(TESTBINS)
 	@tests/run-integration.sh $(BUILD) $(INTEG_BINS)

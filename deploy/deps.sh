@@ -29,6 +29,7 @@ PACKAGES=(
 	systemd-container                   # systemd-nspawn boots a systemd for the units test
 	spin                                # model check of the handoff protocol
 	clang-14 libclang-rt-14-dev         # libFuzzer targets (make fuzz)
+	libibverbs-dev librdmacm-dev        # svc-rdma: verbs and rdma_cm
 	iproute2 procps                     # ip/veth in integration tests, ps/pgrep
 	xfsprogs                            # reflink of kept pages, tested on an XFS loop mount
 )

@@ -7,6 +7,8 @@
 #   make unit                  Criterion unit tests          } = make test
 #   make integration           real supervisor and services  }
 #   make model                 spin model check of the handoff protocol }
+#   make rdma                  svc-rdma's verbs tests in a Soft-RoCE guest (QEMU;
+#                              "skipped: no RDMA device" where it cannot boot)
 #   make test-asan             unit tests under ASan/UBSan
 #   make fuzz                  libFuzzer targets: committed corpus and regressions
 #                              replayed, then FUZZ_SECONDS (30) of fuzzing each
@@ -92,6 +94,7 @@ stage unit        make -j"$jobs" unit
 stage integration make -j"$jobs" integration
 stage chaos       make -j"$jobs" chaos
 stage model       make model
+stage rdma        make rdma
 stage unit-asan   make -j"$jobs" test-asan
 stage fuzz        make fuzz
 stage check       make check
