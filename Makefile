@@ -176,7 +176,7 @@ $(BUILD)/tests/rdma/rc_loop: tests/rdma/rc_loop.c $(call obj,svc-rdma/rc.c) $(LI
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ -libverbs -lrdmacm -lpthread
 .PHONY: rdma
-rdma: $(RDMA_TESTS)
+rdma: all $(RDMA_TESTS)
 	@tests/rdma/vm.sh $(BUILD)
 
 integration: all $(INTEG_BINS) $(BUILD)/tests/bin/svc-abi-mismatch $(TESTBINS)

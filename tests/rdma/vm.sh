@@ -7,8 +7,9 @@
 #
 #   tests/rdma/vm.sh BUILD_DIR        e.g. build, or build/asan
 #
-# Runs BUILD_DIR/tests/rdma/rc_loop in the guest; every "PASS name" /
-# "FAIL name" line it prints is a test. Appends "rdma P F S" to
+# Runs tests/rdma/guest.sh in the guest: BUILD_DIR/tests/rdma/rc_loop, then
+# a whole node from BUILD_DIR/bin; every "PASS name" / "FAIL name" line is
+# a test. Appends "rdma P F S" to
 # BUILD_DIR/test-summary.txt. When the VM cannot run here (no package
 # mirror, no kernel package, QEMU fails to boot) it prints
 # "skipped: no RDMA device (why)" and counts one skipped test.
@@ -23,6 +24,7 @@ timeout_s=${DWCP_RDMA_TIMEOUT:-600}
 accel=${DWCP_RDMA_ACCEL:-auto}
 summary="$build/test-summary.txt"
 tests=("$build/tests/rdma/rc_loop")
+node_bins=(dwcp-supervisor dwcpctl dwcp svc-net svc-rdma svc-gpu svc-simd svc-mem svc-prof)
 
 log() { echo "rdma-vm: $*" >&2; }
 record() { echo "rdma $1 $2 $3" >>"$summary"; }
@@ -33,7 +35,7 @@ skip() {
 }
 
 [ "$(id -u)" -eq 0 ] || skip "the VM harness needs root (packages, the kernel's modules)"
-for t in "${tests[@]}"; do
+for t in "${tests[@]}" "${node_bins[@]/#/$build/bin/}"; do
 	[ -x "$t" ] || { log "$t is not built (make rdma builds it)"; record 0 1 0; exit 1; }
 done
 mkdir -p "$work" || skip "cannot create $work"
@@ -72,6 +74,7 @@ vmlinuz="$kern/boot/vmlinuz-$kv"
 root="$work/root"
 rm -rf "$root" && mkdir -p "$root"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/local/bin,etc,proc,sys,dev,tmp,run,root}
 ln -s usr/bin "$root/bin"; ln -s usr/sbin "$root/sbin"; ln -s usr/lib "$root/lib"; ln -s usr/lib64 "$root/lib64"
+mkdir -p "$root/var/tmp" && ln -s ../run "$root/var/run"   # DPDK keeps its runtime files in /var/run/dpdk
 
 put() {   # a host file at its own path under /usr in the guest (merged /usr)
 	local f=$1 d
@@ -97,6 +100,7 @@ put_elf /usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav34.so
 mkdir -p "$root/etc/libibverbs.d" && cp /etc/libibverbs.d/rxe.driver "$root/etc/libibverbs.d/"
 put /usr/lib/x86_64-linux-gnu/libgcc_s.so.1
 for t in "${tests[@]}"; do put_elf "$t" "/usr/local/bin/$(basename "$t")"; done
+for b in "${node_bins[@]}"; do put_elf "$build/bin/$b" "/opt/dwcp/bin/$b"; done
 echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 
 # Modules in dependency order, resolved on the host. crc32_generic: rxe
@@ -112,17 +116,12 @@ for m in crc32_generic rdma_rxe rdma_ucm dummy; do
 done
 [ -s "$root/etc/insmod.list" ] || skip "kernel $kv has no rdma_rxe module"
 
-cat >"$root/test.sh" <<'EOF'
-#!/bin/sh
-# The project's verbs tests, over rxe0 (10.0.0.1) inside this guest.
-echo 64 > /proc/sys/vm/nr_hugepages
-timeout 300 rc_loop 10.0.0.1 7471
-EOF
+cp "$(dirname "$0")/guest.sh" "$root/test.sh"
 cat >"$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
-export PATH=/usr/local/bin:/usr/bin:/usr/sbin HOME=/root
+export PATH=/usr/local/bin:/opt/dwcp/bin:/usr/bin:/usr/sbin HOME=/root
 ulimit -l unlimited
 finish() { echo "DWCP_RDMA_VM_EXIT=$1"; sync; poweroff -f; echo o > /proc/sysrq-trigger; sleep 10; }
 for ko in $(cat /etc/insmod.list); do insmod "$ko" || { echo "insmod $ko failed"; finish 3; }; done
@@ -145,7 +144,7 @@ fi
 if [ "$accel" = kvm ]; then qacc=(-enable-kvm -cpu host,-arch-capabilities); append=""
 else qacc=(-accel tcg,thread=multi -cpu max); append="tsc=reliable"; fi
 log "booting kernel $kv ($accel)"
-timeout "$timeout_s" qemu-system-x86_64 "${qacc[@]}" -machine q35 -smp 2 -m 1024 -kernel "$vmlinuz" \
+timeout "$timeout_s" qemu-system-x86_64 "${qacc[@]}" -machine q35 -smp 2 -m 2048 -kernel "$vmlinuz" \
 	-initrd "$work/initramfs.gz" -append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init $append" \
 	-display none -serial stdio -monitor none -no-reboot -nic none </dev/null 2>&1 |
 	tr -d '\r' >"$work/guest.log"
