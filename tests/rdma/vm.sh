@@ -16,13 +16,17 @@
 #
 # Environment: DWCP_RDMA_WORK (scratch and kernel cache, default
 # /var/tmp/dwcp-rdma-vm), DWCP_RDMA_TIMEOUT (QEMU wall-clock limit, s,
-# default 600), DWCP_RDMA_ACCEL (auto|kvm|tcg).
+# default 600), DWCP_RDMA_ACCEL (auto|kvm|tcg), DWCP_RDMA_GUEST (the script
+# the guest runs, default tests/rdma/guest.sh; bench/rdma.sh gives its own,
+# whose "BENCH name value" lines are printed too), DWCP_RDMA_SUMMARY (the
+# summary file, default BUILD_DIR/test-summary.txt).
 set -uo pipefail
 build=${1:?usage: tests/rdma/vm.sh BUILD_DIR}
 work=${DWCP_RDMA_WORK:-/var/tmp/dwcp-rdma-vm}
 timeout_s=${DWCP_RDMA_TIMEOUT:-600}
 accel=${DWCP_RDMA_ACCEL:-auto}
-summary="$build/test-summary.txt"
+summary=${DWCP_RDMA_SUMMARY:-$build/test-summary.txt}
+guest=${DWCP_RDMA_GUEST:-$(dirname "$0")/guest.sh}
 tests=("$build/tests/rdma/rc_loop")
 node_bins=(dwcp-supervisor dwcpctl dwcp svc-net svc-rdma svc-gpu svc-simd svc-mem svc-prof)
 
@@ -116,7 +120,7 @@ for m in crc32_generic rdma_rxe rdma_ucm dummy; do
 done
 [ -s "$root/etc/insmod.list" ] || skip "kernel $kv has no rdma_rxe module"
 
-cp "$(dirname "$0")/guest.sh" "$root/test.sh"
+cp "$guest" "$root/test.sh"
 cat >"$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -149,7 +153,7 @@ timeout "$timeout_s" qemu-system-x86_64 "${qacc[@]}" -machine q35 -smp 2 -m 2048
 	-display none -serial stdio -monitor none -no-reboot -nic none </dev/null 2>&1 |
 	tr -d '\r' >"$work/guest.log"
 qrc=${PIPESTATUS[0]}
-grep -E '^(PASS|FAIL) |^device |^rc_loop' "$work/guest.log"
+grep -E '^(PASS|FAIL|BENCH) |^device |^rc_loop' "$work/guest.log"
 grep -q DWCP_RDMA_VM_READY "$work/guest.log" ||
 	skip "the guest did not bring rxe0 up (QEMU exit $qrc; see $work/guest.log)"
 pass=$(grep -c '^PASS ' "$work/guest.log")
