@@ -188,4 +188,7 @@ struct rte_mbuf *dwcp_port_ext_attach(struct dwcp_port *p, uint32_t idx, void *d
 /** Whether an mbuf attached to pool buffer @p idx is still out. */
 bool dwcp_port_ext_busy(const struct dwcp_port *p, uint32_t idx);
 
+/** How many pool buffers have an attached mbuf out (for status). */
+unsigned dwcp_port_ext_held(const struct dwcp_port_ext_shm *ext);
+
 #endif

@@ -102,6 +102,15 @@ struct rte_mbuf *dwcp_port_ext_attach(struct dwcp_port *p, uint32_t idx, void *d
 	return m;
 }
 
+unsigned dwcp_port_ext_held(const struct dwcp_port_ext_shm *ext)
+{
+	unsigned n = 0;
+
+	for (uint32_t i = 0; ext && i < ext->n_bufs; i++)
+		n += rte_mbuf_ext_refcnt_read(&ext->e[i].si) > 1;
+	return n;
+}
+
 bool dwcp_port_ext_busy(const struct dwcp_port *p, uint32_t idx)
 {
 	return p->ext && rte_mbuf_ext_refcnt_read(&p->ext->e[idx].si) > 1;

@@ -571,6 +571,8 @@ void sup_port_json(struct sup *s, cJSON *root)
 	cJSON_AddNumberToObject(o, "dgram_rx_nobuf", h->dg_rx_nobuf);
 	cJSON_AddNumberToObject(o, "dgram_frags_zero_copy", h->dg_frags_zc);
 	cJSON_AddNumberToObject(o, "neighbour_requests_tx", h->neigh_requests_tx);
-	if (p->extpool)
+	if (p->extpool) {
 		cJSON_AddNumberToObject(o, "attach_mbufs_in_use", rte_mempool_in_use_count(p->extpool));
+		cJSON_AddNumberToObject(o, "attach_buffers_held", dwcp_port_ext_held(p->ext));
+	}
 }

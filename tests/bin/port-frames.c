@@ -11,6 +11,9 @@
  *                                          an unauthenticated chunk fragment and a
  *                                          non-DWCP datagram at svc-net on DST_IP:DST_PORT;
  *                                          prints {"resets":R,"other":O} (3 s)
+ *   port-frames ext-hold INSTANCE N       N mbufs attached to pool buffer 1 (zero-copy
+ *                                          TX, ipc/port.h) kept in hand; prints
+ *                                          {"held":N} and sleeps, to be killed
  * The UDP modes talk to the Linux stack on the other end of the veth: the
  * framing and ARP of svc-net/udp.c against a real one.
  * It attaches as a client (a DPDK secondary), takes mbufs from the port's
@@ -346,12 +349,34 @@ static int do_dgram_chunk(struct port *p, char **argv)
 	return 0;
 }
 
+/* Attach @p n mbufs to pool buffer 1 and hold them until killed. */
+static int do_ext_hold(struct port *p, unsigned n)
+{
+	const uint32_t idx = 1;
+	uint8_t *data = dwcp_shm_data(&p->c.at.shm, idx);
+	unsigned held = 0;
+
+	if (!p->p.ext) {
+		printf("{\"ext\":false}\n");
+		return 3;
+	}
+	for (; held < n; held++)
+		if (!dwcp_port_ext_attach(&p->p, idx, data, 0, 1024))
+			break;
+	printf("{\"held\":%u}\n", held);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	struct port p = { 0 };
 	unsigned long count, tag;
 	int rc;
 
+	if (argc == 4 && !strcmp(argv[1], "ext-hold"))
+		return port_open(&p, argv[2], true) ? 1 : do_ext_hold(&p, (unsigned)strtoul(argv[3], NULL, 10));
 	if (argc == 7 && !strcmp(argv[1], "udp-recv")) {
 		rc = port_open(&p, argv[2], true) ? 1 : do_udp_recv(&p, argv);
 		fflush(stdout);

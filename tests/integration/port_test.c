@@ -4,7 +4,9 @@
  * Frames a consumer on A puts in A's TX ring arrive whole in B's RX ring;
  * a consumer killed with kill -9 costs its own frames only (the port, its
  * thread and the next consumer go on, the mbufs it held stay bounded); and
- * a node stopped and started again takes the same interface again; and
+ * a node stopped and started again takes the same interface again; a
+ * consumer killed holding mbufs attached to a pool buffer (zero-copy TX)
+ * leaves that buffer free to be handed on; and
  * svc-net's UDP framing and ARP (svc-net/udp.c) work with the Linux stack
  * on the other end, both ways. */
 #include <arpa/inet.h>
@@ -143,6 +145,37 @@ Test(port, frames_cross_the_veth_and_a_killed_consumer_costs_only_its_own, .init
 	cr_expect_eq(kill(sup_b, 0), 0, "B's supervisor died");
 	cr_expect_leq(port_num(b.instance, "mbufs_in_use"), 64,
 		      "more mbufs in use than a killed consumer can hold (one burst)");
+}
+
+static bool held_is(void *arg)
+{
+	return port_num(a.instance, "attach_buffers_held") == *(double *)arg;
+}
+
+/* Zero-copy TX's counts (ipc/port.h): a consumer killed with attached
+ * mbufs in hand leaves counts nothing would lower; the port's reset after
+ * its death puts them back, so svc-net's next generation can hand the
+ * buffer on. */
+Test(port, a_consumer_killed_holding_attached_mbufs_leaves_no_buffer_held, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	double one = 1, none = 0;
+
+	cr_assert_eq(port_num(a.instance, "attach_buffers_held"), 0, "a fresh port holds a buffer");
+	cr_assert_eq(dwcp_xfer_spawn(&snd, "port-frames ext-hold", NULL,
+				     (char *const[]){ bin, "ext-hold", a.instance, "16", NULL }), 0);
+	cr_assert(dwcp_test_wait_until(held_is, &one, 30000), "the attached mbufs do not show (held %.0f)",
+		  port_num(a.instance, "attach_buffers_held"));
+	cr_expect_eq(port_num(a.instance, "attach_mbufs_in_use"), 16);
+	cr_assert_eq(kill(snd.pid, SIGKILL), 0);
+	dwcp_xfer_wait(&snd, 10000);
+	cr_expect(dwcp_test_wait_until(held_is, &none, 30000),
+		  "buffer 1 still counted as held after its holder died (held %.0f)",
+		  port_num(a.instance, "attach_buffers_held"));
+	/* the mbufs themselves leak with their holder (documented), bounded */
+	cr_expect_leq(port_num(a.instance, "attach_mbufs_in_use"), 16);
+	/* and a new consumer claims the port */
+	send_and_receive(500, 4);
 }
 
 Test(port, a_node_started_again_takes_the_same_interface, .init = setup, .fini = teardown,
