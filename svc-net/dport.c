@@ -191,7 +191,6 @@ static void on_arp(struct net *n, const uint8_t *frame, size_t len, uint64_t now
 	struct net_dport *d = n->dport;
 	struct dwcp_arp a;
 	struct dwcp_err err = { 0 };
-
 	uint8_t key[16];
 
 	if (!d->has4 || dwcp_arp_parse(frame, len, &a, &err))

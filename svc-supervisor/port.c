@@ -64,6 +64,8 @@ struct sup_port {
 	uint64_t spin_ns;
 	bool poll_mode;
 	bool af_packet;                /* its MTU is its interface's (iface_mtu) */
+	char iface[IFNAMSIZ];          /* af_packet: its interface ... */
+	uint32_t iface_old_mtu;        /* ... and the MTU it had before [net] mtu, 0: untouched */
 	bool multi_seg;                /* the driver sends chained mbufs */
 	bool want_multicast;           /* [net] ip6: neighbour discovery needs multicast in */
 	bool tx_cleanup;               /* it gives back sent mbufs on request (rte_eth_tx_done_cleanup) */
@@ -360,29 +362,45 @@ static uint32_t wanted_mtu(const struct dwcp_config *cfg)
 	return mtu;
 }
 
-/* af_packet: the interface's MTU, which the kernel holds every frame to. */
-static int iface_mtu(const char *devargs, uint32_t mtu, struct dwcp_err *err)
+/* Give interface @p ifname MTU @p mtu; @p old gets what it had.
+ * @return 0 or -errno. */
+static int set_if_mtu(const char *ifname, uint32_t mtu, uint32_t *old)
 {
-	const char *at = strstr(devargs, "iface=");
 	struct ifreq ifr = { 0 };
 	int fd, rc = 0;
 
-	if (!at)
-		return 0;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%.*s", (int)strcspn(at + 6, ","), at + 6);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || ioctl(fd, SIOCGIFMTU, &ifr))
+	if (fd < 0 || ioctl(fd, SIOCGIFMTU, &ifr)) {
 		rc = -errno;
-	else if ((uint32_t)ifr.ifr_mtu != mtu) {
+	} else {
+		*old = (uint32_t)ifr.ifr_mtu;
 		ifr.ifr_mtu = (int)mtu;
-		if (ioctl(fd, SIOCSIFMTU, &ifr))
+		if (*old != mtu && ioctl(fd, SIOCSIFMTU, &ifr))
 			rc = -errno;
 	}
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+/* af_packet: the interface's MTU, which the kernel holds every frame to.
+ * What it had is given back when the node stops (sup_port_close). */
+static int iface_mtu(struct sup_port *p, const char *devargs, uint32_t mtu, struct dwcp_err *err)
+{
+	const char *at = strstr(devargs, "iface=");
+	uint32_t old = 0;
+	int rc;
+
+	if (!at)
+		return 0;
+	snprintf(p->iface, sizeof(p->iface), "%.*s", (int)strcspn(at + 6, ","), at + 6);
+	rc = set_if_mtu(p->iface, mtu, &old);
 	if (rc)
 		return dwcp_err_set(err, rc, "[net] mtu = %u: cannot give interface %s that MTU: %s (ip link set %s mtu %u)",
-				    mtu, ifr.ifr_name, strerror(-rc), ifr.ifr_name, mtu);
+				    mtu, p->iface, strerror(-rc), p->iface, mtu);
+	if (old != mtu)
+		p->iface_old_mtu = old;
 	return 0;
 }
 
@@ -429,7 +447,7 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	} else {
 		p->af_packet = !strncmp(name, "net_af_packet", 13);
 		if (p->af_packet && s->cfg.net_mtu) {
-			rc = iface_mtu(s->cfg.net_port, want, err);
+			rc = iface_mtu(p, s->cfg.net_port, want, err);
 			if (rc)
 				return rc;
 		}
@@ -497,6 +515,15 @@ void sup_port_close(struct sup *s)
 	if (p->started) {
 		rte_eth_dev_stop(p->id);
 		rte_eth_dev_close(p->id);   /* af_packet/af_xdp: closes the kernel socket */
+	}
+	if (p->iface_old_mtu) {
+		uint32_t was;
+
+		if (set_if_mtu(p->iface, p->iface_old_mtu, &was))
+			DWCP_WARN("DPDK port: cannot give interface %s its MTU %u back (ip link set %s mtu %u)",
+				  p->iface, p->iface_old_mtu, p->iface, p->iface_old_mtu);
+		else
+			DWCP_INFO("DPDK port: interface %s has its MTU %u again", p->iface, p->iface_old_mtu);
 	}
 	free(p);
 	s->port = NULL;

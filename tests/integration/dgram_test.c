@@ -429,4 +429,12 @@ Test(dgram, jumbo_frames_carry_the_image_in_fewer_fragments, .fini = teardown, .
 	frags = port_num(pair.b.instance, "dgram_frags_rx");
 	wire = dwcp_xfer_json_num(snd.out, "bytes_wire");
 	cr_expect_lt(frags * 4000, wire, "%.0f fragments for %.0f bytes: not jumbo-sized", frags, wire);
+	/* a stopped node gives its interface the MTU it had back */
+	dwcp_xfer_pair_stop(&pair);
+	{
+		char mtu[16] = "";
+
+		cr_expect_eq(dwcp_xfer_sh(mtu, sizeof(mtu), "cat /sys/class/net/%s/mtu", ns.veth_a), 0);
+		cr_expect_eq(atoi(mtu), 1500, "A's interface kept MTU %s after the node stopped", mtu);
+	}
 }
