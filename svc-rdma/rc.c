@@ -35,6 +35,14 @@ static enum wr_kind wr_kind(uint64_t id) { return (enum wr_kind)(id >> 56); }
 static unsigned wr_covers(uint64_t id) { return (unsigned)(id >> 32) & 0xffffu; }
 static uint32_t wr_slot(uint64_t id) { return (uint32_t)id; }
 
+static int post_recv(struct rdma_rc_dev *d, unsigned i)
+{
+	struct ibv_sge sge = { (uintptr_t)&d->rx[i], sizeof(d->rx[i]), d->rx_mr->lkey };
+	struct ibv_recv_wr wr = { .wr_id = i, .sg_list = &sge, .num_sge = 1 }, *bad;
+
+	return ibv_post_srq_recv(d->srq, &wr, &bad) ? -EIO : 0;
+}
+
 int rdma_rc_dev_open(struct rdma_rc_dev *d, struct ibv_context *verbs, void *base, size_t len,
 		     struct dwcp_err *err)
 {
@@ -65,24 +73,41 @@ int rdma_rc_dev_open(struct rdma_rc_dev *d, struct ibv_context *verbs, void *bas
 				    ibv_get_device_name(verbs->device), len >> 20, strerror(e),
 				    e == ENOMEM ? " (raise the memlock limit: ulimit -l unlimited, LimitMEMLOCK=infinity)" : "");
 	}
+	{
+		struct ibv_srq_init_attr sa = { .attr = { .max_wr = RDMA_RC_SRQ_DEPTH, .max_sge = 1 } };
+
+		d->srq = ibv_create_srq(d->pd, &sa);
+		d->rx = calloc(RDMA_RC_SRQ_DEPTH, sizeof(*d->rx));
+		d->rx_mr = d->rx ? ibv_reg_mr(d->pd, d->rx, RDMA_RC_SRQ_DEPTH * sizeof(*d->rx), IBV_ACCESS_LOCAL_WRITE)
+				 : NULL;
+		for (unsigned i = 0; d->srq && d->rx_mr && i < RDMA_RC_SRQ_DEPTH; i++)
+			if (post_recv(d, i)) {
+				ibv_destroy_srq(d->srq);
+				d->srq = NULL;
+			}
+	}
+	if (!d->srq || !d->rx_mr) {
+		int e = errno ? errno : ENOMEM;
+
+		rdma_rc_dev_close(d);
+		return dwcp_err_set(err, -e, "RDMA device %s: cannot create its shared receive queue of %u: %s",
+				    ibv_get_device_name(verbs->device), RDMA_RC_SRQ_DEPTH, strerror(e));
+	}
 	return 0;
 }
 
 void rdma_rc_dev_close(struct rdma_rc_dev *d)
 {
+	if (d->srq)
+		ibv_destroy_srq(d->srq);
+	if (d->rx_mr)
+		ibv_dereg_mr(d->rx_mr);
+	free(d->rx);
 	if (d->mr)
 		ibv_dereg_mr(d->mr);
 	if (d->pd)
 		ibv_dealloc_pd(d->pd);
 	memset(d, 0, sizeof(*d));
-}
-
-static int post_recv(struct rdma_rc_conn *c, unsigned i)
-{
-	struct ibv_sge sge = { (uintptr_t)&c->rx[i], sizeof(c->rx[i]), c->rx_mr->lkey };
-	struct ibv_recv_wr wr = { .wr_id = i, .sg_list = &sge, .num_sge = 1 }, *bad;
-
-	return ibv_post_recv(c->qp, &wr, &bad) ? -EIO : 0;
 }
 
 /* Post one send-queue work request, signalled when it must be: every
@@ -128,19 +153,19 @@ int rdma_rc_conn_setup(struct rdma_rc_conn *c, struct rdma_rc_dev *d, struct rdm
 	c->held_cap = held + 1;
 	/* each grant: a bind, a GRANT and an invalidation; each write: one */
 	c->sq_depth = 3u * n_slots + held + 2u * RDMA_RC_SIGNAL_EVERY;
-	c->rq_depth = n_slots + held + 16u;
 	c->ch = ibv_create_comp_channel(d->verbs);
 	if (c->ch) {
 		flags = fcntl(c->ch->fd, F_GETFL);
 		fcntl(c->ch->fd, F_SETFL, flags | O_NONBLOCK);
 		what = "completion queue";
-		c->cq = ibv_create_cq(d->verbs, (int)(c->sq_depth + c->rq_depth), c, c->ch, 0);
+		/* receives: the writes and grants this connection's peer may send */
+		c->cq = ibv_create_cq(d->verbs, (int)(c->sq_depth + n_slots + held + 16u), c, c->ch, 0);
 	}
 	if (c->cq && !ibv_req_notify_cq(c->cq, 0)) {
 		qa.send_cq = qa.recv_cq = c->cq;
 		qa.qp_type = IBV_QPT_RC;
 		qa.cap.max_send_wr = c->sq_depth;
-		qa.cap.max_recv_wr = c->rq_depth;
+		qa.srq = d->srq;
 		qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
 		qa.cap.max_inline_data = sizeof(struct rdma_rc_wire);
 		what = "queue pair";
@@ -148,21 +173,15 @@ int rdma_rc_conn_setup(struct rdma_rc_conn *c, struct rdma_rc_dev *d, struct rdm
 			c->qp = id->qp;
 	}
 	if (c->qp) {
-		what = "receive buffers";
-		c->rx = calloc(c->rq_depth, sizeof(*c->rx));
+		what = "grant tables";
 		c->slots = calloc(n_slots ? n_slots : 1, sizeof(*c->slots));
 		c->held = calloc(c->held_cap, sizeof(*c->held));
-		c->rx_mr = c->rx ? ibv_reg_mr(d->pd, c->rx, c->rq_depth * sizeof(*c->rx), IBV_ACCESS_LOCAL_WRITE) : NULL;
 	}
-	if (!c->qp || !c->rx_mr || !c->slots || !c->held)
+	if (!c->qp || !c->slots || !c->held)
 		goto fail;
 	what = "memory windows";
 	for (unsigned i = 0; i < n_slots; i++)
 		if (!(c->slots[i].mw = ibv_alloc_mw(d->pd, IBV_MW_TYPE_2)))
-			goto fail;
-	what = "posted receives";
-	for (unsigned i = 0; i < c->rq_depth; i++)
-		if (post_recv(c, i))
 			goto fail;
 	return 0;
 fail:
@@ -197,9 +216,6 @@ unsigned rdma_rc_conn_destroy(struct rdma_rc_conn *c, uint64_t *granted)
 		ibv_destroy_cq(c->cq);
 	if (c->ch)
 		ibv_destroy_comp_channel(c->ch);
-	if (c->rx_mr)
-		ibv_dereg_mr(c->rx_mr);
-	free(c->rx);
 	free(c->slots);
 	free(c->held);
 	memset(c, 0, sizeof(*c));
@@ -344,11 +360,12 @@ int rdma_rc_poll(struct rdma_rc_conn *c, struct rdma_rc_ev *ev, unsigned max)
 				continue;
 			switch (w->opcode) {
 			case IBV_WC_RECV_RDMA_WITH_IMM:
-				if (post_recv(c, (unsigned)w->wr_id) || on_imm(c, ntohl(w->imm_data), w->byte_len))
+				if (post_recv(c->dev, (unsigned)w->wr_id) || on_imm(c, ntohl(w->imm_data), w->byte_len))
 					kill_conn(c, ev, &n, IBV_WC_REM_INV_REQ_ERR);
 				break;
 			case IBV_WC_RECV:
-				if (on_message(c, &c->rx[w->wr_id], w->byte_len) || post_recv(c, (unsigned)w->wr_id))
+				if (on_message(c, &c->dev->rx[w->wr_id], w->byte_len) ||
+				    post_recv(c->dev, (unsigned)w->wr_id))
 					kill_conn(c, ev, &n, IBV_WC_REM_INV_REQ_ERR);
 				else
 					ev[n++] = (struct rdma_rc_ev){ .type = RDMA_RC_EV_GRANT };

@@ -26,9 +26,11 @@
  * trusted.
  *
  * Work requests: sends are signalled every RDMA_RC_SIGNAL_EVERY (selective
- * signalling); GRANT messages are small and go inline; every connection
- * keeps its receive queue full (a WRITE WITH IMMEDIATE consumes one
- * receive, as a GRANT does).
+ * signalling); GRANT messages are small and go inline. Receives come from
+ * one shared receive queue per device (a WRITE WITH IMMEDIATE consumes one,
+ * as a GRANT does), kept full: RDMA_RC_SRQ_DEPTH for every connection
+ * together rather than a queue each; a peer that outruns it is held back by
+ * RNR retries, not failed.
  *
  * No DPDK here: the caller passes the region (the DPDK memzone in
  * svc-rdma, hugetlbfs memory in tests/rdma).
@@ -47,14 +49,20 @@
 
 #define RDMA_RC_SIGNAL_EVERY 16u
 #define RDMA_RC_MAX_SLOTS    1024u     /* grants a connection may have out at once */
+#define RDMA_RC_SRQ_DEPTH    4096u     /* receives posted for all connections of a device */
 
-/* One device, and the region registered on it. */
+struct rdma_rc_wire;
+
+/* One device, the region registered on it, and its shared receive queue. */
 struct rdma_rc_dev {
 	struct ibv_context *verbs;
 	struct ibv_pd *pd;
 	struct ibv_mr *mr;
 	uint8_t *base;
 	size_t len;
+	struct ibv_srq *srq;
+	struct rdma_rc_wire *rx;        /* [RDMA_RC_SRQ_DEPTH]: control messages land here */
+	struct ibv_mr *rx_mr;
 };
 
 /* What the receiver lends: sent in a GRANT message. */
@@ -81,10 +89,6 @@ struct rdma_rc_conn {
 	struct ibv_comp_channel *ch;    /* its fd becomes readable on a completion */
 	struct ibv_cq *cq;
 	struct ibv_qp *qp;
-	/* receive side: control messages land here */
-	struct rdma_rc_wire *rx;
-	struct ibv_mr *rx_mr;
-	unsigned rq_depth;
 	/* grants this end made (as the receiver of chunks) */
 	struct rdma_rc_slot *slots;
 	unsigned n_slots;
@@ -109,7 +113,7 @@ struct rdma_rc_ev {
 	int status;                     /* RDMA_RC_EV_DEAD: enum ibv_wc_status */
 };
 
-/** Register @p len bytes at @p base on @p verbs (a device rdma_cm chose). */
+/** Register @p len bytes at @p base on @p verbs (a device rdma_cm chose), and its receive queue. */
 int rdma_rc_dev_open(struct rdma_rc_dev *d, struct ibv_context *verbs, void *base, size_t len,
 		     struct dwcp_err *err);
 void rdma_rc_dev_close(struct rdma_rc_dev *d);
