@@ -133,6 +133,8 @@ $(BUILD)/tests/unit/net/udp_test: $(BUILD)/obj/svc-net/udp.o
 $(BUILD)/tests/unit/net/udp_test: LDFLAGS += $(BUILD)/obj/svc-net/udp.o
 $(BUILD)/tests/unit/net/neigh_test: $(BUILD)/obj/svc-net/neigh.o
 $(BUILD)/tests/unit/net/neigh_test: LDFLAGS += $(BUILD)/obj/svc-net/neigh.o
+$(BUILD)/tests/unit/rdma/rc_auth_test: $(BUILD)/obj/svc-rdma/rc_auth.o
+$(BUILD)/tests/unit/rdma/rc_auth_test: LDFLAGS += $(BUILD)/obj/svc-rdma/rc_auth.o
 DGRAM_OBJS := $(BUILD)/obj/svc-net/dgram.o $(BUILD)/obj/svc-net/dgram_rate.o
 $(BUILD)/tests/unit/net/dgram_test: $(DGRAM_OBJS)
 $(BUILD)/tests/unit/net/dgram_test: LDFLAGS += $(DGRAM_OBJS)
@@ -172,9 +174,9 @@ unit: $(UNIT_BINS)
 # svc-rdma's verbs tests run inside a Soft-RoCE guest (tests/rdma/vm.sh):
 # plain programs linking only what the guest's initramfs carries.
 RDMA_TESTS  := $(BUILD)/tests/rdma/rc_loop
-$(BUILD)/tests/rdma/rc_loop: tests/rdma/rc_loop.c $(call obj,svc-rdma/rc.c) $(LIB_COMMON)
+$(BUILD)/tests/rdma/rc_loop: tests/rdma/rc_loop.c $(call obj,svc-rdma/rc.c svc-rdma/rc_auth.c) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ -libverbs -lrdmacm -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ -libverbs -lrdmacm -lcrypto -lpthread
 .PHONY: rdma
 rdma: all $(RDMA_TESTS)
 	@tests/rdma/vm.sh $(BUILD)

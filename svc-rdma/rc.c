@@ -11,6 +11,7 @@
 #include "rc.h"
 
 #define WIRE_GRANT 0x47524e54u         /* "GRNT" */
+#define WIRE_AUTH  0x41555448u         /* "AUTH" */
 
 /* A control message as it travels (big-endian fields). */
 struct rdma_rc_wire {
@@ -19,6 +20,7 @@ struct rdma_rc_wire {
 	uint64_t addr;
 	uint32_t rkey;
 	uint32_t len;
+	uint8_t mac[RDMA_RC_MAC_LEN];   /* AUTH */
 };
 
 /* wr_id of a send-queue work request: what it was, its slot, and how many
@@ -222,15 +224,44 @@ unsigned rdma_rc_conn_destroy(struct rdma_rc_conn *c, uint64_t *granted)
 	return n;
 }
 
+void rdma_rc_conn_require_auth(struct rdma_rc_conn *c, const struct rdma_rc_auth *auth)
+{
+	c->need_auth = true;
+	c->authed = false;
+	c->auth = *auth;
+}
+
+/* One control message, inline. */
+static int send_wire(struct rdma_rc_conn *c, struct rdma_rc_wire *w, uint32_t slot)
+{
+	struct ibv_sge sge = { (uintptr_t)w, sizeof(*w), 0 };
+	struct ibv_send_wr msg = { 0 };
+
+	msg.opcode = IBV_WR_SEND;
+	msg.sg_list = &sge;
+	msg.num_sge = 1;
+	msg.send_flags = IBV_SEND_INLINE;
+	return post_send(c, &msg, WR_GRANT, slot, false);
+}
+
+int rdma_rc_send_auth(struct rdma_rc_conn *c, const uint8_t mac_c[RDMA_RC_MAC_LEN])
+{
+	struct rdma_rc_wire w = { .type = htonl(WIRE_AUTH) };
+
+	memcpy(w.mac, mac_c, RDMA_RC_MAC_LEN);
+	return send_wire(c, &w, 0);
+}
+
 int rdma_rc_grant(struct rdma_rc_conn *c, unsigned slot, uint64_t off, uint32_t len)
 {
 	struct rdma_rc_slot *s;
-	struct ibv_send_wr bind = { 0 }, msg = { 0 };
-	struct rdma_rc_wire w;
-	struct ibv_sge sge = { (uintptr_t)&w, sizeof(w), 0 };
+	struct ibv_send_wr bind = { 0 };
+	struct rdma_rc_wire w = { 0 };
 	uint32_t rkey;
 	int rc;
 
+	if (c->need_auth && !c->authed)
+		return -EACCES;
 	if (slot >= c->n_slots || off + len > c->dev->len || len == 0)
 		return -EINVAL;
 	s = &c->slots[slot];
@@ -259,11 +290,7 @@ int rdma_rc_grant(struct rdma_rc_conn *c, unsigned slot, uint64_t off, uint32_t 
 	w.addr = htobe64((uintptr_t)(c->dev->base + off));
 	w.rkey = htonl(rkey);
 	w.len = htonl(len);
-	msg.opcode = IBV_WR_SEND;
-	msg.sg_list = &sge;
-	msg.num_sge = 1;
-	msg.send_flags = IBV_SEND_INLINE;
-	return post_send(c, &msg, WR_GRANT, slot, false);
+	return send_wire(c, &w, slot);
 }
 
 const struct rdma_rc_grant *rdma_rc_held(const struct rdma_rc_conn *c)
@@ -313,11 +340,21 @@ static int on_imm(struct rdma_rc_conn *c, uint32_t slot, uint32_t len)
 	return post_send(c, &inv, WR_INV, slot, true);
 }
 
+/* @return 1: a GRANT taken; 2: the peer authenticated; <0: a protocol breach. */
 static int on_message(struct rdma_rc_conn *c, const struct rdma_rc_wire *w, uint32_t len)
 {
 	struct rdma_rc_grant *g;
 
-	if (len != sizeof(*w) || ntohl(w->type) != WIRE_GRANT)
+	if (len != sizeof(*w))
+		return -EPROTO;
+	if (c->need_auth && !c->authed) {
+		/* the first message must be a proof that holds */
+		if (ntohl(w->type) != WIRE_AUTH || !rdma_rc_auth_check(&c->auth, w->mac))
+			return -EACCES;
+		c->authed = true;
+		return 2;
+	}
+	if (ntohl(w->type) != WIRE_GRANT)
 		return -EPROTO;
 	if (c->held_tail - c->held_head >= c->held_cap)
 		return -EPROTO;   /* more grants than agreed */
@@ -326,7 +363,7 @@ static int on_message(struct rdma_rc_conn *c, const struct rdma_rc_wire *w, uint
 	g->addr = be64toh(w->addr);
 	g->rkey = ntohl(w->rkey);
 	g->len = ntohl(w->len);
-	return 0;
+	return 1;
 }
 
 static void kill_conn(struct rdma_rc_conn *c, struct rdma_rc_ev *ev, unsigned *n, int status)
@@ -363,13 +400,18 @@ int rdma_rc_poll(struct rdma_rc_conn *c, struct rdma_rc_ev *ev, unsigned max)
 				if (post_recv(c->dev, (unsigned)w->wr_id) || on_imm(c, ntohl(w->imm_data), w->byte_len))
 					kill_conn(c, ev, &n, IBV_WC_REM_INV_REQ_ERR);
 				break;
-			case IBV_WC_RECV:
-				if (on_message(c, &c->dev->rx[w->wr_id], w->byte_len) ||
-				    post_recv(c->dev, (unsigned)w->wr_id))
-					kill_conn(c, ev, &n, IBV_WC_REM_INV_REQ_ERR);
+			case IBV_WC_RECV: {
+				/* read before the buffer is posted again; posted again
+				 * whatever it said, so the shared queue never shrinks */
+				int m = on_message(c, &c->dev->rx[w->wr_id], w->byte_len);
+				int r = post_recv(c->dev, (unsigned)w->wr_id);
+
+				if (m < 0 || r)
+					kill_conn(c, ev, &n, m == -EACCES ? IBV_WC_REM_ACCESS_ERR : IBV_WC_REM_INV_REQ_ERR);
 				else
-					ev[n++] = (struct rdma_rc_ev){ .type = RDMA_RC_EV_GRANT };
+					ev[n++] = (struct rdma_rc_ev){ .type = m == 2 ? RDMA_RC_EV_AUTHED : RDMA_RC_EV_GRANT };
 				break;
+			}
 			case IBV_WC_LOCAL_INV: {
 				struct rdma_rc_slot *s = &c->slots[wr_slot(w->wr_id)];
 

@@ -46,6 +46,7 @@
 #include <rdma/rdma_cma.h>
 
 #include "common/err.h"
+#include "rc_auth.h"
 
 #define RDMA_RC_SIGNAL_EVERY 16u
 #define RDMA_RC_MAX_SLOTS    1024u     /* grants a connection may have out at once */
@@ -98,13 +99,18 @@ struct rdma_rc_conn {
 	/* the send queue: unsignalled work requests count until a signalled one completes */
 	unsigned sq_depth, sq_out, unsignalled;
 	bool dead;
+	/* accepting end: nothing is lent, and no message but AUTH taken, before
+	 * the peer's proof checked out (rc_auth.h) */
+	bool need_auth, authed;
+	struct rdma_rc_auth auth;
 };
 
 enum rdma_rc_ev_type {
 	RDMA_RC_EV_DATA = 1,            /* a chunk is in slot ev.slot, ev.len bytes: the buffer is the caller's again */
 	RDMA_RC_EV_GRANT,               /* the peer lent a buffer: held (rdma_rc_write may use it) */
 	RDMA_RC_EV_SENT,                /* signalled sends completed: ev.len writes are off the send queue */
-	RDMA_RC_EV_DEAD,                /* a work request failed: the connection is unusable (ev.status) */
+	RDMA_RC_EV_DEAD,                /* a work request failed, or the peer broke the protocol: unusable (ev.status) */
+	RDMA_RC_EV_AUTHED,              /* accepting end: the peer proved it holds the key; grants may go */
 };
 
 struct rdma_rc_ev {
@@ -126,6 +132,12 @@ void rdma_rc_dev_close(struct rdma_rc_dev *d);
 int rdma_rc_conn_setup(struct rdma_rc_conn *c, struct rdma_rc_dev *d, struct rdma_cm_id *id, unsigned n_slots,
 		       unsigned held, struct dwcp_err *err);
 
+/** Accepting end: take no message but the peer's AUTH, and lend nothing, until it checks out against @p auth. */
+void rdma_rc_conn_require_auth(struct rdma_rc_conn *c, const struct rdma_rc_auth *auth);
+
+/** Connecting end: send the proof rdma_rc_auth_established gave. */
+int rdma_rc_send_auth(struct rdma_rc_conn *c, const uint8_t mac_c[RDMA_RC_MAC_LEN]);
+
 /**
  * Tear the connection down: after this no write of the peer can reach a
  * buffer it was granted. @p granted (may be NULL) gets the offsets of the
@@ -136,6 +148,7 @@ unsigned rdma_rc_conn_destroy(struct rdma_rc_conn *c, uint64_t *granted);
 /**
  * Lend the buffer of @p len bytes at @p off in the region to the peer
  * through window @p slot (free): bind it to this QP, then send the GRANT.
+ * @return 0; -EACCES before the peer authenticated (rdma_rc_conn_require_auth).
  */
 int rdma_rc_grant(struct rdma_rc_conn *c, unsigned slot, uint64_t off, uint32_t len);
 

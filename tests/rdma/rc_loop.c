@@ -18,7 +18,11 @@
  *  - another connection: a second client writes with a key granted to
  *    the first: refused, the buffer keeps its bytes;
  *  - teardown: destroying the server's connection gives back exactly
- *    the buffers still lent.
+ *    the buffers still lent;
+ *  - another key: a client holding another key finds the server's proof
+ *    wrong, and when it sends a proof anyway the server drops it with
+ *    nothing lent.
+ * Every connection proves the node key first (svc-rdma/rc_auth.h).
  * The region is hugetlbfs memory (MAP_HUGETLB), as the node's is.
  */
 #define _GNU_SOURCE
@@ -42,6 +46,8 @@
 #define SLOTS      32u
 #define CHUNKS     4096u
 
+static const uint8_t node_key[RDMA_RC_KEY_LEN] = "rc_loop: the key of this node..";
+static const uint8_t other_key[RDMA_RC_KEY_LEN] = "rc_loop: a key of another node.";
 static struct rdma_rc_dev dev;
 static uint8_t *region;
 static int failures;
@@ -90,6 +96,10 @@ static int check(const uint8_t *p, uint32_t len)
 
 /* ---- rdma_cm, synchronously ---- */
 
+/* The private data of the last event expect_event took. */
+static uint8_t event_priv[256];
+static size_t event_priv_len;
+
 static int expect_event(struct rdma_event_channel *ec, enum rdma_cm_event_type want, struct rdma_cm_id **id)
 {
 	struct rdma_cm_event *e;
@@ -103,6 +113,11 @@ static int expect_event(struct rdma_event_channel *ec, enum rdma_cm_event_type w
 		got = e->event;
 		if (id)
 			*id = e->id;
+		event_priv_len = e->param.conn.private_data_len;   /* a uint8_t: fits */
+		if (e->param.conn.private_data)
+			memcpy(event_priv, e->param.conn.private_data, event_priv_len);
+		else
+			event_priv_len = 0;
 		rdma_ack_cm_event(e);
 	} while (got != (int)want && (got == RDMA_CM_EVENT_DISCONNECTED || got == RDMA_CM_EVENT_TIMEWAIT_EXIT));
 	if (got != (int)want) {
@@ -112,14 +127,22 @@ static int expect_event(struct rdma_event_channel *ec, enum rdma_cm_event_type w
 	return 0;
 }
 
-static int client_connect(struct rdma_event_channel **ec, struct rdma_cm_id **id, const char *ip, int port,
-			  struct rdma_rc_conn *c, unsigned held)
+/* Connect and prove @p key; @return 0, -EACCES when the server's proof
+ * was wrong (then, with @p insist, a made-up proof is sent anyway), -1. */
+static int client_connect_key(struct rdma_event_channel **ec, struct rdma_cm_id **id, const char *ip, int port,
+			      struct rdma_rc_conn *c, unsigned held, const uint8_t *key, bool insist)
 {
+	struct rdma_rc_auth auth;
+	uint8_t hello[RDMA_RC_HELLO_LEN], mac[RDMA_RC_MAC_LEN];
+	int rc;
+
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	struct rdma_conn_param cp = { .responder_resources = 1, .initiator_depth = 1, .retry_count = 7,
-				      .rnr_retry_count = 7 };
+				      .rnr_retry_count = 7, .private_data = hello, .private_data_len = sizeof(hello) };
 	struct dwcp_err err = { 0 };
 
+	if (rdma_rc_auth_init(&auth, key) || rdma_rc_auth_hello(&auth, hello))
+		return -1;
 	inet_pton(AF_INET, ip, &sa.sin_addr);
 	*ec = rdma_create_event_channel();
 	if (!*ec || rdma_create_id(*ec, id, NULL, RDMA_PS_TCP) ||
@@ -137,7 +160,18 @@ static int client_connect(struct rdma_event_channel **ec, struct rdma_cm_id **id
 		perror("rc_loop: client: connect");
 		return -1;
 	}
-	return 0;
+	rc = rdma_rc_auth_established(&auth, event_priv, event_priv_len, mac);
+	if (rc == -EACCES && insist)
+		memset(mac, 0x5a, sizeof(mac));
+	else if (rc)
+		return rc;
+	return rdma_rc_send_auth(c, mac) ? -1 : rc;
+}
+
+static int client_connect(struct rdma_event_channel **ec, struct rdma_cm_id **id, const char *ip, int port,
+			  struct rdma_rc_conn *c, unsigned held)
+{
+	return client_connect_key(ec, id, ip, port, c, held, node_key, false);
 }
 
 struct server {
@@ -146,20 +180,49 @@ struct server {
 	int port;
 };
 
+/* Accept one connection; it must prove the node key before anything is lent. */
 static int server_accept(struct server *s, struct rdma_rc_conn *c)
 {
-	struct rdma_conn_param cp = { .responder_resources = 1, .initiator_depth = 1, .rnr_retry_count = 7 };
+	uint8_t acc[RDMA_RC_ACCEPT_LEN];
+	struct rdma_conn_param cp = { .responder_resources = 1, .initiator_depth = 1, .rnr_retry_count = 7,
+				      .private_data = acc, .private_data_len = sizeof(acc) };
+	struct rdma_rc_auth auth;
 	struct rdma_cm_id *id;
 	struct dwcp_err err = { 0 };
 
 	if (expect_event(s->ec, RDMA_CM_EVENT_CONNECT_REQUEST, &id))
 		return -1;
+	if (rdma_rc_auth_init(&auth, node_key) || rdma_rc_auth_accept(&auth, event_priv, event_priv_len, acc)) {
+		rdma_reject(id, NULL, 0);
+		return -1;
+	}
 	if (rdma_rc_conn_setup(c, &dev, id, SLOTS, 0, &err)) {
 		fprintf(stderr, "rc_loop: server: %s\n", err.msg);
 		return -1;
 	}
+	rdma_rc_conn_require_auth(c, &auth);
 	if (rdma_accept(id, &cp) || expect_event(s->ec, RDMA_CM_EVENT_ESTABLISHED, NULL))
 		return -1;
+	return 0;
+}
+
+/* Until the client's proof came (or the connection died): 1 authed, 0 refused. */
+static int server_wait_auth(struct rdma_rc_conn *c)
+{
+	struct rdma_rc_ev ev[16];
+
+	for (int tries = 0; tries < 100; tries++) {
+		int n = rdma_rc_poll(c, ev, 16);
+
+		for (int i = 0; i < n; i++) {
+			if (ev[i].type == RDMA_RC_EV_AUTHED)
+				return 1;
+			if (ev[i].type == RDMA_RC_EV_DEAD)
+				return 0;
+		}
+		if (n == 0)
+			rdma_rc_wait(c, 100);
+	}
 	return 0;
 }
 
@@ -180,7 +243,7 @@ static void *server_main(void *arg)
 	struct srv_run *r = arg;
 	struct rdma_rc_ev ev[64];
 
-	if (server_accept(r->s, &r->c))
+	if (server_accept(r->s, &r->c) || !server_wait_auth(&r->c))
 		return NULL;
 	for (unsigned i = 0; i < r->slots; i++)
 		if (rdma_rc_grant(&r->c, i, DST_OFF + (uint64_t)i * CHUNK, CHUNK))
@@ -453,6 +516,32 @@ int main(int argc, char **argv)
 	snprintf(detail, sizeof(detail), "%d buffers given back, %u expected", st, SLOTS);
 	result(st == (int)SLOTS && lent[0] >= DST_OFF && lent[SLOTS - 1] < DST_OFF + SLOTS * CHUNK,
 	       "teardown_gives_back_exactly_the_lent_buffers", detail);
+
+	/* 5. a client holding another key */
+	{
+		struct accept_run third = { .s = &s };
+		struct rdma_rc_conn cli3;
+		struct rdma_event_channel *cec3;
+		struct rdma_cm_id *cid3;
+		int authed = -1, refused, granted;
+
+		pthread_create(&t, NULL, accept_main, &third);
+		refused = client_connect_key(&cec3, &cid3, argv[1], s.port, &cli3, 1, other_key, true);
+		pthread_join(t, NULL);
+		if (third.rc == 0) {
+			authed = server_wait_auth(&third.c);
+			granted = rdma_rc_grant(&third.c, 0, DST_OFF, CHUNK);
+		} else {
+			granted = 0;
+		}
+		snprintf(detail, sizeof(detail), "client saw %d, server authed %d, grant %d", refused, authed, granted);
+		result(refused == -EACCES && third.rc == 0 && authed == 0 && granted == -EACCES,
+		       "a_client_with_another_key_is_refused_before_anything_is_lent", detail);
+		rdma_rc_conn_destroy(&third.c, NULL);
+		rdma_rc_conn_destroy(&cli3, NULL);
+		rdma_destroy_id(cid3);
+		rdma_destroy_event_channel(cec3);
+	}
 
 	rdma_rc_conn_destroy(&second.c, NULL);
 	rdma_rc_conn_destroy(&cli2, NULL);
