@@ -2,7 +2,7 @@
 # RDMA tests on a real verbs device where the host has none: boot Debian's
 # own kernel under QEMU with a busybox initramfs, create Soft-RoCE (rxe0 on
 # a dummy netdev) inside, and run the project's verbs test binaries there.
-# Works under TCG (no KVM needed); ~15-40 s once the kernel is cached.
+# Works under TCG (no KVM needed); ~90 s once the kernel is cached.
 # (How this was found to work, and its pitfalls: shared/notes/rdma-vm.md.)
 #
 #   tests/rdma/vm.sh BUILD_DIR        e.g. build, or build/asan
