@@ -25,7 +25,7 @@ struct rdma_rc_wire {
 
 /* wr_id of a send-queue work request: what it was, its slot, and how many
  * posted work requests its completion accounts for (selective signalling). */
-enum wr_kind { WR_BIND = 1, WR_GRANT, WR_WRITE, WR_INV };
+enum wr_kind { WR_BIND = 1, WR_MSG, WR_WRITE, WR_INV };
 
 static uint64_t wr_id(enum wr_kind k, unsigned covers, uint32_t slot)
 {
@@ -241,7 +241,7 @@ static int send_wire(struct rdma_rc_conn *c, struct rdma_rc_wire *w, uint32_t sl
 	msg.sg_list = &sge;
 	msg.num_sge = 1;
 	msg.send_flags = IBV_SEND_INLINE;
-	return post_send(c, &msg, WR_GRANT, slot, false);
+	return post_send(c, &msg, WR_MSG, slot, false);
 }
 
 int rdma_rc_send_auth(struct rdma_rc_conn *c, const uint8_t mac_c[RDMA_RC_MAC_LEN])
