@@ -7,9 +7,10 @@
 # figures are tiny and mean nothing, the ratios are what count).
 #
 #   bench/rdma.sh [BUILD_DIR] [N]     defaults: build, 2048 chunks
+#   (dwcp bench rdma [N] runs this)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
-build=${1:-build}
+build=$(realpath --relative-to=. "${1:-build}")   # make's targets are relative
 n=${2:-2048}
 make -s "$build/tests/rdma/rc_loop" all >/dev/null || { echo "bench/rdma.sh: build failed" >&2; exit 1; }
 out=$(N=$n DWCP_RDMA_GUEST=bench/rdma-guest.sh DWCP_RDMA_SUMMARY=/dev/null tests/rdma/vm.sh "$build" 2>&1)

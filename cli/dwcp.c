@@ -39,6 +39,10 @@ static void usage(FILE *f)
 		"        a veth pair, and a dwcp send of N MiB (default 1024; 0: none) over the\n"
 		"        ports at MTU 1500 and M (default 9000), beside dpdk-testpmd and kernel\n"
 		"        TCP on the same veth\n"
+		"  bench rdma [CHUNKS]\n"
+		"        svc-rdma's RC transport (64 KiB chunks by RDMA WRITE WITH IMMEDIATE into lent\n"
+		"        buffers) beside ib_write_bw and ib_write_lat on the same device, in a\n"
+		"        Soft-RoCE guest where the host has none (bench/rdma.sh)\n"
 		"  bench recovery [--count N]\n"
 		"        crash restart and upgrade pause per service, blackout under load,\n"
 		"        beside a bare secondary rte_eal_init of the same node\n"
@@ -59,6 +63,8 @@ int main(int argc, char **argv)
 		return dwcp_cli_bench_compare(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "net") == 0)
 		return dwcp_cli_bench_net(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "rdma") == 0)
+		return dwcp_cli_bench_rdma(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "recovery") == 0)
 		return dwcp_cli_bench_recovery(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "send") == 0)

@@ -2,17 +2,11 @@
 # Run inside the Soft-RoCE guest by tests/rdma/vm.sh (busybox sh; rxe0 on
 # dummy0 at 10.0.0.1). Every "PASS name" / "FAIL name" line is a test.
 
-# 1. svc-rdma's RC transport core against rxe0
-echo 320 > /proc/sys/vm/nr_hugepages
-timeout 300 rc_loop 10.0.0.1 7471
-
-# 2. a whole node (supervisor and services as DPDK processes on
-#    hugetlbfs): svc-rdma registers the node's buffer pool on rxe0
-mkdir -p /dev/hugepages /run/dwcp
-mount -t hugetlbfs nodev /dev/hugepages
-cat > /tmp/vm.ini <<EOF
+# node_ini NAME: the config of a small node (a 2 GiB guest holds two) on stdout
+node_ini() {
+	cat <<EOF
 [supervisor]
-instance = vmnode
+instance = $1
 hugepage_mb = 256
 bin_dir = /opt/dwcp/bin
 [pool]
@@ -22,6 +16,17 @@ delta_cache_mb = 16
 [simd]
 workers = 1
 EOF
+}
+
+# 1. svc-rdma's RC transport core against rxe0
+echo 320 > /proc/sys/vm/nr_hugepages
+timeout 300 rc_loop 10.0.0.1 7471
+
+# 2. a whole node (supervisor and services as DPDK processes on
+#    hugetlbfs): svc-rdma registers the node's buffer pool on rxe0
+mkdir -p /dev/hugepages /run/dwcp
+mount -t hugetlbfs nodev /dev/hugepages
+node_ini vmnode > /tmp/vm.ini
 out=$(timeout 120 dwcp-supervisor --config /tmp/vm.ini start 2>&1)
 rc=$?
 i=0
@@ -44,17 +49,8 @@ dwcp-supervisor --instance vmnode stop >/dev/null 2>&1
 dwcp keygen /tmp/node.key >/dev/null
 for n in a b; do
 	port=7101; [ $n = b ] && port=7102
-	cat > /tmp/vm$n.ini <<EOF2
-[supervisor]
-instance = vm$n
-hugepage_mb = 256
-bin_dir = /opt/dwcp/bin
-[pool]
-buffers = 256
-[mem]
-delta_cache_mb = 16
-[simd]
-workers = 1
+	node_ini vm$n > /tmp/vm$n.ini
+	cat >> /tmp/vm$n.ini <<EOF2
 [crypto]
 key_file = /tmp/node.key
 [net]
