@@ -921,47 +921,40 @@ static int validate_services(const struct dwcp_config *cfg, struct dwcp_err *err
 static int validate_neighbours(const struct dwcp_config *cfg, struct dwcp_err *err)
 {
 	struct dwcp_neigh_static e[DWCP_NEIGH_STATIC_MAX];
-	uint8_t ip6[16] = { 0 }, own[16];
-	uint32_t ip = 0, mask = 0;
-	unsigned prefix = 0, prefix6 = 0;
+	uint8_t own4[16], own6[16];
+	uint32_t ip;
+	unsigned prefix4 = 0, prefix6 = 0;
 	bool has4, has6;
 	int n;
 
 	if (!cfg->net_neighbours[0])
 		return 0;
-	has4 = cfg->net_ip[0] && dwcp_cidr_parse(cfg->net_ip, &ip, &prefix) == 0;
-	has6 = cfg->net_ip6[0] && dwcp_cidr6_parse(cfg->net_ip6, ip6, &prefix6) == 0;
+	/* IPv4 as mapped IPv6: A.B.C.D/N is ::ffff:A.B.C.D/(96 + N) */
+	has4 = cfg->net_ip[0] && dwcp_cidr_parse(cfg->net_ip, &ip, &prefix4) == 0;
+	if (has4)
+		dwcp_ip_map4(ip, own4);
+	has6 = cfg->net_ip6[0] && dwcp_cidr6_parse(cfg->net_ip6, own6, &prefix6) == 0;
 	if (strcmp(cfg->net_transport, "dpdk") || (!has4 && !has6))
 		return dwcp_err_set(err, -EINVAL,
 				    "[net] neighbours is for the DPDK port: set [net] transport = dpdk and [net] ip or ip6, or remove it");
 	n = dwcp_neigh_list_parse(cfg->net_neighbours, e, err);
 	if (n < 0)
 		return n;
-	if (has4)
-		mask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
 	for (int i = 0; i < n; i++) {
 		bool v4 = dwcp_ip_is_map4(e[i].ip);
-		uint32_t a4;
+		const char *key = v4 ? "ip" : "ip6", *net = v4 ? cfg->net_ip : cfg->net_ip6;
+		const uint8_t *own = v4 ? own4 : own6;
 		char a[INET6_ADDRSTRLEN];
 
-		memcpy(&a4, e[i].ip + 12, 4);
-		if (v4)
-			dwcp_ip_map4(ip, own);
-		else
-			memcpy(own, ip6, 16);
-		if (v4 ? has4 && (a4 & mask) == (ip & mask) : has6 && dwcp_ip6_same_prefix(e[i].ip, ip6, prefix6)) {
-			if (memcmp(e[i].ip, own, 16))
-				continue;
-		}
-		if (v4)
-			inet_ntop(AF_INET, &a4, a, sizeof(a));
-		else
-			inet_ntop(AF_INET6, e[i].ip, a, sizeof(a));
+		inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? e[i].ip + 12 : e[i].ip, a, sizeof(a));
+		if (!(v4 ? has4 : has6))
+			return dwcp_err_set(err, -EINVAL, "[net] neighbours: %s needs [net] %s, which is not set", a, key);
 		if (!memcmp(e[i].ip, own, 16))
 			return dwcp_err_set(err, -EINVAL, "[net] neighbours: %s is this node's own address: remove that entry", a);
-		return dwcp_err_set(err, -EINVAL,
-				    "[net] neighbours: %s is outside the subnet of [net] %s = %s: the port reaches peers in its own subnet only",
-				    a, v4 ? "ip" : "ip6", v4 ? cfg->net_ip : cfg->net_ip6);
+		if (!dwcp_ip6_same_prefix(e[i].ip, own, v4 ? 96 + prefix4 : prefix6))
+			return dwcp_err_set(err, -EINVAL,
+					    "[net] neighbours: %s is outside the subnet of [net] %s = %s: the port reaches peers in its own subnet only",
+					    a, key, net);
 	}
 	return 0;
 }

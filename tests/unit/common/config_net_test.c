@@ -319,7 +319,7 @@ Test(config_net, neighbours_belong_to_the_ports_subnets)
 		    "outside the subnet of [net] ip6");
 	expect_port("ip6 = fd00:78::1/64\nneighbours = fd00:78::1=02:00:00:00:00:02\n", "own address");
 	/* an IPv4 neighbour needs [net] ip */
-	expect_port("ip6 = fd00:78::1/64\nneighbours = 10.9.0.2=02:00:00:00:00:02\n", "[net] ip =");
+	expect_port("ip6 = fd00:78::1/64\nneighbours = 10.9.0.2=02:00:00:00:00:02\n", "needs [net] ip, which is not set");
 	expect_port("ip = 10.9.0.1/24\nip6 = fd00:78::1/120\n"
 		    "neighbours = 10.9.0.2=02:00:00:00:00:02, fd00:78::ff=02:00:00:00:00:03\n", NULL);
 	cr_assert_eq(parse(&c, "[net]\nneighbours = 10.9.0.2=02:00:00:00:00:02\n", &e), 0, "%s", e.msg);
