@@ -417,6 +417,18 @@ static int run(struct sender *s)
 	return 0;
 }
 
+/* Chunks svc-rdma wrote to the peer at @p addr so far (ipc/peers.h). */
+static uint64_t peer_rdma_chunks(const struct dwcp_shm *shm, const char *addr)
+{
+	for (int i = 0; i < DWCP_MAX_PEERS; i++) {
+		struct dwcp_peer_ent e;
+
+		if (dwcp_peers_read(shm, i, &e) == 0 && e.dir == DWCP_PEER_OUT && strcmp(e.addr, addr) == 0)
+			return e.rdma_chunks;
+	}
+	return 0;
+}
+
 static int resolve_peer(struct sender *s, char addr[DWCP_ADDR_MAX])
 {
 	const struct dwcp_node_conf *nc = &s->c.at.shm.node->conf;
@@ -556,7 +568,11 @@ int dwcp_cli_send(int argc, char **argv)
 	}
 	s->sum = (struct xfer_summary){ .role = "send", .stream = s->o.stream, .path = s->o.file };
 	dwcp_hist_reset(&s->sum.lat);
+	/* (another send to the same peer meanwhile counts too: one table entry per peer) */
+	s->sum.rdma_chunks = peer_rdma_chunks(&s->c.at.shm, addr);
 	rc = run(s);
+	s->sum.rdma_chunks = peer_rdma_chunks(&s->c.at.shm, addr) - s->sum.rdma_chunks;
+	s->sum.transport = s->sum.rdma_chunks ? "rdma" : "tcp";
 	if (rc == 0) {
 		/* Every chunk acknowledged: the receiver holds this version. */
 		send_index_commit(&s->index, s->size, s->digest_final, s->o.json);

@@ -50,6 +50,9 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 			printf(", \"inplace\": true, \"written_pages\": %llu",
 			       (unsigned long long)s->inplace_written);
 		print_codec_json(s);
+		if (s->transport)
+			printf(", \"transport\": \"%s\", \"rdma_chunks\": %llu", s->transport,
+			       (unsigned long long)s->rdma_chunks);
 		printf("}\n");
 		fflush(stdout);
 		return;
@@ -81,6 +84,11 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 	printf("  chunk latency P50 %.1f us, P99 %.1f us, P99.9 %.1f us (%s)\n", us(&s->lat, 50),
 	       us(&s->lat, 99), us(&s->lat, 99.9),
 	       send ? "read -> acknowledged as written by the receiver" : "off the wire -> written");
+	if (s->transport && s->rdma_chunks)
+		printf("  transport     rdma (%llu chunk sends written into the receiver's memory by RDMA; resends and the rest over TCP)\n",
+		       (unsigned long long)s->rdma_chunks);
+	else if (s->transport)
+		printf("  transport     tcp\n");
 	if (s->codec)
 		printf("  codec         %s%s (chunks: none %llu, lz4 %llu, zstd %llu)\n  codec why     %s\n",
 		       s->codec, s->codec_auto ? ", chosen by codec = auto" : "",

@@ -110,6 +110,15 @@ enum dwcp_op {
 	                         * until the receiver acknowledges it as written */
 	DWCP_OP_ACK = 14,       /* receiver: acknowledge (stream, seq) to where it came from */
 	DWCP_OP_NACK = 15,      /* receiver: refuse it; result = the DWCP_BUF_* reason */
+	/* RDMA (svc-rdma, docs/rdma.md): svc-net stays the control plane and
+	 * the sender's in-flight table; a chunk detours through svc-rdma. */
+	DWCP_OP_RDMA_WRITE = 16,  /* svc-rdma: write the chunk into a grant of the peer whose
+	                           * peer-table entry is `result`; result becomes 0 (placed) or
+	                           * the errno why not (the status stays OK, so the next step
+	                           * runs either way) */
+	DWCP_OP_RDMA_RETURN = 17, /* svc-net: the detour is over; restore the saved program */
+	DWCP_OP_RDMA_RX = 18,     /* svc-net: a chunk svc-rdma received (origin = the peer-table
+	                           * entry, result = the session's first 8 bytes) */
 	DWCP_OP_MAX
 };
 
@@ -163,7 +172,13 @@ struct dwcp_buf_hdr {
 	                            * included), set by the transport that sent or received it */
 	uint64_t origin;           /* writer: svc-net; receiver: (svc-net generation << 32 | peer
 	                            * id) the chunk came from, where ACK/NACK for it go */
-	uint64_t reserved[4];
+	/* A transport's detour (DWCP_OP_RDMA_WRITE) runs a program of its own;
+	 * the chunk's program waits here, in the buffer, so that whichever
+	 * generation of svc-net gets the buffer back can go on with it. */
+	uint16_t saved_prog[DWCP_PROG_MAX]; /* writer: owner */
+	uint8_t  saved_len, saved_pc;       /* writer: owner; saved_len 0 = nothing saved */
+	uint8_t  pad0[6];
+	uint64_t reserved[1];
 };
 
 _Static_assert(sizeof(struct dwcp_buf_hdr) == 128, "buffer header is two cache lines");

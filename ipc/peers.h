@@ -45,7 +45,26 @@ struct dwcp_peer_ent {
 	uint64_t ack_wait_ns;            /* out: sum over acked chunks of last send -> ACK */
 	uint64_t chunks_received;        /* in: chunk frames read from it */
 	uint64_t last_ns;                /* CLOCK_MONOTONIC of its last connect or close */
-	uint8_t  pad[256 - 216];
+	/* RDMA (docs/rdma.md). session: svc-net's, of the peer's connections
+	 * now (written before conns goes up); the RDMA connection of that
+	 * session carries its chunks. rdma: DWCP_PEER_RDMA_*, written by
+	 * svc-rdma (atomic store). */
+	uint8_t  session[16];
+	uint32_t rdma;                   /* enum dwcp_peer_rdma */
+	int32_t  rdma_error;             /* errno of the last RDMA connect failure or loss, 0 = none */
+	uint64_t rdma_chunks;            /* out: chunks written by RDMA; in: chunks received by it */
+	uint64_t rdma_bytes;             /* ... and their bytes */
+};
+
+/* Chunks svc-net hands svc-rdma for one peer at once (twice what the
+ * receiver lends a connection, so the next wait on a grant, not on svc-net). */
+#define DWCP_PEER_RDMA_INFLIGHT 64u
+
+/* How a peer's chunks travel (svc-rdma writes it; svc-net reads it). */
+enum dwcp_peer_rdma {
+	DWCP_PEER_RDMA_NONE = 0,         /* TCP (no device, no route, not tried yet) */
+	DWCP_PEER_RDMA_CONNECTING = 1,   /* TCP while svc-rdma connects and authenticates */
+	DWCP_PEER_RDMA_UP = 2,           /* RDMA: svc-net hands new chunks to svc-rdma */
 };
 
 _Static_assert(sizeof(struct dwcp_peer_ent) == 256, "peer entry size is ABI");

@@ -153,6 +153,13 @@ static uint32_t *fl_slot(struct net *n, uint64_t stream, uint32_t xfer, uint64_t
 /* Hand a transmitted chunk on to its client: acknowledged, or refused. */
 static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
 {
+	net_fl_forget(n, idx);
+	dwcp_shm_hdr(&n->ctx->at.shm, idx)->result = result;
+	dwcp_svc_pass(n->ctx, idx, status);
+}
+
+void net_fl_forget(struct net *n, uint32_t idx)
+{
 	const struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
 	uint32_t *s = fl_slot(n, h->stream, chunk_xfer(n, idx), h->seq);
 
@@ -161,8 +168,6 @@ static void fl_release(struct net *n, uint32_t idx, int status, uint64_t result)
 		n->fl_tombs++;
 	}
 	net_fl_set_state(n, idx, FL_FREE);
-	dwcp_shm_hdr(&n->ctx->at.shm, idx)->result = result;
-	dwcp_svc_pass(n->ctx, idx, status);
 }
 
 /* Whether buffer @p idx may still be read for a send: its last zerocopy
@@ -181,7 +186,7 @@ static bool fl_busy(const struct net *n, uint32_t idx)
 /* As fl_release, but not before the kernel and the port are done with the
  * buffer: until then it is still theirs to read, and handing it on would
  * let its next owner change bytes still to be sent. */
-static void fl_finish(struct net *n, uint32_t idx, int status, uint64_t result)
+void net_fl_finish(struct net *n, uint32_t idx, int status, uint64_t result)
 {
 	struct inflight *f = &n->fl[idx];
 
@@ -230,6 +235,18 @@ static bool sender_alive(struct net *n, uint32_t idx)
 /* Queued chunks whose `dwcp send` is gone leave the queue for the pool. */
 static void peer_drop_orphans(struct net *n, int p);
 
+/* Before the peer's connections count: svc-rdma ties an RDMA connection
+ * to the peer by this session (ipc/peers.h). */
+static void peer_publish_session(struct net *n, int p)
+{
+	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
+
+	if (ps) {
+		memcpy(ps->session, n->peers[p].session, sizeof(ps->session));
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+	}
+}
+
 int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
 {
 	int free_p = -1;
@@ -263,6 +280,7 @@ int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
 	/* The address came from a local `dwcp send`, not from the network:
 	 * an entry before any handshake lets operators see a peer never reached. */
 	p->stat = dwcp_peers_claim(&n->ctx->at.shm, DWCP_PEER_OUT, addr, "", dwcp_now_ns());
+	peer_publish_session(n, free_p);
 	return free_p;
 }
 
@@ -277,6 +295,13 @@ static int peer_conns_of(const struct net *n, int p, bool ready, int *out, unsig
 		    (!ready || (n->conns[c].state == CONN_UP && n->conns[c].hs == HS_DONE)))
 			out[k++] = (int)c;
 	return k;
+}
+
+int net_peer_ready_conn(const struct net *n, int p)
+{
+	int c;
+
+	return peer_conns_of(n, p, true, &c, 1) ? c : -1;
 }
 
 void net_peer_stat_update(struct net *n, int p)
@@ -298,7 +323,7 @@ static int peer_conns(const struct net *n, int p, int *out, unsigned max)
 	return peer_conns_of(n, p, false, out, max);
 }
 
-static void pending_push(struct net *n, int p, uint32_t idx)
+void net_pending_push(struct net *n, int p, uint32_t idx)
 {
 	struct net_peer *pe = &n->peers[p];
 
@@ -325,17 +350,24 @@ unsigned net_peer_dispatch(struct net *n, int p)
 	struct net_peer *pe = &n->peers[p];
 	int cs[DWCP_FRAME_MAX_CONNS];
 	int k = peer_conns_of(n, p, true, cs, DWCP_FRAME_MAX_CONNS);
-	unsigned moved = pe->n_pending;
+	/* With an RDMA path a first send waits for it; TCP takes resends */
+	bool rdma = k && net_rdma_usable(n, p);
+	unsigned moved = rdma ? net_rdma_dispatch(n, p) : 0, kept = 0;
 
 	if (!k || !pe->n_pending)
-		return 0;
+		return moved;
+	moved += pe->n_pending;
 	for (uint32_t i = 0; i < pe->n_pending; i++) {
 		int c = cs[pe->rr++ % (unsigned)k];
 
-		if (n->conns[c].state != CONN_FREE)
+		if (rdma && !n->fl[pe->pending[i]].resends) {
+			pe->pending[kept++] = pe->pending[i];
+			moved--;
+		} else if (n->conns[c].state != CONN_FREE) {
 			net_conn_queue_chunk(n, c, pe->pending[i]);
+		}
 	}
-	pe->n_pending = 0;
+	pe->n_pending = kept;
 	for (int i = 0; i < k; i++)
 		if (n->conns[cs[i]].state == CONN_UP)
 			net_conn_flush(n, cs[i]);
@@ -401,13 +433,13 @@ int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 	f->zc_conn = -1;
 	n->peers[p].streams |= 1ull << ent;
 	fl_insert(n, idx);
-	pending_push(n, p, idx);
+	net_pending_push(n, p, idx);
 	peer_connect(n, p, dwcp_now_ns());
 	net_peer_dispatch(n, p);
 	return DWCP_SVC_KEEP;
 }
 
-static void resend(struct net *n, uint32_t idx)
+void net_resend(struct net *n, uint32_t idx)
 {
 	struct dwcp_peer_ent *ps = net_peer_stat(n, n->fl[idx].peer);
 
@@ -415,10 +447,10 @@ static void resend(struct net *n, uint32_t idx)
 	dwcp_stats_add(n->ctx->stats, DWCP_STAT_RESENT, 1);
 	if (ps)
 		dwcp_peers_add(&ps->chunks_resent, 1);
-	pending_push(n, n->fl[idx].peer, idx);
+	net_pending_push(n, n->fl[idx].peer, idx);
 }
 
-static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
+void net_on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 {
 	uint32_t *s = fl_slot(n, a->stream, a->xfer, a->seq);
 	uint32_t idx;
@@ -444,11 +476,19 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 	} else if (ps && !ok) {
 		dwcp_peers_add(&ps->chunks_refused, 1);
 	}
+	if (f->state == FL_RDMA) {
+		/* svc-rdma has not handed it back yet: decided when it does */
+		if (ok)
+			f->acked = true;
+		else
+			f->rdma_nack = (uint16_t)a->status;
+		return;
+	}
 	if (ok) {
 		f->acked = true;
 		if (f->state == FL_QUEUED)
 			return;   /* a resend is queued: released when it has been written */
-		fl_finish(n, idx, DWCP_BUF_OK, f->resends);
+		net_fl_finish(n, idx, DWCP_BUF_OK, f->resends);
 		return;
 	}
 	if (f->state == FL_QUEUED)
@@ -456,13 +496,13 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 	switch (a->status) {
 	case DWCP_BUF_EBADCRC:
 	case DWCP_BUF_EBADCHUNK:
-		resend(n, idx);   /* damaged on the wire: our copy is intact */
+		net_resend(n, idx);   /* damaged on the wire: our copy is intact */
 		break;
 	case DWCP_BUF_EAUTH:
 		/* Damage on the wire fails the CRC, checked before authentication;
 		 * a chunk that passed it and failed AEAD was sealed with another
 		 * key (or forged): resending cannot help, the transfer stops. */
-		fl_finish(n, idx, DWCP_BUF_ENACK, a->status);
+		net_fl_finish(n, idx, DWCP_BUF_ENACK, a->status);
 		break;
 	case DWCP_BUF_EBUSY:
 		/* The receiver holds its quota of this stream's chunks: the
@@ -480,7 +520,7 @@ static void on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok)
 		f->sent_ns = dwcp_now_ns() + ENORECV_RETRY_NS - (uint64_t)n->conf->resend_ms * 1000000ull;
 		break;
 	default:
-		fl_finish(n, idx, DWCP_BUF_ENACK, a->status);
+		net_fl_finish(n, idx, DWCP_BUF_ENACK, a->status);
 		break;
 	}
 	net_peer_dispatch(n, f->peer);
@@ -516,7 +556,7 @@ void net_on_conn_lost(struct net *n, int c)
 		uint32_t idx = k->q[i % k->q_cap].idx;
 
 		if (idx != NET_NO_BUF && n->fl[idx].state == FL_QUEUED)
-			pending_push(n, n->fl[idx].peer, idx);
+			net_pending_push(n, n->fl[idx].peer, idx);
 	}
 	k->q_head = k->q_tail;
 	/* Waiting, sent, then queued: a resend moves a sent entry to the
@@ -538,7 +578,7 @@ void net_on_conn_lost(struct net *n, int c)
 				}
 			}
 			if (f->conn == c && f->state == FL_SENT)
-				resend(n, i);
+				net_resend(n, i);
 			i = next;
 		}
 	}
@@ -622,6 +662,7 @@ int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h)
 	p->n_conns = h->n_conns;
 	p->used = true;
 	p->stat = peer_stat_in(n, p);
+	peer_publish_session(n, free_p);
 	for (unsigned i = 0; i < DWCP_MAX_STREAMS; i++)
 		if (n->rxq[i].peer == free_p)
 			n->rxq[i].peer = -1;   /* a former peer's count is not this one's */
@@ -672,7 +713,7 @@ void net_on_frame(struct net *n, int c, struct dwcp_frame *f)
 			net_conn_close(n, c, "answer MAC mismatch");
 			return;
 		}
-		on_ack(n, &f->u.ack, f->type == DWCP_FRAME_ACK);
+		net_on_ack(n, &f->u.ack, f->type == DWCP_FRAME_ACK);
 		return;
 	case DWCP_FRAME_BYE:
 		DWCP_INFO("svc-net: connection %d: peer says goodbye: %s", c, f->u.bye);
@@ -711,21 +752,21 @@ static int rx_quota_take(struct net *n, int ent, const struct dwcp_stream_ent *e
 	return 1;
 }
 
-void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
+/* A chunk arrived from peer connection @p c in buffer @p idx (@p wire
+ * bytes on the wire): give it the receive program from step @p first on
+ * (steps before are the caller's). @return 0: ready to run; -1: answered
+ * here (a duplicate, no receiver, over quota): the caller frees it. */
+int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wire, unsigned first)
 {
 	struct net_conn *k = &n->conns[c];
 	struct dwcp_buf_hdr *h = dwcp_shm_hdr(&n->ctx->at.shm, idx);
 	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
 	struct dwcp_stream_ent e;
 	struct dwcp_peer_ent *ps;
-	unsigned np = 0;
+	unsigned np = first;
+	uint16_t before[DWCP_PROG_MAX];
 	int ent, quota;
 
-	if (k->outgoing || k->peer < 0 || k->hs != HS_DONE) {
-		dwcp_svc_free(n->ctx, idx);
-		net_conn_close(n, c, k->outgoing ? "a chunk from the receiver" : "a chunk before HELLO");
-		return;
-	}
 	ent = dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_RECV, ch->stream, &e);
 	if (ent < 0) {
 		/* A resend of a transfer already written whose last ACKs were
@@ -733,8 +774,7 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 		bool done = dwcp_streams_is_done(&n->ctx->at.shm, ch->stream, ch->xfer, ch->seq);
 
 		send_ack(n, c, ch, done ? 0 : DWCP_BUF_ENORECV);
-		dwcp_svc_free(n->ctx, idx);
-		return;
+		return -1;
 	}
 	ps = net_peer_stat(n, k->peer);
 	if (ps)
@@ -743,15 +783,16 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	if (quota < 0) {
 		dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
 		send_ack(n, c, ch, DWCP_BUF_EBUSY);
-		dwcp_svc_free(n->ctx, idx);
-		return;
+		return -1;
 	}
+	memcpy(before, h->prog, sizeof(before));
 	memset((uint8_t *)h + sizeof(h->owner), 0, sizeof(*h) - sizeof(h->owner));
+	memcpy(h->prog, before, first * sizeof(before[0]));
 	h->stream = ch->stream;
 	h->seq = ch->seq;
 	h->len = len;
 	h->t_submit_ns = dwcp_now_ns();
-	h->wire_len = DWCP_FRAME_HDR_LEN + len;
+	h->wire_len = wire;
 	h->origin = (uint64_t)n->ctx->at.gen << 32 | (uint32_t)ent << 16 |
 		    (quota > 0 ? ORIGIN_COUNTED : 0) | (uint32_t)k->peer;
 	/* Verify first: until the CRC matched, the flags that choose the
@@ -769,7 +810,22 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 	h->prog[np++] = dwcp_prog_step(e.slot, DWCP_OP_DELIVER);
 	h->prog_len = (uint8_t)np;
 	h->deliver_gen = e.gen;
-	dwcp_svc_submit(n->ctx, idx);
+	return 0;
+}
+
+void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
+{
+	struct net_conn *k = &n->conns[c];
+
+	if (k->outgoing || k->peer < 0 || k->hs != HS_DONE) {
+		dwcp_svc_free(n->ctx, idx);
+		net_conn_close(n, c, k->outgoing ? "a chunk from the receiver" : "a chunk before HELLO");
+		return;
+	}
+	if (net_rx_prepare(n, c, idx, len, DWCP_FRAME_HDR_LEN + len, 0))
+		dwcp_svc_free(n->ctx, idx);
+	else
+		dwcp_svc_submit(n->ctx, idx);
 }
 
 int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
@@ -808,7 +864,7 @@ static void peer_drop_orphans(struct net *n, int p)
 		if (sender_alive(n, idx))
 			pe->pending[k++] = idx;
 		else
-			fl_finish(n, idx, DWCP_BUF_ENOPEER, 0);
+			net_fl_finish(n, idx, DWCP_BUF_ENOPEER, 0);
 	}
 	pe->n_pending = k;
 }
@@ -831,9 +887,9 @@ unsigned net_timers(struct net *n, uint64_t now)
 		if (now >= f->sent_ns + rto) {
 			/* Its `dwcp send` is gone: stop resending, let the pool have it. */
 			if (!sender_alive(n, i))
-				fl_finish(n, i, DWCP_BUF_ENOPEER, 0);
+				net_fl_finish(n, i, DWCP_BUF_ENOPEER, 0);
 			else
-				resend(n, i);
+				net_resend(n, i);
 			work++;
 		}
 		i = next;

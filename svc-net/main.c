@@ -61,13 +61,20 @@ static int net_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr 
 {
 	struct net *n = ctx->priv;
 
+	int rc;
+
 	(void)out;
+	n->in_step = true;
 	switch (op) {
-	case DWCP_OP_TRANSMIT: return net_transmit(n, idx, h);
-	case DWCP_OP_ACK: return net_ack(n, idx, h, true);
-	case DWCP_OP_NACK: return net_ack(n, idx, h, false);
-	default: return DWCP_BUF_EBADOP;
+	case DWCP_OP_TRANSMIT: rc = net_transmit(n, idx, h); break;
+	case DWCP_OP_ACK: rc = net_ack(n, idx, h, true); break;
+	case DWCP_OP_NACK: rc = net_ack(n, idx, h, false); break;
+	case DWCP_OP_RDMA_RETURN: rc = net_rdma_return(n, idx, h); break;
+	case DWCP_OP_RDMA_RX: rc = net_rdma_rx(n, idx, h); break;
+	default: rc = DWCP_BUF_EBADOP; break;
 	}
+	n->in_step = false;
+	return rc;
 }
 
 /* One connection the waker saw an event on. */
@@ -113,6 +120,7 @@ static unsigned net_poll(struct dwcp_svc_ctx *ctx, uint64_t now)
 		}
 	}
 	work += net_dport_poll(n, now);
+	work += net_rdma_kick(n);
 	return work + net_timers(n, now);
 }
 
@@ -120,7 +128,7 @@ static int net_pending(struct dwcp_svc_ctx *ctx)
 {
 	const struct net *n = ctx->priv;
 
-	return n && __atomic_load_n(&n->pending, __ATOMIC_SEQ_CST);
+	return n && (__atomic_load_n(&n->pending, __ATOMIC_SEQ_CST) || n->rdma_kick);
 }
 
 static void net_fini(struct dwcp_svc_ctx *ctx)

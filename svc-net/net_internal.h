@@ -94,11 +94,13 @@ struct net_peer {
 	int last_error;                 /* errno of the last connect failure, 0 = fine */
 	uint64_t streams;               /* bitmask of stream-table entries sending here */
 	int stat;                       /* its entry in the peer table (ipc/peers.h), -1 = none */
+	unsigned rdma_out;              /* its chunks with svc-rdma (FL_RDMA) */
 };
 
 _Static_assert(DWCP_PEER_NAME_MAX >= DWCP_FRAME_NAME_MAX, "an instance name fits the peer table");
 
-enum fl_state { FL_FREE = 0, FL_QUEUED, FL_SENT, FL_WAIT_ZC, FL_N_STATES };
+/* FL_RDMA: handed to svc-rdma (rdma.c), which hands it back; not ours meanwhile. */
+enum fl_state { FL_FREE = 0, FL_QUEUED, FL_SENT, FL_WAIT_ZC, FL_RDMA, FL_N_STATES };
 
 /* A chunk this svc-net transmitted and keeps until acknowledged; indexed
  * by buffer index. */
@@ -109,6 +111,7 @@ struct inflight {
 	int8_t stream_ent;              /* stream-table index */
 	uint8_t peer;
 	uint16_t resends;
+	uint16_t rdma_nack;             /* FL_RDMA: the receiver's NACK that came meanwhile, 0 = none */
 	/* The buffer's last MSG_ZEROCOPY send: the kernel may read the buffer
 	 * until that send completes, whatever was sent since (a copied rest of
 	 * the frame, a copied resend on another connection), so the buffer
@@ -158,6 +161,8 @@ struct net {
 	struct { uint64_t claim; uint32_t held; int16_t peer; } rxq[DWCP_MAX_STREAMS];
 	uint32_t quota_stream, quota_peer;
 	struct net_dport *dport;        /* [net] transport = dpdk: peers over datagrams (dport.c) */
+	bool in_step;                   /* inside step(): a buffer is not passed on from here */
+	bool rdma_kick;                 /* chunks wait for svc-rdma: dispatch from the poll loop */
 };
 
 /** The peer table entry of @p p, or NULL (no peer, or the table was full). */
@@ -198,7 +203,28 @@ unsigned net_dconn_flush(struct net *n, int c);
 /** The peer's address as seen ("IP:PORT"), for an incoming connection. */
 void net_dconn_addr(const struct net *n, int c, char out[DWCP_ADDR_MAX]);
 
+/* rdma.c: chunks through svc-rdma (docs/rdma.md) */
+/** Whether outgoing peer @p p's new chunks go by RDMA now. */
+bool net_rdma_usable(struct net *n, int p);
+/** Hand @p p's first sends to svc-rdma while it takes them. @return how many. */
+unsigned net_rdma_dispatch(struct net *n, int p);
+/** DWCP_OP_RDMA_RETURN: svc-rdma is done with a chunk (placed, or not: then TCP). */
+int net_rdma_return(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h);
+/** DWCP_OP_RDMA_RX: a chunk svc-rdma received for an incoming peer. */
+int net_rdma_rx(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h);
+/** Peers whose chunks wait for svc-rdma: dispatch them (outside step()). @return work. */
+unsigned net_rdma_kick(struct net *n);
+
 /* amst.c: peers, the in-flight table, frames */
+/** A connection of @p p past its handshake, or -1. */
+int net_peer_ready_conn(const struct net *n, int p);
+void net_pending_push(struct net *n, int p, uint32_t idx);
+void net_resend(struct net *n, uint32_t idx);
+void net_fl_finish(struct net *n, uint32_t idx, int status, uint64_t result);
+/** Take @p idx out of the in-flight table (the caller passes it on). */
+void net_fl_forget(struct net *n, uint32_t idx);
+void net_on_ack(struct net *n, const struct dwcp_frame_ack *a, bool ok);
+int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wire, unsigned first);
 int net_peer_in(struct net *n, int c, const struct dwcp_frame_hello *h);
 unsigned net_peer_dispatch(struct net *n, int p);
 /** Publish @p p's connection count (and, outgoing, its last error) in the peer table. */

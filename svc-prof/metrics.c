@@ -382,6 +382,9 @@ static const struct peer_family peer_families[] = {
 	  offsetof(struct dwcp_peer_ent, chunks_refused) },
 	{ "dwcp_peer_chunks_received_total", "counter", "Chunk frames read from the peer.",
 	  offsetof(struct dwcp_peer_ent, chunks_received) },
+	{ "dwcp_peer_rdma_chunks_total", "counter",
+	  "Chunks moved by RDMA (out: written into the peer's memory; in: landed here).",
+	  offsetof(struct dwcp_peer_ent, rdma_chunks) },
 };
 
 struct peer_row {

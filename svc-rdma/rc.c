@@ -20,6 +20,7 @@ struct rdma_rc_wire {
 	uint64_t addr;
 	uint32_t rkey;
 	uint32_t len;
+	uint8_t session[RDMA_RC_SESSION_LEN];   /* AUTH */
 	uint8_t mac[RDMA_RC_MAC_LEN];   /* AUTH */
 };
 
@@ -136,6 +137,7 @@ static int post_send(struct rdma_rc_conn *c, struct ibv_send_wr *wr, enum wr_kin
 		return -EIO;
 	}
 	c->sq_out++;
+	c->sq_posted++;
 	return 0;
 }
 
@@ -197,12 +199,14 @@ fail:
 
 unsigned rdma_rc_conn_destroy(struct rdma_rc_conn *c, uint64_t *granted)
 {
+	struct ibv_qp_attr err = { .qp_state = IBV_QPS_ERR };
 	unsigned n = 0;
 
-	/* The QP first: once it is gone no window bound to it admits a write. */
+	/* Stop the QP first: from then on no window bound to it admits a
+	 * write. The windows go before the QP itself, because a bound window
+	 * holds a reference to its QP (rxe waits on it at QP destruction). */
 	if (c->qp)
-		rdma_destroy_qp(c->id);
-	c->qp = NULL;
+		ibv_modify_qp(c->qp, &err, IBV_QP_STATE);
 	for (unsigned i = 0; c->slots && i < c->n_slots; i++) {
 		struct rdma_rc_slot *s = &c->slots[i];
 
@@ -214,6 +218,9 @@ unsigned rdma_rc_conn_destroy(struct rdma_rc_conn *c, uint64_t *granted)
 		if (s->mw)
 			ibv_dealloc_mw(s->mw);
 	}
+	if (c->qp)
+		rdma_destroy_qp(c->id);
+	c->qp = NULL;
 	if (c->cq)
 		ibv_destroy_cq(c->cq);
 	if (c->ch)
@@ -244,11 +251,13 @@ static int send_wire(struct rdma_rc_conn *c, struct rdma_rc_wire *w, uint32_t sl
 	return post_send(c, &msg, WR_MSG, slot, false);
 }
 
-int rdma_rc_send_auth(struct rdma_rc_conn *c, const uint8_t mac_c[RDMA_RC_MAC_LEN])
+int rdma_rc_send_auth(struct rdma_rc_conn *c, const uint8_t mac_c[RDMA_RC_MAC_LEN],
+		      const uint8_t session[RDMA_RC_SESSION_LEN])
 {
 	struct rdma_rc_wire w = { .type = htonl(WIRE_AUTH) };
 
 	memcpy(w.mac, mac_c, RDMA_RC_MAC_LEN);
+	memcpy(w.session, session, RDMA_RC_SESSION_LEN);
 	return send_wire(c, &w, 0);
 }
 
@@ -298,7 +307,7 @@ const struct rdma_rc_grant *rdma_rc_held(const struct rdma_rc_conn *c)
 	return c->held_head == c->held_tail ? NULL : &c->held[c->held_head % c->held_cap];
 }
 
-int rdma_rc_write(struct rdma_rc_conn *c, uint64_t off, uint32_t len)
+int rdma_rc_write(struct rdma_rc_conn *c, uint64_t off, uint32_t len, bool signal)
 {
 	const struct rdma_rc_grant *g = rdma_rc_held(c);
 	struct ibv_sge sge = { (uintptr_t)(c->dev->base + off), len, c->dev->mr->lkey };
@@ -317,7 +326,7 @@ int rdma_rc_write(struct rdma_rc_conn *c, uint64_t off, uint32_t len)
 	wr.wr.rdma.rkey = g->rkey;
 	wr.sg_list = &sge;
 	wr.num_sge = 1;
-	rc = post_send(c, &wr, WR_WRITE, g->slot, false);
+	rc = post_send(c, &wr, WR_WRITE, g->slot, signal);
 	if (rc == 0)
 		c->held_head++;
 	return rc;
@@ -349,7 +358,10 @@ static int on_message(struct rdma_rc_conn *c, const struct rdma_rc_wire *w, uint
 		return -EPROTO;
 	if (c->need_auth && !c->authed) {
 		/* the first message must be a proof that holds */
-		if (ntohl(w->type) != WIRE_AUTH || !rdma_rc_auth_check(&c->auth, w->mac))
+		if (ntohl(w->type) != WIRE_AUTH)
+			return -EACCES;
+		memcpy(c->auth.session, w->session, RDMA_RC_SESSION_LEN);
+		if (!rdma_rc_auth_check(&c->auth, w->mac))
 			return -EACCES;
 		c->authed = true;
 		return 2;
@@ -387,8 +399,10 @@ int rdma_rc_poll(struct rdma_rc_conn *c, struct rdma_rc_ev *ev, unsigned max)
 			const struct ibv_wc *w = &wc[i];
 
 			/* (a failed completion's opcode is undefined: its wr_id says) */
-			if (wr_kind(w->wr_id))
+			if (wr_kind(w->wr_id)) {
 				c->sq_out -= wr_covers(w->wr_id) < c->sq_out ? wr_covers(w->wr_id) : c->sq_out;
+				c->sq_done += wr_covers(w->wr_id);
+			}
 			if (w->status != IBV_WC_SUCCESS) {
 				kill_conn(c, ev, &n, w->status);
 				continue;

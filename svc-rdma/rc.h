@@ -98,6 +98,9 @@ struct rdma_rc_conn {
 	unsigned held_head, held_tail, held_cap;
 	/* the send queue: unsignalled work requests count until a signalled one completes */
 	unsigned sq_depth, sq_out, unsignalled;
+	/* every work request posted, and those a completion accounted for
+	 * (failed ones too): a write posted as number k is done once sq_done >= k */
+	uint64_t sq_posted, sq_done;
 	bool dead;
 	/* accepting end: nothing is lent, and no message but AUTH taken, before
 	 * the peer's proof checked out (rc_auth.h) */
@@ -135,8 +138,9 @@ int rdma_rc_conn_setup(struct rdma_rc_conn *c, struct rdma_rc_dev *d, struct rdm
 /** Accepting end: take no message but the peer's AUTH, and lend nothing, until it checks out against @p auth. */
 void rdma_rc_conn_require_auth(struct rdma_rc_conn *c, const struct rdma_rc_auth *auth);
 
-/** Connecting end: send the proof rdma_rc_auth_established gave. */
-int rdma_rc_send_auth(struct rdma_rc_conn *c, const uint8_t mac_c[RDMA_RC_MAC_LEN]);
+/** Connecting end: send the proof rdma_rc_auth_established gave, for the session it covers. */
+int rdma_rc_send_auth(struct rdma_rc_conn *c, const uint8_t mac_c[RDMA_RC_MAC_LEN],
+		      const uint8_t session[RDMA_RC_SESSION_LEN]);
 
 /**
  * Tear the connection down: after this no write of the peer can reach a
@@ -157,11 +161,14 @@ const struct rdma_rc_grant *rdma_rc_held(const struct rdma_rc_conn *c);
 
 /**
  * Write @p len bytes at @p off of the local region into the oldest held
- * grant, with its slot as the immediate. @return 0; -ENOBUFS (no grant
- * held, or the send queue is full: poll first); -EMSGSIZE (larger than
- * the grant); -EIO (the connection is dead).
+ * grant, with its slot as the immediate; @p signal: ask for a completion
+ * now (the last write of a burst: with selective signalling an unsignalled
+ * write's end is seen only through a later signalled one). The write is
+ * number c->sq_posted afterwards. @return 0; -ENOBUFS (no grant held, or
+ * the send queue is full: poll first); -EMSGSIZE (larger than the grant);
+ * -EIO (the connection is dead).
  */
-int rdma_rc_write(struct rdma_rc_conn *c, uint64_t off, uint32_t len);
+int rdma_rc_write(struct rdma_rc_conn *c, uint64_t off, uint32_t len, bool signal);
 
 /**
  * Completions to events, at most @p max. @return how many, or -EIO when

@@ -19,17 +19,19 @@ static int hmac(const uint8_t key[RDMA_RC_KEY_LEN], const void *msg, size_t len,
 	return HMAC(EVP_sha256(), key, RDMA_RC_KEY_LEN, msg, len, out, &n) && n == RDMA_RC_MAC_LEN ? 0 : -EIO;
 }
 
-/* HMAC(Ka, label || nonce_c || nonce_s) */
+/* HMAC(Ka, label || nonce_c || nonce_s), and || session for the client */
 static int proof(const struct rdma_rc_auth *a, bool server, uint8_t out[RDMA_RC_MAC_LEN])
 {
 	static const char ls[] = "dwcp-rdma server", lc[] = "dwcp-rdma client";
-	uint8_t m[sizeof(ls) - 1 + 2 * RDMA_RC_NONCE_LEN];
+	const size_t l = sizeof(ls) - 1;
+	uint8_t m[sizeof(ls) - 1 + 2 * RDMA_RC_NONCE_LEN + RDMA_RC_SESSION_LEN];
 
 	_Static_assert(sizeof(ls) == sizeof(lc), "labels of one length");
-	memcpy(m, server ? ls : lc, sizeof(ls) - 1);
-	memcpy(m + sizeof(ls) - 1, a->nonce_c, RDMA_RC_NONCE_LEN);
-	memcpy(m + sizeof(ls) - 1 + RDMA_RC_NONCE_LEN, a->nonce_s, RDMA_RC_NONCE_LEN);
-	return hmac(a->ka, m, sizeof(m), out);
+	memcpy(m, server ? ls : lc, l);
+	memcpy(m + l, a->nonce_c, RDMA_RC_NONCE_LEN);
+	memcpy(m + l + RDMA_RC_NONCE_LEN, a->nonce_s, RDMA_RC_NONCE_LEN);
+	memcpy(m + l + 2 * RDMA_RC_NONCE_LEN, a->session, RDMA_RC_SESSION_LEN);
+	return hmac(a->ka, m, server ? l + 2 * RDMA_RC_NONCE_LEN : sizeof(m), out);
 }
 
 static int fresh(uint8_t nonce[RDMA_RC_NONCE_LEN])

@@ -7,11 +7,16 @@
  *                      <---- rdma_accept, private data {nonce_s, mac_s}
  *                            mac_s = HMAC(Ka, "dwcp-rdma server" || nonce_c || nonce_s)
  *   checks mac_s (S holds the key), else disconnects
- *   SEND AUTH {mac_c}  ---->  mac_c = HMAC(Ka, "dwcp-rdma client" || nonce_c || nonce_s)
+ *   SEND AUTH {session, mac_c} ---->
+ *                            mac_c = HMAC(Ka, "dwcp-rdma client" || nonce_c || nonce_s || session)
  *                            checks mac_c; only now does S bind a window
  *                            and GRANT (rc.c refuses to before)
  *
  *   Ka = HMAC-SHA256(node key, "dwcp-rdma-auth-v1")
+ *
+ * The session is svc-net's, of the TCP connections this RDMA connection
+ * carries chunks for (ipc/peers.h): the proof covers it, so nobody on the
+ * path can tie the connection to another peer's stream.
  *
  * Fresh nonces on both sides make a recorded proof worthless on another
  * connection; the direction labels keep S from serving as an oracle for
@@ -32,12 +37,15 @@
 #define RDMA_RC_KEY_LEN     32u
 #define RDMA_RC_NONCE_LEN   32u
 #define RDMA_RC_MAC_LEN     32u
+#define RDMA_RC_SESSION_LEN 16u
 #define RDMA_RC_HELLO_LEN   (8u + RDMA_RC_NONCE_LEN)                     /* fits rdma_cm's 56 */
 #define RDMA_RC_ACCEPT_LEN  (8u + RDMA_RC_NONCE_LEN + RDMA_RC_MAC_LEN)   /* fits its 196 */
 
 struct rdma_rc_auth {
 	uint8_t ka[RDMA_RC_KEY_LEN];
 	uint8_t nonce_c[RDMA_RC_NONCE_LEN], nonce_s[RDMA_RC_NONCE_LEN];
+	uint8_t session[RDMA_RC_SESSION_LEN];   /* connecting end: set before _established;
+	                                         * accepting end: from the AUTH message */
 };
 
 /** @p a's Ka from the 32-byte node key. @return 0 or -EIO. */

@@ -44,8 +44,8 @@ case "$reason" in
 esac
 dwcp-supervisor --instance vmnode stop >/dev/null 2>&1
 
-# 3. two keyed nodes in the guest, a transfer between them (over svc-net's
-#    TCP today; the RDMA path will be checked the same way)
+# 3. two keyed nodes in the guest: chunks go by RDMA (svc-rdma to svc-rdma
+#    over rxe0), svc-net carries the handshake and the ACKs
 dwcp keygen /tmp/node.key >/dev/null
 for n in a b; do
 	port=7101; [ $n = b ] && port=7102
@@ -58,21 +58,135 @@ listen = 10.0.0.1:$port
 [stream]
 index_dir = /tmp/index-$n
 EOF2
-	timeout 120 dwcp-supervisor --config /tmp/vm$n.ini start >/tmp/start-$n.log 2>&1 || cat /tmp/start-$n.log
+	DWCP_LOG=debug timeout 120 dwcp-supervisor --config /tmp/vm$n.ini start >/tmp/start-$n.log 2>&1 || cat /tmp/start-$n.log
 done
-head -c 16777216 /dev/urandom > /tmp/src.img
-timeout 300 dwcp recv --instance vmb --stream vm1 --out /tmp/out.img --timeout 240 >/tmp/recv.json 2>&1 &
+
+# svc-rdma's pid on node $1
+rdma_pid() { dwcpctl --instance "$1" status 2>/dev/null | awk '$1 == "svc-rdma" { print $3 }'; }
+# the chunks node vma's svc-rdma wrote to vmb so far
+rdma_sent() { dwcpctl --instance vma status 2>/dev/null | sed -n 's/^peer 10.0.0.1:7102 .* \([0-9]*\) chunks by rdma.*/\1/p'; }
+# transfer NAME MiB [KILL_NODE]: send NAME from vma to vmb; with KILL_NODE,
+# kill -9 that node's svc-rdma once chunks are moving by RDMA
+transfer() {
+	head -c $(($2 * 1048576)) /dev/urandom > /tmp/src-$1.img
+	timeout 300 dwcp recv --instance vmb --stream $1 --out /tmp/out-$1.img --timeout 240 --json >/tmp/recv-$1.json 2>&1 &
+	rpid=$!
+	sleep 1
+	timeout 300 dwcp send --instance vma --stream $1 --file /tmp/src-$1.img --to 10.0.0.1:7102 --timeout 240 --json >/tmp/send-$1.json 2>&1 &
+	spid=$!
+	killed=""
+	if [ -n "$3" ]; then
+		before=$(rdma_sent); i=0
+		while [ $i -lt 600 ] && kill -0 $spid 2>/dev/null; do
+			now=$(rdma_sent)
+			if [ -n "$now" ] && [ "$now" -ge $((${before:-0} + 64)) ]; then
+				pid=$(rdma_pid $3)
+				[ -n "$pid" ] && kill -9 "$pid" && killed="svc-rdma of $3 (pid $pid) killed after $((now - ${before:-0})) chunks by RDMA"
+				break
+			fi
+			sleep 0.1
+			i=$((i + 1))
+		done
+	fi
+	wait $spid; src=$?
+	wait $rpid; rrc=$?
+	if [ $src -eq 0 ] && [ $rrc -eq 0 ] && cmp -s /tmp/src-$1.img /tmp/out-$1.img; then
+		result=ok
+	else
+		result="send $src, recv $rrc, files differ or missing"
+	fi
+	rm -f /tmp/out-$1.img /tmp/src-$1.img
+}
+
+# a: the first send; svc-rdma connects once svc-net has the peer
+transfer vm1 16
+if [ "$result" = ok ]; then
+	echo "PASS two_nodes_in_the_guest_move_a_file_bit_identical: 16 MiB, $(grep -o '"transport": "[a-z]*", "rdma_chunks": [0-9]*' /tmp/send-vm1.json)"
+else
+	echo "FAIL two_nodes_in_the_guest_move_a_file_bit_identical: $result"
+	cat /tmp/send-vm1.json /tmp/recv-vm1.json; tail -20 /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log
+fi
+
+# b: the peer's transport is RDMA: status says so, a send's chunks take it
+i=0
+while [ $i -lt 100 ] && ! dwcpctl --instance vma status 2>/dev/null | grep -q '^peer 10.0.0.1:7102 .*transport rdma'; do
+	sleep 0.1; i=$((i + 1))
+done
+transfer vm2 32
+peer=$(dwcpctl --instance vma status 2>/dev/null | grep '^peer 10.0.0.1:7102')
+inpeer=$(dwcpctl --instance vmb status 2>/dev/null | grep '^peer .*(in)')
+if [ "$result" = ok ] && grep -q '"transport": "rdma"' /tmp/send-vm2.json &&
+   echo "$peer" | grep -q 'transport rdma' && echo "$inpeer" | grep -q 'transport rdma'; then
+	echo "PASS a_transfer_between_rdma_nodes_goes_by_rdma: 32 MiB bit-identical, $(grep -o '"rdma_chunks": [0-9]*' /tmp/send-vm2.json), $(grep -o '"chunks": [0-9]*' /tmp/send-vm2.json | head -1)"
+else
+	echo "FAIL a_transfer_between_rdma_nodes_goes_by_rdma: $result; sender's peer: $peer; receiver's: $inpeer"
+	cat /tmp/send-vm2.json /tmp/recv-vm2.json; tail -30 /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log
+fi
+
+# c, d: svc-rdma killed mid-transfer, at the receiver (its lent buffers
+# die with its queue pairs) and at the sender (the chunks it was writing
+# go back to svc-net): nothing lost, the file bit-identical, and RDMA
+# comes back for the next transfer
+for side in vmb vma; do
+	transfer vm3$side 48 $side
+	if [ "$result" = ok ] && [ -n "$killed" ]; then
+		echo "PASS svc_rdma_killed_mid_transfer_loses_nothing_$side: 48 MiB bit-identical; $killed; $(grep -o '"resent": [0-9]*' /tmp/send-vm3$side.json)"
+	else
+		echo "FAIL svc_rdma_killed_mid_transfer_loses_nothing_$side: ${result}; ${killed:-nothing killed (no chunk moved by RDMA)}"
+		cat /tmp/send-vm3$side.json /tmp/recv-vm3$side.json; tail -30 /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log
+	fi
+done
+i=0
+while [ $i -lt 200 ] && ! dwcpctl --instance vma status 2>/dev/null | grep -q '^peer 10.0.0.1:7102 .*transport rdma'; do
+	sleep 0.1; i=$((i + 1))
+done
+transfer vm4 16
+if [ "$result" = ok ] && grep -q '"transport": "rdma"' /tmp/send-vm4.json; then
+	echo "PASS rdma_comes_back_after_svc_rdma_restarts: 16 MiB bit-identical, $(grep -o '"rdma_chunks": [0-9]*' /tmp/send-vm4.json)"
+else
+	echo "FAIL rdma_comes_back_after_svc_rdma_restarts: $result; $(dwcpctl --instance vma status 2>/dev/null | grep '^peer\|^svc-rdma')"
+	grep -h 'rdma' /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log | tail -30
+fi
+# every teardown above (a killed peer's connections) was quick: svc-rdma
+# restarted once on each node, for the kill, never for a missed heartbeat
+ra=$(dwcpctl --instance vma status 2>/dev/null | awk '$1 == "svc-rdma" { print $5 }')
+rb=$(dwcpctl --instance vmb status 2>/dev/null | awk '$1 == "svc-rdma" { print $5 }')
+hung=$(grep -h 'svc-rdma.*no heartbeat' /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log)
+if [ "$ra" = 1 ] && [ "$rb" = 1 ] && [ -z "$hung" ]; then
+	echo "PASS svc_rdma_restarts_only_when_killed: one restart on each node"
+else
+	echo "FAIL svc_rdma_restarts_only_when_killed: restarts vma $ra, vmb $rb; $hung"
+fi
+
+# e: the receiver's svc-rdma upgraded mid-transfer (the new generation
+# attaches while the old one drains, then takes the listening port over)
+head -c $((32 * 1048576)) /dev/urandom > /tmp/src-vm5.img
+timeout 300 dwcp recv --instance vmb --stream vm5 --out /tmp/out-vm5.img --timeout 240 --json >/tmp/recv-vm5.json 2>&1 &
 rpid=$!
 sleep 1
-timeout 300 dwcp send --instance vma --stream vm1 --file /tmp/src.img --to 10.0.0.1:7102 --timeout 240 >/tmp/send.json 2>&1
-src=$?
-wait $rpid
-rrc=$?
-if [ $src -eq 0 ] && [ $rrc -eq 0 ] && cmp -s /tmp/src.img /tmp/out.img; then
-	echo "PASS two_nodes_in_the_guest_move_a_file_bit_identical: 16 MiB"
+timeout 300 dwcp send --instance vma --stream vm5 --file /tmp/src-vm5.img --to 10.0.0.1:7102 --timeout 240 --json >/tmp/send-vm5.json 2>&1 &
+spid=$!
+before=$(rdma_sent); i=0
+while [ $i -lt 600 ] && [ "$(rdma_sent)" -lt $((${before:-0} + 32)) ] && kill -0 $spid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+up=$(timeout 60 dwcpctl --instance vmb upgrade svc-rdma --binary /opt/dwcp/bin/svc-rdma 2>&1); urc=$?
+wait $spid; src=$?
+wait $rpid; rrc=$?
+if [ $src -eq 0 ] && [ $rrc -eq 0 ] && cmp -s /tmp/src-vm5.img /tmp/out-vm5.img && [ $urc -eq 0 ]; then
+	i=0
+	while [ $i -lt 200 ] && ! dwcpctl --instance vmb status 2>/dev/null | grep -q '^peer .*(in): transport rdma'; do
+		sleep 0.1; i=$((i + 1))
+	done
+	transfer vm6 16
+	if [ "$result" = ok ] && grep -q '"transport": "rdma"' /tmp/send-vm6.json; then
+		echo "PASS svc_rdma_upgraded_mid_transfer: 32 MiB bit-identical, then 16 MiB by RDMA again ($(grep -o '"rdma_chunks": [0-9]*' /tmp/send-vm6.json))"
+	else
+		echo "FAIL svc_rdma_upgraded_mid_transfer: the next transfer: $result, $(grep -o '"transport": "[a-z]*"' /tmp/send-vm6.json)"
+		grep -h 'rdma' /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log | tail -20
+	fi
 else
-	echo "FAIL two_nodes_in_the_guest_move_a_file_bit_identical: send $src, recv $rrc"
-	cat /tmp/send.json /tmp/recv.json; tail -20 /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log
+	echo "FAIL svc_rdma_upgraded_mid_transfer: send $src, recv $rrc, upgrade $urc ($up)"
+	cat /tmp/send-vm5.json /tmp/recv-vm5.json; grep -h 'rdma' /run/dwcp/vmb/supervisor.log | tail -20
 fi
+rm -f /tmp/src-vm5.img /tmp/out-vm5.img
 for n in a b; do dwcp-supervisor --instance vm$n stop >/dev/null 2>&1; done
 exit 0

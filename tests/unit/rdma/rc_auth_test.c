@@ -70,6 +70,29 @@ Test(rc_auth, proofs_do_not_replay_or_reflect)
 	cr_expect(!rdma_rc_auth_check(&s1, acc + 8 + RDMA_RC_NONCE_LEN), "S's proof taken as C's (reflection)");
 }
 
+Test(rc_auth, the_proof_covers_the_session_it_names)
+{
+	struct rdma_rc_auth c, s;
+	uint8_t mac[RDMA_RC_MAC_LEN];
+
+	cr_assert_eq(rdma_rc_auth_init(&c, key1), 0);
+	memset(c.session, 0x11, sizeof(c.session));
+	{
+		uint8_t hello[56] = { 0 }, acc[196] = { 0 };
+
+		cr_assert_eq(rdma_rc_auth_init(&s, key1), 0);
+		cr_assert_eq(rdma_rc_auth_hello(&c, hello), 0);
+		cr_assert_eq(rdma_rc_auth_accept(&s, hello, sizeof(hello), acc), 0);
+		cr_assert_eq(rdma_rc_auth_established(&c, acc, sizeof(acc), mac), 0);
+	}
+	/* S learns the session from the AUTH message: the one C proved passes ... */
+	memset(s.session, 0x11, sizeof(s.session));
+	cr_expect(rdma_rc_auth_check(&s, mac));
+	/* ... another one, with the same proof, does not (a rewritten AUTH) */
+	s.session[15] ^= 1;
+	cr_expect(!rdma_rc_auth_check(&s, mac), "a proof taken for a session it did not cover");
+}
+
 Test(rc_auth, malformed_private_data_is_refused)
 {
 	struct rdma_rc_auth c, s;
