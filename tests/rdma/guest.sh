@@ -2,21 +2,7 @@
 # Run inside the Soft-RoCE guest by tests/rdma/vm.sh (busybox sh; rxe0 on
 # dummy0 at 10.0.0.1). Every "PASS name" / "FAIL name" line is a test.
 
-# node_ini NAME: the config of a small node (a 2 GiB guest holds two) on stdout
-node_ini() {
-	cat <<EOF
-[supervisor]
-instance = $1
-hugepage_mb = 256
-bin_dir = /opt/dwcp/bin
-[pool]
-buffers = 256
-[mem]
-delta_cache_mb = 16
-[simd]
-workers = 1
-EOF
-}
+. /nodes.sh
 
 # 1. svc-rdma's RC transport core against rxe0
 echo 320 > /proc/sys/vm/nr_hugepages
@@ -46,25 +32,9 @@ dwcp-supervisor --instance vmnode stop >/dev/null 2>&1
 
 # 3. two keyed nodes in the guest: chunks go by RDMA (svc-rdma to svc-rdma
 #    over rxe0), svc-net carries the handshake and the ACKs
-dwcp keygen /tmp/node.key >/dev/null
-for n in a b; do
-	port=7101; [ $n = b ] && port=7102
-	node_ini vm$n > /tmp/vm$n.ini
-	cat >> /tmp/vm$n.ini <<EOF2
-[crypto]
-key_file = /tmp/node.key
-[net]
-listen = 10.0.0.1:$port
-[stream]
-index_dir = /tmp/index-$n
-EOF2
-	DWCP_LOG=debug timeout 120 dwcp-supervisor --config /tmp/vm$n.ini start >/tmp/start-$n.log 2>&1 || cat /tmp/start-$n.log
-done
+export DWCP_NODE_LOG=debug   # the supervisors' logs, shown when a case fails
+start_pair
 
-# svc-rdma's pid on node $1
-rdma_pid() { dwcpctl --instance "$1" status 2>/dev/null | awk '$1 == "svc-rdma" { print $3 }'; }
-# the chunks node vma's svc-rdma wrote to vmb so far
-rdma_sent() { dwcpctl --instance vma status 2>/dev/null | sed -n 's/^peer 10.0.0.1:7102 .* \([0-9]*\) chunks by rdma.*/\1/p'; }
 # transfer NAME MiB [KILL_NODE]: send NAME from vma to vmb; with KILL_NODE,
 # kill -9 that node's svc-rdma once chunks are moving by RDMA
 transfer() {
@@ -108,10 +78,7 @@ else
 fi
 
 # b: the peer's transport is RDMA: status says so, a send's chunks take it
-i=0
-while [ $i -lt 100 ] && ! dwcpctl --instance vma status 2>/dev/null | grep -q '^peer 10.0.0.1:7102 .*transport rdma'; do
-	sleep 0.1; i=$((i + 1))
-done
+wait_rdma_up 100
 transfer vm2 32
 peer=$(dwcpctl --instance vma status 2>/dev/null | grep '^peer 10.0.0.1:7102')
 inpeer=$(dwcpctl --instance vmb status 2>/dev/null | grep '^peer .*(in)')
@@ -136,10 +103,7 @@ for side in vmb vma; do
 		cat /tmp/send-vm3$side.json /tmp/recv-vm3$side.json; tail -30 /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log
 	fi
 done
-i=0
-while [ $i -lt 200 ] && ! dwcpctl --instance vma status 2>/dev/null | grep -q '^peer 10.0.0.1:7102 .*transport rdma'; do
-	sleep 0.1; i=$((i + 1))
-done
+wait_rdma_up 200
 transfer vm4 16
 if [ "$result" = ok ] && grep -q '"transport": "rdma"' /tmp/send-vm4.json; then
 	echo "PASS rdma_comes_back_after_svc_rdma_restarts: 16 MiB bit-identical, $(grep -o '"rdma_chunks": [0-9]*' /tmp/send-vm4.json)"

@@ -18,8 +18,10 @@
 # /var/tmp/dwcp-rdma-vm), DWCP_RDMA_TIMEOUT (QEMU wall-clock limit, s,
 # default 600), DWCP_RDMA_ACCEL (auto|kvm|tcg), DWCP_RDMA_GUEST (the script
 # the guest runs, default tests/rdma/guest.sh; bench/rdma.sh gives its own,
-# whose "BENCH name value" lines are printed too), DWCP_RDMA_SUMMARY (the
-# summary file, default BUILD_DIR/test-summary.txt).
+# whose "BENCH name value" lines are printed too), DWCP_RDMA_GUEST_ENV
+# ("NAME=VALUE ..." for the guest script's environment, through the kernel
+# command line), DWCP_RDMA_SUMMARY (the summary file, default
+# BUILD_DIR/test-summary.txt).
 set -uo pipefail
 build=${1:?usage: tests/rdma/vm.sh BUILD_DIR}
 work=${DWCP_RDMA_WORK:-/var/tmp/dwcp-rdma-vm}
@@ -121,6 +123,7 @@ done
 [ -s "$root/etc/insmod.list" ] || skip "kernel $kv has no rdma_rxe module"
 
 cp "$guest" "$root/test.sh"
+cp "$(dirname "$0")/nodes.sh" "$root/nodes.sh"   # the guests' two-node helpers
 cat >"$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -149,7 +152,7 @@ if [ "$accel" = kvm ]; then qacc=(-enable-kvm -cpu host,-arch-capabilities); app
 else qacc=(-accel tcg,thread=multi -cpu max); append="tsc=reliable"; fi
 log "booting kernel $kv ($accel)"
 timeout "$timeout_s" qemu-system-x86_64 "${qacc[@]}" -machine q35 -smp 2 -m 2048 -kernel "$vmlinuz" \
-	-initrd "$work/initramfs.gz" -append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init $append" \
+	-initrd "$work/initramfs.gz" -append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init $append ${DWCP_RDMA_GUEST_ENV:-}" \
 	-display none -serial stdio -monitor none -no-reboot -nic none </dev/null 2>&1 |
 	tr -d '\r' >"$work/guest.log"
 qrc=${PIPESTATUS[0]}
