@@ -32,7 +32,7 @@
 
 enum section { SEC_SUPERVISOR, SEC_POOL, SEC_LINK, SEC_RUNTIME, SEC_SERVICES, SEC_CRYPTO,
 	       SEC_MEM, SEC_COMPRESS, SEC_NET, SEC_PEERS, SEC_STREAM, SEC_RECV, SEC_GPU, SEC_SIMD,
-	       SEC_PROF, SEC_COUNT };
+	       SEC_PROF, SEC_RDMA, SEC_COUNT };
 
 static const char *const section_names[SEC_COUNT] = {
 	[SEC_SUPERVISOR] = "supervisor",
@@ -50,6 +50,7 @@ static const char *const section_names[SEC_COUNT] = {
 	[SEC_GPU] = "gpu",
 	[SEC_SIMD] = "simd",
 	[SEC_PROF] = "prof",
+	[SEC_RDMA] = "rdma",
 };
 
 static const char *const service_names[] = {
@@ -104,6 +105,7 @@ static const struct key_desc keys[] = {
 	{ SEC_CRYPTO, K_BOOL, 0, "insecure", OFF(crypto_insecure), 0, 0 },
 	{ SEC_MEM, K_U32, 0, "delta_cache_mb", OFF(delta_cache_mb), 0, 65536 },
 	{ SEC_SIMD, K_U32, F_AUTO, "workers", OFF(simd_workers), 1, DWCP_CFG_MAX_WORKERS },
+	{ SEC_RDMA, K_U32, 0, "workers", OFF(rdma_workers), 1, DWCP_CFG_MAX_RDMA_WORKERS },
 	{ SEC_COMPRESS, K_U32, 0, "zstd_level", OFF(zstd_level), 1, 19 },
 	{ SEC_COMPRESS, K_U32, 0, "lz4_level", OFF(lz4_level), 1, 12 },
 	{ SEC_NET, K_ADDR, F_EMPTY_OK, "listen", OFF(net_listen), 0, 0 },
@@ -797,6 +799,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->poll_mode = false;
 	cfg->delta_cache_mb = 64;
 	cfg->simd_workers = 0;   /* auto */
+	cfg->rdma_workers = 1;
 	cfg->prof_sample_hz = 19;
 	cfg->zstd_level = 1;
 	cfg->lz4_level = 1;

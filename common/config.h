@@ -138,6 +138,10 @@ struct dwcp_config {
 	uint32_t simd_workers;        /* workers; auto | 1..DWCP_CFG_MAX_WORKERS; default auto (0):
 	                               * one svc-simd process per CPU this node may use, at most
 	                               * DWCP_CFG_MAX_WORKERS (dwcp_config_workers) */
+	/* [rdma] */
+	uint32_t rdma_workers;        /* workers; 1..DWCP_CFG_MAX_RDMA_WORKERS; default 1: svc-rdma
+	                               * processes, each with its own queue pair to every peer
+	                               * (the first one alone listens) */
 	/* [gpu] */
 	bool     gpu_cpu_backend;     /* cpu_backend; default false. true: without a CUDA device
 	                               * svc-gpu runs the chunk ops on the CPU (the same code as
@@ -160,6 +164,7 @@ struct dwcp_config {
 /* Workers of one service: its own slot plus the further worker slots
  * (ipc/abi.h: DWCP_MAX_WORKERS; asserted where both are seen). */
 #define DWCP_CFG_MAX_WORKERS 32
+#define DWCP_CFG_MAX_RDMA_WORKERS 16   /* one bit each in a peer's RDMA mask (ipc/peers.h) */
 
 /**
  * Workers to run for a `workers` setting: @p setting itself, or for auto

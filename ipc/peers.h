@@ -46,11 +46,12 @@ struct dwcp_peer_ent {
 	uint64_t chunks_received;        /* in: chunk frames read from it */
 	uint64_t last_ns;                /* CLOCK_MONOTONIC of its last connect or close */
 	/* RDMA (docs/rdma.md). session: svc-net's, of the peer's connections
-	 * now (written before conns goes up); the RDMA connection of that
-	 * session carries its chunks. rdma: DWCP_PEER_RDMA_*, written by
-	 * svc-rdma (atomic store). */
+	 * now (written before conns goes up); the RDMA connections of that
+	 * session carry its chunks. rdma: one bit per svc-rdma worker (bit k:
+	 * the worker with sup.worker k) that has an RDMA connection up for
+	 * this peer, set and cleared by that worker (atomic or/and). */
 	uint8_t  session[16];
-	uint32_t rdma;                   /* enum dwcp_peer_rdma */
+	uint32_t rdma;                   /* 0: TCP carries every chunk */
 	int32_t  rdma_error;             /* errno of the last RDMA connect failure or loss, 0 = none */
 	uint64_t rdma_chunks;            /* out: chunks written by RDMA; in: chunks received by it */
 	uint64_t rdma_bytes;             /* ... and their bytes */
@@ -60,12 +61,11 @@ struct dwcp_peer_ent {
  * receiver lends a connection, so the next wait on a grant, not on svc-net). */
 #define DWCP_PEER_RDMA_INFLIGHT 64u
 
-/* How a peer's chunks travel (svc-rdma writes it; svc-net reads it). */
-enum dwcp_peer_rdma {
-	DWCP_PEER_RDMA_NONE = 0,         /* TCP (no device, no route, not tried yet) */
-	DWCP_PEER_RDMA_CONNECTING = 1,   /* TCP while svc-rdma connects and authenticates */
-	DWCP_PEER_RDMA_UP = 2,           /* RDMA: svc-net hands new chunks to svc-rdma */
-};
+/** svc-rdma worker @p k's bit in dwcp_peer_ent.rdma. */
+static inline uint32_t dwcp_peer_rdma_bit(unsigned k)
+{
+	return k < 32 ? 1u << k : 0;
+}
 
 _Static_assert(sizeof(struct dwcp_peer_ent) == 256, "peer entry size is ABI");
 

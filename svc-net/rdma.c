@@ -32,7 +32,7 @@ bool net_rdma_usable(struct net *n, int p)
 	const struct dwcp_peer_ent *ps = net_peer_stat(n, p);
 
 	return ps && n->peers[p].outgoing &&
-	       __atomic_load_n(&ps->rdma, __ATOMIC_ACQUIRE) == DWCP_PEER_RDMA_UP &&
+	       __atomic_load_n(&ps->rdma, __ATOMIC_ACQUIRE) != 0 &&
 	       dwcp_route_ready(&n->ctx->at.shm, DWCP_SLOT_RDMA);
 }
 

@@ -11,6 +11,7 @@
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
+#include "ipc/link.h"
 #include "ipc/stats.h"
 #include "ipc/streams.h"
 #include "rdma_internal.h"
@@ -20,14 +21,31 @@ static struct dwcp_peer_ent *peer_ent(struct rdma_svc *r, int ent)
 	return ent >= 0 && ent < DWCP_MAX_PEERS ? &r->ctx->at.shm.node->peers[ent] : NULL;
 }
 
-static void publish(struct rdma_svc *r, int ent, enum dwcp_peer_rdma st, int err)
+/* This worker serves peer @p ent by RDMA now. */
+static void publish_up(struct rdma_svc *r, int ent)
+{
+	struct dwcp_peer_ent *e = peer_ent(r, ent);
+
+	if (!e)
+		return;
+	__atomic_store_n(&e->rdma_error, 0, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&e->rdma, dwcp_peer_rdma_bit(r->worker), __ATOMIC_RELEASE);
+}
+
+/* Connection @p c (of peer @p ent) is gone or never came, @p err why: this
+ * worker no longer serves the peer unless another connection of its does
+ * (a listener holds one from each of the sender's workers). */
+static void publish_down(struct rdma_svc *r, const struct rconn *c, int ent, int err)
 {
 	struct dwcp_peer_ent *e = peer_ent(r, ent);
 
 	if (!e)
 		return;
 	__atomic_store_n(&e->rdma_error, err, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->rdma, (uint32_t)st, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < RDMA_MAX_CONNS; i++)
+		if (&r->conns[i] != c && r->conns[i].state == RCONN_UP && r->conns[i].ent == ent)
+			return;
+	__atomic_fetch_and(&e->rdma, ~dwcp_peer_rdma_bit(r->worker), __ATOMIC_RELEASE);
 }
 
 static uint64_t region_off(const struct rdma_svc *r, uint32_t idx)
@@ -42,10 +60,41 @@ static void hand_back(struct rdma_svc *r, uint32_t idx, int err)
 	dwcp_svc_pass(r->ctx, idx, DWCP_BUF_OK);
 }
 
-/* Tear connection @p c down. The QP goes first: after that the adapter
- * neither reads a chunk being sent nor writes into a lent buffer, so both
- * may move on. @p give_back false (the process ends): chunks stay WORK
- * and go back to svc-net through the next generation. */
+/* The device's part of a teardown: after it the adapter neither reads a
+ * chunk being sent nor writes into a lent buffer (rc.h), so both may move
+ * on. A device may take its time (seconds on rxe when the peer died): the
+ * reaper thread does it, off the loop. */
+static void conn_teardown(struct rconn *c)
+{
+	if (c->rc_ready) {
+		if (c->id && c->was_connected)
+			rdma_disconnect(c->id);
+		rdma_rc_conn_destroy(&c->rc, NULL);
+	}
+	if (c->id)
+		rdma_destroy_id(c->id);
+}
+
+/* After the teardown: the chunks back to svc-net (@p give_back false: the
+ * process ends, they stay WORK and the next generation hands them back),
+ * the lent buffers to the pool, the slot free. */
+static void conn_finish(struct rdma_svc *r, struct rconn *c, bool give_back)
+{
+	for (uint32_t i = c->wq_head; give_back && i != c->wq_tail; i++)
+		hand_back(r, c->wq[i % RDMA_WQ_CAP].idx, c->wq[i % RDMA_WQ_CAP].err ? c->wq[i % RDMA_WQ_CAP].err : EIO);
+	for (unsigned s = 0; s < RDMA_GRANTS; s++)
+		if (c->lent[s] != RDMA_NO_BUF)
+			dwcp_svc_free(r->ctx, c->lent[s]);
+	memset(c, 0, sizeof(*c));
+	c->ent = -1;
+	for (unsigned s = 0; s < RDMA_GRANTS; s++)
+		c->lent[s] = RDMA_NO_BUF;
+}
+
+/* Close connection @p c (@p err, @p why): svc-net stops handing this
+ * worker the peer's chunks now; the rest happens once the QP is gone.
+ * @p give_back false: all of it now, on this thread, and the chunks held
+ * stay WORK (the process ends, or the connection never held any). */
 static void conn_close(struct rdma_svc *r, struct rconn *c, int err, const char *why, bool give_back)
 {
 	const char *dir = c->outgoing ? "to" : "from";
@@ -55,23 +104,13 @@ static void conn_close(struct rdma_svc *r, struct rconn *c, int err, const char 
 		DWCP_INFO("svc-rdma: connection %s %s closed: %s", dir, e ? e->addr : "?", why);
 	else
 		DWCP_DEBUG("svc-rdma: connection %s %s not made: %s", dir, e ? e->addr : "?", why);
-	if (c->rc_ready) {
+	if (c->rc_ready)
 		rdma_waker_unwatch(r, c->rc.ch->fd);
-		if (c->id && (c->state == RCONN_UP || c->state == RCONN_WAIT_AUTH || c->state == RCONN_CONNECTING))
-			rdma_disconnect(c->id);
-		rdma_rc_conn_destroy(&c->rc, NULL);
-	}
-	if (c->id)
-		rdma_destroy_id(c->id);
+	c->was_connected = c->state == RCONN_UP || c->state == RCONN_WAIT_AUTH || c->state == RCONN_CONNECTING;
 	if (c->state == RCONN_WAIT_AUTH && r->n_unauth)
 		r->n_unauth--;
-	for (uint32_t i = c->wq_head; give_back && i != c->wq_tail; i++)
-		hand_back(r, c->wq[i % RDMA_WQ_CAP].idx, c->wq[i % RDMA_WQ_CAP].err ? c->wq[i % RDMA_WQ_CAP].err : EIO);
-	for (unsigned s = 0; s < RDMA_GRANTS; s++)
-		if (c->lent[s] != RDMA_NO_BUF)
-			dwcp_svc_free(r->ctx, c->lent[s]);
 	if (c->ent >= 0 && (c->outgoing || c->state == RCONN_UP)) {
-		publish(r, c->ent, DWCP_PEER_RDMA_NONE, err);
+		publish_down(r, c, c->ent, err);
 		if (c->outgoing) {
 			uint64_t *b = &r->backoff_ns[c->ent];
 
@@ -80,11 +119,68 @@ static void conn_close(struct rdma_svc *r, struct rconn *c, int err, const char 
 			r->next_try_ns[c->ent] = dwcp_now_ns() + *b;
 		}
 	}
-	memset(c, 0, sizeof(*c));
-	c->ent = -1;
-	for (unsigned s = 0; s < RDMA_GRANTS; s++)
-		c->lent[s] = RDMA_NO_BUF;
-	dwcp_svc_heartbeat(r->ctx);   /* a device may take its time over a teardown */
+	c->state = RCONN_REAPING;
+	if (give_back && r->reaper_running) {
+		pthread_mutex_lock(&r->reap_mu);
+		r->reap_q[r->reap_tail++ % RDMA_MAX_CONNS] = (uint32_t)(c - r->conns);
+		pthread_cond_signal(&r->reap_cv);
+		pthread_mutex_unlock(&r->reap_mu);
+		return;
+	}
+	conn_teardown(c);
+	conn_finish(r, c, give_back);
+	dwcp_svc_heartbeat(r->ctx);
+}
+
+static void *reaper_main(void *arg)
+{
+	struct rdma_svc *r = arg;
+
+	pthread_mutex_lock(&r->reap_mu);
+	for (;;) {
+		while (r->reap_head == r->reap_tail && !r->reap_stop)
+			pthread_cond_wait(&r->reap_cv, &r->reap_mu);
+		if (r->reap_head == r->reap_tail)
+			break;   /* stopping, and nothing left to tear down */
+		{
+			struct rconn *c = &r->conns[r->reap_q[r->reap_head++ % RDMA_MAX_CONNS]];
+
+			pthread_mutex_unlock(&r->reap_mu);
+			conn_teardown(c);
+			__atomic_store_n(&c->reaped, 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&r->pending, 1, __ATOMIC_SEQ_CST);
+			dwcp_link_notify(&r->ctx->at.shm, r->ctx->at.slot);
+			pthread_mutex_lock(&r->reap_mu);
+		}
+	}
+	pthread_mutex_unlock(&r->reap_mu);
+	return NULL;
+}
+
+int rdma_reaper_start(struct rdma_svc *r)
+{
+	pthread_mutex_init(&r->reap_mu, NULL);
+	pthread_cond_init(&r->reap_cv, NULL);
+	if (pthread_create(&r->reaper, NULL, reaper_main, r))
+		return -1;
+	r->reaper_running = true;
+	return 0;
+}
+
+/* Torn down by the reaper: finish on the loop's thread. */
+static unsigned reaped(struct rdma_svc *r)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < RDMA_MAX_CONNS; i++) {
+		struct rconn *c = &r->conns[i];
+
+		if (c->state == RCONN_REAPING && __atomic_load_n(&c->reaped, __ATOMIC_ACQUIRE)) {
+			conn_finish(r, c, true);
+			n++;
+		}
+	}
+	return n;
 }
 
 static struct rconn *conn_new(struct rdma_svc *r)
@@ -152,7 +248,6 @@ static void connect_out(struct rdma_svc *r, int ent, const struct dwcp_peer_ent 
 	c->ent = ent;
 	c->opened_ns = now;
 	memcpy(c->session, e->session, sizeof(c->session));
-	publish(r, ent, DWCP_PEER_RDMA_CONNECTING, 0);
 	c->state = RCONN_RESOLVING;
 	if (dwcp_addr_resolve(e->addr, &ss, &len, &err)) {
 		conn_close(r, c, -err.code, err.msg, true);
@@ -214,7 +309,7 @@ static int connect_established(struct rdma_svc *r, struct rconn *c, const void *
 	}
 	c->state = RCONN_UP;
 	r->backoff_ns[c->ent] = 0;
-	publish(r, c->ent, DWCP_PEER_RDMA_UP, 0);
+	publish_up(r, c->ent);
 	DWCP_INFO("svc-rdma: connected to %s on %s: chunks to it travel by RDMA",
 		  peer_ent(r, c->ent)->addr, r->dev_name);
 	return 0;
@@ -239,15 +334,15 @@ static int accept_in(struct rdma_svc *r, struct rdma_cm_event *ev)
 	r->n_unauth++;
 	if (conn_watch(r, c) || rdma_rc_auth_init(&c->auth, r->key) ||
 	    rdma_rc_auth_accept(&c->auth, ev->param.conn.private_data, ev->param.conn.private_data_len, acc)) {
-		c->id = NULL;   /* the caller rejects and destroys it */
-		conn_close(r, c, EPROTO, "not a DWCP connection request", true);
+		c->id = NULL;   /* the caller rejects and destroys it, so its QP goes first, here */
+		conn_close(r, c, EPROTO, "not a DWCP connection request", false);
 		return -EPROTO;
 	}
 	rdma_rc_conn_require_auth(&c->rc, &c->auth);
 	ev->id->context = c;
 	if (rdma_accept(ev->id, &cp)) {
 		c->id = NULL;
-		conn_close(r, c, errno, "rdma_accept failed", true);
+		conn_close(r, c, errno, "rdma_accept failed", false);
 		return -EIO;
 	}
 	return 0;
@@ -269,7 +364,7 @@ static int bind_session(struct rdma_svc *r, struct rconn *c)
 			c->state = RCONN_UP;
 			if (r->n_unauth)
 				r->n_unauth--;
-			publish(r, i, DWCP_PEER_RDMA_UP, 0);
+			publish_up(r, i);
 			DWCP_INFO("svc-rdma: %s (%s) connected: its chunks arrive by RDMA", e.name, e.addr);
 			return 0;
 		}
@@ -280,6 +375,9 @@ static int bind_session(struct rdma_svc *r, struct rconn *c)
 static void on_cm_event(struct rdma_svc *r, struct rdma_cm_event *ev)
 {
 	struct rconn *c = ev->event == RDMA_CM_EVENT_CONNECT_REQUEST ? NULL : ev->id->context;
+
+	if (c && c->state == RCONN_REAPING)
+		c = NULL;   /* being torn down: nothing more to do with it */
 	struct rdma_cm_id *reject = NULL;
 	const char *why = NULL;
 	int err = 0;
@@ -527,6 +625,11 @@ static unsigned timers(struct rdma_svc *r, uint64_t now)
 
 		if (c->state == RCONN_FREE)
 			continue;
+		if (c->state == RCONN_REAPING) {
+			if (c->outgoing)
+				has[c->ent] = true;   /* no second connection before this one is gone */
+			continue;
+		}
 		if (c->state != RCONN_UP && now - c->opened_ns > RDMA_DEADLINE_NS) {
 			conn_close(r, c, ETIMEDOUT, c->outgoing ? "connecting took too long" :
 				   "the peer did not prove it holds the key in time", true);
@@ -579,12 +682,13 @@ unsigned rdma_conn_poll(struct rdma_svc *r, uint64_t now)
 		struct rconn *c = &r->conns[i];
 		int w;
 
-		if (c->state == RCONN_FREE || !c->rc_ready)
+		if (c->state == RCONN_FREE || c->state == RCONN_REAPING || !c->rc_ready)
 			continue;
 		w = conn_completions(r, c);
 		if (w > 0)
 			work += (unsigned)w;
 	}
+	work += reaped(r);
 	if (now >= r->next_timer_ns) {
 		r->next_timer_ns = now + RDMA_TIMER_NS;
 		work += timers(r, now);
@@ -594,9 +698,23 @@ unsigned rdma_conn_poll(struct rdma_svc *r, uint64_t now)
 
 void rdma_conn_close_all(struct rdma_svc *r)
 {
-	for (unsigned i = 0; i < RDMA_MAX_CONNS; i++)
-		if (r->conns[i].state != RCONN_FREE)
-			conn_close(r, &r->conns[i], ECONNRESET, "svc-rdma stops", false);
+	if (r->reaper_running) {
+		/* it tears down what it was given, then ends */
+		pthread_mutex_lock(&r->reap_mu);
+		r->reap_stop = true;
+		pthread_cond_signal(&r->reap_cv);
+		pthread_mutex_unlock(&r->reap_mu);
+		pthread_join(r->reaper, NULL);
+		r->reaper_running = false;
+	}
+	for (unsigned i = 0; i < RDMA_MAX_CONNS; i++) {
+		struct rconn *c = &r->conns[i];
+
+		if (c->state == RCONN_REAPING)
+			conn_finish(r, c, false);
+		else if (c->state != RCONN_FREE)
+			conn_close(r, c, ECONNRESET, "svc-rdma stops", false);
+	}
 	if (r->listen_id)
 		rdma_destroy_id(r->listen_id);
 	r->listen_id = NULL;

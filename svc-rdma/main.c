@@ -136,9 +136,11 @@ static int rdma_init(struct dwcp_svc_ctx *ctx, char *reason, size_t n)
 		for (unsigned s = 0; s < RDMA_GRANTS; s++)
 			r->conns[i].lent[s] = RDMA_NO_BUF;
 	}
+	r->worker = ctx->at.shm.ctl->slots[ctx->at.slot].sup.worker;
 	/* A new generation holds no connection: what the last one published is stale. */
 	for (unsigned i = 0; i < DWCP_MAX_PEERS; i++)
-		__atomic_store_n(&ctx->at.shm.node->peers[i].rdma, (uint32_t)DWCP_PEER_RDMA_NONE, __ATOMIC_RELEASE);
+		__atomic_fetch_and(&ctx->at.shm.node->peers[i].rdma, ~dwcp_peer_rdma_bit(r->worker),
+				   __ATOMIC_RELEASE);
 	rc = open_device(r, reason, n);
 	if (rc)
 		return rc;
@@ -158,7 +160,11 @@ static int rdma_init(struct dwcp_svc_ctx *ctx, char *reason, size_t n)
 		return 1;
 	}
 	r->waker_running = true;
-	if (rdma_conn_listen(r, why, sizeof(why)))
+	if (rdma_reaper_start(r))
+		DWCP_WARN("svc-rdma: no reaper thread: connection teardowns run on the loop");
+	/* One listener per node (rdma_cm has one per port): the first worker.
+	 * The others only connect out, each with its own queue pair. */
+	if (r->worker == 0 && rdma_conn_listen(r, why, sizeof(why)))
 		DWCP_WARN("svc-rdma: %s", why);
 	snprintf(reason, n, "RDMA device %s: the pool's %zu MiB registered; %s", r->dev_name, pool_mib,
 		 why[0] ? why : "chunks to peers with RDMA travel by RDMA");

@@ -203,8 +203,9 @@ unsigned rdma_rc_conn_destroy(struct rdma_rc_conn *c, uint64_t *granted)
 	unsigned n = 0;
 
 	/* Stop the QP first: from then on no window bound to it admits a
-	 * write. The windows go before the QP itself, because a bound window
-	 * holds a reference to its QP (rxe waits on it at QP destruction). */
+	 * write. The windows go before the QP itself: a bound window holds a
+	 * reference to its QP, and destroying the QP first stalled a teardown
+	 * after the peer died for over a second on rxe (docs/rdma.md). */
 	if (c->qp)
 		ibv_modify_qp(c->qp, &err, IBV_QP_STATE);
 	for (unsigned i = 0; c->slots && i < c->n_slots; i++) {

@@ -64,6 +64,7 @@ enum rconn_state {
 	RCONN_CONNECTING,                /* out: rdma_connect sent */
 	RCONN_WAIT_AUTH,                 /* in: accepted, the peer's proof not yet checked */
 	RCONN_UP,
+	RCONN_REAPING,                   /* closed: the reaper thread is tearing it down */
 };
 
 struct rconn_item {
@@ -76,6 +77,8 @@ struct rconn {
 	enum rconn_state state;
 	bool outgoing;
 	bool rc_ready;                   /* rc set up: it has a QP and completion channel */
+	bool was_connected;              /* REAPING: rdma_disconnect it first */
+	uint32_t reaped;                 /* REAPING: writer the reaper (release), reader the loop */
 	int ent;                         /* peer-table entry (in: once authenticated) */
 	uint8_t session[RDMA_RC_SESSION_LEN];
 	uint64_t opened_ns;
@@ -93,6 +96,7 @@ struct rconn {
 
 struct rdma_svc {
 	struct dwcp_svc_ctx *ctx;
+	unsigned worker;                 /* this process's index among svc-rdma's workers */
 	struct ibv_context *verbs;
 	struct rdma_rc_dev dev;
 	char dev_name[64];
@@ -106,6 +110,14 @@ struct rdma_svc {
 	unsigned n_unauth;
 	uint64_t next_try_ns[DWCP_MAX_PEERS], backoff_ns[DWCP_MAX_PEERS];
 	uint64_t next_timer_ns;
+	/* the reaper thread: connection teardowns, off the loop (a device may
+	 * take seconds over one, longer than a heartbeat) */
+	pthread_t reaper;
+	bool reaper_running, reap_stop;
+	pthread_mutex_t reap_mu;
+	pthread_cond_t reap_cv;
+	uint32_t reap_q[RDMA_MAX_CONNS];   /* connection indices; each is queued once */
+	uint32_t reap_head, reap_tail;
 	int epfd;
 	pthread_t waker;
 	bool waker_running;
@@ -119,7 +131,9 @@ int rdma_conn_listen(struct rdma_svc *r, char *reason, size_t reason_len);
 unsigned rdma_conn_poll(struct rdma_svc *r, uint64_t now);
 /** DWCP_OP_RDMA_WRITE: @return DWCP_SVC_KEEP (queued) or DWCP_BUF_OK (result says why not). */
 int rdma_conn_write(struct rdma_svc *r, uint32_t idx, struct dwcp_buf_hdr *h);
-/** Tear every connection down; chunks being sent go back to svc-net, lent buffers to the pool. */
+/** Start the reaper thread. @return 0 or -1 (teardowns then run on the loop). */
+int rdma_reaper_start(struct rdma_svc *r);
+/** Tear every connection down (the process ends): chunks stay WORK for the next generation, lent buffers go to the pool. */
 void rdma_conn_close_all(struct rdma_svc *r);
 /** Watch @p fd in the waker's epoll set under @p id (0: the rdma_cm channel; 1 + connection). */
 int rdma_waker_watch(struct rdma_svc *r, int fd, uint64_t id);

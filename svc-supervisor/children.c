@@ -66,8 +66,8 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 _Static_assert(DWCP_CFG_MAX_WORKERS <= DWCP_MAX_WORKERS, "config allows more workers than slots");
 
-/* Give svc-simd its further worker slots and publish every service's
- * route entry (before any process attaches: the table is written once). */
+/* Give svc-simd and svc-rdma their further worker slots and publish every
+ * service's route entry (before any process attaches: the table is written once). */
 static void assign_workers(struct sup *s)
 {
 	struct dwcp_ctl_block *ctl = s->shm.ctl;
@@ -75,11 +75,12 @@ static void assign_workers(struct sup *s)
 
 	for (unsigned svc = 1; svc < DWCP_SLOT_CLIENT0; svc++) {
 		n_extra = 0;
-		if (svc == DWCP_SLOT_SIMD && s->child[svc].enabled) {
+		if ((svc == DWCP_SLOT_SIMD || svc == DWCP_SLOT_RDMA) && s->child[svc].enabled) {
 			/* In systemd mode a unit starts each worker
 			 * (deploy/systemd/dwcp-worker@.service): auto would
 			 * wait for units nobody enabled, so it means one. */
-			unsigned want = s->cfg.systemd_services && !s->cfg.simd_workers ? 1 :
+			unsigned want = svc == DWCP_SLOT_RDMA ? s->cfg.rdma_workers :
+					s->cfg.systemd_services && !s->cfg.simd_workers ? 1 :
 					dwcp_config_workers(s->cfg.simd_workers, dwcp_cpu_usable());
 
 			while (n_extra + 1 < want && next < DWCP_MAX_SLOTS) {
@@ -91,9 +92,10 @@ static void assign_workers(struct sup *s)
 				extra[n_extra++] = next++;
 			}
 			if (n_extra)
-				DWCP_INFO("%s: %u workers (slots %u and %u..%u; [simd] workers = %s)",
+				DWCP_INFO("%s: %u workers (slots %u and %u..%u; [%s] workers = %s)",
 					  dwcp_abi_slot_name(svc), n_extra + 1, svc, extra[0],
-					  extra[n_extra - 1], s->cfg.simd_workers ? "N" : "auto");
+					  extra[n_extra - 1], svc == DWCP_SLOT_RDMA ? "rdma" : "simd",
+					  svc == DWCP_SLOT_RDMA || s->cfg.simd_workers ? "N" : "auto");
 		}
 		dwcp_route_publish(ctl, svc, extra, n_extra);
 	}

@@ -191,8 +191,9 @@ static void add_peers(cJSON *root, const struct sup *s)
 		cJSON_AddNumberToObject(o, "ack_wait_ms_avg",
 					e.chunks_acked ? e.ack_wait_ns / 1e6 / e.chunks_acked : 0);
 		/* how its chunks travel now (svc-rdma publishes it) */
-		cJSON_AddStringToObject(o, "transport", e.rdma == DWCP_PEER_RDMA_UP ? "rdma" :
-					e.rdma == DWCP_PEER_RDMA_CONNECTING ? "tcp (rdma connecting)" : "tcp");
+		cJSON_AddStringToObject(o, "transport", e.rdma ? "rdma" : "tcp");
+		/* svc-rdma workers with a connection up for it (a queue pair each) */
+		cJSON_AddNumberToObject(o, "rdma_workers", __builtin_popcount(e.rdma));
 		cJSON_AddStringToObject(o, "rdma_error", e.rdma_error > 0 ? strerror(e.rdma_error) : "");
 		cJSON_AddNumberToObject(o, "rdma_chunks", e.rdma_chunks);
 		cJSON_AddNumberToObject(o, "rdma_bytes", e.rdma_bytes);

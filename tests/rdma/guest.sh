@@ -35,8 +35,9 @@ dwcp-supervisor --instance vmnode stop >/dev/null 2>&1
 export DWCP_NODE_LOG=debug   # the supervisors' logs, shown when a case fails
 start_pair
 
-# transfer NAME MiB [KILL_NODE]: send NAME from vma to vmb; with KILL_NODE,
-# kill -9 that node's svc-rdma once chunks are moving by RDMA
+# transfer NAME MiB [KILL_NODE [WORKER]]: send NAME from vma to vmb; with
+# KILL_NODE, kill -9 that node's svc-rdma (or its worker svc-rdma.WORKER)
+# once chunks are moving by RDMA
 transfer() {
 	head -c $(($2 * 1048576)) /dev/urandom > /tmp/src-$1.img
 	timeout 300 dwcp recv --instance vmb --stream $1 --out /tmp/out-$1.img --timeout 240 --json >/tmp/recv-$1.json 2>&1 &
@@ -45,13 +46,13 @@ transfer() {
 	timeout 300 dwcp send --instance vma --stream $1 --file /tmp/src-$1.img --to 10.0.0.1:7102 --timeout 240 --json >/tmp/send-$1.json 2>&1 &
 	spid=$!
 	killed=""
-	if [ -n "$3" ]; then
+	if [ -n "${3:-}" ]; then
 		before=$(rdma_sent); i=0
 		while [ $i -lt 600 ] && kill -0 $spid 2>/dev/null; do
 			now=$(rdma_sent)
 			if [ -n "$now" ] && [ "$now" -ge $((${before:-0} + 64)) ]; then
-				pid=$(rdma_pid $3)
-				[ -n "$pid" ] && kill -9 "$pid" && killed="svc-rdma of $3 (pid $pid) killed after $((now - ${before:-0})) chunks by RDMA"
+				pid=$(rdma_pid $3 ${4:-})
+				[ -n "$pid" ] && kill -9 "$pid" && killed="svc-rdma${4:+.$4} of $3 (pid $pid) killed after $((now - ${before:-0})) chunks by RDMA"
 				break
 			fi
 			sleep 0.1
@@ -152,5 +153,33 @@ else
 	cat /tmp/send-vm5.json /tmp/recv-vm5.json; grep -h 'rdma' /run/dwcp/vmb/supervisor.log | tail -20
 fi
 rm -f /tmp/src-vm5.img /tmp/out-vm5.img
+for n in a b; do dwcp-supervisor --instance vm$n stop >/dev/null 2>&1; done
+
+# f: two svc-rdma workers a node: a queue pair each to the peer, chunks
+# spread over both; one of them killed mid-transfer loses nothing
+export PAIR_INI="[rdma]
+workers = 2"
+start_pair
+transfer vm7 8   # connects svc-net, then both workers
+i=0
+while [ $i -lt 200 ] && ! dwcpctl --instance vma status --json 2>/dev/null | tr -d ' \t\n' | grep -q '"rdma_workers":2'; do
+	sleep 0.1; i=$((i + 1))
+done
+o0=$(svc_ops vma svc-rdma); o1=$(svc_ops vma svc-rdma.1)
+transfer vm8 32
+n0=$(( $(svc_ops vma svc-rdma) - ${o0:-0} )); n1=$(( $(svc_ops vma svc-rdma.1) - ${o1:-0} ))
+if [ "$result" = ok ] && grep -q '"transport": "rdma"' /tmp/send-vm8.json && [ "$n0" -gt 0 ] && [ "$n1" -gt 0 ]; then
+	echo "PASS two_rdma_workers_share_a_peer: 32 MiB bit-identical, chunks written by svc-rdma $n0, by svc-rdma.1 $n1"
+else
+	echo "FAIL two_rdma_workers_share_a_peer: $result; $(grep -o '"transport": "[a-z]*", "rdma_chunks": [0-9]*' /tmp/send-vm8.json); svc-rdma $n0, svc-rdma.1 $n1 steps"
+	dwcpctl --instance vma status; grep -h 'rdma' /run/dwcp/vma/supervisor.log | tail -20
+fi
+transfer vm9 32 vma 1
+if [ "$result" = ok ] && [ -n "$killed" ]; then
+	echo "PASS an_rdma_worker_killed_mid_transfer_loses_nothing: 32 MiB bit-identical; $killed; $(grep -o '"resent": [0-9]*' /tmp/send-vm9.json)"
+else
+	echo "FAIL an_rdma_worker_killed_mid_transfer_loses_nothing: ${result}; ${killed:-nothing killed}"
+	cat /tmp/send-vm9.json; tail -30 /run/dwcp/vma/supervisor.log
+fi
 for n in a b; do dwcp-supervisor --instance vm$n stop >/dev/null 2>&1; done
 exit 0

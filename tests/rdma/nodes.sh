@@ -18,7 +18,8 @@ workers = 1
 EOF2
 }
 
-# start_pair: vma and vmb, one key, each listening on rxe0's address
+# start_pair: vma and vmb, one key, each listening on rxe0's address;
+# $PAIR_INI (if set) is added to both configs
 start_pair() {
 	dwcp keygen /tmp/node.key >/dev/null
 	for n in a b; do
@@ -31,14 +32,23 @@ key_file = /tmp/node.key
 listen = 10.0.0.1:$port
 [stream]
 index_dir = /tmp/index-$n
+${PAIR_INI:-}
 EOF2
 		DWCP_LOG=${DWCP_NODE_LOG:-info} timeout 120 dwcp-supervisor --config /tmp/vm$n.ini start >/tmp/start-$n.log 2>&1 ||
 			cat /tmp/start-$n.log
 	done
 }
 
-# rdma_pid NODE: its svc-rdma's pid
-rdma_pid() { dwcpctl --instance "$1" status 2>/dev/null | awk '$1 == "svc-rdma" { print $3 }'; }
+# rdma_pid NODE [WORKER]: the pid of its svc-rdma (or of worker svc-rdma.WORKER)
+rdma_pid() {
+	w=svc-rdma; [ -n "${2:-}" ] && w=svc-rdma.$2
+	dwcpctl --instance "$1" status 2>/dev/null | awk -v w="$w" '$1 == w { print $3 }'
+}
+# svc_ops NODE LABEL: the steps that process did (dwcpctl status --json)
+svc_ops() {
+	dwcpctl --instance "$1" status --json 2>/dev/null | tr -d ' \t\n' | sed 's/{"name":/\n&/g' |
+		grep "^{\"name\":\"$2\"," | grep -o '"ops":[0-9]*' | head -1 | sed 's/.*://'
+}
 # rdma_sent: the chunks vma's svc-rdma wrote to vmb so far
 rdma_sent() { dwcpctl --instance vma status 2>/dev/null | sed -n 's/^peer 10.0.0.1:7102 .* \([0-9]*\) chunks by rdma.*/\1/p'; }
 # wait_rdma_up TENTHS: until vma's peer vmb says "transport rdma", at most TENTHS x 0.1 s

@@ -56,3 +56,25 @@ Test(config_workers, out_of_range_is_refused_naming_what_is_accepted)
 			  "workers = '%s': %s", bad[i], e.msg);
 	}
 }
+
+/* [rdma] workers: 1 by default (a queue pair per peer each; RDMA costs the
+ * CPU little), 1..16 (one bit each in a peer's RDMA mask), no auto. */
+Test(config_workers, rdma_workers_default_to_one_and_are_bounded)
+{
+	static const char *const bad[] = { "0", "17", "auto", "" };
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	cr_assert_eq(parse(&c, "", &e), 0, "%s", e.msg);
+	cr_expect_eq(c.rdma_workers, 1u);
+	cr_assert_eq(parse(&c, "[rdma]\nworkers = 16\n", &e), 0, "%s", e.msg);
+	cr_expect_eq(c.rdma_workers, 16u);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "[rdma]\nworkers = %s\n", bad[i]);
+		cr_expect_neq(parse(&c, text, &e), 0, "workers = '%s' accepted", bad[i]);
+		cr_expect(strstr(e.msg, "[rdma] workers") && strstr(e.msg, "1..16"),
+			  "workers = '%s': %s", bad[i], e.msg);
+	}
+}
