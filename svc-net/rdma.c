@@ -68,7 +68,7 @@ unsigned net_rdma_dispatch(struct net *n, int p)
 	uint32_t kept = 0, moved = 0;
 
 	if (n->in_step) {
-		n->rdma_kick = pe->n_pending != 0;
+		n->rdma_kick |= pe->n_pending != 0;
 		return 0;
 	}
 	for (uint32_t i = 0; i < pe->n_pending; i++) {
