@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ipc/link.h"
+#include "ipc/waker.h"
 #include "net_internal.h"
 
 #ifndef SO_ZEROCOPY
@@ -567,7 +567,7 @@ static void *waker_main(void *arg)
 		for (int i = 0; i < k; i++) {
 			uint64_t id = ev[i].data.u64;
 
-			if (id == UINT64_MAX)
+			if (id == DWCP_WAKER_STOP_ID)
 				return NULL;   /* net_waker_stop */
 			if (id == NET_LISTEN_ID)
 				__atomic_fetch_or(&n->listen_events, ev[i].events, __ATOMIC_RELEASE);
@@ -593,18 +593,7 @@ int net_waker_start(struct net *n)
 
 void net_waker_stop(struct net *n)
 {
-	int efd;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
-
-	if (!n->waker_running)
-		return;
-	/* An always-readable fd tagged "stop" ends the thread's wait. */
-	efd = eventfd(1, EFD_CLOEXEC);
-	if (efd >= 0 && epoll_ctl(n->epfd, EPOLL_CTL_ADD, efd, &ev) == 0)
-		pthread_join(n->waker, NULL);
-	else
-		pthread_cancel(n->waker);
-	if (efd >= 0)
-		close(efd);
+	if (n->waker_running)
+		dwcp_waker_stop(n->epfd, n->waker);
 	n->waker_running = false;
 }

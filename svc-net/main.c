@@ -66,7 +66,13 @@ static int net_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr 
 	(void)out;
 	n->in_step = true;
 	switch (op) {
-	case DWCP_OP_TRANSMIT: rc = net_transmit(n, idx, h); break;
+	case DWCP_OP_TRANSMIT:
+		/* A TRANSMIT with a saved program: the previous generation was
+		 * killed between rewriting it for the RDMA detour and passing it
+		 * on. The chunk's own program goes on (pc stays at its TRANSMIT). */
+		net_rdma_restore(h);
+		rc = net_transmit(n, idx, h);
+		break;
 	case DWCP_OP_ACK: rc = net_ack(n, idx, h, true); break;
 	case DWCP_OP_NACK: rc = net_ack(n, idx, h, false); break;
 	case DWCP_OP_RDMA_RETURN: rc = net_rdma_return(n, idx, h); break;

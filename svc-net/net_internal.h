@@ -208,6 +208,11 @@ void net_dconn_addr(const struct net *n, int c, char out[DWCP_ADDR_MAX]);
 bool net_rdma_usable(struct net *n, int p);
 /** Hand @p p's first sends to svc-rdma while it takes them. @return how many. */
 unsigned net_rdma_dispatch(struct net *n, int p);
+/**
+ * Put back the program a detour saved in @p h (the saved one's TRANSMIT
+ * step is then at pc). @return false: nothing (valid) saved.
+ */
+bool net_rdma_restore(struct dwcp_buf_hdr *h);
 /** DWCP_OP_RDMA_RETURN: svc-rdma is done with a chunk (placed, or not: then TCP). */
 int net_rdma_return(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h);
 /** DWCP_OP_RDMA_RX: a chunk svc-rdma received for an incoming peer. */

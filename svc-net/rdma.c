@@ -43,9 +43,14 @@ static void to_rdma(struct net *n, int p, uint32_t idx)
 	struct inflight *f = &n->fl[idx];
 	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
 
-	memcpy(h->saved_prog, h->prog, sizeof(h->saved_prog));
-	h->saved_len = h->prog_len;
-	h->saved_pc = h->pc;
+	/* Saved once: a detour rewritten here but never passed on (this
+	 * process killed in between) is undone by the next TRANSMIT step
+	 * (net_rdma_restore), never saved over. */
+	if (!h->saved_len) {
+		memcpy(h->saved_prog, h->prog, sizeof(h->saved_prog));
+		h->saved_len = h->prog_len;
+		h->saved_pc = h->pc;
+	}
 	h->prog[0] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
 	h->prog[1] = DWCP_PROG_STEP(DWCP_SLOT_RDMA, DWCP_OP_RDMA_WRITE);
 	h->prog[2] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_RDMA_RETURN);
@@ -98,18 +103,25 @@ unsigned net_rdma_kick(struct net *n)
 	return work;
 }
 
+bool net_rdma_restore(struct dwcp_buf_hdr *h)
+{
+	if (!h->saved_len || h->saved_len > DWCP_PROG_MAX || h->saved_pc >= h->saved_len)
+		return false;
+	memcpy(h->prog, h->saved_prog, sizeof(h->prog));
+	h->prog_len = h->saved_len;
+	h->pc = h->saved_pc;
+	h->saved_len = 0;
+	return true;
+}
+
 int net_rdma_return(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 {
 	struct inflight *f = &n->fl[idx];
 	int err = (int)h->result;
 	uint16_t nack;
 
-	if (!h->saved_len || h->saved_len > DWCP_PROG_MAX || h->saved_pc >= h->saved_len)
+	if (!net_rdma_restore(h))
 		return DWCP_BUF_EBADCHUNK;   /* no detour of ours */
-	memcpy(h->prog, h->saved_prog, sizeof(h->prog));
-	h->prog_len = h->saved_len;
-	h->pc = h->saved_pc;
-	h->saved_len = 0;
 	/* Handed over by an earlier generation of svc-net: its in-flight
 	 * table is gone; this is a first send for this one. */
 	if (f->state != FL_RDMA)

@@ -554,7 +554,8 @@ static unsigned refill(struct rdma_svc *r, struct rconn *c)
 	return n;
 }
 
-/* Completions of one connection. @return work done, or -1 when it was closed. */
+/* Completions of one connection (the waker saw its channel fire).
+ * @return work done, or -1 when it was closed. */
 static int conn_completions(struct rdma_svc *r, struct rconn *c)
 {
 	struct rdma_rc_ev ev[64];
@@ -599,17 +600,23 @@ static int conn_completions(struct rdma_svc *r, struct rconn *c)
 		conn_close(r, c, EIO, "its completion queue failed", true);
 		return -1;
 	}
-	if (c->state == RCONN_UP) {
-		if (c->outgoing) {
-			work += (int)sent_back(r, c);
-			work += (int)pump(r, c);
-			/* EMSGSIZE items were skipped by pump: hand back in order */
-			work += (int)sent_back(r, c);
-		} else {
-			work += (int)refill(r, c);
-		}
-	}
 	return work;
+}
+
+/* What an up connection can do without a completion: chunks that came
+ * from svc-net written, buffers lent again once svc-net's link has room. */
+static unsigned conn_work(struct rdma_svc *r, struct rconn *c)
+{
+	unsigned work = 0;
+
+	if (c->state != RCONN_UP)
+		return 0;
+	if (!c->outgoing)
+		return refill(r, c);
+	work += sent_back(r, c);
+	work += pump(r, c);
+	/* EMSGSIZE items were skipped by pump: hand back in order */
+	return work + sent_back(r, c);
 }
 
 /* Every 100 ms: connect to peers svc-net talks to, drop stale or slow connections. */
@@ -673,20 +680,25 @@ unsigned rdma_conn_poll(struct rdma_svc *r, uint64_t now)
 {
 	struct rdma_cm_event *ev;
 	unsigned work = 0;
+	uint64_t ready;
 
 	while (r->ec && rdma_get_cm_event(r->ec, &ev) == 0) {
 		on_cm_event(r, ev);
 		work++;
 	}
+	/* Completion channels only where the waker saw one fire: no read
+	 * of every channel every turn. */
+	ready = __atomic_exchange_n(&r->cq_ready, 0, __ATOMIC_ACQ_REL);
 	for (unsigned i = 0; i < RDMA_MAX_CONNS; i++) {
 		struct rconn *c = &r->conns[i];
-		int w;
+		int w = 0;
 
 		if (c->state == RCONN_FREE || c->state == RCONN_REAPING || !c->rc_ready)
 			continue;
-		w = conn_completions(r, c);
-		if (w > 0)
-			work += (unsigned)w;
+		if (ready & (1ull << i))
+			w = conn_completions(r, c);
+		if (w >= 0)
+			work += (unsigned)w + conn_work(r, c);
 	}
 	work += reaped(r);
 	if (now >= r->next_timer_ns) {

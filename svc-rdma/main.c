@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/keyfile.h"
 #include "common/log.h"
 #include "ipc/link.h"
 #include "ipc/streams.h"
+#include "ipc/waker.h"
 #include "rdma_internal.h"
 
 _Static_assert(DWCP_KEYFILE_KEY_LEN == RDMA_RC_KEY_LEN, "the node key is the RDMA auth key");
@@ -39,9 +39,14 @@ static void *waker_main(void *arg)
 				continue;
 			return NULL;
 		}
-		for (int i = 0; i < k; i++)
-			if (ev[i].data.u64 == UINT64_MAX)
+		for (int i = 0; i < k; i++) {
+			uint64_t id = ev[i].data.u64;
+
+			if (id == DWCP_WAKER_STOP_ID)
 				return NULL;
+			if (id >= 1 && id <= RDMA_MAX_CONNS)
+				__atomic_fetch_or(&r->cq_ready, 1ull << (id - 1), __ATOMIC_RELEASE);
+		}
 		__atomic_store_n(&r->pending, 1, __ATOMIC_SEQ_CST);
 		dwcp_link_notify(&r->ctx->at.shm, r->ctx->at.slot);
 	}
@@ -61,19 +66,8 @@ void rdma_waker_unwatch(struct rdma_svc *r, int fd)
 
 static void waker_stop(struct rdma_svc *r)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
-	int efd;
-
-	if (!r->waker_running)
-		return;
-	/* An always-readable fd tagged "stop" ends the thread's wait. */
-	efd = eventfd(1, EFD_CLOEXEC);
-	if (efd >= 0 && epoll_ctl(r->epfd, EPOLL_CTL_ADD, efd, &ev) == 0)
-		pthread_join(r->waker, NULL);
-	else
-		pthread_cancel(r->waker);
-	if (efd >= 0)
-		close(efd);
+	if (r->waker_running)
+		dwcp_waker_stop(r->epfd, r->waker);
 	r->waker_running = false;
 }
 

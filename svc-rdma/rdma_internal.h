@@ -43,7 +43,7 @@
 #include "ipc/svc_runtime.h"
 #include "rc.h"
 
-#define RDMA_MAX_CONNS     64u       /* both directions together */
+#define RDMA_MAX_CONNS     64u       /* both directions together (one bit each in cq_ready) */
 #define RDMA_GRANTS        32u       /* buffers lent per connection: with RDMA_MAX_CONNS
                                       * the chunks that can land at once stay below what the
                                       * runtime parks when svc-net's link is full */
@@ -122,6 +122,8 @@ struct rdma_svc {
 	pthread_t waker;
 	bool waker_running;
 	uint32_t pending;                /* writer: waker; the loop's "do not sleep" flag */
+	uint64_t cq_ready;               /* writer: waker (or); reader: loop (exchange): bit i =
+	                                  * connection i's completion channel fired */
 };
 
 /* conn.c */

@@ -80,12 +80,12 @@ fi
 
 # b: the peer's transport is RDMA: status says so, a send's chunks take it
 wait_rdma_up 100
-transfer vm2 32
+transfer vm2 256   # the largest two copies of a file the 2 GiB guest's /tmp holds
 peer=$(dwcpctl --instance vma status 2>/dev/null | grep '^peer 10.0.0.1:7102')
 inpeer=$(dwcpctl --instance vmb status 2>/dev/null | grep '^peer .*(in)')
 if [ "$result" = ok ] && grep -q '"transport": "rdma"' /tmp/send-vm2.json &&
    echo "$peer" | grep -q 'transport rdma' && echo "$inpeer" | grep -q 'transport rdma'; then
-	echo "PASS a_transfer_between_rdma_nodes_goes_by_rdma: 32 MiB bit-identical, $(grep -o '"rdma_chunks": [0-9]*' /tmp/send-vm2.json), $(grep -o '"chunks": [0-9]*' /tmp/send-vm2.json | head -1)"
+	echo "PASS a_transfer_between_rdma_nodes_goes_by_rdma: 256 MiB bit-identical, $(grep -o '"rdma_chunks": [0-9]*' /tmp/send-vm2.json), $(grep -o '"chunks": [0-9]*' /tmp/send-vm2.json | head -1)"
 else
 	echo "FAIL a_transfer_between_rdma_nodes_goes_by_rdma: $result; sender's peer: $peer; receiver's: $inpeer"
 	cat /tmp/send-vm2.json /tmp/recv-vm2.json; tail -30 /run/dwcp/vma/supervisor.log /run/dwcp/vmb/supervisor.log
