@@ -19,6 +19,7 @@
  *
  * --workers N adds a scaling table: for w = 1, 2, 4, ... and N, a fresh
  * node pair with [simd] workers = w and one zstd-1 transfer each.
+ * --net-workers N gives every node [net] workers = N (else auto).
  *
  * Delta part: a few bytes of 5% of the pages change and the codec-auto
  * stream is sent again, on the built-in delta cache (smaller than the
@@ -188,7 +189,7 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 		{ "workers", optional_argument, NULL, 'w' }, { "json", no_argument, NULL, 'j' },
 		{ "keep", no_argument, NULL, 'k' }, { "history", required_argument, NULL, 'H' },
 		{ "label", required_argument, NULL, 'L' }, { "sampling", no_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 },
+		{ "net-workers", required_argument, NULL, 'n' }, { NULL, 0, NULL, 0 },
 	};
 	int ch;
 
@@ -218,16 +219,19 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 		if (ch != '?')
 			v = strtoul(optarg, &end, 10);
 		if (ch == '?' || !end || *end || v == 0 || (ch == 's' && v > 16384) ||
-		    (ch == 'c' && v > MAX_CONN)) {
+		    (ch == 'c' && v > MAX_CONN) || (ch == 'n' && v > DWCP_CFG_MAX_NET_WORKERS)) {
 			fprintf(stderr, "dwcp bench transfer: bad option (want --size MiB (1..16384) "
-					"--connections N (1..%u) --workers [N] --sampling --json --keep "
-					"--history FILE --label L)\n", MAX_CONN);
+					"--connections N (1..%u) --workers [N] --net-workers N (1..%u) "
+					"--sampling --json --keep --history FILE --label L)\n", MAX_CONN,
+				DWCP_CFG_MAX_NET_WORKERS);
 			return -EINVAL;
 		}
 		if (ch == 's')
 			o->size_mb = (unsigned)v;
 		if (ch == 'c')
 			o->connections = (unsigned)v;
+		if (ch == 'n')
+			o->net_workers = (unsigned)v;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "dwcp bench transfer: unexpected argument '%s'\n", argv[optind]);
@@ -381,9 +385,14 @@ int dwcp_cli_bench_transfer(int argc, char **argv)
 	r->zstd_bytes = NAN;
 	r->disk = r->zstd_cli = -1.0;
 	if (!o.json) {
+		char nw[16] = "auto";
+
+		if (o.net_workers)
+			snprintf(nw, sizeof(nw), "%u", o.net_workers);
 		printf("dwcp bench transfer: %u MiB image (4 KiB pages, 1/3 each zero, text, random), "
-		       "%u KiB chunks,\nHDE + zstd-1 or codec auto + AES-256-GCM + CRC32C, %u connections; "
-		       "GB/s = 10^9 input bytes per second\n\n", o.size_mb, CHUNK / 1024, o.connections);
+		       "%u KiB chunks,\nHDE + zstd-1 or codec auto + AES-256-GCM + CRC32C, %u connections, "
+		       "[net] workers %s; GB/s = 10^9 input bytes per second\n\n", o.size_mb, CHUNK / 1024,
+		       o.connections, nw);
 		fflush(stdout);
 	}
 	references(&c, img, out, r);

@@ -84,9 +84,10 @@ static void probe_node(const char *instance, int is_a, struct bench_xfer_probe *
 		probe_add(pr, obj_num(it, "pid"));
 		probe_add(pr, obj_num(it, "successor_pid"));
 		probe_add(pr, obj_num(it, "hot_standby_pid"));
-		if (is_a && obj_num(it, "pid") > 0 && cJSON_IsString(name) &&
-		    strcmp(name->valuestring, "svc-simd") == 0)
-			pr->simd_workers++;
+		if (is_a && obj_num(it, "pid") > 0 && cJSON_IsString(name)) {
+			pr->simd_workers += strcmp(name->valuestring, "svc-simd") == 0;
+			pr->net_workers += strcmp(name->valuestring, "svc-net") == 0;
+		}
 	}
 	if (!is_a)
 		pr->dcache_bytes = obj_num(cJSON_GetObjectItemCaseSensitive(root, "delta_cache"), "bytes");

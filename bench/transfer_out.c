@@ -124,8 +124,8 @@ static void print_main(const struct bench_xfer_report *r)
 	printf("%-*s %8s %10s %9s %9s %9s\n", NAME_W, "path", "GB/s", "wire MiB", "p50_us", "p99_us",
 	       "p99.9_us");
 	if (r->main.ok)
-		snprintf(name, sizeof(name), "dwcp send -> recv, zstd-1 (workers auto: %u)",
-			 r->main.simd_workers);
+		snprintf(name, sizeof(name), "dwcp send -> recv, zstd-1 (workers: simd %u, net %u)",
+			 r->main.simd_workers, r->main.net_workers);
 	else
 		snprintf(name, sizeof(name), "dwcp send -> recv, zstd-1 (workers auto)");
 	run_row(name, &r->main, c->n);
@@ -282,6 +282,7 @@ static cJSON *run_json(const struct bench_xfer_report *r, const struct bench_xfe
 	add_num(j, "ratio_raw_tcp", ratio(g, raw_tcp(r)));
 	add_num(j, "wall_s", x->wall_s);
 	add_num(j, "simd_workers", x->simd_workers);
+	add_num(j, "net_workers", x->net_workers);
 	add_num(j, "node_cpu_s", x->node_cpu_s);
 	add_num(j, "client_cpu_s", x->client_cpu_s);
 	add_num(j, "node_cpu_s_per_gb", per_gb(x, x->node_cpu_s, r->c->n));

@@ -31,6 +31,7 @@ extern volatile sig_atomic_t bench_xfer_stop;
 struct bench_xfer_opts {
 	unsigned size_mb, connections;
 	unsigned workers;               /* --workers N: the scaling table up to N; 0: none */
+	unsigned net_workers;           /* --net-workers N: [net] workers of every node; 0: auto */
 	int keep, json;
 	int sampling;                   /* --sampling: the continuous profile's cost */
 	const char *history, *label;    /* --history FILE, --label L (bench/history.h) */
@@ -97,6 +98,7 @@ struct bench_xfer_run {
 	double node_cpu_s, client_cpu_s;
 	double prof_cpu_s, prof_samples;  /* svc-prof's continuous profile during it, both nodes */
 	unsigned simd_workers;          /* svc-simd workers node A runs */
+	unsigned net_workers;           /* svc-net workers node A runs */
 	double dcache_bytes;            /* node B's delta cache */
 	int identical, ok;
 };
@@ -127,6 +129,7 @@ struct bench_xfer_probe {
 	} p[MAX_PIDS];
 	unsigned n;
 	unsigned simd_workers;          /* svc-simd workers running on node A */
+	unsigned net_workers;           /* svc-net workers running on node A */
 	double dcache_bytes;            /* node B's delta cache */
 };
 

@@ -326,6 +326,7 @@ void bench_xfer_run_one(struct bench_xfer_ctx *c, const char *stream, const char
 		x->client_cpu_s = bench_xfer_children_cpu_s() - cpu0;
 		x->node_cpu_s = bench_xfer_probe_cpu_s(&before[0], &before[1]);
 		x->simd_workers = before[1].simd_workers;
+		x->net_workers = before[1].net_workers;
 		x->dcache_bytes = before[1].dcache_bytes;
 		snprintf(s_json, sizeof(s_json), "send-%s.json", tag);
 		snprintf(r_json, sizeof(r_json), "recv-%s.json", tag);
@@ -419,7 +420,7 @@ static int start_node(struct bench_xfer_ctx *c, const char *instance, const char
 
 int bench_xfer_start_pair(struct bench_xfer_ctx *c, unsigned workers)
 {
-	char net[256];
+	char net[256], nw[32] = "";
 	unsigned port_a = free_port(), port_b = free_port();
 
 	c->prof_port_a = free_port();
@@ -434,16 +435,18 @@ int bench_xfer_start_pair(struct bench_xfer_ctx *c, unsigned workers)
 		fprintf(stderr, "dwcp bench transfer: no free loopback port\n");
 		return -1;
 	}
+	if (c->o->net_workers)
+		snprintf(nw, sizeof(nw), "workers = %u\n", c->o->net_workers);
 	snprintf(net, sizeof(net),
-		 "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n[peers]\na = 127.0.0.1:%u\n",
-		 port_b, c->o->connections, port_a);
+		 "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n%s[peers]\na = 127.0.0.1:%u\n",
+		 port_b, c->o->connections, nw, port_a);
 	if (start_node(c, c->inst_b, net, workers, c->prof_port_b, &c->b_up))
 		return -1;
 	/* A listens too, on a port of its own: two nodes on one host must
 	 * not both take a default port. */
 	snprintf(net, sizeof(net),
-		 "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n[peers]\nb = 127.0.0.1:%u\n",
-		 port_a, c->o->connections, port_b);
+		 "[net]\nlisten = 127.0.0.1:%u\nconnections = %u\n%s[peers]\nb = 127.0.0.1:%u\n",
+		 port_a, c->o->connections, nw, port_b);
 	if (start_node(c, c->inst_a, net, workers, c->prof_port_a, &c->a_up))
 		return -1;
 	/* svc-prof's sampler takes in the services (and reads their

@@ -194,8 +194,11 @@ static int fail(struct receiver *r, const char *fmt, ...)
 static void answer(struct receiver *r, uint32_t idx, unsigned why)
 {
 	struct dwcp_buf_hdr *h = dwcp_client_hdr(&r->c, idx);
+	unsigned net = dwcp_buf_origin_slot(h), op = why ? DWCP_OP_NACK : DWCP_OP_ACK;
 
-	h->prog[0] = DWCP_PROG_STEP(DWCP_SLOT_NET, why ? DWCP_OP_NACK : DWCP_OP_ACK);
+	/* To the svc-net worker that holds the connection it came on (an
+	 * svc-net that names none has no workers). */
+	h->prog[0] = net ? dwcp_prog_step_pinned(net, op) : dwcp_prog_step(DWCP_SLOT_NET, op);
 	h->prog_len = 1;
 	h->pc = 0;
 	h->status = DWCP_BUF_OK;

@@ -104,12 +104,14 @@ static const struct key_desc keys[] = {
 	{ SEC_CRYPTO, K_PATH, F_EMPTY_OK | F_ABSOLUTE, "key_file", OFF(key_file), 0, 0 },
 	{ SEC_CRYPTO, K_BOOL, 0, "insecure", OFF(crypto_insecure), 0, 0 },
 	{ SEC_MEM, K_U32, 0, "delta_cache_mb", OFF(delta_cache_mb), 0, 65536 },
+	{ SEC_MEM, K_U32, F_AUTO, "workers", OFF(mem_workers), 1, DWCP_CFG_MAX_MEM_WORKERS },
 	{ SEC_SIMD, K_U32, F_AUTO, "workers", OFF(simd_workers), 1, DWCP_CFG_MAX_WORKERS },
 	{ SEC_RDMA, K_U32, 0, "workers", OFF(rdma_workers), 1, DWCP_CFG_MAX_RDMA_WORKERS },
 	{ SEC_COMPRESS, K_U32, 0, "zstd_level", OFF(zstd_level), 1, 19 },
 	{ SEC_COMPRESS, K_U32, 0, "lz4_level", OFF(lz4_level), 1, 12 },
 	{ SEC_NET, K_ADDR, F_EMPTY_OK, "listen", OFF(net_listen), 0, 0 },
 	{ SEC_NET, K_U32, 0, "connections", OFF(net_connections), 1, 64 },
+	{ SEC_NET, K_U32, F_AUTO, "workers", OFF(net_workers), 1, DWCP_CFG_MAX_NET_WORKERS },
 	{ SEC_NET, K_BOOL, 0, "zerocopy", OFF(net_zerocopy), 0, 0 },
 	{ SEC_NET, K_U32, 0, "busy_poll_us", OFF(net_busy_poll_us), 0, 100000 },
 	{ SEC_NET, K_U32, F_BYTES, "socket_buffer", OFF(net_sockbuf), 65536, 1u << 30 },
@@ -331,6 +333,26 @@ unsigned dwcp_config_workers(uint32_t setting, unsigned cpus)
 	unsigned n = setting ? setting : cpus;
 
 	return n < 1 ? 1 : n > DWCP_CFG_MAX_WORKERS ? DWCP_CFG_MAX_WORKERS : n;
+}
+
+/* A `workers` setting, or for auto one per @p per CPUs from 2 * @p per
+ * up (one below), within 1..@p max. */
+static unsigned workers_per_cpus(uint32_t setting, unsigned cpus, unsigned per, unsigned max)
+{
+	unsigned n = setting ? setting : cpus >= 2 * per ? cpus / per : 1;
+
+	return n < 1 ? 1 : n > max ? max : n;
+}
+
+unsigned dwcp_config_net_workers(uint32_t setting, unsigned cpus, bool dpdk)
+{
+	return dpdk ? 1 : workers_per_cpus(setting, cpus, DWCP_CFG_CPUS_PER_NET_WORKER,
+					   DWCP_CFG_MAX_NET_WORKERS);
+}
+
+unsigned dwcp_config_mem_workers(uint32_t setting, unsigned cpus)
+{
+	return workers_per_cpus(setting, cpus, DWCP_CFG_CPUS_PER_MEM_WORKER, DWCP_CFG_MAX_MEM_WORKERS);
 }
 
 const char *dwcp_config_codec_name(uint32_t codec)
@@ -809,6 +831,8 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->key_file[0] = '\0';   /* no encryption configured */
 	snprintf(cfg->net_listen, sizeof(cfg->net_listen), "0.0.0.0:7100");
 	cfg->net_connections = 4;
+	cfg->net_workers = 0;   /* auto */
+	cfg->mem_workers = 0;   /* auto */
 	cfg->net_zerocopy = true;
 	cfg->net_busy_poll_us = 0;
 	cfg->net_sockbuf = 16u << 20;
@@ -975,6 +999,10 @@ static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 	if (strcmp(cfg->net_transport, "tcp") && strcmp(cfg->net_transport, "dpdk"))
 		return dwcp_err_set(err, -EINVAL, "[net] transport = '%s': expected tcp or dpdk",
 				    cfg->net_transport);
+	if (!strcmp(cfg->net_transport, "dpdk") && cfg->net_workers > 1)
+		return dwcp_err_set(err, -EINVAL,
+				    "[net] workers = %u with transport = dpdk: the port has one queue and one consumer (several queues over net workers are not built yet): set [net] workers = 1 or auto, or transport = tcp",
+				    cfg->net_workers);
 	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_port[0])
 		return dwcp_err_set(err, -EINVAL,
 				    "[net] transport = dpdk needs [net] port: the DPDK device to own, e.g. port = net_af_packet0,iface=veth0");

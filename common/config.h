@@ -89,7 +89,10 @@ struct dwcp_config {
 	/* [net] (svc-net, the AMST kernel-TCP transport) */
 	char     net_listen[DWCP_ADDR_MAX]; /* listen; HOST:PORT or "" = accept nothing; default
 	                               * "0.0.0.0:7100"; `dwcp-supervisor start --listen` overrides */
-	uint32_t net_connections;     /* connections; 1..64 per peer; default 4 */
+	uint32_t net_connections;     /* connections; 1..64 per peer and svc-net worker; default 4 */
+	uint32_t net_workers;         /* workers; auto | 1..DWCP_CFG_MAX_NET_WORKERS; default auto
+	                               * (0): svc-net processes, each with its own connections
+	                               * to every peer (dwcp_config_net_workers) */
 	bool     net_zerocopy;        /* zerocopy; MSG_ZEROCOPY for chunk sends; default true */
 	uint32_t net_busy_poll_us;    /* busy_poll_us; SO_BUSY_POLL, 0..100000; default 0 = off */
 	uint32_t net_sockbuf;         /* socket_buffer (bytes); 64K..1G; default 16M */
@@ -134,6 +137,9 @@ struct dwcp_config {
 	char     index_dir[DWCP_PATH_MAX]; /* index_dir; page indexes of sent streams and records
 	                               * of received ones (unchanged pages never travel);
 	                               * default DWCP_CFG_INDEX_DIR */
+	uint32_t mem_workers;         /* [mem] workers; auto | 1..DWCP_CFG_MAX_MEM_WORKERS; default
+	                               * auto (0): svc-mem processes, each with its part of the
+	                               * delta cache (dwcp_config_mem_workers) */
 	/* [simd] */
 	uint32_t simd_workers;        /* workers; auto | 1..DWCP_CFG_MAX_WORKERS; default auto (0):
 	                               * one svc-simd process per CPU this node may use, at most
@@ -165,6 +171,12 @@ struct dwcp_config {
  * (ipc/abi.h: DWCP_MAX_WORKERS; asserted where both are seen). */
 #define DWCP_CFG_MAX_WORKERS 32
 #define DWCP_CFG_MAX_RDMA_WORKERS 16   /* one bit each in a peer's RDMA mask (ipc/peers.h) */
+#define DWCP_CFG_MAX_NET_WORKERS 8     /* one byte each in a peer's connection count (ipc/peers.h) */
+#define DWCP_CFG_MAX_MEM_WORKERS 8
+/* CPUs per svc-mem worker that auto gives (below twice that: one worker). */
+#define DWCP_CFG_CPUS_PER_MEM_WORKER 8
+/* CPUs per svc-net worker that auto gives (below twice that: one worker). */
+#define DWCP_CFG_CPUS_PER_NET_WORKER 4
 
 /**
  * Workers to run for a `workers` setting: @p setting itself, or for auto
@@ -172,6 +184,24 @@ struct dwcp_config {
  * DWCP_CFG_MAX_WORKERS.
  */
 unsigned dwcp_config_workers(uint32_t setting, unsigned cpus);
+
+/**
+ * svc-net workers for [net] workers = @p setting on @p cpus CPUs: the
+ * setting itself, or for auto one per DWCP_CFG_CPUS_PER_NET_WORKER CPUs
+ * from 8 CPUs up (one below: a second process that reads sockets would
+ * take the core a chunk's next step needs), at most
+ * DWCP_CFG_MAX_NET_WORKERS; always 1 on a DPDK port (@p dpdk: one
+ * consumer per port queue, and the port has one).
+ */
+unsigned dwcp_config_net_workers(uint32_t setting, unsigned cpus, bool dpdk);
+
+/**
+ * svc-mem workers for [mem] workers = @p setting on @p cpus CPUs: the
+ * setting, or for auto one per DWCP_CFG_CPUS_PER_MEM_WORKER CPUs from 16
+ * up (its steps cost about half of svc-net's per byte), at most
+ * DWCP_CFG_MAX_MEM_WORKERS.
+ */
+unsigned dwcp_config_mem_workers(uint32_t setting, unsigned cpus);
 
 #define DWCP_CFG_SPIN_MIN_CPUS 8u
 

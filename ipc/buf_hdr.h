@@ -32,6 +32,7 @@
 #ifndef DWCP_IPC_BUF_HDR_H
 #define DWCP_IPC_BUF_HDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,7 +78,11 @@ static inline uint32_t dwcp_owner_low(uint64_t w)
 
 /* Op program: up to 8 steps, each (slot << 8 | opcode). A service does the
  * step at pc when the step's slot is its own, advances pc, and forwards the
- * buffer to the slot of the next step. */
+ * buffer to the slot of the next step. A step naming a service's first
+ * slot goes to any worker of that service (ipc/route.h); a pinned step
+ * (DWCP_PROG_PINNED in the slot byte) goes to that very slot, as a step
+ * naming a further worker's slot always does: an answer must reach the
+ * svc-net worker that holds its connection. */
 #define DWCP_PROG_MAX 8
 /* A constant expression, for static programs. */
 #define DWCP_PROG_STEP(slot, op) ((uint16_t)(((slot) << 8) | ((op) & 0xffu)))
@@ -85,7 +90,13 @@ static inline uint16_t dwcp_prog_step(unsigned slot, unsigned op)
 {
 	return DWCP_PROG_STEP(slot, op);
 }
-static inline unsigned dwcp_prog_slot(uint16_t step) { return step >> 8; }
+#define DWCP_PROG_PINNED 0x80u   /* in a step's slot byte; slots are < 128 */
+static inline uint16_t dwcp_prog_step_pinned(unsigned slot, unsigned op)
+{
+	return DWCP_PROG_STEP(slot | DWCP_PROG_PINNED, op);
+}
+static inline unsigned dwcp_prog_slot(uint16_t step) { return (step >> 8) & 0x7fu; }
+static inline bool dwcp_prog_pinned(uint16_t step) { return step & (DWCP_PROG_PINNED << 8); }
 static inline unsigned dwcp_prog_op(uint16_t step) { return step & 0xffu; }
 
 /* Opcodes. */
@@ -170,8 +181,10 @@ struct dwcp_buf_hdr {
 	                            * for: a later client in the same slot drops it */
 	uint32_t wire_len;         /* writer: owner; bytes this chunk took on the wire (frame
 	                            * included), set by the transport that sent or received it */
-	uint64_t origin;           /* writer: svc-net; receiver: (svc-net generation << 32 | peer
-	                            * id) the chunk came from, where ACK/NACK for it go */
+	uint64_t origin;           /* writer: svc-net; receiver: where ACK/NACK for the chunk
+	                            * go: (svc-net generation << 32 | stream entry << 16 |
+	                            * flags | svc-net slot << 8 | peer id); see
+	                            * dwcp_buf_origin_slot */
 	/* A transport's detour (DWCP_OP_RDMA_WRITE) runs a program of its own;
 	 * the chunk's program waits here, in the buffer, so that whichever
 	 * generation of svc-net gets the buffer back can go on with it. */
@@ -182,6 +195,19 @@ struct dwcp_buf_hdr {
 };
 
 _Static_assert(sizeof(struct dwcp_buf_hdr) == 128, "buffer header is two cache lines");
+
+#define DWCP_BUF_ORIGIN_SLOT_SHIFT 8
+#define DWCP_BUF_ORIGIN_SLOT_MASK  0x3f00u   /* slots < 64 (ipc/abi.h: DWCP_MAX_SLOTS) */
+
+/**
+ * The svc-net worker a received chunk came through, where its ACK or NACK
+ * must go (that worker holds the connection and the peer it names). 0:
+ * none recorded (an svc-net from before workers): svc-net's first slot.
+ */
+static inline unsigned dwcp_buf_origin_slot(const struct dwcp_buf_hdr *h)
+{
+	return (unsigned)(h->origin & DWCP_BUF_ORIGIN_SLOT_MASK) >> DWCP_BUF_ORIGIN_SLOT_SHIFT;
+}
 _Static_assert(offsetof(struct dwcp_buf_hdr, owner) == 0, "owner word first");
 _Static_assert(offsetof(struct dwcp_buf_hdr, seq) == 16, "seq offset is ABI");
 _Static_assert(offsetof(struct dwcp_buf_hdr, prog) == 32, "prog offset is ABI");

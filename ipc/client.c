@@ -72,17 +72,11 @@ int dwcp_client_set_prog(struct dwcp_client *c, uint32_t idx, const uint16_t *st
 	return 0;
 }
 
-unsigned dwcp_client_submit(struct dwcp_client *c, const uint32_t *idx, unsigned n)
+/* Enqueue @p n buffers on the link to @p dst. @return how many went. */
+static unsigned submit_to(struct dwcp_client *c, unsigned dst, const uint32_t *idx, unsigned n)
 {
-	unsigned dst, k;
+	unsigned k = dwcp_link_enqueue_burst(&c->at.shm, c->at.slot, dst, idx, n);
 
-	if (!n)
-		return 0;
-	dst = dwcp_prog_slot(dwcp_client_hdr(c, idx[0])->prog[0]);
-	if (dst == 0 || dst >= DWCP_MAX_SLOTS || dst == c->at.slot)
-		return 0;
-	dst = dwcp_route_pick(&c->at.shm, c->at.slot, dst, &c->route_cursor);
-	k = dwcp_link_enqueue_burst(&c->at.shm, c->at.slot, dst, idx, n);
 	if (k) {
 		dwcp_stats_add(c->stats, DWCP_STAT_ENQUEUED, k);
 		dwcp_stats_add(c->stats, DWCP_STAT_WAKEUPS, (uint64_t)dwcp_link_notify(&c->at.shm, dst));
@@ -90,6 +84,40 @@ unsigned dwcp_client_submit(struct dwcp_client *c, const uint32_t *idx, unsigned
 	if (k < n)
 		dwcp_stats_add(c->stats, DWCP_STAT_LINK_FULL, 1);
 	return k;
+}
+
+unsigned dwcp_client_submit(struct dwcp_client *c, const uint32_t *idx, unsigned n)
+{
+	const struct dwcp_shm *shm = &c->at.shm;
+	unsigned dst, done = 0;
+	uint16_t step;
+
+	if (!n)
+		return 0;
+	step = dwcp_client_hdr(c, idx[0])->prog[0];
+	dst = dwcp_prog_slot(step);
+	if (dst == 0 || dst >= DWCP_MAX_SLOTS || dst == c->at.slot)
+		return 0;
+	if (dwcp_prog_pinned(step))
+		return submit_to(c, dst, idx, n);
+	if (!dwcp_route_keyed(shm, dst))
+		return submit_to(c, dwcp_route_pick(shm, c->at.slot, dst, &c->route_cursor), idx, n);
+	/* A keyed service: each buffer to its own worker, in order, runs of
+	 * one worker together; stop where a link is full. */
+	while (done < n) {
+		unsigned to = dwcp_route_pick_buf(shm, c->at.slot, dst, dwcp_client_hdr(c, idx[done]),
+						  &c->route_cursor), run = 1, k;
+
+		while (done + run < n &&
+		       dwcp_route_pick_buf(shm, c->at.slot, dst, dwcp_client_hdr(c, idx[done + run]),
+					   &c->route_cursor) == to)
+			run++;
+		k = submit_to(c, to, idx + done, run);
+		done += k;
+		if (k < run)
+			break;
+	}
+	return done;
 }
 
 /* Modelled in tests/model/clientdeath.pml (client: keep_mine, deliver_gen). */

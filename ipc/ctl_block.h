@@ -142,7 +142,10 @@ struct dwcp_ctl_block {
 	struct dwcp_route_ent {
 		uint8_t n;                        /* workers, >= 1 for an enabled service */
 		uint8_t slot[DWCP_MAX_WORKERS];   /* slot[0] is the service's own slot */
-		uint8_t pad[64 - 1 - DWCP_MAX_WORKERS];
+		uint8_t keyed;                    /* 1: a chunk's (stream, seq) picks the worker
+		                                   * (dwcp_route_key), not the load; 0 in a
+		                                   * region from before (then: by load) */
+		uint8_t pad[64 - 2 - DWCP_MAX_WORKERS];
 	} route[DWCP_SLOT_CLIENT0];
 	uint8_t  pad_route[2048 - 1024 - 64 * DWCP_SLOT_CLIENT0];
 	struct dwcp_slot slots[DWCP_MAX_SLOTS];

@@ -186,4 +186,26 @@ bool dwcp_dcache_holds(struct dwcp_dcache *c, uint64_t stream, uint64_t page, ui
 /** A snapshot of the figures. */
 void dwcp_dcache_stats(const struct dwcp_dcache *c, struct dwcp_dcache_stats *st);
 
+/**
+ * Part @p k of @p n of the cache region (@p mem, @p size bytes): svc-mem
+ * worker k's own cache (ipc/route.h: dwcp_route_key sends each chunk to
+ * the worker whose part holds its pages). The parts are equal, whole
+ * 4 KiB pages each; one part is the whole region.
+ */
+static inline void dwcp_dcache_part(uint8_t *mem, uint64_t size, unsigned k, unsigned n,
+				    uint8_t **part, uint64_t *part_size)
+{
+	uint64_t each = n > 1 ? size / n & ~(uint64_t)(DWCP_DCACHE_PAGE - 1) : size;
+
+	*part = mem + (uint64_t)k * each;
+	*part_size = each;
+}
+
+/**
+ * The figures of the @p n parts of the region together, read from their
+ * headers (status and metrics; a part not formatted yet counts nothing).
+ * @return whether any part is formatted.
+ */
+bool dwcp_dcache_sum(uint8_t *mem, uint64_t size, unsigned n, struct dwcp_dcache_stats *st);
+
 #endif

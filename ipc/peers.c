@@ -1,5 +1,6 @@
 /* The peer table (peers.h). */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,7 +52,11 @@ int dwcp_peers_claim(const struct dwcp_shm *shm, enum dwcp_peer_dir dir, const c
 	for (int i = 0; i < DWCP_MAX_PEERS; i++)
 		if (same_peer(&t[i], key, dir, addr, name))
 			return i;
-	for (int i = 0; i < DWCP_MAX_PEERS; i++) {
+	/* Free entries are taken in an order that starts where the key
+	 * says: two svc-net workers claiming the same new peer at once
+	 * race for the same entry, and the loser finds the winner's. */
+	for (int k = 0; k < DWCP_MAX_PEERS; k++) {
+		int i = (int)((key + (uint64_t)k) % DWCP_MAX_PEERS);
 		uint64_t zero = 0;
 
 		if (__atomic_compare_exchange_n(&t[i].key, &zero, key, false, __ATOMIC_ACQ_REL,
@@ -59,10 +64,17 @@ int dwcp_peers_claim(const struct dwcp_shm *shm, enum dwcp_peer_dir dir, const c
 			peer_fill(&t[i], dir, addr, name, now_ns);
 			return i;
 		}
+		if (zero == key) {
+			/* Being filled by another worker (or a hash twin). */
+			for (int spin = 0; spin < 100000 && !__atomic_load_n(&t[i].ready, __ATOMIC_ACQUIRE); spin++)
+				sched_yield();
+			if (same_peer(&t[i], key, dir, addr, name))
+				return i;
+		}
 	}
 	/* Full: the entry idle the longest that has no connection now. */
 	for (int i = 0; i < DWCP_MAX_PEERS; i++)
-		if (!__atomic_load_n(&t[i].conns, __ATOMIC_RELAXED) &&
+		if (!dwcp_peer_conns(&t[i]) &&
 		    (oldest < 0 || t[i].last_ns < t[oldest].last_ns))
 			oldest = i;
 	if (oldest >= 0) {
@@ -93,6 +105,7 @@ int dwcp_peers_read(const struct dwcp_shm *shm, int i, struct dwcp_peer_ent *out
 	if (__atomic_load_n(&e->key, __ATOMIC_RELAXED) != key ||
 	    !__atomic_load_n(&e->ready, __ATOMIC_RELAXED))
 		return -ENOENT;
+	out->conns = dwcp_peer_conns(out);
 	out->addr[sizeof(out->addr) - 1] = '\0';
 	out->name[sizeof(out->name) - 1] = '\0';
 	return 0;

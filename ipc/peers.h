@@ -32,11 +32,22 @@ struct dwcp_peer_ent {
 	uint32_t dir;                    /* enum dwcp_peer_dir */
 	char     addr[DWCP_ADDR_MAX];    /* out: HOST:PORT; in: the host it connects from */
 	char     name[DWCP_PEER_NAME_MAX];   /* in: its instance (HELLO); out: "" */
-	uint64_t conns;                  /* connections past the handshake now */
+	/* Connections past the handshake now, one byte per svc-net worker
+	 * (byte k: the worker with sup.worker k, which alone writes it, so
+	 * a worker that restarts clears its own count and no other's). Read
+	 * them with dwcp_peer_conns(), or take dwcp_peers_read()'s copy,
+	 * whose conns is their sum. A svc-net without workers wrote the
+	 * whole word: its count is byte 0's. */
+	union {
+		uint64_t conns;          /* != 0: some worker has one */
+		uint8_t  conns_w[8];
+	};
 	uint64_t connects;               /* connections that passed the handshake */
 	uint64_t connect_failures;       /* out: attempts refused, failed or not authenticated */
 	int32_t  last_error;             /* out: errno of the last failure, 0 after a success */
-	uint32_t pad0;
+	uint32_t net_slot;               /* in: the svc-net worker whose peer holds `session`,
+	                                  * where svc-rdma hands the peer's chunks; 0 = svc-net's
+	                                  * first slot */
 	uint64_t tx_bytes, rx_bytes;     /* bytes written to and read from its sockets */
 	uint64_t chunks_sent;            /* chunk frames queued to it, resends included */
 	uint64_t chunks_acked;           /* out: acknowledged as written */
@@ -47,7 +58,11 @@ struct dwcp_peer_ent {
 	uint64_t last_ns;                /* CLOCK_MONOTONIC of its last connect or close */
 	/* RDMA (docs/rdma.md). session: svc-net's, of the peer's connections
 	 * now (written before conns goes up); the RDMA connections of that
-	 * session carry its chunks. rdma: one bit per svc-rdma worker (bit k:
+	 * session carry its chunks. With several svc-net workers, each has
+	 * its own session per peer and RDMA carries the first worker's only:
+	 * an outgoing entry names the first worker's session, an incoming
+	 * one the session of a sender's first worker (its HELLO lacks
+	 * DWCP_FRAME_HELLO_F_WORKER), and net_slot the worker that has it. rdma: one bit per svc-rdma worker (bit k:
 	 * the worker with sup.worker k) that has an RDMA connection up for
 	 * this peer, set and cleared by that worker (atomic or/and). */
 	uint8_t  session[16];
@@ -60,6 +75,16 @@ struct dwcp_peer_ent {
 /* Chunks svc-net hands svc-rdma for one peer at once (twice what the
  * receiver lends a connection, so the next wait on a grant, not on svc-net). */
 #define DWCP_PEER_RDMA_INFLIGHT 64u
+
+/** Connections past the handshake, all svc-net workers together. */
+static inline unsigned dwcp_peer_conns(const struct dwcp_peer_ent *e)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < sizeof(e->conns_w); k++)
+		n += __atomic_load_n(&e->conns_w[k], __ATOMIC_RELAXED);
+	return n;
+}
 
 /** svc-rdma worker @p k's bit in dwcp_peer_ent.rdma. */
 static inline uint32_t dwcp_peer_rdma_bit(unsigned k)
@@ -77,7 +102,8 @@ int dwcp_peers_claim(const struct dwcp_shm *shm, enum dwcp_peer_dir dir, const c
 		     const char *name, uint64_t now_ns);
 
 /**
- * A consistent copy of entry @p i.
+ * A consistent copy of entry @p i, its conns the count of all svc-net
+ * workers together.
  * @return 0, or -ENOENT when it is free or changed while it was read.
  */
 int dwcp_peers_read(const struct dwcp_shm *shm, int i, struct dwcp_peer_ent *out);

@@ -38,6 +38,19 @@ unsigned dwcp_route_pick(const struct dwcp_shm *shm, unsigned from, unsigned dst
 	return best;
 }
 
+unsigned dwcp_route_pick_buf(const struct dwcp_shm *shm, unsigned from, unsigned dst,
+			     const struct dwcp_buf_hdr *h, uint32_t *cursor)
+{
+	const struct dwcp_route_ent *r;
+	unsigned n;
+
+	if (!dwcp_route_keyed(shm, dst))
+		return dwcp_route_pick(shm, from, dst, cursor);
+	r = &shm->ctl->route[dst];
+	n = r->n > DWCP_MAX_WORKERS ? DWCP_MAX_WORKERS : r->n;
+	return r->slot[dwcp_route_key(h->stream, h->seq, n)];
+}
+
 bool dwcp_route_ready(const struct dwcp_shm *shm, unsigned svc)
 {
 	unsigned n = dwcp_route_workers(shm, svc);
@@ -54,7 +67,7 @@ bool dwcp_route_ready(const struct dwcp_shm *shm, unsigned svc)
 }
 
 void dwcp_route_publish(struct dwcp_ctl_block *ctl, unsigned svc, const unsigned *extra,
-			unsigned n_extra)
+			unsigned n_extra, bool keyed)
 {
 	struct dwcp_route_ent *r = &ctl->route[svc];
 
@@ -68,5 +81,6 @@ void dwcp_route_publish(struct dwcp_ctl_block *ctl, unsigned svc, const unsigned
 		ctl->slots[extra[k]].sup.service = svc;
 		ctl->slots[extra[k]].sup.worker = 1 + k;
 	}
+	r->keyed = keyed;
 	__atomic_store_n(&r->n, (uint8_t)(1 + n_extra), __ATOMIC_RELEASE);
 }

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ipc/buf_hdr.h"
 #include "ipc/shm.h"
 
 /** The service slot @p slot works for: itself for a service's first slot,
@@ -55,6 +56,39 @@ static inline unsigned dwcp_route_workers(const struct dwcp_shm *shm, unsigned s
 unsigned dwcp_route_pick(const struct dwcp_shm *shm, unsigned from, unsigned dst,
 			 uint32_t *cursor);
 
+/**
+ * The worker index (of @p n) that a keyed service's chunk (@p stream,
+ * @p seq) goes to, on every node and in every process: svc-mem's workers
+ * each keep a part of the delta cache, and a chunk's pages must meet
+ * their previous versions, in the part its (stream, seq) names, at both
+ * ends.
+ */
+static inline unsigned dwcp_route_key(uint64_t stream, uint64_t seq, unsigned n)
+{
+	uint64_t x = stream ^ (seq * 0x9e3779b97f4a7c15ull);
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return n ? (unsigned)(x % n) : 0;
+}
+
+/** Whether service slot @p dst picks its worker by key (dwcp_route_key). */
+static inline bool dwcp_route_keyed(const struct dwcp_shm *shm, unsigned dst)
+{
+	return dst < DWCP_SLOT_CLIENT0 && shm->ctl->route[dst].keyed && shm->ctl->route[dst].n > 1;
+}
+
+/**
+ * The slot for a buffer with header @p h whose next step names @p dst:
+ * a keyed service's worker by the buffer's (stream, seq), READY or not
+ * (the buffer then waits for that worker's next generation, as with one
+ * process: another worker's part of the cache lacks its bases); else
+ * dwcp_route_pick.
+ */
+unsigned dwcp_route_pick_buf(const struct dwcp_shm *shm, unsigned from, unsigned dst,
+			     const struct dwcp_buf_hdr *h, uint32_t *cursor);
+
 /** Whether at least one worker of service @p svc is READY. */
 bool dwcp_route_ready(const struct dwcp_shm *shm, unsigned svc);
 
@@ -63,6 +97,6 @@ bool dwcp_route_ready(const struct dwcp_shm *shm, unsigned svc);
  * attaches): its own slot @p svc and @p n_extra further worker slots.
  */
 void dwcp_route_publish(struct dwcp_ctl_block *ctl, unsigned svc, const unsigned *extra,
-			unsigned n_extra);
+			unsigned n_extra, bool keyed);
 
 #endif

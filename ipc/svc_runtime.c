@@ -114,6 +114,15 @@ static int do_step(struct rt *rt, uint32_t idx, struct dwcp_buf_hdr *h, unsigned
 #define STEPS_DONE  (-1)   /* consumed here */
 #define STEPS_RETRY (-2)   /* a step asked to be called again */
 #define STEPS_KEPT  (-3)   /* the service kept it (DWCP_SVC_KEEP) */
+/* In a destination: the step names that very slot (DWCP_PROG_PINNED), no
+ * other worker of its service. */
+#define DST_PINNED  0x100
+
+/* Where a buffer whose next step is @p step goes, for forward(). */
+static int step_dst(uint16_t step)
+{
+	return (int)dwcp_prog_slot(step) | (dwcp_prog_pinned(step) ? DST_PINNED : 0);
+}
 
 /* Modelled in tests/model/outofplace.pml and keep.pml (svc: run_steps). */
 /* Do every step of *@pidx that names this slot's service (a worker does
@@ -146,9 +155,11 @@ static int run_steps(struct rt *rt, uint32_t *pidx)
 			slot = dwcp_chunk_route(&rt->ctx.at.shm, h);
 			step = h->prog[h->pc];
 		}
-		if (slot != me) {
+		/* Ours: a step for our service (unless pinned to another of its
+		 * workers), or one naming this very worker. */
+		if (slot != rt->ctx.at.slot && (slot != me || dwcp_prog_pinned(step))) {
 			*pidx = idx;
-			return (int)slot;
+			return step_dst(step);
 		}
 		if (h->status == DWCP_BUF_OK) {
 			int rc = do_step(rt, idx, h, dwcp_prog_op(step), &out);
@@ -181,12 +192,22 @@ static unsigned forward(struct rt *rt, const uint32_t *idx, int *dst, unsigned n
 	unsigned sent = 0, picked[DWCP_SLOT_CLIENT0] = { 0 };
 
 	/* One worker per service per burst: a burst stays together on one
-	 * link, and the next burst may go elsewhere. */
+	 * link, and the next burst may go elsewhere; a keyed service's
+	 * worker is each buffer's own. */
 	for (unsigned i = 0; i < n; i++) {
 		unsigned d = (unsigned)dst[i];
 
+		if (d & DST_PINNED) {
+			dst[i] = (int)(d & ~(unsigned)DST_PINNED);
+			continue;
+		}
 		if (d >= DWCP_SLOT_CLIENT0)
 			continue;
+		if (dwcp_route_keyed(shm, d)) {
+			dst[i] = (int)dwcp_route_pick_buf(shm, rt->ctx.at.slot, d, dwcp_shm_hdr(shm, idx[i]),
+							  &rt->route_cursor);
+			continue;
+		}
 		if (!picked[d])
 			picked[d] = dwcp_route_pick(shm, rt->ctx.at.slot, d, &rt->route_cursor);
 		dst[i] = (int)picked[d];
@@ -296,7 +317,7 @@ static unsigned flush_park(struct rt *rt)
 
 	memcpy(idx, rt->park, n * sizeof(idx[0]));
 	for (unsigned i = 0; i < n; i++)
-		dst[i] = dwcp_prog_slot(dwcp_shm_hdr(&rt->ctx.at.shm, idx[i])->prog[
+		dst[i] = step_dst(dwcp_shm_hdr(&rt->ctx.at.shm, idx[i])->prog[
 			dwcp_shm_hdr(&rt->ctx.at.shm, idx[i])->pc]);
 	rt->n_park = 0;
 	forward(rt, idx, dst, n);

@@ -50,6 +50,7 @@
 #include "common/log.h"
 #include "ipc/chunk.h"
 #include "ipc/chunk_ops.h"
+#include "ipc/route.h"
 #include "ipc/shm.h"
 #include "mem_internal.h"
 
@@ -278,6 +279,9 @@ void mem_delta_init(struct dwcp_svc_ctx *ctx, struct mem_state *st)
 	const struct dwcp_shm *shm = &ctx->at.shm;
 	struct dwcp_cpu_features cpu;
 	struct dwcp_dcache_stats fig;
+	unsigned n, k;
+	uint8_t *part;
+	uint64_t part_size;
 
 	dwcp_cpu_detect(&cpu);
 	dwcp_hde_codec_init(&st->codec, &cpu);
@@ -286,17 +290,22 @@ void mem_delta_init(struct dwcp_svc_ctx *ctx, struct mem_state *st)
 			  "delta bases");
 		return;
 	}
-	if (dwcp_dcache_attach(&st->cache, shm->dcache, shm->dcache_size)) {
-		DWCP_WARN("svc-mem: the %llu-byte delta cache holds not one page; chunks travel without "
-			  "delta bases (raise [mem] delta_cache_mb)",
-			  (unsigned long long)shm->dcache_size);
+	/* Each worker its own part: it is the part's one writer, and the
+	 * chunks whose pages the part holds come to it (ipc/route.h). */
+	n = dwcp_route_workers(shm, DWCP_SLOT_MEM);
+	k = shm->ctl->slots[ctx->at.slot].sup.worker;
+	dwcp_dcache_part(shm->dcache, shm->dcache_size, k < n ? k : 0, n, &part, &part_size);
+	if (dwcp_dcache_attach(&st->cache, part, part_size)) {
+		DWCP_WARN("svc-mem: the %llu-byte delta cache (part %u of %u) holds not one page; chunks "
+			  "travel without delta bases (raise [mem] delta_cache_mb)",
+			  (unsigned long long)part_size, k + 1, n);
 		return;
 	}
 	st->have_cache = true;
 	dwcp_dcache_stats(&st->cache, &fig);
-	DWCP_INFO("svc-mem: delta cache: %llu pages, %s (%llu held)",
+	DWCP_INFO("svc-mem: delta cache: %llu pages, %s (%llu held); part %u of %u",
 		  (unsigned long long)fig.capacity, st->cache.formatted ? "formatted" : "kept",
-		  (unsigned long long)fig.live);
+		  (unsigned long long)fig.live, k + 1, n);
 }
 
 void mem_delta_report(const struct mem_state *st)

@@ -21,9 +21,12 @@
 #define BACKOFF_MIN_NS (100ull * 1000000ull)
 #define BACKOFF_MAX_NS (5000ull * 1000000ull)
 #define ENORECV_RETRY_NS (200ull * 1000000ull)
-/* A received chunk's h->origin: generation << 32 | stream entry << 16 | flags | peer */
+/* A received chunk's h->origin: generation << 32 | stream entry << 16 |
+ * flags | slot << 8 | peer (ipc/buf_hdr.h) */
 #define ORIGIN_COUNTED 0x8000u   /* it took one of the stream's quota */
 #define ORIGIN_PEER    0x00ffu
+_Static_assert(!(ORIGIN_COUNTED & DWCP_BUF_ORIGIN_SLOT_MASK) && !(ORIGIN_PEER & DWCP_BUF_ORIGIN_SLOT_MASK) &&
+	       NET_MAX_PEERS <= ORIGIN_PEER + 1 && DWCP_MAX_SLOTS <= 64, "origin fields apart");
 
 /* ---- the in-flight table: (stream, seq) -> buffer ---- */
 
@@ -240,11 +243,16 @@ static void peer_drop_orphans(struct net *n, int p);
 static void peer_publish_session(struct net *n, int p)
 {
 	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
+	const struct net_peer *pe = &n->peers[p];
 
-	if (ps) {
-		memcpy(ps->session, n->peers[p].session, sizeof(ps->session));
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-	}
+	/* RDMA carries one session's chunks per peer: a first worker's
+	 * (ipc/peers.h), here or at the sender. */
+	if (!ps || (pe->outgoing ? n->worker != 0 : dwcp_frame_session_of_worker(pe->session)))
+		return;
+	memcpy(ps->session, pe->session, sizeof(ps->session));
+	if (!pe->outgoing)
+		__atomic_store_n(&ps->net_slot, n->ctx->at.slot, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
@@ -270,6 +278,8 @@ int net_peer_out(struct net *n, const char *addr, struct dwcp_err *err)
 		return dwcp_err_set(err, -ENOMEM, "out of memory");
 	if (getrandom(p->session, sizeof(p->session), 0) != sizeof(p->session))
 		memset(p->session, (int)free_p, sizeof(p->session));
+	if (n->worker)
+		memcpy(p->session, DWCP_FRAME_SESSION_WORKER, DWCP_FRAME_SESSION_WORKER_LEN);
 	snprintf(p->addr, sizeof(p->addr), "%s", addr);
 	p->outgoing = true;
 	/* One connection over datagrams: a datagram connection has no
@@ -307,11 +317,21 @@ int net_peer_ready_conn(const struct net *n, int p)
 void net_peer_stat_update(struct net *n, int p)
 {
 	struct dwcp_peer_ent *ps = net_peer_stat(n, p);
-	int cs[DWCP_FRAME_MAX_CONNS];
+	const int stat = n->peers[p].stat;
+	unsigned k = 0;
 
 	if (!ps)
 		return;
-	__atomic_store_n(&ps->conns, (uint64_t)peer_conns_of(n, p, true, cs, DWCP_FRAME_MAX_CONNS),
+	/* This worker's connections past the handshake to every session the
+	 * entry stands for (a sender's workers each have their own, and a
+	 * restarted sender's old one may linger). */
+	for (unsigned c = 0; c < NET_MAX_CONNS; c++) {
+		const struct net_conn *kc = &n->conns[c];
+
+		k += kc->state == CONN_UP && kc->hs == HS_DONE && kc->peer >= 0 &&
+		     n->peers[kc->peer].used && n->peers[kc->peer].stat == stat;
+	}
+	__atomic_store_n(&ps->conns_w[n->worker], (uint8_t)(k > UINT8_MAX ? UINT8_MAX : k),
 			 __ATOMIC_RELAXED);
 	if (n->peers[p].outgoing)
 		__atomic_store_n(&ps->last_error, n->peers[p].last_error, __ATOMIC_RELAXED);
@@ -349,7 +369,13 @@ unsigned net_peer_dispatch(struct net *n, int p)
 {
 	struct net_peer *pe = &n->peers[p];
 	int cs[DWCP_FRAME_MAX_CONNS];
-	int k = peer_conns_of(n, p, true, cs, DWCP_FRAME_MAX_CONNS);
+	int k = 0;
+
+	/* Every session of this worker that the entry stands for (a
+	 * sender's workers each have their own). */
+	for (unsigned q = 0; q < NET_MAX_PEERS; q++)
+		if (n->peers[q].used && n->peers[q].stat == n->peers[p].stat)
+			k += peer_conns_of(n, (int)q, true, cs, DWCP_FRAME_MAX_CONNS);
 	/* With an RDMA path a first send waits for it; TCP takes resends */
 	bool rdma = k && net_rdma_usable(n, p);
 	unsigned moved = rdma ? net_rdma_dispatch(n, p) : 0, kept = 0;
@@ -794,7 +820,8 @@ int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wi
 	h->t_submit_ns = dwcp_now_ns();
 	h->wire_len = wire;
 	h->origin = (uint64_t)n->ctx->at.gen << 32 | (uint32_t)ent << 16 |
-		    (quota > 0 ? ORIGIN_COUNTED : 0) | (uint32_t)k->peer;
+		    (quota > 0 ? ORIGIN_COUNTED : 0) |
+		    n->ctx->at.slot << DWCP_BUF_ORIGIN_SLOT_SHIFT | (uint32_t)k->peer;
 	/* Verify first: until the CRC matched, the flags that choose the
 	 * next steps may be damaged, and verify refuses such a chunk. */
 	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_VERIFY);
@@ -834,6 +861,17 @@ int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
 	uint32_t gen = (uint32_t)(h->origin >> 32), p = (uint32_t)h->origin & ORIGIN_PEER;
 	uint32_t ent = (uint32_t)(h->origin >> 16) & 0xffff;
 	int cs[DWCP_FRAME_MAX_CONNS], k;
+	unsigned slot = dwcp_buf_origin_slot(h);
+
+	/* For another worker (a `dwcp recv` from before workers names
+	 * svc-net, which any worker may get): the next step is its. */
+	if (slot && slot != n->ctx->at.slot) {
+		if (h->pc + 1u >= DWCP_PROG_MAX)
+			return DWCP_BUF_EBADOP;
+		h->prog[h->pc + 1] = dwcp_prog_step_pinned(slot, ok ? DWCP_OP_ACK : DWCP_OP_NACK);
+		h->prog_len = (uint8_t)(h->pc + 2);
+		return DWCP_BUF_OK;
+	}
 
 	/* From a previous generation of svc-net: its connections are gone,
 	 * the sender resends and the receiver answers the duplicate. */

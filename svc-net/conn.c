@@ -104,6 +104,13 @@ int net_listen_open(struct net *n, char *reason, size_t reason_len)
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Workers listen on the same address, and the kernel spreads the
+	 * incoming connections over them by a hash of the 4-tuple. The
+	 * supervisor made sure at start that no other process listens there
+	 * (svc-supervisor/main.c: net_listen_check): sockets of one user with this option share
+	 * a port silently. */
+	if (n->n_workers > 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto fail;
 	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128) || epoll_add(n, fd, NET_LISTEN_ID))
 		goto fail;
 	n->listen_fd = fd;
@@ -218,7 +225,7 @@ int net_conn_accept(struct net *n)
 				DWCP_WARN("svc-net: accept: %s", strerror(errno));
 			return accepted;
 		}
-		if (n->n_unauth >= n->conf->max_unauth)
+		if (n->n_unauth >= n->max_unauth)
 			net_conn_evict_unauthenticated(n);
 		c = conn_slot(n);
 		if (c < 0) {

@@ -562,7 +562,7 @@ void net_dconn_on_datagram(struct net *n, const struct dwcp_udp_rx *u, const str
 			d->warned_keyless = true;
 			return;
 		}
-		if (n->n_unauth >= n->conf->max_unauth)
+		if (n->n_unauth >= n->max_unauth)
 			net_conn_evict_unauthenticated(n);
 		c = dconn_new(n, -1, false, &u->src);
 		if (c < 0)

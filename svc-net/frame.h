@@ -50,8 +50,10 @@
 #ifndef DWCP_SVC_NET_FRAME_H
 #define DWCP_SVC_NET_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include "common/err.h"
@@ -68,6 +70,14 @@
 #define DWCP_FRAME_PROTO_VERSION  3u
 #define DWCP_FRAME_NAME_MAX       32u          /* instance name, NUL included */
 #define DWCP_FRAME_SESSION_LEN    16u
+/* A session chosen by a further svc-net worker (not a node's first)
+ * starts with these bytes, the rest random. Nothing else on the wire
+ * tells the workers apart, so nodes from before workers take such a
+ * session as any other; a receiver publishes only a first worker's (or a
+ * worker-less svc-net's) session for RDMA (ipc/peers.h). A random
+ * session starts so with probability 2^-64. */
+#define DWCP_FRAME_SESSION_WORKER     "dwcp-wk"   /* + '\0': 8 bytes */
+#define DWCP_FRAME_SESSION_WORKER_LEN 8u
 #define DWCP_FRAME_NONCE_LEN      16u
 #define DWCP_FRAME_AUTH_LEN       32u          /* HMAC-SHA256 */
 #define DWCP_FRAME_ACK_MAC_LEN    16u
@@ -117,6 +127,12 @@ struct dwcp_frame_hello {
 };
 
 _Static_assert(sizeof(struct dwcp_frame_hello) == 80, "HELLO is wire format");
+
+/** Whether @p session was chosen by a further svc-net worker. */
+static inline bool dwcp_frame_session_of_worker(const uint8_t session[DWCP_FRAME_SESSION_LEN])
+{
+	return memcmp(session, DWCP_FRAME_SESSION_WORKER, DWCP_FRAME_SESSION_WORKER_LEN) == 0;
+}
 _Static_assert(offsetof(struct dwcp_frame_hello, instance) == 4, "HELLO instance offset");
 _Static_assert(offsetof(struct dwcp_frame_hello, conn_index) == 36, "HELLO conn_index offset");
 _Static_assert(offsetof(struct dwcp_frame_hello, session) == 40, "HELLO session offset");

@@ -282,6 +282,11 @@ int net_trust_init(struct net *n, char *reason, size_t reason_len)
 	 * ours; a stream that can never complete holds at most that. */
 	n->quota_stream = bufs / 2 > 16 ? bufs / 2 : 16;
 	n->quota_peer = bufs / 4 * 3 > 32 ? bufs / 4 * 3 : 32;
+	/* Each worker holds its share, so that all together keep the bound
+	 * (a stream spread unevenly over workers may meet EBUSY sooner: its
+	 * sender sends those chunks again a little later). */
+	n->quota_stream = n->quota_stream / n->n_workers > 16 ? n->quota_stream / n->n_workers : 16;
+	n->quota_peer = n->quota_peer / n->n_workers > 32 ? n->quota_peer / n->n_workers : 32;
 	if (key_file[0]) {
 		uint8_t key[DWCP_KEYFILE_KEY_LEN];
 		struct dwcp_err err = { 0 };

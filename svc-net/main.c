@@ -12,8 +12,13 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/log.h"
+#include "ipc/route.h"
 #include "net_internal.h"
+
+_Static_assert(DWCP_CFG_MAX_NET_WORKERS <= sizeof(((struct dwcp_peer_ent *)0)->conns_w),
+	       "a byte of each peer's connection count per svc-net worker");
 
 static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 {
@@ -29,9 +34,18 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 	n->n_connections = n->conf->connections ? n->conf->connections : 1;
 	if (n->n_connections > DWCP_FRAME_MAX_CONNS)
 		n->n_connections = DWCP_FRAME_MAX_CONNS;
-	/* Connections die with the generation that held them. */
+	n->worker = ctx->at.shm.ctl->slots[ctx->at.slot].sup.worker;
+	n->n_workers = dwcp_route_workers(&ctx->at.shm, DWCP_SLOT_NET);
+	if (n->worker >= sizeof(ctx->at.shm.node->peers[0].conns_w)) {
+		snprintf(reason, reason_len, "svc-net worker %u: at most %zu workers", n->worker,
+			 sizeof(ctx->at.shm.node->peers[0].conns_w));
+		return -EINVAL;
+	}
+	/* A share of the bound, so that all workers together keep it. */
+	n->max_unauth = (n->conf->max_unauth + n->n_workers - 1) / n->n_workers;
+	/* This worker's connections died with the generation that held them. */
 	for (unsigned i = 0; i < DWCP_MAX_PEERS; i++)
-		__atomic_store_n(&ctx->at.shm.node->peers[i].conns, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&ctx->at.shm.node->peers[i].conns_w[n->worker], 0, __ATOMIC_RELAXED);
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epfd < 0 || net_fl_init(n))
 		return -ENOMEM;
@@ -42,7 +56,8 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 		DWCP_ERR("svc-net: %s; this node can send but not receive", reason);
 		standby = 1;
 	}
-	rc = net_dport_init(n, reason, reason_len);
+	/* A port has one consumer (the config allows one worker with it). */
+	rc = n->worker ? 0 : net_dport_init(n, reason, reason_len);
 	if (rc) {
 		DWCP_ERR("svc-net: %s", reason);
 		return rc;
@@ -50,7 +65,8 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 	rc = net_waker_start(n);
 	if (rc)
 		return rc;
-	DWCP_INFO("svc-net: AMST, %u connections per peer, zerocopy %s, congestion %s, %s", n->n_connections,
+	DWCP_INFO("svc-net: worker %u of %u, AMST, %u connections per peer, zerocopy %s, congestion %s, %s",
+		  n->worker + 1, n->n_workers, n->n_connections,
 		  n->zerocopy ? "on" : "off", n->conf->congestion,
 		  n->keyed ? "peers authenticated with the node key" : "NO KEY: peers unauthenticated, chunks unencrypted");
 	return standby;

@@ -161,6 +161,15 @@ struct net {
 	struct { uint64_t claim; uint32_t held; int16_t peer; } rxq[DWCP_MAX_STREAMS];
 	uint32_t quota_stream, quota_peer;
 	struct net_dport *dport;        /* [net] transport = dpdk: peers over datagrams (dport.c) */
+	/* Workers (ipc/route.h): each svc-net worker has its own connections
+	 * to every peer, its own sessions, in-flight table and quotas; the
+	 * kernel spreads incoming connections over the workers' listening
+	 * sockets (SO_REUSEPORT), and an answer goes back to the worker that
+	 * received its chunk (the origin's slot). */
+	unsigned worker;                /* sup.worker: 0 = the first, alone on a DPDK port and
+	                                 * alone in handing chunks to svc-rdma */
+	unsigned n_workers;
+	unsigned max_unauth;            /* [net] max_unauthenticated, this worker's share */
 	bool in_step;                   /* inside step(): a buffer is not passed on from here */
 	bool rdma_kick;                 /* chunks wait for svc-rdma: dispatch from the poll loop */
 };

@@ -31,7 +31,10 @@ bool net_rdma_usable(struct net *n, int p)
 {
 	const struct dwcp_peer_ent *ps = net_peer_stat(n, p);
 
-	return ps && n->peers[p].outgoing &&
+	/* svc-rdma's connection is for the session of the first worker
+	 * (ipc/peers.h): a chunk of another worker's would be answered on
+	 * the first worker's connections, which do not know it. */
+	return ps && n->peers[p].outgoing && n->worker == 0 &&
 	       __atomic_load_n(&ps->rdma, __ATOMIC_ACQUIRE) != 0 &&
 	       dwcp_route_ready(&n->ctx->at.shm, DWCP_SLOT_RDMA);
 }
@@ -51,9 +54,10 @@ static void to_rdma(struct net *n, int p, uint32_t idx)
 		h->saved_len = h->prog_len;
 		h->saved_pc = h->pc;
 	}
-	h->prog[0] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
+	/* Back to this very worker: it holds the chunk's in-flight entry. */
+	h->prog[0] = dwcp_prog_step_pinned(n->ctx->at.slot, DWCP_OP_TRANSMIT);
 	h->prog[1] = DWCP_PROG_STEP(DWCP_SLOT_RDMA, DWCP_OP_RDMA_WRITE);
-	h->prog[2] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_RDMA_RETURN);
+	h->prog[2] = dwcp_prog_step_pinned(n->ctx->at.slot, DWCP_OP_RDMA_RETURN);
 	h->prog_len = 3;
 	h->pc = 0;
 	h->result = (uint64_t)n->peers[p].stat;

@@ -26,6 +26,7 @@
 #include "ipc/abi.h"
 #include "ipc/ctl_block.h"
 #include "ipc/dcache.h"
+#include "ipc/route.h"
 #include "ipc/link.h"
 #include "ipc/peers.h"
 #include "ipc/pool.h"
@@ -271,7 +272,7 @@ static void counter(struct prof_out *o, const char *name, const char *help, uint
 
 static void render_node(struct prof_out *o, const struct dwcp_shm *shm, uint64_t now)
 {
-	const struct dwcp_dcache_hdr *h = (const void *)shm->dcache;
+	struct dwcp_dcache_stats dc;
 	char inst[80];
 
 	family(o, "dwcp_node_info", "gauge", "The node: its instance name and shared-memory ABI version.");
@@ -288,15 +289,16 @@ static void render_node(struct prof_out *o, const struct dwcp_shm *shm, uint64_t
 		__atomic_load_n(&shm->node->auth_failures, __ATOMIC_RELAXED));
 	gauge(o, "dwcp_delta_cache_size_bytes", "Bytes of hugepage memory the delta cache has.",
 	      (double)shm->dcache_size);
-	if (!h || __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != DWCP_DCACHE_MAGIC)
+	/* one part per svc-mem worker (ipc/dcache.h) */
+	if (!dwcp_dcache_sum(shm->dcache, shm->dcache_size, dwcp_route_workers(shm, DWCP_SLOT_MEM), &dc))
 		return;   /* svc-mem has not formatted it yet */
-	gauge(o, "dwcp_delta_cache_pages", "Pages the delta cache can hold.", (double)h->n_entries);
-	gauge(o, "dwcp_delta_cache_live_pages", "Pages the delta cache holds now.", (double)h->live);
-	counter(o, "dwcp_delta_cache_hits_total", "Bases found in the delta cache.", h->hits);
-	counter(o, "dwcp_delta_cache_misses_total", "Bases looked for and not found.", h->misses);
-	counter(o, "dwcp_delta_cache_inserts_total", "Pages put in the delta cache.", h->inserts);
-	counter(o, "dwcp_delta_cache_evictions_total", "Pages evicted to make room.", h->evictions);
-	counter(o, "dwcp_delta_cache_corrupt_total", "Entries found corrupt and dropped.", h->corrupt);
+	gauge(o, "dwcp_delta_cache_pages", "Pages the delta cache can hold.", (double)dc.capacity);
+	gauge(o, "dwcp_delta_cache_live_pages", "Pages the delta cache holds now.", (double)dc.live);
+	counter(o, "dwcp_delta_cache_hits_total", "Bases found in the delta cache.", dc.hits);
+	counter(o, "dwcp_delta_cache_misses_total", "Bases looked for and not found.", dc.misses);
+	counter(o, "dwcp_delta_cache_inserts_total", "Pages put in the delta cache.", dc.inserts);
+	counter(o, "dwcp_delta_cache_evictions_total", "Pages evicted to make room.", dc.evictions);
+	counter(o, "dwcp_delta_cache_corrupt_total", "Entries found corrupt and dropped.", dc.corrupt);
 }
 
 struct stream_row {

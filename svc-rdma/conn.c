@@ -12,6 +12,7 @@
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
 #include "ipc/link.h"
+#include "ipc/route.h"
 #include "ipc/stats.h"
 #include "ipc/streams.h"
 #include "rdma_internal.h"
@@ -509,6 +510,16 @@ static unsigned sent_back(struct rdma_svc *r, struct rconn *c)
 	return n;
 }
 
+/* The svc-net worker that has the incoming peer of entry @p e: the one
+ * the entry names when that slot works for svc-net, else the first. */
+static unsigned net_slot_of(const struct rdma_svc *r, const struct dwcp_peer_ent *e)
+{
+	unsigned s = e ? __atomic_load_n(&e->net_slot, __ATOMIC_RELAXED) : 0;
+
+	return s && s < DWCP_MAX_SLOTS && dwcp_route_service_of(&r->ctx->at.shm, s) == DWCP_SLOT_NET ?
+	       s : DWCP_SLOT_NET;
+}
+
 /* A chunk landed in lent buffer @p idx: svc-net gives it the receive program. */
 static void deliver(struct rdma_svc *r, struct rconn *c, uint32_t idx, uint32_t len)
 {
@@ -521,7 +532,8 @@ static void deliver(struct rdma_svc *r, struct rconn *c, uint32_t idx, uint32_t 
 	h->t_submit_ns = dwcp_now_ns();
 	h->origin = (uint64_t)c->ent;
 	memcpy(&h->result, c->session, sizeof(h->result));
-	h->prog[0] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_RDMA_RX);
+	/* To the svc-net worker whose peer has the session (ipc/peers.h). */
+	h->prog[0] = dwcp_prog_step_pinned(net_slot_of(r, e), DWCP_OP_RDMA_RX);
 	h->prog_len = 1;
 	if (e) {
 		dwcp_peers_add(&e->rdma_chunks, 1);

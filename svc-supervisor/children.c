@@ -66,8 +66,42 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 _Static_assert(DWCP_CFG_MAX_WORKERS <= DWCP_MAX_WORKERS, "config allows more workers than slots");
 
-/* Give svc-simd and svc-rdma their further worker slots and publish every
- * service's route entry (before any process attaches: the table is written once). */
+/* Workers service @p svc runs (1: its own slot alone). In systemd mode a
+ * unit starts each worker (deploy/systemd/dwcp-worker@.service): auto
+ * would wait for units nobody enabled, so it means one. */
+static unsigned workers_wanted(const struct sup *s, unsigned svc)
+{
+	const struct dwcp_config *cfg = &s->cfg;
+
+	switch (svc) {
+	case DWCP_SLOT_SIMD:
+		return cfg->systemd_services && !cfg->simd_workers ? 1 :
+		       dwcp_config_workers(cfg->simd_workers, dwcp_cpu_usable());
+	case DWCP_SLOT_NET:
+		return cfg->systemd_services && !cfg->net_workers ? 1 :
+		       dwcp_config_net_workers(cfg->net_workers, dwcp_cpu_usable(),
+					       strcmp(cfg->net_transport, "dpdk") == 0);
+	case DWCP_SLOT_MEM:
+		return cfg->systemd_services && !cfg->mem_workers ? 1 :
+		       dwcp_config_mem_workers(cfg->mem_workers, dwcp_cpu_usable());
+	case DWCP_SLOT_RDMA:
+		return cfg->rdma_workers;
+	default:
+		return 1;
+	}
+}
+
+/* The `workers` setting of @p svc, for the log: "N" or "auto". */
+static const char *workers_setting(const struct sup *s, unsigned svc)
+{
+	return svc == DWCP_SLOT_SIMD ? (s->cfg.simd_workers ? "N" : "auto") :
+	       svc == DWCP_SLOT_NET ? (s->cfg.net_workers ? "N" : "auto") :
+	       svc == DWCP_SLOT_MEM ? (s->cfg.mem_workers ? "N" : "auto") : "N";
+}
+
+/* Give svc-simd, svc-net, svc-mem and svc-rdma their further worker slots and
+ * publish every service's route entry (before any process attaches: the
+ * table is written once). */
 static void assign_workers(struct sup *s)
 {
 	struct dwcp_ctl_block *ctl = s->shm.ctl;
@@ -75,13 +109,8 @@ static void assign_workers(struct sup *s)
 
 	for (unsigned svc = 1; svc < DWCP_SLOT_CLIENT0; svc++) {
 		n_extra = 0;
-		if ((svc == DWCP_SLOT_SIMD || svc == DWCP_SLOT_RDMA) && s->child[svc].enabled) {
-			/* In systemd mode a unit starts each worker
-			 * (deploy/systemd/dwcp-worker@.service): auto would
-			 * wait for units nobody enabled, so it means one. */
-			unsigned want = svc == DWCP_SLOT_RDMA ? s->cfg.rdma_workers :
-					s->cfg.systemd_services && !s->cfg.simd_workers ? 1 :
-					dwcp_config_workers(s->cfg.simd_workers, dwcp_cpu_usable());
+		if (s->child[svc].enabled) {
+			unsigned want = workers_wanted(s, svc);
 
 			while (n_extra + 1 < want && next < DWCP_MAX_SLOTS) {
 				struct sup_child *c = &s->child[next];
@@ -94,10 +123,12 @@ static void assign_workers(struct sup *s)
 			if (n_extra)
 				DWCP_INFO("%s: %u workers (slots %u and %u..%u; [%s] workers = %s)",
 					  dwcp_abi_slot_name(svc), n_extra + 1, svc, extra[0],
-					  extra[n_extra - 1], svc == DWCP_SLOT_RDMA ? "rdma" : "simd",
-					  svc == DWCP_SLOT_RDMA || s->cfg.simd_workers ? "N" : "auto");
+					  extra[n_extra - 1], dwcp_abi_slot_name(svc) + 4,
+					  workers_setting(s, svc));
 		}
-		dwcp_route_publish(ctl, svc, extra, n_extra);
+		/* svc-mem's workers each keep a part of the delta cache: a
+		 * chunk goes to the one its (stream, seq) names. */
+		dwcp_route_publish(ctl, svc, extra, n_extra, svc == DWCP_SLOT_MEM);
 	}
 }
 

@@ -15,14 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/timeutil.h"
 #include "ipc/attach.h"
+#include "ipc/route.h"
 #include "ctl_cli.h"
 #include "sup_config.h"
 #include "sup_internal.h"
@@ -228,6 +231,38 @@ static void fail(struct sup *s, const char *msg)
 		DWCP_ERR("%s", msg);
 }
 
+/* svc-net workers share [net] listen with SO_REUSEPORT, and so would
+ * another process of this user that sets it (another node given the same
+ * port): the kernel would hand it some of our connections, silently.
+ * Before any worker listens, the port must take a socket without the
+ * option. A node killed just before may still be closing its sockets:
+ * a few tries. */
+static int net_listen_check(const struct sup *s, struct dwcp_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = -1, one = 1;
+
+	if (!s->cfg.net_listen[0] || dwcp_route_workers(&s->shm, DWCP_SLOT_NET) < 2 ||
+	    !s->child[DWCP_SLOT_NET].enabled || dwcp_addr_resolve(s->cfg.net_listen, &ss, &len, err))
+		return 0;   /* an address svc-net cannot use: it says so itself */
+	for (int tries = 0; tries < 20; tries++) {
+		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return 0;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&ss, len) == 0 || errno != EADDRINUSE) {
+			close(fd);
+			return 0;
+		}
+		close(fd);
+		usleep(100000);
+	}
+	return dwcp_err_set(err, -EADDRINUSE,
+			    "[net] listen = %s is in use by another process (another node given the same port?): svc-net's %u workers would share it with that process; stop it, or give this node another port",
+			    s->cfg.net_listen, dwcp_route_workers(&s->shm, DWCP_SLOT_NET));
+}
+
 static int run(struct sup *s, bool daemon_child)
 {
 	struct dwcp_err err = { 0 };
@@ -248,7 +283,7 @@ static int run(struct sup *s, bool daemon_child)
 	 * our children before waitid(P_PIDFD) can read how they died. */
 	s->loop = ev_loop_new(EVFLAG_AUTO);
 	sup_children_init(s);
-	if (sup_control_listen(s, &err)) {
+	if (net_listen_check(s, &err) || sup_control_listen(s, &err)) {
 		fail(s, err.msg);
 		sup_node_down(s);
 		return 1;

@@ -10,6 +10,7 @@
 
 #include "common/timeutil.h"
 #include "ipc/dcache.h"
+#include "ipc/route.h"
 #include "ipc/link.h"
 #include "ipc/pool.h"
 #include "ipc/streams.h"
@@ -124,19 +125,20 @@ static cJSON *links_json(const struct sup *s, unsigned slot, unsigned *in, unsig
  * turn stale, never torn in a way that matters for display). */
 static void add_dcache(cJSON *root, const struct dwcp_shm *shm)
 {
-	const struct dwcp_dcache_hdr *h = (const void *)shm->dcache;
+	struct dwcp_dcache_stats st;
 	cJSON *o = cJSON_AddObjectToObject(root, "delta_cache");
 
 	cJSON_AddNumberToObject(o, "bytes", shm->dcache_size);
-	if (!h || __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != DWCP_DCACHE_MAGIC)
+	/* one part per svc-mem worker (ipc/dcache.h) */
+	if (!dwcp_dcache_sum(shm->dcache, shm->dcache_size, dwcp_route_workers(shm, DWCP_SLOT_MEM), &st))
 		return;   /* not formatted yet (svc-mem not up) */
-	cJSON_AddNumberToObject(o, "pages", h->n_entries);
-	cJSON_AddNumberToObject(o, "live", h->live);
-	cJSON_AddNumberToObject(o, "hits", h->hits);
-	cJSON_AddNumberToObject(o, "misses", h->misses);
-	cJSON_AddNumberToObject(o, "inserts", h->inserts);
-	cJSON_AddNumberToObject(o, "evictions", h->evictions);
-	cJSON_AddNumberToObject(o, "corrupt", h->corrupt);
+	cJSON_AddNumberToObject(o, "pages", st.capacity);
+	cJSON_AddNumberToObject(o, "live", st.live);
+	cJSON_AddNumberToObject(o, "hits", st.hits);
+	cJSON_AddNumberToObject(o, "misses", st.misses);
+	cJSON_AddNumberToObject(o, "inserts", st.inserts);
+	cJSON_AddNumberToObject(o, "evictions", st.evictions);
+	cJSON_AddNumberToObject(o, "corrupt", st.corrupt);
 }
 
 static void add_streams(cJSON *root, const struct dwcp_shm *shm)

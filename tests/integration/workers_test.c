@@ -31,6 +31,7 @@
 
 #include "tests/lib/node.h"
 #include "tests/lib/xfer.h"
+#include "tests/lib/xfer_assert.h"
 
 #define MIB (1024ull * 1024ull)
 #define CMD_MS 120000u
@@ -79,48 +80,6 @@ static void start_pair(const char *tag, const char *const *extra)
 	cr_assert_eq(rc, 0, "node %c did not start", rc);
 }
 
-static void start_transfer(const char *stream, const char *src, const char *out,
-			   const char *const *send_extra)
-{
-	int rc;
-
-	dwcp_xfer_proc_free(&snd);
-	dwcp_xfer_proc_free(&rcv);
-	rc = dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, stream, out, 300);
-	cr_assert_eq(rc, 0, "cannot start dwcp recv: %s", strerror(-rc));
-	rc = dwcp_xfer_send_start(&snd, pair.a.instance, stream, src, pair.addr_b, 60, send_extra);
-	cr_assert_eq(rc, 0, "cannot start dwcp send: %s", strerror(-rc));
-}
-
-static void finish_transfer(const char *src, const char *out)
-{
-	char h_src[65], h_out[65];
-	int rs = dwcp_xfer_wait(&snd, 300000u);
-	int rr = dwcp_xfer_wait(&rcv, rs == 0 ? 60000u : 300000u);
-
-	if (rs != 0 || rr != 0) {
-		dwcp_xfer_print(&snd);
-		dwcp_xfer_print(&rcv);
-		dwcp_xfer_pair_dump(&pair, "transfer failed");
-	}
-	cr_assert_eq(rs, 0, "dwcp send exited %d: %s", rs, snd.err);
-	cr_assert_eq(rr, 0, "dwcp recv exited %d: %s", rr, rcv.err);
-	cr_assert_eq(dwcp_xfer_sha256(src, h_src), 0, "cannot read %s", src);
-	cr_assert_eq(dwcp_xfer_sha256(out, h_out), 0, "no file at the sink: %s", out);
-	cr_assert_str_eq(h_out, h_src, "%s differs from %s", out, src);
-}
-
-static double num(const char *inst, const char *svc, const char *field)
-{
-	cJSON *st = dwcp_test_status(inst, NULL);
-	double v;
-
-	cr_assert_not_null(st, "%s does not answer status", inst);
-	v = dwcp_test_svc_num(st, svc, field);
-	cJSON_Delete(st);
-	return v;
-}
-
 static const char *const workers3[] = { "svc-simd", "svc-simd.1", "svc-simd.2" };
 
 /* Each worker listed, READY, its own process, working for svc-simd. */
@@ -155,11 +114,11 @@ Test(workers, chunks_spread_over_every_worker_of_both_nodes, .fini = teardown, .
 	start_pair("wspread", extra);
 	check_listed(pair.a.instance, 3);
 	check_listed(pair.b.instance, 3);
-	start_transfer("spread", src, out, NULL);
-	finish_transfer(src, out);
+	xa_start_transfer(&pair, &snd, &rcv, "spread", src, out, NULL);
+	xa_finish_transfer(&pair, &snd, &rcv, src, out);
 	for (unsigned i = 0; i < 3; i++) {
-		double a = num(pair.a.instance, workers3[i], "ops");
-		double b = num(pair.b.instance, workers3[i], "ops");
+		double a = xa_num(pair.a.instance, workers3[i], "ops");
+		double b = xa_num(pair.b.instance, workers3[i], "ops");
 
 		cr_expect_gt(a, 0, "sender's %s did no step of 2048 chunks", workers3[i]);
 		cr_expect_gt(b, 0, "receiver's %s did no step of 2048 chunks", workers3[i]);
@@ -171,8 +130,8 @@ Test(workers, chunks_spread_over_every_worker_of_both_nodes, .fini = teardown, .
 static bool progress_seen(void *arg)
 {
 	(void)arg;
-	return num(pair.a.instance, "svc-simd.1", "ops") > 200 &&
-	       num(pair.b.instance, "svc-simd.2", "ops") > 200;
+	return xa_num(pair.a.instance, "svc-simd.1", "ops") > 200 &&
+	       xa_num(pair.b.instance, "svc-simd.2", "ops") > 200;
 }
 
 Test(workers, a_worker_killed_mid_transfer_costs_only_a_retry, .fini = teardown, .timeout = 600)
@@ -184,37 +143,28 @@ Test(workers, a_worker_killed_mid_transfer_costs_only_a_retry, .fini = teardown,
 
 	make_files(src, out, 768, 11);
 	start_pair("wkill", extra);
-	a1 = (pid_t)num(pair.a.instance, "svc-simd.1", "pid");
-	b2 = (pid_t)num(pair.b.instance, "svc-simd.2", "pid");
-	keep_a[0] = (pid_t)num(pair.a.instance, "svc-simd", "pid");
-	keep_a[1] = (pid_t)num(pair.a.instance, "svc-simd.2", "pid");
-	keep_b[0] = (pid_t)num(pair.b.instance, "svc-simd", "pid");
-	keep_b[1] = (pid_t)num(pair.b.instance, "svc-simd.1", "pid");
-	start_transfer("kill", src, out, zstd);
+	a1 = (pid_t)xa_num(pair.a.instance, "svc-simd.1", "pid");
+	b2 = (pid_t)xa_num(pair.b.instance, "svc-simd.2", "pid");
+	keep_a[0] = (pid_t)xa_num(pair.a.instance, "svc-simd", "pid");
+	keep_a[1] = (pid_t)xa_num(pair.a.instance, "svc-simd.2", "pid");
+	keep_b[0] = (pid_t)xa_num(pair.b.instance, "svc-simd", "pid");
+	keep_b[1] = (pid_t)xa_num(pair.b.instance, "svc-simd.1", "pid");
+	xa_start_transfer(&pair, &snd, &rcv, "kill", src, out, zstd);
 	cr_assert(dwcp_test_wait_until(progress_seen, NULL, 120000),
 		  "the workers to be killed never started working");
 	cr_assert(dwcp_xfer_running(&snd), "the transfer ended before a worker could be killed: make the file larger");
 	cr_assert_eq(kill(a1, SIGKILL), 0);
 	cr_assert_eq(kill(b2, SIGKILL), 0);
-	finish_transfer(src, out);
+	xa_finish_transfer(&pair, &snd, &rcv, src, out);
 	cr_assert_gt(dwcp_test_wait_service_up(pair.a.instance, "svc-simd.1", 1, 30000), 0);
 	cr_assert_gt(dwcp_test_wait_service_up(pair.b.instance, "svc-simd.2", 1, 30000), 0);
-	cr_expect_geq(num(pair.a.instance, "svc-simd.1", "restarts"), 1);
-	cr_expect_geq(num(pair.b.instance, "svc-simd.2", "restarts"), 1);
-	cr_expect_eq((pid_t)num(pair.a.instance, "svc-simd", "pid"), keep_a[0], "sender's svc-simd restarted");
-	cr_expect_eq((pid_t)num(pair.a.instance, "svc-simd.2", "pid"), keep_a[1], "sender's svc-simd.2 restarted");
-	cr_expect_eq((pid_t)num(pair.b.instance, "svc-simd", "pid"), keep_b[0], "receiver's svc-simd restarted");
-	cr_expect_eq((pid_t)num(pair.b.instance, "svc-simd.1", "pid"), keep_b[1], "receiver's svc-simd.1 restarted");
-	{
-		long fa = dwcp_test_wait_pool_full(pair.a.instance, 30000);
-		long fb = dwcp_test_wait_pool_full(pair.b.instance, 30000);
-		cJSON *st = dwcp_test_status(pair.a.instance, NULL);
-		long na = dwcp_test_pool_buffers(st);
-
-		cJSON_Delete(st);
-		cr_expect_eq(fa, na, "sender: %ld of %ld buffers free: leaked", fa, na);
-		cr_expect_eq(fb, na, "receiver: %ld of %ld buffers free: leaked", fb, na);
-	}
+	cr_expect_geq(xa_num(pair.a.instance, "svc-simd.1", "restarts"), 1);
+	cr_expect_geq(xa_num(pair.b.instance, "svc-simd.2", "restarts"), 1);
+	cr_expect_eq((pid_t)xa_num(pair.a.instance, "svc-simd", "pid"), keep_a[0], "sender's svc-simd restarted");
+	cr_expect_eq((pid_t)xa_num(pair.a.instance, "svc-simd.2", "pid"), keep_a[1], "sender's svc-simd.2 restarted");
+	cr_expect_eq((pid_t)xa_num(pair.b.instance, "svc-simd", "pid"), keep_b[0], "receiver's svc-simd restarted");
+	cr_expect_eq((pid_t)xa_num(pair.b.instance, "svc-simd.1", "pid"), keep_b[1], "receiver's svc-simd.1 restarted");
+	xa_expect_pools_full(&pair);
 }
 
 static int dwcpctl(const char *inst, char *out, size_t on, const char *a1, const char *a2,
@@ -242,35 +192,35 @@ Test(workers, each_worker_drains_and_upgrades_alone, .fini = teardown, .timeout 
 	make_files(src, out, 64, 3);
 	snprintf(out2, sizeof(out2), "%s/recv2.img", dir);
 	start_pair("wdrain", extra);
-	p0 = (pid_t)num(pair.a.instance, "svc-simd", "pid");
+	p0 = (pid_t)xa_num(pair.a.instance, "svc-simd", "pid");
 	cr_assert_eq(dwcpctl(pair.a.instance, text, sizeof(text), "drain", "svc-simd.1", NULL, NULL), 0);
-	ops1 = num(pair.a.instance, "svc-simd.1", "ops");
-	ops0 = num(pair.a.instance, "svc-simd", "ops");
-	start_transfer("drain", src, out, NULL);
-	finish_transfer(src, out);
-	cr_expect_eq(num(pair.a.instance, "svc-simd.1", "ops"), ops1,
+	ops1 = xa_num(pair.a.instance, "svc-simd.1", "ops");
+	ops0 = xa_num(pair.a.instance, "svc-simd", "ops");
+	xa_start_transfer(&pair, &snd, &rcv, "drain", src, out, NULL);
+	xa_finish_transfer(&pair, &snd, &rcv, src, out);
+	cr_expect_eq(xa_num(pair.a.instance, "svc-simd.1", "ops"), ops1,
 		     "the drained worker took chunks of a new transfer");
-	cr_expect_gt(num(pair.a.instance, "svc-simd", "ops"), ops0, "the other worker did nothing");
+	cr_expect_gt(xa_num(pair.a.instance, "svc-simd", "ops"), ops0, "the other worker did nothing");
 	cr_assert_eq(dwcpctl(pair.a.instance, text, sizeof(text), "resume", "svc-simd.1", NULL, NULL), 0);
 	snprintf(bin, sizeof(bin), "%s/svc-simd", dwcp_test_bin_dir());
 	cr_assert_eq(dwcpctl(pair.a.instance, text, sizeof(text), "upgrade", "svc-simd.1", "--binary",
 			     bin), 0, "upgrade of one worker failed: %s", text);
 	cr_assert_gt(dwcp_test_wait_service_up(pair.a.instance, "svc-simd.1", 1, 30000), 0);
-	cr_expect_eq(num(pair.a.instance, "svc-simd.1", "upgrades"), 1);
-	cr_expect_eq((pid_t)num(pair.a.instance, "svc-simd", "pid"), p0,
+	cr_expect_eq(xa_num(pair.a.instance, "svc-simd.1", "upgrades"), 1);
+	cr_expect_eq((pid_t)xa_num(pair.a.instance, "svc-simd", "pid"), p0,
 		     "upgrading svc-simd.1 restarted svc-simd");
-	cr_expect_eq(num(pair.a.instance, "svc-simd", "upgrades"), 0,
+	cr_expect_eq(xa_num(pair.a.instance, "svc-simd", "upgrades"), 0,
 		     "upgrading svc-simd.1 upgraded svc-simd too");
 	cr_assert_eq(dwcpctl(pair.a.instance, text, sizeof(text), "upgrade", "svc-simd", "--binary",
 			     bin), 0, "upgrade of the whole service failed: %s", text);
-	cr_expect_eq(num(pair.a.instance, "svc-simd", "upgrades"), 1,
+	cr_expect_eq(xa_num(pair.a.instance, "svc-simd", "upgrades"), 1,
 		     "`dwcpctl upgrade svc-simd` left svc-simd alone");
-	cr_expect_eq(num(pair.a.instance, "svc-simd.1", "upgrades"), 2,
+	cr_expect_eq(xa_num(pair.a.instance, "svc-simd.1", "upgrades"), 2,
 		     "`dwcpctl upgrade svc-simd` left its worker svc-simd.1 on the old binary");
-	ops1 = num(pair.a.instance, "svc-simd.1", "ops");
-	start_transfer("drain2", src, out2, (const char *const[]){ "--no-delta", NULL });
-	finish_transfer(src, out2);
-	cr_expect_gt(num(pair.a.instance, "svc-simd.1", "ops"), ops1,
+	ops1 = xa_num(pair.a.instance, "svc-simd.1", "ops");
+	xa_start_transfer(&pair, &snd, &rcv, "drain2", src, out2, (const char *const[]){ "--no-delta", NULL });
+	xa_finish_transfer(&pair, &snd, &rcv, src, out2);
+	cr_expect_gt(xa_num(pair.a.instance, "svc-simd.1", "ops"), ops1,
 		     "the resumed, upgraded worker got no chunk");
 	cr_expect_neq(dwcpctl(pair.a.instance, text, sizeof(text), "drain", "svc-simd.9", NULL, NULL), 0,
 		      "a worker that does not exist was drained");

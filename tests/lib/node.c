@@ -441,7 +441,15 @@ static pid_t read_sup_pid(const struct dwcp_test_node *n)
 int dwcp_test_node_start(struct dwcp_test_node *n, const char *test,
 			 const char *const *overrides)
 {
-	char sup[PATH_MAX], out[8192], err[8192];
+	char err[8192];
+
+	return dwcp_test_node_start_err(n, test, overrides, err, sizeof(err));
+}
+
+int dwcp_test_node_start_err(struct dwcp_test_node *n, const char *test,
+			     const char *const *overrides, char *err, size_t err_n)
+{
+	char sup[PATH_MAX], out[8192];
 	int rc;
 
 	memset(n, 0, sizeof(*n));
@@ -458,7 +466,7 @@ int dwcp_test_node_start(struct dwcp_test_node *n, const char *test,
 	guardian_start(n);
 	rc = dwcp_test_run((char *const[]){ sup, "--instance", n->instance, "--config", n->config,
 					    "start", NULL },
-			   out, sizeof(out), err, sizeof(err), 120000);
+			   out, sizeof(out), err, err_n, 120000);
 	n->sup_pid = read_sup_pid(n);
 	if (rc != 0) {
 		fprintf(stderr, "dwcp-supervisor --instance %s start: exit %d\nstdout:\n%s\nstderr:\n%s\n",

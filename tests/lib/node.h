@@ -96,6 +96,10 @@ void dwcp_test_sleep_ms(unsigned ms);
 int dwcp_test_node_start(struct dwcp_test_node *n, const char *test,
 			 const char *const *overrides);
 
+/** dwcp_test_node_start, with start's standard error in @p err (a failure's reason). */
+int dwcp_test_node_start_err(struct dwcp_test_node *n, const char *test,
+			     const char *const *overrides, char *err, size_t err_n);
+
 /** Write the config file only (for tests that run start themselves). */
 int dwcp_test_write_config(const char *path, const char *const *overrides);
 

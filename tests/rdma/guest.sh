@@ -182,4 +182,24 @@ else
 	cat /tmp/send-vm9.json; tail -30 /run/dwcp/vma/supervisor.log
 fi
 for n in a b; do dwcp-supervisor --instance vm$n stop >/dev/null 2>&1; done
+
+# g: two svc-net workers a node: RDMA carries the first worker's chunks
+# (its session is the one the peer table names), TCP the other's, and the
+# receiver's svc-rdma hands landed chunks to the worker that has the
+# sender's first session
+export PAIR_INI="[net]
+workers = 2"
+start_pair
+transfer vm10 8   # connects both workers, then svc-rdma
+wait_rdma_up 200
+transfer vm11 32
+nr=$(grep -o '"rdma_chunks": [0-9]*' /tmp/send-vm11.json | sed 's/.*: //')
+o1=$(svc_ops vma svc-net.1)
+if [ "$result" = ok ] && [ "${nr:-0}" -gt 0 ] && [ "${nr:-0}" -lt 128 ] && [ "${o1:-0}" -gt 0 ]; then
+	echo "PASS two_net_workers_share_a_peer_with_rdma: 32 MiB bit-identical, $nr of 128 chunks by RDMA (svc-net's), the rest by svc-net.1 over TCP"
+else
+	echo "FAIL two_net_workers_share_a_peer_with_rdma: $result; rdma chunks ${nr:-none} of 128, svc-net.1 steps ${o1:-none}"
+	dwcpctl --instance vma status; dwcpctl --instance vmb status; grep -h 'rdma\|net' /run/dwcp/vmb/supervisor.log | tail -20
+fi
+for n in a b; do dwcp-supervisor --instance vm$n stop >/dev/null 2>&1; done
 exit 0

@@ -487,3 +487,43 @@ Test(dcache, holds_matches_key_length_and_hash_only)
 	cr_assert(!dwcp_dcache_holds(&c, 7, 0, PG, h64(buf, PG)), "evicted");
 	free(m);
 }
+
+/* svc-mem workers each keep a part of the region: the parts do not
+ * overlap (a page put in one is not in another, and filling one evicts
+ * nothing of another), and status's sum is every part's figures. */
+Test(dcache, parts_of_a_region_are_caches_of_their_own_and_sum_up)
+{
+	const uint64_t size = 3 * 64 * PG + 123;
+	uint8_t *mem = cache_mem(size), *part[3];
+	struct dwcp_dcache c[3];
+	struct dwcp_dcache_stats st, one;
+	struct dwcp_dcache_ref ref;
+	uint8_t page[PG];
+	uint64_t part_size[3];
+
+	for (unsigned k = 0; k < 3; k++) {
+		dwcp_dcache_part(mem, size, k, 3, &part[k], &part_size[k]);
+		cr_assert_eq(part_size[k] % PG, 0u);
+		cr_assert_leq((uint64_t)(part[k] - mem) + part_size[k], size, "part %u runs past the region", k);
+		cr_assert_eq(dwcp_dcache_attach(&c[k], part[k], part_size[k]), 0);
+	}
+	cr_assert_eq(dwcp_dcache_sum(mem, size, 3, &st), true);
+	cr_expect_eq(st.live, 0u);
+	memset(page, 7, sizeof(page));
+	cr_assert_eq(dwcp_dcache_insert(&c[0], 1, 5, page, PG, h64(page, PG), 0), 0);
+	cr_expect_eq(dwcp_dcache_lookup(&c[1], 1, 5, &ref), -ENOENT, "part 1 holds part 0's page");
+	/* Fill part 1 to eviction: part 0's page stays. */
+	for (uint64_t p = 0; p < 4u * c[1].n; p++)
+		cr_assert_eq(dwcp_dcache_insert(&c[1], 2, p, page, PG, h64(page, PG), 0), 0);
+	cr_expect_eq(dwcp_dcache_lookup(&c[0], 1, 5, &ref), 0, "filling part 1 evicted part 0's page");
+	cr_assert_eq(dwcp_dcache_sum(mem, size, 3, &st), true);
+	dwcp_dcache_stats(&c[1], &one);
+	cr_expect_eq(st.live, 1u + one.live);
+	cr_expect_eq(st.inserts, 1u + 4u * c[1].n);
+	cr_expect_eq(st.capacity, (uint64_t)c[0].n + c[1].n + c[2].n);
+	cr_expect_eq(st.hits, 1u);
+	/* One part is the whole region, as before workers. */
+	dwcp_dcache_part(mem, size, 0, 1, &part[0], &part_size[0]);
+	cr_expect(part[0] == mem && part_size[0] == size);
+	free(mem);
+}

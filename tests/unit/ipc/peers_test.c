@@ -2,6 +2,8 @@
  * identity, counters kept when svc-net finds its peer again, a full table
  * reusing the entry idle the longest and never one with a connection. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,28 +73,97 @@ Test(peers, a_full_table_reuses_the_longest_idle_entry_without_connections)
 {
 	char a[32];
 	struct dwcp_peer_ent e;
-	int i, oldest_idle = 7;
+	int i, at[DWCP_MAX_PEERS], oldest_idle, other_idle;
+	bool seen[DWCP_MAX_PEERS] = { false };
 
 	for (int k = 0; k < DWCP_MAX_PEERS; k++) {
 		snprintf(a, sizeof(a), "10.0.1.%d:7100", k);
 		i = dwcp_peers_claim(&shm, DWCP_PEER_OUT, a, "", 100 + (uint64_t)k);
-		cr_assert_eq(i, k);
+		cr_assert(i >= 0 && i < DWCP_MAX_PEERS && !seen[i], "peer %d got entry %d", k, i);
+		seen[i] = true;
+		at[k] = i;
 		shm.node->peers[i].conns = 1;
 		shm.node->peers[i].chunks_sent = 5;
 	}
 	cr_expect_eq(dwcp_peers_claim(&shm, DWCP_PEER_OUT, "10.0.2.1:7100", "", 999), -ENOSPC,
 		     "an entry with a connection was taken");
 	/* Two without connections: the one idle longer goes. */
+	oldest_idle = at[7];
+	other_idle = at[40];
 	shm.node->peers[oldest_idle].conns = 0;
 	shm.node->peers[oldest_idle].last_ns = 50;
-	shm.node->peers[40].conns = 0;
+	shm.node->peers[other_idle].conns = 0;
 	i = dwcp_peers_claim(&shm, DWCP_PEER_OUT, "10.0.2.1:7100", "", 1000);
 	cr_assert_eq(i, oldest_idle);
 	cr_assert_eq(dwcp_peers_read(&shm, i, &e), 0);
 	cr_expect_str_eq(e.addr, "10.0.2.1:7100");
 	cr_expect_eq(e.chunks_sent, 0u, "the new peer inherited its predecessor's counters");
 	cr_expect_eq(e.last_ns, 1000u);
-	snprintf(a, sizeof(a), "10.0.1.%d:7100", oldest_idle);
-	cr_expect_eq(dwcp_peers_claim(&shm, DWCP_PEER_OUT, a, "", 1001), 40,
+	cr_expect_eq(dwcp_peers_claim(&shm, DWCP_PEER_OUT, "10.0.1.7:7100", "", 1001), other_idle,
 		     "the evicted peer came back elsewhere than the next idle entry");
+}
+
+Test(peers, a_workers_connections_are_its_own_and_a_copy_sums_them)
+{
+	int i = dwcp_peers_claim(&shm, DWCP_PEER_IN, "10.0.0.9", "nodeb", 1);
+	struct dwcp_peer_ent e;
+
+	cr_assert_geq(i, 0);
+	/* An svc-net from before workers wrote the whole word. */
+	shm.node->peers[i].conns = 4;
+	cr_assert_eq(dwcp_peers_read(&shm, i, &e), 0);
+	cr_expect_eq(e.conns, 4u);
+	/* Workers 0, 1 and 7 each have some; worker 1 restarts. */
+	shm.node->peers[i].conns_w[1] = 3;
+	shm.node->peers[i].conns_w[7] = 2;
+	cr_expect_eq(dwcp_peer_conns(&shm.node->peers[i]), 9u);
+	cr_assert_eq(dwcp_peers_read(&shm, i, &e), 0);
+	cr_expect_eq(e.conns, 9u, "a copy's conns is the sum of the workers'");
+	shm.node->peers[i].conns_w[1] = 0;
+	cr_expect_eq(dwcp_peer_conns(&shm.node->peers[i]), 6u, "a worker cleared another's count");
+}
+
+/* Two svc-net workers meet the same new peer at once. */
+struct racer {
+	pthread_barrier_t *go;
+	int got;
+};
+
+static void *race_claim(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->go);
+	r->got = dwcp_peers_claim(&shm, DWCP_PEER_OUT, "10.0.3.1:7100", "", 5);
+	return NULL;
+}
+
+Test(peers, workers_claiming_one_new_peer_at_once_share_its_entry)
+{
+	for (int round = 0; round < 200; round++) {
+		pthread_barrier_t go;
+		struct racer r[4];
+		pthread_t t[4];
+
+		memset(shm.node->peers, 0, sizeof(shm.node->peers));
+		/* Some entries taken, so that the free ones are not simply the first. */
+		for (int k = 0; k < round % 7; k++) {
+			char a[32];
+
+			snprintf(a, sizeof(a), "10.0.4.%d:7100", k);
+			cr_assert_geq(dwcp_peers_claim(&shm, DWCP_PEER_OUT, a, "", 1), 0);
+		}
+		pthread_barrier_init(&go, NULL, 4);
+		for (int k = 0; k < 4; k++) {
+			r[k].go = &go;
+			cr_assert_eq(pthread_create(&t[k], NULL, race_claim, &r[k]), 0);
+		}
+		for (int k = 0; k < 4; k++)
+			pthread_join(t[k], NULL);
+		pthread_barrier_destroy(&go);
+		for (int k = 1; k < 4; k++)
+			cr_assert_eq(r[k].got, r[0].got, "round %d: workers 0 and %d got entries %d and %d",
+				     round, k, r[0].got, r[k].got);
+		cr_assert_geq(r[0].got, 0);
+	}
 }

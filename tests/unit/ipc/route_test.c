@@ -53,7 +53,7 @@ static void setup(void)
 	rc = dwcp_shm_format(R.base, R.size, &p, &R.shm, &err);
 	cr_assert_eq(rc, 0, "dwcp_shm_format: %d %s", rc, err.msg);
 	for (unsigned svc = 1; svc < DWCP_SLOT_CLIENT0; svc++)
-		dwcp_route_publish(R.shm.ctl, svc, W, svc == S ? 2 : 0);
+		dwcp_route_publish(R.shm.ctl, svc, W, svc == S ? 2 : 0, false);
 	set_ready(S, true);
 	set_ready(W[0], true);
 	set_ready(W[1], true);
@@ -142,4 +142,45 @@ Test(route, single_worker_services_and_clients_are_not_rerouted)
 	cr_expect_eq(dwcp_route_pick(&R.shm, P, DWCP_SLOT_MEM, &cursor), DWCP_SLOT_MEM);
 	cr_expect_eq(dwcp_route_pick(&R.shm, DWCP_SLOT_NET, P, &cursor), P);
 	cr_expect_eq(cursor, 0, "no round-robin step was spent on them");
+}
+
+/* svc-mem's workers each keep a part of the delta cache: a chunk goes to
+ * the worker its (stream, seq) names, on every node, whatever the load
+ * or state (the others' parts lack its bases), and all workers get some
+ * of a stream's chunks. */
+Test(route, a_keyed_service_sends_each_chunk_where_its_key_says)
+{
+	static const unsigned MW[] = { DWCP_SLOT_WORKER0 + 2, DWCP_SLOT_WORKER0 + 3 };
+	unsigned hits[DWCP_MAX_SLOTS] = { 0 };
+	struct dwcp_buf_hdr h = { .stream = 0x1234abcdull };
+	uint32_t cursor = 0;
+
+	dwcp_route_publish(R.shm.ctl, DWCP_SLOT_MEM, MW, 2, true);
+	set_ready(DWCP_SLOT_MEM, true);
+	set_ready(MW[0], true);
+	set_ready(MW[1], true);
+	cr_assert(dwcp_route_keyed(&R.shm, DWCP_SLOT_MEM));
+	cr_assert(!dwcp_route_keyed(&R.shm, S), "svc-simd picks by load");
+	for (h.seq = 0; h.seq < 3000; h.seq++) {
+		unsigned to = dwcp_route_pick_buf(&R.shm, P, DWCP_SLOT_MEM, &h, &cursor);
+		unsigned want = R.shm.ctl->route[DWCP_SLOT_MEM].slot[dwcp_route_key(h.stream, h.seq, 3)];
+
+		cr_assert_eq(to, want, "seq %llu: to slot %u, its key names %u", (unsigned long long)h.seq, to, want);
+		hits[to]++;
+	}
+	cr_expect(hits[DWCP_SLOT_MEM] > 800 && hits[MW[0]] > 800 && hits[MW[1]] > 800,
+		  "a stream's chunks not spread: %u %u %u", hits[DWCP_SLOT_MEM], hits[MW[0]], hits[MW[1]]);
+	/* Load and state do not move a chunk: its bases are in that part. */
+	h.seq = 7;
+	{
+		unsigned to = dwcp_route_pick_buf(&R.shm, P, DWCP_SLOT_MEM, &h, &cursor);
+
+		backlog(to, 32);
+		set_ready(to, false);
+		cr_expect_eq(dwcp_route_pick_buf(&R.shm, P, DWCP_SLOT_MEM, &h, &cursor), to);
+	}
+	/* Not keyed: by load, as before. */
+	h.seq = 8;
+	backlog(W[0], 16);
+	cr_expect_neq(dwcp_route_pick_buf(&R.shm, P, S, &h, &cursor), W[0]);
 }
