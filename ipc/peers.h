@@ -45,7 +45,7 @@ struct dwcp_peer_ent {
 	uint64_t connects;               /* connections that passed the handshake */
 	uint64_t connect_failures;       /* out: attempts refused, failed or not authenticated */
 	int32_t  last_error;             /* out: errno of the last failure, 0 after a success */
-	uint32_t net_slot;               /* in: the svc-net worker whose peer holds `session`,
+	uint32_t net_slot;               /* in: an svc-net worker whose peer holds `session`,
 	                                  * where svc-rdma hands the peer's chunks; 0 = svc-net's
 	                                  * first slot */
 	uint64_t tx_bytes, rx_bytes;     /* bytes written to and read from its sockets */
@@ -61,10 +61,13 @@ struct dwcp_peer_ent {
 	 * session carry its chunks. With several svc-net workers, each has
 	 * its own session per peer and RDMA carries the first worker's only:
 	 * an outgoing entry names the first worker's session, an incoming
-	 * one the session of a sender's first worker (its HELLO lacks
-	 * DWCP_FRAME_HELLO_F_WORKER), and net_slot the worker that has it. rdma: one bit per svc-rdma worker (bit k:
-	 * the worker with sup.worker k) that has an RDMA connection up for
-	 * this peer, set and cleared by that worker (atomic or/and). */
+	 * one the session of a sender's first worker (a further worker's
+	 * session carries a mark, svc-net/frame.h), and net_slot a worker
+	 * that has it (the last to find it; one that no longer has it
+	 * passes the chunk to the next worker). rdma: one bit per svc-rdma
+	 * worker (bit k: the worker with sup.worker k) that has an RDMA
+	 * connection up for this peer, set and cleared by that worker
+	 * (atomic or/and). */
 	uint8_t  session[16];
 	uint32_t rdma;                   /* 0: TCP carries every chunk */
 	int32_t  rdma_error;             /* errno of the last RDMA connect failure or loss, 0 = none */

@@ -369,13 +369,7 @@ unsigned net_peer_dispatch(struct net *n, int p)
 {
 	struct net_peer *pe = &n->peers[p];
 	int cs[DWCP_FRAME_MAX_CONNS];
-	int k = 0;
-
-	/* Every session of this worker that the entry stands for (a
-	 * sender's workers each have their own). */
-	for (unsigned q = 0; q < NET_MAX_PEERS; q++)
-		if (n->peers[q].used && n->peers[q].stat == n->peers[p].stat)
-			k += peer_conns_of(n, (int)q, true, cs, DWCP_FRAME_MAX_CONNS);
+	int k = peer_conns_of(n, p, true, cs, DWCP_FRAME_MAX_CONNS);
 	/* With an RDMA path a first send waits for it; TCP takes resends */
 	bool rdma = k && net_rdma_usable(n, p);
 	unsigned moved = rdma ? net_rdma_dispatch(n, p) : 0, kept = 0;

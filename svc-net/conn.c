@@ -105,10 +105,10 @@ int net_listen_open(struct net *n, char *reason, size_t reason_len)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* Workers listen on the same address, and the kernel spreads the
-	 * incoming connections over them by a hash of the 4-tuple. The
-	 * supervisor made sure at start that no other process listens there
-	 * (svc-supervisor/main.c: net_listen_check): sockets of one user with this option share
-	 * a port silently. */
+	 * incoming connections over them by a hash of the 4-tuple. Sockets
+	 * of one user with this option share a port silently: the
+	 * supervisor made sure at start that no other process listens
+	 * there (svc-supervisor/main.c, net_listen_check). */
 	if (n->n_workers > 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
 		goto fail;
 	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128) || epoll_add(n, fd, NET_LISTEN_ID))

@@ -127,17 +127,17 @@ struct dwcp_frame_hello {
 };
 
 _Static_assert(sizeof(struct dwcp_frame_hello) == 80, "HELLO is wire format");
+_Static_assert(offsetof(struct dwcp_frame_hello, instance) == 4, "HELLO instance offset");
+_Static_assert(offsetof(struct dwcp_frame_hello, conn_index) == 36, "HELLO conn_index offset");
+_Static_assert(offsetof(struct dwcp_frame_hello, session) == 40, "HELLO session offset");
+_Static_assert(offsetof(struct dwcp_frame_hello, flags) == 56, "HELLO flags offset");
+_Static_assert(offsetof(struct dwcp_frame_hello, nonce) == 64, "HELLO nonce offset");
 
 /** Whether @p session was chosen by a further svc-net worker. */
 static inline bool dwcp_frame_session_of_worker(const uint8_t session[DWCP_FRAME_SESSION_LEN])
 {
 	return memcmp(session, DWCP_FRAME_SESSION_WORKER, DWCP_FRAME_SESSION_WORKER_LEN) == 0;
 }
-_Static_assert(offsetof(struct dwcp_frame_hello, instance) == 4, "HELLO instance offset");
-_Static_assert(offsetof(struct dwcp_frame_hello, conn_index) == 36, "HELLO conn_index offset");
-_Static_assert(offsetof(struct dwcp_frame_hello, session) == 40, "HELLO session offset");
-_Static_assert(offsetof(struct dwcp_frame_hello, flags) == 56, "HELLO flags offset");
-_Static_assert(offsetof(struct dwcp_frame_hello, nonce) == 64, "HELLO nonce offset");
 
 /* Proof that the sender holds the key, bound to both HELLOs of this
  * connection (svc-net/auth.h). */

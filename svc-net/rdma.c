@@ -177,11 +177,30 @@ int net_rdma_rx(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h)
 		if (pe->used && !pe->outgoing && pe->stat == stat && s == session)
 			c = net_peer_ready_conn(n, (int)p);
 	}
-	/* A chunk for a peer with no connection left, or too short to be
-	 * one: dropped (runs off the end of its one-step program); the
-	 * sender's resend goes by TCP. */
-	if (c < 0 || h->len < DWCP_CHUNK_HDR_LEN || h->len > n->ctx->at.shm.buf_size)
+	if (h->len < DWCP_CHUNK_HDR_LEN || h->len > n->ctx->at.shm.buf_size)
+		return DWCP_BUF_OK;   /* too short to be a chunk: dropped (the sender resends by TCP) */
+	if (c < 0 && h->pc + 1u < n->n_workers && h->pc + 1u < DWCP_PROG_MAX) {
+		/* Not here: the entry named a worker whose connections of the
+		 * session are gone while another worker's remain. The next
+		 * worker looks (pc counts the workers asked). */
+		const struct dwcp_route_ent *r = &n->ctx->at.shm.ctl->route[DWCP_SLOT_NET];
+
+		h->prog[h->pc + 1] = dwcp_prog_step_pinned(r->slot[(n->worker + 1) % n->n_workers],
+							   DWCP_OP_RDMA_RX);
+		h->prog_len = (uint8_t)(h->pc + 2);
 		return DWCP_BUF_OK;
+	}
+	/* A peer with no connection left: dropped (runs off the end of its
+	 * program); the sender's resend goes by TCP. */
+	if (c < 0)
+		return DWCP_BUF_OK;
+	/* Found here: svc-rdma hands the next ones here directly. */
+	if (n->peers[n->conns[c].peer].stat >= 0) {
+		struct dwcp_peer_ent *ps = net_peer_stat(n, n->conns[c].peer);
+
+		if (ps && __atomic_load_n(&ps->net_slot, __ATOMIC_RELAXED) != n->ctx->at.slot)
+			__atomic_store_n(&ps->net_slot, n->ctx->at.slot, __ATOMIC_RELAXED);
+	}
 	net_rx_prepare(n, c, idx, h->len, h->len, 1);
 	return DWCP_BUF_OK;
 }

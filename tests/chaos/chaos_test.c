@@ -170,9 +170,10 @@ static cJSON *status_of(unsigned node)
 	return st;
 }
 
-/* The services the driver hits: the six and svc-simd's further workers
- * (`[simd] workers = auto`: one per CPU), as node A's status lists them
- * (both nodes run the same config on the same machine). */
+/* The services the driver hits: the six and their further workers
+ * (svc-simd's: one per CPU; svc-net's and svc-mem's: one each, set in the
+ * config below), as node A's status lists them (both nodes run the same
+ * config on the same machine). */
 #define CHAOS_SVC_MAX (DWCP_TEST_SERVICES + 31)
 static char svc_names[CHAOS_SVC_MAX][32];
 static unsigned n_svc;
@@ -714,6 +715,11 @@ Test(chaos, transfer_survives_random_kills_and_hangs_of_every_service, .fini = t
 				      "supervisor.restart_backoff_max_ms = 1",
 				      "net.resend_ms = 300",
 				      "gpu.cpu_backend = true",
+				      /* workers of every kind that has them, so that
+				       * the driver hits svc-net.1 and svc-mem.1 too
+				       * (auto gives them 1 on a small host) */
+				      "net.workers = 2",
+				      "mem.workers = 2",
 				      NULL };
 	struct dwcp_xfer_pair_cfg c = { .tag = "chaos", .cache_mb = 32, .extra = extra };
 	struct driver d = { .target = env_events(), .open = { -1, -1 } };

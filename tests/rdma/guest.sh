@@ -201,5 +201,25 @@ else
 	echo "FAIL two_net_workers_share_a_peer_with_rdma: $result; rdma chunks ${nr:-none} of 128, svc-net.1 steps ${o1:-none}"
 	dwcpctl --instance vma status; dwcpctl --instance vmb status; grep -h 'rdma\|net' /run/dwcp/vmb/supervisor.log | tail -20
 fi
+# the receiver's first svc-net worker killed: the connections it had come
+# back on either worker, and RDMA carries the next transfer still (a worker
+# that no longer has the session passes landed chunks to the other)
+pid=$(dwcpctl --instance vmb status 2>/dev/null | awk '$1 == "svc-net" { print $3 }')
+[ -n "$pid" ] && kill -9 "$pid"
+i=0
+while [ $i -lt 300 ] && ! dwcpctl --instance vmb status 2>/dev/null |
+	awk -v old="$pid" '$1 == "svc-net" && $2 == "READY" && $3 != old { ok = 1 } END { exit !ok }'; do
+	sleep 0.1; i=$((i + 1))
+done
+transfer vm12 8   # the sender reconnects
+wait_rdma_up 200
+transfer vm13 32
+nr=$(grep -o '"rdma_chunks": [0-9]*' /tmp/send-vm13.json | sed 's/.*: //')
+if [ -n "$pid" ] && [ "$result" = ok ] && [ "${nr:-0}" -gt 0 ]; then
+	echo "PASS rdma_goes_on_after_a_receiving_net_worker_is_killed: 32 MiB bit-identical, $nr of 128 chunks by RDMA"
+else
+	echo "FAIL rdma_goes_on_after_a_receiving_net_worker_is_killed: pid ${pid:-none}, $result; rdma chunks ${nr:-none}"
+	dwcpctl --instance vmb status; grep -h 'rdma\|net' /run/dwcp/vmb/supervisor.log | tail -20
+fi
 for n in a b; do dwcp-supervisor --instance vm$n stop >/dev/null 2>&1; done
 exit 0
