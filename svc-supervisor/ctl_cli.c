@@ -145,16 +145,28 @@ static void print_table(const cJSON *root)
 		       num(s, "client_pid"), *str(s, "peer") ? " to " : "", str(s, "peer"),
 		       *str(s, "net_error") ? ": " : "", str(s, "net_error"));
 	print_port(cJSON_GetObjectItemCaseSensitive(root, "port"));
-	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "peers"))
-		printf("peer %s%s%s (%s): transport %s; %.0f connections, %.0f connects, %.0f failed; %.0f bytes out, %.0f in; chunks %.0f sent, %.0f acked, %.0f resent, %.0f refused, %.0f received; %.0f chunks by rdma%s%s%s%s\n",
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "peers")) {
+		char by[96] = "";
+		const cJSON *w;
+		size_t at = 0;
+
+		/* "(4 + 4 over the svc-net workers)" */
+		cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(s, "connections_by_worker"))
+			if (at + 16 < sizeof(by))
+				at += (size_t)snprintf(by + at, sizeof(by) - at, "%s%.0f", at ? " + " : " (",
+						       w->valuedouble);
+		if (at && at + 32 < sizeof(by))
+			snprintf(by + at, sizeof(by) - at, " over the svc-net workers)");
+		printf("peer %s%s%s (%s): transport %s; %.0f connections%s, %.0f connects, %.0f failed; %.0f bytes out, %.0f in; chunks %.0f sent, %.0f acked, %.0f resent, %.0f refused, %.0f received; %.0f chunks by rdma%s%s%s%s\n",
 		       str(s, "addr"), *str(s, "name") ? " " : "", str(s, "name"), str(s, "direction"),
 		       str(s, "transport"),
-		       num(s, "connections"), num(s, "connects"), num(s, "connect_failures"),
+		       num(s, "connections"), by, num(s, "connects"), num(s, "connect_failures"),
 		       num(s, "tx_bytes"), num(s, "rx_bytes"), num(s, "chunks_sent"),
 		       num(s, "chunks_acked"), num(s, "chunks_resent"), num(s, "chunks_refused"),
 		       num(s, "chunks_received"), num(s, "rdma_chunks"),
 		       *str(s, "last_error") ? "; last error: " : "", str(s, "last_error"),
 		       *str(s, "rdma_error") ? "; last rdma error: " : "", str(s, "rdma_error"));
+	}
 }
 
 int sup_cli_status(const char *run_dir, const char *instance, bool json)

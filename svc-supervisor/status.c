@@ -178,6 +178,15 @@ static void add_peers(cJSON *root, const struct sup *s)
 		cJSON_AddStringToObject(o, "name", e.name);
 		cJSON_AddStringToObject(o, "direction", e.dir == DWCP_PEER_OUT ? "out" : "in");
 		cJSON_AddNumberToObject(o, "connections", e.conns);
+		/* each svc-net worker's share: how the kernel spread them */
+		if (dwcp_route_workers(&s->shm, DWCP_SLOT_NET) > 1) {
+			cJSON *w = cJSON_AddArrayToObject(o, "connections_by_worker");
+
+			for (unsigned k = 0; k < dwcp_route_workers(&s->shm, DWCP_SLOT_NET) &&
+					     k < sizeof(e.conns_w); k++)
+				cJSON_AddItemToArray(w, cJSON_CreateNumber(__atomic_load_n(
+					&s->shm.node->peers[i].conns_w[k], __ATOMIC_RELAXED)));
+		}
 		cJSON_AddNumberToObject(o, "connects", e.connects);
 		cJSON_AddNumberToObject(o, "connect_failures", e.connect_failures);
 		cJSON_AddStringToObject(o, "last_error", e.last_error > 0 ? strerror(e.last_error) : "");

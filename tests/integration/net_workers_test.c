@@ -143,6 +143,34 @@ Test(net_workers, a_transfer_spreads_over_both_nodes_workers, .fini = teardown, 
 		  peer_connections(pair.a.instance, "out"));
 	cr_expect(dwcp_test_wait_until(conns_are, &in_b, 30000), "the receiver counts %.0f connections from A, not 8",
 		  peer_connections(pair.b.instance, "in"));
+	/* ... and status says how they are spread over the workers. */
+	for (unsigned k = 0; k < 2; k++) {
+		const char *inst = k ? pair.b.instance : pair.a.instance;
+		char *text = NULL;
+		cJSON *st = dwcp_test_status(inst, &text);
+		const cJSON *p, *w;
+		double sum = 0;
+		int n = 0;
+
+		cr_assert_not_null(st, "%s does not answer status", inst);
+		p = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "peers"), 0);
+		cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(p, "connections_by_worker")) {
+			sum += w->valuedouble;
+			n++;
+		}
+		cr_expect_eq(n, 2, "%s: connections_by_worker has %d entries", inst, n);
+		cr_expect_eq(sum, 8, "%s: the workers' connections add up to %.0f", inst, sum);
+		cJSON_Delete(st);
+		free(text);
+	}
+	{
+		char ctl[PATH_MAX], out[8192] = "", err[1024] = "";
+
+		snprintf(ctl, sizeof(ctl), "%s/dwcpctl", dwcp_test_bin_dir());
+		cr_assert_eq(dwcp_test_run((char *const[]){ ctl, "--instance", pair.a.instance, "status", NULL },
+					   out, sizeof(out), err, sizeof(err), 30000), 0, "dwcpctl status: %s", err);
+		cr_expect(strstr(out, "8 connections (4 + 4 over the svc-net workers)"), "status: %s", out);
+	}
 }
 
 static bool progress_seen(void *arg)
