@@ -106,3 +106,22 @@ Test(config_workers, net_workers_default_to_auto_sized_by_the_cpus)
 	cr_expect_neq(dwcp_config_validate(&c, &e), 0, "two workers on a DPDK port validated");
 	cr_expect(strstr(e.msg, "[net] workers = 2") && strstr(e.msg, "set [net] workers = 1"), "%s", e.msg);
 }
+
+/* [mem] workers: auto by default, one svc-mem below 16 CPUs, one per 8
+ * CPUs from 16 up, at most 8; a number is taken as it is. */
+Test(config_workers, mem_workers_default_to_auto_sized_by_the_cpus)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	cr_assert_eq(parse(&c, "", &e), 0, "%s", e.msg);
+	cr_assert_eq(c.mem_workers, 0u, "default is not auto: %u", c.mem_workers);
+	cr_expect_eq(dwcp_config_mem_workers(c.mem_workers, 2), 1u);
+	cr_expect_eq(dwcp_config_mem_workers(c.mem_workers, 15), 1u);
+	cr_expect_eq(dwcp_config_mem_workers(c.mem_workers, 16), 2u);
+	cr_expect_eq(dwcp_config_mem_workers(c.mem_workers, 256), 8u, "auto is capped at 8");
+	cr_assert_eq(parse(&c, "[mem]\nworkers = 3\n", &e), 0, "%s", e.msg);
+	cr_expect_eq(dwcp_config_mem_workers(c.mem_workers, 2), 3u);
+	cr_expect_neq(parse(&c, "[mem]\nworkers = 0\n", &e), 0);
+	cr_expect(strstr(e.msg, "[mem] workers") && strstr(e.msg, "auto or an integer in 1..8"), "%s", e.msg);
+}
