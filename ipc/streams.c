@@ -35,12 +35,6 @@ int dwcp_stream_check_name(const char *name, struct dwcp_err *err)
 		return dwcp_err_set(err, -EINVAL,
 				    "bad stream name '%.60s': expected 1..%d characters from A-Z a-z 0-9 . _ -",
 				    name ? name : "", DWCP_STREAM_NAME_MAX - 1);
-	/* The name is a file name at the receiver (its default output and
-	 * its index record): not one that names a directory. */
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return dwcp_err_set(err, -EINVAL,
-				    "bad stream name '%s': it names a directory; give the stream a name of its own, e.g. --stream vm1-disk0",
-				    name);
 	return 0;
 }
 
