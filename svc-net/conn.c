@@ -23,7 +23,6 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "ipc/link.h"
 #include "ipc/waker.h"
 #include "net_internal.h"
 
@@ -556,51 +555,25 @@ unsigned net_conn_read(struct net *n, int c)
 	return work;
 }
 
-/* ---- the waker thread ---- */
+/* ---- the waker thread (ipc/waker.h) ---- */
 
-static void *waker_main(void *arg)
+/* Events of the listener or of one connection: the loop takes them. */
+static void waker_event(void *arg, uint64_t id, uint32_t events)
 {
 	struct net *n = arg;
-	struct epoll_event ev[64];
 
-	for (;;) {
-		int k = epoll_wait(n->epfd, ev, 64, -1);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return NULL;
-		}
-		for (int i = 0; i < k; i++) {
-			uint64_t id = ev[i].data.u64;
-
-			if (id == DWCP_WAKER_STOP_ID)
-				return NULL;   /* net_waker_stop */
-			if (id == NET_LISTEN_ID)
-				__atomic_fetch_or(&n->listen_events, ev[i].events, __ATOMIC_RELEASE);
-			else if (id < NET_MAX_CONNS) {
-				__atomic_fetch_or(&n->conns[id].events, ev[i].events, __ATOMIC_RELEASE);
-				__atomic_fetch_or(&n->ev_ready[id / 64], 1ull << (id % 64), __ATOMIC_RELEASE);
-			}
-		}
-		__atomic_store_n(&n->pending, 1, __ATOMIC_SEQ_CST);
-		dwcp_link_notify(&n->ctx->at.shm, n->ctx->at.slot);
+	if (id == NET_LISTEN_ID) {
+		__atomic_fetch_or(&n->listen_events, events, __ATOMIC_RELEASE);
+	} else if (id < NET_MAX_CONNS) {
+		__atomic_fetch_or(&n->conns[id].events, events, __ATOMIC_RELEASE);
+		__atomic_fetch_or(&n->ev_ready[id / 64], 1ull << (id % 64), __ATOMIC_RELEASE);
 	}
 }
 
 int net_waker_start(struct net *n)
 {
-	int rc = pthread_create(&n->waker, NULL, waker_main, n);
-
-	if (rc)
-		return -rc;
-	n->waker_running = true;
-	return 0;
-}
-
-void net_waker_stop(struct net *n)
-{
-	if (n->waker_running)
-		dwcp_waker_stop(n->epfd, n->waker);
-	n->waker_running = false;
+	n->waker = (struct dwcp_waker){ .epfd = n->epfd, .on_event = waker_event, .arg = n,
+					 .pending = &n->pending, .shm = &n->ctx->at.shm,
+					 .slot = n->ctx->at.slot };
+	return dwcp_waker_start(&n->waker);
 }

@@ -159,7 +159,7 @@ static void net_fini(struct dwcp_svc_ctx *ctx)
 
 	if (!n)
 		return;
-	net_waker_stop(n);
+	dwcp_waker_end(&n->waker);
 	net_dport_fini(n);
 	/* Chunks in flight stay WORK of this generation: the next one resends them. */
 	for (unsigned c = 0; c < NET_MAX_CONNS; c++)

@@ -33,6 +33,7 @@
 #include "common/netaddr.h"
 #include "ipc/streams.h"
 #include "ipc/svc_runtime.h"
+#include "ipc/waker.h"
 #include "auth.h"
 #include "frame.h"
 
@@ -129,8 +130,7 @@ struct net {
 	const struct dwcp_node_conf *conf;
 	int epfd;
 	int listen_fd;
-	pthread_t waker;
-	bool waker_running;
+	struct dwcp_waker waker;        /* blocks in epoll_wait on epfd (ipc/waker.h) */
 	uint32_t pending;               /* writer: waker; the loop's "do not sleep" flag */
 	uint32_t listen_events;
 	/* Connections with events: writer the waker (atomic or, after the
@@ -191,7 +191,6 @@ unsigned net_conn_flush(struct net *n, int c);
 unsigned net_conn_read(struct net *n, int c);
 void net_conn_zc_complete(struct net *n, int c);
 int net_waker_start(struct net *n);
-void net_waker_stop(struct net *n);
 
 /** A connection slot for a datagram connection (no socket; dport.c fills k->dg). */
 int net_conn_new_dgram(struct net *n, int peer, bool outgoing);

@@ -17,7 +17,6 @@
 
 #include "common/keyfile.h"
 #include "common/log.h"
-#include "ipc/link.h"
 #include "ipc/streams.h"
 #include "ipc/waker.h"
 #include "rdma_internal.h"
@@ -26,30 +25,15 @@ _Static_assert(DWCP_KEYFILE_KEY_LEN == RDMA_RC_KEY_LEN, "the node key is the RDM
 
 /* ---- the waker thread ---- */
 
-static void *waker_main(void *arg)
+/* A completion channel fired (id 1 + connection): the loop drains only
+ * those (rdma_conn_poll); the rdma_cm channel (id 0) is read every turn. */
+static void waker_event(void *arg, uint64_t id, uint32_t events)
 {
 	struct rdma_svc *r = arg;
-	struct epoll_event ev[16];
 
-	for (;;) {
-		int k = epoll_wait(r->epfd, ev, 16, -1);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return NULL;
-		}
-		for (int i = 0; i < k; i++) {
-			uint64_t id = ev[i].data.u64;
-
-			if (id == DWCP_WAKER_STOP_ID)
-				return NULL;
-			if (id >= 1 && id <= RDMA_MAX_CONNS)
-				__atomic_fetch_or(&r->cq_ready, 1ull << (id - 1), __ATOMIC_RELEASE);
-		}
-		__atomic_store_n(&r->pending, 1, __ATOMIC_SEQ_CST);
-		dwcp_link_notify(&r->ctx->at.shm, r->ctx->at.slot);
-	}
+	(void)events;
+	if (id >= 1 && id <= RDMA_MAX_CONNS)
+		__atomic_fetch_or(&r->cq_ready, 1ull << (id - 1), __ATOMIC_RELEASE);
 }
 
 int rdma_waker_watch(struct rdma_svc *r, int fd, uint64_t id)
@@ -62,13 +46,6 @@ int rdma_waker_watch(struct rdma_svc *r, int fd, uint64_t id)
 void rdma_waker_unwatch(struct rdma_svc *r, int fd)
 {
 	epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-static void waker_stop(struct rdma_svc *r)
-{
-	if (r->waker_running)
-		dwcp_waker_stop(r->epfd, r->waker);
-	r->waker_running = false;
 }
 
 /* ---- the service ---- */
@@ -149,11 +126,13 @@ static int rdma_init(struct dwcp_svc_ctx *ctx, char *reason, size_t n)
 		snprintf(reason, n, "cannot watch the rdma_cm event channel: %s", strerror(errno));
 		return 1;
 	}
-	if (pthread_create(&r->waker, NULL, waker_main, r)) {
+	r->waker = (struct dwcp_waker){ .epfd = r->epfd, .on_event = waker_event, .arg = r,
+					 .pending = &r->pending, .shm = &r->ctx->at.shm,
+					 .slot = r->ctx->at.slot };
+	if (dwcp_waker_start(&r->waker)) {
 		snprintf(reason, n, "cannot start the waker thread");
 		return 1;
 	}
-	r->waker_running = true;
 	if (rdma_reaper_start(r))
 		DWCP_WARN("svc-rdma: no reaper thread: connection teardowns run on the loop");
 	/* One listener per node (rdma_cm has one per port): the first worker.
@@ -182,7 +161,7 @@ static unsigned rdma_poll(struct dwcp_svc_ctx *ctx, uint64_t now)
 {
 	struct rdma_svc *r = ctx->priv;
 
-	if (!r || !r->keyed || !r->waker_running)
+	if (!r || !r->keyed || !r->waker.running)
 		return 0;
 	__atomic_store_n(&r->pending, 0, __ATOMIC_SEQ_CST);
 	return rdma_conn_poll(r, now);
@@ -201,7 +180,7 @@ static void rdma_fini(struct dwcp_svc_ctx *ctx)
 
 	if (!r)
 		return;
-	waker_stop(r);
+	dwcp_waker_end(&r->waker);
 	rdma_conn_close_all(r);
 	if (r->ec)
 		rdma_destroy_event_channel(r->ec);

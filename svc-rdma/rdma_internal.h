@@ -41,6 +41,7 @@
 
 #include "ipc/peers.h"
 #include "ipc/svc_runtime.h"
+#include "ipc/waker.h"
 #include "rc.h"
 
 #define RDMA_MAX_CONNS     64u       /* both directions together (one bit each in cq_ready) */
@@ -119,8 +120,7 @@ struct rdma_svc {
 	uint32_t reap_q[RDMA_MAX_CONNS];   /* connection indices; each is queued once */
 	uint32_t reap_head, reap_tail;
 	int epfd;
-	pthread_t waker;
-	bool waker_running;
+	struct dwcp_waker waker;         /* blocks in epoll_wait on epfd (ipc/waker.h) */
 	uint32_t pending;                /* writer: waker; the loop's "do not sleep" flag */
 	uint64_t cq_ready;               /* writer: waker (or); reader: loop (exchange): bit i =
 	                                  * connection i's completion channel fired */

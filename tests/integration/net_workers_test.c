@@ -14,6 +14,8 @@
  *    pool buffer is free afterwards;
  *  - `dwcpctl upgrade svc-net` on both nodes mid-transfer upgrades both
  *    workers of each, and the file arrives bit-identical;
+ *  - a sender holding another key gets nothing through either receiving
+ *    worker: both commands fail naming authentication, no file appears;
  *  - a node whose [net] listen port another process already listens on
  *    does not start with two workers (they would share the port with
  *    that process silently), and says why.
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,18 +66,28 @@ static void make_files(char src[128], char out[128], unsigned mib, uint64_t seed
 	cr_assert_eq(dwcp_xfer_make_image(src, mib * MIB, seed), 0, "cannot write %s", src);
 }
 
-static void start_pair(const char *tag)
+/* Two nodes of two svc-net workers each; B with a key of its own when
+ * @p other_key (A cannot prove it holds B's). */
+static void start_pair_keys(const char *tag, bool other_key)
 {
 	static const char *const extra[] = { "net.workers = 2", "simd.workers = 1", NULL };
-	static char key[128];
+	static char key[128], key_b[128];
 	struct dwcp_xfer_pair_cfg c = { .tag = tag, .hugepage_mb = 512, .extra = extra };
 	int rc;
 
 	snprintf(key, sizeof(key), "%s/shared.key", dir);
+	snprintf(key_b, sizeof(key_b), "%s/other.key", dir);
 	cr_assert_eq(dwcp_xfer_keygen(key), 0, "dwcp keygen %s failed", key);
-	c.key_a = c.key_b = key;
+	cr_assert_eq(dwcp_xfer_keygen(key_b), 0, "dwcp keygen %s failed", key_b);
+	c.key_a = key;
+	c.key_b = other_key ? key_b : key;
 	rc = dwcp_xfer_pair_start(&pair, &c);
 	cr_assert_eq(rc, 0, "node %c did not start", rc);
+}
+
+static void start_pair(const char *tag)
+{
+	start_pair_keys(tag, false);
 }
 
 /* The connections of the only peer in @p direction ("out" or "in"). */
@@ -235,6 +248,29 @@ Test(net_workers, an_upgrade_mid_transfer_takes_each_worker_in_turn, .fini = tea
 		cr_expect_eq(xa_num(inst, "svc-net", "upgrades"), 1, "%s: svc-net was not upgraded", inst);
 		cr_expect_eq(xa_num(inst, "svc-net.1", "upgrades"), 1, "%s: svc-net.1 was not upgraded", inst);
 	}
+}
+
+/* Whichever receiving worker the kernel gives a connection to, a sender
+ * without the receiver's key gets nothing through. */
+Test(net_workers, a_sender_with_another_key_is_refused_by_every_worker, .fini = teardown, .timeout = 300)
+{
+	char src[128], out[128];
+	int rs, rr;
+
+	make_files(src, out, 4, 29);
+	start_pair_keys("nwkey", true);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "wkey", out, 20), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "wkey", src, pair.addr_b, 20, NULL), 0);
+	rs = dwcp_xfer_wait(&snd, 180000);
+	rr = dwcp_xfer_wait(&rcv, 180000);
+	cr_expect(rs != 0 && rs != -ETIMEDOUT, "dwcp send to a receiver with another key exited %d", rs);
+	cr_expect(strstr(snd.err, "authentication"), "dwcp send's message does not say authentication: %s",
+		  snd.err);
+	cr_expect(rr != 0 && rr != -ETIMEDOUT, "dwcp recv exited %d", rr);
+	cr_expect_eq(dwcp_xfer_file_size(out), -1, "a file appeared at --out %s", out);
+	cr_expect_eq(xa_num(pair.b.instance, "svc-net", "ops") + xa_num(pair.b.instance, "svc-net.1", "ops"), 0,
+		     "B's svc-net workers took chunks from a sender without its key");
+	xa_expect_pools_full(&pair);
 }
 
 Test(net_workers, a_port_another_process_listens_on_is_refused, .fini = teardown, .timeout = 300)
