@@ -54,9 +54,11 @@ endif
 
 common_SRCS := $(wildcard common/*.c common/ops/*.c)
 ipc_SRCS    := $(wildcard ipc/*.c)
+engine_SRCS := $(wildcard engine/*.c)
 LIB_COMMON  := $(BUILD)/lib/libdwcp_common.a
 LIB_IPC     := $(BUILD)/lib/libdwcp_ipc.a
-LIBS        := $(LIB_IPC) $(LIB_COMMON)
+LIB_ENGINE  := $(BUILD)/lib/libdwcp_engine.a
+LIBS        := $(LIB_ENGINE) $(LIB_IPC) $(LIB_COMMON)
 
 SERVICES    := svc-net svc-rdma svc-gpu svc-simd svc-mem svc-prof
 BINS        := $(BUILD)/bin/dwcp-supervisor $(BUILD)/bin/dwcpctl $(BUILD)/bin/dwcp \
@@ -97,6 +99,10 @@ $(LIB_COMMON): $(call obj,$(common_SRCS))
 $(LIB_IPC): $(call obj,$(ipc_SRCS))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
+# The chunk engine: the chunk ops every engine service runs on the CPU.
+$(LIB_ENGINE): $(call obj,$(engine_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
 
 $(BUILD)/bin/dwcp-supervisor: $(call obj,$(sup_SRCS)) $(LIBS)
 	@mkdir -p $(dir $@)
@@ -135,6 +141,9 @@ $(BUILD)/tests/unit/net/neigh_test: $(BUILD)/obj/svc-net/neigh.o
 $(BUILD)/tests/unit/net/neigh_test: LDFLAGS += $(BUILD)/obj/svc-net/neigh.o
 $(BUILD)/tests/unit/rdma/rc_auth_test: $(BUILD)/obj/svc-rdma/rc_auth.o
 $(BUILD)/tests/unit/rdma/rc_auth_test: LDFLAGS += $(BUILD)/obj/svc-rdma/rc_auth.o
+# The delta cache's logic is svc-mem's (its layout is ipc/dcache.h).
+$(BUILD)/tests/unit/mem/dcache_test: $(BUILD)/obj/svc-mem/dcache.o
+$(BUILD)/tests/unit/mem/dcache_test: LDFLAGS += $(BUILD)/obj/svc-mem/dcache.o
 DGRAM_OBJS := $(BUILD)/obj/svc-net/dgram.o $(BUILD)/obj/svc-net/dgram_rate.o
 $(BUILD)/tests/unit/net/dgram_test: $(DGRAM_OBJS)
 $(BUILD)/tests/unit/net/dgram_test: LDFLAGS += $(DGRAM_OBJS)
@@ -232,7 +241,7 @@ FUZZ_LIBS    := $(shell pkg-config --libs libisal libxxhash)
 fuzz_lib_SRCS := common/err.c common/cpu.c common/config.c common/netaddr.c \
                 common/ops/crc32c.c common/ops/delta.c common/ops/delta_scan.c \
                 common/ops/delta_avx2.c common/ops/xxh3.c common/ops/xxh3_avx2.c \
-                ipc/abi.c ipc/chunk.c ipc/hde.c ipc/ctl_msg.c svc-net/frame.c svc-net/udp.c \
+                ipc/abi.c ipc/chunk.c common/ops/hde.c ipc/ctl_msg.c svc-net/frame.c svc-net/udp.c \
                 svc-net/dgram.c svc-net/dgram_rate.c
 FUZZ_LIB     := $(FUZZ_BUILD)/libdwcp_fuzz.a
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/%_fuzz,$(FUZZ_NAMES))

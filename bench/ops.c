@@ -31,7 +31,7 @@
 #include "common/ops/delta.h"
 #include "common/ops/xxh3.h"
 #include "common/timeutil.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "bench_data.h"
 
 #define RUNS   5u      /* median of this many */

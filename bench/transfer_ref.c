@@ -24,7 +24,7 @@
 #include "common/ops/compress.h"
 #include "common/timeutil.h"
 #include "ipc/chunk.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "transfer_pvt.h"
 
 #define TCP_BUF     (16u * MIB)

@@ -52,7 +52,7 @@
 #include "ipc/streams.h"
 #include "cli_internal.h"
 #include "common/digest.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "recv_base.h"
 #include "recv_inplace.h"
 #include "recv_out.h"

@@ -11,7 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "recv_base.h"
 
 #define REC_MAGIC 0x3143455250435744ull   /* "DWCPREC1" */

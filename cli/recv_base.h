@@ -1,5 +1,5 @@
 /* `dwcp recv`'s base: its previous copy of the stream, from which the
- * pages a sender kept (ipc/hde.h version 2: unchanged since the version
+ * pages a sender kept (common/ops/hde.h version 2: unchanged since the version
  * the sender's page index describes) or moved (version 3: found at another
  * offset of that version) are filled.
  *
@@ -56,7 +56,7 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 
 /**
  * Fill the moved pages of a chunk (@p len bytes at @p data): page i of
- * @p moved is the base's 4096 bytes at byte offset @p src[i] (ipc/hde.h
+ * @p moved is the base's 4096 bytes at byte offset @p src[i] (common/ops/hde.h
  * version 3), or with DWCP_HDE_SRC_NEW the page at that offset of the
  * output @p out_fd, of which the first @p written bytes are written.
  * @return 0; -ERANGE for a page that is not whole in the chunk or a

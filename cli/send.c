@@ -37,12 +37,11 @@
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
-#include "ipc/chunk_ops.h"
 #include "ipc/streams.h"
 #include "cli_internal.h"
 #include "codec_auto.h"
 #include "common/digest.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "send_pvt.h"
 #include "xfer.h"
 
@@ -185,12 +184,12 @@ static void send_abort(struct sender *s)
 	ch->flags |= DWCP_CHUNK_F_ABORT;
 	/* No data: neither delta nor codec, only what a keyed receiver needs. */
 	if (s->seal)
-		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_SEAL), DWCP_OP_SEAL);
-	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM);
-	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
+		prog[n++] = send_step(shm, DWCP_OP_SEAL);
+	prog[n++] = send_step(shm, DWCP_OP_CHECKSUM);
+	prog[n++] = send_step(shm, DWCP_OP_TRANSMIT);
 	h = dwcp_client_hdr(&s->c, idx);
 	dwcp_client_set_prog(&s->c, idx, prog, n);
-	dwcp_chunk_route(shm, h);
+	dwcp_route_step(shm, h);
 	h->stream = s->id;
 	h->seq = s->n_chunks;
 	h->len = DWCP_CHUNK_HDR_LEN;
@@ -429,6 +428,24 @@ static uint64_t peer_rdma_chunks(const struct dwcp_shm *shm, const char *addr)
 	return 0;
 }
 
+/* Every op this send's programs name must have a service that runs it.
+ * None has said so only while the node is starting or when a service is
+ * missing from it: say that now, not as a failed chunk. */
+static int check_engines(const struct sender *s)
+{
+	const struct dwcp_shm *shm = &s->c.at.shm;
+	unsigned need[] = { DWCP_OP_CHECKSUM, DWCP_OP_TRANSMIT, s->seal ? DWCP_OP_SEAL : DWCP_OP_CHECKSUM,
+			    !s->o.no_delta && shm->node->conf.delta ? DWCP_OP_DELTA : DWCP_OP_CHECKSUM };
+
+	for (unsigned i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (dwcp_route_engine(shm, need[i]) == DWCP_SLOT_NONE) {
+			fprintf(stderr, PROG ": no service of node %s runs the %s step yet (is the node still starting? `dwcpctl status` shows its services)\n",
+				s->o.instance, dwcp_op_name(need[i]));
+			return -1;
+		}
+	return 0;
+}
+
 static int resolve_peer(struct sender *s, char addr[DWCP_ADDR_MAX])
 {
 	const struct dwcp_node_conf *nc = &s->c.at.shm.node->conf;
@@ -536,6 +553,8 @@ int dwcp_cli_send(int argc, char **argv)
 	s->seal = s->c.at.shm.ctl->key_file[0] != '\0';
 	if (!s->seal && !s->o.json)
 		fprintf(stderr, PROG ": no [crypto] key_file on this node: chunks travel unencrypted (checksummed only)\n");
+	if (check_engines(s))
+		goto out_client;
 	s->id = dwcp_stream_id(s->o.stream);
 	s->xfer = new_xfer_id();
 	s->ent = dwcp_streams_register(&s->c.at.shm, DWCP_STREAM_SEND, s->o.stream, s->xfer, addr,

@@ -8,8 +8,7 @@
 #include "common/config.h"
 #include "common/timeutil.h"
 #include "ipc/chunk.h"
-#include "ipc/chunk_ops.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "ipc/route.h"
 #include "send_pvt.h"
 
@@ -25,15 +24,15 @@ static unsigned make_prog(const struct sender *s, bool raw, uint64_t seq, struct
 	unsigned n = 0;
 
 	if (hde)
-		prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_MEM, DWCP_OP_DELTA);
+		prog[n++] = send_step(shm, DWCP_OP_DELTA);
 	if (codec == DWCP_CFG_CODEC_ZSTD)
-		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_ZSTD), DWCP_OP_ZSTD);
+		prog[n++] = send_step(shm, DWCP_OP_ZSTD);
 	else if (codec == DWCP_CFG_CODEC_LZ4)
-		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_LZ4), DWCP_OP_LZ4);
+		prog[n++] = send_step(shm, DWCP_OP_LZ4);
 	if (s->seal)
-		prog[n++] = dwcp_prog_step(dwcp_chunk_op_engine(shm, DWCP_OP_SEAL), DWCP_OP_SEAL);
-	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM);
-	prog[n++] = DWCP_PROG_STEP(DWCP_SLOT_NET, DWCP_OP_TRANSMIT);
+		prog[n++] = send_step(shm, DWCP_OP_SEAL);
+	prog[n++] = send_step(shm, DWCP_OP_CHECKSUM);
+	prog[n++] = send_step(shm, DWCP_OP_TRANSMIT);
 	return n;
 }
 
@@ -171,7 +170,7 @@ int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint3
 	}
 	h = dwcp_client_hdr(&s->c, idx);
 	dwcp_client_set_prog(&s->c, idx, prog, make_prog(s, raw, seq, ch, prog));
-	dwcp_chunk_route(&s->c.at.shm, h);   /* the first engine may be down right now */
+	dwcp_route_step(&s->c.at.shm, h);   /* the first engine may be down right now */
 	h->stream = s->id;
 	h->seq = seq;
 	h->len = DWCP_CHUNK_HDR_LEN + ch->body_len;

@@ -72,7 +72,7 @@ uint64_t send_index_pages(struct send_index *x, uint64_t offset, const uint8_t *
 	uint64_t mask;
 
 	/* Batches of 64 pages keep the keys on the stack; a chunk is at most
-	 * 64 pages (ipc/hde.h), so a send makes one batch per chunk. */
+	 * 64 pages (common/ops/hde.h), so a send makes one batch per chunk. */
 	for (unsigned done = 0; x->writing && done < n; done += 64) {
 		const unsigned k = n - done < 64 ? n - done : 64;
 		const uint64_t at = (uint64_t)done * DWCP_WEAKSUM_WINDOW;

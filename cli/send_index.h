@@ -1,6 +1,6 @@
 /* `dwcp send`'s page index of a stream (common/fpindex.h): the previous
  * version's, read to find the pages that did not change ("kept": they
- * do not travel, ipc/hde.h version 2), and this version's, written as the
+ * do not travel, common/ops/hde.h version 2), and this version's, written as the
  * pages are first read and put in place only once every chunk was
  * acknowledged (so it describes what the receiver has). The new index
  * holds each page's weak key (common/ops/weaksum.h) beside its XXH3-128,

@@ -7,7 +7,7 @@
 #include "common/cpu.h"
 #include "common/digest.h"
 #include "common/ops/weaksum.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "send_moves.h"
 
 #define PAGE          DWCP_DIGEST_PAGE

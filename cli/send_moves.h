@@ -11,7 +11,7 @@
  * index), each hit confirmed with the page's XXH3-128. A run of M
  * consecutive old pages found at new offsets o, o + 4096, ... makes every
  * new page inside [o, o + 4096 M) that version's bytes at a known offset:
- * the page travels as a MOVED record (ipc/hde.h version 3), 9 bytes
+ * the page travels as a MOVED record (common/ops/hde.h version 3), 9 bytes
  * instead of its compressed data.
  *
  * A changed page equal to one an earlier chunk of the same send carried
@@ -85,7 +85,7 @@ uint64_t send_moves_candidates(const struct send_moves *m, uint32_t len, uint64_
  * chunk (zero-padded past its end), or NULL; with them, runs that cross
  * the chunk's edges move its first and last pages too.
  * @return the mask of the moved pages; @p src[i] receives page i's source
- *         (ipc/hde.h: an offset in the previous version, or with
+ *         (common/ops/hde.h: an offset in the previous version, or with
  *         DWCP_HDE_SRC_NEW one of an earlier page of this version).
  */
 uint64_t send_moves_find(struct send_moves *m, const uint8_t *data, uint32_t len, uint64_t offset,

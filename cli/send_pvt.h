@@ -13,6 +13,7 @@
 
 #include "common/digest.h"
 #include "ipc/client.h"
+#include "ipc/route.h"
 #include "codec_auto.h"
 #include "send_index.h"
 #include "send_moves.h"
@@ -76,6 +77,13 @@ struct sender {
  * @p nobase: with it, but without delta-cache bases.
  * @return 0, -EAGAIN (no buffer), -ESTALE (the file changed) or -EIO.
  */
+/* A program step for @p op, naming the service the op table picks
+ * (ipc/route.h); DWCP_SLOT_NONE makes a step every hop refuses. */
+static inline uint16_t send_step(const struct dwcp_shm *shm, unsigned op)
+{
+	return dwcp_prog_step(dwcp_route_engine(shm, op), op);
+}
+
 int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint32_t *out);
 
 #endif

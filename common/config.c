@@ -67,6 +67,7 @@ enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_COD
 #define F_EMPTY_OK 0x08   /* path may be "" */
 #define F_ABSOLUTE 0x10   /* a non-empty path must start with '/' */
 #define F_AUTO     0x20   /* K_U32 also accepts "auto", stored as 0 */
+#define F_AUTO_MAX 0x40   /* K_U32 also accepts "auto", stored as DWCP_CFG_AUTO (0 is a value) */
 
 struct key_desc {
 	enum section section;
@@ -103,7 +104,7 @@ static const struct key_desc keys[] = {
 	{ SEC_SERVICES, K_SERVICES, 0, "enable", OFF(services), 0, 0 },
 	{ SEC_CRYPTO, K_PATH, F_EMPTY_OK | F_ABSOLUTE, "key_file", OFF(key_file), 0, 0 },
 	{ SEC_CRYPTO, K_BOOL, 0, "insecure", OFF(crypto_insecure), 0, 0 },
-	{ SEC_MEM, K_U32, 0, "delta_cache_mb", OFF(delta_cache_mb), 0, 65536 },
+	{ SEC_MEM, K_U32, F_AUTO_MAX, "delta_cache_mb", OFF(delta_cache_mb), 0, 65536 },
 	{ SEC_MEM, K_U32, F_AUTO, "workers", OFF(mem_workers), 1, DWCP_CFG_MAX_MEM_WORKERS },
 	{ SEC_SIMD, K_U32, F_AUTO, "workers", OFF(simd_workers), 1, DWCP_CFG_MAX_WORKERS },
 	{ SEC_RDMA, K_U32, 0, "workers", OFF(rdma_workers), 1, DWCP_CFG_MAX_RDMA_WORKERS },
@@ -217,6 +218,8 @@ static int span_is(const struct span *sp, const char *word)
 static int u32_ok(const struct key_desc *k, uint64_t v)
 {
 	if ((k->flags & F_AUTO) && v == 0)
+		return 1;
+	if ((k->flags & F_AUTO_MAX) && v == DWCP_CFG_AUTO)
 		return 1;
 	if (v < k->min || v > k->max)
 		return 0;
@@ -383,7 +386,7 @@ static void expect_u32(const struct key_desc *k, char *buf, size_t len)
 	const char *what = k->flags & F_POW2 ? "a power of two" :
 			   k->flags & F_BYTES ? "a size in bytes" : "an integer";
 
-	snprintf(buf, len, "%s%s in %u..%u%s%s", k->flags & F_AUTO ? "auto or " : "", what, k->min,
+	snprintf(buf, len, "%s%s in %u..%u%s%s", k->flags & (F_AUTO | F_AUTO_MAX) ? "auto or " : "", what, k->min,
 		 k->max, k->flags & F_PAGE ? " that is a multiple of 4096" : "",
 		 k->flags & F_BYTES ? " (suffix K, M or G for KiB, MiB, GiB)" : "");
 }
@@ -510,6 +513,10 @@ static int parse_u32(const struct key_desc *k, const char *s, uint32_t *out)
 		*out = 0;
 		return 1;
 	}
+	if ((k->flags & F_AUTO_MAX) && strcmp(s, "auto") == 0) {
+		*out = DWCP_CFG_AUTO;
+		return 1;
+	}
 	if ((k->flags & F_AUTO) && strcmp(s, "0") == 0)
 		return 0;   /* 0 is how auto is stored, not a value to write */
 	if (!isdigit((unsigned char)s[0]))
@@ -528,6 +535,8 @@ static int parse_u32(const struct key_desc *k, const char *s, uint32_t *out)
 	}
 	if (*end != '\0' || !u32_ok(k, v))
 		return 0;
+	if ((k->flags & F_AUTO_MAX) && v == DWCP_CFG_AUTO)
+		return 0;   /* how auto is stored, not a value to write */
 	*out = (uint32_t)v;
 	return 1;
 }
@@ -819,7 +828,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->link_depth = 1024;
 	cfg->spin_us = dwcp_config_spin_default((unsigned)sysconf(_SC_NPROCESSORS_ONLN));
 	cfg->poll_mode = false;
-	cfg->delta_cache_mb = 64;
+	cfg->delta_cache_mb = DWCP_CFG_AUTO;
 	cfg->simd_workers = 0;   /* auto */
 	cfg->rdma_workers = 1;
 	cfg->prof_sample_hz = 19;

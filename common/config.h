@@ -75,7 +75,8 @@ struct dwcp_config {
 	unsigned n_services;
 	/* [crypto] */
 	/* [mem] */
-	uint32_t delta_cache_mb;      /* delta_cache_mb; 0..65536; default 64 (HDE previous versions, 4 KiB pages) */
+	uint32_t delta_cache_mb;      /* delta_cache_mb; 0..65536 or auto (DWCP_CFG_AUTO, the default:
+	                               * sized from the node's free hugepage memory, svc-supervisor/node.c) */
 	/* [compress] */
 	uint32_t zstd_level;          /* zstd_level; 1..19; default 1 */
 	uint32_t lz4_level;           /* lz4_level; 1..12 (3+ = LZ4 HC); default 1 */
@@ -170,6 +171,8 @@ struct dwcp_config {
 /* Workers of one service: its own slot plus the further worker slots
  * (ipc/abi.h: DWCP_MAX_WORKERS; asserted where both are seen). */
 #define DWCP_CFG_MAX_WORKERS 32
+/* A size key set to "auto" where 0 is a size of its own (delta_cache_mb). */
+#define DWCP_CFG_AUTO UINT32_MAX
 #define DWCP_CFG_MAX_RDMA_WORKERS 16   /* one bit each in a peer's RDMA mask (ipc/peers.h) */
 #define DWCP_CFG_MAX_NET_WORKERS 8     /* one byte each in a peer's connection count (ipc/peers.h) */
 #define DWCP_CFG_MAX_MEM_WORKERS 8

@@ -2,7 +2,7 @@
  * any size"): the XXH3-128 of every 4 KiB page of the version a `dwcp
  * send` delivered, and that version's whole-file digest (common/digest.h).
  * The next send of the stream compares each page it reads with the entry
- * at the same page number: an equal page is "kept" (ipc/hde.h: KEPT) and
+ * at the same page number: an equal page is "kept" (common/ops/hde.h: KEPT) and
  * does not travel, whatever the delta cache holds. Each entry also holds
  * the page's rolling weak key (common/ops/weaksum.h), so that a sender can
  * find a previous page that moved to an unaligned offset: it rolls the

@@ -19,12 +19,13 @@
 #ifdef DWCP_ABI_VERSION_OVERRIDE              /* tests build a mismatching binary */
 #define DWCP_ABI_VERSION ((uint32_t)DWCP_ABI_VERSION_OVERRIDE)
 #else
-#define DWCP_ABI_VERSION 9u   /* 4: the slot's drain flag; 5: finished transfers in the node part;
+#define DWCP_ABI_VERSION 10u  /* 4: the slot's drain flag; 5: finished transfers in the node part;
                                * 6: [crypto] insecure, [net] handshake limits in the node part;
                                * 7: worker slots and the route table (48 slots);
                                * 8: the peer table in the node part;
                                * 9: RDMA: the peer's session and transport, the RDMA ops
-                               *    and the saved program in the buffer header */
+                               *    and the saved program in the buffer header;
+                               * 10: the op table, which services publish (ipc/route.h) */
 #endif
 
 /* Rendezvous: the memzone every process looks up after rte_eal_init. */
@@ -48,6 +49,9 @@
 #define DWCP_SLOT_WORKER0 16u
 #define DWCP_MAX_WORKERS  (1u + DWCP_MAX_SLOTS - DWCP_SLOT_WORKER0)   /* per service */
 #define DWCP_SLOT_NONE    0xffu
+
+/* Places in the control block's op table (ipc/route.h): ops are < 32. */
+#define DWCP_OP_TABLE     32u
 
 /* One link per directed slot pair (src != dst). */
 #define DWCP_MAX_LINKS    (DWCP_MAX_SLOTS * DWCP_MAX_SLOTS)

@@ -113,7 +113,7 @@ enum dwcp_op {
 	DWCP_OP_VERIFY = 8,     /* check the chunk's header and CRC32C */
 	DWCP_OP_OPEN = 9,       /* AES-256-GCM decrypt and authenticate the body */
 	DWCP_OP_DECOMPRESS = 10,/* undo LZ4/zstd */
-	/* HDE (ipc/hde.h), svc-mem, against its delta cache (ipc/dcache.h). */
+	/* HDE (common/ops/hde.h), svc-mem, against its delta cache (ipc/dcache.h). */
 	DWCP_OP_DELTA = 11,     /* sender: data body -> HDE body, then remember the new pages */
 	DWCP_OP_UNDELTA = 12,   /* receiver: HDE body -> data body, then remember the new pages */
 	/* Transport (svc-net). */
@@ -132,6 +132,9 @@ enum dwcp_op {
 	                           * entry, result = the session's first 8 bytes) */
 	DWCP_OP_MAX
 };
+
+/* An op as a bit of a mask: what a service publishes it runs (ipc/route.h). */
+#define DWCP_OP_BIT(op) (1u << (op))
 
 /* status */
 #define DWCP_BUF_OK       0
@@ -160,6 +163,9 @@ enum dwcp_op {
 
 /** What a DWCP_BUF_* status means, for messages (ipc/names.c). */
 const char *dwcp_buf_status_name(unsigned status);
+
+/** "checksum", "transmit", ...: an op's name in messages. */
+const char *dwcp_op_name(unsigned op);
 
 struct dwcp_buf_hdr {
 	uint64_t owner;            /* see the table above */

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/ops/hde.h"
 
 #define DWCP_CHUNK_MAGIC    0x4b434457u   /* "DWCK" */
 #define DWCP_CHUNK_VERSION  1u
@@ -45,7 +46,7 @@
                                      * data (orig_len 0); seq = the transfer's chunk count,
                                      * so it is never taken for a data chunk */
 #define DWCP_CHUNK_F_KEPT   0x10u   /* some pages are kept: the receiver's previous copy
-                                     * of the stream has them (ipc/hde.h, version 2). With
+                                     * of the stream has them (common/ops/hde.h, version 2). With
                                      * DELTA: the body is an HDE version 2 body. Without
                                      * (before DELTA, after UNDELTA): body = the orig_len
                                      * bytes (kept pages zero after UNDELTA) followed by
@@ -56,12 +57,12 @@
                                      * pages stay kept and only its changed pages travel,
                                      * whole, instead of the whole chunk */
 #define DWCP_CHUNK_F_MOVED 0x40u    /* only with KEPT: some pages are the receiver's previous
-                                     * copy at other offsets (ipc/hde.h, version 3); the
+                                     * copy at other offsets (common/ops/hde.h, version 3); the
                                      * trailer is longer, by the moved mask and one source
                                      * offset per moved page */
 #define DWCP_CHUNK_F_ALL    0x7fu
-#define DWCP_CHUNK_KEPT_TRAILER 16u /* u64 digest, u64 mask (ipc/hde.h) */
-#define DWCP_CHUNK_MOVED_TRAILER_MAX (DWCP_CHUNK_KEPT_TRAILER + 8u + 64u * 8u)
+#define DWCP_CHUNK_KEPT_TRAILER DWCP_HDE_KEPT_TRAILER /* u64 digest, u64 mask (common/ops/hde.h) */
+#define DWCP_CHUNK_MOVED_TRAILER_MAX DWCP_HDE_MOVED_TRAILER_MAX
 
 #define DWCP_CHUNK_CODEC_NONE 0u    /* else enum dwcp_codec (common/ops/compress.h) */
 

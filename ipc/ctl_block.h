@@ -147,7 +147,15 @@ struct dwcp_ctl_block {
 		                                   * region from before (then: by load) */
 		uint8_t pad[64 - 2 - DWCP_MAX_WORKERS];
 	} route[DWCP_SLOT_CLIENT0];
-	uint8_t  pad_route[2048 - 1024 - 64 * DWCP_SLOT_CLIENT0];
+	/* The op table (ipc/route.h): for each op, the services that run it,
+	 * by rank. Unlike the rest of this block it is written after attach:
+	 * each service's processes set their service's bit (atomic OR/AND)
+	 * before they report READY, and the bits outlive their processes. */
+	struct dwcp_op_ent {
+		uint16_t by_rank[3];              /* bit s: service slot s, rank DWCP_RANK_* */
+		uint16_t pad;
+	} op_table[DWCP_OP_TABLE];
+	uint8_t  pad_route[2048 - 1024 - 64 * DWCP_SLOT_CLIENT0 - 8 * DWCP_OP_TABLE];
 	struct dwcp_slot slots[DWCP_MAX_SLOTS];
 };
 
@@ -155,6 +163,8 @@ _Static_assert(offsetof(struct dwcp_ctl_block, abi_version) == 4, "version at 4 
 _Static_assert(offsetof(struct dwcp_ctl_block, mempool_ops) == 136, "ops order offset");
 _Static_assert(offsetof(struct dwcp_ctl_block, route) == 1024, "route table at 1 KiB");
 _Static_assert(DWCP_MAX_WORKERS < 64, "a route entry is one line");
+_Static_assert(offsetof(struct dwcp_ctl_block, op_table) == 1472, "op table offset is ABI");
+_Static_assert(DWCP_SLOT_CLIENT0 <= 16, "a service is a bit of an op table entry");
 _Static_assert(offsetof(struct dwcp_ctl_block, slots) == 2048, "slots start at 2 KiB");
 _Static_assert(sizeof(struct dwcp_ctl_block) == 2048 + DWCP_MAX_SLOTS * 384, "ctl block size is ABI");
 

@@ -54,3 +54,19 @@ const char *dwcp_buf_status_name(unsigned status)
 
 	return status < sizeof(n) / sizeof(n[0]) && n[status] ? n[status] : "unknown status";
 }
+
+const char *dwcp_op_name(unsigned op)
+{
+	static const char *const n[DWCP_OP_MAX] = {
+		[DWCP_OP_NONE] = "none", [DWCP_OP_DELIVER] = "deliver",
+		[DWCP_OP_CRC32C] = "crc32c", [DWCP_OP_BENCH_RAW_ECHO] = "bench-echo",
+		[DWCP_OP_LZ4] = "lz4", [DWCP_OP_ZSTD] = "zstd", [DWCP_OP_SEAL] = "seal",
+		[DWCP_OP_CHECKSUM] = "checksum", [DWCP_OP_VERIFY] = "verify", [DWCP_OP_OPEN] = "open",
+		[DWCP_OP_DECOMPRESS] = "decompress", [DWCP_OP_DELTA] = "delta",
+		[DWCP_OP_UNDELTA] = "undelta", [DWCP_OP_TRANSMIT] = "transmit", [DWCP_OP_ACK] = "ack",
+		[DWCP_OP_NACK] = "nack", [DWCP_OP_RDMA_WRITE] = "rdma-write",
+		[DWCP_OP_RDMA_RETURN] = "rdma-return", [DWCP_OP_RDMA_RX] = "rdma-rx",
+	};
+
+	return op < DWCP_OP_MAX && n[op] ? n[op] : "?";
+}

@@ -110,3 +110,17 @@ int dwcp_peers_read(const struct dwcp_shm *shm, int i, struct dwcp_peer_ent *out
 	out->name[sizeof(out->name) - 1] = '\0';
 	return 0;
 }
+
+void dwcp_peers_forget_worker(const struct dwcp_shm *shm, unsigned service, unsigned worker)
+{
+	if (!shm->node)
+		return;
+	for (unsigned i = 0; i < DWCP_MAX_PEERS; i++) {
+		struct dwcp_peer_ent *e = &shm->node->peers[i];
+
+		if (service == DWCP_SLOT_NET && worker < sizeof(e->conns_w))
+			__atomic_store_n(&e->conns_w[worker], 0, __ATOMIC_RELAXED);
+		else if (service == DWCP_SLOT_RDMA)
+			__atomic_fetch_and(&e->rdma, ~dwcp_peer_rdma_bit(worker), __ATOMIC_RELEASE);
+	}
+}

@@ -111,6 +111,16 @@ int dwcp_peers_claim(const struct dwcp_shm *shm, enum dwcp_peer_dir dir, const c
  */
 int dwcp_peers_read(const struct dwcp_shm *shm, int i, struct dwcp_peer_ent *out);
 
+/**
+ * A worker of @p service (worker index @p worker) died: what it alone
+ * wrote of every peer goes — svc-net's connection count, svc-rdma's bit.
+ * Its next generation clears them too, but a worker waiting out a restart
+ * backoff would otherwise show connections it no longer has, and svc-net
+ * would keep handing chunks to a dead svc-rdma. Supervisor only, after the
+ * death and before any successor runs.
+ */
+void dwcp_peers_forget_worker(const struct dwcp_shm *shm, unsigned service, unsigned worker);
+
 /** Add @p v to the counter at @p field of entry @p i (no-op for i < 0). */
 static inline void dwcp_peers_add(uint64_t *field, uint64_t v)
 {

@@ -23,8 +23,26 @@
  * chunk that names its service in one visit (svc_runtime.c): compress,
  * seal and checksum are one handoff, not three.
  *
- * Concurrency: any process, on buffers it owns; reads the table (written
- * once) and slot states and link counts (snapshots).
+ * Which service a step names is decided from a second table, the op
+ * table, which the services themselves publish: each says, at attach,
+ * which ops it runs and at which rank (dwcp_svc.ops):
+ *
+ *   rank    | meaning                               | e.g.
+ *   PREFER  | an offload engine: wins while READY   | svc-gpu: LZ4, SEAL, ...
+ *   SERVE   | the op's own engine                   | svc-simd: every chunk op
+ *   SPARE   | only while no higher rank is READY    | svc-gpu: CHECKSUM, VERIFY
+ *
+ * A new program names dwcp_route_engine's pick for each op; at every
+ * handoff, a step whose service is not READY moves to the best READY
+ * other one (dwcp_route_step). Nothing in ipc/ or the transports names
+ * which service computes what, so an engine that learns an op (a GPU
+ * kernel, a new version) only publishes it. The bits outlive the process
+ * (a restarting service keeps its place); a version that stops running
+ * an op clears its bit when it attaches.
+ *
+ * Concurrency: any process, on buffers it owns; reads the route table
+ * (written once), the op table (written at attach) and slot states and
+ * link counts (snapshots).
  */
 #ifndef DWCP_IPC_ROUTE_H
 #define DWCP_IPC_ROUTE_H
@@ -88,6 +106,42 @@ static inline bool dwcp_route_keyed(const struct dwcp_shm *shm, unsigned dst)
  */
 unsigned dwcp_route_pick_buf(const struct dwcp_shm *shm, unsigned from, unsigned dst,
 			     const struct dwcp_buf_hdr *h, uint32_t *cursor);
+
+enum dwcp_route_rank {
+	DWCP_RANK_SPARE,           /* only while no service of a higher rank is READY */
+	DWCP_RANK_SERVE,           /* the op's own engine */
+	DWCP_RANK_PREFER,          /* an offload engine: chosen first while READY */
+	DWCP_RANK_N
+};
+
+/**
+ * Publish what service @p svc runs: @p by_rank[r] is a mask of
+ * DWCP_OP_BIT(op) at rank r (an op in no mask is not run). Called by each
+ * process of the service before it reports READY or STANDBY.
+ */
+void dwcp_route_publish_ops(struct dwcp_ctl_block *ctl, unsigned svc,
+			    const uint32_t by_rank[DWCP_RANK_N]);
+
+/**
+ * The service a new program should name for @p op: the READY one of the
+ * highest rank; with none READY, the op's own engine (SERVE; the buffer
+ * waits for its next generation); DWCP_SLOT_NONE when no service has ever
+ * published @p op (a node still starting, or a service missing).
+ */
+unsigned dwcp_route_engine(const struct dwcp_shm *shm, unsigned op);
+
+/**
+ * Degraded routing: the slot buffer @p h goes to for its step at pc. When
+ * that step's service is not READY (dead, restarting, standby) and
+ * another service that runs the op is, the step is rewritten to name the
+ * best such one. Called by the buffer's owner just before it forwards it,
+ * so traffic leaves a dead engine at the next handoff and comes back with
+ * the next programs once it is READY again. Buffers already in the dead
+ * engine's input link wait for its next generation (ownership is theirs).
+ * A pinned step, and an op only one service runs, cost no slot-state
+ * read.
+ */
+unsigned dwcp_route_step(const struct dwcp_shm *shm, struct dwcp_buf_hdr *h);
 
 /** Whether at least one worker of service @p svc is READY. */
 bool dwcp_route_ready(const struct dwcp_shm *shm, unsigned svc);

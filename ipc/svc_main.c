@@ -97,6 +97,7 @@ static int start(struct rt *rt, struct dwcp_err *err)
 	int rc;
 
 	rt->ctx.stats = &rt->ctx.at.shm.stats[rt->ctx.at.slot];
+	memcpy(rt->ctx.ops, rt->svc->ops, sizeof(rt->ctx.ops));
 	rt->service = ctl->slots[rt->ctx.at.slot].sup.service ?
 			      ctl->slots[rt->ctx.at.slot].sup.service : rt->ctx.at.slot;
 	rt->spin_ns = (uint64_t)ctl->spin_us * 1000;
@@ -116,6 +117,8 @@ static int start(struct rt *rt, struct dwcp_err *err)
 	if (rc < 0)
 		return dwcp_err_set(err, rc, "%s: engine init failed: %s", rt->svc->name,
 				    reason[0] ? reason : strerror(-rc));
+	/* Before the state: whoever sees us READY finds our ops too. */
+	dwcp_route_publish_ops(ctl, rt->service, rt->ctx.ops);
 	rt->run_state = rc ? DWCP_SVC_STANDBY : DWCP_SVC_READY;
 	snprintf(rt->run_reason, sizeof(rt->run_reason), "%s", reason);
 	/* A drained slot stays drained across restarts and upgrades. */

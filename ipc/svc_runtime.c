@@ -26,7 +26,6 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "ipc/chunk_ops.h"
 #include "ipc/link.h"
 #include "ipc/pool.h"
 #include "ipc/route.h"
@@ -152,7 +151,7 @@ static int run_steps(struct rt *rt, uint32_t *pidx)
 		/* A step for an engine that is down may move to the other one,
 		 * possibly this service. */
 		if (slot != me) {
-			slot = dwcp_chunk_route(&rt->ctx.at.shm, h);
+			slot = dwcp_route_step(&rt->ctx.at.shm, h);
 			step = h->prog[h->pc];
 		}
 		/* Ours: a step for our service (unless pinned to another of its

@@ -21,6 +21,7 @@
 
 #include "ipc/attach.h"
 #include "ipc/buf_hdr.h"
+#include "ipc/route.h"
 #include "ipc/stats.h"
 
 struct dwcp_svc_ctx {
@@ -28,10 +29,17 @@ struct dwcp_svc_ctx {
 	struct dwcp_stats *stats;      /* this slot's block */
 	uint32_t alloc_cursor;         /* private scan position of dwcp_svc_alloc */
 	void *priv;                    /* the service's own state */
+	/* The ops it runs, by rank (DWCP_OP_BIT masks; ipc/route.h): the
+	 * service's, which init may change (an engine without a kernel for
+	 * an op); published when init returns. */
+	uint32_t ops[DWCP_RANK_N];
 };
 
 struct dwcp_svc {
 	const char *name;              /* "svc-simd": must be one of the six */
+	/* The ops step() runs, by rank (DWCP_OP_BIT masks; ipc/route.h): what
+	 * programs may name this service for. */
+	uint32_t ops[DWCP_RANK_N];
 	/**
 	 * Bring the engine up. @return 0 = READY; 1 = STANDBY with the
 	 * reason written to @p reason ("no CUDA device"); <0 = fatal.

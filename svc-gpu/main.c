@@ -3,7 +3,7 @@
  * driver) for devices. The CUDA kernels are not written yet, so today it
  * is either
  *   - READY on its CPU backend ([gpu] cpu_backend = true): the chunk ops of
- *     ipc/chunk_ops.h, the very code svc-simd runs, so programs may route
+ *     engine/chunk_ops.h, the very code svc-simd runs, so programs may route
  *     AES-GCM / LZ4 / zstd steps here and fail over to svc-simd and back
  *     (the degraded-routing path is exercised without a GPU), or
  *   - STANDBY, saying why: no CUDA device, or devices but no kernels yet.
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 #include "common/log.h"
-#include "ipc/chunk_ops.h"
+#include "engine/chunk_ops.h"
 #include "ipc/streams.h"
 
 /* The CUDA driver API svc-gpu probes with, looked up in libcuda at run
@@ -156,8 +156,12 @@ static void gpu_fini(struct dwcp_svc_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-	static const struct dwcp_svc svc = { .name = "svc-gpu", .init = gpu_init,
-					     .step = gpu_step, .fini = gpu_fini };
+	/* Offload first; the cheap checksum steps only while svc-simd is down. */
+	static const struct dwcp_svc svc = {
+		.name = "svc-gpu", .init = gpu_init, .step = gpu_step, .fini = gpu_fini,
+		.ops[DWCP_RANK_PREFER] = DWCP_CHUNK_OFFLOAD_OPS,
+		.ops[DWCP_RANK_SPARE] = DWCP_OP_BIT(DWCP_OP_CHECKSUM) | DWCP_OP_BIT(DWCP_OP_VERIFY),
+	};
 
 	return dwcp_svc_main(argc, argv, &svc);
 }

@@ -1,6 +1,6 @@
 /* svc-mem's HDE steps (DESIGN §5): DWCP_OP_DELTA on the sender turns a
  * chunk of raw data into "what differs from the previous version of each
- * page" (ipc/hde.h), DWCP_OP_UNDELTA on the receiver turns it back. The
+ * page" (common/ops/hde.h), DWCP_OP_UNDELTA on the receiver turns it back. The
  * previous versions are this node's delta cache (ipc/dcache.h), keyed by
  * (chunk stream, offset / 4096 + page). Both sides remember every page
  * they pass — the sender the data it encodes, the receiver the data it
@@ -49,7 +49,7 @@
 #include "common/cpu.h"
 #include "common/log.h"
 #include "ipc/chunk.h"
-#include "ipc/chunk_ops.h"
+#include "engine/chunk_ops.h"
 #include "ipc/route.h"
 #include "ipc/shm.h"
 #include "mem_internal.h"
@@ -104,6 +104,10 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 	uint64_t hashes[DWCP_HDE_MAX_PAGES];
 	unsigned n = dwcp_hde_pages(c->orig_len);
 
+	/* In a kept chunk every page not kept is one the sender's index saw
+	 * change since the last version: the cache spares those once. */
+	const bool changed = c->flags & DWCP_CHUNK_F_KEPT;
+
 	if (!st->have_cache)
 		return;
 	dwcp_hde_page_hashes(&st->codec, data, c->orig_len, hashes);
@@ -118,7 +122,8 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 		    dwcp_dcache_holds(&st->cache, c->stream, first + i, len, hashes[i]))
 			continue;
 		rc = dwcp_dcache_insert(&st->cache, c->stream, first + i,
-					data + (size_t)i * DWCP_HDE_PAGE, len, hashes[i], c->seq);
+					data + (size_t)i * DWCP_HDE_PAGE, len, hashes[i], c->seq,
+					changed);
 
 		/* Only a damaged index refuses; the page is then just not
 		 * remembered, and its next version travels without a base. */

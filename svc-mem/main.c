@@ -48,8 +48,10 @@ static int mem_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr 
 
 int main(int argc, char **argv)
 {
-	static const struct dwcp_svc svc = { .name = "svc-mem", .init = mem_init,
-					     .step = mem_step, .fini = mem_fini };
+	static const struct dwcp_svc svc = {
+		.name = "svc-mem", .init = mem_init, .step = mem_step, .fini = mem_fini,
+		.ops[DWCP_RANK_SERVE] = DWCP_OP_BIT(DWCP_OP_DELTA) | DWCP_OP_BIT(DWCP_OP_UNDELTA),
+	};
 
 	return dwcp_svc_main(argc, argv, &svc);
 }

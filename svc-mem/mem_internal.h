@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ipc/dcache.h"
-#include "ipc/hde.h"
+#include "svc-mem/dcache.h"
+#include "common/ops/hde.h"
 #include "ipc/svc_runtime.h"
 
 struct mem_state {

@@ -13,7 +13,7 @@
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
-#include "ipc/chunk_ops.h"
+#include "ipc/route.h"
 #include "net_internal.h"
 
 #define FL_TOMB        UINT32_MAX
@@ -785,6 +785,9 @@ int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wi
 	struct dwcp_peer_ent *ps;
 	unsigned np = first;
 	uint16_t before[DWCP_PROG_MAX];
+	static const unsigned rx_ops[] = { DWCP_OP_VERIFY, DWCP_OP_OPEN, DWCP_OP_DECOMPRESS,
+					   DWCP_OP_UNDELTA };
+	unsigned eng[sizeof(rx_ops) / sizeof(rx_ops[0])];
 	int ent, quota;
 
 	ent = dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_RECV, ch->stream, &e);
@@ -799,6 +802,14 @@ int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wi
 	ps = net_peer_stat(n, k->peer);
 	if (ps)
 		dwcp_peers_add(&ps->chunks_received, 1);
+	/* The services this node runs the receive steps on: none has said
+	 * it runs one while the node is still starting. */
+	for (unsigned i = 0; i < sizeof(rx_ops) / sizeof(rx_ops[0]); i++)
+		if ((eng[i] = dwcp_route_engine(&n->ctx->at.shm, rx_ops[i])) == DWCP_SLOT_NONE) {
+			dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
+			send_ack(n, c, ch, DWCP_BUF_EBUSY);
+			return -1;
+		}
 	quota = rx_quota_take(n, ent, &e, k->peer, ch->seq);
 	if (quota < 0) {
 		dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
@@ -818,16 +829,14 @@ int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wi
 		    n->ctx->at.slot << DWCP_BUF_ORIGIN_SLOT_SHIFT | (uint32_t)k->peer;
 	/* Verify first: until the CRC matched, the flags that choose the
 	 * next steps may be damaged, and verify refuses such a chunk. */
-	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_SIMD, DWCP_OP_VERIFY);
+	h->prog[np++] = dwcp_prog_step(eng[0], DWCP_OP_VERIFY);
 	/* A keyed node opens every chunk: one that is not sealed fails there
 	 * (EAUTH), whatever its flags say. */
 	if (n->keyed || ch->flags & DWCP_CHUNK_F_SEALED)
-		h->prog[np++] = dwcp_prog_step(dwcp_chunk_op_engine(&n->ctx->at.shm, DWCP_OP_OPEN),
-					       DWCP_OP_OPEN);
+		h->prog[np++] = dwcp_prog_step(eng[1], DWCP_OP_OPEN);
 	if (ch->codec != DWCP_CHUNK_CODEC_NONE)
-		h->prog[np++] = dwcp_prog_step(dwcp_chunk_op_engine(&n->ctx->at.shm, DWCP_OP_DECOMPRESS),
-					       DWCP_OP_DECOMPRESS);
-	h->prog[np++] = DWCP_PROG_STEP(DWCP_SLOT_MEM, DWCP_OP_UNDELTA);
+		h->prog[np++] = dwcp_prog_step(eng[2], DWCP_OP_DECOMPRESS);
+	h->prog[np++] = dwcp_prog_step(eng[3], DWCP_OP_UNDELTA);
 	h->prog[np++] = dwcp_prog_step(e.slot, DWCP_OP_DELIVER);
 	h->prog_len = (uint8_t)np;
 	h->deliver_gen = e.gen;

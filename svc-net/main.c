@@ -187,6 +187,9 @@ int main(int argc, char **argv)
 	static const struct dwcp_svc svc = {
 		.name = "svc-net", .init = net_init, .step = net_step, .fini = net_fini,
 		.poll = net_poll, .pending = net_pending,
+		.ops[DWCP_RANK_SERVE] = DWCP_OP_BIT(DWCP_OP_TRANSMIT) | DWCP_OP_BIT(DWCP_OP_ACK) |
+					DWCP_OP_BIT(DWCP_OP_NACK) | DWCP_OP_BIT(DWCP_OP_RDMA_RETURN) |
+					DWCP_OP_BIT(DWCP_OP_RDMA_RX),
 	};
 
 	return dwcp_svc_main(argc, argv, &svc);

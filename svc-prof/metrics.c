@@ -299,6 +299,8 @@ static void render_node(struct prof_out *o, const struct dwcp_shm *shm, uint64_t
 	counter(o, "dwcp_delta_cache_inserts_total", "Pages put in the delta cache.", dc.inserts);
 	counter(o, "dwcp_delta_cache_evictions_total", "Pages evicted to make room.", dc.evictions);
 	counter(o, "dwcp_delta_cache_corrupt_total", "Entries found corrupt and dropped.", dc.corrupt);
+	counter(o, "dwcp_delta_cache_spared_total",
+		"Pages that had changed, kept one more round instead of evicted.", dc.spared);
 }
 
 struct stream_row {

@@ -196,6 +196,7 @@ int main(int argc, char **argv)
 	static const struct dwcp_svc svc = {
 		.name = "svc-rdma", .init = rdma_init, .step = rdma_step, .fini = rdma_fini,
 		.poll = rdma_poll, .pending = rdma_pending,
+		.ops[DWCP_RANK_SERVE] = DWCP_OP_BIT(DWCP_OP_RDMA_WRITE),
 	};
 
 	return dwcp_svc_main(argc, argv, &svc);

@@ -1,5 +1,5 @@
 /* svc-simd: the SIMD compute service. Its steps are the CPU chunk
- * transforms of ipc/chunk_ops.h over common/ops/ (the same code svc-gpu's
+ * transforms of engine/chunk_ops.h over common/ops/ (the same code svc-gpu's
  * CPU backend runs, DESIGN §6), plus the raw reference loop of
  * `dwcp bench handoff`. */
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipc/chunk_ops.h"
+#include "engine/chunk_ops.h"
 #include "simd_internal.h"
 
 static int simd_init(struct dwcp_svc_ctx *ctx, char *reason, size_t n)
@@ -39,8 +39,10 @@ static int simd_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr
 
 int main(int argc, char **argv)
 {
-	static const struct dwcp_svc svc = { .name = "svc-simd", .init = simd_init,
-					     .step = simd_step, .fini = simd_fini };
+	static const struct dwcp_svc svc = {
+		.name = "svc-simd", .init = simd_init, .step = simd_step, .fini = simd_fini,
+		.ops[DWCP_RANK_SERVE] = DWCP_CHUNK_ENGINE_OPS | DWCP_OP_BIT(DWCP_OP_BENCH_RAW_ECHO),
+	};
 
 	return dwcp_svc_main(argc, argv, &svc);
 }

@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ipc/link.h"
+#include "ipc/peers.h"
 #include "ipc/pool.h"
 #include "ipc/reclaim.h"
 #include "ipc/route.h"
@@ -330,6 +331,9 @@ static void handle_death(struct sup_child *c, const char *why)
 	/* A planned upgrade's old generation exiting is no restart. */
 	if (c->up.phase == UP_HANDOVER && sup_upgrade_old_died(c, why))
 		return;
+	/* A crash: its successor has not run yet (an upgrade's hands over
+	 * above, having set its own counts already). */
+	dwcp_peers_forget_worker(&c->sup->shm, p->sup.service ? p->sup.service : c->slot, p->sup.worker);
 	p->sup.died_ns = now;
 	p->sup.restarts++;
 	c->recovery_pending = true;

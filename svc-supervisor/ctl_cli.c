@@ -137,9 +137,9 @@ static void print_table(const cJSON *root)
 		print_row(s);
 	dc = cJSON_GetObjectItemCaseSensitive(root, "delta_cache");
 	if (cJSON_GetObjectItemCaseSensitive(dc, "pages"))
-		printf("delta cache: %.0f of %.0f pages held, %.0f hits, %.0f misses, %.0f evictions\n",
-		       num(dc, "live"), num(dc, "pages"), num(dc, "hits"), num(dc, "misses"),
-		       num(dc, "evictions"));
+		printf("delta cache: %.0f of %.0f pages held (%.0f MiB), %.0f hits, %.0f misses, %.0f evictions, %.0f changed pages spared\n",
+		       num(dc, "live"), num(dc, "pages"), num(dc, "bytes") / 1048576.0, num(dc, "hits"),
+		       num(dc, "misses"), num(dc, "evictions"), num(dc, "spared"));
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "streams"))
 		printf("stream %s: %s by pid %.0f%s%s%s%s\n", str(s, "name"), str(s, "role"),
 		       num(s, "client_pid"), *str(s, "peer") ? " to " : "", str(s, "peer"),

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_memzone.h>
 
 #include "common/log.h"
@@ -179,6 +181,34 @@ static void write_pid(const struct sup *s)
 	}
 }
 
+/* What the EAL's own later allocations need beside the region and port. */
+#define AUTO_CACHE_MARGIN_MB 8u
+
+/* [mem] delta_cache_mb = auto: the cache takes what the node's hugepage
+ * budget has left once the rest of the region (and the port, if any) is
+ * placed. The EAL reserved that budget at init (-m hugepage_mb), so that
+ * memory is this node's whether the cache uses it or not; the largest
+ * free block of DPDK's heap is what one memzone can still take. */
+static uint64_t auto_dcache_size(const struct sup *s, const struct dwcp_shm_params *p)
+{
+	struct dwcp_shm_params rest = *p;
+	uint64_t biggest = 0, need;
+
+	rest.dcache_size = 0;
+	for (unsigned i = 0; i < rte_socket_count(); i++) {
+		struct rte_malloc_socket_stats st;
+
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) == 0 &&
+		    st.greatest_free_size > biggest)
+			biggest = st.greatest_free_size;
+	}
+	need = dwcp_shm_size(&rest) + ((uint64_t)AUTO_CACHE_MARGIN_MB << 20) +
+	       sup_port_hugepage_bytes(&s->cfg);
+	if (biggest <= need)
+		return 0;
+	return (biggest - need) & ~((1ull << 20) - 1);
+}
+
 static int make_region(struct sup *s, struct dwcp_err *err)
 {
 	struct dwcp_shm_params p = {
@@ -188,9 +218,16 @@ static int make_region(struct sup *s, struct dwcp_err *err)
 		.dcache_size = (uint64_t)s->cfg.delta_cache_mb << 20,
 		.instance = s->cfg.instance,
 	};
-	size_t size = dwcp_shm_size(&p);
+	size_t size;
 	const struct rte_memzone *mz;
 	int rc;
+
+	if (s->cfg.delta_cache_mb == DWCP_CFG_AUTO) {
+		p.dcache_size = auto_dcache_size(s, &p);
+		DWCP_INFO("delta cache: %llu MiB (auto: what hugepage_mb = %u leaves after the pool and links; raise it for a larger cache)",
+			  (unsigned long long)(p.dcache_size >> 20), s->cfg.hugepage_mb);
+	}
+	size = dwcp_shm_size(&p);
 
 	if (!size)
 		return dwcp_err_set(err, -EINVAL, "invalid pool/link parameters");

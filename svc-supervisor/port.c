@@ -362,6 +362,16 @@ static uint32_t wanted_mtu(const struct dwcp_config *cfg)
 	return mtu;
 }
 
+uint64_t sup_port_hugepage_bytes(const struct dwcp_config *cfg)
+{
+	/* Its mbufs (with their headers), the attach pool's, the rings and
+	 * the state page, in MiB with 8 to spare (DPDK's own headers). */
+	uint64_t mbufs = (uint64_t)PORT_MBUFS * (data_room(wanted_mtu(cfg)) + 256u) +
+			 (uint64_t)8191u * 256u + 4u * PORT_RING * sizeof(void *);
+
+	return strcmp(cfg->net_transport, "dpdk") ? 0 : ((mbufs >> 20) + 8u) << 20;
+}
+
 /* Give interface @p ifname MTU @p mtu; @p old gets what it had.
  * @return 0 or -errno. */
 static int set_if_mtu(const char *ifname, uint32_t mtu, uint32_t *old)

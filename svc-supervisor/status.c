@@ -139,6 +139,7 @@ static void add_dcache(cJSON *root, const struct dwcp_shm *shm)
 	cJSON_AddNumberToObject(o, "inserts", st.inserts);
 	cJSON_AddNumberToObject(o, "evictions", st.evictions);
 	cJSON_AddNumberToObject(o, "corrupt", st.corrupt);
+	cJSON_AddNumberToObject(o, "spared", st.spared);
 }
 
 static void add_streams(cJSON *root, const struct dwcp_shm *shm)

@@ -136,6 +136,8 @@ void sup_node_down(struct sup *s);
 /* port.c: the DPDK port of [net] transport = dpdk (ipc/port.h). */
 struct cJSON;
 int sup_port_open(struct sup *s, struct dwcp_err *err);
+/** Hugepage bytes the port takes after the region (0 without a DPDK port). */
+uint64_t sup_port_hugepage_bytes(const struct dwcp_config *cfg);
 /** [net] port names a PCI NIC (EAL must be allowed to probe it at init). */
 bool sup_port_pci(const struct dwcp_config *cfg);
 void sup_port_close(struct sup *s);

@@ -5,7 +5,7 @@
 #     strcpy strcat sprintf vsprintf gets atoi atol atoll atof strtok strtok_r
 #     (use snprintf/strlcpy-like helpers, strtol/strtoul with end checks,
 #     strsep or a hand loop). Comments and string literals are ignored.
-#  2. public functions in common/ and ipc/ headers carry the dwcp_ prefix.
+#  2. public functions in common/, ipc/ and engine/ headers carry the dwcp_ prefix.
 #     Heuristic, not a C parser: it looks at top-level declarations (outside
 #     any { } and preprocessor lines, after dropping comments and
 #     __attribute__((...))), takes those whose first "(" follows at least two
@@ -14,11 +14,12 @@
 #     name. It does not check global variables, types or macros, does not
 #     expand macros (a macro that declares a function is not seen), and an
 #     __attribute__ nested deeper than ((x(y))) may confuse it.
-#  3. every header in common/ and ipc/ (recursively) compiles on its own with
+#  3. every header in common/, ipc/ and engine/ (recursively) compiles on its own with
 #     the project's warning flags.
 #  4. room boundaries (shared/DESIGN.md section 2): a svc-X folder includes no
 #     header of another svc-Y folder; common/ includes nothing from ipc/,
-#     svc-*/, cli/ or bench/; ipc/ nothing from svc-*/, cli/ or bench/.
+#     engine/, svc-*/, cli/ or bench/; ipc/ nothing from engine/, svc-*/, cli/
+#     or bench/; engine/ nothing from svc-*/, cli/ or bench/.
 #  5. deploy/sysctl.d/90-dwcp-net.conf is exactly what
 #     `build/bin/dwcpctl tune --print-conf` prints (the settings table in
 #     svc-supervisor/tune.c is the one source); skipped when that binary
@@ -42,7 +43,7 @@ report_block() { # report_block TEXT: one problem, explained on several lines
 
 shopt -s nullglob
 src_dirs=()
-for d in common ipc svc-* cli bench; do
+for d in common ipc engine svc-* cli bench; do
 	[ -d "$d" ] && src_dirs+=("$d")
 done
 src_files() { # src_files DIR...: C sources and headers below the dirs
@@ -90,7 +91,7 @@ done < <(src_files "${src_dirs[@]}")
 
 # 2. dwcp_ prefix on public functions of common/ and ipc/ headers
 hdr_dirs=()
-for d in common ipc; do [ -d "$d" ] && hdr_dirs+=("$d"); done
+for d in common ipc engine; do [ -d "$d" ] && hdr_dirs+=("$d"); done
 headers=()
 if [ ${#hdr_dirs[@]} -gt 0 ]; then
 	mapfile -t headers < <(find "${hdr_dirs[@]}" -type f -name '*.h' | LC_ALL=C sort)
@@ -163,8 +164,9 @@ done
 for d in "${src_dirs[@]}"; do
 	case $d in
 	svc-*) bad='^svc-' why='a service never includes another service'"'"'s headers; services meet only in ipc/' ;;
-	common) bad='^(ipc|svc-.*|cli|bench)$' why='common/ uses only libc and DPDK' ;;
-	ipc) bad='^(svc-.*|cli|bench)$' why='ipc/ uses only common/' ;;
+	common) bad='^(ipc|engine|svc-.*|cli|bench)$' why='common/ uses only libc and DPDK' ;;
+	ipc) bad='^(engine|svc-.*|cli|bench)$' why='ipc/ uses only common/: it is the ABI and the runtime, not what engines compute' ;;
+	engine) bad='^(svc-.*|cli|bench)$' why='engine/ (the chunk engine the engine services share) uses only common/ and ipc/' ;;
 	*) continue ;;
 	esac
 	while IFS= read -r f; do

@@ -14,7 +14,7 @@
 
 #include "common/ops/xxh3.h"
 #include "ipc/ctl_msg.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "svc-net/frame.h"
 #include "svc-net/dgram.h"
 #include "svc-net/udp.h"

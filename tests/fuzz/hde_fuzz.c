@@ -1,4 +1,4 @@
-/* Fuzz target: the HDE delta body decoder (ipc/hde.c dwcp_hde_decode, and
+/* Fuzz target: the HDE delta body decoder (common/ops/hde.c dwcp_hde_decode, and
  * through it dwcp_hde_parse, dwcp_hde_apply and the XOR delta stream
  * decoder of common/ops/delta.c), as svc-mem's UNDELTA step runs it on a
  * chunk body from the wire against the pages of its delta cache.
@@ -23,7 +23,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #define UNTOUCHED 0x5a

@@ -40,7 +40,7 @@
 
 #include "ipc/chunk.h"
 #include "ipc/client.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 #include "tests/lib/node.h"
 
 #define PG        4096u

@@ -1,5 +1,5 @@
 /* Degraded routing between the two engines that run the chunk ops
- * (ipc/chunk_ops.h): with [gpu] cpu_backend, svc-gpu is READY on the CPU
+ * (engine/chunk_ops.h): with [gpu] cpu_backend, svc-gpu is READY on the CPU
  * and new programs put compression and AES-GCM on it; while it is down,
  * steps move to svc-simd, and once it is READY again new chunks go back.
  *

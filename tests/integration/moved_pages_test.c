@@ -1,4 +1,4 @@
-/* Moved pages (cli/send_moves.h, ipc/hde.h version 3): content of the
+/* Moved pages (cli/send_moves.h, common/ops/hde.h version 3): content of the
  * previous version that a resend finds at other, unaligned offsets does
  * not travel. Two real nodes on built-in defaults, `dwcp send` on A and
  * `dwcp recv` on B as a user runs them.

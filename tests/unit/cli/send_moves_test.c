@@ -28,7 +28,7 @@
 #include "common/digest.h"
 #include "common/fpindex.h"
 #include "common/ops/weaksum.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 
 #define PG       4096u
 #define OLD_PGS  256u                 /* the previous version: 1 MiB of random pages */

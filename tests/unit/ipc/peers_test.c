@@ -123,6 +123,31 @@ Test(peers, a_workers_connections_are_its_own_and_a_copy_sums_them)
 	cr_expect_eq(dwcp_peer_conns(&shm.node->peers[i]), 6u, "a worker cleared another's count");
 }
 
+/* The supervisor, when a worker dies: only what that worker wrote goes,
+ * in every entry. */
+Test(peers, a_dead_worker_leaves_no_connections_or_rdma_behind)
+{
+	int i = dwcp_peers_claim(&shm, DWCP_PEER_OUT, "10.0.0.7:7100", "", 1);
+	int j = dwcp_peers_claim(&shm, DWCP_PEER_IN, "10.0.0.8", "nodec", 1);
+
+	cr_assert(i >= 0 && j >= 0 && i != j);
+	shm.node->peers[i].conns_w[0] = 4;
+	shm.node->peers[i].conns_w[2] = 4;
+	shm.node->peers[j].conns_w[2] = 1;
+	shm.node->peers[i].rdma = dwcp_peer_rdma_bit(0) | dwcp_peer_rdma_bit(1);
+	dwcp_peers_forget_worker(&shm, DWCP_SLOT_NET, 2);
+	cr_expect_eq(dwcp_peer_conns(&shm.node->peers[i]), 4u, "worker 0's count went too");
+	cr_expect_eq(dwcp_peer_conns(&shm.node->peers[j]), 0u);
+	cr_expect_eq(shm.node->peers[i].rdma, dwcp_peer_rdma_bit(0) | dwcp_peer_rdma_bit(1),
+		     "svc-net's death touched svc-rdma's bits");
+	dwcp_peers_forget_worker(&shm, DWCP_SLOT_RDMA, 1);
+	cr_expect_eq(shm.node->peers[i].rdma, dwcp_peer_rdma_bit(0));
+	cr_expect_eq(dwcp_peer_conns(&shm.node->peers[i]), 4u, "svc-rdma's death touched svc-net's counts");
+	dwcp_peers_forget_worker(&shm, DWCP_SLOT_SIMD, 0);   /* owns nothing here */
+	cr_expect_eq(dwcp_peer_conns(&shm.node->peers[i]), 4u);
+	cr_expect_eq(shm.node->peers[i].rdma, dwcp_peer_rdma_bit(0));
+}
+
 /* Two svc-net workers meet the same new peer at once. */
 struct racer {
 	pthread_barrier_t *go;

@@ -184,3 +184,114 @@ Test(route, a_keyed_service_sends_each_chunk_where_its_key_says)
 	backlog(W[0], 16);
 	cr_expect_neq(dwcp_route_pick_buf(&R.shm, P, S, &h, &cursor), W[0]);
 }
+
+/* The op table: what svc-simd and svc-gpu publish (engine/chunk_ops.h's
+ * sets, spelled out here so a change there shows up as a test change). */
+static const uint32_t SIMD_OPS[DWCP_RANK_N] = {
+	[DWCP_RANK_SERVE] = DWCP_OP_BIT(DWCP_OP_SEAL) | DWCP_OP_BIT(DWCP_OP_CHECKSUM) |
+			    DWCP_OP_BIT(DWCP_OP_VERIFY),
+};
+static const uint32_t GPU_OPS[DWCP_RANK_N] = {
+	[DWCP_RANK_PREFER] = DWCP_OP_BIT(DWCP_OP_SEAL),
+	[DWCP_RANK_SPARE] = DWCP_OP_BIT(DWCP_OP_CHECKSUM),
+};
+
+static uint16_t step_of(unsigned slot, unsigned op, struct dwcp_buf_hdr *h)
+{
+	h->pc = 0;
+	h->prog[0] = dwcp_prog_step(slot, op);
+	h->prog_len = 1;
+	return h->prog[0];
+}
+
+Test(route, no_service_runs_an_op_nobody_published)
+{
+	struct dwcp_buf_hdr h = { 0 };
+
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_SEAL), DWCP_SLOT_NONE);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_TABLE + 3), DWCP_SLOT_NONE);
+	/* A step nobody else runs stays where it is, READY or not. */
+	step_of(DWCP_SLOT_MEM, DWCP_OP_UNDELTA, &h);
+	cr_expect_eq(dwcp_route_step(&R.shm, &h), DWCP_SLOT_MEM);
+}
+
+Test(route, an_offload_engine_wins_while_ready_and_the_own_engine_otherwise)
+{
+	dwcp_route_publish_ops(R.shm.ctl, S, SIMD_OPS);
+	dwcp_route_publish_ops(R.shm.ctl, DWCP_SLOT_GPU, GPU_OPS);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_SEAL), DWCP_SLOT_SIMD, "svc-gpu not READY yet");
+	set_ready(DWCP_SLOT_GPU, true);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_SEAL), DWCP_SLOT_GPU, "PREFER wins while READY");
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_CHECKSUM), DWCP_SLOT_SIMD,
+		     "SPARE only while the own engine is down");
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_VERIFY), DWCP_SLOT_SIMD);
+	/* svc-simd and all its workers down: the spare takes CHECKSUM; VERIFY
+	 * has no other engine and waits for svc-simd's next generation. */
+	set_ready(S, false);
+	set_ready(W[0], false);
+	set_ready(W[1], false);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_CHECKSUM), DWCP_SLOT_GPU);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_VERIFY), DWCP_SLOT_SIMD);
+	/* Nothing READY at all: the op's own engine, where it waits. */
+	set_ready(DWCP_SLOT_GPU, false);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_SEAL), DWCP_SLOT_SIMD);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_CHECKSUM), DWCP_SLOT_SIMD);
+}
+
+Test(route, a_step_leaves_an_engine_that_is_down_and_only_then)
+{
+	struct dwcp_buf_hdr h = { 0 };
+
+	dwcp_route_publish_ops(R.shm.ctl, S, SIMD_OPS);
+	dwcp_route_publish_ops(R.shm.ctl, DWCP_SLOT_GPU, GPU_OPS);
+	set_ready(DWCP_SLOT_GPU, true);
+	/* Named engine READY: the program stands (no move to the offload). */
+	step_of(DWCP_SLOT_SIMD, DWCP_OP_SEAL, &h);
+	cr_expect_eq(dwcp_route_step(&R.shm, &h), DWCP_SLOT_SIMD);
+	/* svc-gpu dies: its SEAL step moves to svc-simd, in the program. */
+	set_ready(DWCP_SLOT_GPU, false);
+	step_of(DWCP_SLOT_GPU, DWCP_OP_SEAL, &h);
+	cr_expect_eq(dwcp_route_step(&R.shm, &h), DWCP_SLOT_SIMD);
+	cr_expect_eq(h.prog[0], dwcp_prog_step(DWCP_SLOT_SIMD, DWCP_OP_SEAL));
+	/* Back READY: a step naming svc-simd stays there; a new program
+	 * names svc-gpu again. */
+	set_ready(DWCP_SLOT_GPU, true);
+	cr_expect_eq(dwcp_route_step(&R.shm, &h), DWCP_SLOT_SIMD);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_SEAL), DWCP_SLOT_GPU);
+	/* An op only svc-simd runs waits for it: VERIFY does not move. */
+	set_ready(S, false);
+	set_ready(W[0], false);
+	set_ready(W[1], false);
+	step_of(DWCP_SLOT_SIMD, DWCP_OP_VERIFY, &h);
+	cr_expect_eq(dwcp_route_step(&R.shm, &h), DWCP_SLOT_SIMD);
+	cr_expect_eq(h.prog[0], dwcp_prog_step(DWCP_SLOT_SIMD, DWCP_OP_VERIFY));
+	/* A pinned step is never moved. */
+	h.prog[0] = dwcp_prog_step_pinned(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM);
+	cr_expect_eq(dwcp_route_step(&R.shm, &h), DWCP_SLOT_SIMD);
+	cr_expect(dwcp_prog_pinned(h.prog[0]));
+	/* A svc-simd worker READY again counts as svc-simd READY. */
+	set_ready(W[1], true);
+	step_of(DWCP_SLOT_SIMD, DWCP_OP_CHECKSUM, &h);
+	cr_expect_eq(dwcp_route_step(&R.shm, &h), DWCP_SLOT_SIMD);
+}
+
+Test(route, a_version_that_stops_running_an_op_takes_its_bit_back)
+{
+	static const uint32_t gpu_no_seal[DWCP_RANK_N] = {
+		[DWCP_RANK_SPARE] = DWCP_OP_BIT(DWCP_OP_CHECKSUM),
+	};
+
+	dwcp_route_publish_ops(R.shm.ctl, S, SIMD_OPS);
+	dwcp_route_publish_ops(R.shm.ctl, DWCP_SLOT_GPU, GPU_OPS);
+	set_ready(DWCP_SLOT_GPU, true);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_SEAL), DWCP_SLOT_GPU);
+	dwcp_route_publish_ops(R.shm.ctl, DWCP_SLOT_GPU, gpu_no_seal);
+	cr_expect_eq(dwcp_route_engine(&R.shm, DWCP_OP_SEAL), DWCP_SLOT_SIMD);
+	cr_expect_eq(R.shm.ctl->op_table[DWCP_OP_SEAL].by_rank[DWCP_RANK_PREFER], 0);
+	cr_expect_eq(R.shm.ctl->op_table[DWCP_OP_CHECKSUM].by_rank[DWCP_RANK_SPARE],
+		     1u << DWCP_SLOT_GPU);
+	/* Not a service: nothing is written. */
+	dwcp_route_publish_ops(R.shm.ctl, DWCP_SLOT_CLIENT0, SIMD_OPS);
+	dwcp_route_publish_ops(R.shm.ctl, 0, SIMD_OPS);
+	cr_expect_eq(R.shm.ctl->op_table[DWCP_OP_VERIFY].by_rank[DWCP_RANK_SERVE], 1u << S);
+}

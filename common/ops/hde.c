@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 
 void dwcp_hde_codec_init(struct dwcp_hde_codec *x, const struct dwcp_cpu_features *cpu)
 {

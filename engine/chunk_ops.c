@@ -24,8 +24,7 @@
 #include "common/ops/crc32c.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
-#include "ipc/chunk_ops.h"
-#include "ipc/route.h"
+#include "engine/chunk_ops.h"
 #include "ipc/shm.h"
 
 struct dwcp_chunk_hdr *dwcp_chunk_at(const struct dwcp_svc_ctx *ctx, uint32_t idx)
@@ -290,47 +289,4 @@ int dwcp_chunk_engine_step(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *s
 	default:
 		return DWCP_BUF_EBADOP;
 	}
-}
-
-unsigned dwcp_chunk_op_alternate(unsigned slot, unsigned op)
-{
-	switch (op) {
-	case DWCP_OP_LZ4: case DWCP_OP_ZSTD: case DWCP_OP_SEAL: case DWCP_OP_CHECKSUM:
-	case DWCP_OP_VERIFY: case DWCP_OP_OPEN: case DWCP_OP_DECOMPRESS:
-		return slot == DWCP_SLOT_SIMD ? DWCP_SLOT_GPU :
-		       slot == DWCP_SLOT_GPU ? DWCP_SLOT_SIMD : DWCP_SLOT_NONE;
-	default:
-		return DWCP_SLOT_NONE;
-	}
-}
-
-static bool slot_ready(const struct dwcp_shm *shm, unsigned slot)
-{
-	return dwcp_route_ready(shm, slot);
-}
-
-unsigned dwcp_chunk_op_engine(const struct dwcp_shm *shm, unsigned op)
-{
-	switch (op) {
-	case DWCP_OP_LZ4: case DWCP_OP_ZSTD: case DWCP_OP_SEAL: case DWCP_OP_OPEN:
-	case DWCP_OP_DECOMPRESS:
-		return slot_ready(shm, DWCP_SLOT_GPU) ? DWCP_SLOT_GPU : DWCP_SLOT_SIMD;
-	default:
-		return DWCP_SLOT_SIMD;
-	}
-}
-
-unsigned dwcp_chunk_route(const struct dwcp_shm *shm, struct dwcp_buf_hdr *h)
-{
-	uint16_t step = h->prog[h->pc];
-	unsigned slot = dwcp_prog_slot(step), op = dwcp_prog_op(step);
-	/* Pure arithmetic first: most hops (DELIVER, CRC32C, svc-mem, svc-net)
-	 * have no other engine and must not pay for reading slot states,
-	 * whose cache lines their owners keep writing. */
-	unsigned alt = dwcp_chunk_op_alternate(slot, op);
-
-	if (alt == DWCP_SLOT_NONE || slot_ready(shm, slot) || !slot_ready(shm, alt))
-		return slot;
-	h->prog[h->pc] = dwcp_prog_step(alt, op);
-	return alt;
 }

@@ -96,7 +96,6 @@
 #include <sys/types.h>
 
 #include "common/cpu.h"
-#include "ipc/chunk.h"
 #include "common/ops/delta.h"
 #include "common/ops/xxh3.h"
 
@@ -126,11 +125,14 @@
 #define DWCP_HDE_BOUND(orig_len) \
 	(1u + ((uint32_t)(orig_len) + DWCP_HDE_PAGE - 1) / DWCP_HDE_PAGE + (uint32_t)(orig_len))
 
-#define DWCP_HDE_KEPT_TRAILER DWCP_CHUNK_KEPT_TRAILER
+/* A kept chunk's trailer: u64 digest, u64 mask; a moved chunk's adds a
+ * u64 count and up to 64 u64 sources. The chunk format (ipc/chunk.h)
+ * bounds its bodies with these. */
+#define DWCP_HDE_KEPT_TRAILER 16u
 _Static_assert(DWCP_HDE_MAX_PAGES == 64 && DWCP_HDE_MAX_DATA == 64u * 4096u,
-	       "a kept mask is 64 bits; ipc/chunk.c checks kept chunks against 64 pages");
+	       "a kept mask is 64 bits; the chunk format checks kept chunks against 64 pages");
 
-#define DWCP_HDE_MOVED_TRAILER_MAX DWCP_CHUNK_MOVED_TRAILER_MAX
+#define DWCP_HDE_MOVED_TRAILER_MAX (DWCP_HDE_KEPT_TRAILER + 8u + 64u * 8u)
 
 /** Body bytes that always suffice for a kept chunk (version 2 or 3). */
 #define DWCP_HDE_BOUND_KEPT(orig_len) (DWCP_HDE_BOUND(orig_len) + DWCP_HDE_MOVED_TRAILER_MAX)

@@ -1,4 +1,4 @@
-/* HDE codec tests (ipc/hde.h). A walker written here from the header's
+/* HDE codec tests (common/ops/hde.h). A walker written here from the header's
  * description of the wire format reads every body the encoder writes (so
  * the format is pinned, not just "decode undoes encode"), and a body
  * assembled by hand decodes to what the header says; base_hash is checked
@@ -19,7 +19,7 @@
 
 #include "tests/lib/util.h"
 #include "common/cpu.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 
 #define PG  DWCP_HDE_PAGE
 #define MAX DWCP_HDE_MAX_DATA

@@ -16,10 +16,13 @@
  * input (svc_runtime.h). Every op checks the chunk header before trusting
  * a length: on a receiver the bytes came off the network.
  *
+ * Which service runs an op is not decided here: each engine publishes
+ * the ops it runs, by rank, and the route table picks (ipc/route.h).
+ *
  * Concurrency: an engine belongs to one service thread.
  */
-#ifndef DWCP_IPC_CHUNK_OPS_H
-#define DWCP_IPC_CHUNK_OPS_H
+#ifndef DWCP_ENGINE_CHUNK_OPS_H
+#define DWCP_ENGINE_CHUNK_OPS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +30,7 @@
 #include "common/ops/compress.h"
 #include "ipc/chunk.h"
 #include "ipc/ctl_block.h"
+#include "ipc/route.h"
 #include "ipc/shm.h"
 #include "ipc/svc_runtime.h"
 
@@ -78,27 +82,15 @@ int dwcp_chunk_engine_step(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *e
 			   struct dwcp_buf_hdr *h, unsigned op, uint32_t *out);
 
 /**
- * The engine that can run @p op instead of @p slot (svc-simd <-> svc-gpu),
- * or DWCP_SLOT_NONE. Ops both run: the table above except CRC32C.
+ * The ops dwcp_chunk_engine_step runs, as DWCP_OP_BIT masks: what an
+ * engine built on it publishes (ipc/route.h, dwcp_svc.ops).
  */
-unsigned dwcp_chunk_op_alternate(unsigned slot, unsigned op);
-
-/**
- * The engine a new program should name for @p op: svc-gpu for the
- * offloadable ops (LZ4, ZSTD, SEAL, OPEN, DECOMPRESS) while it is READY,
- * else svc-simd.
- */
-unsigned dwcp_chunk_op_engine(const struct dwcp_shm *shm, unsigned op);
-
-/**
- * Degraded routing: the slot buffer @p h goes to for its step at pc. When
- * that step's service is not READY (dead, restarting, standby) and the
- * other engine that runs the op is, the step is rewritten to name the
- * other one. Called by the buffer's owner just before it forwards it, so
- * traffic leaves a dead engine at the next handoff and comes back with
- * the next programs once it is READY again. Buffers already in the dead
- * engine's input link wait for its next generation (ownership is theirs).
- */
-unsigned dwcp_chunk_route(const struct dwcp_shm *shm, struct dwcp_buf_hdr *h);
+#define DWCP_CHUNK_ENGINE_OPS                                                              \
+	(DWCP_OP_BIT(DWCP_OP_CRC32C) | DWCP_CHUNK_OFFLOAD_OPS | DWCP_OP_BIT(DWCP_OP_CHECKSUM) | \
+	 DWCP_OP_BIT(DWCP_OP_VERIFY))
+/* The ones worth moving off the CPU cores: the heavy per-byte work. */
+#define DWCP_CHUNK_OFFLOAD_OPS                                                         \
+	(DWCP_OP_BIT(DWCP_OP_LZ4) | DWCP_OP_BIT(DWCP_OP_ZSTD) | DWCP_OP_BIT(DWCP_OP_SEAL) | \
+	 DWCP_OP_BIT(DWCP_OP_OPEN) | DWCP_OP_BIT(DWCP_OP_DECOMPRESS))
 
 #endif

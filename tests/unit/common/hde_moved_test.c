@@ -1,4 +1,4 @@
-/* HDE version 3 (ipc/hde.h): MOVED records and the longer trailer that
+/* HDE version 3 (common/ops/hde.h): MOVED records and the longer trailer that
  * carries one source offset per moved page. A body assembled by hand from
  * the header's description parses and decodes as documented; the encoder
  * writes exactly that layout; every inconsistency a peer could send (a
@@ -15,7 +15,7 @@
 #include "tests/lib/util.h"
 #include "common/cpu.h"
 #include "ipc/chunk.h"
-#include "ipc/hde.h"
+#include "common/ops/hde.h"
 
 #define PG DWCP_HDE_PAGE
 

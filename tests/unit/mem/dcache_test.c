@@ -3,7 +3,7 @@
  * version ever inserted of each key) is the oracle: a lookup may miss, but
  * whatever it returns must be the latest version of that key (or, across
  * a simulated kill, a version the model knows). Covered: insert/lookup,
- * replace, FIFO eviction, a corrupt page (hash mismatch is a miss), a
+ * replace, FIFO eviction, the second chance of changed pages, a corrupt page (hash mismatch is a miss), a
  * re-attach that keeps the entries and rebuilds the index, an index
  * overwritten with random bytes (lookups before the re-attach stay safe,
  * after it every entry is back), and an insert cut short after each of
@@ -18,7 +18,7 @@
 #include <xxhash.h>
 
 #include "tests/lib/util.h"
-#include "ipc/dcache.h"
+#include "svc-mem/dcache.h"
 
 #define PG DWCP_DCACHE_PAGE
 
@@ -80,7 +80,16 @@ static int insert_v(struct dwcp_dcache *c, uint64_t stream, uint64_t page, uint3
 	uint8_t buf[PG];
 
 	content(buf, stream, page, v, len);
-	return dwcp_dcache_insert(c, stream, page, buf, len, h64(buf, len), v);
+	return dwcp_dcache_insert(c, stream, page, buf, len, h64(buf, len), v, false);
+}
+
+/* insert_v for a page the caller knows changed (a kept chunk's). */
+static int insert_changed(struct dwcp_dcache *c, uint64_t stream, uint64_t page, uint32_t v)
+{
+	uint8_t buf[PG];
+
+	content(buf, stream, page, v, PG);
+	return dwcp_dcache_insert(c, stream, page, buf, PG, h64(buf, PG), v, true);
 }
 
 /* Lookup must hit with version @p v of the key. */
@@ -152,8 +161,8 @@ Test(dcache, insert_then_lookup_and_figures)
 	cr_assert_eq(st.misses, 2);
 	cr_assert_eq(st.evictions, 0);
 	memset(buf, 1, sizeof(buf));
-	cr_assert_eq(dwcp_dcache_insert(&c, 1, 1, buf, 0, 0, 0), -EINVAL);
-	cr_assert_eq(dwcp_dcache_insert(&c, 1, 1, buf, PG + 1, 0, 0), -EINVAL);
+	cr_assert_eq(dwcp_dcache_insert(&c, 1, 1, buf, 0, 0, 0, false), -EINVAL);
+	cr_assert_eq(dwcp_dcache_insert(&c, 1, 1, buf, PG + 1, 0, 0, false), -EINVAL);
 	free(m);
 }
 
@@ -183,7 +192,7 @@ Test(dcache, a_new_version_replaces_the_old)
 		struct dwcp_dcache_ref r;
 
 		cr_assert_eq(dwcp_dcache_lookup(&c, 1, 42, &r), 0);
-		cr_assert_eq(dwcp_dcache_insert(&c, 1, 43, r.data, r.len, r.hash, 60), 0);
+		cr_assert_eq(dwcp_dcache_insert(&c, 1, 43, r.data, r.len, r.hash, 60, false), 0);
 		expect_v(&c, 1, 42, 60, PG);
 		cr_assert_eq(dwcp_dcache_lookup(&c, 1, 43, &r), 0);
 	}
@@ -241,6 +250,76 @@ Test(dcache, fifo_eviction_when_full)
 	free(m);
 }
 
+/* What changed is what a VM changes again: a page that came changed (or
+ * replaced its cached version) outlives one round of the cursor, and only
+ * one. */
+Test(dcache, changed_pages_are_spared_once_by_the_cursor)
+{
+	const uint32_t n = 32;
+	struct dwcp_dcache c;
+	struct dwcp_dcache_stats st;
+	uint64_t size = size_for(n);
+	uint8_t *m = cache_mem(size);
+
+	cr_assert_eq(dwcp_dcache_attach(&c, m, size), 0);
+	cr_assert_eq(c.n, n);
+	/* A full cache whose oldest 8 pages came changed. */
+	for (uint64_t p = 0; p < n; p++)
+		cr_assert_eq(p < 8 ? insert_changed(&c, 5, p, 1) : insert_v(&c, 5, p, 1, PG), 0);
+	/* 16 new pages: the cursor passes the 8 changed ones, evicts 8..23. */
+	for (uint64_t p = 100; p < 116; p++)
+		cr_assert_eq(insert_v(&c, 5, p, 1, PG), 0);
+	for (uint64_t p = 0; p < 8; p++)
+		expect_v(&c, 5, p, 1, PG);
+	for (uint64_t p = 8; p < 24; p++)
+		expect_miss(&c, 5, p);
+	for (uint64_t p = 24; p < n; p++)
+		expect_v(&c, 5, p, 1, PG);
+	dwcp_dcache_stats(&c, &st);
+	cr_expect_eq(st.spared, 8);
+	cr_expect_eq(st.evictions, 16);
+	/* One more round: their marks are gone, so they go in turn (FIFO
+	 * would have evicted them first; they are evicted last). */
+	for (uint64_t p = 200; p < 200 + n; p++)
+		cr_assert_eq(insert_v(&c, 5, p, 1, PG), 0);
+	for (uint64_t p = 0; p < 8; p++)
+		expect_miss(&c, 5, p);
+	dwcp_dcache_stats(&c, &st);
+	cr_expect_eq(st.spared, 8, "spared once, not forever");
+	/* A page whose cached version is replaced is marked as well. */
+	cr_assert_eq(insert_v(&c, 5, 200, 2, PG), 0);
+	for (uint64_t p = 300; p < 300 + n; p++)   /* the cursor comes round to it */
+		cr_assert_eq(insert_v(&c, 5, p, 1, PG), 0);
+	expect_v(&c, 5, 200, 2, PG);
+	dwcp_dcache_stats(&c, &st);
+	cr_expect_eq(st.spared, 9);
+	free(m);
+}
+
+/* Everything marked: an insert still evicts, after passing at most
+ * DWCP_DCACHE_SPARE_MAX entries. */
+Test(dcache, an_insert_passes_a_bounded_number_of_changed_pages)
+{
+	const uint32_t n = 32;
+	struct dwcp_dcache c;
+	struct dwcp_dcache_stats st;
+	uint64_t size = size_for(n);
+	uint8_t *m = cache_mem(size);
+
+	cr_assert_eq(dwcp_dcache_attach(&c, m, size), 0);
+	for (uint64_t p = 0; p < n; p++)
+		cr_assert_eq(insert_changed(&c, 6, p, 1), 0);
+	cr_assert_eq(insert_v(&c, 6, 1000, 1, PG), 0);
+	dwcp_dcache_stats(&c, &st);
+	cr_expect_eq(st.spared, DWCP_DCACHE_SPARE_MAX);
+	cr_expect_eq(st.evictions, 1);
+	expect_miss(&c, 6, DWCP_DCACHE_SPARE_MAX);
+	for (uint64_t p = 0; p < DWCP_DCACHE_SPARE_MAX; p++)
+		expect_v(&c, 6, p, 1, PG);
+	expect_v(&c, 6, 1000, 1, PG);
+	free(m);
+}
+
 Test(dcache, corrupt_page_or_wrong_hash_is_a_miss)
 {
 	struct dwcp_dcache c;
@@ -261,7 +340,7 @@ Test(dcache, corrupt_page_or_wrong_hash_is_a_miss)
 	c.ent[(r.data - c.pages) / PG].len = 101;       /* a wrong length */
 	expect_miss(&c, 1, 2);
 	content(buf, 1, 3, 1, PG);
-	cr_assert_eq(dwcp_dcache_insert(&c, 1, 3, buf, PG, h64(buf, PG) ^ 1, 1), 0);
+	cr_assert_eq(dwcp_dcache_insert(&c, 1, 3, buf, PG, h64(buf, PG) ^ 1, 1, false), 0);
 	expect_miss(&c, 1, 3);
 	dwcp_dcache_stats(&c, &st);
 	cr_assert_eq(st.corrupt, 3);
@@ -481,7 +560,7 @@ Test(dcache, holds_matches_key_length_and_hash_only)
 	cr_assert_eq(after.misses, before.misses);
 	cr_assert_eq(insert_v(&c, 7, 0, 2, PG), 0);   /* a new version */
 	cr_assert(!dwcp_dcache_holds(&c, 7, 0, PG, h64(buf, PG)), "replaced version");
-	for (uint64_t p = 1; p <= 4; p++)             /* push it out of the ring */
+	for (uint64_t p = 1; p <= 8; p++)   /* push it out of the ring (spared once: replaced) */
 		cr_assert_eq(insert_v(&c, 9, p, 1, PG), 0);
 	content(buf, 7, 0, 2, PG);
 	cr_assert(!dwcp_dcache_holds(&c, 7, 0, PG, h64(buf, PG)), "evicted");
@@ -510,11 +589,11 @@ Test(dcache, parts_of_a_region_are_caches_of_their_own_and_sum_up)
 	cr_assert_eq(dwcp_dcache_sum(mem, size, 3, &st), true);
 	cr_expect_eq(st.live, 0u);
 	memset(page, 7, sizeof(page));
-	cr_assert_eq(dwcp_dcache_insert(&c[0], 1, 5, page, PG, h64(page, PG), 0), 0);
+	cr_assert_eq(dwcp_dcache_insert(&c[0], 1, 5, page, PG, h64(page, PG), 0, false), 0);
 	cr_expect_eq(dwcp_dcache_lookup(&c[1], 1, 5, &ref), -ENOENT, "part 1 holds part 0's page");
 	/* Fill part 1 to eviction: part 0's page stays. */
 	for (uint64_t p = 0; p < 4u * c[1].n; p++)
-		cr_assert_eq(dwcp_dcache_insert(&c[1], 2, p, page, PG, h64(page, PG), 0), 0);
+		cr_assert_eq(dwcp_dcache_insert(&c[1], 2, p, page, PG, h64(page, PG), 0, false), 0);
 	cr_expect_eq(dwcp_dcache_lookup(&c[0], 1, 5, &ref), 0, "filling part 1 evicted part 0's page");
 	cr_assert_eq(dwcp_dcache_sum(mem, size, 3, &st), true);
 	dwcp_dcache_stats(&c[1], &one);
