@@ -122,6 +122,24 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call svc_rule,$(s))))
 $(BUILD)/bin/svc-rdma: LDLIBS += -lrdmacm
 
+# svc-gpu's CUDA engine, when nvcc is there (/usr/local/cuda on our
+# machines): sm_90 code plus PTX for later GPUs; the CUDA runtime linked
+# statically, libcuda loaded from the driver at run time. Without nvcc
+# svc-gpu links gpu_nocuda.c's weak stand-ins and says why it has no GPU.
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(firstword $(wildcard $(CUDA_HOME)/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+ifneq ($(NVCC),)
+CUDA_SRCS  := $(wildcard svc-gpu/kernels/*.cu)
+CUDA_OBJS  := $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CUDA_SRCS))
+NVCCFLAGS  := -O2 -g -std=c++17 -I. -Xcompiler -Wall,-Wextra,-Werror \
+	      -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+$(BUILD)/obj/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/bin/svc-gpu: $(CUDA_OBJS)
+$(BUILD)/bin/svc-gpu: LDLIBS += -L$(CUDA_HOME)/lib64 -l:libcudart_static.a -lrt -lstdc++
+endif
+
 # Shared helpers of the test suites (starting nodes, reading /proc, ...).
 testlib_SRCS := $(wildcard tests/lib/*.c)
 LIB_TEST    := $(BUILD)/lib/libdwcp_testlib.a
@@ -220,7 +238,9 @@ bench: all
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+# Test programs and helpers are compiled straight from their source: their
+# .d files sit beside them (a header change must rebuild them too).
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # Fuzzing (tests/fuzz/): libFuzzer targets over the parsers that take bytes
 # from a peer, a client or a file. Built apart from everything above, with
