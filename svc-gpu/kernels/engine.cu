@@ -121,7 +121,9 @@ extern "C" int dwcp_gpu_open(struct dwcp_gpu **out, void *base, size_t size, voi
 	g->wake_arg = wake_arg;
 	e = cudaGetDeviceCount(&n);
 	if (e != cudaSuccess || n == 0) {
-		snprintf(why, why_len, "no CUDA device (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "none");
+		/* Without a driver the runtime says "insufficient driver". */
+		snprintf(why, why_len, "no CUDA device or driver (CUDA runtime: %s)",
+			 e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
 		free(g);
 		return -ENODEV;
 	}

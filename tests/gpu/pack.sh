@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Pack what the GPU host needs into .gpuhost/ (git-ignored; name it in the
+# device tool's `carry`): the binaries, the GPU tests, the shared libraries
+# they load that the host lacks (../shared/notes/gpu-host.md), and run.sh,
+# which runs every GPU check there and writes its log under $OUT.
+#
+# Usage (here, after `make all` and the GPU tests are built):
+#   tests/gpu/pack.sh
+# There: bash .gpuhost/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+die() { echo "pack.sh: $*" >&2; exit 1; }
+make -j"$(nproc)" all build/tests/unit/gpu/engine_test build/tests/unit/gpu/crc32c_math_test \
+	build/tests/integration/gpu_test >/dev/null || die "the build failed (run make to see why)"
+nm build/bin/svc-gpu | grep ' T dwcp_gpu_open' >/dev/null ||
+	die "build/bin/svc-gpu has no CUDA engine (no nvcc at /usr/local/cuda/bin?)"
+rm -rf .gpuhost
+mkdir -p .gpuhost/lib .gpuhost/build/tests/unit/gpu .gpuhost/build/tests/integration
+cp -r build/bin .gpuhost/build/bin
+cp build/tests/unit/gpu/engine_test build/tests/unit/gpu/crc32c_math_test .gpuhost/build/tests/unit/gpu/
+cp build/tests/integration/gpu_test .gpuhost/build/tests/integration/
+for b in .gpuhost/build/bin/* .gpuhost/build/tests/*/*/*; do ldd "$b" | awk '$3 ~ /^\// {print $3}'; done | sort -u |
+	grep -vE 'libc\.so|libm\.so|libpthread|libdl\.so|ld-linux|librt\.so' |
+	xargs -I{} cp -L {} .gpuhost/lib/
+cp tests/gpu/run-on-host.sh .gpuhost/run.sh
+echo "packed .gpuhost ($(du -sh .gpuhost | cut -f1)): carry .gpuhost, run: bash .gpuhost/run.sh"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Every GPU check of svc-gpu on a GPU host, from the .gpuhost/ folder that
+# tests/gpu/pack.sh made; the log goes to $OUT/gpuhost.log (the device
+# tool brings $OUT back). Each step has its own time limit, so one that
+# hangs still leaves the others' results.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-/tmp}
+log=$out/gpuhost.log
+export LD_LIBRARY_PATH=$here/lib
+exec > >(tee -a "$log") 2>&1
+
+step() { # step LIMIT_S NAME CMD...
+	local limit=$1 name=$2 t0 rc
+	shift 2
+	echo "== $name"
+	t0=$(date +%s)
+	timeout "$limit" "$@"
+	rc=$?
+	echo "-- $name: rc=$rc, $(($(date +%s) - t0)) s"
+}
+
+date; uname -a; nproc; free -g | head -2
+nvidia-smi -L || echo "no nvidia-smi"
+mkdir -p /dev/hugepages
+mountpoint -q /dev/hugepages || mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages
+echo 4096 > /proc/sys/vm/nr_hugepages
+grep -E 'HugePages_(Total|Free)' /proc/meminfo
+cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+
+step 60 "the CRC math against ISA-L" "$here/build/tests/unit/gpu/crc32c_math_test"
+step 120 "the CUDA engine's known answers" "$here/build/tests/unit/gpu/engine_test" --jobs 1
+if [ -n "$cs" ]; then
+	step 300 "the same under compute-sanitizer" "$cs" --tool memcheck --error-exitcode 9 \
+		"$here/build/tests/unit/gpu/engine_test" --jobs 1 --no-early-exit
+else
+	echo "skipped: no compute-sanitizer"
+fi
+step 600 "nodes with svc-gpu on the GPU (transfer, kill -9)" "$here/build/tests/integration/gpu_test" --jobs 1
+step 900 "dwcp bench transfer: the scaling table on this host" \
+	"$here/build/bin/dwcp" bench transfer --size 1024 --workers "$(nproc)"
+date
