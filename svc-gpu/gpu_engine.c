@@ -86,10 +86,14 @@ static int self_test(struct gpu_engine *e, char *why, size_t n)
 		uint8_t *p;
 		uint32_t len = lens[k] < ctx->at.shm.buf_size ? lens[k] : ctx->at.shm.buf_size;
 
-		if (dwcp_svc_alloc(ctx, &idx[k])) {
-			snprintf(why, n, "no pool buffer for the GPU self-test");
-			rc = -EAGAIN;
-			goto out;
+		/* A restart under load may find the pool empty for a moment. */
+		for (int tries = 0; dwcp_svc_alloc(ctx, &idx[k]); tries++) {
+			if (tries == 1000) {
+				snprintf(why, n, "no pool buffer free for the GPU self-test for 1 s");
+				rc = -EAGAIN;
+				goto out;
+			}
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 		}
 		got++;
 		p = dwcp_shm_data(&ctx->at.shm, idx[k]);

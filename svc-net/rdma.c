@@ -34,9 +34,11 @@ bool net_rdma_usable(struct net *n, int p)
 	/* svc-rdma's connection is for the session of the first worker
 	 * (ipc/peers.h): a chunk of another worker's would be answered on
 	 * the first worker's connections, which do not know it. */
+	unsigned rdma = dwcp_route_engine(&n->ctx->at.shm, DWCP_OP_RDMA_WRITE);
+
 	return ps && n->peers[p].outgoing && n->worker == 0 &&
-	       __atomic_load_n(&ps->rdma, __ATOMIC_ACQUIRE) != 0 &&
-	       dwcp_route_ready(&n->ctx->at.shm, DWCP_SLOT_RDMA);
+	       __atomic_load_n(&ps->rdma, __ATOMIC_ACQUIRE) != 0 && rdma != DWCP_SLOT_NONE &&
+	       dwcp_route_ready(&n->ctx->at.shm, rdma);
 }
 
 /* The detour: [TRANSMIT (kept, being passed), RDMA_WRITE, RDMA_RETURN]. */
@@ -56,7 +58,7 @@ static void to_rdma(struct net *n, int p, uint32_t idx)
 	}
 	/* Back to this very worker: it holds the chunk's in-flight entry. */
 	h->prog[0] = dwcp_prog_step_pinned(n->ctx->at.slot, DWCP_OP_TRANSMIT);
-	h->prog[1] = DWCP_PROG_STEP(DWCP_SLOT_RDMA, DWCP_OP_RDMA_WRITE);
+	h->prog[1] = dwcp_prog_step(dwcp_route_engine(&n->ctx->at.shm, DWCP_OP_RDMA_WRITE), DWCP_OP_RDMA_WRITE);
 	h->prog[2] = dwcp_prog_step_pinned(n->ctx->at.slot, DWCP_OP_RDMA_RETURN);
 	h->prog_len = 3;
 	h->pc = 0;

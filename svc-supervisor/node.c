@@ -181,8 +181,12 @@ static void write_pid(const struct sup *s)
 	}
 }
 
-/* What the EAL's own later allocations need beside the region and port. */
-#define AUTO_CACHE_MARGIN_MB 8u
+/* What the EAL's later allocations need beside the region and port. Every
+ * service process that starts (restart, upgrade, hot standby) allocates
+ * its rte_service tables from the shared heap, ~84 KiB measured, and one
+ * that is killed never frees them: 64 MiB is ~780 such starts. `dwcpctl
+ * status --json` shows what is left (supervisor.hugepage_free_bytes). */
+#define AUTO_CACHE_MARGIN_MB 64u
 
 /* [mem] delta_cache_mb = auto: the cache takes what the node's hugepage
  * budget has left once the rest of the region (and the port, if any) is

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
 
 #include "common/timeutil.h"
 #include "ipc/dcache.h"
@@ -269,6 +271,28 @@ static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 	return o;
 }
 
+/* The node's hugepage budget ([supervisor] hugepage_mb) and what DPDK's
+ * heap has left of it: every process's EAL allocates from it (a
+ * secondary's service-core tables among them), so an operator sees a
+ * node running short before a service fails to start. */
+static void add_heap(cJSON *sup, const struct sup *s)
+{
+	uint64_t free_b = 0, largest = 0;
+
+	for (unsigned i = 0; i < rte_socket_count(); i++) {
+		struct rte_malloc_socket_stats st;
+
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) != 0)
+			continue;
+		free_b += st.heap_freesz_bytes;
+		if (st.greatest_free_size > largest)
+			largest = st.greatest_free_size;
+	}
+	cJSON_AddNumberToObject(sup, "hugepage_mb", s->cfg.hugepage_mb);
+	cJSON_AddNumberToObject(sup, "hugepage_free_bytes", (double)free_b);
+	cJSON_AddNumberToObject(sup, "hugepage_largest_free_bytes", (double)largest);
+}
+
 char *sup_status_json(struct sup *s)
 {
 	const struct dwcp_ctl_block *ctl = s->shm.ctl;
@@ -282,6 +306,7 @@ char *sup_status_json(struct sup *s)
 	cJSON_AddNumberToObject(sup, "uptime_s", (now - ctl->sup_start_ns) / 1e9);
 	cJSON_AddNumberToObject(sup, "abi_version", ctl->abi_version);
 	cJSON_AddBoolToObject(sup, "stopping", s->stopping);
+	add_heap(sup, s);
 	pool = cJSON_AddObjectToObject(root, "pool");
 	cJSON_AddNumberToObject(pool, "buffers", s->shm.n_bufs);
 	cJSON_AddNumberToObject(pool, "free", dwcp_pool_count_free(&s->shm));

@@ -271,6 +271,40 @@ Test(node, kill9_each_service_comes_back, .fini = teardown, .timeout = 300)
 		crash_and_check(node.instance, dwcp_test_service_names[i], SIGKILL);
 }
 
+/* The default delta cache sizes itself to what hugepage_mb leaves, and
+ * leaves the heap room for the service processes still to start (each
+ * EAL allocates from it, and a killed one never gives it back): after
+ * every service was killed and came back, status still shows that room. */
+static double sup_num(const cJSON *st, const char *field)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "supervisor"), field);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+Test(node, the_auto_delta_cache_leaves_room_for_restarts, .fini = teardown, .timeout = 300)
+{
+	cJSON *st;
+	double budget, free_b, largest, cache;
+
+	start_node(&node, "heap", NULL);
+	for (unsigned i = 0; i < DWCP_TEST_SERVICES; i++)
+		crash_and_check(node.instance, dwcp_test_service_names[i], SIGKILL);
+	st = status_of(node.instance);
+	budget = sup_num(st, "hugepage_mb") * 1048576.0;
+	free_b = sup_num(st, "hugepage_free_bytes");
+	largest = sup_num(st, "hugepage_largest_free_bytes");
+	cache = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "delta_cache"), "bytes")->valuedouble;
+	cJSON_Delete(st);
+	DWCP_NODE_ASSERT(node.instance, budget > 0 && free_b > 0 && largest > 0 && largest <= free_b && free_b < budget,
+			 "hugepage figures: budget %.0f, free %.0f, largest %.0f", budget, free_b, largest);
+	DWCP_NODE_ASSERT(node.instance, free_b >= 32.0 * 1048576.0,
+			 "%.1f MiB of the heap left after %u restarts: the cache left no room", free_b / 1048576.0,
+			 DWCP_TEST_SERVICES);
+	DWCP_NODE_ASSERT(node.instance, cache >= 16.0 * 1048576.0 && cache < budget,
+			 "auto delta cache of %.1f MiB in a %.0f MiB budget", cache / 1048576.0, budget / 1048576.0);
+}
+
 Test(node, sigstop_is_detected_as_hang, .fini = teardown, .timeout = 300)
 {
 	static const char *const ovr[] = { "supervisor.heartbeat_ms = 20",
