@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/ops/crc32c.h"
@@ -36,6 +37,7 @@ struct gpu_engine {
 	struct dwcp_svc_ctx *ctx;
 	struct gpu_batch fill;                      /* this loop turn's steps */
 	struct gpu_batch run[DWCP_GPU_SLOTS];       /* in flight, by engine slot */
+	struct gpu_batch done;                      /* the finished one being passed on */
 	bool busy[DWCP_GPU_SLOTS];
 	uint32_t woke;                              /* writer: the CUDA thread (atomic) */
 };
@@ -56,7 +58,7 @@ static void device_lost(struct gpu_engine *e, const char *what)
 {
 	DWCP_ERR("svc-gpu: %s: %s; exiting so the supervisor re-delivers this process's chunks", what,
 		 dwcp_gpu_error(e->g));
-	exit(EXIT_FAILURE);
+	_exit(EXIT_FAILURE);   /* not exit(): the CUDA runtime's teardown may wait on a dead device */
 }
 
 /* The CRC of a chunk the way the step sees it, on the CPU: the check. */
@@ -211,7 +213,11 @@ unsigned gpu_engine_poll(struct gpu_engine *e)
 			continue;
 		if (rc < 0)
 			device_lost(e, "a CRC batch");
+		/* Passing a buffer on may run its next step here, which may
+		 * start a batch in this very slot: pass from a copy. */
+		e->done = *b;
 		e->busy[s] = false;
+		b = &e->done;
 		for (unsigned k = 0; k < b->n; k++) {
 			struct dwcp_chunk_hdr *c = dwcp_chunk_at(e->ctx, b->idx[k]);
 			int status = DWCP_BUF_OK;
