@@ -291,8 +291,8 @@ void mem_delta_init(struct dwcp_svc_ctx *ctx, struct mem_state *st)
 	dwcp_cpu_detect(&cpu);
 	dwcp_hde_codec_init(&st->codec, &cpu);
 	if (!shm->dcache || !shm->dcache_size) {
-		DWCP_INFO("svc-mem: no delta cache ([mem] delta_cache_mb = 0): chunks travel without "
-			  "delta bases");
+		DWCP_INFO("svc-mem: no delta cache ([mem] delta_cache_mb = 0, or auto found no room in "
+			  "[supervisor] hugepage_mb): chunks travel without delta bases");
 		return;
 	}
 	/* Each worker its own part: it is the part's one writer, and the
@@ -302,7 +302,7 @@ void mem_delta_init(struct dwcp_svc_ctx *ctx, struct mem_state *st)
 	dwcp_dcache_part(shm->dcache, shm->dcache_size, k < n ? k : 0, n, &part, &part_size);
 	if (dwcp_dcache_attach(&st->cache, part, part_size)) {
 		DWCP_WARN("svc-mem: the %llu-byte delta cache (part %u of %u) holds not one page; chunks "
-			  "travel without delta bases (raise [mem] delta_cache_mb)",
+			  "travel without delta bases (raise [mem] delta_cache_mb, or with auto [supervisor] hugepage_mb)",
 			  (unsigned long long)part_size, k + 1, n);
 		return;
 	}

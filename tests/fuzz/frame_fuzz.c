@@ -15,10 +15,10 @@
  * within DWCP_CHUNK_HDR_LEN..max_chunk, and it repeats until a destination
  * is given; a READY frame is what its type promises (HELLO names a
  * terminated instance and a valid connection, ACK status 0, NACK not 0,
- * BYE printable and terminated at its length, CHUNK the destination given
- * and a chunk header dwcp_chunk_check accepts); an error is sticky (every
- * later call fails, takes no bytes, offers no iovec); both splits give the
- * same frames and the same end. No destination leaks (LeakSanitizer).
+ * BYE printable and terminated at its length, AUTH its 32 bytes, CHUNK the
+ * destination given and a chunk header dwcp_chunk_check accepts); an
+ * error is sticky (every later call fails, takes no bytes, offers no
+ * iovec); both splits give the same frames and the same end. No destination leaks (LeakSanitizer).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -48,7 +48,7 @@ static void check_ready(const struct dwcp_frame *f, const void *dest, uint32_t m
 {
 	struct dwcp_err err = { 0 };
 
-	FUZZ_ASSERT(f->type >= DWCP_FRAME_HELLO && f->type <= DWCP_FRAME_BYE, "type %u", f->type);
+	FUZZ_ASSERT(f->type >= DWCP_FRAME_HELLO && f->type <= DWCP_FRAME_AUTH, "type %u", f->type);
 	switch (f->type) {
 	case DWCP_FRAME_HELLO:
 		FUZZ_ASSERT(f->len == sizeof(f->u.hello), "HELLO of %u bytes", f->len);
@@ -74,6 +74,10 @@ static void check_ready(const struct dwcp_frame *f, const void *dest, uint32_t m
 			FUZZ_ASSERT(f->u.bye[i] >= 0x20 && f->u.bye[i] < 0x7f, "BYE byte %u: 0x%02x",
 				    i, (unsigned)(uint8_t)f->u.bye[i]);
 		FUZZ_ASSERT(f->chunk == NULL, "BYE with a chunk");
+		break;
+	case DWCP_FRAME_AUTH:
+		FUZZ_ASSERT(f->len == sizeof(f->u.auth), "AUTH of %u bytes", f->len);
+		FUZZ_ASSERT(f->chunk == NULL, "AUTH with a chunk");
 		break;
 	default:
 		FUZZ_ASSERT(f->chunk != NULL && f->chunk == dest, "CHUNK %p, destination given %p",
@@ -102,6 +106,9 @@ static void log_frame(struct fuzz_log *l, const struct dwcp_frame *f)
 		break;
 	case DWCP_FRAME_BYE:
 		fuzz_log_put(l, f->u.bye, f->len);
+		break;
+	case DWCP_FRAME_AUTH:
+		fuzz_log_put(l, &f->u.auth, sizeof(f->u.auth));
 		break;
 	default:
 		fuzz_log_put(l, f->chunk, f->len);
