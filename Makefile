@@ -196,7 +196,7 @@ $(BUILD)/tests/unit/prof/profile_test: LDFLAGS += $(PROF_OBJS)
 # A service built with another ABI version, for the attach-refusal test.
 $(BUILD)/tests/bin/svc-abi-mismatch: $(wildcard svc-prof/*.c) $(wildcard ipc/*.c) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DDWCP_ABI_VERSION_OVERRIDE=9999 $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -DDWCP_ABI_VERSION_OVERRIDE=9999 $(LDFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
 # Helper programs the integration tests run (consumers of a node's port, ...).
 $(BUILD)/tests/bin/%: tests/bin/%.c $(LIBS) $(BUILD)/obj/svc-net/udp.o $(BUILD)/obj/svc-net/dgram.o
@@ -211,7 +211,7 @@ unit: $(UNIT_BINS)
 RDMA_TESTS  := $(BUILD)/tests/rdma/rc_loop
 $(BUILD)/tests/rdma/rc_loop: tests/rdma/rc_loop.c $(call obj,svc-rdma/rc.c svc-rdma/rc_auth.c) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ -libverbs -lrdmacm -lcrypto -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter-out %.h,$^) -o $@ -libverbs -lrdmacm -lcrypto -lpthread
 .PHONY: rdma
 rdma: all $(RDMA_TESTS)
 	@tests/rdma/vm.sh $(BUILD)
@@ -247,7 +247,9 @@ clean:
 	rm -rf build
 
 # Test programs and helpers are compiled straight from their source: their
-# .d files sit beside them (a header change must rebuild them too).
+# .d files sit beside them (a header change must rebuild them too), which
+# adds the headers to their prerequisites: recipes that link $^ filter
+# them out.
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # Fuzzing (tests/fuzz/): libFuzzer targets over the parsers that take bytes

@@ -11,6 +11,8 @@
 
 #include <numa.h>
 #include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_errno.h>
 #include <rte_mempool.h>
 
@@ -33,6 +35,20 @@ long dwcp_eal_free_hugepages(void)
 			break;
 	fclose(f);
 	return v;
+}
+
+void dwcp_eal_heap_free(uint64_t *free_b, uint64_t *largest)
+{
+	*free_b = *largest = 0;
+	for (unsigned i = 0; i < rte_socket_count(); i++) {
+		struct rte_malloc_socket_stats st;
+
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) != 0)
+			continue;
+		*free_b += st.heap_freesz_bytes;
+		if (st.greatest_free_size > *largest)
+			*largest = st.greatest_free_size;
+	}
 }
 
 /* "0-1" style list of the CPUs we may run on. */

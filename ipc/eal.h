@@ -47,6 +47,13 @@ int dwcp_eal_check_ops(const struct dwcp_ctl_block *ctl, struct dwcp_err *err);
 /** Free 2 MiB hugepages on the host (from /proc/meminfo); -errno if unreadable. */
 long dwcp_eal_free_hugepages(void);
 
+/**
+ * What DPDK's heap has free of this node's hugepage memory, over every
+ * socket: all of it (@p free_b) and its largest block (@p largest, what
+ * one memzone can still take). After rte_eal_init; takes the heap locks.
+ */
+void dwcp_eal_heap_free(uint64_t *free_b, uint64_t *largest);
+
 #define DWCP_EAL_RUNDIR_MAX 512
 
 /**

@@ -66,12 +66,20 @@ static int gpu_init(struct dwcp_svc_ctx *ctx, char *reason, size_t n)
 		if (!st->cpu)
 			return -ENOMEM;
 		rc = dwcp_chunk_engine_init(st->cpu, ctx->at.shm.ctl, "svc-gpu", why, sizeof(why));
-		if (rc)
+		if (rc < 0)
 			return rc;
-		DWCP_INFO("svc-gpu: running the CPU backend ([gpu] cpu_backend)%s",
-			  st->gpu ? " beside the GPU engine" : "");
-		if (!st->gpu)
-			snprintf(reason, n, "CPU backend");
+		if (rc) {
+			/* An unusable key file: no CPU backend, the reason says why. */
+			snprintf(reason, n, "%s", why);
+			dwcp_chunk_engine_fini(st->cpu);
+			free(st->cpu);
+			st->cpu = NULL;
+		} else {
+			DWCP_INFO("svc-gpu: running the CPU backend ([gpu] cpu_backend)%s",
+				  st->gpu ? " beside the GPU engine" : "");
+			if (!st->gpu)
+				snprintf(reason, n, "CPU backend");
+		}
 	}
 	/* What it runs is what it publishes: the GPU's ops first; the CPU
 	 * backend's offload ops, and its checksums only as a spare. */

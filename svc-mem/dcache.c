@@ -177,12 +177,8 @@ static int index_publish(struct dwcp_dcache *c, uint32_t e)
 		uint32_t old = c->index[i] - 1;
 
 		publish_slot(c, i, e + 1);
-		if (old != e) {
-			/* The key's page changed while cached: spare it once. */
-			if (c->ent[old].hash != x->hash)
-				c->ent[e].flags |= DWCP_DCACHE_F_CHANGED;
+		if (old != e)
 			kill_entry(&c->ent[old]);
-		}
 		return 0;
 	}
 	if (empty == UINT32_MAX)
@@ -383,20 +379,20 @@ int dwcp_dcache_insert(struct dwcp_dcache *c, uint64_t stream, uint64_t page, co
 		       uint32_t len, uint64_t hash, uint64_t tag, bool changed)
 {
 	uint64_t s;
-	uint32_t e;
+	uint32_t e, empty, old;
 	struct dwcp_dcache_entry *x;
 	uint8_t *p;
 
 	if (!len || len > DWCP_DCACHE_PAGE)
 		return -EINVAL;
+	/* A cached version of other content: the page changed while cached. */
+	old = find_key(c, stream, page, &empty);
+	if (old != UINT32_MAX && c->ent[c->index[old] - 1].hash != hash)
+		changed = true;
 	s = next_place(c);
 	e = (uint32_t)(s % c->n);
 	x = &c->ent[e];
 	p = page_at(c, e);
-	/* The key's older version under the cursor itself: a change as well
-	 * (index_publish marks the others). */
-	if (x->serial && x->stream == stream && x->page == page && x->hash != hash)
-		changed = true;
 	evict(c, e);
 	memmove(p, data, len);   /* @p data may be a page of this cache */
 	memset(p + len, 0, DWCP_DCACHE_PAGE - len);

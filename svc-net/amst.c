@@ -772,6 +772,33 @@ static int rx_quota_take(struct net *n, int ent, const struct dwcp_stream_ent *e
 	return 1;
 }
 
+/* The receive steps of chunk @p ch into @p rx, each naming the service
+ * the op table picks. @return how many; 0 when a step has no service yet
+ * (a node still starting: the chunk is answered "busy"). */
+static unsigned rx_steps(const struct net *n, const struct dwcp_chunk_hdr *ch, uint16_t rx[4])
+{
+	unsigned ops[4], k = 0;
+
+	/* Verify first: until the CRC matched, the flags that choose the
+	 * next steps may be damaged, and verify refuses such a chunk. */
+	ops[k++] = DWCP_OP_VERIFY;
+	/* A keyed node opens every chunk: one that is not sealed fails there
+	 * (EAUTH), whatever its flags say. */
+	if (n->keyed || ch->flags & DWCP_CHUNK_F_SEALED)
+		ops[k++] = DWCP_OP_OPEN;
+	if (ch->codec != DWCP_CHUNK_CODEC_NONE)
+		ops[k++] = DWCP_OP_DECOMPRESS;
+	ops[k++] = DWCP_OP_UNDELTA;
+	for (unsigned i = 0; i < k; i++) {
+		unsigned svc = dwcp_route_engine(&n->ctx->at.shm, ops[i]);
+
+		if (svc == DWCP_SLOT_NONE)
+			return 0;
+		rx[i] = dwcp_prog_step(svc, ops[i]);
+	}
+	return k;
+}
+
 /* A chunk arrived from peer connection @p c in buffer @p idx (@p wire
  * bytes on the wire): give it the receive program from step @p first on
  * (steps before are the caller's). @return 0: ready to run; -1: answered
@@ -785,9 +812,8 @@ int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wi
 	struct dwcp_peer_ent *ps;
 	unsigned np = first;
 	uint16_t before[DWCP_PROG_MAX];
-	static const unsigned rx_ops[] = { DWCP_OP_VERIFY, DWCP_OP_OPEN, DWCP_OP_DECOMPRESS,
-					   DWCP_OP_UNDELTA };
-	unsigned eng[sizeof(rx_ops) / sizeof(rx_ops[0])];
+	uint16_t rx[4];
+	unsigned nrx;
 	int ent, quota;
 
 	ent = dwcp_streams_find(&n->ctx->at.shm, DWCP_STREAM_RECV, ch->stream, &e);
@@ -802,14 +828,12 @@ int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wi
 	ps = net_peer_stat(n, k->peer);
 	if (ps)
 		dwcp_peers_add(&ps->chunks_received, 1);
-	/* The services this node runs the receive steps on: none has said
-	 * it runs one while the node is still starting. */
-	for (unsigned i = 0; i < sizeof(rx_ops) / sizeof(rx_ops[0]); i++)
-		if ((eng[i] = dwcp_route_engine(&n->ctx->at.shm, rx_ops[i])) == DWCP_SLOT_NONE) {
-			dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
-			send_ack(n, c, ch, DWCP_BUF_EBUSY);
-			return -1;
-		}
+	nrx = rx_steps(n, ch, rx);
+	if (!nrx) {
+		dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
+		send_ack(n, c, ch, DWCP_BUF_EBUSY);
+		return -1;
+	}
 	quota = rx_quota_take(n, ent, &e, k->peer, ch->seq);
 	if (quota < 0) {
 		dwcp_stats_add(n->ctx->stats, DWCP_STAT_REJECTED, 1);
@@ -827,16 +851,8 @@ int net_rx_prepare(struct net *n, int c, uint32_t idx, uint32_t len, uint32_t wi
 	h->origin = (uint64_t)n->ctx->at.gen << 32 | (uint32_t)ent << 16 |
 		    (quota > 0 ? ORIGIN_COUNTED : 0) |
 		    n->ctx->at.slot << DWCP_BUF_ORIGIN_SLOT_SHIFT | (uint32_t)k->peer;
-	/* Verify first: until the CRC matched, the flags that choose the
-	 * next steps may be damaged, and verify refuses such a chunk. */
-	h->prog[np++] = dwcp_prog_step(eng[0], DWCP_OP_VERIFY);
-	/* A keyed node opens every chunk: one that is not sealed fails there
-	 * (EAUTH), whatever its flags say. */
-	if (n->keyed || ch->flags & DWCP_CHUNK_F_SEALED)
-		h->prog[np++] = dwcp_prog_step(eng[1], DWCP_OP_OPEN);
-	if (ch->codec != DWCP_CHUNK_CODEC_NONE)
-		h->prog[np++] = dwcp_prog_step(eng[2], DWCP_OP_DECOMPRESS);
-	h->prog[np++] = dwcp_prog_step(eng[3], DWCP_OP_UNDELTA);
+	memcpy(h->prog + np, rx, nrx * sizeof(rx[0]));
+	np += nrx;
 	h->prog[np++] = dwcp_prog_step(e.slot, DWCP_OP_DELIVER);
 	h->prog_len = (uint8_t)np;
 	h->deliver_gen = e.gen;

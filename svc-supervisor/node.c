@@ -21,8 +21,6 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
-#include <rte_lcore.h>
-#include <rte_malloc.h>
 #include <rte_memzone.h>
 
 #include "common/log.h"
@@ -196,16 +194,10 @@ static void write_pid(const struct sup *s)
 static uint64_t auto_dcache_size(const struct sup *s, const struct dwcp_shm_params *p)
 {
 	struct dwcp_shm_params rest = *p;
-	uint64_t biggest = 0, need;
+	uint64_t free_b, biggest, need;
 
 	rest.dcache_size = 0;
-	for (unsigned i = 0; i < rte_socket_count(); i++) {
-		struct rte_malloc_socket_stats st;
-
-		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) == 0 &&
-		    st.greatest_free_size > biggest)
-			biggest = st.greatest_free_size;
-	}
+	dwcp_eal_heap_free(&free_b, &biggest);
 	need = dwcp_shm_size(&rest) + ((uint64_t)AUTO_CACHE_MARGIN_MB << 20) +
 	       sup_port_hugepage_bytes(&s->cfg);
 	if (biggest <= need)

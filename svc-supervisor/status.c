@@ -7,11 +7,10 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <rte_lcore.h>
-#include <rte_malloc.h>
 
 #include "common/timeutil.h"
 #include "ipc/dcache.h"
+#include "ipc/eal.h"
 #include "ipc/route.h"
 #include "ipc/link.h"
 #include "ipc/pool.h"
@@ -277,17 +276,9 @@ static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
  * node running short before a service fails to start. */
 static void add_heap(cJSON *sup, const struct sup *s)
 {
-	uint64_t free_b = 0, largest = 0;
+	uint64_t free_b, largest;
 
-	for (unsigned i = 0; i < rte_socket_count(); i++) {
-		struct rte_malloc_socket_stats st;
-
-		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) != 0)
-			continue;
-		free_b += st.heap_freesz_bytes;
-		if (st.greatest_free_size > largest)
-			largest = st.greatest_free_size;
-	}
+	dwcp_eal_heap_free(&free_b, &largest);
 	cJSON_AddNumberToObject(sup, "hugepage_mb", s->cfg.hugepage_mb);
 	cJSON_AddNumberToObject(sup, "hugepage_free_bytes", (double)free_b);
 	cJSON_AddNumberToObject(sup, "hugepage_largest_free_bytes", (double)largest);
