@@ -163,6 +163,8 @@ $(BUILD)/tests/unit/net/frame_test: $(BUILD)/obj/svc-net/frame.o
 $(BUILD)/tests/unit/net/frame_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o
 $(BUILD)/tests/unit/net/udp_test: $(BUILD)/obj/svc-net/udp.o
 $(BUILD)/tests/unit/net/udp_test: LDFLAGS += $(BUILD)/obj/svc-net/udp.o
+$(BUILD)/tests/unit/net/port_steer_test: $(BUILD)/obj/svc-net/udp.o
+$(BUILD)/tests/unit/net/port_steer_test: LDFLAGS += $(BUILD)/obj/svc-net/udp.o
 $(BUILD)/tests/unit/net/neigh_test: $(BUILD)/obj/svc-net/neigh.o
 $(BUILD)/tests/unit/net/neigh_test: LDFLAGS += $(BUILD)/obj/svc-net/neigh.o
 $(BUILD)/tests/unit/rdma/rc_auth_test: $(BUILD)/obj/svc-rdma/rc_auth.o
@@ -272,7 +274,7 @@ fuzz_lib_SRCS := common/err.c common/cpu.c common/config.c common/netaddr.c \
                 common/ops/crc32c.c common/ops/delta.c common/ops/delta_scan.c \
                 common/ops/delta_avx2.c common/ops/xxh3.c common/ops/xxh3_avx2.c \
                 ipc/abi.c ipc/chunk.c common/ops/hde.c ipc/ctl_msg.c svc-net/frame.c svc-net/udp.c \
-                svc-net/dgram.c svc-net/dgram_rate.c
+                svc-net/dgram.c svc-net/dgram_rate.c ipc/port_steer.c
 FUZZ_LIB     := $(FUZZ_BUILD)/libdwcp_fuzz.a
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/%_fuzz,$(FUZZ_NAMES))
 .PHONY: fuzz fuzz-build fuzz-corpus

@@ -142,7 +142,7 @@ static void sender(const char *inst, unsigned size, unsigned seconds, struct sid
 	uint64_t t0, end;
 
 	if (dwcp_client_open(&c, inst, NULL, "bench-net", "dwcp bench net", &err) ||
-	    dwcp_port_lookup(&p, &err)) {
+	    dwcp_port_lookup(&p, 0, &err) || dwcp_port_claim(&p, c.at.slot, &err)) {
 		fprintf(stderr, "dwcp bench net: %s\n", err.msg);
 		return;
 	}
@@ -167,7 +167,7 @@ static void sender(const char *inst, unsigned size, unsigned seconds, struct sid
 			h[12] = 0x88;                       /* IEEE local experimental */
 			h[13] = 0xb5;
 		}
-		k = rte_ring_mp_enqueue_burst(p.tx, (void **)m, 32, NULL);
+		k = rte_ring_sp_enqueue_burst(p.tx, (void **)m, 32, NULL);
 		if (k < 32)
 			rte_pktmbuf_free_bulk(m + k, 32 - k);
 		r->frames += k;
@@ -176,6 +176,7 @@ static void sender(const char *inst, unsigned size, unsigned seconds, struct sid
 	}
 	r->ns = dwcp_now_ns() - t0;
 	r->ok = 1;
+	dwcp_port_release(&p);
 	dwcp_attach_leave(&c.at);
 }
 
@@ -187,15 +188,15 @@ static void receiver(const char *inst, unsigned seconds, struct side_result *r)
 	uint64_t first = 0, last = 0, end;
 
 	if (dwcp_client_open(&c, inst, NULL, "bench-net", "dwcp bench net", &err) ||
-	    dwcp_port_lookup(&p, &err) || dwcp_port_claim(&p, &err)) {
+	    dwcp_port_lookup(&p, 0, &err) || dwcp_port_claim(&p, c.at.slot, &err)) {
 		fprintf(stderr, "dwcp bench net: %s\n", err.msg);
 		return;
 	}
 	end = dwcp_now_ns() + (uint64_t)(seconds + 3) * 1000000000u;
 	while (dwcp_now_ns() < end) {
 		struct rte_mbuf *m[64];
-		uint32_t seq = __atomic_load_n(&p.shm->rx_doorbell, __ATOMIC_ACQUIRE);
-		unsigned n = rte_ring_sc_dequeue_burst(p.rx, (void **)m, 64, NULL);
+		uint32_t seq = __atomic_load_n(&p.c->rx_doorbell, __ATOMIC_ACQUIRE);
+		unsigned n = dwcp_port_rx_burst(&p, m, 64);
 
 		if (!n) {
 			dwcp_port_wait_rx(&p, seq, 10000000);
@@ -386,6 +387,7 @@ static int parse(int argc, char **argv, struct net_bench *b)
 					    { "size", required_argument, NULL, 's' },
 					    { "xfer-mib", required_argument, NULL, 'x' },
 					    { "mtu", required_argument, NULL, 'm' },
+					    { "net-workers", required_argument, NULL, 'w' },
 					    { NULL, 0, NULL, 0 } };
 	int ch;
 
@@ -395,8 +397,8 @@ static int parse(int argc, char **argv, struct net_bench *b)
 
 		if (ch == '?' || *end || (ch == 't' && (v < 1 || v > 600)) ||
 		    (ch == 's' && (v < 60 || v > 1514)) || (ch == 'x' && v > 16384) ||
-		    (ch == 'm' && (v < 1280 || v > 9600))) {
-			fprintf(stderr, "dwcp bench net: bad option (want --seconds 1..600 --size 60..1514 --xfer-mib 0..16384 --mtu 1280..9600)\n");
+		    (ch == 'm' && (v < 1280 || v > 9600)) || (ch == 'w' && (v < 1 || v > 8))) {
+			fprintf(stderr, "dwcp bench net: bad option (want --seconds 1..600 --size 60..1514 --xfer-mib 0..16384 --mtu 1280..9600 --net-workers 1..8)\n");
 			return -1;
 		}
 		if (ch == 't')
@@ -405,6 +407,8 @@ static int parse(int argc, char **argv, struct net_bench *b)
 			b->size = (unsigned)v;
 		else if (ch == 'm')
 			b->mtu = (unsigned)v;
+		else if (ch == 'w')
+			b->net_workers = (unsigned)v;
 		else
 			b->xfer_mib = (unsigned)v;
 	}
@@ -438,12 +442,12 @@ static void xfer_note(const char *what, int rc, const struct net_xfer_result *x)
 
 int dwcp_cli_bench_net(int argc, char **argv)
 {
-	struct net_bench b = { .seconds = 5, .size = 1514, .xfer_mib = 1024, .mtu = 9000 };
+	struct net_bench b = { .seconds = 5, .size = 1514, .xfer_mib = 1024, .mtu = 9000, .net_workers = 2 };
 	struct side_result tx = { 0 }, rx = { 0 };
-	struct net_xfer_result xr = { 0 }, xj = { 0 }, xt = { 0 }, xc = { 0 };
-	int xrc = -2, xjc = -2, xtc = -2, xcc = -2;
+	struct net_xfer_result xr = { 0 }, xj = { 0 }, xt = { 0 }, xc = { 0 }, xw = { 0 };
+	int xrc = -2, xjc = -2, xtc = -2, xcc = -2, xwc = -2;
 	double tp_tx = -1, tp_rx = -1, tcp, ours_rx, ours_tx;
-	char jumbo[64];
+	char jumbo[64], workers[80];
 	ssize_t n;
 	int tp;
 
@@ -473,20 +477,22 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	bench_node_stop(b.bin_dir, b.inst_b);
 	b.a_up = b.b_up = false;
 	if (b.xfer_mib) {
-		xrc = bench_net_xfer(&b, 0, false, &xr);
-		xcc = bench_net_xfer(&b, 0, true, &xc);
+		xrc = bench_net_xfer(&b, 0, false, 1, &xr);
+		xcc = bench_net_xfer(&b, 0, true, 1, &xc);
+		xwc = bench_net_xfer(&b, 0, false, b.net_workers, &xw);
 	}
 	tp = run_testpmd(&b, &tp_tx, &tp_rx);
 	tcp = run_tcp(&b);
 	if (b.xfer_mib)
-		xtc = bench_net_xfer(&b, BENCH_NET_KERNEL_TCP, false, &xt);
+		xtc = bench_net_xfer(&b, BENCH_NET_KERNEL_TCP, false, 0, &xt);
 	/* Last: the nodes leave the veth's MTU at the jumbo size. */
 	if (b.xfer_mib)
-		xjc = bench_net_xfer(&b, b.mtu, false, &xj);
+		xjc = bench_net_xfer(&b, b.mtu, false, 1, &xj);
 	cleanup(&b);
 	ours_tx = tx.ns ? tx.frames / (tx.ns / 1e9) : 0;
 	ours_rx = rx.ns ? rx.frames / (rx.ns / 1e9) : 0;
 	snprintf(jumbo, sizeof(jumbo), "dwcp send over the ports, [net] mtu = %u", b.mtu);
+	snprintf(workers, sizeof(workers), "... [net] workers = %u (queues, steered)", b.net_workers);
 	printf("dwcp bench net: veth pair (one end in a namespace), af_packet vdevs, %u-byte frames, %u s each\n\n",
 	       b.size, b.seconds);
 	printf("%-52s %12s %12s %9s %9s\n", "", "tx frames/s", "rx frames/s", "rx GB/s", "CPU-s/GB");
@@ -494,6 +500,7 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	       ours_rx, rx.ns ? rx.bytes / (rx.ns / 1e9) / 1e9 : 0);
 	xfer_row("dwcp send over the ports (svc-net datagrams)", xrc, &xr);
 	xfer_row("... fragments copied, [net] zerocopy = false", xcc, &xc);
+	xfer_row(workers, xwc, &xw);
 	if (tp == -2)
 		printf("%-52s %s\n", "dpdk-testpmd txonly -> rxonly", "not installed (apt-get install dpdk-dev)");
 	else if (tp < 0)
@@ -517,7 +524,12 @@ int dwcp_cli_bench_net(int argc, char **argv)
 	if (xrc == 0 && xcc == 0)
 		printf("ratio node CPU per GB, zero-copy TX / copied          %.2fx (%.0f of %.0f fragments attached)\n",
 		       xr.node_cpu_s / xc.node_cpu_s, xr.frags_zc, xr.frags_rx);
+	if (xrc == 0 && xwc == 0)
+		printf("ratio dwcp send, %u svc-net workers / one (GB/s)      %.2fx (node CPU per GB %.2fx)\n",
+		       b.net_workers, xw.bytes / xw.seconds / (xr.bytes / xr.seconds),
+		       (xw.node_cpu_s / xw.bytes) / (xr.node_cpu_s / xr.bytes));
 	xfer_note("dwcp send", xrc, &xr);
+	xfer_note(workers, xwc, &xw);
 	xfer_note("dwcp send over kernel TCP", xtc, &xt);
 	xfer_note(jumbo, xjc, &xj);
 	printf("(dwcp: %llu frames offered, %llu received, %.1f %% lost; a veth has no flow control: "

@@ -10,6 +10,7 @@
 struct net_bench {
 	unsigned seconds, size, xfer_mib;
 	unsigned mtu;                     /* the jumbo transfer row's [net] mtu */
+	unsigned net_workers;             /* the workers row's [net] workers */
 	char bin_dir[PATH_MAX];
 	char ns[32], ia[16], ib[16], ip_a[20], ip_b[20];
 	char inst_a[32], inst_b[32];
@@ -36,8 +37,9 @@ int bench_net_start_node(struct net_bench *b, const char *inst, const char *ifac
 
 /** A transfer row with [net] mtu = @p mtu (0: the port's own), or over
  *  kernel TCP on the veth's addresses (@p mtu BENCH_NET_KERNEL_TCP); with
- *  @p copy, [net] zerocopy = false (fragments copied into mbufs): both
- *  nodes started and stopped here. 0, or -1 (said on stderr). */
-int bench_net_xfer(struct net_bench *b, unsigned mtu, bool copy, struct net_xfer_result *r);
+ *  @p copy, [net] zerocopy = false (fragments copied into mbufs); @p
+ *  workers: [net] workers (0: auto): both nodes started and stopped here.
+ *  0, or -1 (said on stderr). */
+int bench_net_xfer(struct net_bench *b, unsigned mtu, bool copy, unsigned workers, struct net_xfer_result *r);
 
 #endif

@@ -89,11 +89,12 @@ static double port_num(const char *inst, const char *key)
 	return r;
 }
 
-static int run(struct net_bench *b, const char *dir, unsigned mtu, bool copy, struct net_xfer_result *r)
+static int run(struct net_bench *b, const char *dir, unsigned mtu, bool copy, unsigned workers,
+	       struct net_xfer_result *r)
 {
 	struct bench_xfer_probe before, after;
 	char extra_a[512], extra_b[512], ip_a[20], ip_b[20], src[128], out[128], to[40];
-	char rj[128], sj[128], key[128], mtu_line[64] = "";
+	char rj[128], sj[128], key[128], mtu_line[96] = "";
 	bool tcp = mtu == BENCH_NET_KERNEL_TCP;
 	pid_t rp, sp;
 	int rs, rr;
@@ -105,6 +106,8 @@ static int run(struct net_bench *b, const char *dir, unsigned mtu, bool copy, st
 	snprintf(sj, sizeof(sj), "%s/send.json", dir);
 	if (!tcp)
 		snprintf(mtu_line, sizeof(mtu_line), "mtu = %u\n%s", mtu, copy ? "zerocopy = false\n" : "");
+	if (workers)
+		snprintf(mtu_line + strlen(mtu_line), sizeof(mtu_line) - strlen(mtu_line), "workers = %u\n", workers);
 	if (bench_net_sh("head -c %uM /dev/urandom > %s && %s/dwcp keygen %s >/dev/null", b->xfer_mib, src,
 			 b->bin_dir, key)) {
 		fprintf(stderr, "dwcp bench net: cannot write %s or its key\n", src);
@@ -159,7 +162,7 @@ static int run(struct net_bench *b, const char *dir, unsigned mtu, bool copy, st
 	return r->seconds > 0 ? 0 : -1;
 }
 
-int bench_net_xfer(struct net_bench *b, unsigned mtu, bool copy, struct net_xfer_result *r)
+int bench_net_xfer(struct net_bench *b, unsigned mtu, bool copy, unsigned workers, struct net_xfer_result *r)
 {
 	char dir[64];
 	int rc;
@@ -169,7 +172,7 @@ int bench_net_xfer(struct net_bench *b, unsigned mtu, bool copy, struct net_xfer
 		fprintf(stderr, "dwcp bench net: mkdtemp: %s\n", strerror(errno));
 		return -1;
 	}
-	rc = run(b, dir, mtu, copy, r);
+	rc = run(b, dir, mtu, copy, workers, r);
 	if (b->a_up)
 		bench_node_stop(b->bin_dir, b->inst_a);
 	if (b->b_up)

@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		"  bench compare [--history FILE] [--all] LABEL_A LABEL_B\n"
 		"        the figures of the runs labelled B beside those labelled A: which moved\n"
 		"        beyond the run-to-run noise of each side\n"
-		"  bench net [--seconds S] [--size BYTES] [--xfer-mib N] [--mtu M]\n"
+		"  bench net [--seconds S] [--size BYTES] [--xfer-mib N] [--mtu M] [--net-workers N]\n"
 		"        frames per second through a node's DPDK port ([net] transport = dpdk) over\n"
 		"        a veth pair, and a dwcp send of N MiB (default 1024; 0: none) over the\n"
 		"        ports at MTU 1500 and M (default 9000), beside dpdk-testpmd and kernel\n"

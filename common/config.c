@@ -347,10 +347,9 @@ static unsigned workers_per_cpus(uint32_t setting, unsigned cpus, unsigned per, 
 	return n < 1 ? 1 : n > max ? max : n;
 }
 
-unsigned dwcp_config_net_workers(uint32_t setting, unsigned cpus, bool dpdk)
+unsigned dwcp_config_net_workers(uint32_t setting, unsigned cpus)
 {
-	return dpdk ? 1 : workers_per_cpus(setting, cpus, DWCP_CFG_CPUS_PER_NET_WORKER,
-					   DWCP_CFG_MAX_NET_WORKERS);
+	return workers_per_cpus(setting, cpus, DWCP_CFG_CPUS_PER_NET_WORKER, DWCP_CFG_MAX_NET_WORKERS);
 }
 
 unsigned dwcp_config_mem_workers(uint32_t setting, unsigned cpus)
@@ -1008,10 +1007,6 @@ static int validate_cross(const struct dwcp_config *cfg, struct dwcp_err *err)
 	if (strcmp(cfg->net_transport, "tcp") && strcmp(cfg->net_transport, "dpdk"))
 		return dwcp_err_set(err, -EINVAL, "[net] transport = '%s': expected tcp or dpdk",
 				    cfg->net_transport);
-	if (!strcmp(cfg->net_transport, "dpdk") && cfg->net_workers > 1)
-		return dwcp_err_set(err, -EINVAL,
-				    "[net] workers = %u with transport = dpdk: the port has one queue and one consumer (several queues over net workers are not built yet): set [net] workers = 1 or auto, or transport = tcp",
-				    cfg->net_workers);
 	if (!strcmp(cfg->net_transport, "dpdk") && !cfg->net_port[0])
 		return dwcp_err_set(err, -EINVAL,
 				    "[net] transport = dpdk needs [net] port: the DPDK device to own, e.g. port = net_af_packet0,iface=veth0");

@@ -193,10 +193,10 @@ unsigned dwcp_config_workers(uint32_t setting, unsigned cpus);
  * setting itself, or for auto one per DWCP_CFG_CPUS_PER_NET_WORKER CPUs
  * from 8 CPUs up (one below: a second process that reads sockets would
  * take the core a chunk's next step needs), at most
- * DWCP_CFG_MAX_NET_WORKERS; always 1 on a DPDK port (@p dpdk: one
- * consumer per port queue, and the port has one).
+ * DWCP_CFG_MAX_NET_WORKERS. On a DPDK port each worker is one of the
+ * port's consumers (ipc/port.h).
  */
-unsigned dwcp_config_net_workers(uint32_t setting, unsigned cpus, bool dpdk);
+unsigned dwcp_config_net_workers(uint32_t setting, unsigned cpus);
 
 /**
  * svc-mem workers for [mem] workers = @p setting on @p cpus CPUs: the

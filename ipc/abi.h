@@ -19,13 +19,14 @@
 #ifdef DWCP_ABI_VERSION_OVERRIDE              /* tests build a mismatching binary */
 #define DWCP_ABI_VERSION ((uint32_t)DWCP_ABI_VERSION_OVERRIDE)
 #else
-#define DWCP_ABI_VERSION 10u  /* 4: the slot's drain flag; 5: finished transfers in the node part;
+#define DWCP_ABI_VERSION 11u  /* 4: the slot's drain flag; 5: finished transfers in the node part;
                                * 6: [crypto] insecure, [net] handshake limits in the node part;
                                * 7: worker slots and the route table (48 slots);
                                * 8: the peer table in the node part;
                                * 9: RDMA: the peer's session and transport, the RDMA ops
                                *    and the saved program in the buffer header;
-                               * 10: the op table, which services publish (ipc/route.h) */
+                               * 10: the op table, which services publish (ipc/route.h);
+                               * 11: the DPDK port's queues and consumers (ipc/port.h) */
 #endif
 
 /* Rendezvous: the memzone every process looks up after rte_eal_init. */

@@ -70,12 +70,23 @@ int dwcp_port_ext_create(const struct dwcp_shm *shm, bool by_cpu, void (*free_cb
 	return 0;
 }
 
-void dwcp_port_ext_reset(struct dwcp_port_ext_shm *ext)
+void dwcp_port_ext_reset(struct dwcp_port_ext_shm *ext, const struct dwcp_shm *shm, unsigned slot)
 {
 	if (!ext)
 		return;
-	for (uint32_t i = 0; i < ext->n_bufs; i++)
-		rte_mbuf_ext_refcnt_set(&ext->e[i].si, 1);
+	for (uint32_t i = 0; i < ext->n_bufs; i++) {
+		uint16_t cnt = __atomic_load_n(&ext->e[i].si.refcnt, __ATOMIC_ACQUIRE);
+		uint64_t w = __atomic_load_n(&dwcp_shm_hdr(shm, i)->owner, __ATOMIC_ACQUIRE);
+		enum dwcp_owner_kind kind = dwcp_owner_kind(w);
+
+		/* Count read before owner: another consumer that took a free
+		 * buffer since and attached it changed the count, and the CAS
+		 * leaves its reference alone. */
+		if (cnt > 1 && (kind == DWCP_OWNER_FREE ||
+				((kind == DWCP_OWNER_HELD || kind == DWCP_OWNER_WORK) && dwcp_owner_id(w) == slot)))
+			__atomic_compare_exchange_n(&ext->e[i].si.refcnt, &cnt, 1, false, __ATOMIC_ACQ_REL,
+						    __ATOMIC_RELAXED);
+	}
 }
 
 struct dwcp_port_ext_shm *dwcp_port_ext_lookup(void)

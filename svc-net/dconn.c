@@ -64,7 +64,8 @@ _Static_assert(sizeof(void *) == 8, "message cookies hold a buffer index or a sm
 static int dg_send(struct net *n, int c, const struct dwcp_dgram_hdr *h, const void *body, uint32_t idx)
 {
 	const struct dwcp_udp_ep *to = &n->conns[c].dg->ep;
-	int len = idx == NET_NO_BUF ? net_dport_emit(n, to, h, body) : net_dport_emit_frag(n, to, h, idx);
+	bool ours = n->conns[c].dg->opener;
+	int len = idx == NET_NO_BUF ? net_dport_emit(n, to, ours, h, body) : net_dport_emit_frag(n, to, ours, h, idx);
 	struct dwcp_peer_ent *ps;
 
 	if (len < 0)
@@ -98,7 +99,7 @@ static void send_reset(struct net *n, const struct dwcp_udp_ep *to, uint32_t con
 {
 	struct dwcp_dgram_hdr h = { .type = DWCP_DGRAM_RESET, .conn = conn };
 
-	net_dport_emit(n, to, &h, NULL);
+	net_dport_emit(n, to, false, &h, NULL);
 }
 
 /* ---- connections ------------------------------------------------- */

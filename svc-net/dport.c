@@ -50,7 +50,7 @@ void net_dport_tx_flush(struct net *n)
 
 	if (!d->n_txb)
 		return;
-	q = rte_ring_mp_enqueue_burst(d->port.tx, (void **)d->txb, d->n_txb, NULL);
+	q = rte_ring_sp_enqueue_burst(d->port.tx, (void **)d->txb, d->n_txb, NULL);
 	if (q < d->n_txb) {
 		rte_pktmbuf_free_bulk(d->txb + q, d->n_txb - q);
 		net_dport_count(&d->port.shm->dg_tx_ring_full, d->n_txb - q);
@@ -88,7 +88,7 @@ static void frame_put(struct net *n, struct rte_mbuf *m, size_t len)
 	d->txb[d->n_txb++] = m;
 }
 
-int net_dport_emit(struct net *n, const struct dwcp_udp_ep *to, const struct dwcp_dgram_hdr *h,
+int net_dport_emit(struct net *n, const struct dwcp_udp_ep *to, bool ours, const struct dwcp_dgram_hdr *h,
 		   const void *body)
 {
 	struct net_dport *d = n->dport;
@@ -99,7 +99,7 @@ int net_dport_emit(struct net *n, const struct dwcp_udp_ep *to, const struct dwc
 
 	if (!p)
 		return -ENOBUFS;
-	len = dwcp_udp_build(p, &d->me, to, d->ip_id++, DWCP_DGRAM_HDR_LEN + (size_t)h->len);
+	len = dwcp_udp_build(p, ours ? &d->me_out : &d->me, to, d->ip_id++, DWCP_DGRAM_HDR_LEN + (size_t)h->len);
 	dwcp_dgram_hdr_encode(p + hl, h);
 	if (h->len)
 		memcpy(p + hl + DWCP_DGRAM_HDR_LEN, body, h->len);
@@ -109,7 +109,7 @@ int net_dport_emit(struct net *n, const struct dwcp_udp_ep *to, const struct dwc
 	return len;
 }
 
-int net_dport_emit_frag(struct net *n, const struct dwcp_udp_ep *to, const struct dwcp_dgram_hdr *h,
+int net_dport_emit_frag(struct net *n, const struct dwcp_udp_ep *to, bool ours, const struct dwcp_dgram_hdr *h,
 			uint32_t idx)
 {
 	struct net_dport *d = n->dport;
@@ -119,7 +119,7 @@ int net_dport_emit_frag(struct net *n, const struct dwcp_udp_ep *to, const struc
 	int len;
 
 	if (!d->port.ext || h->len < EXT_MIN_LEN)
-		return net_dport_emit(n, to, h, data + h->offset);
+		return net_dport_emit(n, to, ours, h, data + h->offset);
 	p = frame_new(n, &m);
 	if (!p)
 		return -ENOBUFS;
@@ -128,7 +128,7 @@ int net_dport_emit_frag(struct net *n, const struct dwcp_udp_ep *to, const struc
 		rte_pktmbuf_free(m);
 		return -ENOBUFS;
 	}
-	len = dwcp_udp_build(p, &d->me, to, d->ip_id++, DWCP_DGRAM_HDR_LEN + (size_t)h->len);
+	len = dwcp_udp_build(p, ours ? &d->me_out : &d->me, to, d->ip_id++, DWCP_DGRAM_HDR_LEN + (size_t)h->len);
 	dwcp_dgram_hdr_encode(p + hl, h);
 	if (to->v6)   /* reads the payload where it lies: no copy */
 		dwcp_udp_csum(p, data + h->offset, h->len);
@@ -181,8 +181,8 @@ void net_dport_wake_at(struct net *n, uint64_t wake_ns)
 		return;
 	__atomic_store_n(&d->wake_ns, wake_ns, __ATOMIC_SEQ_CST);
 	if (wake_ns < __atomic_load_n(&d->waker_until, __ATOMIC_SEQ_CST)) {
-		__atomic_fetch_add(&d->port.shm->rx_doorbell, 1, __ATOMIC_RELEASE);
-		syscall(SYS_futex, &d->port.shm->rx_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+		__atomic_fetch_add(&d->port.c->rx_doorbell, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &d->port.c->rx_doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
 	}
 }
 
@@ -261,7 +261,7 @@ static unsigned rx_frames(struct net *n, uint64_t now)
 	unsigned got, total = 0;
 
 	do {
-		got = rte_ring_sc_dequeue_burst(d->port.rx, (void **)b, NET_DPORT_BURST, NULL);
+		got = dwcp_port_rx_burst(&d->port, b, NET_DPORT_BURST);
 		for (unsigned i = 0; i < got; i++) {
 			const uint8_t *p = rte_pktmbuf_mtod(b[i], const uint8_t *);
 			struct dwcp_udp_rx u;
@@ -318,11 +318,11 @@ static void *port_waker_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "net-port-waker");
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
-		uint32_t seq = __atomic_load_n(&d->port.shm->rx_doorbell, __ATOMIC_ACQUIRE);
+		uint32_t seq = __atomic_load_n(&d->port.c->rx_doorbell, __ATOMIC_ACQUIRE);
 		uint64_t now = dwcp_now_ns(), wake = __atomic_load_n(&d->wake_ns, __ATOMIC_ACQUIRE);
 		uint64_t t = WAKER_MAX_NS;
 
-		if (rte_ring_count(d->port.rx) || now >= wake) {
+		if (dwcp_port_rx_ready(&d->port) || now >= wake) {
 			struct timespec ts = { 0, (long)WAKER_MAX_NS };
 
 			if (!__atomic_exchange_n(&n->pending, 1, __ATOMIC_SEQ_CST))
@@ -356,8 +356,7 @@ int net_dport_init(struct net *n, char *reason, size_t reason_len)
 {
 	struct net_dport *d;
 	struct dwcp_err err = { 0 };
-	char host[DWCP_ADDR_MAX];
-	uint16_t udp_port = 7100;
+	uint16_t udp_port;
 	unsigned prefix;
 	uint32_t room;
 
@@ -370,11 +369,11 @@ int net_dport_init(struct net *n, char *reason, size_t reason_len)
 	d->last = -1;
 	d->wake_ns = UINT64_MAX;
 	d->fault_rng = dwcp_now_ns() | 1;
-	if (dwcp_port_lookup(&d->port, &err)) {
+	if (dwcp_port_lookup(&d->port, n->worker, &err)) {
 		snprintf(reason, reason_len, "%s", err.msg);
 		return -ENODEV;
 	}
-	if (dwcp_port_claim(&d->port, &err)) {
+	if (dwcp_port_claim(&d->port, n->ctx->at.slot, &err)) {
 		snprintf(reason, reason_len, "%s", err.msg);
 		return -EBUSY;
 	}
@@ -393,11 +392,18 @@ int net_dport_init(struct net *n, char *reason, size_t reason_len)
 		snprintf(reason, reason_len, "the DPDK port needs [net] ip or [net] ip6");
 		return -EINVAL;
 	}
-	if (n->conf->listen[0] && dwcp_addr_split(n->conf->listen, host, &udp_port, &err) == 0 && !udp_port)
-		udp_port = 7100;
+	/* The supervisor's steering and ours must agree (ipc/port.h:
+	 * dwcp_port_steer): its port, and ours after it for our own
+	 * connections when the port has several consumers. */
+	udp_port = d->port.shm->steer_port;
 	d->mask = d->has4 ? htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix)) : 0;
 	d->me.port = htons(udp_port);
+	if (d->port.shm->n_consumers > 1)
+		d->me.port_out = htons((uint16_t)(udp_port + 1u + n->worker));
 	memcpy(d->me.mac, d->port.shm->mac, sizeof(d->me.mac));
+	d->me_out = d->me;
+	if (d->me.port_out)
+		d->me_out.port = d->me.port_out;
 	room = (uint32_t)rte_pktmbuf_data_room_size(d->port.pool) - RTE_PKTMBUF_HEADROOM;
 	d->per = dwcp_dgram_frag_payload(d->port.shm->mtu < room - DWCP_UDP_ETH_LEN ? d->port.shm->mtu
 										   : room - DWCP_UDP_ETH_LEN, 4);
@@ -423,9 +429,10 @@ int net_dport_init(struct net *n, char *reason, size_t reason_len)
 	 * bring one) keeps it from attaching, whatever the supervisor offers. */
 	if (!n->zerocopy)
 		d->port.ext = NULL;
-	DWCP_INFO("svc-net: datagrams on DPDK port %s, %s%s%s UDP port %u, %u bytes a fragment (%u over IPv6), zero-copy TX %s",
-		  d->port.shm->driver, n->conf->dgram_ip, d->has4 && d->has6 ? " and " : "", n->conf->dgram_ip6,
-		  udp_port, d->per, d->per6, d->port.ext ? "on" : "off");
+	DWCP_INFO("svc-net: datagrams on DPDK port %s as its consumer %u of %u, %s%s%s UDP port %u (our connections from %u), %u bytes a fragment (%u over IPv6), zero-copy TX %s",
+		  d->port.shm->driver, n->worker, d->port.shm->n_consumers, n->conf->dgram_ip,
+		  d->has4 && d->has6 ? " and " : "", n->conf->dgram_ip6, udp_port, ntohs(d->me_out.port), d->per,
+		  d->per6, d->port.ext ? "on" : "off");
 	if (n->conf->fault_drop_ppm)
 		DWCP_WARN("svc-net: FAULT INJECTION: dropping %u per million received datagrams ([net] fault_drop_ppm)",
 			  n->conf->fault_drop_ppm);
@@ -440,7 +447,7 @@ void net_dport_fini(struct net *n)
 		return;
 	if (d->waker_running) {
 		__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
-		syscall(SYS_futex, &d->port.shm->rx_doorbell, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		syscall(SYS_futex, &d->port.c->rx_doorbell, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 		syscall(SYS_futex, &n->pending, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 		pthread_join(d->waker, NULL);
 	}

@@ -44,6 +44,7 @@ struct net_dconn {
 struct net_dport {
 	struct dwcp_port port;
 	struct dwcp_udp_ep me;            /* ip and/or ip6: [net] ip, [net] ip6 */
+	struct dwcp_udp_ep me_out;        /* the same, from the port our own connections leave from */
 	bool has4, has6;
 	uint32_t mask;                    /* of [net] ip's prefix, network order */
 	unsigned prefix6;                 /* of [net] ip6 */
@@ -75,15 +76,19 @@ static inline void net_dport_count(uint64_t *field, uint64_t v)
 void net_dport_tx_flush(struct net *n);
 /** Room for @p want more frames in the TX ring, after those in hand. */
 unsigned net_dport_tx_room(const struct net_dport *d, unsigned want);
-/** One DWCP datagram to @p to: header, then @p body. @return the frame's bytes, or -ENOBUFS. */
-int net_dport_emit(struct net *n, const struct dwcp_udp_ep *to, const struct dwcp_dgram_hdr *h,
+/**
+ * One DWCP datagram to @p to: header, then @p body; from our own
+ * connections' port if @p ours (we opened the connection), else from the
+ * port peers send to. @return the frame's bytes, or -ENOBUFS.
+ */
+int net_dport_emit(struct net *n, const struct dwcp_udp_ep *to, bool ours, const struct dwcp_dgram_hdr *h,
 		   const void *body);
 /**
  * The fragment of chunk buffer @p idx that @p h describes (h->offset,
  * h->len), to @p to: attached to an mbuf where the port offers zero-copy
  * TX (ipc/port.h), else copied. @return as net_dport_emit.
  */
-int net_dport_emit_frag(struct net *n, const struct dwcp_udp_ep *to, const struct dwcp_dgram_hdr *h,
+int net_dport_emit_frag(struct net *n, const struct dwcp_udp_ep *to, bool ours, const struct dwcp_dgram_hdr *h,
 			uint32_t idx);
 /** Ask for @p ep's MAC: an ARP request, or a neighbour solicitation over IPv6. */
 void net_dport_neigh_ask(struct net *n, const struct dwcp_udp_ep *ep);

@@ -56,8 +56,8 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 		DWCP_ERR("svc-net: %s; this node can send but not receive", reason);
 		standby = 1;
 	}
-	/* A port has one consumer (the config allows one worker with it). */
-	rc = n->worker ? 0 : net_dport_init(n, reason, reason_len);
+	/* On a DPDK port, worker k is the port's consumer k. */
+	rc = net_dport_init(n, reason, reason_len);
 	if (rc) {
 		DWCP_ERR("svc-net: %s", reason);
 		return rc;

@@ -171,7 +171,7 @@ static int udp6_parse(const uint8_t *frame, size_t len, const struct dwcp_udp_ep
 	ulen = get16(udp + 4);
 	if (ulen != plen)
 		return dwcp_err_set(err, -EINVAL, "UDP length %u: IPv6 says %u", ulen, plen);
-	if (memcmp(udp + 2, &me->port, 2))
+	if (memcmp(udp + 2, &me->port, 2) && (!me->port_out || memcmp(udp + 2, &me->port_out, 2)))
 		return dwcp_err_set(err, -EINVAL, "datagram for another UDP port");
 	if (get16(udp + 6) == 0 || rte_ipv6_udptcp_cksum_verify(ip6_of(frame), udp))
 		return dwcp_err_set(err, -EINVAL, "UDP checksum over IPv6 does not hold");
@@ -224,7 +224,7 @@ int dwcp_udp_parse(const uint8_t *frame, size_t len, const struct dwcp_udp_ep *m
 	ulen = get16(udp + 4);
 	if (ulen != tot - IP_HDR)
 		return dwcp_err_set(err, -EINVAL, "UDP length %u: IPv4 says %u", ulen, tot - IP_HDR);
-	if (memcmp(udp + 2, &me->port, 2))
+	if (memcmp(udp + 2, &me->port, 2) && (!me->port_out || memcmp(udp + 2, &me->port_out, 2)))
 		return dwcp_err_set(err, -EINVAL, "datagram for another UDP port");
 	memset(&out->src, 0, sizeof(out->src));
 	memcpy(out->src.mac, frame + 6, 6);

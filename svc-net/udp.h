@@ -39,6 +39,8 @@
 struct dwcp_udp_ep {
 	uint8_t  mac[6];
 	uint16_t port;     /* network order */
+	uint16_t port_out; /* ours only, network order: the port our own connections leave from
+	                    * and get their answers on (a svc-net worker's of several), 0: port */
 	uint32_t ip;       /* IPv4, network order */
 	uint8_t  ip6[16];
 	bool     v6;

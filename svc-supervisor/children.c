@@ -70,7 +70,7 @@ _Static_assert(DWCP_CFG_MAX_WORKERS <= DWCP_MAX_WORKERS, "config allows more wor
 /* Workers service @p svc runs (1: its own slot alone). In systemd mode a
  * unit starts each worker (deploy/systemd/dwcp-worker@.service): auto
  * would wait for units nobody enabled, so it means one. */
-static unsigned workers_wanted(const struct sup *s, unsigned svc)
+unsigned sup_workers_wanted(const struct sup *s, unsigned svc)
 {
 	const struct dwcp_config *cfg = &s->cfg;
 
@@ -80,8 +80,7 @@ static unsigned workers_wanted(const struct sup *s, unsigned svc)
 		       dwcp_config_workers(cfg->simd_workers, dwcp_cpu_usable());
 	case DWCP_SLOT_NET:
 		return cfg->systemd_services && !cfg->net_workers ? 1 :
-		       dwcp_config_net_workers(cfg->net_workers, dwcp_cpu_usable(),
-					       strcmp(cfg->net_transport, "dpdk") == 0);
+		       dwcp_config_net_workers(cfg->net_workers, dwcp_cpu_usable());
 	case DWCP_SLOT_MEM:
 		return cfg->systemd_services && !cfg->mem_workers ? 1 :
 		       dwcp_config_mem_workers(cfg->mem_workers, dwcp_cpu_usable());
@@ -111,7 +110,7 @@ static void assign_workers(struct sup *s)
 	for (unsigned svc = 1; svc < DWCP_SLOT_CLIENT0; svc++) {
 		n_extra = 0;
 		if (s->child[svc].enabled) {
-			unsigned want = workers_wanted(s, svc);
+			unsigned want = sup_workers_wanted(s, svc);
 
 			while (n_extra + 1 < want && next < DWCP_MAX_SLOTS) {
 				struct sup_child *c = &s->child[next];

@@ -107,6 +107,16 @@ static void print_port(const cJSON *p)
 	       num(p, "rx_frames"), num(p, "rx_pps"), num(p, "tx_frames"), num(p, "tx_pps"),
 	       num(p, "rx_missed"), num(p, "rx_ring_full"), num(p, "tx_refused"), num(p, "mbufs_in_use"),
 	       num(p, "mbufs"));
+	if (num(p, "queues") > 1 || cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "consumers")) > 1) {
+		const cJSON *c;
+
+		printf("port queues: %.0f%s, UDP port %.0f; per svc-net worker (frames in / out):", num(p, "queues"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "rss")) ? " (RSS)" : "", num(p, "udp_port"));
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(p, "consumers"))
+			printf(" %.0f: %.0f / %.0f%s", num(c, "worker"), num(c, "rx_frames"), num(c, "tx_frames"),
+			       num(c, "pid") ? "" : " (none)");
+		printf("\n");
+	}
 	printf("port datagrams: %.0f fragments out (%.0f resent, %.0f of them probes), %.0f in; NACKs %.0f sent, %.0f received; %.0f refused, %.0f dropped for want of a buffer, %.0f not sent for a full ring\n",
 	       num(p, "dgram_frags_tx"), num(p, "dgram_frags_resent"), num(p, "dgram_probes"),
 	       num(p, "dgram_frags_rx"), num(p, "dgram_nacks_tx"), num(p, "dgram_nacks_rx"),

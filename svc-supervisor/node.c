@@ -179,12 +179,14 @@ static void write_pid(const struct sup *s)
 	}
 }
 
-/* What the EAL's later allocations need beside the region and port. Every
- * service process that starts (restart, upgrade, hot standby) allocates
- * its rte_service tables from the shared heap, ~84 KiB measured, and one
- * that is killed never frees them: 64 MiB is ~780 such starts. `dwcpctl
- * status --json` shows what is left (supervisor.hugepage_free_bytes). */
-#define AUTO_CACHE_MARGIN_MB 64u
+/* What the EAL's later allocations need beside the region and port: DPDK's
+ * own (its memzone and ring tables grow as processes look things up), and
+ * each process that starts (a service, a standby, every `dwcp` client)
+ * holds its EAL's service-core tables, ~156 KiB, from init until it frees
+ * them right after (ipc/eal.c; a killed one used to keep them for good,
+ * which is what a margin of 64 MiB was sized for). `dwcpctl status
+ * --json` shows what is left (supervisor.hugepage_free_bytes). */
+#define AUTO_CACHE_MARGIN_MB 16u
 
 /* [mem] delta_cache_mb = auto: the cache takes what the node's hugepage
  * budget has left once the rest of the region (and the port, if any) is
@@ -199,7 +201,7 @@ static uint64_t auto_dcache_size(const struct sup *s, const struct dwcp_shm_para
 	rest.dcache_size = 0;
 	dwcp_eal_heap_free(&free_b, &biggest);
 	need = dwcp_shm_size(&rest) + ((uint64_t)AUTO_CACHE_MARGIN_MB << 20) +
-	       sup_port_hugepage_bytes(&s->cfg);
+	       sup_port_hugepage_bytes(s);
 	if (biggest <= need)
 		return 0;
 	return (biggest - need) & ~((1ull << 20) - 1);

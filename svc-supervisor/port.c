@@ -2,22 +2,17 @@
  * (ipc/port.h says why and how consumers use it).
  *
  * Open: probe the device from [net] port (a vdev; a PCI NIC was probed by
- * EAL at init, allowed alone with -a), one RX and one TX
- * queue, an mbuf pool in the node's hugepages, the two rings and the
- * state page; then a thread of the supervisor bursts: RX into the
- * consumer's ring, the TX ring onto the wire.
- *
- * The thread polls while frames move and for [supervisor] spin_us after
- * the last one (poll-then-sleep, as the services do), then sleeps on the
- * TX doorbell with a timeout that doubles from 50 us to 1 ms: af_packet
- * and af_xdp vdevs have no RX interrupt in DPDK 22.11, so an idle port
- * costs about a thousand wake-ups a second, not a core. [supervisor]
- * poll_mode keeps it polling (a dedicated core).
+ * EAL at init, allowed alone with -a), as many queue pairs as there are
+ * svc-net workers (if the device has them; RSS spreads flows over them on
+ * a NIC, the kernel's packet fanout on af_packet), an mbuf pool in the
+ * node's hugepages, the rings and the state page; then one thread of the
+ * supervisor per queue (port_queue.c) bursts: RX steered to the
+ * consumers' rings (dwcp_port_steer: each datagram connection to the
+ * worker that holds it), the TX rings of its consumers onto the wire.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,8 +20,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -41,157 +34,48 @@
 #include "common/netaddr.h"
 #include "common/timeutil.h"
 #include "ipc/port.h"
+#include "port_pvt.h"
 #include "sup_internal.h"
 
-#define PORT_MBUFS      8191u   /* 2^n - 1: the ring mempool's best size */
+#define PORT_MBUFS_MIN  8191u   /* 2^n - 1: the ring mempool's best size */
 #define PORT_MBUF_CACHE 256u
-#define PORT_RING       4096u
+#define PORT_RING       4096u   /* RX (all queues, all consumers) and TX each, for one of each */
+#define PORT_RX_RING_MIN 128u
+#define PORT_TX_RING_MIN 512u
 #define PORT_DESC       1024u
-#define PORT_BURST      32u
-#define SLEEP_MIN_NS    50000ull
-#define SLEEP_MAX_NS    1000000ull
 
-struct sup_port {
-	uint16_t id;
-	bool started;
-	struct rte_mempool *pool;
-	struct rte_ring *rx, *tx;
-	const struct rte_memzone *mz;
-	struct dwcp_port_shm *shm;
-	pthread_t thread;
-	bool running;
-	int stop;                      /* atomic: the thread's exit request */
-	uint64_t spin_ns;
-	bool poll_mode;
-	bool af_packet;                /* its MTU is its interface's (iface_mtu) */
-	char iface[IFNAMSIZ];          /* af_packet: its interface ... */
-	uint32_t iface_old_mtu;        /* ... and the MTU it had before [net] mtu, 0: untouched */
-	bool multi_seg;                /* the driver sends chained mbufs */
-	bool want_multicast;           /* [net] ip6: neighbour discovery needs multicast in */
-	bool tx_cleanup;               /* it gives back sent mbufs on request (rte_eth_tx_done_cleanup) */
-	struct dwcp_port_ext_shm *ext; /* zero-copy TX offered (ipc/port.h), else NULL */
-	struct rte_mempool *extpool;   /* ... and its attach mbufs */
-	char ext_why[160];             /* ... and why not */
-	/* rates, for status */
-	uint64_t prev_rx, prev_tx, prev_ns;
-	double rx_pps, tx_pps;
-};
-
-static long futex(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
+static unsigned pow2_at_least(unsigned v)
 {
-	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+	unsigned r = 1;
+
+	while (r < v)
+		r <<= 1;
+	return r;
 }
 
-static void burst_tx(struct sup_port *p, struct rte_mbuf **b, unsigned n)
+/* Ring sizes for @p nq queues and @p nc consumers: all of them together
+ * hold what one RX and one TX ring of PORT_RING held, so the pool's
+ * mbufs cover them however many workers there are. */
+static unsigned rx_ring_size(unsigned nq, unsigned nc)
 {
-	unsigned sent = 0;
+	unsigned r = PORT_RING / (nq * nc);
 
-	/* A full TX queue empties as the driver sends: a few tries, then drop. */
-	for (unsigned tries = 0; sent < n && tries < 8; tries++)
-		sent += rte_eth_tx_burst(p->id, 0, b + sent, (uint16_t)(n - sent));
-	if (sent < n) {
-		rte_pktmbuf_free_bulk(b + sent, n - sent);
-		__atomic_fetch_add(&p->shm->tx_refused, n - sent, __ATOMIC_RELAXED);
-	}
-	__atomic_fetch_add(&p->shm->tx_frames, sent, __ATOMIC_RELAXED);
+	return pow2_at_least(r < PORT_RX_RING_MIN ? PORT_RX_RING_MIN : r);
 }
 
-static unsigned poll_once(struct sup_port *p)
+static unsigned tx_ring_size(unsigned nc)
 {
-	struct rte_mbuf *b[PORT_BURST];
-	unsigned n, q, work = 0;
+	unsigned r = PORT_RING / nc;
 
-	n = rte_eth_rx_burst(p->id, 0, b, PORT_BURST);
-	if (n) {
-		q = rte_ring_sp_enqueue_burst(p->rx, (void **)b, n, NULL);
-		if (q < n) {
-			rte_pktmbuf_free_bulk(b + q, n - q);
-			__atomic_fetch_add(&p->shm->rx_ring_full, n - q, __ATOMIC_RELAXED);
-		}
-		__atomic_fetch_add(&p->shm->rx_frames, n, __ATOMIC_RELAXED);
-		if (q) {
-			/* A consumer that claims nothing is older than rx_waiting:
-			 * wake it always, as it expects. */
-			__atomic_fetch_add(&p->shm->rx_doorbell, 1, __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&p->shm->rx_waiting, __ATOMIC_SEQ_CST) ||
-			    !__atomic_load_n(&p->shm->consumer, __ATOMIC_RELAXED))
-				futex(&p->shm->rx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
-		}
-		work += n;
-	}
-	n = rte_ring_sc_dequeue_burst(p->tx, (void **)b, PORT_BURST, NULL);
-	if (n) {
-		burst_tx(p, b, n);
-		work += n;
-	}
-	return work;
+	return pow2_at_least(r < PORT_TX_RING_MIN ? PORT_TX_RING_MIN : r);
 }
 
-/* The consumer died (ipc/port.h: reset_req): what it committed to TX goes
- * out, what waited for it in RX is freed, and both rings start empty, so
- * a reservation it left half made blocks nobody. */
-static void reset_rings(struct sup_port *p)
+/* Every ring full and a burst in each thread's and consumer's hands. */
+static unsigned port_mbufs(unsigned nq, unsigned nc)
 {
-	struct rte_mbuf *b[PORT_BURST];
-	unsigned n;
+	unsigned need = nq * nc * rx_ring_size(nq, nc) + nc * tx_ring_size(nc);
 
-	while ((n = rte_ring_sc_dequeue_burst(p->tx, (void **)b, PORT_BURST, NULL)) > 0)
-		burst_tx(p, b, n);
-	while ((n = rte_ring_sc_dequeue_burst(p->rx, (void **)b, PORT_BURST, NULL)) > 0)
-		rte_pktmbuf_free_bulk(b, n);
-	rte_ring_reset(p->tx);
-	rte_ring_reset(p->rx);
-	/* Every attached mbuf is back (af_packet frees at tx_burst; others
-	 * were offered zero copy only with tx_done_cleanup): what counts are
-	 * left above 1 belonged to mbufs the dead consumer held. */
-	if (p->tx_cleanup)
-		rte_eth_tx_done_cleanup(p->id, 0, 0);
-	dwcp_port_ext_reset(p->ext);
-}
-
-static void *port_main(void *arg)
-{
-	struct sup_port *p = arg;
-	uint64_t last_work = dwcp_now_ns(), sleep_ns = SLEEP_MIN_NS;
-
-	pthread_setname_np(pthread_self(), "dwcp-port");
-	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t now;
-		uint32_t seq, req = __atomic_load_n(&p->shm->reset_req, __ATOMIC_ACQUIRE);
-		struct timespec ts;
-
-		if (req != p->shm->reset_done) {
-			reset_rings(p);
-			__atomic_store_n(&p->shm->reset_done, req, __ATOMIC_RELEASE);
-		}
-
-		if (poll_once(p)) {
-			last_work = dwcp_now_ns();
-			sleep_ns = SLEEP_MIN_NS;
-			continue;
-		}
-		now = dwcp_now_ns();
-		if (p->poll_mode || now - last_work < p->spin_ns)
-			continue;
-		seq = __atomic_load_n(&p->shm->tx_doorbell, __ATOMIC_ACQUIRE);
-		if (rte_ring_count(p->tx))
-			continue;
-		/* A NIC frees sent mbufs only as it reuses their descriptors:
-		 * idle, it would hold the last chunks' buffers for good. */
-		if (p->ext && p->tx_cleanup)
-			rte_eth_tx_done_cleanup(p->id, 0, 0);
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)sleep_ns;
-		/* Flag up, then the last look (ipc/port.h: dwcp_port_kick). */
-		__atomic_store_n(&p->shm->tx_waiting, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&p->shm->tx_doorbell, __ATOMIC_SEQ_CST) == seq)
-			futex(&p->shm->tx_doorbell, FUTEX_WAIT, seq, &ts);
-		__atomic_store_n(&p->shm->tx_waiting, 0, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&p->shm->sleeps, 1, __ATOMIC_RELAXED);
-		if (sleep_ns < SLEEP_MAX_NS)
-			sleep_ns *= 2;
-	}
-	return NULL;
+	return need <= PORT_MBUFS_MIN + 1u ? PORT_MBUFS_MIN : pow2_at_least(need) - 1u;
 }
 
 bool sup_port_pci(const struct dwcp_config *cfg)
@@ -230,22 +114,38 @@ static int configure(struct sup_port *p, const char *name, uint32_t mtu, struct 
 	p->multi_seg = rc == 0 && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
 	if (p->multi_seg)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	/* A queue pair per consumer where the device has them; which queue a
+	 * frame arrives on does not matter for where it goes (the threads
+	 * steer), only for how many threads share the work. */
+	p->nq = p->nc;
+	if (rc == 0 && p->nq > info.max_rx_queues)
+		p->nq = info.max_rx_queues;
+	if (rc == 0 && p->nq > info.max_tx_queues)
+		p->nq = info.max_tx_queues;
+	if (p->nq < 1)
+		p->nq = 1;
+	if (rc == 0 && p->nq > 1 && info.flow_type_rss_offloads) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+		p->rss = true;
+	}
 	if (rc == 0)
-		rc = rte_eth_dev_configure(p->id, 1, 1, &conf);
+		rc = rte_eth_dev_configure(p->id, (uint16_t)p->nq, (uint16_t)p->nq, &conf);
 	if (rc == 0 && !p->af_packet) {
 		rc = rte_eth_dev_set_mtu(p->id, (uint16_t)mtu);
 		if (rc == -ENOTSUP && rte_eth_dev_get_mtu(p->id, &now) == 0 && now == mtu)
 			rc = 0;
 	}
-	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(p->id, 0, PORT_DESC, (unsigned)sock, NULL, p->pool);
-	if (rc == 0)
-		rc = rte_eth_tx_queue_setup(p->id, 0, PORT_DESC, (unsigned)sock, NULL);
+	for (uint16_t q = 0; rc == 0 && q < p->nq; q++) {
+		rc = rte_eth_rx_queue_setup(p->id, q, PORT_DESC, (unsigned)sock, NULL, p->pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(p->id, q, PORT_DESC, (unsigned)sock, NULL);
+	}
 	if (rc == 0)
 		rc = rte_eth_dev_start(p->id);
 	if (rc)
 		return dwcp_err_set(err, rc < 0 ? rc : -EIO,
-				    "DPDK port %s: cannot set it up (MTU %u, one RX and one TX queue): %s", name, mtu,
+				    "DPDK port %s: cannot set it up (MTU %u, %u queue pairs): %s", name, mtu, p->nq,
 				    rte_strerror(rc < 0 ? -rc : rc));
 	p->started = true;
 	p->tx_cleanup = rte_eth_tx_done_cleanup(p->id, 0, 0) >= 0;
@@ -302,21 +202,50 @@ static void offer_ext(struct sup *s, struct sup_port *p)
 		DWCP_INFO("DPDK port: chunk fragments are copied into mbufs (%s)", p->ext_why);
 }
 
+/* The pool (sized for as many queues as consumers: the device may give
+ * fewer, known only once it is probed) and the state page. */
 static int make_shared(struct sup_port *p, const char *name, uint32_t mtu, struct dwcp_err *err)
 {
-	p->pool = rte_pktmbuf_pool_create(DWCP_PORT_POOL, PORT_MBUFS, PORT_MBUF_CACHE, 0, data_room(mtu),
+	p->mbufs = port_mbufs(p->nc, p->nc);
+	p->pool = rte_pktmbuf_pool_create(DWCP_PORT_POOL, p->mbufs, PORT_MBUF_CACHE, 0, data_room(mtu),
 					  (int)SOCKET_ID_ANY);
-	p->rx = rte_ring_create(DWCP_PORT_RX, PORT_RING, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	p->tx = rte_ring_create(DWCP_PORT_TX, PORT_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
 	p->mz = rte_memzone_reserve(DWCP_PORT_MZ, sizeof(*p->shm), SOCKET_ID_ANY, 0);
-	if (!p->pool || !p->rx || !p->tx || !p->mz)
+	if (!p->pool || !p->mz)
 		return dwcp_err_set(err, -ENOMEM,
-				    "DPDK port %s: no hugepage memory for its %u mbufs of %u bytes and rings (%s): raise [supervisor] hugepage_mb by %u",
-				    name, PORT_MBUFS, data_room(mtu), rte_strerror(rte_errno),
-				    (PORT_MBUFS * (data_room(mtu) + 256u) >> 20) + 4u);
+				    "DPDK port %s: no hugepage memory for its %u mbufs of %u bytes (%s): raise [supervisor] hugepage_mb by %u",
+				    name, p->mbufs, data_room(mtu), rte_strerror(rte_errno),
+				    (p->mbufs * (data_room(mtu) + 256u) >> 20) + 4u);
 	p->shm = p->mz->addr;
 	memset(p->shm, 0, sizeof(*p->shm));
 	return 0;
+}
+
+/* RX ring (q, k) for every queue and consumer, TX ring k for every consumer. */
+static int make_rings(struct sup_port *p, const char *name, struct dwcp_err *err)
+{
+	char rn[RTE_RING_NAMESIZE];
+
+	for (unsigned q = 0; q < p->nq; q++) {
+		p->qs[q].p = p;
+		p->qs[q].q = q;
+		for (unsigned k = 0; k < p->nc; k++) {
+			snprintf(rn, sizeof(rn), DWCP_PORT_RX_FMT, q, k);
+			p->qs[q].rx[k] = rte_ring_create(rn, rx_ring_size(p->nq, p->nc), SOCKET_ID_ANY,
+							 RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (!p->qs[q].rx[k])
+				goto fail;
+		}
+	}
+	for (unsigned k = 0; k < p->nc; k++) {
+		snprintf(rn, sizeof(rn), DWCP_PORT_TX_FMT, k);
+		p->tx[k] = rte_ring_create(rn, tx_ring_size(p->nc), SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!p->tx[k])
+			goto fail;
+	}
+	return 0;
+fail:
+	return dwcp_err_set(err, -ENOMEM, "DPDK port %s: no hugepage memory for ring %s (%s): raise [supervisor] hugepage_mb",
+			    name, rn, rte_strerror(rte_errno));
 }
 
 /* The devargs to probe with. af_packet's kernel ring holds 512 frames by
@@ -324,8 +253,11 @@ static int make_shared(struct sup_port *p, const char *name, uint32_t mtu, struc
  * whose cores the other services share, overruns at ~100 MB/s (measured:
  * 2 % of the frames of a transfer lost on a veth, none with 4096); and its
  * 2048-byte frames cannot hold a jumbo frame: past 1500 the frames grow
- * to fit @p mtu, and their count shrinks to keep the ring's bytes. */
-static const char *probe_args(const char *cfg, const char *name, uint32_t mtu, char *buf, size_t len)
+ * to fit @p mtu, and their count shrinks to keep the ring's bytes. It
+ * opens one socket (a queue pair) per @p nq, which the kernel's packet
+ * fanout spreads flows over. */
+static const char *probe_args(const char *cfg, const char *name, uint32_t mtu, unsigned nq, char *buf,
+			      size_t len)
 {
 	uint32_t framesz = frame_size(mtu);
 	int n;
@@ -333,6 +265,8 @@ static const char *probe_args(const char *cfg, const char *name, uint32_t mtu, c
 	if (strncmp(name, "net_af_packet", 13))
 		return cfg;
 	n = snprintf(buf, len, "%s", cfg);
+	if (!strstr(cfg, "qpairs=") && nq > 1)
+		n += snprintf(buf + n, len - (size_t)n, ",qpairs=%u", nq);
 	if (!strstr(cfg, "framecnt="))
 		n += snprintf(buf + n, len - (size_t)n, ",framecnt=%u", mtu > 1500 ? 1024u : 4096u);
 	if (mtu > 1500 && !strstr(cfg, "framesz="))
@@ -362,12 +296,14 @@ static uint32_t wanted_mtu(const struct dwcp_config *cfg)
 	return mtu;
 }
 
-uint64_t sup_port_hugepage_bytes(const struct dwcp_config *cfg)
+uint64_t sup_port_hugepage_bytes(const struct sup *s)
 {
+	const struct dwcp_config *cfg = &s->cfg;
+	unsigned nc = sup_workers_wanted(s, DWCP_SLOT_NET);
 	/* Its mbufs (with their headers), the attach pool's, the rings and
 	 * the state page, in MiB with 8 to spare (DPDK's own headers). */
-	uint64_t mbufs = (uint64_t)PORT_MBUFS * (data_room(wanted_mtu(cfg)) + 256u) +
-			 (uint64_t)8191u * 256u + 4u * PORT_RING * sizeof(void *);
+	uint64_t mbufs = (uint64_t)port_mbufs(nc, nc) * (data_room(wanted_mtu(cfg)) + 256u) +
+			 (uint64_t)8191u * 256u + 4u * PORT_RING * sizeof(void *) + 64u * 1024u * nc * nc;
 
 	return strcmp(cfg->net_transport, "dpdk") ? 0 : ((mbufs >> 20) + 8u) << 20;
 }
@@ -419,9 +355,10 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	struct sup_port *p;
 	struct rte_ether_addr mac;
 	struct rte_eth_link link = { 0 };
-	char name[DWCP_CFG_DEVARGS_MAX], devargs[DWCP_CFG_DEVARGS_MAX + 64];
+	char name[DWCP_CFG_DEVARGS_MAX], devargs[DWCP_CFG_DEVARGS_MAX + 80], host[DWCP_ADDR_MAX];
+	struct dwcp_err aerr = { 0 };
 	uint32_t want = wanted_mtu(&s->cfg);
-	uint16_t mtu = 0;
+	uint16_t mtu = 0, steer_port = 0;
 	int rc;
 
 	if (strcmp(s->cfg.net_transport, "dpdk"))
@@ -438,6 +375,18 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	p->spin_ns = (uint64_t)s->cfg.spin_us * 1000u;
 	p->want_multicast = s->cfg.net_ip6[0] != '\0';
 	p->poll_mode = s->cfg.poll_mode;
+	p->region = &s->shm;
+	p->nc = sup_workers_wanted(s, DWCP_SLOT_NET);
+	if (p->nc > DWCP_PORT_MAX_CONSUMERS)
+		p->nc = DWCP_PORT_MAX_CONSUMERS;
+	/* Datagrams come to the port of [net] listen (7100 without one); worker
+	 * k's own connections leave from the ports after it. */
+	if (!s->cfg.net_listen[0] || dwcp_addr_split(s->cfg.net_listen, host, &steer_port, &aerr) || !steer_port)
+		steer_port = 7100;
+	if ((unsigned)steer_port + p->nc > 65535u)
+		return dwcp_err_set(err, -EINVAL,
+				    "[net] listen = %s: with %u svc-net workers on a DPDK port the %u UDP ports after it are used too: choose a lower port",
+				    s->cfg.net_listen, p->nc, p->nc);
 	rc = make_shared(p, name, want, err);
 	if (rc)
 		return rc;
@@ -461,7 +410,7 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 			if (rc)
 				return rc;
 		}
-		rc = rte_dev_probe(probe_args(s->cfg.net_port, name, want, devargs, sizeof(devargs)));
+		rc = rte_dev_probe(probe_args(s->cfg.net_port, name, want, p->nc, devargs, sizeof(devargs)));
 		if (rc == 0)
 			rc = rte_eth_dev_get_port_by_name(name, &p->id);
 		if (rc)
@@ -470,6 +419,8 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 					    s->cfg.net_port, rte_strerror(rc < 0 ? -rc : rc));
 	}
 	rc = configure(p, name, want, err);
+	if (rc == 0)
+		rc = make_rings(p, name, err);
 	if (rc)
 		return rc;
 	rte_eth_macaddr_get(p->id, &mac);
@@ -481,15 +432,22 @@ int sup_port_open(struct sup *s, struct dwcp_err *err)
 	p->shm->mtu = mtu;
 	p->shm->port_id = p->id;
 	p->shm->link_up = link.link_status;
+	p->shm->n_queues = (uint16_t)p->nq;
+	p->shm->n_consumers = (uint16_t)p->nc;
+	p->shm->steer_port = steer_port;
 	offer_ext(s, p);
-	if (pthread_create(&p->thread, NULL, port_main, p))
-		return dwcp_err_set(err, -EAGAIN, "cannot start the port thread");
-	p->running = true;
+	for (unsigned q = 0; q < p->nq; q++) {
+		if (pthread_create(&p->qs[q].thread, NULL, sup_port_queue_main, &p->qs[q]))
+			return dwcp_err_set(err, -EAGAIN, "cannot start the thread of port queue %u", q);
+		p->qs[q].running = true;
+	}
 	__atomic_store_n(&p->shm->magic, DWCP_PORT_MAGIC, __ATOMIC_RELEASE);
-	DWCP_INFO("DPDK port %s (%s) up: port %u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, link %s, zero-copy TX %s",
+	DWCP_INFO("DPDK port %s (%s) up: port %u, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, link %s, %u queue pair%s%s for %u svc-net worker%s (UDP port %u), zero-copy TX %s",
 		  name, p->shm->driver, p->id, mac.addr_bytes[0], mac.addr_bytes[1], mac.addr_bytes[2],
 		  mac.addr_bytes[3], mac.addr_bytes[4], mac.addr_bytes[5], mtu,
-		  link.link_status ? "up" : "down", p->ext ? "on" : "off");
+		  link.link_status ? "up" : "down", p->nq, p->nq > 1 ? "s" : "",
+		  p->nq > 1 ? (p->rss ? " (RSS)" : " (spread by the driver)") : "", p->nc, p->nc > 1 ? "s" : "",
+		  steer_port, p->ext ? "on" : "off");
 	return 0;
 }
 
@@ -502,12 +460,18 @@ void sup_port_process_died(struct sup *s, pid_t pid)
 	 * operation half done; one that stopped cleanly released it. The
 	 * reset is asked for before the claim is dropped, so the next
 	 * consumer (which the supervisor starts only after this) waits for it. */
-	if (!p || !p->running || !pid || __atomic_load_n(&p->shm->consumer, __ATOMIC_ACQUIRE) != dead)
+	if (!p || !p->qs[0].running || !pid)
 		return;
-	__atomic_fetch_add(&p->shm->reset_req, 1, __ATOMIC_RELEASE);
-	__atomic_compare_exchange_n(&p->shm->consumer, &dead, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_RELEASE);
-	futex(&p->shm->tx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
+	for (unsigned k = 0; k < p->nc; k++) {
+		struct dwcp_port_consumer *c = &p->shm->c[k];
+		uint32_t was = dead;
+
+		if (__atomic_load_n(&c->pid, __ATOMIC_ACQUIRE) != dead)
+			continue;
+		__atomic_fetch_add(&c->reset_req, 1, __ATOMIC_RELEASE);
+		__atomic_compare_exchange_n(&c->pid, &was, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		sup_port_wake_all(p);
+	}
 }
 
 void sup_port_close(struct sup *s)
@@ -516,12 +480,12 @@ void sup_port_close(struct sup *s)
 
 	if (!p)
 		return;
-	if (p->running) {
-		__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
-		__atomic_fetch_add(&p->shm->tx_doorbell, 1, __ATOMIC_RELEASE);
-		futex(&p->shm->tx_doorbell, FUTEX_WAKE, INT_MAX, NULL);
-		pthread_join(p->thread, NULL);
-	}
+	__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+	if (p->shm)
+		sup_port_wake_all(p);
+	for (unsigned q = 0; q < p->nq; q++)
+		if (p->qs[q].running)
+			pthread_join(p->qs[q].thread, NULL);
 	if (p->started) {
 		rte_eth_dev_stop(p->id);
 		rte_eth_dev_close(p->id);   /* af_packet/af_xdp: closes the kernel socket */
@@ -539,15 +503,37 @@ void sup_port_close(struct sup *s)
 	s->port = NULL;
 }
 
+/* The queues' counters together. */
+struct port_sums {
+	uint64_t rx_frames, tx_frames, tx_refused, sleeps, rx_ring_full;
+};
+
+static struct port_sums port_sums(const struct sup_port *p)
+{
+	struct port_sums t = { 0 };
+
+	for (unsigned q = 0; q < p->nq; q++) {
+		t.rx_frames += __atomic_load_n(&p->shm->q[q].rx_frames, __ATOMIC_RELAXED);
+		t.tx_frames += __atomic_load_n(&p->shm->q[q].tx_frames, __ATOMIC_RELAXED);
+		t.tx_refused += __atomic_load_n(&p->shm->q[q].tx_refused, __ATOMIC_RELAXED);
+		t.sleeps += __atomic_load_n(&p->shm->q[q].sleeps, __ATOMIC_RELAXED);
+	}
+	for (unsigned k = 0; k < p->nc; k++)
+		t.rx_ring_full += __atomic_load_n(&p->shm->c[k].rx_ring_full, __ATOMIC_RELAXED);
+	return t;
+}
+
 void sup_port_sample(struct sup *s)
 {
 	struct sup_port *p = s->port;
 	uint64_t now = dwcp_now_ns(), rx, tx;
+	struct port_sums t;
 
 	if (!p || !p->shm)
 		return;
-	rx = __atomic_load_n(&p->shm->rx_frames, __ATOMIC_RELAXED);
-	tx = __atomic_load_n(&p->shm->tx_frames, __ATOMIC_RELAXED);
+	t = port_sums(p);
+	rx = t.rx_frames;
+	tx = t.tx_frames;
 	if (p->prev_ns && now > p->prev_ns) {
 		p->rx_pps = (rx - p->prev_rx) / ((now - p->prev_ns) / 1e9);
 		p->tx_pps = (tx - p->prev_tx) / ((now - p->prev_ns) / 1e9);
@@ -563,12 +549,14 @@ void sup_port_json(struct sup *s, cJSON *root)
 	struct rte_eth_stats st = { 0 };
 	struct rte_eth_link link = { 0 };
 	const struct dwcp_port_shm *h;
+	struct port_sums t;
 	char mac[18];
-	cJSON *o;
+	cJSON *o, *cs;
 
-	if (!p || !p->shm || !p->running)
+	if (!p || !p->shm || !p->qs[0].running)
 		return;
 	h = p->shm;
+	t = port_sums(p);
 	rte_eth_stats_get(p->id, &st);
 	rte_eth_link_get_nowait(p->id, &link);
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", h->mac[0], h->mac[1], h->mac[2],
@@ -580,22 +568,38 @@ void sup_port_json(struct sup *s, cJSON *root)
 	cJSON_AddStringToObject(o, "mac", mac);
 	cJSON_AddNumberToObject(o, "mtu", h->mtu);
 	cJSON_AddBoolToObject(o, "link_up", link.link_status);
-	cJSON_AddNumberToObject(o, "queues", 1);
+	cJSON_AddNumberToObject(o, "queues", p->nq);
+	cJSON_AddBoolToObject(o, "rss", p->rss);
+	cJSON_AddNumberToObject(o, "udp_port", h->steer_port);
 	cJSON_AddBoolToObject(o, "zero_copy_tx", p->ext != NULL);
 	if (!p->ext)
 		cJSON_AddStringToObject(o, "zero_copy_tx_off", p->ext_why);
-	cJSON_AddNumberToObject(o, "rx_frames", h->rx_frames);
-	cJSON_AddNumberToObject(o, "tx_frames", h->tx_frames);
+	cJSON_AddNumberToObject(o, "rx_frames", t.rx_frames);
+	cJSON_AddNumberToObject(o, "tx_frames", t.tx_frames);
 	cJSON_AddNumberToObject(o, "rx_pps", p->rx_pps);
 	cJSON_AddNumberToObject(o, "tx_pps", p->tx_pps);
 	cJSON_AddNumberToObject(o, "rx_missed", st.imissed);
 	cJSON_AddNumberToObject(o, "rx_errors", st.ierrors);
 	cJSON_AddNumberToObject(o, "tx_errors", st.oerrors);
-	cJSON_AddNumberToObject(o, "rx_ring_full", h->rx_ring_full);
-	cJSON_AddNumberToObject(o, "tx_refused", h->tx_refused);
-	cJSON_AddNumberToObject(o, "mbufs", PORT_MBUFS);
+	cJSON_AddNumberToObject(o, "rx_ring_full", t.rx_ring_full);
+	cJSON_AddNumberToObject(o, "tx_refused", t.tx_refused);
+	cJSON_AddNumberToObject(o, "mbufs", p->mbufs);
 	cJSON_AddNumberToObject(o, "mbufs_in_use", rte_mempool_in_use_count(p->pool));
-	cJSON_AddNumberToObject(o, "sleeps", h->sleeps);
+	cJSON_AddNumberToObject(o, "sleeps", t.sleeps);
+	/* Which worker gets what: RSS and steering at work, or not. */
+	cs = cJSON_AddArrayToObject(o, "consumers");
+	for (unsigned k = 0; cs && k < p->nc; k++) {
+		cJSON *c = cJSON_CreateObject();
+
+		if (!c)
+			break;
+		cJSON_AddNumberToObject(c, "worker", k);
+		cJSON_AddNumberToObject(c, "pid", __atomic_load_n(&h->c[k].pid, __ATOMIC_RELAXED));
+		cJSON_AddNumberToObject(c, "rx_frames", __atomic_load_n(&h->c[k].rx_frames, __ATOMIC_RELAXED));
+		cJSON_AddNumberToObject(c, "tx_frames", __atomic_load_n(&h->c[k].tx_frames, __ATOMIC_RELAXED));
+		cJSON_AddNumberToObject(c, "rx_ring_full", __atomic_load_n(&h->c[k].rx_ring_full, __ATOMIC_RELAXED));
+		cJSON_AddItemToArray(cs, c);
+	}
 	cJSON_AddNumberToObject(o, "dgram_frags_tx", h->dg_frags_tx);
 	cJSON_AddNumberToObject(o, "dgram_frags_rx", h->dg_frags_rx);
 	cJSON_AddNumberToObject(o, "dgram_frags_resent", h->dg_frags_resent);

@@ -137,11 +137,11 @@ void sup_node_down(struct sup *s);
 struct cJSON;
 int sup_port_open(struct sup *s, struct dwcp_err *err);
 /** Hugepage bytes the port takes after the region (0 without a DPDK port). */
-uint64_t sup_port_hugepage_bytes(const struct dwcp_config *cfg);
+uint64_t sup_port_hugepage_bytes(const struct sup *s);
 /** [net] port names a PCI NIC (EAL must be allowed to probe it at init). */
 bool sup_port_pci(const struct dwcp_config *cfg);
 void sup_port_close(struct sup *s);
-/** Process @p pid died: if it was the port's consumer, have the port thread reset the rings. */
+/** Process @p pid died: if it was a consumer of the port, have the port threads reset its rings. */
 void sup_port_process_died(struct sup *s, pid_t pid);
 void sup_port_sample(struct sup *s);
 void sup_port_json(struct sup *s, struct cJSON *root);
@@ -188,6 +188,8 @@ void sup_children_stop_all(struct sup *s);
 bool sup_children_all_up(const struct sup *s);
 bool sup_children_none_alive(const struct sup *s);
 void sup_children_check(struct sup *s);
+/** Workers service slot @p svc runs: its [..] workers setting, or what auto gives here. */
+unsigned sup_workers_wanted(const struct sup *s, unsigned svc);
 
 /* control.c: the control socket. */
 int sup_control_listen(struct sup *s, struct dwcp_err *err);

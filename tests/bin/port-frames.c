@@ -72,13 +72,14 @@ struct port {
 	struct dwcp_port p;
 };
 
-/* @p consume: this process reads the port's RX ring (its one consumer). */
-static int port_open(struct port *p, const char *instance, bool consume)
+/* As the port's consumer 0, which svc-net's first worker would be: its
+ * rings have one reader and one writer each. */
+static int port_open(struct port *p, const char *instance)
 {
 	struct dwcp_err err = { 0 };
 
 	if (dwcp_client_open(&p->c, instance, NULL, "port-frames", "port-frames", &err) ||
-	    dwcp_port_lookup(&p->p, &err) || (consume && dwcp_port_claim(&p->p, &err))) {
+	    dwcp_port_lookup(&p->p, 0, &err) || dwcp_port_claim(&p->p, p->c.at.slot, &err)) {
 		fprintf(stderr, "port-frames: %s: %s\n", instance, err.msg);
 		return -1;
 	}
@@ -111,7 +112,7 @@ static int do_send(struct port *p, uint32_t count, uint32_t tag)
 		body = (uint8_t *)(h + 1);
 		for (unsigned i = 0; i < BODY; i++)
 			body[i] = body_byte(tag, seq, i);
-		while (rte_ring_mp_enqueue(p->p.tx, m) != 0)
+		while (rte_ring_sp_enqueue(p->p.tx, m) != 0)
 			usleep(100);
 		seq++;
 		/* Pace: the receiving kernel ring of an af_packet port holds
@@ -136,8 +137,8 @@ static int do_recv(struct port *p, uint32_t count, uint32_t tag, unsigned timeou
 		return 1;
 	while (got < count && dwcp_now_ns() < deadline) {
 		struct rte_mbuf *b[32];
-		uint32_t seq = __atomic_load_n(&p->p.shm->rx_doorbell, __ATOMIC_ACQUIRE);
-		unsigned n = rte_ring_sc_dequeue_burst(p->p.rx, (void **)b, 32, NULL);
+		uint32_t seq = __atomic_load_n(&p->p.c->rx_doorbell, __ATOMIC_ACQUIRE);
+		unsigned n = dwcp_port_rx_burst(&p->p, b, 32);
 
 		if (!n) {
 			dwcp_port_wait_rx(&p->p, seq, 10000000);
@@ -182,7 +183,7 @@ static int put_frame(struct port *p, const uint8_t *frame, size_t len)
 		return -1;
 	}
 	memcpy(d, frame, len);
-	while (rte_ring_mp_enqueue(p->p.tx, m) != 0)
+	while (rte_ring_sp_enqueue(p->p.tx, m) != 0)
 		usleep(100);
 	dwcp_port_kick(&p->p);
 	return 0;
@@ -192,12 +193,12 @@ static int put_frame(struct port *p, const uint8_t *frame, size_t len)
 static size_t get_frame(struct port *p, uint8_t *out, size_t room, uint64_t wait_ns)
 {
 	struct rte_mbuf *m;
-	uint32_t seq = __atomic_load_n(&p->p.shm->rx_doorbell, __ATOMIC_ACQUIRE);
+	uint32_t seq = __atomic_load_n(&p->p.c->rx_doorbell, __ATOMIC_ACQUIRE);
 	size_t n;
 
-	if (rte_ring_sc_dequeue(p->p.rx, (void **)&m) != 0) {
+	if (dwcp_port_rx_burst(&p->p, &m, 1) != 1) {
 		dwcp_port_wait_rx(&p->p, seq, wait_ns);
-		if (rte_ring_sc_dequeue(p->p.rx, (void **)&m) != 0)
+		if (dwcp_port_rx_burst(&p->p, &m, 1) != 1)
 			return 0;
 	}
 	n = rte_pktmbuf_data_len(m) < room ? rte_pktmbuf_data_len(m) : room;
@@ -376,19 +377,19 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc == 4 && !strcmp(argv[1], "ext-hold"))
-		return port_open(&p, argv[2], true) ? 1 : do_ext_hold(&p, (unsigned)strtoul(argv[3], NULL, 10));
+		return port_open(&p, argv[2]) ? 1 : do_ext_hold(&p, (unsigned)strtoul(argv[3], NULL, 10));
 	if (argc == 7 && !strcmp(argv[1], "udp-recv")) {
-		rc = port_open(&p, argv[2], true) ? 1 : do_udp_recv(&p, argv);
+		rc = port_open(&p, argv[2]) ? 1 : do_udp_recv(&p, argv);
 		fflush(stdout);
 		return rc;
 	}
 	if (argc == 7 && !strcmp(argv[1], "dgram-chunk")) {
-		rc = port_open(&p, argv[2], true) ? 1 : do_dgram_chunk(&p, argv);
+		rc = port_open(&p, argv[2]) ? 1 : do_dgram_chunk(&p, argv);
 		fflush(stdout);
 		return rc;
 	}
 	if (argc == 8 && !strcmp(argv[1], "udp-send")) {
-		rc = port_open(&p, argv[2], true) ? 1 : do_udp_send(&p, argv);
+		rc = port_open(&p, argv[2]) ? 1 : do_udp_send(&p, argv);
 		fflush(stdout);
 		return rc;
 	}
@@ -398,7 +399,7 @@ int main(int argc, char **argv)
 	tag = strtoul(argv[4], NULL, 10);
 	if (!count || count > MAX_COUNT)
 		return usage();
-	if (port_open(&p, argv[2], strcmp(argv[1], "send") != 0))
+	if (port_open(&p, argv[2]))
 		return 1;
 	if (!strcmp(argv[1], "send"))
 		rc = do_send(&p, (uint32_t)count, (uint32_t)tag);

@@ -10,10 +10,14 @@
  * length is what the UDP header says, less its 8 bytes; a refusal says
  * why; an ARP request or a neighbour solicitation for our address that
  * parses gets an answer that parses back as the answer to its sender.
+ * The port threads' steering (ipc/port_steer.c) reads the same frame:
+ * for 1..8 consumers its answer is one of them or all; ARP goes to all;
+ * a datagram that parses as ours, to worker j's own port, goes to j.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 
+#include "ipc/port.h"
 #include "svc-net/udp.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -71,6 +75,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mode & 2)
 		fix_csum6(f, in.n);
 	rc = dwcp_udp_parse(f, in.n, &me, &rx, &err);
+	for (unsigned n = 1; n <= DWCP_PORT_MAX_CONSUMERS; n++) {
+		int k = dwcp_port_steer(f, in.n, 7100 - 1 - (n - 1) / 2, n);   /* 7100: a worker's own port */
+
+		FUZZ_ASSERT(k == DWCP_PORT_STEER_ALL || (k >= 0 && k < (int)n), "steered to %d of %u", k, n);
+		FUZZ_ASSERT(rc != 1 || n == 1 || k == DWCP_PORT_STEER_ALL, "ARP steered to %d of %u", k, n);
+		FUZZ_ASSERT(rc != 0 || k == (int)((n - 1) / 2), "a datagram to worker %u's port steered to %d",
+			    (n - 1) / 2, k);
+	}
 	if (rc == 0 && rx.src.v6) {
 		FUZZ_ASSERT(rx.payload >= f + DWCP_UDP6_HDRS_LEN && rx.payload + rx.len <= f + in.n,
 			    "payload outside the frame");

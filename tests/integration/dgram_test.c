@@ -17,6 +17,9 @@
  *    a kill -9;
  *  - a sender holding another key gets nothing through: the send fails
  *    saying why, and the receiver's pool gave no buffer to it.
+ *  - with [net] workers = 2 the port has two queues and steers each
+ *    connection's datagrams to its worker: both workers carry the file,
+ *    and one killed at each end mid-transfer (with loss) costs no data.
  *
  * Timeouts are hang guards, never speed limits.
  */
@@ -309,7 +312,7 @@ static void second_consumer_refused(const char *inst, pid_t holder)
 	snprintf(bin, sizeof(bin), "%s/../tests/bin/port-frames", dwcp_test_bin_dir());
 	rc = dwcp_test_run((char *const[]){ bin, "recv", (char *)inst, "1", "1", "100", NULL }, o, sizeof(o), e,
 			   sizeof(e), 30000);
-	snprintf(want, sizeof(want), "already has a consumer, pid %d", (int)holder);
+	snprintf(want, sizeof(want), "already has a consumer 0, pid %d", (int)holder);
 	cr_expect_neq(rc, 0, "a second consumer of the port was let in while svc-net ran: %s%s", o, e);
 	cr_expect_not_null(strstr(e, want), "the refusal does not name svc-net's pid %d: %s", (int)holder, e);
 }
@@ -437,4 +440,95 @@ Test(dgram, jumbo_frames_carry_the_image_in_fewer_fragments, .fini = teardown, .
 		cr_expect_eq(dwcp_xfer_sh(mtu, sizeof(mtu), "cat /sys/class/net/%s/mtu", ns.veth_a), 0);
 		cr_expect_eq(atoi(mtu), 1500, "A's interface kept MTU %s after the node stopped", mtu);
 	}
+}
+
+/* What port consumer (svc-net worker) @p k of @p inst's port counted under @p key. */
+static double consumer_num(const char *inst, unsigned k, const char *key)
+{
+	cJSON *st = dwcp_test_status(inst, NULL);
+	const cJSON *p = st ? cJSON_GetObjectItemCaseSensitive(st, "port") : NULL;
+	const cJSON *c = cJSON_GetArrayItem(p ? cJSON_GetObjectItemCaseSensitive(p, "consumers") : NULL, (int)k);
+	const cJSON *v = c ? cJSON_GetObjectItemCaseSensitive(c, key) : NULL;
+	double r = cJSON_IsNumber(v) ? v->valuedouble : -1;
+
+	cJSON_Delete(st);
+	return r;
+}
+
+/* [net] workers = 2 on both nodes: each port runs two queue pairs (af_packet
+ * sockets the kernel fans flows out over, a thread each) and steers every
+ * datagram to the worker holding its connection (ipc/port.h:
+ * dwcp_port_steer). Both of A's workers send, both of B's receive. */
+Test(dgram, two_net_workers_share_the_port_at_both_ends, .fini = teardown, .timeout = 1200)
+{
+	double sent[2], got[2];
+
+	setup_pair_with("dgwork", false, "net.workers = 2", NULL, false);
+	for (unsigned n = 0; n < 2; n++) {
+		const char *inst = n ? pair.b.instance : pair.a.instance;
+
+		cr_expect_eq(port_num(inst, "queues"), 2, "%s: the port has %.0f queue pairs for 2 workers", inst,
+			     port_num(inst, "queues"));
+		cr_assert_gt(dwcp_test_wait_service_up(inst, "svc-net.1", 0, 60000), 0, "%s: svc-net.1 is not up", inst);
+	}
+	start_transfer("dgwork");
+	finish_transfer("two svc-net workers at each end");
+	for (unsigned k = 0; k < 2; k++) {
+		sent[k] = consumer_num(pair.a.instance, k, "tx_frames");
+		got[k] = consumer_num(pair.b.instance, k, "rx_frames");
+	}
+	fprintf(stderr, "dgram workers: A's workers sent %.0f and %.0f frames, B's received %.0f and %.0f\n", sent[0],
+		sent[1], got[0], got[1]);
+	/* 1 GiB is ~750,000 fragments: each worker carries a real share. */
+	for (unsigned k = 0; k < 2; k++) {
+		cr_expect_gt(sent[k], (sent[0] + sent[1]) / 20, "A's svc-net worker %u sent %.0f of %.0f frames", k,
+			     sent[k], sent[0] + sent[1]);
+		cr_expect_gt(got[k], (got[0] + got[1]) / 20, "B's svc-net worker %u received %.0f of %.0f frames", k,
+			     got[k], got[0] + got[1]);
+	}
+	cr_expect_eq(port_num(pair.a.instance, "attach_mbufs_in_use"), 0,
+		     "A's port still has attached mbufs out after the transfer: a chunk buffer is held");
+}
+
+static bool second_worker_sending(void *arg)
+{
+	(void)arg;
+	return consumer_num(pair.a.instance, 1, "tx_frames") > 20000;
+}
+
+/* With 1 % of datagrams lost at each end, kill -9 of the second worker at
+ * both ends mid-transfer: the file arrives whole, the first workers run
+ * on untouched, and the port's rings of the dead one are reset for its
+ * successor alone. */
+Test(dgram, a_net_worker_killed_on_a_shared_port_costs_only_a_retry, .fini = teardown, .timeout = 1800)
+{
+	pid_t a0, b0, a1, b1;
+	cJSON *st;
+
+	setup_pair_with("dgwkill", true, "net.workers = 2", NULL, false);
+	cr_assert_gt(dwcp_test_wait_service_up(pair.a.instance, "svc-net.1", 0, 60000), 0);
+	cr_assert_gt(dwcp_test_wait_service_up(pair.b.instance, "svc-net.1", 0, 60000), 0);
+	st = dwcp_test_status(pair.a.instance, NULL);
+	a0 = st ? (pid_t)dwcp_test_svc_num(st, "svc-net", "pid") : -1;
+	a1 = st ? (pid_t)dwcp_test_svc_num(st, "svc-net.1", "pid") : -1;
+	cJSON_Delete(st);
+	st = dwcp_test_status(pair.b.instance, NULL);
+	b0 = st ? (pid_t)dwcp_test_svc_num(st, "svc-net", "pid") : -1;
+	b1 = st ? (pid_t)dwcp_test_svc_num(st, "svc-net.1", "pid") : -1;
+	cJSON_Delete(st);
+	cr_assert(a0 > 0 && a1 > 0 && b0 > 0 && b1 > 0);
+	start_transfer("dgwkill");
+	cr_assert(dwcp_test_wait_until(second_worker_sending, NULL, 300000), "A's svc-net.1 never sent");
+	cr_assert(dwcp_xfer_running(&snd), "the transfer ended before a worker could be killed");
+	cr_assert_eq(kill(a1, SIGKILL), 0, "kill A's svc-net.1: %s", strerror(errno));
+	cr_assert_eq(kill(b1, SIGKILL), 0, "kill B's svc-net.1: %s", strerror(errno));
+	finish_transfer("1 % lost each way, the second svc-net worker killed at both ends");
+	cr_assert_gt(dwcp_test_wait_service_up(pair.a.instance, "svc-net.1", 1, 60000), 0);
+	cr_assert_gt(dwcp_test_wait_service_up(pair.b.instance, "svc-net.1", 1, 60000), 0);
+	cr_expect_eq(net_pid(pair.a.instance), a0, "A's first svc-net worker restarted");
+	cr_expect_eq(net_pid(pair.b.instance), b0, "B's first svc-net worker restarted");
+	cr_expect_neq(consumer_num(pair.a.instance, 1, "pid"), (double)a1, "A's port still names the dead worker");
+	cr_expect_eq(port_num(pair.a.instance, "attach_mbufs_in_use"), 0,
+		     "A's port still has attached mbufs out: the dead worker's were not given back");
+	cr_expect_eq(port_num(pair.a.instance, "attach_buffers_held"), 0, "A's chunk buffers are still held by the port");
 }

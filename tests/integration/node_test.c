@@ -272,9 +272,12 @@ Test(node, kill9_each_service_comes_back, .fini = teardown, .timeout = 300)
 }
 
 /* The default delta cache sizes itself to what hugepage_mb leaves, and
- * leaves the heap room for the service processes still to start (each
- * EAL allocates from it, and a killed one never gives it back): after
- * every service was killed and came back, status still shows that room. */
+ * leaves the heap room for the service processes still to start: after
+ * every service was killed and came back, status still shows that room.
+ * And a killed process leaks nothing of the heap: each secondary's EAL
+ * allocates its service-core tables there (~84 KiB), which a kill -9
+ * never gave back until the services freed them right after EAL init
+ * (ipc/eal.c). */
 static double sup_num(const cJSON *st, const char *field)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "supervisor"), field);
@@ -285,9 +288,12 @@ static double sup_num(const cJSON *st, const char *field)
 Test(node, the_auto_delta_cache_leaves_room_for_restarts, .fini = teardown, .timeout = 300)
 {
 	cJSON *st;
-	double budget, free_b, largest, cache;
+	double budget, free_b, largest, cache, free0;
 
 	start_node(&node, "heap", NULL);
+	st = status_of(node.instance);
+	free0 = sup_num(st, "hugepage_free_bytes");
+	cJSON_Delete(st);
 	for (unsigned i = 0; i < DWCP_TEST_SERVICES; i++)
 		crash_and_check(node.instance, dwcp_test_service_names[i], SIGKILL);
 	st = status_of(node.instance);
@@ -298,9 +304,13 @@ Test(node, the_auto_delta_cache_leaves_room_for_restarts, .fini = teardown, .tim
 	cJSON_Delete(st);
 	DWCP_NODE_ASSERT(node.instance, budget > 0 && free_b > 0 && largest > 0 && largest <= free_b && free_b < budget,
 			 "hugepage figures: budget %.0f, free %.0f, largest %.0f", budget, free_b, largest);
-	DWCP_NODE_ASSERT(node.instance, free_b >= 32.0 * 1048576.0,
+	DWCP_NODE_ASSERT(node.instance, free_b >= 8.0 * 1048576.0,
 			 "%.1f MiB of the heap left after %u restarts: the cache left no room", free_b / 1048576.0,
 			 DWCP_TEST_SERVICES);
+	fprintf(stderr, "node heap: %.0f bytes free before %u kills, %.0f after\n", free0, DWCP_TEST_SERVICES, free_b);
+	DWCP_NODE_ASSERT(node.instance, free0 - free_b < DWCP_TEST_SERVICES * 16384.0,
+			 "%u kill -9 took %.0f bytes of the heap for good (%.0f each)", DWCP_TEST_SERVICES,
+			 free0 - free_b, (free0 - free_b) / DWCP_TEST_SERVICES);
 	DWCP_NODE_ASSERT(node.instance, cache >= 16.0 * 1048576.0 && cache < budget,
 			 "auto delta cache of %.1f MiB in a %.0f MiB budget", cache / 1048576.0, budget / 1048576.0);
 }
