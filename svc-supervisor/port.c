@@ -586,6 +586,17 @@ void sup_port_json(struct sup *s, cJSON *root)
 	cJSON_AddNumberToObject(o, "mbufs", p->mbufs);
 	cJSON_AddNumberToObject(o, "mbufs_in_use", rte_mempool_in_use_count(p->pool));
 	cJSON_AddNumberToObject(o, "sleeps", t.sleeps);
+	/* What each queue's thread moved: how RSS (or the kernel's fanout) spreads flows. */
+	cs = cJSON_AddArrayToObject(o, "queue_frames");
+	for (unsigned q = 0; cs && q < p->nq; q++) {
+		cJSON *c = cJSON_CreateObject();
+
+		if (!c)
+			break;
+		cJSON_AddNumberToObject(c, "rx", __atomic_load_n(&h->q[q].rx_frames, __ATOMIC_RELAXED));
+		cJSON_AddNumberToObject(c, "tx", __atomic_load_n(&h->q[q].tx_frames, __ATOMIC_RELAXED));
+		cJSON_AddItemToArray(cs, c);
+	}
 	/* Which worker gets what: RSS and steering at work, or not. */
 	cs = cJSON_AddArrayToObject(o, "consumers");
 	for (unsigned k = 0; cs && k < p->nc; k++) {

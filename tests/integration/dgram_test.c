@@ -479,6 +479,19 @@ Test(dgram, two_net_workers_share_the_port_at_both_ends, .fini = teardown, .time
 	}
 	fprintf(stderr, "dgram workers: A's workers sent %.0f and %.0f frames, B's received %.0f and %.0f\n", sent[0],
 		sent[1], got[0], got[1]);
+	{
+		cJSON *st = dwcp_test_status(pair.b.instance, NULL);
+		const cJSON *qf = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "port"),
+								   "queue_frames");
+
+		/* Which queue a flow lands on is the kernel's fanout hash: shown, not asserted. */
+		fprintf(stderr, "dgram workers: B's queues received %.0f and %.0f frames\n",
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(qf, 0), "rx") ?
+				cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(qf, 0), "rx")->valuedouble : -1,
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(qf, 1), "rx") ?
+				cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(qf, 1), "rx")->valuedouble : -1);
+		cJSON_Delete(st);
+	}
 	/* 1 GiB is ~750,000 fragments: each worker carries a real share. */
 	for (unsigned k = 0; k < 2; k++) {
 		cr_expect_gt(sent[k], (sent[0] + sent[1]) / 20, "A's svc-net worker %u sent %.0f of %.0f frames", k,
