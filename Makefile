@@ -143,10 +143,13 @@ GPU_TEST_LIBS := -L$(CUDA_HOME)/lib64 -l:libcudart_static.a -lrt -lstdc++
 else
 GPU_TEST_OBJS := $(BUILD)/obj/svc-gpu/gpu_nocuda.o
 endif
-# The engine's known-answer test: the CUDA engine, or the stand-ins that skip.
+# The engine's known-answer tests: the CUDA engine, or the stand-ins that skip.
 $(BUILD)/tests/unit/gpu/engine_test: $(GPU_TEST_OBJS)
 $(BUILD)/tests/unit/gpu/engine_test: LDFLAGS += $(GPU_TEST_OBJS)
 $(BUILD)/tests/unit/gpu/engine_test: LDLIBS += $(GPU_TEST_LIBS)
+$(BUILD)/tests/unit/gpu/ops_test: $(GPU_TEST_OBJS)
+$(BUILD)/tests/unit/gpu/ops_test: LDFLAGS += $(GPU_TEST_OBJS)
+$(BUILD)/tests/unit/gpu/ops_test: LDLIBS += $(GPU_TEST_LIBS)
 
 # Shared helpers of the test suites (starting nodes, reading /proc, ...).
 testlib_SRCS := $(wildcard tests/lib/*.c)

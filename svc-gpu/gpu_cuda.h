@@ -60,6 +60,57 @@ int dwcp_gpu_crc_start(struct dwcp_gpu *g, const struct dwcp_gpu_crc_job *jobs, 
  */
 int dwcp_gpu_crc_done(struct dwcp_gpu *g, int slot, uint32_t *out);
 
+/*
+ * The chunk ops besides CRC32C (kernels/ops.cu), each on byte ranges of
+ * the region, with the arithmetic the host tests hold to svc-simd's
+ * (gcm_math.h, lz4_math.h): AES-256-GCM seal and open under the key of
+ * dwcp_gpu_set_key, LZ4 block compress and decompress. One thread block
+ * per job; a batch may mix ops. Not yet routed to by svc-gpu: the chunk
+ * pipeline's GPU visit is next (docs/gpu.md).
+ */
+enum dwcp_gpu_op {
+	DWCP_GPU_SEAL = 1,    /* in -> out (ciphertext), tag into the result */
+	DWCP_GPU_OPEN = 2,    /* in (ciphertext) -> out, when job.tag checks */
+	DWCP_GPU_LZ4 = 3,     /* in -> one LZ4 block at out */
+	DWCP_GPU_UNLZ4 = 4,   /* one LZ4 block in -> out */
+};
+
+struct dwcp_gpu_op_job {
+	uint32_t op;                 /* enum dwcp_gpu_op */
+	uint32_t pad;
+	uint64_t in_off, in_len;     /* the input: region offset, bytes */
+	uint64_t out_off, out_cap;   /* the output and its room (in and out may not overlap) */
+	uint64_t aad_off, aad_len;   /* SEAL, OPEN: the associated data */
+	uint8_t nonce[12];           /* SEAL, OPEN */
+	uint8_t tag[16];             /* OPEN: the tag to check */
+	uint8_t pad2[4];
+};
+
+struct dwcp_gpu_op_result {
+	int64_t len;                 /* bytes written at out_off; -1: refused (tag, bad block, no room, bad op) */
+	uint8_t tag[16];             /* SEAL: the tag */
+};
+
+/**
+ * Load the AES-256-GCM key SEAL and OPEN use (waits for batches in flight).
+ * @return 0, or -EIO on a device error.
+ */
+int dwcp_gpu_set_key(struct dwcp_gpu *g, const uint8_t key[32]);
+
+/**
+ * Start a batch of @p n (1..DWCP_GPU_BATCH_MAX) op jobs.
+ * @return the batch's slot (0..DWCP_GPU_SLOTS-1); -EBUSY when every op
+ *         slot is in flight; -EINVAL (bad n, or SEAL/OPEN before a key);
+ *         -EIO on a device error.
+ */
+int dwcp_gpu_op_start(struct dwcp_gpu *g, const struct dwcp_gpu_op_job *jobs, unsigned n);
+
+/**
+ * Whether the op batch in @p slot finished. @return 1 (its n results are
+ * in @p out, the slot is free), 0 (still running), -EIO (device error).
+ */
+int dwcp_gpu_op_done(struct dwcp_gpu *g, int slot, struct dwcp_gpu_op_result *out);
+
 /** The last device error, for the log. */
 const char *dwcp_gpu_error(const struct dwcp_gpu *g);
 

@@ -40,6 +40,29 @@ __attribute__((weak)) int dwcp_gpu_crc_done(struct dwcp_gpu *g, int slot, uint32
 	return -ENODEV;
 }
 
+__attribute__((weak)) int dwcp_gpu_set_key(struct dwcp_gpu *g, const uint8_t key[32])
+{
+	(void)g;
+	(void)key;
+	return -ENODEV;
+}
+
+__attribute__((weak)) int dwcp_gpu_op_start(struct dwcp_gpu *g, const struct dwcp_gpu_op_job *jobs, unsigned n)
+{
+	(void)g;
+	(void)jobs;
+	(void)n;
+	return -ENODEV;
+}
+
+__attribute__((weak)) int dwcp_gpu_op_done(struct dwcp_gpu *g, int slot, struct dwcp_gpu_op_result *out)
+{
+	(void)g;
+	(void)slot;
+	(void)out;
+	return -ENODEV;
+}
+
 __attribute__((weak)) const char *dwcp_gpu_error(const struct dwcp_gpu *g)
 {
 	(void)g;

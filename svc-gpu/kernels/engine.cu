@@ -21,31 +21,12 @@
 
 #include "svc-gpu/crc32c_math.h"
 #include "svc-gpu/gpu_cuda.h"
+#include "svc-gpu/kernels/engine_pvt.cuh"
 
 #define CRC_THREADS 256
 
 __constant__ uint32_t c_x2n[32];
 __constant__ uint32_t c_tab[256];
-
-struct gpu_slot {
-	cudaStream_t stream;
-	cudaEvent_t done;
-	struct dwcp_gpu_crc_job *h_jobs, *d_jobs;   /* pinned host / device */
-	uint32_t *h_out, *d_out;
-	unsigned n;
-	bool busy;
-};
-
-struct dwcp_gpu {
-	uint8_t *base, *d_base;    /* the region: host address, device address */
-	size_t size;
-	bool registered;
-	void (*wake)(void *);
-	void *wake_arg;
-	struct gpu_slot slot[DWCP_GPU_SLOTS];
-	char desc[160];
-	char err[256];
-};
 
 __global__ void crc_kernel(const uint8_t *base, const struct dwcp_gpu_crc_job *jobs, uint32_t *out)
 {
@@ -71,13 +52,13 @@ __global__ void crc_kernel(const uint8_t *base, const struct dwcp_gpu_crc_job *j
 	}
 }
 
-static int fail(struct dwcp_gpu *g, cudaError_t rc, const char *what)
+int dwcp_gpu_fail(struct dwcp_gpu *g, cudaError_t rc, const char *what)
 {
 	snprintf(g->err, sizeof(g->err), "%s: %s (%s)", what, cudaGetErrorName(rc), cudaGetErrorString(rc));
 	return -EIO;
 }
 
-static void CUDART_CB batch_done(void *arg)
+void CUDART_CB dwcp_gpu_batch_done(void *arg)
 {
 	struct dwcp_gpu *g = (struct dwcp_gpu *)arg;
 
@@ -97,7 +78,7 @@ static int open_slot(struct dwcp_gpu *g, struct gpu_slot *s)
 				cudaHostAllocDefault)) != cudaSuccess ||
 	    (rc = cudaMalloc((void **)&s->d_jobs, DWCP_GPU_BATCH_MAX * sizeof(*s->d_jobs))) != cudaSuccess ||
 	    (rc = cudaMalloc((void **)&s->d_out, DWCP_GPU_BATCH_MAX * sizeof(*s->d_out))) != cudaSuccess)
-		return fail(g, rc, "CUDA stream and batch buffers");
+		return dwcp_gpu_fail(g, rc, "CUDA stream and batch buffers");
 	return 0;
 }
 
@@ -128,28 +109,30 @@ extern "C" int dwcp_gpu_open(struct dwcp_gpu **out, void *base, size_t size, voi
 		return -ENODEV;
 	}
 	if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess) {
-		rc = fail(g, e, "CUDA device 0");
+		rc = dwcp_gpu_fail(g, e, "CUDA device 0");
 		goto out;
 	}
 	e = cudaHostRegister(base, size, cudaHostRegisterMapped | cudaHostRegisterPortable);
 	if (e != cudaSuccess) {
-		rc = fail(g, e, "cudaHostRegister of the region");
+		rc = dwcp_gpu_fail(g, e, "cudaHostRegister of the region");
 		goto out;
 	}
 	g->registered = true;
 	if ((e = cudaHostGetDevicePointer((void **)&g->d_base, base, 0)) != cudaSuccess) {
-		rc = fail(g, e, "the region's device address");
+		rc = dwcp_gpu_fail(g, e, "the region's device address");
 		goto out;
 	}
 	dwcp_gpu_crc_table(tab);
 	dwcp_gpu_crc_x2n_table(x2n);
 	if ((e = cudaMemcpyToSymbol(c_tab, tab, sizeof(tab))) != cudaSuccess ||
 	    (e = cudaMemcpyToSymbol(c_x2n, x2n, sizeof(x2n))) != cudaSuccess) {
-		rc = fail(g, e, "the CRC tables");
+		rc = dwcp_gpu_fail(g, e, "the CRC tables");
 		goto out;
 	}
 	for (unsigned i = 0; i < DWCP_GPU_SLOTS && !rc; i++)
 		rc = open_slot(g, &g->slot[i]);
+	if (!rc)
+		rc = dwcp_gpu_ops_open(g);
 	snprintf(g->desc, sizeof(g->desc), "%.96s (sm_%d%d, %d SMs): CRC32C on the GPU", prop.name, prop.major,
 		 prop.minor, prop.multiProcessorCount);
 out:
@@ -190,15 +173,15 @@ extern "C" int dwcp_gpu_crc_start(struct dwcp_gpu *g, const struct dwcp_gpu_crc_
 	memcpy(s->h_jobs, jobs, n * sizeof(*jobs));
 	if ((e = cudaMemcpyAsync(s->d_jobs, s->h_jobs, n * sizeof(*jobs), cudaMemcpyHostToDevice, s->stream)) !=
 	    cudaSuccess)
-		return fail(g, e, "copying a batch's jobs");
+		return dwcp_gpu_fail(g, e, "copying a batch's jobs");
 	crc_kernel<<<n, CRC_THREADS, 0, s->stream>>>(g->d_base, s->d_jobs, s->d_out);
 	if ((e = cudaGetLastError()) != cudaSuccess)
-		return fail(g, e, "launching the CRC kernel");
+		return dwcp_gpu_fail(g, e, "launching the CRC kernel");
 	if ((e = cudaMemcpyAsync(s->h_out, s->d_out, n * sizeof(*s->h_out), cudaMemcpyDeviceToHost, s->stream)) !=
 		    cudaSuccess ||
 	    (e = cudaEventRecord(s->done, s->stream)) != cudaSuccess ||
-	    (e = cudaLaunchHostFunc(s->stream, batch_done, g)) != cudaSuccess)
-		return fail(g, e, "queueing a batch's results");
+	    (e = cudaLaunchHostFunc(s->stream, dwcp_gpu_batch_done, g)) != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "queueing a batch's results");
 	s->n = n;
 	s->busy = true;
 	return k;
@@ -212,7 +195,7 @@ extern "C" int dwcp_gpu_crc_done(struct dwcp_gpu *g, int slot, uint32_t *out)
 	if (e == cudaErrorNotReady)
 		return 0;
 	if (e != cudaSuccess)
-		return fail(g, e, "a CRC batch");
+		return dwcp_gpu_fail(g, e, "a CRC batch");
 	memcpy(out, s->h_out, s->n * sizeof(*out));
 	s->busy = false;
 	return 1;
@@ -236,6 +219,7 @@ extern "C" void dwcp_gpu_close(struct dwcp_gpu *g)
 		if (s->stream)
 			cudaStreamDestroy(s->stream);
 	}
+	dwcp_gpu_ops_close(g);
 	if (g->registered)
 		cudaHostUnregister(g->base);
 	free(g);

@@ -11,14 +11,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 die() { echo "pack.sh: $*" >&2; exit 1; }
-make -j"$(nproc)" all build/tests/unit/gpu/engine_test build/tests/unit/gpu/crc32c_math_test \
+gpu_tests="engine_test ops_test crc32c_math_test gcm_math_test lz4_math_test"
+make -j"$(nproc)" all $(for t in $gpu_tests; do printf 'build/tests/unit/gpu/%s ' "$t"; done) \
 	build/tests/integration/gpu_test >/dev/null || die "the build failed (run make to see why)"
 nm build/bin/svc-gpu | grep ' T dwcp_gpu_open' >/dev/null ||
 	die "build/bin/svc-gpu has no CUDA engine (no nvcc at /usr/local/cuda/bin?)"
 rm -rf .gpuhost
 mkdir -p .gpuhost/lib .gpuhost/build/tests/unit/gpu .gpuhost/build/tests/integration
 cp -r build/bin .gpuhost/build/bin
-cp build/tests/unit/gpu/engine_test build/tests/unit/gpu/crc32c_math_test .gpuhost/build/tests/unit/gpu/
+for t in $gpu_tests; do cp "build/tests/unit/gpu/$t" .gpuhost/build/tests/unit/gpu/; done
 cp build/tests/integration/gpu_test .gpuhost/build/tests/integration/
 for b in .gpuhost/build/bin/* .gpuhost/build/tests/*/*/*; do ldd "$b" | awk '$3 ~ /^\// {print $3}'; done | sort -u |
 	grep -vE 'libc\.so|libm\.so|libpthread|libdl\.so|ld-linux|librt\.so' |

@@ -29,10 +29,15 @@ grep -E 'HugePages_(Total|Free)' /proc/meminfo
 cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 
 step 60 "the CRC math against ISA-L" "$here/build/tests/unit/gpu/crc32c_math_test"
+step 60 "the AES-256-GCM math against ipsec-mb, OpenSSL, the spec" "$here/build/tests/unit/gpu/gcm_math_test"
+step 60 "the LZ4 math against liblz4" "$here/build/tests/unit/gpu/lz4_math_test"
 step 120 "the CUDA engine's known answers" "$here/build/tests/unit/gpu/engine_test" --jobs 1
+step 180 "GCM and LZ4 batches against the CPU path" "$here/build/tests/unit/gpu/ops_test" --jobs 1
 if [ -n "$cs" ]; then
 	step 300 "the same under compute-sanitizer" "$cs" --tool memcheck --error-exitcode 9 \
 		"$here/build/tests/unit/gpu/engine_test" --jobs 1 --no-early-exit
+	step 300 "the op batches under compute-sanitizer" "$cs" --tool memcheck --error-exitcode 9 \
+		"$here/build/tests/unit/gpu/ops_test" --jobs 1 --no-early-exit
 else
 	echo "skipped: no compute-sanitizer"
 fi

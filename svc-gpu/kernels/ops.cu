@@ -1,0 +1,238 @@
+/* svc-gpu's op batches (gpu_cuda.h: dwcp_gpu_op_*): AES-256-GCM seal and
+ * open, LZ4 block compress and decompress, on byte ranges of the region
+ * the engine registered (engine.cu). The arithmetic is gcm_math.h and
+ * lz4_math.h, the sources the host tests hold to ipsec-mb, OpenSSL,
+ * liblz4 and the published vectors.
+ *
+ * One block of OP_THREADS threads per job. GCM: the key schedule, H's
+ * powers and the AES tables are copied into shared memory; threads take
+ * counter blocks in turn (neighbouring threads, neighbouring 16 bytes),
+ * then GHASH ranges that the block XORs together; thread 0 makes or
+ * checks the tag (open decrypts only a message whose tag checks). LZ4:
+ * thread 0 of the block does the whole block (the format is sequential);
+ * a batch's hundreds of chunks are the parallelism. Each job has a
+ * 16 KiB hash table in device memory.
+ *
+ * Not measured yet: no GPU was lent while this was written. Known costs
+ * to look at first on one (docs/gpu.md): LZ4 reads the chunk from host
+ * memory byte by byte over PCIe (staging it into device memory first is
+ * the likely fix), and GHASH reads the ciphertext a second time.
+ */
+#include <cuda_runtime.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "svc-gpu/gcm_math.h"
+#include "svc-gpu/gpu_cuda.h"
+#include "svc-gpu/kernels/engine_pvt.cuh"
+#include "svc-gpu/lz4_math.h"
+
+#define OP_THREADS 256
+#define LZ4_TABLE  (1u << DWCP_GPU_LZ4_HASH_LOG)
+
+__constant__ struct dwcp_gpu_gcm_key c_gcm;
+__constant__ struct dwcp_gpu_aes_tables c_aes;
+
+__device__ static void gcm_job(uint8_t *base, const struct dwcp_gpu_op_job *j, struct dwcp_gpu_op_result *r,
+			       const struct dwcp_gpu_gcm_key *k, const struct dwcp_gpu_aes_tables *t)
+{
+	__shared__ uint64_t warp_y[OP_THREADS / 32][2];
+	__shared__ int ok;
+	const uint8_t *in = base + j->in_off, *aad = base + j->aad_off;
+	uint8_t *out = base + j->out_off;
+	const uint64_t len = j->in_len, nblk = (len + 15) / 16, m = dwcp_gpu_ghash_blocks(j->aad_len, len);
+	const bool seal = j->op == DWCP_GPU_SEAL;
+	uint64_t y[2];
+
+	if (seal) {
+		for (uint64_t b = threadIdx.x; b < nblk; b += blockDim.x)
+			dwcp_gpu_gcm_ctr(k, j->nonce, in, out, b * 16, len - b * 16 < 16 ? len - b * 16 : 16, t);
+		__threadfence();
+		__syncthreads();
+	}
+	/* GHASH over the ciphertext: what sealing wrote, or what came to open. */
+	dwcp_gpu_ghash_range(k, aad, j->aad_len, seal ? out : in, len, m * threadIdx.x / blockDim.x,
+			     m * (threadIdx.x + 1) / blockDim.x, y);
+	for (int d = 16; d > 0; d >>= 1) {
+		y[0] ^= __shfl_xor_sync(0xffffffffu, y[0], d);
+		y[1] ^= __shfl_xor_sync(0xffffffffu, y[1], d);
+	}
+	if ((threadIdx.x & 31) == 0) {
+		warp_y[threadIdx.x >> 5][0] = y[0];
+		warp_y[threadIdx.x >> 5][1] = y[1];
+	}
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		uint8_t tag[16], diff = 0;
+
+		y[0] = y[1] = 0;
+		for (unsigned w = 0; w < blockDim.x / 32; w++) {
+			y[0] ^= warp_y[w][0];
+			y[1] ^= warp_y[w][1];
+		}
+		dwcp_gpu_gcm_tag(k, j->nonce, y, tag, t);
+		for (unsigned i = 0; i < 16; i++) {
+			r->tag[i] = seal ? tag[i] : 0;
+			diff |= (uint8_t)(tag[i] ^ j->tag[i]);
+		}
+		ok = seal || diff == 0;
+		r->len = ok ? (int64_t)len : -1;
+	}
+	__syncthreads();
+	if (!seal && ok)
+		for (uint64_t b = threadIdx.x; b < nblk; b += blockDim.x)
+			dwcp_gpu_gcm_ctr(k, j->nonce, in, out, b * 16, len - b * 16 < 16 ? len - b * 16 : 16, t);
+}
+
+__global__ void op_kernel(uint8_t *base, const struct dwcp_gpu_op_job *jobs, struct dwcp_gpu_op_result *res,
+			  uint32_t *scratch)
+{
+	__shared__ struct dwcp_gpu_gcm_key k;
+	__shared__ struct dwcp_gpu_aes_tables t;
+	const struct dwcp_gpu_op_job j = jobs[blockIdx.x];
+	struct dwcp_gpu_op_result *r = &res[blockIdx.x];
+
+	if (j.op == DWCP_GPU_LZ4 || j.op == DWCP_GPU_UNLZ4) {
+		if (threadIdx.x == 0) {
+			if (j.op == DWCP_GPU_LZ4) {
+				uint64_t c = dwcp_gpu_lz4_compress(base + j.in_off, j.in_len, base + j.out_off, j.out_cap,
+								   scratch + (size_t)blockIdx.x * LZ4_TABLE);
+
+				r->len = c ? (int64_t)c : -1;
+			} else {
+				r->len = dwcp_gpu_lz4_decompress(base + j.in_off, j.in_len, base + j.out_off, j.out_cap);
+			}
+		}
+		return;
+	}
+	if ((j.op != DWCP_GPU_SEAL && j.op != DWCP_GPU_OPEN) || j.in_len > j.out_cap) {
+		if (threadIdx.x == 0)
+			r->len = -1;
+		return;
+	}
+	/* Field by field: constant memory is read by name, not through a pointer. */
+	for (unsigned i = threadIdx.x; i < 60; i += blockDim.x)
+		k.rk[i] = c_gcm.rk[i];
+	for (unsigned i = threadIdx.x; i < DWCP_GPU_GCM_HPOW; i += blockDim.x) {
+		k.hpow[i][0] = c_gcm.hpow[i][0];
+		k.hpow[i][1] = c_gcm.hpow[i][1];
+	}
+	for (unsigned i = threadIdx.x; i < 256; i += blockDim.x) {
+		t.te0[i] = c_aes.te0[i];
+		t.sbox[i] = c_aes.sbox[i];
+	}
+	__syncthreads();
+	gcm_job(base, &j, r, &k, &t);
+}
+
+extern "C" int dwcp_gpu_set_key(struct dwcp_gpu *g, const uint8_t key[32])
+{
+	struct dwcp_gpu_aes_tables t;
+	struct dwcp_gpu_gcm_key k;
+	cudaError_t e;
+
+	dwcp_gpu_aes_tables(&t);
+	dwcp_gpu_gcm_key_init(&k, key, &t);
+	/* A batch in flight reads the key it started with. */
+	for (unsigned i = 0; i < DWCP_GPU_SLOTS; i++)
+		if (g->op_slot[i].stream && (e = cudaStreamSynchronize(g->op_slot[i].stream)) != cudaSuccess)
+			return dwcp_gpu_fail(g, e, "waiting for op batches before a new key");
+	e = cudaMemcpyToSymbol(c_gcm, &k, sizeof(k));
+	if (e == cudaSuccess)
+		e = cudaMemcpyToSymbol(c_aes, &t, sizeof(t));
+	memset(&k, 0, sizeof(k));
+	if (e != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "loading the AES-256-GCM key");
+	g->has_key = true;
+	return 0;
+}
+
+extern "C" int dwcp_gpu_op_start(struct dwcp_gpu *g, const struct dwcp_gpu_op_job *jobs, unsigned n)
+{
+	struct gpu_op_slot *s = NULL;
+	cudaError_t e;
+	int k;
+
+	if (n == 0 || n > DWCP_GPU_BATCH_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (!g->has_key && (jobs[i].op == DWCP_GPU_SEAL || jobs[i].op == DWCP_GPU_OPEN))
+			return -EINVAL;
+	for (k = 0; k < (int)DWCP_GPU_SLOTS; k++)
+		if (!g->op_slot[k].busy) {
+			s = &g->op_slot[k];
+			break;
+		}
+	if (!s)
+		return -EBUSY;
+	memcpy(s->h_jobs, jobs, n * sizeof(*jobs));
+	if ((e = cudaMemcpyAsync(s->d_jobs, s->h_jobs, n * sizeof(*jobs), cudaMemcpyHostToDevice, s->stream)) !=
+	    cudaSuccess)
+		return dwcp_gpu_fail(g, e, "copying an op batch's jobs");
+	op_kernel<<<n, OP_THREADS, 0, s->stream>>>(g->d_base, s->d_jobs, s->d_res, s->d_scratch);
+	if ((e = cudaGetLastError()) != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "launching the op kernel");
+	if ((e = cudaMemcpyAsync(s->h_res, s->d_res, n * sizeof(*s->h_res), cudaMemcpyDeviceToHost, s->stream)) !=
+		    cudaSuccess ||
+	    (e = cudaEventRecord(s->done, s->stream)) != cudaSuccess ||
+	    (e = cudaLaunchHostFunc(s->stream, dwcp_gpu_batch_done, g)) != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "queueing an op batch's results");
+	s->n = n;
+	s->busy = true;
+	return k;
+}
+
+extern "C" int dwcp_gpu_op_done(struct dwcp_gpu *g, int slot, struct dwcp_gpu_op_result *out)
+{
+	struct gpu_op_slot *s = &g->op_slot[slot];
+	cudaError_t e = cudaEventQuery(s->done);
+
+	if (e == cudaErrorNotReady)
+		return 0;
+	if (e != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "an op batch");
+	memcpy(out, s->h_res, s->n * sizeof(*out));
+	s->busy = false;
+	return 1;
+}
+
+int dwcp_gpu_ops_open(struct dwcp_gpu *g)
+{
+	for (unsigned i = 0; i < DWCP_GPU_SLOTS; i++) {
+		struct gpu_op_slot *s = &g->op_slot[i];
+		cudaError_t rc;
+
+		if ((rc = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking)) != cudaSuccess ||
+		    (rc = cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming)) != cudaSuccess ||
+		    (rc = cudaHostAlloc((void **)&s->h_jobs, DWCP_GPU_BATCH_MAX * sizeof(*s->h_jobs),
+					cudaHostAllocDefault)) != cudaSuccess ||
+		    (rc = cudaHostAlloc((void **)&s->h_res, DWCP_GPU_BATCH_MAX * sizeof(*s->h_res),
+					cudaHostAllocDefault)) != cudaSuccess ||
+		    (rc = cudaMalloc((void **)&s->d_jobs, DWCP_GPU_BATCH_MAX * sizeof(*s->d_jobs))) != cudaSuccess ||
+		    (rc = cudaMalloc((void **)&s->d_res, DWCP_GPU_BATCH_MAX * sizeof(*s->d_res))) != cudaSuccess ||
+		    (rc = cudaMalloc((void **)&s->d_scratch, (size_t)DWCP_GPU_BATCH_MAX * LZ4_TABLE * sizeof(uint32_t))) !=
+			    cudaSuccess)
+			return dwcp_gpu_fail(g, rc, "CUDA stream and op batch buffers");
+	}
+	return 0;
+}
+
+void dwcp_gpu_ops_close(struct dwcp_gpu *g)
+{
+	for (unsigned i = 0; i < DWCP_GPU_SLOTS; i++) {
+		struct gpu_op_slot *s = &g->op_slot[i];
+
+		if (s->stream)
+			cudaStreamSynchronize(s->stream);
+		cudaFree(s->d_jobs);
+		cudaFree(s->d_res);
+		cudaFree(s->d_scratch);
+		cudaFreeHost(s->h_jobs);
+		cudaFreeHost(s->h_res);
+		if (s->done)
+			cudaEventDestroy(s->done);
+		if (s->stream)
+			cudaStreamDestroy(s->stream);
+	}
+}
