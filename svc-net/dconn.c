@@ -557,6 +557,12 @@ void net_dconn_on_datagram(struct net *n, const struct dwcp_udp_rx *u, const str
 			send_reset(n, &u->src, h.conn);
 			return;
 		}
+		if (u->dst_port != d->me.port) {
+			/* Peers open connections to [net] listen's port; this
+			 * worker's own port carries answers to its connections. */
+			net_dport_count(&d->port.shm->dg_bad_rx, 1);
+			return;
+		}
 		if (!n->keyed && !n->conf->insecure) {
 			if (!d->warned_keyless)
 				DWCP_ERR("svc-net: no key: refusing datagram connections from the network. Make a key (dwcp keygen) and name it in [crypto] key_file on both nodes; or, knowingly, set [crypto] insecure = true");

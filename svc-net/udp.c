@@ -180,6 +180,7 @@ static int udp6_parse(const uint8_t *frame, size_t len, const struct dwcp_udp_ep
 	memcpy(out->src.ip6, ip + 8, 16);
 	out->src.v6 = true;
 	memcpy(&out->src.port, udp, 2);
+	memcpy(&out->dst_port, udp + 2, 2);
 	out->payload = udp + UDP_HDR;
 	out->len = ulen - UDP_HDR;
 	return 0;
@@ -230,6 +231,7 @@ int dwcp_udp_parse(const uint8_t *frame, size_t len, const struct dwcp_udp_ep *m
 	memcpy(out->src.mac, frame + 6, 6);
 	memcpy(&out->src.ip, ip + 12, 4);
 	memcpy(&out->src.port, udp, 2);
+	memcpy(&out->dst_port, udp + 2, 2);
 	out->payload = udp + UDP_HDR;
 	out->len = ulen - UDP_HDR;
 	return 0;

@@ -55,6 +55,7 @@ static inline size_t dwcp_udp_hdrs_len(const struct dwcp_udp_ep *dst)
 /* A received datagram, pointing into the frame. */
 struct dwcp_udp_rx {
 	struct dwcp_udp_ep src;
+	uint16_t dst_port;   /* network order: me->port or me->port_out */
 	const uint8_t *payload;
 	size_t len;
 };

@@ -121,6 +121,12 @@ if [ "$ra" = 1 ] && [ "$rb" = 1 ] && [ -z "$hung" ]; then
 	echo "PASS svc_rdma_restarts_only_when_killed: one restart on each node"
 else
 	echo "FAIL svc_rdma_restarts_only_when_killed: restarts vma $ra, vmb $rb; $hung"
+	# What each node's svc-rdma and supervisor said before the hang or
+	# the extra restart: the cause has been seen only in CI so far.
+	for n in vma vmb; do
+		echo "---- $n: supervisor log, svc-rdma and restarts (last 60) ----"
+		grep -hE 'svc-rdma|no heartbeat|restart|reclaimed' /run/dwcp/$n/supervisor.log | tail -60
+	done
 fi
 
 # e: the receiver's svc-rdma upgraded mid-transfer (the new generation

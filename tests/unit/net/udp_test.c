@@ -323,3 +323,29 @@ Test(udp, neighbour_messages_not_from_the_link_or_malformed_are_refused, .init =
 	cr_expect_eq(rfc1071_sum(frame), 0xffff);
 	cr_expect_eq(dwcp_nd_parse(frame, 60, &nd, &e), -EINVAL, "a truncated message parsed");
 }
+
+/* A svc-net worker of several receives on two ports: the listen port
+ * (peers' connections to us) and its own (answers to its connections);
+ * the parser says which, and refuses any third. */
+Test(udp, a_worker_receives_on_its_own_port_too_and_is_told_which)
+{
+	struct dwcp_udp_rx rx;
+	struct dwcp_err e = { 0 };
+	struct dwcp_udp_ep to = me;
+	int n;
+
+	me.port_out = htons(7102);
+	to.port = htons(7102);
+	n = dwcp_udp_build(frame, &peer, &to, 1, 4);
+	cr_assert_eq(dwcp_udp_parse(frame, (size_t)n, &me, &rx, &e), 0, "%s", e.msg);
+	cr_expect_eq(rx.dst_port, htons(7102));
+	to.port = htons(7100);
+	n = dwcp_udp_build(frame, &peer, &to, 1, 4);
+	cr_assert_eq(dwcp_udp_parse(frame, (size_t)n, &me, &rx, &e), 0, "%s", e.msg);
+	cr_expect_eq(rx.dst_port, htons(7100));
+	to.port = htons(7101);
+	n = dwcp_udp_build(frame, &peer, &to, 1, 4);
+	cr_expect_neq(dwcp_udp_parse(frame, (size_t)n, &me, &rx, &e), 0, "another worker's port taken");
+	cr_expect(strstr(e.msg, "another UDP port"), "%s", e.msg);
+	me.port_out = 0;
+}
