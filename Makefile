@@ -62,7 +62,7 @@ LIBS        := $(LIB_ENGINE) $(LIB_IPC) $(LIB_COMMON)
 
 SERVICES    := svc-net svc-rdma svc-gpu svc-simd svc-mem svc-prof
 BINS        := $(BUILD)/bin/dwcp-supervisor $(BUILD)/bin/dwcpctl $(BUILD)/bin/dwcp \
-               $(addprefix $(BUILD)/bin/,$(SERVICES))
+               $(addprefix $(BUILD)/bin/,$(SERVICES)) $(BUILD)/bin/dwcp-bench-gpu
 
 sup_SRCS    := $(filter-out svc-supervisor/dwcpctl.c svc-supervisor/tune.c svc-supervisor/doctor.c svc-supervisor/doctor_rdma.c,$(wildcard svc-supervisor/*.c))
 ctl_SRCS    := svc-supervisor/dwcpctl.c svc-supervisor/ctl_cli.c svc-supervisor/tune.c \
@@ -143,6 +143,11 @@ GPU_TEST_LIBS := -L$(CUDA_HOME)/lib64 -l:libcudart_static.a -lrt -lstdc++
 else
 GPU_TEST_OBJS := $(BUILD)/obj/svc-gpu/gpu_nocuda.o
 endif
+# dwcp bench gpu's binary: the CUDA engine too (or the stand-ins: it says so).
+$(BUILD)/bin/dwcp-bench-gpu: bench/gpu/bench_gpu.c $(BUILD)/obj/bench/bench_data.o $(GPU_TEST_OBJS) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS) $(GPU_TEST_LIBS)
+-include $(BUILD)/bin/dwcp-bench-gpu.d
 # The engine's known-answer tests: the CUDA engine, or the stand-ins that skip.
 $(BUILD)/tests/unit/gpu/engine_test: $(GPU_TEST_OBJS)
 $(BUILD)/tests/unit/gpu/engine_test: LDFLAGS += $(GPU_TEST_OBJS)

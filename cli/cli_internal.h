@@ -12,6 +12,7 @@ int dwcp_cli_bench_recovery(int argc, char **argv);
 /* bench/net.c */
 int dwcp_cli_bench_net(int argc, char **argv);
 int dwcp_cli_bench_rdma(int argc, char **argv);
+int dwcp_cli_bench_gpu(int argc, char **argv);
 /* cli/keygen.c: `dwcp keygen PATH`, a new AES-256 key file; argv[0] is
  * "keygen". Returns the exit status (0, 1 failed, 2 usage). */
 int dwcp_cli_keygen(int argc, char **argv);

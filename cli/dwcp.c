@@ -39,6 +39,9 @@ static void usage(FILE *f)
 		"        a veth pair, and a dwcp send of N MiB (default 1024; 0: none) over the\n"
 		"        ports at MTU 1500 and M (default 9000), beside dpdk-testpmd and kernel\n"
 		"        TCP on the same veth\n"
+		"  bench gpu [--seconds S] [--chunk-kib N]\n"
+		"        svc-gpu's engine per op (CRC32C, AES-256-GCM seal, LZ4) and for the pipeline,\n"
+		"        GB/s of input end to end, beside one CPU core and the PCIe copy rate, same run\n"
 		"  bench rdma [CHUNKS]\n"
 		"        svc-rdma's RC transport (64 KiB chunks by RDMA WRITE WITH IMMEDIATE into lent\n"
 		"        buffers) beside ib_write_bw and ib_write_lat on the same device, in a\n"
@@ -65,6 +68,8 @@ int main(int argc, char **argv)
 		return dwcp_cli_bench_net(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "rdma") == 0)
 		return dwcp_cli_bench_rdma(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "gpu") == 0)
+		return dwcp_cli_bench_gpu(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "recovery") == 0)
 		return dwcp_cli_bench_recovery(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "send") == 0)

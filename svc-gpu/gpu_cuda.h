@@ -111,6 +111,13 @@ int dwcp_gpu_op_start(struct dwcp_gpu *g, const struct dwcp_gpu_op_job *jobs, un
  */
 int dwcp_gpu_op_done(struct dwcp_gpu *g, int slot, struct dwcp_gpu_op_result *out);
 
+/**
+ * The PCIe copy rate from and to the registered region: @p bytes (at most
+ * the region) copied host to device and back @p reps times each.
+ * @return 0 with GB/s (10^9 bytes/s) in @p h2d and @p d2h, or -EIO.
+ */
+int dwcp_gpu_copy_rate(struct dwcp_gpu *g, size_t bytes, unsigned reps, double *h2d, double *d2h);
+
 /** The last device error, for the log. */
 const char *dwcp_gpu_error(const struct dwcp_gpu *g);
 

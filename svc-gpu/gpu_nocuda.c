@@ -63,6 +63,16 @@ __attribute__((weak)) int dwcp_gpu_op_done(struct dwcp_gpu *g, int slot, struct 
 	return -ENODEV;
 }
 
+__attribute__((weak)) int dwcp_gpu_copy_rate(struct dwcp_gpu *g, size_t bytes, unsigned reps, double *h2d,
+					     double *d2h)
+{
+	(void)g;
+	(void)bytes;
+	(void)reps;
+	*h2d = *d2h = 0;
+	return -ENODEV;
+}
+
 __attribute__((weak)) const char *dwcp_gpu_error(const struct dwcp_gpu *g)
 {
 	(void)g;

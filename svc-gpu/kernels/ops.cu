@@ -197,6 +197,46 @@ extern "C" int dwcp_gpu_op_done(struct dwcp_gpu *g, int slot, struct dwcp_gpu_op
 	return 1;
 }
 
+extern "C" int dwcp_gpu_copy_rate(struct dwcp_gpu *g, size_t bytes, unsigned reps, double *h2d, double *d2h)
+{
+	cudaEvent_t t0 = NULL, t1 = NULL;
+	void *dev = NULL;
+	float ms[2] = { 0, 0 };
+	cudaError_t e;
+
+	*h2d = *d2h = 0;
+	if (bytes > g->size)
+		bytes = g->size;
+	if ((e = cudaMalloc(&dev, bytes)) != cudaSuccess || (e = cudaEventCreate(&t0)) != cudaSuccess ||
+	    (e = cudaEventCreate(&t1)) != cudaSuccess)
+		goto out;
+	for (int dir = 0; dir < 2 && e == cudaSuccess; dir++) {
+		/* One untimed copy first: the first touch maps pages. */
+		for (unsigned r = 0; r <= reps && e == cudaSuccess; r++) {
+			if (r == 1)
+				e = cudaEventRecord(t0, 0);
+			if (e == cudaSuccess)
+				e = dir == 0 ? cudaMemcpy(dev, g->base, bytes, cudaMemcpyHostToDevice)
+					     : cudaMemcpy(g->base, dev, bytes, cudaMemcpyDeviceToHost);
+		}
+		if (e == cudaSuccess && (e = cudaEventRecord(t1, 0)) == cudaSuccess &&
+		    (e = cudaEventSynchronize(t1)) == cudaSuccess)
+			e = cudaEventElapsedTime(&ms[dir], t0, t1);
+	}
+out:
+	if (dev)
+		cudaFree(dev);
+	if (t0)
+		cudaEventDestroy(t0);
+	if (t1)
+		cudaEventDestroy(t1);
+	if (e != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "measuring the copy rate");
+	*h2d = ms[0] > 0 ? (double)bytes * reps / (ms[0] / 1e3) / 1e9 : 0;
+	*d2h = ms[1] > 0 ? (double)bytes * reps / (ms[1] / 1e3) / 1e9 : 0;
+	return 0;
+}
+
 int dwcp_gpu_ops_open(struct dwcp_gpu *g)
 {
 	for (unsigned i = 0; i < DWCP_GPU_SLOTS; i++) {

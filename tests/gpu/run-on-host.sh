@@ -41,6 +41,7 @@ if [ -n "$cs" ]; then
 else
 	echo "skipped: no compute-sanitizer"
 fi
+step 120 "dwcp bench gpu: per op and the pipeline beside one core and PCIe" "$here/build/bin/dwcp" bench gpu
 step 600 "nodes with svc-gpu on the GPU (transfer, kill -9)" "$here/build/tests/integration/gpu_test" --jobs 1
 step 900 "dwcp bench transfer: the scaling table on this host" \
 	"$here/build/bin/dwcp" bench transfer --size 1024 --workers "$(nproc)"
