@@ -22,11 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#ifdef __CUDACC__
-#define DWCP_GPU_HD __host__ __device__ static inline
-#else
-#define DWCP_GPU_HD static inline
-#endif
+#include "svc-gpu/gpu_hd.h"
 
 #define DWCP_CRC32C_POLY 0x82f63b78u   /* 0x1EDC6F41 reflected */
 

@@ -25,13 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef DWCP_GPU_HD
-#ifdef __CUDACC__
-#define DWCP_GPU_HD __host__ __device__ static inline
-#else
-#define DWCP_GPU_HD static inline
-#endif
-#endif
+#include "svc-gpu/gpu_hd.h"
 
 #define DWCP_GPU_GCM_HPOW 40u   /* H^(2^k), k < 40: exponents up to 2^40 blocks */
 

@@ -24,13 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef DWCP_GPU_HD
-#ifdef __CUDACC__
-#define DWCP_GPU_HD __host__ __device__ static inline
-#else
-#define DWCP_GPU_HD static inline
-#endif
-#endif
+#include "svc-gpu/gpu_hd.h"
 
 #define DWCP_GPU_LZ4_HASH_LOG 12u   /* 4096 entries: 16 KiB of scratch a block */
 #define DWCP_GPU_LZ4_MINMATCH 4u

@@ -66,20 +66,82 @@ void CUDART_CB dwcp_gpu_batch_done(void *arg)
 		g->wake(g->wake_arg);
 }
 
-static int open_slot(struct dwcp_gpu *g, struct gpu_slot *s)
+int dwcp_gpu_slot_open(struct dwcp_gpu *g, struct gpu_slot *s, size_t job_size, size_t out_size)
 {
 	cudaError_t rc;
 
+	s->job_size = job_size;
+	s->out_size = out_size;
 	if ((rc = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking)) != cudaSuccess ||
 	    (rc = cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming)) != cudaSuccess ||
-	    (rc = cudaHostAlloc((void **)&s->h_jobs, DWCP_GPU_BATCH_MAX * sizeof(*s->h_jobs),
-				cudaHostAllocDefault)) != cudaSuccess ||
-	    (rc = cudaHostAlloc((void **)&s->h_out, DWCP_GPU_BATCH_MAX * sizeof(*s->h_out),
-				cudaHostAllocDefault)) != cudaSuccess ||
-	    (rc = cudaMalloc((void **)&s->d_jobs, DWCP_GPU_BATCH_MAX * sizeof(*s->d_jobs))) != cudaSuccess ||
-	    (rc = cudaMalloc((void **)&s->d_out, DWCP_GPU_BATCH_MAX * sizeof(*s->d_out))) != cudaSuccess)
+	    (rc = cudaHostAlloc(&s->h_jobs, DWCP_GPU_BATCH_MAX * job_size, cudaHostAllocDefault)) != cudaSuccess ||
+	    (rc = cudaHostAlloc(&s->h_out, DWCP_GPU_BATCH_MAX * out_size, cudaHostAllocDefault)) != cudaSuccess ||
+	    (rc = cudaMalloc(&s->d_jobs, DWCP_GPU_BATCH_MAX * job_size)) != cudaSuccess ||
+	    (rc = cudaMalloc(&s->d_out, DWCP_GPU_BATCH_MAX * out_size)) != cudaSuccess)
 		return dwcp_gpu_fail(g, rc, "CUDA stream and batch buffers");
 	return 0;
+}
+
+void dwcp_gpu_slot_close(struct gpu_slot *s)
+{
+	if (s->stream)
+		cudaStreamSynchronize(s->stream);
+	cudaFree(s->d_jobs);
+	cudaFree(s->d_out);
+	cudaFree(s->d_scratch);
+	cudaFreeHost(s->h_jobs);
+	cudaFreeHost(s->h_out);
+	if (s->done)
+		cudaEventDestroy(s->done);
+	if (s->stream)
+		cudaStreamDestroy(s->stream);
+	memset(s, 0, sizeof(*s));
+}
+
+int dwcp_gpu_slot_pick(const struct gpu_slot *slots)
+{
+	for (int k = 0; k < (int)DWCP_GPU_SLOTS; k++)
+		if (!slots[k].busy)
+			return k;
+	return -EBUSY;
+}
+
+int dwcp_gpu_slot_send(struct dwcp_gpu *g, struct gpu_slot *s, const void *jobs, unsigned n)
+{
+	cudaError_t e;
+
+	memcpy(s->h_jobs, jobs, n * s->job_size);
+	e = cudaMemcpyAsync(s->d_jobs, s->h_jobs, n * s->job_size, cudaMemcpyHostToDevice, s->stream);
+	return e == cudaSuccess ? 0 : dwcp_gpu_fail(g, e, "copying a batch's jobs");
+}
+
+int dwcp_gpu_slot_finish(struct dwcp_gpu *g, struct gpu_slot *s, unsigned n)
+{
+	cudaError_t e;
+
+	if ((e = cudaGetLastError()) != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "launching a batch's kernel");
+	if ((e = cudaMemcpyAsync(s->h_out, s->d_out, n * s->out_size, cudaMemcpyDeviceToHost, s->stream)) !=
+		    cudaSuccess ||
+	    (e = cudaEventRecord(s->done, s->stream)) != cudaSuccess ||
+	    (e = cudaLaunchHostFunc(s->stream, dwcp_gpu_batch_done, g)) != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "queueing a batch's results");
+	s->n = n;
+	s->busy = true;
+	return 0;
+}
+
+int dwcp_gpu_slot_done(struct dwcp_gpu *g, struct gpu_slot *s, void *out)
+{
+	cudaError_t e = cudaEventQuery(s->done);
+
+	if (e == cudaErrorNotReady)
+		return 0;
+	if (e != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "a batch");
+	memcpy(out, s->h_out, s->n * s->out_size);
+	s->busy = false;
+	return 1;
 }
 
 extern "C" int dwcp_gpu_open(struct dwcp_gpu **out, void *base, size_t size, void (*wake)(void *),
@@ -130,7 +192,7 @@ extern "C" int dwcp_gpu_open(struct dwcp_gpu **out, void *base, size_t size, voi
 		goto out;
 	}
 	for (unsigned i = 0; i < DWCP_GPU_SLOTS && !rc; i++)
-		rc = open_slot(g, &g->slot[i]);
+		rc = dwcp_gpu_slot_open(g, &g->slot[i], sizeof(struct dwcp_gpu_crc_job), sizeof(uint32_t));
 	if (!rc)
 		rc = dwcp_gpu_ops_open(g);
 	snprintf(g->desc, sizeof(g->desc), "%.96s (sm_%d%d, %d SMs): CRC32C on the GPU", prop.name, prop.major,
@@ -157,48 +219,25 @@ extern "C" const char *dwcp_gpu_error(const struct dwcp_gpu *g)
 
 extern "C" int dwcp_gpu_crc_start(struct dwcp_gpu *g, const struct dwcp_gpu_crc_job *jobs, unsigned n)
 {
-	struct gpu_slot *s = NULL;
-	cudaError_t e;
-	int k;
+	struct gpu_slot *s;
+	int k, rc;
 
 	if (n == 0 || n > DWCP_GPU_BATCH_MAX)
 		return -EINVAL;
-	for (k = 0; k < (int)DWCP_GPU_SLOTS; k++)
-		if (!g->slot[k].busy) {
-			s = &g->slot[k];
-			break;
-		}
-	if (!s)
-		return -EBUSY;
-	memcpy(s->h_jobs, jobs, n * sizeof(*jobs));
-	if ((e = cudaMemcpyAsync(s->d_jobs, s->h_jobs, n * sizeof(*jobs), cudaMemcpyHostToDevice, s->stream)) !=
-	    cudaSuccess)
-		return dwcp_gpu_fail(g, e, "copying a batch's jobs");
-	crc_kernel<<<n, CRC_THREADS, 0, s->stream>>>(g->d_base, s->d_jobs, s->d_out);
-	if ((e = cudaGetLastError()) != cudaSuccess)
-		return dwcp_gpu_fail(g, e, "launching the CRC kernel");
-	if ((e = cudaMemcpyAsync(s->h_out, s->d_out, n * sizeof(*s->h_out), cudaMemcpyDeviceToHost, s->stream)) !=
-		    cudaSuccess ||
-	    (e = cudaEventRecord(s->done, s->stream)) != cudaSuccess ||
-	    (e = cudaLaunchHostFunc(s->stream, dwcp_gpu_batch_done, g)) != cudaSuccess)
-		return dwcp_gpu_fail(g, e, "queueing a batch's results");
-	s->n = n;
-	s->busy = true;
-	return k;
+	if ((k = dwcp_gpu_slot_pick(g->slot)) < 0)
+		return k;
+	s = &g->slot[k];
+	if ((rc = dwcp_gpu_slot_send(g, s, jobs, n)))
+		return rc;
+	crc_kernel<<<n, CRC_THREADS, 0, s->stream>>>(g->d_base, (const struct dwcp_gpu_crc_job *)s->d_jobs,
+						      (uint32_t *)s->d_out);
+	rc = dwcp_gpu_slot_finish(g, s, n);
+	return rc ? rc : k;
 }
 
 extern "C" int dwcp_gpu_crc_done(struct dwcp_gpu *g, int slot, uint32_t *out)
 {
-	struct gpu_slot *s = &g->slot[slot];
-	cudaError_t e = cudaEventQuery(s->done);
-
-	if (e == cudaErrorNotReady)
-		return 0;
-	if (e != cudaSuccess)
-		return dwcp_gpu_fail(g, e, "a CRC batch");
-	memcpy(out, s->h_out, s->n * sizeof(*out));
-	s->busy = false;
-	return 1;
+	return dwcp_gpu_slot_done(g, &g->slot[slot], out);
 }
 
 extern "C" void dwcp_gpu_close(struct dwcp_gpu *g)
@@ -206,20 +245,9 @@ extern "C" void dwcp_gpu_close(struct dwcp_gpu *g)
 	if (!g)
 		return;
 	for (unsigned i = 0; i < DWCP_GPU_SLOTS; i++) {
-		struct gpu_slot *s = &g->slot[i];
-
-		if (s->stream)
-			cudaStreamSynchronize(s->stream);
-		cudaFree(s->d_jobs);
-		cudaFree(s->d_out);
-		cudaFreeHost(s->h_jobs);
-		cudaFreeHost(s->h_out);
-		if (s->done)
-			cudaEventDestroy(s->done);
-		if (s->stream)
-			cudaStreamDestroy(s->stream);
+		dwcp_gpu_slot_close(&g->slot[i]);
+		dwcp_gpu_slot_close(&g->op_slot[i]);
 	}
-	dwcp_gpu_ops_close(g);
 	if (g->registered)
 		cudaHostUnregister(g->base);
 	free(g);

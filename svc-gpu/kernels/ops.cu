@@ -150,51 +150,28 @@ extern "C" int dwcp_gpu_set_key(struct dwcp_gpu *g, const uint8_t key[32])
 
 extern "C" int dwcp_gpu_op_start(struct dwcp_gpu *g, const struct dwcp_gpu_op_job *jobs, unsigned n)
 {
-	struct gpu_op_slot *s = NULL;
-	cudaError_t e;
-	int k;
+	struct gpu_slot *s;
+	int k, rc;
 
 	if (n == 0 || n > DWCP_GPU_BATCH_MAX)
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++)
 		if (!g->has_key && (jobs[i].op == DWCP_GPU_SEAL || jobs[i].op == DWCP_GPU_OPEN))
 			return -EINVAL;
-	for (k = 0; k < (int)DWCP_GPU_SLOTS; k++)
-		if (!g->op_slot[k].busy) {
-			s = &g->op_slot[k];
-			break;
-		}
-	if (!s)
-		return -EBUSY;
-	memcpy(s->h_jobs, jobs, n * sizeof(*jobs));
-	if ((e = cudaMemcpyAsync(s->d_jobs, s->h_jobs, n * sizeof(*jobs), cudaMemcpyHostToDevice, s->stream)) !=
-	    cudaSuccess)
-		return dwcp_gpu_fail(g, e, "copying an op batch's jobs");
-	op_kernel<<<n, OP_THREADS, 0, s->stream>>>(g->d_base, s->d_jobs, s->d_res, s->d_scratch);
-	if ((e = cudaGetLastError()) != cudaSuccess)
-		return dwcp_gpu_fail(g, e, "launching the op kernel");
-	if ((e = cudaMemcpyAsync(s->h_res, s->d_res, n * sizeof(*s->h_res), cudaMemcpyDeviceToHost, s->stream)) !=
-		    cudaSuccess ||
-	    (e = cudaEventRecord(s->done, s->stream)) != cudaSuccess ||
-	    (e = cudaLaunchHostFunc(s->stream, dwcp_gpu_batch_done, g)) != cudaSuccess)
-		return dwcp_gpu_fail(g, e, "queueing an op batch's results");
-	s->n = n;
-	s->busy = true;
-	return k;
+	if ((k = dwcp_gpu_slot_pick(g->op_slot)) < 0)
+		return k;
+	s = &g->op_slot[k];
+	if ((rc = dwcp_gpu_slot_send(g, s, jobs, n)))
+		return rc;
+	op_kernel<<<n, OP_THREADS, 0, s->stream>>>(g->d_base, (const struct dwcp_gpu_op_job *)s->d_jobs,
+						    (struct dwcp_gpu_op_result *)s->d_out, s->d_scratch);
+	rc = dwcp_gpu_slot_finish(g, s, n);
+	return rc ? rc : k;
 }
 
 extern "C" int dwcp_gpu_op_done(struct dwcp_gpu *g, int slot, struct dwcp_gpu_op_result *out)
 {
-	struct gpu_op_slot *s = &g->op_slot[slot];
-	cudaError_t e = cudaEventQuery(s->done);
-
-	if (e == cudaErrorNotReady)
-		return 0;
-	if (e != cudaSuccess)
-		return dwcp_gpu_fail(g, e, "an op batch");
-	memcpy(out, s->h_res, s->n * sizeof(*out));
-	s->busy = false;
-	return 1;
+	return dwcp_gpu_slot_done(g, &g->op_slot[slot], out);
 }
 
 extern "C" int dwcp_gpu_copy_rate(struct dwcp_gpu *g, size_t bytes, unsigned reps, double *h2d, double *d2h)
@@ -240,39 +217,15 @@ out:
 int dwcp_gpu_ops_open(struct dwcp_gpu *g)
 {
 	for (unsigned i = 0; i < DWCP_GPU_SLOTS; i++) {
-		struct gpu_op_slot *s = &g->op_slot[i];
-		cudaError_t rc;
+		struct gpu_slot *s = &g->op_slot[i];
+		cudaError_t e;
+		int rc = dwcp_gpu_slot_open(g, s, sizeof(struct dwcp_gpu_op_job), sizeof(struct dwcp_gpu_op_result));
 
-		if ((rc = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking)) != cudaSuccess ||
-		    (rc = cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming)) != cudaSuccess ||
-		    (rc = cudaHostAlloc((void **)&s->h_jobs, DWCP_GPU_BATCH_MAX * sizeof(*s->h_jobs),
-					cudaHostAllocDefault)) != cudaSuccess ||
-		    (rc = cudaHostAlloc((void **)&s->h_res, DWCP_GPU_BATCH_MAX * sizeof(*s->h_res),
-					cudaHostAllocDefault)) != cudaSuccess ||
-		    (rc = cudaMalloc((void **)&s->d_jobs, DWCP_GPU_BATCH_MAX * sizeof(*s->d_jobs))) != cudaSuccess ||
-		    (rc = cudaMalloc((void **)&s->d_res, DWCP_GPU_BATCH_MAX * sizeof(*s->d_res))) != cudaSuccess ||
-		    (rc = cudaMalloc((void **)&s->d_scratch, (size_t)DWCP_GPU_BATCH_MAX * LZ4_TABLE * sizeof(uint32_t))) !=
-			    cudaSuccess)
-			return dwcp_gpu_fail(g, rc, "CUDA stream and op batch buffers");
+		if (rc)
+			return rc;
+		e = cudaMalloc((void **)&s->d_scratch, (size_t)DWCP_GPU_BATCH_MAX * LZ4_TABLE * sizeof(uint32_t));
+		if (e != cudaSuccess)
+			return dwcp_gpu_fail(g, e, "LZ4 hash tables");
 	}
 	return 0;
-}
-
-void dwcp_gpu_ops_close(struct dwcp_gpu *g)
-{
-	for (unsigned i = 0; i < DWCP_GPU_SLOTS; i++) {
-		struct gpu_op_slot *s = &g->op_slot[i];
-
-		if (s->stream)
-			cudaStreamSynchronize(s->stream);
-		cudaFree(s->d_jobs);
-		cudaFree(s->d_res);
-		cudaFree(s->d_scratch);
-		cudaFreeHost(s->h_jobs);
-		cudaFreeHost(s->h_res);
-		if (s->done)
-			cudaEventDestroy(s->done);
-		if (s->stream)
-			cudaStreamDestroy(s->stream);
-	}
 }
