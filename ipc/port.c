@@ -72,11 +72,14 @@ int dwcp_port_claim(struct dwcp_port *p, unsigned slot, struct dwcp_err *err)
 			return dwcp_err_set(err, -EBUSY,
 					    "the node's DPDK port already has a consumer %u, pid %u (svc-net worker %u). Stop it first; to replace svc-net use `dwcpctl upgrade svc-net`",
 					    p->consumer, held, p->consumer);
-		/* The slot first: a reset after our death reads it once the claim is ours. */
-		__atomic_store_n(&p->c->slot, slot, __ATOMIC_RELEASE);
 		if (__atomic_compare_exchange_n(&p->c->pid, &held, me, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE))
+						__ATOMIC_ACQUIRE)) {
+			/* Ours now (a process that loses the race must not write
+			 * it). Dying before this store, we attached nothing: the
+			 * reset after our death reads the slot before ours. */
+			__atomic_store_n(&p->c->slot, slot, __ATOMIC_RELEASE);
 			return 0;
+		}
 	}
 }
 
