@@ -199,10 +199,11 @@ int dwcp_port_steer(const uint8_t *frame, size_t len, uint16_t steer_port, unsig
  * meaningless in another process); instead, whoever holds the buffer
  * hands it on only when dwcp_port_ext_busy says no mbuf refers to it any
  * more. A consumer killed with attached mbufs in hand leaves counts that
- * nothing will lower: the port thread's reset after its death (reset_req)
- * puts every count back to 1, once the TX ring is drained and the PMD has
- * given back every mbuf it held (freed at tx_burst, or tx_done_cleanup),
- * before the next consumer may claim the port.
+ * nothing will lower: the reset after its death (reset_req), by the
+ * thread of the queue its TX went out on, puts the counts of its buffers
+ * back to 1 (dwcp_port_ext_reset), once its TX ring is drained and the
+ * PMD has given back every mbuf it held (freed at tx_burst, or
+ * tx_done_cleanup), before its successor may claim its place.
  *
  * The supervisor offers zero-copy TX only for a driver that takes chained
  * mbufs and gives them back (so that a buffer is not held forever) and,
