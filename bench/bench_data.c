@@ -1,4 +1,6 @@
 /* Benchmark data (bench_data.h). */
+#include <string.h>
+
 #include "bench_data.h"
 
 uint64_t bench_rand(uint64_t *s)
@@ -7,6 +9,23 @@ uint64_t bench_rand(uint64_t *s)
 	*s ^= *s >> 7;
 	*s ^= *s << 17;
 	return *s;
+}
+
+void bench_fill_vm_like(uint8_t *p, size_t n)
+{
+	uint64_t s = 0x9E3779B97F4A7C15ull;
+
+	for (size_t at = 0; at < n; at += 4096) {
+		size_t m = n - at < 4096 ? n - at : 4096;
+
+		if ((at / 4096) % 3 == 0)
+			memset(p + at, 0, m);
+		else if ((at / 4096) % 3 == 1)
+			bench_fill_text(p + at, m, &s);
+		else
+			for (size_t i = 0; i < m; i++)
+				p[at + i] = (uint8_t)(bench_rand(&s) >> 32);
+	}
 }
 
 void bench_fill_text(uint8_t *p, size_t n, uint64_t *s)

@@ -36,7 +36,6 @@
 
 #define RUNS   5u      /* median of this many */
 #define BATCH  8u      /* calls between clock reads */
-#define PAGE   4096u
 #define AAD_LEN 16u
 
 struct opts {
@@ -321,24 +320,6 @@ static void section_aead(struct ctx *c)
 
 /* ---- set-up --------------------------------------------------------- */
 
-/* Of each three pages: zero, text-like (words from a small vocabulary), random. */
-static void fill_vm_like(uint8_t *p, size_t n)
-{
-	uint64_t s = 0x9E3779B97F4A7C15ull;
-
-	for (size_t at = 0; at < n; at += PAGE) {
-		size_t m = n - at < PAGE ? n - at : PAGE;
-
-		if ((at / PAGE) % 3 == 0)
-			memset(p + at, 0, m);
-		else if ((at / PAGE) % 3 == 1)
-			bench_fill_text(p + at, m, &s);
-		else
-			for (size_t i = 0; i < m; i++)
-				p[at + i] = (uint8_t)(bench_rand(&s) >> 32);
-	}
-}
-
 static uint8_t *buf(size_t n)
 {
 	uint8_t *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
@@ -400,7 +381,7 @@ static int setup(struct ctx *c, const struct opts *o, const struct dwcp_cpu_feat
 	for (size_t i = 0; i < o->size; i++)
 		c->src[i] = (uint8_t)(bench_rand(&s) >> 32);
 	memcpy(c->same, c->src, o->size);
-	fill_vm_like(c->mixed, o->size);
+	bench_fill_vm_like(c->mixed, o->size);
 	for (size_t i = 0; i < sizeof(key); i++)
 		key[i] = (uint8_t)i;
 	pick_code_paths(c, cpu);

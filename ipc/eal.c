@@ -137,11 +137,12 @@ int dwcp_eal_init(const struct dwcp_eal_params *p, struct dwcp_err *err)
 				    p->primary ? "primary" : "secondary", p->file_prefix,
 				    rte_strerror(rte_errno),
 				    p->primary ? "" : ": is its supervisor running and are hugepages mounted?");
-	/* A secondary's EAL allocates its service-core tables (~84 KiB) from
+	/* A secondary's EAL allocates its service-core tables (~156 KiB) from
 	 * the node's shared heap, and a process killed with kill -9 never
 	 * gives them back: every restart, upgrade or standby cost the node
 	 * that much hugepage memory for good (measured, `hugepage_free_bytes`
-	 * in status). dwcp runs no DPDK service cores: free them at once. */
+	 * in status; node_test checks that kills cost nothing now). dwcp runs
+	 * no DPDK service cores: free them at once. */
 	if (!p->primary)
 		rte_service_finalize();
 	return 0;

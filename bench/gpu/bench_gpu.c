@@ -68,26 +68,6 @@ static uint64_t out_off(const struct bench *b, unsigned i, unsigned area)
 	return (uint64_t)b->nchunks * (b->chunk + area * out_room(b)) + (uint64_t)(i % b->nchunks) * out_room(b);
 }
 
-static void fill_vm_like(uint8_t *p, size_t n)
-{
-	uint64_t s = 0x9e3779b97f4a7c15ull;
-
-	for (size_t off = 0; off < n; off += 4096) {
-		size_t len = n - off < 4096 ? n - off : 4096;
-
-		if ((off / 4096) % 3 == 0)
-			memset(p + off, 0, len);
-		else if ((off / 4096) % 3 == 1)
-			bench_fill_text(p + off, len, &s);
-		else
-			for (size_t i = 0; i < len; i += 8) {
-				uint64_t r = bench_rand(&s);
-
-				memcpy(p + off + i, &r, len - i < 8 ? len - i : 8);
-			}
-	}
-}
-
 /* ---- one CPU core ---------------------------------------------------- */
 
 static double cpu_rate(struct bench *b, int op)
@@ -307,7 +287,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dwcp bench gpu: cannot allocate %zu MiB\n", b.region_len >> 20);
 		return 1;
 	}
-	fill_vm_like(b.region, (size_t)b.nchunks * b.chunk);
+	bench_fill_vm_like(b.region, (size_t)b.nchunks * b.chunk);
 	/* Touch the output areas too: first-touch faults are not the ops' cost. */
 	memset(b.region + (size_t)b.nchunks * b.chunk, 0, b.region_len - (size_t)b.nchunks * b.chunk);
 	for (unsigned i = 0; i < sizeof(b.key); i++)

@@ -16,7 +16,8 @@
  *  - with [supervisor] hot_standby, the standby takes the port over after
  *    a kill -9;
  *  - a sender holding another key gets nothing through: the send fails
- *    saying why, and the receiver's pool gave no buffer to it.
+ *    saying why, and the receiver's pool gave no buffer to it (with one
+ *    svc-net worker at each end, and with two);
  *  - with [net] workers = 2 the port has two queues and steers each
  *    connection's datagrams to its worker: both workers carry the file,
  *    and one killed at each end mid-transfer (with loss) costs no data.
@@ -363,15 +364,18 @@ Test(dgram, hot_standby_takes_the_port_over_after_a_kill, .fini = teardown, .tim
 	finish_transfer("svc-net killed on A, its hot standby took over");
 }
 
-Test(dgram, a_sender_with_another_key_gets_nothing_through, .fini = teardown, .timeout = 600)
+/* A sender holding another key: the send fails saying why, and B lent
+ * no pool buffer to it. @p both: a setting for both nodes, or NULL. */
+static void another_key_gets_nothing(const char *tag, const char *both)
 {
 	cJSON *st;
 	int rs;
 
-	setup_pair_with("dgkey", false, NULL, NULL, true);
-	start_transfer("dgkey");
+	setup_pair_with(tag, false, both, NULL, true);
+	start_transfer(tag);
 	rs = dwcp_xfer_wait(&snd, 300000);
-	fprintf(stderr, "dgram other key: dwcp send exited %d: %s\n", rs, snd.err);
+	fprintf(stderr, "dgram other key%s%s: dwcp send exited %d: %s\n", both ? ", " : "", both ? both : "", rs,
+		snd.err);
 	cr_assert_neq(rs, 0, "a send with the wrong key succeeded: %s", snd.out);
 	cr_expect(strstr(snd.err, "key") || strstr(snd.err, "authent"),
 		  "the failure does not say the keys differ: %s", snd.err);
@@ -382,6 +386,18 @@ Test(dgram, a_sender_with_another_key_gets_nothing_through, .fini = teardown, .t
 	cr_expect_eq(dwcp_test_pool_free(st), dwcp_test_pool_buffers(st),
 		     "B's pool lent buffers to an unauthenticated sender");
 	cJSON_Delete(st);
+}
+
+Test(dgram, a_sender_with_another_key_gets_nothing_through, .fini = teardown, .timeout = 600)
+{
+	another_key_gets_nothing("dgkey", NULL);
+}
+
+/* The same with two svc-net workers at each end: whichever of B's
+ * workers a connection is steered to refuses it. */
+Test(dgram, a_sender_with_another_key_gets_nothing_through_any_worker, .fini = teardown, .timeout = 600)
+{
+	another_key_gets_nothing("dgkeyw", "net.workers = 2");
 }
 
 /* A peer that never authenticated (here: the test's own consumer on A's

@@ -15,49 +15,28 @@
 
 #include "common/ops/crc32c.h"
 #include "svc-gpu/gpu_cuda.h"
+#include "tests/lib/gpu.h"
 #include "tests/lib/util.h"
 
 #define REGION (64ull << 20)
 #define ZERO_OFF 80u   /* anywhere in the header: the test does not need the real one */
 
-static uint8_t *region;
-static struct dwcp_gpu *gpu;
-static uint32_t woke;
-
-static void wake(void *arg)
-{
-	__atomic_store_n((uint32_t *)arg, 1, __ATOMIC_RELEASE);
-}
+static struct dwcp_test_gpu tg;
 
 static void teardown(void)
 {
-	dwcp_gpu_close(gpu);
-	gpu = NULL;
-	free(region);
+	dwcp_test_gpu_close(&tg);
 }
 
 static void open_or_skip(void)
 {
-	char why[256] = "";
-	uint64_t seed = 99;
-	int rc;
-
-	region = aligned_alloc(2u << 20, REGION);
-	cr_assert_not_null(region);
-	dwcp_test_fill_random(region, REGION, &seed);
-	rc = dwcp_gpu_open(&gpu, region, REGION, wake, &woke, why, sizeof(why));
-	if (rc == -ENODEV) {
-		fprintf(stderr, "skipped: no CUDA device: %s\n", why);
-		teardown();   /* Criterion runs no .fini after a skip */
-		cr_skip_test("skipped: no CUDA device");
-	}
-	cr_assert_eq(rc, 0, "dwcp_gpu_open: %s", why);
+	dwcp_test_gpu_open(&tg, REGION, 99);
 }
 
 static uint32_t cpu_crc(uint64_t off, uint64_t len)
 {
 	static const uint8_t zero[4];
-	const uint8_t *m = region + off;
+	const uint8_t *m = tg.region + off;
 	uint32_t crc;
 
 	if (len < ZERO_OFF + 4)
@@ -84,7 +63,7 @@ static void random_jobs(struct dwcp_gpu_crc_job *j, unsigned n, uint64_t *seed)
 static int wait_done(int s, uint32_t *out)
 {
 	for (int i = 0; i < 300000; i++) {
-		int rc = dwcp_gpu_crc_done(gpu, s, out);
+		int rc = dwcp_gpu_crc_done(tg.gpu, s, out);
 
 		if (rc)
 			return rc;
@@ -101,15 +80,15 @@ Test(gpu_engine, a_batch_of_crcs_equals_isal, .fini = teardown)
 	int s;
 
 	open_or_skip();
-	cr_expect(strstr(dwcp_gpu_describe(gpu), "CRC32C"), "%s", dwcp_gpu_describe(gpu));
+	cr_expect(strstr(dwcp_gpu_describe(tg.gpu), "CRC32C"), "%s", dwcp_gpu_describe(tg.gpu));
 	random_jobs(j, DWCP_GPU_BATCH_MAX, &seed);
-	s = dwcp_gpu_crc_start(gpu, j, DWCP_GPU_BATCH_MAX);
-	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(gpu));
-	cr_assert_eq(wait_done(s, out), 1, "batch: %s", dwcp_gpu_error(gpu));
+	s = dwcp_gpu_crc_start(tg.gpu, j, DWCP_GPU_BATCH_MAX);
+	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(tg.gpu));
+	cr_assert_eq(wait_done(s, out), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
 	for (unsigned k = 0; k < DWCP_GPU_BATCH_MAX; k++)
 		cr_expect_eq(out[k], cpu_crc(j[k].off, j[k].len), "job %u: %llu bytes at %llu", k,
 			     (unsigned long long)j[k].len, (unsigned long long)j[k].off);
-	cr_expect_eq(__atomic_load_n(&woke, __ATOMIC_ACQUIRE), 1u, "no wake at the end of the batch");
+	cr_expect_eq(__atomic_load_n(&tg.woke, __ATOMIC_ACQUIRE), 1u, "no wake at the end of the batch");
 }
 
 Test(gpu_engine, every_slot_in_flight_then_busy, .fini = teardown)
@@ -122,16 +101,16 @@ Test(gpu_engine, every_slot_in_flight_then_busy, .fini = teardown)
 	open_or_skip();
 	for (unsigned b = 0; b < DWCP_GPU_SLOTS; b++) {
 		random_jobs(j[b], 64, &seed);
-		s[b] = dwcp_gpu_crc_start(gpu, j[b], 64);
-		cr_assert_geq(s[b], 0, "batch %u: %s", b, dwcp_gpu_error(gpu));
+		s[b] = dwcp_gpu_crc_start(tg.gpu, j[b], 64);
+		cr_assert_geq(s[b], 0, "batch %u: %s", b, dwcp_gpu_error(tg.gpu));
 	}
-	cr_expect_eq(dwcp_gpu_crc_start(gpu, j[0], 64), -EBUSY, "a fifth batch while four are in flight");
+	cr_expect_eq(dwcp_gpu_crc_start(tg.gpu, j[0], 64), -EBUSY, "a fifth batch while four are in flight");
 	for (unsigned b = 0; b < DWCP_GPU_SLOTS; b++) {
-		cr_assert_eq(wait_done(s[b], out), 1, "batch %u: %s", b, dwcp_gpu_error(gpu));
+		cr_assert_eq(wait_done(s[b], out), 1, "batch %u: %s", b, dwcp_gpu_error(tg.gpu));
 		for (unsigned k = 0; k < 64; k++)
 			cr_expect_eq(out[k], cpu_crc(j[b][k].off, j[b][k].len), "batch %u job %u", b, k);
 	}
-	cr_expect_geq(dwcp_gpu_crc_start(gpu, j[0], 64), 0, "a slot is free again");
+	cr_expect_geq(dwcp_gpu_crc_start(tg.gpu, j[0], 64), 0, "a slot is free again");
 }
 
 Test(gpu_engine, a_batch_of_no_jobs_or_too_many_is_refused, .fini = teardown)
@@ -139,6 +118,6 @@ Test(gpu_engine, a_batch_of_no_jobs_or_too_many_is_refused, .fini = teardown)
 	static struct dwcp_gpu_crc_job j[DWCP_GPU_BATCH_MAX + 1];
 
 	open_or_skip();
-	cr_expect_eq(dwcp_gpu_crc_start(gpu, j, 0), -EINVAL);
-	cr_expect_eq(dwcp_gpu_crc_start(gpu, j, DWCP_GPU_BATCH_MAX + 1), -EINVAL);
+	cr_expect_eq(dwcp_gpu_crc_start(tg.gpu, j, 0), -EINVAL);
+	cr_expect_eq(dwcp_gpu_crc_start(tg.gpu, j, DWCP_GPU_BATCH_MAX + 1), -EINVAL);
 }

@@ -18,53 +18,34 @@
 
 #include "common/ops/aead.h"
 #include "svc-gpu/gpu_cuda.h"
+#include "tests/lib/gpu.h"
 #include "tests/lib/util.h"
 
 #define REGION (256ull << 20)
 #define SLICE  (1u << 20)     /* a job: input (its AAD at the end, a decoded copy in the middle) and output slices */
 #define JOBS   (REGION / SLICE / 2)
 
-static uint8_t *region;
-static struct dwcp_gpu *gpu;
-static uint32_t woke;
+static struct dwcp_test_gpu tg;
 static uint8_t key[32];
-
-static void wake(void *arg)
-{
-	__atomic_store_n((uint32_t *)arg, 1, __ATOMIC_RELEASE);
-}
 
 static void teardown(void)
 {
-	dwcp_gpu_close(gpu);
-	gpu = NULL;
-	free(region);
+	dwcp_test_gpu_close(&tg);
 }
 
 static void open_or_skip(void)
 {
-	char why[256] = "";
-	uint64_t seed = 7;
-	int rc;
+	uint64_t seed = 8;
 
-	region = aligned_alloc(2u << 20, REGION);
-	cr_assert_not_null(region);
-	dwcp_test_fill_random(region, REGION, &seed);
-	rc = dwcp_gpu_open(&gpu, region, REGION, wake, &woke, why, sizeof(why));
-	if (rc == -ENODEV) {
-		fprintf(stderr, "skipped: no CUDA device: %s\n", why);
-		teardown();   /* Criterion runs no .fini after a skip */
-		cr_skip_test("skipped: no CUDA device");
-	}
-	cr_assert_eq(rc, 0, "dwcp_gpu_open: %s", why);
+	dwcp_test_gpu_open(&tg, REGION, 7);
 	dwcp_test_fill_random(key, sizeof(key), &seed);
-	cr_assert_eq(dwcp_gpu_set_key(gpu, key), 0, "set key: %s", dwcp_gpu_error(gpu));
+	cr_assert_eq(dwcp_gpu_set_key(tg.gpu, key), 0, "set key: %s", dwcp_gpu_error(tg.gpu));
 }
 
 static int wait_done(int s, struct dwcp_gpu_op_result *out)
 {
 	for (int i = 0; i < 600000; i++) {
-		int rc = dwcp_gpu_op_done(gpu, s, out);
+		int rc = dwcp_gpu_op_done(tg.gpu, s, out);
 
 		if (rc)
 			return rc;
@@ -105,16 +86,16 @@ Test(gpu_ops, seal_and_open_agree_with_svc_simd_both_ways, .fini = teardown, .ti
 	cr_assert_not_null(ak);
 	for (unsigned k = 0; k < JOBS; k++)
 		j[k] = job(k, DWCP_GPU_SEAL, len_of(k));
-	s = dwcp_gpu_op_start(gpu, j, JOBS);
-	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(gpu));
-	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(gpu));
+	s = dwcp_gpu_op_start(tg.gpu, j, JOBS);
+	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(tg.gpu));
+	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
 	for (unsigned k = 0; k < JOBS; k++) {
 		uint8_t *want = malloc(SLICE);
 
 		cr_assert_eq(r[k].len, (int64_t)j[k].in_len, "seal job %u", k);
-		cr_assert_eq(dwcp_aead_seal(ak, j[k].nonce, region + j[k].aad_off, 64, region + j[k].in_off, j[k].in_len,
+		cr_assert_eq(dwcp_aead_seal(ak, j[k].nonce, tg.region + j[k].aad_off, 64, tg.region + j[k].in_off, j[k].in_len,
 					    want, tag), 0);
-		cr_expect_eq(memcmp(region + j[k].out_off, want, j[k].in_len), 0, "seal job %u: ciphertext", k);
+		cr_expect_eq(memcmp(tg.region + j[k].out_off, want, j[k].in_len), 0, "seal job %u: ciphertext", k);
 		cr_expect_eq(memcmp(r[k].tag, tag, 16), 0, "seal job %u: tag", k);
 		free(want);
 		/* Open it back on the GPU: the ciphertext is the input now. */
@@ -126,16 +107,16 @@ Test(gpu_ops, seal_and_open_agree_with_svc_simd_both_ways, .fini = teardown, .ti
 		if (k % 3 == 1)
 			j[k].tag[k % 16] ^= 1;   /* refused */
 	}
-	s = dwcp_gpu_op_start(gpu, j, JOBS);
-	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(gpu));
-	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(gpu));
+	s = dwcp_gpu_op_start(tg.gpu, j, JOBS);
+	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(tg.gpu));
+	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
 	for (unsigned k = 0; k < JOBS; k++) {
 		if (k % 3 == 1) {
 			cr_expect_eq(r[k].len, -1, "open job %u: a changed tag was accepted", k);
 			continue;
 		}
 		cr_assert_eq(r[k].len, (int64_t)j[k].in_len, "open job %u", k);
-		cr_expect_eq(memcmp(region + j[k].out_off, region + j[k].out_off - SLICE / 2, j[k].in_len), 0,
+		cr_expect_eq(memcmp(tg.region + j[k].out_off, tg.region + j[k].out_off - SLICE / 2, j[k].in_len), 0,
 			     "open job %u: plaintext", k);
 	}
 	dwcp_aead_key_destroy(ak);
@@ -152,36 +133,36 @@ Test(gpu_ops, lz4_blocks_cross_with_liblz4, .fini = teardown, .timeout = 120)
 	cr_assert_not_null(back);
 	/* Inputs a chunk holds: a zero page, text-like runs, random bytes. */
 	for (unsigned k = 0; k < JOBS; k++) {
-		uint8_t *in = region + 2ull * k * SLICE;
+		uint8_t *in = tg.region + 2ull * k * SLICE;
 		uint64_t len = len_of(k);
 
 		for (uint64_t i = 0; k % 3 != 2 && i < len; i++)
 			in[i] = k % 3 == 0 ? 0 : (uint8_t)("dwcp moves pages "[i % 17]);
 		j[k] = job(k, DWCP_GPU_LZ4, len);
 	}
-	s = dwcp_gpu_op_start(gpu, j, JOBS);
-	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(gpu));
-	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(gpu));
+	s = dwcp_gpu_op_start(tg.gpu, j, JOBS);
+	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(tg.gpu));
+	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
 	for (unsigned k = 0; k < JOBS; k++) {
 		int d;
 
 		cr_assert_gt(r[k].len, 0, "lz4 job %u", k);
-		d = LZ4_decompress_safe((const char *)region + j[k].out_off, (char *)back, (int)r[k].len, SLICE);
+		d = LZ4_decompress_safe((const char *)tg.region + j[k].out_off, (char *)back, (int)r[k].len, SLICE);
 		cr_assert_eq(d, (int)j[k].in_len, "lz4 job %u: liblz4 says %d", k, d);
-		cr_expect_eq(memcmp(back, region + j[k].in_off, j[k].in_len), 0, "lz4 job %u", k);
+		cr_expect_eq(memcmp(back, tg.region + j[k].in_off, j[k].in_len), 0, "lz4 job %u", k);
 		/* Now liblz4's block of the same input, decoded on the GPU (one in
 		 * four damaged: refused or decoded within its room, never past). */
-		d = LZ4_compress_default((const char *)region + j[k].in_off, (char *)region + j[k].out_off,
+		d = LZ4_compress_default((const char *)tg.region + j[k].in_off, (char *)tg.region + j[k].out_off,
 					 (int)j[k].in_len, SLICE);
 		cr_assert_gt(d, 0);
 		j[k] = (struct dwcp_gpu_op_job){ .op = DWCP_GPU_UNLZ4, .in_off = j[k].out_off, .in_len = (uint64_t)d,
 						 .out_off = j[k].in_off + SLICE / 2, .out_cap = j[k].in_len };
 		if (k % 4 == 3)
-			region[j[k].in_off] ^= 0xf0;   /* the first token's literal length */
+			tg.region[j[k].in_off] ^= 0xf0;   /* the first token's literal length */
 	}
-	s = dwcp_gpu_op_start(gpu, j, JOBS);
-	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(gpu));
-	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(gpu));
+	s = dwcp_gpu_op_start(tg.gpu, j, JOBS);
+	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(tg.gpu));
+	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
 	for (unsigned k = 0; k < JOBS; k++) {
 		if (k % 4 == 3) {
 			cr_expect(r[k].len == -1 || (uint64_t)r[k].len <= j[k].out_cap, "unlz4 job %u: %lld", k,
@@ -189,7 +170,7 @@ Test(gpu_ops, lz4_blocks_cross_with_liblz4, .fini = teardown, .timeout = 120)
 			continue;
 		}
 		cr_assert_eq(r[k].len, (int64_t)j[k].out_cap, "unlz4 job %u", k);
-		cr_expect_eq(memcmp(region + j[k].out_off, region + j[k].out_off - SLICE / 2, j[k].out_cap), 0,
+		cr_expect_eq(memcmp(tg.region + j[k].out_off, tg.region + j[k].out_off - SLICE / 2, j[k].out_cap), 0,
 			     "unlz4 job %u", k);
 	}
 	free(back);
@@ -202,16 +183,16 @@ Test(gpu_ops, bad_jobs_are_refused, .fini = teardown)
 	int s;
 
 	open_or_skip();
-	cr_expect_eq(dwcp_gpu_op_start(gpu, j, 0), -EINVAL);
-	cr_expect_eq(dwcp_gpu_op_start(gpu, j, DWCP_GPU_BATCH_MAX + 1), -EINVAL);
+	cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, 0), -EINVAL);
+	cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, DWCP_GPU_BATCH_MAX + 1), -EINVAL);
 	j[0] = job(0, 99, 100);                          /* no such op */
 	j[1] = job(1, DWCP_GPU_SEAL, 100);
 	j[1].out_cap = 99;                               /* no room */
 	j[2] = job(2, DWCP_GPU_LZ4, 262144);
 	j[2].out_cap = 10;                               /* a block that cannot fit */
-	s = dwcp_gpu_op_start(gpu, j, 3);
-	cr_assert_geq(s, 0, "start: %s", dwcp_gpu_error(gpu));
-	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(gpu));
+	s = dwcp_gpu_op_start(tg.gpu, j, 3);
+	cr_assert_geq(s, 0, "start: %s", dwcp_gpu_error(tg.gpu));
+	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
 	for (unsigned k = 0; k < 3; k++)
 		cr_expect_eq(r[k].len, -1, "bad job %u accepted", k);
 }
