@@ -155,6 +155,9 @@ $(BUILD)/tests/unit/gpu/engine_test: LDLIBS += $(GPU_TEST_LIBS)
 $(BUILD)/tests/unit/gpu/ops_test: $(GPU_TEST_OBJS)
 $(BUILD)/tests/unit/gpu/ops_test: LDFLAGS += $(GPU_TEST_OBJS)
 $(BUILD)/tests/unit/gpu/ops_test: LDLIBS += $(GPU_TEST_LIBS)
+# svc-gpu's chunk side of its GPU path, held to the CPU engine's format.
+$(BUILD)/tests/unit/gpu/gpu_chunk_test: $(BUILD)/obj/svc-gpu/gpu_chunk.o
+$(BUILD)/tests/unit/gpu/gpu_chunk_test: LDFLAGS += $(BUILD)/obj/svc-gpu/gpu_chunk.o
 
 # Shared helpers of the test suites (starting nodes, reading /proc, ...).
 testlib_SRCS := $(wildcard tests/lib/*.c)

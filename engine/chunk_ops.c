@@ -14,10 +14,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "common/cpu.h"
 #include "common/keyfile.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/ops/aead.h"
 #include "common/ops/codec_auto.h"
 #include "common/ops/compress.h"
@@ -105,18 +107,24 @@ static int engine_compress(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *s
 	return DWCP_BUF_OK;
 }
 
-static void next_nonce(struct dwcp_chunk_engine *st, uint8_t nonce[DWCP_AEAD_NONCE_LEN])
+void dwcp_chunk_nonce_next(struct dwcp_chunk_nonce *n, uint8_t nonce[DWCP_AEAD_NONCE_LEN])
 {
-	if (st->counter == UINT32_MAX || !st->salted) {
+	if (n->counter == UINT32_MAX || !n->salted) {
 		/* New random half before the counter could repeat. */
-		if (getrandom(st->salt, sizeof(st->salt), 0) != (ssize_t)sizeof(st->salt))
+		if (getrandom(n->salt, sizeof(n->salt), 0) != (ssize_t)sizeof(n->salt)) {
+			/* Never the old salt again (its counters are spent):
+			 * the clock and the pid differ from any earlier salt's. */
+			uint64_t v = dwcp_now_ns() ^ ((uint64_t)getpid() << 48);
+
 			DWCP_WARN("getrandom failed; nonce salt from the clock");
-		st->counter = 0;
-		st->salted = 1;
+			memcpy(n->salt, &v, sizeof(n->salt));
+		}
+		n->counter = 0;
+		n->salted = 1;
 	}
-	memcpy(nonce, st->salt, sizeof(st->salt));
-	st->counter++;
-	memcpy(nonce + sizeof(st->salt), &st->counter, sizeof(st->counter));
+	memcpy(nonce, n->salt, sizeof(n->salt));
+	n->counter++;
+	memcpy(nonce + sizeof(n->salt), &n->counter, sizeof(n->counter));
 }
 
 static int engine_seal(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *st, uint32_t idx,
@@ -132,7 +140,7 @@ static int engine_seal(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *st, u
 		return -EAGAIN;
 	oc->flags |= DWCP_CHUNK_F_SEALED;
 	oc->crc = 0;
-	next_nonce(st, oc->nonce);
+	dwcp_chunk_nonce_next(&st->nonce, oc->nonce);
 	memset(oc->tag, 0, sizeof(oc->tag));
 	dwcp_chunk_aad(oc, &aad);
 	if (dwcp_aead_seal(st->key, oc->nonce, &aad, sizeof(aad), dwcp_chunk_body(c), c->body_len,

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ops/aead.h"
 #include "common/ops/compress.h"
 #include "ipc/chunk.h"
 #include "ipc/ctl_block.h"
@@ -36,12 +37,22 @@
 
 struct dwcp_aead_key;
 
+/* Where an engine's AES-GCM nonces come from: salt || counter (ipc/chunk.h).
+ * Every engine under a key (svc-simd's workers, svc-gpu's GPU and CPU
+ * paths) has its own random salt, so their nonces never meet. */
+struct dwcp_chunk_nonce {
+	uint8_t salt[8];
+	uint32_t counter;
+	int salted;
+};
+
+/** The next nonce: a fresh random salt before the counter could repeat. */
+void dwcp_chunk_nonce_next(struct dwcp_chunk_nonce *n, uint8_t nonce[DWCP_AEAD_NONCE_LEN]);
+
 struct dwcp_chunk_engine {
 	struct dwcp_compress_ctx *cc;
 	struct dwcp_aead_key *key;   /* NULL when no key file is configured */
-	uint8_t salt[8];             /* nonce = salt || counter (ipc/chunk.h) */
-	uint32_t counter;
-	int salted;
+	struct dwcp_chunk_nonce nonce;
 	uint32_t zstd_level, lz4_level;
 };
 

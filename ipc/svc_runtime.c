@@ -278,6 +278,13 @@ void dwcp_svc_pass(struct dwcp_svc_ctx *ctx, uint32_t idx, int status)
 	process(rt, &idx, 1);
 }
 
+void dwcp_svc_pass_out(struct dwcp_svc_ctx *ctx, uint32_t idx, uint32_t out, int status)
+{
+	if (out != idx)
+		adopt_output((struct rt *)ctx, idx, out);
+	dwcp_svc_pass(ctx, out, status);
+}
+
 void dwcp_svc_submit(struct dwcp_svc_ctx *ctx, uint32_t idx)
 {
 	struct rt *rt = (struct rt *)ctx;

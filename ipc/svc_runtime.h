@@ -88,6 +88,15 @@ struct dwcp_svc {
 void dwcp_svc_pass(struct dwcp_svc_ctx *ctx, uint32_t idx, int status);
 
 /**
+ * dwcp_svc_pass() for a kept step that wrote its result to a buffer of
+ * its own, @p out (from dwcp_svc_alloc(), its len set; @p out == @p idx:
+ * none): the descriptor moves there and @p idx is freed once @p out has
+ * left, as for a step that returns an output. Until this call a crash
+ * re-delivers @p idx and frees @p out (it is only HELD).
+ */
+void dwcp_svc_pass_out(struct dwcp_svc_ctx *ctx, uint32_t idx, uint32_t out, int status);
+
+/**
  * Start a buffer this service took with dwcp_svc_alloc() and filled
  * (payload, len, program, pc) on its program, from outside step() — a
  * chunk that arrived from the network. Ownership becomes WORK first, so

@@ -43,7 +43,7 @@ struct dwcp_gpu_crc_job {
 int dwcp_gpu_open(struct dwcp_gpu **g, void *base, size_t size, void (*wake)(void *), void *wake_arg,
 		  char *why, size_t why_len);
 
-/** The device's name and what the engine runs, for the status line. */
+/** The device: its name, compute capability and SMs, for the status line. */
 const char *dwcp_gpu_describe(const struct dwcp_gpu *g);
 
 /**

@@ -1,27 +1,29 @@
-/* svc-gpu's GPU path (gpu_internal.h): CHECKSUM and VERIFY steps kept
- * (DWCP_SVC_KEEP), gathered into batches, run by the CUDA engine
- * (gpu_cuda.h) and passed on when their batch is done.
+/* svc-gpu's GPU path (gpu_internal.h): chunk steps kept (DWCP_SVC_KEEP),
+ * gathered into batches, run by the CUDA engine (gpu_cuda.h) and passed
+ * on when their batch is done. CHECKSUM and VERIFY go in CRC batches;
+ * SEAL, OPEN, LZ4 and LZ4's DECOMPRESS in op batches, each writing a new
+ * buffer (gpu_chunk.h turns chunks into jobs and results into chunks).
  *
- * A loop turn's steps fill one batch; poll starts it on a free slot and
- * collects the batches that finished. The engine's wake function (a CUDA
- * thread, at the end of each batch) sets a flag and wakes this service,
- * so the loop sleeps while the GPU works instead of polling it. A kept
- * buffer stays this generation's work: if the process dies — a GPU
- * fault makes it exit — the supervisor re-delivers it to the next
- * generation, which redoes the step.
+ * A loop turn's steps fill one batch of each kind; poll starts them on
+ * free slots and collects the batches that finished. The engine's wake
+ * function (a CUDA thread, at the end of each batch) sets a flag and
+ * wakes this service, so the loop sleeps while the GPU works instead of
+ * polling it. A kept buffer stays this generation's work and its output
+ * only HELD: if the process dies — a GPU fault makes it exit — the
+ * supervisor re-delivers the input to the next generation, which redoes
+ * the step, and frees the output.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/keyfile.h"
 #include "common/log.h"
-#include "common/ops/crc32c.h"
-#include "common/timeutil.h"
 #include "engine/chunk_ops.h"
 #include "ipc/link.h"
+#include "gpu_chunk.h"
 #include "gpu_internal.h"
 
 struct gpu_batch {
@@ -32,6 +34,15 @@ struct gpu_batch {
 	unsigned n;
 };
 
+struct gpu_op_batch {
+	uint32_t idx[DWCP_GPU_BATCH_MAX];           /* the inputs */
+	uint32_t out[DWCP_GPU_BATCH_MAX];           /* their outputs, HELD until passed */
+	uint8_t op[DWCP_GPU_BATCH_MAX];
+	struct dwcp_gpu_op_job job[DWCP_GPU_BATCH_MAX];
+	struct dwcp_gpu_op_result res[DWCP_GPU_BATCH_MAX];
+	unsigned n;
+};
+
 struct gpu_engine {
 	struct dwcp_gpu *g;
 	struct dwcp_svc_ctx *ctx;
@@ -39,6 +50,10 @@ struct gpu_engine {
 	struct gpu_batch run[DWCP_GPU_SLOTS];       /* in flight, by engine slot */
 	struct gpu_batch done;                      /* the finished one being passed on */
 	bool busy[DWCP_GPU_SLOTS];
+	struct gpu_op_batch op_fill, op_run[DWCP_GPU_SLOTS], op_done;
+	bool op_busy[DWCP_GPU_SLOTS];
+	uint32_t ops;                               /* DWCP_OP_BIT mask of what the GPU runs */
+	struct dwcp_chunk_nonce nonce;              /* SEAL's, apart from every other engine's */
 	uint32_t woke;                              /* writer: the CUDA thread (atomic) */
 };
 
@@ -61,78 +76,34 @@ static void device_lost(struct gpu_engine *e, const char *what)
 	_exit(EXIT_FAILURE);   /* not exit(): the CUDA runtime's teardown may wait on a dead device */
 }
 
-/* The CRC of a chunk the way the step sees it, on the CPU: the check. */
-static uint32_t cpu_crc(const uint8_t *msg, uint64_t len)
+/* The ops beside the CRCs, when the GPU computes them as the CPU does;
+ * SEAL and OPEN only under the node's key. @return 0 (with them or
+ * without), or <0 when the device failed the test (@p why). */
+static int open_ops(struct gpu_engine *e, char *why, size_t n)
 {
-	const uint8_t zero[4] = { 0 };
-	uint32_t crc = dwcp_crc32c(0, msg, CRC_FIELD);
+	const char *path = e->ctx->at.shm.ctl->key_file;
+	struct dwcp_err err = { 0 };
+	uint8_t key[DWCP_KEYFILE_KEY_LEN];
+	char msg[256] = "";   /* logged, not a status line */
+	bool keyed = path[0] && dwcp_keyfile_read(path, key, &err) == 0;
+	int rc;
 
-	crc = dwcp_crc32c(crc, zero, 4);
-	return dwcp_crc32c(crc, msg + CRC_FIELD + 4, len - CRC_FIELD - 4);
-}
-
-/* Before any chunk: CRCs of buffers of this region, of lengths that
- * split unevenly over a block, computed by the GPU and by ISA-L. A
- * device, driver or kernel that disagrees leaves svc-gpu on the CPU. */
-static int self_test(struct gpu_engine *e, char *why, size_t n)
-{
-	static const uint32_t lens[] = { DWCP_CHUNK_HDR_LEN, DWCP_CHUNK_HDR_LEN + 1, 4096 + 13, 65536 + 96 };
-	struct dwcp_svc_ctx *ctx = e->ctx;
-	struct dwcp_gpu_crc_job job[4];
-	uint32_t idx[4], out[4], want[4];
-	uint64_t seed = 0x9e3779b97f4a7c15ull, deadline;
-	unsigned k, got = 0;
-	int slot, rc = 0;
-
-	for (k = 0; k < 4; k++) {
-		uint8_t *p;
-		uint32_t len = lens[k] < ctx->at.shm.buf_size ? lens[k] : ctx->at.shm.buf_size;
-
-		/* A restart under load may find the pool empty for a moment. */
-		for (int tries = 0; dwcp_svc_alloc(ctx, &idx[k]); tries++) {
-			if (tries == 1000) {
-				snprintf(why, n, "no pool buffer free for the GPU self-test for 1 s");
-				rc = -EAGAIN;
-				goto out;
-			}
-			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-		}
-		got++;
-		p = dwcp_shm_data(&ctx->at.shm, idx[k]);
-		for (uint32_t i = 0; i < len; i++) {
-			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-			p[i] = (uint8_t)(seed >> 56);
-		}
-		job[k] = (struct dwcp_gpu_crc_job){ .off = (uint64_t)(p - ctx->at.shm.data), .len = len,
-						    .zero_off = CRC_FIELD };
-		want[k] = cpu_crc(p, len);
+	if (path[0] && !keyed)
+		DWCP_WARN("svc-gpu: no AES-256-GCM on the GPU: %s", err.msg);
+	rc = gpu_selftest_ops(e->g, e->ctx, keyed ? key : NULL, msg, sizeof(msg));
+	explicit_bzero(key, sizeof(key));
+	if (rc == -EPROTO) {
+		DWCP_WARN("svc-gpu: the GPU runs CRC32C only: %s", msg);
+		return 0;
 	}
-	slot = dwcp_gpu_crc_start(e->g, job, 4);
-	if (slot < 0) {
-		snprintf(why, n, "GPU self-test: %s", dwcp_gpu_error(e->g));
-		rc = -EIO;
-		goto out;
+	if (rc) {
+		snprintf(why, n, "%s", msg);
+		return rc;
 	}
-	deadline = dwcp_now_ns() + 5000000000ull;
-	while ((rc = dwcp_gpu_crc_done(e->g, slot, out)) == 0 && dwcp_now_ns() < deadline)
-		nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
-	if (rc <= 0) {
-		snprintf(why, n, "GPU self-test: %s", rc ? dwcp_gpu_error(e->g) : "no result within 5 s");
-		rc = -EIO;
-		goto out;
-	}
-	rc = 0;
-	for (k = 0; k < 4; k++)
-		if (out[k] != want[k]) {
-			snprintf(why, n, "GPU self-test: CRC32C of %llu bytes is %08x on the GPU, %08x on the CPU",
-				 (unsigned long long)job[k].len, out[k], want[k]);
-			rc = -EIO;
-			break;
-		}
-out:
-	for (k = 0; k < got; k++)
-		dwcp_svc_free(ctx, idx[k]);
-	return rc;
+	e->ops |= DWCP_OP_BIT(DWCP_OP_LZ4);
+	if (keyed)
+		e->ops |= DWCP_OP_BIT(DWCP_OP_SEAL) | DWCP_OP_BIT(DWCP_OP_OPEN);
+	return 0;
 }
 
 int gpu_engine_open(struct gpu_engine **out, struct dwcp_svc_ctx *ctx, char *why, size_t n)
@@ -147,15 +118,25 @@ int gpu_engine_open(struct gpu_engine **out, struct dwcp_svc_ctx *ctx, char *why
 	rc = dwcp_gpu_open(&e->g, ctx->at.shm.data, (size_t)ctx->at.shm.n_bufs * ctx->at.shm.buf_size, wake, e,
 			   why, n);
 	if (rc == 0)
-		rc = self_test(e, why, n);
+		rc = gpu_selftest_crc(e->g, ctx, why, n);
+	e->ops = DWCP_OP_BIT(DWCP_OP_CHECKSUM) | DWCP_OP_BIT(DWCP_OP_VERIFY);
+	if (rc == 0)
+		rc = open_ops(e, why, n);
 	if (rc) {
 		dwcp_gpu_close(e->g);
 		free(e);
 		return rc;
 	}
-	snprintf(why, n, "%s", dwcp_gpu_describe(e->g));
+	/* What it runs first: a status line keeps 63 bytes. */
+	snprintf(why, n, "CRC32C%s%s on the GPU: %s", e->ops & DWCP_OP_BIT(DWCP_OP_LZ4) ? " LZ4" : "",
+		 e->ops & DWCP_OP_BIT(DWCP_OP_SEAL) ? " AES-GCM" : "", dwcp_gpu_describe(e->g));
 	*out = e;
 	return 0;
+}
+
+uint32_t gpu_engine_ops(const struct gpu_engine *e)
+{
+	return e->ops;
 }
 
 /* Start the filling batch if a slot is free. */
@@ -175,6 +156,66 @@ static void launch(struct gpu_engine *e)
 	e->fill.n = 0;
 }
 
+/* Start the filling op batch if a slot is free. */
+static void launch_ops(struct gpu_engine *e)
+{
+	int slot;
+
+	if (!e->op_fill.n)
+		return;
+	slot = dwcp_gpu_op_start(e->g, e->op_fill.job, e->op_fill.n);
+	if (slot == -EBUSY)
+		return;
+	if (slot < 0)
+		device_lost(e, "starting an op batch");
+	e->op_run[slot] = e->op_fill;
+	e->op_busy[slot] = true;
+	e->op_fill.n = 0;
+}
+
+/* SEAL, OPEN, LZ4 or DECOMPRESS of an LZ4 chunk: an output buffer, a job. */
+static int op_step(struct gpu_engine *e, uint32_t idx, struct dwcp_chunk_hdr *c, unsigned op)
+{
+	struct dwcp_svc_ctx *ctx = e->ctx;
+	struct dwcp_chunk_hdr *oc;
+	uint8_t nonce[12] = { 0 };
+	uint32_t out;
+	bool need;
+	int st;
+	unsigned k;
+
+	if ((op == DWCP_OP_SEAL || op == DWCP_OP_OPEN) && !(e->ops & DWCP_OP_BIT(DWCP_OP_SEAL)))
+		return DWCP_BUF_ENOKEY;
+	st = gpu_chunk_admit(op, c, &need);
+	if (st != DWCP_BUF_OK || !need)
+		return st;
+	if (e->op_fill.n == DWCP_GPU_BATCH_MAX) {
+		launch_ops(e);
+		if (e->op_fill.n)
+			return -EAGAIN;
+	}
+	if (dwcp_chunk_begin_output(ctx, c, &out, &oc))
+		return -EAGAIN;
+	if (op == DWCP_OP_SEAL)
+		dwcp_chunk_nonce_next(&e->nonce, nonce);
+	k = e->op_fill.n++;
+	gpu_chunk_prepare(op, c, (uint64_t)((uint8_t *)c - ctx->at.shm.data), oc,
+			  (uint64_t)((uint8_t *)oc - ctx->at.shm.data), dwcp_chunk_max_body(ctx), nonce,
+			  &e->op_fill.job[k]);
+	e->op_fill.idx[k] = idx;
+	e->op_fill.out[k] = out;
+	e->op_fill.op[k] = (uint8_t)op;
+	return DWCP_SVC_KEEP;
+}
+
+bool gpu_engine_runs(const struct gpu_engine *e, unsigned op, const struct dwcp_chunk_hdr *c)
+{
+	if (op == DWCP_OP_CHECKSUM || op == DWCP_OP_VERIFY)
+		return true;
+	/* DECOMPRESS: its LZ4 chunks, where LZ4 runs here at all. */
+	return (e->ops & DWCP_OP_BIT(op == DWCP_OP_DECOMPRESS ? DWCP_OP_LZ4 : op)) && gpu_chunk_runs(op, c);
+}
+
 int gpu_engine_step(struct gpu_engine *e, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op)
 {
 	struct dwcp_svc_ctx *ctx = e->ctx;
@@ -183,6 +224,8 @@ int gpu_engine_step(struct gpu_engine *e, uint32_t idx, struct dwcp_buf_hdr *h, 
 
 	if (dwcp_chunk_checked(ctx, h, c))
 		return DWCP_BUF_EBADCHUNK;
+	if (op != DWCP_OP_CHECKSUM && op != DWCP_OP_VERIFY)
+		return op_step(e, idx, c, op);
 	if (e->fill.n == DWCP_GPU_BATCH_MAX) {
 		launch(e);
 		if (e->fill.n)
@@ -195,6 +238,46 @@ int gpu_engine_step(struct gpu_engine *e, uint32_t idx, struct dwcp_buf_hdr *h, 
 						    .len = DWCP_CHUNK_HDR_LEN + c->body_len,
 						    .zero_off = CRC_FIELD };
 	return DWCP_SVC_KEEP;
+}
+
+/* Pass on the op batches that finished. @return buffers passed. */
+static unsigned poll_ops(struct gpu_engine *e)
+{
+	unsigned work = 0;
+
+	for (unsigned s = 0; s < DWCP_GPU_SLOTS; s++) {
+		struct gpu_op_batch *b = &e->op_run[s];
+		int rc;
+
+		if (!e->op_busy[s])
+			continue;
+		rc = dwcp_gpu_op_done(e->g, (int)s, b->res);
+		if (rc == 0)
+			continue;
+		if (rc < 0)
+			device_lost(e, "an op batch");
+		/* As for CRC batches: pass from a copy. */
+		e->op_done = *b;
+		e->op_busy[s] = false;
+		b = &e->op_done;
+		for (unsigned k = 0; k < b->n; k++) {
+			struct dwcp_chunk_hdr *c = dwcp_chunk_at(e->ctx, b->idx[k]);
+			struct dwcp_chunk_hdr *oc = dwcp_chunk_at(e->ctx, b->out[k]);
+			bool use_out;
+			int status = gpu_chunk_finish(b->op[k], c, oc, &b->res[k], &use_out);
+
+			if (use_out) {
+				dwcp_chunk_end_output(e->ctx, b->out[k], oc);
+				dwcp_svc_pass_out(e->ctx, b->idx[k], b->out[k], status);
+			} else {
+				dwcp_svc_free(e->ctx, b->out[k]);
+				dwcp_svc_pass(e->ctx, b->idx[k], status);
+			}
+		}
+		work += b->n;
+	}
+	launch_ops(e);
+	return work;
 }
 
 unsigned gpu_engine_poll(struct gpu_engine *e)
@@ -231,15 +314,15 @@ unsigned gpu_engine_poll(struct gpu_engine *e)
 		work += b->n;
 	}
 	launch(e);
-	return work;
+	return work + poll_ops(e);
 }
 
 int gpu_engine_pending(struct gpu_engine *e)
 {
 	bool can_launch = false;
 
-	for (unsigned s = 0; s < DWCP_GPU_SLOTS && e->fill.n; s++)
-		can_launch |= !e->busy[s];
+	for (unsigned s = 0; s < DWCP_GPU_SLOTS; s++)
+		can_launch |= (e->fill.n && !e->busy[s]) || (e->op_fill.n && !e->op_busy[s]);
 	return __atomic_load_n(&e->woke, __ATOMIC_ACQUIRE) || can_launch;
 }
 

@@ -3,9 +3,11 @@
 #ifndef DWCP_SVC_GPU_INTERNAL_H
 #define DWCP_SVC_GPU_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ipc/chunk.h"
 #include "ipc/svc_runtime.h"
 #include "svc-gpu/gpu_cuda.h"
 
@@ -14,6 +16,21 @@
  * driver), and in @p why a sentence for the status line.
  */
 int gpu_cuda_devices(char *why, size_t n);
+
+/**
+ * CRC32C on the GPU of buffers of the region (lengths that split unevenly
+ * over a block), against ISA-L. @return 0; else <0 with @p why.
+ */
+int gpu_selftest_crc(struct dwcp_gpu *g, struct dwcp_svc_ctx *ctx, char *why, size_t n);
+
+/**
+ * The op batches against the CPU: an LZ4 block liblz4 must decode, and
+ * with @p key (NULL: none) a seal that must be the CPU's AES-256-GCM to
+ * the byte and an open of what the CPU sealed; loads @p key into the GPU.
+ * @return 0; -EPROTO (results differ: @p why); -EIO (a device error: the
+ *         context may be lost); -EAGAIN, -ENOMEM.
+ */
+int gpu_selftest_ops(struct dwcp_gpu *g, struct dwcp_svc_ctx *ctx, const uint8_t *key, char *why, size_t n);
 
 struct gpu_engine;
 
@@ -24,7 +41,16 @@ struct gpu_engine;
  */
 int gpu_engine_open(struct gpu_engine **e, struct dwcp_svc_ctx *ctx, char *why, size_t n);
 
-/** A CHECKSUM or VERIFY step: DWCP_SVC_KEEP (batched), -EAGAIN, or a DWCP_BUF_* error. */
+/** What the GPU runs for every chunk, as DWCP_OP_BIT masks: what svc-gpu publishes for it. */
+uint32_t gpu_engine_ops(const struct gpu_engine *e);
+
+/** Whether the GPU runs step @p op on chunk @p c (DECOMPRESS: LZ4 chunks only). */
+bool gpu_engine_runs(const struct gpu_engine *e, unsigned op, const struct dwcp_chunk_hdr *c);
+
+/**
+ * A step the GPU runs: DWCP_SVC_KEEP (batched), a DWCP_BUF_* status when
+ * there is nothing for the GPU to do or the chunk is refused, or -EAGAIN.
+ */
 int gpu_engine_step(struct gpu_engine *e, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op);
 
 /** Launch what the loop turn gathered, pass on finished batches. @return buffers passed. */

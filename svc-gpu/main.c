@@ -1,7 +1,8 @@
 /* svc-gpu: the GPU offload service. Its engines, each optional:
  *   - the GPU (gpu_engine.c, when the build had nvcc, a CUDA device is
- *     there and its self-test agrees with the CPU): CHECKSUM and VERIFY
- *     in batches on the GPU, preferred over svc-simd while READY;
+ *     there and its self-test agrees with the CPU): CHECKSUM and VERIFY,
+ *     LZ4 and, under the node's key, SEAL and OPEN, in batches on the
+ *     GPU, preferred over svc-simd while READY;
  *   - the CPU backend ([gpu] cpu_backend = true): the chunk ops of
  *     engine/chunk_ops.h, the very code svc-simd runs, so programs may
  *     route AES-GCM / LZ4 / zstd steps here and fail over to svc-simd and
@@ -19,7 +20,7 @@
 #include "ipc/streams.h"
 #include "gpu_internal.h"
 
-#define GPU_OPS (DWCP_OP_BIT(DWCP_OP_CHECKSUM) | DWCP_OP_BIT(DWCP_OP_VERIFY))
+#define GPU_CRC_OPS (DWCP_OP_BIT(DWCP_OP_CHECKSUM) | DWCP_OP_BIT(DWCP_OP_VERIFY))
 
 struct gpu_state {
 	struct gpu_engine *gpu;
@@ -83,9 +84,10 @@ static int gpu_init(struct dwcp_svc_ctx *ctx, char *reason, size_t n)
 	}
 	/* What it runs is what it publishes: the GPU's ops first; the CPU
 	 * backend's offload ops, and its checksums only as a spare. */
-	ctx->ops[DWCP_RANK_PREFER] = (st->gpu ? GPU_OPS : 0) | (st->cpu ? DWCP_CHUNK_OFFLOAD_OPS : 0);
+	ctx->ops[DWCP_RANK_PREFER] = (st->gpu ? gpu_engine_ops(st->gpu) : 0) |
+				     (st->cpu ? DWCP_CHUNK_OFFLOAD_OPS : 0);
 	ctx->ops[DWCP_RANK_SERVE] = 0;
-	ctx->ops[DWCP_RANK_SPARE] = st->cpu && !st->gpu ? GPU_OPS : 0;
+	ctx->ops[DWCP_RANK_SPARE] = st->cpu && !st->gpu ? GPU_CRC_OPS : 0;
 	return st->gpu || st->cpu ? 0 : 1;   /* 1: STANDBY, routing keeps every op on svc-simd */
 }
 
@@ -94,7 +96,8 @@ static int gpu_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr 
 {
 	struct gpu_state *st = ctx->priv;
 
-	if (st && st->gpu && (DWCP_OP_BIT(op) & GPU_OPS))
+	/* A chunk the GPU does not take (zstd) goes to the CPU backend. */
+	if (st && st->gpu && gpu_engine_runs(st->gpu, op, dwcp_chunk_at(ctx, idx)))
 		return gpu_engine_step(st->gpu, idx, h, op);
 	if (st && st->cpu)
 		return dwcp_chunk_engine_step(ctx, st->cpu, idx, h, op, out);
@@ -122,7 +125,7 @@ int main(int argc, char **argv)
 	static const struct dwcp_svc svc = {
 		.name = "svc-gpu", .init = gpu_init, .step = gpu_step, .fini = gpu_fini,
 		.poll = gpu_poll, .pending = gpu_pending,
-		.ops[DWCP_RANK_PREFER] = DWCP_CHUNK_OFFLOAD_OPS | GPU_OPS,
+		.ops[DWCP_RANK_PREFER] = DWCP_CHUNK_OFFLOAD_OPS | GPU_CRC_OPS,
 	};
 
 	return dwcp_svc_main(argc, argv, &svc);

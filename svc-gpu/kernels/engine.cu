@@ -89,6 +89,7 @@ void dwcp_gpu_slot_close(struct gpu_slot *s)
 	cudaFree(s->d_jobs);
 	cudaFree(s->d_out);
 	cudaFree(s->d_scratch);
+	cudaFree(s->d_stage);
 	cudaFreeHost(s->h_jobs);
 	cudaFreeHost(s->h_out);
 	if (s->done)
@@ -195,7 +196,7 @@ extern "C" int dwcp_gpu_open(struct dwcp_gpu **out, void *base, size_t size, voi
 		rc = dwcp_gpu_slot_open(g, &g->slot[i], sizeof(struct dwcp_gpu_crc_job), sizeof(uint32_t));
 	if (!rc)
 		rc = dwcp_gpu_ops_open(g);
-	snprintf(g->desc, sizeof(g->desc), "%.96s (sm_%d%d, %d SMs): CRC32C on the GPU", prop.name, prop.major,
+	snprintf(g->desc, sizeof(g->desc), "%.96s (sm_%d%d, %d SMs)", prop.name, prop.major,
 		 prop.minor, prop.multiProcessorCount);
 out:
 	if (rc) {

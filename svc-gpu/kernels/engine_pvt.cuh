@@ -16,6 +16,8 @@ struct gpu_slot {
 	void *h_jobs, *d_jobs, *h_out, *d_out;
 	size_t job_size, out_size;
 	uint32_t *d_scratch;       /* op batches: LZ4 hash tables, one a job */
+	uint8_t *d_stage;          /* op batches: LZ4's input and output in device memory */
+	size_t stage_size;         /* bytes at d_stage (grown to the largest batch) */
 	unsigned n;
 	bool busy;
 };

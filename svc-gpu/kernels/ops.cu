@@ -9,14 +9,17 @@
  * counter blocks in turn (neighbouring threads, neighbouring 16 bytes),
  * then GHASH ranges that the block XORs together; thread 0 makes or
  * checks the tag (open decrypts only a message whose tag checks). LZ4:
- * thread 0 of the block does the whole block (the format is sequential);
- * a batch's hundreds of chunks are the parallelism. Each job has a
- * 16 KiB hash table in device memory.
+ * the block's threads copy the job's input from host memory into device
+ * memory (16 bytes a thread in turn: whole PCIe transactions), thread 0
+ * codes the whole block there (the format is sequential; a batch's
+ * hundreds of chunks are the parallelism), and the threads copy the
+ * result back. Byte by byte over PCIe, each of thread 0's reads would be
+ * a round trip. Each job has a 16 KiB hash table and a stage of the
+ * batch's largest input plus output in device memory.
  *
- * Not measured yet: no GPU was lent while this was written. Known costs
- * to look at first on one (docs/gpu.md): LZ4 reads the chunk from host
- * memory byte by byte over PCIe (staging it into device memory first is
- * the likely fix), and GHASH reads the ciphertext a second time.
+ * Not measured yet: no GPU was lent while this was written (svc-gpu's
+ * self-test at start holds every op to the CPU before it is published).
+ * GHASH reads the ciphertext a second time: the next cost to look at.
  */
 #include <cuda_runtime.h>
 #include <errno.h>
@@ -85,8 +88,48 @@ __device__ static void gcm_job(uint8_t *base, const struct dwcp_gpu_op_job *j, s
 			dwcp_gpu_gcm_ctr(k, j->nonce, in, out, b * 16, len - b * 16 < 16 ? len - b * 16 : 16, t);
 }
 
+/* @p n bytes from @p src to @p dst by the block's threads, 16 bytes
+ * each in turn where both are 16-byte aligned. */
+__device__ static void block_copy(uint8_t *dst, const uint8_t *src, uint64_t n)
+{
+	uint64_t i = 0;
+
+	if ((((uintptr_t)dst | (uintptr_t)src) & 15) == 0) {
+		for (i = threadIdx.x; i < n / 16; i += blockDim.x)
+			((uint4 *)dst)[i] = ((const uint4 *)src)[i];
+		i = n / 16 * 16;
+	}
+	for (uint64_t b = i + threadIdx.x; b < n; b += blockDim.x)
+		dst[b] = src[b];
+}
+
+/* LZ4 or UNLZ4: input staged in device memory at @p stage (its output
+ * after it, 16-byte aligned), coded by thread 0, the result copied out. */
+__device__ static void lz4_job(uint8_t *base, const struct dwcp_gpu_op_job *j, struct dwcp_gpu_op_result *r,
+			       uint8_t *stage, uint32_t *table)
+{
+	__shared__ int64_t len;
+	uint8_t *in = stage, *out = stage + (j->in_len + 15) / 16 * 16;
+
+	block_copy(in, base + j->in_off, j->in_len);
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		if (j->op == DWCP_GPU_LZ4) {
+			uint64_t c = dwcp_gpu_lz4_compress(in, j->in_len, out, j->out_cap, table);
+
+			len = c ? (int64_t)c : -1;
+		} else {
+			len = dwcp_gpu_lz4_decompress(in, j->in_len, out, j->out_cap);
+		}
+		r->len = len;
+	}
+	__syncthreads();
+	if (len > 0)
+		block_copy(base + j->out_off, out, (uint64_t)len);
+}
+
 __global__ void op_kernel(uint8_t *base, const struct dwcp_gpu_op_job *jobs, struct dwcp_gpu_op_result *res,
-			  uint32_t *scratch)
+			  uint32_t *scratch, uint8_t *stage, uint64_t stage_stride)
 {
 	__shared__ struct dwcp_gpu_gcm_key k;
 	__shared__ struct dwcp_gpu_aes_tables t;
@@ -94,16 +137,7 @@ __global__ void op_kernel(uint8_t *base, const struct dwcp_gpu_op_job *jobs, str
 	struct dwcp_gpu_op_result *r = &res[blockIdx.x];
 
 	if (j.op == DWCP_GPU_LZ4 || j.op == DWCP_GPU_UNLZ4) {
-		if (threadIdx.x == 0) {
-			if (j.op == DWCP_GPU_LZ4) {
-				uint64_t c = dwcp_gpu_lz4_compress(base + j.in_off, j.in_len, base + j.out_off, j.out_cap,
-								   scratch + (size_t)blockIdx.x * LZ4_TABLE);
-
-				r->len = c ? (int64_t)c : -1;
-			} else {
-				r->len = dwcp_gpu_lz4_decompress(base + j.in_off, j.in_len, base + j.out_off, j.out_cap);
-			}
-		}
+		lz4_job(base, &j, r, stage + blockIdx.x * stage_stride, scratch + (size_t)blockIdx.x * LZ4_TABLE);
 		return;
 	}
 	if ((j.op != DWCP_GPU_SEAL && j.op != DWCP_GPU_OPEN) || j.in_len > j.out_cap) {
@@ -148,23 +182,55 @@ extern "C" int dwcp_gpu_set_key(struct dwcp_gpu *g, const uint8_t key[32])
 	return 0;
 }
 
+/* Room for every LZ4 job of the batch in @p s's stage: @p stride bytes a
+ * job. Grown (rarely: the largest chunk is soon seen) while the slot is
+ * idle, which it is when a batch is being started on it. */
+static int stage_fit(struct dwcp_gpu *g, struct gpu_slot *s, uint64_t stride, unsigned n)
+{
+	size_t need = (size_t)stride * n;
+	cudaError_t e;
+
+	if (need <= s->stage_size)
+		return 0;
+	cudaFree(s->d_stage);
+	s->d_stage = NULL;
+	s->stage_size = 0;
+	need = (size_t)stride * DWCP_GPU_BATCH_MAX;
+	if ((e = cudaMalloc((void **)&s->d_stage, need)) != cudaSuccess)
+		return dwcp_gpu_fail(g, e, "LZ4 staging memory");
+	s->stage_size = need;
+	return 0;
+}
+
 extern "C" int dwcp_gpu_op_start(struct dwcp_gpu *g, const struct dwcp_gpu_op_job *jobs, unsigned n)
 {
 	struct gpu_slot *s;
+	uint64_t stride = 0;
 	int k, rc;
 
 	if (n == 0 || n > DWCP_GPU_BATCH_MAX)
 		return -EINVAL;
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		if (!g->has_key && (jobs[i].op == DWCP_GPU_SEAL || jobs[i].op == DWCP_GPU_OPEN))
 			return -EINVAL;
+		if (jobs[i].in_off > g->size || jobs[i].in_len > g->size - jobs[i].in_off ||
+		    jobs[i].out_off > g->size || jobs[i].out_cap > g->size - jobs[i].out_off ||
+		    jobs[i].aad_off > g->size || jobs[i].aad_len > g->size - jobs[i].aad_off)
+			return -EINVAL;   /* outside the region: never handed to the device */
+		if (jobs[i].op == DWCP_GPU_LZ4 || jobs[i].op == DWCP_GPU_UNLZ4) {
+			uint64_t need = (jobs[i].in_len + 15) / 16 * 16 + (jobs[i].out_cap + 15) / 16 * 16;
+
+			stride = need > stride ? need : stride;
+		}
+	}
 	if ((k = dwcp_gpu_slot_pick(g->op_slot)) < 0)
 		return k;
 	s = &g->op_slot[k];
-	if ((rc = dwcp_gpu_slot_send(g, s, jobs, n)))
+	if ((rc = stage_fit(g, s, stride, n)) || (rc = dwcp_gpu_slot_send(g, s, jobs, n)))
 		return rc;
 	op_kernel<<<n, OP_THREADS, 0, s->stream>>>(g->d_base, (const struct dwcp_gpu_op_job *)s->d_jobs,
-						    (struct dwcp_gpu_op_result *)s->d_out, s->d_scratch);
+						    (struct dwcp_gpu_op_result *)s->d_out, s->d_scratch, s->d_stage,
+						    stride);
 	rc = dwcp_gpu_slot_finish(g, s, n);
 	return rc ? rc : k;
 }

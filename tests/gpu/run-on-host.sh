@@ -31,6 +31,7 @@ cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>
 step 60 "the CRC math against ISA-L" "$here/build/tests/unit/gpu/crc32c_math_test"
 step 60 "the AES-256-GCM math against ipsec-mb, OpenSSL, the spec" "$here/build/tests/unit/gpu/gcm_math_test"
 step 60 "the LZ4 math against liblz4" "$here/build/tests/unit/gpu/lz4_math_test"
+step 60 "GPU chunk jobs against svc-simd's chunk format" "$here/build/tests/unit/gpu/gpu_chunk_test"
 step 120 "the CUDA engine's known answers" "$here/build/tests/unit/gpu/engine_test" --jobs 1
 step 180 "GCM and LZ4 batches against the CPU path" "$here/build/tests/unit/gpu/ops_test" --jobs 1
 if [ -n "$cs" ]; then

@@ -1,9 +1,10 @@
 /* svc-gpu's GPU engine on a real CUDA device (issue: svc-gpu, a real CUDA
  * engine), what an operator of a GPU host checks:
- *  - svc-gpu is READY on the GPU (its self-test agreed with the CPU) and
+ *  - svc-gpu is READY on the GPU (its self-tests agreed with the CPU) and
  *    says so; a transfer between two such nodes arrives bit-identical with
- *    svc-gpu doing the CHECKSUM steps at the sender and the VERIFY steps
- *    at the receiver (its ops counters);
+ *    svc-gpu doing the SEAL and CHECKSUM steps at the sender and the
+ *    VERIFY and OPEN steps at the receiver (its ops counters: two a
+ *    chunk, so more than the chunks);
  *  - kill -9 of svc-gpu on both nodes in the middle of a transfer: the
  *    file still arrives bit-identical, both restart READY on the GPU, and
  *    no pool buffer leaks.
@@ -99,7 +100,10 @@ static void expect_gpu_engine(const char *inst)
 	reason = dwcp_test_svc_str(st, "svc-gpu", "reason");
 	cr_expect(state && !strcmp(state, "READY"), "%s: svc-gpu %s (%s)", inst, state ? state : "?",
 		  reason ? reason : "");
-	cr_expect(reason && strstr(reason, "CRC32C on the GPU"), "%s: svc-gpu: %s", inst, reason ? reason : "?");
+	/* Keyed nodes: the op self-test agreed too (LZ4 decoded by liblz4,
+	 * AES-GCM the CPU's to the byte), so SEAL and OPEN run there. */
+	cr_expect(reason && strstr(reason, "CRC32C LZ4 AES-GCM on the GPU"), "%s: svc-gpu: %s", inst,
+		  reason ? reason : "?");
 	cJSON_Delete(st);
 }
 
@@ -113,8 +117,9 @@ Test(gpu, checksums_run_on_the_gpu_and_the_file_is_bit_identical, .fini = teardo
 	expect_gpu_engine(pair.b.instance);
 	xa_start_transfer(&pair, &snd, &rcv, "gpucrc", src, out, NULL);
 	xa_finish_transfer(&pair, &snd, &rcv, src, out);
-	cr_expect_gt(xa_num(pair.a.instance, "svc-gpu", "ops"), 0, "the sender's svc-gpu did no CHECKSUM");
-	cr_expect_gt(xa_num(pair.b.instance, "svc-gpu", "ops"), 0, "the receiver's svc-gpu did no VERIFY");
+	/* 256 MiB is 1024 chunks of the built-in 256 KiB: two GPU steps each. */
+	cr_expect_gt(xa_num(pair.a.instance, "svc-gpu", "ops"), 1024, "the sender's svc-gpu did not SEAL and CHECKSUM");
+	cr_expect_gt(xa_num(pair.b.instance, "svc-gpu", "ops"), 1024, "the receiver's svc-gpu did not VERIFY and OPEN");
 	cr_expect_eq(xa_num(pair.a.instance, "svc-gpu", "errors"), 0);
 	cr_expect_eq(xa_num(pair.b.instance, "svc-gpu", "errors"), 0, "VERIFY on the GPU refused chunks");
 	xa_expect_pools_full(&pair);
