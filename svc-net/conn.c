@@ -403,7 +403,7 @@ unsigned net_conn_flush(struct net *n, int c)
 
 			iov[mh.msg_iovlen].iov_base = (uint8_t *)dwcp_shm_data(&n->ctx->at.shm, it->idx) + poff;
 			iov[mh.msg_iovlen++].iov_len = plen - poff;
-			if (n->zerocopy && plen - poff >= ZC_MIN && zc_allowed(n, c, it->idx))
+			if (n->zerocopy && !k->zc_copied && plen - poff >= ZC_MIN && zc_allowed(n, c, it->idx))
 				flags |= MSG_ZEROCOPY;
 		}
 		w = sendmsg(k->fd, &mh, flags);
@@ -457,6 +457,10 @@ void net_conn_zc_complete(struct net *n, int c)
 				continue;
 			if ((uint64_t)ee->ee_data + 1 > k->zc_done)
 				k->zc_done = (uint64_t)ee->ee_data + 1;
+			/* The kernel had to copy (it says so): zerocopy then only
+			 * adds pinning, completions and their wakeups, as the
+			 * kernel's msg_zerocopy.rst advises. */
+			k->zc_copied |= (ee->ee_code & SO_EE_CODE_ZEROCOPY_COPIED) != 0;
 			any = true;
 		}
 	}

@@ -72,6 +72,8 @@ struct net_conn {
 	size_t head_off;                /* bytes of the head item already written */
 	uint64_t zc_sent;               /* MSG_ZEROCOPY sends issued on this socket */
 	uint64_t zc_done;               /* ... and completed (all below this number) */
+	bool zc_copied;                 /* the kernel copied them anyway (loopback, a NIC without
+	                                 * scatter-gather): send with copies, no completions */
 	enum conn_hs hs;
 	uint64_t opened_ns;             /* the handshake deadline counts from here */
 	struct dwcp_frame_hello hello_c, hello_s;   /* the transcript: connecting end's, accepting end's */
