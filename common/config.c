@@ -135,6 +135,7 @@ static const struct key_desc keys[] = {
 	{ SEC_STREAM, K_PATH, F_ABSOLUTE, "index_dir", OFF(index_dir), 0, 0 },
 	{ SEC_RECV, K_PATH, F_ABSOLUTE, "dir", OFF(recv_dir), 0, 0 },
 	{ SEC_GPU, K_BOOL, 0, "cpu_backend", OFF(gpu_cpu_backend), 0, 0 },
+	{ SEC_GPU, K_U32, F_AUTO, "workers", OFF(gpu_workers), 1, DWCP_CFG_MAX_GPU_WORKERS },
 	{ SEC_PROF, K_ADDR, F_EMPTY_OK, "listen", OFF(prof_listen), 0, 0 },
 	{ SEC_PROF, K_U32, 0, "sample_hz", OFF(prof_sample_hz), 0, 1000 },
 };
@@ -355,6 +356,13 @@ unsigned dwcp_config_net_workers(uint32_t setting, unsigned cpus)
 unsigned dwcp_config_mem_workers(uint32_t setting, unsigned cpus)
 {
 	return workers_per_cpus(setting, cpus, DWCP_CFG_CPUS_PER_MEM_WORKER, DWCP_CFG_MAX_MEM_WORKERS);
+}
+
+unsigned dwcp_config_gpu_workers(uint32_t setting, unsigned gpus)
+{
+	unsigned n = setting ? setting : gpus;
+
+	return n < 1 ? 1 : n > DWCP_CFG_MAX_GPU_WORKERS ? DWCP_CFG_MAX_GPU_WORKERS : n;
 }
 
 const char *dwcp_config_codec_name(uint32_t codec)
@@ -841,6 +849,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->net_connections = 4;
 	cfg->net_workers = 0;   /* auto */
 	cfg->mem_workers = 0;   /* auto */
+	cfg->gpu_workers = 0;   /* auto */
 	cfg->net_zerocopy = true;
 	cfg->net_busy_poll_us = 0;
 	cfg->net_sockbuf = 16u << 20;

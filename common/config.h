@@ -150,6 +150,9 @@ struct dwcp_config {
 	                               * processes, each with its own queue pair to every peer
 	                               * (the first one alone listens) */
 	/* [gpu] */
+	uint32_t gpu_workers;         /* workers; auto | 1..DWCP_CFG_MAX_GPU_WORKERS; default auto
+	                               * (0): one svc-gpu process per GPU, worker k on CUDA device
+	                               * k (dwcp_config_gpu_workers) */
 	bool     gpu_cpu_backend;     /* cpu_backend; default false. true: without a CUDA device
 	                               * svc-gpu runs the chunk ops on the CPU (the same code as
 	                               * svc-simd) and is READY, so routing between the two
@@ -176,6 +179,7 @@ struct dwcp_config {
 #define DWCP_CFG_MAX_RDMA_WORKERS 16   /* one bit each in a peer's RDMA mask (ipc/peers.h) */
 #define DWCP_CFG_MAX_NET_WORKERS 8     /* one byte each in a peer's connection count (ipc/peers.h) */
 #define DWCP_CFG_MAX_MEM_WORKERS 8
+#define DWCP_CFG_MAX_GPU_WORKERS 8
 /* CPUs per svc-mem worker that auto gives (below twice that: one worker). */
 #define DWCP_CFG_CPUS_PER_MEM_WORKER 8
 /* CPUs per svc-net worker that auto gives (below twice that: one worker). */
@@ -205,6 +209,13 @@ unsigned dwcp_config_net_workers(uint32_t setting, unsigned cpus);
  * DWCP_CFG_MAX_MEM_WORKERS.
  */
 unsigned dwcp_config_mem_workers(uint32_t setting, unsigned cpus);
+
+/**
+ * svc-gpu workers for [gpu] workers = @p setting on a host with @p gpus
+ * GPUs: the setting, or for auto one per GPU (one without a GPU: it says
+ * why it is STANDBY), at most DWCP_CFG_MAX_GPU_WORKERS.
+ */
+unsigned dwcp_config_gpu_workers(uint32_t setting, unsigned gpus);
 
 #define DWCP_CFG_SPIN_MIN_CPUS 8u
 

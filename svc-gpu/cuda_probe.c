@@ -33,9 +33,9 @@ static const char *cu_error(const struct cu *c, int rc)
 	return c->err_name && c->err_name(rc, &s) == 0 && s ? s : "a CUDA error";
 }
 
-/* Device 0's free memory: what a GPU engine will allocate from, and the
- * first thing to fail when another process holds the GPU. */
-static void probe_memory(const struct cu *c, int n_dev, char *why, size_t n)
+/* Device @p ordinal's free memory: what a GPU engine will allocate from,
+ * and the first thing to fail when another process holds the GPU. */
+static void probe_memory(const struct cu *c, int n_dev, int ordinal, char *why, size_t n)
 {
 	char name[96] = "?";
 	size_t free_b = 0, total_b = 0;
@@ -43,18 +43,18 @@ static void probe_memory(const struct cu *c, int n_dev, char *why, size_t n)
 	int dev = 0, rc;
 
 	if (!c->get || !c->retain || !c->push || !c->mem || !c->pop || !c->release ||
-	    c->get(&dev, 0) != 0)
+	    c->get(&dev, ordinal) != 0)
 		return;
 	if (c->name)
 		c->name(name, sizeof(name), dev);
 	rc = c->retain(&ctx, dev);
 	if (rc == CU_ERROR_OUT_OF_MEMORY) {
-		snprintf(why, n, "CUDA out of memory on device 0 (%s): another process holds it (nvidia-smi lists them)",
-			 name);
+		snprintf(why, n, "CUDA out of memory on device %d (%s): another process holds it (nvidia-smi lists them)",
+			 ordinal, name);
 		return;
 	}
 	if (rc != 0) {
-		snprintf(why, n, "CUDA device 0 (%s) refused a context: %s", name, cu_error(c, rc));
+		snprintf(why, n, "CUDA device %d (%s) refused a context: %s", ordinal, name, cu_error(c, rc));
 		return;
 	}
 	if (c->push(ctx) == 0) {
@@ -66,7 +66,7 @@ static void probe_memory(const struct cu *c, int n_dev, char *why, size_t n)
 		 free_b >> 20, total_b >> 20);
 }
 
-int gpu_cuda_devices(char *why, size_t n)
+int gpu_cuda_devices(int device, char *why, size_t n)
 {
 	void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
 	struct cu c;
@@ -103,7 +103,12 @@ int gpu_cuda_devices(char *why, size_t n)
 		return 0;
 	}
 	snprintf(why, n, "%d CUDA device%s", count, count > 1 ? "s" : "");
-	probe_memory(&c, count, why, n);
+	if (device >= count) {
+		/* [gpu] workers set above the GPUs: this worker has none. */
+		snprintf(why, n, "no CUDA device %d (%d on this host): lower [gpu] workers", device, count);
+		return count;
+	}
+	probe_memory(&c, count, device, why, n);
 	/* libcuda stays loaded: the CUDA runtime of the engine uses it. */
 	return count;
 }

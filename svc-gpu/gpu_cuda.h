@@ -36,12 +36,15 @@ struct dwcp_gpu_crc_job {
 };
 
 /**
- * Take CUDA device 0 and register [@p base, @p base + @p size) with it.
- * @return 0; -ENODEV (no device, no driver, or built without nvcc) or
- *         -EIO, with the reason in @p why.
+ * Take CUDA device @p device (0, 1, ... as the runtime numbers them) and
+ * register [@p base, @p base + @p size) with it. Every later call on
+ * @p g must come from the thread that opened it (the device is that
+ * thread's current one).
+ * @return 0; -ENODEV (no such device, no driver, or built without nvcc)
+ *         or -EIO, with the reason in @p why.
  */
-int dwcp_gpu_open(struct dwcp_gpu **g, void *base, size_t size, void (*wake)(void *), void *wake_arg,
-		  char *why, size_t why_len);
+int dwcp_gpu_open(struct dwcp_gpu **g, int device, void *base, size_t size, void (*wake)(void *),
+		  void *wake_arg, char *why, size_t why_len);
 
 /** The device: its name, compute capability and SMs, for the status line. */
 const char *dwcp_gpu_describe(const struct dwcp_gpu *g);

@@ -106,7 +106,7 @@ static int open_ops(struct gpu_engine *e, char *why, size_t n)
 	return 0;
 }
 
-int gpu_engine_open(struct gpu_engine **out, struct dwcp_svc_ctx *ctx, char *why, size_t n)
+int gpu_engine_open(struct gpu_engine **out, struct dwcp_svc_ctx *ctx, int device, char *why, size_t n)
 {
 	struct gpu_engine *e = calloc(1, sizeof(*e));
 	int rc;
@@ -115,8 +115,8 @@ int gpu_engine_open(struct gpu_engine **out, struct dwcp_svc_ctx *ctx, char *why
 	if (!e)
 		return -ENOMEM;
 	e->ctx = ctx;
-	rc = dwcp_gpu_open(&e->g, ctx->at.shm.data, (size_t)ctx->at.shm.n_bufs * ctx->at.shm.buf_size, wake, e,
-			   why, n);
+	rc = dwcp_gpu_open(&e->g, device, ctx->at.shm.data, (size_t)ctx->at.shm.n_bufs * ctx->at.shm.buf_size,
+			   wake, e, why, n);
 	if (rc == 0)
 		rc = gpu_selftest_crc(e->g, ctx, why, n);
 	e->ops = DWCP_OP_BIT(DWCP_OP_CHECKSUM) | DWCP_OP_BIT(DWCP_OP_VERIFY);

@@ -13,9 +13,10 @@
 
 /**
  * What the driver says: the number of CUDA devices (0 when none, or no
- * driver), and in @p why a sentence for the status line.
+ * driver), and in @p why a sentence for the status line about @p device,
+ * the one this worker would take.
  */
-int gpu_cuda_devices(char *why, size_t n);
+int gpu_cuda_devices(int device, char *why, size_t n);
 
 /**
  * CRC32C on the GPU of buffers of the region (lengths that split unevenly
@@ -35,11 +36,12 @@ int gpu_selftest_ops(struct dwcp_gpu *g, struct dwcp_svc_ctx *ctx, const uint8_t
 struct gpu_engine;
 
 /**
- * Register the region's buffers with CUDA device 0 and check the GPU's
- * CRC32C against the CPU's on buffers of the region.
+ * Register the region's buffers with CUDA device @p device and check the
+ * GPU's CRC32C and ops against the CPU's on buffers of the region
+ * (gpu_selftest_*): what agrees is what gpu_engine_ops() publishes.
  * @return 0; else <0 with the reason in @p why (svc-gpu stays on the CPU).
  */
-int gpu_engine_open(struct gpu_engine **e, struct dwcp_svc_ctx *ctx, char *why, size_t n);
+int gpu_engine_open(struct gpu_engine **e, struct dwcp_svc_ctx *ctx, int device, char *why, size_t n);
 
 /** What the GPU runs for every chunk, as DWCP_OP_BIT masks: what svc-gpu publishes for it. */
 uint32_t gpu_engine_ops(const struct gpu_engine *e);

@@ -6,9 +6,10 @@
 
 #include "svc-gpu/gpu_cuda.h"
 
-__attribute__((weak)) int dwcp_gpu_open(struct dwcp_gpu **g, void *base, size_t size, void (*wake)(void *),
-					void *wake_arg, char *why, size_t why_len)
+__attribute__((weak)) int dwcp_gpu_open(struct dwcp_gpu **g, int device, void *base, size_t size,
+					void (*wake)(void *), void *wake_arg, char *why, size_t why_len)
 {
+	(void)device;
 	(void)base;
 	(void)size;
 	(void)wake;

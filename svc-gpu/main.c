@@ -45,13 +45,15 @@ static int gpu_init(struct dwcp_svc_ctx *ctx, char *reason, size_t n)
 {
 	struct gpu_state *st = calloc(1, sizeof(*st));
 	char why[DWCP_REASON_MAX] = "";
-	int devices = gpu_cuda_devices(reason, n), rc;
+	/* One worker per GPU ([gpu] workers = auto): worker k takes device k. */
+	int device = (int)ctx->at.shm.ctl->slots[ctx->at.slot].sup.worker;
+	int devices = gpu_cuda_devices(device, reason, n), rc;
 
 	if (!st)
 		return -ENOMEM;
 	ctx->priv = st;
-	if (devices > 0) {
-		rc = gpu_engine_open(&st->gpu, ctx, why, sizeof(why));
+	if (devices > device) {
+		rc = gpu_engine_open(&st->gpu, ctx, device, why, sizeof(why));
 		if (rc == -ENOMEM)
 			return rc;
 		if (rc) {

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/cpu.h"
+#include "common/gpus.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ipc/link.h"
@@ -86,6 +87,9 @@ unsigned sup_workers_wanted(const struct sup *s, unsigned svc)
 		       dwcp_config_mem_workers(cfg->mem_workers, dwcp_cpu_usable());
 	case DWCP_SLOT_RDMA:
 		return cfg->rdma_workers;
+	case DWCP_SLOT_GPU:
+		return cfg->systemd_services && !cfg->gpu_workers ? 1 :
+		       dwcp_config_gpu_workers(cfg->gpu_workers, dwcp_gpus_present());
 	default:
 		return 1;
 	}
@@ -96,10 +100,11 @@ static const char *workers_setting(const struct sup *s, unsigned svc)
 {
 	return svc == DWCP_SLOT_SIMD ? (s->cfg.simd_workers ? "N" : "auto") :
 	       svc == DWCP_SLOT_NET ? (s->cfg.net_workers ? "N" : "auto") :
-	       svc == DWCP_SLOT_MEM ? (s->cfg.mem_workers ? "N" : "auto") : "N";
+	       svc == DWCP_SLOT_MEM ? (s->cfg.mem_workers ? "N" : "auto") :
+	       svc == DWCP_SLOT_GPU ? (s->cfg.gpu_workers ? "N" : "auto") : "N";
 }
 
-/* Give svc-simd, svc-net, svc-mem and svc-rdma their further worker slots and
+/* Give svc-simd, svc-net, svc-mem, svc-rdma and svc-gpu their further worker slots and
  * publish every service's route entry (before any process attaches: the
  * table is written once). */
 static void assign_workers(struct sup *s)

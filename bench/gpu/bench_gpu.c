@@ -297,7 +297,7 @@ int main(int argc, char **argv)
 	cpu[0] = cpu_rate(&b, 0);
 	cpu[1] = cpu_rate(&b, DWCP_GPU_SEAL);
 	cpu[2] = cpu_rate(&b, DWCP_GPU_LZ4);
-	rc = dwcp_gpu_open(&b.gpu, b.region, b.region_len, wake, &b.woke, why, sizeof(why));
+	rc = dwcp_gpu_open(&b.gpu, 0, b.region, b.region_len, wake, &b.woke, why, sizeof(why));
 	if (rc == 0 && dwcp_gpu_set_key(b.gpu, b.key) == 0) {
 		dwcp_gpu_copy_rate(b.gpu, 256u << 20, 8, &h2d, &d2h);
 		gpu[0] = gpu_rate(&b, 0);

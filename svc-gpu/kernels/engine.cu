@@ -145,8 +145,8 @@ int dwcp_gpu_slot_done(struct dwcp_gpu *g, struct gpu_slot *s, void *out)
 	return 1;
 }
 
-extern "C" int dwcp_gpu_open(struct dwcp_gpu **out, void *base, size_t size, void (*wake)(void *),
-			     void *wake_arg, char *why, size_t why_len)
+extern "C" int dwcp_gpu_open(struct dwcp_gpu **out, int device, void *base, size_t size,
+			     void (*wake)(void *), void *wake_arg, char *why, size_t why_len)
 {
 	struct dwcp_gpu *g = (struct dwcp_gpu *)calloc(1, sizeof(*g));
 	uint32_t tab[256], x2n[32];
@@ -164,15 +164,16 @@ extern "C" int dwcp_gpu_open(struct dwcp_gpu **out, void *base, size_t size, voi
 	g->wake = wake;
 	g->wake_arg = wake_arg;
 	e = cudaGetDeviceCount(&n);
-	if (e != cudaSuccess || n == 0) {
+	if (e != cudaSuccess || n <= device || device < 0) {
 		/* Without a driver the runtime says "insufficient driver". */
-		snprintf(why, why_len, "no CUDA device or driver (CUDA runtime: %s)",
-			 e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+		snprintf(why, why_len, "no CUDA device %d or no driver (CUDA runtime: %s)", device,
+			 e != cudaSuccess ? cudaGetErrorString(e) : n ? "fewer devices" : "0 devices");
 		free(g);
 		return -ENODEV;
 	}
-	if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess) {
-		rc = dwcp_gpu_fail(g, e, "CUDA device 0");
+	if ((e = cudaSetDevice(device)) != cudaSuccess ||
+	    (e = cudaGetDeviceProperties(&prop, device)) != cudaSuccess) {
+		rc = dwcp_gpu_fail(g, e, "setting the CUDA device");
 		goto out;
 	}
 	e = cudaHostRegister(base, size, cudaHostRegisterMapped | cudaHostRegisterPortable);

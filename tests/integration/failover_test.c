@@ -184,3 +184,45 @@ Test(failover, gpu_cpu_backend_dies_traffic_moves_to_simd_and_back, .fini = tear
 		     "node A leaked buffers");
 	cJSON_Delete(st);
 }
+
+/* [gpu] workers = 2 (on a GPU host, auto gives one per GPU, worker k on
+ * CUDA device k): two svc-gpu processes, here on the CPU backend, both
+ * READY; a send spreads svc-gpu's steps over both and arrives
+ * bit-identical. */
+Test(failover, two_gpu_workers_share_the_steps, .fini = teardown, .timeout = 600)
+{
+	static const char *const extra[] = {
+		"gpu.cpu_backend = true", "gpu.workers = 2", "stream.codec = zstd", NULL,
+	};
+	struct dwcp_xfer_pair_cfg c = { .tag = "gw", .extra = extra };
+	char key[128], src[128], out[128];
+	double chunks, w0, w1;
+	cJSON *st;
+
+	snprintf(dir, sizeof(dir), "/tmp/dwcp-gw-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(key, sizeof(key), "%s/key", dir);
+	snprintf(src, sizeof(src), "%s/src.img", dir);
+	snprintf(out, sizeof(out), "%s/out.img", dir);
+	cr_assert_eq(dwcp_xfer_keygen(key), 0);
+	c.key_a = c.key_b = key;
+	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 6), 0);
+	cr_assert_eq(dwcp_xfer_pair_start(&pair, &c), 0, "nodes did not start");
+	st = dwcp_test_status(pair.a.instance, NULL);
+	cr_assert_not_null(st);
+	cr_expect_str_eq(dwcp_test_svc_str(st, "svc-gpu", "state"), "READY");
+	cr_expect_str_eq(dwcp_test_svc_str(st, "svc-gpu.1", "state"), "READY", "the second svc-gpu worker");
+	cJSON_Delete(st);
+
+	send_file("gw1", src, out);
+	finish(src, out);
+	chunks = dwcp_xfer_json_num(snd.out, "chunks");
+	st = dwcp_test_status(pair.a.instance, NULL);
+	cr_assert_not_null(st);
+	w0 = dwcp_test_svc_num(st, "svc-gpu", "ops");
+	w1 = dwcp_test_svc_num(st, "svc-gpu.1", "ops");
+	cJSON_Delete(st);
+	cr_expect_gt(w0, 0, "svc-gpu did no step");
+	cr_expect_gt(w1, 0, "svc-gpu.1 did no step");
+	cr_expect_geq(w0 + w1, 2 * chunks, "compress and seal of %.0f chunks: %.0f + %.0f steps", chunks, w0, w1);
+}

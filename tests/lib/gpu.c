@@ -30,7 +30,7 @@ void dwcp_test_gpu_open(struct dwcp_test_gpu *t, size_t len, uint64_t seed)
 	t->region = aligned_alloc(2u << 20, len);   /* len: a multiple of 2 MiB */
 	cr_assert_not_null(t->region);
 	dwcp_test_fill_random(t->region, len, &seed);
-	rc = dwcp_gpu_open(&t->gpu, t->region, len, wake, &t->woke, why, sizeof(why));
+	rc = dwcp_gpu_open(&t->gpu, 0, t->region, len, wake, &t->woke, why, sizeof(why));
 	if (rc == -ENODEV) {
 		fprintf(stderr, "skipped: no CUDA device: %s\n", why);
 		dwcp_test_gpu_close(t);   /* Criterion runs no .fini after a skip */

@@ -124,3 +124,24 @@ Test(config_workers, mem_workers_default_to_auto_sized_by_the_cpus)
 	cr_expect_neq(parse(&c, "[mem]\nworkers = 0\n", &e), 0);
 	cr_expect(strstr(e.msg, "[mem] workers") && strstr(e.msg, "auto or an integer in 1..8"), "%s", e.msg);
 }
+
+/* [gpu] workers: auto by default, one svc-gpu per GPU (worker k on CUDA
+ * device k), one on a host without a GPU (it says why it is STANDBY), at
+ * most 8; a number is taken as it is. */
+Test(config_workers, gpu_workers_default_to_one_per_gpu)
+{
+	struct dwcp_config c;
+	struct dwcp_err e;
+
+	cr_assert_eq(parse(&c, "", &e), 0, "%s", e.msg);
+	cr_assert_eq(c.gpu_workers, 0u, "default is not auto: %u", c.gpu_workers);
+	cr_expect_eq(dwcp_config_gpu_workers(c.gpu_workers, 0), 1u, "no GPU: one worker, to say so");
+	cr_expect_eq(dwcp_config_gpu_workers(c.gpu_workers, 1), 1u);
+	cr_expect_eq(dwcp_config_gpu_workers(c.gpu_workers, 4), 4u);
+	cr_expect_eq(dwcp_config_gpu_workers(c.gpu_workers, 16), 8u, "auto is capped at 8");
+	cr_assert_eq(parse(&c, "[gpu]\nworkers = 2\n", &e), 0, "%s", e.msg);
+	cr_expect_eq(dwcp_config_gpu_workers(c.gpu_workers, 8), 2u);
+	cr_expect_eq(dwcp_config_gpu_workers(c.gpu_workers, 0), 2u);
+	cr_expect_neq(parse(&c, "[gpu]\nworkers = 9\n", &e), 0);
+	cr_expect(strstr(e.msg, "[gpu] workers") && strstr(e.msg, "auto or an integer in 1..8"), "%s", e.msg);
+}
