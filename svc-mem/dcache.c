@@ -412,6 +412,29 @@ int dwcp_dcache_insert(struct dwcp_dcache *c, uint64_t stream, uint64_t page, co
 	return 0;
 }
 
+void dwcp_dcache_prefetch(const struct dwcp_dcache *c, uint64_t stream, uint64_t first, unsigned n)
+{
+	/* Two passes, so the entries' addresses come from index slots the
+	 * first pass has already brought in: the misses overlap instead of
+	 * following each other. */
+	for (unsigned i = 0; i < n; i++)
+		__builtin_prefetch(&c->index[home(c, stream, first + i)]);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t e = slot_entry(c, __atomic_load_n(&c->index[home(c, stream, first + i)], __ATOMIC_RELAXED));
+
+		if (e != UINT32_MAX)
+			__builtin_prefetch(&c->ent[e]);
+	}
+	/* The next inserts evict the ring's next entries: their index slots
+	 * are other random reads. */
+	for (unsigned i = 0; i < n; i++) {
+		const struct dwcp_dcache_entry *x = &c->ent[(c->hdr->next_serial + i) % c->n];
+
+		if (x->serial)
+			__builtin_prefetch(&c->index[home(c, x->stream, x->page)]);
+	}
+}
+
 void dwcp_dcache_stats(const struct dwcp_dcache *c, struct dwcp_dcache_stats *st)
 {
 	const struct dwcp_dcache_hdr *h = c->hdr;

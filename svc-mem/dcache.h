@@ -137,6 +137,15 @@ int dwcp_dcache_insert(struct dwcp_dcache *c, uint64_t stream, uint64_t page, co
 bool dwcp_dcache_holds(struct dwcp_dcache *c, uint64_t stream, uint64_t page, uint32_t len,
 		       uint64_t hash);
 
+/**
+ * Ask the CPU to bring in the index slots and entries of pages @p first ..
+ * @p first + @p n - 1 of @p stream, and the index slots of the next @p n
+ * entries inserts would evict, before a chunk's lookups and inserts walk
+ * them: each is a cache miss otherwise, one after the other. A hint only:
+ * reads nothing it relies on, changes nothing.
+ */
+void dwcp_dcache_prefetch(const struct dwcp_dcache *c, uint64_t stream, uint64_t first, unsigned n);
+
 /** A snapshot of the figures. */
 void dwcp_dcache_stats(const struct dwcp_dcache *c, struct dwcp_dcache_stats *st);
 

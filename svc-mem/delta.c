@@ -77,6 +77,8 @@ static void find_bases(struct mem_state *st, const struct dwcp_chunk_hdr *c,
 	const uint64_t first = c->offset / DWCP_HDE_PAGE;
 	unsigned n = dwcp_hde_pages(c->orig_len);
 
+	if (st->have_cache)
+		dwcp_dcache_prefetch(&st->cache, c->stream, first, n);
 	for (unsigned i = 0; i < n; i++) {
 		struct dwcp_dcache_ref ref;
 		bool need = !recs || recs[i].kind == DWCP_HDE_SAME || recs[i].kind == DWCP_HDE_XOR;
@@ -110,6 +112,7 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 
 	if (!st->have_cache)
 		return;
+	dwcp_dcache_prefetch(&st->cache, c->stream, first, n);
 	dwcp_hde_page_hashes(&st->codec, data, c->orig_len, hashes);
 	for (unsigned i = 0; i < n; i++) {
 		const uint32_t len = dwcp_hde_page_len(c->orig_len, i);

@@ -400,6 +400,9 @@ Test(dcache, random_bytes_in_the_index_are_safe_and_rebuilt_on_attach)
 		 * bounds (ASan build) and end, and whatever hits is right.
 		 * Each insert re-inserts the key of the ring place it will
 		 * overwrite, so the set of keys stays 0..n-1 at v1. */
+		dwcp_dcache_prefetch(&c, 6, 0, n + 8);   /* reads the damaged index too */
+		c.hdr->next_serial ^= dwcp_test_rand(&s) & (round & 1 ? ~0ull : 0);
+		dwcp_dcache_prefetch(&c, 6, ~0ull - 4, 9);
 		for (int k = 0; k < 5; k++) {
 			uint64_t key = c.ent[c.hdr->next_serial % c.n].page;
 
