@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/cpu.h"
+#include "common/log.h"
 #include "common/ops/aead.h"
 #include "common/ops/compress.h"
 #include "common/ops/crc32c.h"
@@ -208,6 +210,7 @@ int gpu_selftest_ops(struct dwcp_gpu *g, struct dwcp_svc_ctx *ctx, const uint8_t
 		job[2].op = DWCP_GPU_OPEN;
 		job[2].in_off = (uint64_t)(b[3] - ctx->at.shm.data);
 		job[2].out_off += len;
+		job[2].out_cap = ctx->at.shm.buf_size - len;
 		memcpy(job[2].tag, cpu_tag, 16);
 		if ((rc = dwcp_gpu_set_key(g, key))) {
 			snprintf(why, n, "GPU op self-test: %s", dwcp_gpu_error(g));
@@ -216,8 +219,15 @@ int gpu_selftest_ops(struct dwcp_gpu *g, struct dwcp_svc_ctx *ctx, const uint8_t
 	}
 	slot = dwcp_gpu_op_start(g, job, njobs);
 	rc = slot < 0 ? slot : op_wait(g, slot, res);
-	if (rc <= 0) {
-		snprintf(why, n, "GPU op self-test: %s", rc ? dwcp_gpu_error(g) : "no result within 5 s");
+	if (rc == 0) {
+		/* The batch may still write into these buffers: they must not
+		 * go back to the pool while it can. Leaving ends the context;
+		 * the supervisor frees what this process held after that. */
+		DWCP_ERR("svc-gpu: GPU op self-test: no result within 5 s; exiting (a later start tries again)");
+		_exit(EXIT_FAILURE);
+	}
+	if (rc < 0) {
+		snprintf(why, n, "GPU op self-test: %s", rc == -EIO ? dwcp_gpu_error(g) : strerror(-rc));
 		rc = -EIO;
 		goto out;
 	}
