@@ -195,4 +195,14 @@ Test(gpu_ops, bad_jobs_are_refused, .fini = teardown)
 	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
 	for (unsigned k = 0; k < 3; k++)
 		cr_expect_eq(r[k].len, -1, "bad job %u accepted", k);
+	/* Ranges outside the registered region never reach the device. */
+	j[0] = job(0, DWCP_GPU_SEAL, 100);
+	j[0].out_off = REGION - 10;
+	cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, 1), -EINVAL, "output past the region");
+	j[0] = job(0, DWCP_GPU_LZ4, 100);
+	j[0].in_off = ~0ull - 50;
+	cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, 1), -EINVAL, "input offset that wraps");
+	j[0] = job(0, DWCP_GPU_OPEN, 100);
+	j[0].aad_len = REGION;
+	cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, 1), -EINVAL, "associated data past the region");
 }
