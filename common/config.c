@@ -59,7 +59,7 @@ static const char *const service_names[] = {
 #define N_SERVICE_NAMES (sizeof(service_names) / sizeof(service_names[0]))
 _Static_assert(N_SERVICE_NAMES <= DWCP_CFG_MAX_SVCS, "every service fits in the enable list");
 
-enum kind { K_U32, K_BOOL, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC, K_DEVARGS, K_CIDR, K_CIDR6, K_NEIGH };
+enum kind { K_U32, K_BOOL, K_BOOL_AUTO, K_INSTANCE, K_PATH, K_SERVICES, K_ADDR, K_WORD, K_CODEC, K_DEVARGS, K_CIDR, K_CIDR6, K_NEIGH };
 
 #define F_BYTES    0x01   /* accepts K/M/G suffixes */
 #define F_POW2     0x02
@@ -113,7 +113,7 @@ static const struct key_desc keys[] = {
 	{ SEC_NET, K_ADDR, F_EMPTY_OK, "listen", OFF(net_listen), 0, 0 },
 	{ SEC_NET, K_U32, 0, "connections", OFF(net_connections), 1, 64 },
 	{ SEC_NET, K_U32, F_AUTO, "workers", OFF(net_workers), 1, DWCP_CFG_MAX_NET_WORKERS },
-	{ SEC_NET, K_BOOL, 0, "zerocopy", OFF(net_zerocopy), 0, 0 },
+	{ SEC_NET, K_BOOL_AUTO, 0, "zerocopy", OFF(net_zerocopy), 0, 0 },
 	{ SEC_NET, K_U32, 0, "busy_poll_us", OFF(net_busy_poll_us), 0, 100000 },
 	{ SEC_NET, K_U32, F_BYTES, "socket_buffer", OFF(net_sockbuf), 65536, 1u << 30 },
 	{ SEC_NET, K_U32, 0, "resend_ms", OFF(net_resend_ms), 50, 600000 },
@@ -418,6 +418,9 @@ static void expect_text(const struct key_desc *k, char *buf, size_t len)
 	case K_BOOL:
 		snprintf(buf, len, "true, false, yes, no, on, off, 1 or 0");
 		break;
+	case K_BOOL_AUTO:
+		snprintf(buf, len, "auto, true, false, yes, no, on, off, 1 or 0");
+		break;
 	case K_INSTANCE:
 		snprintf(buf, len, "1..%d characters from A-Z a-z 0-9 _ -", DWCP_NAME_MAX - 1);
 		break;
@@ -623,6 +626,17 @@ static int apply_value(const struct parser *ps, const struct key_desc *k, const 
 		return parse_u32(k, value, field) ? 0 : bad_value(ps, k, value, NULL);
 	case K_BOOL:
 		return parse_bool(value, field) ? 0 : bad_value(ps, k, value, NULL);
+	case K_BOOL_AUTO: {
+		bool b;
+
+		if (strcmp(value, "auto") == 0)
+			*(uint32_t *)field = DWCP_CFG_BOOL_AUTO;
+		else if (parse_bool(value, &b))
+			*(uint32_t *)field = b;
+		else
+			return bad_value(ps, k, value, NULL);
+		return 0;
+	}
 	case K_INSTANCE:
 		if (!instance_ok(value))
 			return bad_value(ps, k, value, NULL);
@@ -850,7 +864,7 @@ void dwcp_config_defaults(struct dwcp_config *cfg)
 	cfg->net_workers = 0;   /* auto */
 	cfg->mem_workers = 0;   /* auto */
 	cfg->gpu_workers = 0;   /* auto */
-	cfg->net_zerocopy = true;
+	cfg->net_zerocopy = DWCP_CFG_BOOL_AUTO;
 	cfg->net_busy_poll_us = 0;
 	cfg->net_sockbuf = 16u << 20;
 	cfg->net_resend_ms = 2000;
@@ -910,6 +924,8 @@ static int field_ok(const struct dwcp_config *cfg, const struct key_desc *k)
 		return word_ok(field);
 	case K_CODEC:
 		return *(const uint32_t *)field <= DWCP_CFG_CODEC_AUTO;
+	case K_BOOL_AUTO:
+		return *(const uint32_t *)field <= DWCP_CFG_BOOL_AUTO;
 	case K_DEVARGS:
 		return devargs_ok(k, field);
 	case K_CIDR:

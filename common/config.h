@@ -94,7 +94,10 @@ struct dwcp_config {
 	uint32_t net_workers;         /* workers; auto | 1..DWCP_CFG_MAX_NET_WORKERS; default auto
 	                               * (0): svc-net processes, each with its own connections
 	                               * to every peer (dwcp_config_net_workers) */
-	bool     net_zerocopy;        /* zerocopy; MSG_ZEROCOPY for chunk sends; default true */
+	uint32_t net_zerocopy;        /* zerocopy; auto | true | false; default auto: MSG_ZEROCOPY
+	                               * for chunk sends on a connection until the kernel reports
+	                               * that it copied them anyway (loopback, a NIC without
+	                               * scatter-gather), then copies; true: always; false: never */
 	uint32_t net_busy_poll_us;    /* busy_poll_us; SO_BUSY_POLL, 0..100000; default 0 = off */
 	uint32_t net_sockbuf;         /* socket_buffer (bytes); 64K..1G; default 16M */
 	uint32_t net_resend_ms;       /* resend_ms; 50..600000; default 2000: resend a chunk not
@@ -174,6 +177,8 @@ struct dwcp_config {
 /* Workers of one service: its own slot plus the further worker slots
  * (ipc/abi.h: DWCP_MAX_WORKERS; asserted where both are seen). */
 #define DWCP_CFG_MAX_WORKERS 32
+/* A true/false key set to "auto" (net_zerocopy): false 0, true 1. */
+#define DWCP_CFG_BOOL_AUTO 2u
 /* A size key set to "auto" where 0 is a size of its own (delta_cache_mb). */
 #define DWCP_CFG_AUTO UINT32_MAX
 #define DWCP_CFG_MAX_RDMA_WORKERS 16   /* one bit each in a peer's RDMA mask (ipc/peers.h) */

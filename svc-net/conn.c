@@ -460,7 +460,7 @@ void net_conn_zc_complete(struct net *n, int c)
 			/* The kernel had to copy (it says so): zerocopy then only
 			 * adds pinning, completions and their wakeups, as the
 			 * kernel's msg_zerocopy.rst advises. */
-			k->zc_copied |= (ee->ee_code & SO_EE_CODE_ZEROCOPY_COPIED) != 0;
+			k->zc_copied |= n->zc_auto && (ee->ee_code & SO_EE_CODE_ZEROCOPY_COPIED);
 			any = true;
 		}
 	}

@@ -31,6 +31,7 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 	n->ctx = ctx;
 	n->conf = &ctx->at.shm.node->conf;
 	n->zerocopy = n->conf->zerocopy != 0;
+	n->zc_auto = n->conf->zerocopy == DWCP_CFG_BOOL_AUTO;
 	n->n_connections = n->conf->connections ? n->conf->connections : 1;
 	if (n->n_connections > DWCP_FRAME_MAX_CONNS)
 		n->n_connections = DWCP_FRAME_MAX_CONNS;
@@ -67,7 +68,7 @@ static int net_init(struct dwcp_svc_ctx *ctx, char *reason, size_t reason_len)
 		return rc;
 	DWCP_INFO("svc-net: worker %u of %u, AMST, %u connections per peer, zerocopy %s, congestion %s, %s",
 		  n->worker + 1, n->n_workers, n->n_connections,
-		  n->zerocopy ? "on" : "off", n->conf->congestion,
+		  n->zc_auto ? "auto" : n->zerocopy ? "on" : "off", n->conf->congestion,
 		  n->keyed ? "peers authenticated with the node key" : "NO KEY: peers unauthenticated, chunks unencrypted");
 	return standby;
 }

@@ -73,7 +73,7 @@ struct net_conn {
 	uint64_t zc_sent;               /* MSG_ZEROCOPY sends issued on this socket */
 	uint64_t zc_done;               /* ... and completed (all below this number) */
 	bool zc_copied;                 /* the kernel copied them anyway (loopback, a NIC without
-	                                 * scatter-gather): send with copies, no completions */
+	                                 * scatter-gather): with zerocopy = auto, send with copies */
 	enum conn_hs hs;
 	uint64_t opened_ns;             /* the handshake deadline counts from here */
 	struct dwcp_frame_hello hello_c, hello_s;   /* the transcript: connecting end's, accepting end's */
@@ -152,6 +152,8 @@ struct net {
 	uint64_t next_timer_ns;
 	bool congestion_warned;
 	bool zerocopy;
+	bool zc_auto;                   /* [net] zerocopy = auto: a connection stops once the
+	                                 * kernel says it copied (net_conn.zc_copied) */
 	unsigned n_connections;
 	/* trust (auth.h) */
 	bool keyed;                     /* [crypto] key_file read: handshakes prove it */

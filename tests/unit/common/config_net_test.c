@@ -42,6 +42,7 @@ Test(config_net, defaults_are_usable)
 	cr_assert_str_eq(c.net_congestion, "bbr");
 	cr_assert_eq(c.chunk_size, 262144);
 	cr_assert_eq(c.codec, DWCP_CFG_CODEC_AUTO);
+	cr_assert_eq(c.net_zerocopy, DWCP_CFG_BOOL_AUTO, "zerocopy is not auto by default");
 	cr_assert(c.delta);
 	cr_assert_eq(c.n_peers, 0);
 	cr_assert_eq(dwcp_config_validate(&c, &e), 0, "%s", e.msg);
@@ -62,7 +63,7 @@ Test(config_net, all_keys_parse)
 	cr_assert_eq(rc, 0, "%s", e.msg);
 	cr_assert_str_eq(c.net_listen, "[::1]:9000");
 	cr_assert_eq(c.net_connections, 8);
-	cr_assert(!c.net_zerocopy);
+	cr_assert_eq(c.net_zerocopy, 0u);
 	cr_assert_eq(c.net_busy_poll_us, 50);
 	cr_assert_eq(c.net_sockbuf, 4u << 20);
 	cr_assert_eq(c.net_resend_ms, 500);
@@ -107,6 +108,29 @@ Test(config_net, bad_values_are_refused_with_the_accepted_forms)
 	expect_bad("[peers]\nnodeb = 10.0.0.2:7100\nnodeb = 10.0.0.3:7100\n", "defined twice");
 	expect_bad("[peers]\nnode b = 10.0.0.2:7100\n", "peer name");
 	expect_bad("[net]\nframe_size = 9000\n", "unknown key");
+	expect_bad("[net]\nzerocopy = sometimes\n", "auto, true, false");
+}
+
+/* [net] zerocopy: auto (stop where the kernel copies anyway), or always
+ * (true, as before auto existed), or never. */
+Test(config_net, zerocopy_is_auto_true_or_false)
+{
+	static const struct { const char *v; uint32_t want; } cases[] = {
+		{ "auto", DWCP_CFG_BOOL_AUTO }, { "true", 1 }, { "on", 1 }, { "1", 1 },
+		{ "false", 0 }, { "no", 0 }, { "0", 0 },
+	};
+	struct dwcp_config c;
+	struct dwcp_err e = { 0 };
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "[net]\nzerocopy = %s\n", cases[i].v);
+		dwcp_config_defaults(&c);
+		cr_assert_eq(dwcp_config_parse(&c, text, "t.ini", &e), 0, "%s: %s", cases[i].v, e.msg);
+		cr_expect_eq(c.net_zerocopy, cases[i].want, "zerocopy = %s", cases[i].v);
+		cr_expect_eq(dwcp_config_validate(&c, &e), 0, "%s", e.msg);
+	}
 }
 
 Test(netaddr, split_accepts_the_documented_forms)
