@@ -156,7 +156,7 @@ int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint3
 	} else if (nobase && !raw && len <= DWCP_HDE_MAX_DATA) {
 		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
 
-		dwcp_digest_page_hashes(dwcp_chunk_body(ch), len, ph);
+		dwcp_digest_page_hashes(&s->digest.xxh3, dwcp_chunk_body(ch), len, ph);
 		mark_kept(s, ch, false,
 			  send_index_kept(&s->index, off, (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE,
 					  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph),

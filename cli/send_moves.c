@@ -27,6 +27,7 @@ struct send_moves {
 	const struct dwcp_fpindex *old;
 	uint64_t old_pages;             /* whole pages of the previous version: the sources */
 	struct dwcp_weaksum_impl ws;
+	struct dwcp_xxh3_impl xxh3;     /* page hashes, as the index has them */
 	struct slot *tab;
 	uint32_t tab_mask;
 	/* One bit per key, 16 bits per old page: the rolling scan asks at
@@ -75,7 +76,8 @@ struct send_moves *send_moves_create(const struct dwcp_fpindex *old, uint64_t ne
 	}
 	dwcp_cpu_detect(&cpu);
 	dwcp_weaksum_select(&m->ws, &cpu);
-	dwcp_digest_page_hashes(zero, PAGE, &m->zero_hash);
+	dwcp_xxh3_select(&m->xxh3, &cpu);
+	dwcp_digest_page_hashes(&m->xxh3, zero, PAGE, &m->zero_hash);
 	return m;
 }
 
@@ -245,7 +247,7 @@ static bool is_old_page(const struct send_moves *m, const uint8_t *p, uint64_t q
 
 	if (!want)
 		return false;
-	dwcp_digest_page_hashes(p, PAGE, h);
+	dwcp_digest_page_hashes(&m->xxh3, p, PAGE, h);
 	return !memcmp(h[0], want, DWCP_DIGEST_PAGE_HASH);
 }
 

@@ -7,6 +7,10 @@
 
 int dwcp_digest_init(struct dwcp_digest *d)
 {
+	struct dwcp_cpu_features cpu;
+
+	dwcp_cpu_detect(&cpu);
+	dwcp_xxh3_select(&d->xxh3, &cpu);
 	d->pages = 0;
 	d->outer = XXH3_createState();
 	if (!d->outer)
@@ -22,12 +26,12 @@ void dwcp_digest_fini(struct dwcp_digest *d)
 	d->outer = NULL;
 }
 
-static void page_hash(const uint8_t *p, size_t n, uint64_t w[2])
+static void page_hash(const struct dwcp_xxh3_impl *x, const uint8_t *p, size_t n, uint64_t w[2])
 {
-	XXH128_hash_t h = XXH3_128bits(p, n);
+	struct dwcp_xxh3_128 h = x->h128(p, n, 0);   /* XXH3_128bits(p, n): seed 0 */
 
-	w[0] = htole64(h.low64);
-	w[1] = htole64(h.high64);
+	w[0] = htole64(h.lo);
+	w[1] = htole64(h.hi);
 }
 
 void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t len,
@@ -39,7 +43,7 @@ void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t le
 		size_t n = len < DWCP_DIGEST_PAGE ? len : DWCP_DIGEST_PAGE;
 		uint64_t w[2];
 
-		page_hash(p, n, w);
+		page_hash(&d->xxh3, p, n, w);
 		XXH3_64bits_update(d->outer, w, sizeof(w));
 		if (hashes)
 			memcpy(*hashes++, w, sizeof(w));
@@ -49,7 +53,8 @@ void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t le
 	}
 }
 
-void dwcp_digest_page_hashes(const void *data, size_t len, uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
+void dwcp_digest_page_hashes(const struct dwcp_xxh3_impl *x, const void *data, size_t len,
+			     uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
 {
 	const uint8_t *p = data;
 
@@ -57,7 +62,7 @@ void dwcp_digest_page_hashes(const void *data, size_t len, uint8_t (*hashes)[DWC
 		size_t n = len < DWCP_DIGEST_PAGE ? len : DWCP_DIGEST_PAGE;
 		uint64_t w[2];
 
-		page_hash(p, n, w);
+		page_hash(x, p, n, w);
 		memcpy(*hashes++, w, sizeof(w));
 		p += n;
 		len -= n;

@@ -38,6 +38,16 @@ static uint8_t *old;                  /* the previous version's bytes */
 static char dir[64], path[128];
 static struct dwcp_fpindex ix;
 
+static void hashes_of(const uint8_t *data, uint32_t len, uint8_t (*h)[DWCP_DIGEST_PAGE_HASH])
+{
+	struct dwcp_cpu_features cpu;
+	struct dwcp_xxh3_impl x;
+
+	dwcp_cpu_detect(&cpu);
+	dwcp_xxh3_select(&x, &cpu);
+	dwcp_digest_page_hashes(&x, data, len, h);
+}
+
 /* Write the index of the OLD_PGS pages of `old`, with weak keys, and open it. */
 static void make_index(void)
 {
@@ -50,7 +60,7 @@ static void make_index(void)
 
 	dwcp_cpu_detect(&cpu);
 	dwcp_weaksum_select(&ws, &cpu);
-	dwcp_digest_page_hashes(old, (size_t)OLD_PGS * PG, h);
+	hashes_of(old, (uint32_t)OLD_PGS * PG, h);
 	for (unsigned i = 0; i < OLD_PGS; i++) {
 		struct dwcp_weaksum s;
 
@@ -90,10 +100,6 @@ static void teardown(void)
 
 TestSuite(send_moves, .init = setup, .fini = teardown);
 
-static void hashes_of(const uint8_t *data, uint32_t len, uint8_t (*h)[DWCP_DIGEST_PAGE_HASH])
-{
-	dwcp_digest_page_hashes(data, len, h);
-}
 
 /* Every moved page's 4096 bytes are at its source in `old`. */
 static void check_sources(const uint8_t *data, uint64_t moved, const uint64_t *src)

@@ -290,9 +290,13 @@ Test(fpindex, version_1_opens_without_keys)
 	struct dwcp_err err = { 0 };
 	char path[PATH_MAX];
 	uint32_t key = 0xabcd;
+	struct dwcp_cpu_features cpu;
+	struct dwcp_xxh3_impl x;
 	int fd;
 
-	dwcp_digest_page_hashes(p, n, h);
+	dwcp_cpu_detect(&cpu);
+	dwcp_xxh3_select(&x, &cpu);
+	dwcp_digest_page_hashes(&x, p, n, h);
 	snprintf(path, sizeof(path), "%s/v1.fpi", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	cr_assert_geq(fd, 0);
