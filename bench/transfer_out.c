@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/cpu.h"
 #include "history.h"
 #include "transfer_pvt.h"
 
@@ -115,6 +116,33 @@ static void run_note(const char *name, const struct bench_xfer_run *x, size_t n)
 		       x->prof_samples, 1e3 * x->prof_cpu_s, 100.0 * x->prof_cpu_s / x->node_cpu_s);
 }
 
+/* What the CPUs allow: a transfer that spends @p x's CPU per GB (nodes,
+ * send and recv) runs at most cpus / that on this host, whatever else it
+ * does; and 1.6x the one-thread pipeline (issue 7's 2-core target) needs
+ * everything to fit in cpus / (1.6 x one thread) CPU-seconds per GB. */
+static double cpu_ceiling(const struct bench_xfer_run *x, size_t n)
+{
+	double per = per_gb(x, x->node_cpu_s + x->client_cpu_s, n);
+
+	return x->ok && per > 0 ? dwcp_cpu_usable() / per : NAN;
+}
+
+static void print_ceiling(const struct bench_xfer_report *r)
+{
+	const struct bench_xfer_run *x = &r->main;
+	double per = per_gb(x, x->node_cpu_s + x->client_cpu_s, r->c->n), one = one_thread(r);
+	unsigned cpus = dwcp_cpu_usable();
+
+	if (isnan(cpu_ceiling(x, r->c->n)) || !(one > 0))
+		return;
+	printf("(CPU ceiling: the zstd-1 transfer spent %.2f CPU-s per GB in all, so on %u CPUs it "
+	       "runs at most %.3f GB/s = %.2fx the one-thread pipeline, which itself spends %.2f; "
+	       "1.6x it would need at most %.2f CPU-s per GB for everything, I/O and handoffs "
+	       "included)\n",
+	       per, cpus, cpu_ceiling(x, r->c->n), cpu_ceiling(x, r->c->n) / one, 1.0 / one,
+	       cpus / (1.6 * one));
+}
+
 static void print_main(const struct bench_xfer_report *r)
 {
 	const struct bench_xfer_ctx *c = r->c;
@@ -145,6 +173,7 @@ static void print_main(const struct bench_xfer_report *r)
 	ratio_row("ratio dwcp codec auto / one thread", ag, one_thread(r));
 	ratio_row("ratio dwcp codec auto / raw TCP", ag, raw_tcp(r));
 	run_note("zstd-1", &r->main, c->n);
+	print_ceiling(r);
 	run_note("codec auto", &r->autoc, c->n);
 	if (r->autoc.ok)
 		printf("(codec auto: send says codec %s, chunks none/lz4/zstd %.0f/%.0f/%.0f, why: %s)\n",
@@ -287,6 +316,7 @@ static cJSON *run_json(const struct bench_xfer_report *r, const struct bench_xfe
 	add_num(j, "client_cpu_s", x->client_cpu_s);
 	add_num(j, "node_cpu_s_per_gb", per_gb(x, x->node_cpu_s, r->c->n));
 	add_num(j, "client_cpu_s_per_gb", per_gb(x, x->client_cpu_s, r->c->n));
+	add_num(j, "cpu_ceiling_gbs", cpu_ceiling(x, r->c->n));
 	add_num(j, "prof_sampler_cpu_s", x->prof_cpu_s);
 	add_num(j, "prof_samples", x->prof_samples);
 	cJSON_AddBoolToObject(j, "identical", x->identical);
