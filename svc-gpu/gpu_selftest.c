@@ -30,6 +30,20 @@ static uint32_t cpu_crc(const uint8_t *msg, uint64_t len)
 	return dwcp_crc32c(crc, msg + CRC_FIELD + 4, len - CRC_FIELD - 4);
 }
 
+/* A pool buffer for a self-test: a restart under load may find the pool
+ * empty for a moment. @return 0, or -EAGAIN after 1 s (@p why). */
+static int alloc_wait(struct dwcp_svc_ctx *ctx, uint32_t *idx, char *why, size_t n)
+{
+	for (int tries = 0; dwcp_svc_alloc(ctx, idx); tries++) {
+		if (tries == 1000) {
+			snprintf(why, n, "no pool buffer free for the GPU self-test for 1 s");
+			return -EAGAIN;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	return 0;
+}
+
 /* Before any chunk: CRCs of buffers of this region, of lengths that
  * split unevenly over a block, computed by the GPU and by ISA-L. A
  * device, driver or kernel that disagrees leaves svc-gpu on the CPU. */
@@ -46,15 +60,8 @@ int gpu_selftest_crc(struct dwcp_gpu *g, struct dwcp_svc_ctx *ctx, char *why, si
 		uint8_t *p;
 		uint32_t len = lens[k] < ctx->at.shm.buf_size ? lens[k] : ctx->at.shm.buf_size;
 
-		/* A restart under load may find the pool empty for a moment. */
-		for (int tries = 0; dwcp_svc_alloc(ctx, &idx[k]); tries++) {
-			if (tries == 1000) {
-				snprintf(why, n, "no pool buffer free for the GPU self-test for 1 s");
-				rc = -EAGAIN;
-				goto out;
-			}
-			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-		}
+		if ((rc = alloc_wait(ctx, &idx[k], why, n)))
+			goto out;
 		got++;
 		p = dwcp_shm_data(&ctx->at.shm, idx[k]);
 		for (uint32_t i = 0; i < len; i++) {
@@ -173,14 +180,8 @@ int gpu_selftest_ops(struct dwcp_gpu *g, struct dwcp_svc_ctx *ctx, const uint8_t
 	if (len > 65536 + 13)
 		len = 65536 + 13;
 	for (; got < 4; got++) {
-		for (int tries = 0; dwcp_svc_alloc(ctx, &idx[got]); tries++) {
-			if (tries == 1000) {
-				snprintf(why, n, "no pool buffer free for the GPU op self-test for 1 s");
-				rc = -EAGAIN;
-				goto out;
-			}
-			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-		}
+		if ((rc = alloc_wait(ctx, &idx[got], why, n)))
+			goto out;
 		b[got] = dwcp_shm_data(&ctx->at.shm, idx[got]);
 	}
 	fill_text(b[0], DWCP_CHUNK_HDR_LEN + len, &seed);

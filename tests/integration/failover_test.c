@@ -87,6 +87,22 @@ static void finish(const char *src, const char *out)
 	unlink(out);
 }
 
+/* A keyed node pair with @p extra and a 128 MiB image (@p seed) in a
+ * fresh directory: its paths in @p key, @p src, @p out. */
+static void start_pair(struct dwcp_xfer_pair_cfg *c, unsigned seed, char key[128], char src[128],
+		       char out[128])
+{
+	snprintf(dir, sizeof(dir), "/tmp/dwcp-%s-XXXXXX", c->tag);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(key, 128, "%s/key", dir);
+	snprintf(src, 128, "%s/src.img", dir);
+	snprintf(out, 128, "%s/out.img", dir);
+	cr_assert_eq(dwcp_xfer_keygen(key), 0);
+	c->key_a = c->key_b = key;
+	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, seed), 0);
+	cr_assert_eq(dwcp_xfer_pair_start(&pair, c), 0, "nodes did not start");
+}
+
 Test(failover, gpu_cpu_backend_dies_traffic_moves_to_simd_and_back, .fini = teardown,
      .timeout = 600)
 {
@@ -104,15 +120,7 @@ Test(failover, gpu_cpu_backend_dies_traffic_moves_to_simd_and_back, .fini = tear
 	unsigned kills = 0;
 	cJSON *st;
 
-	snprintf(dir, sizeof(dir), "/tmp/dwcp-fo-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(key, sizeof(key), "%s/key", dir);
-	snprintf(src, sizeof(src), "%s/src.img", dir);
-	snprintf(out, sizeof(out), "%s/out.img", dir);
-	cr_assert_eq(dwcp_xfer_keygen(key), 0);
-	c.key_a = c.key_b = key;
-	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 5), 0);
-	cr_assert_eq(dwcp_xfer_pair_start(&pair, &c), 0, "nodes did not start");
+	start_pair(&c, 5, key, src, out);
 	st = dwcp_test_status(pair.a.instance, NULL);
 	cr_assert_str_eq(dwcp_test_svc_str(st, "svc-gpu", "state"), "READY",
 			 "svc-gpu is not READY on its CPU backend");
@@ -199,15 +207,7 @@ Test(failover, two_gpu_workers_share_the_steps, .fini = teardown, .timeout = 600
 	double chunks, w0, w1;
 	cJSON *st;
 
-	snprintf(dir, sizeof(dir), "/tmp/dwcp-gw-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(key, sizeof(key), "%s/key", dir);
-	snprintf(src, sizeof(src), "%s/src.img", dir);
-	snprintf(out, sizeof(out), "%s/out.img", dir);
-	cr_assert_eq(dwcp_xfer_keygen(key), 0);
-	c.key_a = c.key_b = key;
-	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 6), 0);
-	cr_assert_eq(dwcp_xfer_pair_start(&pair, &c), 0, "nodes did not start");
+	start_pair(&c, 6, key, src, out);
 	st = dwcp_test_status(pair.a.instance, NULL);
 	cr_assert_not_null(st);
 	cr_expect_str_eq(dwcp_test_svc_str(st, "svc-gpu", "state"), "READY");
