@@ -8,7 +8,8 @@
  * hugepages: the same cudaHostRegister path), filled with VM-like chunks:
  * of each three 4 KiB pages one zero, one text-like, one random. Each op
  * runs batches of 512 chunks of --chunk-kib, every batch slot in flight,
- * for --seconds; the pipeline is LZ4, then AES-256-GCM seal of the LZ4
+ * for --seconds (OPEN and UNLZ4 on blocks the CPU sealed and compressed
+ * beforehand, the CPU rows on the same blocks); the pipeline is LZ4, then AES-256-GCM seal of the LZ4
  * block, then CRC32C of the sealed block, a batch of each after the other
  * on the same 512 chunks (no delta kernel yet; the three visits are what
  * the one-visit pipeline of docs/gpu.md is to fold into one). CPU rows: ISA-L's CRC32C, svc-simd's AEAD
@@ -43,6 +44,8 @@ struct bench {
 	struct dwcp_gpu *gpu;
 	uint32_t woke;
 	uint8_t key[32];
+	uint8_t (*tag)[16];            /* per chunk: the tag of its sealed copy (area 1) */
+	uint32_t *lz4_len;             /* per chunk: the length of its LZ4 block (area 1) */
 };
 
 static void wake(void *arg)
@@ -70,6 +73,43 @@ static uint64_t out_off(const struct bench *b, unsigned i, unsigned area)
 
 /* ---- one CPU core ---------------------------------------------------- */
 
+/* Chunk @p i's nonce: the same for the CPU's seal and the GPU's open. */
+static void nonce_of(const struct bench *b, unsigned i, uint8_t nonce[12])
+{
+	memset(nonce, 0, 12);
+	nonce[0] = (uint8_t)(i % b->nchunks);
+	nonce[1] = (uint8_t)((i % b->nchunks) >> 8);
+}
+
+/* Area 1 of every chunk: its sealed copy (@p op DWCP_GPU_OPEN) or its LZ4
+ * block (DWCP_GPU_UNLZ4), made by the CPU, for the rows that undo them.
+ * @return 0, or -1 (said why). */
+static int prepare(struct bench *b, int op)
+{
+	struct dwcp_aead_key *k = dwcp_aead_key_create(DWCP_AEAD_IPSEC_MB, b->key, NULL);
+	int rc = 0;
+
+	for (unsigned i = 0; k && i < b->nchunks && !rc; i++) {
+		const uint8_t *in = b->region + in_off(b, i);
+		uint8_t *out = b->region + out_off(b, i, 1), nonce[12];
+		int n;
+
+		nonce_of(b, i, nonce);
+		if (op == DWCP_GPU_OPEN) {
+			rc = dwcp_aead_seal(k, nonce, NULL, 0, in, b->chunk, out, b->tag[i]);
+		} else {
+			n = LZ4_compress_default((const char *)in, (char *)out, (int)b->chunk, (int)out_room(b));
+			b->lz4_len[i] = n > 0 ? (uint32_t)n : 0;
+			rc = n > 0 ? 0 : -1;
+		}
+	}
+	dwcp_aead_key_destroy(k);
+	if (!k || rc)
+		fprintf(stderr, "dwcp bench gpu: the CPU could not prepare the %s inputs\n",
+			op == DWCP_GPU_OPEN ? "sealed" : "LZ4");
+	return k && !rc ? 0 : -1;
+}
+
 static double cpu_rate(struct bench *b, int op)
 {
 	struct dwcp_aead_key *k = dwcp_aead_key_create(DWCP_AEAD_IPSEC_MB, b->key, NULL);
@@ -94,6 +134,23 @@ static double cpu_rate(struct bench *b, int op)
 			sink ^= (uint32_t)LZ4_compress_default((const char *)in, (char *)out, (int)b->chunk,
 								LZ4_compressBound((int)b->chunk));
 			break;
+		case DWCP_GPU_OPEN:
+			nonce_of(b, i, nonce);
+			if (dwcp_aead_open(k, nonce, NULL, 0, b->region + out_off(b, i, 1), b->chunk,
+					   b->tag[i % b->nchunks], out)) {
+				fprintf(stderr, "dwcp bench gpu: the CPU does not open its own seal\n");
+				dwcp_aead_key_destroy(k);
+				return -1;
+			}
+			break;
+		case DWCP_GPU_UNLZ4:
+			if (LZ4_decompress_safe((const char *)b->region + out_off(b, i, 1), (char *)out,
+						(int)b->lz4_len[i % b->nchunks], (int)b->chunk) != (int)b->chunk) {
+				fprintf(stderr, "dwcp bench gpu: liblz4 does not decode its own block\n");
+				dwcp_aead_key_destroy(k);
+				return -1;
+			}
+			break;
 		}
 		bytes += b->chunk;
 	}
@@ -111,8 +168,15 @@ static void op_jobs(const struct bench *b, struct dwcp_gpu_op_job *j, unsigned f
 
 		j[k] = (struct dwcp_gpu_op_job){ .op = op, .in_off = in_off(b, i), .in_len = b->chunk,
 						 .out_off = out_off(b, i, 0), .out_cap = out_room(b) };
-		j[k].nonce[0] = (uint8_t)i;
-		j[k].nonce[1] = (uint8_t)(i >> 8);
+		nonce_of(b, i, j[k].nonce);
+		if (op == DWCP_GPU_OPEN) {
+			j[k].in_off = out_off(b, i, 1);
+			memcpy(j[k].tag, b->tag[i % b->nchunks], 16);
+		} else if (op == DWCP_GPU_UNLZ4) {
+			j[k].in_off = out_off(b, i, 1);
+			j[k].in_len = b->lz4_len[i % b->nchunks];
+			j[k].out_cap = b->chunk;
+		}
 	}
 }
 
@@ -270,8 +334,10 @@ int main(int argc, char **argv)
 {
 	struct bench b = { .seconds = 2, .chunk = 256u << 10 };
 	char why[256] = "";
-	double cpu[3] = { 0 }, gpu[3] = { -1, -1, -1 }, h2d = 0, d2h = 0, pipe = -1;
-	static const char *const names[] = { "CRC32C", "AES-256-GCM seal", "LZ4 compress (one block a chunk)" };
+	static const int ops[] = { 0, DWCP_GPU_SEAL, DWCP_GPU_LZ4, DWCP_GPU_OPEN, DWCP_GPU_UNLZ4 };
+	static const char *const names[] = { "CRC32C", "AES-256-GCM seal", "LZ4 compress (one block a chunk)",
+					     "AES-256-GCM open", "LZ4 decompress (GB/s of its output)" };
+	double cpu[5] = { 0 }, gpu[5] = { -1, -1, -1, -1, -1 }, h2d = 0, d2h = 0, pipe = -1;
 	uint64_t s = 7;
 	int rc;
 
@@ -283,7 +349,9 @@ int main(int argc, char **argv)
 	b.region_len = (size_t)b.nchunks * (b.chunk + 2u * out_room(&b));
 	b.region_len = (b.region_len + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
 	b.region = aligned_alloc(2u << 20, b.region_len);
-	if (!b.region) {
+	b.tag = calloc(b.nchunks, sizeof(*b.tag));
+	b.lz4_len = calloc(b.nchunks, sizeof(*b.lz4_len));
+	if (!b.region || !b.tag || !b.lz4_len) {
 		fprintf(stderr, "dwcp bench gpu: cannot allocate %zu MiB\n", b.region_len >> 20);
 		return 1;
 	}
@@ -294,23 +362,28 @@ int main(int argc, char **argv)
 		b.key[i] = (uint8_t)bench_rand(&s);
 	printf("dwcp bench gpu: %u chunks of %u KiB (VM-like: zero, text, random pages), batches of %u, %u s each\n\n",
 	       b.nchunks, b.chunk >> 10, BATCH, b.seconds);
-	cpu[0] = cpu_rate(&b, 0);
-	cpu[1] = cpu_rate(&b, DWCP_GPU_SEAL);
-	cpu[2] = cpu_rate(&b, DWCP_GPU_LZ4);
 	rc = dwcp_gpu_open(&b.gpu, 0, b.region, b.region_len, wake, &b.woke, why, sizeof(why));
-	if (rc == 0 && dwcp_gpu_set_key(b.gpu, b.key) == 0) {
+	if (rc == 0 && dwcp_gpu_set_key(b.gpu, b.key) == 0)
 		dwcp_gpu_copy_rate(b.gpu, 256u << 20, 8, &h2d, &d2h);
-		gpu[0] = gpu_rate(&b, 0);
-		gpu[1] = gpu_rate(&b, DWCP_GPU_SEAL);
-		gpu[2] = gpu_rate(&b, DWCP_GPU_LZ4);
-		pipe = gpu_pipeline(&b);
+	/* Each op on one core, then on the GPU, over the same chunks; OPEN
+	 * and UNLZ4 over what prepare() made of them. */
+	for (unsigned i = 0; i < 5; i++) {
+		if ((ops[i] == DWCP_GPU_OPEN || ops[i] == DWCP_GPU_UNLZ4) && prepare(&b, ops[i]))
+			continue;
+		cpu[i] = cpu_rate(&b, ops[i]);
+		if (rc == 0)
+			gpu[i] = gpu_rate(&b, ops[i]);
 	}
+	if (rc == 0)
+		pipe = gpu_pipeline(&b);
 	printf("%-44s %9s %9s %9s\n", "GB/s of input, end to end", "GPU", "1 core", "ratio");
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < 5; i++)
 		if (cpu[i] > 0 || gpu[i] >= 0)
 			row(names[i], gpu[i], cpu[i]);
 	if (rc) {
 		printf("GPU: skipped: no CUDA device (%s)\n", why);
+		free(b.tag);
+		free(b.lz4_len);
 		free(b.region);
 		return 1;
 	}
@@ -320,6 +393,8 @@ int main(int argc, char **argv)
 		printf("ratio pipeline / PCIe H2D                    %.2fx\n", pipe / h2d);
 	printf("(%s)\n", dwcp_gpu_describe(b.gpu));
 	dwcp_gpu_close(b.gpu);
+	free(b.tag);
+	free(b.lz4_len);
 	free(b.region);
 	return 0;
 }
