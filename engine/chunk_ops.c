@@ -294,6 +294,12 @@ int dwcp_chunk_engine_step(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *s
 		return engine_open(ctx, st, idx, h, out);
 	case DWCP_OP_DECOMPRESS:
 		return engine_decompress(ctx, st, idx, h, out);
+	case DWCP_OP_UNLZ4:
+		/* Named only for LZ4 chunks; another codec here is a chunk
+		 * whose header changed after the program was made. */
+		if (dwcp_chunk_at(ctx, idx)->codec != DWCP_CODEC_LZ4)
+			return DWCP_BUF_EBADCHUNK;
+		return engine_decompress(ctx, st, idx, h, out);
 	default:
 		return DWCP_BUF_EBADOP;
 	}

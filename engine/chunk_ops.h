@@ -102,6 +102,6 @@ int dwcp_chunk_engine_step(struct dwcp_svc_ctx *ctx, struct dwcp_chunk_engine *e
 /* The ones worth moving off the CPU cores: the heavy per-byte work. */
 #define DWCP_CHUNK_OFFLOAD_OPS                                                         \
 	(DWCP_OP_BIT(DWCP_OP_LZ4) | DWCP_OP_BIT(DWCP_OP_ZSTD) | DWCP_OP_BIT(DWCP_OP_SEAL) | \
-	 DWCP_OP_BIT(DWCP_OP_OPEN) | DWCP_OP_BIT(DWCP_OP_DECOMPRESS))
+	 DWCP_OP_BIT(DWCP_OP_OPEN) | DWCP_OP_BIT(DWCP_OP_DECOMPRESS) | DWCP_OP_BIT(DWCP_OP_UNLZ4))
 
 #endif

@@ -130,6 +130,9 @@ enum dwcp_op {
 	DWCP_OP_RDMA_RETURN = 17, /* svc-net: the detour is over; restore the saved program */
 	DWCP_OP_RDMA_RX = 18,     /* svc-net: a chunk svc-rdma received (origin = the peer-table
 	                           * entry, result = the session's first 8 bytes) */
+	DWCP_OP_UNLZ4 = 19,       /* DECOMPRESS of an LZ4 chunk (any other codec: EBADCHUNK): a
+	                           * receiver names it for LZ4 chunks where a service publishes
+	                           * it, so an engine with LZ4 but no zstd (svc-gpu) can take them */
 	DWCP_OP_MAX
 };
 

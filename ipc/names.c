@@ -66,6 +66,7 @@ const char *dwcp_op_name(unsigned op)
 		[DWCP_OP_UNDELTA] = "undelta", [DWCP_OP_TRANSMIT] = "transmit", [DWCP_OP_ACK] = "ack",
 		[DWCP_OP_NACK] = "nack", [DWCP_OP_RDMA_WRITE] = "rdma-write",
 		[DWCP_OP_RDMA_RETURN] = "rdma-return", [DWCP_OP_RDMA_RX] = "rdma-rx",
+		[DWCP_OP_UNLZ4] = "unlz4",
 	};
 
 	return op < DWCP_OP_MAX && n[op] ? n[op] : "?";

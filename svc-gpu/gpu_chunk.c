@@ -19,6 +19,7 @@ bool gpu_chunk_runs(unsigned op, const struct dwcp_chunk_hdr *c)
 	case DWCP_OP_SEAL:
 	case DWCP_OP_OPEN:
 	case DWCP_OP_LZ4:
+	case DWCP_OP_UNLZ4:
 		return true;
 	case DWCP_OP_DECOMPRESS:
 		return c->codec == DWCP_CODEC_LZ4;
@@ -56,6 +57,11 @@ int gpu_chunk_admit(unsigned op, const struct dwcp_chunk_hdr *c, bool *job)
 			return DWCP_BUF_OK;
 		if (c->codec != DWCP_CODEC_LZ4)
 			return DWCP_BUF_EBADOP;   /* not the GPU's codec: gpu_chunk_runs said so */
+		break;
+	case DWCP_OP_UNLZ4:
+		/* As the CPU engine: named for LZ4 chunks only. */
+		if (sealed || c->codec != DWCP_CODEC_LZ4)
+			return DWCP_BUF_EBADCHUNK;
 		break;
 	default:
 		return DWCP_BUF_EBADOP;
@@ -103,6 +109,7 @@ void gpu_chunk_prepare(unsigned op, const struct dwcp_chunk_hdr *c, uint64_t c_o
 		job->out_cap = c->body_len - 1 < max_body ? c->body_len - 1 : max_body;
 		break;
 	case DWCP_OP_DECOMPRESS:
+	case DWCP_OP_UNLZ4:
 		job->op = DWCP_GPU_UNLZ4;
 		job->out_cap = c->inner_len < max_body ? c->inner_len : max_body;
 		break;
@@ -135,6 +142,7 @@ int gpu_chunk_finish(unsigned op, const struct dwcp_chunk_hdr *c, struct dwcp_ch
 		oc->body_len = (uint32_t)r->len;
 		break;
 	case DWCP_OP_DECOMPRESS:
+	case DWCP_OP_UNLZ4:
 		if (r->len != (int64_t)c->inner_len)
 			return DWCP_BUF_EBADCHUNK;
 		oc->codec = DWCP_CHUNK_CODEC_NONE;

@@ -20,7 +20,7 @@
 
 /**
  * Whether svc-gpu's GPU runs step @p op on chunk @p c: SEAL, OPEN, LZ4,
- * and DECOMPRESS of an LZ4 chunk (the GPU has no zstd).
+ * UNLZ4, and DECOMPRESS of an LZ4 chunk (the GPU has no zstd).
  */
 bool gpu_chunk_runs(unsigned op, const struct dwcp_chunk_hdr *c);
 

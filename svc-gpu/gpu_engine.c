@@ -1,7 +1,7 @@
 /* svc-gpu's GPU path (gpu_internal.h): chunk steps kept (DWCP_SVC_KEEP),
  * gathered into batches, run by the CUDA engine (gpu_cuda.h) and passed
  * on when their batch is done. CHECKSUM and VERIFY go in CRC batches;
- * SEAL, OPEN, LZ4 and LZ4's DECOMPRESS in op batches, each writing a new
+ * SEAL, OPEN, LZ4 and UNLZ4 (and LZ4's DECOMPRESS) in op batches, each writing a new
  * buffer (gpu_chunk.h turns chunks into jobs and results into chunks).
  *
  * A loop turn's steps fill one batch of each kind; poll starts them on
@@ -100,7 +100,7 @@ static int open_ops(struct gpu_engine *e, char *why, size_t n)
 		snprintf(why, n, "%s", msg);
 		return rc;
 	}
-	e->ops |= DWCP_OP_BIT(DWCP_OP_LZ4);
+	e->ops |= DWCP_OP_BIT(DWCP_OP_LZ4) | DWCP_OP_BIT(DWCP_OP_UNLZ4);
 	if (keyed)
 		e->ops |= DWCP_OP_BIT(DWCP_OP_SEAL) | DWCP_OP_BIT(DWCP_OP_OPEN);
 	return 0;

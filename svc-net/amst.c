@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/netaddr.h"
+#include "common/ops/compress.h"
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
@@ -786,7 +787,11 @@ static unsigned rx_steps(const struct net *n, const struct dwcp_chunk_hdr *ch, u
 	 * (EAUTH), whatever its flags say. */
 	if (n->keyed || ch->flags & DWCP_CHUNK_F_SEALED)
 		ops[k++] = DWCP_OP_OPEN;
-	if (ch->codec != DWCP_CHUNK_CODEC_NONE)
+	/* LZ4 chunks by their own op where a service runs it (an engine
+	 * without zstd may take those); else, and for zstd, DECOMPRESS. */
+	if (ch->codec == DWCP_CODEC_LZ4 && dwcp_route_engine(&n->ctx->at.shm, DWCP_OP_UNLZ4) != DWCP_SLOT_NONE)
+		ops[k++] = DWCP_OP_UNLZ4;
+	else if (ch->codec != DWCP_CHUNK_CODEC_NONE)
 		ops[k++] = DWCP_OP_DECOMPRESS;
 	ops[k++] = DWCP_OP_UNDELTA;
 	for (unsigned i = 0; i < k; i++) {

@@ -258,12 +258,16 @@ Test(gpu_chunk, a_gpu_lz4_chunk_decodes_with_liblz4_and_the_cpus_decodes_on_the_
 	cr_assert_eq(n, (ssize_t)BODY, "liblz4 does not decode the GPU's chunk");
 	cr_expect_eq(memcmp(back, dwcp_chunk_body(buf(0)), BODY), 0);
 
-	/* The GPU's own block back through a GPU job, and liblz4's. */
-	cr_assert_eq(gpu_step(DWCP_OP_DECOMPRESS, 1, 2, NULL, &use), DWCP_BUF_OK);
-	cr_assert(use);
-	expect_valid(2);
-	cr_expect_eq(buf(2)->codec, DWCP_CHUNK_CODEC_NONE);
-	cr_expect_eq(memcmp(dwcp_chunk_body(buf(2)), dwcp_chunk_body(buf(0)), BODY), 0);
+	/* The GPU's own block back through a GPU job (as DECOMPRESS and as
+	 * UNLZ4, the op a receiver names for LZ4 chunks), and liblz4's. */
+	for (unsigned op = DWCP_OP_DECOMPRESS; op; op = op == DWCP_OP_DECOMPRESS ? DWCP_OP_UNLZ4 : 0) {
+		memset(dwcp_chunk_body(buf(2)), 0, BODY);
+		cr_assert_eq(gpu_step(op, 1, 2, NULL, &use), DWCP_BUF_OK, "op %u", op);
+		cr_assert(use);
+		expect_valid(2);
+		cr_expect_eq(buf(2)->codec, DWCP_CHUNK_CODEC_NONE);
+		cr_expect_eq(memcmp(dwcp_chunk_body(buf(2)), dwcp_chunk_body(buf(0)), BODY), 0, "op %u", op);
+	}
 	*buf(1) = *buf(0);
 	n = dwcp_compress(cc, DWCP_CODEC_LZ4, DWCP_LZ4_LEVEL_FAST, dwcp_chunk_body(buf(0)), BODY,
 			  dwcp_chunk_body(buf(1)), MAX_BODY);
@@ -312,12 +316,16 @@ Test(gpu_chunk, what_the_gpu_leaves_to_the_cpu_and_what_it_refuses)
 	cr_assert_eq(gpu_step(DWCP_OP_SEAL, 0, 2, nonce, &use), DWCP_BUF_OK);
 	cr_expect_eq(gpu_step(DWCP_OP_LZ4, 2, 3, NULL, &use), DWCP_BUF_EBADCHUNK);
 	cr_expect_eq(gpu_step(DWCP_OP_DECOMPRESS, 2, 3, NULL, &use), DWCP_BUF_EBADCHUNK);
-	/* DECOMPRESS: nothing for a raw chunk; zstd is the CPU's. */
+	/* DECOMPRESS: nothing for a raw chunk; zstd is the CPU's. UNLZ4 is
+	 * named for LZ4 chunks only: anything else is refused, as svc-simd does. */
 	cr_expect_eq(gpu_chunk_admit(DWCP_OP_DECOMPRESS, buf(0), &need), DWCP_BUF_OK);
 	cr_expect_not(need);
+	cr_expect_eq(gpu_chunk_admit(DWCP_OP_UNLZ4, buf(0), &need), DWCP_BUF_EBADCHUNK, "UNLZ4 of a raw chunk");
+	cr_expect_eq(gpu_chunk_admit(DWCP_OP_UNLZ4, buf(2), &need), DWCP_BUF_EBADCHUNK, "UNLZ4 of a sealed chunk");
 	cr_expect(gpu_chunk_runs(DWCP_OP_DECOMPRESS, buf(1)), "LZ4 decodes on the GPU");
 	buf(1)->codec = DWCP_CODEC_ZSTD;
 	cr_expect_not(gpu_chunk_runs(DWCP_OP_DECOMPRESS, buf(1)), "the GPU has no zstd");
+	cr_expect_eq(gpu_chunk_admit(DWCP_OP_UNLZ4, buf(1), &need), DWCP_BUF_EBADCHUNK, "UNLZ4 of a zstd chunk");
 	cr_expect_not(gpu_chunk_runs(DWCP_OP_ZSTD, buf(0)));
 	cr_expect_not(gpu_chunk_runs(DWCP_OP_CHECKSUM, buf(0)), "CRC batches are not op jobs");
 }
