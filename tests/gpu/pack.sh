@@ -19,8 +19,11 @@ nm build/bin/svc-gpu | grep ' T dwcp_gpu_open' >/dev/null ||
 rm -rf .gpuhost
 mkdir -p .gpuhost/lib .gpuhost/build/tests/unit/gpu .gpuhost/build/tests/integration
 cp -r build/bin .gpuhost/build/bin
+rm -f .gpuhost/build/bin/*.d   # make's dependency files, not programs
 for t in $gpu_tests; do cp "build/tests/unit/gpu/$t" .gpuhost/build/tests/unit/gpu/; done
 cp build/tests/integration/gpu_test .gpuhost/build/tests/integration/
+# The device tool carries 64 MiB in all: the copies lose their DWARF (symbols stay).
+strip --strip-debug .gpuhost/build/bin/* .gpuhost/build/tests/*/*/*
 for b in .gpuhost/build/bin/* .gpuhost/build/tests/*/*/*; do ldd "$b" | awk '$3 ~ /^\// {print $3}'; done | sort -u |
 	grep -vE 'libc\.so|libm\.so|libpthread|libdl\.so|ld-linux|librt\.so' |
 	xargs -I{} cp -L {} .gpuhost/lib/
