@@ -30,7 +30,7 @@
  * --json prints one object with every figure instead of the tables.
  * Everything this bench creates (nodes, key, image, indexes, received
  * files, the children's output) is removed at the end, on failure and on
- * SIGINT/SIGTERM too; --keep leaves the last node pair and the files for
+ * SIGINT/SIGTERM/SIGHUP/SIGPIPE too; --keep leaves the last node pair and the files for
  * debugging and says how to remove them.
  */
 #define _GNU_SOURCE
@@ -152,6 +152,9 @@ static void catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* Whoever read our output went away (a pipe through tee whose shell
+	 * was killed): stop the same way, rather than die with the nodes up. */
+	sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* ---- driver --------------------------------------------------------- */

@@ -3,7 +3,18 @@
 # tests/gpu/pack.sh made; the log goes to $OUT/gpuhost.log (the device
 # tool brings $OUT back). Each step has its own time limit, so one that
 # hangs still leaves the others' results.
+#
+# Usage: bash .gpuhost/run.sh [GROUP ...]   (default: all of them, in this order)
+#   math       the kernels' arithmetic and the chunk format, on the CPU (seconds)
+#   device     the CUDA engine's and the op batches' tests on the GPU
+#   sanitizer  the same under compute-sanitizer
+#   bench      dwcp bench gpu
+#   nodes      gpu_test: two nodes with svc-gpu on the GPU
+#   transfer   dwcp bench transfer --workers $(nproc) (the 16-core scaling table)
+# The device tool runs one command for at most 600 s: split the groups over calls.
 set -uo pipefail
+groups=" ${*:-math device sanitizer bench nodes transfer} "
+want() { [[ $groups == *" $1 "* ]]; }
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-/tmp}
 log=$out/gpuhost.log
@@ -28,22 +39,26 @@ echo 4096 > /proc/sys/vm/nr_hugepages
 grep -E 'HugePages_(Total|Free)' /proc/meminfo
 cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 
-step 60 "the CRC math against ISA-L" "$here/build/tests/unit/gpu/crc32c_math_test"
-step 60 "the AES-256-GCM math against ipsec-mb, OpenSSL, the spec" "$here/build/tests/unit/gpu/gcm_math_test"
-step 60 "the LZ4 math against liblz4" "$here/build/tests/unit/gpu/lz4_math_test"
-step 60 "GPU chunk jobs against svc-simd's chunk format" "$here/build/tests/unit/gpu/gpu_chunk_test"
-step 120 "the CUDA engine's known answers" "$here/build/tests/unit/gpu/engine_test" --jobs 1
-step 180 "GCM and LZ4 batches against the CPU path" "$here/build/tests/unit/gpu/ops_test" --jobs 1
-if [ -n "$cs" ]; then
+if want math; then
+	step 60 "the CRC math against ISA-L" "$here/build/tests/unit/gpu/crc32c_math_test"
+	step 60 "the AES-256-GCM math against ipsec-mb, OpenSSL, the spec" "$here/build/tests/unit/gpu/gcm_math_test"
+	step 60 "the LZ4 math against liblz4" "$here/build/tests/unit/gpu/lz4_math_test"
+	step 60 "GPU chunk jobs against svc-simd's chunk format" "$here/build/tests/unit/gpu/gpu_chunk_test"
+fi
+if want device; then
+	step 120 "the CUDA engine's known answers" "$here/build/tests/unit/gpu/engine_test" --jobs 1
+	step 180 "GCM and LZ4 batches against the CPU path" "$here/build/tests/unit/gpu/ops_test" --jobs 1
+fi
+if want sanitizer && [ -n "$cs" ]; then
 	step 300 "the same under compute-sanitizer" "$cs" --tool memcheck --error-exitcode 9 \
 		"$here/build/tests/unit/gpu/engine_test" --jobs 1 --no-early-exit
 	step 300 "the op batches under compute-sanitizer" "$cs" --tool memcheck --error-exitcode 9 \
 		"$here/build/tests/unit/gpu/ops_test" --jobs 1 --no-early-exit
-else
+elif want sanitizer; then
 	echo "skipped: no compute-sanitizer"
 fi
-step 120 "dwcp bench gpu: per op and the pipeline beside one core and PCIe" "$here/build/bin/dwcp" bench gpu
-step 600 "nodes with svc-gpu on the GPU (transfer, kill -9)" "$here/build/tests/integration/gpu_test" --jobs 1
-step 900 "dwcp bench transfer: the scaling table on this host" \
+want bench && step 120 "dwcp bench gpu: per op and the pipeline beside one core and PCIe" "$here/build/bin/dwcp" bench gpu
+want nodes && step 600 "nodes with svc-gpu on the GPU (transfer, kill -9)" "$here/build/tests/integration/gpu_test" --jobs 1
+want transfer && step 900 "dwcp bench transfer: the scaling table on this host" \
 	"$here/build/bin/dwcp" bench transfer --size 1024 --workers "$(nproc)"
 date
