@@ -278,6 +278,7 @@ void dwcp_svc_pass(struct dwcp_svc_ctx *ctx, uint32_t idx, int status)
 	process(rt, &idx, 1);
 }
 
+/* Modelled in tests/model/outofplace.pml -DKEEP_STEP (svc: adopt_out). */
 void dwcp_svc_pass_out(struct dwcp_svc_ctx *ctx, uint32_t idx, uint32_t out, int status)
 {
 	if (out != idx)

@@ -11,7 +11,8 @@
  * polling it. A kept buffer stays this generation's work and its output
  * only HELD: if the process dies — a GPU fault makes it exit — the
  * supervisor re-delivers the input to the next generation, which redoes
- * the step, and frees the output.
+ * the step, and frees the output (tests/model/outofplace.pml -DKEEP_STEP
+ * checks this against kills at every step).
  */
 #include <errno.h>
 #include <stddef.h>

@@ -15,10 +15,19 @@
  * The sink (the client) deduplicates by sequence number, as `dwcp recv`
  * does: it counts raw receipts and delivers each item once.
  *
+ * With -DKEEP_STEP the step is svc-gpu's op batch instead: it takes the
+ * output buffer and returns DWCP_SVC_KEEP (input WORK, output HELD) and
+ * the service goes on with other buffers; later (the batch finished, in
+ * poll) dwcp_svc_pass_out adopts the output and forwards it as above. One
+ * step is kept at a time (a full batch: the step is retried). The same
+ * properties must hold.
+ *
  * C functions modelled (besides proto.pml's):
  *   ipc/svc_runtime.c run_steps, adopt_output, forward, flush_park,
  *     take_adopted, take_inputs, adopt                -> svc
  *   ipc/svc_runtime.c dwcp_svc_alloc (a failed alloc: -EAGAIN, retry)
+ *   svc-gpu/gpu_engine.c op_step (KEEP), poll_ops -> dwcp_svc_pass_out
+ *     (-DKEEP_STEP)
  *   svc-supervisor/children.c handle_death            -> supervisor
  *
  * Checked: no loss (every item delivered after dedup), no duplicate after
@@ -120,12 +129,15 @@ end_sup:
 /* ---- the service (svc_runtime.c); may be killed at any step ---- */
 proctype svc() {
 	byte g, b, o, par, p, k, park, adopted, retry, _q;
+	byte kin = NONE, kout = NONE;   /* -DKEEP_STEP: the kept input and its output */
 end_wait:
 	(!sv_dead);
 	g = gen;
 	park = NONE;
 	adopted = 0;
 	retry = 0;
+	kin = NONE;
+	kout = NONE;
 	/* adopt(): one load per header */
 	for (k : 0 .. NBUF - 1) {
 		if
@@ -137,6 +149,16 @@ end_wait:
 	do
 	:: true ->
 		if
+#ifdef KEEP_STEP
+		:: park == NONE && kout != NONE ->
+			/* poll_ops: the batch is done; dwcp_svc_pass_out */
+			assert(IS_OWNER(kin, WORK, SV, g) && IS_OWNER(kout, HELD, SV, g));
+			b = kin;
+			o = kout;
+			kin = NONE;
+			kout = NONE;
+			goto adopt_out
+#endif
 		:: park != NONE ->
 			/* flush_park */
 			if
@@ -152,7 +174,7 @@ end_wait:
 			:: else -> b++
 			od;
 			adopted = adopted & ~(1 << b)
-		:: park == NONE && adopted == 0 && retry != 0 ->
+		:: park == NONE && adopted == 0 && retry != 0 && kout == NONE ->
 			/* take_retries (idle() naps until a buffer may be free) */
 			if
 			:: ANYFREE ->
@@ -167,7 +189,8 @@ end_wait:
 		:: park == NONE && adopted == 0 && retry == 0 && count(L1) > 0 ->
 			/* take_inputs */
 			dequeue(L1, SV, g, b, p, CANDIE)
-		:: park == NONE && adopted == 0 && retry == 0 && count(L1) == 0 ->
+		:: park == NONE && adopted == 0 && retry == 0 && count(L1) == 0 && kout == NONE ->
+			/* (with a kept step, poll finishes it before the loop sleeps) */
 end_idle:		count(L1) > 0;
 			goto next
 		fi;
@@ -191,9 +214,24 @@ end_idle:		count(L1) > 0;
 		KILL(CANDIE);
 		item[o] = item[b];                  /* the transform writes the output */
 		KILL(CANDIE);
+#ifdef KEEP_STEP
+		/* op_step: one kept step at a time; a second waits (retried) */
+		if
+		:: kout == NONE -> kin = b; kout = o; goto next
+		:: else -> pool_free(o); retry = retry | (1 << b); goto next
+		fi;
+adopt_out:
+		KILL(CANDIE);
+#endif
 		/* adopt_output: descriptor copied, parent_plus1 = in + 1 */
 		stage[o] = stage[b];
+#ifndef MUTANT_KEEP_NO_ADOPT
 		parent[o] = b + 1;
+#else
+		/* a pass that forwards the output without adopting it (the input
+		 * is never freed): the model must catch the leak */
+		parent[o] = 0;
+#endif
 		KILL(CANDIE);
 		stage[o] = 1;                       /* h->pc++ on the output */
 		KILL(CANDIE);
@@ -238,7 +276,8 @@ died:
 		in_window = false;
 		kills++;
 		sv_dead = true;
-		g = 0; b = 0; o = 0; par = 0; p = 0; k = 0; park = NONE; adopted = 0; retry = 0
+		g = 0; b = 0; o = 0; par = 0; p = 0; k = 0; park = NONE; adopted = 0; retry = 0;
+		kin = NONE; kout = NONE
 	};
 	goto end_wait
 }

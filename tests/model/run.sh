@@ -6,6 +6,7 @@
 #                    drains and exits, reclaim, "go", adopt; old or new
 #                    killed at any step
 #   outofplace.pml   out-of-place steps (output sent, then input freed);
+#                    with -DKEEP_STEP kept ones (svc-gpu: KEEP, later pass_out);
 #                    the sink deduplicates by sequence number
 #   keep.pml         KEEP step (svc-net TRANSMIT until ACK, then pass)
 #   clientdeath.pml  a client killed at any step; reclaim, drain, a new
@@ -76,6 +77,7 @@ sed 's|!BEFORE(low, pt)|true|' "$here/handoff.pml" >"$work/mutant_all_unpublishe
 verify handoff handoff.pml 0
 verify upgrade upgrade.pml 0
 verify outofplace outofplace.pml 0
+verify outofplace_keep outofplace.pml 0 -DKEEP_STEP
 verify keep keep.pml 0
 verify clientdeath clientdeath.pml 0
 
@@ -85,6 +87,8 @@ verify mutant_all_unpublished mutant_all_unpublished.pml 1
 verify mutant_go_before_reclaim upgrade.pml 1 -DMUTANT_GO_BEFORE_RECLAIM
 # out-of-place: the input freed before its output left
 verify mutant_free_input_first outofplace.pml 1 -DMUTANT_FREE_INPUT_FIRST
+# a kept step passed on without adopting its output: the input leaks
+verify mutant_keep_no_adopt outofplace.pml 1 -DKEEP_STEP -DMUTANT_KEEP_NO_ADOPT
 # KEEP: a transmitted chunk passed on at once, not kept until its ACK
 verify mutant_no_keep keep.pml 1 -DMUTANT_NO_KEEP
 # client death: the new client keeps what is addressed to an older generation
