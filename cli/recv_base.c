@@ -54,11 +54,14 @@ static void no_base(struct recv_base *b, const char *why)
 void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char *index_dir,
 		    const char *instance, const char *stream)
 {
+	struct dwcp_cpu_features cpu;
 	struct rec r;
 	struct stat st;
 	int k;
 
 	*b = (struct recv_base){ .fd = -1 };
+	dwcp_cpu_detect(&cpu);
+	dwcp_delta_select(&b->delta, &cpu);
 	k = snprintf(b->record, sizeof(b->record), "%s/%s@%s.rcv", index_dir, instance, stream);
 	if (k < 0 || (size_t)k >= sizeof(b->record)) {
 		b->record[0] = '\0';
@@ -199,26 +202,9 @@ static int clone_range(struct recv_base *b, int fd, uint64_t off, uint64_t n)
 	}
 }
 
-bool recv_base_zero(const uint8_t *p, uint32_t n)
+bool recv_base_zero(const struct recv_base *b, const uint8_t *p, uint32_t n)
 {
-	uint64_t acc = 0, w;
-	uint32_t i = 0;
-
-	/* 64 bytes at a time (the compiler makes it vector code), leaving at
-	 * the first that is not zero: a data page costs one block, not a
-	 * scan of all of it. */
-	for (; i + 64 <= n && !acc; i += 64)
-		for (uint32_t k = 0; k < 64; k += 8) {
-			memcpy(&w, p + i + k, 8);
-			acc |= w;
-		}
-	for (; i + 8 <= n && !acc; i += 8) {
-		memcpy(&w, p + i, 8);
-		acc |= w;
-	}
-	for (; i < n && !acc; i++)
-		acc |= p[i];
-	return acc == 0;
+	return b->delta.is_zero(p, n);
 }
 
 /* Page @p at of a chunk of @p len bytes is kept and whole: it can be cloned. */
@@ -240,7 +226,7 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 
 		/* A page of zeros (a VM image has many) is left a hole: the new
 		 * file is written front to back, so it reads as zeros. */
-		if (!kept && n == PAGE && recv_base_zero(data + at, PAGE)) {
+		if (!kept && n == PAGE && recv_base_zero(b, data + at, PAGE)) {
 			at += PAGE;
 			hole_at_end = true;
 			continue;
@@ -249,7 +235,7 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 		/* A run of pages to clone, or of bytes to write up to the next
 		 * page to clone or of zeros. */
 		while (end < len && clonable(mask, end, len) == kept &&
-		       (kept || len - end < PAGE || !recv_base_zero(data + end, PAGE)))
+		       (kept || len - end < PAGE || !recv_base_zero(b, data + end, PAGE)))
 			end += len - end < PAGE ? len - end : PAGE;
 		rc = kept && b->fd >= 0 && !b->no_clone ? clone_range(b, fd, offset + at, end - at) : 1;
 		if (rc < 0)

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "common/ops/delta.h"
+
 struct recv_base {
 	int fd;                    /* the previous copy; -1 = none usable */
 	uint64_t digest;           /* its verified whole-file digest (0 = none) */
@@ -34,6 +36,7 @@ struct recv_base {
 	char record[PATH_MAX];     /* the record's path; "" = none can be kept */
 	char why[160];             /* why there is no base, for the one message */
 	bool no_clone;             /* the file system said it cannot share blocks: write */
+	struct dwcp_delta_impl delta;   /* its is_zero finds the pages to leave as holes */
 };
 
 /**
@@ -103,8 +106,11 @@ int recv_base_forget(struct recv_base *b);
 /** pwrite(2) all @p n bytes at @p off, through short writes and EINTR. @return 0 or -errno. */
 int recv_base_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off);
 
-/** Whether the @p n bytes at @p p are all zero (a page written as a hole). */
-bool recv_base_zero(const uint8_t *p, uint32_t n);
+/**
+ * Whether the @p n bytes at @p p are all zero (a page written as a hole):
+ * common/ops/delta's test for this CPU, chosen by recv_base_open().
+ */
+bool recv_base_zero(const struct recv_base *b, const uint8_t *p, uint32_t n);
 
 /**
  * The base was written by this receive itself (in place): take its

@@ -14,13 +14,14 @@
 
 enum kind { KEPT, ZEROS, DATA };
 
-static enum kind kind_of(const uint8_t *data, uint32_t at, uint32_t len, uint64_t mask)
+static enum kind kind_of(const struct recv_base *b, const uint8_t *data, uint32_t at, uint32_t len,
+			 uint64_t mask)
 {
 	uint32_t n = len - at < PAGE ? len - at : PAGE;
 
 	if (mask >> (at / PAGE) & 1)
 		return KEPT;
-	return recv_base_zero(data + at, n) ? ZEROS : DATA;
+	return recv_base_zero(b, data + at, n) ? ZEROS : DATA;
 }
 
 void recv_inplace_begin(struct recv_inplace *ip, uint64_t size)
@@ -67,10 +68,10 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, int fd,
 	int rc;
 
 	while (at < len) {
-		enum kind k = kind_of(data, at, len, mask);
+		enum kind k = kind_of(b, data, at, len, mask);
 		uint32_t end = at + (len - at < PAGE ? len - at : PAGE);
 
-		while (end < len && kind_of(data, end, len, mask) == k)
+		while (end < len && kind_of(b, data, end, len, mask) == k)
 			end += len - end < PAGE ? len - end : PAGE;
 		if (k != KEPT) {
 			rc = about_to_change(ip, b);
