@@ -235,9 +235,13 @@ static int fill_kept(struct receiver *r, uint32_t idx)
 	struct dwcp_hde_kept k;
 	int rc = kept_of(ch, &k);
 
+	/* The pages it reads from the output (or, in place, from the file
+	 * being rewritten) must be there, not in the bounce buffer. */
+	if (!rc)
+		rc = recv_fd_flush(&r->out.w);
 	if (!rc)
 		rc = recv_base_fill_moved(&r->base, dwcp_chunk_body(ch), ch->orig_len, k.moved, k.src,
-					  r->out.fd, r->written);
+					  r->out.w.fd, r->written);
 	if (!rc)
 		rc = recv_base_fill(&r->base, dwcp_chunk_body(ch), ch->offset, ch->orig_len, k.mask);
 	if (!rc) {
@@ -305,10 +309,10 @@ static int drain_in_order(struct receiver *r)
 		}
 
 		if (r->out.inplace)
-			rc = recv_inplace_write(&r->ip, &r->base, r->out.fd, p, ch->offset, ch->orig_len,
+			rc = recv_inplace_write(&r->ip, &r->base, &r->out.w, p, ch->offset, ch->orig_len,
 						ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0);
 		else
-			rc = recv_base_write(&r->base, r->out.fd, p, ch->offset, ch->orig_len,
+			rc = recv_base_write(&r->base, &r->out.w, p, ch->offset, ch->orig_len,
 					     ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0,
 					     &r->sum.cloned_pages);
 		if (rc) {
@@ -562,15 +566,22 @@ static int finish(struct receiver *r, uint64_t t_start)
 	bool have_st;
 	int rc;
 
+	/* The last runs may still wait in the bounce buffer: on disk before
+	 * the file's size and mtime are taken for the record below. */
+	rc = recv_fd_flush(&r->out.w);
+	if (rc) {
+		answer(r, r->last_idx, DWCP_BUF_ESINK);
+		return fail(r, "writing %s: %s; nothing delivered", r->path, strerror(-rc));
+	}
 	if (r->out.inplace) {
-		rc = recv_inplace_end(&r->ip, &r->base, r->out.fd, r->written);
+		rc = recv_inplace_end(&r->ip, &r->base, &r->out.w, r->written);
 		if (rc) {
 			answer(r, r->last_idx, DWCP_BUF_ESINK);
 			return fail(r, "truncating %s to %llu bytes: %s", r->path,
 				    (unsigned long long)r->written, strerror(-rc));
 		}
 	}
-	have_st = fstat(r->out.fd, &st) == 0;   /* a rename keeps dev, inode and mtime */
+	have_st = fstat(r->out.w.fd, &st) == 0;   /* a rename keeps dev, inode and mtime */
 	if (recv_out_commit(&r->out, why, sizeof(why))) {
 		answer(r, r->last_idx, DWCP_BUF_ESINK);
 		return fail(r, "%s; nothing delivered", why);
@@ -674,7 +685,7 @@ int dwcp_cli_recv(int argc, char **argv)
 
 	if (!r)
 		return 1;
-	r->out = (struct recv_out){ .dirfd = -1, .fd = -1 };
+	r->out = (struct recv_out){ .dirfd = -1, .w = { .fd = -1, .direct = -1 } };
 	r->base.fd = -1;
 	if (parse(argc, argv, &r->o) || dwcp_stream_check_name(r->o.stream, &err)) {
 		if (err.msg[0])
@@ -705,6 +716,7 @@ int dwcp_cli_recv(int argc, char **argv)
 	if (rc == 0) {
 		r->sum.bytes = r->written;
 		r->sum.inplace_written = r->ip.written_pages;
+		r->sum.direct_bytes = r->out.w.direct_bytes;
 		xfer_print_summary(&r->sum, r->o.json);
 	}
 out:

@@ -167,22 +167,6 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
 	return 0;
 }
 
-int recv_base_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
 /* Share @p n bytes at @p off of the base into @p fd at the same offset.
  * @return 0, 1 when the file system refuses (write them instead), -errno. */
 static int clone_range(struct recv_base *b, int fd, uint64_t off, uint64_t n)
@@ -213,16 +197,16 @@ static bool clonable(uint64_t mask, uint32_t at, uint32_t len)
 	return (mask >> (at / PAGE) & 1) && len - at >= PAGE;
 }
 
-int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t offset,
+int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data, uint64_t offset,
 		    uint32_t len, uint64_t mask, uint64_t *cloned)
 {
 	uint32_t at = 0;
 	bool hole_at_end = false;
+	int rc;
 
 	while (at < len) {
 		uint32_t n = len - at < PAGE ? len - at : PAGE, end = at + n;
 		bool kept = clonable(mask, at, len);
-		int rc;
 
 		/* A page of zeros (a VM image has many) is left a hole: the new
 		 * file is written front to back, so it reads as zeros. */
@@ -237,17 +221,19 @@ int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t o
 		while (end < len && clonable(mask, end, len) == kept &&
 		       (kept || len - end < PAGE || !recv_base_zero(b, data + end, PAGE)))
 			end += len - end < PAGE ? len - end : PAGE;
-		rc = kept && b->fd >= 0 && !b->no_clone ? clone_range(b, fd, offset + at, end - at) : 1;
+		rc = kept && b->fd >= 0 && !b->no_clone ? clone_range(b, w->fd, offset + at, end - at) : 1;
 		if (rc < 0)
 			return rc;
 		if (rc == 0)
 			*cloned += (end - at) / PAGE;
-		else if ((rc = recv_base_pwrite(fd, data + at, end - at, offset + at)) < 0)
+		else if ((rc = recv_fd_pwrite(w, data + at, end - at, offset + at)) < 0)
 			return rc;
 		at = end;
 	}
 	/* A hole at the end of the file is no size: give it one. */
-	if (hole_at_end && ftruncate(fd, (off_t)(offset + len)) < 0)
+	if (hole_at_end && (rc = recv_fd_flush(w)))
+		return rc;
+	if (hole_at_end && ftruncate(w->fd, (off_t)(offset + len)) < 0)
 		return -errno;
 	return 0;
 }

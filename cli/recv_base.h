@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "common/ops/delta.h"
+#include "recv_fd.h"
 
 struct recv_base {
 	int fd;                    /* the previous copy; -1 = none usable */
@@ -70,7 +71,7 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
 			 const uint64_t *src, int out_fd, uint64_t written);
 
 /**
- * Write @p len bytes of @p data at @p offset of the output @p fd (chunks
+ * Write @p len bytes of @p data at @p offset of the output @p w (chunks
  * come in order, so the file grows front to back); the pages of @p mask (kept, and already filled from the base)
  * are shared with the base by reflink (FICLONERANGE) where the file
  * system can, instead of written again: a new version of a large image
@@ -83,7 +84,7 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
  * @return 0 or -errno (a write error, or a clone error that is not a
  *         refusal, e.g. ENOSPC).
  */
-int recv_base_write(struct recv_base *b, int fd, const uint8_t *data, uint64_t offset,
+int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data, uint64_t offset,
 		    uint32_t len, uint64_t mask, uint64_t *cloned);
 
 /**
@@ -102,9 +103,6 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
  * may be written in place).
  */
 int recv_base_forget(struct recv_base *b);
-
-/** pwrite(2) all @p n bytes at @p off, through short writes and EINTR. @return 0 or -errno. */
-int recv_base_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off);
 
 /**
  * Whether the @p n bytes at @p p are all zero (a page written as a hole):

@@ -44,7 +44,7 @@ static int about_to_change(struct recv_inplace *ip, struct recv_base *b)
 
 /* Zeros at [off, off + n): a hole where the file has bytes now, nothing
  * beyond its end (it reads as zeros once the file grows past it). */
-static int zero_run(struct recv_inplace *ip, int fd, const uint8_t *zeros, uint64_t off,
+static int zero_run(struct recv_inplace *ip, struct recv_fd *w, const uint8_t *zeros, uint64_t off,
 		    uint32_t n)
 {
 	uint64_t inside = off >= ip->size ? 0 : ip->size - off < n ? ip->size - off : n;
@@ -52,15 +52,15 @@ static int zero_run(struct recv_inplace *ip, int fd, const uint8_t *zeros, uint6
 	if (!inside)
 		return 0;
 	if (!ip->no_punch &&
-	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)inside) == 0)
+	    fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)inside) == 0)
 		return 0;
 	if (!ip->no_punch && errno != EOPNOTSUPP)
 		return -errno;
 	ip->no_punch = true;
-	return recv_base_pwrite(fd, zeros, (size_t)inside, off);
+	return recv_fd_pwrite(w, zeros, (size_t)inside, off);
 }
 
-int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, int fd,
+int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv_fd *w,
 		       const uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask)
 {
 	uint32_t at = 0;
@@ -76,8 +76,8 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, int fd,
 		if (k != KEPT) {
 			rc = about_to_change(ip, b);
 			if (!rc)
-				rc = k == ZEROS ? zero_run(ip, fd, data + at, offset + at, end - at) :
-						  recv_base_pwrite(fd, data + at, end - at, offset + at);
+				rc = k == ZEROS ? zero_run(ip, w, data + at, offset + at, end - at) :
+						  recv_fd_pwrite(w, data + at, end - at, offset + at);
 			if (rc)
 				return rc;
 			if (k == DATA && offset + end > ip->size)
@@ -87,10 +87,15 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, int fd,
 		}
 		at = end;
 	}
-	return changed ? recv_base_rewritten(b) : 0;
+	if (!changed)
+		return 0;
+	/* The file's new identity (size, mtime) is taken once its bytes are
+	 * in it, not while they wait in the bounce buffer. */
+	rc = recv_fd_flush(w);
+	return rc ? rc : recv_base_rewritten(b);
 }
 
-int recv_inplace_end(struct recv_inplace *ip, struct recv_base *b, int fd, uint64_t size)
+int recv_inplace_end(struct recv_inplace *ip, struct recv_base *b, struct recv_fd *w, uint64_t size)
 {
 	int rc;
 
@@ -99,7 +104,10 @@ int recv_inplace_end(struct recv_inplace *ip, struct recv_base *b, int fd, uint6
 	rc = about_to_change(ip, b);
 	if (rc)
 		return rc;
-	if (ftruncate(fd, (off_t)size))
+	rc = recv_fd_flush(w);
+	if (rc)
+		return rc;
+	if (ftruncate(w->fd, (off_t)size))
 		return -errno;
 	ip->size = size;
 	return recv_base_rewritten(b);

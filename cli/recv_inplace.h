@@ -39,19 +39,19 @@ void recv_inplace_begin(struct recv_inplace *ip, uint64_t size);
 
 /**
  * Write the pages of the chunk at @p offset (@p len bytes at @p data)
- * that are not in @p mask (the kept ones, left as they are) into @p fd.
+ * that are not in @p mask (the kept ones, left as they are) into @p w.
  * The first change withdraws @p b's record; each refreshes @p b's
  * identity (the receive's own writes are not "changed behind its back").
  * @p mask is opaque beyond "bit i: page i is kept".
  * @return 0 or -errno (-errno of withdrawing the record: nothing written).
  */
-int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, int fd,
+int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv_fd *w,
 		       const uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask);
 
 /**
- * The new version is @p size bytes: truncate @p fd to it (withdrawing the
+ * The new version is @p size bytes: truncate @p w to it (withdrawing the
  * record first if nothing was written yet). @return 0 or -errno.
  */
-int recv_inplace_end(struct recv_inplace *ip, struct recv_base *b, int fd, uint64_t size);
+int recv_inplace_end(struct recv_inplace *ip, struct recv_base *b, struct recv_fd *w, uint64_t size);
 
 #endif

@@ -65,7 +65,7 @@ static void flush_start(struct recv_out *o)
 {
 	struct recv_flush *f = &o->flush;
 
-	*f = (struct recv_flush){ .fd = o->fd };
+	*f = (struct recv_flush){ .fd = o->w.fd };
 	if (pthread_mutex_init(&f->lock, NULL))
 		goto off;
 	if (pthread_cond_init(&f->wake, NULL)) {
@@ -87,7 +87,7 @@ void recv_out_written(struct recv_out *o, uint64_t upto)
 {
 	struct recv_flush *f = &o->flush;
 
-	if (f->off || o->fd < 0 || upto < f->told + RECV_FLUSH_STEP)
+	if (f->off || o->w.fd < 0 || upto < f->told + RECV_FLUSH_STEP)
 		return;
 	if (!f->running)
 		flush_start(o);
@@ -178,21 +178,21 @@ static int create_tmp(struct recv_out *o, char *why, size_t why_n)
 {
 	int e;
 
-	o->fd = openat(o->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (o->fd >= 0)
+	o->w.fd = openat(o->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (o->w.fd >= 0)
 		return 0;
 	e = errno;
 	if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL) {
 		/* No O_TMPFILE on this file system: a random name of our own. */
-		for (unsigned i = 0; i < TMP_TRIES && o->fd < 0; i++) {
+		for (unsigned i = 0; i < TMP_TRIES && o->w.fd < 0; i++) {
 			tmp_name(o);
-			o->fd = openat(o->dirfd, o->tmp,
+			o->w.fd = openat(o->dirfd, o->tmp,
 				       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			e = errno;
-			if (o->fd < 0 && e != EEXIST)
+			if (o->w.fd < 0 && e != EEXIST)
 				break;
 		}
-		if (o->fd >= 0) {
+		if (o->w.fd >= 0) {
 			o->named_tmp = true;
 			return 0;
 		}
@@ -206,7 +206,7 @@ int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n)
 {
 	int rc;
 
-	*o = (struct recv_out){ .dirfd = -1, .fd = -1 };
+	*o = (struct recv_out){ .dirfd = -1, .w = { .fd = -1, .direct = -1 } };
 	snprintf(o->path, sizeof(o->path), "%s", path);
 	rc = open_dir(o, path, why, why_n);
 	if (!rc)
@@ -215,6 +215,8 @@ int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n)
 		rc = create_tmp(o, why, why_n);
 	if (rc)
 		recv_out_abort(o);
+	else
+		recv_fd_direct(&o->w);
 	return rc;
 }
 
@@ -241,9 +243,11 @@ int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, siz
 		unlinkat(o->dirfd, o->tmp, 0);
 	o->named_tmp = false;
 	o->tmp[0] = '\0';
-	close(o->fd);
-	o->fd = fd;
+	recv_fd_direct_close(&o->w);
+	close(o->w.fd);
+	o->w.fd = fd;
 	o->inplace = true;
+	recv_fd_direct(&o->w);
 	return 0;
 }
 
@@ -252,7 +256,8 @@ int recv_out_rewind(struct recv_out *o)
 	flush_stop(o);
 	if (o->inplace)
 		return 0;
-	if (ftruncate(o->fd, 0) || lseek(o->fd, 0, SEEK_SET) < 0)
+	recv_fd_drop(&o->w);
+	if (ftruncate(o->w.fd, 0) || lseek(o->w.fd, 0, SEEK_SET) < 0)
 		return -errno;
 	return 0;
 }
@@ -264,14 +269,14 @@ static int link_tmp(struct recv_out *o)
 	char proc[64];
 	int e = EEXIST;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->fd);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->w.fd);
 	for (unsigned i = 0; i < TMP_TRIES && e == EEXIST; i++) {
 		tmp_name(o);
 		int rc = linkat(AT_FDCWD, proc, o->dirfd, o->tmp, AT_SYMLINK_FOLLOW);
 
 		/* No /proc: AT_EMPTY_PATH (needs CAP_DAC_READ_SEARCH). */
 		if (rc && errno == ENOENT)
-			rc = linkat(o->fd, "", o->dirfd, o->tmp, AT_EMPTY_PATH);
+			rc = linkat(o->w.fd, "", o->dirfd, o->tmp, AT_EMPTY_PATH);
 		if (rc == 0) {
 			o->named_tmp = true;
 			return 0;
@@ -289,9 +294,12 @@ int recv_out_commit(struct recv_out *o, char *why, size_t why_n)
 	int rc = 0;
 
 	umask(mask);
+	rc = recv_fd_flush(&o->w);
+	if (rc)
+		step = "writing the data of";
 	flush_stop(o);
 	if (o->inplace) {
-		if (fsync(o->fd))
+		if (!rc && fsync(o->w.fd))
 			rc = -errno;
 		if (rc)
 			snprintf(why, why_n, "%s %s: %s", step, o->path, strerror(-rc));
@@ -299,7 +307,7 @@ int recv_out_commit(struct recv_out *o, char *why, size_t why_n)
 		return rc;
 	}
 	/* The mode a new file gets; the temporary was private until now. */
-	if (fchmod(o->fd, 0644 & ~mask) || fsync(o->fd))
+	if (!rc && (fchmod(o->w.fd, 0644 & ~mask) || fsync(o->w.fd)))
 		rc = -errno;
 	if (!rc && !o->named_tmp) {
 		step = "naming the file for";
@@ -332,10 +340,11 @@ void recv_out_abort(struct recv_out *o)
 		unlinkat(o->dirfd, o->tmp, 0);
 	o->named_tmp = false;
 	o->tmp[0] = '\0';
-	if (o->fd >= 0)
-		close(o->fd);
+	recv_fd_direct_close(&o->w);
+	if (o->w.fd >= 0)
+		close(o->w.fd);
 	if (o->dirfd >= 0)
 		close(o->dirfd);
-	o->fd = o->dirfd = -1;
+	o->w.fd = o->dirfd = -1;
 	o->inplace = false;
 }

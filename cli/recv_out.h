@@ -47,6 +47,8 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+#include "recv_fd.h"
+
 /* recv_out_written's thread; upto and taken under lock. */
 struct recv_flush {
 	pthread_t thread;
@@ -62,7 +64,7 @@ struct recv_flush {
 
 struct recv_out {
 	int dirfd;                 /* the output's directory; -1 = none */
-	int fd;                    /* the data; -1 = none */
+	struct recv_fd w;          /* the data (w.fd); w.fd = -1: none */
 	bool named_tmp;            /* fd has the name tmp (no O_TMPFILE here) */
 	bool inplace;              /* fd is the output itself (recv_out_inplace) */
 	char path[PATH_MAX];       /* as given, for messages */

@@ -501,8 +501,13 @@ static int open_file(struct sender *s)
 		fprintf(stderr, PROG ": %s: %s\n", s->o.file, strerror(e));
 		return -e;
 	}
-	if (S_ISREG(s->st0.st_mode))
-		return fcntl(s->fd, F_SETFL, 0) ? -errno : 0;
+	if (S_ISREG(s->st0.st_mode)) {
+		if (fcntl(s->fd, F_SETFL, 0))
+			return -errno;
+		s->rd = send_read_of(s->fd);
+		send_read_direct(&s->rd);
+		return 0;
+	}
 	what = S_ISDIR(s->st0.st_mode) ? "a directory" : S_ISFIFO(s->st0.st_mode) ? "a FIFO" :
 	       S_ISCHR(s->st0.st_mode) ? "a character device" : S_ISBLK(s->st0.st_mode) ? "a block device" :
 	       S_ISSOCK(s->st0.st_mode) ? "a socket" : "a special file";
@@ -525,6 +530,7 @@ int dwcp_cli_send(int argc, char **argv)
 		return 2;
 	}
 	s->fd = -1;
+	s->rd = send_read_of(-1);
 	if (dwcp_stream_check_name(s->o.stream, &err)) {
 		fprintf(stderr, PROG ": %s\n", err.msg);
 		free(s);
@@ -604,12 +610,14 @@ int dwcp_cli_send(int argc, char **argv)
 		s->sum.bytes = s->size;
 		s->sum.chunks = s->n_chunks;
 		send_auto_summary(s->codec, &s->sum);
+		s->sum.direct_bytes = s->rd.direct_bytes;
 		xfer_print_summary(&s->sum, s->o.json);
 	}
 	dwcp_streams_unregister(&s->c.at.shm, s->ent, s->c.at.slot, s->c.at.gen);
 out_client:
 	/* Exiting detaches: the supervisor frees what this client still held. */
 out:
+	send_read_close(&s->rd);
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->acked_map);

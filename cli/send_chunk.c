@@ -113,19 +113,15 @@ int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint3
 	struct dwcp_chunk_hdr *ch;
 	struct dwcp_buf_hdr *h;
 	uint32_t idx;
-	size_t got = 0;
+	int rc;
 
 	if (dwcp_client_alloc(&s->c, &idx, 1) != 1)
 		return -EAGAIN;
 	ch = dwcp_client_data(&s->c, idx);
-	while (got < len) {
-		ssize_t r = pread(s->fd, dwcp_chunk_body(ch) + got, len - got, (off_t)(off + got));
-
-		if (r <= 0) {
-			dwcp_client_free(&s->c, idx);
-			return r < 0 ? -errno : -EIO;
-		}
-		got += (size_t)r;
+	rc = send_read_full(&s->rd, dwcp_chunk_body(ch), len, off);
+	if (rc) {
+		dwcp_client_free(&s->c, idx);
+		return rc;
 	}
 	if (file_changed(s)) {
 		dwcp_client_free(&s->c, idx);

@@ -46,6 +46,7 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		       (unsigned long long)s->moved_pages);
 		if (!send)
 			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
+		printf(", \"direct_bytes\": %llu", (unsigned long long)s->direct_bytes);
 		if (s->inplace)
 			printf(", \"inplace\": true, \"written_pages\": %llu",
 			       (unsigned long long)s->inplace_written);
@@ -66,6 +67,14 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 	       (unsigned long long)s->chunks, (unsigned long long)s->resent,
 	       (unsigned long long)s->rejected, (unsigned long long)s->duplicates,
 	       (unsigned long long)s->raw_resends);
+	if (send)
+		printf("  direct I/O    %llu bytes read (%s)\n", (unsigned long long)s->direct_bytes,
+		       s->direct_bytes ? "what the page cache did not hold" :
+		       "all from the page cache, or no direct I/O on this file system");
+	else
+		printf("  direct I/O    %llu bytes written (%s)\n", (unsigned long long)s->direct_bytes,
+		       s->direct_bytes ? "long runs, past the page cache" :
+		       "all through the page cache: short runs, or no direct I/O on this file system");
 	if (s->inplace)
 		printf("  in place      %llu pages written into the file, %llu kept pages left as they were\n",
 		       (unsigned long long)s->inplace_written, (unsigned long long)s->kept_pages);

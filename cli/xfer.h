@@ -30,6 +30,7 @@ struct xfer_summary {
 	                            * not travel; recv: read from the previous copy) */
 	bool inplace;              /* recv: written into the output itself (--inplace) */
 	uint64_t inplace_written;  /* recv, inplace: pages written (the others were left as they were) */
+	uint64_t direct_bytes;     /* bytes read (send) or written (recv) with direct I/O */
 	double seconds;
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
 	bool codec_auto;           /* send: chosen by `codec = auto` */

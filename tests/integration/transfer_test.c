@@ -9,6 +9,8 @@
  *    2 % of the first send's wire bytes (HDE, DESIGN §5);
  *  - an empty file, a 1-byte file, exactly one chunk, and a size that is
  *    not a multiple of the chunk size;
+ *  - random data, as a disk image's long runs, not in the page cache:
+ *    read and written with direct I/O where the file system offers it;
  *  - over a veth pair into a network namespace the test creates (node B
  *    and its `dwcp recv` run inside it), then again with netem loss,
  *    reordering and delay on both ends (skipped where the kernel has no
@@ -19,9 +21,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -189,6 +193,81 @@ Test(transfer, empty_one_byte_and_odd_sizes_arrive_bit_identical, .fini = teardo
 		fprintf(stderr, "transfer %llu bytes: ok, bytes_wire %.0f\n", sizes[i],
 			dwcp_xfer_json_num(snd.out, "bytes_wire"));
 	}
+}
+
+/* Whether @p file's file system offers direct I/O, as dwcp recv asks it
+ * (cli/recv_fd.h); ext4 answers for regular files only. */
+static bool direct_io_here(const char *file)
+{
+	struct statx sx;
+
+	return statx(AT_FDCWD, file, 0, STATX_DIOALIGN, &sx) == 0 &&
+	       (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align &&
+	       4096 % sx.stx_dio_offset_align == 0 && sx.stx_dio_mem_align &&
+	       sx.stx_dio_mem_align <= 4096;
+}
+
+/* Whether this kernel has cachestat(2) (6.5), which dwcp send asks
+ * before it reads by direct I/O (cli/send_read.h). */
+static bool cachestat_here(const char *file)
+{
+	uint64_t range[2] = { 0, 4096 }, cs[5];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	bool yes = fd >= 0 && syscall(451, fd, range, cs, 0) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
+/* Sync @p file and drop it from the page cache: a VM image that nobody
+ * read lately, as most are when they are sent. */
+static void evict(const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	cr_assert_geq(fd, 0, "open %s: %s", file, strerror(errno));
+	cr_assert_eq(fdatasync(fd), 0);
+	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+/* A disk image's data (long runs, no holes), not in the page cache: the
+ * sender reads it by direct I/O, the receiver writes it by direct I/O
+ * (but the short last chunk, through the page cache), bit-identical. */
+Test(transfer, a_cold_image_is_read_and_written_with_direct_io, .fini = teardown, .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "dio" };
+	const unsigned long long size = 48 * MIB + 4097;
+	char src[128], out[128];
+	double written_direct, read_direct;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "disk.img");
+	path_in_dir(out, sizeof(out), "recv.img");
+	cr_assert_eq(dwcp_xfer_make_random(src, size, 99), 0, "cannot write %s", src);
+	evict(src);
+	start_pair(&c, true);
+	transfer_ok("disk", src, out, "nodeb", NULL, 240, NULL);
+	written_direct = dwcp_xfer_json_num(rcv.out, "direct_bytes");
+	read_direct = dwcp_xfer_json_num(snd.out, "direct_bytes");
+	fprintf(stderr, "transfer %llu random bytes: %.0f read direct, %.0f written direct\n", size,
+		read_direct, written_direct);
+	if (!direct_io_here(out)) {
+		cr_expect_eq(written_direct, 0, "direct writes where statx offers none: %s", rcv.out);
+		cr_expect_eq(read_direct, 0, "direct reads where statx offers none: %s", snd.out);
+		printf("skipped: no direct I/O on the file system of %s\n", dir);
+		cr_skip_test("no direct I/O on the file system of %s", dir);
+	}
+	cr_expect_eq(written_direct, (double)(48 * MIB),
+		     "%.0f bytes written direct, not the 48 MiB of whole chunks: %s", written_direct,
+		     rcv.out);
+	if (!cachestat_here(src)) {
+		printf("skipped: no cachestat(2) in this kernel: dwcp send reads through the page cache\n");
+		cr_skip_test("no cachestat(2) in this kernel");
+	}
+	cr_expect_eq(read_direct, (double)size,
+		     "%.0f bytes read direct of a file not in the page cache: %s", read_direct, snd.out);
 }
 
 /* Nodes on both sides of a veth pair: A here, B (and its dwcp recv) in a

@@ -169,6 +169,7 @@ Test(recv_base, written_output_reads_back_as_the_data_with_zero_pages_as_holes)
 	static uint8_t data[2][CH], back[2 * CH];
 	struct recv_base b;
 	uint64_t cloned = 0;
+	struct recv_fd w;
 	struct stat st;
 	int fd;
 
@@ -177,17 +178,21 @@ Test(recv_base, written_output_reads_back_as_the_data_with_zero_pages_as_holes)
 	cr_assert(recv_base_usable(&b, 77), "%s", b.why);
 	fd = openat(dfd, "new", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	cr_assert_geq(fd, 0);
+	w = recv_fd_of(fd);
+	recv_fd_direct(&w);
 	/* chunk 0: pages 0-1 kept, 2-5 zero, 6 data, 7 kept, 8-15 zero */
 	memset(data[0], 0, CH);
 	cr_assert_eq(recv_base_fill(&b, data[0], 0, CH, 0x83), 0);
 	memset(data[0] + 6 * P, 0xab, P);
-	cr_assert_eq(recv_base_write(&b, fd, data[0], 0, CH, 0x83, &cloned), 0);
+	cr_assert_eq(recv_base_write(&b, &w, data[0], 0, CH, 0x83, &cloned), 0);
 	/* chunk 1: 3 pages and a half; page 1 kept, the half page zero */
 	memset(data[1], 0, CH);
 	memset(data[1], 0xcd, P);
 	cr_assert_eq(recv_base_fill(&b, data[1], CH, 3 * P, 0x2), 0);
 	memset(data[1] + 2 * P, 0xef, P);
-	cr_assert_eq(recv_base_write(&b, fd, data[1], CH, 3 * P + P / 2, 0x2, &cloned), 0);
+	cr_assert_eq(recv_base_write(&b, &w, data[1], CH, 3 * P + P / 2, 0x2, &cloned), 0);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	recv_fd_direct_close(&w);
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_expect_eq(st.st_size, CH + 3 * P + P / 2, "size %lld", (long long)st.st_size);
 	cr_assert_eq(pread(fd, back, (size_t)st.st_size, 0), st.st_size);

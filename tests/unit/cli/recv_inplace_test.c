@@ -19,6 +19,7 @@
 
 static char dir[64], idx[96], rec[160];
 static int dfd = -1, fd = -1;
+static struct recv_fd w;      /* fd, and direct I/O where /tmp has it, as dwcp recv writes */
 static struct recv_base b;
 static struct recv_inplace ip;
 
@@ -47,6 +48,8 @@ static void setup(void)
 	recv_base_open(&b, dfd, "out", idx, "nodeB", "vm");
 	cr_assert(recv_base_usable(&b, 42), "the recorded copy is no base: %s", b.why);
 	recv_inplace_begin(&ip, (uint64_t)st.st_size);
+	w = recv_fd_of(fd);
+	recv_fd_direct(&w);
 }
 
 static void teardown(void)
@@ -54,6 +57,7 @@ static void teardown(void)
 	char cmd[128];
 
 	recv_base_close(&b);
+	recv_fd_direct_close(&w);
 	close(fd);
 	close(dfd);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -83,7 +87,7 @@ Test(recv_inplace, writes_only_pages_not_kept_and_withdraws_the_record_first)
 	memset(data + 3 * PAGE, 0, PAGE);            /* page 3: zeros */
 	memset(data + 4 * PAGE, 0xab, 4 * PAGE);     /* pages 4-7: changed */
 	cr_assert_eq(access(rec, F_OK), 0);
-	cr_assert_eq(recv_inplace_write(&ip, &b, fd, data, 0, sizeof(data), 0x7ull), 0);
+	cr_assert_eq(recv_inplace_write(&ip, &b, &w, data, 0, sizeof(data), 0x7ull), 0);
 	cr_expect_neq(access(rec, F_OK), 0, "the record still vouches for a rewritten file");
 	for (unsigned i = 0; i < 3; i++)
 		expect_page(i, (uint8_t)(i + 1), PAGE);
@@ -91,7 +95,7 @@ Test(recv_inplace, writes_only_pages_not_kept_and_withdraws_the_record_first)
 	for (unsigned i = 4; i < 8; i++)
 		expect_page(i, 0xab, PAGE);
 	cr_expect_eq(ip.written_pages, 5);
-	cr_assert_eq(recv_inplace_end(&ip, &b, fd, sizeof(data)), 0);
+	cr_assert_eq(recv_inplace_end(&ip, &b, &w, sizeof(data)), 0);
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_expect_eq(st.st_size, (off_t)sizeof(data));
 	/* The receive's own writes do not make the base "changed behind its back". */
@@ -103,8 +107,8 @@ Test(recv_inplace, all_kept_touches_nothing_and_keeps_the_record)
 	static uint8_t data[8 * PAGE];
 
 	memset(data, 0xee, sizeof(data));
-	cr_assert_eq(recv_inplace_write(&ip, &b, fd, data, 0, sizeof(data), 0xffull), 0);
-	cr_assert_eq(recv_inplace_end(&ip, &b, fd, sizeof(data)), 0);
+	cr_assert_eq(recv_inplace_write(&ip, &b, &w, data, 0, sizeof(data), 0xffull), 0);
+	cr_assert_eq(recv_inplace_end(&ip, &b, &w, sizeof(data)), 0);
 	cr_expect_eq(access(rec, F_OK), 0, "the record went, though nothing changed");
 	cr_expect_eq(ip.written_pages, 0);
 	for (unsigned i = 0; i < 8; i++)
@@ -119,8 +123,8 @@ Test(recv_inplace, grows_with_zeros_and_data_then_shrinks)
 	/* Beyond the old end: two pages of zeros, one of data, 100 bytes. */
 	memset(data, 0, 2 * PAGE);
 	memset(data + 2 * PAGE, 0xcd, PAGE + 100);
-	cr_assert_eq(recv_inplace_write(&ip, &b, fd, data, 8 * PAGE, sizeof(data), 0), 0);
-	cr_assert_eq(recv_inplace_end(&ip, &b, fd, 8 * PAGE + sizeof(data)), 0);
+	cr_assert_eq(recv_inplace_write(&ip, &b, &w, data, 8 * PAGE, sizeof(data), 0), 0);
+	cr_assert_eq(recv_inplace_end(&ip, &b, &w, 8 * PAGE + sizeof(data)), 0);
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_expect_eq(st.st_size, (off_t)(8 * PAGE + sizeof(data)));
 	expect_page(7, 8, PAGE);
@@ -136,7 +140,7 @@ Test(recv_inplace, grows_with_zeros_and_data_then_shrinks)
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_assert_eq(recv_base_record(&b, &st, 43), 0);
 	recv_inplace_begin(&ip, (uint64_t)st.st_size);
-	cr_assert_eq(recv_inplace_end(&ip, &b, fd, 2 * PAGE + 10), 0);
+	cr_assert_eq(recv_inplace_end(&ip, &b, &w, 2 * PAGE + 10), 0);
 	cr_expect_neq(access(rec, F_OK), 0, "the record still vouches for a truncated file");
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_expect_eq(st.st_size, (off_t)(2 * PAGE + 10));
@@ -151,8 +155,8 @@ Test(recv_inplace, zero_run_across_the_old_end)
 	static uint8_t data[4 * PAGE];
 
 	memset(data, 0, sizeof(data));
-	cr_assert_eq(recv_inplace_write(&ip, &b, fd, data, 6 * PAGE, sizeof(data), 0), 0);
-	cr_assert_eq(recv_inplace_end(&ip, &b, fd, 10 * PAGE), 0);
+	cr_assert_eq(recv_inplace_write(&ip, &b, &w, data, 6 * PAGE, sizeof(data), 0), 0);
+	cr_assert_eq(recv_inplace_end(&ip, &b, &w, 10 * PAGE), 0);
 	expect_page(5, 6, PAGE);
 	for (unsigned i = 6; i < 10; i++)
 		expect_page(i, 0, PAGE);

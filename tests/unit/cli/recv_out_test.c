@@ -79,7 +79,7 @@ static unsigned entries(char *out, size_t n)
 
 static void write_all(struct recv_out *o, const char *text)
 {
-	cr_assert_eq(write(o->fd, text, strlen(text)), (ssize_t)strlen(text));
+	cr_assert_eq(write(o->w.fd, text, strlen(text)), (ssize_t)strlen(text));
 }
 
 TestSuite(recv_out, .init = setup, .fini = teardown);
@@ -101,7 +101,7 @@ Test(recv_out, nothing_has_a_name_until_commit_then_the_file_appears_whole)
 	cr_assert_eq(stat(p, &st), 0);
 	cr_expect_eq(st.st_mode & 07777, 0644 & ~mask, "mode %o", st.st_mode & 07777);
 	cr_expect_eq(entries(list, sizeof(list)), 1, "left: %s", list);
-	cr_expect_eq(o.fd, -1);
+	cr_expect_eq(o.w.fd, -1);
 	cr_expect_eq(o.dirfd, -1);
 }
 
@@ -149,7 +149,7 @@ Test(recv_out, a_symlink_is_refused_and_its_target_untouched)
 	cr_expect(strstr(why, "symlink") != NULL, "%s", why);
 	expect_text(target, "target bytes");
 	cr_expect_eq(entries(list, sizeof(list)), 2, "%s", list);
-	cr_expect_eq(o.fd, -1);
+	cr_expect_eq(o.w.fd, -1);
 }
 
 Test(recv_out, directories_fifos_and_devices_are_refused)
@@ -226,7 +226,7 @@ Test(recv_out, inplace_writes_the_output_itself)
 	cr_assert_eq(stat(p, &st), 0);
 	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
 	cr_assert_eq(recv_out_inplace(&o, &st, why, sizeof(why)), 0, "%s", why);
-	cr_assert_eq(pwrite(o.fd, "NEW", 3, 0), 3);
+	cr_assert_eq(pwrite(o.w.fd, "NEW", 3, 0), 3);
 	cr_assert_eq(recv_out_rewind(&o), 0);
 	expect_text(p, "NEW version");   /* written at once: not atomic, by design */
 	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
@@ -287,7 +287,7 @@ static void write_big(struct recv_out *o, uint64_t bytes, unsigned seed)
 
 			memcpy(buf + i, &v, 8);
 		}
-		cr_assert_eq(pwrite(o->fd, buf, BIG_STEP, (off_t)at), (ssize_t)BIG_STEP);
+		cr_assert_eq(pwrite(o->w.fd, buf, BIG_STEP, (off_t)at), (ssize_t)BIG_STEP);
 		recv_out_written(o, at + BIG_STEP);
 	}
 }

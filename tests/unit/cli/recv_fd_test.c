@@ -1,0 +1,154 @@
+/* dwcp recv's output writes (cli/recv_fd.h): long runs of whole pages
+ * gather in the bounce buffer and reach the file direct, from any memory
+ * alignment; short runs and a short last page go through the page cache;
+ * a refusal of direct I/O costs no byte. Every case reads the file back
+ * through another descriptor, as a user's cmp would. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "cli/recv_fd.h"
+
+#define KIB 1024u
+
+static char dir[64], path[96];
+static int fd = -1;
+static struct recv_fd w;
+static uint8_t *src;                 /* 2 MiB of pattern, 96 bytes into its allocation */
+static uint8_t *src_mem;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/recv_fd_test.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/out", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	w = recv_fd_of(fd);
+	/* dwcp recv's chunk data lies 96 bytes into a buffer: not aligned. */
+	src_mem = aligned_alloc(4096, 2048 * KIB + 4096);
+	cr_assert_not_null(src_mem);
+	src = src_mem + 96;
+	for (size_t i = 0; i < 2048 * KIB; i++)
+		src[i] = (uint8_t)(i * 131 + (i >> 12) * 7 + 1);
+}
+
+static void teardown(void)
+{
+	recv_fd_direct_close(&w);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	free(src_mem);
+}
+
+/* The file, read back through a descriptor of its own: @p n bytes at @p off equal @p want. */
+static void expect_file(uint64_t off, const uint8_t *want, size_t n)
+{
+	uint8_t *back = malloc(n);
+	int rfd = open(path, O_RDONLY | O_CLOEXEC);
+
+	cr_assert_not_null(back);
+	cr_assert_geq(rfd, 0);
+	cr_assert_eq(pread(rfd, back, n, (off_t)off), (ssize_t)n, "short read at %llu",
+		     (unsigned long long)off);
+	cr_expect_eq(memcmp(back, want, n), 0, "%zu bytes at %llu read back otherwise", n,
+		     (unsigned long long)off);
+	close(rfd);
+	free(back);
+}
+
+static bool want_direct(void)
+{
+	if (recv_fd_direct(&w))
+		return true;
+	printf("skipped: no direct I/O on the file system of /tmp\n");
+	return false;
+}
+
+TestSuite(recv_fd, .init = setup, .fini = teardown);
+
+/* Two contiguous 256 KiB runs, then a run elsewhere and a short tail, as
+ * recv writes chunks: all of it lands, the long runs direct. */
+Test(recv_fd, long_runs_from_unaligned_memory_go_direct_and_read_back)
+{
+	struct stat st;
+
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	cr_assert_eq(recv_fd_pwrite(&w, src, 256 * KIB, 0), 0);
+	cr_assert_eq(recv_fd_pwrite(&w, src + 256 * KIB, 256 * KIB, 256 * KIB), 0);
+	cr_assert_eq(recv_fd_pwrite(&w, src + 1024 * KIB, 300 * KIB, 1024 * KIB), 0);
+	cr_assert_eq(recv_fd_pwrite(&w, src + 1324 * KIB, 10, 1324 * KIB), 0);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect_eq(st.st_size, 1324 * KIB + 10, "size %lld", (long long)st.st_size);
+	expect_file(0, src, 512 * KIB);
+	expect_file(1024 * KIB, src + 1024 * KIB, 300 * KIB + 10);
+	cr_expect_eq(w.direct_bytes, 812 * KIB, "%llu bytes went direct, not the 812 KiB of long runs",
+		     (unsigned long long)w.direct_bytes);
+	cr_expect_geq(w.direct, 0, "direct I/O was turned off");
+}
+
+/* More than the bounce holds in one run: written as it fills. */
+Test(recv_fd, a_run_longer_than_the_bounce_buffer)
+{
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(recv_fd_pwrite(&w, src, 2048 * KIB, (uint64_t)i * 2048 * KIB), 0);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	for (unsigned i = 0; i < 4; i++)
+		expect_file((uint64_t)i * 2048 * KIB, src, 2048 * KIB);
+	cr_expect_eq(w.direct_bytes, 8192 * KIB, "%llu", (unsigned long long)w.direct_bytes);
+}
+
+/* Pages between holes are short runs: buffered, in the file at once. */
+Test(recv_fd, short_runs_are_written_at_once_through_the_page_cache)
+{
+	recv_fd_direct(&w);
+	cr_assert_eq(recv_fd_pwrite(&w, src, 8 * KIB, 64 * KIB), 0);
+	cr_assert_eq(recv_fd_pwrite(&w, src + 100, 5000, 200 * KIB), 0);
+	expect_file(64 * KIB, src, 8 * KIB);
+	expect_file(200 * KIB, src + 100, 5000);
+	cr_expect_eq(w.direct_bytes, 0, "%llu", (unsigned long long)w.direct_bytes);
+}
+
+/* A file system stricter than it said refuses the direct write (EINVAL):
+ * the gathered bytes are written buffered, and so is everything after. */
+Test(recv_fd, a_refused_direct_write_loses_nothing)
+{
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	/* What the file system told statx, made laxer than it is: offset 100
+	 * is not one a direct write may start at. */
+	w.align = 1;
+	w.mem_align = 1;
+	cr_assert_eq(recv_fd_pwrite(&w, src, 256 * KIB, 100), 0);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	cr_expect_lt(w.direct, 0, "direct I/O still on after a refusal");
+	cr_assert_eq(recv_fd_pwrite(&w, src + 256 * KIB, 256 * KIB, 100 + 256 * KIB), 0);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	expect_file(100, src, 512 * KIB);
+	cr_expect_eq(w.direct_bytes, 0, "%llu", (unsigned long long)w.direct_bytes);
+}
+
+/* A newer transfer starts over: what was gathered never reaches the file. */
+Test(recv_fd, dropped_bytes_never_reach_the_file)
+{
+	struct stat st;
+
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	cr_assert_eq(recv_fd_pwrite(&w, src, 256 * KIB, 0), 0);
+	recv_fd_drop(&w);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect_eq(st.st_size, 0, "size %lld", (long long)st.st_size);
+}

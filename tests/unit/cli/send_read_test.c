@@ -1,0 +1,154 @@
+/* dwcp send's reads (cli/send_read.h): data the page cache holds is
+ * copied from it; data it does not hold comes by direct I/O windows; any
+ * offset and length reads back exactly the file, into unaligned memory as
+ * the chunk buffers are; a file that ends early is an error, not zeros. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "cli/send_read.h"
+
+#define KIB 1024u
+#define MIB (1024u * KIB)
+#define SIZE (6 * MIB + 123)   /* two windows, and a short last page */
+
+static char dir[64], path[96];
+static int fd = -1;
+static struct send_read r;
+static uint8_t *want, *dst_mem, *dst;
+
+/* aligned_alloc wants a size that is a multiple of the alignment. */
+static void *page_alloc(size_t n)
+{
+	return aligned_alloc(4096, (n + 4095) / 4096 * 4096);
+}
+
+static void write_file(int flags)
+{
+	int wfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | flags, 0600);
+	uint8_t *src = page_alloc(SIZE);
+	size_t whole = SIZE - SIZE % 4096;
+
+	cr_assert_geq(wfd, 0, "open %s: %s", path, strerror(errno));
+	cr_assert_not_null(src);
+	memcpy(src, want, SIZE);
+	cr_assert_eq(pwrite(wfd, src, whole, 0), (ssize_t)whole, "write: %s", strerror(errno));
+	close(wfd);
+	/* The short last page, buffered (direct I/O writes whole pages). */
+	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	cr_assert_eq(pwrite(wfd, src + whole, SIZE - whole, (off_t)whole), (ssize_t)(SIZE - whole));
+	cr_assert_eq(fsync(wfd), 0);
+	close(wfd);
+	free(src);
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/send_read_test.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/img", dir);
+	want = malloc(SIZE);
+	dst_mem = page_alloc(SIZE + 96);
+	cr_assert(want && dst_mem);
+	dst = dst_mem + 96;                     /* as dwcp_chunk_body() is */
+	for (size_t i = 0; i < SIZE; i++)
+		want[i] = (uint8_t)(i * 151 + (i >> 12) * 11 + 3);
+}
+
+static void teardown(void)
+{
+	send_read_close(&r);
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	rmdir(dir);
+	free(want);
+	free(dst_mem);
+}
+
+static void open_reader(void)
+{
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	r = send_read_of(fd);
+}
+
+/* The whole file read as dwcp send reads it: 256 KiB chunks in order. */
+static void read_in_chunks(void)
+{
+	for (size_t off = 0; off < SIZE; off += 256 * KIB) {
+		size_t n = SIZE - off < 256 * KIB ? SIZE - off : 256 * KIB;
+
+		cr_assert_eq(send_read_full(&r, dst + off, n, off), 0, "chunk at %zu", off);
+	}
+	cr_expect_eq(memcmp(dst, want, SIZE), 0, "the file reads back otherwise");
+}
+
+TestSuite(send_read, .init = setup, .fini = teardown);
+
+Test(send_read, data_not_in_the_page_cache_comes_by_direct_windows)
+{
+	/* Written direct, so none of it is in the page cache. */
+	write_file(O_DIRECT);
+	open_reader();
+	if (!send_read_direct(&r)) {
+		printf("skipped: no direct I/O on the file system of /tmp\n");
+		cr_skip_test("no direct I/O on /tmp's file system");
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);   /* the buffered tail page too */
+	read_in_chunks();
+	if (r.cache_unknown) {
+		printf("skipped: no cachestat(2) in this kernel\n");
+		cr_skip_test("no cachestat(2) in this kernel (before 6.5): read through the cache");
+	}
+	cr_expect_eq(r.direct_bytes, SIZE, "%llu bytes read direct of %u",
+		     (unsigned long long)r.direct_bytes, SIZE);
+}
+
+Test(send_read, data_in_the_page_cache_is_copied_from_it)
+{
+	write_file(0);
+	open_reader();
+	send_read_direct(&r);
+	read_in_chunks();
+	cr_expect_eq(r.direct_bytes, 0, "%llu bytes read direct of a cached file",
+		     (unsigned long long)r.direct_bytes);
+}
+
+/* Odd offsets and lengths (a redo, a moved page's neighbour) read exactly. */
+Test(send_read, any_offset_and_length_reads_exactly)
+{
+	static const size_t at[][2] = { { 0, 1 }, { 4095, 2 }, { 5 * MIB - 7, MIB + 7 },
+					{ 100, 4 * MIB + 1 }, { SIZE - 1, 1 }, { 3 * MIB, 300 * KIB } };
+
+	write_file(O_DIRECT);
+	open_reader();
+	send_read_direct(&r);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		memset(dst, 0xee, at[i][1]);
+		cr_assert_eq(send_read_full(&r, dst, at[i][1], at[i][0]), 0, "read %zu at %zu",
+			     at[i][1], at[i][0]);
+		cr_expect_eq(memcmp(dst, want + at[i][0], at[i][1]), 0, "%zu bytes at %zu differ",
+			     at[i][1], at[i][0]);
+	}
+}
+
+Test(send_read, a_file_that_ends_early_is_an_error)
+{
+	write_file(0);
+	open_reader();
+	send_read_direct(&r);
+	cr_expect_eq(send_read_full(&r, dst, 4096, SIZE - 100), -EIO);
+	cr_expect_eq(send_read_full(&r, dst, 1, SIZE), -EIO);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	r.win_len = 0;          /* forget the window: read from the file again */
+	cr_expect_eq(send_read_full(&r, dst, 8192, SIZE - 4096), -EIO);
+}
