@@ -11,6 +11,10 @@
  * Debian's dpdk-dev), and a kernel TCP stream between the veth's
  * addresses. Frames per second at the receiver is the figure that counts:
  * af_packet on a veth has no offloads, TCP has TSO and GRO.
+ *
+ * SIGINT, SIGTERM, SIGHUP and SIGPIPE stop it between steps, and the
+ * step under way is cut short (its children are told to stop): the
+ * nodes, the veth pair and the namespace go as after a whole run.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -55,6 +59,10 @@ int bench_net_sh(const char *fmt, ...)
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
 	rc = system(cmd);
+	/* system() ignores SIGINT while the command runs; a Ctrl-C kills the
+	 * command (it is in the terminal's process group) and is ours too. */
+	if (rc != -1 && WIFSIGNALED(rc) && (WTERMSIG(rc) == SIGINT || WTERMSIG(rc) == SIGQUIT))
+		bench_net_stop = WTERMSIG(rc);
 	return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
@@ -76,6 +84,44 @@ static int in_ns(const char *ns)
 	rc = setns(fd, CLONE_NEWNET);
 	close(fd);
 	return rc;
+}
+
+volatile sig_atomic_t bench_net_stop;
+
+static void on_signal(int sig)
+{
+	bench_net_stop = sig;
+}
+
+/* Without SA_RESTART, so that a wait for a child returns (EINTR) and
+ * the child can be told to stop. */
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+void bench_net_child_signals(void)
+{
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+}
+
+pid_t bench_net_wait(pid_t pid, int *status)
+{
+	pid_t got;
+
+	while ((got = waitpid(pid, status, 0)) < 0 && errno == EINTR)
+		if (bench_net_stop)
+			kill(pid, SIGTERM);
+	return got;
 }
 
 static void cleanup(struct net_bench *b)
@@ -231,6 +277,7 @@ static pid_t fork_side(int fd[2], bool send, const char *inst, const struct net_
 	if (pid == 0) {
 		struct side_result r = { 0 };
 
+		bench_net_child_signals();
 		close(fd[0]);
 		if (send)
 			sender(inst, b->size, b->seconds, &r);
@@ -246,10 +293,13 @@ static pid_t fork_side(int fd[2], bool send, const char *inst, const struct net_
 
 static int read_side(int fd, pid_t pid, struct side_result *r)
 {
-	ssize_t n = read(fd, r, sizeof(*r));
+	ssize_t n;
 
+	while ((n = read(fd, r, sizeof(*r))) < 0 && errno == EINTR)
+		if (bench_net_stop)
+			kill(pid, SIGTERM);
 	close(fd);
-	waitpid(pid, NULL, 0);
+	bench_net_wait(pid, NULL);
 	return n == sizeof(*r) && r->ok ? 0 : -1;
 }
 
@@ -341,6 +391,7 @@ static double run_tcp(const struct net_bench *b)
 		uint64_t total = 0;
 		ssize_t r;
 
+		bench_net_child_signals();
 		close(fd[0]);
 		if (in_ns(b->ns))
 			_exit(1);
@@ -368,14 +419,16 @@ static double run_tcp(const struct net_bench *b)
 			memset(buf, 0x5a, 1u << 20);
 			t0 = dwcp_now_ns();
 			end = t0 + (uint64_t)b->seconds * 1000000000u;
-			while (dwcp_now_ns() < end && write(s, buf, 1u << 20) > 0)
+			while (dwcp_now_ns() < end && !bench_net_stop && write(s, buf, 1u << 20) > 0)
 				;
 			close(s);
-			if (read(fd[0], &total, sizeof(total)) == sizeof(total))
+			if (!bench_net_stop && read(fd[0], &total, sizeof(total)) == sizeof(total))
 				gbs = (double)total / ((dwcp_now_ns() - t0) / 1e9) / 1e9;
 		}
 		close(fd[0]);
-		waitpid(pid, NULL, 0);
+		if (bench_net_stop)
+			kill(pid, SIGTERM);
+		bench_net_wait(pid, NULL);
 	}
 	free(buf);
 	return gbs;
@@ -453,6 +506,7 @@ int dwcp_cli_bench_net(int argc, char **argv)
 
 	if (parse(argc, argv, &b))
 		return 2;
+	catch_signals();
 	n = readlink("/proc/self/exe", b.bin_dir, sizeof(b.bin_dir) - 1);
 	b.bin_dir[n > 0 ? n : 0] = '\0';
 	{
@@ -469,26 +523,37 @@ int dwcp_cli_bench_net(int argc, char **argv)
 		return 1;
 	}
 	if (run_ours(&b, &tx, &rx)) {
-		fprintf(stderr, "dwcp bench net: the node pair failed\n");
 		cleanup(&b);
+		if (bench_net_stop) {
+			fprintf(stderr, "dwcp bench net: stopped by signal %d; its nodes, veth pair and namespace are removed\n",
+				(int)bench_net_stop);
+			return 130;
+		}
+		fprintf(stderr, "dwcp bench net: the node pair failed\n");
 		return 1;
 	}
 	bench_node_stop(b.bin_dir, b.inst_a);
 	bench_node_stop(b.bin_dir, b.inst_b);
 	b.a_up = b.b_up = false;
-	if (b.xfer_mib) {
+	if (b.xfer_mib && !bench_net_stop)
 		xrc = bench_net_xfer(&b, 0, false, 1, &xr);
+	if (b.xfer_mib && !bench_net_stop)
 		xcc = bench_net_xfer(&b, 0, true, 1, &xc);
+	if (b.xfer_mib && !bench_net_stop)
 		xwc = bench_net_xfer(&b, 0, false, b.net_workers, &xw);
-	}
-	tp = run_testpmd(&b, &tp_tx, &tp_rx);
-	tcp = run_tcp(&b);
-	if (b.xfer_mib)
+	tp = bench_net_stop ? -1 : run_testpmd(&b, &tp_tx, &tp_rx);
+	tcp = bench_net_stop ? -1 : run_tcp(&b);
+	if (b.xfer_mib && !bench_net_stop)
 		xtc = bench_net_xfer(&b, BENCH_NET_KERNEL_TCP, false, 0, &xt);
 	/* Last: the nodes leave the veth's MTU at the jumbo size. */
-	if (b.xfer_mib)
+	if (b.xfer_mib && !bench_net_stop)
 		xjc = bench_net_xfer(&b, b.mtu, false, 1, &xj);
 	cleanup(&b);
+	if (bench_net_stop) {
+		fprintf(stderr, "dwcp bench net: stopped by signal %d; its nodes, veth pair and namespace are removed\n",
+			(int)bench_net_stop);
+		return 130;
+	}
 	ours_tx = tx.ns ? tx.frames / (tx.ns / 1e9) : 0;
 	ours_rx = rx.ns ? rx.frames / (rx.ns / 1e9) : 0;
 	snprintf(jumbo, sizeof(jumbo), "dwcp send over the ports, [net] mtu = %u", b.mtu);

@@ -4,7 +4,9 @@
 #define DWCP_BENCH_NET_PVT_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 struct net_bench {
@@ -28,7 +30,14 @@ struct net_xfer_result {
 	bool identical;
 };
 
+/* Set (to the signal) by SIGINT, SIGTERM, SIGHUP or SIGPIPE: stop. */
+extern volatile sig_atomic_t bench_net_stop;
+
 int bench_net_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** waitpid(2) through EINTR; once bench_net_stop is set, @p pid is sent SIGTERM first. */
+pid_t bench_net_wait(pid_t pid, int *status);
+/** In a child forked without exec: the default signal actions back. */
+void bench_net_child_signals(void);
 /** Start node @p inst on @p iface (in namespace @p ns, or here when NULL)
  *  with datagram address @p ip; @p services NULL: every service; @p extra: more config. */
 int bench_net_start_node(struct net_bench *b, const char *inst, const char *iface, const char *ns,

@@ -54,7 +54,7 @@ static int wait_exit(pid_t pid)
 {
 	int st = 0;
 
-	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+	if (pid < 0 || bench_net_wait(pid, &st) != pid)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
