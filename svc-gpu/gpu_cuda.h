@@ -76,7 +76,24 @@ enum dwcp_gpu_op {
 	DWCP_GPU_OPEN = 2,    /* in (ciphertext) -> out, when job.tag checks */
 	DWCP_GPU_LZ4 = 3,     /* in -> one LZ4 block at out */
 	DWCP_GPU_UNLZ4 = 4,   /* one LZ4 block in -> out */
+	DWCP_GPU_HDE = 5,     /* in (a chunk's data) -> its HDE body (version 1) at out */
+	DWCP_GPU_UNHDE = 6,   /* an HDE body in -> out_cap bytes of data at out */
 };
+
+/*
+ * HDE, UNHDE: the bases, one struct per page of the chunk's data (in_len
+ * bytes for HDE, out_cap for UNHDE), at aad_off (aad_len = pages x its
+ * size): a page's base is the cached version at region offset off, len
+ * bytes (at most 4096), with XXH3-64 hash; off DWCP_GPU_NO_BASE: none.
+ * Which base a page has is the delta cache's answer, the host's (svc-mem).
+ */
+struct dwcp_gpu_hde_ref {
+	uint64_t off;
+	uint32_t len;
+	uint32_t pad;
+	uint64_t hash;
+};
+#define DWCP_GPU_NO_BASE UINT64_MAX
 
 struct dwcp_gpu_op_job {
 	uint32_t op;                 /* enum dwcp_gpu_op */

@@ -9,11 +9,16 @@
  * of each three 4 KiB pages one zero, one text-like, one random. Each op
  * runs batches of 512 chunks of --chunk-kib, every batch slot in flight,
  * for --seconds (OPEN and UNLZ4 on blocks the CPU sealed and compressed
- * beforehand, the CPU rows on the same blocks); the pipeline is LZ4, then AES-256-GCM seal of the LZ4
- * block, then CRC32C of the sealed block, a batch of each after the other
- * on the same 512 chunks (no delta kernel yet; the three visits are what
- * the one-visit pipeline of docs/gpu.md is to fold into one). CPU rows: ISA-L's CRC32C, svc-simd's AEAD
- * (ipsec-mb), liblz4, one thread, on the same chunks.
+ * beforehand, the CPU rows on the same blocks). HDE encodes each chunk
+ * against a previous version of it (its bases: the same pages, but one
+ * in twenty with 16 bytes changed, and the zero pages), as a resend of a
+ * VM image that changed a little does; the CPU row is svc-mem's codec.
+ * The pipeline is HDE, then LZ4 of the HDE body, AES-256-GCM seal of the
+ * LZ4 block, CRC32C of the sealed block, a batch of each after the other
+ * on the same 512 chunks (the four visits are what the one-visit pipeline
+ * of docs/gpu.md is to fold into one). CPU rows: ISA-L's CRC32C,
+ * svc-simd's AEAD (ipsec-mb), liblz4, svc-mem's HDE, one thread, on the
+ * same chunks.
  *
  * Without a CUDA device (or built without nvcc) it prints the CPU rows and
  * "skipped: no CUDA device", and exits 1.
@@ -29,8 +34,10 @@
 #include <lz4.h>
 
 #include "bench/bench_data.h"
+#include "common/cpu.h"
 #include "common/ops/aead.h"
 #include "common/ops/crc32c.h"
+#include "common/ops/hde.h"
 #include "common/timeutil.h"
 #include "svc-gpu/gpu_cuda.h"
 
@@ -46,6 +53,8 @@ struct bench {
 	uint8_t key[32];
 	uint8_t (*tag)[16];            /* per chunk: the tag of its sealed copy (area 1) */
 	uint32_t *lz4_len;             /* per chunk: the length of its LZ4 block (area 1) */
+	struct dwcp_hde_codec hde;     /* the CPU's HDE, and the bases' hashes */
+	bool hde_ok;                   /* chunks of 64 pages or fewer: HDE rows */
 };
 
 static void wake(void *arg)
@@ -69,6 +78,43 @@ static uint64_t out_room(const struct bench *b)
 static uint64_t out_off(const struct bench *b, unsigned i, unsigned area)
 {
 	return (uint64_t)b->nchunks * (b->chunk + area * out_room(b)) + (uint64_t)(i % b->nchunks) * out_room(b);
+}
+
+/* Chunk @p i's bases: its previous version, after the output areas. */
+static uint64_t base_off(const struct bench *b, unsigned i)
+{
+	return (uint64_t)b->nchunks * (b->chunk + 2 * out_room(b)) + (uint64_t)(i % b->nchunks) * b->chunk;
+}
+
+/* Chunk @p i's base references (struct dwcp_gpu_hde_ref, one per page), after the bases. */
+static uint64_t refs_off(const struct bench *b, unsigned i)
+{
+	return (uint64_t)b->nchunks * (2 * b->chunk + 2 * out_room(b)) +
+	       (uint64_t)(i % b->nchunks) * DWCP_HDE_MAX_PAGES * sizeof(struct dwcp_gpu_hde_ref);
+}
+
+/* The bases: each chunk's pages, one in twenty with 16 bytes changed;
+ * their references and hashes. */
+static void make_bases(struct bench *b)
+{
+	const unsigned pages = b->chunk / DWCP_HDE_PAGE;
+
+	for (unsigned i = 0; i < b->nchunks; i++) {
+		struct dwcp_gpu_hde_ref *refs = (struct dwcp_gpu_hde_ref *)(b->region + refs_off(b, i));
+		uint8_t *base = b->region + base_off(b, i);
+
+		memcpy(base, b->region + in_off(b, i), b->chunk);
+		for (unsigned p = 0; p < pages; p++) {
+			uint8_t *pg = base + (size_t)p * DWCP_HDE_PAGE;
+
+			if ((i * pages + p) % 20 == 0)
+				for (unsigned q = 0; q < 16; q++)
+					pg[q * 251] ^= 0x5a;
+			refs[p] = (struct dwcp_gpu_hde_ref){ .off = base_off(b, i) + (uint64_t)p * DWCP_HDE_PAGE,
+							     .len = DWCP_HDE_PAGE,
+							     .hash = b->hde.xxh3.h64(pg, DWCP_HDE_PAGE, 0) };
+		}
+	}
 }
 
 /* ---- one CPU core ---------------------------------------------------- */
@@ -116,6 +162,7 @@ static double cpu_rate(struct bench *b, int op)
 	uint8_t nonce[12] = { 1 }, tag[16];
 	uint64_t t0 = dwcp_now_ns(), end = t0 + (uint64_t)b->seconds * 1000000000u, bytes = 0;
 	volatile uint32_t sink = 0;
+	struct dwcp_hde_base bases[DWCP_HDE_MAX_PAGES];
 
 	if (!k)
 		return -1;
@@ -143,6 +190,20 @@ static double cpu_rate(struct bench *b, int op)
 				return -1;
 			}
 			break;
+		case DWCP_GPU_HDE: {
+			const struct dwcp_gpu_hde_ref *refs =
+				(const struct dwcp_gpu_hde_ref *)(b->region + refs_off(b, i));
+
+			for (unsigned p = 0; p < b->chunk / DWCP_HDE_PAGE; p++)
+				bases[p] = (struct dwcp_hde_base){ .data = b->region + refs[p].off,
+								   .len = refs[p].len, .hash = refs[p].hash };
+			if (dwcp_hde_encode(&b->hde, in, b->chunk, bases, out, out_room(b), NULL) <= 0) {
+				fprintf(stderr, "dwcp bench gpu: the CPU's HDE failed\n");
+				dwcp_aead_key_destroy(k);
+				return -1;
+			}
+			break;
+		}
 		case DWCP_GPU_UNLZ4:
 			if (LZ4_decompress_safe((const char *)b->region + out_off(b, i, 1), (char *)out,
 						(int)b->lz4_len[i % b->nchunks], (int)b->chunk) != (int)b->chunk) {
@@ -176,6 +237,9 @@ static void op_jobs(const struct bench *b, struct dwcp_gpu_op_job *j, unsigned f
 			j[k].in_off = out_off(b, i, 1);
 			j[k].in_len = b->lz4_len[i % b->nchunks];
 			j[k].out_cap = b->chunk;
+		} else if (op == DWCP_GPU_HDE) {
+			j[k].aad_off = refs_off(b, i);
+			j[k].aad_len = b->chunk / DWCP_HDE_PAGE * sizeof(struct dwcp_gpu_hde_ref);
 		}
 	}
 }
@@ -266,8 +330,9 @@ static int gpu_wait(struct bench *b, int slot, struct dwcp_gpu_op_result *r)
 	}
 }
 
-/* LZ4, seal of the compressed block, CRC of the sealed one: three batches
- * in a row per 512 chunks, one group at a time. */
+/* HDE against the bases, LZ4 of the body, seal of the compressed block,
+ * CRC of the sealed one: four batches in a row per 512 chunks, one group
+ * at a time. */
 static double gpu_pipeline(struct bench *b)
 {
 	static struct dwcp_gpu_op_job j[BATCH];
@@ -276,14 +341,26 @@ static double gpu_pipeline(struct bench *b)
 	uint64_t t0 = dwcp_now_ns(), end = t0 + (uint64_t)b->seconds * 1000000000u, bytes = 0;
 
 	for (unsigned next = 0; dwcp_now_ns() < end; next += BATCH) {
-		op_jobs(b, j, next, DWCP_GPU_LZ4);
+		op_jobs(b, j, next, DWCP_GPU_HDE);
+		if (gpu_wait(b, dwcp_gpu_op_start(b->gpu, j, BATCH), r) < 0)
+			return -1;
+		/* LZ4 of the body into area 1, where the seal's output was; the
+		 * seal then goes to area 0. */
+		for (unsigned k = 0; k < BATCH; k++) {
+			j[k].op = DWCP_GPU_LZ4;
+			j[k].in_off = j[k].out_off;
+			j[k].in_len = (uint64_t)r[k].len;
+			j[k].out_off = out_off(b, next + k, 1);
+			j[k].out_cap = out_room(b);
+			j[k].aad_off = j[k].aad_len = 0;
+		}
 		if (gpu_wait(b, dwcp_gpu_op_start(b->gpu, j, BATCH), r) < 0)
 			return -1;
 		for (unsigned k = 0; k < BATCH; k++) {
 			j[k].op = DWCP_GPU_SEAL;
 			j[k].in_off = j[k].out_off;
 			j[k].in_len = (uint64_t)r[k].len;
-			j[k].out_off = out_off(b, next + k, 1);
+			j[k].out_off = out_off(b, next + k, 0);
 			j[k].out_cap = out_room(b);
 		}
 		if (gpu_wait(b, dwcp_gpu_op_start(b->gpu, j, BATCH), r) < 0)
@@ -334,10 +411,12 @@ int main(int argc, char **argv)
 {
 	struct bench b = { .seconds = 2, .chunk = 256u << 10 };
 	char why[256] = "";
-	static const int ops[] = { 0, DWCP_GPU_SEAL, DWCP_GPU_LZ4, DWCP_GPU_OPEN, DWCP_GPU_UNLZ4 };
+	static const int ops[] = { 0, DWCP_GPU_SEAL, DWCP_GPU_LZ4, DWCP_GPU_OPEN, DWCP_GPU_UNLZ4, DWCP_GPU_HDE };
 	static const char *const names[] = { "CRC32C", "AES-256-GCM seal", "LZ4 compress (one block a chunk)",
-					     "AES-256-GCM open", "LZ4 decompress (GB/s of its output)" };
-	double cpu[5] = { 0 }, gpu[5] = { -1, -1, -1, -1, -1 }, h2d = 0, d2h = 0, pipe = -1;
+					     "AES-256-GCM open", "LZ4 decompress (GB/s of its output)",
+					     "HDE against a 5 %-changed version" };
+	double cpu[6] = { 0 }, gpu[6] = { -1, -1, -1, -1, -1, -1 }, h2d = 0, d2h = 0, pipe = -1;
+	struct dwcp_cpu_features features;
 	uint64_t s = 7;
 	int rc;
 
@@ -346,7 +425,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	b.nchunks = 2048;   /* 512 MiB of input at 256 KiB: more than the GPU's caches */
-	b.region_len = (size_t)b.nchunks * (b.chunk + 2u * out_room(&b));
+	b.hde_ok = b.chunk <= DWCP_HDE_MAX_DATA && b.chunk % DWCP_HDE_PAGE == 0;
+	dwcp_cpu_detect(&features);
+	dwcp_hde_codec_init(&b.hde, &features);
+	/* Inputs, two output areas, the bases, their references. */
+	b.region_len = (size_t)b.nchunks * (2 * b.chunk + 2u * out_room(&b) +
+					    DWCP_HDE_MAX_PAGES * sizeof(struct dwcp_gpu_hde_ref));
 	b.region_len = (b.region_len + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
 	b.region = aligned_alloc(2u << 20, b.region_len);
 	b.tag = calloc(b.nchunks, sizeof(*b.tag));
@@ -358,6 +442,8 @@ int main(int argc, char **argv)
 	bench_fill_vm_like(b.region, (size_t)b.nchunks * b.chunk);
 	/* Touch the output areas too: first-touch faults are not the ops' cost. */
 	memset(b.region + (size_t)b.nchunks * b.chunk, 0, b.region_len - (size_t)b.nchunks * b.chunk);
+	if (b.hde_ok)
+		make_bases(&b);
 	for (unsigned i = 0; i < sizeof(b.key); i++)
 		b.key[i] = (uint8_t)bench_rand(&s);
 	printf("dwcp bench gpu: %u chunks of %u KiB (VM-like: zero, text, random pages), batches of %u, %u s each\n\n",
@@ -367,17 +453,19 @@ int main(int argc, char **argv)
 		dwcp_gpu_copy_rate(b.gpu, 256u << 20, 8, &h2d, &d2h);
 	/* Each op on one core, then on the GPU, over the same chunks; OPEN
 	 * and UNLZ4 over what prepare() made of them. */
-	for (unsigned i = 0; i < 5; i++) {
+	for (unsigned i = 0; i < 6; i++) {
 		if ((ops[i] == DWCP_GPU_OPEN || ops[i] == DWCP_GPU_UNLZ4) && prepare(&b, ops[i]))
+			continue;
+		if (ops[i] == DWCP_GPU_HDE && !b.hde_ok)
 			continue;
 		cpu[i] = cpu_rate(&b, ops[i]);
 		if (rc == 0)
 			gpu[i] = gpu_rate(&b, ops[i]);
 	}
-	if (rc == 0)
+	if (rc == 0 && b.hde_ok)
 		pipe = gpu_pipeline(&b);
 	printf("%-44s %9s %9s %9s\n", "GB/s of input, end to end", "GPU", "1 core", "ratio");
-	for (unsigned i = 0; i < 5; i++)
+	for (unsigned i = 0; i < 6; i++)
 		if (cpu[i] > 0 || gpu[i] >= 0)
 			row(names[i], gpu[i], cpu[i]);
 	if (rc) {
@@ -387,7 +475,7 @@ int main(int argc, char **argv)
 		free(b.region);
 		return 1;
 	}
-	printf("%-44s %9.2f\n", "pipeline: LZ4 + seal + CRC32C (no delta yet)", pipe);
+	printf("%-44s %9.2f\n", "pipeline: HDE + LZ4 + seal + CRC32C", pipe);
 	printf("%-44s %9.2f  H2D, %.2f D2H\n", "PCIe copy, pinned region", h2d, d2h);
 	if (pipe > 0 && h2d > 0)
 		printf("ratio pipeline / PCIe H2D                    %.2fx\n", pipe / h2d);

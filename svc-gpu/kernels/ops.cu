@@ -15,7 +15,10 @@
  * hundreds of chunks are the parallelism), and the threads copy the
  * result back. Byte by byte over PCIe, each of thread 0's reads would be
  * a round trip. Each job has a 16 KiB hash table and a stage of the
- * batch's largest input plus output in device memory.
+ * batch's largest input plus output in device memory. HDE and UNHDE
+ * (hde_math.h) the same way, with each page's base staged beside the
+ * input: the delta cache's lookup stays svc-mem's, the job names the
+ * bases by region offset.
  *
  * Not measured yet: no GPU was lent while this was written (svc-gpu's
  * self-test at start holds every op to the CPU before it is published).
@@ -28,6 +31,7 @@
 
 #include "svc-gpu/gcm_math.h"
 #include "svc-gpu/gpu_cuda.h"
+#include "svc-gpu/hde_math.h"
 #include "svc-gpu/kernels/engine_pvt.cuh"
 #include "svc-gpu/lz4_math.h"
 
@@ -128,6 +132,47 @@ __device__ static void lz4_job(uint8_t *base, const struct dwcp_gpu_op_job *j, s
 		block_copy(base + j->out_off, out, (uint64_t)len);
 }
 
+/* The staging room an HDE or UNHDE job needs: its input, every page's
+ * base, its output, each 16-byte aligned. */
+#define HDE_BASES ((uint64_t)DWCP_GPU_HDE_MAX_PAGES * DWCP_GPU_HDE_PAGE)
+
+/* HDE or UNHDE: the input and the bases staged in device memory, coded by
+ * thread 0 (hde_math.h, one chunk a thread as for LZ4), the result copied
+ * out. dwcp_gpu_op_start checked every base lies in the region. */
+__device__ static void hde_job(uint8_t *base, const struct dwcp_gpu_op_job *j, struct dwcp_gpu_op_result *r,
+			       uint8_t *stage)
+{
+	__shared__ struct dwcp_gpu_hde_base bases[DWCP_GPU_HDE_MAX_PAGES];
+	__shared__ int64_t len;
+	const struct dwcp_gpu_hde_ref *refs = (const struct dwcp_gpu_hde_ref *)(base + j->aad_off);
+	const uint32_t pages = (uint32_t)(j->aad_len / sizeof(struct dwcp_gpu_hde_ref));
+	uint8_t *in = stage, *held = in + (j->in_len + 15) / 16 * 16, *out = held + HDE_BASES;
+
+	block_copy(in, base + j->in_off, j->in_len);
+	for (uint32_t i = 0; i < pages; i++) {
+		const struct dwcp_gpu_hde_ref ref = refs[i];
+
+		if (ref.off != DWCP_GPU_NO_BASE)
+			block_copy(held + (uint64_t)i * DWCP_GPU_HDE_PAGE, base + ref.off, ref.len);
+		if (threadIdx.x == 0)
+			bases[i] = (struct dwcp_gpu_hde_base){
+				ref.off == DWCP_GPU_NO_BASE ? NULL : held + (uint64_t)i * DWCP_GPU_HDE_PAGE,
+				ref.len, ref.hash };
+	}
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		if (j->op == DWCP_GPU_HDE)
+			len = dwcp_gpu_hde_encode(in, (uint32_t)j->in_len, bases, out, j->out_cap);
+		else
+			len = dwcp_gpu_hde_decode(in, j->in_len, (uint32_t)j->out_cap, bases, out) ?
+				      -1 : (int64_t)j->out_cap;
+		r->len = len;
+	}
+	__syncthreads();
+	if (len > 0)
+		block_copy(base + j->out_off, out, (uint64_t)len);
+}
+
 __global__ void op_kernel(uint8_t *base, const struct dwcp_gpu_op_job *jobs, struct dwcp_gpu_op_result *res,
 			  uint32_t *scratch, uint8_t *stage, uint64_t stage_stride)
 {
@@ -138,6 +183,10 @@ __global__ void op_kernel(uint8_t *base, const struct dwcp_gpu_op_job *jobs, str
 
 	if (j.op == DWCP_GPU_LZ4 || j.op == DWCP_GPU_UNLZ4) {
 		lz4_job(base, &j, r, stage + blockIdx.x * stage_stride, scratch + (size_t)blockIdx.x * LZ4_TABLE);
+		return;
+	}
+	if (j.op == DWCP_GPU_HDE || j.op == DWCP_GPU_UNHDE) {
+		hde_job(base, &j, r, stage + blockIdx.x * stage_stride);
 		return;
 	}
 	if ((j.op != DWCP_GPU_SEAL && j.op != DWCP_GPU_OPEN) || j.in_len > j.out_cap) {
@@ -182,6 +231,26 @@ extern "C" int dwcp_gpu_set_key(struct dwcp_gpu *g, const uint8_t key[32])
 	return 0;
 }
 
+/* Whether HDE or UNHDE job @p j is whole: a chunk of at most 64 pages,
+ * one base reference per page, every base a page or less inside the
+ * region (the host reads the references here, before the device does). */
+static bool hde_job_ok(const struct dwcp_gpu *g, const struct dwcp_gpu_op_job *j)
+{
+	const uint64_t data = j->op == DWCP_GPU_HDE ? j->in_len : j->out_cap;
+	const uint64_t pages = (data + DWCP_GPU_HDE_PAGE - 1) / DWCP_GPU_HDE_PAGE;
+	const struct dwcp_gpu_hde_ref *refs = (const struct dwcp_gpu_hde_ref *)((const uint8_t *)g->base + j->aad_off);
+
+	if (pages > DWCP_GPU_HDE_MAX_PAGES || j->aad_len != pages * sizeof(*refs) ||
+	    j->aad_off % alignof(struct dwcp_gpu_hde_ref))
+		return false;
+	for (uint64_t i = 0; i < pages; i++)
+		if (refs[i].off != DWCP_GPU_NO_BASE &&
+		    (refs[i].len > DWCP_GPU_HDE_PAGE || refs[i].off > g->size ||
+		     refs[i].len > g->size - refs[i].off))
+			return false;
+	return true;
+}
+
 /* Room for every LZ4 job of the batch in @p s's stage: @p stride bytes a
  * job. Grown (rarely: the largest chunk is soon seen) while the slot is
  * idle, which it is when a batch is being started on it. */
@@ -220,6 +289,13 @@ extern "C" int dwcp_gpu_op_start(struct dwcp_gpu *g, const struct dwcp_gpu_op_jo
 		if (jobs[i].op == DWCP_GPU_LZ4 || jobs[i].op == DWCP_GPU_UNLZ4) {
 			uint64_t need = (jobs[i].in_len + 15) / 16 * 16 + (jobs[i].out_cap + 15) / 16 * 16;
 
+			stride = need > stride ? need : stride;
+		}
+		if (jobs[i].op == DWCP_GPU_HDE || jobs[i].op == DWCP_GPU_UNHDE) {
+			uint64_t need = (jobs[i].in_len + 15) / 16 * 16 + HDE_BASES + (jobs[i].out_cap + 15) / 16 * 16;
+
+			if (!hde_job_ok(g, &jobs[i]))
+				return -EINVAL;
 			stride = need > stride ? need : stride;
 		}
 	}

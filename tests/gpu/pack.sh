@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 die() { echo "pack.sh: $*" >&2; exit 1; }
-gpu_tests="engine_test ops_test crc32c_math_test gcm_math_test lz4_math_test gpu_chunk_test"
+gpu_tests="engine_test ops_test crc32c_math_test gcm_math_test lz4_math_test hde_math_test gpu_chunk_test"
 make -j"$(nproc)" all $(for t in $gpu_tests; do printf 'build/tests/unit/gpu/%s ' "$t"; done) \
 	build/tests/integration/gpu_test >/dev/null || die "the build failed (run make to see why)"
 nm build/bin/svc-gpu | grep ' T dwcp_gpu_open' >/dev/null ||

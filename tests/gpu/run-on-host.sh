@@ -43,6 +43,7 @@ if want math; then
 	step 60 "the CRC math against ISA-L" "$here/build/tests/unit/gpu/crc32c_math_test"
 	step 60 "the AES-256-GCM math against ipsec-mb, OpenSSL, the spec" "$here/build/tests/unit/gpu/gcm_math_test"
 	step 60 "the LZ4 math against liblz4" "$here/build/tests/unit/gpu/lz4_math_test"
+	step 60 "the HDE math against svc-mem's codec" "$here/build/tests/unit/gpu/hde_math_test"
 	step 60 "GPU chunk jobs against svc-simd's chunk format" "$here/build/tests/unit/gpu/gpu_chunk_test"
 fi
 if want device; then

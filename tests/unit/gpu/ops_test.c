@@ -4,7 +4,9 @@
  * (ipsec-mb) makes, and open there; chunks svc-simd sealed open on the
  * GPU, and one with a changed byte or tag is refused; LZ4 blocks the GPU
  * makes decode with liblz4, blocks liblz4 makes decode on the GPU, and a
- * damaged block is refused; a batch of every op at once; bad jobs.
+ * damaged block is refused; HDE bodies made on the GPU are svc-mem's
+ * (common/ops/hde.h) byte for byte and the GPU decodes svc-mem's; a batch
+ * of every op at once; bad jobs.
  * Run it under compute-sanitizer on a GPU host. Without a device, or in a
  * build without nvcc, every case prints "skipped: no CUDA device". */
 #include <errno.h>
@@ -16,7 +18,9 @@
 #include <criterion/criterion.h>
 #include <lz4.h>
 
+#include "common/cpu.h"
 #include "common/ops/aead.h"
+#include "common/ops/hde.h"
 #include "svc-gpu/gpu_cuda.h"
 #include "tests/lib/gpu.h"
 #include "tests/lib/util.h"
@@ -176,6 +180,89 @@ Test(gpu_ops, lz4_blocks_cross_with_liblz4, .fini = teardown, .timeout = 120)
 	free(back);
 }
 
+/* Job @p k's HDE layout in its input slice: the chunk's data at 0, the
+ * bases at SLICE / 2, their references at the slice's end. */
+#define HDE_BASES_AT (SLICE / 2)
+#define HDE_REFS_AT  (SLICE - DWCP_HDE_MAX_PAGES * sizeof(struct dwcp_gpu_hde_ref))
+
+Test(gpu_ops, hde_bodies_are_svc_mems_and_decode_both_ways, .fini = teardown, .timeout = 120)
+{
+	static struct dwcp_gpu_op_job j[JOBS];
+	static struct dwcp_gpu_op_result r[JOBS];
+	static struct dwcp_hde_base cpu_bases[JOBS][DWCP_HDE_MAX_PAGES];
+	struct dwcp_cpu_features cpu;
+	struct dwcp_hde_codec x;
+	uint8_t *body = malloc(DWCP_HDE_BOUND(DWCP_HDE_MAX_DATA));
+	uint64_t seed = 21;
+	int s;
+
+	open_or_skip();
+	cr_assert_not_null(body);
+	dwcp_cpu_detect(&cpu);
+	dwcp_hde_codec_init(&x, &cpu);
+	for (unsigned k = 0; k < JOBS; k++) {
+		uint8_t *in = tg.region + 2ull * k * SLICE;
+		struct dwcp_gpu_hde_ref *refs = (struct dwcp_gpu_hde_ref *)(in + HDE_REFS_AT);
+		uint32_t len = (uint32_t)(len_of(k) > DWCP_HDE_MAX_DATA ? DWCP_HDE_MAX_DATA : len_of(k));
+		unsigned pages = dwcp_hde_pages(len);
+
+		/* Page i: the base's copy with i % 5 kinds of change: none,
+		 * zeros, a few bytes, half of it, all of it; every seventh has
+		 * no base. */
+		for (unsigned i = 0; i < pages; i++) {
+			uint32_t plen = dwcp_hde_page_len(len, i);
+			uint8_t *p = in + (size_t)i * DWCP_HDE_PAGE, *b = in + HDE_BASES_AT + (size_t)i * DWCP_HDE_PAGE;
+
+			memcpy(p, b, plen);
+			if (i % 5 == 1)
+				memset(p, 0, plen);
+			for (uint32_t q = 0; i % 5 == 2 && q < plen; q += 700)
+				p[q] ^= 0x3c;
+			for (uint32_t q = plen / 2; i % 5 == 3 && q < plen; q++)
+				p[q] ^= (uint8_t)(q * 7 + 1);
+			if (i % 5 == 4)
+				dwcp_test_fill_random(p, plen, &seed);
+			refs[i] = (struct dwcp_gpu_hde_ref){ .off = (uint64_t)(b - tg.region), .len = plen,
+							     .hash = x.xxh3.h64(b, plen, 0) };
+			if (i % 7 == 6)
+				refs[i].off = DWCP_GPU_NO_BASE;
+			cpu_bases[k][i] = (struct dwcp_hde_base){ .data = i % 7 == 6 ? NULL : b, .len = plen,
+								  .hash = refs[i].hash };
+		}
+		j[k] = (struct dwcp_gpu_op_job){ .op = DWCP_GPU_HDE, .in_off = 2ull * k * SLICE, .in_len = len,
+						 .out_off = (2ull * k + 1) * SLICE, .out_cap = SLICE,
+						 .aad_off = 2ull * k * SLICE + HDE_REFS_AT,
+						 .aad_len = pages * sizeof(struct dwcp_gpu_hde_ref) };
+	}
+	s = dwcp_gpu_op_start(tg.gpu, j, JOBS);
+	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(tg.gpu));
+	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
+	for (unsigned k = 0; k < JOBS; k++) {
+		ssize_t n = dwcp_hde_encode(&x, tg.region + j[k].in_off, (uint32_t)j[k].in_len, cpu_bases[k], body,
+					    DWCP_HDE_BOUND(DWCP_HDE_MAX_DATA), NULL);
+
+		cr_assert_gt(n, 0);
+		cr_assert_eq(r[k].len, (int64_t)n, "hde job %u: %lld bytes, svc-mem's %zd", k, (long long)r[k].len, n);
+		cr_expect_eq(memcmp(tg.region + j[k].out_off, body, (size_t)n), 0, "hde job %u: the bodies differ", k);
+		/* Decode svc-mem's body (the same bytes) on the GPU, into the
+		 * output slice's second half. */
+		j[k].op = DWCP_GPU_UNHDE;
+		j[k].out_cap = j[k].in_len;
+		j[k].in_off = j[k].out_off;
+		j[k].in_len = (uint64_t)n;
+		j[k].out_off += SLICE / 2;
+	}
+	s = dwcp_gpu_op_start(tg.gpu, j, JOBS);
+	cr_assert_geq(s, 0, "start: %d %s", s, dwcp_gpu_error(tg.gpu));
+	cr_assert_eq(wait_done(s, r), 1, "batch: %s", dwcp_gpu_error(tg.gpu));
+	for (unsigned k = 0; k < JOBS; k++) {
+		cr_assert_eq(r[k].len, (int64_t)j[k].out_cap, "unhde job %u: %lld", k, (long long)r[k].len);
+		cr_expect_eq(memcmp(tg.region + j[k].out_off, tg.region + 2ull * k * SLICE, j[k].out_cap), 0,
+			     "unhde job %u decoded otherwise", k);
+	}
+	free(body);
+}
+
 Test(gpu_ops, bad_jobs_are_refused, .fini = teardown)
 {
 	static struct dwcp_gpu_op_job j[DWCP_GPU_BATCH_MAX + 1];
@@ -205,4 +292,22 @@ Test(gpu_ops, bad_jobs_are_refused, .fini = teardown)
 	j[0] = job(0, DWCP_GPU_OPEN, 100);
 	j[0].aad_len = REGION;
 	cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, 1), -EINVAL, "associated data past the region");
+	/* HDE: one base reference per page, each base inside the region. */
+	{
+		struct dwcp_gpu_hde_ref *refs = (struct dwcp_gpu_hde_ref *)(tg.region + HDE_REFS_AT);
+
+		memset(refs, 0, 2 * sizeof(*refs));
+		refs[0] = (struct dwcp_gpu_hde_ref){ .off = 0, .len = 4096 };
+		refs[1] = (struct dwcp_gpu_hde_ref){ .off = REGION - 100, .len = 4096 };
+		j[0] = (struct dwcp_gpu_op_job){ .op = DWCP_GPU_HDE, .in_off = 0, .in_len = 8192,
+						 .out_off = SLICE, .out_cap = SLICE, .aad_off = HDE_REFS_AT,
+						 .aad_len = 2 * sizeof(*refs) };
+		cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, 1), -EINVAL, "a base past the region");
+		refs[1].off = DWCP_GPU_NO_BASE;
+		j[0].aad_len = sizeof(*refs);
+		cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, 1), -EINVAL, "one reference for two pages");
+		refs[1] = (struct dwcp_gpu_hde_ref){ .off = 0, .len = 4097 };
+		j[0].aad_len = 2 * sizeof(*refs);
+		cr_expect_eq(dwcp_gpu_op_start(tg.gpu, j, 1), -EINVAL, "a base longer than a page");
+	}
 }
