@@ -6,6 +6,7 @@
  * getrusage(RUSAGE_CHILDREN) once both have been waited for.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,63 @@ static double proc_cpu_s(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static void probe_add(struct bench_xfer_probe *pr, double pid)
+/* Thread @p tid of @p pid: its CPU seconds and its name (comm). */
+static double thread_cpu_s(pid_t pid, pid_t tid, char *comm, size_t comm_len)
+{
+	char p[96], buf[1024], *open_paren, *close_paren, *at, *end;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	f = fopen(p, "re");
+	if (!f)
+		return NAN;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	open_paren = strchr(buf, '(');
+	close_paren = strrchr(buf, ')');
+	if (!open_paren || !close_paren || close_paren < open_paren)
+		return NAN;
+	snprintf(comm, comm_len, "%.*s", (int)(close_paren - open_paren - 1), open_paren + 1);
+	at = close_paren;
+	for (unsigned field = 2; at && field < 14; field++)
+		at = strchr(at + 1, ' ');
+	if (!at)
+		return NAN;
+	ut = strtoull(at + 1, &end, 10);
+	st = strtoull(end, &end, 10);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Every thread of @p pid, named "@p node @p proc/comm". */
+static void probe_threads(struct bench_xfer_probe *pr, pid_t pid, char node, const char *proc)
+{
+	char p[64], comm[24];
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(p, sizeof(p), "/proc/%d/task", (int)pid);
+	dir = opendir(p);
+	while (dir && (d = readdir(dir)) != NULL && pr->nt < MAX_THREADS) {
+		char *end;
+		long v = strtol(d->d_name, &end, 10);
+		pid_t tid = *end || v <= 0 ? 0 : (pid_t)v;   /* "." and ".." are no thread */
+		double s = tid > 0 ? thread_cpu_s(pid, tid, comm, sizeof(comm)) : NAN;
+
+		if (isnan(s))
+			continue;
+		pr->t[pr->nt].tid = tid;
+		pr->t[pr->nt].s = s;
+		snprintf(pr->t[pr->nt].name, sizeof(pr->t[pr->nt].name), "%c %s/%s", node, proc, comm);
+		pr->nt++;
+	}
+	if (dir)
+		closedir(dir);
+}
+
+static void probe_add(struct bench_xfer_probe *pr, double pid, char node, const char *proc)
 {
 	double s;
 
@@ -58,6 +115,7 @@ static void probe_add(struct bench_xfer_probe *pr, double pid)
 		return;
 	pr->p[pr->n].pid = (pid_t)pid;
 	pr->p[pr->n++].s = s;
+	probe_threads(pr, (pid_t)pid, node, proc);
 }
 
 static double obj_num(const cJSON *o, const char *key)
@@ -72,18 +130,22 @@ static double obj_num(const cJSON *o, const char *key)
 static void probe_node(const char *instance, int is_a, struct bench_xfer_probe *pr)
 {
 	cJSON *root = bench_node_status(instance), *sv;
+	const char node = is_a ? 'A' : 'B';
 	const cJSON *it;
 
 	if (!root)
 		return;
-	probe_add(pr, obj_num(cJSON_GetObjectItemCaseSensitive(root, "supervisor"), "pid"));
+	probe_add(pr, obj_num(cJSON_GetObjectItemCaseSensitive(root, "supervisor"), "pid"), node,
+		  "supervisor");
 	sv = cJSON_GetObjectItemCaseSensitive(root, "services");
 	cJSON_ArrayForEach(it, sv) {
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "service");
+		const cJSON *slot_name = cJSON_GetObjectItemCaseSensitive(it, "name");
+		const char *proc = cJSON_IsString(slot_name) ? slot_name->valuestring : "service";
 
-		probe_add(pr, obj_num(it, "pid"));
-		probe_add(pr, obj_num(it, "successor_pid"));
-		probe_add(pr, obj_num(it, "hot_standby_pid"));
+		probe_add(pr, obj_num(it, "pid"), node, proc);
+		probe_add(pr, obj_num(it, "successor_pid"), node, proc);
+		probe_add(pr, obj_num(it, "hot_standby_pid"), node, proc);
 		if (is_a && obj_num(it, "pid") > 0 && cJSON_IsString(name)) {
 			pr->simd_workers += strcmp(name->valuestring, "svc-simd") == 0;
 			pr->net_workers += strcmp(name->valuestring, "svc-net") == 0;
@@ -120,6 +182,35 @@ double bench_xfer_probe_cpu_s(const struct bench_xfer_probe *before,
 		sum += s;
 	}
 	return sum;
+}
+
+static void busy_offer(struct bench_xfer_busy out[BUSIEST], const char *name, double s)
+{
+	unsigned i = BUSIEST;
+
+	while (i > 0 && out[i - 1].s < s)
+		i--;
+	if (i == BUSIEST)
+		return;
+	memmove(&out[i + 1], &out[i], (BUSIEST - 1 - i) * sizeof(out[0]));
+	snprintf(out[i].name, sizeof(out[i].name), "%s", name);
+	out[i].s = s;
+}
+
+void bench_xfer_probe_busiest(const struct bench_xfer_probe *before, const struct bench_xfer_probe *after,
+			      double snd_s, double rcv_s, struct bench_xfer_busy out[BUSIEST])
+{
+	memset(out, 0, BUSIEST * sizeof(out[0]));
+	for (unsigned i = 0; i < after->nt; i++) {
+		double s = after->t[i].s;
+
+		for (unsigned j = 0; j < before->nt; j++)
+			if (before->t[j].tid == after->t[i].tid)
+				s -= before->t[j].s;
+		busy_offer(out, after->t[i].name, s);
+	}
+	busy_offer(out, "dwcp send (main thread)", snd_s);
+	busy_offer(out, "dwcp recv (main thread)", rcv_s);
 }
 
 double bench_xfer_children_cpu_s(void)

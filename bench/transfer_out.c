@@ -127,6 +127,35 @@ static double cpu_ceiling(const struct bench_xfer_run *x, size_t n)
 	return x->ok && per > 0 ? dwcp_cpu_usable() / per : NAN;
 }
 
+/* What one thread allows: a stream's dwcp send and dwcp recv each move
+ * its data in one thread (the services spread theirs over workers), so
+ * no number of cores runs one stream faster than one GB per the busier
+ * one's CPU-seconds per GB. */
+static double serial_ceiling(const struct bench_xfer_run *x, size_t n)
+{
+	double s = x->snd.thread_cpu_s > x->rcv.thread_cpu_s ? x->snd.thread_cpu_s : x->rcv.thread_cpu_s;
+	double per = per_gb(x, s, n);
+
+	return x->ok && per > 0 ? 1.0 / per : NAN;
+}
+
+static void print_serial(const struct bench_xfer_report *r)
+{
+	const struct bench_xfer_run *x = &r->main;
+	double one = one_thread(r);
+
+	if (isnan(serial_ceiling(x, r->c->n)) || !(one > 0))
+		return;
+	printf("(serial points: one stream's dwcp send and dwcp recv move it in one thread each, "
+	       "%.3f and %.3f CPU-s per GB: on any number of cores one stream runs at most %.2f GB/s "
+	       "= %.1fx the one-thread pipeline; the busiest threads of all, per GB:",
+	       per_gb(x, x->snd.thread_cpu_s, r->c->n), per_gb(x, x->rcv.thread_cpu_s, r->c->n),
+	       serial_ceiling(x, r->c->n), serial_ceiling(x, r->c->n) / one);
+	for (unsigned i = 0; i < BUSIEST && x->busiest[i].s > 0; i++)
+		printf("%s %s %.3f", i ? "," : "", x->busiest[i].name, per_gb(x, x->busiest[i].s, r->c->n));
+	printf(")\n");
+}
+
 static void print_ceiling(const struct bench_xfer_report *r)
 {
 	const struct bench_xfer_run *x = &r->main;
@@ -174,6 +203,7 @@ static void print_main(const struct bench_xfer_report *r)
 	ratio_row("ratio dwcp codec auto / raw TCP", ag, raw_tcp(r));
 	run_note("zstd-1", &r->main, c->n);
 	print_ceiling(r);
+	print_serial(r);
 	run_note("codec auto", &r->autoc, c->n);
 	if (r->autoc.ok)
 		printf("(codec auto: send says codec %s, chunks none/lz4/zstd %.0f/%.0f/%.0f, why: %s)\n",
@@ -285,7 +315,7 @@ static void add_side(cJSON *o, const char *key, const struct bench_xfer_side *s)
 	add_num(j, "seconds", s->seconds), add_num(j, "chunks", s->chunks);
 	add_num(j, "p50_us", s->p50), add_num(j, "p99_us", s->p99), add_num(j, "p999_us", s->p999);
 	add_num(j, "raw_resends", s->raw_resends), add_num(j, "rejected", s->rejected);
-	add_num(j, "kept_pages", s->kept_pages);
+	add_num(j, "kept_pages", s->kept_pages), add_num(j, "main_thread_cpu_s", s->thread_cpu_s);
 	if (s->codec[0])
 		cJSON_AddStringToObject(j, "codec", s->codec);
 	if (s->codec_why[0])
@@ -317,6 +347,9 @@ static cJSON *run_json(const struct bench_xfer_report *r, const struct bench_xfe
 	add_num(j, "node_cpu_s_per_gb", per_gb(x, x->node_cpu_s, r->c->n));
 	add_num(j, "client_cpu_s_per_gb", per_gb(x, x->client_cpu_s, r->c->n));
 	add_num(j, "cpu_ceiling_gbs", cpu_ceiling(x, r->c->n));
+	add_num(j, "stream_ceiling_gbs", serial_ceiling(x, r->c->n));
+	if (x->busiest[0].s > 0)
+		cJSON_AddStringToObject(j, "busiest_thread", x->busiest[0].name);
 	add_num(j, "prof_sampler_cpu_s", x->prof_cpu_s);
 	add_num(j, "prof_samples", x->prof_samples);
 	cJSON_AddBoolToObject(j, "identical", x->identical);

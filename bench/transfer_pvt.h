@@ -86,6 +86,15 @@ struct bench_xfer_side {
 	double kept_pages;
 	char codec[16], codec_why[200];
 	double codec_chunks[3];         /* chunks sent with none, lz4, zstd */
+	double thread_cpu_s;            /* the main thread's CPU (its serial cost) */
+};
+
+/* The busiest threads of a transfer (node threads and send's and recv's
+ * main threads): the serial points no number of cores can spread. */
+#define BUSIEST 3u
+struct bench_xfer_busy {
+	char name[40];
+	double s;                       /* CPU seconds over the transfer */
 };
 
 /* One `dwcp send` -> `dwcp recv`, and what it cost. CPU: utime+stime
@@ -100,6 +109,7 @@ struct bench_xfer_run {
 	unsigned simd_workers;          /* svc-simd workers node A runs */
 	unsigned net_workers;           /* svc-net workers node A runs */
 	double dcache_bytes;            /* node B's delta cache */
+	struct bench_xfer_busy busiest[BUSIEST];   /* most CPU first; s 0: none */
 	int identical, ok;
 };
 
@@ -120,6 +130,7 @@ void bench_xfer_prof_read(const struct bench_xfer_ctx *c, double *cpu_s, double 
 /* ---- CPU time (transfer_cpu.c) ------------------------------------ */
 
 #define MAX_PIDS 160u               /* both nodes: supervisors, services, standbys */
+#define MAX_THREADS 1024u           /* their threads */
 
 /* Both nodes' processes at one moment, and what their status says. */
 struct bench_xfer_probe {
@@ -128,6 +139,12 @@ struct bench_xfer_probe {
 		double s;               /* utime + stime so far */
 	} p[MAX_PIDS];
 	unsigned n;
+	struct bench_xfer_thread {
+		pid_t tid;
+		double s;               /* utime + stime so far */
+		char name[40];          /* "B svc-net.1/svc-net" (node, process, thread) */
+	} t[MAX_THREADS];
+	unsigned nt;
 	unsigned simd_workers;          /* svc-simd workers running on node A */
 	unsigned net_workers;           /* svc-net workers running on node A */
 	double dcache_bytes;            /* node B's delta cache */
@@ -140,6 +157,11 @@ void bench_xfer_probe_nodes(const char *inst_a, const char *inst_b, struct bench
 /* CPU seconds both nodes spent between two probes. A process that
  * appeared in between counts whole; one restarted in between loses what
  * it spent (a bench node that restarts a service has a problem of its own). */
+/* The BUSIEST threads between two probes, beside @p snd_s and @p
+ * rcv_s, the main threads of dwcp send and recv, most CPU first. */
+void bench_xfer_probe_busiest(const struct bench_xfer_probe *before, const struct bench_xfer_probe *after,
+			      double snd_s, double rcv_s, struct bench_xfer_busy out[BUSIEST]);
+
 double bench_xfer_probe_cpu_s(const struct bench_xfer_probe *before,
 			      const struct bench_xfer_probe *after);
 

@@ -226,6 +226,7 @@ static int read_side(const struct bench_xfer_ctx *c, const char *name, const cha
 		return -EBADMSG;
 	s->bytes = num(root, bytes_key), s->wire = num(root, "bytes_wire");
 	s->seconds = num(root, "seconds"), s->chunks = num(root, "chunks");
+	s->thread_cpu_s = num(root, "main_thread_cpu_s");
 	s->p50 = num(root, "p50_us"), s->p99 = num(root, "p99_us"), s->p999 = num(root, "p999_us");
 	s->raw_resends = num(root, "raw_resends"), s->rejected = num(root, "rejected");
 	s->kept_pages = num(root, "kept_pages");
@@ -336,6 +337,8 @@ void bench_xfer_run_one(struct bench_xfer_ctx *c, const char *stream, const char
 		} else {
 			x->identical = same_as_file(out_path, c->img, c->n);
 			x->ok = 1;
+			bench_xfer_probe_busiest(&before[0], &before[1], x->snd.thread_cpu_s,
+						 x->rcv.thread_cpu_s, x->busiest);
 		}
 	}
 	free(before);

@@ -717,6 +717,7 @@ int dwcp_cli_recv(int argc, char **argv)
 		r->sum.bytes = r->written;
 		r->sum.inplace_written = r->ip.written_pages;
 		r->sum.direct_bytes = r->out.w.direct_bytes;
+		r->sum.main_thread_cpu_s = xfer_thread_cpu_s();
 		xfer_print_summary(&r->sum, r->o.json);
 	}
 out:

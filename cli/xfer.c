@@ -1,8 +1,10 @@
 /* Shared parts of `dwcp send` / `dwcp recv` (xfer.h). */
+#define _GNU_SOURCE   /* RUSAGE_THREAD */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/timeutil.h"
@@ -23,6 +25,16 @@ static void print_codec_json(const struct xfer_summary *s)
 	       s->codec, s->codec_auto ? "true" : "false", s->codec_decisions, s->codec_probes,
 	       (unsigned long long)s->codec_chunks[0], (unsigned long long)s->codec_chunks[1],
 	       (unsigned long long)s->codec_chunks[2], s->codec_note);
+}
+
+double xfer_thread_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru))
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 void xfer_print_summary(const struct xfer_summary *s, bool json)
@@ -46,7 +58,8 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		       (unsigned long long)s->moved_pages);
 		if (!send)
 			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
-		printf(", \"direct_bytes\": %llu", (unsigned long long)s->direct_bytes);
+		printf(", \"direct_bytes\": %llu, \"main_thread_cpu_s\": %.3f",
+		       (unsigned long long)s->direct_bytes, s->main_thread_cpu_s);
 		if (s->inplace)
 			printf(", \"inplace\": true, \"written_pages\": %llu",
 			       (unsigned long long)s->inplace_written);

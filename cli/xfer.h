@@ -31,6 +31,7 @@ struct xfer_summary {
 	bool inplace;              /* recv: written into the output itself (--inplace) */
 	uint64_t inplace_written;  /* recv, inplace: pages written (the others were left as they were) */
 	uint64_t direct_bytes;     /* bytes read (send) or written (recv) with direct I/O */
+	double main_thread_cpu_s;  /* CPU of the thread that moves the data (its serial cost) */
 	double seconds;
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
 	bool codec_auto;           /* send: chosen by `codec = auto` */
@@ -43,6 +44,9 @@ struct xfer_summary {
 	struct dwcp_hist lat;      /* ns per chunk: send = submit -> acknowledged as written;
 	                            * recv = off the wire -> written */
 };
+
+/** CPU seconds (user + system) the calling thread has used. */
+double xfer_thread_cpu_s(void);
 
 /** Print @p s as text (stdout) or one JSON object. */
 void xfer_print_summary(const struct xfer_summary *s, bool json);
