@@ -194,14 +194,14 @@ $(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o $(BUILD)/obj/
 $(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o $(BUILD)/obj/cli/recv_fd.o
 $(BUILD)/tests/unit/cli/recv_fd_test: $(BUILD)/obj/cli/recv_fd.o
 $(BUILD)/tests/unit/cli/recv_fd_test: LDFLAGS += $(BUILD)/obj/cli/recv_fd.o
-$(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o
-$(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o
-$(BUILD)/tests/unit/cli/send_read_test: $(BUILD)/obj/cli/send_read.o
-$(BUILD)/tests/unit/cli/send_read_test: LDFLAGS += $(BUILD)/obj/cli/send_read.o
+$(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/file_read_test: $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/file_read_test: LDFLAGS += $(BUILD)/obj/cli/file_read.o
 $(BUILD)/tests/unit/cli/send_moves_test: $(BUILD)/obj/cli/send_moves.o
 $(BUILD)/tests/unit/cli/send_moves_test: LDFLAGS += $(BUILD)/obj/cli/send_moves.o
-$(BUILD)/tests/unit/cli/recv_inplace_test: $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o
-$(BUILD)/tests/unit/cli/recv_inplace_test: LDFLAGS += $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o
+$(BUILD)/tests/unit/cli/recv_inplace_test: $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/recv_inplace_test: LDFLAGS += $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
 
 $(BUILD)/tests/unit/cli/bench_compare_test: $(BUILD)/obj/bench/history.o
 $(BUILD)/tests/unit/cli/bench_compare_test: LDFLAGS += $(BUILD)/obj/bench/history.o

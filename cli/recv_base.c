@@ -44,6 +44,7 @@ static int read_rec(const char *path, struct rec *r)
 
 static void no_base(struct recv_base *b, const char *why)
 {
+	file_read_close(&b->rd);
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = -1;
@@ -59,7 +60,7 @@ void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char
 	struct stat st;
 	int k;
 
-	*b = (struct recv_base){ .fd = -1 };
+	*b = (struct recv_base){ .fd = -1, .rd = file_read_of(-1) };
 	dwcp_cpu_detect(&cpu);
 	dwcp_delta_select(&b->delta, &cpu);
 	k = snprintf(b->record, sizeof(b->record), "%s/%s@%s.rcv", index_dir, instance, stream);
@@ -81,6 +82,8 @@ void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char
 	    st.st_mtim.tv_nsec != r.mtime_ns)
 		return no_base(b, "the file at the output path is not the one the last receive wrote (changed or replaced since)");
 	b->digest = r.digest;
+	b->rd = file_read_of(b->fd);
+	file_read_direct(&b->rd);
 }
 
 bool recv_base_usable(struct recv_base *b, uint64_t digest)
@@ -119,6 +122,15 @@ static int read_full(int fd, uint8_t *dst, uint32_t n, uint64_t off)
 	return 0;
 }
 
+/* @p n bytes of the base at @p off, cached or direct (file_read.h).
+ * @return 0 or -errno (-ENODATA: the base is shorter than that). */
+static int base_read(struct recv_base *b, uint8_t *dst, uint32_t n, uint64_t off)
+{
+	int rc = file_read_full(&b->rd, dst, n, off);
+
+	return rc == -EIO ? -ENODATA : rc;
+}
+
 int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask)
 {
 	for (unsigned i = 0; i * PAGE < len; i++) {
@@ -127,7 +139,7 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 
 		if (!(mask >> i & 1))
 			continue;
-		rc = read_full(b->fd, data + off, n, offset + off);
+		rc = base_read(b, data + off, n, offset + off);
 		if (rc)
 			return rc;
 	}
@@ -159,7 +171,7 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
 			 * short read. */
 			if (size < PAGE || at > size - PAGE)
 				return -ERANGE;
-			rc = read_full(b->fd, data + i * PAGE, PAGE, at);
+			rc = base_read(b, data + i * PAGE, PAGE, at);
 		}
 		if (rc)
 			return rc;
@@ -323,6 +335,7 @@ int recv_base_rewritten(struct recv_base *b)
 
 void recv_base_close(struct recv_base *b)
 {
+	file_read_close(&b->rd);
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = -1;

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "common/ops/delta.h"
+#include "file_read.h"
 #include "recv_fd.h"
 
 struct recv_base {
@@ -38,6 +39,7 @@ struct recv_base {
 	char why[160];             /* why there is no base, for the one message */
 	bool no_clone;             /* the file system said it cannot share blocks: write */
 	struct dwcp_delta_impl delta;   /* its is_zero finds the pages to leave as holes */
+	struct file_read rd;       /* how fd is read: kept and moved pages (file_read.h) */
 };
 
 /**

@@ -504,8 +504,8 @@ static int open_file(struct sender *s)
 	if (S_ISREG(s->st0.st_mode)) {
 		if (fcntl(s->fd, F_SETFL, 0))
 			return -errno;
-		s->rd = send_read_of(s->fd);
-		send_read_direct(&s->rd);
+		s->rd = file_read_of(s->fd);
+		file_read_direct(&s->rd);
 		return 0;
 	}
 	what = S_ISDIR(s->st0.st_mode) ? "a directory" : S_ISFIFO(s->st0.st_mode) ? "a FIFO" :
@@ -530,7 +530,7 @@ int dwcp_cli_send(int argc, char **argv)
 		return 2;
 	}
 	s->fd = -1;
-	s->rd = send_read_of(-1);
+	s->rd = file_read_of(-1);
 	if (dwcp_stream_check_name(s->o.stream, &err)) {
 		fprintf(stderr, PROG ": %s\n", err.msg);
 		free(s);
@@ -618,7 +618,7 @@ int dwcp_cli_send(int argc, char **argv)
 out_client:
 	/* Exiting detaches: the supervisor frees what this client still held. */
 out:
-	send_read_close(&s->rd);
+	file_read_close(&s->rd);
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->acked_map);

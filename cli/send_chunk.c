@@ -118,7 +118,7 @@ int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint3
 	if (dwcp_client_alloc(&s->c, &idx, 1) != 1)
 		return -EAGAIN;
 	ch = dwcp_client_data(&s->c, idx);
-	rc = send_read_full(&s->rd, dwcp_chunk_body(ch), len, off);
+	rc = file_read_full(&s->rd, dwcp_chunk_body(ch), len, off);
 	if (rc) {
 		dwcp_client_free(&s->c, idx);
 		return rc;

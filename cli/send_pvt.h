@@ -17,7 +17,7 @@
 #include "codec_auto.h"
 #include "send_index.h"
 #include "send_moves.h"
-#include "send_read.h"
+#include "file_read.h"
 #include "xfer.h"
 
 #define PROG "dwcp send"
@@ -35,7 +35,7 @@ struct sender {
 	struct send_opts o;
 	struct dwcp_client c;
 	int fd;
-	struct send_read rd;       /* how fd is read (send_read.h) */
+	struct file_read rd;       /* how fd is read (file_read.h) */
 	uint64_t size, n_chunks, next_seq, acked, acked_bytes;
 	uint32_t chunk_size, xfer, window;
 	uint64_t id;

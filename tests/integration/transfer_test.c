@@ -208,7 +208,7 @@ static bool direct_io_here(const char *file)
 }
 
 /* Whether this kernel has cachestat(2) (6.5), which dwcp send asks
- * before it reads by direct I/O (cli/send_read.h). */
+ * before it reads by direct I/O (cli/file_read.h). */
 static bool cachestat_here(const char *file)
 {
 	uint64_t range[2] = { 0, 4096 }, cs[5];

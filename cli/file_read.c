@@ -1,5 +1,5 @@
-/* dwcp send's reads: the page cache where it holds the data, direct I/O
- * windows for the rest (send_read.h). */
+/* Reads of a large file: the page cache where it holds the data, direct
+ * I/O windows for the rest (file_read.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,11 +11,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "send_read.h"
+#include "file_read.h"
 
 #define PAGE 4096u
 
-bool send_read_direct(struct send_read *r)
+bool file_read_direct(struct file_read *r)
 {
 	struct statx sx;
 	char proc[64];
@@ -31,7 +31,7 @@ bool send_read_direct(struct send_read *r)
 	fd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	r->win = aligned_alloc(PAGE, SEND_READ_WIN);
+	r->win = aligned_alloc(PAGE, FILE_READ_WIN);
 	if (!r->win) {
 		close(fd);
 		return false;
@@ -41,7 +41,7 @@ bool send_read_direct(struct send_read *r)
 	return true;
 }
 
-void send_read_close(struct send_read *r)
+void file_read_close(struct file_read *r)
 {
 	if (r->direct >= 0)
 		close(r->direct);
@@ -54,17 +54,17 @@ void send_read_close(struct send_read *r)
 /* Read the window that starts at the page holding @p at. @return 1; 0
  * when the file system refused (direct reads now off); -EIO when the
  * file ends before @p at; -errno. */
-static int fill_window(struct send_read *r, uint64_t at)
+static int fill_window(struct file_read *r, uint64_t at)
 {
 	uint64_t start = at - at % PAGE;
 	ssize_t k;
 
 	r->win_len = 0;
 	do
-		k = pread(r->direct, r->win, SEND_READ_WIN, (off_t)start);
+		k = pread(r->direct, r->win, FILE_READ_WIN, (off_t)start);
 	while (k < 0 && errno == EINTR);
 	if (k < 0 && errno == EINVAL) {
-		send_read_close(r);
+		file_read_close(r);
 		return 0;
 	}
 	if (k < 0)
@@ -93,7 +93,7 @@ struct cache_stat {
 
 /* Whether the page cache holds every page of [@p at, + @p n). Where the
  * kernel cannot say, everything counts as cached: read as before. */
-static bool cached(struct send_read *r, uint64_t at, size_t n)
+static bool cached(struct file_read *r, uint64_t at, size_t n)
 {
 	struct cache_range range = { .off = at - at % PAGE, .len = at % PAGE + n };
 	struct cache_stat cs;
@@ -107,7 +107,7 @@ static bool cached(struct send_read *r, uint64_t at, size_t n)
 	return cs.nr_cache >= (range.len + PAGE - 1) / PAGE;
 }
 
-int send_read_full(struct send_read *r, uint8_t *dst, size_t n, uint64_t off)
+int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
 {
 	size_t got = 0;
 

@@ -1,5 +1,6 @@
-/* How `dwcp send` reads its file: what the page cache holds from there,
- * the rest by direct I/O in large windows.
+/* How `dwcp send` reads its file, and `dwcp recv` the kept pages of its
+ * previous copy: what the page cache holds from there, the rest by direct
+ * I/O in large windows.
  *
  * Why: a VM image being sent is seldom in the page cache, and reading it
  * through the cache cost the sender 1.0-1.5 CPU-seconds per GB on the
@@ -12,7 +13,9 @@
  * cache holds it (cachestat(2), which reads nothing; a read with
  * RWF_NOWAIT would start readahead of what is missing) and only what it
  * lacks comes by direct I/O. Reading a large image this way also leaves
- * the host's page cache to its VMs.
+ * the host's page cache to its VMs. The receiver's previous copy is the
+ * same case: a resend reads every kept page of it, usually days after it
+ * was written.
  *
  * A window is read from a page-aligned offset into an aligned buffer
  * (the chunk's data lies 96 bytes into its buffer, so it is copied from
@@ -22,33 +25,35 @@
  * refused (EINVAL) are read through the cache, as before.
  *
  * Concurrency: one thread per struct. Changes to the file are the
- * caller's to detect (it compares fstat after each read): a window read
- * before a change is served only until that check sees it.
+ * caller's to detect (dwcp send compares fstat after each read): a window
+ * read before a change is served only until that check sees it. A file
+ * rewritten in place while it is read (dwcp recv --inplace) may only be
+ * read where it was not rewritten since the window was read.
  */
-#ifndef DWCP_CLI_SEND_READ_H
-#define DWCP_CLI_SEND_READ_H
+#ifndef DWCP_CLI_FILE_READ_H
+#define DWCP_CLI_FILE_READ_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct send_read {
+struct file_read {
 	int fd;                    /* the file, buffered; the caller's */
 	int direct;                /* the same file, O_DIRECT; -1 = none */
 	bool cache_unknown;        /* no cachestat(2) here: read buffered */
-	uint8_t *win;              /* SEND_READ_WIN bytes, page-aligned */
+	uint8_t *win;              /* FILE_READ_WIN bytes, page-aligned */
 	uint64_t win_off;          /* the window holds the file's win_len */
 	size_t win_len;            /* bytes at win_off */
 	uint64_t direct_bytes;     /* read with direct I/O, for the summary */
 };
 
 /* The direct window: one read of this many bytes serves 16 chunks of 256 KiB. */
-#define SEND_READ_WIN (4u << 20)
+#define FILE_READ_WIN (4u << 20)
 
-/** @p fd as the file, read through the page cache (send_read_direct adds direct I/O). */
-static inline struct send_read send_read_of(int fd)
+/** @p fd as the file, read through the page cache (file_read_direct adds direct I/O). */
+static inline struct file_read file_read_of(int fd)
 {
-	return (struct send_read){ .fd = fd, .direct = -1 };
+	return (struct file_read){ .fd = fd, .direct = -1 };
 }
 
 /**
@@ -56,15 +61,15 @@ static inline struct send_read send_read_of(int fd)
  * (alignments that divide 4096). Without one, reads stay buffered: not
  * an error. @return true when direct reads are on.
  */
-bool send_read_direct(struct send_read *r);
+bool file_read_direct(struct file_read *r);
 
 /** Close the direct view and free the window; @p r->fd stays open. */
-void send_read_close(struct send_read *r);
+void file_read_close(struct file_read *r);
 
 /**
  * Read exactly @p n bytes at @p off of the file into @p dst.
  * @return 0; -EIO when the file ends first (it shrank); -errno.
  */
-int send_read_full(struct send_read *r, uint8_t *dst, size_t n, uint64_t off);
+int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off);
 
 #endif

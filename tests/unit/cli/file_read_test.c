@@ -1,4 +1,4 @@
-/* dwcp send's reads (cli/send_read.h): data the page cache holds is
+/* dwcp send's and recv's reads (cli/file_read.h): data the page cache holds is
  * copied from it; data it does not hold comes by direct I/O windows; any
  * offset and length reads back exactly the file, into unaligned memory as
  * the chunk buffers are; a file that ends early is an error, not zeros. */
@@ -13,7 +13,7 @@
 
 #include <criterion/criterion.h>
 
-#include "cli/send_read.h"
+#include "cli/file_read.h"
 
 #define KIB 1024u
 #define MIB (1024u * KIB)
@@ -21,7 +21,7 @@
 
 static char dir[64], path[96];
 static int fd = -1;
-static struct send_read r;
+static struct file_read r;
 static uint8_t *want, *dst_mem, *dst;
 
 /* aligned_alloc wants a size that is a multiple of the alignment. */
@@ -51,7 +51,7 @@ static void write_file(int flags)
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/send_read_test.XXXXXX");
+	snprintf(dir, sizeof(dir), "/tmp/file_read_test.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/img", dir);
 	want = malloc(SIZE);
@@ -64,7 +64,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	send_read_close(&r);
+	file_read_close(&r);
 	if (fd >= 0)
 		close(fd);
 	unlink(path);
@@ -77,7 +77,7 @@ static void open_reader(void)
 {
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
-	r = send_read_of(fd);
+	r = file_read_of(fd);
 }
 
 /* The whole file read as dwcp send reads it: 256 KiB chunks in order. */
@@ -86,19 +86,19 @@ static void read_in_chunks(void)
 	for (size_t off = 0; off < SIZE; off += 256 * KIB) {
 		size_t n = SIZE - off < 256 * KIB ? SIZE - off : 256 * KIB;
 
-		cr_assert_eq(send_read_full(&r, dst + off, n, off), 0, "chunk at %zu", off);
+		cr_assert_eq(file_read_full(&r, dst + off, n, off), 0, "chunk at %zu", off);
 	}
 	cr_expect_eq(memcmp(dst, want, SIZE), 0, "the file reads back otherwise");
 }
 
-TestSuite(send_read, .init = setup, .fini = teardown);
+TestSuite(file_read, .init = setup, .fini = teardown);
 
-Test(send_read, data_not_in_the_page_cache_comes_by_direct_windows)
+Test(file_read, data_not_in_the_page_cache_comes_by_direct_windows)
 {
 	/* Written direct, so none of it is in the page cache. */
 	write_file(O_DIRECT);
 	open_reader();
-	if (!send_read_direct(&r)) {
+	if (!file_read_direct(&r)) {
 		printf("skipped: no direct I/O on the file system of /tmp\n");
 		cr_skip_test("no direct I/O on /tmp's file system");
 	}
@@ -112,43 +112,43 @@ Test(send_read, data_not_in_the_page_cache_comes_by_direct_windows)
 		     (unsigned long long)r.direct_bytes, SIZE);
 }
 
-Test(send_read, data_in_the_page_cache_is_copied_from_it)
+Test(file_read, data_in_the_page_cache_is_copied_from_it)
 {
 	write_file(0);
 	open_reader();
-	send_read_direct(&r);
+	file_read_direct(&r);
 	read_in_chunks();
 	cr_expect_eq(r.direct_bytes, 0, "%llu bytes read direct of a cached file",
 		     (unsigned long long)r.direct_bytes);
 }
 
 /* Odd offsets and lengths (a redo, a moved page's neighbour) read exactly. */
-Test(send_read, any_offset_and_length_reads_exactly)
+Test(file_read, any_offset_and_length_reads_exactly)
 {
 	static const size_t at[][2] = { { 0, 1 }, { 4095, 2 }, { 5 * MIB - 7, MIB + 7 },
 					{ 100, 4 * MIB + 1 }, { SIZE - 1, 1 }, { 3 * MIB, 300 * KIB } };
 
 	write_file(O_DIRECT);
 	open_reader();
-	send_read_direct(&r);
+	file_read_direct(&r);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
 		memset(dst, 0xee, at[i][1]);
-		cr_assert_eq(send_read_full(&r, dst, at[i][1], at[i][0]), 0, "read %zu at %zu",
+		cr_assert_eq(file_read_full(&r, dst, at[i][1], at[i][0]), 0, "read %zu at %zu",
 			     at[i][1], at[i][0]);
 		cr_expect_eq(memcmp(dst, want + at[i][0], at[i][1]), 0, "%zu bytes at %zu differ",
 			     at[i][1], at[i][0]);
 	}
 }
 
-Test(send_read, a_file_that_ends_early_is_an_error)
+Test(file_read, a_file_that_ends_early_is_an_error)
 {
 	write_file(0);
 	open_reader();
-	send_read_direct(&r);
-	cr_expect_eq(send_read_full(&r, dst, 4096, SIZE - 100), -EIO);
-	cr_expect_eq(send_read_full(&r, dst, 1, SIZE), -EIO);
+	file_read_direct(&r);
+	cr_expect_eq(file_read_full(&r, dst, 4096, SIZE - 100), -EIO);
+	cr_expect_eq(file_read_full(&r, dst, 1, SIZE), -EIO);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	r.win_len = 0;          /* forget the window: read from the file again */
-	cr_expect_eq(send_read_full(&r, dst, 8192, SIZE - 4096), -EIO);
+	cr_expect_eq(file_read_full(&r, dst, 8192, SIZE - 4096), -EIO);
 }
