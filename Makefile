@@ -190,10 +190,10 @@ $(BUILD)/tests/unit/net/dgram_test: LDFLAGS += $(DGRAM_OBJS)
 $(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 # recv_out.c is the dwcp command's, outside the libraries too.
-$(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o $(BUILD)/obj/cli/recv_fd.o
-$(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o $(BUILD)/obj/cli/recv_fd.o
-$(BUILD)/tests/unit/cli/recv_fd_test: $(BUILD)/obj/cli/recv_fd.o
-$(BUILD)/tests/unit/cli/recv_fd_test: LDFLAGS += $(BUILD)/obj/cli/recv_fd.o
+$(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/recv_fd_test: $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/recv_fd_test: LDFLAGS += $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
 $(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
 $(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
 $(BUILD)/tests/unit/cli/file_read_test: $(BUILD)/obj/cli/file_read.o

@@ -20,24 +20,27 @@
 #include "bench_node.h"
 #include "transfer_pvt.h"
 
-/* utime + stime of @p pid in seconds (fields 14 and 15 of its stat,
- * counted after the ")" that ends its name, which may hold spaces);
- * NAN when it is gone. */
-static double proc_cpu_s(pid_t pid)
+/* utime + stime in seconds from the stat file at @p path (fields 14 and
+ * 15, counted after the ")" that ends the name, which may hold spaces),
+ * and the name into @p comm (NULL: not wanted); NAN when it is gone. */
+static double stat_cpu_s(const char *path, char *comm, size_t comm_len)
 {
-	char p[64], buf[1024], *at, *end;
+	char buf[1024], *open_paren, *at, *end;
 	unsigned long long ut, st;
-	FILE *f;
+	FILE *f = fopen(path, "re");
 	size_t n;
 
-	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-	f = fopen(p, "re");
 	if (!f)
 		return NAN;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
+	open_paren = strchr(buf, '(');
 	at = strrchr(buf, ')');
+	if (!open_paren || !at || at < open_paren)
+		return NAN;
+	if (comm)
+		snprintf(comm, comm_len, "%.*s", (int)(at - open_paren - 1), open_paren + 1);
 	/* Each pass moves @p at to the space before field + 1: before 14 at the end. */
 	for (unsigned field = 2; at && field < 14; field++)
 		at = strchr(at + 1, ' ');
@@ -48,37 +51,23 @@ static double proc_cpu_s(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+static double proc_cpu_s(pid_t pid)
+{
+	char p[64];
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	return stat_cpu_s(p, NULL, 0);
+}
+
 /* Thread @p tid of @p pid: its CPU seconds and its name (comm). */
 static double thread_cpu_s(pid_t pid, pid_t tid, char *comm, size_t comm_len)
 {
-	char p[96], buf[1024], *open_paren, *close_paren, *at, *end;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
+	char p[96];
 
 	snprintf(p, sizeof(p), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	f = fopen(p, "re");
-	if (!f)
-		return NAN;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	open_paren = strchr(buf, '(');
-	close_paren = strrchr(buf, ')');
-	if (!open_paren || !close_paren || close_paren < open_paren)
-		return NAN;
-	snprintf(comm, comm_len, "%.*s", (int)(close_paren - open_paren - 1), open_paren + 1);
-	at = close_paren;
-	for (unsigned field = 2; at && field < 14; field++)
-		at = strchr(at + 1, ' ');
-	if (!at)
-		return NAN;
-	ut = strtoull(at + 1, &end, 10);
-	st = strtoull(end, &end, 10);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	return stat_cpu_s(p, comm, comm_len);
 }
 
-/* Every thread of @p pid, named "@p node @p proc/comm". */
 static void probe_threads(struct bench_xfer_probe *pr, pid_t pid, char node, const char *proc)
 {
 	char p[64], comm[24];

@@ -15,20 +15,28 @@
 
 #define PAGE 4096u
 
-bool file_read_direct(struct file_read *r)
+int file_direct_reopen(int fd, int flags, uint32_t *mem_align)
 {
 	struct statx sx;
 	char proc[64];
+
+	if (fd < 0 || statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) ||
+	    !(sx.stx_mask & STATX_DIOALIGN) || !sx.stx_dio_offset_align ||
+	    PAGE % sx.stx_dio_offset_align || !sx.stx_dio_mem_align || sx.stx_dio_mem_align > PAGE)
+		return -1;
+	*mem_align = sx.stx_dio_mem_align;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return open(proc, flags | O_DIRECT | O_CLOEXEC);
+}
+
+bool file_read_direct(struct file_read *r)
+{
+	uint32_t mem_align;
 	int fd;
 
 	if (r->direct >= 0)
 		return true;
-	if (r->fd < 0 || statx(r->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) ||
-	    !(sx.stx_mask & STATX_DIOALIGN) || !sx.stx_dio_offset_align ||
-	    PAGE % sx.stx_dio_offset_align || !sx.stx_dio_mem_align || sx.stx_dio_mem_align > PAGE)
-		return false;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", r->fd);
-	fd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	fd = file_direct_reopen(r->fd, O_RDONLY, &mem_align);
 	if (fd < 0)
 		return false;
 	r->win = aligned_alloc(PAGE, FILE_READ_WIN);

@@ -57,6 +57,15 @@ static inline struct file_read file_read_of(int fd)
 }
 
 /**
+ * A second descriptor of @p fd's file, opened @p flags | O_DIRECT (through
+ * /proc/self/fd, which works for an unnamed O_TMPFILE too, so the two
+ * never share file status flags), where its file system offers direct
+ * I/O with alignments that divide 4096 (statx STATX_DIOALIGN); its memory
+ * alignment into @p mem_align. @return the descriptor, or -1 (none).
+ */
+int file_direct_reopen(int fd, int flags, uint32_t *mem_align);
+
+/**
  * Open a direct view of @p r's file where its file system offers one
  * (alignments that divide 4096). Without one, reads stay buffered: not
  * an error. @return true when direct reads are on.

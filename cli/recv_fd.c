@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_read.h"
 #include "recv_fd.h"
 
 /* Direct writes go in whole pages only: the runs recv writes are pages,
@@ -25,19 +26,12 @@
 
 bool recv_fd_direct(struct recv_fd *w)
 {
-	struct statx sx;
-	char proc[64];
+	uint32_t mem_align;
 	int fd;
 
 	if (w->direct >= 0)
 		return true;
-	if (w->fd < 0 || statx(w->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) ||
-	    !(sx.stx_mask & STATX_DIOALIGN) || !sx.stx_dio_offset_align ||
-	    DIRECT_UNIT % sx.stx_dio_offset_align || !sx.stx_dio_mem_align ||
-	    sx.stx_dio_mem_align > DIRECT_UNIT)
-		return false;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
-	fd = open(proc, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	fd = file_direct_reopen(w->fd, O_WRONLY, &mem_align);
 	if (fd < 0)
 		return false;
 	w->bounce = aligned_alloc(DIRECT_UNIT, RECV_FD_BOUNCE);
@@ -47,7 +41,7 @@ bool recv_fd_direct(struct recv_fd *w)
 	}
 	w->direct = fd;
 	w->align = DIRECT_UNIT;
-	w->mem_align = sx.stx_dio_mem_align;
+	w->mem_align = mem_align;
 	return true;
 }
 
