@@ -406,7 +406,11 @@ Test(transfer_bad, receiver_node_stopped_mid_transfer_fails_the_send, .fini = te
 	make_dir();
 	path_in_dir(src, sizeof(src), "src.bin");
 	path_in_dir(out, sizeof(out), "out.bin");
-	cr_assert_eq(dwcp_xfer_make_random(src, 64 * MIB, 11), 0);
+	/* Large enough that stopping node B takes effect long before the end:
+	 * the sink's file grows in direct writes of up to 4 MiB, so it shows
+	 * 4 MiB only once 4 to 8 MiB have arrived (with 64 MiB, one CI run saw
+	 * the whole transfer finish before the stop did). */
+	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, 11), 0);
 	start_pair(&c, false);
 
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "gone", out, 300), 0);
