@@ -30,6 +30,7 @@
 #include "common/gpus.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "hang_report.h"
 #include "ipc/link.h"
 #include "ipc/peers.h"
 #include "ipc/pool.h"
@@ -388,6 +389,19 @@ static void kill_child(struct sup_child *c, const char *why)
 	syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
 }
 
+/* A kill for a hang: first say where each thread was stuck (the kill
+ * erases it; hang_report.h). */
+static void kill_hung_child(struct sup_child *c, const char *why)
+{
+	char where[768];
+
+	if (!c->pid || c->kill_sent)
+		return;
+	if (sup_hang_describe("/proc", c->pid, where, sizeof(where)) > 0)
+		DWCP_WARN("%s (pid %d) was stuck: %s", name_of(c), (int)c->pid, where);
+	kill_child(c, why);
+}
+
 static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
@@ -485,13 +499,13 @@ static void check_child(struct sup_child *c, uint64_t now)
 
 	if (st == DWCP_STATE_STARTING && now - p->sup.spawned_ns > init_limit) {
 		snprintf(why, sizeof(why), "not READY %u ms after start", c->sup->cfg.init_timeout_ms);
-		kill_child(c, why);
+		kill_hung_child(c, why);
 	} else if (!c->is_client && st != DWCP_STATE_STARTING && hb && now > hb &&
 		   now - hb > hb_limit) {
 		/* Clients run user code between calls: only their death counts. */
 		snprintf(why, sizeof(why), "no heartbeat for %llu ms (hung?)",
 			 (unsigned long long)((now - hb) / 1000000));
-		kill_child(c, why);
+		kill_hung_child(c, why);
 	}
 	/* A drained slot comes back DRAINING: serving, without new input. */
 	if (c->recovery_pending && (st == DWCP_STATE_READY || st == DWCP_STATE_STANDBY ||

@@ -320,8 +320,31 @@ Test(node, sigstop_is_detected_as_hang, .fini = teardown, .timeout = 300)
 	static const char *const ovr[] = { "supervisor.heartbeat_ms = 20",
 					   "supervisor.heartbeat_timeout_ms = 200", NULL };
 
+	char path[PATH_MAX], line[1024], want[64];
+	bool said = false;
+	cJSON *st;
+	pid_t pid;
+	FILE *f;
+
 	start_node(&node, "sigstop", ovr);
+	st = status_of(node.instance);
+	pid = (pid_t)dwcp_test_svc_num(st, "svc-simd", "pid");
+	cJSON_Delete(st);
 	crash_and_check(node.instance, "svc-simd", SIGSTOP);
+	/* The kill's log line is preceded by where it was stuck: its main
+	 * thread stopped (state T), as an operator reading the log must see. */
+	snprintf(path, sizeof(path), "%s/%s/supervisor.log", dwcp_test_run_dir(), node.instance);
+	snprintf(want, sizeof(want), "svc-simd (pid %d) was stuck: %d ", (int)pid, (int)pid);
+	f = fopen(path, "re");
+	while (f && !said && fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, want);
+
+		said = p && strstr(p + strlen(want), " T ");
+	}
+	if (f)
+		fclose(f);
+	DWCP_NODE_ASSERT(node.instance, said, "%s has no line \"%s<tid> svc-simd T ...\" before the hang's kill",
+			 path, want);
 }
 
 Test(node, dwcpctl_restart_starts_a_new_generation, .fini = teardown, .timeout = 300)

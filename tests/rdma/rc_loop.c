@@ -96,11 +96,17 @@ static int check(const uint8_t *p, uint32_t len)
 
 /* ---- rdma_cm, synchronously ---- */
 
-/* The private data of the last event expect_event took. */
-static uint8_t event_priv[256];
-static size_t event_priv_len;
+/* The private data an event carried. Each caller keeps its own: the
+ * server's thread and the client's take their ESTABLISHED events at the
+ * same moment (one shared copy once let the client read the server's
+ * empty one and fail the handshake, in a slow guest). */
+struct cm_priv {
+	uint8_t b[256];
+	size_t len;
+};
 
-static int expect_event(struct rdma_event_channel *ec, enum rdma_cm_event_type want, struct rdma_cm_id **id)
+static int expect_event(struct rdma_event_channel *ec, enum rdma_cm_event_type want, struct rdma_cm_id **id,
+			struct cm_priv *priv)
 {
 	struct rdma_cm_event *e;
 	int got;
@@ -113,11 +119,11 @@ static int expect_event(struct rdma_event_channel *ec, enum rdma_cm_event_type w
 		got = e->event;
 		if (id)
 			*id = e->id;
-		event_priv_len = e->param.conn.private_data_len;   /* a uint8_t: fits */
-		if (e->param.conn.private_data)
-			memcpy(event_priv, e->param.conn.private_data, event_priv_len);
-		else
-			event_priv_len = 0;
+		if (priv) {
+			priv->len = e->param.conn.private_data ? e->param.conn.private_data_len : 0;   /* a uint8_t: fits */
+			if (priv->len)
+				memcpy(priv->b, e->param.conn.private_data, priv->len);
+		}
 		rdma_ack_cm_event(e);
 	} while (got != (int)want && (got == RDMA_CM_EVENT_DISCONNECTED || got == RDMA_CM_EVENT_TIMEWAIT_EXIT));
 	if (got != (int)want) {
@@ -133,6 +139,7 @@ static int client_connect_key(struct rdma_event_channel **ec, struct rdma_cm_id 
 			      struct rdma_rc_conn *c, unsigned held, const uint8_t *key, bool insist)
 {
 	struct rdma_rc_auth auth;
+	struct cm_priv priv;
 	uint8_t hello[RDMA_RC_HELLO_LEN], mac[RDMA_RC_MAC_LEN];
 	int rc;
 
@@ -147,8 +154,8 @@ static int client_connect_key(struct rdma_event_channel **ec, struct rdma_cm_id 
 	*ec = rdma_create_event_channel();
 	if (!*ec || rdma_create_id(*ec, id, NULL, RDMA_PS_TCP) ||
 	    rdma_resolve_addr(*id, NULL, (struct sockaddr *)&sa, 2000) ||
-	    expect_event(*ec, RDMA_CM_EVENT_ADDR_RESOLVED, NULL) || rdma_resolve_route(*id, 2000) ||
-	    expect_event(*ec, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL)) {
+	    expect_event(*ec, RDMA_CM_EVENT_ADDR_RESOLVED, NULL, NULL) || rdma_resolve_route(*id, 2000) ||
+	    expect_event(*ec, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL, NULL)) {
 		perror("rc_loop: client: resolve");
 		return -1;
 	}
@@ -156,11 +163,11 @@ static int client_connect_key(struct rdma_event_channel **ec, struct rdma_cm_id 
 		fprintf(stderr, "rc_loop: client: %s\n", err.msg);
 		return -1;
 	}
-	if (rdma_connect(*id, &cp) || expect_event(*ec, RDMA_CM_EVENT_ESTABLISHED, NULL)) {
+	if (rdma_connect(*id, &cp) || expect_event(*ec, RDMA_CM_EVENT_ESTABLISHED, NULL, &priv)) {
 		perror("rc_loop: client: connect");
 		return -1;
 	}
-	rc = rdma_rc_auth_established(&auth, event_priv, event_priv_len, mac);
+	rc = rdma_rc_auth_established(&auth, priv.b, priv.len, mac);
 	if (rc == -EACCES && insist)
 		memset(mac, 0x5a, sizeof(mac));
 	else if (rc)
@@ -187,12 +194,13 @@ static int server_accept(struct server *s, struct rdma_rc_conn *c)
 	struct rdma_conn_param cp = { .responder_resources = 1, .initiator_depth = 1, .rnr_retry_count = 7,
 				      .private_data = acc, .private_data_len = sizeof(acc) };
 	struct rdma_rc_auth auth;
+	struct cm_priv priv;
 	struct rdma_cm_id *id;
 	struct dwcp_err err = { 0 };
 
-	if (expect_event(s->ec, RDMA_CM_EVENT_CONNECT_REQUEST, &id))
+	if (expect_event(s->ec, RDMA_CM_EVENT_CONNECT_REQUEST, &id, &priv))
 		return -1;
-	if (rdma_rc_auth_init(&auth, node_key) || rdma_rc_auth_accept(&auth, event_priv, event_priv_len, acc)) {
+	if (rdma_rc_auth_init(&auth, node_key) || rdma_rc_auth_accept(&auth, priv.b, priv.len, acc)) {
 		rdma_reject(id, NULL, 0);
 		return -1;
 	}
@@ -201,7 +209,7 @@ static int server_accept(struct server *s, struct rdma_rc_conn *c)
 		return -1;
 	}
 	rdma_rc_conn_require_auth(c, &auth);
-	if (rdma_accept(id, &cp) || expect_event(s->ec, RDMA_CM_EVENT_ESTABLISHED, NULL))
+	if (rdma_accept(id, &cp) || expect_event(s->ec, RDMA_CM_EVENT_ESTABLISHED, NULL, NULL))
 		return -1;
 	return 0;
 }
