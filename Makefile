@@ -190,18 +190,21 @@ $(BUILD)/tests/unit/net/dgram_test: LDFLAGS += $(DGRAM_OBJS)
 $(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 # recv_out.c is the dwcp command's, outside the libraries too.
-$(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
-$(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
-$(BUILD)/tests/unit/cli/recv_fd_test: $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
-$(BUILD)/tests/unit/cli/recv_fd_test: LDFLAGS += $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
-$(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
-$(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
+RECV_FD_OBJS := $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/io_async.o $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o $(RECV_FD_OBJS)
+$(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o $(RECV_FD_OBJS)
+$(BUILD)/tests/unit/cli/recv_fd_test: $(RECV_FD_OBJS)
+$(BUILD)/tests/unit/cli/recv_fd_test: LDFLAGS += $(RECV_FD_OBJS)
+$(BUILD)/tests/unit/cli/io_async_test: $(BUILD)/obj/cli/io_async.o
+$(BUILD)/tests/unit/cli/io_async_test: LDFLAGS += $(BUILD)/obj/cli/io_async.o
+$(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)
+$(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)
 $(BUILD)/tests/unit/cli/file_read_test: $(BUILD)/obj/cli/file_read.o
 $(BUILD)/tests/unit/cli/file_read_test: LDFLAGS += $(BUILD)/obj/cli/file_read.o
 $(BUILD)/tests/unit/cli/send_moves_test: $(BUILD)/obj/cli/send_moves.o
 $(BUILD)/tests/unit/cli/send_moves_test: LDFLAGS += $(BUILD)/obj/cli/send_moves.o
-$(BUILD)/tests/unit/cli/recv_inplace_test: $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
-$(BUILD)/tests/unit/cli/recv_inplace_test: LDFLAGS += $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/recv_inplace_test: $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)
+$(BUILD)/tests/unit/cli/recv_inplace_test: LDFLAGS += $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)
 
 $(BUILD)/tests/unit/cli/bench_compare_test: $(BUILD)/obj/bench/history.o
 $(BUILD)/tests/unit/cli/bench_compare_test: LDFLAGS += $(BUILD)/obj/bench/history.o

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "file_read.h"
+#include "io_async.h"
 #include "recv_fd.h"
 
 /* Direct writes go in whole pages only: the runs recv writes are pages,
@@ -23,6 +24,62 @@
  * 0.5 buffered; 256 KiB 0.23 direct, buffered 0.23 with free memory and
  * up to 1.5 once the page cache must be reclaimed to make room). */
 #define DIRECT_MIN (128u << 10)
+
+/* One pwrite of all of a run, direct while its offset, length and memory
+ * allow. Run inline, or on the writer thread for a full bounce buffer:
+ * it touches only itself. */
+struct write_job {
+	int fd, direct;             /* direct -1: buffered only */
+	uint32_t align, mem_align;
+	const uint8_t *p;
+	size_t n;
+	uint64_t off;
+	uint64_t direct_bytes;      /* out: written direct */
+	bool refused;               /* out: the file system refused direct I/O */
+};
+
+/* The writer thread and its one job in flight. */
+struct recv_fd_async {
+	struct io_async a;
+	struct write_job job;
+};
+
+/* pwrite(2) all of @p j's bytes, through short writes and EINTR. */
+static int job_write(struct write_job *j)
+{
+	while (j->n) {
+		bool direct = j->direct >= 0 && j->off % j->align == 0 && j->n % j->align == 0 &&
+			      (uintptr_t)j->p % j->mem_align == 0;
+		ssize_t got = pwrite(direct ? j->direct : j->fd, j->p, j->n, (off_t)j->off);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && direct && errno == EINVAL) {
+			j->direct = -1;            /* the file system's refusal: buffered from now on */
+			j->refused = true;
+			continue;
+		}
+		if (got <= 0)
+			return got < 0 ? -errno : -EIO;
+		if (direct)
+			j->direct_bytes += (uint64_t)got;
+		j->p += got;
+		j->n -= (size_t)got;
+		j->off += (uint64_t)got;
+	}
+	return 0;
+}
+
+static int job_run(void *arg)
+{
+	return job_write(arg);
+}
+
+static struct write_job job_of(const struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off)
+{
+	return (struct write_job){ .fd = w->fd, .direct = w->direct, .align = w->align,
+				   .mem_align = w->mem_align, .p = p, .n = n, .off = off };
+}
 
 bool recv_fd_direct(struct recv_fd *w)
 {
@@ -45,6 +102,27 @@ bool recv_fd_direct(struct recv_fd *w)
 	return true;
 }
 
+/* A second bounce and the writer thread, at the first full bounce (a
+ * small file never needs them). Without them (no memory, no thread)
+ * each bounce is written inline, as before. @return whether there is one. */
+static bool writer_start(struct recv_fd *w)
+{
+	if (w->async)
+		return true;
+	if (w->no_async)
+		return false;
+	w->spare = aligned_alloc(DIRECT_UNIT, RECV_FD_BOUNCE);
+	w->async = calloc(1, sizeof(*w->async));
+	if (!w->spare || !w->async || io_async_start(&w->async->a)) {
+		free(w->spare);
+		free(w->async);
+		w->spare = NULL;
+		w->async = NULL;
+		w->no_async = true;
+	}
+	return w->async != NULL;
+}
+
 /* Direct I/O off for the rest of the receive; the bounce stays (its
  * bytes are still to be written, buffered now). */
 static void direct_off(struct recv_fd *w)
@@ -54,51 +132,92 @@ static void direct_off(struct recv_fd *w)
 	w->direct = -1;
 }
 
+/* What a write job did, told to @p w. */
+static int job_done(struct recv_fd *w, const struct write_job *j, int rc)
+{
+	w->direct_bytes += j->direct_bytes;
+	if (j->refused)
+		direct_off(w);
+	return rc;
+}
+
+/* Wait for the writer's job, if one is in flight. @return its result. */
+static int writer_wait(struct recv_fd *w)
+{
+	if (!w->async || !io_async_busy(&w->async->a))
+		return 0;
+	return job_done(w, &w->async->job, io_async_wait(&w->async->a));
+}
+
 void recv_fd_direct_close(struct recv_fd *w)
 {
+	if (w->async) {
+		writer_wait(w);
+		io_async_stop(&w->async->a);
+		free(w->async);
+		w->async = NULL;
+	}
 	direct_off(w);
 	free(w->bounce);
+	free(w->spare);
 	w->bounce = NULL;
+	w->spare = NULL;
 	w->pend_len = 0;
 }
 
-/* pwrite(2) all @p n bytes, through short writes and EINTR: direct while
- * offset, length and memory allow it, else buffered. */
 static int write_all(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off)
 {
-	while (n) {
-		bool direct = w->direct >= 0 && off % w->align == 0 && n % w->align == 0 &&
-			      (uintptr_t)p % w->mem_align == 0;
-		ssize_t got = pwrite(direct ? w->direct : w->fd, p, n, (off_t)off);
+	struct write_job j = job_of(w, p, n, off);
 
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0 && direct && errno == EINVAL) {
-			direct_off(w);          /* the file system's refusal: buffered from now on */
-			continue;
-		}
-		if (got <= 0)
-			return got < 0 ? -errno : -EIO;
-		if (direct)
-			w->direct_bytes += (uint64_t)got;
-		p += got;
-		n -= (size_t)got;
-		off += (uint64_t)got;
-	}
-	return 0;
+	return job_done(w, &j, job_write(&j));
 }
 
 int recv_fd_flush(struct recv_fd *w)
 {
 	size_t n = w->pend_len;
+	int rc = writer_wait(w), rc2;
 
 	w->pend_len = 0;
-	return n ? write_all(w, w->bounce, n, w->pend_off) : 0;
+	rc2 = n ? write_all(w, w->bounce, n, w->pend_off) : 0;
+	return rc ? rc : rc2;
+}
+
+void recv_fd_drop(struct recv_fd *w)
+{
+	/* A write in flight lands before whatever the caller does next (a
+	 * truncation), never after it. Its error no longer matters: its
+	 * bytes are being dropped too. */
+	writer_wait(w);
+	w->pend_len = 0;
+}
+
+/* The bounce is full or does not continue: its bytes go to the file, by
+ * the writer while the caller fills the other bounce where there is one. */
+static int bounce_out(struct recv_fd *w)
+{
+	uint8_t *t;
+	int rc;
+
+	if (!writer_start(w))
+		return recv_fd_flush(w);
+	rc = writer_wait(w);
+	if (rc)
+		return rc;
+	w->async->job = job_of(w, w->bounce, w->pend_len, w->pend_off);
+	io_async_submit(&w->async->a, job_run, &w->async->job);
+	t = w->bounce;
+	w->bounce = w->spare;
+	w->spare = t;
+	w->pend_len = 0;
+	return 0;
 }
 
 int recv_fd_pwrite(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off)
 {
-	size_t whole = w->direct >= 0 && off % w->align == 0 && n >= DIRECT_MIN ?
+	/* A short run that continues the bounce's is part of a long one (a
+	 * kept run, then the chunk's data): it joins. */
+	bool continues = w->pend_len && w->pend_off + w->pend_len == off;
+	size_t whole = w->direct >= 0 && off % w->align == 0 && (n >= DIRECT_MIN || continues) ?
 		       n - n % w->align : 0;
 	int rc;
 
@@ -109,7 +228,7 @@ int recv_fd_pwrite(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off)
 		size_t k;
 
 		if (w->pend_len && (w->pend_off + w->pend_len != off || w->pend_len == RECV_FD_BOUNCE) &&
-		    (rc = recv_fd_flush(w)))
+		    (rc = bounce_out(w)))
 			return rc;
 		if (!w->pend_len)
 			w->pend_off = off;

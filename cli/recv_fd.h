@@ -26,7 +26,7 @@
  * file (through /proc/self/fd, which works for an unnamed O_TMPFILE
  * too), so the two never share file status flags.
  *
- * Concurrency: one thread per struct.
+ * Concurrency: one thread per struct (its writer thread is its own).
  */
 #ifndef DWCP_CLI_RECV_FD_H
 #define DWCP_CLI_RECV_FD_H
@@ -41,13 +41,20 @@ struct recv_fd {
 	uint32_t align;            /* offset and length multiple for direct */
 	uint32_t mem_align;        /* memory alignment for direct */
 	uint8_t *bounce;           /* RECV_FD_BOUNCE bytes at mem_align */
+	uint8_t *spare;            /* another, being written by the writer */
+	struct recv_fd_async *async;   /* the writer thread; NULL = none yet */
+	bool no_async;             /* it could not start: write inline */
 	uint64_t pend_off;         /* the bounce holds pend_len bytes of the */
 	size_t pend_len;           /* file at pend_off, not yet written */
 	uint64_t direct_bytes;     /* written direct, for the summary */
 };
 
 /* The bounce buffer: runs of whole pages gather in it, and are written
- * together once it is full or a run does not continue the last. */
+ * together once it is full or a run does not continue the last: by a
+ * writer thread (cli/io_async.h) while the receive goes on into a second
+ * one, so that the device writes while recv receives, and on a resend
+ * reads its previous copy (where the two alternated, an atomic resend of
+ * a 1 GiB image on ext4 spent its time waiting for one, then the other). */
 #define RECV_FD_BOUNCE (4u << 20)
 
 /** @p fd as the output, buffered only (recv_fd_direct adds direct I/O). */
@@ -73,20 +80,23 @@ void recv_fd_direct_close(struct recv_fd *w);
  * run are only copied into the bounce buffer; they reach the file at
  * the next recv_fd_flush, or when a later write needs the room or does
  * not continue them. An error of such a deferred write is returned by
- * the call that makes it. @return 0 or -errno.
+ * the next call that waits for it (a later recv_fd_pwrite or
+ * recv_fd_flush). @return 0 or -errno.
  */
 int recv_fd_pwrite(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off);
 
 /**
- * Write what the bounce buffer holds. Needed before anything reads,
- * truncates or syncs the file. @return 0 or -errno.
+ * Write what the bounce buffer holds, and wait for the writer's write in
+ * flight. Needed before anything reads, truncates or syncs the file.
+ * @return 0 or -errno (of either).
  */
 int recv_fd_flush(struct recv_fd *w);
 
-/** Forget what the bounce buffer holds (the file is being truncated to 0). */
-static inline void recv_fd_drop(struct recv_fd *w)
-{
-	w->pend_len = 0;
-}
+/**
+ * Forget what the bounce buffer holds (the file is being truncated to
+ * 0); a write in flight is waited for, so it cannot land after the
+ * truncation.
+ */
+void recv_fd_drop(struct recv_fd *w);
 
 #endif

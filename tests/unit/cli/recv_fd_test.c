@@ -1,13 +1,16 @@
 /* dwcp recv's output writes (cli/recv_fd.h): long runs of whole pages
  * gather in the bounce buffer and reach the file direct, from any memory
- * alignment; short runs and a short last page go through the page cache;
+ * alignment, and so do short runs that continue them; other short runs and a short last page go through the page cache;
  * a refusal of direct I/O costs no byte. Every case reads the file back
  * through another descriptor, as a user's cmp would. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,6 +112,24 @@ Test(recv_fd, a_run_longer_than_the_bounce_buffer)
 	cr_expect_eq(w.direct_bytes, 8192 * KIB, "%llu", (unsigned long long)w.direct_bytes);
 }
 
+/* A short run that continues the gathered one (a chunk's kept pages,
+ * then its data) is part of a long run: direct too; one that does not
+ * continue it stays buffered. */
+Test(recv_fd, a_short_run_continuing_a_long_one_goes_direct)
+{
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	cr_assert_eq(recv_fd_pwrite(&w, src, 192 * KIB, 0), 0);
+	cr_assert_eq(recv_fd_pwrite(&w, src + 192 * KIB, 8 * KIB, 192 * KIB), 0);
+	cr_assert_eq(recv_fd_pwrite(&w, src + 200 * KIB, 56 * KIB, 200 * KIB), 0);
+	cr_assert_eq(recv_fd_pwrite(&w, src + 300 * KIB, 8 * KIB, 300 * KIB), 0);   /* after a hole */
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	expect_file(0, src, 256 * KIB);
+	expect_file(300 * KIB, src + 300 * KIB, 8 * KIB);
+	cr_expect_eq(w.direct_bytes, 256 * KIB, "%llu bytes went direct, not the 256 KiB of the continued run",
+		     (unsigned long long)w.direct_bytes);
+}
+
 /* Pages between holes are short runs: buffered, in the file at once. */
 Test(recv_fd, short_runs_are_written_at_once_through_the_page_cache)
 {
@@ -151,4 +172,49 @@ Test(recv_fd, dropped_bytes_never_reach_the_file)
 	cr_assert_eq(recv_fd_flush(&w), 0);
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_expect_eq(st.st_size, 0, "size %lld", (long long)st.st_size);
+}
+
+/* A full bounce is written by the writer thread while the next fills: a
+ * drop (a newer transfer) waits for that write, so the truncation that
+ * follows is the last word and the file stays empty. */
+Test(recv_fd, a_write_in_flight_lands_before_a_drop_and_truncation)
+{
+	struct stat st;
+
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	for (unsigned i = 0; i < 3; i++)   /* 6 MiB: one bounce out, 2 MiB gathered */
+		cr_assert_eq(recv_fd_pwrite(&w, src, 2048 * KIB, (uint64_t)i * 2048 * KIB), 0);
+	cr_expect_not_null(w.async, "no writer thread after a full bounce");
+	recv_fd_drop(&w);
+	cr_assert_eq(ftruncate(fd, 0), 0);
+	usleep(50000);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect_eq(st.st_size, 0, "size %lld: a write landed after the truncation", (long long)st.st_size);
+	/* and the receive goes on, written whole */
+	for (unsigned i = 0; i < 5; i++)
+		cr_assert_eq(recv_fd_pwrite(&w, src, 2048 * KIB, (uint64_t)i * 2048 * KIB), 0);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	for (unsigned i = 0; i < 5; i++)
+		expect_file((uint64_t)i * 2048 * KIB, src, 2048 * KIB);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect_eq(st.st_size, 5 * 2048 * KIB, "size %lld", (long long)st.st_size);
+}
+
+/* A deferred write that fails (here the file size limit: EFBIG) is
+ * reported by the next call that waits for it, never lost. */
+Test(recv_fd, a_failed_write_of_the_writer_is_reported)
+{
+	struct rlimit lim = { .rlim_cur = 3 * 1024 * KIB, .rlim_max = RLIM_INFINITY };
+	int rc = 0;
+
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (unsigned i = 0; i < 5 && !rc; i++)
+		rc = recv_fd_pwrite(&w, src, 2048 * KIB, (uint64_t)i * 2048 * KIB);
+	if (!rc)
+		rc = recv_fd_flush(&w);
+	cr_expect_eq(rc, -EFBIG, "got %d (%s)", rc, strerror(-rc));
 }
