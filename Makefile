@@ -199,8 +199,8 @@ $(BUILD)/tests/unit/cli/io_async_test: $(BUILD)/obj/cli/io_async.o
 $(BUILD)/tests/unit/cli/io_async_test: LDFLAGS += $(BUILD)/obj/cli/io_async.o
 $(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)
 $(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)
-$(BUILD)/tests/unit/cli/file_read_test: $(BUILD)/obj/cli/file_read.o
-$(BUILD)/tests/unit/cli/file_read_test: LDFLAGS += $(BUILD)/obj/cli/file_read.o
+$(BUILD)/tests/unit/cli/file_read_test: $(BUILD)/obj/cli/file_read.o $(BUILD)/obj/cli/io_async.o
+$(BUILD)/tests/unit/cli/file_read_test: LDFLAGS += $(BUILD)/obj/cli/file_read.o $(BUILD)/obj/cli/io_async.o
 $(BUILD)/tests/unit/cli/send_moves_test: $(BUILD)/obj/cli/send_moves.o
 $(BUILD)/tests/unit/cli/send_moves_test: LDFLAGS += $(BUILD)/obj/cli/send_moves.o
 $(BUILD)/tests/unit/cli/recv_inplace_test: $(BUILD)/obj/cli/recv_inplace.o $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)

@@ -14,7 +14,9 @@
 # written into the file, which is not atomic) onto a copy of the first
 # version sent beforehand to a stream of its own (untimed), and with the
 # default atomic `dwcp recv` (a new file from the previous copy, renamed
-# over --out).
+# over --out), which is also set beside rsync's own default,
+# `rsync --no-whole-file -z` (a new file from the basis, renamed over it),
+# onto the nc pipe's copy of the first version: the same trade.
 #
 # For every run: wall seconds (from starting the sender until both ends have
 # exited), CPU seconds of every process involved at both ends (dwcp: both
@@ -421,20 +423,25 @@ nc_send() { # the full send with zstd -1 | openssl enc | nc into nc | openssl en
 		"$(timed_cpu "$f.recv.time")" "$wire" "$nc_out" "$img1"
 }
 
-rsync_send() { # the resend: rsync of the upgraded image onto scp's copy of the first
-	local t0 t1 sent rcvd f=$work/rsync$rep
+# rsync_send [atomic]: the resend, rsync of the upgraded image onto scp's copy of
+# the first (--inplace); with "atomic", rsync's default (a new file beside it,
+# then renamed, as dwcp recv's default) onto the nc pipe's copy of the first
+rsync_send() {
+	local t0 t1 sent rcvd f=$work/rsync${1:-}$rep tool=rsync dest=$scp_out inplace=--inplace
+	if [ "${1:-}" = atomic ]; then tool=rsync-atomic dest=$nc_out inplace=""; fi
 	snapshot "$sshd_pid"
 	t0=$EPOCHREALTIME
+	# shellcheck disable=SC2086 # $inplace: one option or none
 	timeout "$guard" /usr/bin/time -f '%e %U %S' -o "$f.time" \
-		rsync --inplace --no-whole-file -z --stats -e "$ssh_cmd" "$img2" "127.0.0.1:$scp_out" \
+		rsync $inplace --no-whole-file -z --stats -e "$ssh_cmd" "$img2" "127.0.0.1:$dest" \
 		> "$f.stats" 2> "$f.err" || die "rsync failed: $(cat "$f.err")"
 	wait_until 30 "sshd to reap its connection process" sshd_idle
 	t1=$EPOCHREALTIME
 	# Both directions: the receiver's block checksums travel too.
 	sent=$(sed -n 's/^Total bytes sent: *\([0-9,]*\).*/\1/p' "$f.stats" | tr -d ,)
 	rcvd=$(sed -n 's/^Total bytes received: *\([0-9,]*\).*/\1/p' "$f.stats" | tr -d ,)
-	record resend rsync "$(elapsed "$t0" "$t1")" "$(timed_cpu "$f.time")" "$(since_snapshot "$sshd_pid")" \
-		"$((sent + rcvd))" "$scp_out" "$img2"
+	record resend "$tool" "$(elapsed "$t0" "$t1")" "$(timed_cpu "$f.time")" "$(since_snapshot "$sshd_pid")" \
+		"$((sent + rcvd))" "$dest" "$img2"
 }
 
 # ---- 4. the runs, in the same order each repetition --------------------------------------
@@ -453,6 +460,8 @@ for rep in $(seq 1 "$repeat"); do
 	dwcp_send resend "$img2" dwcp-inplace
 	say "run $rep of $repeat: resend after the upgrade: rsync --inplace --no-whole-file -z onto the scp copy"
 	rsync_send
+	say "run $rep of $repeat: resend after the upgrade: rsync --no-whole-file -z (a new file, renamed) onto the nc copy"
+	rsync_send atomic
 	[ "$rep" -eq "$repeat" ] || rm -f "$dwcp_out" "$dwcp_in_out" "$scp_out" "$nc_out"
 done
 
@@ -469,7 +478,7 @@ median_row() {
 # field PHASE TOOL N: field N (3 wall, 4 cpu, 5 wire, 6 identical, 9 repetition)
 # of the median run
 field() { median_row "$1" "$2" | cut -f "$3"; }
-runs=("full dwcp" "full scp" "full zstd|openssl|nc" "resend dwcp" "resend dwcp-inplace" "resend rsync")
+runs=("full dwcp" "full scp" "full zstd|openssl|nc" "resend dwcp" "resend dwcp-inplace" "resend rsync" "resend rsync-atomic")
 metrics() { # metrics WALL CPU: MB/s and CPU-s/GB of the image
 	awk -v w="$1" -v c="$2" -v n="$image_bytes" 'BEGIN { printf "%.1f %.2f", n / 1e6 / w, c / (n / 1e9) }'
 }
@@ -481,11 +490,13 @@ label() {
 	scp) echo "scp -c aes128-gcm" ;;
 	"zstd|openssl|nc") echo "zstd -1 | openssl aes-256-ctr | nc" ;;
 	rsync) echo "rsync --inplace --no-whole-file -z" ;;
+	rsync-atomic) echo "rsync --no-whole-file -z (new file)" ;;
 	esac
 }
-# PHASE TOOL OURS: OURS (dwcp or dwcp-inplace) against TOOL; the in-place
-# resend first, as it makes the same trade as rsync --inplace.
-pairs=("full scp dwcp" "full zstd|openssl|nc dwcp" "resend rsync dwcp-inplace" "resend rsync dwcp")
+# PHASE TOOL OURS: OURS (dwcp or dwcp-inplace) against TOOL; each resend
+# first against the rsync that makes the same trade (in place; a new file
+# renamed over the old), then the atomic one against rsync --inplace.
+pairs=("full scp dwcp" "full zstd|openssl|nc dwcp" "resend rsync dwcp-inplace" "resend rsync-atomic dwcp" "resend rsync dwcp")
 
 if [ "$json" -eq 1 ]; then
 	printf '{"size_mb": %s, "image_bytes": %s, "files": %s, "used_bytes": %s, ' \

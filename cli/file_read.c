@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "file_read.h"
+#include "io_async.h"
 
 #define PAGE 4096u
 
@@ -49,8 +50,71 @@ bool file_read_direct(struct file_read *r)
 	return true;
 }
 
+/* One direct read of a window: run on the helper thread, touching only
+ * itself. */
+struct read_job {
+	int fd;
+	uint8_t *buf;
+	uint64_t off;
+	ssize_t got;                /* out: bytes read, or -errno */
+};
+
+struct file_read_ahead {
+	struct io_async a;
+	struct read_job job;
+	uint8_t *buf;               /* FILE_READ_WIN bytes: the next window */
+};
+
+static int job_read(struct read_job *j)
+{
+	ssize_t k;
+
+	do
+		k = pread(j->fd, j->buf, FILE_READ_WIN, (off_t)j->off);
+	while (k < 0 && errno == EINTR);
+	j->got = k < 0 ? -errno : k;
+	return 0;
+}
+
+static int job_run(void *arg)
+{
+	return job_read(arg);
+}
+
+bool file_read_ahead(struct file_read *r)
+{
+	struct file_read_ahead *ra;
+
+	if (r->ahead)
+		return true;
+	if (r->direct < 0)
+		return false;
+	ra = calloc(1, sizeof(*ra));
+	if (!ra)
+		return false;
+	ra->buf = aligned_alloc(PAGE, FILE_READ_WIN);
+	if (!ra->buf || io_async_start(&ra->a)) {
+		free(ra->buf);
+		free(ra);
+		return false;
+	}
+	r->ahead = ra;
+	return true;
+}
+
+static void ahead_stop(struct file_read *r)
+{
+	if (!r->ahead)
+		return;
+	io_async_stop(&r->ahead->a);
+	free(r->ahead->buf);
+	free(r->ahead);
+	r->ahead = NULL;
+}
+
 void file_read_close(struct file_read *r)
 {
+	ahead_stop(r);
 	if (r->direct >= 0)
 		close(r->direct);
 	free(r->win);
@@ -59,29 +123,66 @@ void file_read_close(struct file_read *r)
 	r->win_len = 0;
 }
 
-/* Read the window that starts at the page holding @p at. @return 1; 0
- * when the file system refused (direct reads now off); -EIO when the
- * file ends before @p at; -errno. */
+/* The window read ahead, if it holds @p at: swapped in. @return its
+ * bytes, or 0 when it does not hold @p at (none, another offset, or its
+ * read failed: the caller reads again, and reports what that gets). */
+static ssize_t take_ahead(struct file_read *r, uint64_t at)
+{
+	struct file_read_ahead *ra = r->ahead;
+	uint8_t *t;
+
+	if (!ra || !io_async_busy(&ra->a))
+		return 0;
+	io_async_wait(&ra->a);
+	if (ra->job.got <= 0 || at < ra->job.off || at - ra->job.off >= (uint64_t)ra->job.got)
+		return 0;
+	t = r->win;
+	r->win = ra->buf;
+	ra->buf = t;
+	r->win_off = ra->job.off;
+	return ra->job.got;
+}
+
+/* Read the window that starts at the page holding @p at (or take the one
+ * read ahead), and read the next one ahead. @return 1; 0 when the file
+ * system refused (direct reads now off); -EIO when the file ends before
+ * @p at; -errno. */
 static int fill_window(struct file_read *r, uint64_t at)
 {
 	uint64_t start = at - at % PAGE;
+	/* A sequential reader: this window starts where the last ended. */
+	bool sequential = start == 0 || (r->win_len && start == r->win_off + r->win_len);
 	ssize_t k;
 
-	r->win_len = 0;
-	do
-		k = pread(r->direct, r->win, FILE_READ_WIN, (off_t)start);
-	while (k < 0 && errno == EINTR);
-	if (k < 0 && errno == EINVAL) {
-		file_read_close(r);
-		return 0;
+	k = take_ahead(r, at);
+	if (k > 0) {
+		sequential = true;
+		r->ahead_bytes += (uint64_t)k;
+	} else {
+		r->win_len = 0;
+		do
+			k = pread(r->direct, r->win, FILE_READ_WIN, (off_t)start);
+		while (k < 0 && errno == EINTR);
+		k = k < 0 ? -errno : k;
+		if (k == -EINVAL) {
+			file_read_close(r);
+			return 0;
+		}
+		if (k < 0)
+			return (int)k;
+		if ((uint64_t)k <= at - start)
+			return -EIO;
+		r->win_off = start;
 	}
-	if (k < 0)
-		return -errno;
-	if ((uint64_t)k <= at - start)
-		return -EIO;
-	r->win_off = start;
 	r->win_len = (size_t)k;
 	r->direct_bytes += (uint64_t)k;
+	/* The next window, while the caller uses this one: not past the end
+	 * (a short read is the end), not for a reader that jumps about. */
+	if (r->ahead && sequential && k == FILE_READ_WIN) {
+		r->ahead->job = (struct read_job){ .fd = r->direct, .buf = r->ahead->buf,
+						   .off = r->win_off + FILE_READ_WIN };
+		io_async_submit(&r->ahead->a, job_run, &r->ahead->job);
+	}
 	return 1;
 }
 

@@ -24,9 +24,11 @@
  * kernel without cachestat (before 6.5) and a file whose direct read is
  * refused (EINVAL) are read through the cache, as before.
  *
- * Concurrency: one thread per struct. Changes to the file are the
- * caller's to detect (dwcp send compares fstat after each read): a window
- * read before a change is served only until that check sees it. A file
+ * Concurrency: one thread per struct (its read-ahead helper is its own).
+ * Changes to the file are the caller's to detect (dwcp send compares
+ * fstat after each read): a window read before a change (read ahead, it
+ * may be read before the caller asked for it) is served only until that
+ * check sees it. A file
  * rewritten in place while it is read (dwcp recv --inplace) may only be
  * read where it was not rewritten since the window was read.
  */
@@ -45,6 +47,8 @@ struct file_read {
 	uint64_t win_off;          /* the window holds the file's win_len */
 	size_t win_len;            /* bytes at win_off */
 	uint64_t direct_bytes;     /* read with direct I/O, for the summary */
+	uint64_t ahead_bytes;      /* of those, read ahead (file_read_ahead) */
+	struct file_read_ahead *ahead;   /* the next window, being read; NULL = off */
 };
 
 /* The direct window: one read of this many bytes serves 16 chunks of 256 KiB. */
@@ -71,6 +75,17 @@ int file_direct_reopen(int fd, int flags, uint32_t *mem_align);
  * an error. @return true when direct reads are on.
  */
 bool file_read_direct(struct file_read *r);
+
+/**
+ * Read ahead: once a direct window is read at the offset where the last
+ * one ended (a sequential reader: dwcp send), the next one is read by a
+ * helper thread (cli/io_async.h) while the caller uses this one, so that
+ * the device reads while the caller compresses and sends. Costs a second
+ * window and a thread. Without them (no memory, no thread, no direct
+ * view): not an error, windows are read as they are needed.
+ * @return true when reading ahead is on.
+ */
+bool file_read_ahead(struct file_read *r);
 
 /** Close the direct view and free the window; @p r->fd stays open. */
 void file_read_close(struct file_read *r);

@@ -505,7 +505,9 @@ static int open_file(struct sender *s)
 		if (fcntl(s->fd, F_SETFL, 0))
 			return -errno;
 		s->rd = file_read_of(s->fd);
-		file_read_direct(&s->rd);
+		/* front to back: the next window is read while this one is sent */
+		if (file_read_direct(&s->rd))
+			file_read_ahead(&s->rd);
 		return 0;
 	}
 	what = S_ISDIR(s->st0.st_mode) ? "a directory" : S_ISFIFO(s->st0.st_mode) ? "a FIFO" :

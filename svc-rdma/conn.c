@@ -480,6 +480,12 @@ static unsigned pump(struct rdma_svc *r, struct rconn *c)
 		} else {
 			it->ticket = c->rc.sq_posted;
 			n++;
+			/* A post is work done, and on Soft-RoCE it is the write
+			 * itself (the kernel moves the bytes before the call
+			 * returns): a turn that posts a send queue's worth took
+			 * over the 1 s heartbeat limit in the TCG guest, and the
+			 * supervisor killed a svc-rdma that was busy, not hung. */
+			dwcp_svc_heartbeat(r->ctx);
 		}
 		c->wq_post++;
 	}
@@ -582,6 +588,7 @@ static int conn_completions(struct rdma_svc *r, struct rconn *c)
 		ibv_req_notify_cq(cq, 0);
 	}
 	while ((n = rdma_rc_poll(&c->rc, ev, 64)) > 0) {
+		dwcp_svc_heartbeat(r->ctx);   /* as in pump(): busy, not hung */
 		for (int i = 0; i < n; i++) {
 			switch (ev[i].type) {
 			case RDMA_RC_EV_DEAD:

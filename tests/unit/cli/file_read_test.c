@@ -152,3 +152,47 @@ Test(file_read, a_file_that_ends_early_is_an_error)
 	r.win_len = 0;          /* forget the window: read from the file again */
 	cr_expect_eq(file_read_full(&r, dst, 8192, SIZE - 4096), -EIO);
 }
+
+/* dwcp send reads ahead: after the first window, each next one was read
+ * by the helper while the last was used; every byte exact. */
+Test(file_read, a_sequential_reader_gets_windows_read_ahead)
+{
+	write_file(O_DIRECT);
+	open_reader();
+	if (!file_read_direct(&r)) {
+		printf("skipped: no direct I/O on the file system of /tmp\n");
+		cr_skip_test("no direct I/O on /tmp's file system");
+	}
+	cr_assert(file_read_ahead(&r), "no read-ahead helper");
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	read_in_chunks();
+	if (r.cache_unknown) {
+		printf("skipped: no cachestat(2) in this kernel\n");
+		cr_skip_test("no cachestat(2) in this kernel (before 6.5): read through the cache");
+	}
+	cr_expect_eq(r.direct_bytes, SIZE, "%llu bytes read direct of %u",
+		     (unsigned long long)r.direct_bytes, SIZE);
+	cr_expect_eq(r.ahead_bytes, SIZE - FILE_READ_WIN, "%llu bytes read ahead, not all but the first window",
+		     (unsigned long long)r.ahead_bytes);
+}
+
+/* A reader that jumps about (a resend of an early chunk) with reading
+ * ahead on: each read exact, whatever the helper read meanwhile. */
+Test(file_read, jumps_with_read_ahead_on_read_exactly)
+{
+	static const size_t at[][2] = { { 0, 256 * KIB }, { 5 * MIB, 8 * KIB }, { 0, 4096 }, { 4 * MIB, 256 * KIB },
+					{ 4 * MIB + 256 * KIB, 256 * KIB }, { 100, 4 * MIB + 1 }, { SIZE - 1, 1 } };
+
+	write_file(O_DIRECT);
+	open_reader();
+	if (!file_read_direct(&r) || !file_read_ahead(&r))
+		cr_skip_test("no direct I/O on /tmp's file system");
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		memset(dst, 0xee, at[i][1]);
+		cr_assert_eq(file_read_full(&r, dst, at[i][1], at[i][0]), 0, "read %zu at %zu",
+			     at[i][1], at[i][0]);
+		cr_expect_eq(memcmp(dst, want + at[i][0], at[i][1]), 0, "%zu bytes at %zu differ",
+			     at[i][1], at[i][0]);
+	}
+}
