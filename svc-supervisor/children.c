@@ -195,6 +195,7 @@ void sup_child_watch(struct sup_child *c, pid_t pid, int pidfd, bool spawned)
 	c->pidfd = pidfd;
 	c->spawned = spawned;
 	c->kill_sent = false;
+	c->kill_why[0] = c->stuck[0] = '\0';
 	p->pid = pid;
 	p->lcore = dwcp_abi_lcore(c->slot, p->generation);
 	p->spawned_ns = dwcp_now_ns();
@@ -339,6 +340,12 @@ static void handle_death(struct sup_child *c, const char *why)
 	/* A crash: its successor has not run yet (an upgrade's hands over
 	 * above, having set its own counts already). */
 	dwcp_peers_forget_worker(&c->sup->shm, p->sup.service ? p->sup.service : c->slot, p->sup.worker);
+	/* What dwcpctl status says of it until the next crash: an operator
+	 * asking why a service restarted should not need the log. */
+	snprintf(c->last_death, sizeof(c->last_death), "%s%s%s%s%s", why,
+		 c->kill_why[0] ? " by the supervisor: " : "", c->kill_why,
+		 c->stuck[0] ? "; stuck: " : "", c->stuck);
+	c->last_death_ns = now;
 	p->sup.died_ns = now;
 	p->sup.restarts++;
 	c->recovery_pending = true;
@@ -385,6 +392,7 @@ static void kill_child(struct sup_child *c, const char *why)
 	if (!c->pid || c->kill_sent)
 		return;
 	DWCP_WARN("%s (pid %d): %s: SIGKILL", name_of(c), (int)c->pid, why);
+	snprintf(c->kill_why, sizeof(c->kill_why), "%s", why);
 	c->kill_sent = true;
 	syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
 }
@@ -393,12 +401,12 @@ static void kill_child(struct sup_child *c, const char *why)
  * erases it; hang_report.h). */
 static void kill_hung_child(struct sup_child *c, const char *why)
 {
-	char where[768];
-
 	if (!c->pid || c->kill_sent)
 		return;
-	if (sup_hang_describe("/proc", c->pid, where, sizeof(where)) > 0)
-		DWCP_WARN("%s (pid %d) was stuck: %s", name_of(c), (int)c->pid, where);
+	if (sup_hang_describe("/proc", c->pid, c->stuck, sizeof(c->stuck)) > 0)
+		DWCP_WARN("%s (pid %d) was stuck: %s", name_of(c), (int)c->pid, c->stuck);
+	else
+		c->stuck[0] = '\0';
 	kill_child(c, why);
 }
 

@@ -240,6 +240,9 @@ static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 	cJSON_AddStringToObject(o, "reason", st == DWCP_STATE_STANDBY || st == DWCP_STATE_DRAINING ?
 				p->svc.reason : "");
 	cJSON_AddNumberToObject(o, "last_recovery_ms", p->sup.recovery_ns / 1e6);
+	cJSON_AddStringToObject(o, "last_death", c->last_death);
+	cJSON_AddNumberToObject(o, "last_death_age_s",
+				c->last_death_ns ? (now - c->last_death_ns) / 1e9 : -1);
 	if (!c->is_client) {
 		char bin[DWCP_CTL_TEXT_MAX + DWCP_PATH_MAX];
 		static const char *const phases[] = { "", "attaching", "handover", "starting",

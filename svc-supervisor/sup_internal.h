@@ -80,6 +80,10 @@ struct sup_child {
 	uint32_t backoff_ms;     /* next delay after a quick death */
 	bool restart_now;        /* a planned restart (dwcpctl restart) */
 	bool kill_sent;
+	char kill_why[96];       /* why the supervisor sent SIGKILL, if it did */
+	char stuck[512];         /* a hang's kill: where it was (hang_report.h) */
+	char last_death[768];    /* the last crash, for dwcpctl status: how and why */
+	uint64_t last_death_ns;  /* when; 0 = none since the supervisor started */
 	bool recovery_pending;   /* died; waiting for READY to time the recovery */
 	uint64_t rate_prev_ops, rate_prev_bytes, rate_prev_ns;
 	double ops_per_s, bytes_per_s;

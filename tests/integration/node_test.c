@@ -106,6 +106,11 @@ static void crash_and_check(const char *inst, const char *svc, int sig)
 	DWCP_NODE_ASSERT(inst, dwcp_test_svc_num(st, svc, "restarts") == restarts + 1,
 			 "%s: restarts %.0f, expected %.0f", svc,
 			 dwcp_test_svc_num(st, svc, "restarts"), restarts + 1);
+	/* how it died, as dwcpctl status tells it: a kill from outside is
+	 * not the supervisor's */
+	if (sig == SIGKILL)
+		DWCP_NODE_ASSERT(inst, !strcmp(dwcp_test_svc_str(st, svc, "last_death"), "killed by signal 9 (Killed)"),
+				 "%s: last_death \"%s\"", svc, dwcp_test_svc_str(st, svc, "last_death"));
 	cJSON_Delete(st);
 	assert_pids_unchanged(inst, pids, svc);
 }
@@ -345,6 +350,14 @@ Test(node, sigstop_is_detected_as_hang, .fini = teardown, .timeout = 300)
 		fclose(f);
 	DWCP_NODE_ASSERT(node.instance, said, "%s has no line \"%s<tid> svc-simd T ...\" before the hang's kill",
 			 path, want);
+	/* and dwcpctl status says why it restarted, without the log */
+	st = status_of(node.instance);
+	snprintf(line, sizeof(line), "%s", dwcp_test_svc_str(st, "svc-simd", "last_death"));
+	cJSON_Delete(st);
+	DWCP_NODE_ASSERT(node.instance,
+			 strstr(line, "killed by signal 9") && strstr(line, "by the supervisor: no heartbeat for") &&
+			 strstr(line, "; stuck: ") && strstr(line, " svc-simd T "),
+			 "svc-simd's last_death in dwcpctl status: \"%s\"", line);
 }
 
 Test(node, dwcpctl_restart_starts_a_new_generation, .fini = teardown, .timeout = 300)
