@@ -93,15 +93,19 @@ static void read_in_chunks(void)
 
 TestSuite(file_read, .init = setup, .fini = teardown);
 
-Test(file_read, data_not_in_the_page_cache_comes_by_direct_windows)
+/* The file written direct, so none of it is in the page cache, read
+ * whole as dwcp send reads it (reading ahead with @p ahead): all of it by
+ * direct windows. */
+static void read_cold(bool ahead)
 {
-	/* Written direct, so none of it is in the page cache. */
 	write_file(O_DIRECT);
 	open_reader();
 	if (!file_read_direct(&r)) {
 		printf("skipped: no direct I/O on the file system of /tmp\n");
 		cr_skip_test("no direct I/O on /tmp's file system");
 	}
+	if (ahead)
+		cr_assert(file_read_ahead(&r), "no read-ahead helper");
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);   /* the buffered tail page too */
 	read_in_chunks();
 	if (r.cache_unknown) {
@@ -110,6 +114,12 @@ Test(file_read, data_not_in_the_page_cache_comes_by_direct_windows)
 	}
 	cr_expect_eq(r.direct_bytes, SIZE, "%llu bytes read direct of %u",
 		     (unsigned long long)r.direct_bytes, SIZE);
+}
+
+Test(file_read, data_not_in_the_page_cache_comes_by_direct_windows)
+{
+	read_cold(false);
+	cr_expect_eq(r.ahead_bytes, 0, "%llu bytes read ahead, not asked to", (unsigned long long)r.ahead_bytes);
 }
 
 Test(file_read, data_in_the_page_cache_is_copied_from_it)
@@ -157,21 +167,7 @@ Test(file_read, a_file_that_ends_early_is_an_error)
  * by the helper while the last was used; every byte exact. */
 Test(file_read, a_sequential_reader_gets_windows_read_ahead)
 {
-	write_file(O_DIRECT);
-	open_reader();
-	if (!file_read_direct(&r)) {
-		printf("skipped: no direct I/O on the file system of /tmp\n");
-		cr_skip_test("no direct I/O on /tmp's file system");
-	}
-	cr_assert(file_read_ahead(&r), "no read-ahead helper");
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	read_in_chunks();
-	if (r.cache_unknown) {
-		printf("skipped: no cachestat(2) in this kernel\n");
-		cr_skip_test("no cachestat(2) in this kernel (before 6.5): read through the cache");
-	}
-	cr_expect_eq(r.direct_bytes, SIZE, "%llu bytes read direct of %u",
-		     (unsigned long long)r.direct_bytes, SIZE);
+	read_cold(true);
 	cr_expect_eq(r.ahead_bytes, SIZE - FILE_READ_WIN, "%llu bytes read ahead, not all but the first window",
 		     (unsigned long long)r.ahead_bytes);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -292,7 +293,8 @@ static void write_big(struct recv_out *o, uint64_t bytes, unsigned seed)
 	}
 }
 
-static void expect_big(const char *p, uint64_t bytes, unsigned seed)
+/* The file at @p p is @p size bytes, of which the first @p bytes are the pattern @p seed. */
+static void expect_big_in(const char *p, uint64_t size, uint64_t bytes, unsigned seed)
 {
 	static uint8_t buf[BIG_STEP];
 	struct stat st;
@@ -300,7 +302,7 @@ static void expect_big(const char *p, uint64_t bytes, unsigned seed)
 
 	cr_assert_geq(fd, 0, "%s: %s", p, strerror(errno));
 	cr_assert_eq(fstat(fd, &st), 0);
-	cr_expect_eq((uint64_t)st.st_size, bytes);
+	cr_expect_eq((uint64_t)st.st_size, size);
 	for (uint64_t at = 0; at < bytes; at += BIG_STEP) {
 		cr_assert_eq(pread(fd, buf, BIG_STEP, (off_t)at), (ssize_t)BIG_STEP);
 		for (size_t i = 0; i < BIG_STEP; i += 8) {
@@ -311,6 +313,11 @@ static void expect_big(const char *p, uint64_t bytes, unsigned seed)
 		}
 	}
 	close(fd);
+}
+
+static void expect_big(const char *p, uint64_t bytes, unsigned seed)
+{
+	expect_big_in(p, bytes, bytes, seed);
 }
 
 /* A receive large enough to start the flush thread, rewound by a newer
@@ -335,6 +342,56 @@ Test(recv_out, writeback_behind_the_writer_survives_rewind_and_leaves_no_thread)
 	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
 	cr_expect_eq(threads(), before, "the flush thread outlived the commit");
 	expect_big(p, 2 * RECV_FLUSH_STEP + BIG_STEP, 2);
+}
+
+/* Pages of @p fd's first @p bytes in the page cache. */
+static size_t cached_pages(int fd, uint64_t bytes)
+{
+	size_t pages = (size_t)(bytes / 4096), k = 0;
+	unsigned char *vec = malloc(pages);
+	void *m = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
+
+	cr_assert(vec && m != MAP_FAILED, "mmap: %s", strerror(errno));
+	cr_assert_eq(mincore(m, (size_t)bytes, vec), 0, "mincore: %s", strerror(errno));
+	for (size_t i = 0; i < pages; i++)
+		k += vec[i] & 1;
+	munmap(m, (size_t)bytes);
+	free(vec);
+	return k;
+}
+
+/* Drop behind: what went to writeback rounds ago leaves the page cache
+ * as the receive goes on (a received image would otherwise fill it, and
+ * every later write would reclaim first); the file is still whole. */
+Test(recv_out, what_lies_far_behind_the_writer_leaves_the_page_cache)
+{
+	char p[128], why[512];
+	struct recv_out o;
+	size_t left = 0;
+	uint64_t end = 3 * RECV_FLUSH_STEP;
+
+	path(p, sizeof(p), "behind");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_big(&o, 3 * RECV_FLUSH_STEP, 3);
+	/* the receive goes on: the rounds it wakes wait for what earlier
+	 * ones handed to writeback, and drop it */
+	for (unsigned round = 0; round < 50; round++) {
+		uint64_t at = (3 + round) * RECV_FLUSH_STEP;
+		static uint8_t buf[BIG_STEP];
+
+		for (uint64_t k = 0; k < RECV_FLUSH_STEP; k += BIG_STEP)
+			cr_assert_eq(pwrite(o.w.fd, buf, BIG_STEP, (off_t)(at + k)), (ssize_t)BIG_STEP);
+		end = at + RECV_FLUSH_STEP;
+		recv_out_written(&o, end);
+		usleep(20000);
+		left = cached_pages(o.w.fd, RECV_FLUSH_STEP);
+		if (!left)
+			break;
+	}
+	cr_expect_eq(left, 0, "%zu pages of the first %llu MiB still cached after 50 more rounds", left,
+		     (unsigned long long)(RECV_FLUSH_STEP >> 20));
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_big_in(p, end, 3 * RECV_FLUSH_STEP, 3);
 }
 
 /* A receive that fails with the flush thread running leaves neither a
