@@ -127,14 +127,21 @@ static double cpu_ceiling(const struct bench_xfer_run *x, size_t n)
 	return x->ok && per > 0 ? dwcp_cpu_usable() / per : NAN;
 }
 
+/* The busier of a side's two threads (its main thread and its disk
+ * helper; a helper missing from an older binary's summary counts 0). */
+static double side_busiest(const struct bench_xfer_side *s)
+{
+	return s->io_cpu_s > s->thread_cpu_s ? s->io_cpu_s : s->thread_cpu_s;
+}
+
 /* What one thread allows: a stream's dwcp send and dwcp recv each move
- * its data in one thread (the services spread theirs over workers), so
- * no number of cores runs one stream faster than one GB per the busier
- * one's CPU-seconds per GB. */
+ * its data in one thread, with one helper for the disk (the services
+ * spread theirs over workers), so no number of cores runs one stream
+ * faster than one GB per the busiest one's CPU-seconds per GB. */
 static double serial_ceiling(const struct bench_xfer_run *x, size_t n)
 {
-	double s = x->snd.thread_cpu_s > x->rcv.thread_cpu_s ? x->snd.thread_cpu_s : x->rcv.thread_cpu_s;
-	double per = per_gb(x, s, n);
+	double a = side_busiest(&x->snd), b = side_busiest(&x->rcv);
+	double per = per_gb(x, a > b ? a : b, n);
 
 	return x->ok && per > 0 ? 1.0 / per : NAN;
 }
@@ -147,9 +154,12 @@ static void print_serial(const struct bench_xfer_report *r)
 	if (isnan(serial_ceiling(x, r->c->n)) || !(one > 0))
 		return;
 	printf("(serial points: one stream's dwcp send and dwcp recv move it in one thread each, "
-	       "%.3f and %.3f CPU-s per GB: on any number of cores one stream runs at most %.2f GB/s "
+	       "%.3f and %.3f CPU-s per GB, with a disk helper each, %.3f (read-ahead) and %.3f (writer): "
+	       "on any number of cores one stream runs at most %.2f GB/s "
 	       "= %.1fx the one-thread pipeline; the busiest threads of all, per GB:",
 	       per_gb(x, x->snd.thread_cpu_s, r->c->n), per_gb(x, x->rcv.thread_cpu_s, r->c->n),
+	       per_gb(x, isnan(x->snd.io_cpu_s) ? 0 : x->snd.io_cpu_s, r->c->n),
+	       per_gb(x, isnan(x->rcv.io_cpu_s) ? 0 : x->rcv.io_cpu_s, r->c->n),
 	       serial_ceiling(x, r->c->n), serial_ceiling(x, r->c->n) / one);
 	for (unsigned i = 0; i < BUSIEST && x->busiest[i].s > 0; i++)
 		printf("%s %s %.3f", i ? "," : "", x->busiest[i].name, per_gb(x, x->busiest[i].s, r->c->n));
@@ -316,6 +326,7 @@ static void add_side(cJSON *o, const char *key, const struct bench_xfer_side *s)
 	add_num(j, "p50_us", s->p50), add_num(j, "p99_us", s->p99), add_num(j, "p999_us", s->p999);
 	add_num(j, "raw_resends", s->raw_resends), add_num(j, "rejected", s->rejected);
 	add_num(j, "kept_pages", s->kept_pages), add_num(j, "main_thread_cpu_s", s->thread_cpu_s);
+	add_num(j, "io_thread_cpu_s", s->io_cpu_s);
 	if (s->codec[0])
 		cJSON_AddStringToObject(j, "codec", s->codec);
 	if (s->codec_why[0])

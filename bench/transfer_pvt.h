@@ -87,6 +87,7 @@ struct bench_xfer_side {
 	char codec[16], codec_why[200];
 	double codec_chunks[3];         /* chunks sent with none, lz4, zstd */
 	double thread_cpu_s;            /* the main thread's CPU (its serial cost) */
+	double io_cpu_s;                /* its disk helper thread's (read-ahead, writer) */
 };
 
 /* The busiest threads of a transfer (node threads and send's and recv's

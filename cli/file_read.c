@@ -102,6 +102,11 @@ bool file_read_ahead(struct file_read *r)
 	return true;
 }
 
+double file_read_ahead_cpu_s(const struct file_read *r)
+{
+	return r->ahead ? io_async_cpu_s(&r->ahead->a) : 0;
+}
+
 static void ahead_stop(struct file_read *r)
 {
 	if (!r->ahead)

@@ -87,6 +87,9 @@ bool file_read_direct(struct file_read *r);
  */
 bool file_read_ahead(struct file_read *r);
 
+/** CPU seconds of the read-ahead thread so far (0: none), for the summary. */
+double file_read_ahead_cpu_s(const struct file_read *r);
+
 /** Close the direct view and free the window; @p r->fd stays open. */
 void file_read_close(struct file_read *r);
 

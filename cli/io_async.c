@@ -1,6 +1,7 @@
 /* One background job at a time (io_async.h). */
 #include <errno.h>
 #include <signal.h>
+#include <time.h>
 
 #include "io_async.h"
 
@@ -77,6 +78,16 @@ int io_async_wait(struct io_async *a)
 	a->busy = false;
 	pthread_mutex_unlock(&a->mu);
 	return rc;
+}
+
+double io_async_cpu_s(const struct io_async *a)
+{
+	struct timespec ts;
+	clockid_t cid;
+
+	if (pthread_getcpuclockid(a->thread, &cid) || clock_gettime(cid, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void io_async_stop(struct io_async *a)

@@ -50,6 +50,9 @@ static inline bool io_async_busy(const struct io_async *a)
 /** Wait for the job in flight (none: returns 0 at once). @return its return value. */
 int io_async_wait(struct io_async *a);
 
+/** CPU seconds (user + system) the helper thread has used; 0 when unknown. */
+double io_async_cpu_s(const struct io_async *a);
+
 /** Wait for the job in flight, then end the thread. */
 void io_async_stop(struct io_async *a);
 

@@ -573,6 +573,8 @@ static int finish(struct receiver *r, uint64_t t_start)
 		answer(r, r->last_idx, DWCP_BUF_ESINK);
 		return fail(r, "writing %s: %s; nothing delivered", r->path, strerror(-rc));
 	}
+	/* all its writes done; the commit ends the thread */
+	r->sum.io_thread_cpu_s = recv_fd_writer_cpu_s(&r->out.w);
 	if (r->out.inplace) {
 		rc = recv_inplace_end(&r->ip, &r->base, &r->out.w, r->written);
 		if (rc) {

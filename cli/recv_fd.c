@@ -182,6 +182,11 @@ int recv_fd_flush(struct recv_fd *w)
 	return rc ? rc : rc2;
 }
 
+double recv_fd_writer_cpu_s(const struct recv_fd *w)
+{
+	return w->async ? io_async_cpu_s(&w->async->a) : 0;
+}
+
 void recv_fd_drop(struct recv_fd *w)
 {
 	/* A write in flight lands before whatever the caller does next (a

@@ -92,6 +92,9 @@ int recv_fd_pwrite(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off);
  */
 int recv_fd_flush(struct recv_fd *w);
 
+/** CPU seconds of the writer thread so far (0: none), for the summary. */
+double recv_fd_writer_cpu_s(const struct recv_fd *w);
+
 /**
  * Forget what the bounce buffer holds (the file is being truncated to
  * 0); a write in flight is waited for, so it cannot land after the

@@ -614,6 +614,7 @@ int dwcp_cli_send(int argc, char **argv)
 		send_auto_summary(s->codec, &s->sum);
 		s->sum.direct_bytes = s->rd.direct_bytes;
 		s->sum.main_thread_cpu_s = xfer_thread_cpu_s();
+		s->sum.io_thread_cpu_s = file_read_ahead_cpu_s(&s->rd);
 		xfer_print_summary(&s->sum, s->o.json);
 	}
 	dwcp_streams_unregister(&s->c.at.shm, s->ent, s->c.at.slot, s->c.at.gen);

@@ -58,8 +58,8 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		       (unsigned long long)s->moved_pages);
 		if (!send)
 			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
-		printf(", \"direct_bytes\": %llu, \"main_thread_cpu_s\": %.3f",
-		       (unsigned long long)s->direct_bytes, s->main_thread_cpu_s);
+		printf(", \"direct_bytes\": %llu, \"main_thread_cpu_s\": %.3f, \"io_thread_cpu_s\": %.3f",
+		       (unsigned long long)s->direct_bytes, s->main_thread_cpu_s, s->io_thread_cpu_s);
 		if (s->inplace)
 			printf(", \"inplace\": true, \"written_pages\": %llu",
 			       (unsigned long long)s->inplace_written);

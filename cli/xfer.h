@@ -32,6 +32,7 @@ struct xfer_summary {
 	uint64_t inplace_written;  /* recv, inplace: pages written (the others were left as they were) */
 	uint64_t direct_bytes;     /* bytes read (send) or written (recv) with direct I/O */
 	double main_thread_cpu_s;  /* CPU of the thread that moves the data (its serial cost) */
+	double io_thread_cpu_s;    /* CPU of its disk helper (send: read-ahead, recv: writer) */
 	double seconds;
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
 	bool codec_auto;           /* send: chosen by `codec = auto` */

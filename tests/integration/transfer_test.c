@@ -263,12 +263,16 @@ Test(transfer, a_cold_image_is_read_and_written_with_direct_io, .fini = teardown
 	cr_expect_eq(written_direct, (double)(48 * MIB + 4096),
 		     "%.0f bytes written direct, not the 48 MiB + 4096 of whole pages: %s", written_direct,
 		     rcv.out);
+	/* 12 full bounce buffers: written by recv's writer thread */
+	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "io_thread_cpu_s"), 0, "no writer thread's CPU: %s", rcv.out);
 	if (!cachestat_here(src)) {
 		printf("skipped: no cachestat(2) in this kernel: dwcp send reads through the page cache\n");
 		cr_skip_test("no cachestat(2) in this kernel");
 	}
 	cr_expect_eq(read_direct, (double)size,
 		     "%.0f bytes read direct of a file not in the page cache: %s", read_direct, snd.out);
+	/* windows after the first: read ahead by send's helper thread */
+	cr_expect_gt(dwcp_xfer_json_num(snd.out, "io_thread_cpu_s"), 0, "no read-ahead thread's CPU: %s", snd.out);
 }
 
 /* Nodes on both sides of a veth pair: A here, B (and its dwcp recv) in a
