@@ -78,7 +78,6 @@ static void flush_stop(struct recv_out *o)
 static void flush_start(struct recv_out *o)
 {
 	struct recv_flush *f = &o->flush;
-
 	char proc[64];
 
 	*f = (struct recv_flush){ .fd = o->w.fd };
