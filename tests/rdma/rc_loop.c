@@ -506,8 +506,16 @@ int main(int argc, char **argv)
 	st = client_connect(&cec2, &cid2, argv[1], s.port, &cli2, 1);
 	pthread_join(t, NULL);
 	memcpy(before, region + (live.addr - (uintptr_t)region), sizeof(before));
-	st = st == 0 && second.rc == 0 ? write_with(&cli2, &live) : -2;
-	snprintf(detail, sizeof(detail), "write status %d (%s)", st, st >= 0 ? ibv_wc_status_str(st) : "none");
+	if (st != 0 || second.rc != 0) {
+		/* say which side failed to set up, not only that one did */
+		snprintf(detail, sizeof(detail), "no second connection: client %d, server accept %d", st,
+			 second.rc);
+		st = -2;
+	} else {
+		st = write_with(&cli2, &live);
+		snprintf(detail, sizeof(detail), "write status %d (%s)", st,
+			 st >= 0 ? ibv_wc_status_str(st) : "none");
+	}
 	result(st > 0 && !memcmp(before, region + (live.addr - (uintptr_t)region), sizeof(before)),
 	       "another_connection_cannot_write_with_a_lent_key", detail);
 

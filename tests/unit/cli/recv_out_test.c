@@ -374,8 +374,9 @@ Test(recv_out, what_lies_far_behind_the_writer_leaves_the_page_cache)
 	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
 	write_big(&o, 3 * RECV_FLUSH_STEP, 3);
 	/* the receive goes on: the rounds it wakes wait for what earlier
-	 * ones handed to writeback, and drop it */
-	for (unsigned round = 0; round < 50; round++) {
+	 * ones handed to writeback, and drop it (a slow disk: give each
+	 * round up to 5 s; rounds may merge, so a few more steps at most) */
+	for (unsigned round = 0; round < 5 && (left = cached_pages(o.w.fd, RECV_FLUSH_STEP)); round++) {
 		uint64_t at = (3 + round) * RECV_FLUSH_STEP;
 		static uint8_t buf[BIG_STEP];
 
@@ -383,12 +384,10 @@ Test(recv_out, what_lies_far_behind_the_writer_leaves_the_page_cache)
 			cr_assert_eq(pwrite(o.w.fd, buf, BIG_STEP, (off_t)(at + k)), (ssize_t)BIG_STEP);
 		end = at + RECV_FLUSH_STEP;
 		recv_out_written(&o, end);
-		usleep(20000);
-		left = cached_pages(o.w.fd, RECV_FLUSH_STEP);
-		if (!left)
-			break;
+		for (unsigned k = 0; k < 100 && (left = cached_pages(o.w.fd, RECV_FLUSH_STEP)); k++)
+			usleep(50000);
 	}
-	cr_expect_eq(left, 0, "%zu pages of the first %llu MiB still cached after 50 more rounds", left,
+	cr_expect_eq(left, 0, "%zu pages of the first %llu MiB still cached after 5 more steps", left,
 		     (unsigned long long)(RECV_FLUSH_STEP >> 20));
 	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
 	expect_big_in(p, end, 3 * RECV_FLUSH_STEP, 3);
