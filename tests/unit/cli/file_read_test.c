@@ -91,6 +91,19 @@ static void read_in_chunks(void)
 	cr_expect_eq(memcmp(dst, want, SIZE), 0, "the file reads back otherwise");
 }
 
+/* Each of @p n (offset, length) reads, cold, exactly the file's bytes. */
+static void read_at(const size_t (*at)[2], size_t n)
+{
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	for (size_t i = 0; i < n; i++) {
+		memset(dst, 0xee, at[i][1]);
+		cr_assert_eq(file_read_full(&r, dst, at[i][1], at[i][0]), 0, "read %zu at %zu",
+			     at[i][1], at[i][0]);
+		cr_expect_eq(memcmp(dst, want + at[i][0], at[i][1]), 0, "%zu bytes at %zu differ",
+			     at[i][1], at[i][0]);
+	}
+}
+
 TestSuite(file_read, .init = setup, .fini = teardown);
 
 /* The file written direct, so none of it is in the page cache, read
@@ -141,14 +154,7 @@ Test(file_read, any_offset_and_length_reads_exactly)
 	write_file(O_DIRECT);
 	open_reader();
 	file_read_direct(&r);
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
-		memset(dst, 0xee, at[i][1]);
-		cr_assert_eq(file_read_full(&r, dst, at[i][1], at[i][0]), 0, "read %zu at %zu",
-			     at[i][1], at[i][0]);
-		cr_expect_eq(memcmp(dst, want + at[i][0], at[i][1]), 0, "%zu bytes at %zu differ",
-			     at[i][1], at[i][0]);
-	}
+	read_at(at, sizeof(at) / sizeof(at[0]));
 }
 
 Test(file_read, a_file_that_ends_early_is_an_error)
@@ -183,12 +189,5 @@ Test(file_read, jumps_with_read_ahead_on_read_exactly)
 	open_reader();
 	if (!file_read_direct(&r) || !file_read_ahead(&r))
 		cr_skip_test("no direct I/O on /tmp's file system");
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
-		memset(dst, 0xee, at[i][1]);
-		cr_assert_eq(file_read_full(&r, dst, at[i][1], at[i][0]), 0, "read %zu at %zu",
-			     at[i][1], at[i][0]);
-		cr_expect_eq(memcmp(dst, want + at[i][0], at[i][1]), 0, "%zu bytes at %zu differ",
-			     at[i][1], at[i][0]);
-	}
+	read_at(at, sizeof(at) / sizeof(at[0]));
 }
