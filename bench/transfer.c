@@ -63,13 +63,24 @@ static void on_signal(int sig)
 /* ---- the image ------------------------------------------------------ */
 
 /* Kinds in a pseudo-random order rather than a fixed period, so neither
- * zstd's window nor HDE meets a pattern a real image would not have. */
-static void make_image(uint8_t *p, size_t n)
+ * zstd's window nor HDE meets a pattern a real image would not have.
+ * With @p extents, each kind comes in a run of 1 to 512 pages (2 MiB),
+ * as a file system lays out files and free space; page by page, no run
+ * of data is long enough for dwcp recv to write it direct, which is the
+ * worst case of the receive, not the usual one. */
+static void make_image(uint8_t *p, size_t n, bool extents)
 {
 	uint64_t s = 0x9E3779B97F4A7C15ull;
+	size_t left = 0;
+	unsigned kind = 0;
 
 	for (size_t at = 0; at < n; at += PAGE) {
-		switch (bench_rand(&s) % 3) {
+		if (!left) {
+			kind = (unsigned)(bench_rand(&s) % 3);
+			left = extents ? 1 + (size_t)(bench_rand(&s) % 512) : 1;
+		}
+		left--;
+		switch (kind) {
 		case 0:
 			memset(p + at, 0, PAGE);
 			break;
@@ -192,7 +203,8 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 		{ "workers", optional_argument, NULL, 'w' }, { "json", no_argument, NULL, 'j' },
 		{ "keep", no_argument, NULL, 'k' }, { "history", required_argument, NULL, 'H' },
 		{ "label", required_argument, NULL, 'L' }, { "sampling", no_argument, NULL, 'S' },
-		{ "net-workers", required_argument, NULL, 'n' }, { NULL, 0, NULL, 0 },
+		{ "net-workers", required_argument, NULL, 'n' }, { "extents", no_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
@@ -208,9 +220,11 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 				o->label = optarg;
 			continue;
 		}
-		if (ch == 'k' || ch == 'j' || ch == 'w' || ch == 'S') {
+		if (ch == 'k' || ch == 'j' || ch == 'w' || ch == 'S' || ch == 'e') {
 			if (ch == 'S')
 				o->sampling = 1;
+			else if (ch == 'e')
+				o->extents = 1;
 			else if (ch == 'k')
 				o->keep = 1;
 			else if (ch == 'j')
@@ -225,7 +239,7 @@ static int parse(int argc, char **argv, struct bench_xfer_opts *o)
 		    (ch == 'c' && v > MAX_CONN) || (ch == 'n' && v > DWCP_CFG_MAX_NET_WORKERS)) {
 			fprintf(stderr, "dwcp bench transfer: bad option (want --size MiB (1..16384) "
 					"--connections N (1..%u) --workers [N] --net-workers N (1..%u) "
-					"--sampling --json --keep --history FILE --label L)\n", MAX_CONN,
+					"--extents --sampling --json --keep --history FILE --label L)\n", MAX_CONN,
 				DWCP_CFG_MAX_NET_WORKERS);
 			return -EINVAL;
 		}
@@ -382,7 +396,7 @@ int dwcp_cli_bench_transfer(int argc, char **argv)
 		return 1;
 	}
 	catch_signals();
-	make_image(img, c.n);
+	make_image(img, c.n, o.extents);
 	c.img = img;
 	r->c = &c;
 	r->zstd_bytes = NAN;
@@ -392,10 +406,10 @@ int dwcp_cli_bench_transfer(int argc, char **argv)
 
 		if (o.net_workers)
 			snprintf(nw, sizeof(nw), "%u", o.net_workers);
-		printf("dwcp bench transfer: %u MiB image (4 KiB pages, 1/3 each zero, text, random), "
+		printf("dwcp bench transfer: %u MiB image (4 KiB pages, 1/3 each zero, text, random, %s), "
 		       "%u KiB chunks,\nHDE + zstd-1 or codec auto + AES-256-GCM + CRC32C, %u connections, "
-		       "[net] workers %s; GB/s = 10^9 input bytes per second\n\n", o.size_mb, CHUNK / 1024,
-		       o.connections, nw);
+		       "[net] workers %s; GB/s = 10^9 input bytes per second\n\n", o.size_mb,
+		       o.extents ? "in runs of 1-512 pages" : "page by page", CHUNK / 1024, o.connections, nw);
 		fflush(stdout);
 	}
 	references(&c, img, out, r);

@@ -416,6 +416,7 @@ void bench_xfer_print_json(const struct bench_xfer_report *r)
 	char *s;
 
 	add_num(root, "size_mib", r->c->o->size_mb);
+	cJSON_AddStringToObject(root, "image", r->c->o->extents ? "extents" : "pages");
 	add_num(root, "chunk_bytes", CHUNK);
 	add_num(root, "connections", r->c->o->connections);
 	cJSON_AddStringToObject(root, "cpu_method", cpu_method);

@@ -34,6 +34,7 @@ struct bench_xfer_opts {
 	unsigned net_workers;           /* --net-workers N: [net] workers of every node; 0: auto */
 	int keep, json;
 	int sampling;                   /* --sampling: the continuous profile's cost */
+	int extents;                    /* --extents: the kinds in runs, not page by page */
 	const char *history, *label;    /* --history FILE, --label L (bench/history.h) */
 };
 
