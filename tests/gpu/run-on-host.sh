@@ -11,9 +11,11 @@
 #   bench      dwcp bench gpu
 #   nodes      gpu_test: two nodes with svc-gpu on the GPU
 #   transfer   dwcp bench transfer --workers $(nproc) (the 16-core scaling table)
+#   extents    dwcp bench transfer --extents (one stream of an image laid out in runs:
+#              its serial points, without the page-by-page image's worst-case receive)
 # The device tool runs one command for at most 600 s: split the groups over calls.
 set -uo pipefail
-groups=" ${*:-math device sanitizer bench nodes transfer} "
+groups=" ${*:-math device sanitizer bench nodes transfer extents} "
 want() { [[ $groups == *" $1 "* ]]; }
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-/tmp}
@@ -62,4 +64,6 @@ want bench && step 120 "dwcp bench gpu: per op and the pipeline beside one core 
 want nodes && step 600 "nodes with svc-gpu on the GPU (transfer, kill -9)" "$here/build/tests/integration/gpu_test" --jobs 1
 want transfer && step 900 "dwcp bench transfer: the scaling table on this host" \
 	"$here/build/bin/dwcp" bench transfer --size 1024 --workers "$(nproc)"
+want extents && step 300 "dwcp bench transfer --extents: one stream, the image in runs" \
+	"$here/build/bin/dwcp" bench transfer --size 1024 --extents
 date
