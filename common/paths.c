@@ -1,9 +1,11 @@
 /* common/paths.h */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "paths.h"
 
@@ -27,4 +29,32 @@ int dwcp_mkdir_parents(const char *path, mode_t mode)
 		*q = '/';
 	}
 	return mkdir(p, mode) && errno != EEXIST ? -errno : 0;
+}
+
+ssize_t dwcp_read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got + 1 < len) {
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			close(fd);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (len)
+		buf[got] = '\0';
+	return (ssize_t)got;
 }

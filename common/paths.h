@@ -11,4 +11,11 @@
  */
 int dwcp_mkdir_parents(const char *path, mode_t mode);
 
+/**
+ * Read at most @p len - 1 bytes of the small file @p path (a /proc or
+ * /sys entry) into @p buf, NUL-terminated, through short reads and EINTR.
+ * @return the bytes read, or -errno.
+ */
+ssize_t dwcp_read_small(const char *path, char *buf, size_t len);
+
 #endif

@@ -403,10 +403,9 @@ static void kill_hung_child(struct sup_child *c, const char *why)
 {
 	if (!c->pid || c->kill_sent)
 		return;
+	/* (an unreadable /proc leaves c->stuck empty) */
 	if (sup_hang_describe("/proc", c->pid, c->stuck, sizeof(c->stuck)) > 0)
 		DWCP_WARN("%s (pid %d) was stuck: %s", name_of(c), (int)c->pid, c->stuck);
-	else
-		c->stuck[0] = '\0';
 	kill_child(c, why);
 }
 

@@ -83,6 +83,7 @@ static void print_row(const cJSON *s)
 {
 	char hb[16], up[16];
 	double p99 = num(s, "step_p99_us");
+	const char *death = str(s, "last_death");
 
 	fmt_age(hb, sizeof(hb), num(s, "heartbeat_age_ms"));
 	snprintf(up, sizeof(up), "%.0fs", num(s, "uptime_s"));
@@ -95,9 +96,9 @@ static void print_row(const cJSON *s)
 		printf("%-10s step latency p50 %.1f us, p99 %.1f us, p99.99 %.1f us\n", "",
 		       num(s, "step_p50_us"), p99, num(s, "step_p9999_us"));
 	/* why it restarted, without the log (the whole text: --json) */
-	if (*str(s, "last_death"))
-		printf("%-10s last crash %.0f s ago: %.160s%s\n", "", num(s, "last_death_age_s"),
-		       str(s, "last_death"), strlen(str(s, "last_death")) > 160 ? " ..." : "");
+	if (*death)
+		printf("%-10s last crash %.0f s ago: %.160s%s\n", "", num(s, "last_death_age_s"), death,
+		       strlen(death) > 160 ? " ..." : "");
 }
 
 /* The DPDK port, when the node owns one ([net] transport = dpdk). */

@@ -2,32 +2,16 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "common/paths.h"
 #include "hang_report.h"
 
 /* Kernel frames shown per thread, after the scheduler's own. */
 #define FRAMES 4
-
-static ssize_t read_small(const char *path, char *buf, size_t n)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t got;
-
-	if (fd < 0)
-		return -errno;
-	got = read(fd, buf, n - 1);
-	close(fd);
-	if (got < 0)
-		return -errno;
-	buf[got] = '\0';
-	return got;
-}
 
 /* The frames of /proc/.../stack ("[<0>] name+0x1a/0x50" lines) that say
  * where the thread waits: the scheduler's frames skipped, the system
@@ -72,7 +56,7 @@ static void describe_thread(const char *task_dir, long tid, char *out, size_t n)
 	char *open_p, *close_p;
 
 	snprintf(path, sizeof(path), "%s/%ld/stat", task_dir, tid);
-	if (read_small(path, stat, sizeof(stat)) > 0 && (open_p = strchr(stat, '(')) &&
+	if (dwcp_read_small(path, stat, sizeof(stat)) > 0 && (open_p = strchr(stat, '(')) &&
 	    (close_p = strrchr(stat, ')')) && close_p > open_p) {
 		snprintf(comm, sizeof(comm), "%.*s", (int)(close_p - open_p - 1), open_p + 1);
 		if (close_p[1] == ' ' && close_p[2])
@@ -80,18 +64,18 @@ static void describe_thread(const char *task_dir, long tid, char *out, size_t n)
 	}
 	/* "running", "-1 sp pc" (blocked, not in a call), or "N args.. sp pc" */
 	snprintf(path, sizeof(path), "%s/%ld/syscall", task_dir, tid);
-	if (read_small(path, sc, sizeof(sc)) > 0)
+	if (dwcp_read_small(path, sc, sizeof(sc)) > 0)
 		sc[strcspn(sc, " \n")] = '\0';
 	else
 		snprintf(sc, sizeof(sc), "?");
 	snprintf(path, sizeof(path), "%s/%ld/stack", task_dir, tid);
-	if (read_small(path, stack, sizeof(stack)) > 0)
+	if (dwcp_read_small(path, stack, sizeof(stack)) > 0)
 		kernel_frames(stack, frames, sizeof(frames));
 	if (!frames[0]) {
 		/* No stack to read (not root, or a kernel without it): wchan's
 		 * one name is the next best. */
 		snprintf(path, sizeof(path), "%s/%ld/wchan", task_dir, tid);
-		if (read_small(path, frames, sizeof(frames)) <= 0 || !strcmp(frames, "0"))
+		if (dwcp_read_small(path, frames, sizeof(frames)) <= 0 || !strcmp(frames, "0"))
 			frames[0] = '\0';
 	}
 	if (!strcmp(sc, "running") || !strcmp(sc, "-1") || !strcmp(sc, "?"))

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/paths.h"
 #include "ctl_cli.h"
 #include "tune.h"
 
@@ -143,40 +144,16 @@ static int sysctl_path(const char *proc_root, const char *name, char *path, size
 	return 0;
 }
 
-static int read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t got = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (got + 1 < len) {
-		ssize_t n = read(fd, buf + got, len - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			close(fd);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	return 0;
-}
-
 int sup_tune_read(const char *proc_root, const char *name, char *out, size_t len)
 {
 	char path[PATH_MAX], raw[1024];
 	int rc = sysctl_path(proc_root, name, path, sizeof(path));
 
-	if (rc == 0)
-		rc = read_small(path, raw, sizeof(raw));
+	if (rc == 0) {
+		ssize_t got = dwcp_read_small(path, raw, sizeof(raw));
+
+		rc = got < 0 ? (int)got : 0;
+	}
 	if (rc == 0)
 		sup_tune_normalize(raw, out, len);
 	return rc;
