@@ -85,7 +85,7 @@ struct bench_xfer_side {
 	double bytes, wire, seconds, chunks, p50, p99, p999;
 	double raw_resends, rejected;   /* chunks resent after the receiver lacked a base */
 	double kept_pages;
-	char codec[16], codec_why[200];
+	char codec[16], codec_why[480];
 	double codec_chunks[3];         /* chunks sent with none, lz4, zstd */
 	double thread_cpu_s;            /* the main thread's CPU (its serial cost) */
 	double io_cpu_s;                /* its disk helper thread's (read-ahead, writer) */

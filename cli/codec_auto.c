@@ -15,8 +15,24 @@
  * (the chosen codec is none) measures the link, any other only says the
  * link carries at least that much (struct dwcp_auto_link). The first ACK
  * of a period only starts its clock.
+ *
+ * What each codec delivers. Every period also goes into a fit of the
+ * seconds each data byte of each codec costs the stream (struct
+ * dwcp_auto_fit): D_c, which the rule takes over its model once the fit
+ * has FIT_MIN recent bytes of c. The model assumes
+ * the compressors have their cores to themselves; where they share them
+ * with the rest of the pipeline it promises too much, and only running a
+ * codec shows what it delivers. So a codec is held for a trial of at
+ * least TRIAL_PERIODS periods whenever the choice moves to one the fit
+ * does not know yet, and once the choice has delivered, each other
+ * candidate that might beat it by the model, with the link estimate
+ * taken twice over (it is low by a pipeline latency, or only a floor), is
+ * tried too, none of them more often than every RETRY_NS. Old periods weigh
+ * less (FIT_KEEP per period), so what a codec delivered a few seconds ago
+ * fades, and it is tried again: a link or a load that changed is seen.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +60,14 @@
 #define DOMINANT      0.75
 #define F_PROBE       0x80u    /* codec_of: the chunk belongs to a probe */
 #define F_KEPT        0x40u    /* codec_of: some pages kept: not timed, not counted */
+#define F_ZERO        0x20u    /* codec_of: only zero pages: no codec's data */
+#define FIT_KEEP      0.99     /* weight left to older periods at each new one */
+#define FIT_MIN       (4.0 * 1048576.0) /* recent bytes of a codec before its D_c counts */
+#define TRIAL_PERIODS 6u       /* periods a trial lasts at least (the first mixes codecs) */
+#define TRIAL_MAX     256u     /* chunks a trial may take without enough periods */
+#define RETRY_NS      4000000000ull /* a codec not chosen is tried at most this often */
+#define LINK_OPTIMISM 2.0      /* the link estimate is low by a pipeline latency, or a floor */
+#define NO_TRIAL      (-1)
 
 enum phase {
 	RUN,          /* chunks get the chosen codec */
@@ -80,6 +104,11 @@ struct send_auto {
 	/* the open period */
 	unsigned p_acks;
 	uint64_t p_t0, p_data[DWCP_AUTO_N], p_wire;
+	/* what each codec delivers; trials */
+	struct dwcp_auto_fit fit;
+	uint64_t tried_ns[DWCP_AUTO_N];
+	int trial;                      /* the codec on trial, or NO_TRIAL */
+	unsigned trial_sent, trial_periods, trials;
 };
 
 struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks,
@@ -118,6 +147,7 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 							     PROBE_CHUNKS;
 	a->phase = a->probe_n ? PROBE_SEND : RUN;
 	a->codec = DWCP_AUTO_NONE;
+	a->trial = NO_TRIAL;
 	return a;
 nomem:
 	send_auto_destroy(a);
@@ -196,10 +226,69 @@ static void sample(struct send_auto *a, const uint8_t *data, uint32_t len)
 	}
 }
 
+static void start_trial(struct send_auto *a, unsigned c, uint64_t now)
+{
+	a->trial = (int)c;
+	a->trial_sent = a->trial_periods = 0;
+	a->tried_ns[c] = now;
+	a->trials++;
+}
+
+/* The most codec @p c could deliver by the model: the link estimate is
+ * low by a pipeline latency (the probe) or only a floor (compressed
+ * periods), so it is taken LINK_OPTIMISM times over; the compressor's
+ * rate assumes cores of its own, already the most it could do. */
+static double hope_for(const struct send_auto *a, unsigned c)
+{
+	unsigned engines = a->in.engines ? a->in.engines : 1;
+	double link = a->in.link_bps * LINK_OPTIMISM;
+
+	return c == DWCP_AUTO_NONE ? link : fmin(a->in.rate_bps[c] * engines, link / a->in.ratio[c]);
+}
+
+/* Once the choice has delivered, the candidate the fit does not know yet
+ * that the model rates highest, if it might beat the choice and was not
+ * tried lately; else NO_TRIAL. */
+static int trial_due(const struct send_auto *a, uint64_t now)
+{
+	double bar = a->in.delivered_bps[a->codec] * (1.0 + DWCP_AUTO_TIE), hope;
+	int best = NO_TRIAL;
+
+	if (a->in.delivered_bps[a->codec] <= 0)
+		return NO_TRIAL;
+	for (unsigned c = 0; c < DWCP_AUTO_N; c++) {
+		if (c == a->codec || a->v.eff_bps[c] <= 0 || a->in.delivered_bps[c] > 0 ||
+		    (a->tried_ns[c] && now - a->tried_ns[c] < RETRY_NS))
+			continue;
+		hope = hope_for(a, c);
+		if (hope > bar && (best == NO_TRIAL || a->v.eff_bps[c] > a->v.eff_bps[best]))
+			best = (int)c;
+	}
+	return best;
+}
+
 static void decide(struct send_auto *a)
 {
-	a->codec = dwcp_codec_auto_choose(&a->in, &a->v);
+	uint64_t now = dwcp_now_ns();
+	unsigned pick;
+	int t;
+
+	dwcp_codec_auto_fit_rates(&a->fit, FIT_MIN, a->in.delivered_bps);
+	pick = dwcp_codec_auto_choose(&a->in, &a->v);
 	a->decisions++;
+	if (a->trial != NO_TRIAL)
+		return;
+	/* Moving to a codec the fit does not know: held until it does, or
+	 * the next decision would move on the model's word alone. */
+	if (pick != a->codec && a->in.delivered_bps[pick] <= 0 && a->v.why != DWCP_AUTO_WHY_NO_LINK &&
+	    a->v.why != DWCP_AUTO_WHY_UNMEASURED)
+		start_trial(a, pick, now);
+	a->codec = pick;
+	t = trial_due(a, now);
+	if (a->trial == NO_TRIAL && t != NO_TRIAL) {
+		start_trial(a, (unsigned)t, now);
+		a->codec = (unsigned)t;
+	}
 }
 
 bool send_auto_hold(struct send_auto *a, uint64_t inflight)
@@ -241,6 +330,12 @@ static unsigned next_codec(struct send_auto *a, bool *probe)
 		*probe = true;
 		return DWCP_AUTO_NONE;
 	}
+	/* A trial that got too few periods in TRIAL_MAX chunks (most of
+	 * them zero pages or kept pages) ends with what the fit has. */
+	if (a->trial != NO_TRIAL && a->phase == RUN && ++a->trial_sent >= TRIAL_MAX) {
+		a->trial = NO_TRIAL;
+		decide(a);
+	}
 	/* Compressed periods say only "at least" about the link: now and then
 	 * a probe times it again, so a link that got slower or faster is seen. */
 	if (a->codec != DWCP_AUTO_NONE && a->phase == RUN &&
@@ -254,7 +349,7 @@ static unsigned next_codec(struct send_auto *a, bool *probe)
 unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, uint32_t len,
 			 bool hde, bool kept)
 {
-	bool probe = false;
+	bool probe = false, zero = false;
 	unsigned c;
 
 	if (!a->on)
@@ -270,20 +365,20 @@ unsigned send_auto_codec(struct send_auto *a, uint64_t seq, const void *data, ui
 		 * the strongest codec costs little on so few bytes. */
 		/* HDE turns a chunk of zero pages into records: nothing to
 		 * compress, and nothing that would time the link. */
-		c = hde && a->dz.is_zero(data, len) ? DWCP_AUTO_NONE :
-		    kept                            ? DWCP_AUTO_ZSTD :
-						      next_codec(a, &probe);
+		zero = hde && a->dz.is_zero(data, len);
+		c = zero ? DWCP_AUTO_NONE : kept ? DWCP_AUTO_ZSTD : next_codec(a, &probe);
 		a->kept_chunks += kept;
 	}
 	/* A chunk sent again (raw, for want of a delta base) stays in its probe. */
 	if (seq < a->n_chunks)
 		a->codec_of[seq] = (uint8_t)(c | (probe ? F_PROBE : 0) | (kept ? F_KEPT : 0) |
-					     (a->codec_of[seq] & F_PROBE));
+					     (zero ? F_ZERO : 0) | (a->codec_of[seq] & F_PROBE));
 	a->chunks[c < DWCP_AUTO_N ? c : 0]++;
 	return c;
 }
 
-/* The codec at least DOMINANT of the period's data went with, or -1. */
+/* The codec at least DOMINANT of the period's data (zero-page chunks
+ * aside) went with, or -1. */
 static int period_codec(const struct send_auto *a)
 {
 	uint64_t all = 0;
@@ -296,14 +391,20 @@ static int period_codec(const struct send_auto *a)
 	return -1;
 }
 
-/* The period just closed at @p t_end: its rate updates the link estimate. */
+/* The period just closed at @p t_end: its rate updates the link estimate
+ * and the fit of what each codec delivers. */
 static void close_period(struct send_auto *a, uint64_t t_end)
 {
-	double dt = (double)(t_end - a->p_t0) / 1e9;
+	double dt = (double)(t_end - a->p_t0) / 1e9, data[DWCP_AUTO_N];
 
-	dwcp_codec_auto_link_add(&a->link, period_codec(a) != DWCP_AUTO_NONE,
-				 (double)a->p_wire / dt);
+	dwcp_codec_auto_link_add(&a->link, period_codec(a) != DWCP_AUTO_NONE, (double)a->p_wire / dt);
 	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);
+	for (unsigned k = 0; k < DWCP_AUTO_N; k++)
+		data[k] = (double)a->p_data[k];
+	dwcp_codec_auto_fit_add(&a->fit, data, dt, FIT_KEEP);
+	if (a->trial != NO_TRIAL && ++a->trial_periods >= TRIAL_PERIODS &&
+	    a->fit.bytes[a->trial] >= FIT_MIN)
+		a->trial = NO_TRIAL;
 	decide(a);
 }
 
@@ -360,7 +461,8 @@ void send_auto_acked(struct send_auto *a, uint64_t seq, uint32_t data_len, uint3
 		return;
 	}
 	a->p_acks++;
-	a->p_data[c < DWCP_AUTO_N ? c : 0] += data_len;
+	if (!(f & F_ZERO))   /* no codec's data; its time falls on its period's */
+		a->p_data[c < DWCP_AUTO_N ? c : 0] += data_len;
 	a->p_wire += wire_len;
 	if (now - a->p_t0 < PERIOD_NS || a->p_acks < PERIOD_MIN)
 		return;
@@ -380,6 +482,7 @@ void send_auto_summary(const struct send_auto *a, struct xfer_summary *sum)
 	sum->codec_auto = a->on;
 	sum->codec_decisions = a->decisions;
 	sum->codec_probes = a->probes;
+	sum->codec_trials = a->trials;
 	if (a->on) {
 		char why[sizeof(sum->codec_note)];
 		int n;

@@ -6,7 +6,15 @@
  *                              pages are compressed here with each codec at
  *                              the node's levels and timed (averaged);
  *   link rate                  acknowledged wire bytes per second over
- *                              periods of at least 10 ms.
+ *                              periods of at least 20 ms;
+ *   what each codec delivers   data bytes per second, fitted over those
+ *                              periods (struct dwcp_auto_fit); it overrules
+ *                              the model, which assumes the compressors
+ *                              have cores of their own. A codec the fit
+ *                              does not know is tried (a trial: at least
+ *                              six periods) when the choice moves to it,
+ *                              or when the model says it might beat the
+ *                              choice; at most once in 4 s each.
  *
  * The first chunks (PROBE_CHUNKS, at most 1/8 of the stream) go alone
  * and uncompressed, so their time is the link's: the only way to see what

@@ -21,9 +21,9 @@ static void print_codec_json(const struct xfer_summary *s)
 	if (!s->codec)
 		return;
 	printf(", \"codec\": \"%s\", \"codec_auto\": %s, \"codec_decisions\": %u, \"codec_probes\": %u, "
-	       "\"codec_chunks\": {\"none\": %llu, \"lz4\": %llu, \"zstd\": %llu}, \"codec_why\": \"%s\"",
+	       "\"codec_trials\": %u, \"codec_chunks\": {\"none\": %llu, \"lz4\": %llu, \"zstd\": %llu}, \"codec_why\": \"%s\"",
 	       s->codec, s->codec_auto ? "true" : "false", s->codec_decisions, s->codec_probes,
-	       (unsigned long long)s->codec_chunks[0], (unsigned long long)s->codec_chunks[1],
+	       s->codec_trials, (unsigned long long)s->codec_chunks[0], (unsigned long long)s->codec_chunks[1],
 	       (unsigned long long)s->codec_chunks[2], s->codec_note);
 }
 

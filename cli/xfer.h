@@ -38,8 +38,9 @@ struct xfer_summary {
 	bool codec_auto;           /* send: chosen by `codec = auto` */
 	unsigned codec_decisions;  /* send, auto: times the choice was made */
 	unsigned codec_probes;     /* send, auto: times the link was timed uncompressed */
+	unsigned codec_trials;     /* send, auto: times another codec was tried, to see what it delivers */
 	uint64_t codec_chunks[3];  /* send: chunks sent with none, lz4, zstd */
-	char codec_note[320];      /* send: why (auto: the last decision and its rates) */
+	char codec_note[480];      /* send: why (auto: the last decision and its rates) */
 	const char *transport;     /* send: "rdma" when any chunk went by RDMA, else "tcp"; NULL: recv */
 	uint64_t rdma_chunks;      /* send: chunk sends svc-rdma wrote into the receiver's memory */
 	struct dwcp_hist lat;      /* ns per chunk: send = submit -> acknowledged as written;

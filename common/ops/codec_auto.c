@@ -45,7 +45,8 @@ static enum dwcp_auto_codec fastest(const struct dwcp_auto_in *in)
 }
 
 /* The largest eff(); then, among those within the tie margin, the fewest
- * wire bytes (none has ratio 1, so a tie goes to a codec). */
+ * wire bytes (none has ratio 1, so a tie goes to a codec). What a codec
+ * delivered lately stands for its model figure. */
 static enum dwcp_auto_codec by_rates(const struct dwcp_auto_in *in, struct dwcp_auto_verdict *v)
 {
 	unsigned engines = in->engines ? in->engines : 1;
@@ -57,12 +58,17 @@ static enum dwcp_auto_codec by_rates(const struct dwcp_auto_in *in, struct dwcp_
 		if (candidate(in, c))
 			v->eff_bps[c] = fmin(in->rate_bps[c] * engines, in->link_bps / in->ratio[c]);
 	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
+		if (in->delivered_bps[c] > 0 && (c == DWCP_AUTO_NONE || candidate(in, c)))
+			v->eff_bps[c] = in->delivered_bps[c];
+	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
 		top = fmax(top, v->eff_bps[c]);
 	bar = top * (1.0 - DWCP_AUTO_TIE);
 	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
 		if (v->eff_bps[c] > 0 && v->eff_bps[c] >= bar &&
 		    (pick < 0 || ratio_of(in, c) < ratio_of(in, (unsigned)pick)))
 			pick = (int)c;
+	if (pick >= 0 && in->delivered_bps[pick] > 0)
+		v->why = DWCP_AUTO_WHY_DELIVERED;
 	return pick < 0 ? DWCP_AUTO_NONE : (enum dwcp_auto_codec)pick;
 }
 
@@ -85,7 +91,7 @@ enum dwcp_auto_codec dwcp_codec_auto_choose(const struct dwcp_auto_in *in, struc
 		v->codec = fastest(in);
 	} else {
 		v->why = DWCP_AUTO_WHY_RATES;
-		v->codec = by_rates(in, v);
+		v->codec = by_rates(in, v);   /* may say DELIVERED */
 	}
 	return v->codec;
 }
@@ -109,6 +115,86 @@ double dwcp_codec_auto_link_add(struct dwcp_auto_link *l, bool compressed, doubl
 double dwcp_codec_auto_link_bps(const struct dwcp_auto_link *l)
 {
 	return fmax(l->raw_bps, l->packed_bps);
+}
+
+#define MIB_D 1048576.0
+
+void dwcp_codec_auto_fit_add(struct dwcp_auto_fit *f, const double data[DWCP_AUTO_N], double dt,
+			     double keep)
+{
+	double x[DWCP_AUTO_N], all = 0;
+
+	for (unsigned k = 0; k < DWCP_AUTO_N; k++) {
+		x[k] = data[k] > 0 ? data[k] / MIB_D : 0;
+		all += x[k];
+	}
+	if (!(all > 0) || !(dt > 0) || !(keep > 0) || keep > 1)
+		return;
+	for (unsigned i = 0; i < DWCP_AUTO_N; i++) {
+		for (unsigned j = 0; j < DWCP_AUTO_N; j++)
+			f->xx[i][j] = f->xx[i][j] * keep + x[i] * x[j];
+		f->xt[i] = f->xt[i] * keep + x[i] * dt;
+		f->bytes[i] = f->bytes[i] * keep + x[i] * MIB_D;
+	}
+}
+
+/* Solve a x = b in place (Gaussian elimination, partial pivoting) for the
+ * n unknowns; false when the system is singular. */
+static bool solve(double a[DWCP_AUTO_N][DWCP_AUTO_N], double b[DWCP_AUTO_N], unsigned n)
+{
+	for (unsigned c = 0; c < n; c++) {
+		unsigned p = c;
+
+		for (unsigned r = c + 1; r < n; r++)
+			if (fabs(a[r][c]) > fabs(a[p][c]))
+				p = r;
+		if (!(fabs(a[p][c]) > 1e-12))
+			return false;
+		for (unsigned k = 0; k < n; k++) {
+			double t = a[c][k];
+
+			a[c][k] = a[p][k], a[p][k] = t;
+		}
+		double t = b[c];
+
+		b[c] = b[p], b[p] = t;
+		for (unsigned r = c + 1; r < n; r++) {
+			double m = a[r][c] / a[c][c];
+
+			for (unsigned k = c; k < n; k++)
+				a[r][k] -= m * a[c][k];
+			b[r] -= m * b[c];
+		}
+	}
+	for (unsigned c = n; c-- > 0;) {
+		for (unsigned k = c + 1; k < n; k++)
+			b[c] -= a[c][k] * b[k];
+		b[c] /= a[c][c];
+	}
+	return true;
+}
+
+void dwcp_codec_auto_fit_rates(const struct dwcp_auto_fit *f, double min_bytes, double bps[DWCP_AUTO_N])
+{
+	double a[DWCP_AUTO_N][DWCP_AUTO_N], b[DWCP_AUTO_N];
+	unsigned idx[DWCP_AUTO_N], n = 0;
+
+	memset(bps, 0, sizeof(double) * DWCP_AUTO_N);
+	/* Codecs with too little recent data are left out of the fit: their
+	 * few bytes would make it singular, and their time is small. */
+	for (unsigned k = 0; k < DWCP_AUTO_N; k++)
+		if (f->bytes[k] >= min_bytes && f->bytes[k] > 0)
+			idx[n++] = k;
+	for (unsigned i = 0; i < n; i++) {
+		for (unsigned j = 0; j < n; j++)
+			a[i][j] = f->xx[idx[i]][idx[j]];
+		b[i] = f->xt[idx[i]];
+	}
+	if (!n || !solve(a, b, n))
+		return;
+	for (unsigned i = 0; i < n; i++)
+		if (b[i] > 0)
+			bps[idx[i]] = MIB_D / b[i];
 }
 
 bool dwcp_codec_auto_may_compress(const void *p, size_t len)
@@ -154,17 +240,24 @@ int dwcp_codec_auto_explain(const struct dwcp_auto_in *in, const struct dwcp_aut
 {
 	static const char *const why[] = {
 		[DWCP_AUTO_WHY_RATES] = "fastest delivery min(compress, link/ratio)",
+		[DWCP_AUTO_WHY_DELIVERED] = "delivered the most data per second lately",
 		[DWCP_AUTO_WHY_NO_LINK] = "link not measured yet: fastest codec that saves bytes",
 		[DWCP_AUTO_WHY_INCOMPRESSIBLE] = "data does not compress",
 		[DWCP_AUTO_WHY_ZERO] = "only zero pages: HDE sends them as records",
 		[DWCP_AUTO_WHY_UNMEASURED] = "nothing sampled yet",
 	};
 
+	char got[96] = "";
+
+	if (in->delivered_bps[0] > 0 || in->delivered_bps[1] > 0 || in->delivered_bps[2] > 0)
+		snprintf(got, sizeof(got), "; delivered none %.3f, lz4 %.3f, zstd %.3f GB/s of data (0 = not lately)",
+			 gb(in->delivered_bps[DWCP_AUTO_NONE]), gb(in->delivered_bps[DWCP_AUTO_LZ4]),
+			 gb(in->delivered_bps[DWCP_AUTO_ZSTD]));
 	return snprintf(buf, n,
 			"%s: %s; link %.3f GB/s, lz4 %.3f GB/s x%.3f, zstd %.3f GB/s x%.3f "
-			"(x = wire/data; %u engine%s)",
+			"(x = wire/data; %u engine%s)%s",
 			dwcp_codec_auto_name(v->codec), why[v->why], gb(in->link_bps),
 			gb(in->rate_bps[DWCP_AUTO_LZ4]), in->ratio[DWCP_AUTO_LZ4],
 			gb(in->rate_bps[DWCP_AUTO_ZSTD]), in->ratio[DWCP_AUTO_ZSTD],
-			in->engines ? in->engines : 1, in->engines > 1 ? "s" : "");
+			in->engines ? in->engines : 1, in->engines > 1 ? "s" : "", got);
 }

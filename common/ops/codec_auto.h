@@ -11,8 +11,12 @@
  *     eff(none) = L
  *
  * because a stream moves no faster than its slowest stage: the compressor,
- * or the link carrying the compressed bytes. The codec with the largest
- * eff wins; among codecs within DWCP_AUTO_TIE of the best, the one that
+ * or the link carrying the compressed bytes. Where the stream has run
+ * with codec c lately and delivered D_c data bytes/s, eff(c) = D_c: the
+ * model above assumes the engines have their cores to themselves, and
+ * where the compressors share them with the rest of the pipeline (both
+ * ends on one host, or a host busy with its VMs) it promises more than a
+ * compressor delivers. The codec with the largest eff wins; among codecs within DWCP_AUTO_TIE of the best, the one that
  * puts fewer bytes on the wire (a shared WAN link is worth sparing when it
  * costs the stream nothing). So a link faster than the compressor gets
  * none (or LZ4, when it compresses faster than the wire), a slow link gets
@@ -50,6 +54,7 @@ enum dwcp_auto_codec {
 
 enum dwcp_auto_reason {
 	DWCP_AUTO_WHY_RATES,         /* chosen by eff() from measured rates */
+	DWCP_AUTO_WHY_DELIVERED,     /* by eff(), the winner's from what it delivered (D_c) */
 	DWCP_AUTO_WHY_NO_LINK,       /* link not measured yet: the fastest codec that saves bytes */
 	DWCP_AUTO_WHY_INCOMPRESSIBLE,/* no codec saves DWCP_AUTO_MIN_SAVING */
 	DWCP_AUTO_WHY_ZERO,          /* only zero pages sampled, and HDE sends them as records */
@@ -60,6 +65,8 @@ struct dwcp_auto_in {
 	double link_bps;                 /* wire bytes/s; 0 = not measured yet */
 	double rate_bps[DWCP_AUTO_N];    /* compressor input bytes/s, one engine; [NONE] unused */
 	double ratio[DWCP_AUTO_N];       /* output / input on the sample; [NONE] unused */
+	double delivered_bps[DWCP_AUTO_N]; /* data bytes/s the stream delivered with each codec
+	                                  * lately (D_c); 0 = not run with it lately */
 	double sample_bytes;             /* non-zero bytes the rates and ratios came from */
 	double zero_bytes;               /* zero-page bytes seen beside them */
 	unsigned engines;                /* engines compressing in parallel; 0 counts as 1 */
@@ -103,6 +110,44 @@ double dwcp_codec_auto_link_add(struct dwcp_auto_link *l, bool compressed, doubl
 
 /** The link estimate: the larger of the two averages (0 = not measured). */
 double dwcp_codec_auto_link_bps(const struct dwcp_auto_link *l);
+
+/**
+ * What each codec delivers, fitted to what the stream did. Each period of
+ * acknowledgements gives its length dt and the data bytes x_c that went
+ * with each codec c; with the stages of the pipeline sharing the CPUs or
+ * the link, each byte of codec c costs the stream u_c seconds:
+ *
+ *     dt = sum_c x_c * u_c            D_c = 1 / u_c data bytes/s
+ *
+ * fitted by least squares over all periods, older ones weighing less
+ * (forgetting). Periods that mix codecs (a change of codec with the old
+ * one's chunks still in flight) count like any other: no period has to be
+ * pure, and one period's burst of acknowledgements is averaged out by the
+ * others instead of standing for a codec. Chunks of only zero pages are
+ * not data of any codec (HDE sends them as records); their little time
+ * falls on the codecs of their periods alike. (Fitted as a kind of their
+ * own, their cost is so small beside the noise that the fit trades it
+ * against the codecs' and gets both wrong.)
+ */
+struct dwcp_auto_fit {
+	double xx[DWCP_AUTO_N][DWCP_AUTO_N];  /* sum of w x x^T, x in MiB */
+	double xt[DWCP_AUTO_N];               /* sum of w x dt */
+	double bytes[DWCP_AUTO_N];            /* sum of w x: recent data of each codec */
+};
+
+/**
+ * Add one period: @p data bytes of each codec, over @p dt seconds. Every
+ * earlier period's weight is first multiplied by @p keep (0 < keep <= 1).
+ * A period with no data or no time changes nothing.
+ */
+void dwcp_codec_auto_fit_add(struct dwcp_auto_fit *f, const double data[DWCP_AUTO_N], double dt,
+			     double keep);
+
+/**
+ * D_k of each codec (data bytes/s) into @p bps, 0 for a codec whose recent
+ * data is under @p min_bytes or whose fit is not positive.
+ */
+void dwcp_codec_auto_fit_rates(const struct dwcp_auto_fit *f, double min_bytes, double bps[DWCP_AUTO_N]);
 
 /**
  * Cheap test of whether @p len bytes at @p p could compress: the order-0

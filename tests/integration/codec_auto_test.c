@@ -10,7 +10,8 @@
  *    test: zstd is chosen (it delivers the most data per wire byte, and
  *    compresses far faster than the link carries);
  *  - both arrive bit-identical, and the send summary (JSON and text) names
- *    the codec chosen and the measured rates behind it.
+ *    the codec chosen and the measured rates behind it, among them what
+ *    the codecs tried in this send delivered.
  *
  * Which compressor wins for text on loopback depends on the measured rates
  * (the rule is common/ops/codec_auto.h): there the "link" is the rest of
@@ -326,6 +327,11 @@ Test(codec_auto, random_travels_raw_and_text_compressed_by_default, .fini = tear
 	cr_expect_lt(wire, 0.5 * size, "text: %.0f wire bytes for %.0f", wire, size);
 	cr_expect_not_null(strstr(str_field(j, "codec_why"), "link "),
 			   "the summary does not give the rates: %s", snd.out);
+	/* The choice rests on what the codecs delivered in this send, not on
+	 * the model alone, and the summary gives those figures. */
+	cr_expect_geq(dwcp_xfer_json_num(snd.out, "codec_trials"), 1, "no codec was tried: %s", snd.out);
+	cr_expect_not_null(strstr(str_field(j, "codec_why"), "; delivered none "),
+			   "the summary does not say what the codecs delivered: %s", snd.out);
 	cJSON_Delete(j);
 }
 

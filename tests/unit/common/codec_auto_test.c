@@ -1,8 +1,11 @@
 /* The `codec = auto` rule (common/ops/codec_auto.h) from numbers: a fast
  * link gets none or LZ4, a slow one zstd, incompressible data and zero
- * pages none; the link estimate and the entropy probe on real bytes. The
+ * pages none; what a codec delivered overrules the model; the fit of what
+ * each codec delivers recovers known rates from noisy, mixed periods; the
+ * link estimate and the entropy probe on real bytes. The
  * rates below are of the order measured here (bench ops): LZ4 ~2 GB/s at
  * ratio 0.45, zstd-1 ~0.7 GB/s at ratio 0.37. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -169,6 +172,148 @@ static uint64_t next_rand(uint64_t *s)
 	return *s;
 }
 
+Test(codec_auto, what_a_codec_delivered_overrules_the_model)
+{
+	/* The model on a fast link with two engines: zstd min(1.4, 2.7) wins.
+	 * But both nodes share two cores: zstd delivered 0.6, none 0.95. */
+	struct dwcp_auto_in in = vm_like(1.0 * GB);
+	struct dwcp_auto_verdict v;
+
+	in.rate_bps[DWCP_AUTO_LZ4] = 0.6 * GB;
+	in.engines = 2;
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_ZSTD, "the model alone");
+	cr_assert_eq(v.why, DWCP_AUTO_WHY_RATES);
+	in.delivered_bps[DWCP_AUTO_ZSTD] = 0.6 * GB;
+	/* Only zstd measured: the model's lz4 (min(1.2, 2.2)) beats what zstd did... */
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_LZ4);
+	cr_assert_eq(v.why, DWCP_AUTO_WHY_RATES);
+	/* ...until lz4 is measured too: then none's model (the link, 1.0). */
+	in.delivered_bps[DWCP_AUTO_LZ4] = 0.7 * GB;
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_NONE);
+	cr_assert_eq(v.why, DWCP_AUTO_WHY_RATES);
+	in.delivered_bps[DWCP_AUTO_NONE] = 0.95 * GB;
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_NONE);
+	cr_assert_eq(v.why, DWCP_AUTO_WHY_DELIVERED);
+	cr_assert_float_eq(v.eff_bps[DWCP_AUTO_NONE], 0.95 * GB, 1e3);
+	/* Measured again, lz4 ties none within 5 % and puts fewer bytes on
+	 * the wire. */
+	in.delivered_bps[DWCP_AUTO_LZ4] = 0.92 * GB;
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_LZ4);
+	cr_assert_eq(v.why, DWCP_AUTO_WHY_DELIVERED);
+	/* A codec that does not save enough is not chosen, whatever it did. */
+	in.ratio[DWCP_AUTO_LZ4] = 0.95;
+	in.delivered_bps[DWCP_AUTO_LZ4] = 5 * GB;
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_NONE);
+}
+
+Test(codec_auto, a_slow_link_keeps_zstd_when_it_delivered_most)
+{
+	struct dwcp_auto_in in = vm_like(0.125 * GB);
+	struct dwcp_auto_verdict v;
+
+	in.delivered_bps[DWCP_AUTO_NONE] = 0.12 * GB;
+	in.delivered_bps[DWCP_AUTO_LZ4] = 0.27 * GB;
+	in.delivered_bps[DWCP_AUTO_ZSTD] = 0.33 * GB;
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_ZSTD);
+	cr_assert_eq(v.why, DWCP_AUTO_WHY_DELIVERED);
+}
+
+/* Periods as a pipeline makes them: dt = sum of bytes x seconds per byte
+ * of their kind, times noise of up to +-40 % (a period's end falls in a
+ * burst of acknowledgements, or just before one). */
+static void feed(struct dwcp_auto_fit *f, const double d_bps[DWCP_AUTO_N],
+		 const double mix[DWCP_AUTO_N], unsigned periods, uint64_t *rng, double keep)
+{
+	for (unsigned i = 0; i < periods; i++) {
+		double data[DWCP_AUTO_N], dt = 0;
+		double noise = 0.6 + 0.8 * (double)(next_rand(rng) % 1000) / 1000.0;
+
+		for (unsigned k = 0; k < DWCP_AUTO_N; k++) {
+			data[k] = mix[k] * 1048576.0 * (double)(8 + next_rand(rng) % 16);
+			if (d_bps[k] > 0)
+				dt += data[k] / d_bps[k];
+		}
+		dwcp_codec_auto_fit_add(f, data, dt * noise, keep);
+	}
+}
+
+Test(codec_auto, the_fit_recovers_each_codecs_rate_from_noisy_mixed_periods)
+{
+	/* none 0.95, lz4 0.75, zstd 0.6 GB/s of data. */
+	const double d[DWCP_AUTO_N] = { 0.95 * GB, 0.75 * GB, 0.6 * GB };
+	const double stints[][DWCP_AUTO_N] = {
+		{ 0, 0, 1 },            /* zstd */
+		{ 0.5, 0, 0.5 },        /* the change to none: both in flight */
+		{ 1, 0, 0 },
+		{ 0.4, 0.6, 0 },
+		{ 0, 1, 0 },
+		{ 1, 0, 0 },
+	};
+	struct dwcp_auto_fit f = { 0 };
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	double r[DWCP_AUTO_N];
+
+	for (unsigned s = 0; s < sizeof(stints) / sizeof(stints[0]); s++)
+		feed(&f, d, stints[s], 8, &rng, 0.99);
+	dwcp_codec_auto_fit_rates(&f, 4.0 * 1048576.0, r);
+	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
+		cr_assert(fabs(r[c] - d[c]) < 0.12 * d[c], "%s: fitted %.3f GB/s, true %.3f",
+			  dwcp_codec_auto_name((enum dwcp_auto_codec)c), r[c] / GB, d[c] / GB);
+	/* The order is what decides, and it is right. */
+	cr_assert(r[DWCP_AUTO_NONE] > r[DWCP_AUTO_LZ4] && r[DWCP_AUTO_LZ4] > r[DWCP_AUTO_ZSTD],
+		  "none %.3f lz4 %.3f zstd %.3f", r[0] / GB, r[1] / GB, r[2] / GB);
+}
+
+Test(codec_auto, the_fit_forgets_and_follows_a_change)
+{
+	const double before[DWCP_AUTO_N] = { 0.95 * GB, 0, 0.6 * GB };
+	const double after[DWCP_AUTO_N] = { 0.3 * GB, 0, 0.6 * GB };   /* the link got busy */
+	const double pure_none[DWCP_AUTO_N] = { 1, 0, 0 };
+	const double pure_zstd[DWCP_AUTO_N] = { 0, 0, 1 };
+	struct dwcp_auto_fit f = { 0 };
+	uint64_t rng = 42;
+	double r[DWCP_AUTO_N];
+
+	feed(&f, before, pure_zstd, 10, &rng, 0.99);
+	feed(&f, before, pure_none, 100, &rng, 0.99);
+	dwcp_codec_auto_fit_rates(&f, 4.0 * 1048576.0, r);
+	cr_assert_gt(r[DWCP_AUTO_NONE], r[DWCP_AUTO_ZSTD]);
+	feed(&f, after, pure_none, 400, &rng, 0.99);
+	dwcp_codec_auto_fit_rates(&f, 4.0 * 1048576.0, r);
+	cr_assert(fabs(r[DWCP_AUTO_NONE] - 0.3 * GB) < 0.1 * 0.3 * GB, "none now %.3f GB/s",
+		  r[DWCP_AUTO_NONE] / GB);
+	/* zstd's periods are 500 periods old: 0.99^500 of their weight is
+	 * left, under the bytes a rate needs, so zstd is not known any more
+	 * (and will be tried again). */
+	cr_assert_float_eq(r[DWCP_AUTO_ZSTD], 0, 1e-9, "zstd %.3f GB/s", r[DWCP_AUTO_ZSTD] / GB);
+}
+
+Test(codec_auto, the_fit_ignores_empty_periods_and_knows_nothing_unseen)
+{
+	struct dwcp_auto_fit f = { 0 }, zero = { 0 };
+	const double none_only[DWCP_AUTO_N] = { 3 * 1048576.0, 0, 0 };
+	const double nothing[DWCP_AUTO_N] = { 0 };
+	double r[DWCP_AUTO_N];
+
+	dwcp_codec_auto_fit_add(&f, nothing, 0.02, 0.99);
+	dwcp_codec_auto_fit_add(&f, none_only, 0, 0.99);
+	dwcp_codec_auto_fit_add(&f, none_only, -1, 0.99);
+	dwcp_codec_auto_fit_add(&f, none_only, 0.01, 0);
+	dwcp_codec_auto_fit_add(&f, none_only, 0.01, 1.5);
+	cr_assert(memcmp(&f, &zero, sizeof(f)) == 0, "an empty or timeless period changed the fit");
+	dwcp_codec_auto_fit_rates(&f, 4.0 * 1048576.0, r);
+	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
+		cr_assert_float_eq(r[c], 0, 1e-9);
+	/* 3 MiB of none: under the 4 MiB a rate needs; then 6 MiB: known. */
+	dwcp_codec_auto_fit_add(&f, none_only, 0.003, 1.0);
+	dwcp_codec_auto_fit_rates(&f, 4.0 * 1048576.0, r);
+	cr_assert_float_eq(r[DWCP_AUTO_NONE], 0, 1e-9);
+	dwcp_codec_auto_fit_add(&f, none_only, 0.003, 1.0);
+	dwcp_codec_auto_fit_rates(&f, 4.0 * 1048576.0, r);
+	cr_assert_float_eq(r[DWCP_AUTO_NONE], 3 * 1048576.0 / 0.003, 1.0);
+	cr_assert_float_eq(r[DWCP_AUTO_LZ4], 0, 1e-9, "lz4 never ran");
+}
+
 Test(codec_auto, probe_skips_random_and_keeps_text_zeros_and_mixed)
 {
 	static uint8_t buf[65536];
@@ -205,4 +350,10 @@ Test(codec_auto, explain_names_choice_and_rates)
 	cr_assert(strncmp(line, "zstd: ", 6) == 0, "%s", line);
 	cr_assert_not_null(strstr(line, "link 0.125 GB/s"), "%s", line);
 	cr_assert_not_null(strstr(line, "zstd 0.700 GB/s x0.370"), "%s", line);
+	cr_assert_null(strstr(line, "delivered"), "nothing delivered yet: %s", line);
+	in.delivered_bps[DWCP_AUTO_ZSTD] = 0.3 * GB;
+	dwcp_codec_auto_choose(&in, &v);
+	dwcp_codec_auto_explain(&in, &v, line, sizeof(line));
+	cr_assert(strstr(line, "zstd: delivered the most data per second lately") == line, "%s", line);
+	cr_assert_not_null(strstr(line, "delivered none 0.000, lz4 0.000, zstd 0.300 GB/s"), "%s", line);
 }
