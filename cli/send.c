@@ -37,6 +37,8 @@
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
+#include "ipc/dcache.h"
+#include "ipc/route.h"
 #include "ipc/streams.h"
 #include "cli_internal.h"
 #include "codec_auto.h"
@@ -518,6 +520,22 @@ static int open_file(struct sender *s)
 	return -EINVAL;
 }
 
+/* A first send of a stream larger than this node's delta cache: the
+ * caches remember only a sample of its chunks (ipc/dcache.h). A resend
+ * (a previous version to keep pages of) remembers every chunk that
+ * travels; a cache of unknown size (none, or svc-mem not up) changes
+ * nothing. */
+static double cache_share(const struct sender *s)
+{
+	const struct dwcp_shm *shm = &s->c.at.shm;
+	struct dwcp_dcache_stats st;
+
+	if ((s->index.keep && send_index_old_digest(&s->index) != 0) ||
+	    !dwcp_dcache_sum(shm->dcache, shm->dcache_size, dwcp_route_workers(shm, DWCP_SLOT_MEM), &st))
+		return 1.0;
+	return dwcp_dcache_share(st.capacity, (s->size + DWCP_DCACHE_PAGE - 1) / DWCP_DCACHE_PAGE);
+}
+
 int dwcp_cli_send(int argc, char **argv)
 {
 	struct sender *s = calloc(1, sizeof(*s));
@@ -585,6 +603,7 @@ int dwcp_cli_send(int argc, char **argv)
 			!s->o.no_delta && s->c.at.shm.node->conf.delta, s->o.json);
 	if (s->index.keep)
 		s->moves = send_moves_create(&s->index.old, s->size);   /* NULL: only kept pages */
+	s->cache_share = cache_share(s);
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
 				    s->c.at.shm.node->conf.codec, s->n_chunks,
 				    s->index.keep && send_index_old_digest(&s->index) != 0);

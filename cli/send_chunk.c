@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "common/timeutil.h"
 #include "ipc/chunk.h"
+#include "ipc/dcache.h"
 #include "common/ops/hde.h"
 #include "ipc/route.h"
 #include "send_pvt.h"
@@ -160,6 +161,8 @@ int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint3
 	}
 	if (nobase && !raw)
 		ch->flags |= DWCP_CHUNK_F_NOBASE;
+	if (!dwcp_dcache_admits(s->id, seq, s->cache_share))
+		ch->flags |= DWCP_CHUNK_F_NOCACHE;
 	if (seq + 1 == s->n_chunks) {
 		ch->flags |= DWCP_CHUNK_F_LAST;
 		ch->digest = s->digest_final;

@@ -68,6 +68,8 @@ struct sender {
 	struct stat st0;           /* the file as opened */
 	struct send_index index;   /* previous and new page index (cli/send_index.h) */
 	struct send_moves *moves;  /* pages found at other offsets (cli/send_moves.h); NULL: none */
+	double cache_share;        /* of the chunks, the share the delta caches remember
+	                            * (ipc/dcache.h); 1 = all */
 	uint8_t *kept_n, *moved_n; /* per chunk: its pages kept and moved as last sent (a redo
 	                            * the receiver refused them for sends them, and says so) */
 	struct xfer_summary sum;

@@ -60,7 +60,13 @@
                                      * copy at other offsets (common/ops/hde.h, version 3); the
                                      * trailer is longer, by the moved mask and one source
                                      * offset per moved page */
-#define DWCP_CHUNK_F_ALL    0x7fu
+#define DWCP_CHUNK_F_NOCACHE 0x80u  /* neither node's delta cache remembers this chunk's
+                                     * pages: the stream is larger than the sender's cache,
+                                     * and the sender admits only a sample of its chunks
+                                     * (ipc/dcache.h, dwcp_dcache_admits) rather than copy
+                                     * every page into a cache that would evict most of
+                                     * them unused */
+#define DWCP_CHUNK_F_ALL    0xffu
 #define DWCP_CHUNK_KEPT_TRAILER DWCP_HDE_KEPT_TRAILER /* u64 digest, u64 mask (common/ops/hde.h) */
 #define DWCP_CHUNK_MOVED_TRAILER_MAX DWCP_HDE_MOVED_TRAILER_MAX
 

@@ -104,4 +104,48 @@ static inline void dwcp_dcache_part(uint8_t *mem, uint64_t size, unsigned k, uns
  */
 bool dwcp_dcache_sum(uint8_t *mem, uint64_t size, unsigned n, struct dwcp_dcache_stats *st);
 
+/*
+ * Which chunks of a stream's first send the caches remember. A cache of C
+ * pages that is sent a stream of S > C pages evicts what it took in
+ * before any of it is used: a ring keeps the last C pages inserted, and
+ * copying the other S - C (on both nodes) was work for nothing. So the
+ * sender admits a sample: each chunk with probability share = ADMIT_FILL
+ * x C / S, by a hash of (stream, seq) that picks the same chunks on every
+ * send of the stream, and marks the others DWCP_CHUNK_F_NOCACHE (ipc/chunk.h)
+ * for both svc-mems. The cache ends holding as many of the stream's pages
+ * as before, spread over the stream instead of its tail: a later change
+ * finds its base as often, and the copies are C/S of what they were.
+ * A resend (the stream has a previous version) admits every chunk that
+ * travels: those carry the pages that changed, the ones likely to change
+ * again. Other streams sharing the cache are not counted: a sender that
+ * meets a busy cache just fills it as before.
+ */
+#define DWCP_DCACHE_ADMIT_FILL 0.9   /* the rest of the cache: pages spared, other streams */
+
+/** The share of a stream's chunks to admit: 1 = all (the stream fits, or
+ *  the cache's size is unknown: @p capacity_pages 0). */
+static inline double dwcp_dcache_share(uint64_t capacity_pages, uint64_t stream_pages)
+{
+	double share;
+
+	if (!capacity_pages || !stream_pages)
+		return 1.0;
+	share = DWCP_DCACHE_ADMIT_FILL * (double)capacity_pages / (double)stream_pages;
+	return share < 1.0 ? share : 1.0;
+}
+
+/** Whether chunk @p seq of stream @p stream is admitted at @p share. */
+static inline bool dwcp_dcache_admits(uint64_t stream, uint64_t seq, double share)
+{
+	uint64_t z = stream ^ (seq * 0x9e3779b97f4a7c15ull);
+
+	if (share >= 1.0)
+		return true;
+	/* splitmix64's finalizer: neighbouring seqs land far apart */
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return (double)(z >> 11) < share * 9007199254740992.0;   /* 2^53 */
+}
+
 #endif

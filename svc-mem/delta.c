@@ -110,7 +110,8 @@ static void remember(struct mem_state *st, const struct dwcp_chunk_hdr *c, const
 	 * change since the last version: the cache spares those once. */
 	const bool changed = c->flags & DWCP_CHUNK_F_KEPT;
 
-	if (!st->have_cache)
+	/* The sender admits a sample of a stream larger than its cache (ipc/dcache.h). */
+	if (!st->have_cache || c->flags & DWCP_CHUNK_F_NOCACHE)
 		return;
 	dwcp_dcache_prefetch(&st->cache, c->stream, first, n);
 	dwcp_hde_page_hashes(&st->codec, data, c->orig_len, hashes);

@@ -66,8 +66,8 @@
 /* AMST protocol, in HELLO: what the chunks inside may be. A peer of
  * another version is refused at HELLO, with a message naming both, rather
  * than later chunk by chunk. 3: chunks up to 256 KiB of data, HDE version
- * 3 (MOVED pages, chunk flag MOVED). */
-#define DWCP_FRAME_PROTO_VERSION  3u
+ * 3 (MOVED pages, chunk flag MOVED). 4: chunk flag NOCACHE. */
+#define DWCP_FRAME_PROTO_VERSION  4u
 #define DWCP_FRAME_NAME_MAX       32u          /* instance name, NUL included */
 #define DWCP_FRAME_SESSION_LEN    16u
 /* A session chosen by a further svc-net worker (not a node's first)

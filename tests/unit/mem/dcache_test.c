@@ -7,8 +7,10 @@
  * re-attach that keeps the entries and rebuilds the index, an index
  * overwritten with random bytes (lookups before the re-attach stay safe,
  * after it every entry is back), and an insert cut short after each of
- * its documented steps. A failing check dumps the cache header. */
+ * its documented steps; which chunks of a stream larger than the cache are
+ * admitted. A failing check dumps the cache header. */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -608,4 +610,37 @@ Test(dcache, parts_of_a_region_are_caches_of_their_own_and_sum_up)
 	dwcp_dcache_part(mem, size, 0, 1, &part[0], &part_size[0]);
 	cr_expect(part[0] == mem && part_size[0] == size);
 	free(mem);
+}
+
+/* Which chunks of a first send the caches remember (ipc/dcache.h): all
+ * when the stream fits or the cache's size is unknown, else a sample that
+ * fills 0.9 of the cache, the same chunks every time, spread over the
+ * stream, and another sample for another stream. */
+Test(dcache, a_stream_larger_than_the_cache_is_admitted_by_sample)
+{
+	const uint64_t cap = 56335, pages = 262144, chunks = 4096;   /* 224 MiB, 1 GiB, 256 KiB */
+	double share = dwcp_dcache_share(cap, pages);
+	uint64_t in = 0, both = 0, first_half = 0;
+
+	cr_expect_eq(dwcp_dcache_share(cap, cap / 2), 1.0, "a stream that fits is admitted whole");
+	cr_expect_eq(dwcp_dcache_share(0, pages), 1.0, "unknown cache size: all");
+	cr_expect_eq(dwcp_dcache_share(cap, 0), 1.0);
+	cr_assert_float_eq(share, 0.9 * (double)cap / (double)pages, 1e-12);
+	for (uint64_t seq = 0; seq < chunks; seq++) {
+		bool a = dwcp_dcache_admits(0x1234567890abcdefull, seq, share);
+
+		cr_assert_eq(a, dwcp_dcache_admits(0x1234567890abcdefull, seq, share), "not deterministic");
+		in += a;
+		first_half += a && seq < chunks / 2;
+		both += a && dwcp_dcache_admits(0xfedcba0987654321ull, seq, share);
+		cr_assert(dwcp_dcache_admits(7, seq, 1.0) && !dwcp_dcache_admits(7, seq, 0.0));
+	}
+	/* 4096 draws at p = 0.193: 791 expected, sd 25. */
+	cr_expect(fabs((double)in - share * chunks) < 5 * 25, "%llu of %llu chunks admitted at share %.3f",
+		  (unsigned long long)in, (unsigned long long)chunks, share);
+	cr_expect(fabs((double)first_half - (double)in / 2) < 5 * 18, "%llu of %llu in the first half",
+		  (unsigned long long)first_half, (unsigned long long)in);
+	/* Independent samples overlap share^2 of the time (153), not always. */
+	cr_expect(both < in / 2, "two streams admit the same chunks: %llu of %llu", (unsigned long long)both,
+		  (unsigned long long)in);
 }
