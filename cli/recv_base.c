@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/ops/hde.h"
+#include "common/paths.h"
 #include "recv_base.h"
 
 #define REC_MAGIC 0x3143455250435744ull   /* "DWCPREC1" */
@@ -250,29 +251,6 @@ int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data,
 	return 0;
 }
 
-/* mkdir -p of @p path's directory, mode 0700: dwcp send makes the index
- * directory too, but a node that only receives makes it here. What fails
- * shows when the record is created. */
-static void make_dirs(const char *path)
-{
-	char d[PATH_MAX];
-	char *slash;
-
-	snprintf(d, sizeof(d), "%s", path);
-	slash = strrchr(d, '/');
-	if (!slash || slash == d)
-		return;
-	*slash = '\0';
-	for (char *q = d + 1; *q; q++) {
-		if (*q != '/')
-			continue;
-		*q = '\0';
-		mkdir(d, 0700);
-		*q = '/';
-	}
-	mkdir(d, 0700);
-}
-
 int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t digest)
 {
 	struct rec r = {
@@ -285,7 +263,9 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
 
 	if (!b->record[0])
 		return -ENAMETOOLONG;
-	make_dirs(b->record);
+	/* dwcp send makes the index directory too, but a node that only
+	 * receives makes it here. What fails shows when the record is created. */
+	(void)dwcp_mkdir_parents(b->record, 0700);
 	snprintf(tmp, sizeof(tmp), "%s.tmp%d", b->record, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
