@@ -525,12 +525,12 @@ static int open_file(struct sender *s)
  * (a previous version to keep pages of) remembers every chunk that
  * travels; a cache of unknown size (none, or svc-mem not up) changes
  * nothing. */
-static double cache_share(const struct sender *s)
+static double cache_share(const struct sender *s, bool resend)
 {
 	const struct dwcp_shm *shm = &s->c.at.shm;
 	struct dwcp_dcache_stats st;
 
-	if ((s->index.keep && send_index_old_digest(&s->index) != 0) ||
+	if (resend ||
 	    !dwcp_dcache_sum(shm->dcache, shm->dcache_size, dwcp_route_workers(shm, DWCP_SLOT_MEM), &st))
 		return 1.0;
 	return dwcp_dcache_share(st.capacity, (s->size + DWCP_DCACHE_PAGE - 1) / DWCP_DCACHE_PAGE);
@@ -542,6 +542,7 @@ int dwcp_cli_send(int argc, char **argv)
 	struct dwcp_err err = { 0 };
 	char addr[DWCP_ADDR_MAX];
 	int rc = 1;
+	bool resend;
 
 	if (!s)
 		return 1;
@@ -603,10 +604,10 @@ int dwcp_cli_send(int argc, char **argv)
 			!s->o.no_delta && s->c.at.shm.node->conf.delta, s->o.json);
 	if (s->index.keep)
 		s->moves = send_moves_create(&s->index.old, s->size);   /* NULL: only kept pages */
-	s->cache_share = cache_share(s);
+	resend = s->index.keep && send_index_old_digest(&s->index) != 0;
+	s->cache_share = cache_share(s, resend);
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
-				    s->c.at.shm.node->conf.codec, s->n_chunks,
-				    s->index.keep && send_index_old_digest(&s->index) != 0);
+				    s->c.at.shm.node->conf.codec, s->n_chunks, resend);
 	if (!s->acked_map || !s->unkept_map || !s->nobase_map || !s->raw_map || !s->kept_n ||
 	    !s->moved_n || !s->codec) {
 		fprintf(stderr, PROG ": out of memory\n");

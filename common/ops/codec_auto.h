@@ -16,9 +16,10 @@
  * model above assumes the engines have their cores to themselves, and
  * where the compressors share them with the rest of the pipeline (both
  * ends on one host, or a host busy with its VMs) it promises more than a
- * compressor delivers. The codec with the largest eff wins; among codecs within DWCP_AUTO_TIE of the best, the one that
- * puts fewer bytes on the wire (a shared WAN link is worth sparing when it
- * costs the stream nothing). So a link faster than the compressor gets
+ * compressor delivers. The codec with the largest eff wins; among codecs
+ * within DWCP_AUTO_TIE of the best, the one that puts fewer bytes on the
+ * wire (a shared WAN link is worth sparing when it costs the stream
+ * nothing). So a link faster than the compressor gets
  * none (or LZ4, when it compresses faster than the wire), a slow link gets
  * the codec that compresses hardest and still keeps up: zstd.
  *
@@ -144,7 +145,7 @@ void dwcp_codec_auto_fit_add(struct dwcp_auto_fit *f, const double data[DWCP_AUT
 			     double keep);
 
 /**
- * D_k of each codec (data bytes/s) into @p bps, 0 for a codec whose recent
+ * D_c of each codec (data bytes/s) into @p bps, 0 for a codec whose recent
  * data is under @p min_bytes or whose fit is not positive.
  */
 void dwcp_codec_auto_fit_rates(const struct dwcp_auto_fit *f, double min_bytes, double bps[DWCP_AUTO_N]);
