@@ -32,7 +32,6 @@
  * fades, and it is tried again: a link or a load that changed is seen.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,34 +233,29 @@ static void start_trial(struct send_auto *a, unsigned c, uint64_t now)
 	a->trials++;
 }
 
-/* The most codec @p c could deliver by the model: the link estimate is
- * low by a pipeline latency (the probe) or only a floor (compressed
- * periods), so it is taken LINK_OPTIMISM times over; the compressor's
- * rate assumes cores of its own, already the most it could do. */
-static double hope_for(const struct send_auto *a, unsigned c)
-{
-	unsigned engines = a->in.engines ? a->in.engines : 1;
-	double link = a->in.link_bps * LINK_OPTIMISM;
-
-	return c == DWCP_AUTO_NONE ? link : fmin(a->in.rate_bps[c] * engines, link / a->in.ratio[c]);
-}
-
 /* Once the choice has delivered, the candidate the fit does not know yet
  * that the model rates highest, if it might beat the choice and was not
- * tried lately; else NO_TRIAL. */
+ * tried lately; else NO_TRIAL. "Might" is the model's figure with the link
+ * estimate taken LINK_OPTIMISM times over (it is low by a pipeline
+ * latency, or only a floor); its compressor rates assume cores of their
+ * own, already the most they could do. */
 static int trial_due(const struct send_auto *a, uint64_t now)
 {
-	double bar = a->in.delivered_bps[a->codec] * (1.0 + DWCP_AUTO_TIE), hope;
+	double bar = a->in.delivered_bps[a->codec] * (1.0 + DWCP_AUTO_TIE);
+	struct dwcp_auto_in hope = a->in;
+	struct dwcp_auto_verdict v;
 	int best = NO_TRIAL;
 
 	if (a->in.delivered_bps[a->codec] <= 0)
 		return NO_TRIAL;
+	memset(hope.delivered_bps, 0, sizeof(hope.delivered_bps));
+	hope.link_bps *= LINK_OPTIMISM;
+	dwcp_codec_auto_choose(&hope, &v);
 	for (unsigned c = 0; c < DWCP_AUTO_N; c++) {
 		if (c == a->codec || a->v.eff_bps[c] <= 0 || a->in.delivered_bps[c] > 0 ||
 		    (a->tried_ns[c] && now - a->tried_ns[c] < RETRY_NS))
 			continue;
-		hope = hope_for(a, c);
-		if (hope > bar && (best == NO_TRIAL || a->v.eff_bps[c] > a->v.eff_bps[best]))
+		if (v.eff_bps[c] > bar && (best == NO_TRIAL || a->v.eff_bps[c] > a->v.eff_bps[best]))
 			best = (int)c;
 	}
 	return best;
