@@ -687,7 +687,7 @@ int dwcp_cli_recv(int argc, char **argv)
 
 	if (!r)
 		return 1;
-	r->out = (struct recv_out){ .dirfd = -1, .w = { .fd = -1, .direct = -1 } };
+	r->out = (struct recv_out){ .dirfd = -1, .old_fd = -1, .w = { .fd = -1, .direct = -1 } };
 	r->base.fd = -1;
 	if (parse(argc, argv, &r->o) || dwcp_stream_check_name(r->o.stream, &err)) {
 		if (err.msg[0])

@@ -226,7 +226,7 @@ int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n)
 {
 	int rc;
 
-	*o = (struct recv_out){ .dirfd = -1, .w = { .fd = -1, .direct = -1 } };
+	*o = (struct recv_out){ .dirfd = -1, .old_fd = -1, .w = { .fd = -1, .direct = -1 } };
 	snprintf(o->path, sizeof(o->path), "%s", path);
 	rc = open_dir(o, path, why, why_n);
 	if (!rc)
@@ -282,6 +282,29 @@ int recv_out_rewind(struct recv_out *o)
 	return 0;
 }
 
+static void out_close(struct recv_out *o)
+{
+	flush_stop(o);
+	if (o->named_tmp && o->dirfd >= 0)
+		unlinkat(o->dirfd, o->tmp, 0);
+	o->named_tmp = false;
+	o->tmp[0] = '\0';
+	recv_fd_direct_close(&o->w);
+	if (o->w.fd >= 0)
+		close(o->w.fd);
+	if (o->dirfd >= 0)
+		close(o->dirfd);
+	o->w.fd = o->dirfd = -1;
+	o->inplace = false;
+}
+
+static void release_old(struct recv_out *o)
+{
+	if (o->old_fd >= 0)
+		close(o->old_fd);
+	o->old_fd = -1;
+}
+
 /* Give the unnamed temporary a fresh random name (linkat neither follows
  * nor replaces what is there: a planted name only costs a retry). */
 static int link_tmp(struct recv_out *o)
@@ -333,6 +356,10 @@ int recv_out_commit(struct recv_out *o, char *why, size_t why_n)
 		step = "naming the file for";
 		rc = link_tmp(o);
 	}
+	/* Hold what the rename replaces (if anything): its blocks are freed
+	 * when the last reference goes, in recv_out_abort, not in renameat. */
+	if (!rc && o->old_fd < 0)
+		o->old_fd = openat(o->dirfd, o->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (!rc && renameat(o->dirfd, o->tmp, o->dirfd, o->name)) {
 		step = "renaming the file to";
 		rc = -errno;
@@ -347,24 +374,16 @@ int recv_out_commit(struct recv_out *o, char *why, size_t why_n)
 			rc = -errno;
 		}
 	}
-	if (rc)
+	if (rc) {
 		snprintf(why, why_n, "%s %s: %s", step, o->path, strerror(-rc));
-	recv_out_abort(o);
+		release_old(o);
+	}
+	out_close(o);
 	return rc;
 }
 
 void recv_out_abort(struct recv_out *o)
 {
-	flush_stop(o);
-	if (o->named_tmp && o->dirfd >= 0)
-		unlinkat(o->dirfd, o->tmp, 0);
-	o->named_tmp = false;
-	o->tmp[0] = '\0';
-	recv_fd_direct_close(&o->w);
-	if (o->w.fd >= 0)
-		close(o->w.fd);
-	if (o->dirfd >= 0)
-		close(o->dirfd);
-	o->w.fd = o->dirfd = -1;
-	o->inplace = false;
+	out_close(o);
+	release_old(o);
 }

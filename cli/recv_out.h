@@ -79,6 +79,7 @@ struct recv_out {
 	char path[PATH_MAX];       /* as given, for messages */
 	char name[NAME_MAX + 1];   /* the output's name in dirfd */
 	char tmp[NAME_MAX + 1];    /* the temporary name in dirfd while it has one */
+	int old_fd;                /* the version the commit replaced, held (O_PATH); -1 = none */
 	struct recv_flush flush;
 };
 
@@ -125,11 +126,20 @@ void recv_out_written(struct recv_out *o, uint64_t upto);
  * Make the data the output: fsync it, give it its name atomically, fsync
  * the directory. Afterwards the output is complete on disk. In place:
  * only fsync it (its mode, name and directory entry are as they were).
+ * The version the rename replaced is held open (old_fd) until
+ * recv_out_abort: freeing a large file's blocks is the file system's
+ * slowest step (measured on ext4 mounted with discard: a rename over the
+ * bench's 1 GiB image, 87,000 extents, took 5.9 s; 0.4 s for one of
+ * 4,000), and the caller should tell the sender first.
  * @return 0, or -errno with what failed in @p why (the temporary is gone).
  */
 int recv_out_commit(struct recv_out *o, char *why, size_t why_n);
 
-/** Close and remove whatever was created; the output path is untouched. Idempotent. */
+/**
+ * Close and remove whatever was created; the output path is untouched
+ * (after a commit: it is the new version). Releases the replaced version
+ * last, which may take seconds. Idempotent.
+ */
 void recv_out_abort(struct recv_out *o);
 
 #endif

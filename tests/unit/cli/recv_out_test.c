@@ -123,6 +123,38 @@ Test(recv_out, an_existing_file_is_replaced_not_overwritten_in_place)
 	expect_text(other, "old version");   /* the old inode was never written */
 }
 
+/* Freeing a large old version's blocks can take seconds (ext4 with
+ * discard): the commit must leave that until the caller has told the
+ * sender, i.e. hold the replaced inode past the rename. */
+Test(recv_out, the_replaced_version_is_released_after_the_commit_not_in_it)
+{
+	char p[128], why[512];
+	struct recv_out o;
+	struct stat old, held;
+
+	path(p, sizeof(p), "o");
+	put(p, "old version");
+	cr_assert_eq(stat(p, &old), 0);
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_all(&o, "new");
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_text(p, "new");
+	cr_assert_geq(o.old_fd, 0, "the replaced version is not held");
+	cr_assert_eq(fstat(o.old_fd, &held), 0);
+	cr_expect(held.st_ino == old.st_ino && held.st_dev == old.st_dev, "holds another file");
+	cr_expect_eq(held.st_nlink, 0, "the old version still has a name");
+	recv_out_abort(&o);
+	cr_expect_eq(o.old_fd, -1);
+	recv_out_abort(&o);   /* idempotent */
+
+	/* Nothing to replace: nothing held. */
+	path(p, sizeof(p), "fresh");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	cr_expect_eq(o.old_fd, -1);
+	recv_out_abort(&o);
+}
+
 Test(recv_out, rewind_drops_what_was_written)
 {
 	char p[128], why[512];
