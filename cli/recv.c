@@ -27,17 +27,19 @@
  *
  * A transfer is one `dwcp send` run (the chunks' xfer, the sender's
  * clock in ms). The sink locks onto the first it sees; a chunk of a later
- * transfer means the sender ran again (the first run was killed): the
- * sink drops what it wrote and starts over with the new one, and from
- * then on refuses the old run's resends as stale (as it refuses those of
- * any earlier run, and acknowledges those of a run this node finished).
+ * transfer means the sender ran again (the first run was stopped): the
+ * sink starts over with the new one, and from then on refuses the old
+ * run's resends as stale (as it refuses those of any earlier run, and
+ * acknowledges those of a run this node finished). What the old run
+ * wrote stays as the base of the new one, which writes in place over it
+ * (resume): pages the sender kept by the old run's resume token
+ * (cli/send_index.h) are left as they are, every other page is written.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +79,10 @@ struct receiver {
 	struct recv_out out;
 	struct recv_base base;     /* the previous copy kept pages come from (cli/recv_base.h) */
 	bool told_base;            /* the "no base" note was printed */
-	struct recv_inplace ip;    /* when r->out.inplace */
+	struct recv_inplace ip;    /* when r->out.inplace or r->resuming */
+	struct recv_base resume;   /* an interrupted transfer's data, resumed in place */
+	bool resuming;             /* the output is being written in place over resume's data */
+	uint64_t resumed_bytes;    /* what the interrupted transfer had written */
 	int ent;
 	uint32_t xfer;             /* the transfer this sink locked onto (0 = none yet) */
 	uint32_t old[OLD_XFERS];   /* transfers it left for a newer one (ring) */
@@ -92,24 +97,6 @@ struct receiver {
 	struct dwcp_digest digest; /* of the data written, in order (common/digest.h) */
 	struct xfer_summary sum;
 };
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-/* SIGINT/SIGTERM end the wait loop (no SA_RESTART: a wait returns at
- * once), which removes the temporary output on its way out. */
-static void catch_stop_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
 
 static void usage(FILE *f)
 {
@@ -224,6 +211,13 @@ static int kept_of(const struct dwcp_chunk_hdr *ch, struct dwcp_hde_kept *k)
 	return 0;
 }
 
+/* The base a kept chunk names by its digest: the interrupted transfer's
+ * data when it resumes that, else the previous copy. */
+static struct recv_base *base_of(struct receiver *r, uint64_t digest)
+{
+	return r->resuming && digest == r->resume.digest ? &r->resume : &r->base;
+}
+
 /* Copy a kept chunk's kept and moved pages from the previous copy into
  * its buffer (they arrived as zeros), so they are written and digested
  * like the rest. Chunks are filled and written in order, so with --inplace
@@ -240,10 +234,11 @@ static int fill_kept(struct receiver *r, uint32_t idx)
 	if (!rc)
 		rc = recv_fd_flush(&r->out.w);
 	if (!rc)
-		rc = recv_base_fill_moved(&r->base, dwcp_chunk_body(ch), ch->orig_len, k.moved, k.src,
-					  r->out.w.fd, r->written);
+		rc = recv_base_fill_moved(base_of(r, k.digest), dwcp_chunk_body(ch), ch->orig_len,
+					  k.moved, k.src, r->out.w.fd, r->written);
 	if (!rc)
-		rc = recv_base_fill(&r->base, dwcp_chunk_body(ch), ch->offset, ch->orig_len, k.mask);
+		rc = recv_base_fill(base_of(r, k.digest), dwcp_chunk_body(ch), ch->offset, ch->orig_len,
+				    k.mask);
 	if (!rc) {
 		r->sum.kept_pages += (unsigned)__builtin_popcountll(k.mask);
 		r->sum.moved_pages += (unsigned)__builtin_popcountll(k.moved);
@@ -257,6 +252,21 @@ static uint64_t kept_mask(const struct dwcp_chunk_hdr *ch)
 	struct dwcp_hde_kept k;
 
 	return kept_of(ch, &k) ? 0 : k.mask;
+}
+
+/* The pages of a chunk to leave as they are in a file written in place:
+ * its kept pages when they are the file's own (in place: the previous
+ * copy; resuming: the interrupted transfer's data). A resumed transfer's
+ * pages kept from the previous copy were filled from it and are written. */
+static uint64_t kept_in_place(const struct receiver *r, const struct dwcp_chunk_hdr *ch)
+{
+	struct dwcp_hde_kept k;
+
+	if (!(ch->flags & DWCP_CHUNK_F_KEPT) || kept_of(ch, &k))
+		return 0;
+	if (r->resuming && k.digest != r->resume.digest)
+		return 0;
+	return k.mask;
 }
 
 /* A kept chunk that this receiver cannot fill from its copy: refused
@@ -274,11 +284,11 @@ static bool refuse_kept(struct receiver *r, uint32_t idx)
 		answer(r, idx, DWCP_BUF_EBADCHUNK);
 		return true;
 	}
-	if (recv_base_usable(&r->base, k.digest))
+	if (recv_base_usable(base_of(r, k.digest), k.digest))
 		return false;
 	if (!r->told_base && !r->o.json)
 		fprintf(stderr, "\n" PROG ": stream %s: the sender keeps unchanged pages, but %s: they are sent again\n",
-			r->o.stream, r->base.why);
+			r->o.stream, base_of(r, k.digest)->why);
 	r->told_base = true;
 	r->sum.rejected++;
 	answer(r, idx, DWCP_BUF_EKEPT);
@@ -308,9 +318,9 @@ static int drain_in_order(struct receiver *r)
 			}
 		}
 
-		if (r->out.inplace)
-			rc = recv_inplace_write(&r->ip, &r->base, &r->out.w, p, ch->offset, ch->orig_len,
-						ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0);
+		if (r->out.inplace || r->resuming)
+			rc = recv_inplace_write(&r->ip, r->resuming ? &r->resume : &r->base, &r->out.w, p,
+						ch->offset, ch->orig_len, kept_in_place(r, ch));
 		else
 			rc = recv_base_write(&r->base, &r->out.w, p, ch->offset, ch->orig_len,
 					     ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0,
@@ -374,22 +384,59 @@ static void refuse_held(void *ctx, void *item)
 	answer(ctx, (uint32_t)((uintptr_t)item - 1), DWCP_BUF_ESTALE);
 }
 
-/* Transfer @p xfer replaces the current one: the sender ran again. Its
- * chunks start from sequence 0 with their own deltas, so what the old
- * one wrote is dropped, never mixed in. */
-static int start_over(struct receiver *r, uint32_t xfer)
+/* Keep what the transfer being replaced wrote as the base of the new
+ * one, which writes in place over it: a sender that resumes
+ * (cli/send_index.h) keeps the pages it finds unchanged, naming them by
+ * the old transfer's resume token; any other page is written over them.
+ * Nothing written by the old one (it only wrote, if anything, in place
+ * over an earlier one's data): the base stays that earlier one's.
+ * @return 0 or -errno (then the caller starts over from nothing). */
+static int keep_for_resume(struct receiver *r)
 {
+	struct stat st;
 	int rc;
 
-	if (!r->o.json)
-		fprintf(stderr, "\n" PROG ": stream %s: a new transfer started (the sender ran again); dropping the %llu bytes of the old one and starting over\n",
-			r->o.stream, (unsigned long long)r->written);
+	if (!r->written)
+		return r->resuming ? 0 : -ENODATA;
+	rc = recv_out_keep(&r->out);
+	if (!rc && fstat(r->out.w.fd, &st))
+		rc = -errno;
+	recv_base_close(&r->resume);
+	if (!rc)
+		rc = recv_base_adopt(&r->resume, r->out.w.fd,
+				     dwcp_digest_resume_token(dwcp_stream_id(r->o.stream), r->xfer));
+	if (rc) {
+		r->resuming = false;
+		return rc;
+	}
+	recv_inplace_begin(&r->ip, (uint64_t)st.st_size);
+	r->resuming = true;
+	r->resumed_bytes = r->written;
+	return 0;
+}
+
+/* Transfer @p xfer replaces the current one: the sender ran again. Its
+ * chunks start from sequence 0 with their own deltas. What the old one
+ * wrote stays as the base of a resumed transfer (keep_for_resume), is
+ * never mixed in otherwise: every page the new one does not keep is
+ * written over it. In place (--inplace) it is dropped. */
+static int start_over(struct receiver *r, uint32_t xfer)
+{
+	const uint64_t old_written = r->written;
+	bool kept;
+	int rc;
+
 	r->old[r->n_old++ % OLD_XFERS] = r->xfer;
-	r->xfer = xfer;
 	dwcp_reorder_destroy(r->win, refuse_held, r);
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
 	if (!r->win)
 		return fail(r, "out of memory");
+	kept = !r->out.inplace && keep_for_resume(r) == 0;
+	r->xfer = xfer;
+	if (!r->o.json)
+		fprintf(stderr, kept ? "\n" PROG ": stream %s: a new transfer started (the sender ran again); keeping the %llu bytes the old one wrote: pages the sender finds unchanged there are not sent again\n" :
+			"\n" PROG ": stream %s: a new transfer started (the sender ran again); dropping the %llu bytes of the old one and starting over\n",
+			r->o.stream, (unsigned long long)old_written);
 	/* In place, the old transfer may have rewritten pages the new one
 	 * would keep: nothing more is kept from the file, every page is
 	 * written again. */
@@ -397,13 +444,19 @@ static int start_over(struct receiver *r, uint32_t xfer)
 		recv_base_close(&r->base);
 		snprintf(r->base.why, sizeof(r->base.why), "an earlier transfer already rewrote part of the output in place");
 	}
-	rc = recv_out_rewind(&r->out);
-	if (rc)
-		return fail(r, "truncating the output for %s: %s", r->path, strerror(-rc));
+	if (!kept) {
+		recv_base_close(&r->resume);
+		r->resuming = false;
+		r->resumed_bytes = 0;
+		rc = recv_out_rewind(&r->out);
+		if (rc)
+			return fail(r, "truncating the output for %s: %s", r->path, strerror(-rc));
+	}
 	r->next_seq = 0;
 	__atomic_store_n(&r->c.at.shm.node->streams[r->ent].next_seq, 0, __ATOMIC_RELEASE);
 	r->written = 0;
 	r->sum.chunks = 0;
+	r->sum.kept_pages = r->sum.moved_pages = 0;
 	/* The digest covers what the new transfer writes, from its start. */
 	dwcp_digest_fini(&r->digest);
 	if (dwcp_digest_init(&r->digest))
@@ -516,8 +569,8 @@ static int run(struct receiver *r)
 		char why[256];
 		unsigned n;
 
-		if (stop_signal)
-			return fail(r, "stopped by signal %d; nothing written to %s", (int)stop_signal, r->path);
+		if (xfer_stop_signal())
+			return fail(r, "stopped by signal %d; nothing written to %s", xfer_stop_signal(), r->path);
 		if (xfer_supervisor_died(&r->c, r->o.instance, why, sizeof(why)))
 			return fail(r, "%s", why);
 		n = dwcp_client_poll(&r->c, got, BATCH);
@@ -575,8 +628,8 @@ static int finish(struct receiver *r, uint64_t t_start)
 	}
 	/* all its writes done; the commit ends the thread */
 	r->sum.io_thread_cpu_s = recv_fd_writer_cpu_s(&r->out.w);
-	if (r->out.inplace) {
-		rc = recv_inplace_end(&r->ip, &r->base, &r->out.w, r->written);
+	if (r->out.inplace || r->resuming) {
+		rc = recv_inplace_end(&r->ip, r->resuming ? &r->resume : &r->base, &r->out.w, r->written);
 		if (rc) {
 			answer(r, r->last_idx, DWCP_BUF_ESINK);
 			return fail(r, "truncating %s to %llu bytes: %s", r->path,
@@ -689,13 +742,16 @@ int dwcp_cli_recv(int argc, char **argv)
 		return 1;
 	r->out = (struct recv_out){ .dirfd = -1, .old_fd = -1, .w = { .fd = -1, .direct = -1 } };
 	r->base.fd = -1;
+	r->resume = (struct recv_base){ .fd = -1, .rd = file_read_of(-1) };
 	if (parse(argc, argv, &r->o) || dwcp_stream_check_name(r->o.stream, &err)) {
 		if (err.msg[0])
 			fprintf(stderr, PROG ": %s\n", err.msg);
 		free(r);
 		return 2;
 	}
-	catch_stop_signals();
+	/* SIGINT/SIGTERM end the wait loop, which removes the temporary
+	 * output on its way out. */
+	xfer_catch_stop_signals();
 	if (xfer_client_open(&r->c, r->o.instance, r->o.run_dir, "dwcp recv", PROG) || make_paths(r) ||
 	    open_output(r))
 		goto out;
@@ -718,6 +774,7 @@ int dwcp_cli_recv(int argc, char **argv)
 	if (rc == 0) {
 		r->sum.bytes = r->written;
 		r->sum.inplace_written = r->ip.written_pages;
+		r->sum.resumed_bytes = r->resumed_bytes;
 		r->sum.direct_bytes = r->out.w.direct_bytes;
 		r->sum.main_thread_cpu_s = xfer_thread_cpu_s();
 		xfer_print_summary(&r->sum, r->o.json);
@@ -725,6 +782,7 @@ int dwcp_cli_recv(int argc, char **argv)
 out:
 	recv_out_abort(&r->out);
 	recv_base_close(&r->base);
+	recv_base_close(&r->resume);
 	/* Buffers still held (reorder window) go back when this client exits. */
 	if (r->win)
 		dwcp_reorder_destroy(r->win, NULL, NULL);

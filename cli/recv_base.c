@@ -87,6 +87,27 @@ void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char
 	file_read_direct(&b->rd);
 }
 
+int recv_base_adopt(struct recv_base *b, int fd, uint64_t digest)
+{
+	struct dwcp_cpu_features cpu;
+	int e;
+
+	*b = (struct recv_base){ .fd = -1, .rd = file_read_of(-1) };
+	dwcp_cpu_detect(&cpu);
+	dwcp_delta_select(&b->delta, &cpu);
+	b->no_clone = true;   /* it is the output: nothing to share blocks with */
+	b->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (b->fd < 0 || fstat(b->fd, &b->st)) {
+		e = errno;
+		no_base(b, "the interrupted transfer's data cannot be reopened");
+		return -e;
+	}
+	b->digest = digest;
+	b->rd = file_read_of(b->fd);
+	file_read_direct(&b->rd);
+	return 0;
+}
+
 bool recv_base_usable(struct recv_base *b, uint64_t digest)
 {
 	struct stat st;

@@ -50,6 +50,15 @@ struct recv_base {
 void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char *index_dir,
 		    const char *instance, const char *stream);
 
+/**
+ * Make the file at @p fd (duplicated: the caller keeps its own) the base
+ * of the version named @p digest: the data an interrupted transfer left
+ * in the receive's temporary output, which a resumed transfer writes in
+ * place (cli/recv.c). No record: nothing vouches for it after this
+ * receive. @return 0 or -errno (then no base).
+ */
+int recv_base_adopt(struct recv_base *b, int fd, uint64_t digest);
+
 /** Whether kept pages of the version with digest @p digest can come from the base now. */
 bool recv_base_usable(struct recv_base *b, uint64_t digest);
 

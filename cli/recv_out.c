@@ -282,6 +282,14 @@ int recv_out_rewind(struct recv_out *o)
 	return 0;
 }
 
+int recv_out_keep(struct recv_out *o)
+{
+	int rc = recv_fd_flush(&o->w);
+
+	flush_stop(o);
+	return rc;
+}
+
 static void out_close(struct recv_out *o)
 {
 	flush_stop(o);

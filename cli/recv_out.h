@@ -111,6 +111,13 @@ int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, siz
 int recv_out_rewind(struct recv_out *o);
 
 /**
+ * Keep what was written so far (a newer transfer of the stream resumes
+ * from it, writing in place): it is written out of the bounce buffer,
+ * and the writeback thread starts afresh. @return 0 or -errno.
+ */
+int recv_out_keep(struct recv_out *o);
+
+/**
  * The output has been written front to back up to byte @p upto (in
  * place: every page that travelled below @p upto). Cheap per call: the
  * flush thread is woken once per RECV_FLUSH_STEP, started at the first.

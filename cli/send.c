@@ -62,7 +62,9 @@ static void usage(FILE *f)
 		"  --window N       chunks in flight (default: the node's [stream] window)\n"
 		"  --timeout SEC    give up after SEC seconds without progress (default 60)\n"
 		"  --json           print the summary as one JSON object\n"
-		"  --no-progress    no progress bar\n");
+		"  --no-progress    no progress bar\n"
+		"A send that stops part way (Ctrl-C, SIGTERM, timeout) resumes when run again while\n"
+		"the same `dwcp recv` waits: the pages it has that did not change do not travel again.\n");
 }
 
 static int parse(int argc, char **argv, struct send_opts *o)
@@ -373,6 +375,10 @@ static int run(struct sender *s)
 
 		if (xfer_supervisor_died(&s->c, s->o.instance, note, sizeof(note)))
 			return fail(s, "%s", note);
+		if (xfer_stop_signal())
+			return fail(s, "stopped by signal %d (%llu of %llu chunks acknowledged)",
+				    xfer_stop_signal(), (unsigned long long)s->acked,
+				    (unsigned long long)s->n_chunks);
 		rc = feed(s);
 
 		if (rc)
@@ -520,6 +526,25 @@ static int open_file(struct sender *s)
 	return -EINVAL;
 }
 
+/* The send failed: keep the index of the prefix the receiver
+ * acknowledged, so that running it again resumes there (send_index.h). */
+static void save_resume(struct sender *s)
+{
+	uint64_t k = 0, pages;
+
+	if (receiver_gone(s))   /* and the data it had written with it */
+		return;
+	while (k < s->n_chunks && bit(s->acked_map, k))
+		k++;
+	pages = k * s->chunk_size / DWCP_DIGEST_PAGE;
+	/* Said even with --json: it is part of the failure's message. */
+	if (!send_index_save_resume(&s->index, pages, dwcp_digest_resume_token(s->id, s->xfer),
+				    s->o.json))
+		return;
+	fprintf(stderr, PROG ": stream %s: its first %.1f MiB are delivered: run this send again while `dwcp recv` still waits, and of those only the pages that change meanwhile travel\n",
+		s->o.stream, (double)pages * DWCP_DIGEST_PAGE / 1048576.0);
+}
+
 /* A first send of a stream larger than this node's delta cache: the
  * caches remember only a sample of its chunks (ipc/dcache.h). A resend
  * (a previous version to keep pages of) remembers every chunk that
@@ -559,6 +584,8 @@ int dwcp_cli_send(int argc, char **argv)
 	}
 	if (open_file(s))
 		goto out;
+	/* A send stopped by SIGINT or SIGTERM leaves what a rerun resumes from. */
+	xfer_catch_stop_signals();
 	s->size = (uint64_t)s->st0.st_size;
 	if (xfer_client_open(&s->c, s->o.instance, s->o.run_dir, "dwcp send", PROG))
 		goto out;
@@ -613,11 +640,17 @@ int dwcp_cli_send(int argc, char **argv)
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out_client;
 	}
-	s->sum = (struct xfer_summary){ .role = "send", .stream = s->o.stream, .path = s->o.file };
+	s->sum = (struct xfer_summary){ .role = "send", .stream = s->o.stream, .path = s->o.file,
+					.resumed_bytes = s->index.resumed_bytes };
+	if (s->index.resumed_bytes && !s->o.json)
+		fprintf(stderr, PROG ": stream %s: resuming an interrupted send: of its first %.1f MiB, the pages that did not change do not travel again\n",
+			s->o.stream, (double)s->index.resumed_bytes / 1048576.0);
 	dwcp_hist_reset(&s->sum.lat);
 	/* (another send to the same peer meanwhile counts too: one table entry per peer) */
 	s->sum.rdma_chunks = peer_rdma_chunks(&s->c.at.shm, addr);
 	rc = run(s);
+	if (rc)
+		save_resume(s);
 	s->sum.rdma_chunks = peer_rdma_chunks(&s->c.at.shm, addr) - s->sum.rdma_chunks;
 	s->sum.transport = s->sum.rdma_chunks ? "rdma" : "tcp";
 	if (rc == 0) {

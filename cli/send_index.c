@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cpu.h"
 #include "send_index.h"
@@ -31,7 +32,19 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 		x->keep = false;
 		return;
 	}
-	rc = dwcp_fpindex_open(&x->old, x->path, &err);
+	if ((size_t)snprintf(x->resume_path, sizeof(x->resume_path), "%s.resume", x->path) >=
+	    sizeof(x->resume_path))
+		x->resume_path[0] = '\0';
+	/* An interrupted send's prefix is newer than the last whole version. */
+	rc = x->keep && x->resume_path[0] ? dwcp_fpindex_open(&x->old, x->resume_path, &err) : -ENOENT;
+	if (rc == 0) {
+		x->resumed_bytes = x->old.file_size;
+	} else {
+		if (rc != -ENOENT && !quiet)
+			fprintf(stderr, PROG ": %s; resuming nothing\n", err.msg);
+		dwcp_fpindex_close(&x->old);
+		rc = dwcp_fpindex_open(&x->old, x->path, &err);
+	}
 	if (rc && rc != -ENOENT && !quiet)
 		fprintf(stderr, PROG ": %s; every page travels this time\n", err.msg);
 	if (rc)
@@ -108,6 +121,9 @@ int send_index_commit(struct send_index *x, uint64_t size, uint64_t digest, bool
 	struct dwcp_err err = { 0 };
 	int rc;
 
+	/* The receiver committed: no partial copy is left to resume from. */
+	if (x->resume_path[0] && unlink(x->resume_path) && errno != ENOENT && !quiet)
+		fprintf(stderr, PROG ": removing %s: %s\n", x->resume_path, strerror(errno));
 	if (!x->writing) {
 		if (!quiet)
 			fprintf(stderr, PROG ": the page index %s was not written: the next send of this stream will move every page again\n",
@@ -120,6 +136,21 @@ int send_index_commit(struct send_index *x, uint64_t size, uint64_t digest, bool
 		fprintf(stderr, PROG ": %s: the next send of this stream will move every page again\n",
 			err.msg);
 	return rc;
+}
+
+bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t token, bool quiet)
+{
+	struct dwcp_err err = { 0 };
+
+	if (!x->writing || !n_pages || !x->resume_path[0])
+		return false;
+	x->writing = false;
+	if (dwcp_fpindex_commit_prefix(&x->w, x->resume_path, n_pages, token, &err)) {
+		if (!quiet)
+			fprintf(stderr, PROG ": %s: a rerun resumes nothing\n", err.msg);
+		return false;
+	}
+	return true;
 }
 
 void send_index_close(struct send_index *x)

@@ -6,6 +6,17 @@
  * holds each page's weak key (common/ops/weaksum.h) beside its XXH3-128,
  * for the next send to find pages that moved to unaligned offsets.
  *
+ * Resuming: a send that fails after the receiver acknowledged a prefix
+ * of the file (whatever ended it: a signal, the link, a timeout) puts
+ * the new index of that prefix beside the index (NAME.resume), its digest
+ * a token of the interrupted transfer (dwcp_digest_resume_token). The
+ * next send of the stream to that peer compares its pages with that
+ * prefix instead of the previous version: while the receiver still holds
+ * the interrupted transfer's data (its `dwcp recv` kept running; cli/recv.c)
+ * the unchanged pages do not travel again. A receiver that does not hold
+ * it refuses them, and they travel (send.c's EKEPT redo). Any completed
+ * send removes the resume index.
+ *
  * Concurrency: one thread (the send's).
  */
 #ifndef DWCP_CLI_SEND_INDEX_H
@@ -25,7 +36,9 @@ struct send_index {
 	bool keep;                 /* kept pages may be marked (delta on, receiver agrees) */
 	struct dwcp_weaksum_impl weak;   /* selected once at open */
 	uint64_t kept_pages;
+	uint64_t resumed_bytes;    /* old is an interrupted send's prefix of this many bytes */
 	char path[PATH_MAX];
+	char resume_path[PATH_MAX];   /* "": none can be kept */
 };
 
 /** The index directory of node config @p nc ("" = the built-in default). */
@@ -77,6 +90,15 @@ static inline void send_index_stop_keeping(struct send_index *x)
  * page). @return 0 or -errno.
  */
 int send_index_commit(struct send_index *x, uint64_t size, uint64_t digest, bool quiet);
+
+/**
+ * The send failed with its first @p n_pages pages acknowledged: keep the
+ * new index of them as the resume index, digest @p token
+ * (dwcp_digest_resume_token of this transfer). Nothing without pages or
+ * a new index. Failures are a warning (the next send resumes nothing).
+ * @return true when saved.
+ */
+bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t token, bool quiet);
 
 /** Unmap the old index, drop an uncommitted new one. Idempotent. */
 void send_index_close(struct send_index *x);

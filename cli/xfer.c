@@ -1,6 +1,7 @@
 /* Shared parts of `dwcp send` / `dwcp recv` (xfer.h). */
 #define _GNU_SOURCE   /* RUSAGE_THREAD */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,28 @@ double xfer_thread_cpu_s(void)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Set by the handler only; the one process-wide fact a signal can leave. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+void xfer_catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int xfer_stop_signal(void)
+{
+	return (int)stop_signal;
+}
+
 void xfer_print_summary(const struct xfer_summary *s, bool json)
 {
 	double ratio = s->bytes ? (double)s->bytes_wire / (double)s->bytes : 0.0;
@@ -58,6 +81,7 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		       (unsigned long long)s->moved_pages);
 		if (!send)
 			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
+		printf(", \"resumed_bytes\": %llu", (unsigned long long)s->resumed_bytes);
 		printf(", \"direct_bytes\": %llu, \"main_thread_cpu_s\": %.3f, \"io_thread_cpu_s\": %.3f",
 		       (unsigned long long)s->direct_bytes, s->main_thread_cpu_s, s->io_thread_cpu_s);
 		if (s->inplace)
@@ -88,9 +112,16 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		printf("  direct I/O    %llu bytes written (%s)\n", (unsigned long long)s->direct_bytes,
 		       s->direct_bytes ? "long runs, past the page cache" :
 		       "all through the page cache: short runs, or no direct I/O on this file system");
+	if (s->resumed_bytes)
+		printf("  resumed       from the first %llu bytes of an interrupted transfer (%s)\n",
+		       (unsigned long long)s->resumed_bytes,
+		       send ? "the kept pages among them did not travel" : "written in place");
 	if (s->inplace)
 		printf("  in place      %llu pages written into the file, %llu kept pages left as they were\n",
 		       (unsigned long long)s->inplace_written, (unsigned long long)s->kept_pages);
+	else if (s->kept_pages && !send && s->resumed_bytes)
+		printf("  kept pages    %llu (already written by the interrupted transfer: left as they were)\n",
+		       (unsigned long long)s->kept_pages);
 	else if (s->kept_pages && (send || !s->cloned_pages))
 		printf("  kept pages    %llu (unchanged since the last %s: %s)\n",
 		       (unsigned long long)s->kept_pages, send ? "send" : "receive",

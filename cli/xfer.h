@@ -28,6 +28,8 @@ struct xfer_summary {
 	uint64_t cloned_pages;     /* recv: of those, shared with the previous file by reflink */
 	uint64_t moved_pages;      /* pages found at another offset of the previous version (did
 	                            * not travel; recv: read from the previous copy) */
+	uint64_t resumed_bytes;    /* the interrupted transfer's prefix this one resumed from
+	                            * (send: its resume index; recv: what it had written) */
 	bool inplace;              /* recv: written into the output itself (--inplace) */
 	uint64_t inplace_written;  /* recv, inplace: pages written (the others were left as they were) */
 	uint64_t direct_bytes;     /* bytes read (send) or written (recv) with direct I/O */
@@ -46,6 +48,17 @@ struct xfer_summary {
 	struct dwcp_hist lat;      /* ns per chunk: send = submit -> acknowledged as written;
 	                            * recv = off the wire -> written */
 };
+
+/**
+ * Catch SIGINT and SIGTERM instead of dying of them, without SA_RESTART
+ * (a wait returns at once): the command's loop sees xfer_stop_signal()
+ * and ends its way (a receive removes its temporary, a send keeps what
+ * a rerun resumes from).
+ */
+void xfer_catch_stop_signals(void);
+
+/** The signal caught (0: none yet). */
+int xfer_stop_signal(void);
 
 /** CPU seconds (user + system) the calling thread has used. */
 double xfer_thread_cpu_s(void);

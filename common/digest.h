@@ -66,4 +66,19 @@ void dwcp_digest_page_hashes(const struct dwcp_xxh3_impl *x, const void *data, s
 /** The digest of everything added (never 0). */
 uint64_t dwcp_digest_final(const struct dwcp_digest *d);
 
+/**
+ * What stands for a whole-file digest when a send resumes an interrupted
+ * one (cli/send_index.h, cli/recv.c): both ends know the interrupted
+ * transfer's @p xfer (every chunk carries it) and @p stream id, so both
+ * name the partial copy it left alike. Never 0; equal to a real digest
+ * with probability 2^-64.
+ */
+static inline uint64_t dwcp_digest_resume_token(uint64_t stream, uint32_t xfer)
+{
+	const uint64_t in[3] = { 0x656d75736572ull /* "resume" */, stream, xfer };
+	const uint64_t t = XXH3_64bits(in, sizeof(in));
+
+	return t ? t : 1;
+}
+
 #endif

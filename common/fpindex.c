@@ -211,15 +211,47 @@ static int sync_dir(const char *path)
 	return rc;
 }
 
-int dwcp_fpindex_commit(struct dwcp_fpindex_writer *w, uint64_t file_size, uint64_t digest,
-			struct dwcp_err *err)
+/* The header for @p n_pages entries (the writer may hold more: they are
+ * cut off) of a @p file_size-byte file, then sync and rename to @p path. */
+static int commit_as(struct dwcp_fpindex_writer *w, const char *path, uint64_t n_pages,
+		     uint64_t file_size, uint64_t digest, struct dwcp_err *err)
 {
 	struct dwcp_fpindex_hdr h = {
 		.magic = htole64(DWCP_FPINDEX_MAGIC), .version = htole32(DWCP_FPINDEX_VERSION),
 		.page_size = htole32(DWCP_DIGEST_PAGE), .file_size = htole64(file_size),
-		.digest = htole64(digest), .n_pages = htole64(w->n_pages),
+		.digest = htole64(digest), .n_pages = htole64(n_pages),
 	};
 	const char *step = "writing";
+	int rc;
+
+	rc = flush(w);
+	if (!rc && n_pages < w->n_pages &&
+	    ftruncate(w->fd, (off_t)(DWCP_FPINDEX_HDR_LEN + n_pages * DWCP_FPINDEX_ENTRY_V2)))
+		rc = -errno;
+	if (!rc && pwrite(w->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		rc = errno ? -errno : -EIO;
+	if (!rc && fsync(w->fd)) {
+		step = "syncing";
+		rc = -errno;
+	}
+	if (!rc && rename(w->tmp, path)) {
+		step = "renaming into place";
+		rc = -errno;
+	}
+	if (!rc) {
+		w->tmp[0] = '\0';
+		step = "syncing the directory of";
+		rc = sync_dir(path);
+	}
+	if (rc)
+		dwcp_err_set(err, rc, "page index %s: %s: %s", path, step, strerror(-rc));
+	dwcp_fpindex_abort(w);
+	return rc;
+}
+
+int dwcp_fpindex_commit(struct dwcp_fpindex_writer *w, uint64_t file_size, uint64_t digest,
+			struct dwcp_err *err)
+{
 	int rc;
 
 	if (!w->buf)
@@ -230,26 +262,23 @@ int dwcp_fpindex_commit(struct dwcp_fpindex_writer *w, uint64_t file_size, uint6
 		dwcp_fpindex_abort(w);
 		return rc;
 	}
-	rc = flush(w);
-	if (!rc && pwrite(w->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-		rc = errno ? -errno : -EIO;
-	if (!rc && fsync(w->fd)) {
-		step = "syncing";
-		rc = -errno;
+	return commit_as(w, w->path, w->n_pages, file_size, digest, err);
+}
+
+int dwcp_fpindex_commit_prefix(struct dwcp_fpindex_writer *w, const char *path, uint64_t n_pages,
+			       uint64_t digest, struct dwcp_err *err)
+{
+	int rc;
+
+	if (!w->buf)
+		return dwcp_err_set(err, -EBADF, "page index %s: writer not open", w->path);
+	if (n_pages > w->n_pages || !digest) {
+		rc = dwcp_err_set(err, -EINVAL, "page index %s: a prefix of %llu pages of %llu", path,
+				  (unsigned long long)n_pages, (unsigned long long)w->n_pages);
+		dwcp_fpindex_abort(w);
+		return rc;
 	}
-	if (!rc && rename(w->tmp, w->path)) {
-		step = "renaming into place";
-		rc = -errno;
-	}
-	if (!rc) {
-		w->tmp[0] = '\0';
-		step = "syncing the directory of";
-		rc = sync_dir(w->path);
-	}
-	if (rc)
-		dwcp_err_set(err, rc, "page index %s: %s: %s", w->path, step, strerror(-rc));
-	dwcp_fpindex_abort(w);
-	return rc;
+	return commit_as(w, path, n_pages, n_pages * DWCP_DIGEST_PAGE, digest, err);
 }
 
 void dwcp_fpindex_abort(struct dwcp_fpindex_writer *w)

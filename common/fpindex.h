@@ -159,6 +159,17 @@ int dwcp_fpindex_add(struct dwcp_fpindex_writer *w, const uint8_t (*hashes)[DWCP
 int dwcp_fpindex_commit(struct dwcp_fpindex_writer *w, uint64_t file_size, uint64_t digest,
 			struct dwcp_err *err);
 
+/**
+ * Finish as the index of a prefix: the first @p n_pages entries added
+ * (at most as many as were added) for a file of @p n_pages x 4096 bytes,
+ * with @p digest, put at @p path instead of the writer's (an interrupted
+ * send's resume index, cli/send_index.h). Synced and renamed as
+ * dwcp_fpindex_commit. @return 0; -EINVAL (more pages than added, or
+ * digest 0); or -errno. The writer is closed either way.
+ */
+int dwcp_fpindex_commit_prefix(struct dwcp_fpindex_writer *w, const char *path, uint64_t n_pages,
+			       uint64_t digest, struct dwcp_err *err);
+
 /** Drop the temporary; the previous index stays. Idempotent. */
 void dwcp_fpindex_abort(struct dwcp_fpindex_writer *w);
 

@@ -364,3 +364,56 @@ Test(fpindex, many_entries_cross_the_write_buffer)
 	free(keys);
 	free(h);
 }
+
+/* An interrupted send keeps the index of the prefix its receiver
+ * acknowledged (cli/send_index.h): the first n entries of what was added
+ * (some already flushed past the write buffer, some not), as the index of
+ * an n-page file, at another path; the writer's own path is untouched. */
+Test(fpindex, a_prefix_is_committed_elsewhere_and_reads_back)
+{
+	const size_t added = 60000, prefix = 52431;   /* the buffer flushes at 52428 */
+	uint8_t (*h)[DWCP_FPINDEX_ENTRY] = calloc(added, DWCP_FPINDEX_ENTRY);
+	uint32_t *keys = calloc(added, sizeof(*keys));
+	struct dwcp_fpindex_writer w;
+	struct dwcp_fpindex ix;
+	struct dwcp_err err = { 0 };
+	char path[PATH_MAX], part[PATH_MAX + 8];
+
+	cr_assert(h && keys);
+	for (size_t i = 0; i < added; i++) {
+		for (unsigned j = 0; j < DWCP_FPINDEX_ENTRY; j++)
+			h[i][j] = (uint8_t)(i * 13 + j);
+		keys[i] = (uint32_t)(i * 40503u);
+	}
+	snprintf(path, sizeof(path), "%s/s.fpi", dir);
+	snprintf(part, sizeof(part), "%s.resume", path);
+	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0, "%s", err.msg);
+	cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, keys, added), 0);
+	cr_assert_eq(dwcp_fpindex_commit_prefix(&w, part, prefix, 0x1234, &err), 0, "%s", err.msg);
+	cr_expect_eq(access(path, F_OK), -1, "the writer's own path was written");
+	cr_assert_eq(dwcp_fpindex_open(&ix, part, &err), 0, "%s", err.msg);
+	cr_expect_eq(ix.n_pages, prefix);
+	cr_expect_eq(ix.file_size, (uint64_t)prefix * 4096);
+	cr_expect_eq(ix.digest, 0x1234);
+	for (size_t i = 0; i < prefix; i++) {
+		uint32_t key;
+
+		cr_assert_eq(memcmp(dwcp_fpindex_page(&ix, i), h[i], DWCP_FPINDEX_ENTRY), 0, "page %zu", i);
+		cr_assert(dwcp_fpindex_key(&ix, i, &key));
+		cr_assert_eq(key, keys[i], "page %zu", i);
+	}
+	cr_expect_null(dwcp_fpindex_page(&ix, prefix));
+	dwcp_fpindex_close(&ix);
+
+	/* More pages than were added, or no digest: refused, nothing written. */
+	unlink(part);
+	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0, "%s", err.msg);
+	cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, keys, 10), 0);
+	cr_expect_eq(dwcp_fpindex_commit_prefix(&w, part, 11, 0x1234, &err), -EINVAL);
+	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0, "%s", err.msg);
+	cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, keys, 10), 0);
+	cr_expect_eq(dwcp_fpindex_commit_prefix(&w, part, 5, 0, &err), -EINVAL);
+	cr_expect_eq(access(part, F_OK), -1, "a refused prefix was written");
+	free(keys);
+	free(h);
+}

@@ -1,0 +1,245 @@
+/* Resuming an interrupted send (rsync --partial's use: a VM image's
+ * migration stopped half way need not start over). Two real nodes,
+ * `dwcp send` and `dwcp recv` as the user runs them, built-in defaults:
+ *
+ *  - a send stopped (SIGINT) after the receiver wrote part of the image,
+ *    run again while the same `dwcp recv` waits: the pages the receiver
+ *    already has do not travel (the sender's kept_pages, the receiver
+ *    leaves exactly those), the file arrives bit-identical, and the
+ *    resume state is gone afterwards (the next send is a plain delta);
+ *  - pages changed in the already-sent part between the two runs travel,
+ *    the rest is still kept, the file is exact;
+ *  - a receiver that lost the data (its `dwcp recv` stopped and started
+ *    again) refuses the kept pages: they travel, the file is exact;
+ *  - a send interrupted twice resumes from the second run's prefix.
+ *
+ * Timeouts are hang guards only.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "tests/lib/node.h"
+#include "tests/lib/xfer.h"
+
+#define MIB (1024ull * 1024ull)
+#define PAGE 4096ull
+#define GUARD_S 600u
+#define SIZE (256 * MIB)
+
+static struct dwcp_xfer_pair pair;
+static struct dwcp_xfer_proc snd, rcv;
+static char dir[64];
+
+static void teardown(void)
+{
+	dwcp_xfer_proc_free(&snd);
+	dwcp_xfer_proc_free(&rcv);
+	dwcp_xfer_pair_stop(&pair);
+	dwcp_xfer_rmdir(dir);
+}
+
+static void setup(const char *tag, char src[128], char out[128])
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = tag };
+	int rc;
+
+	snprintf(dir, sizeof(dir), "/tmp/dwcp-resume.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	rc = dwcp_xfer_pair_start(&pair, &c);
+	cr_assert_eq(rc, 0, "node %c did not start", rc);
+	snprintf(src, 128, "%s/vm.img", dir);
+	snprintf(out, 128, "%s/recv.img", dir);
+	cr_assert_eq(dwcp_xfer_make_image(src, SIZE, 101), 0);
+}
+
+/* The sender's resume indexes (send_index.h: beside the page index). */
+static unsigned resume_files(void)
+{
+	char pat[PATH_MAX];
+	glob_t g;
+	unsigned n;
+
+	snprintf(pat, sizeof(pat), "%.*s.index/*.resume", (int)strlen(pair.a.config) - 4,
+		 pair.a.config);
+	if (glob(pat, 0, NULL, &g))
+		return 0;
+	n = (unsigned)g.gl_pathc;
+	globfree(&g);
+	return n;
+}
+
+static void start_recv(const char *stream, const char *out)
+{
+	int rc = dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, stream, out, GUARD_S);
+
+	cr_assert_eq(rc, 0, "cannot start dwcp recv: %s", strerror(-rc));
+}
+
+static void start_send(const char *stream, const char *src)
+{
+	int rc;
+
+	dwcp_xfer_proc_free(&snd);
+	rc = dwcp_xfer_send_start(&snd, pair.a.instance, stream, src, "nodeb", 120, NULL);
+	cr_assert_eq(rc, 0, "cannot start dwcp send: %s", strerror(-rc));
+}
+
+/* Start a send and stop it with SIGINT once the receiver's file holds
+ * at least @p at bytes; @return the prefix the sender says the receiver
+ * has (its resume index), in bytes. */
+static double interrupt_send(const char *stream, const char *src, const char *out, uint64_t at)
+{
+	const char *has;
+	bool stopped = false;
+	double mib = -1;
+	int rs;
+
+	start_send(stream, src);
+	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&snd); ms++) {
+		long long got = dwcp_xfer_recv_bytes(rcv.pid, out);
+
+		if (got >= (long long)at) {
+			stopped = kill(snd.pid, SIGINT) == 0;
+			break;
+		}
+		usleep(1000);
+	}
+	cr_assert(stopped, "dwcp send ended before %llu bytes were written: %s", (unsigned long long)at,
+		  snd.err ? snd.err : "");
+	rs = dwcp_xfer_wait(&snd, 60000u);
+	fprintf(stderr, "resume: interrupted send: %d %s\n", rs, snd.err);
+	cr_assert_eq(rs, 1, "dwcp send stopped by SIGINT exited %d, not 1: %s", rs, snd.err);
+	cr_assert_not_null(strstr(snd.err, "stopped by signal 2"), "%s", snd.err);
+	cr_assert_not_null(strstr(snd.err, "run this send again"), "the rerun is not named: %s", snd.err);
+	has = strstr(snd.err, "its first ");
+	cr_assert(has && sscanf(has, "its first %lf MiB are delivered", &mib) == 1 && mib > 0,
+		  "no prefix named: %s", snd.err);
+	cr_assert_eq(resume_files(), 1, "no resume index was kept");
+	cr_assert(dwcp_xfer_running(&rcv), "dwcp recv ended with the sender: %s", rcv.err);
+	return mib * MIB;
+}
+
+/* Run the send to the end; both exit 0 and @p out is @p src. */
+static void complete(const char *what, const char *stream, const char *src, const char *out)
+{
+	char h_src[65], h_out[65];
+	int rs, rr;
+
+	start_send(stream, src);
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	rr = dwcp_xfer_wait(&rcv, 60000u);
+	fprintf(stderr, "resume: %s: send %d %s %s\n  recv %d %s %s\n", what, rs, snd.out, snd.err, rr,
+		rcv.out, rcv.err);
+	if (rs || rr)
+		dwcp_xfer_pair_dump(&pair, "transfer failed");
+	cr_assert_eq(rs, 0, "%s: dwcp send exited %d: %s", what, rs, snd.err);
+	cr_assert_eq(rr, 0, "%s: dwcp recv exited %d: %s", what, rr, rcv.err);
+	cr_assert_eq(dwcp_xfer_sha256(src, h_src), 0, "cannot read %s", src);
+	cr_assert_eq(dwcp_xfer_sha256(out, h_out), 0, "no file at the sink: %s", out);
+	cr_assert_str_eq(h_out, h_src, "%s: %s differs from %s", what, out, src);
+	cr_expect_eq(resume_files(), 0, "%s: the resume index outlived a completed send", what);
+}
+
+static double num(const char *text, const char *field)
+{
+	return dwcp_xfer_json_num(text, field);
+}
+
+Test(resume, interrupted_send_resumes_where_the_receiver_stopped, .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128];
+	double prefix, resumed, kept;
+
+	setup("rsm", src, out);
+	start_recv("rsm", out);
+	prefix = interrupt_send("rsm", src, out, 96 * MIB);
+	complete("resumed", "rsm", src, out);
+	resumed = num(snd.out, "resumed_bytes");
+	kept = num(snd.out, "kept_pages");
+	/* (the message rounds to 0.1 MiB) */
+	cr_expect(resumed > prefix - 0.1 * MIB && resumed < prefix + 0.1 * MIB,
+		  "resumed from %.0f bytes, the interrupted send named %.0f: %s", resumed, prefix, snd.out);
+	cr_expect_lt(resumed, (double)SIZE, "%s", snd.out);
+	cr_expect_geq(num(rcv.out, "resumed_bytes"), resumed, "the receiver kept less than the sender resumed: %s",
+		      rcv.out);
+	/* Nothing changed: every page of the prefix is kept (the image has
+	 * no repeated pages the sender could find moved instead). */
+	cr_expect_eq(kept, resumed / PAGE, "%.0f pages kept of a %.0f-byte prefix: %s", kept, resumed,
+		     snd.out);
+	cr_expect_eq(num(rcv.out, "kept_pages"), kept, "the receiver left %.0f pages, the sender kept %.0f: %s",
+		     num(rcv.out, "kept_pages"), kept, rcv.out);
+
+	/* Afterwards a plain delta: every page kept, nothing resumed. */
+	start_recv("rsm", out);
+	complete("unchanged, after the resumed send", "rsm", src, out);
+	cr_expect_eq(num(snd.out, "resumed_bytes"), 0, "%s", snd.out);
+	cr_expect_eq(num(snd.out, "kept_pages"), (double)(SIZE / PAGE), "%s", snd.out);
+}
+
+Test(resume, pages_changed_since_the_interrupted_send_travel, .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128];
+	uint64_t changed;
+	double resumed, kept;
+
+	setup("rsmchg", src, out);
+	start_recv("chg", out);
+	interrupt_send("chg", src, out, 128 * MIB);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 10, 102, &changed), 0);
+	complete("resumed after 10 % of the pages changed", "chg", src, out);
+	resumed = num(snd.out, "resumed_bytes");
+	kept = num(snd.out, "kept_pages");
+	cr_expect_gt(resumed, 0, "%s", snd.out);
+	/* One page in ten changed, spread evenly: about a tenth of the
+	 * prefix travels again. */
+	cr_expect(kept < resumed / PAGE && kept >= 0.8 * resumed / PAGE,
+		  "%.0f pages kept of a %.0f-page prefix with 10 %% changed: %s", kept, resumed / PAGE,
+		  snd.out);
+}
+
+Test(resume, a_receiver_that_lost_the_data_gets_every_page, .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128];
+
+	setup("rsmlost", src, out);
+	start_recv("lost", out);
+	interrupt_send("lost", src, out, 96 * MIB);
+	/* The receiver stops (its temporary goes with it) and waits afresh. */
+	kill(rcv.pid, SIGTERM);
+	dwcp_xfer_wait(&rcv, 60000u);
+	dwcp_xfer_proc_free(&rcv);
+	start_recv("lost", out);
+	complete("resumed to a receiver that lost the data", "lost", src, out);
+	cr_expect_gt(num(rcv.out, "rejected"), 0, "kept pages accepted by a receiver without them: %s",
+		     rcv.out);
+	cr_expect_eq(num(rcv.out, "kept_pages"), 0, "%s", rcv.out);
+}
+
+Test(resume, interrupted_twice_resumes_from_the_second_run, .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128];
+	double first, second, resumed;
+
+	setup("rsm2", src, out);
+	start_recv("twice", out);
+	first = interrupt_send("twice", src, out, 64 * MIB);
+	/* The second run writes in place over the first one's data (and
+	 * grows the file past it): stop it further on. */
+	second = interrupt_send("twice", src, out, 192 * MIB);
+	cr_expect_gt(second, first, "the second run got no further than the first (%.0f, %.0f bytes)",
+		     second, first);
+	complete("resumed after two interruptions", "twice", src, out);
+	resumed = num(snd.out, "resumed_bytes");
+	cr_expect(resumed > second - 0.1 * MIB && resumed < second + 0.1 * MIB,
+		  "resumed from %.0f bytes, the second run named %.0f: %s", resumed, second, snd.out);
+	cr_expect_eq(num(snd.out, "kept_pages"), resumed / PAGE, "%s", snd.out);
+}
