@@ -84,7 +84,12 @@ static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uin
 	if (raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
 	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)
 		return;
-	if (s->moves && s->index.keep) {
+	/* Resuming, the pages past the interrupted send's prefix were never
+	 * sent, not changed: looking for them in the prefix cost 65 % of the
+	 * rerun's main thread (1 GiB image, 0.4 GiB prefix) and finds only
+	 * what a full send would not either. */
+	if (s->moves && s->index.keep &&
+	    !(s->index.resumed_bytes && ch->offset >= s->index.resumed_bytes)) {
 		const uint64_t cand = send_moves_candidates(s->moves, ch->orig_len, mask, ph);
 		const unsigned last = (ch->orig_len + DWCP_HDE_PAGE - 1) / DWCP_HDE_PAGE - 1;
 		uint8_t before[DWCP_HDE_PAGE], after[DWCP_HDE_PAGE];
