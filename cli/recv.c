@@ -58,6 +58,7 @@
 #include "recv_base.h"
 #include "recv_inplace.h"
 #include "recv_out.h"
+#include "recv_partial.h"
 #include "xfer.h"
 
 #define PROG "dwcp recv"
@@ -69,6 +70,7 @@ struct recv_opts {
 	const char *instance, *run_dir, *stream, *out;
 	bool json, no_progress;
 	bool inplace;              /* --inplace: write into --out itself when it is the base */
+	bool no_partial;           /* --no-partial: a failed receive keeps nothing */
 	unsigned timeout_s;        /* 0 = wait for the stream as long as it takes */
 };
 
@@ -83,6 +85,8 @@ struct receiver {
 	struct recv_base resume;   /* an interrupted transfer's data, resumed in place */
 	bool resuming;             /* the output is being written in place over resume's data */
 	uint64_t resumed_bytes;    /* what the interrupted transfer had written */
+	struct recv_partial part;  /* where a failed receive keeps what it wrote */
+	bool bad_data;             /* what was written is known wrong: keep nothing */
 	int ent;
 	uint32_t xfer;             /* the transfer this sink locked onto (0 = none yet) */
 	uint32_t old[OLD_XFERS];   /* transfers it left for a newer one (ring) */
@@ -113,6 +117,9 @@ static void usage(FILE *f)
 		"                   PATH is left half-written (send again to repair it). Needs\n"
 		"                   PATH to be the copy the last receive wrote; otherwise the\n"
 		"                   receive says so and replaces PATH atomically as usual\n"
+		"  --no-partial     a receive that fails keeps nothing (by default it keeps what it\n"
+		"                   wrote, private, as .NAME.dwcp-partial beside PATH, until the\n"
+		"                   stream's next receive resumes from it or removes it)\n"
 		"  --instance NAME  this node (default dwcp)\n"
 		"  --run-dir DIR    runtime directory root (default /run/dwcp)\n"
 		"  --timeout SEC    give up after SEC seconds without a chunk (default: wait)\n"
@@ -127,7 +134,7 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		{ "stream", required_argument, NULL, 's' }, { "out", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' }, { "timeout", required_argument, NULL, 'T' },
 		{ "no-progress", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
-		{ "inplace", no_argument, NULL, 'I' },
+		{ "inplace", no_argument, NULL, 'I' }, { "no-partial", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -143,6 +150,7 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		case 'j': o->json = true; break;
 		case 'P': o->no_progress = true; break;
 		case 'I': o->inplace = true; break;
+		case 'N': o->no_partial = true; break;
 		case 'T':
 			if (xfer_parse_count(PROG, "--timeout", optarg, 86400, "seconds", &o->timeout_s))
 				return -EINVAL;
@@ -159,6 +167,28 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 	return 0;
 }
 
+/* A receive that fails keeps what it wrote (recv_partial.h): of this
+ * transfer when it wrote any, else the partial copy it resumed, as it
+ * was. */
+static void keep_partial(struct receiver *r)
+{
+	const bool own = r->written > 0;
+	const uint64_t valid = own ? r->written : r->resuming ? r->resumed_bytes : 0;
+	int rc;
+
+	if (r->o.no_partial || r->out.inplace || r->bad_data || r->out.w.fd < 0 || !valid)
+		return;
+	rc = recv_partial_keep(&r->part, &r->out, valid,
+			       own ? dwcp_digest_resume_token(dwcp_stream_id(r->o.stream), r->xfer) :
+				     r->resume.digest);
+	if (rc)
+		fprintf(stderr, PROG ": stream %s: could not keep the %llu bytes received for a resume: %s\n",
+			r->o.stream, (unsigned long long)valid, strerror(-rc));
+	else
+		fprintf(stderr, PROG ": stream %s: kept the %llu bytes received (as %s beside %s): run `dwcp recv --stream %s` again, then the send, and they do not travel again\n",
+			r->o.stream, (unsigned long long)valid, r->part.name, r->path, r->o.stream);
+}
+
 __attribute__((format(printf, 2, 3)))
 static int fail(struct receiver *r, const char *fmt, ...)
 {
@@ -173,6 +203,7 @@ static int fail(struct receiver *r, const char *fmt, ...)
 	if (r->out.inplace && r->ip.rewriting)
 		fprintf(stderr, PROG ": stream %s: --inplace: %s was being rewritten in place and is now no complete version; the index no longer vouches for it: run the send again (it sends every page)\n",
 			r->o.stream, r->path);
+	keep_partial(r);
 	recv_out_abort(&r->out);
 	return 1;
 }
@@ -334,6 +365,7 @@ static int drain_in_order(struct receiver *r)
 			/* Every chunk passed its own checks, yet the whole is not
 			 * what the sender read: no file at --out. */
 			answer(r, idx, DWCP_BUF_EDIGEST);
+			r->bad_data = true;
 			/* Kept pages came from a base that is evidently not what its
 			 * record says (changed behind our back, mtime kept): the
 			 * record must not vouch for it again, or every resend would
@@ -637,6 +669,9 @@ static int finish(struct receiver *r, uint64_t t_start)
 		}
 	}
 	have_st = fstat(r->out.w.fd, &st) == 0;   /* a rename keeps dev, inode and mtime */
+	/* Whole now: no partial copy is of use (the resumed one becomes the output). */
+	recv_partial_drop(&r->part, r->out.dirfd,
+			  r->out.named_tmp && strcmp(r->out.tmp, r->part.name) == 0);
 	if (recv_out_commit(&r->out, why, sizeof(why))) {
 		answer(r, r->last_idx, DWCP_BUF_ESINK);
 		return fail(r, "%s; nothing delivered", why);
@@ -729,7 +764,32 @@ static int open_output(struct receiver *r)
 		       DWCP_CFG_INDEX_DIR, r->o.instance, r->o.stream);
 	if (r->o.inplace)
 		open_inplace(r);
+	recv_partial_init(&r->part, r->out.name,
+			  r->c.at.shm.node->conf.index_dir[0] ? r->c.at.shm.node->conf.index_dir :
+			  DWCP_CFG_INDEX_DIR, r->o.instance, r->o.stream);
 	return 0;
+}
+
+/* Resume from the partial copy an earlier receive kept, if it is still
+ * what its record says (after the stream is registered: no other receive
+ * of it runs). */
+static void open_partial(struct receiver *r)
+{
+	char why[160];
+
+	if (r->out.inplace || !recv_partial_open(&r->part, &r->resume, r->out.dirfd))
+		return;
+	if (recv_out_resume(&r->out, r->part.name, &r->resume.st, why, sizeof(why))) {
+		fprintf(stderr, PROG ": stream %s: not resuming: %s\n", r->o.stream, why);
+		recv_base_close(&r->resume);
+		return;
+	}
+	recv_inplace_begin(&r->ip, (uint64_t)r->resume.st.st_size);
+	r->resuming = true;
+	r->resumed_bytes = (uint64_t)r->resume.st.st_size;
+	if (!r->o.json)
+		fprintf(stderr, PROG ": stream %s: an earlier receive kept %llu bytes: a resumed send need not move them again\n",
+			r->o.stream, (unsigned long long)r->resumed_bytes);
 }
 
 int dwcp_cli_recv(int argc, char **argv)
@@ -764,6 +824,7 @@ int dwcp_cli_recv(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
+	open_partial(r);
 	if (!r->o.json)
 		fprintf(stderr, PROG ": waiting for stream %s on node %s\n", r->o.stream, r->o.instance);
 	r->sum = (struct xfer_summary){ .role = "recv", .stream = r->o.stream, .path = r->path,

@@ -53,20 +53,38 @@ static void no_base(struct recv_base *b, const char *why)
 	snprintf(b->why, sizeof(b->why), "%s", why);
 }
 
+int recv_base_record_path(char *out, size_t n, const char *index_dir, const char *instance,
+			  const char *stream, const char *suffix)
+{
+	int k = snprintf(out, n, "%s/%s@%s%s", index_dir, instance, stream, suffix);
+
+	if (k < 0 || (size_t)k >= n) {
+		out[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char *index_dir,
 		    const char *instance, const char *stream)
+{
+	char record[PATH_MAX];
+
+	recv_base_record_path(record, sizeof(record), index_dir, instance, stream, ".rcv");
+	recv_base_open_recorded(b, dirfd, name, record);
+}
+
+void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, const char *record)
 {
 	struct dwcp_cpu_features cpu;
 	struct rec r;
 	struct stat st;
-	int k;
 
 	*b = (struct recv_base){ .fd = -1, .rd = file_read_of(-1) };
 	dwcp_cpu_detect(&cpu);
 	dwcp_delta_select(&b->delta, &cpu);
-	k = snprintf(b->record, sizeof(b->record), "%s/%s@%s.rcv", index_dir, instance, stream);
-	if (k < 0 || (size_t)k >= sizeof(b->record)) {
-		b->record[0] = '\0';
+	snprintf(b->record, sizeof(b->record), "%s", record);
+	if (!b->record[0]) {
 		no_base(b, "the record path is too long");
 		return;
 	}
@@ -274,6 +292,11 @@ int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data,
 
 int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t digest)
 {
+	return recv_base_write_record(b->record, st, digest);
+}
+
+int recv_base_write_record(const char *record, const struct stat *st, uint64_t digest)
+{
 	struct rec r = {
 		.magic = REC_MAGIC, .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino,
 		.size = (uint64_t)st->st_size, .mtime_s = st->st_mtim.tv_sec,
@@ -282,19 +305,19 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
 	char tmp[PATH_MAX + 16];
 	int fd, rc = 0;
 
-	if (!b->record[0])
+	if (!record[0])
 		return -ENAMETOOLONG;
 	/* dwcp send makes the index directory too, but a node that only
 	 * receives makes it here. What fails shows when the record is created. */
-	(void)dwcp_mkdir_parents(b->record, 0700);
-	snprintf(tmp, sizeof(tmp), "%s.tmp%d", b->record, (int)getpid());
+	(void)dwcp_mkdir_parents(record, 0700);
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d", record, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r) || fsync(fd))
 		rc = errno ? -errno : -EIO;
 	close(fd);
-	if (!rc && rename(tmp, b->record))
+	if (!rc && rename(tmp, record))
 		rc = -errno;
 	if (rc)
 		unlink(tmp);

@@ -59,6 +59,21 @@ void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char
  */
 int recv_base_adopt(struct recv_base *b, int fd, uint64_t digest);
 
+/**
+ * As recv_base_open, for the file @p name checked against the record at
+ * @p record ("": none, no base): the partial copy an interrupted receive
+ * kept (cli/recv_partial.h) is opened so.
+ */
+void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, const char *record);
+
+/**
+ * The path of @p stream's record on @p instance: @p index_dir /
+ * INSTANCE@STREAM then @p suffix (".rcv": the completed copy's).
+ * @return 0, or -ENAMETOOLONG with @p out "".
+ */
+int recv_base_record_path(char *out, size_t n, const char *index_dir, const char *instance,
+			  const char *stream, const char *suffix);
+
 /** Whether kept pages of the version with digest @p digest can come from the base now. */
 bool recv_base_usable(struct recv_base *b, uint64_t digest);
 
@@ -104,6 +119,9 @@ int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data,
  * @return 0 or -errno (then the next receive keeps nothing).
  */
 int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t digest);
+
+/** As recv_base_record, to the record at @p record. */
+int recv_base_write_record(const char *record, const struct stat *st, uint64_t digest);
 
 /**
  * Withdraw the record, durably (the record is removed and its directory

@@ -240,6 +240,20 @@ int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n)
 	return rc;
 }
 
+/* Write into @p fd instead of the temporary, which was never written:
+ * it is dropped (unnamed, it just goes). */
+static void replace_tmp(struct recv_out *o, int fd)
+{
+	flush_stop(o);
+	if (o->named_tmp)
+		unlinkat(o->dirfd, o->tmp, 0);
+	o->named_tmp = false;
+	o->tmp[0] = '\0';
+	recv_fd_direct_close(&o->w);
+	close(o->w.fd);
+	o->w.fd = fd;
+}
+
 int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, size_t why_n)
 {
 	struct stat st;
@@ -257,15 +271,7 @@ int recv_out_inplace(struct recv_out *o, const struct stat *base, char *why, siz
 		snprintf(why, why_n, "%s was replaced since the receive checked it", o->path);
 		return -ESTALE;
 	}
-	flush_stop(o);
-	/* The temporary was never written: drop it (unnamed, it just goes). */
-	if (o->named_tmp)
-		unlinkat(o->dirfd, o->tmp, 0);
-	o->named_tmp = false;
-	o->tmp[0] = '\0';
-	recv_fd_direct_close(&o->w);
-	close(o->w.fd);
-	o->w.fd = fd;
+	replace_tmp(o, fd);
 	o->inplace = true;
 	recv_fd_direct(&o->w);
 	return 0;
@@ -336,6 +342,50 @@ static int link_tmp(struct recv_out *o)
 	}
 	o->tmp[0] = '\0';
 	return -e;
+}
+
+int recv_out_keep_as(struct recv_out *o, const char *name, uint64_t valid, struct stat *st)
+{
+	int rc = recv_out_keep(o);
+
+	if (!rc && o->w.fd < 0)
+		rc = -EBADF;
+	if (!rc && (ftruncate(o->w.fd, (off_t)valid) || fsync(o->w.fd)))
+		rc = -errno;
+	if (!rc && !o->named_tmp)
+		rc = link_tmp(o);
+	if (!rc && renameat(o->dirfd, o->tmp, o->dirfd, name))
+		rc = -errno;
+	if (rc)
+		return rc;
+	o->named_tmp = false;   /* kept: out_close must not remove it */
+	o->tmp[0] = '\0';
+	if (fsync(o->dirfd) || fstat(o->w.fd, st))
+		return -errno;
+	return 0;
+}
+
+int recv_out_resume(struct recv_out *o, const char *name, const struct stat *st, char *why,
+		    size_t why_n)
+{
+	struct stat now;
+	int fd = openat(o->dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, why_n, "the partial copy cannot be opened for writing: %s", strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &now) || !S_ISREG(now.st_mode) || now.st_dev != st->st_dev ||
+	    now.st_ino != st->st_ino || strlen(name) >= sizeof(o->tmp)) {
+		close(fd);
+		snprintf(why, why_n, "the partial copy was replaced since it was checked");
+		return -ESTALE;
+	}
+	replace_tmp(o, fd);
+	memcpy(o->tmp, name, strlen(name) + 1);
+	o->named_tmp = true;
+	recv_fd_direct(&o->w);
+	return 0;
 }
 
 int recv_out_commit(struct recv_out *o, char *why, size_t why_n)

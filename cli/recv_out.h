@@ -118,6 +118,25 @@ int recv_out_rewind(struct recv_out *o);
 int recv_out_keep(struct recv_out *o);
 
 /**
+ * Make the data the stream's partial copy (cli/recv_partial.h): its first
+ * @p valid bytes (the rest is cut off), synced, named @p name in the
+ * output's directory (replacing what has that name). From then on it is
+ * no temporary: nothing removes it. Its identity into @p st.
+ * @return 0 or -errno.
+ */
+int recv_out_keep_as(struct recv_out *o, const char *name, uint64_t valid, struct stat *st);
+
+/**
+ * Write into the partial copy @p name (it must be the file @p st
+ * describes; opened never following a symlink) instead of the temporary,
+ * which is dropped: the commit renames it over the output, a failure
+ * removes it unless recv_out_keep_as kept it again. On failure nothing
+ * changes. @return 0, or -errno with the reason in @p why.
+ */
+int recv_out_resume(struct recv_out *o, const char *name, const struct stat *st, char *why,
+		    size_t why_n);
+
+/**
  * The output has been written front to back up to byte @p upto (in
  * place: every page that travelled below @p upto). Cheap per call: the
  * flush thread is woken once per RECV_FLUSH_STEP, started at the first.

@@ -400,7 +400,7 @@ static int run(struct sender *s)
 				return fail(s, "%s", net_note(s, note, sizeof(note)));
 		}
 		if (receiver_gone(s))
-			return fail(s, "the receiver went away mid-transfer (its `dwcp recv` ended, and the data it had written with it): start `dwcp recv --stream %s` on %s again, then run this dwcp send again",
+			return fail(s, "the receiver went away mid-transfer (its `dwcp recv` ended): start `dwcp recv --stream %s` on %s again, then run this dwcp send again",
 				    s->o.stream, s->c.at.shm.node->streams[s->ent].peer);
 		if (dwcp_now_ns() - s->last_progress_ns > (uint64_t)s->o.timeout_s * 1000000000ull) {
 			const char *why = net_note(s, note, sizeof(note));
@@ -532,8 +532,6 @@ static void save_resume(struct sender *s)
 {
 	uint64_t k = 0, pages;
 
-	if (receiver_gone(s))   /* and the data it had written with it */
-		return;
 	while (k < s->n_chunks && bit(s->acked_map, k))
 		k++;
 	pages = k * s->chunk_size / DWCP_DIGEST_PAGE;
@@ -541,8 +539,8 @@ static void save_resume(struct sender *s)
 	if (!send_index_save_resume(&s->index, pages, dwcp_digest_resume_token(s->id, s->xfer),
 				    s->o.json))
 		return;
-	fprintf(stderr, PROG ": stream %s: its first %.1f MiB are delivered: run this send again while `dwcp recv` still waits, and of those only the pages that change meanwhile travel\n",
-		s->o.stream, (double)pages * DWCP_DIGEST_PAGE / 1048576.0);
+	fprintf(stderr, PROG ": stream %s: its first %.1f MiB are delivered: run this send again (with `dwcp recv --stream %s` waiting there), and of those only the pages that change meanwhile travel\n",
+		s->o.stream, (double)pages * DWCP_DIGEST_PAGE / 1048576.0, s->o.stream);
 }
 
 /* A first send of a stream larger than this node's delta cache: the

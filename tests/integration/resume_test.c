@@ -9,8 +9,13 @@
  *    resume state is gone afterwards (the next send is a plain delta);
  *  - pages changed in the already-sent part between the two runs travel,
  *    the rest is still kept, the file is exact;
- *  - a receiver that lost the data (its `dwcp recv` stopped and started
- *    again) refuses the kept pages: they travel, the file is exact;
+ *  - a receiver that lost the data (its `dwcp recv` killed with SIGKILL
+ *    and started again) refuses the kept pages: they travel, the file is
+ *    exact;
+ *  - a receiver stopped first (SIGTERM) keeps what it wrote beside the
+ *    output; started again with the sender, both resume from it, and
+ *    nothing is left beside the output afterwards; a kept copy changed
+ *    behind dwcp's back is not used (removed; every page travels);
  *  - a send interrupted twice resumes from the second run's prefix.
  *
  * Timeouts are hang guards only.
@@ -213,8 +218,8 @@ Test(resume, a_receiver_that_lost_the_data_gets_every_page, .fini = teardown, .t
 	setup("rsmlost", src, out);
 	start_recv("lost", out);
 	interrupt_send("lost", src, out, 96 * MIB);
-	/* The receiver stops (its temporary goes with it) and waits afresh. */
-	kill(rcv.pid, SIGTERM);
+	/* Killed outright, the receiver's unnamed temporary goes with it. */
+	kill(rcv.pid, SIGKILL);
 	dwcp_xfer_wait(&rcv, 60000u);
 	dwcp_xfer_proc_free(&rcv);
 	start_recv("lost", out);
@@ -222,6 +227,83 @@ Test(resume, a_receiver_that_lost_the_data_gets_every_page, .fini = teardown, .t
 	cr_expect_gt(num(rcv.out, "rejected"), 0, "kept pages accepted by a receiver without them: %s",
 		     rcv.out);
 	cr_expect_eq(num(rcv.out, "kept_pages"), 0, "%s", rcv.out);
+}
+
+/* Files in the test directory other than the image and the output. */
+static unsigned others(char *list, size_t n)
+{
+	char sh[256];
+
+	snprintf(sh, sizeof(sh), "ls -A %s | grep -v -x -e vm.img -e recv.img", dir);
+	list[0] = '\0';
+	dwcp_xfer_sh(list, n, "%s", sh);
+	return (unsigned)strlen(list);
+}
+
+/* The receiver stops first (SIGTERM, as its node's death or its
+ * --timeout end it): it keeps what it wrote beside the output, the sender
+ * gives up, and both run again resume from it. */
+Test(resume, a_receiver_stopped_keeps_its_data_and_both_resume, .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128], left[512];
+	double resumed, kept;
+	bool stopped = false;
+	int rs, rr;
+
+	setup("rsmrcv", src, out);
+	start_recv("rcv", out);
+	start_send("rcv", src);
+	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&snd); ms++) {
+		if (dwcp_xfer_recv_bytes(rcv.pid, out) >= (long long)(96 * MIB)) {
+			stopped = kill(rcv.pid, SIGTERM) == 0;
+			break;
+		}
+		usleep(1000);
+	}
+	cr_assert(stopped, "dwcp send ended before the receiver wrote 96 MiB");
+	rr = dwcp_xfer_wait(&rcv, 60000u);
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	fprintf(stderr, "resume: receiver stopped: recv %d %s\n  send %d %s\n", rr, rcv.err, rs, snd.err);
+	cr_assert_eq(rr, 1, "%s", rcv.err);
+	cr_assert_not_null(strstr(rcv.err, "kept the "), "the receiver kept nothing: %s", rcv.err);
+	cr_assert_eq(rs, 1, "dwcp send exited %d without its receiver: %s", rs, snd.err);
+	cr_assert_eq(resume_files(), 1, "no resume index was kept: %s", snd.err);
+	cr_expect_neq(dwcp_xfer_file_size(out), (long long)SIZE, "something is at --out");
+	dwcp_xfer_proc_free(&rcv);
+	start_recv("rcv", out);
+	complete("both run again", "rcv", src, out);
+	resumed = num(snd.out, "resumed_bytes");
+	kept = num(snd.out, "kept_pages");
+	cr_expect_gt(resumed, 64.0 * MIB, "%s", snd.out);
+	cr_expect_eq(kept, resumed / PAGE, "%.0f pages kept of a %.0f-byte prefix: %s", kept, resumed,
+		     snd.out);
+	cr_expect_eq(num(rcv.out, "kept_pages"), kept, "%s", rcv.out);
+	cr_expect_geq(num(rcv.out, "resumed_bytes"), resumed, "%s", rcv.out);
+	cr_expect_eq(others(left, sizeof(left)), 0, "left beside the output: %s", left);
+}
+
+/* A kept partial copy changed behind dwcp's back is not resumed from:
+ * removed, every page travels, the file is exact. */
+Test(resume, a_partial_copy_changed_since_is_not_used, .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128], left[512], part[160], sh[512];
+
+	setup("rsmstale", src, out);
+	start_recv("stale", out);
+	interrupt_send("stale", src, out, 96 * MIB);
+	kill(rcv.pid, SIGTERM);
+	dwcp_xfer_wait(&rcv, 60000u);
+	cr_assert_not_null(strstr(rcv.err, "kept the "), "%s", rcv.err);
+	dwcp_xfer_proc_free(&rcv);
+	snprintf(part, sizeof(part), "%s/.recv.img.dwcp-partial", dir);
+	cr_assert_gt(dwcp_xfer_file_size(part), 0, "no partial copy at %s", part);
+	cr_assert_eq(dwcp_xfer_sh(sh, sizeof(sh), "printf x | dd of=%s bs=1 seek=5000 conv=notrunc status=none",
+				  part), 0, "%s", sh);
+	start_recv("stale", out);
+	complete("resumed against a partial copy changed since", "stale", src, out);
+	cr_expect_eq(num(rcv.out, "kept_pages"), 0, "%s", rcv.out);
+	cr_expect_eq(num(rcv.out, "resumed_bytes"), 0, "%s", rcv.out);
+	cr_expect_eq(others(left, sizeof(left)), 0, "left beside the output: %s", left);
 }
 
 Test(resume, interrupted_twice_resumes_from_the_second_run, .fini = teardown, .timeout = 900)

@@ -16,10 +16,12 @@
  *    never lands at --out as a mix of two versions (the send fails, and
  *    its ABORT chunk ends the waiting recv);
  *  - deaths: kill -9 of the receiving node's supervisor ends a waiting
- *    or a receiving recv naming its node (and leaves no file); kill -9 of the sending node's supervisor ends
+ *    or a receiving recv naming its node (and leaves no file at --out); kill -9 of the sending node's supervisor ends
  *    send naming its own node; dwcp send killed mid-transfer and run
  *    again delivers the file bit-identical; SIGTERM of recv mid-transfer
- *    leaves no temporary file in the output directory; kill -9 of recv
+ *    leaves no temporary file in the output directory, only its partial
+ *    copy (private, mode 0600), and nothing at all with --no-partial
+ *    (so does the death of the receiving node's supervisor); kill -9 of recv
  *    mid-transfer leaves none either, dwcp send stops at once saying to
  *    start recv and send again, and doing so delivers the file.
  *
@@ -386,10 +388,25 @@ Test(trust_files, receiving_supervisor_killed_ends_a_waiting_recv, .fini = teard
 	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s: %s", outdir, left);
 }
 
-Test(trust_files, receiving_supervisor_killed_mid_transfer_ends_recv_and_leaves_nothing,
+/* The output directory holds only the partial copy of output @p name
+ * (cli/recv_partial.h), readable by its owner alone. */
+static void expect_only_partial(const char *name)
+{
+	char left[512], part[64], path[256];
+	struct stat st;
+
+	snprintf(part, sizeof(part), ".%s.dwcp-partial", name);
+	cr_expect_eq(list_dir(outdir, part, left, sizeof(left)), 0, "left in %s: %s", outdir, left);
+	snprintf(path, sizeof(path), "%s/%s", outdir, part);
+	cr_assert_eq(lstat(path, &st), 0, "no partial copy %s: %s", path, strerror(errno));
+	cr_expect(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600, "%s: mode %o", path,
+		  st.st_mode & 07777);
+}
+
+Test(trust_files, receiving_supervisor_killed_mid_transfer_ends_recv_and_leaves_only_its_partial_copy,
      .fini = teardown, .timeout = 300)
 {
-	char src[128], out[128], left[512];
+	char src[128], out[128];
 	uint64_t guard;
 	int rr, rs;
 
@@ -411,7 +428,8 @@ Test(trust_files, receiving_supervisor_killed_mid_transfer_ends_recv_and_leaves_
 	cr_expect(rr != 0 && rr != -ETIMEDOUT && rr < 128, "dwcp recv exited %d", rr);
 	cr_expect(has(rcv.err, pair.b.instance) && has(rcv.err, "died"),
 		  "dwcp recv's message does not name its node's supervisor: %s", rcv.err);
-	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s: %s", outdir, left);
+	/* Nothing at --out; what it wrote is kept, private, for a resume. */
+	expect_only_partial("o");
 	rs = dwcp_xfer_wait(&snd, 120000);
 	cr_expect(rs != 0 && rs != -ETIMEDOUT, "dwcp send exited %d although its receiver died", rs);
 }
@@ -479,19 +497,19 @@ Test(trust_files, send_killed_and_run_again_delivers_the_file, .fini = teardown,
 	cr_expect_str_eq(h_out, h_src, "--out differs from the source");
 }
 
-Test(trust_files, sigterm_of_recv_leaves_no_temporary_file, .fini = teardown, .timeout = 300)
+/* SIGTERM of recv mid-transfer: with --no-partial nothing is left in the
+ * output directory; by default only the private partial copy. */
+static void sigterm_mid_transfer(const char *stream, const char *const *extra)
 {
-	char src[128], out[128], left[512];
+	char src[128], out[128];
 	uint64_t guard;
 	int rr;
 
-	make_dirs();
-	start_pair("tfterm", NULL);
 	in_dir(src, sizeof(src), dir, "src");
 	in_dir(out, sizeof(out), outdir, "o");
 	cr_assert_eq(dwcp_xfer_make_random(src, 128 * MIB, 5), 0);
-	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfterm", out, 60), 0);
-	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfterm", src, "nodeb", 10, NULL), 0);
+	cr_assert_eq(dwcp_xfer_recv_start_extra(&rcv, NULL, pair.b.instance, stream, out, 60, extra), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, stream, src, "nodeb", 10, NULL), 0);
 	guard = dwcp_test_now_ms() + 120000;
 	while (dwcp_xfer_running(&rcv) && dwcp_test_now_ms() < guard &&
 	       dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(4 * MIB))
@@ -501,9 +519,23 @@ Test(trust_files, sigterm_of_recv_leaves_no_temporary_file, .fini = teardown, .t
 	rr = dwcp_xfer_wait(&rcv, 30000);
 	dwcp_xfer_print(&rcv);
 	cr_expect(rr != 0 && rr != -ETIMEDOUT, "dwcp recv exited %d after SIGTERM", rr);
-	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s: %s", outdir, left);
 	dwcp_xfer_wait(&snd, 120000);
 	cr_expect(snd.status != 0, "dwcp send succeeded although its receiver was stopped");
+}
+
+Test(trust_files, sigterm_of_recv_leaves_no_temporary_file, .fini = teardown, .timeout = 300)
+{
+	static const char *const no_partial[] = { "--no-partial", NULL };
+	char left[512];
+
+	make_dirs();
+	start_pair("tfterm", NULL);
+	sigterm_mid_transfer("tfterm", no_partial);
+	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s: %s", outdir, left);
+	dwcp_xfer_proc_free(&snd);
+	dwcp_xfer_proc_free(&rcv);
+	sigterm_mid_transfer("tfterm2", NULL);
+	expect_only_partial("o");
 }
 
 Test(trust_files, recv_killed_leaves_nothing_and_send_says_to_run_both_again, .fini = teardown,

@@ -155,6 +155,44 @@ Test(recv_out, the_replaced_version_is_released_after_the_commit_not_in_it)
 	recv_out_abort(&o);
 }
 
+/* A failed receive keeps its first bytes as the partial copy (private,
+ * named, no longer removed by abort); the next receive writes into it and
+ * its commit makes it the output (cli/recv_partial.h). */
+Test(recv_out, a_kept_partial_copy_is_resumed_into_the_output)
+{
+	char p[128], part[128], why[512], list[512];
+	struct recv_out o;
+	struct stat st, now;
+
+	path(p, sizeof(p), "o");
+	path(part, sizeof(part), ".o.dwcp-partial");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_all(&o, "first part|and more");
+	cr_assert_eq(recv_out_keep_as(&o, ".o.dwcp-partial", 10, &st), 0);
+	recv_out_abort(&o);
+	expect_text(part, "first part");
+	cr_assert_eq(stat(part, &now), 0);
+	cr_expect_eq(now.st_mode & 07777, 0600, "mode %o", now.st_mode & 07777);
+	cr_expect(now.st_ino == st.st_ino && now.st_size == 10, "identity");
+	cr_expect_eq(entries(list, sizeof(list)), 1, "left: %s", list);
+
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(recv_out_resume(&o, ".o.dwcp-partial", &st, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(pwrite(o.w.fd, "FIRST", 5, 0), 5);
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_text(p, "FIRST part");
+	cr_expect_eq(stat(part, &now), -1, "the partial copy is still there");
+	cr_expect_eq(entries(list, sizeof(list)), 1, "left: %s", list);
+
+	/* Another file under that name now: refused, nothing changes. */
+	put(part, "planted");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	cr_expect_eq(recv_out_resume(&o, ".o.dwcp-partial", &st, why, sizeof(why)), -ESTALE);
+	recv_out_abort(&o);
+	expect_text(part, "planted");
+	expect_text(p, "FIRST part");
+}
+
 Test(recv_out, rewind_drops_what_was_written)
 {
 	char p[128], why[512];

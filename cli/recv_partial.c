@@ -1,0 +1,57 @@
+/* `dwcp recv`'s partial copy (recv_partial.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "recv_partial.h"
+
+#define SUFFIX ".dwcp-partial"
+
+void recv_partial_init(struct recv_partial *p, const char *out_name, const char *index_dir,
+		       const char *instance, const char *stream)
+{
+	*p = (struct recv_partial){ 0 };
+	if ((size_t)snprintf(p->name, sizeof(p->name), ".%s" SUFFIX, out_name) >= sizeof(p->name) ||
+	    recv_base_record_path(p->record, sizeof(p->record), index_dir, instance, stream, ".part"))
+		p->name[0] = p->record[0] = '\0';
+}
+
+bool recv_partial_open(const struct recv_partial *p, struct recv_base *b, int dirfd)
+{
+	if (!p->name[0])
+		return false;
+	recv_base_open_recorded(b, dirfd, p->name, p->record);
+	if (b->fd >= 0)
+		return true;
+	/* Stale (written since its record, or left by a receive killed while
+	 * it rewrote it): of no use to anyone. */
+	unlinkat(dirfd, p->name, 0);
+	unlink(p->record);
+	return false;
+}
+
+int recv_partial_keep(const struct recv_partial *p, struct recv_out *o, uint64_t valid,
+		      uint64_t token)
+{
+	struct stat st;
+	int rc;
+
+	if (!p->name[0])
+		return -ENAMETOOLONG;
+	rc = recv_out_keep_as(o, p->name, valid, &st);
+	if (!rc)
+		rc = recv_base_write_record(p->record, &st, token);
+	return rc;
+}
+
+void recv_partial_drop(const struct recv_partial *p, int dirfd, bool renamed)
+{
+	if (!p->name[0])
+		return;
+	unlink(p->record);
+	if (!renamed)
+		unlinkat(dirfd, p->name, 0);
+}

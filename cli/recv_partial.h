@@ -1,0 +1,67 @@
+/* `dwcp recv`'s partial copy of a stream: what a receive that ended part
+ * way had written, kept so that the next one resumes from it (rsync's
+ * --partial, for a `dwcp recv` stopped by a signal, its node's death or
+ * its --timeout, not only for a sender that stopped: cli/recv.c resumes
+ * that one within the same receive).
+ *
+ * A receive that fails after writing a prefix of the stream in the atomic
+ * mode keeps that prefix: synced, named ".NAME.dwcp-partial" beside the
+ * output, and recorded (INSTANCE@STREAM.part in [stream] index_dir: its
+ * identity and the resume token of the transfer that wrote it,
+ * dwcp_digest_resume_token), as the completed copy's record is. The next
+ * receive of the stream opens it as its resume base when the record still
+ * describes it (else removes it as stale) and writes the new transfer in
+ * place over it; the commit renames it over the output. Pages the sender
+ * kept by that token (its resume index, cli/send_index.h) are left as
+ * they are; the whole-file digest checks them with the rest.
+ *
+ * Crash safety: the record is written after the data and the name are
+ * synced, and withdrawn (durably, recv_base_forget) before the first byte
+ * of the partial copy changes, so a receive killed at any instruction
+ * leaves no record vouching for a changed file. A partial copy nobody
+ * resumes stays until the stream's next receive (a completed one removes
+ * it).
+ *
+ * Concurrency: one thread (the receive's), after the stream is registered
+ * (so that two receives of one stream never touch it at once).
+ */
+#ifndef DWCP_CLI_RECV_PARTIAL_H
+#define DWCP_CLI_RECV_PARTIAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "recv_base.h"
+#include "recv_out.h"
+
+struct recv_partial {
+	char name[NAME_MAX + 1];   /* in the output's directory; "" = none possible */
+	char record[PATH_MAX];     /* "" = none possible */
+};
+
+/** The partial copy's name and record for output @p out_name of @p stream on @p instance. */
+void recv_partial_init(struct recv_partial *p, const char *out_name, const char *index_dir,
+		       const char *instance, const char *stream);
+
+/**
+ * Open the partial copy in @p dirfd as base @p b when its record
+ * vouches for it; a partial copy it does not vouch for is removed, with
+ * its record. @return true when @p b is usable (its digest the token).
+ */
+bool recv_partial_open(const struct recv_partial *p, struct recv_base *b, int dirfd);
+
+/**
+ * Keep the first @p valid bytes of @p o as the partial copy of the
+ * transfer named @p token. @return 0 or -errno (then nothing is kept).
+ */
+int recv_partial_keep(const struct recv_partial *p, struct recv_out *o, uint64_t valid,
+		      uint64_t token);
+
+/**
+ * The stream was received whole: remove the record and, unless @p renamed
+ * (it became the output), the partial copy in @p dirfd.
+ */
+void recv_partial_drop(const struct recv_partial *p, int dirfd, bool renamed);
+
+#endif
