@@ -331,7 +331,8 @@ static int on_done(struct sender *s, uint32_t idx)
 	if (st == DWCP_BUF_ENACK && (why == DWCP_BUF_EBASE || why == DWCP_BUF_EKEPT) &&
 	    s->n_redo < 4096) {
 		/* EKEPT: the receiver's copy is not the version the index
-		 * describes (changed, or missing): nothing more is kept, and
+		 * describes (changed, or missing): nothing more is kept from
+		 * that version (a resumed send keeps from two), and
 		 * this chunk is redone against the delta cache (raw if refused
 		 * again). EBASE: one delta base was missing from the
 		 * receiver's cache (its order of insertions differs from ours,
@@ -339,7 +340,7 @@ static int on_done(struct sender *s, uint32_t idx)
 		 * with no cache base (its changed pages whole, its kept pages
 		 * still kept), and raw if even that is refused so. */
 		if (why == DWCP_BUF_EKEPT) {
-			send_index_stop_keeping(&s->index);
+			send_index_stop_keeping_at(&s->index, seq * s->chunk_size);
 			s->unkept_map[seq / 64] |= 1ull << (seq % 64);
 		} else {
 			if (bit(s->nobase_map, seq))
@@ -629,7 +630,7 @@ int dwcp_cli_send(int argc, char **argv)
 			!s->o.no_delta && s->c.at.shm.node->conf.delta, s->o.json);
 	if (s->index.keep)
 		s->moves = send_moves_create(&s->index.old, s->size);   /* NULL: only kept pages */
-	resend = s->index.keep && send_index_old_digest(&s->index) != 0;
+	resend = send_index_resend(&s->index);
 	s->cache_share = cache_share(s, resend);
 	s->codec = send_auto_create(&s->c.at.shm, s->o.codec >= 0 ? (unsigned)s->o.codec :
 				    s->c.at.shm.node->conf.codec, s->n_chunks, resend);

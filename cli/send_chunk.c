@@ -79,7 +79,7 @@ static bool read_around(const struct sender *s, uint8_t *p, uint64_t off)
 static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uint64_t mask,
 		      const uint8_t (*ph)[DWCP_DIGEST_PAGE_HASH])
 {
-	struct dwcp_hde_kept k = { .mask = mask, .digest = send_index_old_digest(&s->index) };
+	struct dwcp_hde_kept k = { .mask = mask, .digest = send_index_digest_at(&s->index, ch->offset) };
 
 	if (raw || !k.digest || s->o.no_delta || !s->c.at.shm.node->conf.delta ||
 	    ch->orig_len > DWCP_HDE_MAX_DATA || ch->offset % DWCP_HDE_PAGE)

@@ -35,10 +35,14 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 	if ((size_t)snprintf(x->resume_path, sizeof(x->resume_path), "%s.resume", x->path) >=
 	    sizeof(x->resume_path))
 		x->resume_path[0] = '\0';
-	/* An interrupted send's prefix is newer than the last whole version. */
+	/* An interrupted send's prefix is newer than the last whole version,
+	 * which still serves the pages past it. */
 	rc = x->keep && x->resume_path[0] ? dwcp_fpindex_open(&x->old, x->resume_path, &err) : -ENOENT;
 	if (rc == 0) {
 		x->resumed_bytes = x->old.file_size;
+		x->keep_whole = dwcp_fpindex_open(&x->whole, x->path, &err) == 0;
+		if (!x->keep_whole)
+			dwcp_fpindex_close(&x->whole);
 	} else {
 		if (rc != -ENOENT && !quiet)
 			fprintf(stderr, PROG ": %s; resuming nothing\n", err.msg);
@@ -99,16 +103,48 @@ uint64_t send_index_pages(struct send_index *x, uint64_t offset, const uint8_t *
 	return mask;
 }
 
+/* The index pages of a chunk at @p offset are kept from, NULL: none.
+ * Chunks are whole chunks of the prefix or past it (the prefix is whole
+ * chunks); one across its end (another chunk size) keeps only what the
+ * prefix has. */
+static const struct dwcp_fpindex *index_at(const struct send_index *x, uint64_t offset)
+{
+	if (x->resumed_bytes && offset >= x->resumed_bytes)
+		return x->keep_whole ? &x->whole : NULL;
+	return x->keep ? &x->old : NULL;
+}
+
+uint64_t send_index_digest_at(const struct send_index *x, uint64_t offset)
+{
+	const struct dwcp_fpindex *ix = index_at(x, offset);
+
+	return ix ? ix->digest : 0;
+}
+
+bool send_index_resend(const struct send_index *x)
+{
+	return (x->keep && x->old.digest) || (x->keep_whole && x->whole.digest);
+}
+
+void send_index_stop_keeping_at(struct send_index *x, uint64_t offset)
+{
+	if (x->resumed_bytes && offset >= x->resumed_bytes)
+		x->keep_whole = false;
+	else
+		x->keep = false;
+}
+
 uint64_t send_index_kept(const struct send_index *x, uint64_t offset, unsigned n,
 			 const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
 {
+	const struct dwcp_fpindex *ix = index_at(x, offset);
 	const uint64_t first = offset / DWCP_DIGEST_PAGE;
 	uint64_t mask = 0;
 
-	if (!x->keep || offset % DWCP_DIGEST_PAGE || n > 64)
+	if (!ix || offset % DWCP_DIGEST_PAGE || n > 64)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
-		const uint8_t *old = dwcp_fpindex_page(&x->old, first + i);
+		const uint8_t *old = dwcp_fpindex_page(ix, first + i);
 
 		if (old && !memcmp(old, hashes[i], DWCP_DIGEST_PAGE_HASH))
 			mask |= 1ull << i;
@@ -156,6 +192,7 @@ bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t tok
 void send_index_close(struct send_index *x)
 {
 	dwcp_fpindex_close(&x->old);
+	dwcp_fpindex_close(&x->whole);
 	dwcp_fpindex_abort(&x->w);
 	x->writing = false;
 }

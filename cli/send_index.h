@@ -12,10 +12,13 @@
  * a token of the interrupted transfer (dwcp_digest_resume_token). The
  * next send of the stream to that peer compares its pages with that
  * prefix instead of the previous version: while the receiver still holds
- * the interrupted transfer's data (its `dwcp recv` kept running; cli/recv.c)
- * the unchanged pages do not travel again. A receiver that does not hold
- * it refuses them, and they travel (send.c's EKEPT redo). Any completed
- * send removes the resume index.
+ * the interrupted transfer's data (its `dwcp recv` kept running, or kept
+ * it as a partial copy: cli/recv.c, cli/recv_partial.h) the unchanged
+ * pages do not travel again. Pages past the prefix are compared with the
+ * last whole version's index as usual, so resuming a resend loses no
+ * delta. A receiver that does not hold the data refuses those pages, and
+ * they travel (send.c's EKEPT redo). Any completed send removes the
+ * resume index.
  *
  * Concurrency: one thread (the send's).
  */
@@ -30,10 +33,14 @@
 #include "ipc/streams.h"
 
 struct send_index {
-	struct dwcp_fpindex old;   /* map NULL: nothing to keep from */
+	struct dwcp_fpindex old;   /* the last whole version's, or resuming, the interrupted
+	                            * send's prefix; map NULL: nothing to keep from */
+	struct dwcp_fpindex whole; /* resuming: the last whole version's, for the pages
+	                            * past the prefix; map NULL: none */
 	struct dwcp_fpindex_writer w;
 	bool writing;              /* w is open */
-	bool keep;                 /* kept pages may be marked (delta on, receiver agrees) */
+	bool keep;                 /* pages of old may be kept (delta on, receiver agrees) */
+	bool keep_whole;           /* pages of whole may be kept */
 	struct dwcp_weaksum_impl weak;   /* selected once at open */
 	uint64_t kept_pages;
 	uint64_t resumed_bytes;    /* old is an interrupted send's prefix of this many bytes */
@@ -72,17 +79,22 @@ uint64_t send_index_pages(struct send_index *x, uint64_t offset, const uint8_t *
 uint64_t send_index_kept(const struct send_index *x, uint64_t offset, unsigned n,
 			 const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
-/** The whole-file digest of the version pages are kept from. */
-static inline uint64_t send_index_old_digest(const struct send_index *x)
-{
-	return x->old.digest;
-}
+/**
+ * The whole-file digest (or resume token) of the version the pages of a
+ * chunk at @p offset are kept from; 0: none are. A resumed send keeps
+ * pages of its prefix from the interrupted send's, the rest from the
+ * last whole version's.
+ */
+uint64_t send_index_digest_at(const struct send_index *x, uint64_t offset);
 
-/** The receiver does not hold the previous version: keep nothing more. */
-static inline void send_index_stop_keeping(struct send_index *x)
-{
-	x->keep = false;
-}
+/** Whether any page may be kept (a resend: there is a previous version). */
+bool send_index_resend(const struct send_index *x);
+
+/**
+ * The receiver does not hold the version a chunk at @p offset kept pages
+ * of: keep nothing more from that one.
+ */
+void send_index_stop_keeping_at(struct send_index *x, uint64_t offset);
 
 /**
  * Every chunk was acknowledged: put the new index (@p size bytes,

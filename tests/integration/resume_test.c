@@ -16,7 +16,9 @@
  *    output; started again with the sender, both resume from it, and
  *    nothing is left beside the output afterwards; a kept copy changed
  *    behind dwcp's back is not used (removed; every page travels);
- *  - a send interrupted twice resumes from the second run's prefix.
+ *  - a send interrupted twice resumes from the second run's prefix;
+ *  - an interrupted resend keeps the prefix from the interrupted send and
+ *    the rest from the previous version: only changed pages travel.
  *
  * Timeouts are hang guards only.
  */
@@ -188,6 +190,35 @@ Test(resume, interrupted_send_resumes_where_the_receiver_stopped, .fini = teardo
 	complete("unchanged, after the resumed send", "rsm", src, out);
 	cr_expect_eq(num(snd.out, "resumed_bytes"), 0, "%s", snd.out);
 	cr_expect_eq(num(snd.out, "kept_pages"), (double)(SIZE / PAGE), "%s", snd.out);
+}
+
+/* A resend (a previous version at the receiver) interrupted: the rerun
+ * keeps the prefix from the interrupted send and the rest from the
+ * previous version, so only the pages changed past the prefix travel. */
+Test(resume, an_interrupted_resend_still_keeps_the_previous_version, .fini = teardown,
+     .timeout = 900)
+{
+	char src[128], out[128];
+	const double pages = (double)(SIZE / PAGE);
+	uint64_t changed;
+	double resumed, kept;
+
+	setup("rsmdelta", src, out);
+	start_recv("rd", out);
+	complete("v1", "rd", src, out);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 103, &changed), 0);
+	start_recv("rd", out);
+	interrupt_send("rd", src, out, 96 * MIB);
+	complete("v2, resumed", "rd", src, out);
+	resumed = num(snd.out, "resumed_bytes");
+	kept = num(snd.out, "kept_pages");
+	cr_expect_gt(resumed, 0, "%s", snd.out);
+	/* Every page of the prefix, and past it every page v2 did not
+	 * change; one page in 20 changed, spread evenly. */
+	cr_expect(kept >= pages - (double)changed && kept < pages,
+		  "%.0f pages kept of %.0f, %llu changed, prefix %.0f pages: %s", kept, pages,
+		  (unsigned long long)changed, resumed / PAGE, snd.out);
+	cr_expect_eq(num(rcv.out, "kept_pages"), kept, "%s", rcv.out);
 }
 
 Test(resume, pages_changed_since_the_interrupted_send_travel, .fini = teardown, .timeout = 900)

@@ -235,9 +235,10 @@ long long dwcp_xfer_recv_bytes(pid_t recv_pid, const char *out)
 			continue;
 		link[n] = '\0';
 		/* The output's temporary: a regular file in --out's directory
-		 * (an O_TMPFILE shows as "DIR/#INODE (deleted)"). */
-		if (strncmp(link, dir, dlen) == 0 && stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
-		    (long long)st.st_size > best)
+		 * (an O_TMPFILE shows as "DIR/#INODE (deleted)"), not --out
+		 * itself (the previous copy a resend reads). */
+		if (strncmp(link, dir, dlen) == 0 && strcmp(link + dlen, slash ? slash + 1 : out) != 0 &&
+		    stat(p, &st) == 0 && S_ISREG(st.st_mode) && (long long)st.st_size > best)
 			best = (long long)st.st_size;
 	}
 	if (fds)

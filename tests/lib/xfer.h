@@ -52,9 +52,10 @@ long long dwcp_xfer_file_size(const char *path);
 
 /**
  * Bytes `dwcp recv` (pid @p recv_pid) has written so far for output
- * @p out: the size of the file it holds open in @p out's directory (its
- * temporary, which has no name), else the size of @p out once it exists;
- * -1 when neither.
+ * @p out: the size of the largest file other than @p out it holds open
+ * in @p out's directory (its temporary, which has no name, or the partial
+ * copy it resumes), else the size of @p out once it exists; -1 when
+ * neither.
  */
 long long dwcp_xfer_recv_bytes(pid_t recv_pid, const char *out);
 
