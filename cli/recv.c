@@ -466,9 +466,9 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	kept = !r->out.inplace && keep_for_resume(r) == 0;
 	r->xfer = xfer;
 	if (!r->o.json)
-		fprintf(stderr, kept ? "\n" PROG ": stream %s: a new transfer started (the sender ran again); keeping the %llu bytes the old one wrote: pages the sender finds unchanged there are not sent again\n" :
+		fprintf(stderr, kept ? "\n" PROG ": stream %s: a new transfer started (the sender ran again); keeping the %llu bytes received so far: pages the sender finds unchanged there are not sent again\n" :
 			"\n" PROG ": stream %s: a new transfer started (the sender ran again); dropping the %llu bytes of the old one and starting over\n",
-			r->o.stream, (unsigned long long)old_written);
+			r->o.stream, (unsigned long long)(kept ? r->resumed_bytes : old_written));
 	/* In place, the old transfer may have rewritten pages the new one
 	 * would keep: nothing more is kept from the file, every page is
 	 * written again. */
