@@ -100,27 +100,30 @@ static void start_send(const char *stream, const char *src)
 	cr_assert_eq(rc, 0, "cannot start dwcp send: %s", strerror(-rc));
 }
 
+/* Send @p sig to @p victim once the receiver's file holds at least
+ * @p at bytes (while the sender runs). @return whether it was sent. */
+static bool signal_when_written(struct dwcp_xfer_proc *victim, int sig, const char *out, uint64_t at)
+{
+	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&snd); ms++) {
+		if (dwcp_xfer_recv_bytes(rcv.pid, out) >= (long long)at)
+			return kill(victim->pid, sig) == 0;
+		usleep(1000);
+	}
+	return false;
+}
+
 /* Start a send and stop it with SIGINT once the receiver's file holds
  * at least @p at bytes; @return the prefix the sender says the receiver
  * has (its resume index), in bytes. */
 static double interrupt_send(const char *stream, const char *src, const char *out, uint64_t at)
 {
 	const char *has;
-	bool stopped = false;
 	double mib = -1;
 	int rs;
 
 	start_send(stream, src);
-	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&snd); ms++) {
-		long long got = dwcp_xfer_recv_bytes(rcv.pid, out);
-
-		if (got >= (long long)at) {
-			stopped = kill(snd.pid, SIGINT) == 0;
-			break;
-		}
-		usleep(1000);
-	}
-	cr_assert(stopped, "dwcp send ended before %llu bytes were written: %s", (unsigned long long)at,
+	cr_assert(signal_when_written(&snd, SIGINT, out, at),
+		  "dwcp send ended before %llu bytes were written: %s", (unsigned long long)at,
 		  snd.err ? snd.err : "");
 	rs = dwcp_xfer_wait(&snd, 60000u);
 	fprintf(stderr, "resume: interrupted send: %d %s\n", rs, snd.err);
@@ -278,20 +281,13 @@ Test(resume, a_receiver_stopped_keeps_its_data_and_both_resume, .fini = teardown
 {
 	char src[128], out[128], left[512];
 	double resumed, kept;
-	bool stopped = false;
 	int rs, rr;
 
 	setup("rsmrcv", src, out);
 	start_recv("rcv", out);
 	start_send("rcv", src);
-	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&snd); ms++) {
-		if (dwcp_xfer_recv_bytes(rcv.pid, out) >= (long long)(96 * MIB)) {
-			stopped = kill(rcv.pid, SIGTERM) == 0;
-			break;
-		}
-		usleep(1000);
-	}
-	cr_assert(stopped, "dwcp send ended before the receiver wrote 96 MiB");
+	cr_assert(signal_when_written(&rcv, SIGTERM, out, 96 * MIB),
+		  "dwcp send ended before the receiver wrote 96 MiB");
 	rr = dwcp_xfer_wait(&rcv, 60000u);
 	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
 	fprintf(stderr, "resume: receiver stopped: recv %d %s\n  send %d %s\n", rr, rcv.err, rs, snd.err);
