@@ -293,6 +293,25 @@ static bool receiver_gone(const struct sender *s)
 	       dwcp_now_ns() - s->last_progress_ns > RECV_GONE_NS;
 }
 
+static void advance_prefix(struct sender *s)
+{
+	while (s->prefix < s->n_chunks && bit(s->acked_map, s->prefix))
+		s->prefix++;
+}
+
+/* Move the acknowledged prefix on; every cp_step chunks of it, bring the
+ * resume index up to it (send_index.h), short of the end (the commit
+ * follows). */
+static void checkpoint(struct sender *s)
+{
+	advance_prefix(s);
+	if (s->prefix - s->cp_prefix < s->cp_step || s->prefix == s->n_chunks)
+		return;
+	s->cp_prefix = s->prefix;
+	send_index_checkpoint(&s->index, s->prefix * s->chunk_size / DWCP_DIGEST_PAGE,
+			      dwcp_digest_resume_token(s->id, s->xfer), s->o.json);
+}
+
 /* One delivered chunk. @return 0 or the exit status of a failure. */
 static int on_done(struct sender *s, uint32_t idx)
 {
@@ -325,6 +344,7 @@ static int on_done(struct sender *s, uint32_t idx)
 		dwcp_hist_record(&s->sum.lat, dwcp_now_ns() - h->t_submit_ns);
 		s->last_progress_ns = dwcp_now_ns();
 		dwcp_client_free(&s->c, idx);
+		checkpoint(s);
 		return 0;
 	}
 	dwcp_client_free(&s->c, idx);
@@ -531,11 +551,10 @@ static int open_file(struct sender *s)
  * acknowledged, so that running it again resumes there (send_index.h). */
 static void save_resume(struct sender *s)
 {
-	uint64_t k = 0, pages;
+	uint64_t pages;
 
-	while (k < s->n_chunks && bit(s->acked_map, k))
-		k++;
-	pages = k * s->chunk_size / DWCP_DIGEST_PAGE;
+	advance_prefix(s);
+	pages = s->prefix * s->chunk_size / DWCP_DIGEST_PAGE;
 	/* Said even with --json: it is part of the failure's message. */
 	if (!send_index_save_resume(&s->index, pages, dwcp_digest_resume_token(s->id, s->xfer),
 				    s->o.json))
@@ -599,6 +618,12 @@ int dwcp_cli_send(int argc, char **argv)
 	if (!s->chunk_size || s->chunk_size + 4096 > s->c.at.shm.buf_size)
 		s->chunk_size = (s->c.at.shm.buf_size - 4096) & ~4095u;
 	s->n_chunks = s->size ? (s->size + s->chunk_size - 1) / s->chunk_size : 1;
+	/* A checkpoint of the resume index every 1/8 of the file, 64 MiB to
+	 * 1 GiB: a 500 GiB image's costs 2.5 GiB of index written once, in
+	 * 500 appends. */
+	s->cp_step = s->size / 8 < (64ull << 20) ? (64ull << 20) :
+		     s->size / 8 > (1ull << 30) ? (1ull << 30) : s->size / 8;
+	s->cp_step = s->cp_step / s->chunk_size ? s->cp_step / s->chunk_size : 1;
 	s->window = s->o.window ? s->o.window : s->c.at.shm.node->conf.window;
 	/* Leave the pool room for the pipeline's out-of-place steps and other users. */
 	if (s->window > s->c.at.shm.n_bufs / 4)

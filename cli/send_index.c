@@ -23,6 +23,7 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 
 	*x = (struct send_index){ .keep = keep };
 	x->w.fd = -1;
+	x->cp.fd = -1;
 	dwcp_cpu_detect(&cpu);
 	dwcp_weaksum_select(&x->weak, &cpu);
 	if (dwcp_fpindex_path(x->path, sizeof(x->path), send_index_dir(nc), instance, stream, peer)) {
@@ -158,6 +159,7 @@ int send_index_commit(struct send_index *x, uint64_t size, uint64_t digest, bool
 	int rc;
 
 	/* The receiver committed: no partial copy is left to resume from. */
+	dwcp_fpindex_cp_close(&x->cp);
 	if (x->resume_path[0] && unlink(x->resume_path) && errno != ENOENT && !quiet)
 		fprintf(stderr, PROG ": removing %s: %s\n", x->resume_path, strerror(errno));
 	if (!x->writing) {
@@ -181,6 +183,7 @@ bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t tok
 	if (!x->writing || !n_pages || !x->resume_path[0])
 		return false;
 	x->writing = false;
+	dwcp_fpindex_cp_close(&x->cp);   /* the rename below replaces its file */
 	if (dwcp_fpindex_commit_prefix(&x->w, x->resume_path, n_pages, token, &err)) {
 		if (!quiet)
 			fprintf(stderr, PROG ": %s: a rerun resumes nothing\n", err.msg);
@@ -189,8 +192,19 @@ bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t tok
 	return true;
 }
 
+void send_index_checkpoint(struct send_index *x, uint64_t n_pages, uint64_t token, bool quiet)
+{
+	struct dwcp_err err = { 0 };
+
+	if (!x->writing || !x->resume_path[0] || x->cp.failed)
+		return;
+	if (dwcp_fpindex_checkpoint(&x->w, &x->cp, x->resume_path, n_pages, token, &err) && !quiet)
+		fprintf(stderr, PROG ": %s: a send killed from now on resumes nothing\n", err.msg);
+}
+
 void send_index_close(struct send_index *x)
 {
+	dwcp_fpindex_cp_close(&x->cp);
 	dwcp_fpindex_close(&x->old);
 	dwcp_fpindex_close(&x->whole);
 	dwcp_fpindex_abort(&x->w);

@@ -9,7 +9,9 @@
  * Resuming: a send that fails after the receiver acknowledged a prefix
  * of the file (whatever ended it: a signal, the link, a timeout) puts
  * the new index of that prefix beside the index (NAME.resume), its digest
- * a token of the interrupted transfer (dwcp_digest_resume_token). The
+ * a token of the interrupted transfer (dwcp_digest_resume_token), and
+ * keeps that file up to date as the send goes (checkpoints: a send killed
+ * outright leaves the last one). The
  * next send of the stream to that peer compares its pages with that
  * prefix instead of the previous version: while the receiver still holds
  * the interrupted transfer's data (its `dwcp recv` kept running, or kept
@@ -38,6 +40,7 @@ struct send_index {
 	struct dwcp_fpindex whole; /* resuming: the last whole version's, for the pages
 	                            * past the prefix; map NULL: none */
 	struct dwcp_fpindex_writer w;
+	struct dwcp_fpindex_cp cp; /* the resume index as the send goes (checkpoints) */
 	bool writing;              /* w is open */
 	bool keep;                 /* pages of old may be kept (delta on, receiver agrees) */
 	bool keep_whole;           /* pages of whole may be kept */
@@ -111,6 +114,14 @@ int send_index_commit(struct send_index *x, uint64_t size, uint64_t digest, bool
  * @return true when saved.
  */
 bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t token, bool quiet);
+
+/**
+ * The receiver has acknowledged the first @p n_pages pages: bring the
+ * resume index up to them (dwcp_fpindex_checkpoint), so that a send
+ * killed outright (SIGKILL, a crash) still resumes from there. Failures
+ * cost only the checkpoints (a warning unless @p quiet).
+ */
+void send_index_checkpoint(struct send_index *x, uint64_t n_pages, uint64_t token, bool quiet);
 
 /** Unmap the old index, drop an uncommitted new one. Idempotent. */
 void send_index_close(struct send_index *x);

@@ -37,6 +37,8 @@ struct sender {
 	int fd;
 	struct file_read rd;       /* how fd is read (file_read.h) */
 	uint64_t size, n_chunks, next_seq, acked, acked_bytes;
+	uint64_t prefix;           /* chunks [0, prefix) are all acknowledged */
+	uint64_t cp_prefix, cp_step;   /* the resume index's last checkpoint, and how often */
 	uint32_t chunk_size, xfer, window;
 	uint64_t id;
 	int ent;

@@ -281,6 +281,73 @@ int dwcp_fpindex_commit_prefix(struct dwcp_fpindex_writer *w, const char *path, 
 	return commit_as(w, path, n_pages, n_pages * DWCP_DIGEST_PAGE, digest, err);
 }
 
+/* Entries [from, to) of @p w (flushed) into @p fd at the same places. */
+static int copy_entries(struct dwcp_fpindex_writer *w, int fd, uint64_t from, uint64_t to)
+{
+	const size_t per = WBUF / DWCP_FPINDEX_ENTRY_V2;
+	int rc = flush(w);   /* empties buf: it is the scratch below */
+
+	while (!rc && from < to) {
+		const size_t n = (size_t)(to - from < per ? to - from : per) * DWCP_FPINDEX_ENTRY_V2;
+		const off_t at = (off_t)(DWCP_FPINDEX_HDR_LEN + from * DWCP_FPINDEX_ENTRY_V2);
+
+		if (pread(w->fd, w->buf, n, at) != (ssize_t)n || pwrite(fd, w->buf, n, at) != (ssize_t)n)
+			rc = errno ? -errno : -EIO;
+		from += n / DWCP_FPINDEX_ENTRY_V2;
+	}
+	return rc;
+}
+
+int dwcp_fpindex_checkpoint(struct dwcp_fpindex_writer *w, struct dwcp_fpindex_cp *cp,
+			    const char *path, uint64_t n_pages, uint64_t digest, struct dwcp_err *err)
+{
+	struct dwcp_fpindex_hdr h = {
+		.magic = htole64(DWCP_FPINDEX_MAGIC), .version = htole32(DWCP_FPINDEX_VERSION),
+		.page_size = htole32(DWCP_DIGEST_PAGE), .file_size = htole64(n_pages * DWCP_DIGEST_PAGE),
+		.digest = htole64(digest), .n_pages = htole64(n_pages),
+	};
+	char tmp[PATH_MAX + 16];
+	const bool first = cp->fd < 0;
+	int rc;
+
+	if (cp->failed || !w->buf || n_pages > w->n_pages || n_pages < cp->n_pages || !digest)
+		return dwcp_err_set(err, -EINVAL, "page index %s: no checkpoint of %llu pages", path,
+				    (unsigned long long)n_pages);
+	if (first) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+		cp->fd = mkostemp(tmp, O_CLOEXEC);
+		cp->n_pages = 0;
+		if (cp->fd < 0) {
+			cp->failed = true;
+			return dwcp_err_set(err, -errno, "page index %s: %s", path, strerror(errno));
+		}
+	}
+	rc = copy_entries(w, cp->fd, cp->n_pages, n_pages);
+	if (!rc && (fdatasync(cp->fd) || pwrite(cp->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+		    fdatasync(cp->fd)))
+		rc = errno ? -errno : -EIO;
+	if (!rc && first && rename(tmp, path))
+		rc = -errno;
+	if (!rc && first)
+		rc = sync_dir(path);
+	if (rc) {
+		if (first)
+			unlink(tmp);
+		dwcp_fpindex_cp_close(cp);
+		cp->failed = true;
+		return dwcp_err_set(err, rc, "page index %s: checkpoint: %s", path, strerror(-rc));
+	}
+	cp->n_pages = n_pages;
+	return 0;
+}
+
+void dwcp_fpindex_cp_close(struct dwcp_fpindex_cp *cp)
+{
+	if (cp->fd >= 0)
+		close(cp->fd);
+	cp->fd = -1;
+}
+
 void dwcp_fpindex_abort(struct dwcp_fpindex_writer *w)
 {
 	if (!w->buf)   /* never begun (zeroed), or closed already */

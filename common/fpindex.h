@@ -170,6 +170,32 @@ int dwcp_fpindex_commit(struct dwcp_fpindex_writer *w, uint64_t file_size, uint6
 int dwcp_fpindex_commit_prefix(struct dwcp_fpindex_writer *w, const char *path, uint64_t n_pages,
 			       uint64_t digest, struct dwcp_err *err);
 
+/**
+ * A prefix index kept up to date while its writer goes on (an
+ * interrupted send's resume index, checkpointed so that even a send
+ * killed outright leaves one, cli/send_index.h).
+ */
+struct dwcp_fpindex_cp {
+	int fd;                    /* -1: none yet (or given up) */
+	uint64_t n_pages;          /* entries in it */
+	bool failed;               /* no more checkpoints */
+};
+
+/**
+ * Make the file at @p path the index of the first @p n_pages entries
+ * added to @p w (no fewer than the last call's), as of a file of
+ * @p n_pages x 4096 bytes with @p digest. The first call writes it whole
+ * to a temporary and renames it into place; later calls append the new
+ * entries, sync them, then rewrite the header and sync: a crash in
+ * between leaves a file whose length and header disagree, which readers
+ * take for no index. @return 0 or -errno (then no more checkpoints).
+ */
+int dwcp_fpindex_checkpoint(struct dwcp_fpindex_writer *w, struct dwcp_fpindex_cp *cp,
+			    const char *path, uint64_t n_pages, uint64_t digest, struct dwcp_err *err);
+
+/** Close the checkpoint (its file stays where it is). Idempotent. */
+void dwcp_fpindex_cp_close(struct dwcp_fpindex_cp *cp);
+
 /** Drop the temporary; the previous index stays. Idempotent. */
 void dwcp_fpindex_abort(struct dwcp_fpindex_writer *w);
 

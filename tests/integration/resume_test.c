@@ -16,7 +16,8 @@
  *    output; started again with the sender, both resume from it, and
  *    nothing is left beside the output afterwards; a kept copy changed
  *    behind dwcp's back is not used (removed; every page travels);
- *  - a send interrupted twice resumes from the second run's prefix;
+ *  - a send interrupted twice resumes from the second run's prefix; one
+ *    killed outright (SIGKILL) resumes from its last checkpoint;
  *  - an interrupted resend keeps the prefix from the interrupted send and
  *    the rest from the previous version: only changed pages travel.
  *
@@ -222,6 +223,29 @@ Test(resume, an_interrupted_resend_still_keeps_the_previous_version, .fini = tea
 		  "%.0f pages kept of %.0f, %llu changed, prefix %.0f pages: %s", kept, pages,
 		  (unsigned long long)changed, resumed / PAGE, snd.out);
 	cr_expect_eq(num(rcv.out, "kept_pages"), kept, "%s", rcv.out);
+}
+
+/* A send killed outright (SIGKILL: no failure path runs) leaves the
+ * resume index as of its last checkpoint (every 1/8 of the file, at
+ * least 64 MiB); the rerun resumes from there. */
+Test(resume, a_send_killed_outright_resumes_from_its_last_checkpoint, .fini = teardown,
+     .timeout = 900)
+{
+	char src[128], out[128];
+	double resumed;
+
+	setup("rsmkill", src, out);
+	start_recv("kill", out);
+	start_send("kill", src);
+	cr_assert(signal_when_written(&snd, SIGKILL, out, 176 * MIB),
+		  "dwcp send ended before 176 MiB were written");
+	dwcp_xfer_wait(&snd, 60000u);
+	cr_assert_eq(resume_files(), 1, "a send killed after 176 MiB left no checkpoint");
+	complete("rerun after SIGKILL", "kill", src, out);
+	resumed = num(snd.out, "resumed_bytes");
+	cr_expect_geq(resumed, 64.0 * MIB, "%s", snd.out);
+	cr_expect_eq(num(snd.out, "kept_pages"), resumed / PAGE, "%s", snd.out);
+	cr_expect_eq(num(rcv.out, "kept_pages"), resumed / PAGE, "%s", rcv.out);
 }
 
 Test(resume, pages_changed_since_the_interrupted_send_travel, .fini = teardown, .timeout = 900)

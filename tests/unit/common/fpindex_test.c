@@ -417,3 +417,55 @@ Test(fpindex, a_prefix_is_committed_elsewhere_and_reads_back)
 	free(keys);
 	free(h);
 }
+
+/* The resume index kept up to date as a send goes (checkpoints): each
+ * checkpoint reads back as the index of the prefix it names, entries
+ * still in the writer's buffer included; it never goes back; the final
+ * prefix commit replaces it; the writer's own index is untouched. */
+Test(fpindex, checkpoints_read_back_as_growing_prefixes)
+{
+	const size_t added = 60000;
+	uint8_t (*h)[DWCP_FPINDEX_ENTRY] = calloc(added, DWCP_FPINDEX_ENTRY);
+	uint32_t *keys = calloc(added, sizeof(*keys));
+	struct dwcp_fpindex_writer w;
+	struct dwcp_fpindex_cp cp = { .fd = -1 };
+	struct dwcp_fpindex ix;
+	struct dwcp_err err = { 0 };
+	char path[PATH_MAX], part[PATH_MAX + 8];
+	const size_t at[] = { 100, 100, 30000, 52431, 59999 };
+
+	cr_assert(h && keys);
+	for (size_t i = 0; i < added; i++) {
+		for (unsigned j = 0; j < DWCP_FPINDEX_ENTRY; j++)
+			h[i][j] = (uint8_t)(i * 29 + j);
+		keys[i] = (uint32_t)(i * 2246822519u);
+	}
+	snprintf(path, sizeof(path), "%s/c.fpi", dir);
+	snprintf(part, sizeof(part), "%s.resume", path);
+	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0, "%s", err.msg);
+	for (size_t k = 0, done = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		if (at[k] > done) {
+			cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h + done,
+						      keys + done, at[k] - done + 1), 0);
+			done = at[k] + 1;
+		}
+		cr_assert_eq(dwcp_fpindex_checkpoint(&w, &cp, part, at[k], 0x77, &err), 0, "%s", err.msg);
+		cr_assert_eq(dwcp_fpindex_open(&ix, part, &err), 0, "after %zu: %s", at[k], err.msg);
+		cr_expect_eq(ix.n_pages, at[k]);
+		cr_expect_eq(ix.file_size, (uint64_t)at[k] * 4096);
+		cr_expect_eq(ix.digest, 0x77);
+		for (size_t i = 0; i < at[k]; i++)
+			cr_assert_eq(memcmp(dwcp_fpindex_page(&ix, i), h[i], DWCP_FPINDEX_ENTRY), 0,
+				     "checkpoint %zu, page %zu", at[k], i);
+		dwcp_fpindex_close(&ix);
+	}
+	cr_expect_eq(dwcp_fpindex_checkpoint(&w, &cp, part, 50, 0x77, &err), -EINVAL, "went back");
+	cr_expect_eq(access(path, F_OK), -1, "the writer's own path was written");
+	dwcp_fpindex_cp_close(&cp);
+	cr_assert_eq(dwcp_fpindex_commit_prefix(&w, part, 59000, 0x88, &err), 0, "%s", err.msg);
+	cr_assert_eq(dwcp_fpindex_open(&ix, part, &err), 0, "%s", err.msg);
+	cr_expect(ix.n_pages == 59000 && ix.digest == 0x88, "the prefix commit did not replace it");
+	dwcp_fpindex_close(&ix);
+	free(keys);
+	free(h);
+}
