@@ -118,7 +118,7 @@ bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t tok
 /**
  * The receiver has acknowledged the first @p n_pages pages: bring the
  * resume index up to them (dwcp_fpindex_checkpoint), so that a send
- * killed outright (SIGKILL, a crash) still resumes from there. Failures
+ * killed outright (SIGKILL) still resumes from there. Failures
  * cost only the checkpoints (a warning unless @p quiet).
  */
 void send_index_checkpoint(struct send_index *x, uint64_t n_pages, uint64_t token, bool quiet);
