@@ -63,8 +63,9 @@ static void usage(FILE *f)
 		"  --timeout SEC    give up after SEC seconds without progress (default 60)\n"
 		"  --json           print the summary as one JSON object\n"
 		"  --no-progress    no progress bar\n"
-		"A send that stops part way (Ctrl-C, SIGTERM, timeout) resumes when run again while\n"
-		"the same `dwcp recv` waits: the pages it has that did not change do not travel again.\n");
+		"A send that stops part way (Ctrl-C, SIGTERM, timeout, even SIGKILL) resumes when run\n"
+		"again: of what the receiver has (its `dwcp recv` still waiting, or the partial copy\n"
+		"one that stopped kept), the pages that did not change do not travel again.\n");
 }
 
 static int parse(int argc, char **argv, struct send_opts *o)
