@@ -372,8 +372,10 @@ int recv_out_resume(struct recv_out *o, const char *name, const struct stat *st,
 	int fd = openat(o->dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0) {
-		snprintf(why, why_n, "the partial copy cannot be opened for writing: %s", strerror(errno));
-		return -errno;
+		const int e = errno;
+
+		snprintf(why, why_n, "the partial copy cannot be opened for writing: %s", strerror(e));
+		return -e;
 	}
 	if (fstat(fd, &now) || !S_ISREG(now.st_mode) || now.st_dev != st->st_dev ||
 	    now.st_ino != st->st_ino || strlen(name) >= sizeof(o->tmp)) {
