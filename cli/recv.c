@@ -50,6 +50,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/paths.h"
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
@@ -291,7 +292,7 @@ static int make_paths(struct receiver *r)
 	if (r->o.out)
 		snprintf(r->path, sizeof(r->path), "%s", r->o.out);
 	else {
-		char p[PATH_MAX];
+		int rc;
 
 		/* The stream name is the file name: the name check leaves only
 		 * [A-Za-z0-9._-], so "." and ".." are the names that are not
@@ -302,23 +303,13 @@ static int make_paths(struct receiver *r)
 			return -EINVAL;
 		}
 
-		snprintf(p, sizeof(p), "%s", dir);
-		for (char *q = p + 1; ; q++) {   /* mkdir -p */
-			bool end = *q == '\0';
-
-			if (*q != '/' && !end)
-				continue;
-			*q = '\0';
-			if (mkdir(p, 0755) && errno != EEXIST) {
-				fprintf(stderr, PROG ": cannot create [recv] dir %s: %s (give --out PATH)\n",
-					p, strerror(errno));
-				return -errno;
-			}
-			if (end)
-				break;
-			*q = '/';
-		}
 		snprintf(r->path, sizeof(r->path), "%s/%s", dir, r->o.stream);
+		rc = dwcp_mkdir_parents(r->path, 0755);
+		if (rc) {
+			fprintf(stderr, PROG ": cannot create [recv] dir %s: %s (give --out PATH)\n",
+				dir, strerror(-rc));
+			return rc;
+		}
 	}
 	return 0;
 }

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/timeutil.h"
 #include "ipc/abi.h"
@@ -59,6 +58,8 @@ static int fill_kept(struct receiver *r, uint32_t idx)
 	if (!rc)
 		rc = recv_base_fill(base_of(r, k.digest), dwcp_chunk_body(ch), ch->offset, ch->orig_len,
 				    k.mask);
+	if (!rc && base_of(r, k.digest) == &r->base)
+		r->filled_from_base = true;
 	if (!rc) {
 		r->sum.kept_pages += (unsigned)__builtin_popcountll(k.mask);
 		r->sum.moved_pages += (unsigned)__builtin_popcountll(k.moved);
@@ -158,8 +159,9 @@ static int drain_in_order(struct receiver *r)
 			/* Kept pages came from a base that is evidently not what its
 			 * record says (changed behind our back, mtime kept): the
 			 * record must not vouch for it again, or every resend would
-			 * keep the same wrong pages. */
-			if (r->sum.kept_pages && recv_base_forget(&r->base) && !r->o.json)
+			 * keep the same wrong pages. (Resumed data is dropped with
+			 * the temporary: bad_data keeps no partial copy.) */
+			if (r->filled_from_base && recv_base_forget(&r->base) && !r->o.json)
 				fprintf(stderr, PROG ": stream %s: could not remove the record of %s: remove %s by hand\n",
 					r->o.stream, r->path, r->base.record);
 			if (r->out.inplace)
@@ -214,14 +216,11 @@ static void refuse_held(void *ctx, void *item)
  * @return 0 or -errno (then the caller starts over from nothing). */
 static int keep_for_resume(struct receiver *r)
 {
-	struct stat st;
 	int rc;
 
 	if (!r->written)
 		return r->resuming ? 0 : -ENODATA;
 	rc = recv_out_keep(&r->out);
-	if (!rc && fstat(r->out.w.fd, &st))
-		rc = -errno;
 	recv_base_close(&r->resume);
 	if (!rc)
 		rc = recv_base_adopt(&r->resume, r->out.w.fd,
@@ -230,7 +229,7 @@ static int keep_for_resume(struct receiver *r)
 		r->resuming = false;
 		return rc;
 	}
-	recv_inplace_begin(&r->ip, (uint64_t)st.st_size);
+	recv_inplace_begin(&r->ip, (uint64_t)r->resume.st.st_size);   /* adopt's fstat */
 	r->resuming = true;
 	r->resumed_bytes = r->written;
 	return 0;
@@ -278,6 +277,7 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	r->written = 0;
 	r->sum.chunks = 0;
 	r->sum.kept_pages = r->sum.moved_pages = 0;
+	r->filled_from_base = false;
 	/* The digest covers what the new transfer writes, from its start. */
 	dwcp_digest_fini(&r->digest);
 	if (dwcp_digest_init(&r->digest))

@@ -47,6 +47,7 @@ struct receiver {
 	uint64_t resumed_bytes;    /* what the interrupted transfer had written */
 	struct recv_partial part;  /* where a failed receive keeps what it wrote */
 	bool bad_data;             /* what was written is known wrong: keep nothing */
+	bool filled_from_base;     /* this transfer took pages from base (not from resume) */
 	int ent;
 	uint32_t xfer;             /* the transfer this sink locked onto (0 = none yet) */
 	uint32_t old[OLD_XFERS];   /* transfers it left for a newer one (ring) */
