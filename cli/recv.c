@@ -132,8 +132,15 @@ static void keep_partial(struct receiver *r)
 	const uint64_t valid = own ? r->written : r->resuming ? r->resumed_bytes : 0;
 	int rc;
 
-	if (r->o.no_partial || r->out.inplace || r->bad_data || r->out.w.fd < 0 || !valid)
+	/* No checkpoint may record anything after what is decided here. */
+	recv_out_settle(&r->out);
+	if (r->o.no_partial || r->out.inplace || r->bad_data || r->out.w.fd < 0 || !valid) {
+		/* (A checkpoint's copy goes with the temporary.) */
+		if (recv_partial_withdraw(&r->part))
+			fprintf(stderr, PROG ": stream %s: could not remove %s: remove it by hand\n",
+				r->o.stream, r->part.record);
 		return;
+	}
 	rc = recv_partial_keep(&r->part, &r->out, valid,
 			       own ? dwcp_digest_resume_token(dwcp_stream_id(r->o.stream), r->xfer) :
 				     r->resume.digest);
@@ -263,6 +270,7 @@ static int finish(struct receiver *r, uint64_t t_start)
 				    (unsigned long long)r->written, strerror(-rc));
 		}
 	}
+	recv_out_settle(&r->out);   /* no checkpoint records anything after the drop below */
 	have_st = fstat(r->out.w.fd, &st) == 0;   /* a rename keeps dev, inode and mtime */
 	/* Whole now: no partial copy is of use (the resumed one becomes the output). */
 	recv_partial_drop(&r->part, r->out.dirfd,
@@ -369,9 +377,16 @@ static void open_partial(struct receiver *r)
 		recv_base_close(&r->resume);
 		return;
 	}
+	/* A checkpoint's copy (its record vouches for a prefix): what lies
+	 * beyond was never vouched for. Cut off, it is not read for kept
+	 * pages (those are refused anyway, recv_base_holds) nor left between
+	 * pages this transfer writes; left there, it costs nothing wrong. */
+	if (r->resume.valid < (uint64_t)r->resume.st.st_size &&
+	    ftruncate(r->out.w.fd, (off_t)r->resume.valid) == 0)
+		(void)recv_base_rewritten(&r->resume);
 	recv_inplace_begin(&r->ip, (uint64_t)r->resume.st.st_size);
 	r->resuming = true;
-	r->resumed_bytes = (uint64_t)r->resume.st.st_size;
+	r->resumed_bytes = r->resume.valid;
 	if (!r->o.json)
 		fprintf(stderr, PROG ": stream %s: an earlier receive kept %llu bytes: a resumed send need not move them again\n",
 			r->o.stream, (unsigned long long)r->resumed_bytes);

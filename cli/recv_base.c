@@ -15,13 +15,14 @@
 #include "common/paths.h"
 #include "recv_base.h"
 
-#define REC_MAGIC 0x3143455250435744ull   /* "DWCPREC1" */
+#define REC_MAGIC 0x3143455250435744ull   /* "DWCPREC1": this very file */
+#define REC_MAGIC_PREFIX 0x3150455250435744ull   /* "DWCPREP1": its first `size` bytes */
 #define PAGE 4096u
 
 struct rec {
 	uint64_t magic;
-	uint64_t dev, ino, size;
-	int64_t mtime_s, mtime_ns;
+	uint64_t dev, ino, size;   /* a prefix record: size = the prefix */
+	int64_t mtime_s, mtime_ns; /* a prefix record: the file's birth time (0 = unknown) */
 	uint64_t digest;
 };
 
@@ -29,6 +30,19 @@ static bool same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* When @p fd's file was created, where the file system says ({0, 0}
+ * where not): with dev and inode, what tells a prefix record's file from
+ * a later one that got its freed inode (its mtime and size change as it
+ * is written, so they cannot). */
+static void birth(int fd, struct timespec *t)
+{
+	struct statx sx;
+
+	*t = (struct timespec){ 0 };
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME))
+		*t = (struct timespec){ .tv_sec = sx.stx_btime.tv_sec, .tv_nsec = sx.stx_btime.tv_nsec };
 }
 
 static int read_rec(const char *path, struct rec *r)
@@ -40,7 +54,8 @@ static int read_rec(const char *path, struct rec *r)
 		return -errno;
 	n = pread(fd, r, sizeof(*r), 0);
 	close(fd);
-	return n == (ssize_t)sizeof(*r) && r->magic == REC_MAGIC && r->digest ? 0 : -EBADMSG;
+	return n == (ssize_t)sizeof(*r) && (r->magic == REC_MAGIC || r->magic == REC_MAGIC_PREFIX) &&
+	       r->digest ? 0 : -EBADMSG;
 }
 
 static void no_base(struct recv_base *b, const char *why)
@@ -77,6 +92,7 @@ void recv_base_open(struct recv_base *b, int dirfd, const char *name, const char
 void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, const char *record)
 {
 	struct dwcp_cpu_features cpu;
+	struct timespec born = { 0 };
 	struct rec r;
 	struct stat st;
 
@@ -96,11 +112,16 @@ void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, c
 	if (read_rec(b->record, &r))
 		return no_base(b, "no record of a completed receive of this stream");
 	b->st = st;
+	if (r.magic == REC_MAGIC_PREFIX)
+		birth(b->fd, &born);
 	if ((uint64_t)st.st_dev != r.dev || (uint64_t)st.st_ino != r.ino ||
-	    (uint64_t)st.st_size != r.size || st.st_mtim.tv_sec != r.mtime_s ||
-	    st.st_mtim.tv_nsec != r.mtime_ns)
+	    (r.magic == REC_MAGIC_PREFIX ?
+	     (uint64_t)st.st_size < r.size || born.tv_sec != r.mtime_s || born.tv_nsec != r.mtime_ns :
+	     (uint64_t)st.st_size != r.size || st.st_mtim.tv_sec != r.mtime_s ||
+	     st.st_mtim.tv_nsec != r.mtime_ns))
 		return no_base(b, "the file at the output path is not the one the last receive wrote (changed or replaced since)");
 	b->digest = r.digest;
+	b->valid = r.size;
 	b->rd = file_read_of(b->fd);
 	file_read_direct(&b->rd);
 }
@@ -121,6 +142,7 @@ int recv_base_adopt(struct recv_base *b, int fd, uint64_t digest)
 		return -e;
 	}
 	b->digest = digest;
+	b->valid = (uint64_t)b->st.st_size;
 	b->rd = file_read_of(b->fd);
 	file_read_direct(&b->rd);
 	return 0;
@@ -141,6 +163,22 @@ bool recv_base_usable(struct recv_base *b, uint64_t digest)
 		no_base(b, "the previous copy changed during the receive");
 		return false;
 	}
+	return true;
+}
+
+bool recv_base_holds(const struct recv_base *b, uint64_t offset, uint32_t len,
+		     const struct dwcp_hde_kept *k)
+{
+	if (k->mask) {
+		const uint64_t top = (uint64_t)(64 - __builtin_clzll(k->mask)) * PAGE;
+
+		if (offset + (top < len ? top : len) > b->valid)
+			return false;
+	}
+	for (unsigned i = 0; i < 64 && k->moved >> i; i++)
+		if ((k->moved >> i & 1) && !(k->src[i] & DWCP_HDE_SRC_NEW) &&
+		    (b->valid < PAGE || k->src[i] > b->valid - PAGE))
+			return false;
 	return true;
 }
 
@@ -295,13 +333,8 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
 	return recv_base_write_record(b->record, st, digest);
 }
 
-int recv_base_write_record(const char *record, const struct stat *st, uint64_t digest)
+static int write_rec(const char *record, const struct rec *r)
 {
-	struct rec r = {
-		.magic = REC_MAGIC, .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino,
-		.size = (uint64_t)st->st_size, .mtime_s = st->st_mtim.tv_sec,
-		.mtime_ns = st->st_mtim.tv_nsec, .digest = digest,
-	};
 	char tmp[PATH_MAX + 16];
 	int fd, rc = 0;
 
@@ -310,11 +343,15 @@ int recv_base_write_record(const char *record, const struct stat *st, uint64_t d
 	/* dwcp send makes the index directory too, but a node that only
 	 * receives makes it here. What fails shows when the record is created. */
 	(void)dwcp_mkdir_parents(record, 0700);
-	snprintf(tmp, sizeof(tmp), "%s.tmp%d", record, (int)getpid());
+	/* One name per record (one receive of a stream at a time, and its
+	 * checkpoints never overlap its own writes of it): a process killed
+	 * here leaves one file that the next write of the record reuses, not
+	 * one per death. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", record);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r) || fsync(fd))
+	if (write(fd, r, sizeof(*r)) != (ssize_t)sizeof(*r) || fsync(fd))
 		rc = errno ? -errno : -EIO;
 	close(fd);
 	if (!rc && rename(tmp, record))
@@ -324,30 +361,40 @@ int recv_base_write_record(const char *record, const struct stat *st, uint64_t d
 	return rc;
 }
 
+int recv_base_write_record(const char *record, const struct stat *st, uint64_t digest)
+{
+	const struct rec r = {
+		.magic = REC_MAGIC, .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino,
+		.size = (uint64_t)st->st_size, .mtime_s = st->st_mtim.tv_sec,
+		.mtime_ns = st->st_mtim.tv_nsec, .digest = digest,
+	};
+
+	return write_rec(record, &r);
+}
+
+int recv_base_write_prefix_record(const char *record, int fd, uint64_t valid, uint64_t digest)
+{
+	struct timespec born;
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if ((uint64_t)st.st_size < valid)
+		return -EINVAL;
+	birth(fd, &born);
+	const struct rec r = {
+		.magic = REC_MAGIC_PREFIX, .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino,
+		.size = valid, .mtime_s = born.tv_sec, .mtime_ns = born.tv_nsec, .digest = digest,
+	};
+
+	return write_rec(record, &r);
+}
+
 int recv_base_forget(struct recv_base *b)
 {
-	char d[PATH_MAX];
-	char *slash;
-	int fd, rc = 0;
-
 	if (!b->record[0])
 		return 0;   /* no record can exist */
-	if (unlink(b->record) && errno != ENOENT)
-		return -errno;
-	snprintf(d, sizeof(d), "%s", b->record);
-	slash = strrchr(d, '/');
-	if (slash && slash != d)
-		*slash = '\0';
-	else
-		snprintf(d, sizeof(d), "%s", slash ? "/" : ".");
-	/* The removal must outlive a power loss as the writes that follow it do. */
-	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd))
-		rc = -errno;
-	close(fd);
-	return rc;
+	return dwcp_unlink_durably(b->record);
 }
 
 int recv_base_rewritten(struct recv_base *b)

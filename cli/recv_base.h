@@ -28,12 +28,15 @@
 #include <sys/stat.h>
 
 #include "common/ops/delta.h"
+#include "common/ops/hde.h"
 #include "file_read.h"
 #include "recv_fd.h"
 
 struct recv_base {
 	int fd;                    /* the previous copy; -1 = none usable */
 	uint64_t digest;           /* its verified whole-file digest (0 = none) */
+	uint64_t valid;            /* the bytes its record vouches for: all of it, or a
+	                            * prefix (a receive's checkpoint, cli/recv_partial.h) */
 	struct stat st;            /* its identity as recorded */
 	char record[PATH_MAX];     /* the record's path; "" = none can be kept */
 	char why[160];             /* why there is no base, for the one message */
@@ -76,6 +79,16 @@ int recv_base_record_path(char *out, size_t n, const char *index_dir, const char
 
 /** Whether kept pages of the version with digest @p digest can come from the base now. */
 bool recv_base_usable(struct recv_base *b, uint64_t digest);
+
+/**
+ * Whether every page that a kept chunk at @p offset of @p len bytes
+ * takes from the base (@p k: kept at the same offset, moved from
+ * elsewhere) lies within what its record vouches for: a checkpoint of an
+ * interrupted receive vouches for less than the sender may have had
+ * acknowledged (cli/recv_partial.h), and the rest must travel.
+ */
+bool recv_base_holds(const struct recv_base *b, uint64_t offset, uint32_t len,
+		     const struct dwcp_hde_kept *k);
 
 /**
  * Fill the pages of @p mask of the chunk at @p offset (@p len bytes of
@@ -122,6 +135,16 @@ int recv_base_record(const struct recv_base *b, const struct stat *st, uint64_t 
 
 /** As recv_base_record, to the record at @p record. */
 int recv_base_write_record(const char *record, const struct stat *st, uint64_t digest);
+
+/**
+ * Record, at @p record, that the first @p valid bytes of the file open at
+ * @p fd (its dev, inode and birth time; it may be longer, and may still
+ * be written beyond them) are the data of the version named @p digest:
+ * what a receive's checkpoint vouches for (cli/recv_partial.h). Those
+ * bytes must be on disk first, and must not change while the record
+ * stands. @return 0 or -errno (-EINVAL: the file is shorter than @p valid).
+ */
+int recv_base_write_prefix_record(const char *record, int fd, uint64_t valid, uint64_t digest);
 
 /**
  * Withdraw the record, durably (the record is removed and its directory

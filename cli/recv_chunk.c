@@ -90,6 +90,26 @@ static uint64_t kept_in_place(const struct receiver *r, const struct dwcp_chunk_
 	return k.mask;
 }
 
+/* Every 1/8 of what was written (64 MiB to 1 GiB: the receiver does not
+ * know the size) the data becomes the partial copy, its prefix recorded
+ * once synced (recv_partial.h), so that a receive killed outright leaves
+ * what a resumed send need not move again. */
+static void checkpoint(struct receiver *r)
+{
+	const uint64_t lo = 64ull << 20, hi = 1ull << 30;
+	const uint64_t step = r->written / 8 < lo ? lo : r->written / 8 > hi ? hi : r->written / 8;
+
+	if (r->written < (r->cp_next ? r->cp_next : lo))
+		return;
+	r->cp_next = r->written + step;
+	if (r->o.no_partial || r->out.inplace || r->bad_data)
+		return;
+	/* What fails costs only the checkpoint: a failure this process sees
+	 * still keeps what it wrote. */
+	(void)recv_partial_checkpoint(&r->part, &r->out, r->written,
+				      dwcp_digest_resume_token(dwcp_stream_id(r->o.stream), r->xfer));
+}
+
 /* A kept chunk that this receiver cannot fill from its copy: refused
  * EKEPT before it is held, so the sender redoes it whole and keeps
  * nothing more. @return true
@@ -105,8 +125,13 @@ static bool refuse_kept(struct receiver *r, uint32_t idx)
 		recv_answer(r, idx, DWCP_BUF_EBADCHUNK);
 		return true;
 	}
-	if (recv_base_usable(base_of(r, k.digest), k.digest))
-		return false;
+	if (recv_base_usable(base_of(r, k.digest), k.digest)) {
+		if (recv_base_holds(base_of(r, k.digest), ch->offset, ch->orig_len, &k))
+			return false;
+		snprintf(base_of(r, k.digest)->why, sizeof(base_of(r, k.digest)->why),
+			 "this receiver's copy holds only their first %llu bytes",
+			 (unsigned long long)base_of(r, k.digest)->valid);
+	}
 	if (!r->told_base && !r->o.json)
 		fprintf(stderr, "\n" PROG ": stream %s: the sender keeps unchanged pages, but %s: they are sent again\n",
 			r->o.stream, base_of(r, k.digest)->why);
@@ -185,6 +210,7 @@ static int drain_in_order(struct receiver *r)
 			r->done = true;
 			return 0;
 		}
+		checkpoint(r);
 		r->next_seq = seq + 1;
 		__atomic_store_n(&r->c.at.shm.node->streams[r->ent].next_seq, r->next_seq, __ATOMIC_RELEASE);
 		recv_answer(r, idx, 0);
@@ -247,6 +273,14 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	int rc;
 
 	r->old[r->n_old++ % OLD_XFERS] = r->xfer;
+	/* What checkpoints recorded vouches for bytes the new transfer may
+	 * change: withdrawn first. */
+	recv_out_settle(&r->out);
+	rc = recv_partial_withdraw(&r->part);
+	if (rc)
+		return recv_fail(r, "withdrawing the record of the partial copy %s: %s", r->part.record,
+				 strerror(-rc));
+	r->cp_next = 0;
 	dwcp_reorder_destroy(r->win, refuse_held, r);
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
 	if (!r->win)

@@ -182,6 +182,15 @@ int recv_fd_flush(struct recv_fd *w)
 	return rc ? rc : rc2;
 }
 
+uint64_t recv_fd_landed(const struct recv_fd *w, uint64_t upto)
+{
+	if (w->pend_len && w->pend_off < upto)
+		upto = w->pend_off;
+	if (w->async && io_async_busy(&w->async->a) && w->async->job.off < upto)
+		upto = w->async->job.off;
+	return upto;
+}
+
 double recv_fd_writer_cpu_s(const struct recv_fd *w)
 {
 	return w->async ? io_async_cpu_s(&w->async->a) : 0;

@@ -92,6 +92,13 @@ int recv_fd_pwrite(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off);
  */
 int recv_fd_flush(struct recv_fd *w);
 
+/**
+ * Of the first @p upto bytes, which were written front to back: how many
+ * have reached the file (none of them still in the bounce buffer or in
+ * the writer's write in flight), so that a sync now covers them.
+ */
+uint64_t recv_fd_landed(const struct recv_fd *w, uint64_t upto);
+
 /** CPU seconds of the writer thread so far (0: none), for the summary. */
 double recv_fd_writer_cpu_s(const struct recv_fd *w);
 

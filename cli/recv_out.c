@@ -16,14 +16,37 @@
 
 /* ---- writeback behind the writer ----------------------------------- */
 
+/* A checkpoint (recv_out_checkpoint), in the flush thread. */
+static void checkpoint_run(struct recv_flush *f, const struct recv_out_cp *cp)
+{
+	/* Through the thread's own open file: an I/O error it sees is still
+	 * the commit's fsync's to report. The directory: the name a
+	 * checkpoint gave the file must outlive a crash with the record. */
+	if (f->wait_fd < 0 || fdatasync(f->wait_fd) || fsync(f->dirfd))
+		return;
+	cp->fn(cp->arg, f->wait_fd, cp->valid, cp->tag);
+}
+
 static void *flush_main(void *arg)
 {
 	struct recv_flush *f = arg;
 
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
-		while (!f->stop && f->taken == f->upto)
+		while (!f->stop && f->taken == f->upto && !f->cp.pending)
 			pthread_cond_wait(&f->wake, &f->lock);
+		/* A checkpoint first (also when told to stop: recv_out_settle
+		 * waits for it): the writeback rounds are never done while the
+		 * receive goes on, and it must not wait for its end. */
+		if (f->cp.pending) {
+			const struct recv_out_cp cp = f->cp;
+
+			f->cp.pending = false;
+			pthread_mutex_unlock(&f->lock);
+			checkpoint_run(f, &cp);
+			pthread_mutex_lock(&f->lock);
+			continue;
+		}
 		if (f->stop)
 			break;
 		uint64_t from = f->taken, len = f->upto - f->taken;
@@ -80,7 +103,7 @@ static void flush_start(struct recv_out *o)
 	struct recv_flush *f = &o->flush;
 	char proc[64];
 
-	*f = (struct recv_flush){ .fd = o->w.fd };
+	*f = (struct recv_flush){ .fd = o->w.fd, .dirfd = o->dirfd };
 	/* the drop-behind's own open file (flush_main); without one, no drop */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->w.fd);
 	f->wait_fd = open(proc, O_RDONLY | O_CLOEXEC);
@@ -118,6 +141,33 @@ void recv_out_written(struct recv_out *o, uint64_t upto)
 	f->upto = upto;
 	pthread_cond_signal(&f->wake);
 	pthread_mutex_unlock(&f->lock);
+}
+
+int recv_out_checkpoint(struct recv_out *o, uint64_t valid, recv_out_cp_fn fn, void *arg,
+			uint64_t tag)
+{
+	struct recv_flush *f = &o->flush;
+
+	/* What is still on its way waits for the next checkpoint: flushing
+	 * it here would stall the receive for a write of the bounce buffer. */
+	valid = recv_fd_landed(&o->w, valid);
+	if (!valid)
+		return -EAGAIN;
+	if (!f->off && o->w.fd >= 0 && !f->running)
+		flush_start(o);
+	if (!f->running)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&f->lock);
+	f->cp = (struct recv_out_cp){ .pending = true, .valid = valid, .tag = tag, .fn = fn,
+				      .arg = arg };
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+void recv_out_settle(struct recv_out *o)
+{
+	flush_stop(o);
 }
 
 /* ---- creating, naming and dropping the output --------------------- */
@@ -342,6 +392,22 @@ static int link_tmp(struct recv_out *o)
 	}
 	o->tmp[0] = '\0';
 	return -e;
+}
+
+int recv_out_name_as(struct recv_out *o, const char *name)
+{
+	int rc;
+
+	if (o->inplace || o->w.fd < 0 || strlen(name) >= sizeof(o->tmp))
+		return -EINVAL;
+	if (o->named_tmp && strcmp(o->tmp, name) == 0)
+		return 0;
+	if (!o->named_tmp && (rc = link_tmp(o)))
+		return rc;
+	if (renameat(o->dirfd, o->tmp, o->dirfd, name))
+		return -errno;   /* still the temporary name: removed as before */
+	memcpy(o->tmp, name, strlen(name) + 1);
+	return 0;
 }
 
 int recv_out_keep_as(struct recv_out *o, const char *name, uint64_t valid, struct stat *st)

@@ -56,7 +56,21 @@
 
 #include "recv_fd.h"
 
-/* recv_out_written's thread; upto and taken under lock. */
+/**
+ * What a checkpoint does once the first @p valid bytes of the output are
+ * on disk (cli/recv_partial.h: record them). Runs in the flush thread;
+ * @p fd is the file (read-only, the thread's own open file).
+ */
+typedef void (*recv_out_cp_fn)(void *arg, int fd, uint64_t valid, uint64_t tag);
+
+struct recv_out_cp {
+	bool pending;
+	uint64_t valid, tag;
+	recv_out_cp_fn fn;
+	void *arg;
+};
+
+/* recv_out_written's thread; upto, taken and cp under lock. */
 struct recv_flush {
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -67,6 +81,8 @@ struct recv_flush {
 	uint64_t told;             /* the writer's: upto at its last wake-up */
 	int wait_fd;               /* the same file, for the drop-behind's waits; -1 = none */
 	uint64_t dropped;          /* the thread's: dropped from the cache below */
+	int dirfd;                 /* the output's directory, synced at checkpoints */
+	struct recv_out_cp cp;     /* asked for by recv_out_checkpoint */
 	bool running, stop;
 	bool off;                  /* the file system refused: no more tries */
 };
@@ -147,6 +163,38 @@ void recv_out_written(struct recv_out *o, uint64_t upto);
 
 /** Bytes recv_out_written hands over at a time. */
 #define RECV_FLUSH_STEP (16ull << 20)
+
+/**
+ * Give the data the name @p name in the output's directory (replacing
+ * what has it; never following anything there) while it is still being
+ * written: a checkpoint's partial copy (cli/recv_partial.h). The name is
+ * then the temporary's: a failure removes it unless recv_out_keep_as
+ * keeps it, the commit renames it over the output. Not synced (the next
+ * checkpoint syncs the directory). @return 0 or -errno (nothing renamed).
+ */
+int recv_out_name_as(struct recv_out *o, const char *name);
+
+/**
+ * Checkpoint: of the first @p valid bytes written, those that reached the
+ * file (recv_fd_landed: not the bounce buffer's or the write in flight),
+ * V, are synced with the directory in the flush thread, without holding
+ * up the receive, which then calls @p fn (@p arg, V, @p tag): the first V
+ * bytes are on disk. A checkpoint asked for while an earlier one
+ * waits replaces it; ending the thread (recv_out_settle, and whatever
+ * ends it) waits for a checkpoint asked for. A sync error is left for the commit's fsync to report (the
+ * thread syncs through an open file of its own), and skips @p fn.
+ * @return 0, or -errno (then @p fn is never called): -EAGAIN when no
+ *         byte has landed yet, -EOPNOTSUPP where the thread cannot run.
+ */
+int recv_out_checkpoint(struct recv_out *o, uint64_t valid, recv_out_cp_fn fn, void *arg,
+			uint64_t tag);
+
+/**
+ * Wait for what the flush thread was asked (a checkpoint included) and
+ * end it (the next recv_out_written starts it again): before the caller
+ * changes what a checkpoint's @p fn writes.
+ */
+void recv_out_settle(struct recv_out *o);
 
 /**
  * Make the data the output: fsync it, give it its name atomically, fsync

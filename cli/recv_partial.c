@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/paths.h"
 #include "recv_partial.h"
 
 #define SUFFIX ".dwcp-partial"
@@ -44,6 +45,43 @@ int recv_partial_keep(const struct recv_partial *p, struct recv_out *o, uint64_t
 	rc = recv_out_keep_as(o, p->name, valid, &st);
 	if (!rc)
 		rc = recv_base_write_record(p->record, &st, token);
+	return rc;
+}
+
+/* The flush thread's half of a checkpoint: the prefix is on disk. */
+static void record_prefix(void *arg, int fd, uint64_t valid, uint64_t token)
+{
+	const struct recv_partial *p = arg;
+
+	/* Nothing to say when it fails: the previous checkpoint's record
+	 * stands (its prefix is still there), or none, and the receive goes on. */
+	(void)recv_base_write_prefix_record(p->record, fd, valid, token);
+}
+
+int recv_partial_checkpoint(struct recv_partial *p, struct recv_out *o, uint64_t valid,
+			    uint64_t token)
+{
+	int rc;
+
+	if (!p->name[0])
+		return -ENAMETOOLONG;
+	rc = recv_out_name_as(o, p->name);
+	if (!rc)
+		rc = recv_out_checkpoint(o, valid, record_prefix, p, token);
+	if (!rc)
+		p->checkpointed = true;
+	return rc;
+}
+
+int recv_partial_withdraw(struct recv_partial *p)
+{
+	int rc;
+
+	if (!p->checkpointed)
+		return 0;
+	rc = dwcp_unlink_durably(p->record);
+	if (!rc)
+		p->checkpointed = false;
 	return rc;
 }
 

@@ -15,12 +15,23 @@
  * kept by that token (its resume index, cli/send_index.h) are left as
  * they are; the whole-file digest checks them with the rest.
  *
+ * Checkpoints: a receive killed outright (SIGKILL, the OOM killer, a
+ * crash of its host) runs no failure path, so while it writes, every
+ * 1/8 of what it has written (64 MiB to 1 GiB: a geometric series, as
+ * the receiver does not know the size) the data is named as the partial
+ * copy and, once its prefix is synced (in the flush thread,
+ * recv_out_checkpoint), recorded as a prefix record: dev and inode, and
+ * the first N bytes, which this transfer never writes again (chunks are
+ * written once, in order). The next receive truncates the copy to them
+ * and resumes; pages the sender had acknowledged beyond them are refused
+ * (recv_base_holds) and travel. A failure this process sees replaces the
+ * prefix record by the whole one above.
+ *
  * Crash safety: the record is written after the data and the name are
- * synced, and withdrawn (durably, recv_base_forget) before the first byte
- * of the partial copy changes, so a receive killed at any instruction
- * leaves no record vouching for a changed file. A partial copy nobody
- * resumes stays until the stream's next receive (a completed one removes
- * it).
+ * synced, and withdrawn (durably) before a byte it vouches for changes,
+ * so a receive killed at any instruction leaves no record vouching for a
+ * changed file. A partial copy nobody resumes stays until the stream's
+ * next receive (a completed one removes it).
  *
  * Concurrency: one thread (the receive's), after the stream is registered
  * (so that two receives of one stream never touch it at once).
@@ -38,6 +49,7 @@
 struct recv_partial {
 	char name[NAME_MAX + 1];   /* in the output's directory; "" = none possible */
 	char record[PATH_MAX];     /* "" = none possible */
+	bool checkpointed;         /* a checkpoint may have written the record */
 };
 
 /** The partial copy's name and record for output @p out_name of @p stream on @p instance. */
@@ -57,6 +69,22 @@ bool recv_partial_open(const struct recv_partial *p, struct recv_base *b, int di
  */
 int recv_partial_keep(const struct recv_partial *p, struct recv_out *o, uint64_t valid,
 		      uint64_t token);
+
+/**
+ * Checkpoint: name the data of @p o the partial copy (if it is not yet)
+ * and, once those of its first @p valid bytes that reached the file are
+ * synced (recv_out_checkpoint), record them as the data of the transfer
+ * named @p token. The syncs and the record are the flush thread's.
+ * @return 0 or -errno (then no record is written by this call).
+ */
+int recv_partial_checkpoint(struct recv_partial *p, struct recv_out *o, uint64_t valid,
+			    uint64_t token);
+
+/**
+ * Withdraw, durably, what checkpoints recorded (after recv_out_settle):
+ * before a byte they vouch for changes. @return 0 or -errno.
+ */
+int recv_partial_withdraw(struct recv_partial *p);
 
 /**
  * The stream was received whole: remove the record and, unless @p renamed

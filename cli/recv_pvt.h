@@ -46,6 +46,7 @@ struct receiver {
 	bool resuming;             /* the output is being written in place over resume's data */
 	uint64_t resumed_bytes;    /* what the interrupted transfer had written */
 	struct recv_partial part;  /* where a failed receive keeps what it wrote */
+	uint64_t cp_next;          /* written bytes at the next checkpoint (0: the first) */
 	bool bad_data;             /* what was written is known wrong: keep nothing */
 	bool filled_from_base;     /* this transfer took pages from base (not from resume) */
 	int ent;

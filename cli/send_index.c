@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/cpu.h"
+#include "common/paths.h"
 #include "send_index.h"
 
 #define PROG "dwcp send"
@@ -153,12 +154,33 @@ uint64_t send_index_kept(const struct send_index *x, uint64_t offset, unsigned n
 	return mask;
 }
 
+/* A checkpoint's sync (send_index_checkpoint), on cp_sync's thread: the
+ * data, and the directory that holds its name. */
+static int cp_sync_job(void *arg)
+{
+	struct send_index *x = arg;
+
+	if (fdatasync(x->cp.fd))
+		return -errno;
+	return dwcp_sync_parent(x->resume_path);
+}
+
+/* Wait for the checkpoint's sync and end its thread: before cp's file
+ * is closed or replaced. */
+static void cp_sync_stop(struct send_index *x)
+{
+	if (x->cp_sync_on)
+		io_async_stop(&x->cp_sync);
+	x->cp_sync_on = false;
+}
+
 int send_index_commit(struct send_index *x, uint64_t size, uint64_t digest, bool quiet)
 {
 	struct dwcp_err err = { 0 };
 	int rc;
 
 	/* The receiver committed: no partial copy is left to resume from. */
+	cp_sync_stop(x);
 	dwcp_fpindex_cp_close(&x->cp);
 	if (x->resume_path[0] && unlink(x->resume_path) && errno != ENOENT && !quiet)
 		fprintf(stderr, PROG ": removing %s: %s\n", x->resume_path, strerror(errno));
@@ -183,6 +205,7 @@ bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t tok
 	if (!x->writing || !n_pages || !x->resume_path[0])
 		return false;
 	x->writing = false;
+	cp_sync_stop(x);
 	dwcp_fpindex_cp_close(&x->cp);   /* the rename below replaces its file */
 	if (dwcp_fpindex_commit_prefix(&x->w, x->resume_path, n_pages, token, &err)) {
 		if (!quiet)
@@ -198,12 +221,24 @@ void send_index_checkpoint(struct send_index *x, uint64_t n_pages, uint64_t toke
 
 	if (!x->writing || !x->resume_path[0] || x->cp.failed)
 		return;
-	if (dwcp_fpindex_checkpoint(&x->w, &x->cp, x->resume_path, n_pages, token, &err) && !quiet)
-		fprintf(stderr, PROG ": %s: a send killed from now on resumes nothing\n", err.msg);
+	/* The last one's sync (long done: a checkpoint is 1/8 of the file). */
+	if (x->cp_sync_on && io_async_wait(&x->cp_sync) && !quiet)
+		fprintf(stderr, PROG ": syncing %s: a crash of this host would lose the last checkpoint\n",
+			x->resume_path);
+	if (dwcp_fpindex_checkpoint(&x->w, &x->cp, x->resume_path, n_pages, token, &err)) {
+		if (!quiet)
+			fprintf(stderr, PROG ": %s: a send killed from now on resumes nothing\n", err.msg);
+		return;
+	}
+	if (!x->cp_sync_on)
+		x->cp_sync_on = io_async_start(&x->cp_sync) == 0;
+	if (x->cp_sync_on)
+		io_async_submit(&x->cp_sync, cp_sync_job, x);
 }
 
 void send_index_close(struct send_index *x)
 {
+	cp_sync_stop(x);
 	dwcp_fpindex_cp_close(&x->cp);
 	dwcp_fpindex_close(&x->old);
 	dwcp_fpindex_close(&x->whole);

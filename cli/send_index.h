@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "common/fpindex.h"
+#include "io_async.h"
 #include "common/ops/weaksum.h"
 #include "ipc/streams.h"
 
@@ -41,6 +42,8 @@ struct send_index {
 	                            * past the prefix; map NULL: none */
 	struct dwcp_fpindex_writer w;
 	struct dwcp_fpindex_cp cp; /* the resume index as the send goes (checkpoints) */
+	struct io_async cp_sync;   /* syncs each checkpoint off the send's thread */
+	bool cp_sync_on;           /* cp_sync runs */
 	bool writing;              /* w is open */
 	bool keep;                 /* pages of old may be kept (delta on, receiver agrees) */
 	bool keep_whole;           /* pages of whole may be kept */
@@ -118,8 +121,10 @@ bool send_index_save_resume(struct send_index *x, uint64_t n_pages, uint64_t tok
 /**
  * The receiver has acknowledged the first @p n_pages pages: bring the
  * resume index up to them (dwcp_fpindex_checkpoint), so that a send
- * killed outright (SIGKILL) still resumes from there. Failures
- * cost only the checkpoints (a warning unless @p quiet).
+ * killed outright (SIGKILL) still resumes from there, and sync it in a
+ * thread of its own, so that one whose host crashed does too (once the
+ * sync is done). Failures cost only the checkpoints (a warning unless
+ * @p quiet).
  */
 void send_index_checkpoint(struct send_index *x, uint64_t n_pages, uint64_t token, bool quiet);
 

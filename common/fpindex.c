@@ -189,28 +189,6 @@ int dwcp_fpindex_add(struct dwcp_fpindex_writer *w, const uint8_t (*hashes)[DWCP
 	return 0;
 }
 
-static int sync_dir(const char *path)
-{
-	char d[PATH_MAX];
-	char *slash;
-	int fd, rc = 0;
-
-	snprintf(d, sizeof(d), "%s", path);
-	slash = strrchr(d, '/');
-	if (!slash)
-		snprintf(d, sizeof(d), ".");
-	else if (slash == d)
-		d[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd))
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
 /* The header for @p n_pages entries (the writer may hold more: they are
  * cut off) of a @p file_size-byte file, then sync and rename to @p path. */
 static int commit_as(struct dwcp_fpindex_writer *w, const char *path, uint64_t n_pages,
@@ -241,7 +219,7 @@ static int commit_as(struct dwcp_fpindex_writer *w, const char *path, uint64_t n
 	if (!rc) {
 		w->tmp[0] = '\0';
 		step = "syncing the directory of";
-		rc = sync_dir(path);
+		rc = dwcp_sync_parent(path);
 	}
 	if (rc)
 		dwcp_err_set(err, rc, "page index %s: %s: %s", path, step, strerror(-rc));
@@ -322,10 +300,10 @@ int dwcp_fpindex_checkpoint(struct dwcp_fpindex_writer *w, struct dwcp_fpindex_c
 			return dwcp_err_set(err, -errno, "page index %s: %s", path, strerror(errno));
 		}
 	}
-	/* Not synced: a sync here stalled the send's one thread for 2-53 ms
-	 * each (1 GiB on this VM: ~0.1 s in all), for a checkpoint that must
-	 * survive the send's death, not its host's (after a crash, a header
-	 * ahead of the entries makes the length disagree: no index). */
+	/* Not synced here: a sync stalled the send's one thread for 2-53 ms
+	 * each (1 GiB on this VM: ~0.1 s in all); the caller syncs it in a
+	 * thread of its own (after a crash before that, a header ahead of
+	 * the entries makes the length disagree: no index). */
 	rc = copy_entries(w, cp->fd, cp->n_pages, n_pages);
 	if (!rc && pwrite(cp->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		rc = errno ? -errno : -EIO;

@@ -186,10 +186,13 @@ struct dwcp_fpindex_cp {
  * added to @p w (no fewer than the last call's), as of a file of
  * @p n_pages x 4096 bytes with @p digest. The first call writes it whole
  * to a temporary and renames it into place; later calls append the new
- * entries, then rewrite the header. Nothing is synced: a checkpoint
- * outlives the process, not a crash of its host (a header that got ahead
- * of the entries makes the length disagree: readers take it for no
- * index). @return 0 or -errno (then no more checkpoints).
+ * entries, then rewrite the header. Nothing is synced here: the caller
+ * syncs @p cp->fd and the directory where that does not hold up its
+ * thread (cli/send_index.c), and until then a checkpoint outlives the
+ * process, not a crash of its host. A crash before that sync completes
+ * may leave a header that got ahead of the entries or behind them: the
+ * length disagrees, and readers take it for no index.
+ * @return 0 or -errno (then no more checkpoints).
  */
 int dwcp_fpindex_checkpoint(struct dwcp_fpindex_writer *w, struct dwcp_fpindex_cp *cp,
 			    const char *path, uint64_t n_pages, uint64_t digest, struct dwcp_err *err);

@@ -58,3 +58,35 @@ ssize_t dwcp_read_small(const char *path, char *buf, size_t len)
 		buf[got] = '\0';
 	return (ssize_t)got;
 }
+
+int dwcp_sync_parent(const char *path)
+{
+	char d[PATH_MAX];
+	char *slash;
+	int fd, rc = 0;
+
+	if (snprintf(d, sizeof(d), "%s", path) >= (int)sizeof(d))
+		return -ENAMETOOLONG;
+	slash = strrchr(d, '/');
+	if (slash && slash != d)
+		*slash = '\0';
+	else
+		snprintf(d, sizeof(d), "%s", slash ? "/" : ".");
+	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int dwcp_unlink_durably(const char *path)
+{
+	int rc;
+
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	rc = dwcp_sync_parent(path);
+	return rc == -ENOENT ? 0 : rc;   /* no directory: nothing was in it */
+}

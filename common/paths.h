@@ -18,4 +18,19 @@ int dwcp_mkdir_parents(const char *path, mode_t mode);
  */
 ssize_t dwcp_read_small(const char *path, char *buf, size_t len);
 
+/**
+ * fsync the directory that holds @p path (what a rename or an unlink
+ * there changed then outlives a power loss). @return 0 or -errno
+ * (-ENOENT: no such directory).
+ */
+int dwcp_sync_parent(const char *path);
+
+/**
+ * Remove @p path (absent is fine) and sync its directory, so that the
+ * removal outlives a power loss as the writes that follow it do: a
+ * record that must stop vouching for a file before the file changes.
+ * @return 0 or -errno.
+ */
+int dwcp_unlink_durably(const char *path);
+
 #endif

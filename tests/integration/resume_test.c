@@ -11,8 +11,9 @@
  *  - pages changed in the already-sent part between the two runs travel,
  *    the rest is still kept, the file is exact;
  *  - a receiver that lost the data (its `dwcp recv` killed with SIGKILL
- *    and started again) refuses the kept pages: they travel, the file is
- *    exact;
+ *    before its first checkpoint, and started again) refuses the kept
+ *    pages: they travel, the file is exact; one killed after a checkpoint
+ *    resumes from it, and what the sender had delivered past it travels;
  *  - a receiver stopped first (SIGTERM) keeps what it wrote beside the
  *    output; started again with the sender, both resume from it, and
  *    nothing is left beside the output afterwards; a kept copy changed
@@ -284,14 +285,26 @@ Test(resume, pages_changed_since_the_interrupted_send_travel, .fini = teardown, 
 		  snd.out);
 }
 
+/* Files in the test directory other than the image, the output and the key. */
+static unsigned others(char *list, size_t n)
+{
+	char sh[256];
+
+	snprintf(sh, sizeof(sh), "ls -A %s | grep -v -x -e vm.img -e recv.img -e node.key", dir);
+	list[0] = '\0';
+	dwcp_xfer_sh(list, n, "%s", sh);
+	return (unsigned)strlen(list);
+}
+
 Test(resume, a_receiver_that_lost_the_data_gets_every_page, .fini = teardown, .timeout = 900)
 {
 	char src[128], out[128];
 
 	setup("rsmlost", src, out);
 	start_recv("lost", out);
-	interrupt_send("lost", src, out, 96 * MIB);
-	/* Killed outright, the receiver's unnamed temporary goes with it. */
+	/* Short of the first checkpoint (64 MiB): killed outright, the
+	 * receiver's unnamed temporary goes with it. */
+	interrupt_send("lost", src, out, 32 * MIB);
 	kill(rcv.pid, SIGKILL);
 	dwcp_xfer_wait(&rcv, 60000u);
 	dwcp_xfer_proc_free(&rcv);
@@ -302,15 +315,51 @@ Test(resume, a_receiver_that_lost_the_data_gets_every_page, .fini = teardown, .t
 	cr_expect_eq(num(rcv.out, "kept_pages"), 0, "%s", rcv.out);
 }
 
-/* Files in the test directory other than the image, the output and the key. */
-static unsigned others(char *list, size_t n)
+/* The receiver's checkpoint record of @p stream (recv_partial.h). */
+static void part_record(char *path, size_t n, const char *stream)
 {
-	char sh[256];
+	snprintf(path, n, "%.*s.index/%s@%s.part", (int)strlen(pair.b.config) - 4, pair.b.config,
+		 pair.b.instance, stream);
+}
 
-	snprintf(sh, sizeof(sh), "ls -A %s | grep -v -x -e vm.img -e recv.img -e node.key", dir);
-	list[0] = '\0';
-	dwcp_xfer_sh(list, n, "%s", sh);
-	return (unsigned)strlen(list);
+/* A receiver killed outright (SIGKILL: no failure path runs; as the OOM
+ * killer or a crash of its host would) after its first checkpoint: the
+ * next receive resumes from the checkpoint's prefix, the pages the
+ * sender had delivered past it are refused and travel, the file is
+ * exact, and nothing is left beside it. */
+Test(resume, a_receiver_killed_outright_resumes_from_its_checkpoint, .fini = teardown,
+     .timeout = 900)
+{
+	char src[128], out[128], rec[PATH_MAX], left[512];
+	double prefix, resumed, kept;
+
+	setup("rsmrkill", src, out);
+	part_record(rec, sizeof(rec), "rkill");
+	start_recv("rkill", out);
+	prefix = interrupt_send("rkill", src, out, 96 * MIB);
+	/* The checkpoint's record follows its sync, in the receiver's flush
+	 * thread: waited for, not assumed. */
+	for (unsigned ms = 0; ms < 60000u && dwcp_xfer_file_size(rec) <= 0; ms += 10)
+		usleep(10000);
+	cr_assert_gt(dwcp_xfer_file_size(rec), 0, "no checkpoint record at %s after 96 MiB", rec);
+	kill(rcv.pid, SIGKILL);
+	dwcp_xfer_wait(&rcv, 60000u);
+	dwcp_xfer_proc_free(&rcv);
+	start_recv("rkill", out);
+	complete("resumed from the killed receiver's checkpoint", "rkill", src, out);
+	resumed = num(rcv.out, "resumed_bytes");
+	kept = num(rcv.out, "kept_pages");
+	cr_expect_geq(resumed, 64.0 * MIB, "the receiver resumed from %.0f bytes: %s", resumed, rcv.out);
+	cr_expect_leq(resumed, prefix, "the checkpoint (%.0f bytes) is past what was delivered (%.0f): %s",
+		      resumed, prefix, rcv.out);
+	cr_expect_eq(kept, resumed / PAGE, "%.0f pages kept of a %.0f-byte checkpoint: %s", kept, resumed,
+		     rcv.out);
+	if (resumed < prefix - 0.1 * MIB)
+		cr_expect_gt(num(rcv.out, "rejected"), 0,
+			     "the sender kept %.0f bytes, the checkpoint %.0f, and nothing was refused: %s",
+			     prefix, resumed, rcv.out);
+	cr_expect_eq(others(left, sizeof(left)), 0, "left beside the output: %s", left);
+	cr_expect_leq(dwcp_xfer_file_size(rec), 0, "the checkpoint record outlived the receive: %s", rec);
 }
 
 /* The receiver stops first (SIGTERM, as its node's death or its

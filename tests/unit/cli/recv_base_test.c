@@ -234,3 +234,56 @@ Test(recv_base, zero_means_every_byte)
 		}
 	}
 }
+
+/* A checkpoint's record vouches for a prefix of a file that may be
+ * longer and written since (cli/recv_partial.h): the same file with at
+ * least that many bytes is a base whose valid bytes are the prefix, and
+ * kept pages past it are not held there; another or a shorter file is
+ * no base. */
+Test(recv_base, a_prefix_record_vouches_for_its_prefix_only)
+{
+	char rec[160];
+	struct dwcp_hde_kept k = { 0 };
+	struct recv_base b;
+	int fd;
+
+	make_base(8, 77);
+	snprintf(rec, sizeof(rec), "%s/part", idx);
+	fd = openat(dfd, "out", O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(recv_base_write_prefix_record(rec, fd, 9 * 4096, 5), -EINVAL,
+		     "a prefix longer than the file");
+	cr_assert_eq(recv_base_write_prefix_record(rec, fd, 4 * 4096, 5), 0);
+	/* Written past the prefix since (the receive went on): still vouched for. */
+	cr_assert_eq(pwrite(fd, "z", 1, 6 * 4096), 1);
+	cr_assert_eq(futimens(fd, (struct timespec[]){ { 0, UTIME_OMIT }, { 1000000000, 0 } }), 0);
+	recv_base_open_recorded(&b, dfd, "out", rec);
+	cr_assert(recv_base_usable(&b, 5), "%s", b.why);
+	cr_expect_eq(b.valid, 4 * 4096);
+	k.mask = 0x3;   /* pages 0 and 1 of a chunk */
+	cr_expect(recv_base_holds(&b, 2 * 4096, 4 * 4096, &k), "pages 2 and 3 are in the prefix");
+	cr_expect_not(recv_base_holds(&b, 3 * 4096, 4 * 4096, &k), "page 4 is past it");
+	k.mask = 0;
+	k.moved = 0x1;
+	k.src[0] = 3 * 4096;
+	cr_expect(recv_base_holds(&b, 40 * 4096, 4096, &k), "moved from page 3");
+	k.src[0] = 4 * 4096;
+	cr_expect_not(recv_base_holds(&b, 40 * 4096, 4096, &k), "moved from page 4");
+	recv_base_close(&b);
+
+	/* Cut below the prefix: not the data recorded. */
+	cr_assert_eq(ftruncate(fd, 3 * 4096), 0);
+	recv_base_open_recorded(&b, dfd, "out", rec);
+	cr_expect_not(recv_base_usable(&b, 5));
+	recv_base_close(&b);
+	close(fd);
+
+	/* Another file under the name (the file system may give it the
+	 * freed inode: its birth time differs): no base. */
+	cr_assert_eq(unlinkat(dfd, "out", 0), 0);
+	usleep(10000);
+	make_base(8, 77);
+	recv_base_open_recorded(&b, dfd, "out", rec);
+	cr_expect_not(recv_base_usable(&b, 5));
+	recv_base_close(&b);
+}

@@ -414,6 +414,61 @@ Test(recv_out, writeback_behind_the_writer_survives_rewind_and_leaves_no_thread)
 	expect_big(p, 2 * RECV_FLUSH_STEP + BIG_STEP, 2);
 }
 
+struct cp_seen {
+	int calls;
+	uint64_t valid, tag;
+	struct stat st;
+};
+
+static void cp_note(void *arg, int fd, uint64_t valid, uint64_t tag)
+{
+	struct cp_seen *c = arg;
+
+	c->calls++;
+	c->valid = valid;
+	c->tag = tag;
+	fstat(fd, &c->st);
+}
+
+/* A checkpoint names the data while it is being written, and calls back
+ * (from the flush thread) once the prefix is on disk; the commit still
+ * renames it over the output, and nothing is left beside it. */
+Test(recv_out, a_checkpoint_names_the_data_and_reports_its_prefix)
+{
+	char p[128], part[128], why[512], list[512];
+	struct cp_seen seen = { 0 };
+	struct recv_out o;
+	struct stat st;
+
+	path(p, sizeof(p), "cp");
+	path(part, sizeof(part), ".cp.dwcp-partial");
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_big(&o, 2 * RECV_FLUSH_STEP, 3);
+	cr_assert_eq(recv_out_name_as(&o, ".cp.dwcp-partial"), 0);
+	cr_assert_eq(recv_out_name_as(&o, ".cp.dwcp-partial"), 0, "named twice");
+	cr_assert_eq(recv_out_checkpoint(&o, 2 * RECV_FLUSH_STEP, cp_note, &seen, 42), 0);
+	write_big(&o, 3 * RECV_FLUSH_STEP, 3);   /* the receive goes on meanwhile */
+	recv_out_settle(&o);
+	cr_expect_eq(seen.calls, 1, "the checkpoint's callback ran %d times", seen.calls);
+	cr_expect_eq(seen.valid, 2 * RECV_FLUSH_STEP);
+	cr_expect_eq(seen.tag, 42);
+	cr_assert_eq(stat(part, &st), 0, "the data has no name: %s", strerror(errno));
+	cr_expect(st.st_ino == seen.st.st_ino, "the callback saw another file");
+	cr_expect_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
+	cr_assert_eq(recv_out_commit(&o, why, sizeof(why)), 0, "%s", why);
+	expect_big(p, 3 * RECV_FLUSH_STEP, 3);
+	cr_expect_eq(stat(part, &st), -1, "the partial name outlived the commit");
+	cr_expect_eq(entries(list, sizeof(list)), 1, "left: %s", list);
+
+	/* A failure that keeps nothing removes the named data too. */
+	cr_assert_eq(recv_out_open(&o, p, why, sizeof(why)), 0, "%s", why);
+	write_big(&o, RECV_FLUSH_STEP, 4);
+	cr_assert_eq(recv_out_name_as(&o, ".cp.dwcp-partial"), 0);
+	recv_out_abort(&o);
+	cr_expect_eq(stat(part, &st), -1, "the partial name outlived the abort");
+	expect_big(p, 3 * RECV_FLUSH_STEP, 3);
+}
+
 /* Pages of @p fd's first @p bytes in the page cache. */
 static size_t cached_pages(int fd, uint64_t bytes)
 {
