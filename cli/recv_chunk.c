@@ -375,6 +375,16 @@ int recv_on_chunk(struct receiver *r, uint32_t idx)
 		recv_answer(r, idx, 0);
 		return 0;
 	}
+	/* A chunk of the very transfer whose data an earlier `dwcp recv` kept
+	 * (the partial copy this one resumes): its sender goes on from what
+	 * it had delivered, past what was kept, and this receive cannot take
+	 * it from there. Refused as stale, so that the sender stops now and
+	 * says to run it again (which resumes), not after its timeout. */
+	if (ch->xfer != r->xfer && r->resuming &&
+	    dwcp_digest_resume_token(ch->stream, ch->xfer) == r->resume.digest) {
+		recv_answer(r, idx, DWCP_BUF_ESTALE);
+		return 0;
+	}
 	if (!r->xfer)
 		r->xfer = ch->xfer;
 	if (ch->xfer != r->xfer) {

@@ -375,6 +375,8 @@ static int on_done(struct sender *s, uint32_t idx)
 	s->sum.rejected++;
 	if (st == DWCP_BUF_ENACK && why == DWCP_BUF_EDIGEST)
 		return fail(s, "the receiver's whole-file digest differs from what was read here: it kept no new file at --out (with recv --inplace, the file there is neither version now). Did %s change during the send? Send it again", s->o.file);
+	if (st == DWCP_BUF_ENACK && why == DWCP_BUF_ESTALE)
+		return fail(s, "the receiver took this transfer for a stale one: its `dwcp recv` was started again during this send (it holds what the one before it kept, not all this send had delivered), or a newer send of the stream took over");
 	if (st == DWCP_BUF_ENACK)
 		return fail(s, "the receiver refused a chunk: %s%s", dwcp_buf_status_name(why),
 			    why == DWCP_BUF_EAUTH ? "; check that both nodes' [crypto] key_file hold the same key" : "");

@@ -14,6 +14,8 @@
  *    before its first checkpoint, and started again) refuses the kept
  *    pages: they travel, the file is exact; one killed after a checkpoint
  *    resumes from it, and what the sender had delivered past it travels;
+ *    one started again while the send runs stops the send (it does not
+ *    wait out its timeout), whose rerun resumes;
  *  - a receiver stopped first (SIGTERM) keeps what it wrote beside the
  *    output; started again with the sender, both resume from it, and
  *    nothing is left beside the output afterwards; a kept copy changed
@@ -360,6 +362,44 @@ Test(resume, a_receiver_killed_outright_resumes_from_its_checkpoint, .fini = tea
 			     prefix, resumed, rcv.out);
 	cr_expect_eq(others(left, sizeof(left)), 0, "left beside the output: %s", left);
 	cr_expect_leq(dwcp_xfer_file_size(rec), 0, "the checkpoint record outlived the receive: %s", rec);
+}
+
+/* A receiver killed outright and started again while the send still
+ * runs: the new one holds the checkpoint, not all the send had
+ * delivered, so it refuses the running transfer as stale and the sender
+ * stops, saying so (or, had it noticed first, that its receiver went
+ * away), instead of waiting for acknowledgements until its --timeout;
+ * run again, it resumes from the checkpoint. */
+Test(resume, a_receiver_started_again_mid_send_stops_the_send_and_the_rerun_resumes,
+     .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128], rec[PATH_MAX];
+	double resumed;
+	int rs;
+
+	setup_size("rsmagain", src, out, 1024 * MIB);   /* still running at the first checkpoint */
+	part_record(rec, sizeof(rec), "again");
+	start_recv("again", out);
+	start_send("again", src);
+	for (unsigned ms = 0; ms < 60000u && dwcp_xfer_file_size(rec) <= 0; ms += 10)
+		usleep(10000);
+	cr_assert_gt(dwcp_xfer_file_size(rec), 0, "no checkpoint record at %s", rec);
+	cr_assert(dwcp_xfer_running(&snd), "the send ended before the receiver was killed: %s", snd.err);
+	kill(rcv.pid, SIGKILL);
+	dwcp_xfer_wait(&rcv, 60000u);
+	dwcp_xfer_proc_free(&rcv);
+	start_recv("again", out);
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	fprintf(stderr, "resume: receiver started again: send %d %s\n", rs, snd.err);
+	cr_assert_eq(rs, 1, "dwcp send exited %d: %s", rs, snd.err);
+	cr_expect(strstr(snd.err, "took this transfer for a stale one") ||
+		  strstr(snd.err, "went away"),
+		  "the send did not stop for the receiver started again: %s", snd.err);
+	cr_expect_null(strstr(snd.err, "no progress for"), "it waited out its timeout: %s", snd.err);
+	complete("rerun after the receiver was started again", "again", src, out);
+	resumed = num(rcv.out, "resumed_bytes");
+	cr_expect_geq(resumed, 64.0 * MIB, "the receiver resumed from %.0f bytes: %s", resumed, rcv.out);
+	cr_expect_eq(num(rcv.out, "kept_pages"), resumed / PAGE, "%s", rcv.out);
 }
 
 /* The receiver stops first (SIGTERM, as its node's death or its
