@@ -144,9 +144,13 @@ static void keep_partial(struct receiver *r)
 	rc = recv_partial_keep(&r->part, &r->out, valid,
 			       own ? dwcp_digest_resume_token(dwcp_stream_id(r->o.stream), r->xfer) :
 				     r->resume.digest);
-	if (rc)
+	if (rc) {
 		fprintf(stderr, PROG ": stream %s: could not keep the %llu bytes received for a resume: %s\n",
 			r->o.stream, (unsigned long long)valid, strerror(-rc));
+		/* (e.g. a write error the sync reported: what a checkpoint
+		 * recorded may not be on disk either) */
+		(void)recv_partial_withdraw(&r->part);
+	}
 	else
 		fprintf(stderr, PROG ": stream %s: kept the %llu bytes received (as %s beside %s): run `dwcp recv --stream %s` again, then the send, and they do not travel again\n",
 			r->o.stream, (unsigned long long)valid, r->part.name, r->path, r->o.stream);

@@ -218,3 +218,25 @@ Test(recv_fd, a_failed_write_of_the_writer_is_reported)
 		rc = recv_fd_flush(&w);
 	cr_expect_eq(rc, -EFBIG, "got %d (%s)", rc, strerror(-rc));
 }
+
+/* What a checkpoint may vouch for (recv_fd_landed): not the bytes still
+ * gathered in the bounce buffer, nor a write in flight; everything once
+ * flushed; buffered writes land at once. */
+Test(recv_fd, landed_excludes_what_waits_in_the_bounce_buffer)
+{
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	cr_assert_eq(recv_fd_pwrite(&w, src, 8 * KIB, 0), 0);   /* short: through the page cache */
+	cr_expect_eq(recv_fd_landed(&w, 8 * KIB), 8 * KIB);
+	cr_assert_eq(recv_fd_pwrite(&w, src, 256 * KIB, 8 * KIB), 0);   /* long: gathered */
+	cr_expect_eq(recv_fd_landed(&w, 264 * KIB), 8 * KIB, "%llu",
+		     (unsigned long long)recv_fd_landed(&w, 264 * KIB));
+	/* More than the bounce holds: the first part goes out (perhaps
+	 * still in flight), the rest waits. */
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(recv_fd_pwrite(&w, src, 2048 * KIB, 264 * KIB + (uint64_t)i * 2048 * KIB), 0);
+	cr_expect_lt(recv_fd_landed(&w, 264 * KIB + 6144 * KIB), 264 * KIB + 6144 * KIB);
+	cr_expect_geq(recv_fd_landed(&w, 264 * KIB + 6144 * KIB), 8 * KIB);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	cr_expect_eq(recv_fd_landed(&w, 264 * KIB + 6144 * KIB), 264 * KIB + 6144 * KIB);
+}
