@@ -64,7 +64,9 @@ static void usage(FILE *f)
 		"usage: dwcp recv --stream NAME [--out PATH] [options]\n"
 		"  Wait for stream NAME on this node and write it to PATH (default: the node's\n"
 		"  [recv] dir/NAME). PATH appears atomically, only once the whole stream is\n"
-		"  written and synced; an existing PATH must be a regular file (it is replaced).\n"
+		"  written and synced; an existing PATH must be a regular file (it is replaced)\n"
+		"  or a block device (an LVM volume, a disk: written in place, held exclusively;\n"
+		"  links under /dev such as /dev/VG/LV are followed to it).\n"
 		"  Without --out, NAME must not be \".\" or \"..\".\n"
 		"options:\n"
 		"  --inplace        write the new version into PATH itself, only the pages that\n"
@@ -167,8 +169,8 @@ int recv_fail(struct receiver *r, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	if (r->out.inplace && r->ip.rewriting)
-		fprintf(stderr, PROG ": stream %s: --inplace: %s was being rewritten in place and is now no complete version; the index no longer vouches for it: run the send again (it sends every page)\n",
-			r->o.stream, r->path);
+		fprintf(stderr, PROG ": stream %s: %s%s was being rewritten in place and is now no complete version; the index no longer vouches for it: run the send again (it sends every page)\n",
+			r->o.stream, r->out.device ? "" : "--inplace: ", r->path);
 	keep_partial(r);
 	recv_out_abort(&r->out);
 	return 1;
@@ -301,7 +303,9 @@ static int make_paths(struct receiver *r)
 {
 	const char *dir = r->c.at.shm.node->conf.recv_dir;
 
-	if (r->o.out)
+	if (r->o.out && recv_out_device_link(r->o.out, r->path, sizeof(r->path))) {
+		/* /dev/VG/LV and the like: the block device they name */
+	} else if (r->o.out)
 		snprintf(r->path, sizeof(r->path), "%s", r->o.out);
 	else {
 		int rc;
@@ -359,8 +363,16 @@ static int open_output(struct receiver *r)
 	recv_base_open(&r->base, r->out.dirfd, r->out.name,
 		       r->c.at.shm.node->conf.index_dir[0] ? r->c.at.shm.node->conf.index_dir :
 		       DWCP_CFG_INDEX_DIR, r->o.instance, r->o.stream);
-	if (r->o.inplace)
+	if (r->out.device) {
+		/* In place by nature: its size is the device's. */
+		recv_inplace_begin(&r->ip, r->out.device_size);
+		r->ip.fixed = true;
+		if (!r->o.json)
+			fprintf(stderr, PROG ": stream %s: writing the block device %s (%llu bytes) in place\n",
+				r->o.stream, r->path, (unsigned long long)r->out.device_size);
+	} else if (r->o.inplace) {
 		open_inplace(r);
+	}
 	recv_partial_init(&r->part, r->out.name,
 			  r->c.at.shm.node->conf.index_dir[0] ? r->c.at.shm.node->conf.index_dir :
 			  DWCP_CFG_INDEX_DIR, r->o.instance, r->o.stream);

@@ -107,8 +107,8 @@ void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, c
 	b->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (b->fd < 0)
 		return no_base(b, "no previous copy at the output path");
-	if (fstat(b->fd, &st) || !S_ISREG(st.st_mode))
-		return no_base(b, "the output path is not a regular file");
+	if (fstat(b->fd, &st) || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+		return no_base(b, "the output path is not a regular file or a block device");
 	if (read_rec(b->record, &r))
 		return no_base(b, "no record of a completed receive of this stream");
 	b->st = st;
@@ -122,6 +122,10 @@ void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, c
 		return no_base(b, "the file at the output path is not the one the last receive wrote (changed or replaced since)");
 	b->digest = r.digest;
 	b->valid = r.size;
+	/* A block device: fstat says nothing of its size (0, as recorded);
+	 * the sender keeps no page past the previous stream's end. */
+	if (S_ISBLK(st.st_mode) && ioctl(b->fd, BLKGETSIZE64, &b->valid))
+		return no_base(b, "the block device's size cannot be read");
 	b->rd = file_read_of(b->fd);
 	file_read_direct(&b->rd);
 }

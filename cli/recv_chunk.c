@@ -173,6 +173,9 @@ static int drain_in_order(struct receiver *r)
 					     &r->sum.cloned_pages);
 		if (rc) {
 			recv_answer(r, idx, DWCP_BUF_ESINK);
+			if (rc == -EFBIG && r->out.device)
+				return recv_fail(r, "the stream is larger than the block device %s (%llu bytes): give a device at least as large",
+						 r->path, (unsigned long long)r->out.device_size);
 			return recv_fail(r, "writing %s: %s", r->path, strerror(-rc));
 		}
 		dwcp_digest_update(&r->digest, (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN, ch->orig_len);

@@ -67,6 +67,8 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv
 	bool changed = false;
 	int rc;
 
+	if (ip->fixed && (offset > ip->size || len > ip->size - offset))
+		return -EFBIG;
 	while (at < len) {
 		enum kind k = kind_of(b, data, at, len, mask);
 		uint32_t end = at + (len - at < PAGE ? len - at : PAGE);
@@ -99,7 +101,7 @@ int recv_inplace_end(struct recv_inplace *ip, struct recv_base *b, struct recv_f
 {
 	int rc;
 
-	if (size == ip->size)
+	if (size == ip->size || ip->fixed)
 		return 0;
 	rc = about_to_change(ip, b);
 	if (rc)

@@ -31,6 +31,7 @@ struct recv_inplace {
 	uint64_t size;             /* the file's size now (what lies beyond reads as zeros) */
 	bool rewriting;            /* the record was withdrawn: the file is being changed */
 	bool no_punch;             /* the file system cannot punch holes: zeros are written */
+	bool fixed;                /* a block device: size is its size, never changed */
 	uint64_t written_pages;    /* pages written (changed, new, or zeroed) */
 };
 
@@ -43,14 +44,16 @@ void recv_inplace_begin(struct recv_inplace *ip, uint64_t size);
  * The first change withdraws @p b's record; each refreshes @p b's
  * identity (the receive's own writes are not "changed behind its back").
  * @p mask is opaque beyond "bit i: page i is kept".
- * @return 0 or -errno (-errno of withdrawing the record: nothing written).
+ * @return 0 or -errno (-errno of withdrawing the record: nothing written;
+ *         -EFBIG: past the end of a block device, nothing written).
  */
 int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv_fd *w,
 		       const uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask);
 
 /**
  * The new version is @p size bytes: truncate @p w to it (withdrawing the
- * record first if nothing was written yet). @return 0 or -errno.
+ * record first if nothing was written yet). A block device (fixed) keeps
+ * its size: what lies past @p size stays as it was. @return 0 or -errno.
  */
 int recv_inplace_end(struct recv_inplace *ip, struct recv_base *b, struct recv_fd *w, uint64_t size);
 

@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -228,6 +231,10 @@ static int check_existing(struct recv_out *o, char *why, size_t why_n)
 	}
 	if (S_ISREG(st.st_mode))
 		return 0;   /* replaced atomically at the end */
+	if (S_ISBLK(st.st_mode)) {
+		o->device = true;   /* written in place (open_device) */
+		return 0;
+	}
 	if (S_ISDIR(st.st_mode)) {
 		snprintf(why, why_n, "%s is a directory; give a file path inside it (e.g. %s/NAME)",
 			 o->path, o->path);
@@ -272,6 +279,50 @@ static int create_tmp(struct recv_out *o, char *why, size_t why_n)
 	return -e;
 }
 
+bool recv_out_device_link(const char *path, char *out, size_t n)
+{
+	struct stat st;
+	char *real;
+	bool ok;
+
+	if (strncmp(path, "/dev/", 5) || lstat(path, &st) || !S_ISLNK(st.st_mode))
+		return false;
+	real = realpath(path, NULL);
+	ok = real && strncmp(real, "/dev/", 5) == 0 && stat(real, &st) == 0 && S_ISBLK(st.st_mode) &&
+	     (size_t)snprintf(out, n, "%s", real) < n;
+	free(real);
+	return ok;
+}
+
+/* The output is a block device: write it in place, holding it
+ * exclusively so that nothing mounts or assembles it meanwhile. */
+static int open_device(struct recv_out *o, char *why, size_t why_n)
+{
+	struct stat st;
+	int e;
+
+	o->w.fd = openat(o->dirfd, o->name, O_RDWR | O_EXCL | O_NOFOLLOW | O_CLOEXEC);
+	if (o->w.fd < 0) {
+		e = errno;
+		if (e == EBUSY)
+			snprintf(why, why_n, "the block device %s is in use (mounted, or held by device-mapper, RAID or another exclusive user): unmount or release it, or give another --out",
+				 o->path);
+		else
+			snprintf(why, why_n, "cannot open the block device %s for writing: %s", o->path,
+				 strerror(e));
+		return -e;
+	}
+	if (fstat(o->w.fd, &st) || !S_ISBLK(st.st_mode) ||
+	    ioctl(o->w.fd, BLKGETSIZE64, &o->device_size)) {
+		e = errno ? errno : EINVAL;
+		snprintf(why, why_n, "%s: not a block device whose size can be read: %s", o->path,
+			 strerror(e));
+		return -e;
+	}
+	o->inplace = true;
+	return 0;
+}
+
 int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n)
 {
 	int rc;
@@ -282,7 +333,7 @@ int recv_out_open(struct recv_out *o, const char *path, char *why, size_t why_n)
 	if (!rc)
 		rc = check_existing(o, why, why_n);
 	if (!rc)
-		rc = create_tmp(o, why, why_n);
+		rc = o->device ? open_device(o, why, why_n) : create_tmp(o, why, why_n);
 	if (rc)
 		recv_out_abort(o);
 	else

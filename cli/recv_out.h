@@ -15,9 +15,15 @@
  * output appears whole and atomically, or not at all.
  *
  * An output name that exists and is a symlink, a directory or anything
- * but a regular file is refused before anything is created: replacing a
- * device node or a FIFO with a file, or writing through a symlink, is
- * never what the operator meant.
+ * but a regular file or a block device is refused before anything is
+ * created: replacing a device node or a FIFO with a file, or writing
+ * through a symlink, is never what the operator meant.
+ *
+ * A block device (an LVM volume, a disk, a partition) is written in
+ * place, as with --inplace: it is opened exclusively (O_EXCL: refused
+ * while it is mounted or held by device-mapper, RAID or another
+ * exclusive user), nothing is renamed, committing syncs it, and a stream
+ * shorter than the device leaves the rest of it as it was.
  *
  * `dwcp recv --inplace` (recv_out_inplace) trades that atomicity for
  * speed, as rsync's --inplace does: the data is written into the
@@ -92,6 +98,8 @@ struct recv_out {
 	struct recv_fd w;          /* the data (w.fd); w.fd = -1: none */
 	bool named_tmp;            /* fd has the name tmp (no O_TMPFILE here) */
 	bool inplace;              /* fd is the output itself (recv_out_inplace) */
+	bool device;               /* the output is a block device, written in place */
+	uint64_t device_size;      /* its size in bytes */
 	char path[PATH_MAX];       /* as given, for messages */
 	char name[NAME_MAX + 1];   /* the output's name in dirfd */
 	char tmp[NAME_MAX + 1];    /* the temporary name in dirfd while it has one */
@@ -100,7 +108,16 @@ struct recv_out {
 };
 
 /**
- * Check @p path as an output and create its unnamed temporary file.
+ * The block device that @p path names through the links udev makes
+ * under /dev (/dev/VG/LV, /dev/mapper/..., /dev/disk/by-id/...), into
+ * @p out: those are followed, as no other symlink is. @return true when
+ * @p path is such a link to a block device under /dev.
+ */
+bool recv_out_device_link(const char *path, char *out, size_t n);
+
+/**
+ * Check @p path as an output and create its unnamed temporary file (a
+ * block device: open it, in place).
  * @return 0, or -errno with the reason and the fix in @p why: -EISDIR
  *         (a directory), -ELOOP (a symlink), -EINVAL (not a regular
  *         file, or a name that cannot be one), or what opening the

@@ -29,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +54,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dwcp send --stream NAME --file PATH --to PEER [options]\n"
 		"  Send PATH to PEER's node as stream NAME (a `dwcp recv --stream NAME` there writes it).\n"
+		"  PATH is a file or a block device (an LVM volume, a disk: send a snapshot of one in use).\n"
 		"  PEER is a name from this node's [peers] or HOST:PORT.\n"
 		"options:\n"
 		"  --instance NAME  this node (default dwcp)\n"
@@ -520,7 +523,9 @@ static uint32_t new_xfer_id(void)
 	return x ? x : 1;
 }
 
-/* Open --file, refusing anything but a regular file at once. */
+/* Open --file, refusing anything but a regular file or a block device
+ * (an LVM volume, a disk: read as it is; send a snapshot of one in use)
+ * at once. */
 static int open_file(struct sender *s)
 {
 	const char *what;
@@ -533,9 +538,16 @@ static int open_file(struct sender *s)
 		fprintf(stderr, PROG ": %s: %s\n", s->o.file, strerror(e));
 		return -e;
 	}
-	if (S_ISREG(s->st0.st_mode)) {
+	if (S_ISREG(s->st0.st_mode) || S_ISBLK(s->st0.st_mode)) {
 		if (fcntl(s->fd, F_SETFL, 0))
 			return -errno;
+		s->size = (uint64_t)s->st0.st_size;
+		if (S_ISBLK(s->st0.st_mode) && ioctl(s->fd, BLKGETSIZE64, &s->size)) {
+			e = errno;
+			fprintf(stderr, PROG ": %s: cannot read the block device's size: %s\n", s->o.file,
+				strerror(e));
+			return -e;
+		}
 		s->rd = file_read_of(s->fd);
 		/* front to back: the next window is read while this one is sent */
 		if (file_read_direct(&s->rd))
@@ -545,7 +557,7 @@ static int open_file(struct sender *s)
 	what = S_ISDIR(s->st0.st_mode) ? "a directory" : S_ISFIFO(s->st0.st_mode) ? "a FIFO" :
 	       S_ISCHR(s->st0.st_mode) ? "a character device" : S_ISBLK(s->st0.st_mode) ? "a block device" :
 	       S_ISSOCK(s->st0.st_mode) ? "a socket" : "a special file";
-	fprintf(stderr, PROG ": %s is %s, not a regular file: dwcp send sends files (copy the data to a file first)\n",
+	fprintf(stderr, PROG ": %s is %s, not a regular file or a block device: dwcp send sends files and disks (copy the data to a file first)\n",
 		s->o.file, what);
 	return -EINVAL;
 }
@@ -607,7 +619,6 @@ int dwcp_cli_send(int argc, char **argv)
 		goto out;
 	/* A send stopped by SIGINT or SIGTERM leaves what a rerun resumes from. */
 	xfer_catch_stop_signals();
-	s->size = (uint64_t)s->st0.st_size;
 	if (xfer_client_open(&s->c, s->o.instance, s->o.run_dir, "dwcp send", PROG))
 		goto out;
 	if (resolve_peer(s, addr))

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,8 +52,14 @@ static bool file_changed(const struct sender *s)
 {
 	struct stat st;
 
+	uint64_t dev_size;
+
 	if (fstat(s->fd, &st))
 		return true;
+	/* A block device has no size or times that writes change: only a
+	 * resize shows (send a snapshot of one in use). */
+	if (S_ISBLK(st.st_mode))
+		return ioctl(s->fd, BLKGETSIZE64, &dev_size) || dev_size != s->size;
 	return st.st_size != s->st0.st_size || st.st_ino != s->st0.st_ino ||
 	       st.st_dev != s->st0.st_dev || !same_time(&st.st_mtim, &s->st0.st_mtim) ||
 	       !same_time(&st.st_ctim, &s->st0.st_ctim);
