@@ -136,7 +136,8 @@ static void keep_partial(struct receiver *r)
 
 	/* No checkpoint may record anything after what is decided here. */
 	recv_out_settle(&r->out);
-	if (r->o.no_partial || r->out.inplace || r->bad_data || r->out.w.fd < 0 || !valid) {
+	if (r->o.no_partial || (r->out.inplace && !r->out.device) || r->bad_data || r->out.w.fd < 0 ||
+	    !valid) {
 		/* (A checkpoint's copy goes with the temporary.) */
 		if (recv_partial_withdraw(&r->part))
 			fprintf(stderr, PROG ": stream %s: could not remove %s: remove it by hand\n",
@@ -153,6 +154,9 @@ static void keep_partial(struct receiver *r)
 		 * recorded may not be on disk either) */
 		(void)recv_partial_withdraw(&r->part);
 	}
+	else if (r->out.device)
+		fprintf(stderr, PROG ": stream %s: kept the %llu bytes received on %s: run `dwcp recv --stream %s` again, then the send, and they do not travel again\n",
+			r->o.stream, (unsigned long long)valid, r->path, r->o.stream);
 	else
 		fprintf(stderr, PROG ": stream %s: kept the %llu bytes received (as %s beside %s): run `dwcp recv --stream %s` again, then the send, and they do not travel again\n",
 			r->o.stream, (unsigned long long)valid, r->part.name, r->path, r->o.stream);
@@ -169,8 +173,10 @@ int recv_fail(struct receiver *r, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	if (r->out.inplace && r->ip.rewriting)
-		fprintf(stderr, PROG ": stream %s: %s%s was being rewritten in place and is now no complete version; the index no longer vouches for it: run the send again (it sends every page)\n",
-			r->o.stream, r->out.device ? "" : "--inplace: ", r->path);
+		fprintf(stderr, PROG ": stream %s: %s%s was being rewritten in place and is now no complete version; %s\n",
+			r->o.stream, r->out.device ? "" : "--inplace: ", r->path,
+			r->out.device ? "run the receive and the send again: what was written need not travel again" :
+			"the index no longer vouches for it: run the send again (it sends every page)");
 	keep_partial(r);
 	recv_out_abort(&r->out);
 	return 1;
@@ -386,6 +392,18 @@ static void open_partial(struct receiver *r)
 {
 	char why[160];
 
+	if (r->out.device) {
+		/* Written in place: the interrupted receive's data is on the
+		 * device (its prefix recorded), and is written over there. */
+		if (!recv_partial_open_device(&r->part, &r->resume, r->out.dirfd, r->out.name))
+			return;
+		r->resuming = true;
+		r->resumed_bytes = r->resume.valid;
+		if (!r->o.json)
+			fprintf(stderr, PROG ": stream %s: an earlier receive wrote %llu bytes to %s: a resumed send need not move them again\n",
+				r->o.stream, (unsigned long long)r->resumed_bytes, r->path);
+		return;
+	}
 	if (r->out.inplace || !recv_partial_open(&r->part, &r->resume, r->out.dirfd))
 		return;
 	if (recv_out_resume(&r->out, r->part.name, &r->resume.st, why, sizeof(why))) {

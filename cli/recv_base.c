@@ -45,6 +45,14 @@ static void birth(int fd, struct timespec *t)
 		*t = (struct timespec){ .tv_sec = sx.stx_btime.tv_sec, .tv_nsec = sx.stx_btime.tv_nsec };
 }
 
+/* The bytes of the file open at @p fd: a block device's size comes from
+ * the device (fstat says 0). @return false when it cannot be read. */
+static bool bytes_of(int fd, const struct stat *st, uint64_t *bytes)
+{
+	*bytes = (uint64_t)st->st_size;
+	return !S_ISBLK(st->st_mode) || ioctl(fd, BLKGETSIZE64, bytes) == 0;
+}
+
 static int read_rec(const char *path, struct rec *r)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -93,6 +101,7 @@ void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, c
 {
 	struct dwcp_cpu_features cpu;
 	struct timespec born = { 0 };
+	uint64_t bytes;
 	struct rec r;
 	struct stat st;
 
@@ -112,20 +121,21 @@ void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, c
 	if (read_rec(b->record, &r))
 		return no_base(b, "no record of a completed receive of this stream");
 	b->st = st;
+	if (!bytes_of(b->fd, &st, &bytes))
+		return no_base(b, "the block device's size cannot be read");
 	if (r.magic == REC_MAGIC_PREFIX)
 		birth(b->fd, &born);
 	if ((uint64_t)st.st_dev != r.dev || (uint64_t)st.st_ino != r.ino ||
 	    (r.magic == REC_MAGIC_PREFIX ?
-	     (uint64_t)st.st_size < r.size || born.tv_sec != r.mtime_s || born.tv_nsec != r.mtime_ns :
+	     bytes < r.size || born.tv_sec != r.mtime_s || born.tv_nsec != r.mtime_ns :
 	     (uint64_t)st.st_size != r.size || st.st_mtim.tv_sec != r.mtime_s ||
 	     st.st_mtim.tv_nsec != r.mtime_ns))
 		return no_base(b, "the file at the output path is not the one the last receive wrote (changed or replaced since)");
 	b->digest = r.digest;
-	b->valid = r.size;
-	/* A block device: fstat says nothing of its size (0, as recorded);
-	 * the sender keeps no page past the previous stream's end. */
-	if (S_ISBLK(st.st_mode) && ioctl(b->fd, BLKGETSIZE64, &b->valid))
-		return no_base(b, "the block device's size cannot be read");
+	/* A whole record of a block device says size 0 (what fstat says):
+	 * all of it, and the sender keeps no page past the previous
+	 * stream's end. */
+	b->valid = r.magic == REC_MAGIC_PREFIX ? r.size : bytes;
 	b->rd = file_read_of(b->fd);
 	file_read_direct(&b->rd);
 }
@@ -146,7 +156,11 @@ int recv_base_adopt(struct recv_base *b, int fd, uint64_t digest)
 		return -e;
 	}
 	b->digest = digest;
-	b->valid = (uint64_t)b->st.st_size;
+	if (!bytes_of(b->fd, &b->st, &b->valid)) {
+		e = errno;
+		no_base(b, "the block device's size cannot be read");
+		return -e;
+	}
 	b->rd = file_read_of(b->fd);
 	file_read_direct(&b->rd);
 	return 0;
@@ -379,11 +393,12 @@ int recv_base_write_record(const char *record, const struct stat *st, uint64_t d
 int recv_base_write_prefix_record(const char *record, int fd, uint64_t valid, uint64_t digest)
 {
 	struct timespec born;
+	uint64_t bytes;
 	struct stat st;
 
-	if (fstat(fd, &st))
+	if (fstat(fd, &st) || !bytes_of(fd, &st, &bytes))
 		return -errno;
-	if ((uint64_t)st.st_size < valid)
+	if (bytes < valid)
 		return -EINVAL;
 	birth(fd, &born);
 	const struct rec r = {

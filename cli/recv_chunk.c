@@ -102,7 +102,7 @@ static void checkpoint(struct receiver *r)
 	if (r->written < (r->cp_next ? r->cp_next : lo))
 		return;
 	r->cp_next = r->written + step;
-	if (r->o.no_partial || r->out.inplace || r->bad_data)
+	if (r->o.no_partial || (r->out.inplace && !r->out.device) || r->bad_data)
 		return;
 	/* What fails costs only the checkpoint: a failure this process sees
 	 * still keeps what it wrote. */
@@ -258,7 +258,9 @@ static int keep_for_resume(struct receiver *r)
 		r->resuming = false;
 		return rc;
 	}
-	recv_inplace_begin(&r->ip, (uint64_t)r->resume.st.st_size);   /* adopt's fstat */
+	/* adopt's fstat (a device: its size, fixed) */
+	recv_inplace_begin(&r->ip, r->out.device ? r->out.device_size : (uint64_t)r->resume.st.st_size);
+	r->ip.fixed = r->out.device;
 	r->resuming = true;
 	r->resumed_bytes = r->written;
 	return 0;
@@ -268,10 +270,12 @@ static int keep_for_resume(struct receiver *r)
  * chunks start from sequence 0 with their own deltas. What the old one
  * wrote stays as the base of a resumed transfer (keep_for_resume), is
  * never mixed in otherwise: every page the new one does not keep is
- * written over it. In place (--inplace) it is dropped. */
+ * written over it. In place (--inplace) it is dropped; on a block device
+ * (in place too) it is kept, as the device is its own copy. */
 static int start_over(struct receiver *r, uint32_t xfer)
 {
 	const uint64_t old_written = r->written;
+	const bool rewrote = r->out.inplace && r->ip.rewriting;   /* (keep_for_resume resets ip) */
 	bool kept;
 	int rc;
 
@@ -288,7 +292,7 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
 	if (!r->win)
 		return recv_fail(r, "out of memory");
-	kept = !r->out.inplace && keep_for_resume(r) == 0;
+	kept = (!r->out.inplace || r->out.device) && keep_for_resume(r) == 0;
 	r->xfer = xfer;
 	if (!r->o.json)
 		fprintf(stderr, kept ? "\n" PROG ": stream %s: a new transfer started (the sender ran again); keeping the %llu bytes received so far: pages the sender finds unchanged there are not sent again\n" :
@@ -297,7 +301,7 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	/* In place, the old transfer may have rewritten pages the new one
 	 * would keep: nothing more is kept from the file, every page is
 	 * written again. */
-	if (r->out.inplace && r->ip.rewriting) {
+	if (rewrote) {
 		recv_base_close(&r->base);
 		snprintf(r->base.why, sizeof(r->base.why), "an earlier transfer already rewrote part of the output in place");
 	}

@@ -42,6 +42,13 @@ int recv_partial_keep(const struct recv_partial *p, struct recv_out *o, uint64_t
 
 	if (!p->name[0])
 		return -ENAMETOOLONG;
+	if (o->device) {
+		/* The data is the device itself: synced, its prefix recorded. */
+		rc = recv_out_keep(o);
+		if (!rc && fsync(o->w.fd))
+			rc = -errno;
+		return rc ? rc : recv_base_write_prefix_record(p->record, o->w.fd, valid, token);
+	}
 	rc = recv_out_keep_as(o, p->name, valid, &st);
 	if (!rc)
 		rc = recv_base_write_record(p->record, &st, token);
@@ -65,7 +72,7 @@ int recv_partial_checkpoint(struct recv_partial *p, struct recv_out *o, uint64_t
 
 	if (!p->name[0])
 		return -ENAMETOOLONG;
-	rc = recv_out_name_as(o, p->name);
+	rc = o->device ? 0 : recv_out_name_as(o, p->name);   /* a device is its own copy */
 	if (!rc)
 		rc = recv_out_checkpoint(o, valid, record_prefix, p, token);
 	if (!rc)
@@ -83,6 +90,19 @@ int recv_partial_withdraw(struct recv_partial *p)
 	if (!rc)
 		p->checkpointed = false;
 	return rc;
+}
+
+bool recv_partial_open_device(const struct recv_partial *p, struct recv_base *b, int dirfd,
+			      const char *device)
+{
+	if (!p->record[0])
+		return false;
+	recv_base_open_recorded(b, dirfd, device, p->record);
+	if (b->fd >= 0)
+		return true;
+	/* Stale (the device changed since, or this was another file's) */
+	unlink(p->record);
+	return false;
 }
 
 void recv_partial_drop(const struct recv_partial *p, int dirfd, bool renamed)

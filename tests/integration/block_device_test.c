@@ -8,6 +8,9 @@
  *    tail is left as it was; a resend after 5 % of the pages changed
  *    moves only those, and the target is exact again; --out named through
  *    a udev-style link under /dev (as /dev/VG/LV is) reaches the device;
+ *  - a send to a disk stopped part way resumes from what the disk holds,
+ *    whether its receiver still waits or was killed outright (from the
+ *    last checkpoint then);
  *  - a target in use (held exclusively, as a mount holds it) is refused
  *    before anything is sent, naming the fix; one smaller than the
  *    stream fails, saying so.
@@ -18,6 +21,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +181,81 @@ Test(block_device, a_disk_goes_to_a_disk_and_a_resend_moves_only_changed_pages,
 		      "%s", rcv.out);
 	cr_expect_lt(dwcp_xfer_json_num(rcv.out, "kept_pages"), (double)(SIZE / 4096), "%s", rcv.out);
 	cr_expect_geq(dwcp_xfer_json_num(rcv.out, "written_pages"), (double)changed, "%s", rcv.out);
+}
+
+/* The receiving node's checkpoint record of @p stream (cli/recv_partial.h). */
+static void part_record(char *path, size_t n, const char *stream)
+{
+	snprintf(path, n, "%.*s.index/%s@%s.part", (int)strlen(pair.b.config) - 4, pair.b.config,
+		 pair.b.instance, stream);
+}
+
+/* Start the send of the source disk as @p stream and stop it (SIGINT)
+ * once the receiver recorded its first checkpoint (64 MiB written). */
+static void interrupt_send(const char *stream)
+{
+	char rec[PATH_MAX];
+	int rs;
+
+	part_record(rec, sizeof(rec), stream);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, stream, loops[0], "nodeb", 120, NULL), 0);
+	for (unsigned ms = 0; ms < 60000u && dwcp_xfer_file_size(rec) <= 0 && dwcp_xfer_running(&snd);
+	     ms += 5)
+		usleep(5000);
+	cr_assert_gt(dwcp_xfer_file_size(rec), 0, "no checkpoint record at %s: %s", rec, snd.err);
+	kill(snd.pid, SIGINT);
+	rs = dwcp_xfer_wait(&snd, 60000u);
+	fprintf(stderr, "block: interrupted: %d %s\n", rs, snd.err);
+	cr_assert_eq(rs, 1, "dwcp send stopped by SIGINT exited %d: %s", rs, snd.err);
+	dwcp_xfer_proc_free(&snd);
+}
+
+/* The data on the disk is what is resumed from: */
+static void expect_resumed(const char *what)
+{
+	char h_src[65], h_dst[65];
+	const double resumed = dwcp_xfer_json_num(rcv.out, "resumed_bytes");
+
+	sha_head(loops[0], SIZE, h_src);
+	sha_head(loops[1], SIZE, h_dst);
+	cr_assert_str_eq(h_dst, h_src, "%s: the target is not the source", what);
+	cr_expect_geq(resumed, 64.0 * MIB, "%s: resumed from %.0f bytes: %s", what, resumed, rcv.out);
+	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "kept_pages"), 0, "%s: %s", what, rcv.out);
+	cr_expect_eq(dwcp_xfer_json_num(rcv.out, "kept_pages"), dwcp_xfer_json_num(snd.out, "kept_pages"),
+		     "%s: %s\n%s", what, rcv.out, snd.out);
+	cr_expect_leq(dwcp_xfer_json_num(rcv.out, "kept_pages"), resumed / 4096, "%s: %s", what, rcv.out);
+}
+
+/* A send to a disk stopped part way, run again: while the receiver still
+ * waits, and after it too was killed outright (its last checkpoint is on
+ * the disk), the rerun keeps what the disk holds. */
+Test(block_device, an_interrupted_send_to_a_disk_resumes, .fini = teardown, .timeout = 900)
+{
+	int rs, rr;
+
+	if (!setup("blkrsm", SIZE))
+		cr_skip_test("skipped: no loop device");
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "rsm", loops[1], GUARD_S), 0);
+	interrupt_send("rsm");
+	cr_assert(dwcp_xfer_running(&rcv), "dwcp recv ended with the sender: %s", rcv.err);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "rsm", loops[0], "nodeb", 120, NULL), 0);
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	rr = dwcp_xfer_wait(&rcv, 60000u);
+	fprintf(stderr, "block: resumed: send %d %s %s\n  recv %d %s %s\n", rs, snd.out, snd.err, rr,
+		rcv.out, rcv.err);
+	cr_assert(rs == 0 && rr == 0, "send %d, recv %d", rs, rr);
+	expect_resumed("the receiver waited");
+	dwcp_xfer_proc_free(&snd);
+	dwcp_xfer_proc_free(&rcv);
+
+	/* Again from the start (another stream), the receiver killed outright. */
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "kill", loops[1], GUARD_S), 0);
+	interrupt_send("kill");
+	kill(rcv.pid, SIGKILL);
+	dwcp_xfer_wait(&rcv, 60000u);
+	dwcp_xfer_proc_free(&rcv);
+	transfer_ok("kill", loops[1]);
+	expect_resumed("the receiver was killed");
 }
 
 Test(block_device, a_target_in_use_or_too_small_is_refused_naming_why, .fini = teardown,
