@@ -173,10 +173,10 @@ int recv_fail(struct receiver *r, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	if (r->out.inplace && r->ip.rewriting)
-		fprintf(stderr, PROG ": stream %s: %s%s was being rewritten in place and is now no complete version; %s\n",
+		fprintf(stderr, PROG ": stream %s: %s%s was being rewritten in place and is now no complete version%s\n",
 			r->o.stream, r->out.device ? "" : "--inplace: ", r->path,
-			r->out.device ? "run the receive and the send again: what was written need not travel again" :
-			"the index no longer vouches for it: run the send again (it sends every page)");
+			!r->out.device ? "; the index no longer vouches for it: run the send again (it sends every page)" :
+			r->o.no_partial ? "; with --no-partial, the next send moves every page" : "");
 	keep_partial(r);
 	recv_out_abort(&r->out);
 	return 1;
