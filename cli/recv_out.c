@@ -281,11 +281,19 @@ static int create_tmp(struct recv_out *o, char *why, size_t why_n)
 
 bool recv_out_device_link(const char *path, char *out, size_t n)
 {
+	char dir[PATH_MAX], *slash, *real;
 	struct stat st;
-	char *real;
 	bool ok;
 
-	if (strncmp(path, "/dev/", 5) || lstat(path, &st) || !S_ISLNK(st.st_mode))
+	if (strncmp(path, "/dev/", 5) || lstat(path, &st) || !S_ISLNK(st.st_mode) ||
+	    (size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+		return false;
+	/* Only a link that root alone could have made (/dev/shm is /dev too,
+	 * and anyone may plant a link there): its directory root's and
+	 * writable by nobody else. */
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	if (stat(dir, &st) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
 		return false;
 	real = realpath(path, NULL);
 	ok = real && strncmp(real, "/dev/", 5) == 0 && stat(real, &st) == 0 && S_ISBLK(st.st_mode) &&

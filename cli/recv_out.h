@@ -111,7 +111,9 @@ struct recv_out {
  * The block device that @p path names through the links udev makes
  * under /dev (/dev/VG/LV, /dev/mapper/..., /dev/disk/by-id/...), into
  * @p out: those are followed, as no other symlink is. @return true when
- * @p path is such a link to a block device under /dev.
+ * @p path is such a link to a block device under /dev, in a directory
+ * that is root's and writable by nobody else (not /dev/shm, where anyone
+ * could have planted it).
  */
 bool recv_out_device_link(const char *path, char *out, size_t n);
 

@@ -13,7 +13,8 @@
  *    last checkpoint then);
  *  - a target in use (held exclusively, as a mount holds it) is refused
  *    before anything is sent, naming the fix; one smaller than the
- *    stream fails, saying so.
+ *    stream fails, saying so; a link to it where anyone may plant one
+ *    (/dev/shm) is refused as any symlink is.
  *
  * Needs root and loop devices; without them it prints "skipped: no loop
  * device". Timeouts are hang guards only.
@@ -261,6 +262,7 @@ Test(block_device, an_interrupted_send_to_a_disk_resumes, .fini = teardown, .tim
 Test(block_device, a_target_in_use_or_too_small_is_refused_naming_why, .fini = teardown,
      .timeout = 900)
 {
+	char shm_link[64];
 	int rs, rr, held;
 
 	if (!setup("blkbad", SIZE / 4))
@@ -275,6 +277,18 @@ Test(block_device, a_target_in_use_or_too_small_is_refused_naming_why, .fini = t
 	cr_expect_not_null(strstr(rcv.err, "nothing was received"), "%s", rcv.err);
 	close(held);
 	dwcp_xfer_proc_free(&rcv);
+
+	/* A link to the device where anyone may plant one (/dev/shm) is no
+	 * udev link: refused as any symlink is, the device untouched. */
+	snprintf(shm_link, sizeof(shm_link), "/dev/shm/dwcp-test-%d", (int)getpid());
+	if (symlink(loops[1], shm_link) == 0) {
+		cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "planted", shm_link, 5), 0);
+		rr = dwcp_xfer_wait(&rcv, 60000u);
+		unlink(shm_link);
+		cr_expect_eq(rr, 1, "%s", rcv.err);
+		cr_expect_not_null(strstr(rcv.err, "is a symlink"), "%s", rcv.err);
+		dwcp_xfer_proc_free(&rcv);
+	}
 
 	/* A quarter of the stream's size. */
 	transfer("small", loops[1], &rs, &rr);
