@@ -47,8 +47,9 @@
  * image: 157 MB of it left in the cache after the receive, against 716).
  *
  * Concurrency: one thread calls these functions; one struct per output.
- * The flush thread only reads the descriptor, and is joined before it
- * is closed, replaced or truncated.
+ * The flush thread only reads the descriptor and the directory's (and
+ * runs a checkpoint's callback), and is joined before either is closed,
+ * replaced or truncated.
  */
 #ifndef DWCP_CLI_RECV_OUT_H
 #define DWCP_CLI_RECV_OUT_H

@@ -25,9 +25,9 @@
  * 1/8 of what it has written (64 MiB to 1 GiB: a geometric series, as
  * the receiver does not know the size) the data is named as the partial
  * copy and, once its prefix is synced (in the flush thread,
- * recv_out_checkpoint), recorded as a prefix record: dev and inode, and
- * the first N bytes, which this transfer never writes again (chunks are
- * written once, in order). The next receive truncates the copy to them
+ * recv_out_checkpoint), recorded as a prefix record: dev, inode and
+ * birth time, and the first N bytes, which this transfer never writes
+ * again (chunks are written once, in order). The next receive truncates the copy to them
  * and resumes; pages the sender had acknowledged beyond them are refused
  * (recv_base_holds) and travel. A failure this process sees replaces the
  * prefix record by the whole one above.
@@ -39,7 +39,10 @@
  * next receive (a completed one removes it).
  *
  * Concurrency: one thread (the receive's), after the stream is registered
- * (so that two receives of one stream never touch it at once).
+ * (so that two receives of one stream never touch it at once); but a
+ * checkpoint's record is written by the output's flush thread, which
+ * recv_out_settle waits for before the receive's thread keeps, drops or
+ * withdraws anything.
  */
 #ifndef DWCP_CLI_RECV_PARTIAL_H
 #define DWCP_CLI_RECV_PARTIAL_H
