@@ -11,8 +11,9 @@
  * gives up.
  *
  * The output is checked and its temporary created before the stream is
- * registered (recv_out.h: no symlink, directory or device is ever written
- * through or replaced), so a refused --out never lets a sender believe
+ * registered (recv_out.h: no symlink, directory or special file is ever
+ * written through or replaced; a block device is written in place), so a
+ * refused --out never lets a sender believe
  * anything was delivered. Nothing appears at the output path until the
  * whole stream is written and synced; the last chunk is acknowledged only
  * after the output got its name and the directory was synced, so "sent"
@@ -72,7 +73,8 @@ static void usage(FILE *f)
 		"  --inplace        write the new version into PATH itself, only the pages that\n"
 		"                   changed (as rsync --inplace): faster on file systems without\n"
 		"                   reflinks, but NOT atomic: if the receive fails or is killed,\n"
-		"                   PATH is left half-written (send again to repair it). Needs\n"
+		"                   PATH is left half-written (run both again, this one with\n"
+		"                   --inplace: what was written is kept and resumed). Needs\n"
 		"                   PATH to be the copy the last receive wrote; otherwise the\n"
 		"                   receive says so and replaces PATH atomically as usual\n"
 		"  --no-partial     a receive that fails keeps nothing (by default it keeps what it\n"
@@ -136,8 +138,7 @@ static void keep_partial(struct receiver *r)
 
 	/* No checkpoint may record anything after what is decided here. */
 	recv_out_settle(&r->out);
-	if (r->o.no_partial || (r->out.inplace && !r->out.device) || r->bad_data || r->out.w.fd < 0 ||
-	    !valid) {
+	if (r->o.no_partial || r->bad_data || r->out.w.fd < 0 || !valid) {
 		/* (A checkpoint's copy goes with the temporary.) */
 		if (recv_partial_withdraw(&r->part))
 			fprintf(stderr, PROG ": stream %s: could not remove %s: remove it by hand\n",
@@ -154,9 +155,10 @@ static void keep_partial(struct receiver *r)
 		 * recorded may not be on disk either) */
 		(void)recv_partial_withdraw(&r->part);
 	}
-	else if (r->out.device)
-		fprintf(stderr, PROG ": stream %s: kept the %llu bytes received on %s: run `dwcp recv --stream %s` again, then the send, and they do not travel again\n",
-			r->o.stream, (unsigned long long)valid, r->path, r->o.stream);
+	else if (r->out.inplace)
+		fprintf(stderr, PROG ": stream %s: kept the %llu bytes received in %s: run `dwcp recv%s --stream %s` again, then the send, and they do not travel again\n",
+			r->o.stream, (unsigned long long)valid, r->path, r->out.device ? "" : " --inplace",
+			r->o.stream);
 	else
 		fprintf(stderr, PROG ": stream %s: kept the %llu bytes received (as %s beside %s): run `dwcp recv --stream %s` again, then the send, and they do not travel again\n",
 			r->o.stream, (unsigned long long)valid, r->part.name, r->path, r->o.stream);
@@ -175,7 +177,6 @@ int recv_fail(struct receiver *r, const char *fmt, ...)
 	if (r->out.inplace && r->ip.rewriting)
 		fprintf(stderr, PROG ": stream %s: %s%s was being rewritten in place and is now no complete version%s\n",
 			r->o.stream, r->out.device ? "" : "--inplace: ", r->path,
-			!r->out.device ? "; the index no longer vouches for it: run the send again (it sends every page)" :
 			r->o.no_partial ? "; with --no-partial, the next send moves every page" : "");
 	keep_partial(r);
 	recv_out_abort(&r->out);
@@ -216,7 +217,8 @@ static int run(struct receiver *r)
 		unsigned n;
 
 		if (xfer_stop_signal())
-			return recv_fail(r, "stopped by signal %d; nothing written to %s", xfer_stop_signal(), r->path);
+			return recv_fail(r, "stopped by signal %d%s%s", xfer_stop_signal(),
+					 r->out.inplace ? "" : "; nothing written to ", r->out.inplace ? "" : r->path);
 		if (xfer_supervisor_died(&r->c, r->o.instance, why, sizeof(why)))
 			return recv_fail(r, "%s", why);
 		n = dwcp_client_poll(&r->c, got, BATCH);
@@ -337,22 +339,19 @@ static int make_paths(struct receiver *r)
 }
 
 /* --inplace: write into the output itself when it is the base the record
- * vouches for; else say why, once, and stay on the atomic path. */
+ * vouches for; else keep why for open_partial (which may still resume in
+ * place) to say, once, and stay on the atomic path. */
 static void open_inplace(struct receiver *r)
 {
-	char why[PATH_MAX + 160];
 	int rc = -ENOENT;
 
 	if (r->base.fd >= 0) {
-		rc = recv_out_inplace(&r->out, &r->base.st, why, sizeof(why));
+		rc = recv_out_inplace(&r->out, &r->base.st, r->inplace_why, sizeof(r->inplace_why));
 		if (!rc)
 			recv_inplace_begin(&r->ip, (uint64_t)r->base.st.st_size);
 	} else {
-		snprintf(why, sizeof(why), "%s", r->base.why);
+		snprintf(r->inplace_why, sizeof(r->inplace_why), "%s", r->base.why);
 	}
-	if (rc)
-		fprintf(stderr, PROG ": stream %s: --inplace: %s; writing a new file and replacing %s atomically instead\n",
-			r->o.stream, why, r->path);
 }
 
 /* Check the output and create its temporary, before the stream is
@@ -388,21 +387,40 @@ static int open_output(struct receiver *r)
 /* Resume from the partial copy an earlier receive kept, if it is still
  * what its record says (after the stream is registered: no other receive
  * of it runs). */
+/* An output written in place is its own partial copy (recv_partial.h):
+ * resume there when the record vouches for its prefix. A `--inplace`
+ * receive whose base the record of a completed one no longer vouches for
+ * (an interrupted in-place receive withdrew it) switches to it then. */
+static void resume_in_place(struct receiver *r)
+{
+	char why[PATH_MAX + 160];
+
+	if (!recv_partial_open_inplace(&r->part, &r->resume, r->out.dirfd, r->out.name))
+		return;
+	if (!r->out.inplace) {
+		if (recv_out_inplace(&r->out, &r->resume.st, why, sizeof(why))) {
+			fprintf(stderr, PROG ": stream %s: not resuming: %s\n", r->o.stream, why);
+			recv_base_close(&r->resume);
+			return;
+		}
+		recv_inplace_begin(&r->ip, (uint64_t)r->resume.st.st_size);
+	}
+	r->resuming = true;
+	r->resumed_bytes = r->resume.valid;
+	if (!r->o.json)
+		fprintf(stderr, PROG ": stream %s: an earlier receive wrote %llu bytes to %s in place: a resumed send need not move them again\n",
+			r->o.stream, (unsigned long long)r->resumed_bytes, r->path);
+}
+
 static void open_partial(struct receiver *r)
 {
 	char why[160];
 
-	if (r->out.device) {
-		/* Written in place: the interrupted receive's data is on the
-		 * device (its prefix recorded), and is written over there. */
-		if (!recv_partial_open_device(&r->part, &r->resume, r->out.dirfd, r->out.name))
-			return;
-		r->resuming = true;
-		r->resumed_bytes = r->resume.valid;
-		if (!r->o.json)
-			fprintf(stderr, PROG ": stream %s: an earlier receive wrote %llu bytes to %s: a resumed send need not move them again\n",
-				r->o.stream, (unsigned long long)r->resumed_bytes, r->path);
-		return;
+	if (r->out.device || (r->o.inplace && !r->out.inplace)) {
+		resume_in_place(r);
+		if (r->o.inplace && !r->out.inplace)
+			fprintf(stderr, PROG ": stream %s: --inplace: %s; writing a new file and replacing %s atomically instead\n",
+				r->o.stream, r->inplace_why, r->path);
 	}
 	if (r->out.inplace || !recv_partial_open(&r->part, &r->resume, r->out.dirfd))
 		return;

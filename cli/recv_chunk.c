@@ -102,7 +102,7 @@ static void checkpoint(struct receiver *r)
 	if (r->written < (r->cp_next ? r->cp_next : lo))
 		return;
 	r->cp_next = r->written + step;
-	if (r->o.no_partial || (r->out.inplace && !r->out.device) || r->bad_data)
+	if (r->o.no_partial || r->bad_data)
 		return;
 	/* What fails costs only the checkpoint: a failure this process sees
 	 * still keeps what it wrote. */
@@ -270,8 +270,7 @@ static int keep_for_resume(struct receiver *r)
  * chunks start from sequence 0 with their own deltas. What the old one
  * wrote stays as the base of a resumed transfer (keep_for_resume), is
  * never mixed in otherwise: every page the new one does not keep is
- * written over it. In place (--inplace) it is dropped; on a block device
- * (in place too) it is kept, as the device is its own copy. */
+ * written over it (in place too: the output is its own copy). */
 static int start_over(struct receiver *r, uint32_t xfer)
 {
 	const uint64_t old_written = r->written;
@@ -292,7 +291,7 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
 	if (!r->win)
 		return recv_fail(r, "out of memory");
-	kept = (!r->out.inplace || r->out.device) && keep_for_resume(r) == 0;
+	kept = keep_for_resume(r) == 0;
 	r->xfer = xfer;
 	if (!r->o.json)
 		fprintf(stderr, kept ? "\n" PROG ": stream %s: a new transfer started (the sender ran again); keeping the %llu bytes received so far: pages the sender finds unchanged there are not sent again\n" :
@@ -335,8 +334,8 @@ static int on_abort(struct receiver *r, uint32_t idx, uint32_t xfer)
 	recv_answer(r, idx, 0);
 	if (!r->xfer || xfer != r->xfer)
 		return 0;
-	return recv_fail(r, "the sender gave up the transfer (its file changed during the send; see its message); nothing written to %s",
-		    r->path);
+	return recv_fail(r, "the sender gave up the transfer (its file changed during the send; see its message)%s%s",
+			 r->out.inplace ? "" : "; nothing written to ", r->out.inplace ? "" : r->path);
 }
 
 /* One chunk delivered by the pipeline. */

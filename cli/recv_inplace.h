@@ -12,8 +12,11 @@
  *
  * Crash safety: before the first byte is changed the record is withdrawn
  * durably (recv_base_forget), so a receive killed at any instruction
- * leaves no record vouching for a half-written file: the next send finds
- * no base and sends every page. The whole-file digest closes the transfer
+ * leaves no record vouching for a half-written file as the previous
+ * version: the next send finds no base. What does vouch for part of it
+ * is a prefix record of what this transfer wrote (a failure's or a
+ * checkpoint's, cli/recv_partial.h): the next receive in place resumes
+ * from that, and the rest travels. The whole-file digest closes the transfer
  * as in the atomic path; a mismatch leaves a file that is no complete
  * version, which the caller reports loudly.
  *

@@ -42,8 +42,9 @@ int recv_partial_keep(const struct recv_partial *p, struct recv_out *o, uint64_t
 
 	if (!p->name[0])
 		return -ENAMETOOLONG;
-	if (o->device) {
-		/* The data is the device itself: synced, its prefix recorded. */
+	if (o->inplace) {
+		/* The data is the output itself (a block device, or --inplace):
+		 * synced, its prefix recorded. */
 		rc = recv_out_keep(o);
 		if (!rc && fsync(o->w.fd))
 			rc = -errno;
@@ -72,7 +73,7 @@ int recv_partial_checkpoint(struct recv_partial *p, struct recv_out *o, uint64_t
 
 	if (!p->name[0])
 		return -ENAMETOOLONG;
-	rc = o->device ? 0 : recv_out_name_as(o, p->name);   /* a device is its own copy */
+	rc = o->inplace ? 0 : recv_out_name_as(o, p->name);   /* in place: its own copy */
 	if (!rc)
 		rc = recv_out_checkpoint(o, valid, record_prefix, p, token);
 	if (!rc)
@@ -92,17 +93,15 @@ int recv_partial_withdraw(struct recv_partial *p)
 	return rc;
 }
 
-bool recv_partial_open_device(const struct recv_partial *p, struct recv_base *b, int dirfd,
-			      const char *device)
+bool recv_partial_open_inplace(const struct recv_partial *p, struct recv_base *b, int dirfd,
+			       const char *out)
 {
 	if (!p->record[0])
 		return false;
-	recv_base_open_recorded(b, dirfd, device, p->record);
-	if (b->fd >= 0)
-		return true;
-	/* Stale (the device changed since, or this was another file's) */
-	unlink(p->record);
-	return false;
+	recv_base_open_recorded(b, dirfd, out, p->record);
+	/* Not the output's: left for recv_partial_open (a partial copy's), or
+	 * for the next record to replace. */
+	return b->fd >= 0;
 }
 
 void recv_partial_drop(const struct recv_partial *p, int dirfd, bool renamed)

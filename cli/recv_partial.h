@@ -15,10 +15,11 @@
  * kept by that token (its resume index, cli/send_index.h) are left as
  * they are; the whole-file digest checks them with the rest.
  *
- * A block device at --out is written in place and is its own partial
- * copy: what a failure or a checkpoint keeps is the device's prefix,
- * recorded against the device (as a prefix record: the device holds
- * older data past it), and the next receive resumes in place.
+ * An output written in place (a block device at --out, or `dwcp recv
+ * --inplace`) is its own partial copy: what a failure or a checkpoint
+ * keeps is its prefix, recorded against the output itself (as a prefix
+ * record: it holds older data past it), and the next receive (in place
+ * too) resumes there.
  *
  * Checkpoints: a receive killed outright (SIGKILL, the OOM killer, a
  * crash of its host) runs no failure path, so while it writes, every
@@ -72,17 +73,19 @@ void recv_partial_init(struct recv_partial *p, const char *out_name, const char 
 bool recv_partial_open(const struct recv_partial *p, struct recv_base *b, int dirfd);
 
 /**
- * As recv_partial_open, where the output is the block device @p device
- * in @p dirfd, written in place: the data an interrupted receive left is
- * on the device itself, and the record vouches for its prefix.
+ * As recv_partial_open, where the output @p out in @p dirfd is written in
+ * place (a block device, or `dwcp recv --inplace`): the data an
+ * interrupted receive left is in the output itself, and the record
+ * vouches for its prefix. A record that does not is left as it is (it
+ * may be a partial copy's: recv_partial_open judges it).
  */
-bool recv_partial_open_device(const struct recv_partial *p, struct recv_base *b, int dirfd,
-			      const char *device);
+bool recv_partial_open_inplace(const struct recv_partial *p, struct recv_base *b, int dirfd,
+			       const char *out);
 
 /**
  * Keep the first @p valid bytes of @p o as the partial copy of the
- * transfer named @p token (a block device: they stay where they are,
- * synced and recorded). @return 0 or -errno (then nothing is kept).
+ * transfer named @p token (in place: they stay where they are, synced
+ * and recorded). @return 0 or -errno (then nothing is kept).
  */
 int recv_partial_keep(const struct recv_partial *p, struct recv_out *o, uint64_t valid,
 		      uint64_t token);

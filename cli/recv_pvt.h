@@ -42,6 +42,7 @@ struct receiver {
 	struct recv_base base;     /* the previous copy kept pages come from (cli/recv_base.h) */
 	bool told_base;            /* the "no base" note was printed */
 	struct recv_inplace ip;    /* when r->out.inplace or r->resuming */
+	char inplace_why[PATH_MAX + 160];   /* why --inplace fell back to the atomic path */
 	struct recv_base resume;   /* an interrupted transfer's data, resumed in place */
 	bool resuming;             /* the output is being written in place over resume's data */
 	uint64_t resumed_bytes;    /* what the interrupted transfer had written */

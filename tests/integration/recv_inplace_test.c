@@ -15,7 +15,9 @@
  *    no record vouches for the half-written file, and the next send +
  *    recv --inplace gives the new version bit-identical;
  *  - --inplace with no file at --out falls back to the atomic path, says
- *    so, and works.
+ *    so, and works;
+ *  - `dwcp recv --inplace` stopped (SIGTERM) after its first checkpoint:
+ *    run again with --inplace, it resumes in the same file.
  *
  * Timeouts are hang guards only.
  */
@@ -344,4 +346,47 @@ Test(recv_inplace, sender_rerun_mid_rewrite_keeps_nothing_from_the_half_written_
 	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "rejected"), 0,
 		     "kept pages of the half-rewritten file were accepted: %s", rcv.out);
 	cr_expect_eq(access(rec, F_OK), 0, "no record after a complete receive");
+}
+
+/* A `dwcp recv --inplace` stopped (SIGTERM) while it rewrites: the file
+ * is its own partial copy, its prefix recorded; run again with the
+ * sender, it resumes in the same file: what it had written does not
+ * travel again, and the file ends bit-identical. */
+Test(recv_inplace, an_interrupted_inplace_receive_resumes_in_place, .fini = teardown,
+     .timeout = 900)
+{
+	char src[128], out[128], part[256];
+	uint64_t changed;
+	ino_t ino;
+	int rs, rr;
+
+	setup("inplrsm", src, out);
+	snprintf(part, sizeof(part), "%.*s.index/%s@rsm.part", (int)strlen(pair.b.config) - 4,
+		 pair.b.config, pair.b.instance);
+	cr_assert_eq(dwcp_xfer_make_image(src, 256 * MIB, 101), 0);
+	transfer("256 MiB", "rsm", src, out, NULL);
+	ino = inode(out);
+	cr_assert_eq(dwcp_xfer_touch_pages(src, 2, 102, &changed), 0);
+	start("rsm", src, out, inplace);
+	/* Stopped after its first checkpoint (64 MiB written). */
+	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&rcv) &&
+	     dwcp_xfer_file_size(part) <= 0; ms += 2)
+		usleep(2000);
+	cr_assert_gt(dwcp_xfer_file_size(part), 0, "no checkpoint record at %s", part);
+	kill(rcv.pid, SIGTERM);
+	rr = dwcp_xfer_wait(&rcv, 60000u);
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	fprintf(stderr, "recv_inplace: stopped: recv %d %s\n  send %d %s\n", rr, rcv.err, rs, snd.err);
+	cr_assert_eq(rr, 1, "%s", rcv.err);
+	cr_assert_not_null(strstr(rcv.err, "dwcp recv --inplace --stream rsm` again"), "%s", rcv.err);
+	cr_assert_eq(rs, 1, "%s", snd.err);
+
+	transfer("resumed in place", "rsm", src, out, inplace);
+	cr_expect(in_place(), "%s", rcv.out);
+	cr_expect_eq(inode(out), ino, "not in the same file");
+	cr_expect_geq(dwcp_xfer_json_num(rcv.out, "resumed_bytes"), 64.0 * MIB, "%s", rcv.out);
+	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "kept_pages"), 0, "%s", rcv.out);
+	cr_expect_eq(dwcp_xfer_json_num(rcv.out, "kept_pages"), dwcp_xfer_json_num(snd.out, "kept_pages"),
+		     "%s\n%s", rcv.out, snd.out);
+	cr_expect_leq(dwcp_xfer_file_size(part), 0, "the record outlived the receive: %s", part);
 }
