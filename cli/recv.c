@@ -384,9 +384,6 @@ static int open_output(struct receiver *r)
 	return 0;
 }
 
-/* Resume from the partial copy an earlier receive kept, if it is still
- * what its record says (after the stream is registered: no other receive
- * of it runs). */
 /* An output written in place is its own partial copy (recv_partial.h):
  * resume there when the record vouches for its prefix. A `--inplace`
  * receive whose base the record of a completed one no longer vouches for
@@ -412,6 +409,10 @@ static void resume_in_place(struct receiver *r)
 			r->o.stream, (unsigned long long)r->resumed_bytes, r->path);
 }
 
+/* Resume from the partial copy an earlier receive kept, if it is still
+ * what its record says (after the stream is registered: no other receive
+ * of it runs): in place (resume_in_place), else the partial copy beside
+ * the output. */
 static void open_partial(struct receiver *r)
 {
 	char why[160];
