@@ -45,14 +45,6 @@ static void birth(int fd, struct timespec *t)
 		*t = (struct timespec){ .tv_sec = sx.stx_btime.tv_sec, .tv_nsec = sx.stx_btime.tv_nsec };
 }
 
-/* The bytes of the file open at @p fd: a block device's size comes from
- * the device (fstat says 0). @return false when it cannot be read. */
-static bool bytes_of(int fd, const struct stat *st, uint64_t *bytes)
-{
-	*bytes = (uint64_t)st->st_size;
-	return !S_ISBLK(st->st_mode) || ioctl(fd, BLKGETSIZE64, bytes) == 0;
-}
-
 static int read_rec(const char *path, struct rec *r)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -121,7 +113,7 @@ void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, c
 	if (read_rec(b->record, &r))
 		return no_base(b, "no record of a completed receive of this stream");
 	b->st = st;
-	if (!bytes_of(b->fd, &st, &bytes))
+	if (dwcp_file_bytes(b->fd, &st, &bytes))
 		return no_base(b, "the block device's size cannot be read");
 	if (r.magic == REC_MAGIC_PREFIX)
 		birth(b->fd, &born);
@@ -156,7 +148,7 @@ int recv_base_adopt(struct recv_base *b, int fd, uint64_t digest)
 		return -e;
 	}
 	b->digest = digest;
-	if (!bytes_of(b->fd, &b->st, &b->valid)) {
+	if (dwcp_file_bytes(b->fd, &b->st, &b->valid)) {
 		e = errno;
 		no_base(b, "the block device's size cannot be read");
 		return -e;
@@ -396,7 +388,7 @@ int recv_base_write_prefix_record(const char *record, int fd, uint64_t valid, ui
 	uint64_t bytes;
 	struct stat st;
 
-	if (fstat(fd, &st) || !bytes_of(fd, &st, &bytes))
+	if (fstat(fd, &st) || dwcp_file_bytes(fd, &st, &bytes))
 		return -errno;
 	if (bytes < valid)
 		return -EINVAL;

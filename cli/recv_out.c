@@ -6,13 +6,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/fs.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/paths.h"
 #include "recv_out.h"
 
 #define TMP_TRIES 16
@@ -321,7 +320,7 @@ static int open_device(struct recv_out *o, char *why, size_t why_n)
 		return -e;
 	}
 	if (fstat(o->w.fd, &st) || !S_ISBLK(st.st_mode) ||
-	    ioctl(o->w.fd, BLKGETSIZE64, &o->device_size)) {
+	    dwcp_file_bytes(o->w.fd, &st, &o->device_size)) {
 		e = errno ? errno : EINVAL;
 		snprintf(why, why_n, "%s: not a block device whose size can be read: %s", o->path,
 			 strerror(e));

@@ -29,13 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/netaddr.h"
+#include "common/paths.h"
 #include "common/timeutil.h"
 #include "ipc/abi.h"
 #include "ipc/chunk.h"
@@ -541,9 +540,8 @@ static int open_file(struct sender *s)
 	if (S_ISREG(s->st0.st_mode) || S_ISBLK(s->st0.st_mode)) {
 		if (fcntl(s->fd, F_SETFL, 0))
 			return -errno;
-		s->size = (uint64_t)s->st0.st_size;
-		if (S_ISBLK(s->st0.st_mode) && ioctl(s->fd, BLKGETSIZE64, &s->size)) {
-			e = errno;
+		e = -dwcp_file_bytes(s->fd, &s->st0, &s->size);
+		if (e) {
 			fprintf(stderr, PROG ": %s: cannot read the block device's size: %s\n", s->o.file,
 				strerror(e));
 			return -e;

@@ -2,8 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include "ipc/dcache.h"
 #include "common/ops/hde.h"
 #include "ipc/route.h"
+#include "common/paths.h"
 #include "send_pvt.h"
 
 /* The program of chunk @p seq (its data read into @p ch); @p raw leaves out the delta step. */
@@ -59,7 +58,7 @@ static bool file_changed(const struct sender *s)
 	/* A block device has no size or times that writes change: only a
 	 * resize shows (send a snapshot of one in use). */
 	if (S_ISBLK(st.st_mode))
-		return ioctl(s->fd, BLKGETSIZE64, &dev_size) || dev_size != s->size;
+		return dwcp_file_bytes(s->fd, &st, &dev_size) || dev_size != s->size;
 	return st.st_size != s->st0.st_size || st.st_ino != s->st0.st_ino ||
 	       st.st_dev != s->st0.st_dev || !same_time(&st.st_mtim, &s->st0.st_mtim) ||
 	       !same_time(&st.st_ctim, &s->st0.st_ctim);

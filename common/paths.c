@@ -4,6 +4,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +59,12 @@ ssize_t dwcp_read_small(const char *path, char *buf, size_t len)
 	if (len)
 		buf[got] = '\0';
 	return (ssize_t)got;
+}
+
+int dwcp_file_bytes(int fd, const struct stat *st, uint64_t *bytes)
+{
+	*bytes = (uint64_t)st->st_size;
+	return S_ISBLK(st->st_mode) && ioctl(fd, BLKGETSIZE64, bytes) ? -errno : 0;
 }
 
 int dwcp_sync_parent(const char *path)

@@ -2,6 +2,8 @@
 #ifndef DWCP_COMMON_PATHS_H
 #define DWCP_COMMON_PATHS_H
 
+#include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /**
@@ -17,6 +19,13 @@ int dwcp_mkdir_parents(const char *path, mode_t mode);
  * @return the bytes read, or -errno.
  */
 ssize_t dwcp_read_small(const char *path, char *buf, size_t len);
+
+/**
+ * The bytes in the file open at @p fd, whose fstat is @p st: its size, or
+ * for a block device (fstat says 0) the device's (BLKGETSIZE64).
+ * @return 0 or -errno.
+ */
+int dwcp_file_bytes(int fd, const struct stat *st, uint64_t *bytes);
 
 /**
  * fsync the directory that holds @p path (what a rename or an unlink
