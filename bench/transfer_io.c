@@ -1,8 +1,9 @@
 /* Two more references for `dwcp bench transfer`, measured in the same
  * run on the same image, that bound or explain the pipeline's figure:
  *   - the output's file system: the image written as `dwcp recv` writes
- *     it (zero pages left as holes, the rest in 256 KiB pwrites, front to
- *     back, long runs by direct I/O) into the bench's directory, then
+ *     it (recv_fd_write_sparse of each 256 KiB chunk, front to back: runs
+ *     of zero pages left holes, long runs by direct I/O) into the bench's
+ *     directory, then
  *     fsync'd. No transfer that
  *     delivers a durable file can beat it, so where it is below the
  *     one-thread pipeline times the cores, the disk, not the CPU, sets
@@ -28,11 +29,12 @@
 
 extern char **environ;
 
-static int page_is_zero(const uint8_t *p)
+/* recv_fd_write_sparse's test, for pages: dwcp recv's is the CPU's. */
+static bool page_is_zero(const void *p, size_t n)
 {
 	static const uint8_t zero[PAGE];
 
-	return memcmp(p, zero, PAGE) == 0;
+	return n <= PAGE && memcmp(p, zero, n) == 0;
 }
 
 /* One write of the image as dwcp recv writes it (cli/recv_fd.h: long
@@ -48,19 +50,10 @@ static double disk_run(const char *path, const uint8_t *img, size_t n)
 	if (!bad)
 		recv_fd_direct(&w);
 	for (size_t off = 0; off < n && !bad; off += CHUNK) {
-		size_t end = off + CHUNK < n ? off + CHUNK : n;
+		size_t len = off + CHUNK < n ? CHUNK : n - off;
+		bool hole_at_end;
 
-		for (size_t at = off; at < end && !bad;) {
-			size_t run = at;
-
-			while (run < end && !page_is_zero(img + run))
-				run += PAGE;
-			if (run > at && recv_fd_pwrite(&w, img + at, run - at, at))
-				bad = 1;
-			at = run;
-			while (at < end && page_is_zero(img + at))
-				at += PAGE;
-		}
+		bad = recv_fd_write_sparse(&w, img + off, len, off, page_is_zero, &hole_at_end) != 0;
 	}
 	if (!bad && (recv_fd_flush(&w) || ftruncate(fd, (off_t)n) || fsync(fd)))
 		bad = 1;

@@ -233,7 +233,7 @@ static void print_main(const struct bench_xfer_report *r)
 		       "16 MiB, SO_SNDBUF reads %d MiB: Linux doubles it for its bookkeeping)\n",
 		       r->tcp_buf / (int)MIB);
 	if (r->disk > 0)
-		printf("(output disk: the image written as dwcp recv writes it, zero pages as holes, then "
+		printf("(output disk: the image written as dwcp recv writes it, runs of zero pages as holes, then "
 		       "fsync, in the bench's directory: no durable delivery beats it)\n");
 	printf("(CPU: %s)\n", cpu_method);
 }

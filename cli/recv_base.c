@@ -305,28 +305,28 @@ int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data,
 	int rc;
 
 	while (at < len) {
-		uint32_t n = len - at < PAGE ? len - at : PAGE, end = at + n;
 		bool kept = clonable(mask, at, len);
+		uint32_t end = at + (len - at < PAGE ? len - at : PAGE);
 
-		/* A page of zeros (a VM image has many) is left a hole: the new
-		 * file is written front to back, so it reads as zeros. */
-		if (!kept && n == PAGE && recv_base_zero(b, data + at, PAGE)) {
-			at += PAGE;
-			hole_at_end = true;
-			continue;
-		}
-		hole_at_end = false;
-		/* A run of pages to clone, or of bytes to write up to the next
-		 * page to clone or of zeros. */
-		while (end < len && clonable(mask, end, len) == kept &&
-		       (kept || len - end < PAGE || !recv_base_zero(b, data + end, PAGE)))
+		/* A run of pages to clone, or of pages to write up to the next
+		 * page to clone. */
+		while (end < len && clonable(mask, end, len) == kept)
 			end += len - end < PAGE ? len - end : PAGE;
 		rc = kept && b->fd >= 0 && !b->no_clone ? clone_range(b, w->fd, offset + at, end - at) : 1;
 		if (rc < 0)
 			return rc;
+		hole_at_end = false;
 		if (rc == 0)
 			*cloned += (end - at) / PAGE;
-		else if ((rc = recv_fd_pwrite(w, data + at, end - at, offset + at)) < 0)
+		else if (kept)
+			rc = recv_fd_pwrite(w, data + at, end - at, offset + at);
+		else
+			/* Zero pages (a VM image has many) are left holes where
+			 * they come in runs: the new file is written front to
+			 * back, so they read as zeros. */
+			rc = recv_fd_write_sparse(w, data + at, end - at, offset + at, b->delta.is_zero,
+						  &hole_at_end);
+		if (rc < 0)
 			return rc;
 		at = end;
 	}

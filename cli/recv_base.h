@@ -117,8 +117,9 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
  * then costs the disk only its changed pages. Where it cannot (ext4,
  * another file system than the base's, a partial last page) they are
  * written like the rest; the first such refusal turns cloning off. Other
- * pages of zeros are left holes (the output is a new file written front
- * to back, so they read as zeros; the file is sparse, as `cp --sparse`).
+ * pages of zeros are left holes where they come in runs
+ * (recv_fd_write_sparse: the output is a new file written front to back,
+ * so they read as zeros; the file is sparse, as `cp --sparse`).
  * @p cloned (added to) counts the shared pages.
  * @return 0 or -errno (a write error, or a clone error that is not a
  *         refusal, e.g. ENOSPC).

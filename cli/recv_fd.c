@@ -256,3 +256,31 @@ int recv_fd_pwrite(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off)
 	}
 	return n ? write_all(w, p, n, off) : 0;
 }
+
+int recv_fd_write_sparse(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off,
+			 bool (*is_zero)(const void *, size_t), bool *hole_at_end)
+{
+	size_t at = 0, from = 0;   /* [from, at): bytes to write, not yet written */
+	int rc;
+
+	while (at < n) {
+		size_t z = at;
+
+		while (n - z >= DIRECT_UNIT && is_zero(p + z, DIRECT_UNIT))
+			z += DIRECT_UNIT;
+		if (z == at) {
+			at += n - at < DIRECT_UNIT ? n - at : DIRECT_UNIT;
+			continue;
+		}
+		if (w->direct >= 0 && z - at < RECV_FD_HOLE_MIN) {
+			at = z;            /* written with the run around them */
+			continue;
+		}
+		if (at > from && (rc = recv_fd_pwrite(w, p + from, at - from, off + from)))
+			return rc;
+		from = at = z;
+	}
+	/* from moves only past a hole, so reaching the end means one ended it. */
+	*hole_at_end = n && from == n;
+	return at > from ? recv_fd_pwrite(w, p + from, at - from, off + from) : 0;
+}

@@ -1,7 +1,8 @@
 /* dwcp recv's output writes (cli/recv_fd.h): long runs of whole pages
  * gather in the bounce buffer and reach the file direct, from any memory
  * alignment, and so do short runs that continue them; other short runs and a short last page go through the page cache;
- * a refusal of direct I/O costs no byte. Every case reads the file back
+ * a refusal of direct I/O costs no byte; short runs of zero pages are
+ * written with the data around them, long ones left holes. Every case reads the file back
  * through another descriptor, as a user's cmp would. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -239,4 +240,73 @@ Test(recv_fd, landed_excludes_what_waits_in_the_bounce_buffer)
 	cr_expect_geq(recv_fd_landed(&w, 264 * KIB + 6144 * KIB), 8 * KIB);
 	cr_assert_eq(recv_fd_flush(&w), 0);
 	cr_expect_eq(recv_fd_landed(&w, 264 * KIB + 6144 * KIB), 264 * KIB + 6144 * KIB);
+}
+
+static bool zero_bytes(const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (((const uint8_t *)p)[i])
+			return false;
+	return true;
+}
+
+/* A 256 KiB chunk of data pages with zero pages among them: 3 zero pages
+ * at 16 KiB, 20 at 44 KiB (80 KiB), then data to 160 KiB, then 24 zero
+ * pages to its end. */
+static uint8_t *sparse_chunk(void)
+{
+	uint8_t *c = src + 256 * KIB;   /* a second pattern, 96 bytes off alignment */
+
+	memset(c + 16 * KIB, 0, 12 * KIB);
+	memset(c + 44 * KIB, 0, 80 * KIB);
+	memset(c + 160 * KIB, 0, 96 * KIB);
+	return c;
+}
+
+/* Where the next hole at or after @p off starts, after a sync so that no
+ * write is only in the page cache. */
+static off_t hole_from(off_t off)
+{
+	cr_assert_eq(fsync(fd), 0);
+	return lseek(fd, off, SEEK_HOLE);
+}
+
+/* Direct: the 3 zero pages between data are written with it (one long
+ * run, direct), the 20 stay a hole; the chunk's zero tail too, so the
+ * caller is told to give the file its size. Read back: the chunk. */
+Test(recv_fd, short_runs_of_zero_pages_are_written_long_ones_left_holes)
+{
+	uint8_t *c = sparse_chunk();
+	bool hole_at_end = false;
+
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	cr_assert_eq(recv_fd_pwrite(&w, src, 256 * KIB, 0), 0);   /* a chunk before: the run continues */
+	cr_assert_eq(recv_fd_write_sparse(&w, c, 256 * KIB, 256 * KIB, zero_bytes, &hole_at_end), 0);
+	cr_expect(hole_at_end, "the chunk ends in 96 KiB of zeros, left a hole, yet the caller is not told");
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	cr_assert_eq(ftruncate(fd, 512 * KIB), 0);
+	expect_file(0, src, 512 * KIB);
+	cr_expect_eq(hole_from(0), (off_t)(256 + 44) * KIB, "the first hole is at %lld, not after the short zero run",
+		     (long long)hole_from(0));
+	cr_expect_eq(lseek(fd, (256 + 44) * KIB, SEEK_DATA), (off_t)(256 + 124) * KIB);
+	cr_expect_eq(w.direct_bytes, (256 + 44) * KIB, "%llu bytes went direct, not both runs",
+		     (unsigned long long)w.direct_bytes);
+	cr_assert_eq(recv_fd_write_sparse(&w, c, 20 * KIB, 512 * KIB, zero_bytes, &hole_at_end), 0);
+	cr_expect_not(hole_at_end, "a chunk ending in a short run of zeros written said it left a hole");
+}
+
+/* Buffered (no direct I/O: a file system without it): every zero page is
+ * a hole, as there is no long write to keep whole. */
+Test(recv_fd, without_direct_io_every_zero_page_is_a_hole)
+{
+	uint8_t *c = sparse_chunk();
+	bool hole_at_end = false;
+
+	cr_assert_eq(recv_fd_write_sparse(&w, c, 256 * KIB, 0, zero_bytes, &hole_at_end), 0);
+	cr_expect(hole_at_end);
+	cr_assert_eq(ftruncate(fd, 256 * KIB), 0);
+	expect_file(0, c, 256 * KIB);
+	cr_expect_eq(hole_from(0), (off_t)16 * KIB, "the first hole is at %lld", (long long)hole_from(0));
+	cr_expect_eq(lseek(fd, 16 * KIB, SEEK_DATA), (off_t)28 * KIB);
 }
