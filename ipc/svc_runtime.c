@@ -498,8 +498,14 @@ void dwcp_svc_rt_loop(struct rt *rt)
 		if (!rt->n_park && !rt->n_retry && !rt->draining && !rt->paused)
 			work += take_inputs(rt);
 		now = dwcp_now_ns();
-		if (rt->svc->poll)
+		if (rt->svc->poll) {
 			work += rt->svc->poll(&rt->ctx, now);
+			/* The stamp says when the loop last turned: the time
+			 * before a poll that took long, or that the scheduler
+			 * stretched, read as a hang to the supervisor while
+			 * the thread was back asleep in its idle wait. */
+			now = dwcp_now_ns();
+		}
 		dwcp_svc_rt_heartbeat(rt, now);
 		if (rt->draining && now > drain_deadline) {
 			DWCP_WARN("%s: drain timed out with %u buffers parked; the next generation takes them",

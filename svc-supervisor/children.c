@@ -494,8 +494,9 @@ static void drain_orphan_results(struct sup_child *c)
 	}
 }
 
-/* Heartbeat check of one live process; also times recoveries. */
-static void check_child(struct sup_child *c, uint64_t now)
+/* Heartbeat check of one live process; also times recoveries. @p stalled:
+ * the supervisor's own check came late, so heartbeats are not judged. */
+static void check_child(struct sup_child *c, uint64_t now, bool stalled)
 {
 	struct dwcp_slot *p = pub(c);
 	enum dwcp_state st = dwcp_slot_state(p);
@@ -507,7 +508,7 @@ static void check_child(struct sup_child *c, uint64_t now)
 	if (st == DWCP_STATE_STARTING && now - p->sup.spawned_ns > init_limit) {
 		snprintf(why, sizeof(why), "not READY %u ms after start", c->sup->cfg.init_timeout_ms);
 		kill_hung_child(c, why);
-	} else if (!c->is_client && st != DWCP_STATE_STARTING && hb && now > hb &&
+	} else if (!c->is_client && !stalled && st != DWCP_STATE_STARTING && hb && now > hb &&
 		   now - hb > hb_limit) {
 		/* Clients run user code between calls: only their death counts. */
 		snprintf(why, sizeof(why), "no heartbeat for %llu ms (hung?)",
@@ -527,10 +528,18 @@ static void check_child(struct sup_child *c, uint64_t now)
 void sup_children_check(struct sup *s)
 {
 	uint64_t now = dwcp_now_ns();
+	/* This check came later than half the heartbeat timeout after the
+	 * last (every heartbeat_ms): the supervisor itself went unscheduled
+	 * (the host stalled the VM, or the CPUs were taken), and so, most
+	 * likely, did the services. A stale heartbeat then says nothing of a
+	 * hang; the next check, on time, judges them. */
+	bool stalled = s->last_check_ns &&
+		       now - s->last_check_ns > (uint64_t)s->cfg.heartbeat_timeout_ms * 500000ull;
 
+	s->last_check_ns = now;
 	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++) {
 		if (s->child[i].pid)
-			check_child(&s->child[i], now);
+			check_child(&s->child[i], now, stalled);
 		else if (s->child[i].is_client)
 			drain_orphan_results(&s->child[i]);
 		if (!s->child[i].is_client) {

@@ -119,6 +119,7 @@ struct sup {
 	bool stopping;
 	bool all_up_once;
 	bool sd_ready_sent;     /* READY=1 told to systemd */
+	uint64_t last_check_ns;  /* the last heartbeat check (children.c) */
 	struct sup_child child[DWCP_MAX_SLOTS];
 	struct sup_port *port;   /* [net] transport = dpdk (port.c); NULL otherwise */
 	/* The peer table's byte counters at the last sampling, for rates. */
