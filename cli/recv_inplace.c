@@ -24,6 +24,17 @@ static enum kind kind_of(const struct recv_base *b, const uint8_t *data, uint32_
 	return recv_base_zero(b, data + at, n) ? ZEROS : DATA;
 }
 
+/* Where the run of pages of kind @p k that starts at @p at ends. */
+static uint32_t run_end(const struct recv_base *b, const uint8_t *data, uint32_t at, uint32_t len,
+			uint64_t mask, enum kind k)
+{
+	uint32_t end = at + (len - at < PAGE ? len - at : PAGE);
+
+	while (end < len && kind_of(b, data, end, len, mask) == k)
+		end += len - end < PAGE ? len - end : PAGE;
+	return end;
+}
+
 void recv_inplace_begin(struct recv_inplace *ip, uint64_t size)
 {
 	*ip = (struct recv_inplace){ .size = size };
@@ -71,10 +82,24 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv
 		return -EFBIG;
 	while (at < len) {
 		enum kind k = kind_of(b, data, at, len, mask);
-		uint32_t end = at + (len - at < PAGE ? len - at : PAGE);
+		uint32_t end = run_end(b, data, at, len, mask, k);
 
-		while (end < len && kind_of(b, data, end, len, mask) == k)
-			end += len - end < PAGE ? len - end : PAGE;
+		/* While writes go direct, a short run of zeros is written with
+		 * the pages around it: one long write from the bounce buffer,
+		 * not a punched hole between two short writes (recv_fd.h). */
+		if (k == ZEROS && w->direct >= 0 && end - at < RECV_FD_HOLE_MIN)
+			k = DATA;
+		while (k == DATA && w->direct >= 0 && end < len) {
+			enum kind nk = kind_of(b, data, end, len, mask);
+			uint32_t next;
+
+			if (nk == KEPT)
+				break;
+			next = run_end(b, data, end, len, mask, nk);
+			if (nk == ZEROS && next - end >= RECV_FD_HOLE_MIN)
+				break;
+			end = next;
+		}
 		if (k != KEPT) {
 			rc = about_to_change(ip, b);
 			if (!rc)

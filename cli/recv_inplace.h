@@ -3,7 +3,9 @@
  *
  * Only the pages that travelled are written: changed and new pages with
  * pwrite, pages of zeros as holes punched (or zeros written where the
- * file system cannot punch), zero pages beyond the old end not at all
+ * file system cannot punch; and runs of them shorter than 64 KiB written
+ * with the pages around them while writes go direct, recv_fd.h), zero
+ * pages beyond the old end not at all
  * (the final truncate extends the file with zeros). Kept pages (unchanged
  * since the version the receiver's record vouches for) are not touched:
  * the receive still reads them from the file for the whole-file digest,

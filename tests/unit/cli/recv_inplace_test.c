@@ -161,3 +161,43 @@ Test(recv_inplace, zero_run_across_the_old_end)
 	for (unsigned i = 6; i < 10; i++)
 		expect_page(i, 0, PAGE);
 }
+
+/* While writes go direct, a short run of zero pages is written with the
+ * pages around it (one long write), a long one punched; without direct
+ * I/O each is punched. Either way they read back as zeros over what the
+ * file had, and the kept pages stay as they were. */
+Test(recv_inplace, short_zero_runs_are_written_long_ones_punched)
+{
+	enum { N = 64 };
+	static uint8_t chunk[N * PAGE];
+	uint8_t page[PAGE];
+	uint64_t kept = 0;
+	bool direct = w.direct >= 0;
+
+	for (unsigned i = 8; i < N; i++) {
+		memset(page, (int)(i + 1), sizeof(page));
+		cr_assert_eq(pwrite(fd, page, PAGE, (off_t)i * PAGE), (ssize_t)PAGE);
+	}
+	recv_inplace_begin(&ip, N * PAGE);
+	/* page 0 data, 1-3 zeros, 4 data, 5-24 zeros (80 KiB), 25-63 kept */
+	memset(chunk, 0, sizeof(chunk));
+	memset(chunk, 0xaa, PAGE);
+	memset(chunk + 4 * PAGE, 0xbb, PAGE);
+	for (unsigned i = 25; i < N; i++)
+		kept |= 1ull << i;
+	cr_assert_eq(recv_inplace_write(&ip, &b, &w, chunk, 0, N * PAGE, kept), 0);
+	cr_assert_eq(fsync(fd), 0);
+	expect_page(0, 0xaa, PAGE);
+	for (unsigned i = 1; i < 4; i++)
+		expect_page(i, 0, PAGE);
+	expect_page(4, 0xbb, PAGE);
+	for (unsigned i = 5; i < 25; i++)
+		expect_page(i, 0, PAGE);
+	for (unsigned i = 25; i < N; i++)
+		expect_page(i, (uint8_t)(i + 1), PAGE);
+	cr_expect_eq(lseek(fd, 0, SEEK_HOLE), (off_t)(direct ? 5 : 1) * PAGE,
+		     "the first hole at page %lld (direct I/O %s)", (long long)lseek(fd, 0, SEEK_HOLE) / PAGE,
+		     direct ? "on" : "off");
+	cr_expect_eq(lseek(fd, 5 * PAGE, SEEK_DATA), (off_t)25 * PAGE);
+	cr_expect_eq(ip.written_pages, 25, "%llu pages written or punched", (unsigned long long)ip.written_pages);
+}
