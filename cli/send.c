@@ -381,7 +381,9 @@ static int on_done(struct sender *s, uint32_t idx)
 		return fail(s, "the receiver took this transfer for a stale one: its `dwcp recv` was started again during this send (it holds what the one before it kept, not all this send had delivered), or a newer send of the stream took over");
 	if (st == DWCP_BUF_ENACK)
 		return fail(s, "the receiver refused a chunk: %s%s", dwcp_buf_status_name(why),
-			    why == DWCP_BUF_EAUTH ? "; check that both nodes' [crypto] key_file hold the same key" : "");
+			    why == DWCP_BUF_EAUTH ? "; check that both nodes' [crypto] key_file hold the same key" :
+			    why == DWCP_BUF_ESINK ? " (its `dwcp recv` said why: a full disk, an I/O error, a block device smaller than this file); fix that first" :
+			    "");
 	if (st == DWCP_BUF_ENOPEER)
 		return fail(s, "%s", net_note(s, note, sizeof(note)) ?: "peer unreachable");
 	return fail(s, "a chunk failed on this node: %s (see the node's log)", dwcp_buf_status_name(st));

@@ -295,4 +295,6 @@ Test(block_device, a_target_in_use_or_too_small_is_refused_naming_why, .fini = t
 	cr_expect_eq(rr, 1, "%s", rcv.err);
 	cr_expect_not_null(strstr(rcv.err, "larger than the block device"), "%s", rcv.err);
 	cr_expect_eq(rs, 1, "dwcp send exited %d: %s", rs, snd.err);
+	cr_expect_not_null(strstr(snd.err, "a block device smaller than this file"),
+			   "the sender does not say what to fix: %s", snd.err);
 }
