@@ -471,6 +471,8 @@ int dwcp_cli_recv(int argc, char **argv)
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
 	if (!r->win || dwcp_digest_init(&r->digest))
 		goto out;
+	/* Before registering: the entry this receive takes may be the gone one's. */
+	r->gone_xfer = dwcp_streams_gone_xfer(&r->c.at.shm, dwcp_stream_id(r->o.stream));
 	r->ent = dwcp_streams_register(&r->c.at.shm, DWCP_STREAM_RECV, r->o.stream, 0, NULL,
 				       r->c.at.slot, r->c.at.gen, &err);
 	if (r->ent < 0) {

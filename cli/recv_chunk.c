@@ -266,6 +266,15 @@ static int keep_for_resume(struct receiver *r)
 	return 0;
 }
 
+/* The transfer this receive writes from now on, told in its stream entry
+ * too: a receiver started after this one is killed reads it there
+ * (dwcp_streams_gone_xfer). */
+static void lock_onto(struct receiver *r, uint32_t xfer)
+{
+	r->xfer = xfer;
+	__atomic_store_n(&r->c.at.shm.node->streams[r->ent].xfer, xfer, __ATOMIC_RELEASE);
+}
+
 /* Transfer @p xfer replaces the current one: the sender ran again. Its
  * chunks start from sequence 0 with their own deltas. What the old one
  * wrote stays as the base of a resumed transfer (keep_for_resume), is
@@ -314,6 +323,7 @@ static int start_over(struct receiver *r, uint32_t xfer)
 	}
 	r->next_seq = 0;
 	__atomic_store_n(&r->c.at.shm.node->streams[r->ent].next_seq, 0, __ATOMIC_RELEASE);
+	lock_onto(r, xfer);   /* after next_seq: the entry never shows it written */
 	r->written = 0;
 	r->sum.chunks = 0;
 	r->sum.kept_pages = r->sum.moved_pages = 0;
@@ -391,8 +401,16 @@ int recv_on_chunk(struct receiver *r, uint32_t idx)
 		recv_answer(r, idx, DWCP_BUF_ESTALE);
 		return 0;
 	}
+	/* A chunk of the transfer an earlier `dwcp recv` of this stream was
+	 * writing when it was killed (before any checkpoint, or this one
+	 * would resume it, above): its sender goes on past what that one
+	 * acknowledged, which this receive never had. Refused as stale too. */
+	if (ch->xfer != r->xfer && ch->xfer == r->gone_xfer) {
+		recv_answer(r, idx, DWCP_BUF_ESTALE);
+		return 0;
+	}
 	if (!r->xfer)
-		r->xfer = ch->xfer;
+		lock_onto(r, ch->xfer);
 	if (ch->xfer != r->xfer) {
 		/* Transfer ids are the sender's clock in ms (cli/send.c): only a
 		 * later run replaces the current one. */

@@ -52,6 +52,7 @@ struct receiver {
 	bool filled_from_base;     /* this transfer took pages from base (not from resume) */
 	int ent;
 	uint32_t xfer;             /* the transfer this sink locked onto (0 = none yet) */
+	uint32_t gone_xfer;        /* the one a gone receiver of the stream was writing (0: none) */
 	uint32_t old[OLD_XFERS];   /* transfers it left for a newer one (ring) */
 	unsigned n_old;
 	uint32_t last_idx;         /* the last chunk, acknowledged once the output is committed */

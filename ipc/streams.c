@@ -147,6 +147,29 @@ int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role
 			    DWCP_MAX_STREAMS);
 }
 
+uint32_t dwcp_streams_gone_xfer(const struct dwcp_shm *shm, uint64_t id)
+{
+	const struct dwcp_stream_ent *t = table(shm);
+	uint32_t best = 0;
+
+	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
+		uint64_t c = __atomic_load_n(&t[i].claim, __ATOMIC_ACQUIRE);
+		struct dwcp_stream_ent e;
+
+		if (!c || claim_live(shm, c))
+			continue;   /* never used, or its receiver still runs */
+		memcpy(&e, &t[i], sizeof(e));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&t[i].claim, __ATOMIC_RELAXED) != c)
+			continue;   /* taken over while we copied */
+		/* Transfer ids are the sender's clock in ms: the later wins. */
+		if (e.role == DWCP_STREAM_RECV && e.id == id && e.xfer && e.next_seq &&
+		    (!best || (int32_t)(e.xfer - best) > 0))
+			best = e.xfer;
+	}
+	return best;
+}
+
 void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, uint32_t gen)
 {
 	uint64_t c = claim_word(slot, gen);

@@ -80,7 +80,9 @@ struct dwcp_stream_ent {
 	uint32_t ready;                  /* 1 once the fields below are written */
 	uint32_t role;                   /* enum dwcp_stream_role */
 	uint64_t id;
-	uint32_t xfer;                   /* the transfer's id (send: chosen; recv: 0 = any) */
+	uint32_t xfer;                   /* the transfer's id (send: chosen; recv: the one it
+	                                  * writes, 0 until its first chunk; svc-net reads only
+	                                  * a sender's, dwcp_streams_gone_xfer a gone receiver's) */
 	uint32_t slot, gen;              /* the client's; DELIVER steps go there */
 	char     name[DWCP_STREAM_NAME_MAX];
 	char     peer[DWCP_ADDR_MAX];    /* send: HOST:PORT of the receiver */
@@ -158,6 +160,15 @@ void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, u
  */
 int dwcp_streams_find(const struct dwcp_shm *shm, enum dwcp_stream_role role, uint64_t id,
 		      struct dwcp_stream_ent *out);
+
+/**
+ * `dwcp recv`, before it registers: the transfer of stream @p id that an
+ * earlier receiver of it, now gone (killed, or exited), was writing and
+ * had written chunks of; the latest such. A new receiver cannot take that
+ * transfer over: its sender goes on past chunks the gone one acknowledged.
+ * @return its id, or 0 when none is known (its entry was reused since).
+ */
+uint32_t dwcp_streams_gone_xfer(const struct dwcp_shm *shm, uint64_t id);
 
 /** `dwcp recv`: transfer @p xfer of stream @p id, @p chunks chunks, is written. */
 void dwcp_streams_record_done(const struct dwcp_shm *shm, uint64_t id, uint32_t xfer,

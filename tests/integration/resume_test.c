@@ -407,6 +407,43 @@ Test(resume, a_receiver_started_again_mid_send_stops_the_send_and_the_rerun_resu
 	cr_expect_eq(num(rcv.out, "kept_pages"), resumed / PAGE, "%s", rcv.out);
 }
 
+/* A receiver killed outright before its first checkpoint (it kept
+ * nothing) and started again while the send still runs: the new one
+ * cannot take the transfer over (its sender goes on past what the killed
+ * one acknowledged), so it refuses it as stale and the sender stops at
+ * at once instead of waiting for acknowledgements until its --timeout;
+ * run again, the send completes. */
+Test(resume, a_receiver_killed_before_any_checkpoint_and_started_again_stops_the_send,
+     .fini = teardown, .timeout = 900)
+{
+	char src[128], out[128];
+	int rs;
+
+	setup_size("rsmearly", src, out, 1024 * MIB);
+	start_recv("early", out);
+	start_send("early", src);
+	/* The sender paused first, and what it sent given time to arrive:
+	 * its next chunks reach the new receiver, none the gap between the
+	 * two (there the node answers "no receiver" and the sender stops
+	 * for that, which would test nothing here). */
+	cr_assert(signal_when_written(&snd, SIGSTOP, out, 16 * MIB),
+		  "the send ended before 16 MiB were written: %s", snd.err ? snd.err : "");
+	usleep(500000);
+	kill(rcv.pid, SIGKILL);
+	dwcp_xfer_wait(&rcv, 60000u);
+	dwcp_xfer_proc_free(&rcv);
+	start_recv("early", out);
+	usleep(1000000);   /* attached, its stream registered */
+	kill(snd.pid, SIGCONT);
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	fprintf(stderr, "resume: receiver killed early, started again: send %d %s\n", rs, snd.err);
+	cr_assert_eq(rs, 1, "dwcp send exited %d: %s", rs, snd.err);
+	cr_expect_not_null(strstr(snd.err, "took this transfer for a stale one"),
+			   "the send did not stop for the receiver started again: %s", snd.err);
+	cr_expect_null(strstr(snd.err, "no progress for"), "it waited out its timeout: %s", snd.err);
+	complete("rerun after the receiver was killed early", "early", src, out);
+}
+
 /* The receiver stops first (SIGTERM, as its node's death or its
  * --timeout end it): it keeps what it wrote beside the output, the sender
  * gives up, and both run again resume from it. */

@@ -145,3 +145,46 @@ Test(streams, net_error_is_published)
 	dwcp_streams_find(&shm, DWCP_STREAM_SEND, dwcp_stream_id("s"), &e);
 	cr_assert_eq(e.net_error, 0);
 }
+
+/* A receiver killed mid-transfer leaves its entry: the next receiver of
+ * the stream reads the transfer it had written chunks of (the latest of
+ * several), none while it lives, none when it had written nothing, none
+ * of another stream or of a sender. */
+Test(streams, a_gone_receivers_transfer_is_read_by_the_next)
+{
+	struct dwcp_err err = { 0 };
+	uint64_t id = dwcp_stream_id("vm");
+	int a, b, s;
+
+	client_up(7, 1, 100);
+	client_up(9, 1, 300);
+	a = dwcp_streams_register(&shm, DWCP_STREAM_RECV, "vm", 0, NULL, 7, 1, &err);
+	s = dwcp_streams_register(&shm, DWCP_STREAM_SEND, "vm", 900, "h:1", 9, 1, &err);
+	cr_assert(a >= 0 && s >= 0, "%s", err.msg);
+	shm.node->streams[a].xfer = 500;
+	shm.node->streams[a].next_seq = 3;
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 0, "read while its receiver lives");
+	client_dead(7);
+	client_dead(9);
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 500);
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, dwcp_stream_id("other")), 0);
+	/* An earlier receiver of it, gone too, whose entry was not reused
+	 * since (written here as it would have left it): the later wins. */
+	b = s + 1;
+	shm.node->streams[b] = shm.node->streams[a];
+	shm.node->streams[b].xfer = 400;
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 500);
+	shm.node->streams[b].xfer = 600;
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 600);
+	/* ... but not one that had written nothing of it. */
+	shm.node->streams[b].next_seq = 0;
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 500);
+	/* Unregistered (it exited): its entry is free, nothing is read. */
+	client_up(7, 2, 101);
+	a = dwcp_streams_register(&shm, DWCP_STREAM_RECV, "vm", 0, NULL, 7, 2, &err);
+	cr_assert_geq(a, 0, "%s", err.msg);
+	shm.node->streams[a].xfer = 700;
+	shm.node->streams[a].next_seq = 2;
+	dwcp_streams_unregister(&shm, a, 7, 2);
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 0);
+}
