@@ -76,9 +76,15 @@ static int check(struct dwcp_fpindex *ix, const struct dwcp_fpindex_hdr *h, size
 	    le32toh(h->page_size) != DWCP_DIGEST_PAGE || memcmp(h->zero, zero, sizeof(zero)))
 		return dwcp_err_set(err, -EBADMSG, "not a dwcp page index of version 1 or 2 (version %u)",
 				    (unsigned)version);
+	/* A checkpoint appends entries, then rewrites the header: a send
+	 * killed between the two leaves entries past the header's count (of
+	 * a checkpoint cut short), which are not read. Only in the current
+	 * version: an older one's shorter entries must fill the file exactly,
+	 * or a header whose version damage changed would pass. */
 	if (pages != (size + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE ||
 	    pages > (len - DWCP_FPINDEX_HDR_LEN) / elen ||
-	    len != DWCP_FPINDEX_HDR_LEN + pages * elen || !h->digest)
+	    (len != DWCP_FPINDEX_HDR_LEN + pages * elen && version != DWCP_FPINDEX_VERSION) ||
+	    !h->digest)
 		return dwcp_err_set(err, -EBADMSG,
 				    "page index (version %u) of %zu bytes for %llu pages of a %llu-byte file: cut short or damaged",
 				    (unsigned)version, len, (unsigned long long)pages,

@@ -469,3 +469,46 @@ Test(fpindex, checkpoints_read_back_as_growing_prefixes)
 	free(keys);
 	free(h);
 }
+
+/* A send killed inside a checkpoint, after it appended entries and
+ * before it rewrote the header: the file holds more than the header
+ * counts (whole entries and part of one). It still opens as the last
+ * checkpoint's prefix, or the rerun would resume nothing. */
+Test(fpindex, a_checkpoint_cut_short_by_a_kill_leaves_the_last_one)
+{
+	uint8_t (*h)[DWCP_FPINDEX_ENTRY] = calloc(200, DWCP_FPINDEX_ENTRY);
+	uint32_t *keys = calloc(200, sizeof(*keys));
+	struct dwcp_fpindex_writer w;
+	struct dwcp_fpindex_cp cp = { .fd = -1 };
+	struct dwcp_fpindex ix;
+	struct dwcp_err err = { 0 };
+	char path[PATH_MAX], part[PATH_MAX + 8];
+	uint8_t junk[3 * 20 + 7];
+	int fd;
+
+	cr_assert(h && keys);
+	for (size_t i = 0; i < 200; i++) {
+		for (unsigned j = 0; j < DWCP_FPINDEX_ENTRY; j++)
+			h[i][j] = (uint8_t)(i * 31 + j);
+		keys[i] = (uint32_t)i;
+	}
+	snprintf(path, sizeof(path), "%s/k.fpi", dir);
+	snprintf(part, sizeof(part), "%s.resume", path);
+	cr_assert_eq(dwcp_fpindex_begin(&w, path, &err), 0, "%s", err.msg);
+	cr_assert_eq(dwcp_fpindex_add(&w, (const uint8_t (*)[DWCP_FPINDEX_ENTRY])h, keys, 200), 0);
+	cr_assert_eq(dwcp_fpindex_checkpoint(&w, &cp, part, 100, 0x77, &err), 0, "%s", err.msg);
+	dwcp_fpindex_cp_close(&cp);
+	memset(junk, 0xee, sizeof(junk));
+	fd = open(part, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+	cr_assert_eq(dwcp_fpindex_open(&ix, part, &err), 0, "%s", err.msg);
+	cr_expect_eq(ix.n_pages, 100);
+	for (size_t i = 0; i < 100; i++)
+		cr_assert_eq(memcmp(dwcp_fpindex_page(&ix, i), h[i], DWCP_FPINDEX_ENTRY), 0, "page %zu", i);
+	dwcp_fpindex_close(&ix);
+	dwcp_fpindex_abort(&w);
+	free(keys);
+	free(h);
+}
