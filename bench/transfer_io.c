@@ -24,18 +24,12 @@
 #include <unistd.h>
 
 #include "cli/recv_fd.h"
+#include "common/cpu.h"
+#include "common/ops/delta.h"
 #include "common/timeutil.h"
 #include "transfer_pvt.h"
 
 extern char **environ;
-
-/* recv_fd_write_sparse's test, for pages: dwcp recv's is the CPU's. */
-static bool page_is_zero(const void *p, size_t n)
-{
-	static const uint8_t zero[PAGE];
-
-	return n <= PAGE && memcmp(p, zero, n) == 0;
-}
 
 /* One write of the image as dwcp recv writes it (cli/recv_fd.h: long
  * runs by direct I/O where the file system has it), and its fsync; GB/s
@@ -44,16 +38,21 @@ static double disk_run(const char *path, const uint8_t *img, size_t n)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	struct recv_fd w = recv_fd_of(fd);
-	uint64_t t0 = dwcp_now_ns();
+	struct dwcp_delta_impl delta;   /* its zero test, the CPU's, as recv_base's */
+	struct dwcp_cpu_features cpu;
+	uint64_t t0;
 	int bad = fd < 0;
 
+	dwcp_cpu_detect(&cpu);
+	dwcp_delta_select(&delta, &cpu);
+	t0 = dwcp_now_ns();
 	if (!bad)
 		recv_fd_direct(&w);
 	for (size_t off = 0; off < n && !bad; off += CHUNK) {
 		size_t len = off + CHUNK < n ? CHUNK : n - off;
 		bool hole_at_end;
 
-		bad = recv_fd_write_sparse(&w, img + off, len, off, page_is_zero, &hole_at_end) != 0;
+		bad = recv_fd_write_sparse(&w, img + off, len, off, delta.is_zero, &hole_at_end) != 0;
 	}
 	if (!bad && (recv_fd_flush(&w) || ftruncate(fd, (off_t)n) || fsync(fd)))
 		bad = 1;

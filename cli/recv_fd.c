@@ -272,7 +272,7 @@ int recv_fd_write_sparse(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t
 			at += n - at < DIRECT_UNIT ? n - at : DIRECT_UNIT;
 			continue;
 		}
-		if (w->direct >= 0 && z - at < RECV_FD_HOLE_MIN) {
+		if (recv_fd_writes_zeros(w, z - at)) {
 			at = z;            /* written with the run around them */
 			continue;
 		}

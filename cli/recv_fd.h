@@ -96,6 +96,12 @@ int recv_fd_pwrite(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off);
  * they stay holes. */
 #define RECV_FD_HOLE_MIN (64u << 10)
 
+/** Whether a run of @p n bytes of zero pages is written, not left a hole. */
+static inline bool recv_fd_writes_zeros(const struct recv_fd *w, uint64_t n)
+{
+	return w->direct >= 0 && n < RECV_FD_HOLE_MIN;
+}
+
 /**
  * Write the @p n bytes at @p p to offset @p off of a file written front
  * to back (whose bytes past what was written read as zeros): whole pages

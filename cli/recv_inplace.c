@@ -87,7 +87,7 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv
 		/* While writes go direct, a short run of zeros is written with
 		 * the pages around it: one long write from the bounce buffer,
 		 * not a punched hole between two short writes (recv_fd.h). */
-		if (k == ZEROS && w->direct >= 0 && end - at < RECV_FD_HOLE_MIN)
+		if (k == ZEROS && recv_fd_writes_zeros(w, end - at))
 			k = DATA;
 		while (k == DATA && w->direct >= 0 && end < len) {
 			enum kind nk = kind_of(b, data, end, len, mask);
@@ -96,7 +96,7 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv
 			if (nk == KEPT)
 				break;
 			next = run_end(b, data, end, len, mask, nk);
-			if (nk == ZEROS && next - end >= RECV_FD_HOLE_MIN)
+			if (nk == ZEROS && !recv_fd_writes_zeros(w, next - end))
 				break;
 			end = next;
 		}
