@@ -156,8 +156,8 @@ uint32_t dwcp_streams_gone_xfer(const struct dwcp_shm *shm, uint64_t id)
 		uint64_t c = __atomic_load_n(&t[i].claim, __ATOMIC_ACQUIRE);
 		struct dwcp_stream_ent e;
 
-		if (!c || claim_live(shm, c))
-			continue;   /* never used, or its receiver still runs */
+		if (!c || claim_live(shm, c) || !__atomic_load_n(&t[i].ready, __ATOMIC_ACQUIRE))
+			continue;   /* never used, its receiver still runs, or died registering */
 		memcpy(&e, &t[i], sizeof(e));
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&t[i].claim, __ATOMIC_RELAXED) != c)
@@ -177,11 +177,14 @@ void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, u
 	if (i < 0 || i >= DWCP_MAX_STREAMS)
 		return;
 	/* Only a live claim's owner gets here with it, and nobody takes a live
-	 * claim, so the check cannot race with a takeover. */
+	 * claim, so the check cannot race with a takeover. The claim loses its
+	 * live bit but not its value: the entry is free (every reader tests
+	 * the bit) and its fields stay readable as a gone receiver's, as a
+	 * killed one's do (dwcp_streams_gone_xfer), until it is taken again.
+	 * `ready` stays 1: the fields under it are whole. */
 	if (__atomic_load_n(&table(shm)[i].claim, __ATOMIC_ACQUIRE) != c)
 		return;
-	__atomic_store_n(&table(shm)[i].ready, 0, __ATOMIC_RELEASE);
-	__atomic_compare_exchange_n(&table(shm)[i].claim, &c, 0, 0, __ATOMIC_ACQ_REL,
+	__atomic_compare_exchange_n(&table(shm)[i].claim, &c, c & ~CLAIM_LIVE, 0, __ATOMIC_ACQ_REL,
 				    __ATOMIC_RELAXED);
 }
 

@@ -76,7 +76,8 @@ struct dwcp_node_conf {                  /* writer: supervisor, once */
 enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };
 
 struct dwcp_stream_ent {
-	uint64_t claim;                  /* 0 = never used; else 1 << 63 | slot << 32 | gen */
+	uint64_t claim;                  /* 0 = never used; else slot << 32 | gen, with 1 << 63
+	                                  * while registered (given back: the bit clears) */
 	uint32_t ready;                  /* 1 once the fields below are written */
 	uint32_t role;                   /* enum dwcp_stream_role */
 	uint64_t id;
@@ -151,7 +152,7 @@ int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role
 			  uint32_t xfer, const char *peer, unsigned slot, uint32_t gen,
 			  struct dwcp_err *err);
 
-/** Give entry @p i back (only its registrant, @p slot @p gen). */
+/** Give entry @p i back (only its registrant, @p slot @p gen): free, its fields still read. */
 void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, uint32_t gen);
 
 /**

@@ -444,6 +444,42 @@ Test(resume, a_receiver_killed_before_any_checkpoint_and_started_again_stops_the
 	complete("rerun after the receiver was killed early", "early", src, out);
 }
 
+/* The same with a receiver that exits rather than being killed, keeping
+ * nothing (--no-partial, SIGTERM): it gives its stream entry back on its
+ * way out, and the one started after it still learns which transfer it
+ * was writing, so the sender stops at once here too. */
+Test(resume, a_receiver_stopped_with_nothing_kept_and_started_again_stops_the_send,
+     .fini = teardown, .timeout = 900)
+{
+	static const char *const no_partial[] = { "--no-partial", NULL };
+	char src[128], out[128];
+	int rs, rr, rc;
+
+	setup_size("rsmnop", src, out, 1024 * MIB);
+	rc = dwcp_xfer_recv_start_extra(&rcv, NULL, pair.b.instance, "nop", out, GUARD_S, no_partial);
+	cr_assert_eq(rc, 0, "cannot start dwcp recv: %s", strerror(-rc));
+	start_send("nop", src);
+	cr_assert(signal_when_written(&snd, SIGSTOP, out, 16 * MIB),
+		  "the send ended before 16 MiB were written: %s", snd.err ? snd.err : "");
+	usleep(500000);
+	kill(rcv.pid, SIGTERM);
+	rr = dwcp_xfer_wait(&rcv, 60000u);
+	cr_assert_eq(rr, 1, "dwcp recv exited %d on SIGTERM: %s", rr, rcv.err);
+	cr_assert_null(strstr(rcv.err, "kept the "), "--no-partial kept something: %s", rcv.err);
+	dwcp_xfer_proc_free(&rcv);
+	start_recv("nop", out);
+	usleep(1000000);   /* attached, its stream registered */
+	kill(snd.pid, SIGCONT);
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	fprintf(stderr, "resume: receiver stopped with --no-partial, started again: send %d %s\n", rs,
+		snd.err);
+	cr_assert_eq(rs, 1, "dwcp send exited %d: %s", rs, snd.err);
+	cr_expect_not_null(strstr(snd.err, "took this transfer for a stale one"),
+			   "the send did not stop for the receiver started again: %s", snd.err);
+	cr_expect_null(strstr(snd.err, "no progress for"), "it waited out its timeout: %s", snd.err);
+	complete("rerun after the receiver stopped with nothing kept", "nop", src, out);
+}
+
 /* The receiver stops first (SIGTERM, as its node's death or its
  * --timeout end it): it keeps what it wrote beside the output, the sender
  * gives up, and both run again resume from it. */

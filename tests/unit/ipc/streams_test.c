@@ -179,12 +179,23 @@ Test(streams, a_gone_receivers_transfer_is_read_by_the_next)
 	/* ... but not one that had written nothing of it. */
 	shm.node->streams[b].next_seq = 0;
 	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 500);
-	/* Unregistered (it exited): its entry is free, nothing is read. */
+	/* One that exited (unregistered, its process still up): its entry is
+	 * free and read as gone as well. */
 	client_up(7, 2, 101);
 	a = dwcp_streams_register(&shm, DWCP_STREAM_RECV, "vm", 0, NULL, 7, 2, &err);
 	cr_assert_geq(a, 0, "%s", err.msg);
 	shm.node->streams[a].xfer = 700;
 	shm.node->streams[a].next_seq = 2;
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 0, "read while its receiver lives");
 	dwcp_streams_unregister(&shm, a, 7, 2);
-	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 0);
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 700);
+	cr_expect_lt(dwcp_streams_find(&shm, DWCP_STREAM_RECV, id, &(struct dwcp_stream_ent){ 0 }), 0,
+		     "found after it was given back");
+	/* ... and is taken again: by the next receiver, then no longer read. */
+	b = dwcp_streams_register(&shm, DWCP_STREAM_RECV, "vm", 0, NULL, 7, 2, &err);
+	cr_assert_geq(b, 0, "%s", err.msg);
+	cr_expect_eq(b, a, "the given-back entry was not the first free one");
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 0, "read while the next receiver lives");
+	dwcp_streams_unregister(&shm, b, 7, 2);
+	cr_expect_eq(dwcp_streams_gone_xfer(&shm, id), 0, "a receiver that wrote nothing is read");
 }
