@@ -121,10 +121,13 @@ int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role
 		return dwcp_err_set(err, -EBUSY, "stream '%s' is already %s on this node by pid %d", name,
 				    role == DWCP_STREAM_SEND ? "being sent" : "being received",
 				    shm->ctl->slots[cur.slot].sup.pid);
-	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
+	/* Never-used entries first: a gone receiver's stays readable
+	 * (dwcp_streams_gone_xfer) for as long as the table allows. */
+	for (int k = 0; k < 2 * DWCP_MAX_STREAMS; k++) {
+		const int i = k % DWCP_MAX_STREAMS;
 		uint64_t c = __atomic_load_n(&t[i].claim, __ATOMIC_ACQUIRE);
 
-		if (claim_live(shm, c))
+		if (claim_live(shm, c) || (c && k < DWCP_MAX_STREAMS))
 			continue;
 		if (!__atomic_compare_exchange_n(&t[i].claim, &c, claim_word(slot, gen), 0,
 						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
