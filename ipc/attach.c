@@ -204,11 +204,12 @@ static bool supervisor_dead(const struct dwcp_attach *a)
 		return true;
 	if (!leader_exited(a->sup_pid))
 		return false;
-	/* The signals of the supervisor's death (PR_SET_PDEATHSIG, SIGCHLD)
-	 * arrive while we wait for it: a poll they interrupt goes on with
-	 * what is left of the bound (once in ~40 such deaths, the last one
-	 * out took the interruption for a live supervisor and left the
-	 * node's files behind). */
+	/* The supervisor's death signals us while we wait for it: its
+	 * PR_SET_PDEATHSIG comes again as each of its threads exits (a
+	 * child is handed from thread to thread). A poll it interrupts goes
+	 * on with what is left of the bound (once in ~40 such deaths, the
+	 * last one out took the interruption for a live supervisor and left
+	 * the node's files behind). */
 	end = dwcp_now_ns() + SUP_EXIT_WAIT_MS * 1000000ull;
 	for (;;) {
 		uint64_t now = dwcp_now_ns();
