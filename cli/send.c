@@ -434,7 +434,9 @@ static int run(struct sender *s)
 			const char *why = net_note(s, note, sizeof(note));
 
 			return fail(s, "no progress for %u s: %s (%llu of %llu chunks acknowledged, %llu in flight, %u not yet taken by this node's first service, %u to send again)",
-				    s->o.timeout_s, why ? why : "the receiver acknowledged nothing (is its node up?)",
+				    s->o.timeout_s,
+				    why ? why : s->acked ? "the receiver stopped acknowledging (is its node up? if its `dwcp recv` was started again during this send, run this send again)" :
+				    "the receiver acknowledged nothing (is its node up?)",
 				    (unsigned long long)s->acked, (unsigned long long)s->n_chunks,
 				    (unsigned long long)s->inflight, s->n_unsent, s->n_redo);
 		}

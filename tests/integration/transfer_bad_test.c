@@ -450,6 +450,43 @@ Test(transfer_bad, receiver_node_stopped_mid_transfer_fails_the_send, .fini = te
 	expect_a_pool_full();
 }
 
+/* A receiver that stops acknowledging mid-transfer (frozen here, as a
+ * `dwcp recv` started again over a node that lost the stream would be):
+ * the send gives up after its --timeout and says the receiver stopped
+ * acknowledging, not that it acknowledged nothing. */
+Test(transfer_bad, receiver_frozen_mid_transfer_stops_the_send_saying_so, .fini = teardown,
+     .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "frz" };
+	char src[128], out[128];
+	uint64_t guard;
+	long long seen = -1;
+	int rs;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "src.bin");
+	path_in_dir(out, sizeof(out), "out.bin");
+	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, 12), 0);
+	start_pair(&c, false);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "frz", out, 300), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "frz", src, "nodeb", 3, NULL), 0);
+	guard = dwcp_test_now_ms() + 120000;
+	while (dwcp_xfer_running(&snd) && dwcp_test_now_ms() < guard &&
+	       (seen = dwcp_xfer_recv_bytes(rcv.pid, out)) < (long long)(4 * MIB))
+		dwcp_test_sleep_ms(2);
+	cr_assert_eq(kill(rcv.pid, SIGSTOP), 0, "SIGSTOP dwcp recv: %s", strerror(errno));
+	cr_assert(dwcp_xfer_running(&snd), "dwcp send ended before its receiver was frozen");
+	rs = dwcp_xfer_wait(&snd, 120000);
+	kill(rcv.pid, SIGCONT);
+	fprintf(stderr, "receiver frozen with %lld bytes at the sink: send %d: %s\n", seen, rs, snd.err);
+	cr_expect_eq(rs, 1, "dwcp send exited %d", rs);
+	cr_expect(has(snd.err, "no progress for 3 s") && has(snd.err, "stopped acknowledging"),
+		  "dwcp send's message does not say the receiver stopped acknowledging: %s", snd.err);
+	cr_expect(!has(snd.err, "acknowledged nothing"), "it says nothing was acknowledged: %s",
+		  snd.err);
+	expect_a_pool_full();
+}
+
 Test(transfer_bad, nonexistent_file_and_bad_peer_addresses_fail_at_once, .fini = teardown,
      .timeout = 300)
 {
