@@ -402,9 +402,10 @@ int recv_on_chunk(struct receiver *r, uint32_t idx)
 		return 0;
 	}
 	/* A chunk of the transfer an earlier `dwcp recv` of this stream was
-	 * writing when it was killed (before any checkpoint, or this one
-	 * would resume it, above): its sender goes on past what that one
-	 * acknowledged, which this receive never had. Refused as stale too. */
+	 * writing when it was killed or exited keeping nothing (had it kept
+	 * something, this one would resume it, above): its sender goes on
+	 * past what that one acknowledged, which this receive never had.
+	 * Refused as stale too. */
 	if (ch->xfer != r->xfer && ch->xfer == r->gone_xfer) {
 		recv_answer(r, idx, DWCP_BUF_ESTALE);
 		return 0;

@@ -407,41 +407,62 @@ Test(resume, a_receiver_started_again_mid_send_stops_the_send_and_the_rerun_resu
 	cr_expect_eq(num(rcv.out, "kept_pages"), resumed / PAGE, "%s", rcv.out);
 }
 
+/* Send @p stream (its receiver started with @p recv_extra, may be NULL)
+ * and pause the sender once 16 MiB are written, giving what it sent time
+ * to arrive: its next chunks reach the receiver started after this one,
+ * none the gap between the two (there the node answers "no receiver" and
+ * the sender stops for that, which would test nothing here). */
+static void send_then_pause_the_sender(const char *stream, const char *src, const char *out,
+				       const char *const *recv_extra)
+{
+	int rc = dwcp_xfer_recv_start_extra(&rcv, NULL, pair.b.instance, stream, out, GUARD_S,
+					    recv_extra);
+
+	cr_assert_eq(rc, 0, "cannot start dwcp recv: %s", strerror(-rc));
+	start_send(stream, src);
+	cr_assert(signal_when_written(&snd, SIGSTOP, out, 16 * MIB),
+		  "the send ended before 16 MiB were written: %s", snd.err ? snd.err : "");
+	usleep(500000);
+}
+
+/* With the first receiver gone: start another, resume the paused sender;
+ * it must stop at once, its transfer refused as stale, not after its
+ * --timeout; run again, the send completes (@p what names the case). */
+static void restart_the_receiver_and_expect_the_send_stopped(const char *stream, const char *src,
+							   const char *out, const char *what)
+{
+	int rs;
+
+	dwcp_xfer_proc_free(&rcv);
+	start_recv(stream, out);
+	usleep(1000000);   /* attached, its stream registered */
+	kill(snd.pid, SIGCONT);
+	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
+	fprintf(stderr, "resume: %s, started again: send %d %s\n", what, rs, snd.err);
+	cr_assert_eq(rs, 1, "dwcp send exited %d: %s", rs, snd.err);
+	cr_expect_not_null(strstr(snd.err, "took this transfer for a stale one"),
+			   "the send did not stop for the receiver started again: %s", snd.err);
+	cr_expect_null(strstr(snd.err, "no progress for"), "it waited out its timeout: %s", snd.err);
+	complete(what, stream, src, out);
+}
+
 /* A receiver killed outright before its first checkpoint (it kept
  * nothing) and started again while the send still runs: the new one
  * cannot take the transfer over (its sender goes on past what the killed
- * one acknowledged), so it refuses it as stale and the sender stops at
+ * one acknowledged), so it refuses it as stale and the sender stops
  * at once instead of waiting for acknowledgements until its --timeout;
  * run again, the send completes. */
 Test(resume, a_receiver_killed_before_any_checkpoint_and_started_again_stops_the_send,
      .fini = teardown, .timeout = 900)
 {
 	char src[128], out[128];
-	int rs;
 
 	setup_size("rsmearly", src, out, 1024 * MIB);
-	start_recv("early", out);
-	start_send("early", src);
-	/* The sender paused first, and what it sent given time to arrive:
-	 * its next chunks reach the new receiver, none the gap between the
-	 * two (there the node answers "no receiver" and the sender stops
-	 * for that, which would test nothing here). */
-	cr_assert(signal_when_written(&snd, SIGSTOP, out, 16 * MIB),
-		  "the send ended before 16 MiB were written: %s", snd.err ? snd.err : "");
-	usleep(500000);
+	send_then_pause_the_sender("early", src, out, NULL);
 	kill(rcv.pid, SIGKILL);
 	dwcp_xfer_wait(&rcv, 60000u);
-	dwcp_xfer_proc_free(&rcv);
-	start_recv("early", out);
-	usleep(1000000);   /* attached, its stream registered */
-	kill(snd.pid, SIGCONT);
-	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
-	fprintf(stderr, "resume: receiver killed early, started again: send %d %s\n", rs, snd.err);
-	cr_assert_eq(rs, 1, "dwcp send exited %d: %s", rs, snd.err);
-	cr_expect_not_null(strstr(snd.err, "took this transfer for a stale one"),
-			   "the send did not stop for the receiver started again: %s", snd.err);
-	cr_expect_null(strstr(snd.err, "no progress for"), "it waited out its timeout: %s", snd.err);
-	complete("rerun after the receiver was killed early", "early", src, out);
+	restart_the_receiver_and_expect_the_send_stopped("early", src, out,
+							 "receiver killed early");
 }
 
 /* The same with a receiver that exits rather than being killed, keeping
@@ -453,31 +474,16 @@ Test(resume, a_receiver_stopped_with_nothing_kept_and_started_again_stops_the_se
 {
 	static const char *const no_partial[] = { "--no-partial", NULL };
 	char src[128], out[128];
-	int rs, rr, rc;
+	int rr;
 
 	setup_size("rsmnop", src, out, 1024 * MIB);
-	rc = dwcp_xfer_recv_start_extra(&rcv, NULL, pair.b.instance, "nop", out, GUARD_S, no_partial);
-	cr_assert_eq(rc, 0, "cannot start dwcp recv: %s", strerror(-rc));
-	start_send("nop", src);
-	cr_assert(signal_when_written(&snd, SIGSTOP, out, 16 * MIB),
-		  "the send ended before 16 MiB were written: %s", snd.err ? snd.err : "");
-	usleep(500000);
+	send_then_pause_the_sender("nop", src, out, no_partial);
 	kill(rcv.pid, SIGTERM);
 	rr = dwcp_xfer_wait(&rcv, 60000u);
 	cr_assert_eq(rr, 1, "dwcp recv exited %d on SIGTERM: %s", rr, rcv.err);
 	cr_assert_null(strstr(rcv.err, "kept the "), "--no-partial kept something: %s", rcv.err);
-	dwcp_xfer_proc_free(&rcv);
-	start_recv("nop", out);
-	usleep(1000000);   /* attached, its stream registered */
-	kill(snd.pid, SIGCONT);
-	rs = dwcp_xfer_wait(&snd, GUARD_S * 1000u);
-	fprintf(stderr, "resume: receiver stopped with --no-partial, started again: send %d %s\n", rs,
-		snd.err);
-	cr_assert_eq(rs, 1, "dwcp send exited %d: %s", rs, snd.err);
-	cr_expect_not_null(strstr(snd.err, "took this transfer for a stale one"),
-			   "the send did not stop for the receiver started again: %s", snd.err);
-	cr_expect_null(strstr(snd.err, "no progress for"), "it waited out its timeout: %s", snd.err);
-	complete("rerun after the receiver stopped with nothing kept", "nop", src, out);
+	restart_the_receiver_and_expect_the_send_stopped("nop", src, out,
+							 "receiver stopped keeping nothing");
 }
 
 /* The receiver stops first (SIGTERM, as its node's death or its

@@ -393,46 +393,56 @@ Test(transfer_bad, wrong_key_at_the_receiver_fails_authentication, .fini = teard
 	expect_a_pool_full();
 }
 
-Test(transfer_bad, receiver_node_stopped_mid_transfer_fails_the_send, .fini = teardown,
-     .timeout = 400)
+/* Two nodes, a 256 MiB random file sent as @p stream with dwcp send
+ * --timeout @p send_timeout_s, until the sink's file shows 4 MiB: large
+ * enough that what the test does next takes effect long before the end
+ * (the sink's file grows in direct writes of up to 4 MiB, so it shows
+ * 4 MiB only once 4 to 8 MiB have arrived; with 64 MiB, one CI run saw
+ * the whole transfer finish first). @p next names what the test does
+ * next. @return the bytes at the sink; the sender still runs. */
+static long long send_until_4_mib_arrived(struct dwcp_xfer_pair_cfg *c, const char *stream,
+					  char out[128], unsigned seed, unsigned send_timeout_s,
+					  const char *next)
 {
-	struct dwcp_xfer_pair_cfg c = { .tag = "gone" };
-	char src[128], out[128];
+	char src[128];
 	uint64_t guard;
 	long long seen = -1;
 	bool send_ran;
-	int rs, rr;
 
 	make_dir();
 	path_in_dir(src, sizeof(src), "src.bin");
-	path_in_dir(out, sizeof(out), "out.bin");
-	/* Large enough that stopping node B takes effect long before the end:
-	 * the sink's file grows in direct writes of up to 4 MiB, so it shows
-	 * 4 MiB only once 4 to 8 MiB have arrived (with 64 MiB, one CI run saw
-	 * the whole transfer finish before the stop did). */
-	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, 11), 0);
-	start_pair(&c, false);
-
-	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "gone", out, 300), 0);
-	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "gone", src, "nodeb", 10, NULL), 0);
-	/* Mid-transfer: the sink has started writing (its temporary output
-	 * has bytes) and the sender has not finished. */
+	path_in_dir(out, 128, "out.bin");
+	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, seed), 0);
+	start_pair(c, false);
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, stream, out, 300), 0);
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, stream, src, "nodeb",
+					  send_timeout_s, NULL), 0);
 	guard = dwcp_test_now_ms() + 120000;
 	while ((send_ran = dwcp_xfer_running(&snd)) && dwcp_test_now_ms() < guard) {
 		seen = dwcp_xfer_recv_bytes(rcv.pid, out);
 		if (seen >= (long long)(4 * MIB))
 			break;
-		dwcp_test_sleep_ms(5);
+		dwcp_test_sleep_ms(2);
 	}
 	if (!send_ran) {
 		dwcp_xfer_wait(&snd, 1000);
-		print_both("send ended before node B was stopped");
-		cr_assert_fail("dwcp send ended (status %d) before node B could be stopped mid-transfer",
-			       snd.status);
+		print_both("the send ended too soon");
+		cr_assert_fail("dwcp send ended (status %d) before %s, mid-transfer", snd.status, next);
 	}
 	cr_assert_geq(seen, (long long)(4 * MIB),
-		      "hang guard: %s never reached 4 MiB while dwcp send ran (%lld bytes)", out,
-		      seen);
+		      "hang guard: %s never reached 4 MiB while dwcp send ran (%lld bytes)", out, seen);
+	return seen;
+}
+
+Test(transfer_bad, receiver_node_stopped_mid_transfer_fails_the_send, .fini = teardown,
+     .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "gone" };
+	char out[128];
+	long long seen;
+	int rs, rr;
+
+	seen = send_until_4_mib_arrived(&c, "gone", out, 11, 10, "node B was stopped");
 	fprintf(stderr, "stopping node B with %lld bytes at the sink\n", seen);
 	dwcp_test_node_stop(&pair.b);
 
@@ -458,24 +468,12 @@ Test(transfer_bad, receiver_frozen_mid_transfer_stops_the_send_saying_so, .fini 
      .timeout = 400)
 {
 	struct dwcp_xfer_pair_cfg c = { .tag = "frz" };
-	char src[128], out[128];
-	uint64_t guard;
-	long long seen = -1;
+	char out[128];
+	long long seen;
 	int rs;
 
-	make_dir();
-	path_in_dir(src, sizeof(src), "src.bin");
-	path_in_dir(out, sizeof(out), "out.bin");
-	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, 12), 0);
-	start_pair(&c, false);
-	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "frz", out, 300), 0);
-	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "frz", src, "nodeb", 3, NULL), 0);
-	guard = dwcp_test_now_ms() + 120000;
-	while (dwcp_xfer_running(&snd) && dwcp_test_now_ms() < guard &&
-	       (seen = dwcp_xfer_recv_bytes(rcv.pid, out)) < (long long)(4 * MIB))
-		dwcp_test_sleep_ms(2);
+	seen = send_until_4_mib_arrived(&c, "frz", out, 12, 3, "the receiver was frozen");
 	cr_assert_eq(kill(rcv.pid, SIGSTOP), 0, "SIGSTOP dwcp recv: %s", strerror(errno));
-	cr_assert(dwcp_xfer_running(&snd), "dwcp send ended before its receiver was frozen");
 	rs = dwcp_xfer_wait(&snd, 120000);
 	kill(rcv.pid, SIGCONT);
 	fprintf(stderr, "receiver frozen with %lld bytes at the sink: send %d: %s\n", seen, rs, snd.err);
