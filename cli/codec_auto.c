@@ -64,6 +64,8 @@
 #define FIT_MIN       (4.0 * 1048576.0) /* recent bytes of a codec before its D_c counts */
 #define TRIAL_PERIODS 6u       /* periods a trial lasts at least (the first mixes codecs) */
 #define TRIAL_MAX     256u     /* chunks a trial may take without enough periods */
+#define TRIAL_SHARE   8u       /* ... and at most 1/TRIAL_SHARE of the stream, */
+#define TRIAL_FLOOR   64u      /* but never fewer chunks than this */
 #define RETRY_NS      4000000000ull /* a codec not chosen is tried at most this often */
 #define LINK_OPTIMISM 2.0      /* the link estimate is low by a pipeline latency, or a floor */
 #define NO_TRIAL      (-1)
@@ -108,7 +110,22 @@ struct send_auto {
 	uint64_t tried_ns[DWCP_AUTO_N];
 	int trial;                      /* the codec on trial, or NO_TRIAL */
 	unsigned trial_sent, trial_periods, trials;
+	unsigned trial_max;             /* chunks a trial may take (trial_cap) */
 };
+
+/* Chunks one trial may take. A trial spends chunks on a codec that may
+ * be the slower one: on a short stream two trials of TRIAL_MAX were half
+ * of it (256 MiB on two cores: 511 of 1024 chunks), more than knowing the
+ * faster codec could win back in what was left. So each takes at most
+ * 1/TRIAL_SHARE of the stream, and at least TRIAL_FLOOR chunks: fewer
+ * would be acknowledged within a period or two, mostly of the previous
+ * codec's chunks still in flight. */
+static unsigned trial_cap(uint64_t n_chunks)
+{
+	uint64_t n = n_chunks / TRIAL_SHARE;
+
+	return n < TRIAL_FLOOR ? TRIAL_FLOOR : n > TRIAL_MAX ? TRIAL_MAX : (unsigned)n;
+}
 
 struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks,
 				   bool resend)
@@ -145,6 +162,7 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 	a->probe_n = n_chunks / PROBE_SHARE < PROBE_CHUNKS ? (unsigned)(n_chunks / PROBE_SHARE) :
 							     PROBE_CHUNKS;
 	a->phase = a->probe_n ? PROBE_SEND : RUN;
+	a->trial_max = trial_cap(n_chunks);
 	a->codec = DWCP_AUTO_NONE;
 	a->trial = NO_TRIAL;
 	return a;
@@ -324,9 +342,9 @@ static unsigned next_codec(struct send_auto *a, bool *probe)
 		*probe = true;
 		return DWCP_AUTO_NONE;
 	}
-	/* A trial that got too few periods in TRIAL_MAX chunks (most of
-	 * them zero pages or kept pages) ends with what the fit has. */
-	if (a->trial != NO_TRIAL && a->phase == RUN && ++a->trial_sent >= TRIAL_MAX) {
+	/* A trial that got too few periods in its chunks (a short stream, or
+	 * most of them zero pages or kept pages) ends with what the fit has. */
+	if (a->trial != NO_TRIAL && a->phase == RUN && ++a->trial_sent >= a->trial_max) {
 		a->trial = NO_TRIAL;
 		decide(a);
 	}
