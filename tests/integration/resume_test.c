@@ -122,15 +122,18 @@ static void start_send(const char *stream, const char *src)
 }
 
 /* Send @p sig to @p victim once the receiver's file holds at least
- * @p at bytes (while the sender runs). @return whether it was sent. */
+ * @p at bytes, while the sender runs. The receiver is held meanwhile
+ * (dwcp_xfer_hold_recv_at), so the send cannot end first however slowly
+ * the test runs, and let go after. @return whether it was sent. */
 static bool signal_when_written(struct dwcp_xfer_proc *victim, int sig, const char *out, uint64_t at)
 {
-	for (unsigned ms = 0; ms < GUARD_S * 1000u && dwcp_xfer_running(&snd); ms++) {
-		if (dwcp_xfer_recv_bytes(rcv.pid, out) >= (long long)at)
-			return kill(victim->pid, sig) == 0;
-		usleep(1000);
-	}
-	return false;
+	bool sent;
+
+	if (dwcp_xfer_hold_recv_at(&rcv, &snd, out, at, GUARD_S * 1000u) < 0)
+		return false;
+	sent = kill(victim->pid, sig) == 0;
+	dwcp_xfer_release(&rcv);
+	return sent;
 }
 
 /* Start a send and stop it with SIGINT once the receiver's file holds

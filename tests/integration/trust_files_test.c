@@ -316,13 +316,22 @@ Test(trust_files, non_regular_files_are_refused_at_once, .timeout = 120)
 	dir[0] = '\0';
 }
 
+/* Hold the receiver (dwcp_xfer_hold_recv_at) once @p at bytes of @p out
+ * arrived, both ends running: what the test does next happens
+ * mid-transfer whatever the speed of the machine. */
+static void hold_receiver_at(const char *out, uint64_t at)
+{
+	long long seen = dwcp_xfer_hold_recv_at(&rcv, &snd, out, at, 120000);
+
+	cr_assert_geq(seen, 0, "the transfer ended (or hung) before %llu bytes arrived: send: %s recv: %s",
+		      (unsigned long long)at, snd.err ? snd.err : "", rcv.err ? rcv.err : "");
+}
+
 Test(trust_files, a_file_rewritten_during_the_send_never_arrives_mixed, .fini = teardown,
      .timeout = 600)
 {
 	const uint64_t size = 256 * MIB;
 	char src[128], v2[128], out[128], h_v1[65], h_v2[65], h_out[65], cmd[512];
-	long long seen = -1;
-	uint64_t guard;
 	int rs, rr;
 
 	make_dirs();
@@ -336,14 +345,13 @@ Test(trust_files, a_file_rewritten_during_the_send_never_arrives_mixed, .fini = 
 	cr_assert_eq(dwcp_xfer_sha256(v2, h_v2), 0);
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfchange", out, 300), 0);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfchange", src, "nodeb", 60, NULL), 0);
-	guard = dwcp_test_now_ms() + 120000;
-	while (dwcp_xfer_running(&snd) && dwcp_test_now_ms() < guard &&
-	       (seen = dwcp_xfer_recv_bytes(rcv.pid, out)) < (long long)(8 * MIB))
-		dwcp_test_sleep_ms(2);
-	fprintf(stderr, "rewriting the source in place with %lld bytes at the sink\n", seen);
+	hold_receiver_at(out, 8 * MIB);
+	fprintf(stderr, "rewriting the source in place with the receiver held\n");
 	/* In place (conv=notrunc): same inode, same size, other bytes. */
 	snprintf(cmd, sizeof(cmd), "dd if='%s' of='%s' bs=1M conv=notrunc status=none", v2, src);
-	cr_assert_eq(dwcp_xfer_sh(NULL, 0, "%s", cmd), 0);
+	rs = dwcp_xfer_sh(NULL, 0, "%s", cmd);
+	dwcp_xfer_release(&rcv);
+	cr_assert_eq(rs, 0, "%s failed", cmd);
 	rs = dwcp_xfer_wait(&snd, 300000);
 	rr = dwcp_xfer_wait(&rcv, 120000);
 	print_both("source rewritten during the send");
@@ -407,7 +415,6 @@ Test(trust_files, receiving_supervisor_killed_mid_transfer_ends_recv_and_leaves_
      .fini = teardown, .timeout = 300)
 {
 	char src[128], out[128];
-	uint64_t guard;
 	int rr, rs;
 
 	make_dirs();
@@ -417,12 +424,9 @@ Test(trust_files, receiving_supervisor_killed_mid_transfer_ends_recv_and_leaves_
 	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, 8), 0);
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfsupb2", out, 3600), 0);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfsupb2", src, "nodeb", 20, NULL), 0);
-	guard = dwcp_test_now_ms() + 120000;
-	while (dwcp_xfer_running(&rcv) && dwcp_test_now_ms() < guard &&
-	       dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(4 * MIB))
-		dwcp_test_sleep_ms(2);
-	cr_assert(dwcp_xfer_running(&rcv), "dwcp recv ended before the kill: %s", rcv.err);
+	hold_receiver_at(out, 4 * MIB);
 	cr_assert_eq(kill(pair.b.sup_pid, SIGKILL), 0);
+	dwcp_xfer_release(&rcv);
 	rr = dwcp_xfer_wait(&rcv, 60000);
 	dwcp_xfer_print(&rcv);
 	cr_expect(rr != 0 && rr != -ETIMEDOUT && rr < 128, "dwcp recv exited %d", rr);
@@ -438,7 +442,6 @@ Test(trust_files, sending_supervisor_killed_ends_send_naming_its_own_node, .fini
      .timeout = 300)
 {
 	char src[128], out[128];
-	uint64_t guard;
 	int rs;
 
 	make_dirs();
@@ -448,12 +451,9 @@ Test(trust_files, sending_supervisor_killed_ends_send_naming_its_own_node, .fini
 	cr_assert_eq(dwcp_xfer_make_random(src, 256 * MIB, 3), 0);
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfsupa", out, 30), 0);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfsupa", src, "nodeb", 60, NULL), 0);
-	guard = dwcp_test_now_ms() + 120000;
-	while (dwcp_xfer_running(&snd) && dwcp_test_now_ms() < guard &&
-	       dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(4 * MIB))
-		dwcp_test_sleep_ms(2);
-	cr_assert(dwcp_xfer_running(&snd), "dwcp send ended before the kill");
+	hold_receiver_at(out, 4 * MIB);
 	cr_assert_eq(kill(pair.a.sup_pid, SIGKILL), 0);
+	dwcp_xfer_release(&rcv);
 	rs = dwcp_xfer_wait(&snd, 60000);
 	dwcp_xfer_print(&snd);
 	cr_expect(rs != 0 && rs != -ETIMEDOUT && rs < 128, "dwcp send exited %d", rs);
@@ -466,7 +466,6 @@ Test(trust_files, sending_supervisor_killed_ends_send_naming_its_own_node, .fini
 Test(trust_files, send_killed_and_run_again_delivers_the_file, .fini = teardown, .timeout = 600)
 {
 	char src[128], out[128], h_src[65], h_out[65];
-	uint64_t guard;
 	int rs, rr;
 
 	make_dirs();
@@ -476,14 +475,11 @@ Test(trust_files, send_killed_and_run_again_delivers_the_file, .fini = teardown,
 	cr_assert_eq(dwcp_xfer_make_image(src, 128 * MIB, 4), 0);
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfagain", out, 120), 0);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfagain", src, "nodeb", 60, NULL), 0);
-	guard = dwcp_test_now_ms() + 120000;
-	while (dwcp_xfer_running(&snd) && dwcp_test_now_ms() < guard &&
-	       dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(8 * MIB))
-		dwcp_test_sleep_ms(2);
-	cr_assert(dwcp_xfer_running(&snd), "dwcp send ended before the kill");
+	hold_receiver_at(out, 8 * MIB);
 	kill(snd.pid, SIGKILL);
 	dwcp_xfer_wait(&snd, 30000);
 	dwcp_xfer_proc_free(&snd);
+	dwcp_xfer_release(&rcv);
 	cr_assert(dwcp_xfer_running(&rcv), "dwcp recv ended with its sender: %s", rcv.err);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfagain", src, "nodeb", 60, NULL), 0);
 	rs = dwcp_xfer_wait(&snd, 300000);
@@ -502,7 +498,6 @@ Test(trust_files, send_killed_and_run_again_delivers_the_file, .fini = teardown,
 static void sigterm_mid_transfer(const char *stream, const char *const *extra)
 {
 	char src[128], out[128];
-	uint64_t guard;
 	int rr;
 
 	in_dir(src, sizeof(src), dir, "src");
@@ -510,12 +505,9 @@ static void sigterm_mid_transfer(const char *stream, const char *const *extra)
 	cr_assert_eq(dwcp_xfer_make_random(src, 128 * MIB, 5), 0);
 	cr_assert_eq(dwcp_xfer_recv_start_extra(&rcv, NULL, pair.b.instance, stream, out, 60, extra), 0);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, stream, src, "nodeb", 10, NULL), 0);
-	guard = dwcp_test_now_ms() + 120000;
-	while (dwcp_xfer_running(&rcv) && dwcp_test_now_ms() < guard &&
-	       dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(4 * MIB))
-		dwcp_test_sleep_ms(2);
-	cr_assert(dwcp_xfer_running(&rcv), "dwcp recv ended before SIGTERM: %s", rcv.err);
+	hold_receiver_at(out, 4 * MIB);
 	kill(rcv.pid, SIGTERM);
+	dwcp_xfer_release(&rcv);
 	rr = dwcp_xfer_wait(&rcv, 30000);
 	dwcp_xfer_print(&rcv);
 	cr_expect(rr != 0 && rr != -ETIMEDOUT, "dwcp recv exited %d after SIGTERM", rr);
@@ -542,7 +534,6 @@ Test(trust_files, recv_killed_leaves_nothing_and_send_says_to_run_both_again, .f
      .timeout = 600)
 {
 	char src[128], out[128], left[512], h_src[65], h_out[65];
-	uint64_t guard;
 	int rs, rr;
 
 	make_dirs();
@@ -553,12 +544,8 @@ Test(trust_files, recv_killed_leaves_nothing_and_send_says_to_run_both_again, .f
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "tfrkill", out, 120), 0);
 	/* --timeout 60: far beyond "at once"; the message must come first. */
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "tfrkill", src, "nodeb", 60, NULL), 0);
-	guard = dwcp_test_now_ms() + 120000;
-	while (dwcp_xfer_running(&rcv) && dwcp_test_now_ms() < guard &&
-	       dwcp_xfer_recv_bytes(rcv.pid, out) < (long long)(8 * MIB))
-		dwcp_test_sleep_ms(2);
-	cr_assert(dwcp_xfer_running(&snd), "dwcp send ended before the kill: %s", snd.err);
-	kill(rcv.pid, SIGKILL);
+	hold_receiver_at(out, 8 * MIB);
+	kill(rcv.pid, SIGKILL);   /* held or not, it dies */
 	dwcp_xfer_wait(&rcv, 30000);
 	cr_expect_eq(list_dir(outdir, NULL, left, sizeof(left)), 0, "left in %s after kill -9: %s",
 		     outdir, left);

@@ -410,6 +410,71 @@ void dwcp_xfer_proc_free(struct dwcp_xfer_proc *p)
 	p->out_path[0] = p->err_path[0] = '\0';
 }
 
+/* Every thread of @p pid stopped (or gone): SIGSTOP is delivered to each
+ * thread in turn, and one still running could write and acknowledge. */
+static bool all_threads_stopped(pid_t pid)
+{
+	char dir[64], path[64 + 256 + 8], buf[512];
+	struct dirent *e;
+	bool all = true;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return true;
+	while (all && (e = readdir(d)) != NULL) {
+		const char *state;
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			continue;   /* the thread just exited */
+		buf[n] = '\0';
+		/* "TID (COMM) S ...": COMM may hold ')' itself. */
+		state = strrchr(buf, ')');
+		if (state && state[1] == ' ' && !strchr("TtZX", state[2]))
+			all = false;
+	}
+	closedir(d);
+	return all;
+}
+
+long long dwcp_xfer_hold_recv_at(struct dwcp_xfer_proc *rcv, struct dwcp_xfer_proc *other,
+				 const char *out, uint64_t at, unsigned guard_ms)
+{
+	uint64_t end = dwcp_test_now_ms() + guard_ms;
+
+	while (dwcp_xfer_running(rcv) && (!other || dwcp_xfer_running(other)) &&
+	       dwcp_test_now_ms() < end) {
+		long long seen;
+
+		if (kill(rcv->pid, SIGSTOP))
+			break;
+		for (unsigned i = 0; i < 20000 && !all_threads_stopped(rcv->pid); i++)
+			usleep(100);
+		seen = dwcp_xfer_recv_bytes(rcv->pid, out);
+		if (seen >= (long long)at)
+			return seen;
+		kill(rcv->pid, SIGCONT);
+		usleep(2000);
+	}
+	return -1;
+}
+
+void dwcp_xfer_release(struct dwcp_xfer_proc *p)
+{
+	if (p->pid > 0 && !p->done)
+		kill(p->pid, SIGCONT);
+}
+
 /* ---- dwcp send / recv ---- */
 
 const char *dwcp_xfer_cli(void)

@@ -94,6 +94,22 @@ void dwcp_xfer_print(const struct dwcp_xfer_proc *p);
 /** Kill it if it still runs, free the captures, remove the files. Idempotent. */
 void dwcp_xfer_proc_free(struct dwcp_xfer_proc *p);
 
+/**
+ * Hold `dwcp recv` @p rcv (SIGSTOP, every thread stopped: a sink slower
+ * than the link, as a busy disk makes one) once it has written at least
+ * @p at bytes of @p out (dwcp_xfer_recv_bytes). It is checked only while
+ * held, so the transfer cannot end between the check and what the caller
+ * does next, however long the test is descheduled: the sender's window
+ * fills and waits. @return the bytes written, @p rcv held; or -1, not
+ * held, when it or @p other (may be NULL) ended first, or after
+ * @p guard_ms. dwcp_xfer_release() lets it go on.
+ */
+long long dwcp_xfer_hold_recv_at(struct dwcp_xfer_proc *rcv, struct dwcp_xfer_proc *other,
+				 const char *out, uint64_t at, unsigned guard_ms);
+
+/** SIGCONT @p p while it runs (a held receiver goes on). */
+void dwcp_xfer_release(struct dwcp_xfer_proc *p);
+
 /* ---- dwcp send / recv ---- */
 
 /** "<build>/bin/dwcp". */
