@@ -31,7 +31,9 @@
  * less (FIT_KEEP per period), so what a codec delivered a few seconds ago
  * fades, and it is tried again: a link or a load that changed is seen.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +129,25 @@ static unsigned trial_cap(uint64_t n_chunks)
 	return n < TRIAL_FLOOR ? TRIAL_FLOOR : n > TRIAL_MAX ? TRIAL_MAX : (unsigned)n;
 }
 
+/* The compressors that can run at once. Chunks spread over svc-simd's
+ * workers (ipc/route.h), which compress a stream's chunks in parallel,
+ * but no more of them than the CPUs this host gives us, less one: the
+ * rest of the pipeline (reading, HDE, sealing, TCP) keeps about one busy
+ * at the rates where the choice matters. Counting two workers on two
+ * CPUs as two engines, the model promised zstd twice what it delivered
+ * and the send's first trial went to it, a slice of the stream spent on
+ * the slowest codec. */
+static unsigned compress_engines(const struct dwcp_shm *shm)
+{
+	unsigned workers = dwcp_route_workers(shm, DWCP_SLOT_SIMD), cpus = 1;
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		cpus = (unsigned)CPU_COUNT(&set);
+	cpus = cpus > 1 ? cpus - 1 : 1;
+	return workers < cpus ? workers : cpus;
+}
+
 struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks,
 				   bool resend)
 {
@@ -154,9 +175,7 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 		goto nomem;
 	dwcp_cpu_detect(&cpu);
 	dwcp_delta_select(&a->dz, &cpu);
-	/* Chunks spread over svc-simd's workers (ipc/route.h): they compress
-	 * a stream's chunks in parallel. */
-	a->in.engines = dwcp_route_workers(shm, DWCP_SLOT_SIMD);
+	a->in.engines = compress_engines(shm);
 	/* Enough chunks to time the link, few enough not to matter on a
 	 * slow one: at most 1/PROBE_SHARE of the stream (none: link unknown). */
 	a->probe_n = n_chunks / PROBE_SHARE < PROBE_CHUNKS ? (unsigned)(n_chunks / PROBE_SHARE) :
@@ -232,6 +251,7 @@ static void sample(struct send_auto *a, const uint8_t *data, uint32_t len)
 	a->in.zero_bytes += (double)zero;
 	if (!n)
 		return;
+	a->in.zero_mixed_bytes += (double)zero;
 	a->in.sample_bytes += (double)n;
 	if (!time_codec(a, DWCP_CODEC_LZ4, a->lz4_level, n, &bps, &ratio)) {
 		a->in.rate_bps[DWCP_AUTO_LZ4] = ewma(a->in.rate_bps[DWCP_AUTO_LZ4], bps);

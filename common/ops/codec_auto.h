@@ -11,7 +11,9 @@
  *     eff(none) = L
  *
  * because a stream moves no faster than its slowest stage: the compressor,
- * or the link carrying the compressed bytes. Where the stream has run
+ * or the link carrying the compressed bytes. Both count the bytes a codec
+ * gets; in data bytes, as D_c below, each is times z = (those bytes +
+ * the zero pages sampled beside them) / those bytes. Where the stream has run
  * with codec c lately and delivered D_c data bytes/s, eff(c) = D_c: the
  * model above assumes the engines have their cores to themselves, and
  * where the compressors share them with the rest of the pipeline (both
@@ -70,6 +72,7 @@ struct dwcp_auto_in {
 	                                  * lately (D_c); 0 = not run with it lately */
 	double sample_bytes;             /* non-zero bytes the rates and ratios came from */
 	double zero_bytes;               /* zero-page bytes seen beside them */
+	double zero_mixed_bytes;         /* of those, the ones in chunks that held data too */
 	unsigned engines;                /* engines compressing in parallel; 0 counts as 1 */
 	bool zero_pages_free;            /* HDE in the program: zero pages never reach a codec */
 };

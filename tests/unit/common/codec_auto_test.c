@@ -206,6 +206,32 @@ Test(codec_auto, what_a_codec_delivered_overrules_the_model)
 	cr_assert_eq(choose(&in, &v), DWCP_AUTO_NONE);
 }
 
+/* What a codec delivered counts its chunks' zero pages (HDE sends them
+ * at next to no cost); the model counts the bytes a codec gets. On an
+ * image a third zero pages both go in data bytes, or a codec that ran
+ * would look half as fast again as one that has not. */
+Test(codec_auto, zero_pages_count_alike_in_the_model_and_in_what_was_delivered)
+{
+	struct dwcp_auto_in in = vm_like(0.6 * GB);
+	struct dwcp_auto_verdict v;
+
+	in.zero_mixed_bytes = in.zero_bytes = in.sample_bytes / 2;   /* a third of the data */
+	in.rate_bps[DWCP_AUTO_ZSTD] = 0.3 * GB;                      /* zstd: 0.45 of data */
+	in.delivered_bps[DWCP_AUTO_LZ4] = 0.62 * GB;
+	/* None carries 0.6 GB/s of coded bytes, 0.9 of data: more than LZ4's 0.62. */
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_NONE, "eff none %.3f lz4 %.3f", v.eff_bps[0] / GB,
+		     v.eff_bps[1] / GB);
+	cr_assert_float_eq(v.eff_bps[DWCP_AUTO_NONE], 0.9 * GB, 1e3);
+	/* Without HDE the zero pages go through the codec like any data: no scaling. */
+	in.zero_pages_free = false;
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_LZ4);
+	cr_assert_float_eq(v.eff_bps[DWCP_AUTO_NONE], 0.6 * GB, 1e3);
+	/* Zero pages only in chunks of their own are nobody's data: no scaling. */
+	in.zero_pages_free = true;
+	in.zero_mixed_bytes = 0;
+	cr_assert_eq(choose(&in, &v), DWCP_AUTO_LZ4);
+}
+
 Test(codec_auto, a_slow_link_keeps_zstd_when_it_delivered_most)
 {
 	struct dwcp_auto_in in = vm_like(0.125 * GB);
