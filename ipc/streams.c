@@ -90,6 +90,25 @@ static int claim_live(const struct dwcp_shm *shm, uint64_t claim)
 	       __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == DWCP_SUP_RUNNING;
 }
 
+/* Copy entry @p t, claimed by @p c, whole. Its `ready` is 0 while its
+ * registrant writes it, then a value it did not have before (a seqlock
+ * whose "writing" state is 0, so readers that only test it for non-zero
+ * still work): a copy taken while the entry was written again, after a
+ * reader saw the old value, ends with another value. Without the second
+ * look, a given-back entry (ready kept, dwcp_streams_unregister) taken
+ * again could be copied half old, half new. @return whether it is whole. */
+static bool copy_whole(const struct dwcp_stream_ent *t, uint64_t c, struct dwcp_stream_ent *out)
+{
+	uint32_t r = __atomic_load_n(&t->ready, __ATOMIC_ACQUIRE);
+
+	if (!r)
+		return false;
+	memcpy(out, t, sizeof(*out));
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&t->claim, __ATOMIC_RELAXED) == c &&
+	       __atomic_load_n(&t->ready, __ATOMIC_RELAXED) == r;
+}
+
 int dwcp_streams_find(const struct dwcp_shm *shm, enum dwcp_stream_role role, uint64_t id,
 		      struct dwcp_stream_ent *out)
 {
@@ -98,12 +117,8 @@ int dwcp_streams_find(const struct dwcp_shm *shm, enum dwcp_stream_role role, ui
 	for (int i = 0; i < DWCP_MAX_STREAMS; i++) {
 		uint64_t c = __atomic_load_n(&t[i].claim, __ATOMIC_ACQUIRE);
 
-		if (!claim_live(shm, c) || !__atomic_load_n(&t[i].ready, __ATOMIC_ACQUIRE))
-			continue;
-		memcpy(out, &t[i], sizeof(*out));
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&t[i].claim, __ATOMIC_RELAXED) != c)
-			continue;      /* taken over while we copied */
+		if (!claim_live(shm, c) || !copy_whole(&t[i], c, out))
+			continue;      /* not registered, being written, or taken over while copied */
 		if (out->role == (uint32_t)role && out->id == id)
 			return i;
 	}
@@ -115,6 +130,7 @@ int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role
 			  struct dwcp_err *err)
 {
 	struct dwcp_stream_ent *t = table(shm), cur;
+	uint32_t ready;
 	uint64_t id = dwcp_stream_id(name);
 
 	if (dwcp_streams_find(shm, role, id, &cur) >= 0)
@@ -132,7 +148,9 @@ int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role
 		if (!__atomic_compare_exchange_n(&t[i].claim, &c, claim_word(slot, gen), 0,
 						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			continue;
+		ready = __atomic_load_n(&t[i].ready, __ATOMIC_RELAXED);
 		__atomic_store_n(&t[i].ready, 0, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);   /* 0 before any field (copy_whole) */
 		t[i].role = role;
 		t[i].id = id;
 		t[i].xfer = xfer;
@@ -143,7 +161,7 @@ int dwcp_streams_register(const struct dwcp_shm *shm, enum dwcp_stream_role role
 		t[i].net_error = 0;
 		t[i].net_error_ns = 0;
 		t[i].next_seq = 0;
-		__atomic_store_n(&t[i].ready, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&t[i].ready, ready + 1 ? ready + 1 : 1, __ATOMIC_RELEASE);
 		return i;
 	}
 	return dwcp_err_set(err, -ENOSPC, "the node's stream table is full (%d streams in use)",
@@ -159,12 +177,8 @@ uint32_t dwcp_streams_gone_xfer(const struct dwcp_shm *shm, uint64_t id)
 		uint64_t c = __atomic_load_n(&t[i].claim, __ATOMIC_ACQUIRE);
 		struct dwcp_stream_ent e;
 
-		if (!c || claim_live(shm, c) || !__atomic_load_n(&t[i].ready, __ATOMIC_ACQUIRE))
-			continue;   /* never used, its receiver still runs, or died registering */
-		memcpy(&e, &t[i], sizeof(e));
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&t[i].claim, __ATOMIC_RELAXED) != c)
-			continue;   /* taken over while we copied */
+		if (!c || claim_live(shm, c) || !copy_whole(&t[i], c, &e))
+			continue;   /* never used, its receiver still runs, died registering, or taken */
 		/* Transfer ids are the sender's clock in ms: the later wins. */
 		if (e.role == DWCP_STREAM_RECV && e.id == id && e.xfer && e.next_seq &&
 		    (!best || (int32_t)(e.xfer - best) > 0))
@@ -184,7 +198,7 @@ void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, u
 	 * live bit but not its value: the entry is free (every reader tests
 	 * the bit) and its fields stay readable as a gone receiver's, as a
 	 * killed one's do (dwcp_streams_gone_xfer), until it is taken again.
-	 * `ready` stays 1: the fields under it are whole. */
+	 * `ready` stays: the fields under it are whole (copy_whole). */
 	if (__atomic_load_n(&table(shm)[i].claim, __ATOMIC_ACQUIRE) != c)
 		return;
 	__atomic_compare_exchange_n(&table(shm)[i].claim, &c, c & ~CLAIM_LIVE, 0, __ATOMIC_ACQ_REL,

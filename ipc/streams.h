@@ -78,7 +78,8 @@ enum dwcp_stream_role { DWCP_STREAM_SEND = 1, DWCP_STREAM_RECV = 2 };
 struct dwcp_stream_ent {
 	uint64_t claim;                  /* 0 = never used; else slot << 32 | gen, with 1 << 63
 	                                  * while registered (given back: the bit clears) */
-	uint32_t ready;                  /* 1 once the fields below are written */
+	uint32_t ready;                  /* 0 while the fields below are written, then a value
+	                                  * other than before (streams.c copy_whole) */
 	uint32_t role;                   /* enum dwcp_stream_role */
 	uint64_t id;
 	uint32_t xfer;                   /* the transfer's id (send: chosen; recv: the one it

@@ -63,6 +63,41 @@ Test(streams, register_then_find)
 	cr_assert_eq(dwcp_streams_find(&shm, DWCP_STREAM_SEND, dwcp_stream_id("vm42"), &e), -ENOENT);
 }
 
+/* `ready` is 0 while an entry is written and then a value it did not
+ * have, so a reader that copied a given-back entry while it was taken
+ * again sees the change (streams.c copy_whole); one being written is not
+ * read at all. */
+Test(streams, an_entry_taken_again_changes_its_ready_value)
+{
+	struct dwcp_stream_ent e;
+	struct dwcp_err err = { 0 };
+	uint32_t first;
+	int i, j;
+
+	client_up(7, 3, 100);
+	i = dwcp_streams_register(&shm, DWCP_STREAM_RECV, "vm42", 5, NULL, 7, 3, &err);
+	cr_assert_geq(i, 0, "%s", err.msg);
+	first = shm.node->streams[i].ready;
+	cr_assert_neq(first, 0);
+	dwcp_streams_unregister(&shm, i, 7, 3);
+	cr_assert_eq(shm.node->streams[i].ready, first, "a given-back entry's fields stay readable");
+	for (int k = 0; k < DWCP_MAX_STREAMS; k++)
+		if (!shm.node->streams[k].claim)
+			shm.node->streams[k].claim = 1;   /* as gone clients leave them */
+	client_up(7, 4, 100);
+	j = dwcp_streams_register(&shm, DWCP_STREAM_RECV, "vm42", 6, NULL, 7, 4, &err);
+	cr_assert_eq(j, i, "the given-back entry was not taken again: %d", j);
+	cr_assert(shm.node->streams[i].ready != first && shm.node->streams[i].ready != 0,
+		  "ready %u after %u", shm.node->streams[i].ready, first);
+	cr_assert_eq(dwcp_streams_find(&shm, DWCP_STREAM_RECV, dwcp_stream_id("vm42"), &e), i);
+	/* Its registrant killed while writing it: neither found nor read as gone. */
+	shm.node->streams[i].ready = 0;
+	shm.node->streams[i].next_seq = 1;
+	cr_assert_eq(dwcp_streams_find(&shm, DWCP_STREAM_RECV, dwcp_stream_id("vm42"), &e), -ENOENT);
+	client_dead(7);
+	cr_assert_eq(dwcp_streams_gone_xfer(&shm, dwcp_stream_id("vm42")), 0);
+}
+
 Test(streams, one_live_registrant_per_role)
 {
 	struct dwcp_err err = { 0 };
