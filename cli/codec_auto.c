@@ -8,7 +8,17 @@
  * link's rate: one pipeline latency too low, never too high. Timing it
  * among other chunks would not work: `dwcp send` takes ACKs in batches of
  * up to 32 at one instant, and a window of compressed chunks queued ahead
- * of the burst would be counted as its time.
+ * of the burst would be counted as its time. A probe over in less than a
+ * period is mostly that latency: its figure is only a floor, and the
+ * stream's first one is followed by a run of none on trial (RUN_PERIODS),
+ * whose periods time the link with the pipeline full.
+ *
+ * Spare CPUs. Each period also reads how idle the CPUs we may run on were
+ * (common/cpu_load.h), summed per codec that had the period to itself.
+ * What was idle while the current codec ran, plus what its compressor
+ * took, is what another compressor could have (spare_cpus): on two CPUs
+ * shared by both nodes none left 0.15-0.3 of a CPU idle, where the model
+ * had counted a whole engine and sent the stream's first trial to zstd.
  *
  * Periods. Between probes, ACKs are counted over periods of at least
  * PERIOD_NS and PERIOD_MIN chunks; a period that mostly went uncompressed
@@ -40,6 +50,7 @@
 
 #include "common/config.h"
 #include "common/cpu.h"
+#include "common/cpu_load.h"
 #include "common/ops/codec_auto.h"
 #include "common/ops/compress.h"
 #include "common/ops/delta.h"
@@ -52,9 +63,9 @@
 #define SAMPLE_MAX    65536u   /* non-zero bytes compressed per sample */
 #define SAMPLE_EVERY  64u      /* chunks between samples: ~2 % of a core at 0.5 GB/s */
 #define PROBE_CHUNKS  16u      /* uncompressed chunks that time the link: 4 MiB of
-                                * 256 KiB chunks; a fast link doubles it (probe_acked) */
+                                * 256 KiB chunks (a fast link: see probe_acked) */
 #define REPROBE_EVERY 512u     /* compressed chunks between two probes of PROBE_CHUNKS
-                                * (longer probes, further apart: 1/32 of the chunks) */
+                                * (shorter probes nearer: 1/32 of the chunks) */
 #define PROBE_SHARE   8u       /* probes take at most 1/PROBE_SHARE of the chunks */
 #define PERIOD_NS     20000000ull
 #define PERIOD_MIN    8u
@@ -65,12 +76,16 @@
 #define FIT_KEEP      0.99     /* weight left to older periods at each new one */
 #define FIT_MIN       (4.0 * 1048576.0) /* recent bytes of a codec before its D_c counts */
 #define TRIAL_PERIODS 6u       /* periods a trial lasts at least (the first mixes codecs) */
+#define RUN_PERIODS   3u       /* ... and the run of none after a fast probe (none to mix) */
 #define TRIAL_MAX     256u     /* chunks a trial may take without enough periods */
 #define TRIAL_SHARE   8u       /* ... and at most 1/TRIAL_SHARE of the stream, */
 #define TRIAL_FLOOR   64u      /* but never fewer chunks than this */
 #define RETRY_NS      4000000000ull /* a codec not chosen is tried at most this often */
 #define LINK_OPTIMISM 2.0      /* the link estimate is low by a pipeline latency, or a floor */
 #define NO_TRIAL      (-1)
+#define CPU_WORDS     (CPU_SETSIZE / 64)
+#define IDLE_KEEP     0.9      /* weight left to older periods' idle time at each new one */
+#define IDLE_MIN_S    0.04     /* seconds of a codec's periods, per CPU, before its idle counts */
 
 enum phase {
 	RUN,          /* chunks get the chosen codec */
@@ -113,6 +128,14 @@ struct send_auto {
 	int trial;                      /* the codec on trial, or NO_TRIAL */
 	unsigned trial_sent, trial_periods, trials;
 	unsigned trial_max;             /* chunks a trial may take (trial_cap) */
+	unsigned trial_need, trial_chunks; /* this trial's periods and most chunks */
+	/* idle CPUs while each codec ran (spare_cpus) */
+	struct dwcp_cpu_idle *idle;     /* NULL: not measured */
+	uint64_t cpu_mask[CPU_WORDS];   /* the CPUs we may run on */
+	unsigned cpus;
+	struct dwcp_cpu_idle_at p_idle; /* at the open period's start */
+	bool p_idle_ok;
+	double idle_ns[DWCP_AUTO_N], all_ns[DWCP_AUTO_N]; /* CPU-ns of periods with one codec */
 };
 
 /* Chunks one trial may take. A trial spends chunks on a codec that may
@@ -137,15 +160,33 @@ static unsigned trial_cap(uint64_t n_chunks)
  * CPUs as two engines, the model promised zstd 0.9 GB/s where it
  * delivered 0.5-0.7, and the send's first trial went to it: a slice of
  * the stream spent on the slowest codec. */
-static unsigned compress_engines(const struct dwcp_shm *shm)
+static unsigned compress_engines(const struct dwcp_shm *shm, unsigned cpus)
 {
-	unsigned workers = dwcp_route_workers(shm, DWCP_SLOT_SIMD), cpus = 1;
-	cpu_set_t set;
+	unsigned workers = dwcp_route_workers(shm, DWCP_SLOT_SIMD);
 
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		cpus = (unsigned)CPU_COUNT(&set);
 	cpus = cpus > 1 ? cpus - 1 : 1;
 	return workers < cpus ? workers : cpus;
+}
+
+/* The CPUs we may run on, into a->cpu_mask; their number (at least 1). */
+static unsigned usable_cpus(struct send_auto *a)
+{
+	cpu_set_t set;
+	unsigned n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) || CPU_COUNT(&set) <= 0)
+		return 1;
+	for (unsigned c = 0; c < CPU_WORDS * 64; c++)
+		if (CPU_ISSET(c, &set)) {
+			a->cpu_mask[c / 64] |= 1ull << (c % 64);
+			n++;
+		}
+	return n ? n : 1;
+}
+
+static bool read_idle(struct send_auto *a, struct dwcp_cpu_idle_at *at)
+{
+	return a->idle && !dwcp_cpu_idle_read(a->idle, at);
 }
 
 struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, uint64_t n_chunks,
@@ -175,7 +216,11 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 		goto nomem;
 	dwcp_cpu_detect(&cpu);
 	dwcp_delta_select(&a->dz, &cpu);
-	a->in.engines = compress_engines(shm);
+	a->cpus = usable_cpus(a);
+	a->in.engines = compress_engines(shm, a->cpus);
+	/* Spare CPUs are measured where /proc/stat can be read; a send
+	 * without it chooses as before, by the engines alone. */
+	a->idle = dwcp_cpu_idle_open(a->cpu_mask, CPU_WORDS);
 	/* Enough chunks to time the link, few enough not to matter on a
 	 * slow one: at most 1/PROBE_SHARE of the stream (none: link unknown). */
 	a->probe_n = n_chunks / PROBE_SHARE < PROBE_CHUNKS ? (unsigned)(n_chunks / PROBE_SHARE) :
@@ -196,6 +241,7 @@ void send_auto_destroy(struct send_auto *a)
 	if (!a)
 		return;
 	dwcp_compress_ctx_destroy(a->cc);
+	dwcp_cpu_idle_close(a->idle);
 	free(a->sample);
 	free(a->out);
 	free(a->codec_of);
@@ -263,10 +309,50 @@ static void sample(struct send_auto *a, const uint8_t *data, uint32_t len)
 	}
 }
 
+/* The CPU time of a period that went with one codec: how idle the CPUs
+ * were while it ran. Sums, not an average of each period's share: where
+ * only clock ticks count idle time, a period is a few of them, and
+ * consecutive periods share their readings, so what one reading cuts
+ * short the next one counts. */
+static void add_idle(struct send_auto *a, int codec)
+{
+	struct dwcp_cpu_idle_at end;
+	bool ok = read_idle(a, &end);
+	double idle = ok && a->p_idle_ok ? dwcp_cpu_idle_between(a->idle, &a->p_idle, &end) : -1;
+
+	if (idle >= 0 && codec >= 0) {
+		a->idle_ns[codec] = a->idle_ns[codec] * IDLE_KEEP + idle;
+		a->all_ns[codec] = a->all_ns[codec] * IDLE_KEEP +
+				   (double)(end.wall_ns - a->p_idle.wall_ns) * dwcp_cpu_idle_cpus(a->idle);
+	}
+	a->p_idle = end;
+	a->p_idle_ok = ok;
+}
+
+/* The CPUs a compressor could have now: those idle while the current
+ * codec ran, and those its own compressor took (delivered data over its
+ * rate per engine). Unknown until the codec has run long enough. */
+static void spare_cpus(struct send_auto *a)
+{
+	unsigned c = a->codec;
+	double busy = 0;
+
+	a->in.spare_known = a->idle && c < DWCP_AUTO_N &&
+			    a->all_ns[c] >= IDLE_MIN_S * 1e9 * dwcp_cpu_idle_cpus(a->idle);
+	if (!a->in.spare_known)
+		return;
+	if (c != DWCP_AUTO_NONE && a->in.rate_bps[c] > 0)
+		busy = a->in.delivered_bps[c] / dwcp_codec_auto_data_per_coded_byte(&a->in) /
+		       a->in.rate_bps[c];
+	a->in.spare_cpus = dwcp_cpu_idle_cpus(a->idle) * a->idle_ns[c] / a->all_ns[c] + busy;
+}
+
 static void start_trial(struct send_auto *a, unsigned c, uint64_t now)
 {
 	a->trial = (int)c;
 	a->trial_sent = a->trial_periods = 0;
+	a->trial_need = TRIAL_PERIODS;
+	a->trial_chunks = a->trial_max;
 	a->tried_ns[c] = now;
 	a->trials++;
 }
@@ -306,6 +392,7 @@ static void decide(struct send_auto *a)
 	int t;
 
 	dwcp_codec_auto_fit_rates(&a->fit, FIT_MIN, a->in.delivered_bps);
+	spare_cpus(a);
 	pick = dwcp_codec_auto_choose(&a->in, &a->v);
 	a->decisions++;
 	if (a->trial != NO_TRIAL)
@@ -364,7 +451,7 @@ static unsigned next_codec(struct send_auto *a, bool *probe)
 	}
 	/* A trial that got too few periods in its chunks (a short stream, or
 	 * most of them zero pages or kept pages) ends with what the fit has. */
-	if (a->trial != NO_TRIAL && a->phase == RUN && ++a->trial_sent >= a->trial_max) {
+	if (a->trial != NO_TRIAL && a->phase == RUN && ++a->trial_sent >= a->trial_chunks) {
 		a->trial = NO_TRIAL;
 		decide(a);
 	}
@@ -429,20 +516,24 @@ static void close_period(struct send_auto *a, uint64_t t_end)
 {
 	double dt = (double)(t_end - a->p_t0) / 1e9, data[DWCP_AUTO_N];
 
+	add_idle(a, period_codec(a));
 	dwcp_codec_auto_link_add(&a->link, period_codec(a) != DWCP_AUTO_NONE, (double)a->p_wire / dt);
 	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);
 	for (unsigned k = 0; k < DWCP_AUTO_N; k++)
 		data[k] = (double)a->p_data[k];
 	dwcp_codec_auto_fit_add(&a->fit, data, dt, FIT_KEEP);
-	if (a->trial != NO_TRIAL && ++a->trial_periods >= TRIAL_PERIODS &&
+	if (a->trial != NO_TRIAL && ++a->trial_periods >= a->trial_need &&
 	    a->fit.bytes[a->trial] >= FIT_MIN)
 		a->trial = NO_TRIAL;
 	decide(a);
 }
 
+/* The period's start; its idle reading stays the one close_period left,
+ * the end of the period before (or, once p_t0 is 0, the first ACK's). */
 static void reset_period(struct send_auto *a, uint64_t t0)
 {
 	a->p_t0 = t0;
+	a->p_idle_ok &= t0 != 0;
 	a->p_acks = 0;
 	memset(a->p_data, 0, sizeof(a->p_data));
 	a->p_wire = 0;
@@ -457,20 +548,31 @@ static void probe_acked(struct send_auto *a, uint32_t wire_len, uint64_t now)
 		return;
 	a->probed += a->probe_n;
 	/* Over in less than a period: on a fast link the pipeline's latency
-	 * is most of that time. A probe twice as long, at once (the pipeline
-	 * is empty), while all probes stay within their budget. */
-	if (now - a->probe_t0 < PERIOD_NS && a->probed + 2 * a->probe_n <= probe_budget(a)) {
-		a->probe_n *= 2;
-		a->probe_sent = a->probe_acked = 0;
-		a->probe_bytes = 0;
-		a->phase = PROBE_SEND;
-		return;
-	}
-	dwcp_codec_auto_link_add(&a->link, false,
+	 * is most of that time, and the figure only a floor. A longer probe
+	 * would drain and refill the pipeline again (probes of 16, 32 and 64
+	 * chunks took 7, 10-15 and 17-36 ms on two CPUs: still 30 % to 2x
+	 * low); none runs on instead, on trial, and its periods time the link
+	 * with the pipeline full, and what none leaves of the CPUs. */
+	bool fast = now - a->probe_t0 < PERIOD_NS, first = !a->probes;
+
+	/* (A fast probe's figure goes in as compressed periods' do: "at least".) */
+	dwcp_codec_auto_link_add(&a->link, fast,
 				 (double)a->probe_bytes * 1e9 / (double)(now - a->probe_t0 + 1));
 	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);
 	a->probes++;
 	a->phase = RUN;
+	/* A later probe, among compressed chunks, leaves the choice to the
+	 * trials: a link a little over the probe's bar still gains from
+	 * compression, and a run of raw chunks each time would cost it. */
+	if (fast && first && a->trial == NO_TRIAL) {
+		/* Periods enough for what none delivers and leaves idle to be
+		 * known (IDLE_MIN_S); twice a trial's chunks, as a link this
+		 * fast carries raw chunks cheaply. */
+		start_trial(a, DWCP_AUTO_NONE, now);
+		a->trial_need = RUN_PERIODS;
+		a->trial_chunks = 2 * a->trial_max;
+		a->codec = DWCP_AUTO_NONE;
+	}
 	decide(a);
 	reset_period(a, 0);
 }
@@ -490,6 +592,7 @@ void send_auto_acked(struct send_auto *a, uint64_t seq, uint32_t data_len, uint3
 	}
 	if (!a->p_t0) {
 		a->p_t0 = now;
+		a->p_idle_ok = read_idle(a, &a->p_idle);
 		return;
 	}
 	a->p_acks++;

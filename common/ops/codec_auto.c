@@ -52,35 +52,66 @@ static enum dwcp_auto_codec fastest(const struct dwcp_auto_in *in)
  * had run looked half as fast again as the model's figure for one that
  * had not: the choice stayed where it was, and a faster codec went
  * untried. */
-static double data_per_coded_byte(const struct dwcp_auto_in *in)
+double dwcp_codec_auto_data_per_coded_byte(const struct dwcp_auto_in *in)
 {
 	if (!in->zero_pages_free || !(in->sample_bytes > 0) || !(in->zero_mixed_bytes > 0))
 		return 1.0;
 	return (in->sample_bytes + in->zero_mixed_bytes) / in->sample_bytes;
 }
 
-/* The largest eff(); then, among those within the tie margin, the fewest
- * wire bytes (none has ratio 1, so a tie goes to a codec). What a codec
- * delivered lately stands for its model figure. */
+/* The engines a compressor's figure may count: all of them, or no more
+ * than the CPUs measured spare (never fewer than the floor). */
+static double engines_of(const struct dwcp_auto_in *in)
+{
+	double engines = in->engines ? in->engines : 1;
+
+	if (!in->spare_known)
+		return engines;
+	return fmin(engines, fmax(in->spare_cpus, DWCP_AUTO_SPARE_FLOOR));
+}
+
+/* Whether @p a wins a tie against @p b: a figure that is not a
+ * compressor's promise first; between two that both delivered it, the
+ * one that compresses less (the stream ran as fast on less CPU: had the
+ * link set the pace, the stronger codec's fewer bytes would have
+ * delivered more); else fewer wire bytes. */
+static bool wins_tie(const struct dwcp_auto_in *in, const bool *by_cpu, unsigned a, unsigned b)
+{
+	if (by_cpu[a] != by_cpu[b])
+		return !by_cpu[a];
+	if (in->delivered_bps[a] > 0 && in->delivered_bps[b] > 0)
+		return ratio_of(in, a) > ratio_of(in, b);
+	return ratio_of(in, a) < ratio_of(in, b);
+}
+
+/* The largest eff(); then, among those within the tie margin, the
+ * winner of wins_tie. What a codec delivered lately stands for its model
+ * figure. */
 static enum dwcp_auto_codec by_rates(const struct dwcp_auto_in *in, struct dwcp_auto_verdict *v)
 {
-	unsigned engines = in->engines ? in->engines : 1;
-	double top = 0, bar, per = data_per_coded_byte(in);
+	double engines = engines_of(in), top = 0, bar, per = dwcp_codec_auto_data_per_coded_byte(in);
+	bool by_cpu[DWCP_AUTO_N] = { false };
 	int pick = -1;
 
 	v->eff_bps[DWCP_AUTO_NONE] = in->link_bps * per;
 	for (unsigned c = DWCP_AUTO_LZ4; c < DWCP_AUTO_N; c++)
-		if (candidate(in, c))
-			v->eff_bps[c] = fmin(in->rate_bps[c] * engines, in->link_bps / in->ratio[c]) * per;
+		if (candidate(in, c)) {
+			double cpu = in->rate_bps[c] * engines, wire = in->link_bps / in->ratio[c];
+
+			v->eff_bps[c] = fmin(cpu, wire) * per;
+			by_cpu[c] = cpu < wire;
+		}
 	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
-		if (in->delivered_bps[c] > 0 && (c == DWCP_AUTO_NONE || candidate(in, c)))
+		if (in->delivered_bps[c] > 0 && (c == DWCP_AUTO_NONE || candidate(in, c))) {
 			v->eff_bps[c] = in->delivered_bps[c];
+			by_cpu[c] = false;
+		}
 	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
 		top = fmax(top, v->eff_bps[c]);
 	bar = top * (1.0 - DWCP_AUTO_TIE);
 	for (unsigned c = 0; c < DWCP_AUTO_N; c++)
 		if (v->eff_bps[c] > 0 && v->eff_bps[c] >= bar &&
-		    (pick < 0 || ratio_of(in, c) < ratio_of(in, (unsigned)pick)))
+		    (pick < 0 || wins_tie(in, by_cpu, c, (unsigned)pick)))
 			pick = (int)c;
 	if (pick >= 0 && in->delivered_bps[pick] > 0)
 		v->why = DWCP_AUTO_WHY_DELIVERED;
@@ -262,17 +293,19 @@ int dwcp_codec_auto_explain(const struct dwcp_auto_in *in, const struct dwcp_aut
 		[DWCP_AUTO_WHY_UNMEASURED] = "nothing sampled yet",
 	};
 
-	char got[96] = "";
+	char got[96] = "", spare[40] = "";
 
 	if (in->delivered_bps[0] > 0 || in->delivered_bps[1] > 0 || in->delivered_bps[2] > 0)
 		snprintf(got, sizeof(got), "; delivered none %.3f, lz4 %.3f, zstd %.3f GB/s of data (0 = not lately)",
 			 gb(in->delivered_bps[DWCP_AUTO_NONE]), gb(in->delivered_bps[DWCP_AUTO_LZ4]),
 			 gb(in->delivered_bps[DWCP_AUTO_ZSTD]));
+	if (in->spare_known)
+		snprintf(spare, sizeof(spare), ", %.2f CPUs spare", in->spare_cpus);
 	return snprintf(buf, n,
 			"%s: %s; link %.3f GB/s, lz4 %.3f GB/s x%.3f, zstd %.3f GB/s x%.3f "
-			"(x = wire/data; %u engine%s)%s",
+			"(x = wire/data; %u engine%s%s)%s",
 			dwcp_codec_auto_name(v->codec), why[v->why], gb(in->link_bps),
 			gb(in->rate_bps[DWCP_AUTO_LZ4]), in->ratio[DWCP_AUTO_LZ4],
 			gb(in->rate_bps[DWCP_AUTO_ZSTD]), in->ratio[DWCP_AUTO_ZSTD],
-			in->engines ? in->engines : 1, in->engines > 1 ? "s" : "", got);
+			in->engines ? in->engines : 1, in->engines > 1 ? "s" : "", spare, got);
 }

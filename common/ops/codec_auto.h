@@ -18,10 +18,18 @@
  * model above assumes the engines have their cores to themselves, and
  * where the compressors share them with the rest of the pipeline (both
  * ends on one host, or a host busy with its VMs) it promises more than a
- * compressor delivers. The codec with the largest eff wins; among codecs
- * within DWCP_AUTO_TIE of the best, the one that puts fewer bytes on the
- * wire (a shared WAN link is worth sparing when it costs the stream
- * nothing). So a link faster than the compressor gets
+ * compressor delivers. For the same reason C_c counts no more engines
+ * than the CPUs the sender measured spare, where it has (spare_cpus: idle
+ * while the stream ran, plus those the current codec's compressor took):
+ * on a host whose CPUs the pipeline already keeps busy, a compressor takes
+ * its cores from the other stages. The codec with the largest eff wins;
+ * among codecs within DWCP_AUTO_TIE of the best, one whose figure is not
+ * its compressor's (the compressor's is a promise about CPU, the part of
+ * the model most often optimistic); between two that both delivered it,
+ * the one that compresses less (the stream ran as fast on less CPU: had
+ * the link set the pace, the stronger codec would have delivered more);
+ * else the one that puts fewer bytes on the wire (a shared WAN link is
+ * worth sparing when it costs the stream nothing). So a link faster than the compressor gets
  * none (or LZ4, when it compresses faster than the wire), a slow link gets
  * the codec that compresses hardest and still keeps up: zstd.
  *
@@ -54,6 +62,9 @@ enum dwcp_auto_codec {
 #define DWCP_AUTO_MIN_SAVING 0.10
 /** Codecs whose effective rate is within this share of the best count as tied. */
 #define DWCP_AUTO_TIE 0.05
+/** CPUs a compressor gets at least, however busy the host: the scheduler
+ *  shares the CPUs, and on a slow link little compression is needed. */
+#define DWCP_AUTO_SPARE_FLOOR 0.25
 
 enum dwcp_auto_reason {
 	DWCP_AUTO_WHY_RATES,         /* chosen by eff() from measured rates */
@@ -74,6 +85,8 @@ struct dwcp_auto_in {
 	double zero_bytes;               /* zero-page bytes seen beside them */
 	double zero_mixed_bytes;         /* of those, the ones in chunks that held data too */
 	unsigned engines;                /* engines compressing in parallel; 0 counts as 1 */
+	double spare_cpus;               /* CPUs a compressor could have (spare_known) */
+	bool spare_known;                /* spare_cpus was measured; else engines count */
 	bool zero_pages_free;            /* HDE in the program: zero pages never reach a codec */
 };
 
@@ -163,6 +176,13 @@ void dwcp_codec_auto_fit_rates(const struct dwcp_auto_fit *f, double min_bytes, 
  *         it is at least 1 KiB long; true otherwise.
  */
 bool dwcp_codec_auto_may_compress(const void *p, size_t len);
+
+/**
+ * Data bytes per byte that reaches a codec (z above): 1, or more where
+ * HDE keeps zero pages from the codecs and the samples met some beside
+ * data.
+ */
+double dwcp_codec_auto_data_per_coded_byte(const struct dwcp_auto_in *in);
 
 /** "lz4" and the like. */
 const char *dwcp_codec_auto_name(enum dwcp_auto_codec c);
