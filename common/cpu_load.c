@@ -21,15 +21,17 @@ struct dwcp_cpu_idle {
 	int stat_fd;
 	char *buf;
 	uint64_t mask[MASK_WORDS];
+	uint64_t seen[MASK_WORDS];  /* CPUs the last reading counted */
 	unsigned cpus;
 	double tick_ns;
 	int fine_fd[FINE_MAX];
 	unsigned n_fine;
 };
 
-/* One "cpuN f1 f2 ..." line of @p n bytes into @p t when N is wanted. */
+/* One "cpuN f1 f2 ..." line of @p n bytes into @p t when N is wanted;
+ * N into @p seen (MASK_WORDS words) when given. */
 static void add_line(const char *line, size_t n, const uint64_t *mask, unsigned mask_words,
-		     struct dwcp_cpu_ticks *t)
+		     struct dwcp_cpu_ticks *t, uint64_t *seen)
 {
 	char buf[256], *p, *end;
 	uint64_t f[FIELDS];
@@ -52,10 +54,12 @@ static void add_line(const char *line, size_t n, const uint64_t *mask, unsigned 
 	for (unsigned i = 0; i < FIELDS; i++)
 		t->all += f[i];
 	t->cpus++;
+	if (seen && cpu / 64 < MASK_WORDS)
+		seen[cpu / 64] |= 1ull << (cpu % 64);
 }
 
-int dwcp_cpu_ticks_parse(const char *text, size_t len, const uint64_t *mask, unsigned mask_words,
-			 struct dwcp_cpu_ticks *t)
+static int parse(const char *text, size_t len, const uint64_t *mask, unsigned mask_words,
+		 struct dwcp_cpu_ticks *t, uint64_t *seen)
 {
 	size_t at = 0;
 
@@ -65,10 +69,16 @@ int dwcp_cpu_ticks_parse(const char *text, size_t len, const uint64_t *mask, uns
 
 		if (!nl)
 			break;
-		add_line(text + at, (size_t)(nl - (text + at)), mask, mask_words, t);
+		add_line(text + at, (size_t)(nl - (text + at)), mask, mask_words, t, seen);
 		at = (size_t)(nl - text) + 1;
 	}
 	return t->cpus ? 0 : -ENOENT;
+}
+
+int dwcp_cpu_ticks_parse(const char *text, size_t len, const uint64_t *mask, unsigned mask_words,
+			 struct dwcp_cpu_ticks *t)
+{
+	return parse(text, len, mask, mask_words, t, NULL);
 }
 
 double dwcp_cpu_idle_estimate(double fine_ns, double coarse_ns, double tick_ns, unsigned cpus,
@@ -157,6 +167,9 @@ struct dwcp_cpu_idle *dwcp_cpu_idle_open(const uint64_t *mask, unsigned mask_wor
 		err = ENOENT;
 		goto fail;
 	}
+	/* From here on, the CPUs /proc/stat lists: one in the mask that is
+	 * not online has no cpuidle either, and would turn it off for all. */
+	memcpy(m->mask, m->seen, sizeof(m->mask));
 	open_fine(m);
 	return m;
 fail:
@@ -207,7 +220,8 @@ int dwcp_cpu_idle_read(struct dwcp_cpu_idle *m, struct dwcp_cpu_idle_at *at)
 	got = pread_all(m->stat_fd, m->buf, STAT_BUF);
 	if (got < 0)
 		return -errno;
-	rc = dwcp_cpu_ticks_parse(m->buf, (size_t)got, m->mask, MASK_WORDS, &t);
+	memset(m->seen, 0, sizeof(m->seen));
+	rc = parse(m->buf, (size_t)got, m->mask, MASK_WORDS, &t, m->seen);
 	if (rc)
 		return rc;
 	if (m->cpus && t.cpus != m->cpus)

@@ -55,8 +55,10 @@ struct dwcp_cpu_idle_at {
 struct dwcp_cpu_idle;
 
 /**
- * Open the sources for the CPUs set in @p mask (@p mask_words words).
- * cpuidle is used where every one of them has it, in at most 64 files.
+ * Open the sources for the CPUs set in @p mask (@p mask_words words) that
+ * /proc/stat lists (online). cpuidle is used where every one of those has
+ * it, in at most 64 files (on a larger host the ticks of its many CPUs
+ * add up to a finer figure anyway).
  * @return the reader, or NULL (errno set) when /proc/stat cannot be read.
  */
 struct dwcp_cpu_idle *dwcp_cpu_idle_open(const uint64_t *mask, unsigned mask_words);

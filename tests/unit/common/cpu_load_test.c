@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -97,5 +98,48 @@ Test(cpu_load, reads_this_machines_cpus)
 	cr_assert_geq(idle, 0);
 	cr_assert_leq(idle, (double)(b.wall_ns - a.wall_ns) * want);
 	cr_assert_eq(dwcp_cpu_idle_between(m, &b, &a), -1, "backwards");
+	dwcp_cpu_idle_close(m);
+}
+
+/* A mask wider than the machine (CPUs that do not exist, or are
+ * offline) counts the CPUs there are, and still finds their cpuidle
+ * times where the kernel has them (few CPUs: all their files fit). */
+Test(cpu_load, a_mask_wider_than_the_machine_counts_the_cpus_there_are)
+{
+	uint64_t all[16];
+	struct dwcp_cpu_idle *m;
+	unsigned online = 0;
+	bool has_cpuidle = true;
+	char path[96];
+
+	memset(all, 0xff, sizeof(all));
+	m = dwcp_cpu_idle_open(all, 16);
+	cr_assert_not_null(m, "%s", strerror(errno));
+	for (unsigned c = 0; c < 1024; c++) {
+		FILE *f;
+		int on = 1;
+
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u", c);
+		if (access(path, F_OK))
+			continue;
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u/online", c);
+		f = fopen(path, "r");   /* absent where a CPU cannot go offline */
+		if (f) {
+			if (fscanf(f, "%d", &on) != 1)
+				on = 1;
+			fclose(f);
+		}
+		if (!on)
+			continue;
+		online++;
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u/cpuidle/state0/time", c);
+		has_cpuidle &= access(path, R_OK) == 0;
+	}
+	cr_log_info("%u CPUs counted, %u found in sysfs, cpuidle %d", dwcp_cpu_idle_cpus(m), online,
+		    has_cpuidle);
+	cr_assert_gt(dwcp_cpu_idle_cpus(m), 0);
+	cr_assert_leq(dwcp_cpu_idle_cpus(m), online);
+	if (has_cpuidle && online <= 4)
+		cr_assert(dwcp_cpu_idle_fine(m), "cpuidle is there, but not used");
 	dwcp_cpu_idle_close(m);
 }
