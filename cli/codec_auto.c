@@ -132,7 +132,6 @@ struct send_auto {
 	/* idle CPUs while each codec ran (spare_cpus) */
 	struct dwcp_cpu_idle *idle;     /* NULL: not measured */
 	uint64_t cpu_mask[CPU_WORDS];   /* the CPUs we may run on */
-	unsigned cpus;
 	struct dwcp_cpu_idle_at p_idle; /* at the open period's start */
 	bool p_idle_ok;
 	double idle_ns[DWCP_AUTO_N], all_ns[DWCP_AUTO_N]; /* CPU-ns of periods with one codec */
@@ -168,20 +167,17 @@ static unsigned compress_engines(const struct dwcp_shm *shm, unsigned cpus)
 	return workers < cpus ? workers : cpus;
 }
 
-/* The CPUs we may run on, into a->cpu_mask; their number (at least 1). */
-static unsigned usable_cpus(struct send_auto *a)
+/* The CPUs we may run on, into a->cpu_mask (left empty where the
+ * affinity cannot be read: then nothing is measured). */
+static void affinity_mask(struct send_auto *a)
 {
 	cpu_set_t set;
-	unsigned n = 0;
 
-	if (sched_getaffinity(0, sizeof(set), &set) || CPU_COUNT(&set) <= 0)
-		return 1;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
 	for (unsigned c = 0; c < CPU_WORDS * 64; c++)
-		if (CPU_ISSET(c, &set)) {
+		if (CPU_ISSET(c, &set))
 			a->cpu_mask[c / 64] |= 1ull << (c % 64);
-			n++;
-		}
-	return n ? n : 1;
 }
 
 static bool read_idle(struct send_auto *a, struct dwcp_cpu_idle_at *at)
@@ -216,8 +212,8 @@ struct send_auto *send_auto_create(const struct dwcp_shm *shm, unsigned codec, u
 		goto nomem;
 	dwcp_cpu_detect(&cpu);
 	dwcp_delta_select(&a->dz, &cpu);
-	a->cpus = usable_cpus(a);
-	a->in.engines = compress_engines(shm, a->cpus);
+	a->in.engines = compress_engines(shm, dwcp_cpu_usable());
+	affinity_mask(a);
 	/* Spare CPUs are measured where /proc/stat can be read; a send
 	 * without it chooses as before, by the engines alone. */
 	a->idle = dwcp_cpu_idle_open(a->cpu_mask, CPU_WORDS);
@@ -515,9 +511,10 @@ static int period_codec(const struct send_auto *a)
 static void close_period(struct send_auto *a, uint64_t t_end)
 {
 	double dt = (double)(t_end - a->p_t0) / 1e9, data[DWCP_AUTO_N];
+	int codec = period_codec(a);
 
-	add_idle(a, period_codec(a));
-	dwcp_codec_auto_link_add(&a->link, period_codec(a) != DWCP_AUTO_NONE, (double)a->p_wire / dt);
+	add_idle(a, codec);
+	dwcp_codec_auto_link_add(&a->link, codec != DWCP_AUTO_NONE, (double)a->p_wire / dt);
 	a->in.link_bps = dwcp_codec_auto_link_bps(&a->link);
 	for (unsigned k = 0; k < DWCP_AUTO_N; k++)
 		data[k] = (double)a->p_data[k];
