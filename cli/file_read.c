@@ -154,9 +154,11 @@ static ssize_t take_ahead(struct file_read *r, uint64_t at)
  * @p at; -errno. */
 static int fill_window(struct file_read *r, uint64_t at)
 {
-	uint64_t start = at - at % PAGE;
-	/* A sequential reader: this window starts where the last ended. */
-	bool sequential = start == 0 || (r->win_len && start == r->win_off + r->win_len);
+	uint64_t start = at - at % PAGE, end = r->win_off + r->win_len;
+	/* A sequential reader: this window starts where the last ended, or
+	 * a little further on (dwcp recv reads only the kept pages of its
+	 * previous copy, and skips the changed ones). */
+	bool sequential = start == 0 || (r->win_len && start >= end && start - end < FILE_READ_WIN);
 	ssize_t k;
 
 	k = take_ahead(r, at);
@@ -221,6 +223,19 @@ static bool cached(struct file_read *r, uint64_t at, size_t n)
 	return cs.nr_cache >= (range.len + PAGE - 1) / PAGE;
 }
 
+/* What the window holds of @p want bytes at @p at, copied to @p dst.
+ * @return the bytes copied: 0 when it does not hold @p at. */
+static size_t from_window(const struct file_read *r, uint8_t *dst, uint64_t at, size_t want)
+{
+	size_t k;
+
+	if (!r->win_len || at < r->win_off || at >= r->win_off + r->win_len)
+		return 0;
+	k = r->win_off + r->win_len - at < want ? (size_t)(r->win_off + r->win_len - at) : want;
+	memcpy(dst, r->win + (at - r->win_off), k);
+	return k;
+}
+
 int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
 {
 	size_t got = 0;
@@ -230,10 +245,7 @@ int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
 		size_t want = n - got;
 		ssize_t k;
 
-		if (r->win_len && at >= r->win_off && at < r->win_off + r->win_len) {
-			k = (ssize_t)(r->win_off + r->win_len - at < want ? r->win_off + r->win_len - at :
-									  want);
-			memcpy(dst + got, r->win + (at - r->win_off), (size_t)k);
+		if ((k = (ssize_t)from_window(r, dst + got, at, want))) {
 			got += (size_t)k;
 			continue;
 		}
@@ -252,4 +264,39 @@ int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
 		got += (size_t)k;
 	}
 	return 0;
+}
+
+int file_read_scattered(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		uint64_t at = off + got;
+		size_t want = n - got;
+		ssize_t k;
+
+		if ((k = (ssize_t)from_window(r, dst + got, at, want))) {
+			got += (size_t)k;
+			continue;
+		}
+		/* Up to the window, if it lies ahead: the rest comes from it. */
+		if (r->win_len && at < r->win_off && r->win_off - at < want)
+			want = (size_t)(r->win_off - at);
+		k = pread(r->fd, dst + got, want, (off_t)at);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+void file_read_will_need(struct file_read *r, uint64_t off, size_t n)
+{
+	if (r->win_len && off >= r->win_off && n <= r->win_off + r->win_len - off)
+		return;    /* read already */
+	/* Asynchronous: the kernel starts the reads and returns. Only a
+	 * hint: an error just leaves the reads to file_read_scattered. */
+	(void)posix_fadvise(r->fd, (off_t)off, (off_t)n, POSIX_FADV_WILLNEED);
 }

@@ -99,4 +99,24 @@ void file_read_close(struct file_read *r);
  */
 int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off);
 
+/**
+ * As file_read_full, for bytes out of the reader's sequence (the source of
+ * a moved page, anywhere in the file): from the window where it holds
+ * them, else through the page cache, leaving the window and the read
+ * ahead as they are. Read as a window, each such page cost a 4 MiB direct
+ * read and threw away the window (and the read ahead) that the sequential
+ * reads then had to read again: an in-place resend of a 1 GiB image with
+ * 3,764 moved pages read 1.5 GiB of its previous copy, in 388 windows,
+ * each a wait of its main thread.
+ */
+int file_read_scattered(struct file_read *r, uint8_t *dst, size_t n, uint64_t off);
+
+/**
+ * Tell the kernel that @p n bytes at @p off will be read out of sequence
+ * soon (file_read_scattered), so that it starts reading what the page
+ * cache lacks now: several such reads then wait for the device together,
+ * not one after the other. Nothing for bytes the window holds.
+ */
+void file_read_will_need(struct file_read *r, uint64_t off, size_t n);
+
 #endif

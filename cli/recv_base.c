@@ -129,7 +129,8 @@ void recv_base_open_recorded(struct recv_base *b, int dirfd, const char *name, c
 	 * stream's end. */
 	b->valid = r.magic == REC_MAGIC_PREFIX ? r.size : bytes;
 	b->rd = file_read_of(b->fd);
-	file_read_direct(&b->rd);
+	if (file_read_direct(&b->rd))
+		file_read_ahead(&b->rd);
 }
 
 int recv_base_adopt(struct recv_base *b, int fd, uint64_t digest)
@@ -154,7 +155,8 @@ int recv_base_adopt(struct recv_base *b, int fd, uint64_t digest)
 		return -e;
 	}
 	b->rd = file_read_of(b->fd);
-	file_read_direct(&b->rd);
+	if (file_read_direct(&b->rd))
+		file_read_ahead(&b->rd);
 	return 0;
 }
 
@@ -234,6 +236,13 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 	return 0;
 }
 
+/* Pages i and i + 1 of a chunk are both moved, from consecutive pages
+ * of the same file (a file's blocks moved together): one read. */
+static bool run_goes_on(uint64_t moved, const uint64_t *src, unsigned i)
+{
+	return i + 1 < 64 && moved >> (i + 1) & 1 && src[i + 1] == src[i] + PAGE;
+}
+
 int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint64_t moved,
 			 const uint64_t *src, int out_fd, uint64_t written)
 {
@@ -241,25 +250,51 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
 
 	for (unsigned i = 0; i < 64 && moved >> i; i++) {
 		uint64_t at = src[i] & ~DWCP_HDE_SRC_NEW;
-		int rc;
 
 		if (!(moved >> i & 1))
 			continue;
 		if ((i + 1) * PAGE > len)
 			return -ERANGE;
+		/* A page of this version an earlier chunk carried lies in the
+		 * output (chunks are written in order); one of the base lies
+		 * where the sender read it from the index of this very version:
+		 * beyond the end is a corrupt chunk, not a short read. */
+		if (src[i] & DWCP_HDE_SRC_NEW ? at % PAGE || at > written || written - at < PAGE :
+						size < PAGE || at > size - PAGE)
+			return -ERANGE;
+	}
+	/* The pages lie anywhere in either file: the kernel is told of them
+	 * all first, so that those it must read from the device are read at
+	 * once rather than one after the other (a region of moved pages
+	 * cost `dwcp recv --inplace` a wait of 30-50 us per page, everything
+	 * else idle). Runs of consecutive sources are read as one. */
+	for (unsigned i = 0, n; i < 64 && moved >> i; i += n) {
+		uint64_t at = src[i] & ~DWCP_HDE_SRC_NEW;
+
+		n = 1;
+		if (!(moved >> i & 1))
+			continue;
+		while (run_goes_on(moved, src, i + n - 1))
+			n++;
+		if (src[i] & DWCP_HDE_SRC_NEW)
+			(void)posix_fadvise(out_fd, (off_t)at, (off_t)n * PAGE, POSIX_FADV_WILLNEED);
+		else
+			file_read_will_need(&b->rd, at, (size_t)n * PAGE);
+	}
+	for (unsigned i = 0, n; i < 64 && moved >> i; i += n) {
+		uint64_t at = src[i] & ~DWCP_HDE_SRC_NEW;
+		int rc;
+
+		n = 1;
+		if (!(moved >> i & 1))
+			continue;
+		while (run_goes_on(moved, src, i + n - 1))
+			n++;
 		if (src[i] & DWCP_HDE_SRC_NEW) {
-			/* A page of this version an earlier chunk carried: in the
-			 * output already (chunks are written in order). */
-			if (at % PAGE || at > written || written - at < PAGE)
-				return -ERANGE;
-			rc = read_full(out_fd, data + i * PAGE, PAGE, at);
+			rc = read_full(out_fd, data + i * PAGE, n * PAGE, at);
 		} else {
-			/* The sender read src from the index of this very
-			 * version: beyond its end is a corrupt chunk, not a
-			 * short read. */
-			if (size < PAGE || at > size - PAGE)
-				return -ERANGE;
-			rc = base_read(b, data + i * PAGE, PAGE, at);
+			rc = file_read_scattered(&b->rd, data + i * PAGE, (size_t)n * PAGE, at);
+			rc = rc == -EIO ? -ENODATA : rc;
 		}
 		if (rc)
 			return rc;

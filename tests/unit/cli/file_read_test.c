@@ -17,7 +17,7 @@
 
 #define KIB 1024u
 #define MIB (1024u * KIB)
-#define SIZE (6 * MIB + 123)   /* two windows, and a short last page */
+#define SIZE (10 * MIB + 123)  /* three windows, and a short last page */
 
 static char dir[64], path[96];
 static int fd = -1;
@@ -190,4 +190,61 @@ Test(file_read, jumps_with_read_ahead_on_read_exactly)
 	if (!file_read_direct(&r) || !file_read_ahead(&r))
 		cr_skip_test("no direct I/O on /tmp's file system");
 	read_at(at, sizeof(at) / sizeof(at[0]));
+}
+
+/* dwcp recv reads moved pages from anywhere in its previous copy between
+ * the kept pages it reads in order: those reads are served beside the
+ * window, which stays, and so does the read ahead: every byte of the
+ * file is read direct once, all but the first window ahead. */
+Test(file_read, scattered_reads_leave_the_window_and_the_read_ahead_alone)
+{
+	static const size_t at[][2] = { { 5 * MIB + 8 * KIB, 8 * KIB }, { 100, 5 }, { 9 * MIB, 4096 },
+					{ 4 * MIB - 4096, 8 * KIB } };
+	uint8_t page[8 * KIB];
+
+	write_file(O_DIRECT);
+	open_reader();
+	if (!file_read_direct(&r) || !file_read_ahead(&r)) {
+		printf("skipped: no direct I/O on the file system of /tmp\n");
+		cr_skip_test("no direct I/O on /tmp's file system");
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	cr_assert_eq(file_read_full(&r, dst, 256 * KIB, 0), 0);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		file_read_will_need(&r, at[i][0], at[i][1]);
+		cr_assert_eq(file_read_scattered(&r, page, at[i][1], at[i][0]), 0);
+		cr_expect_eq(memcmp(page, want + at[i][0], at[i][1]), 0, "%zu bytes at %zu differ",
+			     at[i][1], at[i][0]);
+	}
+	cr_expect(r.win_off == 0 && r.win_len == FILE_READ_WIN, "the window moved to %llu+%zu",
+		  (unsigned long long)r.win_off, r.win_len);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	read_in_chunks();
+	if (r.cache_unknown)
+		cr_skip_test("no cachestat(2) in this kernel (before 6.5): read through the cache");
+	cr_expect_eq(r.direct_bytes, SIZE, "%llu bytes read direct of %u",
+		     (unsigned long long)r.direct_bytes, SIZE);
+	cr_expect_eq(r.ahead_bytes, SIZE - FILE_READ_WIN, "%llu bytes read ahead",
+		     (unsigned long long)r.ahead_bytes);
+	cr_expect_eq(file_read_scattered(&r, page, 4096, SIZE - 100), -EIO, "past the end: an error");
+}
+
+/* dwcp recv reads only the kept pages of its previous copy: a reader
+ * that skips a little past the window still reads ahead. */
+Test(file_read, a_reader_that_skips_a_little_still_reads_ahead)
+{
+	static const size_t at[][2] = { { 4096, 256 * KIB }, { 4 * MIB + 4096 + 64 * KIB, 256 * KIB },
+					{ 8 * MIB + 72 * KIB, 256 * KIB } };
+
+	write_file(O_DIRECT);
+	open_reader();
+	if (!file_read_direct(&r) || !file_read_ahead(&r)) {
+		printf("skipped: no direct I/O on the file system of /tmp\n");
+		cr_skip_test("no direct I/O on /tmp's file system");
+	}
+	read_at(at, sizeof(at) / sizeof(at[0]));
+	if (r.cache_unknown)
+		cr_skip_test("no cachestat(2) in this kernel (before 6.5): read through the cache");
+	cr_expect_eq(r.ahead_bytes, SIZE - (8 * MIB + 68 * KIB), "%llu bytes read ahead",
+		     (unsigned long long)r.ahead_bytes);
 }

@@ -77,6 +77,62 @@ Test(recv_base, recorded_copy_fills_kept_pages)
 	recv_base_close(&b);
 }
 
+/* Moved pages (common/ops/hde.h version 3) from the previous copy and,
+ * with DWCP_HDE_SRC_NEW, from pages of this version already in the
+ * output: runs of consecutive sources are read as one, every page lands
+ * where it belongs, and a corrupt source touches nothing. */
+Test(recv_base, moved_pages_come_from_either_file_run_or_not)
+{
+	struct recv_base b;
+	uint64_t src[64] = { 0 }, moved = 0;
+	static uint8_t data[16 * 4096];
+	uint8_t page[4096];
+	int out = openat(dfd, "new", O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	cr_assert_geq(out, 0);
+	for (unsigned i = 0; i < 4; i++) {   /* the output so far: 4 pages of 0xa0 + i */
+		memset(page, 0xa0 + (int)i, sizeof(page));
+		cr_assert_eq(pwrite(out, page, sizeof(page), (off_t)i * 4096), (ssize_t)sizeof(page));
+	}
+	make_base(20, 77);
+	recv_base_open(&b, dfd, "out", idx, "nodeB", "vm");
+	cr_assert(recv_base_usable(&b, 77), "%s", b.why);
+	/* Pages 0-2 from base pages 5-7 (a run), 4 from base page 12, 6-7
+	 * from output pages 1-2 (a run), 8 from output page 3, 9 from base
+	 * page 8 (follows page 8's source only in number: another file),
+	 * 15 from base page 19 (the last). */
+	for (unsigned i = 0; i < 3; i++)
+		src[i] = (5 + i) * 4096ull;
+	src[4] = 12 * 4096ull;
+	src[6] = DWCP_HDE_SRC_NEW | 4096ull;
+	src[7] = DWCP_HDE_SRC_NEW | 2 * 4096ull;
+	src[8] = DWCP_HDE_SRC_NEW | 3 * 4096ull;
+	src[9] = 8 * 4096ull;
+	src[15] = 19 * 4096ull;
+	moved = 0x7 | 1u << 4 | 1u << 6 | 1u << 7 | 1u << 8 | 1u << 9 | 1u << 15;
+	memset(data, 0xee, sizeof(data));
+	cr_assert_eq(recv_base_fill_moved(&b, data, sizeof(data), moved, src, out, 4 * 4096), 0);
+	for (unsigned i = 0; i < 16; i++) {
+		int want = moved >> i & 1 ? (src[i] & DWCP_HDE_SRC_NEW ? 0xa0 + (int)((src[i] & ~DWCP_HDE_SRC_NEW) / 4096) :
+						     (int)(src[i] / 4096 + 1)) : 0xee;
+
+		cr_expect(data[i * 4096] == want && data[i * 4096 + 4095] == want,
+			  "page %u holds %#x..%#x, not %#x", i, data[i * 4096], data[i * 4096 + 4095], want);
+	}
+	/* A page of this version not written yet, a base page past its end:
+	 * a corrupt chunk, and nothing of it is filled. */
+	memset(data, 0xee, sizeof(data));
+	src[8] = DWCP_HDE_SRC_NEW | 4 * 4096ull;
+	cr_expect_eq(recv_base_fill_moved(&b, data, sizeof(data), moved, src, out, 4 * 4096), -ERANGE);
+	src[8] = DWCP_HDE_SRC_NEW | 3 * 4096ull;
+	src[15] = 20 * 4096ull;
+	cr_expect_eq(recv_base_fill_moved(&b, data, sizeof(data), moved, src, out, 4 * 4096), -ERANGE);
+	for (unsigned i = 0; i < sizeof(data); i++)
+		cr_assert_eq(data[i], 0xee, "byte %u filled from a corrupt chunk", i);
+	close(out);
+	recv_base_close(&b);
+}
+
 Test(recv_base, another_digest_is_refused)
 {
 	struct recv_base b;
