@@ -38,7 +38,7 @@ static bool new_pages_pending(const struct receiver *r, const struct dwcp_hde_ke
 
 	for (unsigned i = 0; i < 64 && k->moved >> i; i++)
 		if (k->moved >> i & 1 && k->src[i] & DWCP_HDE_SRC_NEW &&
-		    (k->src[i] & ~DWCP_HDE_SRC_NEW) + 4096 > landed)
+		    (k->src[i] & ~DWCP_HDE_SRC_NEW) + DWCP_HDE_PAGE > landed)
 			return true;
 	return false;
 }

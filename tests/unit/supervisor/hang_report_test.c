@@ -64,10 +64,13 @@ static void wait_asleep(pid_t pid, char *out, size_t n)
 {
 	for (int i = 0; i < 200; i++) {
 		int rc = sup_hang_describe("/proc", pid, out, n);
-		const char *second = strstr(out, "; ");
+		const char *second = strstr(out, "; "), *first = strstr(out, " S syscall ");
 
 		cr_assert_eq(rc >= 0, true, "sup_hang_describe: %s", strerror(-rc));
-		if (rc == 2 && strstr(out, " S syscall ") && second && strstr(second, " S syscall "))
+		/* Each thread's own words: the first thread's " S syscall "
+		 * before the "; " that starts the second's (a first thread
+		 * caught running must not pass on the second's words). */
+		if (rc == 2 && second && first && first < second && strstr(second, " S syscall "))
 			return;
 		usleep(10000);
 	}
