@@ -236,7 +236,8 @@ static size_t from_window(const struct file_read *r, uint8_t *dst, uint64_t at, 
 	return k;
 }
 
-int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
+/* file_read_full, or with @p scattered file_read_scattered. */
+static int read_exactly(struct file_read *r, uint8_t *dst, size_t n, uint64_t off, bool scattered)
 {
 	size_t got = 0;
 
@@ -249,13 +250,16 @@ int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
 			got += (size_t)k;
 			continue;
 		}
-		if (r->direct >= 0 && !cached(r, at, want)) {
+		if (!scattered && r->direct >= 0 && !cached(r, at, want)) {
 			int rc = fill_window(r, at);
 
 			if (rc < 0)
 				return rc;
 			continue;       /* from the window, or (refused) buffered */
 		}
+		/* Up to the window, if it lies ahead: the rest comes from it. */
+		if (scattered && r->win_len && at < r->win_off && r->win_off - at < want)
+			want = (size_t)(r->win_off - at);
 		k = pread(r->fd, dst + got, want, (off_t)at);
 		if (k < 0 && errno == EINTR)
 			continue;
@@ -266,30 +270,14 @@ int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
 	return 0;
 }
 
+int file_read_full(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
+{
+	return read_exactly(r, dst, n, off, false);
+}
+
 int file_read_scattered(struct file_read *r, uint8_t *dst, size_t n, uint64_t off)
 {
-	size_t got = 0;
-
-	while (got < n) {
-		uint64_t at = off + got;
-		size_t want = n - got;
-		ssize_t k;
-
-		if ((k = (ssize_t)from_window(r, dst + got, at, want))) {
-			got += (size_t)k;
-			continue;
-		}
-		/* Up to the window, if it lies ahead: the rest comes from it. */
-		if (r->win_len && at < r->win_off && r->win_off - at < want)
-			want = (size_t)(r->win_off - at);
-		k = pread(r->fd, dst + got, want, (off_t)at);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k < 0 ? -errno : -EIO;
-		got += (size_t)k;
-	}
-	return 0;
+	return read_exactly(r, dst, n, off, true);
 }
 
 void file_read_will_need(struct file_read *r, uint64_t off, size_t n)

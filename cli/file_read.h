@@ -78,9 +78,11 @@ bool file_read_direct(struct file_read *r);
 
 /**
  * Read ahead: once a direct window is read at the offset where the last
- * one ended (a sequential reader: dwcp send), the next one is read by a
- * helper thread (cli/io_async.h) while the caller uses this one, so that
- * the device reads while the caller compresses and sends. Costs a second
+ * one ended, or less than a window further on (a sequential reader: dwcp
+ * send; dwcp recv reading the kept pages of its previous copy, which skips
+ * the changed ones), the next one is read by a helper thread
+ * (cli/io_async.h) while the caller uses this one, so that the device
+ * reads while the caller compresses and sends, or writes. Costs a second
  * window and a thread. Without them (no memory, no thread, no direct
  * view): not an error, windows are read as they are needed.
  * @return true when reading ahead is on.
