@@ -236,11 +236,15 @@ int recv_base_fill(struct recv_base *b, uint8_t *data, uint64_t offset, uint32_t
 	return 0;
 }
 
-/* Pages i and i + 1 of a chunk are both moved, from consecutive pages
- * of the same file (a file's blocks moved together): one read. */
-static bool run_goes_on(uint64_t moved, const uint64_t *src, unsigned i)
+/* The moved pages from page i of a chunk on whose sources are consecutive
+ * pages of the same file (a file's blocks moved together): one read. */
+static unsigned run_len(uint64_t moved, const uint64_t *src, unsigned i)
 {
-	return i + 1 < 64 && moved >> (i + 1) & 1 && src[i + 1] == src[i] + PAGE;
+	unsigned n = 1;
+
+	while (i + n < 64 && moved >> (i + n) & 1 && src[i + n] == src[i + n - 1] + PAGE)
+		n++;
+	return n;
 }
 
 int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint64_t moved,
@@ -274,8 +278,7 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
 		n = 1;
 		if (!(moved >> i & 1))
 			continue;
-		while (run_goes_on(moved, src, i + n - 1))
-			n++;
+		n = run_len(moved, src, i);
 		if (src[i] & DWCP_HDE_SRC_NEW)
 			(void)posix_fadvise(out_fd, (off_t)at, (off_t)n * PAGE, POSIX_FADV_WILLNEED);
 		else
@@ -288,8 +291,7 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
 		n = 1;
 		if (!(moved >> i & 1))
 			continue;
-		while (run_goes_on(moved, src, i + n - 1))
-			n++;
+		n = run_len(moved, src, i);
 		if (src[i] & DWCP_HDE_SRC_NEW) {
 			rc = read_full(out_fd, data + i * PAGE, n * PAGE, at);
 		} else {

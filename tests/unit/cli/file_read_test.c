@@ -106,10 +106,10 @@ static void read_at(const size_t (*at)[2], size_t n)
 
 TestSuite(file_read, .init = setup, .fini = teardown);
 
-/* The file written direct, so none of it is in the page cache, read
- * whole as dwcp send reads it (reading ahead with @p ahead): all of it by
- * direct windows. */
-static void read_cold(bool ahead)
+/* The file written direct (none of it in the page cache) and opened with
+ * a direct view, reading ahead with @p ahead; skipped where /tmp's file
+ * system has no direct I/O. */
+static void open_cold(bool ahead)
 {
 	write_file(O_DIRECT);
 	open_reader();
@@ -119,12 +119,27 @@ static void read_cold(bool ahead)
 	}
 	if (ahead)
 		cr_assert(file_read_ahead(&r), "no read-ahead helper");
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);   /* the buffered tail page too */
-	read_in_chunks();
+}
+
+/* Skipped where the kernel cannot say what the page cache holds: then
+ * everything is read through it, and no figure of direct bytes holds. */
+static void need_cachestat(void)
+{
 	if (r.cache_unknown) {
 		printf("skipped: no cachestat(2) in this kernel\n");
 		cr_skip_test("no cachestat(2) in this kernel (before 6.5): read through the cache");
 	}
+}
+
+/* The file written direct, so none of it is in the page cache, read
+ * whole as dwcp send reads it (reading ahead with @p ahead): all of it by
+ * direct windows. */
+static void read_cold(bool ahead)
+{
+	open_cold(ahead);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);   /* the buffered tail page too */
+	read_in_chunks();
+	need_cachestat();
 	cr_expect_eq(r.direct_bytes, SIZE, "%llu bytes read direct of %u",
 		     (unsigned long long)r.direct_bytes, SIZE);
 }
@@ -202,12 +217,7 @@ Test(file_read, scattered_reads_leave_the_window_and_the_read_ahead_alone)
 					{ 4 * MIB - 4096, 8 * KIB } };
 	uint8_t page[8 * KIB];
 
-	write_file(O_DIRECT);
-	open_reader();
-	if (!file_read_direct(&r) || !file_read_ahead(&r)) {
-		printf("skipped: no direct I/O on the file system of /tmp\n");
-		cr_skip_test("no direct I/O on /tmp's file system");
-	}
+	open_cold(true);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	cr_assert_eq(file_read_full(&r, dst, 256 * KIB, 0), 0);
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
@@ -220,8 +230,7 @@ Test(file_read, scattered_reads_leave_the_window_and_the_read_ahead_alone)
 		  (unsigned long long)r.win_off, r.win_len);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	read_in_chunks();
-	if (r.cache_unknown)
-		cr_skip_test("no cachestat(2) in this kernel (before 6.5): read through the cache");
+	need_cachestat();
 	cr_expect_eq(r.direct_bytes, SIZE, "%llu bytes read direct of %u",
 		     (unsigned long long)r.direct_bytes, SIZE);
 	cr_expect_eq(r.ahead_bytes, SIZE - FILE_READ_WIN, "%llu bytes read ahead",
@@ -236,15 +245,9 @@ Test(file_read, a_reader_that_skips_a_little_still_reads_ahead)
 	static const size_t at[][2] = { { 4096, 256 * KIB }, { 4 * MIB + 4096 + 64 * KIB, 256 * KIB },
 					{ 8 * MIB + 72 * KIB, 256 * KIB } };
 
-	write_file(O_DIRECT);
-	open_reader();
-	if (!file_read_direct(&r) || !file_read_ahead(&r)) {
-		printf("skipped: no direct I/O on the file system of /tmp\n");
-		cr_skip_test("no direct I/O on /tmp's file system");
-	}
+	open_cold(true);
 	read_at(at, sizeof(at) / sizeof(at[0]));
-	if (r.cache_unknown)
-		cr_skip_test("no cachestat(2) in this kernel (before 6.5): read through the cache");
+	need_cachestat();
 	cr_expect_eq(r.ahead_bytes, SIZE - (8 * MIB + 68 * KIB), "%llu bytes read ahead",
 		     (unsigned long long)r.ahead_bytes);
 }
