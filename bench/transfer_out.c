@@ -38,6 +38,15 @@ static double per_gb(const struct bench_xfer_run *x, double cpu_s, size_t n)
 	return x->ok ? cpu_s / ((double)n / 1e9) : NAN;
 }
 
+/* What send and recv spent starting (program, DPDK's initialization,
+ * the attach): the same for any size, and before the transfer's clock
+ * (its seconds) starts, so the CPU figures per GB leave it out. */
+static double start_cpu(const struct bench_xfer_run *x)
+{
+	return (isnan(x->snd.attach_cpu_s) ? 0 : x->snd.attach_cpu_s) +
+	       (isnan(x->rcv.attach_cpu_s) ? 0 : x->rcv.attach_cpu_s);
+}
+
 static double one_thread(const struct bench_xfer_report *r)
 {
 	return r->ip.ok ? r->ip.gbs : NAN;
@@ -105,11 +114,12 @@ static void run_note(const char *name, const struct bench_xfer_run *x, size_t n)
 	if (!x->ok)
 		return;
 	printf("(%s: %.0f chunks in %.3f s, %.0f resent for a missing base; recv %.3f s, p50/p99/p99.9 "
-	       "%.1f/%.1f/%.1f us; wall %.3f s; CPU s/GB nodes %.2f, send+recv %.2f; "
-	       "received file bit-identical: %s)\n",
+	       "%.1f/%.1f/%.1f us; wall %.3f s; CPU s/GB nodes %.2f, send+recv %.2f (starting them "
+	       "took %.3f CPU-s more); received file bit-identical: %s)\n",
 	       name, x->snd.chunks, x->snd.seconds, x->snd.raw_resends, x->rcv.seconds, x->rcv.p50,
 	       x->rcv.p99, x->rcv.p999, x->wall_s, per_gb(x, x->node_cpu_s, n),
-	       per_gb(x, x->client_cpu_s, n), x->identical ? "yes" : "NO");
+	       per_gb(x, x->client_cpu_s - start_cpu(x), n), start_cpu(x),
+	       x->identical ? "yes" : "NO");
 	if (!isnan(x->prof_cpu_s) && x->node_cpu_s > 0)
 		printf("(%s, svc-prof's continuous profile on both nodes: %.0f samples, sampler CPU %.1f ms = "
 		       "%.2f %% of the nodes' CPU, plus one cpu-clock interrupt per sample)\n", name,
@@ -122,7 +132,7 @@ static void run_note(const char *name, const struct bench_xfer_run *x, size_t n)
  * everything to fit in cpus / (1.6 x one thread) CPU-seconds per GB. */
 static double cpu_ceiling(const struct bench_xfer_run *x, size_t n)
 {
-	double per = per_gb(x, x->node_cpu_s + x->client_cpu_s, n);
+	double per = per_gb(x, x->node_cpu_s + x->client_cpu_s - start_cpu(x), n);
 
 	return x->ok && per > 0 ? dwcp_cpu_usable() / per : NAN;
 }
@@ -169,7 +179,8 @@ static void print_serial(const struct bench_xfer_report *r)
 static void print_ceiling(const struct bench_xfer_report *r)
 {
 	const struct bench_xfer_run *x = &r->main;
-	double per = per_gb(x, x->node_cpu_s + x->client_cpu_s, r->c->n), one = one_thread(r);
+	double per = per_gb(x, x->node_cpu_s + x->client_cpu_s - start_cpu(x), r->c->n),
+	       one = one_thread(r);
 	unsigned cpus = dwcp_cpu_usable();
 
 	if (isnan(cpu_ceiling(x, r->c->n)) || !(one > 0))
@@ -255,7 +266,7 @@ static void print_scaling(const struct bench_xfer_report *r)
 		cell(ratio(g, one_thread(r)), 11, 3);
 		cell(ratio(g, raw_tcp(r)), 10, 3);
 		cell(per_gb(x, x->node_cpu_s, n), 14, 2);
-		cell(per_gb(x, x->client_cpu_s, n), 19, 2);
+		cell(per_gb(x, x->client_cpu_s - start_cpu(x), n), 19, 2);
 		printf(" %10s\n", !x->ok ? "-" : x->identical ? "yes" : "NO");
 	}
 }
@@ -356,7 +367,8 @@ static cJSON *run_json(const struct bench_xfer_report *r, const struct bench_xfe
 	add_num(j, "node_cpu_s", x->node_cpu_s);
 	add_num(j, "client_cpu_s", x->client_cpu_s);
 	add_num(j, "node_cpu_s_per_gb", per_gb(x, x->node_cpu_s, r->c->n));
-	add_num(j, "client_cpu_s_per_gb", per_gb(x, x->client_cpu_s, r->c->n));
+	add_num(j, "client_start_cpu_s", start_cpu(x));
+	add_num(j, "client_cpu_s_per_gb", per_gb(x, x->client_cpu_s - start_cpu(x), r->c->n));
 	add_num(j, "cpu_ceiling_gbs", cpu_ceiling(x, r->c->n));
 	add_num(j, "stream_ceiling_gbs", serial_ceiling(x, r->c->n));
 	if (x->busiest[0].s > 0)

@@ -87,7 +87,9 @@ struct bench_xfer_side {
 	double kept_pages;
 	char codec[16], codec_why[480];
 	double codec_chunks[3];         /* chunks sent with none, lz4, zstd */
-	double thread_cpu_s;            /* the main thread's CPU (its serial cost) */
+	double thread_cpu_s;            /* the main thread's CPU once attached (its serial cost) */
+	double attach_cpu_s;            /* what it spent before: start, DPDK, attach (NAN: an
+	                                 * older binary, whose thread_cpu_s includes it) */
 	double io_cpu_s;                /* its disk helper thread's (read-ahead, writer) */
 };
 

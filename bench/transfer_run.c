@@ -227,6 +227,7 @@ static int read_side(const struct bench_xfer_ctx *c, const char *name, const cha
 	s->bytes = num(root, bytes_key), s->wire = num(root, "bytes_wire");
 	s->seconds = num(root, "seconds"), s->chunks = num(root, "chunks");
 	s->thread_cpu_s = num(root, "main_thread_cpu_s");
+	s->attach_cpu_s = num(root, "attach_cpu_s");
 	s->io_cpu_s = num(root, "io_thread_cpu_s");
 	s->p50 = num(root, "p50_us"), s->p99 = num(root, "p99_us"), s->p999 = num(root, "p999_us");
 	s->raw_resends = num(root, "raw_resends"), s->rejected = num(root, "rejected");

@@ -465,8 +465,8 @@ int dwcp_cli_recv(int argc, char **argv)
 	/* SIGINT/SIGTERM end the wait loop, which removes the temporary
 	 * output on its way out. */
 	xfer_catch_stop_signals();
-	if (xfer_client_open(&r->c, r->o.instance, r->o.run_dir, "dwcp recv", PROG) || make_paths(r) ||
-	    open_output(r))
+	if (xfer_client_open(&r->c, r->o.instance, r->o.run_dir, "dwcp recv", PROG, &r->attach_cpu_s) ||
+	    make_paths(r) || open_output(r))
 		goto out;
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
 	if (!r->win || dwcp_digest_init(&r->digest))
@@ -492,7 +492,8 @@ int dwcp_cli_recv(int argc, char **argv)
 		r->sum.inplace_written = r->ip.written_pages;
 		r->sum.resumed_bytes = r->resumed_bytes;
 		r->sum.direct_bytes = r->out.w.direct_bytes;
-		r->sum.main_thread_cpu_s = xfer_thread_cpu_s();
+		r->sum.main_thread_cpu_s = xfer_thread_cpu_s() - r->attach_cpu_s;
+		r->sum.attach_cpu_s = r->attach_cpu_s;
 		xfer_print_summary(&r->sum, r->o.json);
 	}
 out:

@@ -37,6 +37,7 @@ struct recv_opts {
 struct receiver {
 	struct recv_opts o;
 	struct dwcp_client c;
+	double attach_cpu_s;       /* this thread's CPU once attached (xfer_client_open) */
 	char path[PATH_MAX];
 	struct recv_out out;
 	struct recv_base base;     /* the previous copy kept pages come from (cli/recv_base.h) */

@@ -621,7 +621,7 @@ int dwcp_cli_send(int argc, char **argv)
 		goto out;
 	/* A send stopped by SIGINT or SIGTERM leaves what a rerun resumes from. */
 	xfer_catch_stop_signals();
-	if (xfer_client_open(&s->c, s->o.instance, s->o.run_dir, "dwcp send", PROG))
+	if (xfer_client_open(&s->c, s->o.instance, s->o.run_dir, "dwcp send", PROG, &s->attach_cpu_s))
 		goto out;
 	if (resolve_peer(s, addr))
 		goto out_client;
@@ -706,7 +706,8 @@ int dwcp_cli_send(int argc, char **argv)
 		s->sum.chunks = s->n_chunks;
 		send_auto_summary(s->codec, &s->sum);
 		s->sum.direct_bytes = s->rd.direct_bytes;
-		s->sum.main_thread_cpu_s = xfer_thread_cpu_s();
+		s->sum.main_thread_cpu_s = xfer_thread_cpu_s() - s->attach_cpu_s;
+		s->sum.attach_cpu_s = s->attach_cpu_s;
 		s->sum.io_thread_cpu_s = file_read_ahead_cpu_s(&s->rd);
 		xfer_print_summary(&s->sum, s->o.json);
 	}

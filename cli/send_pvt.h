@@ -36,6 +36,7 @@ struct sender {
 	struct dwcp_client c;
 	int fd;
 	struct file_read rd;       /* how fd is read (file_read.h) */
+	double attach_cpu_s;       /* this thread's CPU once attached (xfer_client_open) */
 	uint64_t size, n_chunks, next_seq, acked, acked_bytes;
 	uint64_t prefix;           /* chunks [0, prefix) are all acknowledged */
 	uint64_t cp_prefix, cp_step;   /* the resume index's last checkpoint, and how often */

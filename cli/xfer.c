@@ -82,8 +82,10 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 		if (!send)
 			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
 		printf(", \"resumed_bytes\": %llu", (unsigned long long)s->resumed_bytes);
-		printf(", \"direct_bytes\": %llu, \"main_thread_cpu_s\": %.3f, \"io_thread_cpu_s\": %.3f",
-		       (unsigned long long)s->direct_bytes, s->main_thread_cpu_s, s->io_thread_cpu_s);
+		printf(", \"direct_bytes\": %llu, \"main_thread_cpu_s\": %.3f, \"io_thread_cpu_s\": %.3f, "
+		       "\"attach_cpu_s\": %.3f",
+		       (unsigned long long)s->direct_bytes, s->main_thread_cpu_s, s->io_thread_cpu_s,
+		       s->attach_cpu_s);
 		if (s->inplace)
 			printf(", \"inplace\": true, \"written_pages\": %llu",
 			       (unsigned long long)s->inplace_written);
@@ -184,13 +186,14 @@ void xfer_progress_end(void)
 }
 
 int xfer_client_open(struct dwcp_client *c, const char *instance, const char *run_dir,
-		     const char *label, const char *prog)
+		     const char *label, const char *prog, double *attach_cpu_s)
 {
 	struct dwcp_err err = { 0 };
 	int rc = dwcp_client_open(c, instance, run_dir, label, prog, &err);
 
 	if (rc)
 		fprintf(stderr, "%s: %s\n", prog, err.msg);
+	*attach_cpu_s = xfer_thread_cpu_s();
 	return rc;
 }
 

@@ -33,7 +33,10 @@ struct xfer_summary {
 	bool inplace;              /* recv: written into the output itself (--inplace) */
 	uint64_t inplace_written;  /* recv, inplace: pages written (the others were left as they were) */
 	uint64_t direct_bytes;     /* bytes read (send) or written (recv) with direct I/O */
-	double main_thread_cpu_s;  /* CPU of the thread that moves the data (its serial cost) */
+	double main_thread_cpu_s;  /* CPU of the thread that moves the data (its serial cost),
+	                            * from the moment it was attached to the node */
+	double attach_cpu_s;       /* CPU that thread spent before: program start, DPDK's
+	                            * initialization, the attach (the same for 1 KiB or 1 TiB) */
 	double io_thread_cpu_s;    /* CPU of its disk helper (send: read-ahead, recv: writer) */
 	double seconds;
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
@@ -63,6 +66,7 @@ int xfer_stop_signal(void);
 /** CPU seconds (user + system) the calling thread has used. */
 double xfer_thread_cpu_s(void);
 
+
 /** Print @p s as text (stdout) or one JSON object. */
 void xfer_print_summary(const struct xfer_summary *s, bool json);
 
@@ -74,9 +78,15 @@ void xfer_progress(uint64_t done, uint64_t total, double seconds, const char *no
 /** End the progress line (newline) if one was drawn. */
 void xfer_progress_end(void);
 
-/** Attach as a client of @p instance; the error is printed. @return 0 or -errno. */
+/**
+ * Attach as a client of @p instance; the error is printed. @p attach_cpu_s:
+ * the calling thread's CPU once attached (program start and DPDK's
+ * initialization included), which the summary leaves out of
+ * main_thread_cpu_s: a fixed cost per run, it had been half of what a
+ * 256 MiB transfer's main thread spent. @return 0 or -errno.
+ */
 int xfer_client_open(struct dwcp_client *c, const char *instance, const char *run_dir,
-		     const char *label, const char *prog);
+		     const char *label, const char *prog, double *attach_cpu_s);
 
 /**
  * Whether this node's supervisor has died (its pidfd turned readable).

@@ -250,6 +250,12 @@ Test(transfer, a_cold_image_is_read_and_written_with_direct_io, .fini = teardown
 	evict(src);
 	start_pair(&c, true);
 	transfer_ok("disk", src, out, "nodeb", NULL, 240, NULL);
+	/* The main thread's CPU is the transfer's; starting (DPDK's
+	 * initialization, the attach: always some) is a figure of its own. */
+	cr_expect_gt(dwcp_xfer_json_num(snd.out, "attach_cpu_s"), 0, "no start CPU: %s", snd.out);
+	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "attach_cpu_s"), 0, "no start CPU: %s", rcv.out);
+	cr_expect_gt(dwcp_xfer_json_num(snd.out, "main_thread_cpu_s"), 0, "no main thread CPU: %s", snd.out);
+	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "main_thread_cpu_s"), 0, "no main thread CPU: %s", rcv.out);
 	written_direct = dwcp_xfer_json_num(rcv.out, "direct_bytes");
 	read_direct = dwcp_xfer_json_num(snd.out, "direct_bytes");
 	fprintf(stderr, "transfer %llu random bytes: %.0f read direct, %.0f written direct\n", size,
