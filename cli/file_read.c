@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,6 +31,20 @@ int file_direct_reopen(int fd, int flags, uint32_t *mem_align)
 	return open(proc, flags | O_DIRECT | O_CLOEXEC);
 }
 
+void *file_io_buf(size_t n)
+{
+	const size_t huge = 2u << 20;
+	void *p;
+
+	if (n < huge || n % huge)
+		return aligned_alloc(PAGE, n);
+	p = aligned_alloc(huge, n);
+	/* Advice only: without transparent huge pages the buffer is as before. */
+	if (p)
+		(void)madvise(p, n, MADV_HUGEPAGE);
+	return p;
+}
+
 bool file_read_direct(struct file_read *r)
 {
 	uint32_t mem_align;
@@ -40,7 +55,7 @@ bool file_read_direct(struct file_read *r)
 	fd = file_direct_reopen(r->fd, O_RDONLY, &mem_align);
 	if (fd < 0)
 		return false;
-	r->win = aligned_alloc(PAGE, FILE_READ_WIN);
+	r->win = file_io_buf(FILE_READ_WIN);
 	if (!r->win) {
 		close(fd);
 		return false;
@@ -92,7 +107,7 @@ bool file_read_ahead(struct file_read *r)
 	ra = calloc(1, sizeof(*ra));
 	if (!ra)
 		return false;
-	ra->buf = aligned_alloc(PAGE, FILE_READ_WIN);
+	ra->buf = file_io_buf(FILE_READ_WIN);
 	if (!ra->buf || io_async_start(&ra->a)) {
 		free(ra->buf);
 		free(ra);

@@ -91,7 +91,7 @@ bool recv_fd_direct(struct recv_fd *w)
 	fd = file_direct_reopen(w->fd, O_WRONLY, &mem_align);
 	if (fd < 0)
 		return false;
-	w->bounce = aligned_alloc(DIRECT_UNIT, RECV_FD_BOUNCE);
+	w->bounce = file_io_buf(RECV_FD_BOUNCE);
 	if (!w->bounce) {
 		close(fd);
 		return false;
@@ -111,7 +111,7 @@ static bool writer_start(struct recv_fd *w)
 		return true;
 	if (w->no_async)
 		return false;
-	w->spare = aligned_alloc(DIRECT_UNIT, RECV_FD_BOUNCE);
+	w->spare = file_io_buf(RECV_FD_BOUNCE);
 	w->async = calloc(1, sizeof(*w->async));
 	if (!w->spare || !w->async || io_async_start(&w->async->a)) {
 		free(w->spare);

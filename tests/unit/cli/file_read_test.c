@@ -251,3 +251,55 @@ Test(file_read, a_reader_that_skips_a_little_still_reads_ahead)
 	cr_expect_eq(r.ahead_bytes, SIZE - (8 * MIB + 68 * KIB), "%llu bytes read ahead",
 		     (unsigned long long)r.ahead_bytes);
 }
+
+/* kB of huge pages in the mapping of this process that holds @p p
+ * (/proc/self/smaps); -1 when it is not found. */
+static long huge_kb_at(const void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[256];
+	bool in = false;
+	long kb = -1;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* The windows and bounce buffers (4 MiB) sit on huge pages where the
+ * kernel gives them on advice: two faults at first use, not 1,024. */
+Test(file_io_buf, buffers_of_whole_huge_pages_are_aligned_and_backed_by_them)
+{
+	uint8_t *small = file_io_buf(3 * 4096), *big = file_io_buf(FILE_READ_WIN);
+	char thp[128] = "";
+	FILE *f;
+
+	cr_assert(small && big);
+	cr_expect_eq((uintptr_t)small % 4096, 0, "%p: not page-aligned", (void *)small);
+	cr_expect_eq((uintptr_t)big % (2 * MIB), 0, "%p: not aligned to 2 MiB", (void *)big);
+	memset(small, 1, 3 * 4096);
+	memset(big, 1, FILE_READ_WIN);
+	f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+	if (f) {
+		if (!fgets(thp, sizeof(thp), f))
+			thp[0] = '\0';
+		fclose(f);
+	}
+	if (!strstr(thp, "[always]") && !strstr(thp, "[madvise]")) {
+		free(small);
+		free(big);
+		printf("skipped: no transparent huge pages here (%s)\n", thp[0] ? thp : "no sysfs file");
+		cr_skip_test("no transparent huge pages");
+	}
+	cr_expect_gt(huge_kb_at(big), 0, "%p: no huge page behind it (/proc/self/smaps)", (void *)big);
+	free(small);
+	free(big);
+}
