@@ -172,7 +172,8 @@ void dwcp_client_wait(struct dwcp_client *c, uint64_t timeout_ns)
 {
 	__atomic_store_n(&c->at.shm.ctl->slots[c->at.slot].svc.heartbeat_ns, dwcp_now_ns(),
 			 __ATOMIC_RELAXED);
-	dwcp_link_wait(&c->at.shm, c->at.slot, timeout_ns, client_has_input, c);
+	dwcp_link_wait_spin(&c->at.shm, c->at.slot, timeout_ns,
+			    (uint64_t)c->at.shm.ctl->spin_us * 1000u, client_has_input, c);
 }
 
 void dwcp_client_free(struct dwcp_client *c, uint32_t idx)

@@ -60,7 +60,12 @@ unsigned dwcp_client_submit(struct dwcp_client *c, const uint32_t *idx, unsigned
 /** Take up to @p n delivered buffers (owned by this client again). */
 unsigned dwcp_client_poll(struct dwcp_client *c, uint32_t *idx, unsigned n);
 
-/** Sleep until something is delivered or @p timeout_ns passes. */
+/**
+ * Sleep until something is delivered or @p timeout_ns passes; first poll
+ * for the node's [runtime] spin_us, as its services do (0 on small hosts:
+ * DWCP_CFG_SPIN_MIN_CPUS), so that on a large host a send's or receive's
+ * thread takes the next burst without a futex sleep and wake-up.
+ */
 void dwcp_client_wait(struct dwcp_client *c, uint64_t timeout_ns);
 
 /** Give a buffer back to the pool. */

@@ -6,6 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_pause.h>
+
+#include "common/timeutil.h"
 #include "ipc/link.h"
 
 /* Shared (not FUTEX_PRIVATE) futexes: the word lives in a hugetlbfs
@@ -47,6 +50,23 @@ int dwcp_link_wait(const struct dwcp_shm *shm, unsigned slot, uint64_t timeout_n
 	}
 	__atomic_store_n(&s->sleeping, 0, __ATOMIC_RELAXED);
 	return slept;
+}
+
+int dwcp_link_wait_spin(const struct dwcp_shm *shm, unsigned slot, uint64_t timeout_ns,
+			uint64_t spin_ns, int (*has_input)(void *arg), void *arg)
+{
+	const uint64_t t0 = spin_ns ? dwcp_now_ns() : 0;
+	uint64_t spent = 0;
+
+	if (spin_ns > timeout_ns)
+		spin_ns = timeout_ns;
+	while (spent < spin_ns) {
+		if (has_input(arg))
+			return 0;
+		rte_pause();
+		spent = dwcp_now_ns() - t0;
+	}
+	return dwcp_link_wait(shm, slot, spent < timeout_ns ? timeout_ns - spent : 0, has_input, arg);
 }
 
 /* Modelled in tests/model/handoff.pml (died: reset) and tests/model/proto.pml (reclaim). */

@@ -122,6 +122,18 @@ int dwcp_link_notify(const struct dwcp_shm *shm, unsigned dst);
 int dwcp_link_wait(const struct dwcp_shm *shm, unsigned slot, uint64_t timeout_ns,
 		   int (*has_input)(void *arg), void *arg);
 
+/**
+ * As dwcp_link_wait, after polling @p has_input for up to @p spin_ns
+ * (less when @p timeout_ns is shorter): input that comes within it is
+ * taken without the futex sleep and wake-up that every handoff costs
+ * otherwise. For a process that waits between bursts of its own work
+ * (dwcp send and recv: [runtime] spin_us, 0 below DWCP_CFG_SPIN_MIN_CPUS
+ * CPUs, as for the services' loop). @return 1 if it slept, 0 if input
+ * came first.
+ */
+int dwcp_link_wait_spin(const struct dwcp_shm *shm, unsigned slot, uint64_t timeout_ns,
+			uint64_t spin_ns, int (*has_input)(void *arg), void *arg);
+
 /** Discard a dead producer's unpublished entries (head := tail). */
 void dwcp_link_reset_producer(const struct dwcp_shm *shm, unsigned src, unsigned dst);
 /** Forget a dead consumer's unfinished dequeue (head := tail). */

@@ -410,6 +410,42 @@ Test(link, notify_wakes_only_a_sleeping_consumer)
 	cr_assert_eq(s->wake_seq, 1, "wake_seq %u after one wake", s->wake_seq);
 }
 
+static int polls;
+
+/* Input from the third look on; notes whether the waiter had announced sleep. */
+static int input_from_third_look(void *arg)
+{
+	(void)arg;
+	sleeping_seen = (int)__atomic_load_n(&R.shm.ctl->slots[S].sleeping, __ATOMIC_RELAXED);
+	return ++polls >= 3;
+}
+
+/* dwcp send and recv poll for [runtime] spin_us before they sleep, as the
+ * services do on large hosts: input within the spin is taken awake. */
+Test(link, a_spinning_wait_takes_input_without_announcing_sleep, .timeout = 20)
+{
+	struct dwcp_slot *s = &R.shm.ctl->slots[S];
+	int no = 0;
+
+	polls = 0;
+	cr_assert_eq(dwcp_link_wait_spin(&R.shm, S, 10000000000ull, 10000000000ull,
+					 input_from_third_look, NULL), 0, "slept although input came");
+	cr_assert_eq(polls, 3, "%d looks for input", polls);
+	cr_assert_eq(sleeping_seen, 0, "announced sleep while spinning");
+	cr_assert_eq(s->wake_seq, 0, "wake_seq %u", s->wake_seq);
+
+	/* No spin: the plain wait (sleep announced before its one look). */
+	polls = 2;
+	cr_assert_eq(dwcp_link_wait_spin(&R.shm, S, 1000000000ull, 0, input_from_third_look, NULL), 0);
+	cr_assert_eq(sleeping_seen, 1, "no spin, but no sleep announced before the look");
+
+	/* A spin longer than the timeout ends with it (60 s would trip the
+	 * test's own timeout), then sleeps the rest: no input, it slept. */
+	cr_assert_eq(dwcp_link_wait_spin(&R.shm, S, 2000000ull, 60000000000ull, input_if_sleeping, &no), 1,
+		     "a wait with no input did not sleep");
+	cr_assert_eq(s->sleeping, 0, "sleeping left at %u", s->sleeping);
+}
+
 static void pick_cpus(int cpu[2])
 {
 	cpu_set_t set;
