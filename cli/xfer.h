@@ -66,7 +66,6 @@ int xfer_stop_signal(void);
 /** CPU seconds (user + system) the calling thread has used. */
 double xfer_thread_cpu_s(void);
 
-
 /** Print @p s as text (stdout) or one JSON object. */
 void xfer_print_summary(const struct xfer_summary *s, bool json);
 
