@@ -197,6 +197,8 @@ $(BUILD)/tests/unit/cli/recv_fd_test: $(RECV_FD_OBJS)
 $(BUILD)/tests/unit/cli/recv_fd_test: LDFLAGS += $(RECV_FD_OBJS)
 $(BUILD)/tests/unit/cli/io_async_test: $(BUILD)/obj/cli/io_async.o
 $(BUILD)/tests/unit/cli/io_async_test: LDFLAGS += $(BUILD)/obj/cli/io_async.o
+$(BUILD)/tests/unit/cli/job_queue_test: $(BUILD)/obj/cli/job_queue.o
+$(BUILD)/tests/unit/cli/job_queue_test: LDFLAGS += $(BUILD)/obj/cli/job_queue.o
 $(BUILD)/tests/unit/cli/recv_base_test: $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)
 $(BUILD)/tests/unit/cli/recv_base_test: LDFLAGS += $(BUILD)/obj/cli/recv_base.o $(RECV_FD_OBJS)
 $(BUILD)/tests/unit/cli/file_read_test: $(BUILD)/obj/cli/file_read.o $(BUILD)/obj/cli/io_async.o

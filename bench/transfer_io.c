@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/recv_base.h"
 #include "cli/recv_fd.h"
 #include "common/cpu.h"
 #include "common/ops/delta.h"
@@ -52,7 +53,9 @@ static double disk_run(const char *path, const uint8_t *img, size_t n)
 		size_t len = off + CHUNK < n ? CHUNK : n - off;
 		bool hole_at_end;
 
-		bad = recv_fd_write_sparse(&w, img + off, len, off, delta.is_zero, &hole_at_end) != 0;
+		bad = recv_fd_write_sparse(&w, img + off, len, off,
+					   recv_zero_pages(delta.is_zero, img + off, (uint32_t)len),
+					   &hole_at_end) != 0;
 	}
 	if (!bad && (recv_fd_flush(&w) || ftruncate(fd, (off_t)n) || fsync(fd)))
 		bad = 1;

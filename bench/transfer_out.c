@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/cpu.h"
+#include "cli/xfer.h"
 #include "history.h"
 #include "transfer_pvt.h"
 
@@ -137,17 +138,24 @@ static double cpu_ceiling(const struct bench_xfer_run *x, size_t n)
 	return x->ok && per > 0 ? dwcp_cpu_usable() / per : NAN;
 }
 
-/* The busier of a side's two threads (its main thread and its disk
- * helper; a helper missing from an older binary's summary counts 0). */
-static double side_busiest(const struct bench_xfer_side *s)
+/* A helper's CPU, 0 where an older binary's summary lacks it. */
+static double helper_cpu(double v)
 {
-	return s->io_cpu_s > s->thread_cpu_s ? s->io_cpu_s : s->thread_cpu_s;
+	return isnan(v) ? 0 : v;
 }
 
-/* What one thread allows: a stream's dwcp send and dwcp recv each move
- * its data in one thread, with one helper for the disk (the services
- * spread theirs over workers), so no number of cores runs one stream
- * faster than one GB per the busiest one's CPU-seconds per GB. */
+/* The busiest of a side's threads (its main thread, its second data
+ * thread where it has one, and its disk helper). */
+static double side_busiest(const struct bench_xfer_side *s)
+{
+	return fmax(s->thread_cpu_s, fmax(helper_cpu(s->io_cpu_s), helper_cpu(s->stage_cpu_s)));
+}
+
+/* What one stream's own threads allow: dwcp send and dwcp recv each move
+ * its data in one or two threads (--threads), with one helper for the
+ * disk (the services spread theirs over workers), so no number of cores
+ * runs one stream faster than one GB per the busiest one's CPU-seconds
+ * per GB. */
 static double serial_ceiling(const struct bench_xfer_run *x, size_t n)
 {
 	double a = side_busiest(&x->snd), b = side_busiest(&x->rcv);
@@ -163,13 +171,16 @@ static void print_serial(const struct bench_xfer_report *r)
 
 	if (isnan(serial_ceiling(x, r->c->n)) || !(one > 0))
 		return;
-	printf("(serial points: one stream's dwcp send and dwcp recv move it in one thread each, "
-	       "%.3f and %.3f CPU-s per GB, with a disk helper each, %.3f (read-ahead) and %.3f (writer): "
-	       "on any number of cores one stream runs at most %.2f GB/s "
+	printf("(serial points: one stream's dwcp send and dwcp recv move it in their main threads, "
+	       "%.3f and %.3f CPU-s per GB, and a second data thread each, %.3f (send's reader) and "
+	       "%.3f (0: none; --threads, 2 from %u CPUs), with a disk helper each, %.3f (read-ahead) "
+	       "and %.3f (writer): on any number of cores one stream runs at most %.2f GB/s "
 	       "= %.1fx the one-thread pipeline; the busiest threads of all, per GB:",
 	       per_gb(x, x->snd.thread_cpu_s, r->c->n), per_gb(x, x->rcv.thread_cpu_s, r->c->n),
-	       per_gb(x, isnan(x->snd.io_cpu_s) ? 0 : x->snd.io_cpu_s, r->c->n),
-	       per_gb(x, isnan(x->rcv.io_cpu_s) ? 0 : x->rcv.io_cpu_s, r->c->n),
+	       per_gb(x, helper_cpu(x->snd.stage_cpu_s), r->c->n),
+	       per_gb(x, helper_cpu(x->rcv.stage_cpu_s), r->c->n), XFER_THREADS_MIN_CPUS,
+	       per_gb(x, helper_cpu(x->snd.io_cpu_s), r->c->n),
+	       per_gb(x, helper_cpu(x->rcv.io_cpu_s), r->c->n),
 	       serial_ceiling(x, r->c->n), serial_ceiling(x, r->c->n) / one);
 	for (unsigned i = 0; i < BUSIEST && x->busiest[i].s > 0; i++)
 		printf("%s %s %.3f", i ? "," : "", x->busiest[i].name, per_gb(x, x->busiest[i].s, r->c->n));
@@ -338,6 +349,7 @@ static void add_side(cJSON *o, const char *key, const struct bench_xfer_side *s)
 	add_num(j, "raw_resends", s->raw_resends), add_num(j, "rejected", s->rejected);
 	add_num(j, "kept_pages", s->kept_pages), add_num(j, "main_thread_cpu_s", s->thread_cpu_s);
 	add_num(j, "io_thread_cpu_s", s->io_cpu_s);
+	add_num(j, "stage_thread_cpu_s", s->stage_cpu_s);
 	if (s->codec[0])
 		cJSON_AddStringToObject(j, "codec", s->codec);
 	if (s->codec_why[0])

@@ -91,6 +91,8 @@ struct bench_xfer_side {
 	double attach_cpu_s;            /* what it spent before: start, DPDK, attach (NAN: an
 	                                 * older binary, whose thread_cpu_s includes it) */
 	double io_cpu_s;                /* its disk helper thread's (read-ahead, writer) */
+	double stage_cpu_s;             /* its second data thread's (--threads 2: send's reader);
+	                                 * 0: none, NAN: an older binary */
 };
 
 /* The busiest threads of a transfer (node threads and send's and recv's

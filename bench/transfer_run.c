@@ -229,6 +229,7 @@ static int read_side(const struct bench_xfer_ctx *c, const char *name, const cha
 	s->thread_cpu_s = num(root, "main_thread_cpu_s");
 	s->attach_cpu_s = num(root, "attach_cpu_s");
 	s->io_cpu_s = num(root, "io_thread_cpu_s");
+	s->stage_cpu_s = num(root, "stage_thread_cpu_s");
 	s->p50 = num(root, "p50_us"), s->p99 = num(root, "p99_us"), s->p999 = num(root, "p999_us");
 	s->raw_resends = num(root, "raw_resends"), s->rejected = num(root, "rejected");
 	s->kept_pages = num(root, "kept_pages");

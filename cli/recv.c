@@ -51,6 +51,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cpu.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
 #include "ipc/abi.h"
@@ -83,8 +84,11 @@ static void usage(FILE *f)
 		"  --instance NAME  this node (default dwcp)\n"
 		"  --run-dir DIR    runtime directory root (default /run/dwcp)\n"
 		"  --timeout SEC    give up after SEC seconds without a chunk (default: wait)\n"
+		"  --threads N      1: one thread checks, writes and digests; 2: a second one hashes\n"
+		"                   each chunk's pages and finds its zero pages as it arrives\n"
+		"                   (default: 2 from %u usable CPUs, else 1)\n"
 		"  --json           print the summary as one JSON object\n"
-		"  --no-progress    no progress line\n");
+		"  --no-progress    no progress line\n", XFER_THREADS_MIN_CPUS);
 }
 
 static int parse(int argc, char **argv, struct recv_opts *o)
@@ -95,11 +99,11 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		{ "json", no_argument, NULL, 'j' }, { "timeout", required_argument, NULL, 'T' },
 		{ "no-progress", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
 		{ "inplace", no_argument, NULL, 'I' }, { "no-partial", no_argument, NULL, 'N' },
-		{ NULL, 0, NULL, 0 },
+		{ "threads", required_argument, NULL, 'n' }, { NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	*o = (struct recv_opts){ .instance = DWCP_DEFAULT_INSTANCE };
+	*o = (struct recv_opts){ .instance = DWCP_DEFAULT_INSTANCE, .threads = xfer_threads_auto() };
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
@@ -115,6 +119,10 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 			if (xfer_parse_count(PROG, "--timeout", optarg, 86400, "seconds", &o->timeout_s))
 				return -EINVAL;
 			break;
+		case 'n':
+			if (xfer_parse_count(PROG, "--threads", optarg, 2, "threads", &o->threads))
+				return -EINVAL;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
@@ -123,6 +131,46 @@ static int parse(int argc, char **argv, struct recv_opts *o)
 		fprintf(stderr, PROG ": %s\n", optind < argc ? "unexpected argument" : "--stream is required");
 		usage(stderr);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The checker finished a chunk: wake the receive's thread if it sleeps. */
+static void checked_notify(void *arg)
+{
+	const struct receiver *r = arg;
+
+	dwcp_client_notify(&r->c);
+}
+
+/* What the checker needs, and its thread where --threads says so.
+ * Chunks it may hold: 8 MiB of 256 KiB chunks, ahead of the writing.
+ * What it finds is kept per buffer index (1 KiB each) for the first
+ * PRE_MAX buffers of the pool (a 1 GiB pool of 256 KiB chunks): chunks
+ * in buffers past them, on a larger pool, are hashed when written, as
+ * without a checker, so that this process's memory does not grow with
+ * the node's. */
+#define CHECK_AHEAD 32u
+#define PRE_MAX 4096u
+static int start_checker(struct receiver *r)
+{
+	struct dwcp_cpu_features cpu;
+
+	if (r->o.threads > 1) {
+		r->n_pre = r->c.at.shm.n_bufs < PRE_MAX ? r->c.at.shm.n_bufs : PRE_MAX;
+		r->pre = calloc(r->n_pre, sizeof(*r->pre));
+		if (!r->pre) {
+			fprintf(stderr, PROG ": out of memory\n");
+			return -ENOMEM;
+		}
+	}
+	dwcp_cpu_detect(&cpu);
+	dwcp_delta_select(&r->dz, &cpu);
+	dwcp_xxh3_select(&r->xxh3, &cpu);
+	if (job_queue_init(&r->checks, sizeof(uint32_t), CHECK_AHEAD, r->o.threads > 1, recv_check_chunk,
+			   checked_notify, r)) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -237,6 +285,12 @@ static int run(struct receiver *r)
 				return rc;
 			}
 		}
+		if (!r->done) {
+			int rc = recv_take_checked(r);
+
+			if (rc)
+				return rc;
+		}
 		if (r->o.timeout_s &&
 		    dwcp_now_ns() - r->last_progress_ns > (uint64_t)r->o.timeout_s * 1000000000ull) {
 			uint64_t af = __atomic_load_n(&r->c.at.shm.node->auth_failures, __ATOMIC_RELAXED) -
@@ -252,8 +306,8 @@ static int run(struct receiver *r)
 			next_draw = dwcp_now_ns() + 200000000ull;
 			xfer_progress(r->written, 0, xfer_since(r->first_ns), "receiving");
 		}
-		if (!n)
-			dwcp_client_wait(&r->c, 50000000ull);
+		if (!n && !r->done)
+			dwcp_client_wait_or(&r->c, 50000000ull, recv_checked_ready, r);
 	}
 	return finish(r, t_start);
 }
@@ -469,7 +523,7 @@ int dwcp_cli_recv(int argc, char **argv)
 	    make_paths(r) || open_output(r))
 		goto out;
 	r->win = dwcp_reorder_create(r->c.at.shm.n_bufs, 0);
-	if (!r->win || dwcp_digest_init(&r->digest))
+	if (!r->win || dwcp_digest_init(&r->digest) || start_checker(r))
 		goto out;
 	/* Before registering: the entry this receive takes may be the gone one's. */
 	r->gone_xfer = dwcp_streams_gone_xfer(&r->c.at.shm, dwcp_stream_id(r->o.stream));
@@ -494,6 +548,7 @@ int dwcp_cli_recv(int argc, char **argv)
 		r->sum.direct_bytes = r->out.w.direct_bytes;
 		r->sum.main_thread_cpu_s = xfer_thread_cpu_s() - r->attach_cpu_s;
 		r->sum.attach_cpu_s = r->attach_cpu_s;
+		r->sum.stage_thread_cpu_s = job_queue_cpu_s(&r->checks);
 		xfer_print_summary(&r->sum, r->o.json);
 	}
 out:
@@ -504,6 +559,8 @@ out:
 	if (r->win)
 		dwcp_reorder_destroy(r->win, NULL, NULL);
 	dwcp_digest_fini(&r->digest);
+	job_queue_fini(&r->checks);   /* before pre[], which its thread writes */
+	free(r->pre);
 	free(r);
 	return rc;
 }

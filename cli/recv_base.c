@@ -328,6 +328,16 @@ bool recv_base_zero(const struct recv_base *b, const uint8_t *p, uint32_t n)
 	return b->delta.is_zero(p, n);
 }
 
+uint64_t recv_zero_pages(bool (*is_zero)(const void *, size_t), const uint8_t *data, uint32_t len)
+{
+	uint64_t zeros = 0;
+
+	for (uint32_t at = 0, i = 0; at < len && i < 64; at += PAGE, i++)
+		if (is_zero(data + at, len - at < PAGE ? len - at : PAGE))
+			zeros |= 1ull << i;
+	return zeros;
+}
+
 /* Page @p at of a chunk of @p len bytes is kept and whole: it can be cloned. */
 static bool clonable(uint64_t mask, uint32_t at, uint32_t len)
 {
@@ -335,7 +345,7 @@ static bool clonable(uint64_t mask, uint32_t at, uint32_t len)
 }
 
 int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data, uint64_t offset,
-		    uint32_t len, uint64_t mask, uint64_t *cloned)
+		    uint32_t len, uint64_t mask, uint64_t zeros, uint64_t *cloned)
 {
 	uint32_t at = 0;
 	bool hole_at_end = false;
@@ -361,7 +371,7 @@ int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data,
 			/* Zero pages (a VM image has many) are left holes where
 			 * they come in runs: the new file is written front to
 			 * back, so they read as zeros. */
-			rc = recv_fd_write_sparse(w, data + at, end - at, offset + at, b->delta.is_zero,
+			rc = recv_fd_write_sparse(w, data + at, end - at, offset + at, zeros >> (at / PAGE),
 						  &hole_at_end);
 		if (rc < 0)
 			return rc;

@@ -119,13 +119,14 @@ int recv_base_fill_moved(struct recv_base *b, uint8_t *data, uint32_t len, uint6
  * written like the rest; the first such refusal turns cloning off. Other
  * pages of zeros are left holes where they come in runs
  * (recv_fd_write_sparse: the output is a new file written front to back,
- * so they read as zeros; the file is sparse, as `cp --sparse`).
+ * so they read as zeros; the file is sparse, as `cp --sparse`): the pages
+ * of @p zeros (recv_zero_pages).
  * @p cloned (added to) counts the shared pages.
  * @return 0 or -errno (a write error, or a clone error that is not a
  *         refusal, e.g. ENOSPC).
  */
 int recv_base_write(struct recv_base *b, struct recv_fd *w, const uint8_t *data, uint64_t offset,
-		    uint32_t len, uint64_t mask, uint64_t *cloned);
+		    uint32_t len, uint64_t mask, uint64_t zeros, uint64_t *cloned);
 
 /**
  * After a completed receive: record @p st (the new output, fstat'ed
@@ -162,6 +163,14 @@ int recv_base_forget(struct recv_base *b);
  * common/ops/delta's test for this CPU, chosen by recv_base_open().
  */
 bool recv_base_zero(const struct recv_base *b, const uint8_t *p, uint32_t n);
+
+/**
+ * The pages of the @p len bytes at @p data (at most 64 pages) that are
+ * all zero, by @p is_zero: bit i for page i (a short last page: its
+ * bytes). What recv_base_write and recv_inplace_write leave holes; `dwcp
+ * recv --threads 2` finds them on its second thread as chunks arrive.
+ */
+uint64_t recv_zero_pages(bool (*is_zero)(const void *, size_t), const uint8_t *data, uint32_t len);
 
 /**
  * The base was written by this receive itself (in place): take its

@@ -169,7 +169,9 @@ static int drain_in_order(struct receiver *r)
 		struct dwcp_buf_hdr *h = dwcp_client_hdr(&r->c, idx);
 		const struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
 		const uint8_t *p = (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN;
+		const struct recv_pre *pre = idx < r->n_pre && r->pre[idx].ready ? &r->pre[idx] : NULL;
 		bool last = ch->flags & DWCP_CHUNK_F_LAST;
+		uint64_t zeros;
 		int rc;
 
 		if (ch->flags & DWCP_CHUNK_F_KEPT) {
@@ -181,12 +183,13 @@ static int drain_in_order(struct receiver *r)
 			}
 		}
 
+		zeros = pre ? pre->zeros : recv_zero_pages(r->dz.is_zero, p, ch->orig_len);
 		if (r->out.inplace || r->resuming)
 			rc = recv_inplace_write(&r->ip, r->resuming ? &r->resume : &r->base, &r->out.w, p,
-						ch->offset, ch->orig_len, kept_in_place(r, ch));
+						ch->offset, ch->orig_len, kept_in_place(r, ch), zeros);
 		else
 			rc = recv_base_write(&r->base, &r->out.w, p, ch->offset, ch->orig_len,
-					     ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0,
+					     ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0, zeros,
 					     &r->sum.cloned_pages);
 		if (rc) {
 			recv_answer(r, idx, DWCP_BUF_ESINK);
@@ -195,7 +198,11 @@ static int drain_in_order(struct receiver *r)
 						 r->path, (unsigned long long)r->out.device_size);
 			return recv_fail(r, "writing %s: %s", r->path, strerror(-rc));
 		}
-		dwcp_digest_update(&r->digest, (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN, ch->orig_len);
+		if (pre)
+			dwcp_digest_add_hashes(&r->digest, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])pre->ph,
+					       (ch->orig_len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE);
+		else
+			dwcp_digest_update(&r->digest, p, ch->orig_len);
 		if (last && ch->digest && ch->digest != dwcp_digest_final(&r->digest)) {
 			/* Every chunk passed its own checks, yet the whole is not
 			 * what the sender read: no file at --out. */
@@ -365,6 +372,116 @@ static int on_abort(struct receiver *r, uint32_t idx, uint32_t xfer)
 			 r->out.inplace ? "" : "; nothing written to ", r->out.inplace ? "" : r->path);
 }
 
+void recv_check_chunk(void *job, void *receiver)
+{
+	const uint32_t idx = *(const uint32_t *)job;
+	struct receiver *r = receiver;
+	const struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
+	const uint8_t *p = (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN;
+	struct recv_pre *pre = idx < r->n_pre ? &r->pre[idx] : NULL;
+
+	if (!pre)
+		return;   /* no checker thread, or a buffer past what pre[] holds */
+	pre->ready = !(ch->flags & DWCP_CHUNK_F_KEPT) && ch->orig_len <= DWCP_HDE_MAX_DATA;
+	if (!pre->ready)
+		return;
+	dwcp_digest_page_hashes(&r->xxh3, p, ch->orig_len, pre->ph);
+	pre->zeros = recv_zero_pages(r->dz.is_zero, p, ch->orig_len);
+}
+
+/* A checked chunk: held in the reorder window, and written with every
+ * chunk next in sequence. What changed since it arrived is looked at
+ * again: the chunk before it may have been the last, or a transfer that
+ * started over may have left it behind, or a copy of it was written. */
+static int hold(struct receiver *r, uint32_t idx)
+{
+	const struct dwcp_buf_hdr *h = dwcp_client_hdr(&r->c, idx);
+	const struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
+	int rc;
+
+	if (r->done) {
+		dwcp_client_free(&r->c, idx);
+		return 0;
+	}
+	if (ch->xfer != r->xfer) {
+		recv_answer(r, idx, DWCP_BUF_ESTALE);
+		return 0;
+	}
+	if (h->seq < r->next_seq) {
+		r->sum.duplicates++;
+		recv_answer(r, idx, 0);
+		return 0;
+	}
+	rc = dwcp_reorder_put(r->win, h->seq, (void *)(uintptr_t)(idx + 1));
+	if (rc == -EALREADY) {
+		r->sum.duplicates++;
+		dwcp_client_free(&r->c, idx);   /* the held copy gets acknowledged when written */
+		return 0;
+	}
+	if (rc) {
+		recv_answer(r, idx, DWCP_BUF_EBADCHUNK);   /* beyond the window: resent later */
+		return 0;
+	}
+	return drain_in_order(r);
+}
+
+int recv_take_checked(struct receiver *r)
+{
+	const uint32_t *job;
+
+	while ((job = job_queue_done(&r->checks)) != NULL) {
+		const uint32_t idx = *job;
+		int rc;
+
+		job_queue_pop(&r->checks);
+		rc = hold(r, idx);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int recv_checked_ready(void *receiver)
+{
+	const struct receiver *r = receiver;
+
+	return job_queue_done(&r->checks) != NULL;
+}
+
+/* Hand the chunk to the checker (without a thread: checked now), and
+ * take what it finished. A full queue waits for the checker. */
+static int queue_check(struct receiver *r, uint32_t idx)
+{
+	uint32_t *job;
+	int rc;
+
+	while ((job = job_queue_next(&r->checks)) == NULL) {
+		rc = recv_take_checked(r);
+		if (rc)
+			return rc;
+		if (!job_queue_next(&r->checks))
+			dwcp_client_wait_or(&r->c, 1000000ull, recv_checked_ready, r);
+	}
+	*job = idx;
+	job_queue_push(&r->checks);
+	return recv_take_checked(r);
+}
+
+/* Every chunk that arrived checked and taken (held, written). */
+static int settle_checks(struct receiver *r)
+{
+	int rc;
+
+	while (job_queue_queued(&r->checks)) {
+		rc = recv_take_checked(r);
+		if (rc)
+			return rc;
+		if (job_queue_queued(&r->checks))
+			dwcp_client_wait_or(&r->c, 1000000ull, recv_checked_ready, r);
+	}
+	return 0;
+}
+
 /* One chunk delivered by the pipeline. */
 int recv_on_chunk(struct receiver *r, uint32_t idx)
 {
@@ -399,6 +516,16 @@ int recv_on_chunk(struct receiver *r, uint32_t idx)
 		return 0;
 	}
 	r->auth_fails = 0;
+	/* What decides for the whole transfer (it ends, or another one starts
+	 * over) comes after every chunk that arrived before it was written,
+	 * as without a checker. */
+	if ((ch->flags & DWCP_CHUNK_F_ABORT || (r->xfer && ch->xfer != r->xfer)) &&
+	    (rc = settle_checks(r)) != 0)
+		return rc;
+	if (r->done) {   /* copies behind the last chunk: answered from the done record */
+		dwcp_client_free(&r->c, idx);
+		return 0;
+	}
 	if (ch->flags & DWCP_CHUNK_F_ABORT)
 		return on_abort(r, idx, ch->xfer);
 	/* A resend of a run this node finished (its ACK was lost): done. */
@@ -449,15 +576,5 @@ int recv_on_chunk(struct receiver *r, uint32_t idx)
 	}
 	if (refuse_kept(r, idx))
 		return 0;
-	rc = dwcp_reorder_put(r->win, h->seq, (void *)(uintptr_t)(idx + 1));
-	if (rc == -EALREADY) {
-		r->sum.duplicates++;
-		dwcp_client_free(&r->c, idx);   /* the held copy gets acknowledged when written */
-		return 0;
-	}
-	if (rc) {
-		recv_answer(r, idx, DWCP_BUF_EBADCHUNK);   /* beyond the window: resent later */
-		return 0;
-	}
-	return drain_in_order(r);
+	return queue_check(r, idx);
 }

@@ -258,7 +258,7 @@ int recv_fd_pwrite(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off)
 }
 
 int recv_fd_write_sparse(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off,
-			 bool (*is_zero)(const void *, size_t), bool *hole_at_end)
+			 uint64_t zeros, bool *hole_at_end)
 {
 	size_t at = 0, from = 0;   /* [from, at): bytes to write, not yet written */
 	int rc;
@@ -266,7 +266,7 @@ int recv_fd_write_sparse(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t
 	while (at < n) {
 		size_t z = at;
 
-		while (n - z >= DIRECT_UNIT && is_zero(p + z, DIRECT_UNIT))
+		while (n - z >= DIRECT_UNIT && z / DIRECT_UNIT < 64 && zeros >> (z / DIRECT_UNIT) & 1)
 			z += DIRECT_UNIT;
 		if (z == at) {
 			at += n - at < DIRECT_UNIT ? n - at : DIRECT_UNIT;

@@ -105,14 +105,15 @@ static inline bool recv_fd_writes_zeros(const struct recv_fd *w, uint64_t n)
 /**
  * Write the @p n bytes at @p p to offset @p off of a file written front
  * to back (whose bytes past what was written read as zeros): whole pages
- * of zeros (by @p is_zero) are left holes, but for runs shorter than
+ * of zeros (bit i of @p zeros: the page at @p p + 4096 i, at most 64) are
+ * left holes, but for runs shorter than
  * RECV_FD_HOLE_MIN while direct I/O is on, which are written.
  * @p hole_at_end: set to whether its last bytes were left a hole (then
  * the file may be shorter than @p off + @p n: the caller gives it its
  * size). @return 0 or -errno, as recv_fd_pwrite.
  */
 int recv_fd_write_sparse(struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off,
-			 bool (*is_zero)(const void *, size_t), bool *hole_at_end);
+			 uint64_t zeros, bool *hole_at_end);
 
 /**
  * Write what the bounce buffer holds, and wait for the writer's write in

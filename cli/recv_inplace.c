@@ -14,23 +14,19 @@
 
 enum kind { KEPT, ZEROS, DATA };
 
-static enum kind kind_of(const struct recv_base *b, const uint8_t *data, uint32_t at, uint32_t len,
-			 uint64_t mask)
+static enum kind kind_of(uint32_t at, uint64_t mask, uint64_t zeros)
 {
-	uint32_t n = len - at < PAGE ? len - at : PAGE;
-
 	if (mask >> (at / PAGE) & 1)
 		return KEPT;
-	return recv_base_zero(b, data + at, n) ? ZEROS : DATA;
+	return zeros >> (at / PAGE) & 1 ? ZEROS : DATA;
 }
 
 /* Where the run of pages of kind @p k that starts at @p at ends. */
-static uint32_t run_end(const struct recv_base *b, const uint8_t *data, uint32_t at, uint32_t len,
-			uint64_t mask, enum kind k)
+static uint32_t run_end(uint32_t at, uint32_t len, uint64_t mask, uint64_t zeros, enum kind k)
 {
 	uint32_t end = at + (len - at < PAGE ? len - at : PAGE);
 
-	while (end < len && kind_of(b, data, end, len, mask) == k)
+	while (end < len && kind_of(end, mask, zeros) == k)
 		end += len - end < PAGE ? len - end : PAGE;
 	return end;
 }
@@ -72,7 +68,7 @@ static int zero_run(struct recv_inplace *ip, struct recv_fd *w, const uint8_t *z
 }
 
 int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv_fd *w,
-		       const uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask)
+		       const uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask, uint64_t zeros)
 {
 	uint32_t at = 0;
 	bool changed = false;
@@ -81,8 +77,8 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv
 	if (ip->fixed && (offset > ip->size || len > ip->size - offset))
 		return -EFBIG;
 	while (at < len) {
-		enum kind k = kind_of(b, data, at, len, mask);
-		uint32_t end = run_end(b, data, at, len, mask, k);
+		enum kind k = kind_of(at, mask, zeros);
+		uint32_t end = run_end(at, len, mask, zeros, k);
 
 		/* While writes go direct, a short run of zeros is written with
 		 * the pages around it: one long write from the bounce buffer,
@@ -90,12 +86,12 @@ int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv
 		if (k == ZEROS && recv_fd_writes_zeros(w, end - at))
 			k = DATA;
 		while (k == DATA && w->direct >= 0 && end < len) {
-			enum kind nk = kind_of(b, data, end, len, mask);
+			enum kind nk = kind_of(end, mask, zeros);
 			uint32_t next;
 
 			if (nk == KEPT)
 				break;
-			next = run_end(b, data, end, len, mask, nk);
+			next = run_end(end, len, mask, zeros, nk);
 			if (nk == ZEROS && !recv_fd_writes_zeros(w, next - end))
 				break;
 			end = next;

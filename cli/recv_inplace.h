@@ -48,12 +48,13 @@ void recv_inplace_begin(struct recv_inplace *ip, uint64_t size);
  * that are not in @p mask (the kept ones, left as they are) into @p w.
  * The first change withdraws @p b's record; each refreshes @p b's
  * identity (the receive's own writes are not "changed behind its back").
- * @p mask is opaque beyond "bit i: page i is kept".
+ * @p mask is opaque beyond "bit i: page i is kept"; @p zeros: the pages
+ * of zeros (recv_zero_pages), punched as holes.
  * @return 0 or -errno (-errno of withdrawing the record: nothing written;
  *         -EFBIG: past the end of a block device, nothing written).
  */
 int recv_inplace_write(struct recv_inplace *ip, struct recv_base *b, struct recv_fd *w,
-		       const uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask);
+		       const uint8_t *data, uint64_t offset, uint32_t len, uint64_t mask, uint64_t zeros);
 
 /**
  * The new version is @p size bytes: truncate @p w to it (withdrawing the

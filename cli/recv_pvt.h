@@ -3,7 +3,10 @@
  * (each chunk: kept pages, the reorder window, in-order writing, a
  * sender that ran again).
  *
- * Concurrency: one thread (the receive's).
+ * Concurrency: the receive's thread, and its checker (recv_check_chunk,
+ * on a job_queue's thread with --threads 2): the checker reads only the
+ * chunk its job names and what does not change during the run (dz,
+ * xxh3), and writes only pre[] of that chunk's buffer.
  */
 #ifndef DWCP_CLI_RECV_PVT_H
 #define DWCP_CLI_RECV_PVT_H
@@ -13,12 +16,15 @@
 #include <stdint.h>
 
 #include "common/digest.h"
+#include "common/ops/delta.h"
+#include "common/ops/hde.h"
 #include "common/reorder.h"
 #include "ipc/client.h"
 #include "recv_base.h"
 #include "recv_inplace.h"
 #include "recv_out.h"
 #include "recv_partial.h"
+#include "job_queue.h"
 #include "xfer.h"
 
 #define PROG "dwcp recv"
@@ -32,6 +38,17 @@ struct recv_opts {
 	bool inplace;              /* --inplace: write into --out itself when it is the base */
 	bool no_partial;           /* --no-partial: a failed receive keeps nothing */
 	unsigned timeout_s;        /* 0 = wait for the stream as long as it takes */
+	unsigned threads;          /* 2: chunks are checked on a thread of their own (--threads) */
+};
+
+/* What the checker found in a chunk as it arrived, kept per buffer until
+ * the chunk is written: its page hashes (common/digest.h) and its pages of
+ * zeros (recv_zero_pages). Not for a chunk with kept pages: those are
+ * filled from the previous copy when written, and hashed then. */
+struct recv_pre {
+	uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
+	uint64_t zeros;
+	bool ready;
 };
 
 struct receiver {
@@ -64,6 +81,11 @@ struct receiver {
 	unsigned auth_fails;       /* consecutive */
 	uint64_t first_ns, last_progress_ns;
 	struct dwcp_digest digest; /* of the data written, in order (common/digest.h) */
+	struct job_queue checks;   /* chunks arrived, being checked (buffer indexes), in order */
+	struct recv_pre *pre;      /* per buffer index below n_pre: what the checker found */
+	uint32_t n_pre;            /* 0 without a checker thread: all found when written */
+	struct dwcp_delta_impl dz; /* the checker's zero test */
+	struct dwcp_xxh3_impl xxh3;   /* and its page hashes (digest's own is re-made by start_over) */
 	struct xfer_summary sum;
 };
 
@@ -80,5 +102,17 @@ void recv_answer(struct receiver *r, uint32_t idx, unsigned why);
 
 /** One chunk delivered by the pipeline. @return 0, or recv_fail's status. */
 int recv_on_chunk(struct receiver *r, uint32_t idx);
+
+/**
+ * The checker's job (a uint32_t buffer index; possibly on its thread):
+ * what recv_pre holds, for the chunk in that buffer.
+ */
+void recv_check_chunk(void *job, void *receiver);
+
+/** Chunks checked meanwhile, held and written in order. @return 0, or recv_fail's status. */
+int recv_take_checked(struct receiver *r);
+
+/** The wait's re-check: the checker finished a chunk. */
+int recv_checked_ready(void *receiver);
 
 #endif

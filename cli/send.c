@@ -48,6 +48,11 @@
 #include "send_pvt.h"
 #include "xfer.h"
 
+/* Chunks the reader may have read ahead of the send's thread: 8 MiB of
+ * 256 KiB chunks, enough that neither thread waits for the other at the
+ * rates one stream reaches; they are taken from the window (in flight). */
+#define READ_AHEAD 32u
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -62,12 +67,15 @@ static void usage(FILE *f)
 		"                   auto picks per stream from measured compressor and link rates)\n"
 		"  --no-delta       send every page whole (no HDE against the previous version)\n"
 		"  --window N       chunks in flight (default: the node's [stream] window)\n"
+		"  --threads N      1: one thread reads, hashes and sends; 2: a second one reads the\n"
+		"                   file and hashes its pages (default: 2 from %u usable CPUs, else 1)\n"
 		"  --timeout SEC    give up after SEC seconds without progress (default 60)\n"
 		"  --json           print the summary as one JSON object\n"
 		"  --no-progress    no progress bar\n"
 		"A send that stops part way (Ctrl-C, SIGTERM, timeout, even SIGKILL) resumes when run\n"
 		"again: of what the receiver has (its `dwcp recv` still waiting, or the partial copy\n"
-		"one that stopped kept), the pages that did not change do not travel again.\n");
+		"one that stopped kept), the pages that did not change do not travel again.\n",
+		XFER_THREADS_MIN_CPUS);
 }
 
 static int parse(int argc, char **argv, struct send_opts *o)
@@ -79,11 +87,12 @@ static int parse(int argc, char **argv, struct send_opts *o)
 		{ "codec", required_argument, NULL, 'c' }, { "no-delta", no_argument, NULL, 'D' },
 		{ "window", required_argument, NULL, 'w' }, { "timeout", required_argument, NULL, 'T' },
 		{ "no-progress", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "threads", required_argument, NULL, 'n' }, { NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	*o = (struct send_opts){ .instance = DWCP_DEFAULT_INSTANCE, .codec = -1, .timeout_s = 60 };
+	*o = (struct send_opts){ .instance = DWCP_DEFAULT_INSTANCE, .codec = -1, .timeout_s = 60,
+				 .threads = xfer_threads_auto() };
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
@@ -111,6 +120,10 @@ static int parse(int argc, char **argv, struct send_opts *o)
 			break;
 		case 'T':
 			if (xfer_parse_count(PROG, "--timeout", optarg, 86400, "seconds", &o->timeout_s))
+				return -EINVAL;
+			break;
+		case 'n':
+			if (xfer_parse_count(PROG, "--threads", optarg, 2, "threads", &o->threads))
 				return -EINVAL;
 			break;
 		case 'h': usage(stdout); exit(0);
@@ -226,40 +239,153 @@ static void send_abort(struct sender *s)
 	}
 }
 
-/* Queue new chunks and raw redos while the window has room. */
-static int feed(struct sender *s)
+/* Make a chunk read (by the reader, or here) ready for the first link;
+ * a failed read ends the send. @return 0, or fail()'s status. */
+static int take(struct sender *s, const struct read_job *j)
 {
-	while (s->n_unsent < BATCH && s->inflight < s->window) {
-		bool redo = s->n_redo > 0;
-		uint64_t seq = redo ? s->redo_seq[s->n_redo - 1] : s->next_seq;
-		uint32_t idx = 0;
+	int rc = j->rc ? j->rc : send_make_chunk(s, j);
+
+	if (rc)
+		dwcp_client_free(&s->c, j->idx);
+	if (rc == -ESTALE) {
+		send_abort(s);
+		return fail(s, "%s changed during the send (size, times or inode differ from when it was opened); nothing is delivered from this run: send it again once it is stable (e.g. from a snapshot or copy)",
+			    s->o.file);
+	}
+	if (rc)
+		return fail(s, "reading %s: %s", s->o.file, strerror(-rc));
+	s->made += j->first;
+	s->unsent[s->n_unsent++] = j->idx;
+	return 0;
+}
+
+/* The chunk @p seq in a fresh buffer, described in @p j; false: no buffer. */
+static bool new_job(struct sender *s, struct read_job *j, uint64_t seq, bool redo)
+{
+	const uint64_t off = seq * s->chunk_size;
+	uint32_t idx;
+
+	if (dwcp_client_alloc(&s->c, &idx, 1) != 1)
+		return false;
+	j->seq = seq;
+	j->idx = idx;
+	j->len = off >= s->size ? 0 :
+		 (uint32_t)(s->size - off < s->chunk_size ? s->size - off : s->chunk_size);
+	j->raw = redo && bit(s->raw_map, seq) && !bit(s->unkept_map, seq);
+	j->nobase = redo && bit(s->nobase_map, seq) && !bit(s->unkept_map, seq);
+	j->first = !redo;
+	j->keys = !redo && send_index_writing(&s->index);
+	j->rc = 0;
+	s->inflight++;
+	return true;
+}
+
+/* Chunks to send again (the receiver refused them for a missing base),
+ * read here, at once: queued behind new chunks that the codec holds back
+ * until nothing is in flight, a redo that is in flight itself would never
+ * be sent. They are few, and read through the page cache. */
+static int redo_now(struct sender *s)
+{
+	while (s->n_redo && s->n_unsent < BATCH && s->inflight < s->window) {
+		const uint64_t seq = s->redo_seq[s->n_redo - 1];
+		struct read_job j;
 		int rc;
 
-		if (!redo && (s->next_seq >= s->n_chunks ||
-			      send_auto_hold(s->codec, s->next_seq - s->acked)))
+		if (!new_job(s, &j, seq, true))
 			break;
-		rc = send_fill_chunk(s, seq, redo && bit(s->raw_map, seq) && !bit(s->unkept_map, seq),
-				redo && bit(s->nobase_map, seq) && !bit(s->unkept_map, seq), &idx);
-		if (rc == -EAGAIN)
-			break;
-		if (rc == -ESTALE) {
-			send_abort(s);
-			return fail(s, "%s changed during the send (size, times or inode differ from when it was opened); nothing is delivered from this run: send it again once it is stable (e.g. from a snapshot or copy)",
-				    s->o.file);
-		}
+		s->n_redo--;
+		s->unkept_map[seq / 64] &= ~(1ull << (seq % 64));
+		send_read_chunk_with(s, &s->redo_rd, &j);
+		rc = take(s, &j);
 		if (rc)
-			return fail(s, "reading %s: %s", s->o.file, strerror(-rc));
-		if (redo) {
-			s->n_redo--;
-			s->unkept_map[seq / 64] &= ~(1ull << (seq % 64));
-		}
-		else
-			s->next_seq++;
-		s->unsent[s->n_unsent++] = idx;
-		s->inflight++;
+			return rc;
 	}
+	return 0;
+}
+
+/* Give the reader the next new chunks, in order, while the window has
+ * room. Each takes a buffer now: chunks being read count as in flight. */
+static void read_more(struct sender *s)
+{
+	struct read_job *j;
+
+	while (s->next_seq < s->n_chunks && s->inflight < s->window &&
+	       (j = job_queue_next(&s->reads)) != NULL) {
+		if (!new_job(s, j, s->next_seq, false))
+			break;
+		s->next_seq++;
+		job_queue_push(&s->reads);
+	}
+}
+
+/* Chunks the reader finished, in order, made ready and queued for the
+ * first link, while the codec lets new chunks go (a probe: nothing else
+ * in flight). */
+static int take_reads(struct sender *s)
+{
+	struct read_job *j;
+
+	s->read_wait = false;
+	while (s->n_unsent < BATCH) {
+		int rc;
+
+		j = job_queue_done(&s->reads);
+		if (!j) {
+			s->read_wait = job_queue_queued(&s->reads) > 0;
+			return 0;
+		}
+		if (send_auto_hold(s->codec, s->made - s->acked))
+			return 0;
+		rc = take(s, j);
+		job_queue_pop(&s->reads);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Queue what was read, read more, and hand the first link what it takes. */
+static int feed(struct sender *s)
+{
+	int rc = redo_now(s);
+
+	if (!rc)
+		rc = take_reads(s);
+	if (!rc) {
+		read_more(s);
+		rc = take_reads(s);   /* without a reader thread, what read_more just read */
+	}
+	if (rc)
+		return rc;
 	flush_unsent(s);
 	return 0;
+}
+
+/* The wait's re-check: a chunk the reader finished is input too, when
+ * take_reads stopped for want of one. */
+static int read_done(void *arg)
+{
+	const struct sender *s = arg;
+
+	return s->read_wait && job_queue_done(&s->reads) != NULL;
+}
+
+/* Stop the reader; the chunks it still held go back to the pool. */
+static void stop_reader(struct sender *s)
+{
+	struct read_job *j;
+
+	job_queue_stop(&s->reads);
+	while ((j = job_queue_drop(&s->reads)) != NULL)
+		dwcp_client_free(&s->c, j->idx);
+}
+
+/* The reader finished a chunk: wake the send's thread if it sleeps. */
+static void read_notify(void *arg)
+{
+	const struct sender *s = arg;
+
+	dwcp_client_notify(&s->c);
 }
 
 static const char *net_note(struct sender *s, char *buf, size_t len)
@@ -445,7 +571,7 @@ static int run(struct sender *s)
 			xfer_progress(s->acked_bytes, s->size, xfer_since(t0), net_note(s, note, sizeof(note)));
 		}
 		if (!n)
-			dwcp_client_wait(&s->c, 20000000ull);
+			dwcp_client_wait_or(&s->c, 20000000ull, read_done, s);
 	}
 	s->sum.seconds = xfer_since(t0);
 	if (!s->o.no_progress && !s->o.json)
@@ -551,6 +677,7 @@ static int open_file(struct sender *s)
 			return -e;
 		}
 		s->rd = file_read_of(s->fd);
+		s->redo_rd = file_read_of(s->fd);
 		/* front to back: the next window is read while this one is sent */
 		if (file_read_direct(&s->rd))
 			file_read_ahead(&s->rd);
@@ -612,6 +739,7 @@ int dwcp_cli_send(int argc, char **argv)
 	}
 	s->fd = -1;
 	s->rd = file_read_of(-1);
+	s->redo_rd = file_read_of(-1);
 	if (dwcp_stream_check_name(s->o.stream, &err)) {
 		fprintf(stderr, PROG ": %s\n", err.msg);
 		free(s);
@@ -688,7 +816,14 @@ int dwcp_cli_send(int argc, char **argv)
 	dwcp_hist_reset(&s->sum.lat);
 	/* (another send to the same peer meanwhile counts too: one table entry per peer) */
 	s->sum.rdma_chunks = peer_rdma_chunks(&s->c.at.shm, addr);
+	if (job_queue_init(&s->reads, sizeof(struct read_job), READ_AHEAD, s->o.threads > 1, send_read_chunk,
+			   read_notify, s)) {
+		fprintf(stderr, PROG ": out of memory\n");
+		rc = 1;
+		goto out_stream;
+	}
 	rc = run(s);
+	stop_reader(s);
 	if (rc)
 		save_resume(s);
 	s->sum.rdma_chunks = peer_rdma_chunks(&s->c.at.shm, addr) - s->sum.rdma_chunks;
@@ -709,13 +844,16 @@ int dwcp_cli_send(int argc, char **argv)
 		s->sum.main_thread_cpu_s = xfer_thread_cpu_s() - s->attach_cpu_s;
 		s->sum.attach_cpu_s = s->attach_cpu_s;
 		s->sum.io_thread_cpu_s = file_read_ahead_cpu_s(&s->rd);
+		s->sum.stage_thread_cpu_s = job_queue_cpu_s(&s->reads);
 		xfer_print_summary(&s->sum, s->o.json);
 	}
+out_stream:
 	dwcp_streams_unregister(&s->c.at.shm, s->ent, s->c.at.slot, s->c.at.gen);
 out_client:
 	/* Exiting detaches: the supervisor frees what this client still held. */
 out:
 	file_read_close(&s->rd);
+	file_read_close(&s->redo_rd);
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->acked_map);
@@ -728,6 +866,7 @@ out:
 	send_index_close(&s->index);
 	send_auto_destroy(s->codec);
 	dwcp_digest_fini(&s->digest);
+	job_queue_fini(&s->reads);
 	free(s);
 	return rc;
 }

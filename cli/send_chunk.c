@@ -117,61 +117,64 @@ static void mark_kept(struct sender *s, struct dwcp_chunk_hdr *ch, bool raw, uin
 	ch->body_len = ch->inner_len = ch->orig_len + (uint32_t)dwcp_hde_kept_len(&k);
 }
 
-int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint32_t *out)
+void send_read_chunk(void *job, void *sender)
 {
-	uint64_t off = seq * s->chunk_size;
-	uint32_t len = off >= s->size ? 0 :
-		       (uint32_t)(s->size - off < s->chunk_size ? s->size - off : s->chunk_size);
-	uint16_t prog[DWCP_PROG_MAX];
-	struct dwcp_chunk_hdr *ch;
-	struct dwcp_buf_hdr *h;
-	uint32_t idx;
-	int rc;
+	struct sender *s = sender;
 
-	if (dwcp_client_alloc(&s->c, &idx, 1) != 1)
-		return -EAGAIN;
-	ch = dwcp_client_data(&s->c, idx);
-	rc = file_read_full(&s->rd, dwcp_chunk_body(ch), len, off);
-	if (rc) {
-		dwcp_client_free(&s->c, idx);
-		return rc;
-	}
-	if (file_changed(s)) {
-		dwcp_client_free(&s->c, idx);
-		return -ESTALE;
-	}
+	send_read_chunk_with(s, &s->rd, job);
+}
+
+void send_read_chunk_with(struct sender *s, struct file_read *rd, struct read_job *j)
+{
+	const uint64_t off = j->seq * s->chunk_size;
+	/* Only the chunk's body: its header is the send's thread's to write
+	 * (dwcp_chunk_init), once it takes the chunk back. */
+	uint8_t *body = dwcp_chunk_body(dwcp_client_data(&s->c, j->idx));
+	const unsigned np = (j->len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE;
+
+	j->rc = file_read_full(rd, body, j->len, off);
+	if (!j->rc && file_changed(s))
+		j->rc = -ESTALE;
+	if (j->rc || np > DWCP_HDE_MAX_PAGES)
+		return;
+	/* A first read feeds the digest and the index; a redo without
+	 * cache bases looks its pages up again; a raw redo needs nothing. */
+	if (j->first || (j->nobase && !j->raw))
+		dwcp_digest_page_hashes(&s->digest.xxh3, body, j->len, j->ph);
+	if (j->first && j->keys)
+		send_index_page_keys(&s->index, body, j->len, np, j->key);
+}
+
+int send_make_chunk(struct sender *s, const struct read_job *j)
+{
+	const uint64_t seq = j->seq, off = seq * s->chunk_size;
+	const uint32_t len = j->len;
+	const unsigned np = (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE;
+	const uint8_t (*ph)[DWCP_DIGEST_PAGE_HASH] = (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])j->ph;
+	struct dwcp_chunk_hdr *ch = dwcp_client_data(&s->c, j->idx);
+	uint16_t prog[DWCP_PROG_MAX];
+	struct dwcp_buf_hdr *h;
+
+	if (np > DWCP_HDE_MAX_PAGES)   /* chunk_size is at most 256 KiB */
+		return -EINVAL;
 	dwcp_chunk_init(ch, s->id, seq, off, len);
 	ch->xfer = s->xfer;
 	s->kept_n[seq] = s->moved_n[seq] = 0;   /* until mark_kept says otherwise */
-	if (seq == s->digest_next) {
+	if (j->first && seq == s->digest_next) {
 		/* First reads come in order; a raw redo re-reads what was taken
 		 * and keeps nothing. */
-		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
-		const unsigned np = (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE;
 		uint64_t mask;
 
-		if (np > DWCP_HDE_MAX_PAGES) {   /* chunk_size is at most 256 KiB */
-			dwcp_client_free(&s->c, idx);
-			return -EINVAL;
-		}
-		dwcp_digest_update_pages(&s->digest, dwcp_chunk_body(ch), len, ph);
+		dwcp_digest_add_hashes(&s->digest, ph, np);
 		if (++s->digest_next == s->n_chunks)
 			s->digest_final = dwcp_digest_final(&s->digest);
-		mask = send_index_pages(&s->index, off, dwcp_chunk_body(ch), len, np,
-					(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
-		mark_kept(s, ch, raw, mask, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
-		send_moves_note(s->moves, off / DWCP_DIGEST_PAGE, np, mask,
-				(const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
-	} else if (nobase && !raw && len <= DWCP_HDE_MAX_DATA) {
-		uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];
-
-		dwcp_digest_page_hashes(&s->digest.xxh3, dwcp_chunk_body(ch), len, ph);
-		mark_kept(s, ch, false,
-			  send_index_kept(&s->index, off, (len + DWCP_DIGEST_PAGE - 1) / DWCP_DIGEST_PAGE,
-					  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph),
-			  (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])ph);
+		mask = send_index_pages(&s->index, off, np, ph, j->keys ? j->key : NULL);
+		mark_kept(s, ch, j->raw, mask, ph);
+		send_moves_note(s->moves, off / DWCP_DIGEST_PAGE, np, mask, ph);
+	} else if (j->nobase && !j->raw && len <= DWCP_HDE_MAX_DATA) {
+		mark_kept(s, ch, false, send_index_kept(&s->index, off, np, ph), ph);
 	}
-	if (nobase && !raw)
+	if (j->nobase && !j->raw)
 		ch->flags |= DWCP_CHUNK_F_NOBASE;
 	if (!dwcp_dcache_admits(s->id, seq, s->cache_share))
 		ch->flags |= DWCP_CHUNK_F_NOCACHE;
@@ -179,8 +182,8 @@ int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint3
 		ch->flags |= DWCP_CHUNK_F_LAST;
 		ch->digest = s->digest_final;
 	}
-	h = dwcp_client_hdr(&s->c, idx);
-	dwcp_client_set_prog(&s->c, idx, prog, make_prog(s, raw, seq, ch, prog));
+	h = dwcp_client_hdr(&s->c, j->idx);
+	dwcp_client_set_prog(&s->c, j->idx, prog, make_prog(s, j->raw, seq, ch, prog));
 	dwcp_route_step(&s->c.at.shm, h);   /* the first engine may be down right now */
 	h->stream = s->id;
 	h->seq = seq;
@@ -188,6 +191,5 @@ int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint3
 	h->result = 0;
 	h->wire_len = 0;
 	h->t_submit_ns = dwcp_now_ns();
-	*out = idx;
 	return 0;
 }

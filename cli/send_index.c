@@ -62,10 +62,8 @@ void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, cons
 	x->writing = rc == 0;
 }
 
-/* The weak keys of the @p n pages at @p data (@p len bytes) into @p keys;
- * bytes past @p len count as zeros (the file's short last page). */
-static void page_keys(const struct send_index *x, const uint8_t *data, uint32_t len, unsigned n,
-		      uint32_t *keys)
+void send_index_page_keys(const struct send_index *x, const uint8_t *data, uint32_t len, unsigned n,
+			  uint32_t *keys)
 {
 	for (unsigned i = 0; i < n; i++) {
 		const uint64_t at = (uint64_t)i * DWCP_WEAKSUM_WINDOW;
@@ -84,22 +82,13 @@ static void page_keys(const struct send_index *x, const uint8_t *data, uint32_t 
 	}
 }
 
-uint64_t send_index_pages(struct send_index *x, uint64_t offset, const uint8_t *data, uint32_t len,
-			  unsigned n, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH])
+uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
+			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH], const uint32_t *keys)
 {
-	uint32_t keys[64];
 	uint64_t mask;
 
-	/* Batches of 64 pages keep the keys on the stack; a chunk is at most
-	 * 64 pages (common/ops/hde.h), so a send makes one batch per chunk. */
-	for (unsigned done = 0; x->writing && done < n; done += 64) {
-		const unsigned k = n - done < 64 ? n - done : 64;
-		const uint64_t at = (uint64_t)done * DWCP_WEAKSUM_WINDOW;
-
-		page_keys(x, data + (at < len ? at : len), at < len ? len - (uint32_t)at : 0, k, keys);
-		if (dwcp_fpindex_add(&x->w, hashes + done, keys, k))
-			x->writing = false;   /* the writer aborted itself; reported at commit */
-	}
+	if (x->writing && dwcp_fpindex_add(&x->w, hashes, keys, n))
+		x->writing = false;   /* the writer aborted itself; reported at commit */
 	mask = send_index_kept(x, offset, n, hashes);
 	x->kept_pages += (unsigned)__builtin_popcountll(mask);
 	return mask;

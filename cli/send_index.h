@@ -66,17 +66,30 @@ const char *send_index_dir(const struct dwcp_node_conf *nc);
 void send_index_open(struct send_index *x, const struct dwcp_node_conf *nc, const char *instance,
 		     const char *stream, const char *peer, bool keep, bool quiet);
 
+/** Whether the new index is being written (send_index_pages wants keys). */
+static inline bool send_index_writing(const struct send_index *x)
+{
+	return x->writing;
+}
+
 /**
- * A chunk's first read: its @p n page hashes (common/digest.h) and the
- * weak keys of its pages, summed here from the chunk's @p len bytes at
- * @p data (n = ceil(len / 4096); a short last page zero-padded), go into
- * the new index. The keys are summed only while the new index is being
- * written. @return the mask of its pages that equal the previous
+ * The weak keys of the @p n pages of a chunk's @p len bytes at @p data
+ * (n = ceil(len / 4096); a short last page zero-padded), for
+ * send_index_pages. Reads only what send_index_open set: `dwcp send`'s
+ * reader thread sums them while the send's thread goes on.
+ */
+void send_index_page_keys(const struct send_index *x, const uint8_t *data, uint32_t len, unsigned n,
+			  uint32_t *keys);
+
+/**
+ * A chunk's first read: its @p n page hashes (common/digest.h) and weak
+ * keys (send_index_page_keys; read only while send_index_writing) go into
+ * the new index. @return the mask of its pages that equal the previous
  * version's at the same page numbers (0 when nothing may be kept; a chunk
  * must be page-aligned at @p offset and at most 64 pages).
  */
-uint64_t send_index_pages(struct send_index *x, uint64_t offset, const uint8_t *data, uint32_t len,
-			  unsigned n, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
+uint64_t send_index_pages(struct send_index *x, uint64_t offset, unsigned n,
+			  const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH], const uint32_t *keys);
 
 /**
  * As send_index_pages for a chunk read again (a redo): only the mask,

@@ -2,7 +2,10 @@
  * pipeline loop, acknowledgements and redos) and cli/send_chunk.c (reading
  * a chunk and giving it its program: kept and moved pages, codec).
  *
- * Concurrency: one thread (the send's).
+ * Concurrency: the send's thread, and its reader (send_read_chunk, on a
+ * job_queue's thread): the reader touches only its job, the job's buffer,
+ * and what does not change during the run (rd is the reader's while the
+ * queue runs).
  */
 #ifndef DWCP_CLI_SEND_PVT_H
 #define DWCP_CLI_SEND_PVT_H
@@ -12,12 +15,14 @@
 #include <sys/stat.h>
 
 #include "common/digest.h"
+#include "common/ops/hde.h"
 #include "ipc/client.h"
 #include "ipc/route.h"
 #include "codec_auto.h"
 #include "send_index.h"
 #include "send_moves.h"
 #include "file_read.h"
+#include "job_queue.h"
 #include "xfer.h"
 
 #define PROG "dwcp send"
@@ -28,16 +33,34 @@ struct send_opts {
 	bool json, no_progress, no_delta;
 	int codec;                 /* -1 = the node's [stream] codec (enum dwcp_cfg_codec) */
 	unsigned window;           /* 0 = the node's */
+	unsigned threads;          /* 2: chunks are read on a thread of their own (--threads) */
 	unsigned timeout_s;
+};
+
+/* One chunk read on the reader thread: the buffer the send's thread
+ * allocated, filled; what the reader found (send_read_chunk). */
+struct read_job {
+	uint64_t seq;
+	uint32_t idx, len;
+	bool raw, nobase;          /* the redo kind (send_fill_chunk) */
+	bool first;                /* its first read, in order: hashes and keys for the index */
+	bool keys;                 /* weak keys wanted (the new index is being written) */
+	int rc;                    /* 0, -ESTALE (the file changed), or the read's -errno */
+	uint8_t ph[DWCP_HDE_MAX_PAGES][DWCP_DIGEST_PAGE_HASH];   /* page hashes, when hashed */
+	uint32_t key[DWCP_HDE_MAX_PAGES];                      /* weak keys, when keys */
 };
 
 struct sender {
 	struct send_opts o;
 	struct dwcp_client c;
 	int fd;
-	struct file_read rd;       /* how fd is read (file_read.h) */
+	struct file_read rd;       /* how fd is read (file_read.h); the reader's */
+	struct file_read redo_rd;  /* how the send's thread reads a redo: through the cache */
 	double attach_cpu_s;       /* this thread's CPU once attached (xfer_client_open) */
 	uint64_t size, n_chunks, next_seq, acked, acked_bytes;
+	uint64_t made;             /* new chunks given their program (next_seq counts them read) */
+	struct job_queue reads;    /* chunks being read (struct read_job), in order */
+	bool read_wait;            /* take_reads found none done with some still being read */
 	uint64_t prefix;           /* chunks [0, prefix) are all acknowledged */
 	uint64_t cp_prefix, cp_step;   /* the resume index's last checkpoint, and how often */
 	uint32_t chunk_size, xfer, window;
@@ -78,12 +101,6 @@ struct sender {
 	struct xfer_summary sum;
 };
 
-/**
- * Read chunk @p seq into a fresh buffer and give it its program; @p raw:
- * without the delta step (a second refusal for a missing base);
- * @p nobase: with it, but without delta-cache bases.
- * @return 0, -EAGAIN (no buffer), -ESTALE (the file changed) or -EIO.
- */
 /* A program step for @p op, naming the service the op table picks
  * (ipc/route.h); DWCP_SLOT_NONE makes a step every hop refuses. */
 static inline uint16_t send_step(const struct dwcp_shm *shm, unsigned op)
@@ -91,6 +108,22 @@ static inline uint16_t send_step(const struct dwcp_shm *shm, unsigned op)
 	return dwcp_prog_step(dwcp_route_engine(shm, op), op);
 }
 
-int send_fill_chunk(struct sender *s, uint64_t seq, bool raw, bool nobase, uint32_t *out);
+/**
+ * The reader's part of a chunk, through @p rd: job->seq's bytes into
+ * job->idx's buffer, the check that the file did not change, and the page
+ * hashes (and weak keys) the send's thread will want. Sets job->rc.
+ */
+void send_read_chunk_with(struct sender *s, struct file_read *rd, struct read_job *j);
+
+/** send_read_chunk_with through the sender's rd: the reader's job (job_queue.h). */
+void send_read_chunk(void *job, void *sender);
+
+/**
+ * The rest, on the send's thread, in the order chunks were read: the
+ * chunk header, the digest, the page index, kept and moved pages, flags
+ * and the program. @p j->rc must be 0.
+ * @return 0, or -EINVAL (a chunk of more pages than a chunk may have).
+ */
+int send_make_chunk(struct sender *s, const struct read_job *j);
 
 #endif

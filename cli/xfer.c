@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/cpu.h"
 #include "common/timeutil.h"
 #include "xfer.h"
 
@@ -83,9 +84,9 @@ void xfer_print_summary(const struct xfer_summary *s, bool json)
 			printf(", \"cloned_pages\": %llu", (unsigned long long)s->cloned_pages);
 		printf(", \"resumed_bytes\": %llu", (unsigned long long)s->resumed_bytes);
 		printf(", \"direct_bytes\": %llu, \"main_thread_cpu_s\": %.3f, \"io_thread_cpu_s\": %.3f, "
-		       "\"attach_cpu_s\": %.3f",
+		       "\"stage_thread_cpu_s\": %.3f, \"attach_cpu_s\": %.3f",
 		       (unsigned long long)s->direct_bytes, s->main_thread_cpu_s, s->io_thread_cpu_s,
-		       s->attach_cpu_s);
+		       s->stage_thread_cpu_s, s->attach_cpu_s);
 		if (s->inplace)
 			printf(", \"inplace\": true, \"written_pages\": %llu",
 			       (unsigned long long)s->inplace_written);
@@ -210,6 +211,11 @@ bool xfer_supervisor_died(struct dwcp_client *c, const char *instance, char *why
 double xfer_since(uint64_t t0_ns)
 {
 	return (double)(dwcp_now_ns() - t0_ns) / 1e9;
+}
+
+unsigned xfer_threads_auto(void)
+{
+	return dwcp_cpu_usable() >= XFER_THREADS_MIN_CPUS ? 2 : 1;
 }
 
 int xfer_parse_count(const char *prog, const char *opt, const char *arg, unsigned max,

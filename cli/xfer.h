@@ -38,6 +38,9 @@ struct xfer_summary {
 	double attach_cpu_s;       /* CPU that thread spent before: program start, DPDK's
 	                            * initialization, the attach (the same for 1 KiB or 1 TiB) */
 	double io_thread_cpu_s;    /* CPU of its disk helper (send: read-ahead, recv: writer) */
+	double stage_thread_cpu_s; /* CPU of the thread that takes each chunk's bulk work off the
+	                            * main one (send: the reader: the copy from the file and the
+	                            * page hashes); 0: none */
 	double seconds;
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
 	bool codec_auto;           /* send: chosen by `codec = auto` */
@@ -95,6 +98,18 @@ int xfer_client_open(struct dwcp_client *c, const char *instance, const char *ru
  * without a supervisor nothing it waits for can arrive.
  */
 bool xfer_supervisor_died(struct dwcp_client *c, const char *instance, char *why, size_t why_n);
+
+/*
+ * From this many usable CPUs, `dwcp send` and `dwcp recv` spread one
+ * stream's own work over two threads (--threads 2): where one stream may
+ * run faster than one thread's share of it. On fewer, the nodes' services
+ * keep the CPUs busy already, and the handoffs between the two threads
+ * cost more than the overlap gives (~0.05 CPU-s per GB on 2 CPUs).
+ */
+#define XFER_THREADS_MIN_CPUS 4u
+
+/** --threads' default: 2 from XFER_THREADS_MIN_CPUS usable CPUs, else 1. */
+unsigned xfer_threads_auto(void);
 
 /**
  * Parse option @p opt's value @p arg as an integer in 1..@p max into @p out.

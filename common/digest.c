@@ -74,6 +74,13 @@ void dwcp_digest_update(struct dwcp_digest *d, const void *data, size_t len)
 	dwcp_digest_update_pages(d, data, len, NULL);
 }
 
+void dwcp_digest_add_hashes(struct dwcp_digest *d, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH],
+			    size_t n)
+{
+	XXH3_64bits_update(d->outer, hashes, n * DWCP_DIGEST_PAGE_HASH);
+	d->pages += n;
+}
+
 uint64_t dwcp_digest_final(const struct dwcp_digest *d)
 {
 	uint64_t v = XXH3_64bits_digest(d->outer);

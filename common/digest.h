@@ -63,6 +63,14 @@ void dwcp_digest_update_pages(struct dwcp_digest *d, const void *data, size_t le
 void dwcp_digest_page_hashes(const struct dwcp_xxh3_impl *x, const void *data, size_t len,
 			     uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH]);
 
+/**
+ * Add @p n pages whose hashes dwcp_digest_page_hashes computed, in order:
+ * the same digest as dwcp_digest_update over their data (`dwcp send`
+ * hashes pages on its reader thread and folds them in order here).
+ */
+void dwcp_digest_add_hashes(struct dwcp_digest *d, const uint8_t (*hashes)[DWCP_DIGEST_PAGE_HASH],
+			    size_t n);
+
 /** The digest of everything added (never 0). */
 uint64_t dwcp_digest_final(const struct dwcp_digest *d);
 

@@ -168,12 +168,37 @@ static int client_has_input(void *arg)
 	return 0;
 }
 
-void dwcp_client_wait(struct dwcp_client *c, uint64_t timeout_ns)
+struct wait_or {
+	const struct dwcp_client *c;
+	int (*also)(void *arg);
+	void *arg;
+};
+
+static int client_or_own_input(void *arg)
 {
+	const struct wait_or *w = arg;
+
+	return (w->also && w->also(w->arg)) || client_has_input((void *)w->c);
+}
+
+void dwcp_client_wait_or(struct dwcp_client *c, uint64_t timeout_ns, int (*also)(void *arg), void *arg)
+{
+	struct wait_or w = { .c = c, .also = also, .arg = arg };
+
 	__atomic_store_n(&c->at.shm.ctl->slots[c->at.slot].svc.heartbeat_ns, dwcp_now_ns(),
 			 __ATOMIC_RELAXED);
 	dwcp_link_wait_spin(&c->at.shm, c->at.slot, timeout_ns,
-			    (uint64_t)c->at.shm.ctl->spin_us * 1000u, client_has_input, c);
+			    (uint64_t)c->at.shm.ctl->spin_us * 1000u, client_or_own_input, &w);
+}
+
+void dwcp_client_notify(const struct dwcp_client *c)
+{
+	dwcp_link_notify(&c->at.shm, c->at.slot);
+}
+
+void dwcp_client_wait(struct dwcp_client *c, uint64_t timeout_ns)
+{
+	dwcp_client_wait_or(c, timeout_ns, NULL, NULL);
 }
 
 void dwcp_client_free(struct dwcp_client *c, uint32_t idx)

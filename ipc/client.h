@@ -68,6 +68,21 @@ unsigned dwcp_client_poll(struct dwcp_client *c, uint32_t *idx, unsigned n);
  */
 void dwcp_client_wait(struct dwcp_client *c, uint64_t timeout_ns);
 
+/**
+ * As dwcp_client_wait, and the wait also ends (or is not begun) when
+ * @p also(@p arg) is nonzero (@p also may be NULL): input of the client's own, from a thread of
+ * its process that calls dwcp_link_notify() on the client's slot after
+ * publishing it (ipc/link.h's protocol: @p also is the re-check).
+ */
+void dwcp_client_wait_or(struct dwcp_client *c, uint64_t timeout_ns, int (*also)(void *arg), void *arg);
+
+/**
+ * From another thread of the client's process, after publishing what
+ * dwcp_client_wait_or's @p also looks at: wake the client's thread if it
+ * sleeps there.
+ */
+void dwcp_client_notify(const struct dwcp_client *c);
+
 /** Give a buffer back to the pool. */
 void dwcp_client_free(struct dwcp_client *c, uint32_t idx);
 

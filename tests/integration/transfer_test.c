@@ -97,15 +97,17 @@ static void note_resends(const char *what)
  * 0, and @p out must hold the same bytes as @p src. Hang guard @p guard_s
  * for each command.
  */
-static void transfer_ok(const char *stream, const char *src, const char *out, const char *to,
-			const char *netns_b, unsigned guard_s, const char *const *send_extra)
+static void transfer_ok2(const char *stream, const char *src, const char *out, const char *to,
+			 const char *netns_b, unsigned guard_s, const char *const *send_extra,
+			 const char *const *recv_extra)
 {
 	char h_src[65], h_out[65];
 	int rs, rr, rc;
 
 	dwcp_xfer_proc_free(&snd);
 	dwcp_xfer_proc_free(&rcv);
-	rc = dwcp_xfer_recv_start(&rcv, netns_b, pair.b.instance, stream, out, guard_s);
+	rc = dwcp_xfer_recv_start_extra(&rcv, netns_b, pair.b.instance, stream, out, guard_s,
+					recv_extra);
 	cr_assert_eq(rc, 0, "cannot start dwcp recv: %s", strerror(-rc));
 	rc = dwcp_xfer_send_start(&snd, pair.a.instance, stream, src, to, 60, send_extra);
 	cr_assert_eq(rc, 0, "cannot start dwcp send: %s", strerror(-rc));
@@ -128,6 +130,12 @@ static void transfer_ok(const char *stream, const char *src, const char *out, co
 		     "send --json bytes_in: %s", snd.out);
 	cr_expect_eq(dwcp_xfer_json_num(rcv.out, "bytes_out"), (double)dwcp_xfer_file_size(src),
 		     "recv --json bytes_out: %s", rcv.out);
+}
+
+static void transfer_ok(const char *stream, const char *src, const char *out, const char *to,
+			const char *netns_b, unsigned guard_s, const char *const *send_extra)
+{
+	transfer_ok2(stream, src, out, to, netns_b, guard_s, send_extra, NULL);
 }
 
 Test(transfer, vm_image_twice_second_send_moves_only_deltas, .fini = teardown, .timeout = 600)
@@ -172,6 +180,44 @@ Test(transfer, vm_image_twice_second_send_moves_only_deltas, .fini = teardown, .
 	cr_expect_lt(wire2, 0.02 * wire1,
 		     "second send moved %.0f bytes on the wire, the first %.0f: not < 2 %%", wire2,
 		     wire1);
+}
+
+/* Where the host has the CPUs (--threads' default, xfer.h), dwcp send
+ * reads chunks on a second thread and dwcp recv checks them on one: a
+ * first send, and a resend whose chunks keep most pages (filled from the
+ * previous copy on the receiving side, which the checker leaves alone),
+ * arrive bit-identical, each side reports its second thread's CPU, and
+ * only the changed pages travel. Here with --threads 2 on any host. */
+Test(transfer, two_threads_per_side_send_an_image_and_its_delta, .fini = teardown, .timeout = 600)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "thr" };
+	const char *const two[] = { "--threads", "2", NULL };
+	char src[128], out[128];
+	double wire1, wire2;
+	uint64_t changed;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "vm7.img");
+	path_in_dir(out, sizeof(out), "recv.img");
+	cr_assert_eq(dwcp_xfer_make_image(src, 96 * MIB + 12345, 7), 0, "cannot write %s", src);
+	start_pair(&c, true);
+	for (int round = 0; round < 2; round++) {
+		if (round)
+			cr_assert_eq(dwcp_xfer_touch_pages(src, 20, 77, &changed), 0, "cannot modify %s", src);
+		transfer_ok2("vm7", src, out, "nodeb", NULL, 420, two, two);
+		cr_expect_gt(dwcp_xfer_json_num(snd.out, "stage_thread_cpu_s"), 0,
+			     "send --threads 2: no reader thread's CPU: %s", snd.out);
+		cr_expect_gt(dwcp_xfer_json_num(rcv.out, "stage_thread_cpu_s"), 0,
+			     "recv --threads 2: no checker thread's CPU: %s", rcv.out);
+		if (!round)
+			wire1 = dwcp_xfer_json_num(snd.out, "bytes_wire");
+	}
+	wire2 = dwcp_xfer_json_num(snd.out, "bytes_wire");
+	fprintf(stderr, "transfer --threads 2: first send %.0f bytes on the wire, the resend after changing %llu pages %.0f (%.2f %%), %.0f pages kept\n",
+		wire1, (unsigned long long)changed, wire2, 100.0 * wire2 / wire1,
+		dwcp_xfer_json_num(rcv.out, "kept_pages"));
+	cr_expect_gt(dwcp_xfer_json_num(rcv.out, "kept_pages"), 0, "the resend kept no page: %s", rcv.out);
+	cr_expect_lt(wire2, 0.1 * wire1, "the resend moved %.0f bytes, the first send %.0f", wire2, wire1);
 }
 
 Test(transfer, empty_one_byte_and_odd_sizes_arrive_bit_identical, .fini = teardown, .timeout = 400)

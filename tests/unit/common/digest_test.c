@@ -98,3 +98,27 @@ Test(digest, one_changed_byte_or_a_missing_page_changes_it)
 	cr_assert_neq(digest_in(p, n, 65536), a, "swapped pages left the digest unchanged");
 	free(p);
 }
+
+/* `dwcp send` hashes pages on its reader thread and folds the hashes in
+ * order on its own: the digest must be the definition's all the same. */
+Test(digest, folding_page_hashes_is_the_same_digest)
+{
+	const size_t n = 65536 * 5 + 777, cut = 65536;
+	uint8_t *p = data(n, 11), (*h)[DWCP_DIGEST_PAGE_HASH] = calloc(n / 4096 + 1, DWCP_DIGEST_PAGE_HASH);
+	struct dwcp_digest d;
+
+	cr_assert_not_null(h);
+	cr_assert_eq(dwcp_digest_init(&d), 0);
+	for (size_t off = 0; off < n; off += cut) {
+		size_t len = n - off < cut ? n - off : cut;
+
+		dwcp_digest_page_hashes(&d.xxh3, p + off, len, h);
+		dwcp_digest_add_hashes(&d, (const uint8_t (*)[DWCP_DIGEST_PAGE_HASH])h,
+				       (len + 4095) / 4096);
+	}
+	cr_assert_eq(dwcp_digest_final(&d), reference(p, n));
+	cr_assert_eq(d.pages, (n + 4095) / 4096);
+	dwcp_digest_fini(&d);
+	free(h);
+	free(p);
+}
