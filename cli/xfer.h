@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/config.h"
 #include "common/hist.h"
 #include "ipc/client.h"
 
@@ -101,12 +102,15 @@ bool xfer_supervisor_died(struct dwcp_client *c, const char *instance, char *why
 
 /*
  * From this many usable CPUs, `dwcp send` and `dwcp recv` spread one
- * stream's own work over two threads (--threads 2): where one stream may
- * run faster than one thread's share of it. On fewer, the nodes' services
- * keep the CPUs busy already, and the handoffs between the two threads
- * cost more than the overlap gives (~0.05 CPU-s per GB on 2 CPUs).
+ * stream's own work over two threads (--threads 2): where a core is
+ * spare for it and one stream may run faster than one thread's share of
+ * it. Splitting costs CPU: on 2 CPUs shared by both nodes, a 1 GiB
+ * transfer spent 0.27-0.32 CPU-s in send's two threads against 0.19-0.22
+ * in one (the handoffs, and the copy out of the page cache slower beside
+ * the other thread), so below this the nodes' services get the CPUs.
+ * The same bar as [runtime] spin_us's (DWCP_CFG_SPIN_MIN_CPUS).
  */
-#define XFER_THREADS_MIN_CPUS 4u
+#define XFER_THREADS_MIN_CPUS DWCP_CFG_SPIN_MIN_CPUS
 
 /** --threads' default: 2 from XFER_THREADS_MIN_CPUS usable CPUs, else 1. */
 unsigned xfer_threads_auto(void);

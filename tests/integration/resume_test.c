@@ -56,7 +56,7 @@ static struct dwcp_xfer_pair pair;
 static struct dwcp_xfer_proc snd, rcv;
 static char dir[64];
 /* Extra arguments of every send and recv: none (the defaults), or
- * --threads 2 (cli/xfer.h: the default from 4 CPUs) */
+ * --threads 2 (cli/xfer.h: the default from 8 CPUs) */
 static const char *const *extra;
 static const char *const two_threads[] = { "--threads", "2", NULL };
 
