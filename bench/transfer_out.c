@@ -173,7 +173,7 @@ static void print_serial(const struct bench_xfer_report *r)
 		return;
 	printf("(serial points: one stream's dwcp send and dwcp recv move it in their main threads, "
 	       "%.3f and %.3f CPU-s per GB, and a second data thread each, %.3f (send's reader) and "
-	       "%.3f (0: none; --threads, 2 from %u CPUs), with a disk helper each, %.3f (read-ahead) "
+	       "%.3f (recv's checker; 0: none, --threads 2 from %u CPUs), with a disk helper each, %.3f (read-ahead) "
 	       "and %.3f (writer): on any number of cores one stream runs at most %.2f GB/s "
 	       "= %.1fx the one-thread pipeline; the busiest threads of all, per GB:",
 	       per_gb(x, x->snd.thread_cpu_s, r->c->n), per_gb(x, x->rcv.thread_cpu_s, r->c->n),

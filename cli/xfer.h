@@ -41,7 +41,8 @@ struct xfer_summary {
 	double io_thread_cpu_s;    /* CPU of its disk helper (send: read-ahead, recv: writer) */
 	double stage_thread_cpu_s; /* CPU of the thread that takes each chunk's bulk work off the
 	                            * main one (send: the reader: the copy from the file and the
-	                            * page hashes); 0: none */
+	                            * page hashes; recv: the checker: page hashes and zero
+	                            * pages); 0: none (--threads 1) */
 	double seconds;
 	const char *codec;         /* send: the codec most chunks went with; NULL: recv */
 	bool codec_auto;           /* send: chosen by `codec = auto` */
