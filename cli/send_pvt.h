@@ -37,12 +37,13 @@ struct send_opts {
 	unsigned timeout_s;
 };
 
-/* One chunk read on the reader thread: the buffer the send's thread
- * allocated, filled; what the reader found (send_read_chunk). */
+/* One chunk read: by the reader (a new chunk) or by the send's thread (a
+ * redo); the buffer the send's thread allocated, filled, and what the
+ * read found (send_read_chunk_with). */
 struct read_job {
 	uint64_t seq;
 	uint32_t idx, len;
-	bool raw, nobase;          /* the redo kind (send_fill_chunk) */
+	bool raw, nobase;          /* a redo's kind: raw, or without cache bases (cli/send.c) */
 	bool first;                /* its first read, in order: hashes and keys for the index */
 	bool keys;                 /* weak keys wanted (the new index is being written) */
 	int rc;                    /* 0, -ESTALE (the file changed), or the read's -errno */

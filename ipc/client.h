@@ -70,9 +70,10 @@ void dwcp_client_wait(struct dwcp_client *c, uint64_t timeout_ns);
 
 /**
  * As dwcp_client_wait, and the wait also ends (or is not begun) when
- * @p also(@p arg) is nonzero (@p also may be NULL): input of the client's own, from a thread of
- * its process that calls dwcp_link_notify() on the client's slot after
- * publishing it (ipc/link.h's protocol: @p also is the re-check).
+ * @p also(@p arg) is nonzero (@p also may be NULL): input of the
+ * client's own, from a thread of its process that publishes it and then
+ * calls dwcp_client_notify() (ipc/link.h's protocol: @p also is the
+ * re-check after announcing sleep).
  */
 void dwcp_client_wait_or(struct dwcp_client *c, uint64_t timeout_ns, int (*also)(void *arg), void *arg);
 

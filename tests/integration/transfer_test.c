@@ -186,8 +186,8 @@ Test(transfer, vm_image_twice_second_send_moves_only_deltas, .fini = teardown, .
  * reads chunks on a second thread and dwcp recv checks them on one: a
  * first send, and a resend whose chunks keep most pages (filled from the
  * previous copy on the receiving side, which the checker leaves alone),
- * arrive bit-identical, each side reports its second thread's CPU, and
- * only the changed pages travel. Here with --threads 2 on any host. */
+ * arrive bit-identical, the second threads report their CPU, and only
+ * the changed pages travel. Here with --threads 2 on any host. */
 Test(transfer, two_threads_per_side_send_an_image_and_its_delta, .fini = teardown, .timeout = 600)
 {
 	struct dwcp_xfer_pair_cfg c = { .tag = "thr" };
@@ -207,8 +207,11 @@ Test(transfer, two_threads_per_side_send_an_image_and_its_delta, .fini = teardow
 		transfer_ok2("vm7", src, out, "nodeb", NULL, 420, two, two);
 		cr_expect_gt(dwcp_xfer_json_num(snd.out, "stage_thread_cpu_s"), 0,
 			     "send --threads 2: no reader thread's CPU: %s", snd.out);
-		cr_expect_gt(dwcp_xfer_json_num(rcv.out, "stage_thread_cpu_s"), 0,
-			     "recv --threads 2: no checker thread's CPU: %s", rcv.out);
+		/* (the resend's chunks nearly all keep pages: the checker leaves
+		 * those to the writing thread, and may spend next to nothing) */
+		if (!round)
+			cr_expect_gt(dwcp_xfer_json_num(rcv.out, "stage_thread_cpu_s"), 0,
+				     "recv --threads 2: no checker thread's CPU: %s", rcv.out);
 		if (!round)
 			wire1 = dwcp_xfer_json_num(snd.out, "bytes_wire");
 	}
