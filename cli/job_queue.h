@@ -1,16 +1,18 @@
 /* A queue of jobs that one background thread runs in order for its
  * owner, who collects them finished in the same order: `dwcp send`'s
  * reader (each chunk's read from the file and its page hashes) and
- * `dwcp recv`'s writer side, so that one stream's work is spread over two
- * threads where the host has the cores for it.
+ * `dwcp recv`'s checker (each arriving chunk's page hashes and zero
+ * pages), so that one stream's work is spread over two threads where the
+ * host has the cores for it.
  *
  * Why: one stream's `dwcp send` and `dwcp recv` each ran every byte of it
  * through one thread (the copy out of the page cache or into the write
  * bounce, the page hashes, the zero scan): 0.18-0.22 CPU-s per GB each, so
  * one stream could not pass ~4.8 GB/s on any number of cores (the bench's
- * "serial points"). Those steps need nothing but the chunk's buffer and
- * read-only state, and go here; the owner keeps everything that orders
- * the stream (the digest, the page index, the codec, the pipeline).
+ * "serial points"). The steps that need nothing but the chunk's buffer
+ * and read-only state go here; the owner keeps everything that orders the
+ * stream (the digest, the page index, the codec, the pipeline, and the
+ * writing, the bounce copy with it).
  *
  * The owner fills a job's slot (job_queue_next), pushes it, and later
  * takes it back finished (job_queue_done, job_queue_pop); jobs run and

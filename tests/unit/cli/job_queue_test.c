@@ -1,4 +1,4 @@
-/* The in-order job runner of dwcp send's reader and recv's writer
+/* The in-order job runner of dwcp send's reader and recv's checker
  * (cli/job_queue.h): jobs run on the helper thread (or at push, without
  * one) and come back finished in push order; a full queue gives no slot
  * until a job is taken back; every finished job is notified after it is
