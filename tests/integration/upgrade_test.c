@@ -702,7 +702,11 @@ Test(upgrade, transfer_survives_upgrades_on_both_nodes, .fini = teardown, .timeo
 	snprintf(to, sizeof(to), "nodeb");
 	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "vmupg", out, 300), 0);
 	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "vmupg", src, to, 300, NULL), 0);
-	dwcp_test_sleep_ms(200);
+	/* Under way, then held at once: a fixed wait here let a fast host
+	 * move most of the image before the first upgrade (5 of 6 began
+	 * while the send ran, on a VM that moves 1.2 GB/s). */
+	cr_assert_geq(dwcp_xfer_hold_recv_at(&rcv, &snd, out, 8ull << 20, 60000u), 0,
+		      "the transfer did not get under way: send %s, recv %s", snd.err, rcv.err);
 	for (unsigned i = 0; i < 6; i++) {
 		const char *inst = order[i][0][0] == 'a' ? pair.a.instance : pair.b.instance;
 
