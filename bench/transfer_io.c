@@ -54,7 +54,7 @@ static double disk_run(const char *path, const uint8_t *img, size_t n)
 		bool hole_at_end;
 
 		bad = recv_fd_write_sparse(&w, img + off, len, off,
-					   recv_zero_pages(delta.is_zero, img + off, (uint32_t)len),
+					   recv_zero_pages(delta.is_zero, img + off, (uint32_t)len, 0),
 					   &hole_at_end) != 0;
 	}
 	if (!bad && (recv_fd_flush(&w) || ftruncate(fd, (off_t)n) || fsync(fd)))

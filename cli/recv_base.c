@@ -328,12 +328,13 @@ bool recv_base_zero(const struct recv_base *b, const uint8_t *p, uint32_t n)
 	return b->delta.is_zero(p, n);
 }
 
-uint64_t recv_zero_pages(bool (*is_zero)(const void *, size_t), const uint8_t *data, uint32_t len)
+uint64_t recv_zero_pages(bool (*is_zero)(const void *, size_t), const uint8_t *data, uint32_t len,
+			 uint64_t skip)
 {
 	uint64_t zeros = 0;
 
 	for (uint32_t at = 0, i = 0; at < len && i < 64; at += PAGE, i++)
-		if (is_zero(data + at, len - at < PAGE ? len - at : PAGE))
+		if (!(skip >> i & 1) && is_zero(data + at, len - at < PAGE ? len - at : PAGE))
 			zeros |= 1ull << i;
 	return zeros;
 }

@@ -167,10 +167,13 @@ bool recv_base_zero(const struct recv_base *b, const uint8_t *p, uint32_t n);
 /**
  * The pages of the @p len bytes at @p data (at most 64 pages) that are
  * all zero, by @p is_zero: bit i for page i (a short last page: its
- * bytes). What recv_base_write and recv_inplace_write leave holes; `dwcp
- * recv --threads 2` finds them on its second thread as chunks arrive.
+ * bytes); the pages of @p skip are not looked at (0: kept pages, which
+ * are cloned or left as they are, whatever they hold). What
+ * recv_base_write and recv_inplace_write leave holes; `dwcp recv
+ * --threads 2` finds them on its second thread as chunks arrive.
  */
-uint64_t recv_zero_pages(bool (*is_zero)(const void *, size_t), const uint8_t *data, uint32_t len);
+uint64_t recv_zero_pages(bool (*is_zero)(const void *, size_t), const uint8_t *data, uint32_t len,
+			 uint64_t skip);
 
 /**
  * The base was written by this receive itself (in place): take its

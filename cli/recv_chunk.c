@@ -170,8 +170,8 @@ static int drain_in_order(struct receiver *r)
 		const struct dwcp_chunk_hdr *ch = dwcp_client_data(&r->c, idx);
 		const uint8_t *p = (const uint8_t *)ch + DWCP_CHUNK_HDR_LEN;
 		const struct recv_pre *pre = idx < r->n_pre && r->pre[idx].ready ? &r->pre[idx] : NULL;
-		bool last = ch->flags & DWCP_CHUNK_F_LAST;
-		uint64_t zeros;
+		bool last = ch->flags & DWCP_CHUNK_F_LAST, inplace;
+		uint64_t keep, zeros;
 		int rc;
 
 		if (ch->flags & DWCP_CHUNK_F_KEPT) {
@@ -183,13 +183,14 @@ static int drain_in_order(struct receiver *r)
 			}
 		}
 
-		zeros = pre ? pre->zeros : recv_zero_pages(r->dz.is_zero, p, ch->orig_len);
-		if (r->out.inplace || r->resuming)
+		inplace = r->out.inplace || r->resuming;
+		keep = inplace ? kept_in_place(r, ch) : ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0;
+		zeros = pre ? pre->zeros : recv_zero_pages(r->dz.is_zero, p, ch->orig_len, keep);
+		if (inplace)
 			rc = recv_inplace_write(&r->ip, r->resuming ? &r->resume : &r->base, &r->out.w, p,
-						ch->offset, ch->orig_len, kept_in_place(r, ch), zeros);
+						ch->offset, ch->orig_len, keep, zeros);
 		else
-			rc = recv_base_write(&r->base, &r->out.w, p, ch->offset, ch->orig_len,
-					     ch->flags & DWCP_CHUNK_F_KEPT ? kept_mask(ch) : 0, zeros,
+			rc = recv_base_write(&r->base, &r->out.w, p, ch->offset, ch->orig_len, keep, zeros,
 					     &r->sum.cloned_pages);
 		if (rc) {
 			recv_answer(r, idx, DWCP_BUF_ESINK);
@@ -386,7 +387,7 @@ void recv_check_chunk(void *job, void *receiver)
 	if (!pre->ready)
 		return;
 	dwcp_digest_page_hashes(&r->xxh3, p, ch->orig_len, pre->ph);
-	pre->zeros = recv_zero_pages(r->dz.is_zero, p, ch->orig_len);
+	pre->zeros = recv_zero_pages(r->dz.is_zero, p, ch->orig_len, 0);
 }
 
 /* A checked chunk: held in the reorder window, and written with every

@@ -244,14 +244,14 @@ Test(recv_base, written_output_reads_back_as_the_data_with_zero_pages_as_holes)
 	cr_assert_eq(recv_base_fill(&b, data[0], 0, CH, 0x83), 0);
 	memset(data[0] + 6 * P, 0xab, P);
 	cr_assert_eq(recv_base_write(&b, &w, data[0], 0, CH, 0x83,
-				     recv_zero_pages(b.delta.is_zero, data[0], CH), &cloned), 0);
+				     recv_zero_pages(b.delta.is_zero, data[0], CH, 0), &cloned), 0);
 	/* chunk 1: 3 pages and a half; page 1 kept, the half page zero */
 	memset(data[1], 0, CH);
 	memset(data[1], 0xcd, P);
 	cr_assert_eq(recv_base_fill(&b, data[1], CH, 3 * P, 0x2), 0);
 	memset(data[1] + 2 * P, 0xef, P);
 	cr_assert_eq(recv_base_write(&b, &w, data[1], CH, 3 * P + P / 2, 0x2,
-				     recv_zero_pages(b.delta.is_zero, data[1], 3 * P + P / 2), &cloned), 0);
+				     recv_zero_pages(b.delta.is_zero, data[1], 3 * P + P / 2, 0), &cloned), 0);
 	cr_assert_eq(recv_fd_flush(&w), 0);
 	recv_fd_direct_close(&w);
 	cr_assert_eq(fstat(fd, &st), 0);
@@ -311,14 +311,18 @@ Test(recv_base, zero_pages_are_one_bit_per_page)
 	dwcp_cpu_detect(&cpu);
 	dwcp_delta_select(&d, &cpu);
 	memset(c, 0, sizeof(c));
-	cr_expect_eq(recv_zero_pages(d.is_zero, c, sizeof(c)), ~0ull);
-	cr_expect_eq(recv_zero_pages(d.is_zero, c, 3 * 4096 + 5), 0xfull, "a short last page counts");
-	cr_expect_eq(recv_zero_pages(d.is_zero, c, 0), 0);
+	cr_expect_eq(recv_zero_pages(d.is_zero, c, sizeof(c), 0), ~0ull);
+	cr_expect_eq(recv_zero_pages(d.is_zero, c, 3 * 4096 + 5, 0), 0xfull, "a short last page counts");
+	cr_expect_eq(recv_zero_pages(d.is_zero, c, 0, 0), 0);
 	c[4096 + 4095] = 1;       /* the last byte of page 1 */
 	c[63 * 4096] = 2;         /* the first of page 63 */
-	cr_expect_eq(recv_zero_pages(d.is_zero, c, sizeof(c)), ~0ull & ~(1ull << 1) & ~(1ull << 63));
+	cr_expect_eq(recv_zero_pages(d.is_zero, c, sizeof(c), 0), ~0ull & ~(1ull << 1) & ~(1ull << 63));
 	c[3 * 4096 + 4] = 3;      /* in the short last page */
-	cr_expect_eq(recv_zero_pages(d.is_zero, c, 3 * 4096 + 5), 0x5ull);
+	cr_expect_eq(recv_zero_pages(d.is_zero, c, 3 * 4096 + 5, 0), 0x5ull);
+	/* skipped pages (kept ones) are not looked at: never zero */
+	cr_expect_eq(recv_zero_pages(d.is_zero, c, 3 * 4096 + 5, 0x3ull), 0x4ull);
+	memset(c, 0, sizeof(c));
+	cr_expect_eq(recv_zero_pages(d.is_zero, c, sizeof(c), 1ull << 63 | 1), ~0ull & ~(1ull << 63) & ~1ull);
 }
 
 /* A checkpoint's record vouches for a prefix of a file that may be

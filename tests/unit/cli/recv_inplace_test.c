@@ -88,7 +88,7 @@ Test(recv_inplace, writes_only_pages_not_kept_and_withdraws_the_record_first)
 	memset(data + 4 * PAGE, 0xab, 4 * PAGE);     /* pages 4-7: changed */
 	cr_assert_eq(access(rec, F_OK), 0);
 	cr_assert_eq(recv_inplace_write(&ip, &b, &w, data, 0, sizeof(data), 0x7ull,
-					recv_zero_pages(b.delta.is_zero, data, sizeof(data))), 0);
+					recv_zero_pages(b.delta.is_zero, data, sizeof(data), 0)), 0);
 	cr_expect_neq(access(rec, F_OK), 0, "the record still vouches for a rewritten file");
 	for (unsigned i = 0; i < 3; i++)
 		expect_page(i, (uint8_t)(i + 1), PAGE);
@@ -109,7 +109,7 @@ Test(recv_inplace, all_kept_touches_nothing_and_keeps_the_record)
 
 	memset(data, 0xee, sizeof(data));
 	cr_assert_eq(recv_inplace_write(&ip, &b, &w, data, 0, sizeof(data), 0xffull,
-					recv_zero_pages(b.delta.is_zero, data, sizeof(data))), 0);
+					recv_zero_pages(b.delta.is_zero, data, sizeof(data), 0)), 0);
 	cr_assert_eq(recv_inplace_end(&ip, &b, &w, sizeof(data)), 0);
 	cr_expect_eq(access(rec, F_OK), 0, "the record went, though nothing changed");
 	cr_expect_eq(ip.written_pages, 0);
@@ -126,7 +126,7 @@ Test(recv_inplace, grows_with_zeros_and_data_then_shrinks)
 	memset(data, 0, 2 * PAGE);
 	memset(data + 2 * PAGE, 0xcd, PAGE + 100);
 	cr_assert_eq(recv_inplace_write(&ip, &b, &w, data, 8 * PAGE, sizeof(data), 0,
-					recv_zero_pages(b.delta.is_zero, data, sizeof(data))), 0);
+					recv_zero_pages(b.delta.is_zero, data, sizeof(data), 0)), 0);
 	cr_assert_eq(recv_inplace_end(&ip, &b, &w, 8 * PAGE + sizeof(data)), 0);
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_expect_eq(st.st_size, (off_t)(8 * PAGE + sizeof(data)));
@@ -159,7 +159,7 @@ Test(recv_inplace, zero_run_across_the_old_end)
 
 	memset(data, 0, sizeof(data));
 	cr_assert_eq(recv_inplace_write(&ip, &b, &w, data, 6 * PAGE, sizeof(data), 0,
-					recv_zero_pages(b.delta.is_zero, data, sizeof(data))), 0);
+					recv_zero_pages(b.delta.is_zero, data, sizeof(data), 0)), 0);
 	cr_assert_eq(recv_inplace_end(&ip, &b, &w, 10 * PAGE), 0);
 	expect_page(5, 6, PAGE);
 	for (unsigned i = 6; i < 10; i++)
@@ -190,7 +190,7 @@ Test(recv_inplace, short_zero_runs_are_written_long_ones_punched)
 	for (unsigned i = 25; i < N; i++)
 		kept |= 1ull << i;
 	cr_assert_eq(recv_inplace_write(&ip, &b, &w, chunk, 0, N * PAGE, kept,
-					recv_zero_pages(b.delta.is_zero, chunk, N * PAGE)), 0);
+					recv_zero_pages(b.delta.is_zero, chunk, N * PAGE, 0)), 0);
 	cr_assert_eq(fsync(fd), 0);
 	expect_page(0, 0xaa, PAGE);
 	for (unsigned i = 1; i < 4; i++)
