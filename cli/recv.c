@@ -231,11 +231,11 @@ int recv_fail(struct receiver *r, const char *fmt, ...)
 	return 1;
 }
 
-/* Send a buffer back to svc-net with one step: ACK, or NACK with @p why. */
-void recv_answer(struct receiver *r, uint32_t idx, unsigned why)
+/* Send a buffer back to svc-net with one step, @p op, with @p why. */
+static void to_net(struct receiver *r, uint32_t idx, unsigned op, unsigned why)
 {
 	struct dwcp_buf_hdr *h = dwcp_client_hdr(&r->c, idx);
-	unsigned net = dwcp_buf_origin_slot(h), op = why ? DWCP_OP_NACK : DWCP_OP_ACK;
+	unsigned net = dwcp_buf_origin_slot(h);
 
 	/* To the svc-net worker that holds the connection it came on (an
 	 * svc-net that names none has no workers). */
@@ -248,6 +248,16 @@ void recv_answer(struct receiver *r, uint32_t idx, unsigned why)
 	/* The link to svc-net is as deep as the pool share we hold: it has room. */
 	while (dwcp_client_submit(&r->c, &idx, 1) != 1)
 		dwcp_client_wait(&r->c, 1000000ull);
+}
+
+void recv_answer(struct receiver *r, uint32_t idx, unsigned why)
+{
+	to_net(r, idx, why ? DWCP_OP_NACK : DWCP_OP_ACK, why);
+}
+
+void recv_release(struct receiver *r, uint32_t idx)
+{
+	to_net(r, idx, DWCP_OP_RELEASE, 0);
 }
 
 static int finish(struct receiver *r, uint64_t t_start);

@@ -416,7 +416,7 @@ static int hold(struct receiver *r, uint32_t idx)
 	rc = dwcp_reorder_put(r->win, h->seq, (void *)(uintptr_t)(idx + 1));
 	if (rc == -EALREADY) {
 		r->sum.duplicates++;
-		dwcp_client_free(&r->c, idx);   /* the held copy gets acknowledged when written */
+		recv_release(r, idx);   /* the held copy gets acknowledged when written */
 		return 0;
 	}
 	if (rc) {

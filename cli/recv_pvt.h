@@ -100,6 +100,14 @@ int recv_fail(struct receiver *r, const char *fmt, ...);
 /** Send buffer @p idx back to svc-net: ACK, or NACK with @p why. */
 void recv_answer(struct receiver *r, uint32_t idx, unsigned why);
 
+/**
+ * Hand buffer @p idx, a copy of a chunk this receive holds already, back
+ * to svc-net, which gives back the receive quota it took (the held copy
+ * is answered when written). Not freed here: svc-net would count the
+ * copy against the stream for as long as this receive runs.
+ */
+void recv_release(struct receiver *r, uint32_t idx);
+
 /** One chunk delivered by the pipeline. @return 0, or recv_fail's status. */
 int recv_on_chunk(struct receiver *r, uint32_t idx);
 

@@ -133,6 +133,11 @@ enum dwcp_op {
 	DWCP_OP_UNLZ4 = 19,       /* DECOMPRESS of an LZ4 chunk (any other codec: EBADCHUNK): a
 	                           * receiver names it for LZ4 chunks where a service publishes
 	                           * it, so an engine with LZ4 but no zstd (svc-gpu) can take them */
+	DWCP_OP_RELEASE = 20,     /* receiver: a copy of a chunk it holds already (its held copy is
+	                           * answered when written): svc-net gives back the receive quota
+	                           * the copy took and answers the peer nothing. An svc-net from
+	                           * before it fails the step (EBADOP) and frees the copy, as a
+	                           * receiver from before did itself */
 	DWCP_OP_MAX
 };
 

@@ -24,7 +24,7 @@ const char *dwcp_stats_name(enum dwcp_stat_counter c)
 		[DWCP_STAT_SLEEPS] = "sleeps", [DWCP_STAT_WAKEUPS] = "wakeups",
 		[DWCP_STAT_REDELIVERED] = "redelivered", [DWCP_STAT_TX_BYTES] = "tx_bytes",
 		[DWCP_STAT_RX_BYTES] = "rx_bytes", [DWCP_STAT_RESENT] = "resent",
-		[DWCP_STAT_REJECTED] = "rejected",
+		[DWCP_STAT_REJECTED] = "rejected", [DWCP_STAT_RX_HELD] = "rx_held",
 	};
 
 	return (unsigned)c < DWCP_STAT_N ? n[c] : "?";
@@ -66,7 +66,7 @@ const char *dwcp_op_name(unsigned op)
 		[DWCP_OP_UNDELTA] = "undelta", [DWCP_OP_TRANSMIT] = "transmit", [DWCP_OP_ACK] = "ack",
 		[DWCP_OP_NACK] = "nack", [DWCP_OP_RDMA_WRITE] = "rdma-write",
 		[DWCP_OP_RDMA_RETURN] = "rdma-return", [DWCP_OP_RDMA_RX] = "rdma-rx",
-		[DWCP_OP_UNLZ4] = "unlz4",
+		[DWCP_OP_UNLZ4] = "unlz4", [DWCP_OP_RELEASE] = "release",
 	};
 
 	return op < DWCP_OP_MAX && n[op] ? n[op] : "?";

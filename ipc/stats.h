@@ -29,6 +29,10 @@ enum dwcp_stat_counter {
 	DWCP_STAT_RX_BYTES,     /* transports: bytes read from the wire */
 	DWCP_STAT_RESENT,       /* transports: chunks sent again (NACK, timeout, reconnect) */
 	DWCP_STAT_REJECTED,     /* chunks refused by a receiver (counted where refused) */
+	/* A gauge, not a counter (set with dwcp_stats_set): */
+	DWCP_STAT_RX_HELD,      /* transports: chunks received and passed on to a `dwcp recv`
+	                         * that has not answered them yet, each counted against its
+	                         * stream's and its peer's receive quota (svc-net) */
 	DWCP_STAT_N
 };
 
@@ -49,6 +53,12 @@ static inline void dwcp_stats_add(struct dwcp_stats *st, enum dwcp_stat_counter 
 	uint64_t v = __atomic_load_n(&st->counter[c], __ATOMIC_RELAXED);
 
 	__atomic_store_n(&st->counter[c], v + n, __ATOMIC_RELAXED);
+}
+
+/** Set gauge @p c to @p v. Concurrency: the slot holder only. */
+static inline void dwcp_stats_set(struct dwcp_stats *st, enum dwcp_stat_counter c, uint64_t v)
+{
+	__atomic_store_n(&st->counter[c], v, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t dwcp_stats_read(const struct dwcp_stats *st, enum dwcp_stat_counter c)

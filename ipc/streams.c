@@ -205,6 +205,12 @@ void dwcp_streams_unregister(const struct dwcp_shm *shm, int i, unsigned slot, u
 				    __ATOMIC_RELAXED);
 }
 
+bool dwcp_streams_claim_live(const struct dwcp_shm *shm, int i, uint64_t claim)
+{
+	return i >= 0 && i < DWCP_MAX_STREAMS &&
+	       __atomic_load_n(&table(shm)[i].claim, __ATOMIC_ACQUIRE) == claim && claim_live(shm, claim);
+}
+
 void dwcp_streams_set_net_error(const struct dwcp_shm *shm, int i, int err_no)
 {
 	struct dwcp_stream_ent *e;

@@ -179,6 +179,13 @@ void dwcp_streams_record_done(const struct dwcp_shm *shm, uint64_t id, uint32_t 
 /** svc-net: whether chunk @p seq of (@p id, @p xfer) belongs to a finished transfer. */
 bool dwcp_streams_is_done(const struct dwcp_shm *shm, uint64_t id, uint32_t xfer, uint64_t seq);
 
+/**
+ * Whether entry @p i is still held by the client that took it with
+ * @p claim (a dwcp_stream_ent.claim as read then), and that client lives:
+ * false once it gave the entry back, died, or another took the entry.
+ */
+bool dwcp_streams_claim_live(const struct dwcp_shm *shm, int i, uint64_t claim);
+
 /** svc-net: record (0 = clear) the last error reaching entry @p i's peer. */
 void dwcp_streams_set_net_error(const struct dwcp_shm *shm, int i, int err_no);
 

@@ -746,6 +746,15 @@ void net_on_frame(struct net *n, int c, struct dwcp_frame *f)
 	}
 }
 
+/* Forget what entry @p ent's receiver held: it is gone (or another took
+ * the entry), and the pool took back what it held. */
+static void rx_held_drop(struct net *n, int ent)
+{
+	n->rx_held -= n->rxq[ent].held;
+	n->rxq[ent].held = 0;
+	dwcp_stats_set(n->ctx->stats, DWCP_STAT_RX_HELD, n->rx_held);
+}
+
 /* Receiver quota of stream-table entry @p ent (a chunk from peer @p p).
  * The chunk the receiver writes next (and any it wrote already, answered at
  * once as duplicates) is always admitted and not counted: a quota that
@@ -759,7 +768,7 @@ static int rx_quota_take(struct net *n, int ent, const struct dwcp_stream_ent *e
 
 	if (n->rxq[ent].claim != e->claim) {
 		n->rxq[ent].claim = e->claim;   /* a new `dwcp recv` in the entry */
-		n->rxq[ent].held = 0;
+		rx_held_drop(n, ent);
 	}
 	n->rxq[ent].peer = (int16_t)p;
 	if (seq <= next)
@@ -770,6 +779,8 @@ static int rx_quota_take(struct net *n, int ent, const struct dwcp_stream_ent *e
 	if (n->rxq[ent].held >= n->quota_stream || peer_held >= n->quota_peer)
 		return -1;
 	n->rxq[ent].held++;
+	n->rx_held++;
+	dwcp_stats_set(n->ctx->stats, DWCP_STAT_RX_HELD, n->rx_held);
 	return 1;
 }
 
@@ -879,7 +890,7 @@ void net_on_chunk(struct net *n, int c, uint32_t idx, uint32_t len)
 		dwcp_svc_submit(n->ctx, idx);
 }
 
-int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
+int net_answer(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op)
 {
 	const struct dwcp_chunk_hdr *ch = dwcp_shm_data(&n->ctx->at.shm, idx);
 	uint32_t gen = (uint32_t)(h->origin >> 32), p = (uint32_t)h->origin & ORIGIN_PEER;
@@ -892,7 +903,7 @@ int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
 	if (slot && slot != n->ctx->at.slot) {
 		if (h->pc + 1u >= DWCP_PROG_MAX)
 			return DWCP_BUF_EBADOP;
-		h->prog[h->pc + 1] = dwcp_prog_step_pinned(slot, ok ? DWCP_OP_ACK : DWCP_OP_NACK);
+		h->prog[h->pc + 1] = dwcp_prog_step_pinned(slot, op);
 		h->prog_len = (uint8_t)(h->pc + 2);
 		return DWCP_BUF_OK;
 	}
@@ -901,15 +912,22 @@ int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok)
 	 * the sender resends and the receiver answers the duplicate. */
 	if (gen != n->ctx->at.gen || p >= NET_MAX_PEERS || !n->peers[p].used)
 		return DWCP_BUF_OK;
-	if (h->origin & ORIGIN_COUNTED && ent < DWCP_MAX_STREAMS && n->rxq[ent].held)
+	if (h->origin & ORIGIN_COUNTED && ent < DWCP_MAX_STREAMS && n->rxq[ent].held) {
 		n->rxq[ent].held--;
+		n->rx_held--;
+		dwcp_stats_set(n->ctx->stats, DWCP_STAT_RX_HELD, n->rx_held);
+	}
+	/* A copy of a chunk the receiver holds: that one is answered when
+	 * written, the sender's resend timer covers the rest. */
+	if (op == DWCP_OP_RELEASE)
+		return DWCP_BUF_OK;
 	k = peer_conns_of(n, (int)p, true, cs, DWCP_FRAME_MAX_CONNS);
 	if (!k)
 		return DWCP_BUF_OK;
 	if (h->len < DWCP_CHUNK_HDR_LEN)
 		return DWCP_BUF_EBADLEN;
 	send_ack(n, cs[n->peers[p].rr++ % (unsigned)k], ch,
-		 ok ? 0 : (uint32_t)(h->result ? h->result : DWCP_BUF_EBADCHUNK));
+		 op == DWCP_OP_ACK ? 0 : (uint32_t)(h->result ? h->result : DWCP_BUF_EBADCHUNK));
 	return DWCP_BUF_OK;
 }
 
@@ -967,5 +985,14 @@ unsigned net_timers(struct net *n, uint64_t now)
 	for (unsigned c = 0; c < NET_MAX_CONNS; c++)
 		if (n->conns[c].state == CONN_UP && n->conns[c].rx_stalled)
 			work += net_conn_read(n, (int)c);
+	/* A receiver that exited or was killed never answers what it held
+	 * (the pool took those buffers back): its count would keep a share
+	 * of its peer's quota until another `dwcp recv` took the entry. */
+	for (int e = 0; n->rx_held && e < DWCP_MAX_STREAMS; e++)
+		if (n->rxq[e].held && !dwcp_streams_claim_live(&n->ctx->at.shm, e, n->rxq[e].claim))
+			rx_held_drop(n, e);
+	/* Also here: a generation that took over the slot from one that held
+	 * chunks starts with none. */
+	dwcp_stats_set(n->ctx->stats, DWCP_STAT_RX_HELD, n->rx_held);
 	return work;
 }

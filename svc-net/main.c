@@ -90,8 +90,9 @@ static int net_step(struct dwcp_svc_ctx *ctx, uint32_t idx, struct dwcp_buf_hdr 
 		net_rdma_restore(h);
 		rc = net_transmit(n, idx, h);
 		break;
-	case DWCP_OP_ACK: rc = net_ack(n, idx, h, true); break;
-	case DWCP_OP_NACK: rc = net_ack(n, idx, h, false); break;
+	case DWCP_OP_ACK:
+	case DWCP_OP_NACK:
+	case DWCP_OP_RELEASE: rc = net_answer(n, idx, h, op); break;
 	case DWCP_OP_RDMA_RETURN: rc = net_rdma_return(n, idx, h); break;
 	case DWCP_OP_RDMA_RX: rc = net_rdma_rx(n, idx, h); break;
 	default: rc = DWCP_BUF_EBADOP; break;
@@ -189,8 +190,8 @@ int main(int argc, char **argv)
 		.name = "svc-net", .init = net_init, .step = net_step, .fini = net_fini,
 		.poll = net_poll, .pending = net_pending,
 		.ops[DWCP_RANK_SERVE] = DWCP_OP_BIT(DWCP_OP_TRANSMIT) | DWCP_OP_BIT(DWCP_OP_ACK) |
-					DWCP_OP_BIT(DWCP_OP_NACK) | DWCP_OP_BIT(DWCP_OP_RDMA_RETURN) |
-					DWCP_OP_BIT(DWCP_OP_RDMA_RX),
+					DWCP_OP_BIT(DWCP_OP_NACK) | DWCP_OP_BIT(DWCP_OP_RELEASE) |
+					DWCP_OP_BIT(DWCP_OP_RDMA_RETURN) | DWCP_OP_BIT(DWCP_OP_RDMA_RX),
 	};
 
 	return dwcp_svc_main(argc, argv, &svc);

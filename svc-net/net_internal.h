@@ -163,6 +163,7 @@ struct net {
 	 * entry (its claim tells a reused entry) and per peer, so that one stream
 	 * or peer that never completes cannot hold the whole pool */
 	struct { uint64_t claim; uint32_t held; int16_t peer; } rxq[DWCP_MAX_STREAMS];
+	uint32_t rx_held;               /* the sum of rxq[].held (DWCP_STAT_RX_HELD) */
 	uint32_t quota_stream, quota_peer;
 	struct net_dport *dport;        /* [net] transport = dpdk: peers over datagrams (dport.c) */
 	/* Workers (ipc/route.h): each svc-net worker has its own connections
@@ -263,7 +264,13 @@ void net_on_conn_lost(struct net *n, int c);
  */
 unsigned net_fl_release_waiting(struct net *n);
 int net_transmit(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h);
-int net_ack(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, bool ok);
+/**
+ * A receiver's answer to a chunk (@p op: DWCP_OP_ACK, DWCP_OP_NACK with
+ * the reason in h->result, or DWCP_OP_RELEASE for a copy it holds
+ * already): the quota the chunk took is given back, and an ACK or NACK
+ * goes to the peer it came from.
+ */
+int net_answer(struct net *n, uint32_t idx, struct dwcp_buf_hdr *h, unsigned op);
 unsigned net_timers(struct net *n, uint64_t now);
 int net_trust_init(struct net *n, char *reason, size_t reason_len);
 int net_fl_init(struct net *n);

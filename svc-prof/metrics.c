@@ -196,6 +196,14 @@ static void render_slots(struct prof_out *o, const struct dwcp_shm *shm, uint64_
 			slot_labels(shm, i, l, sizeof(l));
 			prof_out_printf(o, "dwcp_service_input_depth{%s} %u\n", l, in);
 		}
+	family(o, "dwcp_service_receive_held_chunks", "gauge",
+	       "Chunks received and passed to a dwcp recv that has not answered them yet (counted against the receive quotas).");
+	for (unsigned i = 1; i < DWCP_MAX_SLOTS; i++)
+		if (service_slot(shm, i) && shm->ctl->slots[i].sup.service == DWCP_SLOT_NET) {
+			slot_labels(shm, i, l, sizeof(l));
+			prof_out_printf(o, "dwcp_service_receive_held_chunks{%s} %llu\n", l,
+					(unsigned long long)dwcp_stats_read(&shm->stats[i], DWCP_STAT_RX_HELD));
+		}
 }
 
 static void render_counters(struct prof_out *o, const struct dwcp_shm *shm)

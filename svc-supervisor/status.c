@@ -257,6 +257,9 @@ static cJSON *slot_json(const struct sup *s, unsigned i, uint64_t now)
 		cJSON_AddStringToObject(o, "upgrade", phases[c->up.phase]);
 		cJSON_AddNumberToObject(o, "successor_pid", c->up.pid);
 		cJSON_AddNumberToObject(o, "hot_standby_pid", sup_upgrade_standby_pid(c));
+		if (p->sup.service == DWCP_SLOT_NET)
+			cJSON_AddNumberToObject(o, "rx_held",
+						dwcp_stats_read(&s->shm.stats[i], DWCP_STAT_RX_HELD));
 	}
 	cJSON_AddItemToObject(o, "links", links_json(s, i, &in, &out));
 	cJSON_AddNumberToObject(o, "link_in", in);

@@ -12,7 +12,11 @@
  *  - a file that does not exist and peer addresses that cannot be one:
  *    send fails at once with a message;
  *  - a full disk at the sink (a small tmpfs): recv fails with "No space
- *    left", nothing at --out, and send fails too.
+ *    left", nothing at --out, and send fails too;
+ *  - one chunk lost on the wire for several resends in a row (the proxy
+ *    drops its copies) while the receiver holds the chunks after it, and
+ *    a receiver killed mid-transfer: what svc-net counts against the
+ *    receive quotas comes back down (status: rx_held).
  *
  * After each failure every buffer of node A is back in its pool (nothing
  * leaks when a transfer fails). Timeouts are hang guards.
@@ -35,6 +39,7 @@
 
 #include <criterion/criterion.h>
 
+#include "common/config.h"
 #include "tests/lib/node.h"
 #include "tests/lib/xfer.h"
 
@@ -46,6 +51,7 @@
 #define FRAME_HDR_LEN   16u
 #define FRAME_CHUNK     2u
 #define CHUNK_HDR_LEN   96u
+#define CHUNK_SEQ_OFF   16u
 
 static struct dwcp_xfer_pair pair;
 static struct dwcp_xfer_proc snd, rcv;
@@ -59,10 +65,20 @@ struct proxy_stats {
 	atomic_uint_fast64_t chunk_frames; /* CHUNK frames seen A -> B */
 	atomic_uint_fast64_t tampered;     /* of them, changed */
 	atomic_uint_fast64_t not_frames;   /* A -> B streams that did not parse as frames */
+	atomic_uint_fast64_t copies_seen;  /* copies of proxy_drop.drop_seq seen (the first
+	                                    * drop_copies of them left out) */
 };
 
 static struct proxy_stats *pst;
 static pid_t proxy_pid;
+
+/* What the proxy does to CHUNK frames A -> B: by default, flip one body
+ * byte of the 3rd and 7th; with drop_copies, leave out the first
+ * drop_copies copies of chunk drop_seq instead (set before proxy_start). */
+static struct {
+	uint64_t drop_seq;
+	unsigned drop_copies;
+} proxy_drop;
 
 static void proxy_stop(void)
 {
@@ -124,7 +140,8 @@ static void pump_verbatim(int from, int to)
 }
 
 /* A -> B: frame by frame; flip one body byte of the 3rd and 7th CHUNK
- * frames (counted over all connections), everything else verbatim. */
+ * frames (counted over all connections), or leave out copies of one
+ * chunk (proxy_drop), everything else verbatim. */
 static void pump_frames(int from, int to)
 {
 	uint8_t hdr[FRAME_HDR_LEN], *payload = NULL;
@@ -153,9 +170,15 @@ static void pump_frames(int from, int to)
 		if (len && !read_full(from, payload, len))
 			break;
 		if (hdr[5] == FRAME_CHUNK) {
-			uint64_t nth = atomic_fetch_add(&pst->chunk_frames, 1) + 1;
+			uint64_t nth = atomic_fetch_add(&pst->chunk_frames, 1) + 1, seq = UINT64_MAX;
 
-			if ((nth == 3 || nth == 7) && len > CHUNK_HDR_LEN) {
+			if (len >= CHUNK_HDR_LEN)
+				memcpy(&seq, payload + CHUNK_SEQ_OFF, sizeof(seq));
+			if (proxy_drop.drop_copies) {
+				if (seq == proxy_drop.drop_seq &&
+				    atomic_fetch_add(&pst->copies_seen, 1) < proxy_drop.drop_copies)
+					continue;
+			} else if ((nth == 3 || nth == 7) && len > CHUNK_HDR_LEN) {
 				payload[CHUNK_HDR_LEN + (len - CHUNK_HDR_LEN) / 2] ^= 0x20;
 				atomic_fetch_add(&pst->tampered, 1);
 			}
@@ -252,6 +275,7 @@ static void proxy_start(int listen_port, int up_port)
 static void teardown(void)
 {
 	proxy_stop();
+	proxy_drop.drop_copies = 0;
 	if (pst)
 		munmap(pst, sizeof(*pst));
 	pst = NULL;
@@ -596,4 +620,142 @@ Test(transfer_bad, acks_lost_after_the_receiver_finished, .fini = teardown, .tim
 	cr_assert_eq(rr, 0, "dwcp recv exited %d: %s", rr, rcv.err);
 	cr_assert_eq(rs, 0, "dwcp send exited %d although dwcp recv wrote every byte: %s", rs, snd.err);
 	expect_a_pool_full();
+}
+
+/* ---- receive quotas ---- */
+
+/* What node @p instance's svc-net workers count as held by receivers
+ * (status: each worker's rx_held), or -1 when no worker reports it. */
+static long net_rx_held(const char *instance)
+{
+	cJSON *st = dwcp_test_status(instance, NULL), *s;
+	long held = -1;
+
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(st, "services")) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, "rx_held");
+
+		if (cJSON_IsNumber(v))
+			held = (held < 0 ? 0 : held) + (long)v->valuedouble;
+	}
+	cJSON_Delete(st);
+	return held;
+}
+
+/* Node @p instance's rx_held once it is 0, or after @p guard_ms (a hang
+ * guard: svc-net gives a gone receiver's count back within a timer tick). */
+static long net_rx_held_settled(const char *instance, unsigned guard_ms)
+{
+	long held = net_rx_held(instance);
+
+	for (unsigned t = 0; held != 0 && t < guard_ms; t += 100) {
+		usleep(100000);
+		held = net_rx_held(instance);
+	}
+	return held;
+}
+
+/* Chunk LOST_SEQ is lost on the wire LOST_COPIES times in a row (its
+ * first send and the resends after it, [net] resend_ms apart), while the
+ * receiver holds the window of chunks after it, which the sender resends
+ * too, every resend_ms. Each copy of a chunk the receiver holds already
+ * must give back the receive quota it took at svc-net: before, `dwcp
+ * recv` freed such a copy itself, and svc-net counted it as held for as
+ * long as the receive ran, a window's worth per round, until the stream's
+ * quota was gone and every chunk but the next in sequence was refused. */
+#define LOST_SEQ    16u
+#define LOST_COPIES 4u
+
+Test(transfer_bad, a_chunk_lost_for_several_resends_leaves_no_quota_held, .fini = teardown,
+     .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "lost", .via_extra_port = true };
+	char src[128], out[128], h_src[65], h_out[65];
+	struct dwcp_config def;
+	long held, bufs, window, settled;
+	long long seen;
+	double dups;
+	cJSON *st;
+	int rs, rr;
+
+	make_dir();
+	path_in_dir(src, sizeof(src), "src.bin");
+	path_in_dir(out, sizeof(out), "out.bin");
+	cr_assert_eq(dwcp_xfer_make_random(src, 64 * MIB, 21), 0);
+	start_pair(&c, false);
+	proxy_drop.drop_seq = LOST_SEQ;
+	proxy_drop.drop_copies = LOST_COPIES;
+	proxy_start(pair.port_extra, pair.port_b);
+	/* The sender's window: what it keeps in flight, so what the receiver
+	 * may rightly hold (cli/send.c: [stream] window, at most a quarter
+	 * of the pool). */
+	dwcp_config_defaults(&def);
+	st = dwcp_test_status(pair.a.instance, NULL);
+	bufs = dwcp_test_pool_buffers(st);
+	cJSON_Delete(st);
+	window = def.window < bufs / 4 ? (long)def.window : bufs / 4;
+
+	cr_assert_eq(dwcp_xfer_recv_start(&rcv, NULL, pair.b.instance, "lost", out, 300), 0);
+	/* --timeout 120: the lost chunk stops every acknowledgement for
+	 * LOST_COPIES resend periods. */
+	cr_assert_eq(dwcp_xfer_send_start(&snd, pair.a.instance, "lost", src, "nodeb", 120, NULL), 0);
+	/* Past the lost chunk's offset (4 MiB): it has arrived at last. */
+	seen = dwcp_xfer_hold_recv_at(&rcv, &snd, out, 8 * MIB, 180000);
+	held = net_rx_held(pair.b.instance);
+	dwcp_xfer_release(&rcv);
+	rs = dwcp_xfer_wait(&snd, 300000);
+	rr = dwcp_xfer_wait(&rcv, rs == 0 ? 60000 : 300000);
+	fprintf(stderr,
+		"lost chunk: %llu CHUNK frames A->B, %llu copies of chunk %u (the first %u left out); receiver held at %lld bytes; node B's svc-net then held %ld chunks (window %ld)\n",
+		(unsigned long long)pst->chunk_frames, (unsigned long long)pst->copies_seen, LOST_SEQ,
+		LOST_COPIES, seen, held, window);
+	if (rs || rr || seen < 0)
+		print_both("transfer with a lost chunk failed");
+	cr_assert_eq(rs, 0, "dwcp send exited %d: %s", rs, snd.err);
+	cr_assert_eq(rr, 0, "dwcp recv exited %d: %s", rr, rcv.err);
+	cr_assert_gt(pst->copies_seen, LOST_COPIES, "the proxy saw %llu copies of chunk %u",
+		     (unsigned long long)pst->copies_seen, LOST_SEQ);
+	cr_assert_geq(seen, 0, "the receiver never reached 8 MiB while the sender ran");
+	cr_assert_eq(dwcp_xfer_sha256(src, h_src), 0);
+	cr_assert_eq(dwcp_xfer_sha256(out, h_out), 0, "no file at %s", out);
+	cr_expect_str_eq(h_out, h_src, "the received file differs from the sent one");
+	/* The point of the scenario: copies of held chunks did arrive. */
+	dups = dwcp_xfer_json_num(rcv.out, "duplicates");
+	cr_expect_geq(dups, window / 2, "recv summary: %.0f duplicates (the resends of held chunks): %s",
+		      dups, rcv.out);
+	/* At the hold, the receiver had written past the gap: it may hold at
+	 * most the window again, and one more copy of each of those a resend
+	 * round sent meanwhile. A leak of one window per round, LOST_COPIES
+	 * rounds long, is more than that. */
+	cr_expect(held >= 0 && held <= 2 * window,
+		  "node B's svc-net counted %ld chunks held against the receive quota after the gap was filled (at most %ld are in flight; each copy of a held chunk must give its quota back)",
+		  held, 2 * window);
+	settled = net_rx_held_settled(pair.b.instance, 10000);
+	cr_expect_eq(settled, 0, "node B's svc-net still counts %ld chunks held after the receive ended",
+		     settled);
+}
+
+/* A `dwcp recv` killed with chunks on hand never answers them (the pool
+ * takes them back): svc-net must not go on counting them against its
+ * stream's and its peer's quota, which would shrink what that peer may
+ * send to every other stream of this node. */
+Test(transfer_bad, a_killed_receiver_leaves_no_quota_held, .fini = teardown, .timeout = 400)
+{
+	struct dwcp_xfer_pair_cfg c = { .tag = "kq" };
+	char out[128];
+	long held = 0, settled;
+	long long seen;
+
+	seen = send_until_4_mib_arrived(&c, "kq", out, 13, 60, "the receiver was killed");
+	/* Held (stopped): what arrives meanwhile waits on its input, counted. */
+	for (unsigned t = 0; t < 100 && (held = net_rx_held(pair.b.instance)) <= 0; t++)
+		usleep(50000);
+	fprintf(stderr, "killing the receiver at %lld bytes with %ld chunks held\n", seen, held);
+	cr_assert_gt(held, 0, "node B's svc-net counts no chunk held by the stopped receiver");
+	kill(rcv.pid, SIGKILL);
+	dwcp_xfer_wait(&rcv, 60000);
+	settled = net_rx_held_settled(pair.b.instance, 10000);
+	cr_expect_eq(settled, 0, "node B's svc-net still counts %ld chunks of the killed receiver held",
+		     settled);
+	kill(snd.pid, SIGKILL);
+	dwcp_xfer_wait(&snd, 60000);
 }
