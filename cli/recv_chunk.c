@@ -420,7 +420,11 @@ static int hold(struct receiver *r, uint32_t idx)
 		return 0;
 	}
 	if (rc) {
-		recv_answer(r, idx, DWCP_BUF_EBADCHUNK);   /* beyond the window: resent later */
+		/* Beyond the window (a sender's window larger than this node's
+		 * pool, or a transfer this receive cannot have the start of):
+		 * "busy" has it sent again a little later. EBADCHUNK, which
+		 * means damage on the wire, was resent at once, again and again. */
+		recv_answer(r, idx, DWCP_BUF_EBUSY);
 		return 0;
 	}
 	return drain_in_order(r);
