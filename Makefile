@@ -190,7 +190,7 @@ $(BUILD)/tests/unit/net/dgram_test: LDFLAGS += $(DGRAM_OBJS)
 $(BUILD)/tests/integration/auth_test: $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 $(BUILD)/tests/integration/auth_test: LDFLAGS += $(BUILD)/obj/svc-net/frame.o $(BUILD)/obj/svc-net/auth.o
 # recv_out.c is the dwcp command's, outside the libraries too.
-RECV_FD_OBJS := $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/io_async.o $(BUILD)/obj/cli/file_read.o
+RECV_FD_OBJS := $(BUILD)/obj/cli/recv_fd.o $(BUILD)/obj/cli/io_async.o $(BUILD)/obj/cli/file_read.o $(BUILD)/obj/cli/job_queue.o
 $(BUILD)/tests/unit/cli/recv_out_test: $(BUILD)/obj/cli/recv_out.o $(RECV_FD_OBJS)
 $(BUILD)/tests/unit/cli/recv_out_test: LDFLAGS += $(BUILD)/obj/cli/recv_out.o $(RECV_FD_OBJS)
 $(BUILD)/tests/unit/cli/recv_fd_test: $(RECV_FD_OBJS)

@@ -1,7 +1,7 @@
 /* One background thread that does one job at a time for its owner, so
- * that the owner's next step overlaps the device's work: `dwcp recv`
- * writes a full 4 MiB bounce buffer to its output while it goes on
- * receiving (and, on a resend, reading its previous copy) into the other.
+ * that the owner's next step overlaps the device's work: `dwcp send`
+ * and a resending `dwcp recv` read the next window of a file while they
+ * work on the last, and `dwcp send` syncs its page index's checkpoint.
  *
  * Why a thread and not io_uring or POSIX AIO: one request in flight is
  * all that is wanted (the owner fills the next buffer meanwhile), the

@@ -44,9 +44,17 @@ static void *queue_main(void *arg)
 		pthread_mutex_unlock(&q->mu);
 		for (; n != end && !__atomic_load_n(&q->quit, __ATOMIC_RELAXED); n++) {
 			q->run(slot(q, n), q->ctx);
-			__atomic_store_n(&q->done, n + 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&q->done, n + 1, __ATOMIC_SEQ_CST);
 			if (q->notify)
 				q->notify(q->ctx);
+			/* After the store, as the owner sets the flag before it
+			 * looks at done (job_queue_wait): one of the two sees the
+			 * other's write. */
+			if (__atomic_load_n(&q->owner_waiting, __ATOMIC_SEQ_CST)) {
+				pthread_mutex_lock(&q->mu);
+				pthread_cond_broadcast(&q->done_cv);
+				pthread_mutex_unlock(&q->mu);
+			}
 		}
 		pthread_mutex_lock(&q->mu);
 	}
@@ -74,12 +82,18 @@ int job_queue_init(struct job_queue *q, size_t job_size, unsigned cap, bool thre
 		pthread_mutex_destroy(&q->mu);
 		return 0;
 	}
+	if (pthread_cond_init(&q->done_cv, NULL)) {
+		pthread_cond_destroy(&q->cv);
+		pthread_mutex_destroy(&q->mu);
+		return 0;
+	}
 	/* Signals (SIGINT, SIGTERM) are the owner's to take. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	q->threaded = pthread_create(&q->thread, NULL, queue_main, q) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!q->threaded) {
+		pthread_cond_destroy(&q->done_cv);
 		pthread_cond_destroy(&q->cv);
 		pthread_mutex_destroy(&q->mu);
 	}
@@ -113,6 +127,26 @@ void *job_queue_done(const struct job_queue *q)
 	return done != q->collected ? slot(q, q->collected) : NULL;
 }
 
+void *job_queue_wait(struct job_queue *q)
+{
+	void *j = job_queue_done(q);
+
+	if (j || q->collected == q->pushed || !q->threaded)
+		return j;
+	pthread_mutex_lock(&q->mu);
+	__atomic_store_n(&q->owner_waiting, true, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&q->done, __ATOMIC_SEQ_CST) == q->collected)
+		pthread_cond_wait(&q->done_cv, &q->mu);
+	__atomic_store_n(&q->owner_waiting, false, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&q->mu);
+	return job_queue_done(q);
+}
+
+void *job_queue_peek(const struct job_queue *q, unsigned k)
+{
+	return k < q->pushed - q->collected ? slot(q, q->collected + k) : NULL;
+}
+
 void job_queue_pop(struct job_queue *q)
 {
 	q->collected++;
@@ -127,6 +161,7 @@ void job_queue_stop(struct job_queue *q)
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->thread, NULL);
+	pthread_cond_destroy(&q->done_cv);
 	pthread_cond_destroy(&q->cv);
 	pthread_mutex_destroy(&q->mu);
 	q->threaded = false;

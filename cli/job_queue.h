@@ -46,11 +46,13 @@ struct job_queue {
 	void *ctx;
 	bool threaded;             /* a thread runs the jobs; false: the owner, at push */
 	bool waiting;              /* the thread sleeps on cv (under mu) */
+	bool owner_waiting;        /* the owner sleeps on done_cv (job_queue_wait; atomic) */
 	bool quit;                 /* under mu; read atomically between jobs */
 	double cpu_s;              /* the thread's CPU, once stopped */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t done_cv;
 };
 
 /**
@@ -75,6 +77,16 @@ void job_queue_push(struct job_queue *q);
 
 /** The oldest job run and not yet taken back, or NULL. */
 void *job_queue_done(const struct job_queue *q);
+
+/**
+ * The oldest job not yet taken back, once it has run: waits for it (the
+ * owner sleeps; an owner that has nothing else to do but wait for its
+ * jobs, as `dwcp recv`'s writes). NULL when none is queued.
+ */
+void *job_queue_wait(struct job_queue *q);
+
+/** The job @p k places behind the oldest not taken back (0: that one), run or not; NULL past the last. */
+void *job_queue_peek(const struct job_queue *q, unsigned k);
 
 /** Take back the job job_queue_done returned: its slot is free again. */
 void job_queue_pop(struct job_queue *q);

@@ -40,9 +40,9 @@ struct recv_fd {
 	int direct;                /* the same file, O_DIRECT; -1 = none */
 	uint32_t align;            /* offset and length multiple for direct */
 	uint32_t mem_align;        /* memory alignment for direct */
-	uint8_t *bounce;           /* RECV_FD_BOUNCE bytes at mem_align */
-	uint8_t *spare;            /* another, being written by the writer */
-	struct recv_fd_async *async;   /* the writer thread; NULL = none yet */
+	uint8_t *bounce;           /* RECV_FD_BOUNCE bytes at mem_align, being filled */
+	struct recv_fd_async *async;   /* the writer thread, its queue and the bounces
+	                                * no write holds; NULL = none yet */
 	bool no_async;             /* it could not start: write inline */
 	uint64_t pend_off;         /* the bounce holds pend_len bytes of the */
 	size_t pend_len;           /* file at pend_off, not yet written */
@@ -51,10 +51,11 @@ struct recv_fd {
 
 /* The bounce buffer: runs of whole pages gather in it, and are written
  * together once it is full or a run does not continue the last: by a
- * writer thread (cli/io_async.h) while the receive goes on into a second
- * one, so that the device writes while recv receives, and on a resend
- * reads its previous copy (where the two alternated, an atomic resend of
- * a 1 GiB image on ext4 spent its time waiting for one, then the other). */
+ * writer thread (a cli/job_queue.h queue, up to three full bounces deep)
+ * while the receive goes on into another one, so that the device writes
+ * while recv receives, and on a resend reads its previous copy (where the
+ * two alternated, an atomic resend of a 1 GiB image on ext4 spent its
+ * time waiting for one, then the other). */
 #define RECV_FD_BOUNCE (4u << 20)
 
 /** @p fd as the output, buffered only (recv_fd_direct adds direct I/O). */

@@ -3,7 +3,8 @@
  * one) and come back finished in push order; a full queue gives no slot
  * until a job is taken back; every finished job is notified after it is
  * published; a stop leaves the unrun jobs queued, and drop hands each
- * back once, in order. */
+ * back once, in order; an owner that waits sleeps until the oldest job
+ * has run (recv's writer queue). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -289,4 +290,92 @@ Test(job_queue, fini_with_jobs_queued_does_not_hang, .timeout = 60)
 	cr_assert_null(q.slots);
 	cr_assert_not(c.timed_out);
 	cr_assert_eq(c.nrun, 1, "fini ran the queued jobs");
+}
+
+/* The owner that has nothing to do but wait (dwcp recv's writes): wait
+ * sleeps until the oldest job has run, returns jobs in push order, and
+ * NULL once none is queued; peek names the queued jobs, oldest first. */
+Test(job_queue, wait_sleeps_until_the_oldest_job_has_run, .timeout = 60)
+{
+	struct job_queue q;
+	static struct ctx c;
+	struct job *j;
+
+	setup(&q, &c, 4, true);
+	cr_assert_null(job_queue_wait(&q), "a job came back from an empty queue");
+	c.block_seq = 0;
+	for (unsigned i = 0; i < 3; i++)
+		push(&q, i);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(((struct job *)job_queue_peek(&q, i))->seq, i, "peek %u", i);
+	cr_assert_null(job_queue_peek(&q, 3));
+	wait_blocked(&c);
+	cr_assert_null(job_queue_done(&q), "job 0 came back while it still runs");
+	/* The release comes from here only after the wait began, at the
+	 * latest: wait must not return job 0 before it ran. */
+	__atomic_store_n(&c.release, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < 3; i++) {
+		j = job_queue_wait(&q);
+		cr_assert_not_null(j, "wait returned no job with %u queued", job_queue_queued(&q));
+		cr_assert_eq(j->seq, i, "wait returned job %u in place of %u", j->seq, i);
+		cr_assert(j->ran && j->out == i * 3 + 1, "job %u came back unrun", i);
+		job_queue_pop(&q);
+	}
+	cr_assert_null(job_queue_wait(&q));
+	cr_assert_not(c.timed_out);
+	job_queue_fini(&q);
+}
+
+/* A wait that begins while the job runs wakes when it is done (the
+ * runner's broadcast), however the two interleave: many rounds. */
+static void *release_soon(void *arg)
+{
+	struct ctx *c = arg;
+	struct timespec t = { 0, 200000 };
+
+	nanosleep(&t, NULL);
+	__atomic_store_n(&c->release, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+Test(job_queue, a_wait_begun_while_the_job_runs_is_woken, .timeout = 60)
+{
+	struct job_queue q;
+	static struct ctx c;
+
+	setup(&q, &c, 2, true);
+	for (unsigned i = 0; i < 200; i++) {
+		pthread_t t;
+		struct job *j;
+
+		c.block_seq = (int)i;
+		__atomic_store_n(&c.release, 0, __ATOMIC_RELEASE);
+		push(&q, i);
+		cr_assert_eq(pthread_create(&t, NULL, release_soon, &c), 0);
+		j = job_queue_wait(&q);
+		pthread_join(t, NULL);
+		cr_assert_not_null(j);
+		cr_assert_eq(j->seq, i);
+		cr_assert(j->ran);
+		job_queue_pop(&q);
+	}
+	cr_assert_not(c.timed_out);
+	job_queue_fini(&q);
+}
+
+Test(job_queue, inline_wait_returns_what_push_ran, .timeout = 60)
+{
+	struct job_queue q;
+	static struct ctx c;
+	struct job *j;
+
+	setup(&q, &c, 4, false);
+	cr_assert_null(job_queue_wait(&q));
+	push(&q, 0);
+	j = job_queue_wait(&q);
+	cr_assert_not_null(j);
+	cr_assert(j->ran && j->seq == 0);
+	job_queue_pop(&q);
+	cr_assert_null(job_queue_wait(&q));
+	job_queue_fini(&q);
 }

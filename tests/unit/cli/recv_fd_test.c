@@ -323,3 +323,43 @@ Test(recv_fd, without_direct_io_every_zero_page_is_a_hole)
 	cr_expect_eq(hole_from(0), (off_t)16 * KIB, "the first hole is at %lld", (long long)hole_from(0));
 	cr_expect_eq(lseek(fd, 16 * KIB, SEEK_DATA), (off_t)28 * KIB);
 }
+
+/* A receive much longer than the writer's queue (ten bounces of 4 MiB,
+ * in pieces of 1 MiB from unaligned memory, each piece another pattern):
+ * the bounces are queued, written and reused in turn, and every byte
+ * lands where it belongs, direct; what has landed never runs ahead of
+ * what was written. */
+Test(recv_fd, many_full_bounces_are_queued_and_land_in_order)
+{
+	const unsigned pieces = 40;
+	uint8_t *piece = malloc(1024 * KIB + 96), *p = piece + 96;
+	uint64_t landed = 0;
+
+	cr_assert_not_null(piece);
+	if (!want_direct()) {
+		free(piece);
+		cr_skip_test("no direct I/O on /tmp's file system");
+	}
+	for (unsigned i = 0; i < pieces; i++) {
+		uint64_t now;
+
+		for (size_t b = 0; b < 1024 * KIB; b++)
+			p[b] = (uint8_t)(b * 31 + i * 101 + 7);
+		cr_assert_eq(recv_fd_pwrite(&w, p, 1024 * KIB, (uint64_t)i * 1024 * KIB), 0, "piece %u", i);
+		now = recv_fd_landed(&w, (uint64_t)(i + 1) * 1024 * KIB);
+		cr_expect_geq(now, landed, "landed went back from %llu to %llu", (unsigned long long)landed,
+			      (unsigned long long)now);
+		cr_expect_leq(now, (uint64_t)(i + 1) * 1024 * KIB);
+		landed = now;
+	}
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	cr_expect_eq(recv_fd_landed(&w, (uint64_t)pieces * 1024 * KIB), (uint64_t)pieces * 1024 * KIB);
+	cr_expect_eq(w.direct_bytes, (uint64_t)pieces * 1024 * KIB, "%llu bytes direct",
+		     (unsigned long long)w.direct_bytes);
+	for (unsigned i = 0; i < pieces; i++) {
+		for (size_t b = 0; b < 1024 * KIB; b++)
+			p[b] = (uint8_t)(b * 31 + i * 101 + 7);
+		expect_file((uint64_t)i * 1024 * KIB, p, 1024 * KIB);
+	}
+	free(piece);
+}
