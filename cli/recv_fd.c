@@ -91,8 +91,9 @@ static void job_run(void *job, void *ctx)
 
 static struct write_job job_of(const struct recv_fd *w, const uint8_t *p, size_t n, uint64_t off)
 {
-	return (struct write_job){ .fd = w->fd, .direct = w->direct, .align = w->align,
-				   .mem_align = w->mem_align, .p = p, .n = n, .off = off };
+	return (struct write_job){ .fd = w->fd, .direct = w->direct_refused ? -1 : w->direct,
+				   .align = w->align, .mem_align = w->mem_align, .p = p, .n = n,
+				   .off = off };
 }
 
 bool recv_fd_direct(struct recv_fd *w)
@@ -111,6 +112,7 @@ bool recv_fd_direct(struct recv_fd *w)
 		return false;
 	}
 	w->direct = fd;
+	w->direct_refused = false;
 	w->align = DIRECT_UNIT;
 	w->mem_align = mem_align;
 	return true;
@@ -156,11 +158,16 @@ static void direct_off(struct recv_fd *w)
 	w->direct = -1;
 }
 
-/* What a write job did, told to @p w. */
+/* What a write job did, told to @p w. After a refusal no new job goes
+ * direct, and the direct descriptor is closed once no queued write names
+ * it: closed under one, that write would fail, or land in whatever file
+ * took the descriptor's number meanwhile. */
 static int job_done(struct recv_fd *w, const struct write_job *j, int rc)
 {
 	w->direct_bytes += j->direct_bytes;
 	if (j->refused)
+		w->direct_refused = true;
+	if (w->direct_refused && (!w->async || !job_queue_queued(&w->async->q)))
 		direct_off(w);
 	return rc;
 }
@@ -170,15 +177,14 @@ static int job_done(struct recv_fd *w, const struct write_job *j, int rc)
 static int writer_collect(struct recv_fd *w)
 {
 	struct recv_fd_async *a = w->async;
-	struct write_job *j = a ? job_queue_wait(&a->q) : NULL;
-	int rc;
+	struct write_job *j = a ? job_queue_wait(&a->q) : NULL, done;
 
 	if (!j)
 		return 0;
-	rc = job_done(w, j, j->rc);
-	a->free[a->n_free++] = j->bounce;
+	done = *j;
+	a->free[a->n_free++] = done.bounce;
 	job_queue_pop(&a->q);
-	return rc;
+	return job_done(w, &done, done.rc);   /* after the pop: the queue may be empty now */
 }
 
 /* Wait for every write the writer has. @return the first error. */

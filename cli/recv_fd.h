@@ -44,6 +44,7 @@ struct recv_fd {
 	struct recv_fd_async *async;   /* the writer thread, its queue and the bounces
 	                                * no write holds; NULL = none yet */
 	bool no_async;             /* it could not start: write inline */
+	bool direct_refused;       /* the file system refused a direct write: none from now on */
 	uint64_t pend_off;         /* the bounce holds pend_len bytes of the */
 	size_t pend_len;           /* file at pend_off, not yet written */
 	uint64_t direct_bytes;     /* written direct, for the summary */

@@ -161,6 +161,27 @@ Test(recv_fd, a_refused_direct_write_loses_nothing)
 	cr_expect_eq(w.direct_bytes, 0, "%llu", (unsigned long long)w.direct_bytes);
 }
 
+/* The same refusal with writes queued behind the refused one (each made
+ * while direct I/O was still on): none of them may meet a closed direct
+ * descriptor; every byte lands, buffered. */
+Test(recv_fd, a_refusal_with_writes_queued_loses_nothing)
+{
+	const unsigned pieces = 24;   /* 2 MiB each: twelve bounces */
+
+	if (!want_direct())
+		cr_skip_test("no direct I/O on /tmp's file system");
+	w.align = 1;
+	w.mem_align = 1;
+	for (unsigned i = 0; i < pieces; i++)
+		cr_assert_eq(recv_fd_pwrite(&w, src, 2048 * KIB, 100 + (uint64_t)i * 2048 * KIB), 0,
+			     "piece %u", i);
+	cr_assert_eq(recv_fd_flush(&w), 0);
+	cr_expect_lt(w.direct, 0, "direct I/O still on after a refusal");
+	for (unsigned i = 0; i < pieces; i++)
+		expect_file(100 + (uint64_t)i * 2048 * KIB, src, 2048 * KIB);
+	cr_expect_eq(w.direct_bytes, 0, "%llu", (unsigned long long)w.direct_bytes);
+}
+
 /* A newer transfer starts over: what was gathered never reaches the file. */
 Test(recv_fd, dropped_bytes_never_reach_the_file)
 {
