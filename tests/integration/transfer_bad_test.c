@@ -663,7 +663,7 @@ static long net_rx_held_settled(const char *instance, unsigned guard_ms)
  * long as the receive ran, a window's worth per round, until the stream's
  * quota was gone and every chunk but the next in sequence was refused. */
 #define LOST_SEQ    16u
-#define LOST_COPIES 4u
+#define LOST_COPIES 6u
 
 Test(transfer_bad, a_chunk_lost_for_several_resends_leaves_no_quota_held, .fini = teardown,
      .timeout = 400)
@@ -722,13 +722,14 @@ Test(transfer_bad, a_chunk_lost_for_several_resends_leaves_no_quota_held, .fini 
 	dups = dwcp_xfer_json_num(rcv.out, "duplicates");
 	cr_expect_geq(dups, window / 2, "recv summary: %.0f duplicates (the resends of held chunks): %s",
 		      dups, rcv.out);
-	/* At the hold, the receiver had written past the gap: it may hold at
-	 * most the window again, and one more copy of each of those a resend
-	 * round sent meanwhile. A leak of one window per round, LOST_COPIES
-	 * rounds long, is more than that. */
-	cr_expect(held >= 0 && held <= 2 * window,
-		  "node B's svc-net counted %ld chunks held against the receive quota after the gap was filled (at most %ld are in flight; each copy of a held chunk must give its quota back)",
-		  held, 2 * window);
+	/* At the hold, the receiver had written past the gap: it may rightly
+	 * hold the window of chunks sent since, and copies of the chunks
+	 * before that the last resend rounds sent and it has not taken from
+	 * its input yet (seen: up to 127 with a window of 64). A leak of a
+	 * window's worth per round, LOST_COPIES rounds long, is far more. */
+	cr_expect(held >= 0 && held <= 3 * window,
+		  "node B's svc-net counted %ld chunks held against the receive quota after the gap was filled (at most %ld can be; each copy of a held chunk must give its quota back)",
+		  held, 3 * window);
 	settled = net_rx_held_settled(pair.b.instance, 10000);
 	cr_expect_eq(settled, 0, "node B's svc-net still counts %ld chunks held after the receive ended",
 		     settled);
