@@ -41,17 +41,10 @@ struct write_job {
 	bool refused;               /* out: the file system refused direct I/O */
 };
 
-/* Full bounces wait for the writer in a queue this deep: a write that
- * takes long (a device's latency spikes: one 4 MiB direct write in 256
- * took 41 ms on a VM, the median 1.3) no longer stops the receive while
- * the bounces after it fill. With one write waited for at a time, `dwcp
- * recv` spent 0.57-0.63 s of a 1.4 s 1 GiB receive waiting for it. */
-#define WRITE_QUEUE 3u
-
 /* The writer thread, its queue, and the bounces no job holds. */
 struct recv_fd_async {
 	struct job_queue q;         /* struct write_job each, written in order */
-	uint8_t *free[WRITE_QUEUE];
+	uint8_t *free[RECV_FD_QUEUE];
 	unsigned n_free;
 };
 
@@ -130,11 +123,11 @@ static bool writer_start(struct recv_fd *w)
 	if (w->no_async)
 		return false;
 	a = calloc(1, sizeof(*a));
-	if (a && !job_queue_init(&a->q, sizeof(struct write_job), WRITE_QUEUE, true, job_run, NULL,
+	if (a && !job_queue_init(&a->q, sizeof(struct write_job), RECV_FD_QUEUE, true, job_run, NULL,
 				 NULL) && job_queue_threaded(&a->q)) {
-		while (a->n_free < WRITE_QUEUE && (a->free[a->n_free] = file_io_buf(RECV_FD_BOUNCE)))
+		while (a->n_free < RECV_FD_QUEUE && (a->free[a->n_free] = file_io_buf(RECV_FD_BOUNCE)))
 			a->n_free++;
-		if (a->n_free == WRITE_QUEUE) {
+		if (a->n_free == RECV_FD_QUEUE) {
 			w->async = a;
 			return true;
 		}

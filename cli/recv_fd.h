@@ -59,6 +59,15 @@ struct recv_fd {
  * time waiting for one, then the other). */
 #define RECV_FD_BOUNCE (4u << 20)
 
+/* Full bounces wait for the writer in a queue this deep: a write that
+ * takes long (a device's latency spikes: one 4 MiB direct write in 256
+ * took 41 ms on a VM, the median 1.3) no longer stops the receive while
+ * the bounces after it fill. With one write waited for at a time, `dwcp
+ * recv` spent 0.57-0.63 s of a 1.4 s 1 GiB receive waiting for it. So up
+ * to (RECV_FD_QUEUE + 1) bounces of what was written have not landed yet
+ * (recv_fd_landed): a checkpoint vouches for that much less. */
+#define RECV_FD_QUEUE 3u
+
 /** @p fd as the output, buffered only (recv_fd_direct adds direct I/O). */
 static inline struct recv_fd recv_fd_of(int fd)
 {

@@ -48,9 +48,10 @@
 #define GUARD_S 600u
 #define SIZE (256 * MIB)
 /* A receiver's first checkpoint comes once it has written 64 MiB, and
- * vouches for what has landed by then: all but what its two write
- * buffers may hold (cli/recv_fd.h: one filling, one being written). */
-#define FIRST_CHECKPOINT_MIN (64.0 * MIB - 2.0 * RECV_FD_BOUNCE)
+ * vouches for what has landed by then: all but what its write buffers
+ * may hold (cli/recv_fd.h: one filling, RECV_FD_QUEUE queued or being
+ * written). */
+#define FIRST_CHECKPOINT_MIN (64.0 * MIB - (RECV_FD_QUEUE + 1.0) * RECV_FD_BOUNCE)
 
 static struct dwcp_xfer_pair pair;
 static struct dwcp_xfer_proc snd, rcv;
